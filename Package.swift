@@ -1,0 +1,83 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "EnclaveKit",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "EnclaveCore", targets: ["EnclaveCore"]),
+        .library(name: "EnclaveRuntime", targets: ["EnclaveRuntime"]),
+        .library(name: "EnclaveHost", targets: ["EnclaveHost"]),
+        .executable(name: "enclave", targets: ["enclave"]),
+        .executable(name: "HelloEnclave", targets: ["HelloEnclave"]),
+        .executable(name: "HelloHost", targets: ["HelloHost"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+    ],
+    targets: [
+        // Syscall shims (spawn, seccomp, memfd). The only C in the package.
+        .target(name: "CEnclaveSystem"),
+        .target(
+            name: "EnclaveCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "_EnclaveChannel",
+            dependencies: ["EnclaveCore", "CEnclaveSystem"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "EnclaveRuntime",
+            dependencies: ["EnclaveCore", "_EnclaveChannel", "CEnclaveSystem"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "EnclaveHost",
+            dependencies: [
+                "EnclaveCore", "_EnclaveChannel", "CEnclaveSystem",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "enclave",
+            dependencies: [
+                "EnclaveCore", "EnclaveHost", "EnclaveRuntime",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // Samples/Hello: interface shared by both sides, the enclave, the host.
+        .target(name: "HelloInterface", dependencies: ["EnclaveCore"], path: "Samples/Hello/HelloInterface"),
+        .executableTarget(name: "HelloEnclave", dependencies: ["HelloInterface", "EnclaveRuntime"], path: "Samples/Hello/HelloEnclave"),
+        .executableTarget(
+            name: "HelloHost",
+            dependencies: [
+                "HelloInterface", "EnclaveHost",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Samples/Hello/HelloHost"
+        ),
+
+        // An enclave that misbehaves on request, for the sandbox and fault tests.
+        .executableTarget(name: "TestEnclave", dependencies: ["EnclaveRuntime"], path: "Tests/TestEnclave"),
+
+        .testTarget(name: "EnclaveCoreTests", dependencies: ["EnclaveCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "EnclaveHostTests",
+            dependencies: ["EnclaveHost", "EnclaveCore"],
+            swiftSettings: strictSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,263 @@
+#define _GNU_SOURCE
+#include "CEnclaveSystem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#ifdef __linux__
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#endif
+
+int ek_errno(void) { return errno; }
+
+int ek_socketpair(int fds[2]) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds); }
+
+int ek_close_from(int lowest) {
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)lowest, ~0U, 0) == 0) return 0;
+#endif
+    struct rlimit limit;
+    long max = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < 1048576)
+        max = (long)limit.rlim_cur;
+    for (long fd = lowest; fd < max; fd++) close((int)fd);
+    return 0;
+}
+
+int ek_memfd_create(const char *name) {
+#ifdef __linux__
+    return (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int ek_memfd_seal(int fd) {
+#ifdef F_ADD_SEALS
+    return fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int ek_set_not_dumpable(void) { return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
+
+int ek_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
+
+// Report a failed step from the child to the parent over the close-on-exec pipe, then exit.
+static void child_fail(int report_fd, const char *step_index) __attribute__((noreturn));
+static void child_fail(int report_fd, const char *step_index) {
+    int payload[2] = {errno, (int)(step_index[0])};
+    ssize_t ignored = write(report_fd, payload, sizeof(payload));
+    (void)ignored;
+    _exit(127);
+}
+
+static const char *step_name(char code) {
+    switch (code) {
+    case 'd': return "dup2";
+    case 'c': return "close fds";
+    case 'r': return "setrlimit";
+    case 'n': return "no_new_privs";
+    case 'x': return "execveat";
+    case 's': return "setsid";
+    default: return "spawn";
+    }
+}
+
+ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fds, int channel_count,
+                         uint64_t address_space_limit) {
+    ek_spawn_result result = {-1, 0, NULL};
+    if (channel_count < 0 || channel_count > 8) {
+        result.error = EINVAL;
+        result.step = "arguments";
+        return result;
+    }
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) {
+        result.error = errno;
+        result.step = "pipe";
+        return result;
+    }
+    char *const empty_environment[] = {NULL};
+    pid_t pid = fork();
+    if (pid < 0) {
+        result.error = errno;
+        result.step = "fork";
+        close(report[0]);
+        close(report[1]);
+        return result;
+    }
+    if (pid == 0) {
+        // Child: async-signal-safe calls only.
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        if (setsid() < 0) child_fail(report[1], "s");
+        // Move the report pipe and the image fd out of the way of the target numbers 3…3+count-1.
+        int high = 64;
+        int report_fd = fcntl(report[1], F_DUPFD_CLOEXEC, high);
+        if (report_fd < 0) child_fail(report[1], "d");
+        int image = fcntl(image_fd, F_DUPFD_CLOEXEC, high);
+        if (image < 0) child_fail(report_fd, "d");
+        int moved[8];
+        for (int i = 0; i < channel_count; i++) {
+            moved[i] = fcntl(channel_fds[i], F_DUPFD_CLOEXEC, high);
+            if (moved[i] < 0) child_fail(report_fd, "d");
+        }
+        for (int i = 0; i < channel_count; i++) {
+            if (dup2(moved[i], 3 + i) < 0) child_fail(report_fd, "d");  // dup2 clears close-on-exec
+        }
+        // Close everything except 0-2, the channels, and our two private (close-on-exec) descriptors.
+        for (int fd = 3 + channel_count; fd < high; fd++) close(fd);
+        for (int i = 0; i < channel_count; i++) close(moved[i]);
+        int keep_low = report_fd < image ? report_fd : image;
+        int keep_high = report_fd < image ? image : report_fd;
+        for (int fd = high; fd < keep_high; fd++)
+            if (fd != keep_low) close(fd);
+        ek_close_from(keep_high + 1);
+        // Standard input and output are the host's terminal: the enclave gets /dev/null-like nothing instead.
+        int null_fd = open("/dev/null", O_RDWR);
+        if (null_fd >= 0) {
+            dup2(null_fd, 0);
+            dup2(null_fd, 1);
+            if (null_fd > 2) close(null_fd);
+        }
+        if (address_space_limit > 0) {
+            struct rlimit limit = {address_space_limit, address_space_limit};
+            if (setrlimit(RLIMIT_AS, &limit) != 0) child_fail(report_fd, "r");
+        }
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(report_fd, "n");
+        syscall(SYS_execveat, image, "", argv, empty_environment, AT_EMPTY_PATH);
+        child_fail(report_fd, "x");
+    }
+    close(report[1]);
+    int payload[2] = {0, 0};
+    ssize_t got;
+    do {
+        got = read(report[0], payload, sizeof(payload));
+    } while (got < 0 && errno == EINTR);
+    close(report[0]);
+    if (got == (ssize_t)sizeof(payload)) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        result.error = payload[0];
+        result.step = step_name((char)payload[1]);
+        return result;
+    }
+    result.pid = pid;
+    return result;
+}
+
+#ifdef __linux__
+
+#if defined(__x86_64__)
+#define EK_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define EK_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+#define EK_ALLOW(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+#define EK_ERRNO(nr, err)                                                                                        \
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((err) & 0xffff))
+
+int ek_install_seccomp(void) {
+#ifndef EK_AUDIT_ARCH
+    errno = ENOSYS;
+    return -1;
+#else
+    struct sock_filter filter[] = {
+        // Refuse any other ABI (e.g. 32-bit syscalls on x86_64).
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, EK_AUDIT_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+#if defined(__x86_64__)
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),  // x32 ABI
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+#endif
+        // clone: threads only (CLONE_THREAD set), never a new process.
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 4),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_THREAD, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        // clone3 hides its flags behind a pointer: ENOSYS makes libc fall back to clone.
+        EK_ERRNO(SYS_clone3, ENOSYS),
+
+        // Memory, threads, synchronisation, time, signals.
+        EK_ALLOW(SYS_read), EK_ALLOW(SYS_write), EK_ALLOW(SYS_readv), EK_ALLOW(SYS_writev),
+        EK_ALLOW(SYS_recvmsg), EK_ALLOW(SYS_sendmsg), EK_ALLOW(SYS_recvfrom), EK_ALLOW(SYS_sendto),
+        EK_ALLOW(SYS_close), EK_ALLOW(SYS_lseek), EK_ALLOW(SYS_fstat), EK_ALLOW(SYS_newfstatat),
+        EK_ALLOW(SYS_statx), EK_ALLOW(SYS_fcntl), EK_ALLOW(SYS_shutdown),
+        EK_ALLOW(SYS_mmap), EK_ALLOW(SYS_munmap), EK_ALLOW(SYS_mprotect), EK_ALLOW(SYS_mremap),
+        EK_ALLOW(SYS_madvise), EK_ALLOW(SYS_brk), EK_ALLOW(SYS_membarrier),
+        EK_ALLOW(SYS_futex), EK_ALLOW(SYS_set_robust_list), EK_ALLOW(SYS_get_robust_list), EK_ALLOW(SYS_rseq),
+        EK_ALLOW(SYS_set_tid_address), EK_ALLOW(SYS_gettid), EK_ALLOW(SYS_getpid), EK_ALLOW(SYS_getppid),
+        EK_ALLOW(SYS_getuid), EK_ALLOW(SYS_geteuid), EK_ALLOW(SYS_getgid), EK_ALLOW(SYS_getegid),
+        EK_ALLOW(SYS_sched_yield), EK_ALLOW(SYS_sched_getaffinity), EK_ALLOW(SYS_getrandom),
+        EK_ALLOW(SYS_clock_gettime), EK_ALLOW(SYS_clock_getres), EK_ALLOW(SYS_clock_nanosleep),
+        EK_ALLOW(SYS_nanosleep), EK_ALLOW(SYS_gettimeofday), EK_ALLOW(SYS_getrlimit), EK_ALLOW(SYS_prlimit64),
+        EK_ALLOW(SYS_getrusage), EK_ALLOW(SYS_uname), EK_ALLOW(SYS_sysinfo),
+        EK_ALLOW(SYS_rt_sigaction), EK_ALLOW(SYS_rt_sigprocmask), EK_ALLOW(SYS_rt_sigreturn),
+        EK_ALLOW(SYS_sigaltstack), EK_ALLOW(SYS_tgkill), EK_ALLOW(SYS_exit), EK_ALLOW(SYS_exit_group),
+        EK_ALLOW(SYS_ppoll), EK_ALLOW(SYS_epoll_create1), EK_ALLOW(SYS_epoll_ctl), EK_ALLOW(SYS_epoll_pwait),
+        EK_ALLOW(SYS_eventfd2), EK_ALLOW(SYS_timerfd_create), EK_ALLOW(SYS_timerfd_settime), EK_ALLOW(SYS_pipe2),
+        EK_ALLOW(SYS_dup), EK_ALLOW(SYS_dup3), EK_ALLOW(SYS_prctl), EK_ALLOW(SYS_getcwd),
+#if defined(__x86_64__)
+        EK_ALLOW(SYS_poll), EK_ALLOW(SYS_epoll_wait), EK_ALLOW(SYS_arch_prctl), EK_ALLOW(SYS_time),
+        EK_ALLOW(SYS_eventfd), EK_ALLOW(SYS_pipe), EK_ALLOW(SYS_dup2),
+#endif
+
+        // File system, network, process creation and tracing: a clean failure, never a crash.
+#if defined(__x86_64__)
+        EK_ERRNO(SYS_open, EPERM), EK_ERRNO(SYS_creat, EPERM), EK_ERRNO(SYS_stat, EPERM),
+        EK_ERRNO(SYS_lstat, EPERM), EK_ERRNO(SYS_access, EPERM), EK_ERRNO(SYS_readlink, EPERM),
+        EK_ERRNO(SYS_fork, EPERM), EK_ERRNO(SYS_vfork, EPERM), EK_ERRNO(SYS_mkdir, EPERM),
+        EK_ERRNO(SYS_unlink, EPERM), EK_ERRNO(SYS_rename, EPERM),
+#endif
+        EK_ERRNO(SYS_openat, EPERM), EK_ERRNO(SYS_openat2, EPERM), EK_ERRNO(SYS_faccessat, EPERM),
+        EK_ERRNO(SYS_faccessat2, EPERM), EK_ERRNO(SYS_readlinkat, EPERM), EK_ERRNO(SYS_mkdirat, EPERM),
+        EK_ERRNO(SYS_unlinkat, EPERM), EK_ERRNO(SYS_renameat2, EPERM), EK_ERRNO(SYS_ioctl, EPERM),
+        EK_ERRNO(SYS_socket, EPERM), EK_ERRNO(SYS_socketpair, EPERM), EK_ERRNO(SYS_connect, EPERM),
+        EK_ERRNO(SYS_bind, EPERM), EK_ERRNO(SYS_listen, EPERM), EK_ERRNO(SYS_accept4, EPERM),
+        EK_ERRNO(SYS_execve, EPERM), EK_ERRNO(SYS_execveat, EPERM), EK_ERRNO(SYS_ptrace, EPERM),
+        EK_ERRNO(SYS_process_vm_readv, EPERM), EK_ERRNO(SYS_process_vm_writev, EPERM),
+        EK_ERRNO(SYS_kill, EPERM), EK_ERRNO(SYS_memfd_create, EPERM), EK_ERRNO(SYS_sched_setaffinity, EPERM),
+        EK_ERRNO(SYS_statfs, EPERM), EK_ERRNO(SYS_fstatfs, EPERM), EK_ERRNO(SYS_getdents64, EPERM),
+
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+    };
+    struct sock_fprog program = {(unsigned short)(sizeof(filter) / sizeof(filter[0])), filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &program) != 0) return -1;
+    return 0;
+#endif
+}
+
+#else
+
+int ek_install_seccomp(void) {
+    errno = ENOSYS;
+    return -1;
+}
+
+#endif

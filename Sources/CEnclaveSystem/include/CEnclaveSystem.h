@@ -1,0 +1,47 @@
+#ifndef C_ENCLAVE_SYSTEM_H
+#define C_ENCLAVE_SYSTEM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/// Outcome of `ek_spawn`: on success `pid` is the child; otherwise `error` is the errno of the failed step and
+/// `step` names it (a static string).
+typedef struct ek_spawn_result {
+    pid_t pid;
+    int error;
+    const char *step;
+} ek_spawn_result;
+
+/// Fork a child that becomes the enclave: it keeps only `channel_fds` (renumbered to 3, 4, …), resets its signal
+/// mask, starts a new session, sets `no_new_privs` and the address-space limit, and executes the sealed image
+/// behind `image_fd` with an empty environment. Between fork and exec the child only makes raw syscalls.
+ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fds, int channel_count,
+                         uint64_t address_space_limit);
+
+/// Create an anonymous, sealable, close-on-exec memory file. Returns the fd or -1 with errno.
+int ek_memfd_create(const char *name);
+
+/// Seal a memory file against any further change (write, grow, shrink, reseal). Returns 0 or -1 with errno.
+int ek_memfd_seal(int fd);
+
+/// Mark the calling process not dumpable (no core dumps, no ptrace attach and no /proc/PID/mem for non-root peers).
+int ek_set_not_dumpable(void);
+
+/// Set `no_new_privs` (required before an unprivileged process installs a seccomp filter).
+int ek_set_no_new_privs(void);
+
+/// Install the enclave's seccomp-BPF allowlist on every thread of the process. File, network, process-creation and
+/// tracing syscalls fail with EPERM; any syscall not on the allowlist kills the process with SIGSYS.
+/// Returns 0 or -1 with errno.
+int ek_install_seccomp(void);
+
+/// Close every fd at or above `lowest`.
+int ek_close_from(int lowest);
+
+/// Create a close-on-exec `AF_UNIX`/`SOCK_STREAM` socket pair.
+int ek_socketpair(int fds[2]);
+
+/// Read the process-wide `errno`.
+int ek_errno(void);
+
+#endif

@@ -1,0 +1,178 @@
+public import EnclaveCore
+internal import Foundation
+internal import Synchronization
+
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Musl)
+internal import Musl
+#endif
+
+/// A framed, full-duplex byte channel over a connected stream socket.
+///
+/// One dedicated thread reads and parses frames and hands each to `onFrame`; writers serialise on a lock and write
+/// header and payload with one `writev`. A frame header that announces more than `maxFrameSize` bytes, an unknown
+/// kind, or any read error closes the channel: the stream can no longer be trusted to be in sync.
+public final class FrameChannel: Sendable {
+    /// The socket; closed when the channel is released.
+    public let fd: Int32
+    /// The largest payload accepted or sent.
+    public let maxFrameSize: Int
+    private let writeLock = Mutex(())
+    private let state = Mutex(State())
+
+    private struct State {
+        var closed = false
+        var started = false
+    }
+
+    /// Wrap a connected socket. The channel owns `fd` from now on.
+    public init(fd: Int32, maxFrameSize: Int) {
+        self.fd = fd
+        self.maxFrameSize = maxFrameSize
+    }
+
+    deinit { close(fd) }
+
+    /// Start the reader thread. `onFrame` runs on that thread for every frame, in order; `onClose` runs once when
+    /// the stream ends (EOF, error or protocol violation) with the reason.
+    public func start(
+        onFrame: @escaping @Sendable (Frame) -> Void,
+        onClose: @escaping @Sendable (EnclaveError) -> Void
+    ) {
+        let alreadyStarted = state.withLock { state -> Bool in
+            defer { state.started = true }
+            return state.started
+        }
+        precondition(!alreadyStarted, "FrameChannel.start called twice")
+        let thread = Thread { [self] in
+            let reason = self.readLoop(onFrame)
+            self.shutdown()
+            onClose(reason)
+        }
+        thread.name = "enclave-channel"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Send one frame. Throws `channelClosed` if the peer is gone, `limitExceeded` if the payload is too large.
+    public func send(_ kind: Frame.Kind, callID: UInt64, payload: [UInt8]) throws(EnclaveError) {
+        guard payload.count <= maxFrameSize, let length = UInt32(exactly: payload.count) else {
+            throw .limitExceeded("frame of \(payload.count) bytes exceeds the \(maxFrameSize)-byte limit")
+        }
+        let header = Frame.header(kind: kind, callID: callID, length: length)
+        let ok = writeLock.withLock { _ in Self.writeAll(fd: fd, header: header, payload: payload) }
+        guard ok else { throw .channelClosed("the peer closed the channel") }
+    }
+
+    /// Stop both directions; the reader thread then sees EOF and reports the close.
+    public func shutdown() {
+        let first = state.withLock { state -> Bool in
+            defer { state.closed = true }
+            return !state.closed
+        }
+        if first { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
+    /// Whether ``shutdown()`` ran or the reader saw the end.
+    public var isClosed: Bool { state.withLock { $0.closed } }
+
+    // MARK: I/O
+
+    private static func writeAll(fd: Int32, header: [UInt8], payload: [UInt8]) -> Bool {
+        header.withUnsafeBytes { headerBytes in
+            payload.withUnsafeBytes { payloadBytes in
+                var headerOffset = 0
+                var payloadOffset = 0
+                while headerOffset < headerBytes.count || payloadOffset < payloadBytes.count {
+                    var vectors = [iovec]()
+                    if headerOffset < headerBytes.count {
+                        vectors.append(
+                            iovec(
+                                iov_base: UnsafeMutableRawPointer(mutating: headerBytes.baseAddress! + headerOffset),
+                                iov_len: headerBytes.count - headerOffset
+                            )
+                        )
+                    }
+                    if payloadOffset < payloadBytes.count {
+                        vectors.append(
+                            iovec(
+                                iov_base: UnsafeMutableRawPointer(mutating: payloadBytes.baseAddress! + payloadOffset),
+                                iov_len: payloadBytes.count - payloadOffset
+                            )
+                        )
+                    }
+                    let written = vectors.withUnsafeBufferPointer { writev(fd, $0.baseAddress, Int32($0.count)) }
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        return false
+                    }
+                    var remaining = written
+                    let fromHeader = min(remaining, headerBytes.count - headerOffset)
+                    headerOffset += fromHeader
+                    remaining -= fromHeader
+                    payloadOffset += remaining
+                }
+                return true
+            }
+        }
+    }
+
+    /// Read frames until the stream ends; returns why it ended.
+    private func readLoop(_ onFrame: @Sendable (Frame) -> Void) -> EnclaveError {
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        var start = 0
+        var end = 0
+
+        // Make sure at least `count` bytes are buffered at `start`, reading more as needed.
+        func fill(_ count: Int) -> EnclaveError? {
+            if buffer.count - start < count {
+                // Compact, and grow for a large payload.
+                let pending = end - start
+                if buffer.count < count { buffer.reserveCapacity(count) }
+                var fresh = [UInt8](repeating: 0, count: max(buffer.count, count))
+                if pending > 0 { fresh[0..<pending] = buffer[start..<end] }
+                buffer = fresh
+                start = 0
+                end = pending
+            }
+            while end - start < count {
+                let got = buffer.withUnsafeMutableBytes { raw in
+                    read(fd, raw.baseAddress! + end, raw.count - end)
+                }
+                if got == 0 { return .channelClosed(end == start ? "end of stream" : "stream ended inside a frame") }
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    return .channelClosed("read failed (errno \(errno))")
+                }
+                end += got
+            }
+            return nil
+        }
+
+        while true {
+            if let failure = fill(Frame.headerSize) { return failure }
+            let header: (kind: Frame.Kind, callID: UInt64, length: Int)
+            do {
+                header = try Frame.parseHeader(Array(buffer[start..<start + Frame.headerSize]))
+            } catch {
+                return error
+            }
+            guard header.length <= maxFrameSize else {
+                return .protocolViolation(
+                    "peer announced a \(header.length)-byte frame, over the \(maxFrameSize)-byte limit"
+                )
+            }
+            start += Frame.headerSize
+            if let failure = fill(header.length) { return failure }
+            let payload = Array(buffer[start..<start + header.length])
+            start += header.length
+            if start == end {
+                start = 0
+                end = 0
+                if buffer.count > 1 << 20 { buffer = [UInt8](repeating: 0, count: 64 << 10) }
+            }
+            onFrame(Frame(kind: header.kind, callID: header.callID, payload: payload))
+        }
+    }
+}

@@ -1,0 +1,222 @@
+public import EnclaveCore
+internal import Synchronization
+
+/// One end of the call protocol over a ``FrameChannel``: outgoing calls with their pending continuations, incoming
+/// requests dispatched to a handler, pings answered on the reader thread.
+///
+/// Both the host (ECALLs out, OCALLs in) and the enclave (OCALLs out, ECALLs in) use it.
+public final class RPCPeer: Sendable {
+    /// Serves an incoming request: the call name and its encoded argument, returning the encoded result.
+    public typealias Handler = @Sendable (_ name: String, _ argument: [UInt8]) async throws -> [UInt8]
+
+    public let channel: FrameChannel
+    private let handler: Handler
+    private let limiter: AsyncLimiter
+    private let state = Mutex(State())
+    private let closeReason: @Sendable (EnclaveError) -> EnclaveError
+
+    private struct State {
+        var nextCallID: UInt64 = 1
+        var pending: [UInt64: CheckedContinuation<[UInt8], any Error>] = [:]
+        var closed: EnclaveError?
+        var closeWaiters: [CheckedContinuation<EnclaveError, Never>] = []
+    }
+
+    /// Create a peer.
+    /// - Parameters:
+    ///   - channel: the framed socket.
+    ///   - maxConcurrentRequests: how many incoming requests run at once; the rest wait in order.
+    ///   - closeReason: maps the channel's close reason to the error pending calls fail with.
+    ///   - handler: serves incoming requests.
+    public init(
+        channel: FrameChannel,
+        maxConcurrentRequests: Int,
+        closeReason: @escaping @Sendable (EnclaveError) -> EnclaveError = { $0 },
+        handler: @escaping Handler
+    ) {
+        self.channel = channel
+        self.handler = handler
+        self.limiter = AsyncLimiter(limit: max(1, maxConcurrentRequests))
+        self.closeReason = closeReason
+    }
+
+    /// Start reading. Call once.
+    public func start() {
+        channel.start(
+            onFrame: { [self] frame in self.receive(frame) },
+            onClose: { [self] reason in self.fail(with: self.closeReason(reason)) }
+        )
+    }
+
+    /// Call `name` on the other side with an encoded argument; returns the encoded result.
+    public func call(name: String, argument: [UInt8]) async throws -> [UInt8] {
+        try await send(.request, payload: FramePayload.request(name: name, argument: argument))
+    }
+
+    /// Echo `payload` through the other side's reader without any decoding.
+    public func ping(_ payload: [UInt8]) async throws -> [UInt8] {
+        try await send(.ping, payload: payload)
+    }
+
+    /// Wait until the channel closes; returns the reason.
+    public func closed() async -> EnclaveError {
+        await withCheckedContinuation { continuation in
+            if let already = addCloseWaiter(continuation) { continuation.resume(returning: already) }
+        }
+    }
+
+    private func addCloseWaiter(_ continuation: CheckedContinuation<EnclaveError, Never>) -> EnclaveError? {
+        state.withLock { state in
+            if let reason = state.closed { return reason }
+            state.closeWaiters.append(continuation)
+            return nil
+        }
+    }
+
+    /// The reason the channel closed, if it has.
+    public var closeError: EnclaveError? { state.withLock { $0.closed } }
+
+    private func send(_ kind: Frame.Kind, payload: [UInt8]) async throws -> [UInt8] {
+        guard payload.count <= channel.maxFrameSize else {
+            throw EnclaveError.limitExceeded(
+                "call of \(payload.count) bytes exceeds the \(channel.maxFrameSize)-byte channel limit"
+            )
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            switch register(continuation) {
+            case .failure(let error):
+                continuation.resume(throwing: error)
+            case .success(let id):
+                do throws(EnclaveError) {
+                    try channel.send(kind, callID: id, payload: payload)
+                } catch {
+                    // The reader also sees the close; whoever removes the entry resumes it.
+                    if let pending = takePending(id) {
+                        pending.resume(throwing: closeError ?? closeReason(error))
+                    }
+                }
+            }
+        }
+    }
+
+    private func register(_ continuation: CheckedContinuation<[UInt8], any Error>) -> Result<UInt64, EnclaveError> {
+        state.withLock { state in
+            if let closed = state.closed { return .failure(closed) }
+            let id = state.nextCallID
+            state.nextCallID &+= 1
+            state.pending[id] = continuation
+            return .success(id)
+        }
+    }
+
+    private func takePending(_ id: UInt64) -> CheckedContinuation<[UInt8], any Error>? {
+        state.withLock { $0.pending.removeValue(forKey: id) }
+    }
+
+    private func receive(_ frame: Frame) {
+        switch frame.kind {
+        case .response, .pong:
+            takePending(frame.callID)?.resume(returning: frame.payload)
+        case .error:
+            let (code, message) = FramePayload.parseError(frame.payload)
+            let error: EnclaveError
+            switch code {
+            case "unknownCall": error = .unknownCall(message)
+            case "malformedInput": error = .malformedInput(message)
+            case "limitExceeded": error = .limitExceeded(message)
+            default: error = .callFailed(message)
+            }
+            takePending(frame.callID)?.resume(throwing: error)
+        case .ping:
+            try? channel.send(.pong, callID: frame.callID, payload: frame.payload)
+        case .request:
+            let callID = frame.callID
+            Task { [self] in
+                await limiter.acquire()
+                await self.serve(callID: callID, payload: frame.payload)
+                limiter.release()
+            }
+        }
+    }
+
+    private func serve(callID: UInt64, payload: [UInt8]) async {
+        guard let request = try? FramePayload.parseRequest(payload) else {
+            reply(error: .malformedInput("call name is truncated or not UTF-8"), to: callID)
+            return
+        }
+        let result: [UInt8]
+        do {
+            result = try await handler(request.name, request.argument)
+        } catch let error as EnclaveError {
+            reply(error: error, to: callID)
+            return
+        } catch {
+            reply(error: .callFailed("\(request.name): \(error)"), to: callID)
+            return
+        }
+        if result.count > channel.maxFrameSize {
+            reply(error: .limitExceeded("\(request.name): result of \(result.count) bytes exceeds the channel limit"), to: callID)
+            return
+        }
+        try? channel.send(.response, callID: callID, payload: result)
+    }
+
+    private func reply(error: EnclaveError, to callID: UInt64) {
+        let code: String
+        switch error.code {
+        case .unknownCall: code = "unknownCall"
+        case .malformedInput: code = "malformedInput"
+        case .limitExceeded: code = "limitExceeded"
+        default: code = "callFailed"
+        }
+        try? channel.send(.error, callID: callID, payload: FramePayload.error(code: code, message: error.reason))
+    }
+
+    /// Fail every pending call and wake close waiters. Idempotent.
+    public func fail(with error: EnclaveError) {
+        let (pending, waiters) = state.withLock { state -> ([CheckedContinuation<[UInt8], any Error>], [CheckedContinuation<EnclaveError, Never>]) in
+            guard state.closed == nil else { return ([], []) }
+            state.closed = error
+            let pending = Array(state.pending.values)
+            state.pending.removeAll()
+            let waiters = state.closeWaiters
+            state.closeWaiters.removeAll()
+            return (pending, waiters)
+        }
+        channel.shutdown()
+        for continuation in pending { continuation.resume(throwing: error) }
+        for waiter in waiters { waiter.resume(returning: error) }
+    }
+}
+
+/// A FIFO counting semaphore for async code.
+final class AsyncLimiter: Sendable {
+    private let state: Mutex<(available: Int, waiters: [CheckedContinuation<Void, Never>])>
+
+    init(limit: Int) { state = Mutex((limit, [])) }
+
+    func acquire() async {
+        await withCheckedContinuation { continuation in
+            let granted = state.withLock { state -> Bool in
+                if state.available > 0 {
+                    state.available -= 1
+                    return true
+                }
+                state.waiters.append(continuation)
+                return false
+            }
+            if granted { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiters.isEmpty {
+                state.available += 1
+                return nil
+            }
+            return state.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}
