@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "enclave", targets: ["enclave"]),
         .executable(name: "HelloEnclave", targets: ["HelloEnclave"]),
         .executable(name: "HelloHost", targets: ["HelloHost"]),
+        .executable(name: "TestEnclave", targets: ["TestEnclave"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
@@ -70,7 +71,7 @@ let package = Package(
         ),
 
         // An enclave that misbehaves on request, for the sandbox and fault tests.
-        .executableTarget(name: "TestEnclave", dependencies: ["EnclaveRuntime"], path: "Tests/TestEnclave"),
+        .executableTarget(name: "TestEnclave", dependencies: ["EnclaveRuntime", "CEnclaveSystem"], path: "Tests/TestEnclave"),
 
         .testTarget(name: "EnclaveCoreTests", dependencies: ["EnclaveCore"], swiftSettings: strictSettings),
         .testTarget(

@@ -23,6 +23,12 @@
 
 int ek_errno(void) { return errno; }
 
+long ek_syscall3(long number, long a, long b, long c) { return syscall(number, a, b, c); }
+
+long ek_sys_ptrace(void) { return SYS_ptrace; }
+
+long ek_sys_mount(void) { return SYS_mount; }
+
 int ek_socketpair(int fds[2]) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds); }
 
 int ek_close_from(int lowest) {

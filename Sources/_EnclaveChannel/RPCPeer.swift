@@ -189,27 +189,43 @@ public final class RPCPeer: Sendable {
     }
 }
 
-/// A FIFO counting semaphore for async code.
-final class AsyncLimiter: Sendable {
+/// A FIFO counting semaphore for async code: bounds how many handlers run at once.
+package final class AsyncLimiter: Sendable {
     private let state: Mutex<(available: Int, waiters: [CheckedContinuation<Void, Never>])>
 
-    init(limit: Int) { state = Mutex((limit, [])) }
+    package init(limit: Int) { state = Mutex((max(1, limit), [])) }
 
-    func acquire() async {
-        await withCheckedContinuation { continuation in
-            let granted = state.withLock { state -> Bool in
-                if state.available > 0 {
-                    state.available -= 1
-                    return true
-                }
-                state.waiters.append(continuation)
-                return false
-            }
-            if granted { continuation.resume() }
+    /// Run `body` once a permit is free.
+    package func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        await acquire()
+        do {
+            let value = try await body()
+            release()
+            return value
+        } catch {
+            release()
+            throw error
         }
     }
 
-    func release() {
+    package func acquire() async {
+        await withCheckedContinuation { continuation in
+            if tryAcquire(continuation) { continuation.resume() }
+        }
+    }
+
+    private func tryAcquire(_ continuation: CheckedContinuation<Void, Never>) -> Bool {
+        state.withLock { state in
+            if state.available > 0 {
+                state.available -= 1
+                return true
+            }
+            state.waiters.append(continuation)
+            return false
+        }
+    }
+
+    package func release() {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if state.waiters.isEmpty {
                 state.available += 1

@@ -41,6 +41,13 @@ int ek_close_from(int lowest);
 /// Create a close-on-exec `AF_UNIX`/`SOCK_STREAM` socket pair.
 int ek_socketpair(int fds[2]);
 
+/// A raw syscall with up to three arguments (sandbox tests use it to attempt forbidden calls).
+long ek_syscall3(long number, long a, long b, long c);
+
+/// Syscall numbers of this architecture the sandbox tests need.
+long ek_sys_ptrace(void);
+long ek_sys_mount(void);
+
 /// Read the process-wide `errno`.
 int ek_errno(void);
 

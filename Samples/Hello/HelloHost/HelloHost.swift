@@ -1,0 +1,46 @@
+import ArgumentParser
+import EnclaveHost
+import Foundation
+import HelloInterface
+
+/// Loads the hello enclave and greets every line read from standard input.
+@main
+struct HelloHost: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Greet each line of standard input from inside the hello enclave.")
+
+    @Option(help: "Path to the signed HelloEnclave image (its signature sits beside it as IMAGE.sig).")
+    var enclave: String
+
+    @Flag(help: "Allow a debug-signed enclave.")
+    var debug = false
+
+    @Flag(help: "Print the enclave's process id and identity first, and its log lines to standard error.")
+    var verbose = false
+
+    func run() async throws {
+        var options = Enclave.Options()
+        options.debug = debug
+        let verbose = self.verbose
+        options.ocalls.register(Log.self) { line in
+            if verbose { FileHandle.standardError.write(Data("[enclave] \(line.prefix(1024))\n".utf8)) }
+            return Empty()
+        }
+        let instance: Enclave
+        do {
+            instance = try await Enclave.load(path: enclave, options: options)
+        } catch let error as EnclaveError {
+            throw ValidationError("cannot load \(enclave): \(error.reason)")
+        }
+        if verbose {
+            let id = instance.identity
+            print("enclave pid: \(instance.processID)")
+            print("uniqueID: \(id.uniqueID.hex)")
+            print("signerID: \(id.signerID.hex)")
+            print("productID: \(id.productID) securityVersion: \(id.securityVersion) debug: \(id.isDebug)")
+        }
+        while let line = readLine() {
+            print(try await instance.call(Greet.self, line))
+        }
+        await instance.terminate()
+    }
+}

@@ -1,0 +1,36 @@
+/// Wraps a typed call handler into one over encoded bytes, decoding the argument strictly first.
+package enum CallCodec {
+    package typealias RawHandler = @Sendable ([UInt8]) async throws -> [UInt8]
+
+    package static func rawHandler<C: EnclaveCall>(
+        _ call: C.Type,
+        encoder: BinaryEncoder,
+        decoder: BinaryDecoder,
+        handler: @escaping @Sendable (C.Input) async throws -> C.Output
+    ) -> RawHandler {
+        { bytes in
+            let input: C.Input
+            do {
+                input = try decoder.decode(C.Input.self, from: bytes)
+            } catch let error as EnclaveError {
+                throw error
+            } catch {
+                throw EnclaveError.malformedInput("\(C.name): argument does not decode: \(error)")
+            }
+            return try encoder.encode(try await handler(input))
+        }
+    }
+
+    /// Decode a call's result, mapping a decoding failure to `malformedInput`.
+    package static func decodeResult<C: EnclaveCall>(_ call: C.Type, _ bytes: [UInt8], decoder: BinaryDecoder) throws
+        -> C.Output
+    {
+        do {
+            return try decoder.decode(C.Output.self, from: bytes)
+        } catch let error as EnclaveError {
+            throw error
+        } catch {
+            throw EnclaveError.malformedInput("\(C.name): the answer does not decode: \(error)")
+        }
+    }
+}

@@ -1,0 +1,33 @@
+/// Messages of the start-up handshake between the loader and the enclave runtime. Not for application use.
+///
+/// The enclave sends ``Hello`` (its pid and every file the dynamic loader mapped into it, read before the sandbox
+/// closed file access); the loader checks those files against the signed manifest and answers with ``LaunchInfo``
+/// (the identity it measured). When the application is constructed the enclave sends ``Ready``.
+package enum LaunchProtocol {
+    package static let helloCall = "__enclavekit.hello"
+    package static let readyCall = "__enclavekit.ready"
+    /// Prefix reserved for runtime calls; applications may not register names with it.
+    package static let reservedPrefix = "__enclavekit."
+
+    package struct Hello: Codable, Sendable {
+        package var pid: Int32
+        package var mappedFiles: [String]
+        package var sandboxed: Bool
+
+        package init(pid: Int32, mappedFiles: [String], sandboxed: Bool) {
+            self.pid = pid
+            self.mappedFiles = mappedFiles
+            self.sandboxed = sandboxed
+        }
+    }
+
+    package struct LaunchInfo: Codable, Sendable {
+        package var identity: EnclaveIdentity
+        package var maxThreads: UInt32
+
+        package init(identity: EnclaveIdentity, maxThreads: UInt32) {
+            self.identity = identity
+            self.maxThreads = maxThreads
+        }
+    }
+}

@@ -1,0 +1,224 @@
+@_exported public import EnclaveCore
+internal import _EnclaveChannel
+internal import Foundation
+internal import Synchronization
+
+/// A running enclave: a signed, measured image executing in its own sandboxed process.
+///
+/// ```swift
+/// var options = Enclave.Options()
+/// options.ocalls.register(Log.self) { line in print(line); return Empty() }
+/// let enclave = try await Enclave.load(path: "HelloEnclave", options: options)
+/// let greeting = try await enclave.call(Greet.self, "Ada")
+/// await enclave.terminate()
+/// ```
+public final class Enclave: Sendable {
+    /// How to load an enclave.
+    public struct Options: Sendable {
+        /// Allow enclaves signed as debuggable. Off by default: a debug enclave's secrets are not protected.
+        public var debug = false
+        /// The OCALLs this host serves.
+        public var ocalls = OCallTable()
+        /// The signature structure's path; defaults to the image path plus `.sig`.
+        public var signaturePath: String?
+        /// Arguments passed to the enclave process (untrusted input to it).
+        public var arguments: [String] = []
+        /// The largest call argument or result, in bytes.
+        public var maxMessageSize = 64 << 20
+        /// How long the enclave may take to start before the load fails.
+        public var startTimeout: Duration = .seconds(30)
+
+        public init() {}
+    }
+
+    /// The verified, measured identity of the enclave.
+    public let identity: EnclaveIdentity
+    /// The signed configuration.
+    public let config: EnclaveConfig
+    /// The enclave's process ID.
+    public let processID: Int32
+
+    let peer: RPCPeer
+    private let encoder: BinaryEncoder
+    private let decoder: BinaryDecoder
+
+    private init(identity: EnclaveIdentity, config: EnclaveConfig, processID: Int32, peer: RPCPeer, maxMessageSize: Int) {
+        self.identity = identity
+        self.config = config
+        self.processID = processID
+        self.peer = peer
+        self.encoder = BinaryEncoder(maxMessageSize: maxMessageSize)
+        self.decoder = BinaryDecoder(maxMessageSize: maxMessageSize)
+    }
+
+    deinit { peer.channel.shutdown() }
+
+    /// Verify, measure and start the enclave image at `path`.
+    ///
+    /// - Throws: ``EnclaveError`` — `invalidSignature` (missing, malformed or not verifying), `measurementMismatch`
+    ///   (the image or a library differs from what was signed), `debugNotAllowed`, `imageUnreadable`,
+    ///   `launchFailed` or `enclaveTerminated` (it died while starting).
+    public static func load(path: String, options: Options = Options()) async throws -> Enclave {
+        let signaturePath = options.signaturePath ?? path + ".sig"
+        guard let signatureData = FileManager.default.contents(atPath: signaturePath) else {
+            throw EnclaveError.invalidSignature("no signature structure at \(signaturePath): sign the image first")
+        }
+        let signature = try EnclaveSignature(bytes: [UInt8](signatureData))
+        let config = signature.body.config
+        if config.debug && !options.debug {
+            throw EnclaveError.debugNotAllowed("the enclave is signed as debuggable; load it with debug mode on")
+        }
+        let image = try EnclaveImage(path: path)
+        try image.check(against: signature.body.manifest)
+
+        let imageFD = try Spawn.sealedMemoryFile(image.bytes, name: "enclave-image")
+        defer { Spawn.closeFD(imageFD) }
+        let sockets = try Spawn.socketPair()
+        let pid: Int32
+        do {
+            let name = (path as NSString).lastPathComponent
+            pid = try Spawn.launch(
+                imageFD: imageFD,
+                arguments: [name] + options.arguments,
+                channel: sockets.enclave,
+                memoryLimit: config.maxMemory
+            )
+        } catch {
+            Spawn.closeFD(sockets.host)
+            Spawn.closeFD(sockets.enclave)
+            throw error
+        }
+        Spawn.closeFD(sockets.enclave)
+
+        let startup = StartupState(identity: signature.identity, manifest: signature.body.manifest, config: config)
+        let channel = FrameChannel(fd: sockets.host, maxFrameSize: options.maxMessageSize + 1024)
+        var handlers = options.ocalls.handlers
+        handlers[LaunchProtocol.helloCall] = { bytes in try startup.hello(bytes) }
+        handlers[LaunchProtocol.readyCall] = { _ in
+            startup.ready()
+            return try BinaryEncoder().encode(Empty())
+        }
+        let frozen = handlers
+        let peer = RPCPeer(
+            channel: channel,
+            maxConcurrentRequests: 1024,
+            closeReason: { _ in .enclaveTerminated("enclave process \(pid) \(Spawn.reap(pid, grace: 2))") },
+            handler: { name, argument in
+                guard let handler = frozen[name] else {
+                    throw EnclaveError.unknownCall("the host has no OCALL named \"\(name)\"")
+                }
+                return try await handler(argument)
+            }
+        )
+        peer.start()
+        let enclave = Enclave(
+            identity: signature.identity,
+            config: config,
+            processID: pid,
+            peer: peer,
+            maxMessageSize: options.maxMessageSize
+        )
+        try await startup.waitUntilReady(peer: peer, timeout: options.startTimeout)
+        return enclave
+    }
+
+    /// Make an ECALL.
+    /// - Throws: ``EnclaveError`` — `callFailed` with the enclave's message when its handler threw,
+    ///   `unknownCall`, `limitExceeded`, `malformedInput`, or `enclaveTerminated` when the process is gone.
+    public func call<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) async throws -> C.Output {
+        let argument = try encoder.encode(input)
+        let result = try await peer.call(name: C.name, argument: argument)
+        return try CallCodec.decodeResult(call, result, decoder: decoder)
+    }
+
+    /// Send raw bytes as the argument of `name`, bypassing the encoder (tests of hostile input).
+    package func rawCall(name: String, argument: [UInt8]) async throws -> [UInt8] {
+        try await peer.call(name: name, argument: argument)
+    }
+
+    /// Echo bytes through the enclave's channel reader, without marshaling (the transport floor).
+    public func ping(_ payload: [UInt8] = []) async throws -> [UInt8] {
+        try await peer.ping(payload)
+    }
+
+    /// Stop the enclave: close its channel, give it a moment to exit, then kill it. Pending calls fail.
+    public func terminate() async {
+        peer.channel.shutdown()
+        _ = await peer.closed()
+    }
+
+    /// Wait until the enclave process ends; returns why.
+    public func terminated() async -> EnclaveError { await peer.closed() }
+
+    /// Whether the enclave process is gone.
+    public var isTerminated: Bool { peer.closeError != nil }
+}
+
+/// The loader's side of the start-up handshake.
+private final class StartupState: Sendable {
+    let identity: EnclaveIdentity
+    let manifest: EnclaveManifest
+    let config: EnclaveConfig
+    private let state = Mutex<(ready: Bool, failure: EnclaveError?, waiter: CheckedContinuation<Void, any Error>?)>(
+        (false, nil, nil)
+    )
+
+    init(identity: EnclaveIdentity, manifest: EnclaveManifest, config: EnclaveConfig) {
+        self.identity = identity
+        self.manifest = manifest
+        self.config = config
+    }
+
+    /// Check what the enclave mapped against the manifest; answer with its identity.
+    func hello(_ bytes: [UInt8]) throws -> [UInt8] {
+        let hello = try BinaryDecoder(maxMessageSize: 1 << 20).decode(LaunchProtocol.Hello.self, from: bytes)
+        let allowed = Set(manifest.trustedFiles.map(\.path))
+        for file in hello.mappedFiles where !allowed.contains(file) && !file.hasPrefix("/memfd:enclave-image") {
+            let failure = EnclaveError.measurementMismatch("the enclave mapped \(file), which is not in its signed manifest")
+            finish(failure)
+            throw failure
+        }
+        return try BinaryEncoder().encode(LaunchProtocol.LaunchInfo(identity: identity, maxThreads: config.maxThreads))
+    }
+
+    func ready() { finish(nil) }
+
+    private func finish(_ failure: EnclaveError?) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+            guard !state.ready && state.failure == nil else { return nil }
+            if let failure { state.failure = failure } else { state.ready = true }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        if let failure { waiter?.resume(throwing: failure) } else { waiter?.resume() }
+    }
+
+    func waitUntilReady(peer: RPCPeer, timeout: Duration) async throws {
+        let watchdog = Task {
+            try await Task.sleep(for: timeout)
+            self.finish(.launchFailed("the enclave did not start within \(timeout)"))
+        }
+        let closer = Task {
+            let reason = await peer.closed()
+            self.finish(reason)
+        }
+        defer {
+            watchdog.cancel()
+            closer.cancel()
+        }
+        do {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let immediate = state.withLock { state -> Result<Void, EnclaveError>? in
+                    if state.ready { return .success(()) }
+                    if let failure = state.failure { return .failure(failure) }
+                    state.waiter = continuation
+                    return nil
+                }
+                if let immediate { continuation.resume(with: immediate) }
+            }
+        } catch {
+            peer.channel.shutdown()
+            throw error
+        }
+    }
+}

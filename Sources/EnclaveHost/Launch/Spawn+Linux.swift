@@ -1,0 +1,92 @@
+internal import CEnclaveSystem
+internal import EnclaveCore
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// Process-level operations of the loader: sealed image memory files, socket pairs, spawn, reaping.
+enum Spawn {
+    /// Copy `bytes` into a new memory file and seal it against any change. Returns the fd.
+    static func sealedMemoryFile(_ bytes: [UInt8], name: String) throws(EnclaveError) -> Int32 {
+        let fd = ek_memfd_create(name)
+        guard fd >= 0 else { throw .launchFailed("memfd_create failed (errno \(ek_errno()))") }
+        var offset = 0
+        let ok = bytes.withUnsafeBytes { raw -> Bool in
+            while offset < raw.count {
+                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += written
+            }
+            return true
+        }
+        guard ok, ek_memfd_seal(fd) == 0 else {
+            let code = ek_errno()
+            close(fd)
+            throw .launchFailed("could not write and seal the image memory file (errno \(code))")
+        }
+        return fd
+    }
+
+    static func socketPair() throws(EnclaveError) -> (host: Int32, enclave: Int32) {
+        var fds: [Int32] = [-1, -1]
+        guard ek_socketpair(&fds) == 0 else { throw .launchFailed("socketpair failed (errno \(ek_errno()))") }
+        return (fds[0], fds[1])
+    }
+
+    /// Start the enclave process from the sealed image with `channel` as its fd 3.
+    static func launch(imageFD: Int32, arguments: [String], channel: Int32, memoryLimit: UInt64) throws(EnclaveError)
+        -> Int32
+    {
+        var cStrings: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+        cStrings.append(nil)
+        defer { for pointer in cStrings { free(pointer) } }
+        var channels = [channel]
+        let result = cStrings.withUnsafeMutableBufferPointer { argv in
+            ek_spawn(imageFD, argv.baseAddress, &channels, 1, memoryLimit)
+        }
+        guard result.pid > 0 else {
+            let step = result.step.map { String(cString: $0) } ?? "spawn"
+            throw .launchFailed("\(step) failed: \(String(cString: strerror(result.error)))")
+        }
+        return result.pid
+    }
+
+    /// Wait for `pid` to exit, killing it after `grace` seconds; returns how it ended, in words.
+    static func reap(_ pid: Int32, grace: Double) -> String {
+        var status: Int32 = 0
+        let deadline = monotonicSeconds() + grace
+        while true {
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid { return describe(status) }
+            if result < 0 && errno != EINTR { return "exit status unavailable" }
+            if monotonicSeconds() > deadline {
+                kill(pid, SIGKILL)
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                return describe(status) + " (killed after the channel closed)"
+            }
+            usleep(2_000)
+        }
+    }
+
+    static func describe(_ status: Int32) -> String {
+        let signal = status & 0x7F
+        if signal == 0 { return "exited with status \((status >> 8) & 0xFF)" }
+        let names: [Int32: String] = [
+            SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV", SIGILL: "SIGILL (trap)", SIGTRAP: "SIGTRAP",
+            SIGABRT: "SIGABRT", SIGSYS: "SIGSYS (seccomp violation)", SIGBUS: "SIGBUS", SIGTERM: "SIGTERM",
+        ]
+        return "killed by signal \(signal) \(names[signal] ?? "")".trimmingCharacters(in: .whitespaces)
+    }
+
+    static func monotonicSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    static func closeFD(_ fd: Int32) { close(fd) }
+}

@@ -1,0 +1,19 @@
+public import EnclaveCore
+
+/// The OCALLs a host serves for its enclave, by name.
+///
+/// Register every handler before loading: the enclave may call as soon as it starts.
+public struct OCallTable: Sendable {
+    var handlers: [String: CallCodec.RawHandler] = [:]
+
+    public init() {}
+
+    /// Serve `call` with `handler`.
+    public mutating func register<C: EnclaveCall>(
+        _ call: C.Type,
+        handler: @escaping @Sendable (C.Input) async throws -> C.Output
+    ) {
+        precondition(!C.name.hasPrefix(LaunchProtocol.reservedPrefix), "call names starting with __enclavekit. are reserved")
+        handlers[C.name] = CallCodec.rawHandler(call, encoder: BinaryEncoder(), decoder: BinaryDecoder(), handler: handler)
+    }
+}

@@ -1,0 +1,28 @@
+public import EnclaveCore
+
+/// The ECALLs an enclave serves, by name.
+public struct ECallTable: Sendable {
+    var handlers: [String: CallCodec.RawHandler] = [:]
+    let encoder: BinaryEncoder
+    let decoder: BinaryDecoder
+
+    init(encoder: BinaryEncoder, decoder: BinaryDecoder) {
+        self.encoder = encoder
+        self.decoder = decoder
+    }
+
+    /// Serve `call` with `handler`. A later registration of the same name replaces the earlier one.
+    ///
+    /// The argument is decoded strictly before the handler runs; a decoding failure answers the host with
+    /// `malformedInput` and never reaches the handler.
+    public mutating func register<C: EnclaveCall>(
+        _ call: C.Type,
+        handler: @escaping @Sendable (C.Input) async throws -> C.Output
+    ) {
+        precondition(!C.name.hasPrefix(LaunchProtocol.reservedPrefix), "call names starting with __enclavekit. are reserved")
+        handlers[C.name] = CallCodec.rawHandler(call, encoder: encoder, decoder: decoder, handler: handler)
+    }
+
+    /// The names of the registered calls.
+    public var names: [String] { handlers.keys.sorted() }
+}

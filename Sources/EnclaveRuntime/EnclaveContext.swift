@@ -1,0 +1,23 @@
+public import EnclaveCore
+internal import _EnclaveChannel
+
+/// What the runtime gives an enclave application: its identity and a way to call the host.
+public struct EnclaveContext: Sendable {
+    /// The enclave's identity as measured by the loader.
+    public let identity: EnclaveIdentity
+    /// The enclave's process ID.
+    public let processID: Int32
+    let peer: RPCPeer
+    let encoder: BinaryEncoder
+    let decoder: BinaryDecoder
+
+    /// Call the host (an OCALL). May run while an ECALL is in progress.
+    ///
+    /// The host is untrusted: its answer is decoded strictly, and a malformed answer throws
+    /// ``EnclaveError/Code/malformedInput`` rather than producing a value. Validate what it means, too.
+    public func ocall<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) async throws -> C.Output {
+        let argument = try encoder.encode(input)
+        let result = try await peer.call(name: C.name, argument: argument)
+        return try CallCodec.decodeResult(call, result, decoder: decoder)
+    }
+}

@@ -1,0 +1,84 @@
+@_exported public import EnclaveCore
+internal import _EnclaveChannel
+internal import Synchronization
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// Runs an ``EnclaveApplication`` inside the enclave process.
+public enum EnclaveRuntime {
+    /// The channel's frame limit; the host uses the same.
+    static let maxFrameSize = 64 << 20
+
+    /// Sandbox the process, handshake with the loader, construct `App`, and serve until the host goes away.
+    /// Never returns: the process exits when the channel closes.
+    public static func run<App: EnclaveApplication>(_ app: App.Type) async -> Never {
+        guard Sandbox.hasChannel() else {
+            fail("this program is an enclave image: start it with an EnclaveKit host (no channel on fd 3)", status: 2)
+        }
+        let mapped: [String]
+        do {
+            try Sandbox.makeUndumpable()
+            Sandbox.closeStrayDescriptors()
+            mapped = Sandbox.mappedFiles()
+            try Sandbox.installFilter()
+        } catch {
+            fail("enclave sandbox: \(error.reason)", status: 3)
+        }
+
+        let encoder = BinaryEncoder(maxMessageSize: maxFrameSize)
+        let decoder = BinaryDecoder(maxMessageSize: maxFrameSize)
+        let table = Mutex<ECallTable?>(nil)
+        let channel = FrameChannel(fd: Sandbox.channelFD, maxFrameSize: maxFrameSize)
+        let peer = RPCPeer(
+            channel: channel,
+            maxConcurrentRequests: 1024,
+            closeReason: { reason in
+                // The host is gone or closed us: nothing left to serve.
+                exit(0)
+            },
+            handler: { name, argument in
+                guard let handler = table.withLock({ $0?.handlers[name] }) else {
+                    throw EnclaveError.unknownCall("the enclave has no call named \"\(name)\"")
+                }
+                return try await handler(argument)
+            }
+        )
+        peer.start()
+
+        do {
+            let pid = getpid()
+            let hello = LaunchProtocol.Hello(pid: pid, mappedFiles: mapped, sandboxed: true)
+            let answer = try await peer.call(name: LaunchProtocol.helloCall, argument: encoder.encode(hello))
+            let launch = try decoder.decode(LaunchProtocol.LaunchInfo.self, from: answer)
+            let context = EnclaveContext(
+                identity: launch.identity,
+                processID: pid,
+                peer: peer,
+                encoder: encoder,
+                decoder: decoder
+            )
+            let application = try await App(context: context)
+            var calls = ECallTable(encoder: encoder, decoder: decoder)
+            application.register(&calls)
+            let concurrency = AsyncLimiter(limit: Int(launch.maxThreads))
+            var limited = calls
+            for (name, handler) in calls.handlers {
+                limited.handlers[name] = { argument in try await concurrency.run { try await handler(argument) } }
+            }
+            table.withLock { $0 = limited }
+            _ = try await peer.call(name: LaunchProtocol.readyCall, argument: encoder.encode(Empty()))
+        } catch {
+            fail("enclave start-up failed: \(error)", status: 4)
+        }
+        _ = await peer.closed()
+        exit(0)
+    }
+
+    static func fail(_ message: String, status: Int32) -> Never {
+        let line = Array((message + "\n").utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        exit(status)
+    }
+}

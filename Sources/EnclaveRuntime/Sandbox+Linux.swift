@@ -1,0 +1,67 @@
+internal import CEnclaveSystem
+internal import EnclaveCore
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// The enclave process's self-confinement, run by the runtime before any application code.
+enum Sandbox {
+    /// The fd the loader hands the enclave its call channel on.
+    static let channelFD: Int32 = 3
+
+    /// Whether fd 3 is a socket, i.e. whether a loader started us.
+    static func hasChannel() -> Bool {
+        var info = stat()
+        guard fstat(channelFD, &info) == 0 else { return false }
+        return (info.st_mode & S_IFMT) == S_IFSOCK
+    }
+
+    /// Stop core dumps, ptrace attach and `/proc/PID/mem` access by non-root peers. `execve` re-enabled dumping,
+    /// so this must run in the new image.
+    static func makeUndumpable() throws(EnclaveError) {
+        guard ek_set_not_dumpable() == 0 else { throw .sandboxFailed("PR_SET_DUMPABLE failed (errno \(ek_errno()))") }
+    }
+
+    /// Every file-backed mapping of this process, read from `/proc/self/maps` while files can still be opened.
+    static func mappedFiles() -> [String] {
+        let fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var data = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 16 << 10)
+        while true {
+            let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if got < 0 && errno == EINTR { continue }
+            if got <= 0 { break }
+            data.append(contentsOf: chunk[0..<got])
+            if data.count > 16 << 20 { break }
+        }
+        var files = Set<String>()
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            // address perms offset dev inode pathname — the path is everything after the fifth field.
+            var fields = 0
+            var index = line.startIndex
+            while index < line.endIndex && fields < 5 {
+                while index < line.endIndex && line[index] != " " { index = line.index(after: index) }
+                while index < line.endIndex && line[index] == " " { index = line.index(after: index) }
+                fields += 1
+            }
+            let path = line[index...]
+            if path.hasPrefix("/") { files.insert(String(path)) }
+        }
+        return files.sorted()
+    }
+
+    /// Close every inherited descriptor but the standard ones and the channel.
+    static func closeStrayDescriptors() {
+        _ = ek_close_from(channelFD + 1)
+    }
+
+    /// Install the seccomp allowlist on all threads.
+    static func installFilter() throws(EnclaveError) {
+        guard ek_install_seccomp() == 0 else {
+            throw .sandboxFailed("seccomp filter could not be installed (errno \(ek_errno()))")
+        }
+    }
+}

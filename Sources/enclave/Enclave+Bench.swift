@@ -1,0 +1,6 @@
+import ArgumentParser
+extension EnclaveCommand {
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Benchmarks.")
+    }
+}
