@@ -71,12 +71,19 @@ let package = Package(
         ),
 
         // An enclave that misbehaves on request, for the sandbox and fault tests.
-        .executableTarget(name: "TestEnclave", dependencies: ["EnclaveRuntime", "CEnclaveSystem"], path: "Tests/TestEnclave"),
+        .target(name: "TestInterface", dependencies: ["EnclaveCore"], path: "Tests/TestInterface"),
+        .executableTarget(
+            name: "TestEnclave",
+            dependencies: ["EnclaveRuntime", "CEnclaveSystem", "TestInterface"],
+            path: "Tests/TestEnclave"
+        ),
 
-        .testTarget(name: "EnclaveCoreTests", dependencies: ["EnclaveCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "EnclaveCoreTests",
+            dependencies: ["EnclaveCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
         .testTarget(
             name: "EnclaveHostTests",
-            dependencies: ["EnclaveHost", "EnclaveCore"],
+            dependencies: ["EnclaveHost", "EnclaveCore", "TestInterface", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
     ],

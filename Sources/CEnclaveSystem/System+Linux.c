@@ -224,10 +224,13 @@ int ek_install_seccomp(void) {
         EK_ALLOW(SYS_nanosleep), EK_ALLOW(SYS_gettimeofday), EK_ALLOW(SYS_getrlimit), EK_ALLOW(SYS_prlimit64),
         EK_ALLOW(SYS_getrusage), EK_ALLOW(SYS_uname), EK_ALLOW(SYS_sysinfo),
         EK_ALLOW(SYS_rt_sigaction), EK_ALLOW(SYS_rt_sigprocmask), EK_ALLOW(SYS_rt_sigreturn),
-        EK_ALLOW(SYS_sigaltstack), EK_ALLOW(SYS_tgkill), EK_ALLOW(SYS_exit), EK_ALLOW(SYS_exit_group),
+        EK_ALLOW(SYS_sigaltstack), EK_ALLOW(SYS_rt_sigsuspend), EK_ALLOW(SYS_rt_sigtimedwait), EK_ALLOW(SYS_tgkill), EK_ALLOW(SYS_exit), EK_ALLOW(SYS_exit_group),
         EK_ALLOW(SYS_ppoll), EK_ALLOW(SYS_epoll_create1), EK_ALLOW(SYS_epoll_ctl), EK_ALLOW(SYS_epoll_pwait),
         EK_ALLOW(SYS_eventfd2), EK_ALLOW(SYS_timerfd_create), EK_ALLOW(SYS_timerfd_settime), EK_ALLOW(SYS_pipe2),
         EK_ALLOW(SYS_dup), EK_ALLOW(SYS_dup3), EK_ALLOW(SYS_prctl), EK_ALLOW(SYS_getcwd),
+        EK_ALLOW(SYS_getpriority), EK_ALLOW(SYS_sched_getparam), EK_ALLOW(SYS_sched_getscheduler),
+        // Dispatch raises its threads' priority for QoS and carries on when refused.
+        EK_ERRNO(SYS_setpriority, EPERM), EK_ERRNO(SYS_sched_setscheduler, EPERM), EK_ERRNO(SYS_sched_setparam, EPERM),
 #if defined(__x86_64__)
         EK_ALLOW(SYS_poll), EK_ALLOW(SYS_epoll_wait), EK_ALLOW(SYS_arch_prctl), EK_ALLOW(SYS_time),
         EK_ALLOW(SYS_eventfd), EK_ALLOW(SYS_pipe), EK_ALLOW(SYS_dup2),

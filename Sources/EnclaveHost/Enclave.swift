@@ -3,6 +3,10 @@ internal import _EnclaveChannel
 internal import Foundation
 internal import Synchronization
 
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
 /// A running enclave: a signed, measured image executing in its own sandboxed process.
 ///
 /// ```swift
@@ -134,6 +138,11 @@ public final class Enclave: Sendable {
     /// Send raw bytes as the argument of `name`, bypassing the encoder (tests of hostile input).
     package func rawCall(name: String, argument: [UInt8]) async throws -> [UInt8] {
         try await peer.call(name: name, argument: argument)
+    }
+
+    /// Write raw bytes onto the channel, bypassing framing (tests of a corrupt stream).
+    package func injectRawBytes(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { send(peer.channel.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
     /// Echo bytes through the enclave's channel reader, without marshaling (the transport floor).

@@ -4,7 +4,7 @@ public import EnclaveCore
 ///
 /// Register every handler before loading: the enclave may call as soon as it starts.
 public struct OCallTable: Sendable {
-    var handlers: [String: CallCodec.RawHandler] = [:]
+    package var handlers: [String: CallCodec.RawHandler] = [:]
 
     public init() {}
 

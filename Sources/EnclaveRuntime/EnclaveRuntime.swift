@@ -20,7 +20,6 @@ public enum EnclaveRuntime {
         let mapped: [String]
         do {
             try Sandbox.makeUndumpable()
-            Sandbox.closeStrayDescriptors()
             mapped = Sandbox.mappedFiles()
             try Sandbox.installFilter()
         } catch {

@@ -6,6 +6,9 @@ internal import Glibc
 #endif
 
 /// The enclave process's self-confinement, run by the runtime before any application code.
+///
+/// Inherited descriptors are closed by the loader between fork and exec, not here: by the time `main` runs, the
+/// Swift runtime and Dispatch may already own descriptors (its epoll and timer fds) that must stay open.
 enum Sandbox {
     /// The fd the loader hands the enclave its call channel on.
     static let channelFD: Int32 = 3
@@ -51,11 +54,6 @@ enum Sandbox {
             if path.hasPrefix("/") { files.insert(String(path)) }
         }
         return files.sorted()
-    }
-
-    /// Close every inherited descriptor but the standard ones and the channel.
-    static func closeStrayDescriptors() {
-        _ = ek_close_from(channelFD + 1)
     }
 
     /// Install the seccomp allowlist on all threads.

@@ -11,7 +11,7 @@ internal import Musl
 /// A framed, full-duplex byte channel over a connected stream socket.
 ///
 /// One dedicated thread reads and parses frames and hands each to `onFrame`; writers serialise on a lock and write
-/// header and payload with one `writev`. A frame header that announces more than `maxFrameSize` bytes, an unknown
+/// header and payload with one `sendmsg`. A frame header that announces more than `maxFrameSize` bytes, an unknown
 /// kind, or any read error closes the channel: the stream can no longer be trusted to be in sync.
 public final class FrameChannel: Sendable {
     /// The socket; closed when the channel is released.
@@ -102,7 +102,13 @@ public final class FrameChannel: Sendable {
                             )
                         )
                     }
-                    let written = vectors.withUnsafeBufferPointer { writev(fd, $0.baseAddress, Int32($0.count)) }
+                    // sendmsg with MSG_NOSIGNAL: a vanished peer is an error to report, not a SIGPIPE to die of.
+                    let written = vectors.withUnsafeMutableBufferPointer { vectors in
+                        var message = msghdr()
+                        message.msg_iov = vectors.baseAddress
+                        message.msg_iovlen = vectors.count
+                        return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+                    }
                     if written < 0 {
                         if errno == EINTR { continue }
                         return false

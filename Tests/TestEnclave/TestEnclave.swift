@@ -1,62 +1,13 @@
 // An enclave that misbehaves on request, for the host's sandbox, fault and concurrency tests.
 import CEnclaveSystem
 import EnclaveRuntime
+import TestInterface
 import Foundation
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-enum Echo: EnclaveCall {
-    typealias Input = [UInt8]
-    typealias Output = [UInt8]
-    static var name: String { "test.echo" }
-}
-
-enum Identity: EnclaveCall {
-    typealias Input = Empty
-    typealias Output = EnclaveIdentity
-    static var name: String { "test.identity" }
-}
-
-/// Try a forbidden operation; answers with the errno it failed with, or 0 if it worked.
-enum Attempt: EnclaveCall {
-    typealias Input = String
-    typealias Output = Int32
-    static var name: String { "test.attempt" }
-}
-
-enum Crash: EnclaveCall {
-    typealias Input = String
-    typealias Output = Empty
-    static var name: String { "test.crash" }
-}
-
-enum Sleep: EnclaveCall {
-    typealias Input = UInt64
-    typealias Output = Int
-    static var name: String { "test.sleep" }
-}
-
-enum Fail: EnclaveCall {
-    typealias Input = String
-    typealias Output = Empty
-    static var name: String { "test.fail" }
-}
-
-/// OCALL round trip: asks the host to transform a string, returns what it said.
-enum AskHost: EnclaveCall {
-    typealias Input = String
-    typealias Output = String
-    static var name: String { "test.askHost" }
-}
-
-enum HostTransform: EnclaveCall {
-    typealias Input = String
-    typealias Output = String
-    static var name: String { "test.hostTransform" }
-}
 
 final class Counter: Sendable {
     let state = Mutex((current: 0, peak: 0))

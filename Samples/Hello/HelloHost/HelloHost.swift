@@ -11,6 +11,9 @@ struct HelloHost: AsyncParsableCommand {
     @Option(help: "Path to the signed HelloEnclave image (its signature sits beside it as IMAGE.sig).")
     var enclave: String
 
+    @Option(help: "The signature structure, if not IMAGE.sig beside the image.")
+    var signature: String?
+
     @Flag(help: "Allow a debug-signed enclave.")
     var debug = false
 
@@ -20,6 +23,7 @@ struct HelloHost: AsyncParsableCommand {
     func run() async throws {
         var options = Enclave.Options()
         options.debug = debug
+        options.signaturePath = signature
         let verbose = self.verbose
         options.ocalls.register(Log.self) { line in
             if verbose { FileHandle.standardError.write(Data("[enclave] \(line.prefix(1024))\n".utf8)) }
@@ -37,9 +41,11 @@ struct HelloHost: AsyncParsableCommand {
             print("uniqueID: \(id.uniqueID.hex)")
             print("signerID: \(id.signerID.hex)")
             print("productID: \(id.productID) securityVersion: \(id.securityVersion) debug: \(id.isDebug)")
+            fflush(nil)
         }
         while let line = readLine() {
             print(try await instance.call(Greet.self, line))
+            fflush(nil)  // one answer per line, as it comes, even into a pipe
         }
         await instance.terminate()
     }

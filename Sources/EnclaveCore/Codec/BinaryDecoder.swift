@@ -66,7 +66,7 @@ final class BinaryInput {
     /// The payload of a length-prefixed byte block in a slot, which must fill the slot exactly.
     func blob(_ range: Range<Int>) throws(EnclaveError) -> ArraySlice<UInt8> {
         var position = try valueStart(range)
-        let count = try Varint.readLength(bytes, at: &position, end: range.upperBound, limit: range.upperBound - position)
+        let count = try Varint.readByteLength(bytes, at: &position, end: range.upperBound)
         guard position + count == range.upperBound else {
             throw .malformedInput("byte block of \(count) bytes does not fill its \(range.count)-byte slot")
         }
@@ -172,12 +172,12 @@ final class BinaryInput {
         let count = try Varint.readLength(bytes, at: &position, end: end, limit: (end - position) / 3)
         var fields = [String: Range<Int>](minimumCapacity: count)
         for _ in 0..<count {
-            let keyLength = try Varint.readLength(bytes, at: &position, end: end, limit: end - position)
+            let keyLength = try Varint.readByteLength(bytes, at: &position, end: end)
             guard let key = String(validating: bytes[position..<position + keyLength], as: UTF8.self) else {
                 throw .malformedInput("field name is not valid UTF-8")
             }
             position += keyLength
-            let valueLength = try Varint.readLength(bytes, at: &position, end: end, limit: end - position)
+            let valueLength = try Varint.readByteLength(bytes, at: &position, end: end)
             guard valueLength > 0 else { throw .malformedInput("empty field \"\(key)\"") }
             guard fields.updateValue(position..<position + valueLength, forKey: key) == nil else {
                 throw .malformedInput("duplicate field \"\(key)\"")
@@ -196,7 +196,7 @@ final class BinaryInput {
         var elements = [Range<Int>]()
         elements.reserveCapacity(count)
         for _ in 0..<count {
-            let length = try Varint.readLength(bytes, at: &position, end: end, limit: end - position)
+            let length = try Varint.readByteLength(bytes, at: &position, end: end)
             guard length > 0 else { throw .malformedInput("empty element") }
             elements.append(position..<position + length)
             position += length

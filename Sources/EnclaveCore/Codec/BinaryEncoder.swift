@@ -5,7 +5,7 @@ internal import Foundation
 /// The format is schema-driven and strict. Every value sits in a *slot*: a presence byte (0 = nil, 1 = value)
 /// followed by the value. Integers are LEB128 (signed ones zig-zag), floating point is little-endian IEEE 754,
 /// strings and byte buffers are a length then their bytes, keyed containers are a field count then
-/// `(key, length, slot)` triples, unkeyed containers a count then `(length, slot)` pairs. `Data` and `[UInt8]` are
+/// `(key, length, slot)` triples in key order (so each value has one encoding), unkeyed containers a count then `(length, slot)` pairs. `Data` and `[UInt8]` are
 /// written as one length-prefixed block, never element by element.
 ///
 /// The encoder builds a small tree and writes it once into a buffer of the exact size, so large byte payloads are
@@ -156,7 +156,8 @@ enum BinaryEncoding {
         case .pending(let slot): writeValue(resolved(slot), into: &out)
         case .keyed(let box):
             Varint.append(UInt64(box.fields.count), to: &out)
-            for field in box.fields {
+            // Fields in key order: the encoding of a value is canonical (dictionaries included).
+            for field in box.fields.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
                 Varint.append(UInt64(field.key.utf8.count), to: &out)
                 out.append(contentsOf: field.key.utf8)
                 let inner = resolved(field.node)

@@ -62,4 +62,13 @@ package enum Varint {
         }
         return value
     }
+
+    /// Read a varint that is a byte length: it must not exceed the bytes left after the varint itself.
+    package static func readByteLength(_ bytes: [UInt8], at position: inout Int, end: Int) throws(EnclaveError) -> Int {
+        let raw = try read(bytes, at: &position, end: end)
+        guard let value = Int(exactly: raw), value <= end - position else {
+            throw .malformedInput("length \(raw) exceeds the \(end - position) bytes that remain")
+        }
+        return value
+    }
 }

@@ -1,0 +1,119 @@
+import EnclaveHost
+import Foundation
+import TestInterface
+import Testing
+
+@Suite("Calls across the boundary")
+struct CallTests {
+    static func load(maxThreads: UInt32 = 4, configure: (inout Enclave.Options) -> Void = { _ in }) async throws
+        -> Enclave
+    {
+        let signed = try Fixtures.sign(config: EnclaveConfig(productID: 1, securityVersion: 1, maxThreads: maxThreads))
+        var options = Fixtures.options(signed)
+        options.ocalls.register(HostTransform.self) { $0.uppercased() }
+        configure(&options)
+        return try await Enclave.load(path: signed.image, options: options)
+    }
+
+    @Test func echoesBytesOfEverySize() async throws {
+        let enclave = try await Self.load()
+        for size in [0, 1, 4096, 1 << 20] {
+            let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            #expect(try await enclave.call(Echo.self, payload) == payload)
+        }
+        await enclave.terminate()
+    }
+
+    @Test func ocallRunsInsideAnECall() async throws {
+        let enclave = try await Self.load()
+        #expect(try await enclave.call(AskHost.self, "quiet") == "QUIET")
+        await enclave.terminate()
+    }
+
+    @Test func enclaveErrorsReachTheHostWithTheirMessage() async throws {
+        let enclave = try await Self.load()
+        let error = await #expect(throws: EnclaveError.self) { try await enclave.call(Fail.self, "the vault is locked") }
+        #expect(error?.code == .callFailed)
+        #expect(error?.reason.contains("the vault is locked") == true)
+        // The enclave keeps serving.
+        #expect(try await enclave.call(Echo.self, [1, 2, 3]) == [1, 2, 3])
+        await enclave.terminate()
+    }
+
+    @Test func missingOCallHandlerFailsTheECallCleanly() async throws {
+        let signed = try Fixtures.sign()
+        let enclave = try await Enclave.load(path: signed.image, options: Fixtures.options(signed))
+        let error = await #expect(throws: EnclaveError.self) { try await enclave.call(AskHost.self, "x") }
+        #expect(error?.reason.contains("no OCALL named") == true)
+        await enclave.terminate()
+    }
+
+    @Test func oversizedCallFailsAndTheEnclaveKeepsServing() async throws {
+        let enclave = try await Self.load { $0.maxMessageSize = 64 << 10 }
+        let error = await #expect(throws: EnclaveError.self) {
+            try await enclave.call(Echo.self, [UInt8](repeating: 0, count: 128 << 10))
+        }
+        #expect(error?.code == .limitExceeded)
+        #expect(try await enclave.call(Echo.self, [9]) == [9])
+        await enclave.terminate()
+    }
+
+    @Test func malformedArgumentBytesFailAndTheEnclaveKeepsServing() async throws {
+        let enclave = try await Self.load()
+        for garbage: [UInt8] in [[], [0xFF], [1, 0x80], [1, 5, 1, 2], [0, 0]] {
+            let error = await #expect(throws: EnclaveError.self) {
+                try await enclave.rawCall(name: Echo.name, argument: garbage)
+            }
+            #expect(error?.code == .malformedInput)
+        }
+        let unknown = await #expect(throws: EnclaveError.self) {
+            try await enclave.rawCall(name: "no.such.call", argument: [])
+        }
+        #expect(unknown?.code == .unknownCall)
+        #expect(try await enclave.call(Echo.self, [4, 2]) == [4, 2])
+        await enclave.terminate()
+    }
+
+    @Test func hostileOCallAnswersAreRejectedByTheEnclave() async throws {
+        // The host answers the OCALL with bytes that do not decode as a String.
+        let enclave = try await Self.load { options in
+            options.ocalls.handlers[HostTransform.name] = { _ in [1, 200, 0xC3] }
+        }
+        let error = await #expect(throws: EnclaveError.self) { try await enclave.call(AskHost.self, "x") }
+        #expect(error?.code == .malformedInput)
+        #expect(try await enclave.call(Echo.self, [7]) == [7])
+        await enclave.terminate()
+    }
+
+    @Test func thousandConcurrentECallsComplete() async throws {
+        let enclave = try await Self.load(maxThreads: 8)
+        let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<1000 {
+                group.addTask {
+                    let payload = withUnsafeBytes(of: UInt32(index).littleEndian) { Array($0) }
+                    return try await enclave.call(Echo.self, payload) == payload
+                }
+            }
+            var ok = 0
+            for try await result in group where result { ok += 1 }
+            return ok
+        }
+        #expect(results == 1000)
+        await enclave.terminate()
+    }
+
+    @Test func servesAtMostMaxThreadsECallsAtOnce() async throws {
+        func peak(maxThreads: UInt32) async throws -> Int {
+            let enclave = try await Self.load(maxThreads: maxThreads)
+            defer { Task { await enclave.terminate() } }
+            return try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<12 { group.addTask { try await enclave.call(Sleep.self, 50) } }
+                var highest = 0
+                for try await value in group { highest = max(highest, value) }
+                return highest
+            }
+        }
+        #expect(try await peak(maxThreads: 2) <= 2)
+        #expect(try await peak(maxThreads: 6) > 2)
+    }
+}

@@ -1,0 +1,185 @@
+import EnclaveHost
+import Foundation
+import TestInterface
+import Testing
+
+@Suite("Sandbox and faults", .serialized)
+struct SandboxTests {
+    static let EPERM: Int32 = 1
+
+    static func load() async throws -> Enclave {
+        let signed = try Fixtures.sign()
+        return try await Enclave.load(path: signed.image, options: Fixtures.options(signed))
+    }
+
+    @Test(arguments: ["open", "socket", "exec", "fork", "ptrace"])
+    func forbiddenOperationFailsWithEPERM(_ operation: String) async throws {
+        let enclave = try await Self.load()
+        #expect(try await enclave.call(Attempt.self, operation) == Self.EPERM)
+        // Still alive and serving.
+        #expect(try await enclave.call(Echo.self, [1]) == [1])
+        await enclave.terminate()
+    }
+
+    @Test func syscallOutsideTheAllowlistKillsTheEnclave() async throws {
+        let enclave = try await Self.load()
+        let error = await #expect(throws: EnclaveError.self) { try await enclave.call(Attempt.self, "mount") }
+        #expect(error?.code == .enclaveTerminated)
+        #expect(error?.reason.contains("SIGSYS") == true)
+    }
+
+    @Test(arguments: ["trap", "fatal", "abort"])
+    func crashFailsEveryPendingCall(_ how: String) async throws {
+        let enclave = try await Self.load()
+        // Calls in flight when the enclave dies: they must fail, not hang.
+        async let slow1 = capture { try await enclave.call(Sleep.self, 30_000) }
+        async let slow2 = capture { try await enclave.call(Sleep.self, 30_000) }
+        try await Task.sleep(for: .milliseconds(100))
+        let crash = await capture { try await enclave.call(Crash.self, how) }
+        for result in await [crash.map { _ in 0 }, slow1, slow2] {
+            #expect(throws: EnclaveError.enclaveTerminated("")) { try result.get() }
+        }
+        // And so does every later call.
+        let later = await capture { try await enclave.call(Echo.self, [1]) }
+        #expect(throws: EnclaveError.enclaveTerminated("")) { try later.get() }
+        #expect(enclave.isTerminated)
+    }
+
+    @Test func terminateFailsPendingCallsAndEndsTheProcess() async throws {
+        let enclave = try await Self.load()
+        async let pending = capture { try await enclave.call(Sleep.self, 30_000) }
+        try await Task.sleep(for: .milliseconds(100))
+        await enclave.terminate()
+        let outcome = await pending
+        #expect(throws: EnclaveError.enclaveTerminated("")) { try outcome.get() }
+        #expect(kill(enclave.processID, 0) != 0)  // reaped: no such process
+    }
+
+    @Test func corruptStreamClosesTheChannelCleanly() async throws {
+        let enclave = try await Self.load()
+        // A frame header announcing 4 GiB: the enclave must drop the channel, not allocate.
+        enclave.injectRawBytes([0xFF, 0xFF, 0xFF, 0xFF, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+        let reason = await enclave.terminated()
+        #expect(reason.code == .enclaveTerminated)
+        #expect(reason.reason.contains("exited with status 0"))
+    }
+
+    @Test func enclaveProcessIsLockedDown() throws {
+        // Start HelloHost as a child, read the enclave pid it prints, inspect /proc.
+        let signed = try Fixtures.sign("HelloEnclave")
+        let probe = try HostProbe(signed: signed)
+        defer { probe.stop() }
+        let status = try String(contentsOfFile: "/proc/\(probe.enclavePID)/status", encoding: .utf8)
+        #expect(status.contains("NoNewPrivs:\t1"))
+        #expect(status.contains("Seccomp:\t2"))
+        let environment = try Data(contentsOf: URL(fileURLWithPath: "/proc/\(probe.enclavePID)/environ"))
+        #expect(environment.isEmpty)
+        // Inherited: only /dev/null on 0 and 1, stderr, the channel socket on 3. Anything else is the runtime's own
+        // (Dispatch's epoll, eventfd and timerfd), never a file, pipe or socket from the host.
+        let directory = "/proc/\(probe.enclavePID)/fd"
+        let fds = try FileManager.default.contentsOfDirectory(atPath: directory).compactMap(Int.init).sorted()
+        var targets: [Int: String] = [:]
+        for fd in fds { targets[fd] = try FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(fd)") }
+        #expect(targets[0] == "/dev/null" && targets[1] == "/dev/null")
+        #expect(targets[3]?.hasPrefix("socket:") == true)
+        for fd in fds where fd > 3 {
+            #expect(targets[fd]?.hasPrefix("anon_inode:") == true, "fd \(fd) -> \(targets[fd] ?? "?")")
+        }
+        let limits = try String(contentsOfFile: "/proc/\(probe.enclavePID)/limits", encoding: .utf8)
+        #expect(limits.contains("Max address space         1073741824"))
+    }
+
+    @Test func hostDeathEndsTheEnclave() throws {
+        let signed = try Fixtures.sign("HelloEnclave")
+        let probe = try HostProbe(signed: signed)
+        let enclave = probe.enclavePID
+        #expect(HostProbe.isAlive(enclave))
+        probe.killHost()
+        let deadline = Date().addingTimeInterval(10)
+        while HostProbe.isAlive(enclave) && Date() < deadline { usleep(20_000) }
+        #expect(!HostProbe.isAlive(enclave))
+    }
+
+    @Test func nonRootHostCannotReadEnclaveMemory() throws {
+        // CI runs as root, and root may read any process: run host and reader as an unprivileged user.
+        let signed = try Fixtures.sign("HelloEnclave")
+        let script = """
+            set -u
+            exec 9>&1
+            fifo=$(mktemp -u); mkfifo "$fifo"
+            "$1" --enclave "$2" --signature "$3" --verbose < "$fifo" > "$fifo.out" 2>&1 &
+            host=$!
+            exec 8> "$fifo"
+            i=0; while ! grep -q 'enclave pid:' "$fifo.out" 2>/dev/null; do i=$((i+1)); [ $i -gt 300 ] && { echo "no pid"; cat "$fifo.out"; exit 3; }; sleep 0.05; done
+            pid=$(sed -n 's/^enclave pid: //p' "$fifo.out")
+            if (exec 7< /proc/$pid/mem) 2>/dev/null; then echo "enclave: readable"; else echo "enclave: denied"; fi
+            sleep 30 & control=$!
+            if (exec 7< /proc/$control/mem) 2>/dev/null; then echo "control: readable"; else echo "control: denied"; fi
+            kill $control; exec 8>&-; wait $host; rm -f "$fifo" "$fifo.out"
+            """
+        let scriptPath = (signed.signature as NSString).deletingLastPathComponent + "/probe.sh"
+        try Data(script.utf8).write(to: URL(fileURLWithPath: scriptPath))
+        let arguments = ["/bin/sh", scriptPath, Fixtures.product("HelloHost"), signed.image, signed.signature]
+        let (status, output): (Int32, String)
+        if getuid() == 0 {
+            (status, output) = try Fixtures.run(
+                "/usr/bin/setpriv",
+                ["--reuid=65534", "--regid=65534", "--clear-groups", "--"] + arguments
+            )
+        } else {
+            (status, output) = try Fixtures.run(arguments[0], Array(arguments.dropFirst()))
+        }
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("enclave: denied"), "\(output)")
+        #expect(output.contains("control: readable"), "\(output)")
+    }
+}
+
+/// The outcome of an async throwing call, as a value.
+func capture<T>(_ body: () async throws -> T) async -> Result<T, any Error> {
+    do { return .success(try await body()) } catch { return .failure(error) }
+}
+
+/// HelloHost running as a child process with an open standard input, and the enclave it started.
+final class HostProbe {
+    let process = Process()
+    let input = Pipe()
+    let enclavePID: Int32
+
+    init(signed: Fixtures.Signed) throws {
+        process.executableURL = URL(fileURLWithPath: Fixtures.product("HelloHost"))
+        process.arguments = ["--enclave", signed.image, "--verbose", "--signature", signed.signature]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardInput = input
+        try process.run()
+        var text = ""
+        let reader = output.fileHandleForReading
+        while !text.contains("enclave pid:") || !text.hasSuffix("\n") {
+            let chunk = reader.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("enclave pid: ") }),
+            let pid = Int32(line.dropFirst("enclave pid: ".count))
+        else {
+            throw EnclaveError.launchFailed("HelloHost printed no pid: \(text)")
+        }
+        enclavePID = pid
+    }
+
+    func killHost() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func stop() {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        return !status.contains("State:\tZ")
+    }
+}
