@@ -60,7 +60,11 @@ let package = Package(
 
         // Samples/Hello: interface shared by both sides, the enclave, the host.
         .target(name: "HelloInterface", dependencies: ["EnclaveCore"], path: "Samples/Hello/HelloInterface"),
-        .executableTarget(name: "HelloEnclave", dependencies: ["HelloInterface", "EnclaveRuntime"], path: "Samples/Hello/HelloEnclave"),
+        .executableTarget(
+            name: "HelloEnclave",
+            dependencies: ["HelloInterface", "EnclaveRuntime"],
+            path: "Samples/Hello/HelloEnclave"
+        ),
         .executableTarget(
             name: "HelloHost",
             dependencies: [
@@ -80,10 +84,14 @@ let package = Package(
 
         .testTarget(
             name: "EnclaveCoreTests",
-            dependencies: ["EnclaveCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
+            dependencies: ["EnclaveCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "EnclaveHostTests",
-            dependencies: ["EnclaveHost", "EnclaveCore", "TestInterface", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "EnclaveHost", "EnclaveCore", "TestInterface", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings
         ),
     ],

@@ -1,7 +1,7 @@
 @_exported public import EnclaveCore
-internal import _EnclaveChannel
 internal import Foundation
 internal import Synchronization
+internal import _EnclaveChannel
 
 #if canImport(Glibc)
 internal import Glibc
@@ -46,7 +46,8 @@ public final class Enclave: Sendable {
     private let encoder: BinaryEncoder
     private let decoder: BinaryDecoder
 
-    private init(identity: EnclaveIdentity, config: EnclaveConfig, processID: Int32, peer: RPCPeer, maxMessageSize: Int) {
+    private init(identity: EnclaveIdentity, config: EnclaveConfig, processID: Int32, peer: RPCPeer, maxMessageSize: Int)
+    {
         self.identity = identity
         self.config = config
         self.processID = processID
@@ -183,7 +184,9 @@ private final class StartupState: Sendable {
         let hello = try BinaryDecoder(maxMessageSize: 1 << 20).decode(LaunchProtocol.Hello.self, from: bytes)
         let allowed = Set(manifest.trustedFiles.map(\.path))
         for file in hello.mappedFiles where !allowed.contains(file) && !file.hasPrefix("/memfd:enclave-image") {
-            let failure = EnclaveError.measurementMismatch("the enclave mapped \(file), which is not in its signed manifest")
+            let failure = EnclaveError.measurementMismatch(
+                "the enclave mapped \(file), which is not in its signed manifest"
+            )
             finish(failure)
             throw failure
         }

@@ -13,7 +13,15 @@ public struct OCallTable: Sendable {
         _ call: C.Type,
         handler: @escaping @Sendable (C.Input) async throws -> C.Output
     ) {
-        precondition(!C.name.hasPrefix(LaunchProtocol.reservedPrefix), "call names starting with __enclavekit. are reserved")
-        handlers[C.name] = CallCodec.rawHandler(call, encoder: BinaryEncoder(), decoder: BinaryDecoder(), handler: handler)
+        precondition(
+            !C.name.hasPrefix(LaunchProtocol.reservedPrefix),
+            "call names starting with __enclavekit. are reserved"
+        )
+        handlers[C.name] = CallCodec.rawHandler(
+            call,
+            encoder: BinaryEncoder(),
+            decoder: BinaryDecoder(),
+            handler: handler
+        )
     }
 }

@@ -19,7 +19,10 @@ public struct ECallTable: Sendable {
         _ call: C.Type,
         handler: @escaping @Sendable (C.Input) async throws -> C.Output
     ) {
-        precondition(!C.name.hasPrefix(LaunchProtocol.reservedPrefix), "call names starting with __enclavekit. are reserved")
+        precondition(
+            !C.name.hasPrefix(LaunchProtocol.reservedPrefix),
+            "call names starting with __enclavekit. are reserved"
+        )
         handlers[C.name] = CallCodec.rawHandler(call, encoder: encoder, decoder: decoder, handler: handler)
     }
 

@@ -1,6 +1,6 @@
 @_exported public import EnclaveCore
-internal import _EnclaveChannel
 internal import Synchronization
+internal import _EnclaveChannel
 
 #if canImport(Glibc)
 internal import Glibc

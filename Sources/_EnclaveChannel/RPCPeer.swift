@@ -155,7 +155,10 @@ public final class RPCPeer: Sendable {
             return
         }
         if result.count > channel.maxFrameSize {
-            reply(error: .limitExceeded("\(request.name): result of \(result.count) bytes exceeds the channel limit"), to: callID)
+            reply(
+                error: .limitExceeded("\(request.name): result of \(result.count) bytes exceeds the channel limit"),
+                to: callID
+            )
             return
         }
         try? channel.send(.response, callID: callID, payload: result)
@@ -174,7 +177,8 @@ public final class RPCPeer: Sendable {
 
     /// Fail every pending call and wake close waiters. Idempotent.
     public func fail(with error: EnclaveError) {
-        let (pending, waiters) = state.withLock { state -> ([CheckedContinuation<[UInt8], any Error>], [CheckedContinuation<EnclaveError, Never>]) in
+        let (pending, waiters) = state.withLock {
+            state -> ([CheckedContinuation<[UInt8], any Error>], [CheckedContinuation<EnclaveError, Never>]) in
             guard state.closed == nil else { return ([], []) }
             state.closed = error
             let pending = Array(state.pending.values)

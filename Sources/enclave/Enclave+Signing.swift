@@ -38,7 +38,9 @@ enum Files {
 
 extension EnclaveCommand {
     struct Keygen: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Generate an enclave signing key (ECDSA P-256, PKCS#8 PEM).")
+        static let configuration = CommandConfiguration(
+            abstract: "Generate an enclave signing key (ECDSA P-256, PKCS#8 PEM)."
+        )
 
         @Option(help: "Where to write the private key (created with mode 0600).")
         var out: String
@@ -183,7 +185,9 @@ extension EnclaveCommand {
                     "productID": Int(identity.productID), "securityVersion": Int(identity.securityVersion),
                     "debug": identity.isDebug, "maxThreads": Int(config.maxThreads),
                     "maxMemory": Int(config.maxMemory),
-                    "trustedFiles": parsed.body.manifest.trustedFiles.map { ["path": $0.path, "sha256": $0.digest.hex] },
+                    "trustedFiles": parsed.body.manifest.trustedFiles.map {
+                        ["path": $0.path, "sha256": $0.digest.hex]
+                    },
                 ]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
                 print(String(decoding: data, as: UTF8.self))

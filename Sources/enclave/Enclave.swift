@@ -1,11 +1,22 @@
 import ArgumentParser
+import EnclaveRuntime
 
 /// The EnclaveKit command-line tool.
-@main
 struct EnclaveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "enclave",
         abstract: "Sign, inspect, run and benchmark EnclaveKit enclaves.",
         subcommands: [Keygen.self, Sign.self, Dump.self, Bench.self]
     )
+}
+
+/// Entry point: the CLI, or — when the loader starts this executable for `enclave bench` — the benchmark enclave.
+@main
+enum Main {
+    static func main() async {
+        if CommandLine.arguments.dropFirst().first == BenchEnclave.launchArgument {
+            await EnclaveRuntime.run(BenchEnclave.self)
+        }
+        await EnclaveCommand.main()
+    }
 }

@@ -148,7 +148,9 @@ struct BinaryCodecTests {
         for _ in 0..<100 { deep = .node(deep) }
         #expect(throws: EnclaveError.limitExceeded("")) { try BinaryEncoder(maxDepth: 32).encode(deep) }
         let encoded = try BinaryEncoder(maxDepth: 1000).encode(deep)
-        #expect(throws: EnclaveError.limitExceeded("")) { try BinaryDecoder(maxDepth: 32).decode(Tree.self, from: encoded) }
+        #expect(throws: EnclaveError.limitExceeded("")) {
+            try BinaryDecoder(maxDepth: 32).decode(Tree.self, from: encoded)
+        }
         _ = try BinaryDecoder(maxDepth: 1000).decode(Tree.self, from: encoded)
     }
 

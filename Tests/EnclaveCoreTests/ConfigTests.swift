@@ -7,7 +7,9 @@ struct ConfigTests {
 
     @Test func parsesAllFields() throws {
         let config = try parse(#"{"productID":7,"securityVersion":3,"debug":true,"maxThreads":8,"maxMemory":"256MiB"}"#)
-        #expect(config == EnclaveConfig(productID: 7, securityVersion: 3, debug: true, maxThreads: 8, maxMemory: 256 << 20))
+        #expect(
+            config == EnclaveConfig(productID: 7, securityVersion: 3, debug: true, maxThreads: 8, maxMemory: 256 << 20)
+        )
         #expect(try parse(#"{"productID":1,"securityVersion":0,"maxMemory":134217728}"#).maxMemory == 128 << 20)
     }
 

@@ -110,8 +110,16 @@ struct SignatureTests {
     @Test func offlineSignatureAttaches() throws {
         let body = try Self.body()
         let offline = try Self.key.signature(for: body.bytes)
-        let der = try EnclaveSignature(body: body, publicKey: Self.key.publicKey, signature: Array(offline.derRepresentation))
-        let raw = try EnclaveSignature(body: body, publicKey: Self.key.publicKey, signature: Array(offline.rawRepresentation))
+        let der = try EnclaveSignature(
+            body: body,
+            publicKey: Self.key.publicKey,
+            signature: Array(offline.derRepresentation)
+        )
+        let raw = try EnclaveSignature(
+            body: body,
+            publicKey: Self.key.publicKey,
+            signature: Array(offline.rawRepresentation)
+        )
         #expect(try EnclaveSignature(bytes: der.bytes).identity == (try EnclaveSignature(bytes: raw.bytes)).identity)
         var wrong = Array(offline.rawRepresentation)
         wrong[10] ^= 1
@@ -119,7 +127,11 @@ struct SignatureTests {
             try EnclaveSignature(body: body, publicKey: Self.key.publicKey, signature: wrong)
         }
         #expect(throws: EnclaveError.invalidSignature("")) {
-            try EnclaveSignature(body: body, publicKey: P256.Signing.PrivateKey().publicKey, signature: Array(offline.derRepresentation))
+            try EnclaveSignature(
+                body: body,
+                publicKey: P256.Signing.PrivateKey().publicKey,
+                signature: Array(offline.derRepresentation)
+            )
         }
     }
 }

@@ -5,7 +5,10 @@ import Testing
 
 @Suite("Calls across the boundary")
 struct CallTests {
-    static func load(maxThreads: UInt32 = 4, configure: (inout Enclave.Options) -> Void = { _ in }) async throws
+    static func load(
+        maxThreads: UInt32 = 4,
+        configure: (inout Enclave.Options) -> Void = { _ in }
+    ) async throws
         -> Enclave
     {
         let signed = try Fixtures.sign(config: EnclaveConfig(productID: 1, securityVersion: 1, maxThreads: maxThreads))
@@ -32,7 +35,9 @@ struct CallTests {
 
     @Test func enclaveErrorsReachTheHostWithTheirMessage() async throws {
         let enclave = try await Self.load()
-        let error = await #expect(throws: EnclaveError.self) { try await enclave.call(Fail.self, "the vault is locked") }
+        let error = await #expect(throws: EnclaveError.self) {
+            try await enclave.call(Fail.self, "the vault is locked")
+        }
         #expect(error?.code == .callFailed)
         #expect(error?.reason.contains("the vault is locked") == true)
         // The enclave keeps serving.

@@ -58,7 +58,11 @@ enum Fixtures {
 
     /// Run a program, returning its exit status and combined output.
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], input: String? = nil) throws -> (
+    static func run(
+        _ executable: String,
+        _ arguments: [String],
+        input: String? = nil
+    ) throws -> (
         status: Int32, output: String
     ) {
         let process = Process()

@@ -1,9 +1,9 @@
 // An enclave that misbehaves on request, for the host's sandbox, fault and concurrency tests.
 import CEnclaveSystem
 import EnclaveRuntime
-import TestInterface
 import Foundation
 import Synchronization
+import TestInterface
 
 #if canImport(Glibc)
 import Glibc
@@ -46,10 +46,16 @@ struct TestEnclave: EnclaveApplication {
             switch what {
             case "open":
                 let fd = open("/etc/hostname", O_RDONLY)
-                if fd >= 0 { close(fd); return 0 }
+                if fd >= 0 {
+                    close(fd)
+                    return 0
+                }
             case "socket":
                 let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                if fd >= 0 { close(fd); return 0 }
+                if fd >= 0 {
+                    close(fd)
+                    return 0
+                }
             case "exec":
                 let args: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
                 execv("/bin/true", args)

@@ -6,7 +6,9 @@ import HelloInterface
 /// Loads the hello enclave and greets every line read from standard input.
 @main
 struct HelloHost: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Greet each line of standard input from inside the hello enclave.")
+    static let configuration = CommandConfiguration(
+        abstract: "Greet each line of standard input from inside the hello enclave."
+    )
 
     @Option(help: "Path to the signed HelloEnclave image (its signature sits beside it as IMAGE.sig).")
     var enclave: String

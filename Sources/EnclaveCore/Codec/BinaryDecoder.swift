@@ -49,7 +49,12 @@ final class BinaryInput {
     }
 
     /// Decode the slot in `range` (presence byte + value) as a `T`.
-    func decodeSlot<T: Decodable>(_ type: T.Type, range: Range<Int>, depth: Int, codingPath: [any CodingKey]) throws
+    func decodeSlot<T: Decodable>(
+        _ type: T.Type,
+        range: Range<Int>,
+        depth: Int,
+        codingPath: [any CodingKey]
+    ) throws
         -> T
     {
         if T.self == Data.self {
@@ -297,7 +302,10 @@ private struct KeyedSlotContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
         try decoder.input.decodeSlot(type, range: range(key), depth: decoder.depth + 1, codingPath: codingPath + [key])
     }
 
-    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws
+    func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type,
+        forKey key: Key
+    ) throws
         -> KeyedDecodingContainer<NestedKey>
     {
         try nestedDecoder(key).container(keyedBy: type)
@@ -387,7 +395,9 @@ private struct UnkeyedSlotContainer: UnkeyedDecodingContainer {
         return try decoder.input.decodeSlot(type, range: next(), depth: decoder.depth + 1, codingPath: path)
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type
+    ) throws
         -> KeyedDecodingContainer<NestedKey>
     {
         try nestedDecoder().container(keyedBy: type)

@@ -78,7 +78,12 @@ enum BinaryEncoding {
         init(_ node: Node? = nil) { self.node = node }
     }
 
-    static func node<T: Encodable>(for value: T, depth: Int, maxDepth: Int, codingPath: [any CodingKey]) throws
+    static func node<T: Encodable>(
+        for value: T,
+        depth: Int,
+        maxDepth: Int,
+        codingPath: [any CodingKey]
+    ) throws
         -> Node
     {
         if let data = value as? Data { return .data(data) }
@@ -289,7 +294,10 @@ private struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtoco
         set(try encoder.encodeValue(value, at: codingPath + [key]), key)
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key)
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type,
+        forKey key: Key
+    )
         -> KeyedEncodingContainer<NestedKey>
     {
         let slot = box.slot(for: key.stringValue)
@@ -353,7 +361,9 @@ private struct UnkeyedNodeContainer: UnkeyedEncodingContainer {
         append(try encoder.encodeValue(value, at: codingPath + [IndexKey(count)]))
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type)
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type
+    )
         -> KeyedEncodingContainer<NestedKey>
     {
         let slot = BinaryEncoding.SlotBox()

@@ -22,7 +22,11 @@ package enum CallCodec {
     }
 
     /// Decode a call's result, mapping a decoding failure to `malformedInput`.
-    package static func decodeResult<C: EnclaveCall>(_ call: C.Type, _ bytes: [UInt8], decoder: BinaryDecoder) throws
+    package static func decodeResult<C: EnclaveCall>(
+        _ call: C.Type,
+        _ bytes: [UInt8],
+        decoder: BinaryDecoder
+    ) throws
         -> C.Output
     {
         do {

@@ -27,7 +27,11 @@ package enum Varint {
     }
 
     /// Read a varint from `bytes[position..<end]`, advancing `position`.
-    package static func read(_ bytes: [UInt8], at position: inout Int, end: Int) throws(EnclaveError)
+    package static func read(
+        _ bytes: [UInt8],
+        at position: inout Int,
+        end: Int
+    ) throws(EnclaveError)
         -> UInt64
     {
         var result: UInt64 = 0

@@ -21,7 +21,10 @@ package struct ByteReader {
         return bytes[position..<position + count]
     }
 
-    package mutating func integer<I: FixedWidthInteger & UnsignedInteger>(_: I.Type, _ what: StaticString)
+    package mutating func integer<I: FixedWidthInteger & UnsignedInteger>(
+        _: I.Type,
+        _ what: StaticString
+    )
         throws(EnclaveError) -> I
     {
         let slice = try take(MemoryLayout<I>.size, what)

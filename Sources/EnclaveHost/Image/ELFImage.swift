@@ -38,7 +38,12 @@ struct ELFImage {
         for index in 0..<headerCount {
             let at = base + index * headerSize
             segments.append(
-                Segment(type: try u32(at), offset: try u64(at + 8), virtualAddress: try u64(at + 16), fileSize: try u64(at + 32))
+                Segment(
+                    type: try u32(at),
+                    offset: try u64(at + 8),
+                    virtualAddress: try u64(at + 16),
+                    fileSize: try u64(at + 32)
+                )
             )
         }
 
@@ -120,7 +125,11 @@ struct ELFImage {
         if let runpathOffset { runpath = try entry(runpathOffset).split(separator: ":").map(String.init) }
     }
 
-    private static func read<I: FixedWidthInteger & UnsignedInteger>(_ bytes: [UInt8], _ at: Int, _: I.Type)
+    private static func read<I: FixedWidthInteger & UnsignedInteger>(
+        _ bytes: [UInt8],
+        _ at: Int,
+        _: I.Type
+    )
         throws(EnclaveError) -> I
     {
         let size = MemoryLayout<I>.size

@@ -1,5 +1,5 @@
-public import EnclaveCore
 internal import Crypto
+public import EnclaveCore
 internal import Foundation
 
 /// An enclave executable read into memory and measured.

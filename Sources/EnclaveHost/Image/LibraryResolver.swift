@@ -12,10 +12,11 @@ struct LibraryResolver {
     var systemDirectories: [String]
 
     init() {
-        systemDirectories = Self.configuredDirectories() + [
-            "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
-            "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib",
-        ]
+        systemDirectories =
+            Self.configuredDirectories() + [
+                "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
+                "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib",
+            ]
     }
 
     /// The resolved, sorted, unique real paths of the interpreter and all libraries `image` needs.

@@ -38,7 +38,12 @@ enum Spawn {
     }
 
     /// Start the enclave process from the sealed image with `channel` as its fd 3.
-    static func launch(imageFD: Int32, arguments: [String], channel: Int32, memoryLimit: UInt64) throws(EnclaveError)
+    static func launch(
+        imageFD: Int32,
+        arguments: [String],
+        channel: Int32,
+        memoryLimit: UInt64
+    ) throws(EnclaveError)
         -> Int32
     {
         var cStrings: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
