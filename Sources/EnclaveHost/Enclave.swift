@@ -180,7 +180,7 @@ private final class StartupState: Sendable {
     }
 
     /// Check what the enclave mapped against the manifest; answer with its identity.
-    func hello(_ bytes: [UInt8]) throws -> [UInt8] {
+    func hello(_ bytes: ArraySlice<UInt8>) throws -> [UInt8] {
         let hello = try BinaryDecoder(maxMessageSize: 1 << 20).decode(LaunchProtocol.Hello.self, from: bytes)
         let allowed = Set(manifest.trustedFiles.map(\.path))
         for file in hello.mappedFiles where !allowed.contains(file) && !file.hasPrefix("/memfd:enclave-image") {

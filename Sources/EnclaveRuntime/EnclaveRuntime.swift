@@ -1,4 +1,5 @@
 @_exported public import EnclaveCore
+internal import Foundation
 internal import Synchronization
 internal import _EnclaveChannel
 
@@ -33,10 +34,6 @@ public enum EnclaveRuntime {
         let peer = RPCPeer(
             channel: channel,
             maxConcurrentRequests: 1024,
-            closeReason: { reason in
-                // The host is gone or closed us: nothing left to serve.
-                exit(0)
-            },
             handler: { name, argument in
                 guard let handler = table.withLock({ $0?.handlers[name] }) else {
                     throw EnclaveError.unknownCall("the enclave has no call named \"\(name)\"")
@@ -44,7 +41,14 @@ public enum EnclaveRuntime {
                 return try await handler(argument)
             }
         )
-        peer.start()
+        // The host reads nothing the enclave does not answer, so the channel's end means the host is gone or
+        // closed us: nothing is left to serve.
+        let workers = WorkerPool(
+            count: min(64, max(4, ProcessInfo.processInfo.activeProcessorCount + 1)),
+            reader: channel.makeReader(),
+            onFrame: { frame, pool in peer.receive(frame, executor: pool) },
+            onClose: { _ in exit(0) }
+        )
 
         do {
             let pid = getpid()
@@ -71,6 +75,7 @@ public enum EnclaveRuntime {
         } catch {
             fail("enclave start-up failed: \(error)", status: 4)
         }
+        withExtendedLifetime(workers) {}
         _ = await peer.closed()
         exit(0)
     }

@@ -54,24 +54,32 @@ public struct Frame: Sendable {
 
 /// Request and error payload layouts.
 package enum FramePayload {
-    package static func request(name: String, argument: [UInt8]) -> [UInt8] {
+    /// What precedes the encoded argument in a request: the name's length and the name.
+    package static func requestPrefix(name: String) -> [UInt8] {
         var out = [UInt8]()
-        out.reserveCapacity(name.utf8.count + argument.count + 2)
         Varint.append(UInt64(name.utf8.count), to: &out)
         out.append(contentsOf: name.utf8)
-        out.append(contentsOf: argument)
         return out
     }
 
-    package static func parseRequest(_ payload: [UInt8]) throws(EnclaveError) -> (name: String, argument: [UInt8]) {
+    package static func parseRequest(
+        _ payload: [UInt8]
+    ) throws(EnclaveError) -> (
+        name: String, argument: ArraySlice<UInt8>
+    ) {
         var position = 0
-        let length = try Varint.readLength(payload, at: &position, end: payload.count, limit: min(256, payload.count))
+        let length = try Varint.readLength(
+            payload[...],
+            at: &position,
+            end: payload.count,
+            limit: min(256, payload.count)
+        )
         guard length <= payload.count - position,
             let name = String(validating: payload[position..<position + length], as: UTF8.self)
         else {
             throw .malformedInput("call name is truncated or not UTF-8")
         }
-        return (name, Array(payload[(position + length)...]))
+        return (name, payload[(position + length)...])
     }
 
     package static func error(code: String, message: String) -> [UInt8] {
@@ -84,7 +92,7 @@ package enum FramePayload {
 
     package static func parseError(_ payload: [UInt8]) -> (code: String, message: String) {
         var position = 0
-        guard let length = try? Varint.readLength(payload, at: &position, end: payload.count, limit: 64),
+        guard let length = try? Varint.readLength(payload[...], at: &position, end: payload.count, limit: 64),
             length <= payload.count - position
         else {
             return ("protocolViolation", "malformed error frame")

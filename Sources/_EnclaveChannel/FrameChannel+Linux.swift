@@ -56,11 +56,13 @@ public final class FrameChannel: Sendable {
     }
 
     /// Send one frame. Throws `channelClosed` if the peer is gone, `limitExceeded` if the payload is too large.
-    public func send(_ kind: Frame.Kind, callID: UInt64, payload: [UInt8]) throws(EnclaveError) {
-        guard payload.count <= maxFrameSize, let length = UInt32(exactly: payload.count) else {
-            throw .limitExceeded("frame of \(payload.count) bytes exceeds the \(maxFrameSize)-byte limit")
+    /// `prefix` (small) and `payload` are sent back to back as one frame payload, without concatenating them.
+    public func send(_ kind: Frame.Kind, callID: UInt64, prefix: [UInt8] = [], payload: [UInt8]) throws(EnclaveError) {
+        let total = prefix.count + payload.count
+        guard total <= maxFrameSize, let length = UInt32(exactly: total) else {
+            throw .limitExceeded("frame of \(total) bytes exceeds the \(maxFrameSize)-byte limit")
         }
-        let header = Frame.header(kind: kind, callID: callID, length: length)
+        let header = Frame.header(kind: kind, callID: callID, length: length) + prefix
         let ok = writeLock.withLock { _ in Self.writeAll(fd: fd, header: header, payload: payload) }
         guard ok else { throw .channelClosed("the peer closed the channel") }
     }
@@ -126,59 +128,115 @@ public final class FrameChannel: Sendable {
 
     /// Read frames until the stream ends; returns why it ended.
     private func readLoop(_ onFrame: @Sendable (Frame) -> Void) -> EnclaveError {
-        var buffer = [UInt8](repeating: 0, count: 64 << 10)
-        var start = 0
-        var end = 0
-
-        // Make sure at least `count` bytes are buffered at `start`, reading more as needed.
-        func fill(_ count: Int) -> EnclaveError? {
-            if buffer.count - start < count {
-                // Compact, and grow for a large payload.
-                let pending = end - start
-                if buffer.count < count { buffer.reserveCapacity(count) }
-                var fresh = [UInt8](repeating: 0, count: max(buffer.count, count))
-                if pending > 0 { fresh[0..<pending] = buffer[start..<end] }
-                buffer = fresh
-                start = 0
-                end = pending
-            }
-            while end - start < count {
-                let got = buffer.withUnsafeMutableBytes { raw in
-                    read(fd, raw.baseAddress! + end, raw.count - end)
-                }
-                if got == 0 { return .channelClosed(end == start ? "end of stream" : "stream ended inside a frame") }
-                if got < 0 {
-                    if errno == EINTR { continue }
-                    return .channelClosed("read failed (errno \(errno))")
-                }
-                end += got
-            }
-            return nil
-        }
-
+        let reader = FrameReader(fd: fd, maxFrameSize: maxFrameSize)
         while true {
-            if let failure = fill(Frame.headerSize) { return failure }
-            let header: (kind: Frame.Kind, callID: UInt64, length: Int)
-            do {
-                header = try Frame.parseHeader(Array(buffer[start..<start + Frame.headerSize]))
-            } catch {
-                return error
+            switch reader.next() {
+            case .success(let frame): onFrame(frame)
+            case .failure(let reason): return reason
             }
-            guard header.length <= maxFrameSize else {
-                return .protocolViolation(
-                    "peer announced a \(header.length)-byte frame, over the \(maxFrameSize)-byte limit"
-                )
+        }
+    }
+
+    /// A reader for callers that run their own read loop (one reader at a time).
+    package func makeReader() -> FrameReader { FrameReader(fd: fd, maxFrameSize: maxFrameSize) }
+}
+
+/// Reads and parses frames from a socket through a buffer.
+///
+/// Only one thread may call ``next()`` at a time; callers serialise it (the dedicated reader thread, or the
+/// enclave's leader/follower workers, which hand the reader from one thread to the next under a lock).
+package final class FrameReader: @unchecked Sendable {  // unchecked: access is serialised by the caller (see above)
+    private let fd: Int32
+    private let maxFrameSize: Int
+    private var buffer = [UInt8](repeating: 0, count: 64 << 10)
+    private var start = 0
+    private var end = 0
+
+    init(fd: Int32, maxFrameSize: Int) {
+        self.fd = fd
+        self.maxFrameSize = maxFrameSize
+    }
+
+    /// Make sure at least `count` bytes are buffered at `start`, reading more as needed.
+    private func fill(_ count: Int) -> EnclaveError? {
+        if buffer.count - start < count {
+            let pending = end - start
+            var fresh = [UInt8](repeating: 0, count: max(buffer.count, count))
+            if pending > 0 { fresh[0..<pending] = buffer[start..<end] }
+            buffer = fresh
+            start = 0
+            end = pending
+        }
+        while end - start < count {
+            let got = buffer.withUnsafeMutableBytes { raw in
+                read(fd, raw.baseAddress! + end, raw.count - end)
             }
-            start += Frame.headerSize
-            if let failure = fill(header.length) { return failure }
+            if got == 0 { return .channelClosed(end == start ? "end of stream" : "stream ended inside a frame") }
+            if got < 0 {
+                if errno == EINTR { continue }
+                return .channelClosed("read failed (errno \(errno))")
+            }
+            end += got
+        }
+        return nil
+    }
+
+    /// The next frame, or why the stream can no longer be read.
+    package func next() -> Result<Frame, EnclaveError> {
+        if let failure = fill(Frame.headerSize) { return .failure(failure) }
+        let header: (kind: Frame.Kind, callID: UInt64, length: Int)
+        do {
+            header = try Frame.parseHeader(Array(buffer[start..<start + Frame.headerSize]))
+        } catch {
+            return .failure(error)
+        }
+        guard header.length <= maxFrameSize else {
+            return .failure(
+                .protocolViolation("peer announced a \(header.length)-byte frame, over the \(maxFrameSize)-byte limit")
+            )
+        }
+        start += Frame.headerSize
+        if header.length <= buffer.count / 2 {
+            if let failure = fill(header.length) { return .failure(failure) }
             let payload = Array(buffer[start..<start + header.length])
             start += header.length
             if start == end {
                 start = 0
                 end = 0
-                if buffer.count > 1 << 20 { buffer = [UInt8](repeating: 0, count: 64 << 10) }
             }
-            onFrame(Frame(kind: header.kind, callID: header.callID, payload: payload))
+            return .success(Frame(kind: header.kind, callID: header.callID, payload: payload))
         }
+        // A large payload is read straight into its own array: no staging copy, no zero-filling.
+        let buffered = min(end - start, header.length)
+        var failure: EnclaveError?
+        let payload = [UInt8](unsafeUninitializedCapacity: header.length) { target, initialized in
+            let raw = UnsafeMutableRawBufferPointer(target)
+            buffer.withUnsafeBytes { source in
+                raw.baseAddress!.copyMemory(from: source.baseAddress! + start, byteCount: buffered)
+            }
+            var filled = buffered
+            while filled < header.length {
+                let got = read(fd, raw.baseAddress! + filled, header.length - filled)
+                if got == 0 {
+                    failure = .channelClosed("stream ended inside a frame")
+                    break
+                }
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    failure = .channelClosed("read failed (errno \(errno))")
+                    break
+                }
+                filled += got
+            }
+            // Bytes past `filled` are never read: on failure the array is discarded.
+            initialized = failure == nil ? header.length : filled
+        }
+        if let failure { return .failure(failure) }
+        start += buffered
+        if start == end {
+            start = 0
+            end = 0
+        }
+        return .success(Frame(kind: header.kind, callID: header.callID, payload: payload))
     }
 }

@@ -7,7 +7,7 @@ internal import Synchronization
 /// Both the host (ECALLs out, OCALLs in) and the enclave (OCALLs out, ECALLs in) use it.
 public final class RPCPeer: Sendable {
     /// Serves an incoming request: the call name and its encoded argument, returning the encoded result.
-    public typealias Handler = @Sendable (_ name: String, _ argument: [UInt8]) async throws -> [UInt8]
+    public typealias Handler = @Sendable (_ name: String, _ argument: ArraySlice<UInt8>) async throws -> [UInt8]
 
     public let channel: FrameChannel
     private let handler: Handler
@@ -50,7 +50,7 @@ public final class RPCPeer: Sendable {
 
     /// Call `name` on the other side with an encoded argument; returns the encoded result.
     public func call(name: String, argument: [UInt8]) async throws -> [UInt8] {
-        try await send(.request, payload: FramePayload.request(name: name, argument: argument))
+        try await send(.request, prefix: FramePayload.requestPrefix(name: name), payload: argument)
     }
 
     /// Echo `payload` through the other side's reader without any decoding.
@@ -76,8 +76,8 @@ public final class RPCPeer: Sendable {
     /// The reason the channel closed, if it has.
     public var closeError: EnclaveError? { state.withLock { $0.closed } }
 
-    private func send(_ kind: Frame.Kind, payload: [UInt8]) async throws -> [UInt8] {
-        guard payload.count <= channel.maxFrameSize else {
+    private func send(_ kind: Frame.Kind, prefix: [UInt8] = [], payload: [UInt8]) async throws -> [UInt8] {
+        guard prefix.count + payload.count <= channel.maxFrameSize else {
             throw EnclaveError.limitExceeded(
                 "call of \(payload.count) bytes exceeds the \(channel.maxFrameSize)-byte channel limit"
             )
@@ -88,7 +88,7 @@ public final class RPCPeer: Sendable {
                 continuation.resume(throwing: error)
             case .success(let id):
                 do throws(EnclaveError) {
-                    try channel.send(kind, callID: id, payload: payload)
+                    try channel.send(kind, callID: id, prefix: prefix, payload: payload)
                 } catch {
                     // The reader also sees the close; whoever removes the entry resumes it.
                     if let pending = takePending(id) {
@@ -113,7 +113,9 @@ public final class RPCPeer: Sendable {
         state.withLock { $0.pending.removeValue(forKey: id) }
     }
 
-    private func receive(_ frame: Frame) {
+    /// Handle one incoming frame. Requests run as tasks that prefer `executor` when one is given (the enclave's
+    /// worker threads run them inline), on the global pool otherwise.
+    package func receive(_ frame: Frame, executor: (any TaskExecutor)? = nil) {
         switch frame.kind {
         case .response, .pong:
             takePending(frame.callID)?.resume(returning: frame.payload)
@@ -131,7 +133,7 @@ public final class RPCPeer: Sendable {
             try? channel.send(.pong, callID: frame.callID, payload: frame.payload)
         case .request:
             let callID = frame.callID
-            Task { [self] in
+            Task(executorPreference: executor) { [self] in
                 await limiter.acquire()
                 await self.serve(callID: callID, payload: frame.payload)
                 limiter.release()

@@ -33,33 +33,24 @@ extension EnclaveCommand.Bench {
             let kib4 = [UInt8](repeating: 0xA5, count: 4 << 10)
             let mib1 = [UInt8](repeating: 0x5A, count: 1 << 20)
 
-            var rows: [Row] = []
-            rows.append(
-                try await Row.measure("transport floor (raw frame echo)", small) { _ = try await enclave.ping() }
+            // Interleaved: every round measures each operation once, so drift in the machine's state (frequency,
+            // other load, a VM's vCPU wake-ups) affects all of them alike.
+            let rows = try await Row.interleaved(
+                rounds: small,
+                [
+                    ("transport floor (raw frame echo)", 1, { _ = try await enclave.ping() }),
+                    ("empty ECALL", 1, { _ = try await enclave.call(BenchCalls.Nothing.self, Empty()) }),
+                    ("ECALL, 4 KiB argument", 1, { _ = try await enclave.call(BenchCalls.Bytes.self, kib4) }),
+                    (
+                        "ECALL, 1 MiB argument", small / large,
+                        { _ = try await enclave.call(BenchCalls.Bytes.self, mib1) }
+                    ),
+                    ("raw frame echo, 1 MiB each way", small / large, { _ = try await enclave.ping(mib1) }),
+                    ("ECALL making one OCALL", 1, { _ = try await enclave.call(BenchCalls.WithOCall.self, Empty()) }),
+                ]
             )
-            rows.append(
-                try await Row.measure("empty ECALL", small) {
-                    _ = try await enclave.call(BenchCalls.Nothing.self, Empty())
-                }
-            )
-            rows.append(
-                try await Row.measure("ECALL, 4 KiB argument", small) {
-                    _ = try await enclave.call(BenchCalls.Bytes.self, kib4)
-                }
-            )
-            rows.append(
-                try await Row.measure("ECALL, 1 MiB argument", large) {
-                    _ = try await enclave.call(BenchCalls.Bytes.self, mib1)
-                }
-            )
-            rows.append(
-                try await Row.measure("ECALL making one OCALL", small) {
-                    _ = try await enclave.call(BenchCalls.WithOCall.self, Empty())
-                }
-            )
-            rows.append(try await Row.measure("transport floor again", small) { _ = try await enclave.ping() })
 
-            let floor = min(rows[0].median, rows[5].median)
+            let floor = rows[0].median
             let ratio = rows[1].median / floor
             if json {
                 let object: [String: Any] = [
@@ -69,7 +60,7 @@ extension EnclaveCommand.Bench {
                     },
                     "floorMedian": floor,
                     "emptyECallOverFloor": ratio,
-                    "ocallOverhead": rows[4].median - rows[1].median,
+                    "ocallOverhead": rows[5].median - rows[1].median,
                 ]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
@@ -86,7 +77,7 @@ extension EnclaveCommand.Bench {
                     )
                 }
                 print("empty ECALL / floor: \(String(format: "%.2f", ratio))× (target ≤ 1.50×)")
-                print("OCALL cost inside an ECALL: \(Self.format(rows[4].median - rows[1].median)) µs")
+                print("OCALL cost inside an ECALL: \(Self.format(rows[5].median - rows[1].median)) µs")
             }
         }
 
@@ -120,24 +111,34 @@ struct Row {
     var median: Double
     var p99: Double
 
-    static func measure(_ name: String, _ count: Int, _ body: () async throws -> Void) async throws -> Row {
-        for _ in 0..<max(10, count / 10) { try await body() }  // warm up
-        var samples: [Double] = []
-        samples.reserveCapacity(count)
-        let clock = ContinuousClock()
-        for _ in 0..<count {
-            let start = clock.now
-            try await body()
-            let elapsed = clock.now - start
-            samples.append(Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6)
+    typealias Operation = (name: String, every: Int, body: () async throws -> Void)
+
+    /// Run `rounds` rounds; in each, time every operation whose `every` divides the round number.
+    static func interleaved(rounds: Int, _ operations: [Operation]) async throws -> [Row] {
+        for round in 0..<max(10, rounds / 10) {  // warm up
+            for operation in operations where round % max(1, operation.every) == 0 { try await operation.body() }
         }
-        samples.sort()
-        return Row(
-            name: name,
-            count: count,
-            median: samples[samples.count / 2],
-            p99: samples[min(samples.count - 1, samples.count * 99 / 100)]
-        )
+        var samples = [[Double]](repeating: [], count: operations.count)
+        let clock = ContinuousClock()
+        for round in 0..<rounds {
+            for (index, operation) in operations.enumerated() where round % max(1, operation.every) == 0 {
+                let start = clock.now
+                try await operation.body()
+                let elapsed = clock.now - start
+                samples[index].append(
+                    Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6
+                )
+            }
+        }
+        return zip(operations, samples).map { operation, values in
+            let sorted = values.sorted()
+            return Row(
+                name: operation.name,
+                count: sorted.count,
+                median: sorted[sorted.count / 2],
+                p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
+            )
+        }
     }
 }
 

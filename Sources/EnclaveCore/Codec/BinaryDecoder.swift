@@ -23,13 +23,18 @@ public struct BinaryDecoder: Sendable {
     /// Decode a `T` from exactly `bytes`.
     /// - Throws: ``EnclaveError`` (`malformedInput` or `limitExceeded`) or a `DecodingError` raised by `T` itself.
     public func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        try decode(type, from: bytes[...])
+    }
+
+    /// Decode a `T` from exactly `bytes` (a slice of a larger buffer, decoded in place).
+    public func decode<T: Decodable>(_ type: T.Type, from bytes: ArraySlice<UInt8>) throws -> T {
         guard bytes.count <= maxMessageSize else {
             throw EnclaveError.limitExceeded(
                 "message is \(bytes.count) bytes, over the \(maxMessageSize)-byte limit"
             )
         }
         let input = BinaryInput(bytes: bytes, maxDepth: maxDepth)
-        return try input.decodeSlot(type, range: 0..<bytes.count, depth: 0, codingPath: [])
+        return try input.decodeSlot(type, range: bytes.startIndex..<bytes.endIndex, depth: 0, codingPath: [])
     }
 
     /// Decode a `T` from exactly `data`.
@@ -40,10 +45,10 @@ public struct BinaryDecoder: Sendable {
 
 /// The bytes being decoded plus the parsing primitives over them.
 final class BinaryInput {
-    let bytes: [UInt8]
+    let bytes: ArraySlice<UInt8>
     let maxDepth: Int
 
-    init(bytes: [UInt8], maxDepth: Int) {
+    init(bytes: ArraySlice<UInt8>, maxDepth: Int) {
         self.bytes = bytes
         self.maxDepth = maxDepth
     }
@@ -57,12 +62,9 @@ final class BinaryInput {
     ) throws
         -> T
     {
-        if T.self == Data.self {
-            return try Data(blob(range)) as! T  // swift-format-ignore: NeverForceUnwrap (type checked above)
-        }
-        if T.self == [UInt8].self {
-            return try Array(blob(range)) as! T  // swift-format-ignore: NeverForceUnwrap (type checked above)
-        }
+        // The types are identical, so reinterpreting is exact (and `as!` would convert element by element).
+        if T.self == Data.self { return unsafeBitCast(Data(try blob(range)), to: T.self) }
+        if T.self == [UInt8].self { return unsafeBitCast(Array(try blob(range)), to: T.self) }
         guard depth <= maxDepth else { throw EnclaveError.limitExceeded("value nests deeper than \(maxDepth) levels") }
         let decoder = SlotDecoder(input: self, range: range, depth: depth, codingPath: codingPath)
         return try T(from: decoder)

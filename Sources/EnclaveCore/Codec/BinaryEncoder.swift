@@ -86,8 +86,9 @@ enum BinaryEncoding {
     ) throws
         -> Node
     {
-        if let data = value as? Data { return .data(data) }
-        if let bytes = value as? [UInt8] { return .bytes(bytes) }
+        // Compare types, then reinterpret: `as?` from a generic to an array converts element by element.
+        if T.self == [UInt8].self { return .bytes(unsafeBitCast(value, to: [UInt8].self)) }
+        if T.self == Data.self { return .data(unsafeBitCast(value, to: Data.self)) }
         guard depth <= maxDepth else {
             throw EnclaveError.limitExceeded("value nests deeper than \(maxDepth) levels")
         }

@@ -1,6 +1,6 @@
 /// Wraps a typed call handler into one over encoded bytes, decoding the argument strictly first.
 package enum CallCodec {
-    package typealias RawHandler = @Sendable ([UInt8]) async throws -> [UInt8]
+    package typealias RawHandler = @Sendable (ArraySlice<UInt8>) async throws -> [UInt8]
 
     package static func rawHandler<C: EnclaveCall>(
         _ call: C.Type,

@@ -28,7 +28,7 @@ package enum Varint {
 
     /// Read a varint from `bytes[position..<end]`, advancing `position`.
     package static func read(
-        _ bytes: [UInt8],
+        _ bytes: ArraySlice<UInt8>,
         at position: inout Int,
         end: Int
     ) throws(EnclaveError)
@@ -55,7 +55,7 @@ package enum Varint {
 
     /// Read a varint that is used as a length or count: it must fit in `Int` and not exceed `limit`.
     package static func readLength(
-        _ bytes: [UInt8],
+        _ bytes: ArraySlice<UInt8>,
         at position: inout Int,
         end: Int,
         limit: Int
@@ -68,7 +68,11 @@ package enum Varint {
     }
 
     /// Read a varint that is a byte length: it must not exceed the bytes left after the varint itself.
-    package static func readByteLength(_ bytes: [UInt8], at position: inout Int, end: Int) throws(EnclaveError) -> Int {
+    package static func readByteLength(
+        _ bytes: ArraySlice<UInt8>,
+        at position: inout Int,
+        end: Int
+    ) throws(EnclaveError) -> Int {
         let raw = try read(bytes, at: &position, end: end)
         guard let value = Int(exactly: raw), value <= end - position else {
             throw .malformedInput("length \(raw) exceeds the \(end - position) bytes that remain")
