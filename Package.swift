@@ -90,7 +90,8 @@ let package = Package(
         .testTarget(
             name: "EnclaveHostTests",
             dependencies: [
-                "EnclaveHost", "EnclaveCore", "TestInterface", .product(name: "Crypto", package: "swift-crypto"),
+                "EnclaveHost", "EnclaveCore", "TestInterface", "_EnclaveChannel",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),

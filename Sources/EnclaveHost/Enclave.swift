@@ -165,7 +165,7 @@ public final class Enclave: Sendable {
 }
 
 /// The loader's side of the start-up handshake.
-private final class StartupState: Sendable {
+package final class StartupState: Sendable {
     let identity: EnclaveIdentity
     let manifest: EnclaveManifest
     let config: EnclaveConfig
@@ -182,15 +182,20 @@ private final class StartupState: Sendable {
     /// Check what the enclave mapped against the manifest; answer with its identity.
     func hello(_ bytes: ArraySlice<UInt8>) throws -> [UInt8] {
         let hello = try BinaryDecoder(maxMessageSize: 1 << 20).decode(LaunchProtocol.Hello.self, from: bytes)
-        let allowed = Set(manifest.trustedFiles.map(\.path))
-        for file in hello.mappedFiles where !allowed.contains(file) && !file.hasPrefix("/memfd:enclave-image") {
-            let failure = EnclaveError.measurementMismatch(
-                "the enclave mapped \(file), which is not in its signed manifest"
-            )
+        if let failure = Self.checkMappings(hello.mappedFiles, against: manifest) {
             finish(failure)
             throw failure
         }
         return try BinaryEncoder().encode(LaunchProtocol.LaunchInfo(identity: identity, maxThreads: config.maxThreads))
+    }
+
+    /// Every file mapped into the enclave must be the sealed image or a trusted file of the signed manifest.
+    package static func checkMappings(_ mapped: [String], against manifest: EnclaveManifest) -> EnclaveError? {
+        let allowed = Set(manifest.trustedFiles.map(\.path))
+        for file in mapped where !allowed.contains(file) && !file.hasPrefix("/memfd:enclave-image") {
+            return .measurementMismatch("the enclave mapped \(file), which is not in its signed manifest")
+        }
+        return nil
     }
 
     func ready() { finish(nil) }

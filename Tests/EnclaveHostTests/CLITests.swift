@@ -33,7 +33,9 @@ struct CLITests {
         #expect(dump.status == 0, "\(dump.output)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(dump.output.utf8)) as? [String: Any])
         let pem = try String(contentsOfFile: key, encoding: .utf8)
-        let signerID = SHA256.hash(data: try P256.Signing.PrivateKey(pemRepresentation: pem).publicKey.derRepresentation)
+        let signerID = SHA256.hash(
+            data: try P256.Signing.PrivateKey(pemRepresentation: pem).publicKey.derRepresentation
+        )
         #expect(json["signerID"] as? String == signerID.map { String(format: "%02x", $0) }.joined())
         #expect(json["productID"] as? Int == 42)
         #expect(json["securityVersion"] as? Int == 7)
@@ -90,7 +92,10 @@ struct CLITests {
         let configPath = try config(directory, #"{"productID": 1, "securityVersion": 1, "maxThread": 2}"#)
         let key = directory + "/k.pem"
         #expect(try Fixtures.run(cli, ["keygen", "--out", key]).status == 0)
-        let typo = try Fixtures.run(cli, ["sign", "--key", key, "--config", configPath, Fixtures.product("HelloEnclave")])
+        let typo = try Fixtures.run(
+            cli,
+            ["sign", "--key", key, "--config", configPath, Fixtures.product("HelloEnclave")]
+        )
         #expect(typo.status != 0)
         #expect(typo.output.contains("unknown configuration key \"maxThread\""))
         let missing = try Fixtures.run(cli, ["dump", directory + "/nothing"])
