@@ -67,8 +67,9 @@ struct ChannelTests {
         let good = FramePayload.requestPrefix(name: "a.b") + [9, 9]
         let parsed = try FramePayload.parseRequest(good)
         #expect(parsed.name == "a.b" && Array(parsed.argument) == [9, 9])
-        #expect(throws: EnclaveError.malformedInput("")) { try FramePayload.parseRequest([5, 0x61]) }  // name cut short
-        #expect(throws: EnclaveError.malformedInput("")) { try FramePayload.parseRequest([2, 0xC3, 0x28]) }  // not UTF-8
+        // A name cut short, and a name that is not UTF-8.
+        #expect(throws: EnclaveError.malformedInput("")) { try FramePayload.parseRequest([5, 0x61]) }
+        #expect(throws: EnclaveError.malformedInput("")) { try FramePayload.parseRequest([2, 0xC3, 0x28]) }
     }
 
     @Test func mappedFilesOutsideTheManifestAreRefused() throws {
