@@ -31,6 +31,8 @@ public final class Enclave: Sendable {
         public var maxMessageSize = 64 << 20
         /// How long the enclave may take to start before the load fails.
         public var startTimeout: Duration = .seconds(30)
+        /// The simulated platform that derives the enclave's keys and reports; `nil` opens the default one.
+        public var platform: SimulatedPlatform?
 
         public init() {}
     }
@@ -43,20 +45,31 @@ public final class Enclave: Sendable {
     public let processID: Int32
 
     let peer: RPCPeer
+    private let platformPeer: RPCPeer
     private let encoder: BinaryEncoder
     private let decoder: BinaryDecoder
 
-    private init(identity: EnclaveIdentity, config: EnclaveConfig, processID: Int32, peer: RPCPeer, maxMessageSize: Int)
-    {
+    private init(
+        identity: EnclaveIdentity,
+        config: EnclaveConfig,
+        processID: Int32,
+        peer: RPCPeer,
+        platformPeer: RPCPeer,
+        maxMessageSize: Int
+    ) {
         self.identity = identity
         self.config = config
         self.processID = processID
         self.peer = peer
+        self.platformPeer = platformPeer
         self.encoder = BinaryEncoder(maxMessageSize: maxMessageSize)
         self.decoder = BinaryDecoder(maxMessageSize: maxMessageSize)
     }
 
-    deinit { peer.channel.shutdown() }
+    deinit {
+        peer.channel.shutdown()
+        platformPeer.channel.shutdown()
+    }
 
     /// Verify, measure and start the enclave image at `path`.
     ///
@@ -78,22 +91,38 @@ public final class Enclave: Sendable {
 
         let imageFD = try Spawn.sealedMemoryFile(image.bytes, name: "enclave-image")
         defer { Spawn.closeFD(imageFD) }
+        let platform = try options.platform ?? SimulatedPlatform.open()
         let sockets = try Spawn.socketPair()
+        let platformSockets: (host: Int32, enclave: Int32)
+        do {
+            platformSockets = try Spawn.socketPair()
+        } catch {
+            Spawn.closeFD(sockets.host)
+            Spawn.closeFD(sockets.enclave)
+            throw error
+        }
         let pid: Int32
         do {
             let name = (path as NSString).lastPathComponent
             pid = try Spawn.launch(
                 imageFD: imageFD,
                 arguments: [name] + options.arguments,
-                channel: sockets.enclave,
+                channels: [sockets.enclave, platformSockets.enclave],
                 memoryLimit: config.maxMemory
             )
         } catch {
-            Spawn.closeFD(sockets.host)
-            Spawn.closeFD(sockets.enclave)
+            for fd in [sockets.host, sockets.enclave, platformSockets.host, platformSockets.enclave] {
+                Spawn.closeFD(fd)
+            }
             throw error
         }
         Spawn.closeFD(sockets.enclave)
+        Spawn.closeFD(platformSockets.enclave)
+        let platformPeer = PlatformService.start(
+            platform: platform,
+            identity: signature.identity,
+            fd: platformSockets.host
+        )
 
         let startup = StartupState(identity: signature.identity, manifest: signature.body.manifest, config: config)
         let channel = FrameChannel(fd: sockets.host, maxFrameSize: options.maxMessageSize + 1024)
@@ -121,6 +150,7 @@ public final class Enclave: Sendable {
             config: config,
             processID: pid,
             peer: peer,
+            platformPeer: platformPeer,
             maxMessageSize: options.maxMessageSize
         )
         try await startup.waitUntilReady(peer: peer, timeout: options.startTimeout)
@@ -154,6 +184,7 @@ public final class Enclave: Sendable {
     /// Stop the enclave: close its channel, give it a moment to exit, then kill it. Pending calls fail.
     public func terminate() async {
         peer.channel.shutdown()
+        platformPeer.channel.shutdown()
         _ = await peer.closed()
     }
 

@@ -8,6 +8,7 @@ public struct EnclaveContext: Sendable {
     /// The enclave's process ID.
     public let processID: Int32
     let peer: RPCPeer
+    let platform: RPCPeer
     let encoder: BinaryEncoder
     let decoder: BinaryDecoder
 

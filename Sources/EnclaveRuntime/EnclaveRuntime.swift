@@ -15,8 +15,11 @@ public enum EnclaveRuntime {
     /// Sandbox the process, handshake with the loader, construct `App`, and serve until the host goes away.
     /// Never returns: the process exits when the channel closes.
     public static func run<App: EnclaveApplication>(_ app: App.Type) async -> Never {
-        guard Sandbox.hasChannel() else {
-            fail("this program is an enclave image: start it with an EnclaveKit host (no channel on fd 3)", status: 2)
+        guard Sandbox.isSocket(Sandbox.channelFD), Sandbox.isSocket(PlatformProtocol.channelFD) else {
+            fail(
+                "this program is an enclave image: start it with an EnclaveKit host (no channels on fds 3 and 4)",
+                status: 2
+            )
         }
         let mapped: [String]
         do {
@@ -43,6 +46,13 @@ public enum EnclaveRuntime {
         )
         // The host reads nothing the enclave does not answer, so the channel's end means the host is gone or
         // closed us: nothing is left to serve.
+        // The platform channel: keys and reports come from the platform, never through the host's channel.
+        let platform = RPCPeer(
+            channel: FrameChannel(fd: PlatformProtocol.channelFD, maxFrameSize: 64 << 10),
+            maxConcurrentRequests: 1,
+            handler: { name, _ in throw EnclaveError.unknownCall("the enclave serves no platform request \(name)") }
+        )
+        platform.start()
         let workers = WorkerPool(
             count: min(64, max(4, ProcessInfo.processInfo.activeProcessorCount + 1)),
             reader: channel.makeReader(),
@@ -59,6 +69,7 @@ public enum EnclaveRuntime {
                 identity: launch.identity,
                 processID: pid,
                 peer: peer,
+                platform: platform,
                 encoder: encoder,
                 decoder: decoder
             )

@@ -13,10 +13,10 @@ enum Sandbox {
     /// The fd the loader hands the enclave its call channel on.
     static let channelFD: Int32 = 3
 
-    /// Whether fd 3 is a socket, i.e. whether a loader started us.
-    static func hasChannel() -> Bool {
+    /// Whether `fd` is a socket (the loader's channels are).
+    static func isSocket(_ fd: Int32) -> Bool {
         var info = stat()
-        guard fstat(channelFD, &info) == 0 else { return false }
+        guard fstat(fd, &info) == 0 else { return false }
         return (info.st_mode & S_IFMT) == S_IFSOCK
     }
 

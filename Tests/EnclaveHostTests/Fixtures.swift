@@ -49,8 +49,16 @@ enum Fixtures {
         return Signed(image: image, signature: signaturePath, key: key, identity: signature.identity)
     }
 
+    /// A private platform directory for the tests' enclaves and the processes they start.
+    static let platformDirectory: String = {
+        let path = NSTemporaryDirectory() + "enclavekit-test-platform-" + UUID().uuidString
+        setenv("ENCLAVEKIT_PLATFORM_DIR", path, 1)  // inherited by HelloHost and the CLI
+        return path
+    }()
+
     static func options(_ signed: Signed, debug: Bool = false) -> Enclave.Options {
         var options = Enclave.Options()
+        options.platform = try? SimulatedPlatform.open(directory: platformDirectory)
         options.signaturePath = signed.signature
         options.debug = debug
         return options
@@ -65,6 +73,7 @@ enum Fixtures {
     ) throws -> (
         status: Int32, output: String
     ) {
+        _ = platformDirectory
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments

@@ -74,15 +74,16 @@ struct SandboxTests {
         #expect(status.contains("Seccomp:\t2"))
         let environment = try Data(contentsOf: URL(fileURLWithPath: "/proc/\(probe.enclavePID)/environ"))
         #expect(environment.isEmpty)
-        // Inherited: only /dev/null on 0 and 1, stderr, the channel socket on 3. Anything else is the runtime's own
-        // (Dispatch's epoll, eventfd and timerfd), never a file, pipe or socket from the host.
+        // Inherited: only /dev/null on 0 and 1, stderr, the two channel sockets on 3 and 4. Anything else is the
+        // runtime's own (Dispatch's epoll, eventfd and timerfd), never a file, pipe or socket from the host.
         let directory = "/proc/\(probe.enclavePID)/fd"
         let fds = try FileManager.default.contentsOfDirectory(atPath: directory).compactMap(Int.init).sorted()
         var targets: [Int: String] = [:]
         for fd in fds { targets[fd] = try FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(fd)") }
         #expect(targets[0] == "/dev/null" && targets[1] == "/dev/null")
-        #expect(targets[3]?.hasPrefix("socket:") == true)
-        for fd in fds where fd > 3 {
+        #expect(targets[3]?.hasPrefix("socket:") == true)  // the call channel
+        #expect(targets[4]?.hasPrefix("socket:") == true)  // the platform channel
+        for fd in fds where fd > 4 {
             #expect(targets[fd]?.hasPrefix("anon_inode:") == true, "fd \(fd) -> \(targets[fd] ?? "?")")
         }
         let limits = try String(contentsOfFile: "/proc/\(probe.enclavePID)/limits", encoding: .utf8)
@@ -105,6 +106,7 @@ struct SandboxTests {
         let signed = try Fixtures.sign("HelloEnclave")
         let script = """
             set -u
+            export ENCLAVEKIT_PLATFORM_DIR="$(mktemp -d)/platform"
             exec 9>&1
             fifo=$(mktemp -u); mkfifo "$fifo"
             "$1" --enclave "$2" --signature "$3" --verbose < "$fifo" > "$fifo.out" 2>&1 &
@@ -147,6 +149,7 @@ final class HostProbe {
     let enclavePID: Int32
 
     init(signed: Fixtures.Signed) throws {
+        _ = Fixtures.platformDirectory
         process.executableURL = URL(fileURLWithPath: Fixtures.product("HelloHost"))
         process.arguments = ["--enclave", signed.image, "--verbose", "--signature", signed.signature]
         let output = Pipe()

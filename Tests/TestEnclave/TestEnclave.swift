@@ -27,6 +27,42 @@ struct TestEnclave: EnclaveApplication {
     func register(_ calls: inout ECallTable) {
         let context = self.context
         calls.register(Echo.self) { $0 }
+        calls.register(Seal.self) { request in
+            try await context.seal(request.plaintext, policy: request.policy, additionalData: request.additionalData)
+        }
+        calls.register(Unseal.self) { blob in try await context.unseal(blob).plaintext }
+        calls.register(SealStream.self) { request in
+            var writer = try await context.sealStream(policy: request.policy, chunkSize: request.chunkSize)
+            var pieces = [writer.header]
+            let sealed = try writer.write(request.bytes) + writer.finish()
+            // Split the sealed bytes back into their chunks (u32 length + body) so tests can drop or reorder them.
+            var position = 0
+            while position < sealed.count {
+                let length = sealed[position..<position + 4].reversed().reduce(0) { $0 << 8 | Int($1) }
+                pieces.append(Array(sealed[position..<position + 4 + length]))
+                position += 4 + length
+            }
+            return pieces
+        }
+        calls.register(UnsealStream.self) { request in
+            // request.bytes is the whole sealed stream; feed it in pieces of request.chunkSize bytes.
+            let headerEnd = min(request.bytes.count, 64)
+            var reader = try await context.unsealStream(Array(request.bytes[..<headerEnd]))
+            var plaintext = reader.pending
+            var position = headerEnd
+            while position < request.bytes.count {
+                let end = min(request.bytes.count, position + request.chunkSize)
+                plaintext += try reader.feed(request.bytes[position..<end])
+                position = end
+            }
+            try reader.finish()
+            return plaintext
+        }
+        calls.register(GetTargetInfo.self) { _ in context.targetInfo }
+        calls.register(MakeReport.self) { request in
+            try await context.report(for: request.target, reportData: request.reportData)
+        }
+        calls.register(CheckReport.self) { bytes in try await context.verifyReport(bytes).identity }
         calls.register(Identity.self) { _ in context.identity }
         calls.register(Fail.self) { message in throw TestFailure(description: message) }
         calls.register(AskHost.self) { text in try await context.ocall(HostTransform.self, text) }

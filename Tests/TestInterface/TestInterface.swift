@@ -49,3 +49,79 @@ public enum HostTransform: EnclaveCall {
     public typealias Output = String
     public static var name: String { "test.hostTransform" }
 }
+
+public struct SealRequest: Codable, Sendable {
+    public var plaintext: [UInt8]
+    public var policy: SealPolicy
+    public var additionalData: [UInt8]
+    public init(plaintext: [UInt8], policy: SealPolicy, additionalData: [UInt8] = []) {
+        self.plaintext = plaintext
+        self.policy = policy
+        self.additionalData = additionalData
+    }
+}
+
+public enum Seal: EnclaveCall {
+    public typealias Input = SealRequest
+    public typealias Output = [UInt8]
+    public static var name: String { "test.seal" }
+}
+
+public enum Unseal: EnclaveCall {
+    public typealias Input = [UInt8]
+    public typealias Output = [UInt8]
+    public static var name: String { "test.unseal" }
+}
+
+public struct StreamRequest: Codable, Sendable {
+    public var bytes: [UInt8]
+    public var chunkSize: Int
+    public var policy: SealPolicy
+    public init(bytes: [UInt8], chunkSize: Int, policy: SealPolicy = .signerID) {
+        self.bytes = bytes
+        self.chunkSize = chunkSize
+        self.policy = policy
+    }
+}
+
+/// Seal `bytes` as a stream; answers the header and the chunks, each as its own element.
+public enum SealStream: EnclaveCall {
+    public typealias Input = StreamRequest
+    public typealias Output = [[UInt8]]
+    public static var name: String { "test.sealStream" }
+}
+
+/// Open a sealed stream fed in pieces of `chunkSize` bytes.
+public enum UnsealStream: EnclaveCall {
+    public typealias Input = StreamRequest
+    public typealias Output = [UInt8]
+    public static var name: String { "test.unsealStream" }
+}
+
+public enum GetTargetInfo: EnclaveCall {
+    public typealias Input = Empty
+    public typealias Output = TargetInfo
+    public static var name: String { "test.targetInfo" }
+}
+
+public struct ReportRequest: Codable, Sendable {
+    public var target: TargetInfo
+    public var reportData: [UInt8]
+    public init(target: TargetInfo, reportData: [UInt8]) {
+        self.target = target
+        self.reportData = reportData
+    }
+}
+
+public enum MakeReport: EnclaveCall {
+    public typealias Input = ReportRequest
+    public typealias Output = [UInt8]
+    public static var name: String { "test.makeReport" }
+}
+
+/// Verify a report for this enclave; answers the reporter's identity.
+public enum CheckReport: EnclaveCall {
+    public typealias Input = [UInt8]
+    public typealias Output = EnclaveIdentity
+    public static var name: String { "test.checkReport" }
+}

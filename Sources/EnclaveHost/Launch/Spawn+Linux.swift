@@ -37,11 +37,11 @@ enum Spawn {
         return (fds[0], fds[1])
     }
 
-    /// Start the enclave process from the sealed image with `channel` as its fd 3.
+    /// Start the enclave process from the sealed image with `channels` as its fds 3, 4, …
     static func launch(
         imageFD: Int32,
         arguments: [String],
-        channel: Int32,
+        channels: [Int32],
         memoryLimit: UInt64
     ) throws(EnclaveError)
         -> Int32
@@ -49,9 +49,9 @@ enum Spawn {
         var cStrings: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
         cStrings.append(nil)
         defer { for pointer in cStrings { free(pointer) } }
-        var channels = [channel]
+        var descriptors = channels
         let result = cStrings.withUnsafeMutableBufferPointer { argv in
-            ek_spawn(imageFD, argv.baseAddress, &channels, 1, memoryLimit)
+            ek_spawn(imageFD, argv.baseAddress, &descriptors, Int32(descriptors.count), memoryLimit)
         }
         guard result.pid > 0 else {
             let step = result.step.map { String(cString: $0) } ?? "spawn"

@@ -1,0 +1,67 @@
+/// Requests an enclave makes to its platform (the simulated CPU) over the platform channel, fd 4 — never through
+/// the host's call channel. The platform answers from the identity the loader measured, not from anything the
+/// enclave claims. Not for application use: ``SealPolicy``, sealing and reports are the public surface.
+package enum PlatformProtocol {
+    /// The fd the loader hands the enclave its platform channel on.
+    package static let channelFD: Int32 = 4
+
+    /// Which key to derive.
+    package enum KeyName: UInt8, Codable, Sendable {
+        case seal = 1
+        case report = 2
+    }
+
+    /// `EGETKEY`: a key bound to the caller's identity.
+    package struct KeyRequest: Codable, Sendable {
+        package var name: KeyName
+        package var policy: SealPolicy
+        /// Random per sealed blob (salt of the derivation).
+        package var keyID: Digest32
+        /// May be lower than the caller's own security version (to read old data), never higher.
+        package var securityVersion: UInt16
+
+        package init(name: KeyName, policy: SealPolicy, keyID: Digest32, securityVersion: UInt16) {
+            self.name = name
+            self.policy = policy
+            self.keyID = keyID
+            self.securityVersion = securityVersion
+        }
+    }
+
+    /// `EREPORT`: a report of the caller's identity and `reportData`, MACed for `target`.
+    package struct ReportRequest: Codable, Sendable {
+        package var target: TargetInfo
+        package var reportData: [UInt8]
+
+        package init(target: TargetInfo, reportData: [UInt8]) {
+            self.target = target
+            self.reportData = reportData
+        }
+    }
+
+    package enum GetKey: EnclaveCall {
+        package typealias Input = KeyRequest
+        package typealias Output = [UInt8]
+        package static var name: String { "platform.getKey" }
+    }
+
+    package enum Report: EnclaveCall {
+        package typealias Input = ReportRequest
+        package typealias Output = [UInt8]
+        package static var name: String { "platform.report" }
+    }
+}
+
+/// Which identity a sealing key is bound to.
+public enum SealPolicy: UInt8, Codable, Sendable, CaseIterable {
+    /// Only this exact enclave (same uniqueID) can unseal.
+    case uniqueID = 1
+    /// Any enclave of the same signer and product ID, at the same or a higher security version, can unseal.
+    case signerID = 2
+}
+
+/// What a peer needs to produce a report that this enclave can verify: its uniqueID.
+public struct TargetInfo: Hashable, Codable, Sendable {
+    public var uniqueID: Digest32
+    public init(uniqueID: Digest32) { self.uniqueID = uniqueID }
+}

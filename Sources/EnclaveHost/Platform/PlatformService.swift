@@ -1,0 +1,28 @@
+internal import EnclaveCore
+internal import _EnclaveChannel
+
+/// Serves one enclave's platform channel: key and report requests answered for the identity the loader measured.
+enum PlatformService {
+    static func start(platform: SimulatedPlatform, identity: EnclaveIdentity, fd: Int32) -> RPCPeer {
+        let decoder = BinaryDecoder(maxMessageSize: 64 << 10)
+        let encoder = BinaryEncoder()
+        let peer = RPCPeer(
+            channel: FrameChannel(fd: fd, maxFrameSize: 64 << 10),
+            maxConcurrentRequests: 16,
+            handler: { name, argument in
+                switch name {
+                case PlatformProtocol.GetKey.name:
+                    let request = try decoder.decode(PlatformProtocol.KeyRequest.self, from: argument)
+                    return try encoder.encode(try platform.key(request, for: identity))
+                case PlatformProtocol.Report.name:
+                    let request = try decoder.decode(PlatformProtocol.ReportRequest.self, from: argument)
+                    return try encoder.encode(try platform.report(request, from: identity))
+                default:
+                    throw EnclaveError.unknownCall("the platform has no request named \"\(name)\"")
+                }
+            }
+        )
+        peer.start()
+        return peer
+    }
+}

@@ -1,0 +1,146 @@
+internal import Crypto
+internal import EnclaveCore
+internal import Foundation
+internal import Synchronization
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// The simulated CPU: it owns the platform root secret from which report keys and sealing keys are derived, and it
+/// answers an enclave's key and report requests on the enclave's own platform channel, from the identity the loader
+/// measured — never from what the enclave or the host claims.
+///
+/// State lives in ``directory`` (`$ENCLAVEKIT_PLATFORM_DIR`, else `$XDG_DATA_HOME/enclavekit/platform`, else
+/// `~/.local/share/enclavekit/platform`), created on first use with mode 0700 and 0600 files. Two processes that
+/// start at once agree on one secret: each writes a candidate and links it into place without replacing.
+public final class SimulatedPlatform: Sendable {
+    /// Where the platform keeps its state.
+    public let directory: String
+    private let rootSecret: SymmetricKey
+
+    private static let shared = Mutex<[String: SimulatedPlatform]>([:])
+
+    /// The platform for `directory` (or the default one), created on first use.
+    public static func open(directory: String? = nil) throws -> SimulatedPlatform {
+        let path = directory ?? defaultDirectory()
+        if let existing = shared.withLock({ $0[path] }) { return existing }
+        let platform = try SimulatedPlatform(directory: path)
+        return shared.withLock { cache in
+            if let existing = cache[path] { return existing }
+            cache[path] = platform
+            return platform
+        }
+    }
+
+    /// The default platform directory for this user.
+    public static func defaultDirectory() -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if let explicit = environment["ENCLAVEKIT_PLATFORM_DIR"], !explicit.isEmpty { return explicit }
+        if let data = environment["XDG_DATA_HOME"], !data.isEmpty { return data + "/enclavekit/platform" }
+        return NSHomeDirectory() + "/.local/share/enclavekit/platform"
+    }
+
+    private init(directory: String) throws {
+        self.directory = directory
+        try FileManager.default.createDirectory(
+            atPath: directory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        let secret = try Self.loadOrCreate(directory + "/root-secret", size: 32)
+        rootSecret = SymmetricKey(data: secret)
+    }
+
+    /// Read `path`, or create it with `size` random bytes (mode 0600) if it does not exist. Never replaces a file.
+    package static func loadOrCreate(_ path: String, size: Int) throws -> [UInt8] {
+        if let existing = FileManager.default.contents(atPath: path) {
+            guard existing.count == size else {
+                throw EnclaveError.invalidConfiguration("platform file \(path) is corrupt (\(existing.count) bytes)")
+            }
+            return [UInt8](existing)
+        }
+        var bytes = [UInt8](repeating: 0, count: size)
+        var generator = SystemRandomNumberGenerator()
+        for index in bytes.indices { bytes[index] = generator.next() }
+        let candidate = path + ".\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
+        let fd = Glibc.open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw EnclaveError.invalidConfiguration("cannot create \(candidate) (errno \(errno))") }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd)
+        close(fd)
+        defer { unlink(candidate) }
+        guard written == size, synced == 0 else {
+            throw EnclaveError.invalidConfiguration("cannot write \(candidate)")
+        }
+        if link(candidate, path) != 0 {
+            guard errno == EEXIST, let winner = FileManager.default.contents(atPath: path), winner.count == size else {
+                throw EnclaveError.invalidConfiguration("cannot create \(path) (errno \(errno))")
+            }
+            return [UInt8](winner)  // another process created it first: use theirs
+        }
+        return bytes
+    }
+
+    // MARK: Keys
+
+    /// Derive the key `request` names for an enclave whose measured identity is `identity` (`EGETKEY`).
+    ///
+    /// Sealing keys bind the policy's identity (uniqueID, or signerID + product ID), the requested security
+    /// version and the debug attribute; a request for a higher security version than the enclave's is refused.
+    package func key(
+        _ request: PlatformProtocol.KeyRequest,
+        for identity: EnclaveIdentity
+    ) throws(EnclaveError)
+        -> [UInt8]
+    {
+        switch request.name {
+        case .report:
+            return reportKey(for: TargetInfo(uniqueID: identity.uniqueID))
+        case .seal:
+            guard request.securityVersion <= identity.securityVersion else {
+                throw .callFailed(
+                    "sealing key for security version \(request.securityVersion) refused: the enclave is at "
+                        + "\(identity.securityVersion)"
+                )
+            }
+            var info = ByteWriter()
+            info.append(Array("EnclaveKit.seal.v1".utf8))
+            info.integer(request.policy.rawValue)
+            switch request.policy {
+            case .uniqueID:
+                info.append(identity.uniqueID.bytes)
+            case .signerID:
+                info.append(identity.signerID.bytes)
+                info.integer(identity.productID)
+            }
+            info.integer(request.securityVersion)
+            info.integer(identity.attributes.rawValue)
+            return derive(salt: request.keyID.bytes, info: info.bytes)
+        }
+    }
+
+    /// Build a report of `identity` and `request.reportData`, MACed for the target (`EREPORT`).
+    package func report(
+        _ request: PlatformProtocol.ReportRequest,
+        from identity: EnclaveIdentity
+    ) throws(EnclaveError)
+        -> [UInt8]
+    {
+        try LocalReport(
+            identity: identity,
+            target: request.target,
+            reportData: request.reportData,
+            key: reportKey(for: request.target)
+        ).bytes
+    }
+
+    private func reportKey(for target: TargetInfo) -> [UInt8] {
+        derive(salt: [], info: Array("EnclaveKit.report.v1".utf8) + target.uniqueID.bytes)
+    }
+
+    private func derive(salt: [UInt8], info: [UInt8]) -> [UInt8] {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: rootSecret, salt: salt, info: info, outputByteCount: 32)
+            .withUnsafeBytes { Array($0) }
+    }
+}

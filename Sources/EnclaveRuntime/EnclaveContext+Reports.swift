@@ -1,0 +1,33 @@
+public import EnclaveCore
+
+extension EnclaveContext {
+    /// What a peer enclave needs to make a report for this one.
+    public var targetInfo: TargetInfo { TargetInfo(uniqueID: identity.uniqueID) }
+
+    /// A report of this enclave's identity and `reportData` (at most 64 bytes, zero-padded) that only `target` can
+    /// verify (local attestation).
+    public func report(for target: TargetInfo, reportData: [UInt8]) async throws -> [UInt8] {
+        guard reportData.count <= 64 else { throw EnclaveError.malformedInput("report data is at most 64 bytes") }
+        let padded = reportData + [UInt8](repeating: 0, count: 64 - reportData.count)
+        return try await platformCall(
+            PlatformProtocol.Report.self,
+            PlatformProtocol.ReportRequest(target: target, reportData: padded)
+        )
+    }
+
+    /// Verify a report made for this enclave by another enclave on the same platform; returns it.
+    /// - Throws: `malformedInput` if it does not parse, `invalidSignature` if it was made for another enclave or
+    ///   its MAC does not verify.
+    public func verifyReport(_ bytes: [UInt8]) async throws -> LocalReport {
+        let report = try LocalReport(bytes: bytes)
+        guard report.target == targetInfo else {
+            throw EnclaveError.invalidSignature("the report was made for another enclave")
+        }
+        let key = try await platformCall(
+            PlatformProtocol.GetKey.self,
+            PlatformProtocol.KeyRequest(name: .report, policy: .uniqueID, keyID: .zero, securityVersion: 0)
+        )
+        guard report.verify(key: key) else { throw EnclaveError.invalidSignature("the report's MAC does not verify") }
+        return report
+    }
+}
