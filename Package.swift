@@ -16,6 +16,8 @@ let package = Package(
         .executable(name: "enclave", targets: ["enclave"]),
         .executable(name: "HelloEnclave", targets: ["HelloEnclave"]),
         .executable(name: "HelloHost", targets: ["HelloHost"]),
+        .executable(name: "VaultEnclave", targets: ["VaultEnclave"]),
+        .executable(name: "VaultHost", targets: ["VaultHost"]),
         .executable(name: "TestEnclave", targets: ["TestEnclave"]),
     ],
     dependencies: [
@@ -37,7 +39,10 @@ let package = Package(
         ),
         .target(
             name: "EnclaveRuntime",
-            dependencies: ["EnclaveCore", "_EnclaveChannel", "CEnclaveSystem"],
+            dependencies: [
+                "EnclaveCore", "_EnclaveChannel", "CEnclaveSystem",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(
@@ -72,6 +77,22 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Samples/Hello/HelloHost"
+        ),
+
+        // Samples/Vault: seal secrets in the enclave, keep the blobs on the host.
+        .target(name: "VaultInterface", dependencies: ["EnclaveCore"], path: "Samples/Vault/VaultInterface"),
+        .executableTarget(
+            name: "VaultEnclave",
+            dependencies: ["VaultInterface", "EnclaveRuntime"],
+            path: "Samples/Vault/VaultEnclave"
+        ),
+        .executableTarget(
+            name: "VaultHost",
+            dependencies: [
+                "VaultInterface", "EnclaveHost",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Samples/Vault/VaultHost"
         ),
 
         // An enclave that misbehaves on request, for the sandbox and fault tests.

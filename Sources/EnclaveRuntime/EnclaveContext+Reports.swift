@@ -25,7 +25,7 @@ extension EnclaveContext {
         }
         let key = try await platformCall(
             PlatformProtocol.GetKey.self,
-            PlatformProtocol.KeyRequest(name: .report, policy: .uniqueID, keyID: .zero, securityVersion: 0)
+            PlatformProtocol.KeyRequest(name: .report, policy: .uniqueID, securityVersion: 0)
         )
         guard report.verify(key: key) else { throw EnclaveError.invalidSignature("the report's MAC does not verify") }
         return report

@@ -1,3 +1,4 @@
+internal import Crypto
 public import EnclaveCore
 
 extension EnclaveContext {
@@ -86,9 +87,8 @@ extension EnclaveContext {
         guard additionalData.count <= SealedHeader.maxAdditionalData else {
             throw EnclaveError.limitExceeded("additional data over \(SealedHeader.maxAdditionalData) bytes")
         }
-        var keyID = [UInt8](repeating: 0, count: 32)
-        var generator = SystemRandomNumberGenerator()
-        for index in keyID.indices { keyID[index] = generator.next() }
+        // BoringSSL's generator: one seeded DRBG, not a system call per byte.
+        let keyID = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
         return SealedHeader(
             kind: kind,
             policy: policy,
@@ -100,15 +100,23 @@ extension EnclaveContext {
     }
 
     func sealKey(for header: SealedHeader) async throws -> [UInt8] {
-        let request = PlatformProtocol.KeyRequest(
-            name: .seal,
-            policy: header.policy,
-            keyID: header.keyID,
-            securityVersion: header.securityVersion
-        )
-        let key = try await platformCall(PlatformProtocol.GetKey.self, request)
-        guard key.count == 32 else { throw EnclaveError.protocolViolation("the platform returned a malformed key") }
-        return key
+        let slot = KeyCache.Slot(policy: header.policy, securityVersion: header.securityVersion)
+        let root: [UInt8]
+        if let cached = keyCache.root(slot) {
+            root = cached
+        } else {
+            let request = PlatformProtocol.KeyRequest(
+                name: .seal,
+                policy: header.policy,
+                securityVersion: header.securityVersion
+            )
+            root = try await platformCall(PlatformProtocol.GetKey.self, request)
+            guard root.count == 32 else {
+                throw EnclaveError.protocolViolation("the platform returned a malformed key")
+            }
+            keyCache.store(root, for: slot)
+        }
+        return SealingCipher.blobKey(root: root, keyID: header.keyID)
     }
 
     func platformCall<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) async throws -> C.Output {

@@ -1,4 +1,5 @@
 public import EnclaveCore
+internal import Synchronization
 internal import _EnclaveChannel
 
 /// What the runtime gives an enclave application: its identity and a way to call the host.
@@ -9,6 +10,7 @@ public struct EnclaveContext: Sendable {
     public let processID: Int32
     let peer: RPCPeer
     let platform: RPCPeer
+    let keyCache = KeyCache()
     let encoder: BinaryEncoder
     let decoder: BinaryDecoder
 
@@ -21,4 +23,17 @@ public struct EnclaveContext: Sendable {
         let result = try await peer.call(name: C.name, argument: argument)
         return try CallCodec.decodeResult(call, result, decoder: decoder)
     }
+}
+
+/// Sealing key roots the platform has handed this enclave, by policy and security version. Lives in enclave memory.
+final class KeyCache: Sendable {
+    struct Slot: Hashable {
+        var policy: SealPolicy
+        var securityVersion: UInt16
+    }
+
+    private let roots = Mutex<[Slot: [UInt8]]>([:])
+
+    func root(_ slot: Slot) -> [UInt8]? { roots.withLock { $0[slot] } }
+    func store(_ root: [UInt8], for slot: Slot) { roots.withLock { $0[slot] = root } }
 }

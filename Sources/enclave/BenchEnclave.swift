@@ -1,3 +1,4 @@
+import Crypto
 import EnclaveCore
 import EnclaveRuntime
 
@@ -22,6 +23,20 @@ enum BenchCalls {
         static var name: String { "bench.withOCall" }
     }
 
+    struct SealRun: Codable, Sendable {
+        enum Mode: String, Codable, Sendable { case rawGCM, sealBlob, sealStream }
+        var mode: Mode
+        var size: Int
+        var iterations: Int
+    }
+
+    /// Seal inside the enclave `iterations` times; answers the seconds it took (no call overhead included).
+    enum Seal: EnclaveCall {
+        typealias Input = SealRun
+        typealias Output = Double
+        static var name: String { "bench.seal" }
+    }
+
     enum HostNothing: EnclaveCall {
         typealias Input = Empty
         typealias Output = Empty
@@ -41,5 +56,48 @@ struct BenchEnclave: EnclaveApplication {
         calls.register(BenchCalls.Nothing.self) { _ in Empty() }
         calls.register(BenchCalls.Bytes.self) { _ in Empty() }
         calls.register(BenchCalls.WithOCall.self) { _ in try await context.ocall(BenchCalls.HostNothing.self, Empty()) }
+        calls.register(BenchCalls.Seal.self) { run in try await Self.seal(run, context: context) }
+    }
+
+    static func seal(_ run: BenchCalls.SealRun, context: EnclaveContext) async throws -> Double {
+        guard run.size > 0, run.size <= 1 << 30, run.iterations > 0 else {
+            throw EnclaveError.malformedInput("bad benchmark parameters")
+        }
+        let clock = ContinuousClock()
+        switch run.mode {
+        case .rawGCM:
+            let data = [UInt8](repeating: 0x33, count: run.size)
+            let key = SymmetricKey(size: .bits256)
+            let start = clock.now
+            for _ in 0..<run.iterations { _ = try AES.GCM.seal(data, using: key) }
+            return seconds(clock.now - start)
+        case .sealBlob:
+            let data = [UInt8](repeating: 0x33, count: run.size)
+            // Fetch the key root once, as any long-lived enclave has.
+            _ = try await context.seal([1], policy: .signerID)
+            let start = clock.now
+            for _ in 0..<run.iterations { _ = try await context.seal(data, policy: .signerID) }
+            return seconds(clock.now - start)
+        case .sealStream:
+            let piece = [UInt8](repeating: 0x33, count: 1 << 20)
+            let start = clock.now
+            for _ in 0..<run.iterations {
+                var writer = try await context.sealStream(policy: .signerID)
+                var produced = writer.header.count
+                var remaining = run.size
+                while remaining > 0 {
+                    let count = min(remaining, piece.count)
+                    produced += try writer.write(count == piece.count ? piece : Array(piece[..<count])).count
+                    remaining -= count
+                }
+                produced += try writer.finish().count
+                precondition(produced > run.size)
+            }
+            return seconds(clock.now - start)
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

@@ -8,7 +8,7 @@ extension EnclaveCommand {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks (build with -c release).",
-            subcommands: [Calls.self]
+            subcommands: [Calls.self, Seal.self]
         )
     }
 }
@@ -145,5 +145,65 @@ struct Row {
 extension String {
     func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}
+
+extension EnclaveCommand.Bench {
+    struct Seal: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sealing throughput inside an enclave against raw AES-256-GCM of the same library."
+        )
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func run() async throws {
+            let enclave = try await Calls.loadSelf()
+            defer { Task { await enclave.terminate() } }
+            typealias Run = BenchCalls.SealRun
+            let cases: [(name: String, size: Int, iterations: Int, modes: [Run.Mode])] = [
+                ("4 KiB", 4 << 10, 20_000, [.rawGCM, .sealBlob]),
+                ("1 MiB", 1 << 20, 300, [.rawGCM, .sealBlob]),
+                ("256 MiB stream", 256 << 20, 2, [.rawGCM, .sealStream]),
+            ]
+            var results: [[String: Any]] = []
+            for entry in cases {
+                var rates: [Run.Mode: Double] = [:]
+                for mode in entry.modes {
+                    // Warm up, then take the best of three runs.
+                    let warm = Run(mode: mode, size: entry.size, iterations: max(1, entry.iterations / 10))
+                    _ = try await enclave.call(BenchCalls.Seal.self, warm)
+                    var best = Double.infinity
+                    for _ in 0..<3 {
+                        let run = Run(mode: mode, size: entry.size, iterations: entry.iterations)
+                        best = min(best, try await enclave.call(BenchCalls.Seal.self, run))
+                    }
+                    rates[mode] = Double(entry.size) * Double(entry.iterations) / best / 1e6
+                }
+                let raw = rates[.rawGCM] ?? 0
+                let sealed = rates[.sealBlob] ?? rates[.sealStream] ?? 0
+                results.append(["size": entry.name, "rawMBps": raw, "sealMBps": sealed, "ratio": sealed / raw])
+            }
+            if json {
+                let data = try JSONSerialization.data(
+                    withJSONObject: ["results": results],
+                    options: [.prettyPrinted, .sortedKeys]
+                )
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            print(
+                "enclave bench seal — MB/s inside the enclave (best of 3), raw AES-256-GCM of swift-crypto as the floor"
+            )
+            print("size".padding(toLength: 18, withPad: " ", startingAt: 0) + "  raw GCM      sealed    sealed/raw")
+            for row in results {
+                let name = (row["size"] as? String ?? "").padding(toLength: 18, withPad: " ", startingAt: 0)
+                let raw = String(format: "%9.1f", row["rawMBps"] as? Double ?? 0)
+                let sealed = String(format: "%11.1f", row["sealMBps"] as? Double ?? 0)
+                let ratio = String(format: "%11.0f%%", 100 * (row["ratio"] as? Double ?? 0))
+                print(name + raw + sealed + ratio)
+            }
+            print("target: sealed ≥ 80% of raw at 1 MiB")
+        }
     }
 }

@@ -11,19 +11,18 @@ package enum PlatformProtocol {
         case report = 2
     }
 
-    /// `EGETKEY`: a key bound to the caller's identity.
+    /// `EGETKEY`: a key bound to the caller's identity. For sealing, the platform returns the root of the
+    /// (policy, security version) key tree; the enclave derives each blob's key from it and the blob's random key
+    /// ID itself, so sealing costs one platform round trip per policy and version, not one per blob.
     package struct KeyRequest: Codable, Sendable {
         package var name: KeyName
         package var policy: SealPolicy
-        /// Random per sealed blob (salt of the derivation).
-        package var keyID: Digest32
         /// May be lower than the caller's own security version (to read old data), never higher.
         package var securityVersion: UInt16
 
-        package init(name: KeyName, policy: SealPolicy, keyID: Digest32, securityVersion: UInt16) {
+        package init(name: KeyName, policy: SealPolicy, securityVersion: UInt16) {
             self.name = name
             self.policy = policy
-            self.keyID = keyID
             self.securityVersion = securityVersion
         }
     }

@@ -7,15 +7,26 @@ package enum SealingCipher {
     static let nonceSize = 12
     static let tagSize = 16
 
+    /// The key of one blob or stream: HKDF from the (policy, security version) root and the blob's key ID.
+    package static func blobKey(root: [UInt8], keyID: Digest32) -> [UInt8] {
+        HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: root),
+            salt: keyID.bytes,
+            info: Array("EnclaveKit.seal.blob.v1".utf8),
+            outputByteCount: 32
+        ).withUnsafeBytes { Array($0) }
+    }
+
     /// Seal `plaintext` as a blob: header, random nonce, ciphertext, tag. The header is the GCM additional data.
     package static func sealBlob(_ plaintext: [UInt8], header: SealedHeader, key: [UInt8]) throws -> [UInt8] {
         let headerBytes = header.bytes
         let box = try AES.GCM.seal(plaintext, using: SymmetricKey(data: key), authenticating: headerBytes)
+        // `combined` is nonce ‖ ciphertext ‖ tag. Copy through a raw buffer: appending `Data` as a sequence goes
+        // byte by byte.
         var out = headerBytes
         out.reserveCapacity(headerBytes.count + nonceSize + plaintext.count + tagSize)
-        out.append(contentsOf: box.nonce)
-        out.append(contentsOf: box.ciphertext)
-        out.append(contentsOf: box.tag)
+        guard let combined = box.combined else { throw EnclaveError.sandboxFailed("AES-GCM nonce of unexpected size") }
+        combined.withUnsafeBytes { out.append(contentsOf: $0) }
         return out
     }
 
@@ -23,12 +34,9 @@ package enum SealingCipher {
     package static func openBlob(_ blob: [UInt8], bodyStart: Int, key: [UInt8]) throws(EnclaveError) -> [UInt8] {
         guard blob.count - bodyStart >= nonceSize + tagSize else { throw .malformedInput("sealed blob is truncated") }
         do {
-            let box = try AES.GCM.SealedBox(
-                nonce: AES.GCM.Nonce(data: blob[bodyStart..<bodyStart + nonceSize]),
-                ciphertext: blob[(bodyStart + nonceSize)..<(blob.count - tagSize)],
-                tag: blob[(blob.count - tagSize)...]
-            )
-            return Array(try AES.GCM.open(box, using: SymmetricKey(data: key), authenticating: blob[0..<bodyStart]))
+            let box = try AES.GCM.SealedBox(combined: blob[bodyStart...])
+            let plaintext = try AES.GCM.open(box, using: SymmetricKey(data: key), authenticating: blob[0..<bodyStart])
+            return plaintext.withUnsafeBytes { Array($0) }
         } catch {
             throw .invalidSignature("sealed blob does not authenticate: wrong enclave, wrong key, or tampered")
         }
@@ -74,9 +82,11 @@ package struct StreamSealer: Sendable {
         finished = final
         var out = ByteWriter()
         out.integer(UInt32(box.ciphertext.count + SealingCipher.tagSize))
-        out.append(box.ciphertext)
-        out.append(box.tag)
-        return out.bytes
+        var bytes = out.bytes
+        bytes.reserveCapacity(4 + box.ciphertext.count + SealingCipher.tagSize)
+        box.ciphertext.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        box.tag.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        return bytes
     }
 }
 
@@ -126,7 +136,7 @@ package struct StreamUnsealer: Sendable {
             else { continue }
             index += 1
             finished = final
-            return Array(plain)
+            return plain.withUnsafeBytes { Array($0) }
         }
         throw .invalidSignature("sealed chunk \(index) does not authenticate: dropped, reordered, swapped or tampered")
     }

@@ -86,8 +86,9 @@ public final class SimulatedPlatform: Sendable {
 
     /// Derive the key `request` names for an enclave whose measured identity is `identity` (`EGETKEY`).
     ///
-    /// Sealing keys bind the policy's identity (uniqueID, or signerID + product ID), the requested security
+    /// Sealing key roots bind the policy's identity (uniqueID, or signerID + product ID), the requested security
     /// version and the debug attribute; a request for a higher security version than the enclave's is refused.
+    /// The enclave derives each blob's key from the root and the blob's random key ID.
     package func key(
         _ request: PlatformProtocol.KeyRequest,
         for identity: EnclaveIdentity
@@ -116,7 +117,7 @@ public final class SimulatedPlatform: Sendable {
             }
             info.integer(request.securityVersion)
             info.integer(identity.attributes.rawValue)
-            return derive(salt: request.keyID.bytes, info: info.bytes)
+            return derive(salt: [], info: info.bytes)
         }
     }
 
