@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <unistd.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -22,6 +23,13 @@
 #endif
 
 int ek_errno(void) { return errno; }
+
+void ek_tune_allocator(void) {
+#ifdef M_MMAP_THRESHOLD
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
+}
 
 long ek_syscall3(long number, long a, long b, long c) { return syscall(number, a, b, c); }
 

@@ -24,6 +24,7 @@ public enum EnclaveRuntime {
         let mapped: [String]
         do {
             try Sandbox.makeUndumpable()
+            Sandbox.tuneAllocator()
             mapped = Sandbox.mappedFiles()
             try Sandbox.installFilter()
         } catch {

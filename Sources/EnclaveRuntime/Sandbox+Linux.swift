@@ -56,6 +56,9 @@ enum Sandbox {
         return files.sorted()
     }
 
+    /// Keep large buffers on the heap (the enclave owns its process, so it may tune the allocator).
+    static func tuneAllocator() { ek_tune_allocator() }
+
     /// Install the seccomp allowlist on all threads.
     static func installFilter() throws(EnclaveError) {
         guard ek_install_seccomp() == 0 else {

@@ -48,6 +48,10 @@ long ek_syscall3(long number, long a, long b, long c);
 long ek_sys_ptrace(void);
 long ek_sys_mount(void);
 
+/// Serve allocations below 32 MiB from the heap and keep up to 64 MiB of freed heap, instead of glibc's
+/// adaptive mmap threshold: large messages then reuse warm memory rather than fault in fresh pages each time.
+void ek_tune_allocator(void);
+
 /// Read the process-wide `errno`.
 int ek_errno(void);
 
