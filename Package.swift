@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "EnclaveCore", targets: ["EnclaveCore"]),
+        .library(name: "Attestation", targets: ["Attestation"]),
         .library(name: "EnclaveRuntime", targets: ["EnclaveRuntime"]),
         .library(name: "EnclaveHost", targets: ["EnclaveHost"]),
         .executable(name: "enclave", targets: ["enclave"]),
@@ -23,6 +24,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.0"),
     ],
     targets: [
         // Syscall shims (spawn, seccomp, memfd). The only C in the package.
@@ -30,6 +33,16 @@ let package = Package(
         .target(
             name: "EnclaveCore",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "Attestation",
+            dependencies: [
+                "EnclaveCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(
@@ -103,6 +116,15 @@ let package = Package(
             path: "Tests/TestEnclave"
         ),
 
+        .testTarget(
+            name: "AttestationTests",
+            dependencies: [
+                "Attestation", "EnclaveCore",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "EnclaveCoreTests",
             dependencies: ["EnclaveCore", .product(name: "Crypto", package: "swift-crypto")],

@@ -1,0 +1,86 @@
+internal import Crypto
+public import Foundation
+internal import SwiftASN1
+// Validation at a caller-given time (attestation verification is a pure function of its inputs and time).
+@_spi(FixedExpiryValidationTime) public import X509
+
+extension SGXQuote {
+    /// A check of ``verifySignatures(trustAnchors:at:)``, named in failures.
+    public enum Check: String, Sendable, CaseIterable {
+        case certificationDataType = "certification data type"
+        case pckChain = "PCK certificate chain"
+        case qeReportSignature = "QE report signature"
+        case qeReportDataBinding = "QE report data binding"
+        case quoteSignature = "quote signature"
+    }
+
+    /// Why verification failed: the check and a reason.
+    public struct VerificationFailure: Error, Hashable, Sendable, CustomStringConvertible {
+        public var check: Check
+        public var reason: String
+        public var description: String { "\(check.rawValue): \(reason)" }
+    }
+
+    /// The PEM certificates of type-5 certification data, leaf first.
+    public func pckChain() throws -> [Certificate] {
+        guard certification.type == 5 else {
+            throw VerificationFailure(
+                check: .certificationDataType,
+                reason: "type \(certification.type) is not a PEM chain"
+            )
+        }
+        let text = String(decoding: certification.data.prefix { $0 != 0 }, as: UTF8.self)
+        do {
+            return try PEMDocument.parseMultiple(pemString: text).map { try Certificate(pemDocument: $0) }
+        } catch {
+            throw VerificationFailure(check: .pckChain, reason: "certification data is not a PEM certificate chain")
+        }
+    }
+
+    /// Verify the cryptographic chain of the quote: the PCK chain up to one of `trustAnchors` at `time`, the QE
+    /// report's signature by the PCK key, the QE report data binding the attestation key and authentication data,
+    /// and the quote's signature by the attestation key. Collateral (CRLs, TCB info, QE identity) is separate.
+    /// - Returns: the PCK leaf certificate.
+    /// - Throws: ``VerificationFailure`` naming the first check that failed.
+    public func verifySignatures(trustAnchors: [Certificate], at time: Date) async throws -> Certificate {
+        let chain = try pckChain()
+        guard let leaf = chain.first else {
+            throw VerificationFailure(check: .pckChain, reason: "the chain is empty")
+        }
+        var verifier = Verifier(rootCertificates: CertificateStore(trustAnchors)) {
+            RFC5280Policy(fixedExpiryValidationTime: time)
+        }
+        let result = await verifier.validate(
+            leaf: leaf,
+            intermediates: CertificateStore(chain.dropFirst())
+        )
+        guard case .validCertificate = result else {
+            throw VerificationFailure(
+                check: .pckChain,
+                reason: "the PCK certificate does not chain to a trust anchor at \(time)"
+            )
+        }
+        guard let pckKey = P256.Signing.PublicKey(leaf.publicKey) else {
+            throw VerificationFailure(check: .pckChain, reason: "the PCK key is not P-256")
+        }
+        guard let qeSignature = try? P256.Signing.ECDSASignature(rawRepresentation: qeReportSignature),
+            pckKey.isValidSignature(qeSignature, for: qeReport.bytes)
+        else {
+            throw VerificationFailure(check: .qeReportSignature, reason: "the QE report is not signed by the PCK key")
+        }
+        let binding = Array(SHA256.hash(data: attestationKey + qeAuthenticationData))
+        guard Array(qeReport.reportData[0..<32]) == binding, qeReport.reportData[32...].allSatisfy({ $0 == 0 }) else {
+            throw VerificationFailure(
+                check: .qeReportDataBinding,
+                reason: "the QE report data does not bind the attestation key and authentication data"
+            )
+        }
+        guard let key = try? P256.Signing.PublicKey(rawRepresentation: attestationKey),
+            let quoteSignature = try? P256.Signing.ECDSASignature(rawRepresentation: signature),
+            key.isValidSignature(quoteSignature, for: signedBytes)
+        else {
+            throw VerificationFailure(check: .quoteSignature, reason: "the quote is not signed by its attestation key")
+        }
+        return leaf
+    }
+}

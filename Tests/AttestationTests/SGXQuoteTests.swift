@@ -1,0 +1,113 @@
+import Attestation
+import Crypto
+import EnclaveCore
+import Foundation
+import Testing
+import X509
+
+/// Real SGX quotes from ../shared/vectors (see its MANIFEST for provenance).
+enum Vectors {
+    static let root: String = {
+        // Tests/AttestationTests/SGXQuoteTests.swift → package root → ../shared/vectors
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/vectors").path
+    }()
+
+    static func bytes(_ path: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: URL(fileURLWithPath: root + "/" + path)))
+    }
+
+    static let quotes = ["sgx/phala-dcap-qvl/sgx_quote", "sgx/trustee/occlum_quote.dat"]
+
+    static func intelRoot() throws -> Certificate {
+        try Certificate(derEncoded: bytes("intel-pki/phala-dcap-qvl/TrustedRootCA.der"))
+    }
+
+    /// 2025-07-19, inside every certificate's validity (the time the dcap-qvl test uses).
+    static let time = Date(timeIntervalSince1970: 1_752_919_277)
+}
+
+@Suite("SGX quote v3: parsing and signature chain")
+struct SGXQuoteTests {
+    @Test(arguments: Vectors.quotes)
+    func parsesRealQuotes(_ path: String) throws {
+        let bytes = try Vectors.bytes(path)
+        let quote = try SGXQuote(bytes: bytes)
+        #expect(quote.header.version == 3)
+        #expect(quote.header.qeVendorID == SGXQuote.intelQEVendorID)
+        #expect(quote.certification.type == 5)
+        #expect(quote.bytes == bytes)
+        #expect(try quote.pckChain().count == 3)
+    }
+
+    @Test(arguments: Vectors.quotes)
+    func realQuotesVerifyToTheIntelRoot(_ path: String) async throws {
+        let quote = try SGXQuote(bytes: Vectors.bytes(path))
+        let leaf = try await quote.verifySignatures(trustAnchors: [Vectors.intelRoot()], at: Vectors.time)
+        #expect(leaf.subject.description.contains("Intel SGX PCK Certificate"))
+    }
+
+    @Test func everyTruncatedPrefixAndTrailingByteIsRejected() throws {
+        let bytes = try Vectors.bytes(Vectors.quotes[0])
+        for length in stride(from: 0, to: bytes.count, by: 7) {
+            #expect(throws: EnclaveError.self) { try SGXQuote(bytes: Array(bytes.prefix(length))) }
+        }
+        #expect(throws: EnclaveError.self) { try SGXQuote(bytes: bytes + [0]) }
+    }
+
+    /// Flip one byte in each signed or bound region; the failure names that region's check.
+    @Test(arguments: [
+        ("header", 10, SGXQuote.Check.quoteSignature),
+        ("report body: MRENCLAVE", 48 + 64, .quoteSignature),
+        ("report body: report data", 48 + 320, .quoteSignature),
+        ("quote signature", 436 + 5, .quoteSignature),
+        ("attestation key", 436 + 64 + 5, .qeReportDataBinding),
+        ("QE report", 436 + 128 + 10, .qeReportSignature),
+        ("QE report signature", 436 + 128 + 384 + 5, .qeReportSignature),
+        ("QE authentication data", 436 + 128 + 384 + 64 + 2 + 3, .qeReportDataBinding),
+    ])
+    func tamperedRegionFailsItsCheck(region: String, offset: Int, check: SGXQuote.Check) async throws {
+        var bytes = try Vectors.bytes(Vectors.quotes[0])
+        bytes[offset] ^= 0x01
+        let quote = try SGXQuote(bytes: bytes)
+        let failure = await #expect(throws: SGXQuote.VerificationFailure.self, "\(region)") {
+            try await quote.verifySignatures(trustAnchors: [Vectors.intelRoot()], at: Vectors.time)
+        }
+        #expect(failure?.check == check, "\(region): \(String(describing: failure))")
+    }
+
+    @Test func wrongTrustAnchorOrTimeFailsThePCKChain() async throws {
+        let quote = try SGXQuote(bytes: Vectors.bytes(Vectors.quotes[0]))
+        let chain = try quote.pckChain()
+        #expect(chain.last?.subject == (try Vectors.intelRoot()).subject)  // control: the chain ends at Intel's root
+        // A root with Intel's name but another key: the chain must not verify to it.
+        let impostorKey = P256.Signing.PrivateKey()
+        let intel = try Vectors.intelRoot()
+        let impostor = try Certificate(
+            version: .v3,
+            serialNumber: Certificate.SerialNumber(),
+            publicKey: Certificate.PublicKey(impostorKey.publicKey),
+            notValidBefore: intel.notValidBefore,
+            notValidAfter: intel.notValidAfter,
+            issuer: intel.subject,
+            subject: intel.subject,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+                KeyUsage(keyCertSign: true, cRLSign: true)
+            },
+            issuerPrivateKey: Certificate.PrivateKey(impostorKey)
+        )
+        let wrongAnchor = await #expect(throws: SGXQuote.VerificationFailure.self) {
+            try await quote.verifySignatures(trustAnchors: [impostor], at: Vectors.time)
+        }
+        #expect(wrongAnchor?.check == .pckChain)
+        let expired = await #expect(throws: SGXQuote.VerificationFailure.self) {
+            try await quote.verifySignatures(
+                trustAnchors: [Vectors.intelRoot()],
+                at: Date(timeIntervalSince1970: 4_102_444_800)
+            )
+        }
+        #expect(expired?.check == .pckChain)
+    }
+}
