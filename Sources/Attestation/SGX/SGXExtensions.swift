@@ -1,0 +1,159 @@
+public import EnclaveCore
+package import SwiftASN1
+
+/// The Intel SGX extension (OID 1.2.840.113741.1.13.1) of a PCK certificate: platform identity and the TCB level
+/// the certificate was issued for.
+public struct SGXExtensions: Hashable, Sendable {
+    /// OID of the extension.
+    package static let oid: ASN1ObjectIdentifier = [1, 2, 840, 113_741, 1, 13, 1]
+
+    public var ppid: [UInt8]
+    /// The 16 SGX TCB components (CPUSVN components as Intel lists them).
+    public var tcbComponents: [Int]
+    public var pceSVN: Int
+    public var cpuSVN: [UInt8]
+    public var pceID: [UInt8]
+    public var fmspc: [UInt8]
+    /// 0 standard, 1 scalable, 2 scalable with integrity.
+    public var sgxType: Int
+
+    public init(
+        ppid: [UInt8],
+        tcbComponents: [Int],
+        pceSVN: Int,
+        cpuSVN: [UInt8],
+        pceID: [UInt8],
+        fmspc: [UInt8],
+        sgxType: Int
+    ) {
+        self.ppid = ppid
+        self.tcbComponents = tcbComponents
+        self.pceSVN = pceSVN
+        self.cpuSVN = cpuSVN
+        self.pceID = pceID
+        self.fmspc = fmspc
+        self.sgxType = sgxType
+    }
+
+    private static func child(_ arc: UInt) -> ASN1ObjectIdentifier {
+        try! ASN1ObjectIdentifier(elements: [1, 2, 840, 113_741, 1, 13, 1, arc])  // swift-format-ignore
+    }
+
+    private static func tcbChild(_ arc: UInt) -> ASN1ObjectIdentifier {
+        try! ASN1ObjectIdentifier(elements: [1, 2, 840, 113_741, 1, 13, 1, 2, arc])  // swift-format-ignore
+    }
+
+    /// Parse the extension's value (DER). Unknown entries (platform instance, configuration) are skipped; the
+    /// required ones must all be present with the right sizes.
+    public init(derEncoded bytes: ArraySlice<UInt8>) throws(EnclaveError) {
+        var ppid: [UInt8]?
+        var components = [Int?](repeating: nil, count: 16)
+        var pceSVN: Int?
+        var cpuSVN: [UInt8]?
+        var pceID: [UInt8]?
+        var fmspc: [UInt8]?
+        var sgxType: Int?
+        do {
+            let root = try DER.parse(bytes)
+            try DER.sequence(root, identifier: .sequence) { entries in
+                while let entry = entries.next() {
+                    try DER.sequence(entry, identifier: .sequence) { fields in
+                        let oid = try ASN1ObjectIdentifier(derEncoded: &fields)
+                        guard let value = fields.next() else { throw ASN1Error.invalidASN1Object(reason: "no value") }
+                        switch oid {
+                        case Self.child(1): ppid = try Self.octets(value)
+                        case Self.child(3): pceID = try Self.octets(value)
+                        case Self.child(4): fmspc = try Self.octets(value)
+                        case Self.child(5): sgxType = try Self.integer(value, identifier: .enumerated)
+                        case Self.child(2):
+                            try DER.sequence(value, identifier: .sequence) { tcbEntries in
+                                while let tcbEntry = tcbEntries.next() {
+                                    try DER.sequence(tcbEntry, identifier: .sequence) { pair in
+                                        let arc = try ASN1ObjectIdentifier(derEncoded: &pair)
+                                        guard let item = pair.next() else {
+                                            throw ASN1Error.invalidASN1Object(reason: "no TCB value")
+                                        }
+                                        for index in 1...16 where arc == Self.tcbChild(UInt(index)) {
+                                            components[index - 1] = try Self.integer(item, identifier: .integer)
+                                        }
+                                        if arc == Self.tcbChild(17) {
+                                            pceSVN = try Self.integer(item, identifier: .integer)
+                                        }
+                                        if arc == Self.tcbChild(18) { cpuSVN = try Self.octets(item) }
+                                    }
+                                }
+                            }
+                        default: break
+                        }
+                    }
+                }
+            }
+        } catch {
+            throw .malformedInput("the PCK certificate's SGX extension does not parse: \(error)")
+        }
+        guard let ppid, ppid.count == 16, let pceSVN, let cpuSVN, cpuSVN.count == 16, let pceID, pceID.count == 2,
+            let fmspc, fmspc.count == 6, let sgxType, components.allSatisfy({ $0 != nil })
+        else {
+            throw .malformedInput("the PCK certificate's SGX extension lacks a required field or has a wrong size")
+        }
+        self.init(
+            ppid: ppid,
+            tcbComponents: components.map { $0 ?? 0 },
+            pceSVN: pceSVN,
+            cpuSVN: cpuSVN,
+            pceID: pceID,
+            fmspc: fmspc,
+            sgxType: sgxType
+        )
+    }
+
+    /// The extension's value, DER-encoded.
+    public func derEncoded() throws -> [UInt8] {
+        var serializer = DER.Serializer()
+        try serializer.appendConstructedNode(identifier: .sequence) { entries in
+            try Self.entry(&entries, Self.child(1)) { try $0.serialize(ASN1OctetString(contentBytes: ppid[...])) }
+            try Self.entry(&entries, Self.child(2)) { tcb in
+                try tcb.appendConstructedNode(identifier: .sequence) { items in
+                    for (index, value) in tcbComponents.enumerated() {
+                        try Self.entry(&items, Self.tcbChild(UInt(index + 1))) { try $0.serialize(value) }
+                    }
+                    try Self.entry(&items, Self.tcbChild(17)) { try $0.serialize(pceSVN) }
+                    try Self.entry(&items, Self.tcbChild(18)) {
+                        try $0.serialize(ASN1OctetString(contentBytes: cpuSVN[...]))
+                    }
+                }
+            }
+            try Self.entry(&entries, Self.child(3)) { try $0.serialize(ASN1OctetString(contentBytes: pceID[...])) }
+            try Self.entry(&entries, Self.child(4)) { try $0.serialize(ASN1OctetString(contentBytes: fmspc[...])) }
+            try Self.entry(&entries, Self.child(5)) { entry in
+                try sgxType.serialize(into: &entry, withIdentifier: .enumerated)
+            }
+        }
+        return serializer.serializedBytes
+    }
+
+    private static func entry(
+        _ serializer: inout DER.Serializer,
+        _ oid: ASN1ObjectIdentifier,
+        _ value: (inout DER.Serializer) throws -> Void
+    ) throws {
+        try serializer.appendConstructedNode(identifier: .sequence) { pair in
+            try pair.serialize(oid)
+            try value(&pair)
+        }
+    }
+
+    private static func octets(_ node: ASN1Node) throws -> [UInt8] {
+        Array(try ASN1OctetString(derEncoded: node).bytes)
+    }
+
+    private static func integer(_ node: ASN1Node, identifier: ASN1Identifier) throws -> Int {
+        guard node.identifier == identifier, case .primitive(let content) = node.content else {
+            throw ASN1Error.unexpectedFieldType(node.identifier)
+        }
+        // Re-tag as INTEGER to reuse swift-asn1's strict integer rules (minimal, in range).
+        var serializer = DER.Serializer()
+        serializer.appendPrimitiveNode(identifier: .integer) { $0.append(contentsOf: content) }
+        return try Int(derEncoded: try DER.parse(serializer.serializedBytes))
+    }
+}
