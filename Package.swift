@@ -61,8 +61,10 @@ let package = Package(
         .target(
             name: "EnclaveHost",
             dependencies: [
-                "EnclaveCore", "_EnclaveChannel", "CEnclaveSystem",
+                "EnclaveCore", "Attestation", "_EnclaveChannel", "CEnclaveSystem",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: strictSettings
         ),
@@ -133,7 +135,8 @@ let package = Package(
         .testTarget(
             name: "EnclaveHostTests",
             dependencies: [
-                "EnclaveHost", "EnclaveCore", "TestInterface", "_EnclaveChannel",
+                "EnclaveHost", "EnclaveCore", "TestInterface", "_EnclaveChannel", "Attestation",
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings

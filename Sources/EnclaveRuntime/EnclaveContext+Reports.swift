@@ -1,3 +1,4 @@
+internal import Crypto
 public import EnclaveCore
 
 extension EnclaveContext {
@@ -29,5 +30,29 @@ extension EnclaveContext {
         )
         guard report.verify(key: key) else { throw EnclaveError.invalidSignature("the report's MAC does not verify") }
         return report
+    }
+}
+
+extension EnclaveContext {
+    /// Remote evidence for this enclave binding `reportData` (at most 64 bytes, zero-padded): an SGX DCAP ECDSA
+    /// quote v3 from the platform. By convention `reportData` is SHA-256 of the claims the enclave makes (a nonce, a
+    /// public key): see ``reportData(claims:)``.
+    public func evidence(reportData: [UInt8]) async throws -> [UInt8] {
+        guard reportData.count <= 64 else { throw EnclaveError.malformedInput("report data is at most 64 bytes") }
+        let padded = reportData + [UInt8](repeating: 0, count: 64 - reportData.count)
+        return try await platformCall(PlatformProtocol.Quote.self, padded)
+    }
+
+    /// Report data for custom claims, as Open Enclave does: SHA-256 of their serialisation (name, value pairs in
+    /// name order, each length-prefixed), zero-padded to 64 bytes.
+    public static func reportData(claims: [String: [UInt8]]) -> [UInt8] {
+        var writer = ByteWriter()
+        for (name, value) in claims.sorted(by: { $0.key < $1.key }) {
+            writer.integer(UInt32(name.utf8.count))
+            writer.append(name.utf8)
+            writer.integer(UInt32(value.count))
+            writer.append(value)
+        }
+        return Array(SHA256.hash(data: writer.bytes)) + [UInt8](repeating: 0, count: 32)
     }
 }

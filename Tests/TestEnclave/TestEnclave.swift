@@ -59,6 +59,7 @@ struct TestEnclave: EnclaveApplication {
             return plaintext
         }
         calls.register(GetTargetInfo.self) { _ in context.targetInfo }
+        calls.register(Evidence.self) { reportData in try await context.evidence(reportData: reportData) }
         calls.register(MakeReport.self) { request in
             try await context.report(for: request.target, reportData: request.reportData)
         }

@@ -125,3 +125,10 @@ public enum CheckReport: EnclaveCall {
     public typealias Output = EnclaveIdentity
     public static var name: String { "test.checkReport" }
 }
+
+/// Remote evidence binding the given report data.
+public enum Evidence: EnclaveCall {
+    public typealias Input = [UInt8]
+    public typealias Output = [UInt8]
+    public static var name: String { "test.evidence" }
+}

@@ -40,9 +40,9 @@ extension SGXQuote {
     /// Verify the cryptographic chain of the quote: the PCK chain up to one of `trustAnchors` at `time`, the QE
     /// report's signature by the PCK key, the QE report data binding the attestation key and authentication data,
     /// and the quote's signature by the attestation key. Collateral (CRLs, TCB info, QE identity) is separate.
-    /// - Returns: the PCK leaf certificate.
+    /// - Returns: the validated chain, PCK leaf first, trust anchor last.
     /// - Throws: ``VerificationFailure`` naming the first check that failed.
-    public func verifySignatures(trustAnchors: [Certificate], at time: Date) async throws -> Certificate {
+    public func verifySignatures(trustAnchors: [Certificate], at time: Date) async throws -> [Certificate] {
         let chain = try pckChain()
         guard let leaf = chain.first else {
             throw VerificationFailure(check: .pckChain, reason: "the chain is empty")
@@ -54,7 +54,7 @@ extension SGXQuote {
             leaf: leaf,
             intermediates: CertificateStore(chain.dropFirst())
         )
-        guard case .validCertificate = result else {
+        guard case .validCertificate(let validated) = result else {
             throw VerificationFailure(
                 check: .pckChain,
                 reason: "the PCK certificate does not chain to a trust anchor at \(time)"
@@ -81,6 +81,6 @@ extension SGXQuote {
         else {
             throw VerificationFailure(check: .quoteSignature, reason: "the quote is not signed by its attestation key")
         }
-        return leaf
+        return Array(validated)
     }
 }

@@ -44,6 +44,13 @@ package enum PlatformProtocol {
         package static var name: String { "platform.getKey" }
     }
 
+    /// Remote evidence (an SGX DCAP quote v3) for the caller with 64 bytes of report data.
+    package enum Quote: EnclaveCall {
+        package typealias Input = [UInt8]
+        package typealias Output = [UInt8]
+        package static var name: String { "platform.quote" }
+    }
+
     package enum Report: EnclaveCall {
         package typealias Input = ReportRequest
         package typealias Output = [UInt8]

@@ -17,6 +17,9 @@ enum PlatformService {
                 case PlatformProtocol.Report.name:
                     let request = try decoder.decode(PlatformProtocol.ReportRequest.self, from: argument)
                     return try encoder.encode(try platform.report(request, from: identity))
+                case PlatformProtocol.Quote.name:
+                    let reportData = try decoder.decode([UInt8].self, from: argument)
+                    return try encoder.encode(try platform.quote(for: identity, reportData: reportData))
                 default:
                     throw EnclaveError.unknownCall("the platform has no request named \"\(name)\"")
                 }

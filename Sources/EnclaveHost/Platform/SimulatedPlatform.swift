@@ -18,6 +18,15 @@ public final class SimulatedPlatform: Sendable {
     /// Where the platform keeps its state.
     public let directory: String
     private let rootSecret: SymmetricKey
+    private let pkiState = Mutex<SimulatedPKI?>(nil)
+
+    /// The platform's certificates and keys, created on first use.
+    func pki() throws -> SimulatedPKI {
+        if let loaded = pkiState.withLock({ $0 }) { return loaded }
+        let loaded = try SimulatedPKI.open(directory: directory)
+        pkiState.withLock { $0 = loaded }
+        return loaded
+    }
 
     private static let shared = Mutex<[String: SimulatedPlatform]>([:])
 

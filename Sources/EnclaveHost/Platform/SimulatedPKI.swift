@@ -1,0 +1,175 @@
+internal import Attestation
+internal import Crypto
+internal import EnclaveCore
+internal import Foundation
+internal import SwiftASN1
+internal import X509
+
+/// The simulated platform's certificates and keys, in the shape of Intel's: a root CA, a platform CA, a PCK
+/// certificate carrying the SGX extension for this platform's TCB level, and the quoting enclave's attestation key.
+///
+/// Kept in `DIR/pki/` (0700, keys 0600). Created as a whole in a temporary directory and renamed into place, so two
+/// processes starting at once end up with one set.
+struct SimulatedPKI: Sendable {
+    static let rootName = "EnclaveKit Simulated SGX Root CA"
+
+    let rootCertificate: Certificate
+    let platformCACertificate: Certificate
+    let pckCertificate: Certificate
+    let pckKey: P256.Signing.PrivateKey
+    let attestationKey: P256.Signing.PrivateKey
+    let extensions: SGXExtensions
+    let qeSVN: UInt16
+
+    /// The PEM chain (PCK, platform CA, root) as quote certification data.
+    var chainPEM: String {
+        get throws {
+            try [pckCertificate, platformCACertificate, rootCertificate]
+                .map { try $0.serializeAsPEM().pemString }.joined(separator: "\n") + "\n"
+        }
+    }
+
+    static func open(directory: String) throws -> SimulatedPKI {
+        let path = directory + "/pki"
+        if !FileManager.default.fileExists(atPath: path + "/pck.pem") {
+            let staging = directory + "/pki.\(UUID().uuidString)"
+            try FileManager.default.createDirectory(
+                atPath: staging,
+                withIntermediateDirectories: false,
+                attributes: [.posixPermissions: 0o700]
+            )
+            try create(in: staging)
+            do {
+                try FileManager.default.moveItem(atPath: staging, toPath: path)
+            } catch {
+                try? FileManager.default.removeItem(atPath: staging)  // another process won: use its set
+                guard FileManager.default.fileExists(atPath: path + "/pck.pem") else { throw error }
+            }
+        }
+        return try load(from: path)
+    }
+
+    private static func read(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw EnclaveError.invalidConfiguration("platform file \(path) is missing")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private static func load(from path: String) throws -> SimulatedPKI {
+        let pck = try Certificate(pemEncoded: read(path + "/pck.pem"))
+        guard let value = pck.extensions.first(where: { $0.oid == SGXExtensions.oid })?.value else {
+            throw EnclaveError.invalidConfiguration("the simulated PCK certificate has no SGX extension")
+        }
+        let tcb = try JSONDecoder().decode(TCBFile.self, from: Data(read(path + "/tcb.json").utf8))
+        return SimulatedPKI(
+            rootCertificate: try Certificate(pemEncoded: read(path + "/root-ca.pem")),
+            platformCACertificate: try Certificate(pemEncoded: read(path + "/platform-ca.pem")),
+            pckCertificate: pck,
+            pckKey: try P256.Signing.PrivateKey(pemRepresentation: read(path + "/pck.key.pem")),
+            attestationKey: try P256.Signing.PrivateKey(pemRepresentation: read(path + "/attestation.key.pem")),
+            extensions: try SGXExtensions(derEncoded: value),
+            qeSVN: tcb.qeSVN
+        )
+    }
+
+    struct TCBFile: Codable {
+        var qeSVN: UInt16
+    }
+
+    /// Issue a fresh set: root CA → platform CA → PCK, plus the attestation key, at the default TCB level.
+    private static func create(in directory: String) throws {
+        let now = Date()
+        let notBefore = now.addingTimeInterval(-3600)
+        let rootKey = P256.Signing.PrivateKey()
+        let platformKey = P256.Signing.PrivateKey()
+        let pckKey = P256.Signing.PrivateKey()
+        let attestationKey = P256.Signing.PrivateKey()
+        let rootDN = try DistinguishedName {
+            CommonName(Self.rootName)
+            OrganizationName("EnclaveKit (simulation)")
+        }
+        let platformName = try DistinguishedName {
+            CommonName("EnclaveKit Simulated SGX PCK Platform CA")
+            OrganizationName("EnclaveKit (simulation)")
+        }
+        let root = try Certificate(
+            version: .v3,
+            serialNumber: .init(),
+            publicKey: .init(rootKey.publicKey),
+            notValidBefore: notBefore,
+            notValidAfter: now.addingTimeInterval(30 * 365 * 86400),
+            issuer: rootDN,
+            subject: rootDN,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 1))
+                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+                SubjectKeyIdentifier(hash: Certificate.PublicKey(rootKey.publicKey))
+            },
+            issuerPrivateKey: .init(rootKey)
+        )
+        let platformCA = try Certificate(
+            version: .v3,
+            serialNumber: .init(),
+            publicKey: .init(platformKey.publicKey),
+            notValidBefore: notBefore,
+            notValidAfter: now.addingTimeInterval(20 * 365 * 86400),
+            issuer: rootDN,
+            subject: platformName,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+                AuthorityKeyIdentifier(keyIdentifier: try root.extensions.subjectKeyIdentifier?.keyIdentifier)
+                SubjectKeyIdentifier(hash: Certificate.PublicKey(platformKey.publicKey))
+            },
+            issuerPrivateKey: .init(rootKey)
+        )
+        var ppid = [UInt8](repeating: 0, count: 16)
+        for index in ppid.indices { ppid[index] = UInt8.random(in: 0...255) }
+        let cpuSVN: [UInt8] = [2, 2, 2, 2, 3, 1, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0]
+        let sgx = SGXExtensions(
+            ppid: ppid,
+            tcbComponents: cpuSVN.map(Int.init),
+            pceSVN: 13,
+            cpuSVN: cpuSVN,
+            pceID: [0, 0],
+            fmspc: [0x00, 0xE0, 0x5E, 0xC0, 0x00, 0x00],  // reserved for simulation: no real platform uses it
+            sgxType: 0
+        )
+        let pck = try Certificate(
+            version: .v3,
+            serialNumber: .init(),
+            publicKey: .init(pckKey.publicKey),
+            notValidBefore: notBefore,
+            notValidAfter: now.addingTimeInterval(7 * 365 * 86400),
+            issuer: platformName,
+            subject: try DistinguishedName {
+                CommonName("EnclaveKit Simulated SGX PCK Certificate")
+                OrganizationName("EnclaveKit (simulation)")
+            },
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true, nonRepudiation: true))
+                AuthorityKeyIdentifier(keyIdentifier: try platformCA.extensions.subjectKeyIdentifier?.keyIdentifier)
+                Certificate.Extension(oid: SGXExtensions.oid, critical: false, value: try sgx.derEncoded()[...])
+            },
+            issuerPrivateKey: .init(platformKey)
+        )
+        func write(_ text: String, _ name: String, private isPrivate: Bool = false) throws {
+            let path = directory + "/" + name
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            try FileManager.default.setAttributes([.posixPermissions: isPrivate ? 0o600 : 0o644], ofItemAtPath: path)
+        }
+        try write(root.serializeAsPEM().pemString, "root-ca.pem")
+        try write(rootKey.pemRepresentation, "root-ca.key.pem", private: true)
+        try write(platformCA.serializeAsPEM().pemString, "platform-ca.pem")
+        try write(platformKey.pemRepresentation, "platform-ca.key.pem", private: true)
+        try write(pck.serializeAsPEM().pemString, "pck.pem")
+        try write(pckKey.pemRepresentation, "pck.key.pem", private: true)
+        try write(attestationKey.pemRepresentation, "attestation.key.pem", private: true)
+        try write(String(decoding: try JSONEncoder().encode(TCBFile(qeSVN: 8)), as: UTF8.self), "tcb.json")
+    }
+}

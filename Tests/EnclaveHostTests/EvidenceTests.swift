@@ -1,0 +1,56 @@
+import Attestation
+import EnclaveHost
+import Foundation
+import TestInterface
+import Testing
+import X509
+
+@Suite("Simulated remote evidence")
+struct EvidenceTests {
+    @Test func simulatedQuoteVerifiesToTheEnclavesIdentity() async throws {
+        let signed = try Fixtures.sign(config: EnclaveConfig(productID: 12, securityVersion: 3))
+        let options = Fixtures.options(signed)
+        let platform = try #require(options.platform)
+        let enclave = try await Enclave.load(path: signed.image, options: options)
+        let reportData = Array(0..<64).map(UInt8.init)
+        let evidence = try await enclave.call(Evidence.self, reportData)
+        await enclave.terminate()
+
+        let quote = try SGXQuote(bytes: evidence)
+        let root = try Certificate(pemEncoded: platform.rootCertificatePEM())
+        let claims = try await quote.verify(anchors: [.init(certificate: root, simulated: true)], at: Date())
+        #expect(claims.format == "sgx")
+        #expect(claims.uniqueID == signed.identity.uniqueID)
+        #expect(claims.signerID == signed.identity.signerID)
+        #expect(claims.productID == 12)
+        #expect(claims.securityVersion == 3)
+        #expect(!claims.debug)
+        #expect(claims.simulated)
+        #expect(claims.reportData == reportData)
+
+        // The PCK certificate carries the SGX extension, as Intel's do.
+        let leaf = try #require(try quote.pckChain().first)
+        let value = try #require(leaf.extensions.first { $0.oid == [1, 2, 840, 113_741, 1, 13, 1] }?.value)
+        let sgx = try SGXExtensions(derEncoded: value)
+        #expect(sgx.cpuSVN == quote.reportBody.cpuSVN)
+        #expect(sgx.pceSVN == Int(quote.header.pceSVN))
+
+        // Another platform's root is not this quote's anchor.
+        let other = try SimulatedPlatform.open(directory: Fixtures.temporaryDirectory())
+        let otherRoot = try Certificate(pemEncoded: other.rootCertificatePEM())
+        let failure = await #expect(throws: SGXQuote.VerificationFailure.self) {
+            try await quote.verify(anchors: [.init(certificate: otherRoot, simulated: true)], at: Date())
+        }
+        #expect(failure?.check == .pckChain)
+    }
+
+    @Test func debugEnclavesSaySo() async throws {
+        let signed = try Fixtures.sign(config: EnclaveConfig(productID: 1, securityVersion: 1, debug: true))
+        let options = Fixtures.options(signed, debug: true)
+        let enclave = try await Enclave.load(path: signed.image, options: options)
+        let quote = try SGXQuote(bytes: try await enclave.call(Evidence.self, [1]))
+        await enclave.terminate()
+        #expect(quote.reportBody.isDebug)
+        #expect(quote.reportBody.reportData == [1] + [UInt8](repeating: 0, count: 63))
+    }
+}
