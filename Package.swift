@@ -71,7 +71,8 @@ let package = Package(
         .executableTarget(
             name: "enclave",
             dependencies: [
-                "EnclaveCore", "EnclaveHost", "EnclaveRuntime",
+                "EnclaveCore", "EnclaveHost", "EnclaveRuntime", "Attestation",
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -55,4 +55,9 @@ extension EnclaveContext {
         }
         return Array(SHA256.hash(data: writer.bytes)) + [UInt8](repeating: 0, count: 32)
     }
+
+    /// Report data that binds `bytes` (a nonce, a public key): their SHA-256, zero-padded to 64 bytes.
+    public static func reportData(hashing bytes: [UInt8]) -> [UInt8] {
+        Array(SHA256.hash(data: bytes)) + [UInt8](repeating: 0, count: 32)
+    }
 }

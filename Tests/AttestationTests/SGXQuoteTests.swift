@@ -112,3 +112,10 @@ struct SGXQuoteTests {
         #expect(expired?.check == .pckChain)
     }
 }
+
+@Suite("Shipped trust anchors")
+struct RootsTests {
+    @Test func intelRootIsTheOneIntelPublishes() throws {
+        #expect(IntelRoots.sgxRootCA == (try Vectors.intelRoot()))
+    }
+}

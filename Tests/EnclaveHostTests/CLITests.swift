@@ -103,3 +103,69 @@ struct CLITests {
         #expect(missing.output.contains("cannot read signature structure"))
     }
 }
+
+@Suite("enclave verify")
+struct VerifyCLITests {
+    let cli = Fixtures.product("enclave")
+
+    /// Evidence from the hello enclave through HelloHost --evidence, bound to `nonce`.
+    func evidence(nonce: String) throws -> String {
+        let signed = try Fixtures.sign("HelloEnclave")
+        let out = (signed.signature as NSString).deletingLastPathComponent + "/evidence.bin"
+        let run = try Fixtures.run(
+            Fixtures.product("HelloHost"),
+            ["--enclave", signed.image, "--signature", signed.signature, "--evidence", out, "--nonce", nonce]
+        )
+        #expect(run.status == 0, "\(run.output)")
+        return out
+    }
+
+    @Test func simulatedEvidenceVerifiesOnlyWhenAllowedAndBound() throws {
+        let path = try evidence(nonce: "c0ffee")
+        let ok = try Fixtures.run(cli, ["verify", path, "--allow-simulated", "--nonce", "c0ffee", "--json"])
+        #expect(ok.status == 0, "\(ok.output)")
+        let claims = try #require(try JSONSerialization.jsonObject(with: Data(ok.output.utf8)) as? [String: Any])
+        for key in [
+            "format", "uniqueID", "signerID", "productID", "securityVersion", "debug", "simulated", "reportData",
+            "tcbStatus", "advisoryIDs",
+        ] {
+            #expect(claims[key] != nil, "missing \(key)")
+        }
+        #expect(claims["simulated"] as? Bool == true)
+        #expect(claims["format"] as? String == "sgx")
+
+        let refused = try Fixtures.run(cli, ["verify", path, "--nonce", "c0ffee"])
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("verification failed at policy"))
+
+        let wrongNonce = try Fixtures.run(cli, ["verify", path, "--allow-simulated", "--nonce", "c0ffef"])
+        #expect(wrongNonce.status != 0)
+        #expect(wrongNonce.output.contains("verification failed at nonce"))
+    }
+
+    @Test func tamperedEvidenceNamesTheCheck() throws {
+        let path = try evidence(nonce: "01")
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[48 + 70] ^= 1  // inside MRENCLAVE
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let run = try Fixtures.run(cli, ["verify", path, "--allow-simulated"])
+        #expect(run.status != 0)
+        #expect(run.output.contains("verification failed at quote signature"))
+    }
+
+    @Test func realQuoteVerifiesToIntelsRoot() throws {
+        let quote = Vectors.root + "/sgx/phala-dcap-qvl/sgx_quote"
+        let run = try Fixtures.run(cli, ["verify", quote, "--at", "1752919277", "--allow-debug", "--json"])
+        #expect(run.status == 0, "\(run.output)")
+        let claims = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+        #expect(claims["simulated"] as? Bool == false)
+    }
+}
+
+/// The shared test vectors, beside the project root.
+enum Vectors {
+    static let root: String = {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/vectors").path
+    }()
+}

@@ -18,5 +18,9 @@ struct HelloEnclave: EnclaveApplication {
             let id = String(context.identity.uniqueID.hex.prefix(8))
             return "Hello, \(trimmed)! (from enclave \(id))"
         }
+        calls.register(Attest.self) { nonce in
+            guard nonce.count <= 1024 else { throw EnclaveError.malformedInput("nonce longer than 1 KiB") }
+            return try await context.evidence(reportData: EnclaveContext.reportData(hashing: nonce))
+        }
     }
 }

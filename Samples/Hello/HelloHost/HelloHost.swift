@@ -19,6 +19,20 @@ struct HelloHost: AsyncParsableCommand {
     @Flag(help: "Allow a debug-signed enclave.")
     var debug = false
 
+    @Option(help: "Write remote evidence (an SGX quote) binding --nonce to this file, then exit.")
+    var evidence: String?
+
+    @Option(help: "Hexadecimal nonce bound into the evidence (report data starts with its SHA-256).")
+    var nonce: String?
+
+    func validate() throws {
+        if evidence != nil {
+            guard let nonce, let bytes = Hex.decode(nonce), !bytes.isEmpty, bytes.count <= 1024 else {
+                throw ValidationError("--evidence needs --nonce: 1 to 1024 bytes in hexadecimal")
+            }
+        }
+    }
+
     @Flag(help: "Print the enclave's process id and identity first, and its log lines to standard error.")
     var verbose = false
 
@@ -44,6 +58,13 @@ struct HelloHost: AsyncParsableCommand {
             print("signerID: \(id.signerID.hex)")
             print("productID: \(id.productID) securityVersion: \(id.securityVersion) debug: \(id.isDebug)")
             fflush(nil)
+        }
+        if let evidence, let nonce, let bytes = Hex.decode(nonce) {
+            let quote = try await instance.call(Attest.self, bytes)
+            try Data(quote).write(to: URL(fileURLWithPath: evidence))
+            print("wrote \(quote.count) bytes of evidence to \(evidence)")
+            await instance.terminate()
+            return
         }
         while let line = readLine() {
             print(try await instance.call(Greet.self, line))

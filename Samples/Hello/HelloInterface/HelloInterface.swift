@@ -13,3 +13,10 @@ public enum Log: EnclaveCall {
     public typealias Output = Empty
     public static var name: String { "hello.log" }
 }
+
+/// ECALL: remote evidence whose report data starts with SHA-256 of the given nonce.
+public enum Attest: EnclaveCall {
+    public typealias Input = [UInt8]
+    public typealias Output = [UInt8]
+    public static var name: String { "hello.attest" }
+}

@@ -96,3 +96,26 @@ extension SimulatedPlatform {
         return body.bytes
     }
 }
+
+extension SimulatedPlatform {
+    /// The platform's identity and TCB level, as its PCK certificate states them.
+    public struct Info: Sendable {
+        public var fmspc: [UInt8]
+        public var pceID: [UInt8]
+        public var cpuSVN: [UInt8]
+        public var pceSVN: Int
+        public var qeSVN: UInt16
+    }
+
+    /// The platform's identity and TCB level.
+    public func platformInfo() throws -> Info {
+        let pki = try pki()
+        return Info(
+            fmspc: pki.extensions.fmspc,
+            pceID: pki.extensions.pceID,
+            cpuSVN: pki.extensions.cpuSVN,
+            pceSVN: pki.extensions.pceSVN,
+            qeSVN: pki.qeSVN
+        )
+    }
+}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Attestation
+import Crypto
+import EnclaveCore
+import EnclaveHost
+import Foundation
+import X509
+
+extension EnclaveCommand {
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify remote evidence and print its claims.",
+            discussion: """
+                SGX quotes are detected by themselves. Trust anchors default to Intel's SGX root and, for simulated \
+                evidence, this machine's simulated platform root. Exits non-zero naming the failed check.
+                """
+        )
+
+        @Argument(help: "The evidence file.")
+        var evidence: String
+
+        @Option(help: "An additional trust anchor (PEM); may repeat.")
+        var trustAnchor: [String] = []
+
+        @Option(help: "Verification time as Unix seconds (default: now).")
+        var at: Int64?
+
+        @Option(help: "Hexadecimal nonce: the report data must start with its SHA-256.")
+        var nonce: String?
+
+        @Flag(help: "Accept evidence from a simulated platform.")
+        var allowSimulated = false
+
+        @Flag(help: "Accept debug enclaves.")
+        var allowDebug = false
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func run() async throws {
+            let bytes = try Files.read(evidence, what: "evidence")
+            let time = at.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date()
+            var anchors = [SGXQuote.TrustAnchor(certificate: IntelRoots.sgxRootCA, simulated: false)]
+            if let platform = try? SimulatedPlatform.open(), let pem = try? platform.rootCertificatePEM() {
+                anchors.append(.init(certificate: try Certificate(pemEncoded: pem), simulated: true))
+            }
+            for path in trustAnchor {
+                guard let certificate = try? Certificate(pemEncoded: Files.readText(path, what: "trust anchor")) else {
+                    throw ValidationError("\(path) is not a PEM certificate")
+                }
+                anchors.append(.init(certificate: certificate, simulated: false))
+            }
+            let claims: Claims
+            do {
+                claims = try await SGXQuote(bytes: bytes).verify(anchors: anchors, at: time)
+            } catch let failure as SGXQuote.VerificationFailure {
+                throw Failure(check: failure.check.rawValue, reason: failure.reason)
+            } catch {
+                throw Failure(check: "parse", reason: Files.describe(error))
+            }
+            if claims.simulated && !allowSimulated {
+                throw Failure(
+                    check: "policy",
+                    reason: "the evidence comes from a simulated platform (pass --allow-simulated)"
+                )
+            }
+            if claims.debug && !allowDebug {
+                throw Failure(check: "policy", reason: "the enclave is a debug enclave (pass --allow-debug)")
+            }
+            if let nonce {
+                guard let nonceBytes = Hex.decode(nonce) else { throw ValidationError("--nonce is not hexadecimal") }
+                guard Array(claims.reportData.prefix(32)) == Array(SHA256.hash(data: nonceBytes)) else {
+                    throw Failure(check: "nonce", reason: "the report data does not bind the nonce")
+                }
+            }
+            if json {
+                let data = try JSONSerialization.data(
+                    withJSONObject: claims.jsonObject,
+                    options: [.prettyPrinted, .sortedKeys]
+                )
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                for (key, value) in claims.jsonObject.sorted(by: { $0.key < $1.key }) {
+                    print("\(key): \(value)")
+                }
+            }
+        }
+    }
+
+    /// A verification failure: printed as `verification failed at CHECK: REASON`, exit status 1.
+    struct Failure: Error, CustomStringConvertible {
+        var check: String
+        var reason: String
+        var description: String { "verification failed at \(check): \(reason)" }
+    }
+
+    struct Platform: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The simulated platform of this machine.",
+            subcommands: [Info.self, Collateral.self]
+        )
+
+        struct Info: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Print the platform's identity and TCB.")
+
+            func run() async throws {
+                let platform = try SimulatedPlatform.open()
+                let root = try Certificate(pemEncoded: platform.rootCertificatePEM())
+                print("directory: \(platform.directory)")
+                print("root CA:   \(root.subject)")
+                let info = try platform.platformInfo()
+                print("FMSPC:     \(Hex.encode(info.fmspc))")
+                print("PCE ID:    \(Hex.encode(info.pceID))")
+                print("CPUSVN:    \(Hex.encode(info.cpuSVN))")
+                print("PCESVN:    \(info.pceSVN)")
+                print("QESVN:     \(info.qeSVN)")
+            }
+        }
+
+        struct Collateral: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Write the simulated root CA (the trust anchor for simulated quotes) to a directory."
+            )
+
+            @Option(help: "Output directory.")
+            var out: String
+
+            func run() async throws {
+                let platform = try SimulatedPlatform.open()
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                try Files.write(Array(try platform.rootCertificatePEM().utf8), to: out + "/root-ca.pem")
+                print("wrote \(out)/root-ca.pem")
+            }
+        }
+    }
+}
