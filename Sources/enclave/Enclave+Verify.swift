@@ -19,6 +19,9 @@ extension EnclaveCommand {
         @Argument(help: "The evidence file.")
         var evidence: String
 
+        @Option(help: "Collateral: a JSON bundle in the dcap-qvl layout (TCB info, QE identity, CRLs, issuer chains).")
+        var collateral: String?
+
         @Option(help: "An additional trust anchor (PEM); may repeat.")
         var trustAnchor: [String] = []
 
@@ -52,7 +55,13 @@ extension EnclaveCommand {
             }
             let claims: Claims
             do {
-                claims = try await SGXQuote(bytes: bytes).verify(anchors: anchors, at: time)
+                let quote = try SGXQuote(bytes: bytes)
+                if let collateral {
+                    let bundle = try Collateral(dcapQVLJSON: Files.read(collateral, what: "collateral"))
+                    claims = try await quote.verify(anchors: anchors, collateral: bundle, at: time)
+                } else {
+                    claims = try await quote.verify(anchors: anchors, at: time)
+                }
             } catch let failure as SGXQuote.VerificationFailure {
                 throw Failure(check: failure.check.rawValue, reason: failure.reason)
             } catch {

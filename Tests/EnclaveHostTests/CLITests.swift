@@ -159,6 +159,16 @@ struct VerifyCLITests {
         #expect(run.status == 0, "\(run.output)")
         let claims = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
         #expect(claims["simulated"] as? Bool == false)
+
+        let bundle = Vectors.root + "/sgx/phala-dcap-qvl/sgx_quote_collateral.json"
+        let full = try Fixtures.run(cli, ["verify", quote, "--collateral", bundle, "--at", "1752919277", "--json"])
+        #expect(full.status == 0, "\(full.output)")
+        let status = try #require(try JSONSerialization.jsonObject(with: Data(full.output.utf8)) as? [String: Any])
+        #expect(status["tcbStatus"] as? String == "ConfigurationAndSWHardeningNeeded")
+        #expect(status["advisoryIDs"] as? [String] == ["INTEL-SA-00289", "INTEL-SA-00615"])
+        let late = try Fixtures.run(cli, ["verify", quote, "--collateral", bundle, "--at", "1752919278"])
+        #expect(late.status != 0)
+        #expect(late.output.contains("verification failed at collateral validity"))
     }
 }
 

@@ -7,6 +7,11 @@ internal import SwiftASN1
 extension SGXQuote {
     /// A check of ``verifySignatures(trustAnchors:at:)``, named in failures.
     public enum Check: String, Sendable, CaseIterable {
+        case tcbInfoSignature = "TCB info signature"
+        case qeIdentitySignature = "QE identity signature"
+        case collateralValidity = "collateral validity"
+        case qeIdentity = "QE identity"
+        case tcbLevel = "TCB level"
         case certificationDataType = "certification data type"
         case pckChain = "PCK certificate chain"
         case qeReportSignature = "QE report signature"

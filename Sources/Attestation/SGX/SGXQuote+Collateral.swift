@@ -1,0 +1,117 @@
+internal import Crypto
+public import Foundation
+@_spi(FixedExpiryValidationTime) internal import X509
+
+extension SGXQuote {
+    /// Verify the quote completely: collateral signatures and validity at `time`, the quote's signature chain to
+    /// one of `anchors`, the quoting enclave against the QE identity, and the platform's TCB against the TCB info.
+    /// Returns claims with the TCB status (the QE's status folded in) and the advisory IDs.
+    ///
+    /// Not yet checked here: the root CA and PCK CRLs (their bytes are carried in `collateral`).
+    public func verify(anchors: [TrustAnchor], collateral: Collateral, at time: Date) async throws -> Claims {
+        let roots = anchors.map(\.certificate)
+        // Signatures first: nothing unauthenticated is interpreted.
+        try await Self.checkSigned(
+            collateral.tcbInfoBytes,
+            signature: collateral.tcbInfoSignature,
+            chain: collateral.tcbInfoIssuerChain,
+            roots: roots,
+            at: time,
+            check: .tcbInfoSignature
+        )
+        try await Self.checkSigned(
+            collateral.qeIdentityBytes,
+            signature: collateral.qeIdentitySignature,
+            chain: collateral.qeIdentityIssuerChain,
+            roots: roots,
+            at: time,
+            check: .qeIdentitySignature
+        )
+        let tcbInfo = try TCBInfo(jsonBytes: collateral.tcbInfoBytes)
+        let qeIdentity = try QEIdentity(jsonBytes: collateral.qeIdentityBytes)
+        for (name, issue, next) in [
+            ("TCB info", tcbInfo.issueDate, tcbInfo.nextUpdate),
+            ("QE identity", qeIdentity.issueDate, qeIdentity.nextUpdate),
+        ] {
+            guard time >= issue else {
+                throw VerificationFailure(check: .collateralValidity, reason: "\(name) is not valid until \(issue)")
+            }
+            guard time < next else {
+                throw VerificationFailure(check: .collateralValidity, reason: "\(name) expired at \(next)")
+            }
+        }
+        var claims = try await verify(anchors: anchors, at: time)
+
+        // The quoting enclave.
+        let qe = qeReport
+        guard qe.mrSigner.bytes == qeIdentity.mrSigner, Int(qe.isvProductID) == qeIdentity.isvProductID else {
+            throw VerificationFailure(check: .qeIdentity, reason: "the quoting enclave is not the one Intel identifies")
+        }
+        let misc = withUnsafeBytes(of: qe.miscSelect.littleEndian, Array.init)
+        guard zip(misc, qeIdentity.miscSelectMask).map({ $0 & $1 }) == qeIdentity.miscSelect,
+            zip(qe.attributes, qeIdentity.attributesMask).map({ $0 & $1 }) == qeIdentity.attributes
+        else {
+            throw VerificationFailure(
+                check: .qeIdentity,
+                reason: "the quoting enclave's MISCSELECT or attributes differ"
+            )
+        }
+        guard let qeLevel = qeIdentity.levels.first(where: { Int(qe.isvSVN) >= $0.isvSVN }) else {
+            throw VerificationFailure(check: .qeIdentity, reason: "the quoting enclave's SVN is below every level")
+        }
+
+        // The platform.
+        guard let leaf = try pckChain().first,
+            let value = leaf.extensions.first(where: { $0.oid == SGXExtensions.oid })?.value
+        else {
+            throw VerificationFailure(check: .tcbLevel, reason: "the PCK certificate has no SGX extension")
+        }
+        let platform = try SGXExtensions(derEncoded: value)
+        guard platform.fmspc == tcbInfo.fmspc, platform.pceID == tcbInfo.pceID else {
+            throw VerificationFailure(
+                check: .tcbLevel,
+                reason: "the TCB info is for another platform (FMSPC or PCE ID)"
+            )
+        }
+        guard let level = tcbInfo.matchingLevel(components: platform.tcbComponents, pceSVN: platform.pceSVN) else {
+            throw VerificationFailure(check: .tcbLevel, reason: "no matching TCB level")
+        }
+        claims.tcbStatus = level.status.combined(withQE: qeLevel.status).rawValue
+        var advisories = level.advisoryIDs
+        for id in qeLevel.advisoryIDs where !advisories.contains(id) { advisories.append(id) }
+        claims.advisoryIDs = advisories
+        return claims
+    }
+
+    /// Check that `bytes` carry `signature` (raw r‖s, P-256) by the leaf of `chain`, which chains to `roots`.
+    static func checkSigned(
+        _ bytes: [UInt8],
+        signature: [UInt8],
+        chain: [Certificate],
+        roots: [Certificate],
+        at time: Date,
+        check: Check
+    ) async throws {
+        guard let leaf = chain.first else { throw VerificationFailure(check: check, reason: "no issuer chain") }
+        var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
+            RFC5280Policy(fixedExpiryValidationTime: time)
+        }
+        guard
+            case .validCertificate = await verifier.validate(
+                leaf: leaf,
+                intermediates: CertificateStore(chain.dropFirst())
+            )
+        else {
+            throw VerificationFailure(
+                check: check,
+                reason: "the signing certificate does not chain to a trust anchor at \(time)"
+            )
+        }
+        guard let key = P256.Signing.PublicKey(leaf.publicKey),
+            let parsed = try? P256.Signing.ECDSASignature(rawRepresentation: signature),
+            key.isValidSignature(parsed, for: bytes)
+        else {
+            throw VerificationFailure(check: check, reason: "the signature over the exact bytes does not verify")
+        }
+    }
+}
