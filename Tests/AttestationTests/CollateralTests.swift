@@ -64,6 +64,33 @@ struct CollateralTests {
         #expect(chain?.check == .tcbInfoSignature)
     }
 
+    @Test func crlsAreCheckedBeforeAnythingElse() async throws {
+        let collateral = try Collateral(dcapQVLJSON: Vectors.bytes(Self.collateralPath))
+        let pckCRL = try CertificateRevocationList(bytes: collateral.pckCRL)
+        #expect(pckCRL.isCurrent(at: Self.time))
+        let chain = try SGXQuote(bytes: Vectors.bytes(Self.quotePath)).pckChain()
+        #expect(pckCRL.isSigned(by: chain[1]))
+        #expect(!pckCRL.isSigned(by: chain[0]))
+        #expect(!pckCRL.revokes(chain[0]))
+        // Hexadecimal and DER inputs parse alike.
+        let hex = Array(Hex.encode(collateral.pckCRL).utf8)
+        #expect(try CertificateRevocationList(bytes: hex).revokedSerials == pckCRL.revokedSerials)
+
+        let tampered = await #expect(throws: SGXQuote.VerificationFailure.self) {
+            try await verify { $0.pckCRL[$0.pckCRL.count - 5] ^= 1 }
+        }
+        #expect(tampered?.check == .crl)
+        let swapped = await #expect(throws: SGXQuote.VerificationFailure.self) {
+            try await verify { $0.pckCRL = $0.rootCACRL }
+        }
+        #expect(swapped?.check == .crl)
+        for length in stride(from: 0, to: collateral.pckCRL.count, by: 9) {
+            #expect(throws: EnclaveError.self) {
+                try CertificateRevocationList(bytes: Array(collateral.pckCRL.prefix(length)))
+            }
+        }
+    }
+
     @Test func parsesBothTCBInfoVersions() throws {
         let v2 = """
             {"id":"SGX","version":2,"issueDate":"2023-01-01T00:00:00Z","nextUpdate":"2023-02-01T00:00:00Z",\

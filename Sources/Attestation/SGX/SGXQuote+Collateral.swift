@@ -7,9 +7,11 @@ extension SGXQuote {
     /// one of `anchors`, the quoting enclave against the QE identity, and the platform's TCB against the TCB info.
     /// Returns claims with the TCB status (the QE's status folded in) and the advisory IDs.
     ///
-    /// Not yet checked here: the root CA and PCK CRLs (their bytes are carried in `collateral`).
+    /// The root CA CRL must be signed by the anchor and the PCK CRL by the PCK chain's intermediate CA, both
+    /// current at `time`; neither the intermediate nor the PCK certificate may be listed.
     public func verify(anchors: [TrustAnchor], collateral: Collateral, at time: Date) async throws -> Claims {
         let roots = anchors.map(\.certificate)
+        try checkRevocation(collateral: collateral, roots: roots, at: time)
         // Signatures first: nothing unauthenticated is interpreted.
         try await Self.checkSigned(
             collateral.tcbInfoBytes,
@@ -81,6 +83,35 @@ extension SGXQuote {
         for id in qeLevel.advisoryIDs where !advisories.contains(id) { advisories.append(id) }
         claims.advisoryIDs = advisories
         return claims
+    }
+
+    /// The CRL checks: signatures, windows, and the chain's certificates not listed.
+    func checkRevocation(collateral: Collateral, roots: [Certificate], at time: Date) throws {
+        let chain = try pckChain()
+        guard chain.count >= 2 else { throw VerificationFailure(check: .pckChain, reason: "no intermediate CA") }
+        let rootCRL: CertificateRevocationList
+        let pckCRL: CertificateRevocationList
+        do {
+            rootCRL = try CertificateRevocationList(bytes: collateral.rootCACRL)
+            pckCRL = try CertificateRevocationList(bytes: collateral.pckCRL)
+        } catch {
+            throw VerificationFailure(check: .crl, reason: error.reason)
+        }
+        guard roots.contains(where: { $0.subject == rootCRL.issuer && rootCRL.isSigned(by: $0) }) else {
+            throw VerificationFailure(check: .crl, reason: "the root CA CRL is not signed by a trust anchor")
+        }
+        guard pckCRL.issuer == chain[1].subject, pckCRL.isSigned(by: chain[1]) else {
+            throw VerificationFailure(check: .crl, reason: "the PCK CRL is not signed by the PCK certificate's issuer")
+        }
+        for (name, crl) in [("root CA", rootCRL), ("PCK", pckCRL)] where !crl.isCurrent(at: time) {
+            throw VerificationFailure(check: .crl, reason: "the \(name) CRL is not current at \(time)")
+        }
+        if rootCRL.revokes(chain[1]) {
+            throw VerificationFailure(check: .revocation, reason: "the PCK issuing CA is revoked")
+        }
+        if pckCRL.revokes(chain[0]) {
+            throw VerificationFailure(check: .revocation, reason: "the PCK certificate is revoked")
+        }
     }
 
     /// Check that `bytes` carry `signature` (raw r‖s, P-256) by the leaf of `chain`, which chains to `roots`.

@@ -7,6 +7,8 @@ internal import SwiftASN1
 extension SGXQuote {
     /// A check of ``verifySignatures(trustAnchors:at:)``, named in failures.
     public enum Check: String, Sendable, CaseIterable {
+        case crl = "CRL"
+        case revocation = "revocation"
         case tcbInfoSignature = "TCB info signature"
         case qeIdentitySignature = "QE identity signature"
         case collateralValidity = "collateral validity"

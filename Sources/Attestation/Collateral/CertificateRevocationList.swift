@@ -1,0 +1,124 @@
+internal import Crypto
+public import EnclaveCore
+public import Foundation
+internal import SwiftASN1
+public import X509
+
+/// An X.509 certificate revocation list (RFC 5280), parsed from DER with swift-asn1 (swift-certificates has no CRL
+/// support). The exact `tbsCertList` bytes are kept for the signature check.
+public struct CertificateRevocationList: Sendable {
+    public var issuer: DistinguishedName
+    public var thisUpdate: Date
+    public var nextUpdate: Date?
+    /// Serial numbers of revoked certificates (big-endian bytes as encoded).
+    public var revokedSerials: Set<[UInt8]>
+    let signedBytes: [UInt8]
+    let signature: [UInt8]
+
+    /// Parse DER, hexadecimal DER or PEM (`X509 CRL`), as PCS and PCCS serve them.
+    public init(bytes input: [UInt8]) throws(EnclaveError) {
+        guard input.count <= 4 << 20 else { throw .limitExceeded("CRL larger than 4 MiB") }
+        var der = input
+        if input.first != 0x30 {
+            let text = String(decoding: input, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if let hex = Hex.decode(text) {
+                der = hex
+            } else if let document = try? PEMDocument(pemString: text), document.discriminator == "X509 CRL" {
+                der = Array(document.derBytes)
+            } else {
+                throw .malformedInput("CRL is neither DER, hexadecimal DER nor PEM")
+            }
+        }
+        do {
+            let root = try DER.parse(der)
+            var parsed: (DistinguishedName, Date, Date?, Set<[UInt8]>, [UInt8], [UInt8])?
+            try DER.sequence(root, identifier: .sequence) { outer in
+                guard let tbs = outer.next() else { throw ASN1Error.invalidASN1Object(reason: "no tbsCertList") }
+                _ = outer.next()  // signatureAlgorithm: ECDSA with SHA-256 is checked by the verification itself
+                let signature = try ASN1BitString(derEncoded: &outer)
+                let fields = try Self.parseTBS(tbs)
+                parsed = (fields.0, fields.1, fields.2, fields.3, Array(tbs.encodedBytes), Array(signature.bytes))
+            }
+            guard let parsed else { throw ASN1Error.invalidASN1Object(reason: "empty CRL") }
+            (issuer, thisUpdate, nextUpdate, revokedSerials, signedBytes, signature) = parsed
+        } catch {
+            throw .malformedInput("CRL does not parse: \(error)")
+        }
+    }
+
+    private static func parseTBS(_ node: ASN1Node) throws -> (DistinguishedName, Date, Date?, Set<[UInt8]>) {
+        try DER.sequence(node, identifier: .sequence) { nodes in
+            var next = nodes.next()
+            if let version = next, version.identifier == .integer {
+                guard try Int(derEncoded: version) == 1 else {
+                    throw ASN1Error.invalidASN1Object(reason: "unsupported CRL version")
+                }
+                next = nodes.next()
+            }
+            guard next != nil else { throw ASN1Error.invalidASN1Object(reason: "no signature algorithm") }
+            guard let issuerNode = nodes.next() else { throw ASN1Error.invalidASN1Object(reason: "no issuer") }
+            let issuer = try DistinguishedName(derEncoded: issuerNode)
+            guard let thisNode = nodes.next() else { throw ASN1Error.invalidASN1Object(reason: "no thisUpdate") }
+            let thisUpdate = try time(thisNode)
+            var nextUpdate: Date?
+            var revoked = Set<[UInt8]>()
+            while let item = nodes.next() {
+                switch item.identifier {
+                case .utcTime, .generalizedTime:
+                    nextUpdate = try time(item)
+                case .sequence:
+                    try DER.sequence(item, identifier: .sequence) { entries in
+                        while let entry = entries.next() {
+                            try DER.sequence(entry, identifier: .sequence) { fields in
+                                guard let serial = fields.next(), serial.identifier == .integer,
+                                    case .primitive(let content) = serial.content
+                                else { throw ASN1Error.invalidASN1Object(reason: "bad revoked entry") }
+                                revoked.insert(Array(content))
+                                while fields.next() != nil {}  // revocation date, entry extensions
+                            }
+                        }
+                    }
+                default:
+                    break  // [0] crlExtensions
+                }
+            }
+            return (issuer, thisUpdate, nextUpdate, revoked)
+        }
+    }
+
+    private static func time(_ node: ASN1Node) throws -> Date {
+        var components = DateComponents()
+        components.timeZone = TimeZone(identifier: "UTC")
+        if node.identifier == .utcTime {
+            let value = try UTCTime(derEncoded: node)
+            (components.year, components.month, components.day) = (value.year, value.month, value.day)
+            (components.hour, components.minute, components.second) = (value.hours, value.minutes, value.seconds)
+        } else {
+            let value = try GeneralizedTime(derEncoded: node)
+            (components.year, components.month, components.day) = (value.year, value.month, value.day)
+            (components.hour, components.minute, components.second) = (value.hours, value.minutes, value.seconds)
+        }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!  // swift-format-ignore: UTC always exists
+        guard let date = calendar.date(from: components) else { throw ASN1Error.invalidASN1Object(reason: "bad time") }
+        return date
+    }
+
+    /// Whether `issuer`'s key signed this CRL (ECDSA P-256 with SHA-256 over the exact `tbsCertList` bytes).
+    public func isSigned(by issuer: Certificate) -> Bool {
+        guard let key = P256.Signing.PublicKey(issuer.publicKey),
+            let parsed = try? P256.Signing.ECDSASignature(derRepresentation: signature)
+        else { return false }
+        return key.isValidSignature(parsed, for: signedBytes)
+    }
+
+    /// Whether `certificate` is listed as revoked.
+    public func revokes(_ certificate: Certificate) -> Bool {
+        revokedSerials.contains(Array(certificate.serialNumber.bytes))
+    }
+
+    /// Whether `time` lies in [thisUpdate, nextUpdate).
+    public func isCurrent(at time: Date) -> Bool {
+        time >= thisUpdate && (nextUpdate.map { time < $0 } ?? true)
+    }
+}
