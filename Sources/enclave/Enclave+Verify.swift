@@ -60,7 +60,16 @@ extension EnclaveCommand {
                     let bundle = try Collateral(dcapQVLJSON: Files.read(collateral, what: "collateral"))
                     claims = try await quote.verify(anchors: anchors, collateral: bundle, at: time)
                 } else {
-                    claims = try await quote.verify(anchors: anchors, at: time)
+                    let bare = try await quote.verify(anchors: anchors, at: time)
+                    if bare.simulated, let platform = try? SimulatedPlatform.open() {
+                        // Simulated evidence: this machine's platform supplies the collateral.
+                        let bundle = try Collateral(
+                            dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60))
+                        )
+                        claims = try await quote.verify(anchors: anchors, collateral: bundle, at: time)
+                    } else {
+                        claims = bare
+                    }
                 }
             } catch let failure as SGXQuote.VerificationFailure {
                 throw Failure(check: failure.check.rawValue, reason: failure.reason)
@@ -128,7 +137,7 @@ extension EnclaveCommand {
 
         struct Collateral: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Write the simulated root CA (the trust anchor for simulated quotes) to a directory."
+                abstract: "Write the simulated root CA and collateral (TCB info, QE identity, CRLs) to a directory."
             )
 
             @Option(help: "Output directory.")
@@ -138,7 +147,8 @@ extension EnclaveCommand {
                 let platform = try SimulatedPlatform.open()
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 try Files.write(Array(try platform.rootCertificatePEM().utf8), to: out + "/root-ca.pem")
-                print("wrote \(out)/root-ca.pem")
+                try Files.write(try platform.collateralJSON(), to: out + "/collateral.json")
+                print("wrote \(out)/root-ca.pem (trust anchor) and \(out)/collateral.json (dcap-qvl layout)")
             }
         }
     }

@@ -133,6 +133,7 @@ struct VerifyCLITests {
         }
         #expect(claims["simulated"] as? Bool == true)
         #expect(claims["format"] as? String == "sgx")
+        #expect(claims["tcbStatus"] as? String == "UpToDate")  // the local platform's collateral
 
         let refused = try Fixtures.run(cli, ["verify", path, "--nonce", "c0ffee"])
         #expect(refused.status != 0)

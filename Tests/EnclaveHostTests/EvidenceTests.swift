@@ -54,3 +54,70 @@ struct EvidenceTests {
         #expect(quote.reportBody.reportData == [1] + [UInt8](repeating: 0, count: 63))
     }
 }
+
+@Suite("Simulated collateral and TCB status", .serialized)
+struct SimulatedCollateralTests {
+    let platform: SimulatedPlatform
+    let evidence: [UInt8]
+
+    init() async throws {
+        platform = try SimulatedPlatform.open(directory: Fixtures.temporaryDirectory() + "/platform")
+        let signed = try Fixtures.sign()
+        var options = Fixtures.options(signed)
+        options.platform = platform
+        let enclave = try await Enclave.load(path: signed.image, options: options)
+        evidence = try await enclave.call(Evidence.self, [7])
+        await enclave.terminate()
+    }
+
+    func verify(at time: Date = Date(), collateralIssued: Date = Date()) async throws -> Claims {
+        let root = try Certificate(pemEncoded: platform.rootCertificatePEM())
+        let collateral = try Collateral(dcapQVLJSON: platform.collateralJSON(issued: collateralIssued))
+        return try await SGXQuote(bytes: evidence).verify(
+            anchors: [.init(certificate: root, simulated: true)],
+            collateral: collateral,
+            at: time
+        )
+    }
+
+    @Test func upToDateOutOfDateAndRevoked() async throws {
+        let current = try await verify()
+        #expect(current.tcbStatus == "UpToDate")
+        #expect(current.advisoryIDs.isEmpty)
+        #expect(current.simulated)
+
+        // Intel publishes a newer TCB: the platform falls to the older level.
+        let info = try platform.platformInfo()
+        var newer = info.cpuSVN.map(Int.init)
+        newer[0] += 1
+        try platform.setTCB(upToDateComponents: newer)
+        let stale = try await verify()
+        #expect(stale.tcbStatus == "OutOfDate")
+        #expect(stale.advisoryIDs == [SimulatedPlatform.simulatedAdvisory])
+
+        // Newer still, by two: below every level.
+        newer[0] += 1
+        try platform.setTCB(upToDateComponents: newer)
+        let none = await #expect(throws: SGXQuote.VerificationFailure.self) { try await verify() }
+        #expect(none?.check == .tcbLevel)
+
+        try platform.setTCB(upToDateComponents: info.cpuSVN.map(Int.init), revokePCK: true)
+        let revoked = await #expect(throws: SGXQuote.VerificationFailure.self) { try await verify() }
+        #expect(revoked?.check == .revocation)
+        try platform.setTCB(revokePCK: false)
+        #expect(try await verify().tcbStatus == "UpToDate")
+    }
+
+    @Test func collateralWindow() async throws {
+        let issued = Date()
+        _ = try await verify(at: issued, collateralIssued: issued)
+        let early = await #expect(throws: SGXQuote.VerificationFailure.self) {
+            try await verify(at: issued.addingTimeInterval(-2), collateralIssued: issued)
+        }
+        #expect(early?.check == .crl)  // the CRLs are checked first
+        let late = await #expect(throws: SGXQuote.VerificationFailure.self) {
+            try await verify(at: issued.addingTimeInterval(31 * 86400), collateralIssued: issued)
+        }
+        #expect(late?.check == .crl)
+    }
+}

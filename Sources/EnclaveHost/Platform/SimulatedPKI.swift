@@ -14,12 +14,17 @@ struct SimulatedPKI: Sendable {
     static let rootName = "EnclaveKit Simulated SGX Root CA"
 
     let rootCertificate: Certificate
+    let rootKey: P256.Signing.PrivateKey
     let platformCACertificate: Certificate
+    let platformCAKey: P256.Signing.PrivateKey
+    let tcbSigningCertificate: Certificate
+    let tcbSigningKey: P256.Signing.PrivateKey
     let pckCertificate: Certificate
     let pckKey: P256.Signing.PrivateKey
     let attestationKey: P256.Signing.PrivateKey
     let extensions: SGXExtensions
     let qeSVN: UInt16
+    let tcb: TCBFile
 
     /// The PEM chain (PCK, platform CA, root) as quote certification data.
     var chainPEM: String {
@@ -64,17 +69,32 @@ struct SimulatedPKI: Sendable {
         let tcb = try JSONDecoder().decode(TCBFile.self, from: Data(read(path + "/tcb.json").utf8))
         return SimulatedPKI(
             rootCertificate: try Certificate(pemEncoded: read(path + "/root-ca.pem")),
+            rootKey: try P256.Signing.PrivateKey(pemRepresentation: read(path + "/root-ca.key.pem")),
             platformCACertificate: try Certificate(pemEncoded: read(path + "/platform-ca.pem")),
+            platformCAKey: try P256.Signing.PrivateKey(pemRepresentation: read(path + "/platform-ca.key.pem")),
+            tcbSigningCertificate: try Certificate(pemEncoded: read(path + "/tcb-signing.pem")),
+            tcbSigningKey: try P256.Signing.PrivateKey(pemRepresentation: read(path + "/tcb-signing.key.pem")),
             pckCertificate: pck,
             pckKey: try P256.Signing.PrivateKey(pemRepresentation: read(path + "/pck.key.pem")),
             attestationKey: try P256.Signing.PrivateKey(pemRepresentation: read(path + "/attestation.key.pem")),
             extensions: try SGXExtensions(derEncoded: value),
-            qeSVN: tcb.qeSVN
+            qeSVN: tcb.qeSVN,
+            tcb: tcb
         )
     }
 
+    /// The platform's TCB state that tests may change: the up-to-date level the collateral states (above the
+    /// platform's own to make it out of date) and whether the PCK certificate is revoked.
     struct TCBFile: Codable {
         var qeSVN: UInt16
+        var upToDateComponents: [Int]
+        var revokedPCK: Bool
+    }
+
+    /// Replace `tcb.json` atomically.
+    static func writeTCB(_ tcb: TCBFile, directory: String) throws {
+        let path = directory + "/pki/tcb.json"
+        try JSONEncoder().encode(tcb).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
     /// Issue a fresh set: root CA → platform CA → PCK, plus the attestation key, at the default TCB level.
@@ -85,6 +105,7 @@ struct SimulatedPKI: Sendable {
         let platformKey = P256.Signing.PrivateKey()
         let pckKey = P256.Signing.PrivateKey()
         let attestationKey = P256.Signing.PrivateKey()
+        let tcbSigningKey = P256.Signing.PrivateKey()
         let rootDN = try DistinguishedName {
             CommonName(Self.rootName)
             OrganizationName("EnclaveKit (simulation)")
@@ -123,6 +144,25 @@ struct SimulatedPKI: Sendable {
                 Critical(KeyUsage(keyCertSign: true, cRLSign: true))
                 AuthorityKeyIdentifier(keyIdentifier: try root.extensions.subjectKeyIdentifier?.keyIdentifier)
                 SubjectKeyIdentifier(hash: Certificate.PublicKey(platformKey.publicKey))
+            },
+            issuerPrivateKey: .init(rootKey)
+        )
+        let tcbSigning = try Certificate(
+            version: .v3,
+            serialNumber: .init(),
+            publicKey: .init(tcbSigningKey.publicKey),
+            notValidBefore: notBefore,
+            notValidAfter: now.addingTimeInterval(20 * 365 * 86400),
+            issuer: rootDN,
+            subject: try DistinguishedName {
+                CommonName("EnclaveKit Simulated SGX TCB Signing")
+                OrganizationName("EnclaveKit (simulation)")
+            },
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true, nonRepudiation: true))
+                AuthorityKeyIdentifier(keyIdentifier: try root.extensions.subjectKeyIdentifier?.keyIdentifier)
             },
             issuerPrivateKey: .init(rootKey)
         )
@@ -170,6 +210,9 @@ struct SimulatedPKI: Sendable {
         try write(pck.serializeAsPEM().pemString, "pck.pem")
         try write(pckKey.pemRepresentation, "pck.key.pem", private: true)
         try write(attestationKey.pemRepresentation, "attestation.key.pem", private: true)
-        try write(String(decoding: try JSONEncoder().encode(TCBFile(qeSVN: 8)), as: UTF8.self), "tcb.json")
+        try write(tcbSigning.serializeAsPEM().pemString, "tcb-signing.pem")
+        try write(tcbSigningKey.pemRepresentation, "tcb-signing.key.pem", private: true)
+        let tcb = TCBFile(qeSVN: 8, upToDateComponents: cpuSVN.map(Int.init), revokedPCK: false)
+        try write(String(decoding: try JSONEncoder().encode(tcb), as: UTF8.self), "tcb.json")
     }
 }

@@ -20,6 +20,12 @@ public final class SimulatedPlatform: Sendable {
     private let rootSecret: SymmetricKey
     private let pkiState = Mutex<SimulatedPKI?>(nil)
 
+    /// Drop the cached certificates and keys so that the next use reads the directory again.
+    func reloadPKI() throws {
+        let loaded = try SimulatedPKI.open(directory: directory)
+        pkiState.withLock { $0 = loaded }
+    }
+
     /// The platform's certificates and keys, created on first use.
     func pki() throws -> SimulatedPKI {
         if let loaded = pkiState.withLock({ $0 }) { return loaded }

@@ -1,0 +1,135 @@
+internal import Attestation
+internal import Crypto
+internal import EnclaveCore
+public import Foundation
+internal import SwiftASN1
+internal import X509
+
+extension SimulatedPlatform {
+    /// Advisory ID the simulated collateral lists for TCB levels below the up-to-date one.
+    public static let simulatedAdvisory = "ENCLAVEKIT-SA-00001"
+
+    /// Collateral for this platform's quotes, valid from `issued` for 30 days, as a JSON bundle in the dcap-qvl
+    /// layout: TCB info and QE identity signed by the simulated TCB signing key, and CRLs signed by the simulated
+    /// root CA and platform CA. Any DCAP verifier given the simulated root as trust anchor can use it.
+    public func collateralJSON(issued: Date = Date()) throws -> [UInt8] {
+        let pki = try pki()
+        let next = issued.addingTimeInterval(30 * 86400)
+        let format = Date.ISO8601FormatStyle()
+        let upToDate = pki.tcb.upToDateComponents
+        let older = upToDate.enumerated().map { $0.offset == 0 ? max(0, $0.element - 1) : $0.element }
+        func level(_ components: [Int], status: String, advisories: [String]) -> String {
+            let list = components.map { "{\"svn\":\($0)}" }.joined(separator: ",")
+            let ids = advisories.map { "\"\($0)\"" }.joined(separator: ",")
+            return "{\"tcb\":{\"sgxtcbcomponents\":[\(list)],\"pcesvn\":\(pki.extensions.pceSVN)},"
+                + "\"tcbDate\":\"\(issued.formatted(format))\",\"tcbStatus\":\"\(status)\",\"advisoryIDs\":[\(ids)]}"
+        }
+        let tcbInfo =
+            "{\"id\":\"SGX\",\"version\":3,\"issueDate\":\"\(issued.formatted(format))\","
+            + "\"nextUpdate\":\"\(next.formatted(format))\",\"fmspc\":\"\(Hex.encode(pki.extensions.fmspc).uppercased())\","
+            + "\"pceId\":\"\(Hex.encode(pki.extensions.pceID).uppercased())\",\"tcbType\":0,\"tcbEvaluationDataNumber\":1,"
+            + "\"tcbLevels\":[\(level(upToDate, status: "UpToDate", advisories: [])),"
+            + "\(level(older, status: "OutOfDate", advisories: [Self.simulatedAdvisory]))]}"
+        let qeSigner = Hex.encode(SHA256.hash(data: Array("EnclaveKit simulated QE signer".utf8))).uppercased()
+        let qeIdentity =
+            "{\"id\":\"QE\",\"version\":2,\"issueDate\":\"\(issued.formatted(format))\","
+            + "\"nextUpdate\":\"\(next.formatted(format))\",\"tcbEvaluationDataNumber\":1,\"miscselect\":\"00000000\","
+            + "\"miscselectMask\":\"FFFFFFFF\",\"attributes\":\"01000000000000000000000000000000\","
+            + "\"attributesMask\":\"FBFFFFFFFFFFFFFF0000000000000000\",\"mrsigner\":\"\(qeSigner)\",\"isvprodid\":1,"
+            + "\"tcbLevels\":[{\"tcb\":{\"isvsvn\":\(pki.qeSVN)},\"tcbDate\":\"\(issued.formatted(format))\","
+            + "\"tcbStatus\":\"UpToDate\"}]}"
+        let tcbChain = try [pki.tcbSigningCertificate, pki.rootCertificate].map { try $0.serializeAsPEM().pemString }
+            .joined(separator: "\n")
+        let pckCRLChain = try [pki.platformCACertificate, pki.rootCertificate].map { try $0.serializeAsPEM().pemString }
+            .joined(separator: "\n")
+        let rootCRL = try Self.crl(issuer: pki.rootCertificate, key: pki.rootKey, revoked: [], from: issued, to: next)
+        let pckCRL = try Self.crl(
+            issuer: pki.platformCACertificate,
+            key: pki.platformCAKey,
+            revoked: pki.tcb.revokedPCK ? [Array(pki.pckCertificate.serialNumber.bytes)] : [],
+            from: issued,
+            to: next
+        )
+        let bundle: [String: String] = [
+            "tcb_info": tcbInfo,
+            "tcb_info_signature": Hex.encode(
+                try pki.tcbSigningKey.signature(for: Array(tcbInfo.utf8)).rawRepresentation
+            ),
+            "tcb_info_issuer_chain": tcbChain,
+            "qe_identity": qeIdentity,
+            "qe_identity_signature": Hex.encode(
+                try pki.tcbSigningKey.signature(for: Array(qeIdentity.utf8)).rawRepresentation
+            ),
+            "qe_identity_issuer_chain": tcbChain,
+            "root_ca_crl": Hex.encode(rootCRL),
+            "pck_crl": Hex.encode(pckCRL),
+            "pck_crl_issuer_chain": pckCRLChain,
+        ]
+        return Array(try JSONSerialization.data(withJSONObject: bundle, options: [.prettyPrinted, .sortedKeys]))
+    }
+
+    /// Change the platform's TCB state: the up-to-date level the collateral states (set it above the platform's
+    /// own CPUSVN to make the platform out of date) and whether the PCK certificate is revoked.
+    public func setTCB(upToDateComponents: [Int]? = nil, revokePCK: Bool? = nil) throws {
+        let pki = try pki()
+        var tcb = pki.tcb
+        if let upToDateComponents {
+            guard upToDateComponents.count == 16 else {
+                throw EnclaveError.invalidConfiguration("a TCB level has 16 components")
+            }
+            tcb.upToDateComponents = upToDateComponents
+        }
+        if let revokePCK { tcb.revokedPCK = revokePCK }
+        try SimulatedPKI.writeTCB(tcb, directory: directory)
+        try reloadPKI()
+    }
+
+    /// A DER X.509 v2 CRL signed with ECDSA P-256/SHA-256.
+    static func crl(
+        issuer: Certificate,
+        key: P256.Signing.PrivateKey,
+        revoked: [[UInt8]],
+        from: Date,
+        to: Date
+    ) throws -> [UInt8] {
+        let algorithm: ASN1ObjectIdentifier = [1, 2, 840, 10045, 4, 3, 2]
+        func utc(_ date: Date) throws -> UTCTime {
+            let c = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: date)
+            return try UTCTime(
+                year: c.year ?? 2000,
+                month: c.month ?? 1,
+                day: c.day ?? 1,
+                hours: c.hour ?? 0,
+                minutes: c.minute ?? 0,
+                seconds: c.second ?? 0
+            )
+        }
+        var tbs = DER.Serializer()
+        try tbs.appendConstructedNode(identifier: .sequence) { body in
+            try body.serialize(1)
+            try body.appendConstructedNode(identifier: .sequence) { try $0.serialize(algorithm) }
+            try body.serialize(issuer.subject)
+            try body.serialize(utc(from))
+            try body.serialize(utc(to))
+            if !revoked.isEmpty {
+                try body.appendConstructedNode(identifier: .sequence) { list in
+                    for serial in revoked {
+                        try list.appendConstructedNode(identifier: .sequence) { entry in
+                            entry.appendPrimitiveNode(identifier: .integer) { $0.append(contentsOf: serial) }
+                            try entry.serialize(utc(from))
+                        }
+                    }
+                }
+            }
+        }
+        let tbsBytes = tbs.serializedBytes
+        let signature = try key.signature(for: tbsBytes).derRepresentation
+        var crl = DER.Serializer()
+        try crl.appendConstructedNode(identifier: .sequence) { outer in
+            outer.serializeRawBytes(tbsBytes)
+            try outer.appendConstructedNode(identifier: .sequence) { try $0.serialize(algorithm) }
+            try outer.serialize(ASN1BitString(bytes: Array(signature)[...]))
+        }
+        return crl.serializedBytes
+    }
+}
