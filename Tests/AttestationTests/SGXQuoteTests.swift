@@ -77,6 +77,32 @@ struct SGXQuoteTests {
         #expect(failure?.check == check, "\(region): \(String(describing: failure))")
     }
 
+    /// A byte changed inside each certificate of the embedded PEM chain breaks the chain (or its parsing).
+    @Test func tamperedCertificateFailsThePCKChain() async throws {
+        let original = try Vectors.bytes(Vectors.quotes[0])
+        let quote = try SGXQuote(bytes: original)
+        let pem = quote.certification.data
+        let certificationStart = original.count - pem.count
+        let text = String(decoding: pem, as: UTF8.self)
+        var searchFrom = text.startIndex
+        var tampered = 0
+        while let begin = text.range(of: "-----BEGIN CERTIFICATE-----\n", range: searchFrom..<text.endIndex) {
+            // A base64 character well inside the certificate body.
+            let offset = text.utf8.distance(from: text.startIndex, to: begin.upperBound) + 200
+            var bytes = original
+            bytes[certificationStart + offset] =
+                bytes[certificationStart + offset] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+            let changed = try SGXQuote(bytes: bytes)
+            let failure = await #expect(throws: SGXQuote.VerificationFailure.self) {
+                try await changed.verifySignatures(trustAnchors: [Vectors.intelRoot()], at: Vectors.time)
+            }
+            #expect(failure?.check == .pckChain || failure?.check == .qeReportSignature)
+            tampered += 1
+            searchFrom = begin.upperBound
+        }
+        #expect(tampered == 3)
+    }
+
     @Test func wrongTrustAnchorOrTimeFailsThePCKChain() async throws {
         let quote = try SGXQuote(bytes: Vectors.bytes(Vectors.quotes[0]))
         let chain = try quote.pckChain()

@@ -67,7 +67,14 @@ extension SGXQuote {
                 reason: "the PCK certificate does not chain to a trust anchor at \(time)"
             )
         }
+        // The embedded chain must be exactly the validated path (its root copy optional): a certificate that plays
+        // no part, or a root copy that differs from the anchor, means the quote was altered.
+        let path = Array(validated)
+        guard chain == path || chain == Array(path.dropLast()) else {
+            throw VerificationFailure(check: .pckChain, reason: "the embedded chain differs from the validated path")
+        }
         guard let pckKey = P256.Signing.PublicKey(leaf.publicKey) else {
+
             throw VerificationFailure(check: .pckChain, reason: "the PCK key is not P-256")
         }
         guard let qeSignature = try? P256.Signing.ECDSASignature(rawRepresentation: qeReportSignature),
