@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <stdio.h>
+#include <ucontext.h>
 
 #ifdef __linux__
 #include <linux/audit.h>
@@ -23,6 +25,65 @@
 #endif
 
 int ek_errno(void) { return errno; }
+
+static char ek_maps[16384];
+static size_t ek_maps_length;
+
+static void ek_write_all(const char *text, size_t length) {
+    while (length > 0) {
+        ssize_t written = write(2, text, length);
+        if (written <= 0) return;
+        text += written;
+        length -= (size_t)written;
+    }
+}
+
+static void ek_crash_handler(int signal_number, siginfo_t *info, void *context) {
+    char line[96];
+    unsigned long pc = 0;
+#if defined(__x86_64__)
+    pc = (unsigned long)((ucontext_t *)context)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    pc = (unsigned long)((ucontext_t *)context)->uc_mcontext.pc;
+#endif
+    (void)info;
+    int length = snprintf(line, sizeof(line), "\nenclave crashed: signal %d at pc 0x%lx; executable mappings:\n",
+                          signal_number, pc);
+    if (length > 0) ek_write_all(line, (size_t)length);
+    ek_write_all(ek_maps, ek_maps_length);
+    signal(signal_number, SIG_DFL);
+    raise(signal_number);
+}
+
+void ek_install_crash_reporter(void) {
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char buffer[65536];
+        ssize_t total = 0, got;
+        while (total < (ssize_t)sizeof(buffer) && (got = read(fd, buffer + total, sizeof(buffer) - (size_t)total)) > 0)
+            total += got;
+        close(fd);
+        // Keep only executable mappings.
+        ssize_t start = 0;
+        for (ssize_t i = 0; i < total; i++) {
+            if (buffer[i] != '\n') continue;
+            ssize_t lineLength = i - start + 1;
+            if (lineLength > 20 && memchr(buffer + start, 'x', lineLength < 48 ? (size_t)lineLength : 48) != NULL &&
+                ek_maps_length + (size_t)lineLength < sizeof(ek_maps)) {
+                memcpy(ek_maps + ek_maps_length, buffer + start, (size_t)lineLength);
+                ek_maps_length += (size_t)lineLength;
+            }
+            start = i + 1;
+        }
+    }
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_sigaction = ek_crash_handler;
+    action.sa_flags = SA_SIGINFO | SA_RESETHAND;
+    sigemptyset(&action.sa_mask);
+    int signals[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP};
+    for (unsigned i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) sigaction(signals[i], &action, NULL);
+}
 
 void ek_tune_allocator(void) {
 #ifdef M_MMAP_THRESHOLD
@@ -244,14 +305,15 @@ int ek_install_seccomp(void) {
         EK_ALLOW(SYS_eventfd), EK_ALLOW(SYS_pipe), EK_ALLOW(SYS_dup2),
 #endif
 
-        // File system, network, process creation and tracing: a clean failure, never a crash.
+        // Opening files fails with ENOENT rather than EPERM: Dispatch's worker monitor opens /proc/TID/stat,
+        // treats ENOENT as "that thread has exited", and crashes the process on any other error.
 #if defined(__x86_64__)
-        EK_ERRNO(SYS_open, EPERM), EK_ERRNO(SYS_creat, EPERM), EK_ERRNO(SYS_stat, EPERM),
+        EK_ERRNO(SYS_open, ENOENT), EK_ERRNO(SYS_creat, EPERM), EK_ERRNO(SYS_stat, EPERM),
         EK_ERRNO(SYS_lstat, EPERM), EK_ERRNO(SYS_access, EPERM), EK_ERRNO(SYS_readlink, EPERM),
         EK_ERRNO(SYS_fork, EPERM), EK_ERRNO(SYS_vfork, EPERM), EK_ERRNO(SYS_mkdir, EPERM),
         EK_ERRNO(SYS_unlink, EPERM), EK_ERRNO(SYS_rename, EPERM),
 #endif
-        EK_ERRNO(SYS_openat, EPERM), EK_ERRNO(SYS_openat2, EPERM), EK_ERRNO(SYS_faccessat, EPERM),
+        EK_ERRNO(SYS_openat, ENOENT), EK_ERRNO(SYS_openat2, ENOENT), EK_ERRNO(SYS_faccessat, EPERM),
         EK_ERRNO(SYS_faccessat2, EPERM), EK_ERRNO(SYS_readlinkat, EPERM), EK_ERRNO(SYS_mkdirat, EPERM),
         EK_ERRNO(SYS_unlinkat, EPERM), EK_ERRNO(SYS_renameat2, EPERM), EK_ERRNO(SYS_ioctl, EPERM),
         EK_ERRNO(SYS_socket, EPERM), EK_ERRNO(SYS_socketpair, EPERM), EK_ERRNO(SYS_connect, EPERM),

@@ -25,6 +25,7 @@ public enum EnclaveRuntime {
         do {
             try Sandbox.makeUndumpable()
             Sandbox.tuneAllocator()
+            Sandbox.installCrashReporter()
             mapped = Sandbox.mappedFiles()
             try Sandbox.installFilter()
         } catch {

@@ -56,6 +56,10 @@ enum Sandbox {
         return files.sorted()
     }
 
+    /// Report crashes (signal, address, executable mappings) on stderr: the Swift backtracer cannot run once the
+    /// sandbox forbids it to start a process.
+    static func installCrashReporter() { ek_install_crash_reporter() }
+
     /// Keep large buffers on the heap (the enclave owns its process, so it may tune the allocator).
     static func tuneAllocator() { ek_tune_allocator() }
 

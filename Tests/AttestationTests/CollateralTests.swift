@@ -122,3 +122,51 @@ struct CollateralTests {
         #expect(TCBStatus.upToDate.combined(withQE: .revoked) == .revoked)
     }
 }
+
+@Suite("Verification cache")
+struct VerificationCacheTests {
+    let anchors = [SGXQuote.TrustAnchor(certificate: IntelRoots.sgxRootCA, simulated: false)]
+
+    func run(
+        _ quote: SGXQuote,
+        _ collateral: Collateral,
+        at time: Date,
+        cache: VerificationCache?
+    ) async throws
+        -> (Claims, Int)
+    {
+        let counter = SignatureCounter()
+        let claims = try await SignatureCounter.$current.withValue(counter) {
+            try await quote.verify(anchors: anchors, collateral: collateral, at: time, cache: cache)
+        }
+        return (claims, counter.value)
+    }
+
+    @Test func cachedPathDoesOnlyThePerQuoteSignatures() async throws {
+        let quote = try SGXQuote(bytes: Vectors.bytes(CollateralTests.quotePath))
+        let collateral = try Collateral(dcapQVLJSON: Vectors.bytes(CollateralTests.collateralPath))
+        let cache = VerificationCache()
+        let (uncached, full) = try await run(quote, collateral, at: CollateralTests.time, cache: nil)
+        let (first, firstCount) = try await run(quote, collateral, at: CollateralTests.time, cache: cache)
+        let (second, secondCount) = try await run(quote, collateral, at: CollateralTests.time, cache: cache)
+        #expect(uncached == first && first == second)
+        #expect(firstCount == full)
+        #expect(secondCount == 2)
+        #expect(full > secondCount)
+
+        // A cached platform does not excuse a tampered quote.
+        var bytes = quote.bytes
+        bytes[48 + 100] ^= 1
+        let tampered = try SGXQuote(bytes: bytes)
+        let failure = await #expect(throws: SGXQuote.VerificationFailure.self) {
+            try await run(tampered, collateral, at: CollateralTests.time, cache: cache)
+        }
+        #expect(failure?.check == .quoteSignature)
+
+        // Outside the cached window the full checks run again, and fail on the expired collateral.
+        let late = await #expect(throws: SGXQuote.VerificationFailure.self) {
+            try await run(quote, collateral, at: CollateralTests.time.addingTimeInterval(3600), cache: cache)
+        }
+        #expect(late?.check == .crl || late?.check == .collateralValidity)
+    }
+}

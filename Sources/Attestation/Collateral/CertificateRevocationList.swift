@@ -109,6 +109,7 @@ public struct CertificateRevocationList: Sendable {
         guard let key = P256.Signing.PublicKey(issuer.publicKey),
             let parsed = try? P256.Signing.ECDSASignature(derRepresentation: signature)
         else { return false }
+        SignatureCounter.record(1)
         return key.isValidSignature(parsed, for: signedBytes)
     }
 

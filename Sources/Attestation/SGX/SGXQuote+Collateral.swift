@@ -9,40 +9,36 @@ extension SGXQuote {
     ///
     /// The root CA CRL must be signed by the anchor and the PCK CRL by the PCK chain's intermediate CA, both
     /// current at `time`; neither the intermediate nor the PCK certificate may be listed.
-    public func verify(anchors: [TrustAnchor], collateral: Collateral, at time: Date) async throws -> Claims {
+    public func verify(
+        anchors: [TrustAnchor],
+        collateral: Collateral,
+        at time: Date,
+        cache: VerificationCache? = nil
+    ) async throws -> Claims {
         let roots = anchors.map(\.certificate)
-        try checkRevocation(collateral: collateral, roots: roots, at: time)
-        // Signatures first: nothing unauthenticated is interpreted.
-        try await Self.checkSigned(
-            collateral.tcbInfoBytes,
-            signature: collateral.tcbInfoSignature,
-            chain: collateral.tcbInfoIssuerChain,
-            roots: roots,
-            at: time,
-            check: .tcbInfoSignature
-        )
-        try await Self.checkSigned(
-            collateral.qeIdentityBytes,
-            signature: collateral.qeIdentitySignature,
-            chain: collateral.qeIdentityIssuerChain,
-            roots: roots,
-            at: time,
-            check: .qeIdentitySignature
-        )
-        let tcbInfo = try TCBInfo(jsonBytes: collateral.tcbInfoBytes)
-        let qeIdentity = try QEIdentity(jsonBytes: collateral.qeIdentityBytes)
-        for (name, issue, next) in [
-            ("TCB info", tcbInfo.issueDate, tcbInfo.nextUpdate),
-            ("QE identity", qeIdentity.issueDate, qeIdentity.nextUpdate),
-        ] {
-            guard time >= issue else {
-                throw VerificationFailure(check: .collateralValidity, reason: "\(name) is not valid until \(issue)")
-            }
-            guard time < next else {
-                throw VerificationFailure(check: .collateralValidity, reason: "\(name) expired at \(next)")
-            }
+        let key = cache.map { _ in VerificationCache.key(self, collateral) }
+        let platformWork: VerificationCache.Entry
+        if let key, let cached = cache?.entry(key, collateral: collateral, roots: roots, at: time) {
+            platformWork = cached
+        } else {
+            platformWork = try await verifyPlatform(roots: roots, collateral: collateral, at: time)
+            if let key { cache?.store(platformWork, for: key) }
         }
-        var claims = try await verify(anchors: anchors, at: time)
+        let tcbInfo = platformWork.tcbInfo
+        let qeIdentity = platformWork.qeIdentity
+        let path = platformWork.path
+        try checkQuoteSignatures(pckLeaf: path[0])
+        let simulated = anchors.first { $0.certificate == path.last }?.simulated ?? true
+        var claims = Claims(
+            format: "sgx",
+            uniqueID: reportBody.mrEnclave,
+            signerID: reportBody.mrSigner,
+            productID: reportBody.isvProductID,
+            securityVersion: reportBody.isvSVN,
+            debug: reportBody.isDebug,
+            simulated: simulated,
+            reportData: reportBody.reportData
+        )
 
         // The quoting enclave.
         let qe = qeReport
@@ -83,6 +79,67 @@ extension SGXQuote {
         for id in qeLevel.advisoryIDs where !advisories.contains(id) { advisories.append(id) }
         claims.advisoryIDs = advisories
         return claims
+    }
+
+    /// Everything that depends only on the platform and its collateral: CRLs, collateral signatures and windows,
+    /// the PCK path. Returns what the per-quote checks need and the window in which it holds.
+    func verifyPlatform(
+        roots: [Certificate],
+        collateral: Collateral,
+        at time: Date
+    ) async throws
+        -> VerificationCache.Entry
+    {
+        try checkRevocation(collateral: collateral, roots: roots, at: time)
+        // Signatures first: nothing unauthenticated is interpreted.
+        try await Self.checkSigned(
+            collateral.tcbInfoBytes,
+            signature: collateral.tcbInfoSignature,
+            chain: collateral.tcbInfoIssuerChain,
+            roots: roots,
+            at: time,
+            check: .tcbInfoSignature
+        )
+        try await Self.checkSigned(
+            collateral.qeIdentityBytes,
+            signature: collateral.qeIdentitySignature,
+            chain: collateral.qeIdentityIssuerChain,
+            roots: roots,
+            at: time,
+            check: .qeIdentitySignature
+        )
+        let tcbInfo = try TCBInfo(jsonBytes: collateral.tcbInfoBytes)
+        let qeIdentity = try QEIdentity(jsonBytes: collateral.qeIdentityBytes)
+        for (name, issue, next) in [
+            ("TCB info", tcbInfo.issueDate, tcbInfo.nextUpdate),
+            ("QE identity", qeIdentity.issueDate, qeIdentity.nextUpdate),
+        ] {
+            guard time >= issue else {
+                throw VerificationFailure(check: .collateralValidity, reason: "\(name) is not valid until \(issue)")
+            }
+            guard time < next else {
+                throw VerificationFailure(check: .collateralValidity, reason: "\(name) expired at \(next)")
+            }
+        }
+        let path = try await validatePCKPath(trustAnchors: roots, at: time)
+        let certificates = path + collateral.tcbInfoIssuerChain + collateral.qeIdentityIssuerChain
+        var from = ([tcbInfo.issueDate, qeIdentity.issueDate] + certificates.map(\.notValidBefore)).max() ?? time
+        var until = ([tcbInfo.nextUpdate, qeIdentity.nextUpdate] + certificates.map(\.notValidAfter)).min() ?? time
+        for crl in [collateral.rootCACRL, collateral.pckCRL] {
+            let parsed = try CertificateRevocationList(bytes: crl)
+            from = max(from, parsed.thisUpdate)
+            if let next = parsed.nextUpdate { until = min(until, next) }
+        }
+        return VerificationCache.Entry(
+            path: path,
+            tcbInfo: tcbInfo,
+            qeIdentity: qeIdentity,
+            validFrom: from,
+            validUntil: until,
+            issuerChains: [
+                collateral.tcbInfoIssuerChain, collateral.qeIdentityIssuerChain, collateral.pckCRLIssuerChain,
+            ]
+        )
     }
 
     /// The CRL checks: signatures, windows, and the chain's certificates not listed.
@@ -138,6 +195,7 @@ extension SGXQuote {
                 reason: "the signing certificate does not chain to a trust anchor at \(time)"
             )
         }
+        SignatureCounter.record(chain.count)  // the issuer chain's path, plus this signature
         guard let key = P256.Signing.PublicKey(leaf.publicKey),
             let parsed = try? P256.Signing.ECDSASignature(rawRepresentation: signature),
             key.isValidSignature(parsed, for: bytes)

@@ -50,6 +50,13 @@ extension SGXQuote {
     /// - Returns: the validated chain, PCK leaf first, trust anchor last.
     /// - Throws: ``VerificationFailure`` naming the first check that failed.
     public func verifySignatures(trustAnchors: [Certificate], at time: Date) async throws -> [Certificate] {
+        let path = try await validatePCKPath(trustAnchors: trustAnchors, at: time)
+        try checkQuoteSignatures(pckLeaf: path[0])
+        return path
+    }
+
+    /// The PCK chain up to one of `trustAnchors` at `time`; the embedded chain must be exactly that path.
+    func validatePCKPath(trustAnchors: [Certificate], at time: Date) async throws -> [Certificate] {
         let chain = try pckChain()
         guard let leaf = chain.first else {
             throw VerificationFailure(check: .pckChain, reason: "the chain is empty")
@@ -57,26 +64,30 @@ extension SGXQuote {
         var verifier = Verifier(rootCertificates: CertificateStore(trustAnchors)) {
             RFC5280Policy(fixedExpiryValidationTime: time)
         }
-        let result = await verifier.validate(
-            leaf: leaf,
-            intermediates: CertificateStore(chain.dropFirst())
-        )
+        let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(chain.dropFirst()))
         guard case .validCertificate(let validated) = result else {
             throw VerificationFailure(
                 check: .pckChain,
                 reason: "the PCK certificate does not chain to a trust anchor at \(time)"
             )
         }
+        let path = Array(validated)
+        SignatureCounter.record(path.count - 1)
         // The embedded chain must be exactly the validated path (its root copy optional): a certificate that plays
         // no part, or a root copy that differs from the anchor, means the quote was altered.
-        let path = Array(validated)
         guard chain == path || chain == Array(path.dropLast()) else {
             throw VerificationFailure(check: .pckChain, reason: "the embedded chain differs from the validated path")
         }
-        guard let pckKey = P256.Signing.PublicKey(leaf.publicKey) else {
+        return path
+    }
 
+    /// The per-quote checks: the QE report signed by the PCK key, the QE report data binding the attestation key
+    /// and authentication data, and the quote signed by the attestation key.
+    func checkQuoteSignatures(pckLeaf leaf: Certificate) throws {
+        guard let pckKey = P256.Signing.PublicKey(leaf.publicKey) else {
             throw VerificationFailure(check: .pckChain, reason: "the PCK key is not P-256")
         }
+        SignatureCounter.record(1)
         guard let qeSignature = try? P256.Signing.ECDSASignature(rawRepresentation: qeReportSignature),
             pckKey.isValidSignature(qeSignature, for: qeReport.bytes)
         else {
@@ -89,12 +100,12 @@ extension SGXQuote {
                 reason: "the QE report data does not bind the attestation key and authentication data"
             )
         }
+        SignatureCounter.record(1)
         guard let key = try? P256.Signing.PublicKey(rawRepresentation: attestationKey),
             let quoteSignature = try? P256.Signing.ECDSASignature(rawRepresentation: signature),
             key.isValidSignature(quoteSignature, for: signedBytes)
         else {
             throw VerificationFailure(check: .quoteSignature, reason: "the quote is not signed by its attestation key")
         }
-        return Array(validated)
     }
 }

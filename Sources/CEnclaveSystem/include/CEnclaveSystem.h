@@ -30,8 +30,9 @@ int ek_set_not_dumpable(void);
 /// Set `no_new_privs` (required before an unprivileged process installs a seccomp filter).
 int ek_set_no_new_privs(void);
 
-/// Install the enclave's seccomp-BPF allowlist on every thread of the process. File, network, process-creation and
-/// tracing syscalls fail with EPERM; any syscall not on the allowlist kills the process with SIGSYS.
+/// Install the enclave's seccomp-BPF allowlist on every thread of the process. Opening files fails with ENOENT (see
+/// the filter for why), network, process-creation and tracing syscalls with EPERM; any syscall not on the
+/// allowlist kills the process with SIGSYS.
 /// Returns 0 or -1 with errno.
 int ek_install_seccomp(void);
 
@@ -51,6 +52,10 @@ long ek_sys_mount(void);
 /// Serve allocations below 32 MiB from the heap and keep up to 64 MiB of freed heap, instead of glibc's
 /// adaptive mmap threshold: large messages then reuse warm memory rather than fault in fresh pages each time.
 void ek_tune_allocator(void);
+
+/// On SIGILL, SIGSEGV, SIGBUS, SIGFPE or SIGTRAP, write the signal, the faulting instruction address and the
+/// executable mappings (read now, while files can still be opened) to stderr, then die of the signal. Writes only.
+void ek_install_crash_reporter(void);
 
 /// Read the process-wide `errno`.
 int ek_errno(void);
