@@ -19,7 +19,9 @@ extension EnclaveCommand {
         @Argument(help: "The evidence file.")
         var evidence: String
 
-        @Option(help: "Collateral: a JSON bundle in the dcap-qvl layout (TCB info, QE identity, CRLs, issuer chains).")
+        @Option(
+            help: "Collateral: a directory of PCS/PCCS files, or a JSON bundle in the dcap-qvl layout."
+        )
         var collateral: String?
 
         @Option(help: "An additional trust anchor (PEM); may repeat.")
@@ -57,7 +59,12 @@ extension EnclaveCommand {
             do {
                 let quote = try SGXQuote(bytes: bytes)
                 if let collateral {
-                    let bundle = try Collateral(dcapQVLJSON: Files.read(collateral, what: "collateral"))
+                    var isDirectory: ObjCBool = false
+                    _ = FileManager.default.fileExists(atPath: collateral, isDirectory: &isDirectory)
+                    let bundle =
+                        isDirectory.boolValue
+                        ? try Collateral(directory: collateral)
+                        : try Collateral(dcapQVLJSON: Files.read(collateral, what: "collateral"))
                     claims = try await quote.verify(anchors: anchors, collateral: bundle, at: time)
                 } else {
                     let bare = try await quote.verify(anchors: anchors, at: time)
@@ -147,8 +154,32 @@ extension EnclaveCommand {
                 let platform = try SimulatedPlatform.open()
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 try Files.write(Array(try platform.rootCertificatePEM().utf8), to: out + "/root-ca.pem")
-                try Files.write(try platform.collateralJSON(), to: out + "/collateral.json")
-                print("wrote \(out)/root-ca.pem (trust anchor) and \(out)/collateral.json (dcap-qvl layout)")
+                let json = try platform.collateralJSON()
+                try Files.write(json, to: out + "/collateral.json")
+                let collateral = try Attestation.Collateral(dcapQVLJSON: json)
+                typealias Layout = Attestation.Collateral.DirectoryLayout
+                func signed(_ key: String, _ object: [UInt8], _ signature: [UInt8]) -> [UInt8] {
+                    Array("{\"\(key)\":".utf8) + object + Array(",\"signature\":\"\(Hex.encode(signature))\"}".utf8)
+                }
+                func pem(_ chain: [Certificate]) throws -> [UInt8] {
+                    Array(try chain.map { try $0.serializeAsPEM().pemString }.joined(separator: "\n").utf8)
+                }
+                try Files.write(
+                    signed("tcbInfo", collateral.tcbInfoBytes, collateral.tcbInfoSignature),
+                    to: out + "/" + Layout.tcbInfo
+                )
+                try Files.write(
+                    signed("enclaveIdentity", collateral.qeIdentityBytes, collateral.qeIdentitySignature),
+                    to: out + "/" + Layout.qeIdentity
+                )
+                try Files.write(pem(collateral.tcbInfoIssuerChain), to: out + "/" + Layout.tcbInfoIssuerChain)
+                try Files.write(pem(collateral.qeIdentityIssuerChain), to: out + "/" + Layout.qeIdentityIssuerChain)
+                try Files.write(pem(collateral.pckCRLIssuerChain), to: out + "/" + Layout.pckCRLIssuerChain)
+                try Files.write(collateral.rootCACRL, to: out + "/" + Layout.rootCACRL)
+                try Files.write(collateral.pckCRL, to: out + "/" + Layout.pckCRL)
+                print(
+                    "wrote to \(out): root-ca.pem (trust anchor), collateral.json (dcap-qvl layout) and the PCS files"
+                )
             }
         }
     }

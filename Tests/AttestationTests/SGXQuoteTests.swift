@@ -59,7 +59,12 @@ struct SGXQuoteTests {
     /// Flip one byte in each signed or bound region; the failure names that region's check.
     @Test(arguments: [
         ("header", 10, SGXQuote.Check.quoteSignature),
+        ("report body: CPUSVN", 48 + 0, .quoteSignature),
+        ("report body: attributes", 48 + 48, .quoteSignature),
         ("report body: MRENCLAVE", 48 + 64, .quoteSignature),
+        ("report body: MRSIGNER", 48 + 128, .quoteSignature),
+        ("report body: ISVPRODID", 48 + 256, .quoteSignature),
+        ("report body: ISVSVN", 48 + 258, .quoteSignature),
         ("report body: report data", 48 + 320, .quoteSignature),
         ("quote signature", 436 + 5, .quoteSignature),
         ("attestation key", 436 + 64 + 5, .qeReportDataBinding),

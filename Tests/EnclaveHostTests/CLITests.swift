@@ -135,6 +135,15 @@ struct VerifyCLITests {
         #expect(claims["format"] as? String == "sgx")
         #expect(claims["tcbStatus"] as? String == "UpToDate")  // the local platform's collateral
 
+        // The platform's collateral, written as PCS files and as a bundle, verifies the same evidence.
+        let out = (path as NSString).deletingLastPathComponent + "/collateral"
+        #expect(try Fixtures.run(cli, ["platform", "collateral", "--out", out]).status == 0)
+        for source in [out, out + "/collateral.json"] {
+            let run = try Fixtures.run(cli, ["verify", path, "--allow-simulated", "--collateral", source, "--json"])
+            #expect(run.status == 0, "\(run.output)")
+            #expect(run.output.contains("\"tcbStatus\" : \"UpToDate\""), "\(run.output)")
+        }
+
         let refused = try Fixtures.run(cli, ["verify", path, "--nonce", "c0ffee"])
         #expect(refused.status != 0)
         #expect(refused.output.contains("verification failed at policy"))

@@ -55,3 +55,95 @@ public struct Collateral: Sendable {
         try? Date(text, strategy: .iso8601)
     }
 }
+
+extension Collateral {
+    /// The file names of a collateral directory, as PCCS/PCS serve the pieces.
+    public enum DirectoryLayout {
+        /// `{"tcbInfo": {…}, "signature": "hex"}` (PCS response body).
+        public static let tcbInfo = "tcbinfo.json"
+        /// `{"enclaveIdentity": {…}, "signature": "hex"}`.
+        public static let qeIdentity = "qeidentity.json"
+        /// PEM chains (signing certificate, root).
+        public static let tcbInfoIssuerChain = "tcbinfo-issuer-chain.pem"
+        public static let qeIdentityIssuerChain = "qeidentity-issuer-chain.pem"
+        public static let pckCRLIssuerChain = "pckcrl-issuer-chain.pem"
+        /// CRLs in DER, hexadecimal DER or PEM.
+        public static let rootCACRL = "rootcacrl.der"
+        public static let pckCRL = "pckcrl.der"
+    }
+
+    /// Read a collateral directory (see ``DirectoryLayout``). The signed objects are taken as their exact bytes
+    /// from the PCS response bodies.
+    public init(directory: String) throws(EnclaveError) {
+        func read(_ name: String) throws(EnclaveError) -> [UInt8] {
+            guard let data = FileManager.default.contents(atPath: directory + "/" + name), data.count <= 1 << 20 else {
+                throw .malformedInput("collateral directory lacks \(name) (or it is over 1 MiB)")
+            }
+            return [UInt8](data)
+        }
+        func chain(_ name: String) throws(EnclaveError) -> [Certificate] {
+            do {
+                return try PEMDocument.parseMultiple(pemString: String(decoding: try read(name), as: UTF8.self))
+                    .map { try Certificate(pemDocument: $0) }
+            } catch {
+                throw .malformedInput("\(name) is not a PEM certificate chain")
+            }
+        }
+        let tcb = try Self.signedObject(try read(DirectoryLayout.tcbInfo), key: "tcbInfo")
+        let qe = try Self.signedObject(try read(DirectoryLayout.qeIdentity), key: "enclaveIdentity")
+        tcbInfoBytes = tcb.object
+        tcbInfoSignature = tcb.signature
+        qeIdentityBytes = qe.object
+        qeIdentitySignature = qe.signature
+        tcbInfoIssuerChain = try chain(DirectoryLayout.tcbInfoIssuerChain)
+        qeIdentityIssuerChain = try chain(DirectoryLayout.qeIdentityIssuerChain)
+        pckCRLIssuerChain = try chain(DirectoryLayout.pckCRLIssuerChain)
+        rootCACRL = try read(DirectoryLayout.rootCACRL)
+        pckCRL = try read(DirectoryLayout.pckCRL)
+    }
+
+    /// Split a PCS body `{"KEY": {…}, "signature": "hex"}` into the exact bytes of the object and the signature.
+    static func signedObject(_ body: [UInt8], key: String) throws(EnclaveError) -> (object: [UInt8], signature: [UInt8])
+    {
+        guard let parsed = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+            parsed[key] is [String: Any], let hex = parsed["signature"] as? String, let signature = Hex.decode(hex)
+        else {
+            throw .malformedInput("not a signed \(key) document")
+        }
+        // Find the value of KEY in the raw text: the signature covers these bytes exactly as served.
+        let marker = Array("\"\(key)\"".utf8)
+        guard
+            let markerStart = (0...(max(0, body.count - marker.count))).first(where: {
+                Array(body[$0..<min(body.count, $0 + marker.count)]) == marker
+            }),
+            let open = body[(markerStart + marker.count)...].firstIndex(of: UInt8(ascii: "{"))
+        else {
+            throw .malformedInput("\(key) not found")
+        }
+        var depth = 0
+        var inString = false
+        var escaped = false
+        for index in open..<body.count {
+            let byte = body[index]
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "{"): depth += 1
+            case UInt8(ascii: "}"):
+                depth -= 1
+                if depth == 0 { return (Array(body[open...index]), signature) }
+            default: break
+            }
+        }
+        throw .malformedInput("\(key) is not a complete JSON object")
+    }
+}
