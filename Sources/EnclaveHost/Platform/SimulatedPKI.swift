@@ -106,65 +106,66 @@ struct SimulatedPKI: Sendable {
         let pckKey = P256.Signing.PrivateKey()
         let attestationKey = P256.Signing.PrivateKey()
         let tcbSigningKey = P256.Signing.PrivateKey()
-        let rootDN = try DistinguishedName {
-            CommonName(Self.rootName)
-            OrganizationName("EnclaveKit (simulation)")
-        }
-        let platformName = try DistinguishedName {
-            CommonName("EnclaveKit Simulated SGX PCK Platform CA")
-            OrganizationName("EnclaveKit (simulation)")
-        }
-        let root = try Certificate(
-            version: .v3,
-            serialNumber: .init(),
-            publicKey: .init(rootKey.publicKey),
-            notValidBefore: notBefore,
-            notValidAfter: now.addingTimeInterval(30 * 365 * 86400),
-            issuer: rootDN,
-            subject: rootDN,
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 1))
-                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-                SubjectKeyIdentifier(hash: Certificate.PublicKey(rootKey.publicKey))
-            },
-            issuerPrivateKey: .init(rootKey)
-        )
-        let platformCA = try Certificate(
-            version: .v3,
-            serialNumber: .init(),
-            publicKey: .init(platformKey.publicKey),
-            notValidBefore: notBefore,
-            notValidAfter: now.addingTimeInterval(20 * 365 * 86400),
-            issuer: rootDN,
-            subject: platformName,
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
-                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-                AuthorityKeyIdentifier(keyIdentifier: try root.extensions.subjectKeyIdentifier?.keyIdentifier)
-                SubjectKeyIdentifier(hash: Certificate.PublicKey(platformKey.publicKey))
-            },
-            issuerPrivateKey: .init(rootKey)
-        )
-        let tcbSigning = try Certificate(
-            version: .v3,
-            serialNumber: .init(),
-            publicKey: .init(tcbSigningKey.publicKey),
-            notValidBefore: notBefore,
-            notValidAfter: now.addingTimeInterval(20 * 365 * 86400),
-            issuer: rootDN,
-            subject: try DistinguishedName {
-                CommonName("EnclaveKit Simulated SGX TCB Signing")
+        func name(_ commonName: String) throws -> DistinguishedName {
+            try DistinguishedName {
+                CommonName(commonName)
                 OrganizationName("EnclaveKit (simulation)")
-            },
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.notCertificateAuthority)
-                Critical(KeyUsage(digitalSignature: true, nonRepudiation: true))
-                AuthorityKeyIdentifier(keyIdentifier: try root.extensions.subjectKeyIdentifier?.keyIdentifier)
-            },
-            issuerPrivateKey: .init(rootKey)
+            }
+        }
+        /// A certificate for `key` named `subject`, issued by `issuer` (nil: self-signed) for `years`.
+        func issue(
+            _ key: P256.Signing.PrivateKey,
+            subject: DistinguishedName,
+            by issuer: (certificate: Certificate, key: P256.Signing.PrivateKey)?,
+            years: Double,
+            authority: Bool,
+            extra: [Certificate.Extension] = []
+        ) throws -> Certificate {
+            var extensions = Certificate.Extensions()
+            if authority {
+                let constraints = BasicConstraints.isCertificateAuthority(maxPathLength: issuer == nil ? 1 : 0)
+                try extensions.append(Critical(constraints).makeCertificateExtension())
+                try extensions.append(Critical(KeyUsage(keyCertSign: true, cRLSign: true)).makeCertificateExtension())
+                try extensions.append(
+                    SubjectKeyIdentifier(hash: Certificate.PublicKey(key.publicKey)).makeCertificateExtension()
+                )
+            } else {
+                try extensions.append(Critical(BasicConstraints.notCertificateAuthority).makeCertificateExtension())
+                try extensions.append(
+                    Critical(KeyUsage(digitalSignature: true, nonRepudiation: true)).makeCertificateExtension()
+                )
+            }
+            if let issuer, let identifier = try issuer.certificate.extensions.subjectKeyIdentifier?.keyIdentifier {
+                try extensions.append(AuthorityKeyIdentifier(keyIdentifier: identifier).makeCertificateExtension())
+            }
+            for item in extra { try extensions.append(item) }
+            return try Certificate(
+                version: .v3,
+                serialNumber: .init(),
+                publicKey: .init(key.publicKey),
+                notValidBefore: notBefore,
+                notValidAfter: now.addingTimeInterval(years * 365 * 86400),
+                issuer: issuer?.certificate.subject ?? subject,
+                subject: subject,
+                signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: extensions,
+                issuerPrivateKey: .init(issuer?.key ?? key)
+            )
+        }
+        let root = try issue(rootKey, subject: name(Self.rootName), by: nil, years: 30, authority: true)
+        let platformCA = try issue(
+            platformKey,
+            subject: name("EnclaveKit Simulated SGX PCK Platform CA"),
+            by: (root, rootKey),
+            years: 20,
+            authority: true
+        )
+        let tcbSigning = try issue(
+            tcbSigningKey,
+            subject: name("EnclaveKit Simulated SGX TCB Signing"),
+            by: (root, rootKey),
+            years: 20,
+            authority: false
         )
         var ppid = [UInt8](repeating: 0, count: 16)
         for index in ppid.indices { ppid[index] = UInt8.random(in: 0...255) }
@@ -178,25 +179,13 @@ struct SimulatedPKI: Sendable {
             fmspc: [0x00, 0xE0, 0x5E, 0xC0, 0x00, 0x00],  // reserved for simulation: no real platform uses it
             sgxType: 0
         )
-        let pck = try Certificate(
-            version: .v3,
-            serialNumber: .init(),
-            publicKey: .init(pckKey.publicKey),
-            notValidBefore: notBefore,
-            notValidAfter: now.addingTimeInterval(7 * 365 * 86400),
-            issuer: platformName,
-            subject: try DistinguishedName {
-                CommonName("EnclaveKit Simulated SGX PCK Certificate")
-                OrganizationName("EnclaveKit (simulation)")
-            },
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.notCertificateAuthority)
-                Critical(KeyUsage(digitalSignature: true, nonRepudiation: true))
-                AuthorityKeyIdentifier(keyIdentifier: try platformCA.extensions.subjectKeyIdentifier?.keyIdentifier)
-                Certificate.Extension(oid: SGXExtensions.oid, critical: false, value: try sgx.derEncoded()[...])
-            },
-            issuerPrivateKey: .init(platformKey)
+        let pck = try issue(
+            pckKey,
+            subject: name("EnclaveKit Simulated SGX PCK Certificate"),
+            by: (platformCA, platformKey),
+            years: 7,
+            authority: false,
+            extra: [Certificate.Extension(oid: SGXExtensions.oid, critical: false, value: try sgx.derEncoded()[...])]
         )
         func write(_ text: String, _ name: String, private isPrivate: Bool = false) throws {
             let path = directory + "/" + name
