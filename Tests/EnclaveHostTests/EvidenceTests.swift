@@ -106,6 +106,28 @@ struct SimulatedCollateralTests {
         #expect(revoked?.check == .revocation)
         try platform.setTCB(revokePCK: false)
         #expect(try await verify().tcbStatus == "UpToDate")
+
+        // The platform itself at a lower CPUSVN (a new PCK certificate, a new quote): out of date again.
+        var lower = info.cpuSVN
+        lower[0] -= 1
+        try platform.setTCB(cpuSVN: lower)
+        #expect(try platform.platformInfo().cpuSVN == lower)
+        let signed = try Fixtures.sign()
+        var options = Fixtures.options(signed)
+        options.platform = platform
+        let enclave = try await Enclave.load(path: signed.image, options: options)
+        let older = try await enclave.call(Evidence.self, [7])
+        await enclave.terminate()
+        let root = try Certificate(pemEncoded: platform.rootCertificatePEM())
+        let downgraded = try await SGXQuote(bytes: older).verify(
+            anchors: [.init(certificate: root, simulated: true)],
+            collateral: Collateral(dcapQVLJSON: platform.collateralJSON()),
+            at: Date()
+        )
+        #expect(downgraded.tcbStatus == "OutOfDate")
+        #expect(try SGXQuote(bytes: older).reportBody.cpuSVN == lower)
+        try platform.setTCB(cpuSVN: info.cpuSVN)
+
     }
 
     @Test func collateralWindow() async throws {

@@ -91,78 +91,97 @@ struct SimulatedPKI: Sendable {
         var revokedPCK: Bool
     }
 
+    /// Re-issue the PCK certificate for a new platform TCB level (CPUSVN and PCESVN), as Intel issues one per level.
+    static func reissuePCK(_ pki: SimulatedPKI, cpuSVN: [UInt8], pceSVN: Int, directory: String) throws {
+        var sgx = pki.extensions
+        sgx.cpuSVN = cpuSVN
+        sgx.tcbComponents = cpuSVN.map(Int.init)
+        sgx.pceSVN = pceSVN
+        let pck = try issue(
+            pki.pckKey,
+            subject: pki.pckCertificate.subject,
+            by: (pki.platformCACertificate, pki.platformCAKey),
+            years: 7,
+            authority: false,
+            extra: [Certificate.Extension(oid: SGXExtensions.oid, critical: false, value: try sgx.derEncoded()[...])]
+        )
+        try Data(try pck.serializeAsPEM().pemString.utf8)
+            .write(to: URL(fileURLWithPath: directory + "/pki/pck.pem"), options: .atomic)
+    }
+
     /// Replace `tcb.json` atomically.
     static func writeTCB(_ tcb: TCBFile, directory: String) throws {
         let path = directory + "/pki/tcb.json"
         try JSONEncoder().encode(tcb).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
-    /// Issue a fresh set: root CA → platform CA → PCK, plus the attestation key, at the default TCB level.
-    private static func create(in directory: String) throws {
+    static func name(_ commonName: String) throws -> DistinguishedName {
+        try DistinguishedName {
+            CommonName(commonName)
+            OrganizationName("EnclaveKit (simulation)")
+        }
+    }
+    /// A certificate for `key` named `subject`, issued by `issuer` (nil: self-signed) for `years`.
+    static func issue(
+        _ key: P256.Signing.PrivateKey,
+        subject: DistinguishedName,
+        by issuer: (certificate: Certificate, key: P256.Signing.PrivateKey)?,
+        years: Double,
+        authority: Bool,
+        extra: [Certificate.Extension] = []
+    ) throws -> Certificate {
         let now = Date()
         let notBefore = now.addingTimeInterval(-3600)
+        var extensions = Certificate.Extensions()
+        if authority {
+            let constraints = BasicConstraints.isCertificateAuthority(maxPathLength: issuer == nil ? 1 : 0)
+            try extensions.append(Critical(constraints).makeCertificateExtension())
+            try extensions.append(Critical(KeyUsage(keyCertSign: true, cRLSign: true)).makeCertificateExtension())
+            try extensions.append(
+                SubjectKeyIdentifier(hash: Certificate.PublicKey(key.publicKey)).makeCertificateExtension()
+            )
+        } else {
+            try extensions.append(Critical(BasicConstraints.notCertificateAuthority).makeCertificateExtension())
+            try extensions.append(
+                Critical(KeyUsage(digitalSignature: true, nonRepudiation: true)).makeCertificateExtension()
+            )
+        }
+        if let issuer, let identifier = try issuer.certificate.extensions.subjectKeyIdentifier?.keyIdentifier {
+            try extensions.append(AuthorityKeyIdentifier(keyIdentifier: identifier).makeCertificateExtension())
+        }
+        for item in extra { try extensions.append(item) }
+        return try Certificate(
+            version: .v3,
+            serialNumber: .init(),
+            publicKey: .init(key.publicKey),
+            notValidBefore: notBefore,
+            notValidAfter: now.addingTimeInterval(years * 365 * 86400),
+            issuer: issuer?.certificate.subject ?? subject,
+            subject: subject,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: extensions,
+            issuerPrivateKey: .init(issuer?.key ?? key)
+        )
+    }
+
+    /// Issue a fresh set: root CA → platform CA → PCK, plus the attestation key, at the default TCB level.
+    private static func create(in directory: String) throws {
         let rootKey = P256.Signing.PrivateKey()
         let platformKey = P256.Signing.PrivateKey()
         let pckKey = P256.Signing.PrivateKey()
         let attestationKey = P256.Signing.PrivateKey()
         let tcbSigningKey = P256.Signing.PrivateKey()
-        func name(_ commonName: String) throws -> DistinguishedName {
-            try DistinguishedName {
-                CommonName(commonName)
-                OrganizationName("EnclaveKit (simulation)")
-            }
-        }
-        /// A certificate for `key` named `subject`, issued by `issuer` (nil: self-signed) for `years`.
-        func issue(
-            _ key: P256.Signing.PrivateKey,
-            subject: DistinguishedName,
-            by issuer: (certificate: Certificate, key: P256.Signing.PrivateKey)?,
-            years: Double,
-            authority: Bool,
-            extra: [Certificate.Extension] = []
-        ) throws -> Certificate {
-            var extensions = Certificate.Extensions()
-            if authority {
-                let constraints = BasicConstraints.isCertificateAuthority(maxPathLength: issuer == nil ? 1 : 0)
-                try extensions.append(Critical(constraints).makeCertificateExtension())
-                try extensions.append(Critical(KeyUsage(keyCertSign: true, cRLSign: true)).makeCertificateExtension())
-                try extensions.append(
-                    SubjectKeyIdentifier(hash: Certificate.PublicKey(key.publicKey)).makeCertificateExtension()
-                )
-            } else {
-                try extensions.append(Critical(BasicConstraints.notCertificateAuthority).makeCertificateExtension())
-                try extensions.append(
-                    Critical(KeyUsage(digitalSignature: true, nonRepudiation: true)).makeCertificateExtension()
-                )
-            }
-            if let issuer, let identifier = try issuer.certificate.extensions.subjectKeyIdentifier?.keyIdentifier {
-                try extensions.append(AuthorityKeyIdentifier(keyIdentifier: identifier).makeCertificateExtension())
-            }
-            for item in extra { try extensions.append(item) }
-            return try Certificate(
-                version: .v3,
-                serialNumber: .init(),
-                publicKey: .init(key.publicKey),
-                notValidBefore: notBefore,
-                notValidAfter: now.addingTimeInterval(years * 365 * 86400),
-                issuer: issuer?.certificate.subject ?? subject,
-                subject: subject,
-                signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: extensions,
-                issuerPrivateKey: .init(issuer?.key ?? key)
-            )
-        }
-        let root = try issue(rootKey, subject: name(Self.rootName), by: nil, years: 30, authority: true)
-        let platformCA = try issue(
+        let root = try Self.issue(rootKey, subject: Self.name(Self.rootName), by: nil, years: 30, authority: true)
+        let platformCA = try Self.issue(
             platformKey,
-            subject: name("EnclaveKit Simulated SGX PCK Platform CA"),
+            subject: Self.name("EnclaveKit Simulated SGX PCK Platform CA"),
             by: (root, rootKey),
             years: 20,
             authority: true
         )
-        let tcbSigning = try issue(
+        let tcbSigning = try Self.issue(
             tcbSigningKey,
-            subject: name("EnclaveKit Simulated SGX TCB Signing"),
+            subject: Self.name("EnclaveKit Simulated SGX TCB Signing"),
             by: (root, rootKey),
             years: 20,
             authority: false
@@ -179,9 +198,9 @@ struct SimulatedPKI: Sendable {
             fmspc: [0x00, 0xE0, 0x5E, 0xC0, 0x00, 0x00],  // reserved for simulation: no real platform uses it
             sgxType: 0
         )
-        let pck = try issue(
+        let pck = try Self.issue(
             pckKey,
-            subject: name("EnclaveKit Simulated SGX PCK Certificate"),
+            subject: Self.name("EnclaveKit Simulated SGX PCK Certificate"),
             by: (platformCA, platformKey),
             years: 7,
             authority: false,

@@ -68,10 +68,22 @@ extension SimulatedPlatform {
         return Array(try JSONSerialization.data(withJSONObject: bundle, options: [.prettyPrinted, .sortedKeys]))
     }
 
-    /// Change the platform's TCB state: the up-to-date level the collateral states (set it above the platform's
-    /// own CPUSVN to make the platform out of date) and whether the PCK certificate is revoked.
-    public func setTCB(upToDateComponents: [Int]? = nil, revokePCK: Bool? = nil) throws {
-        let pki = try pki()
+    /// Change the platform's TCB state: its own level (CPUSVN, PCESVN: the PCK certificate is re-issued for it),
+    /// the up-to-date level the collateral states, and whether the PCK certificate is revoked.
+    public func setTCB(
+        cpuSVN: [UInt8]? = nil,
+        pceSVN: Int? = nil,
+        upToDateComponents: [Int]? = nil,
+        revokePCK: Bool? = nil
+    ) throws {
+        var pki = try pki()
+        if cpuSVN != nil || pceSVN != nil {
+            let svn = cpuSVN ?? pki.extensions.cpuSVN
+            guard svn.count == 16 else { throw EnclaveError.invalidConfiguration("CPUSVN is 16 bytes") }
+            try SimulatedPKI.reissuePCK(pki, cpuSVN: svn, pceSVN: pceSVN ?? pki.extensions.pceSVN, directory: directory)
+            try reloadPKI()
+            pki = try self.pki()
+        }
         var tcb = pki.tcb
         if let upToDateComponents {
             guard upToDateComponents.count == 16 else {
