@@ -32,15 +32,13 @@ public enum EnclaveRuntime {
             fail("enclave sandbox: \(error.reason)", status: 3)
         }
 
-        let encoder = BinaryEncoder(maxMessageSize: maxFrameSize)
-        let decoder = BinaryDecoder(maxMessageSize: maxFrameSize)
-        let table = Mutex<ECallTable?>(nil)
+        let table = TableBox()
         let channel = FrameChannel(fd: Sandbox.channelFD, maxFrameSize: maxFrameSize)
         let peer = RPCPeer(
             channel: channel,
             maxConcurrentRequests: 1024,
             handler: { name, argument in
-                guard let handler = table.withLock({ $0?.handlers[name] }) else {
+                guard let handler = table.state.withLock({ $0?.handlers[name] }) else {
                     throw EnclaveError.unknownCall("the enclave has no call named \"\(name)\"")
                 }
                 return try await handler(argument)
@@ -62,6 +60,26 @@ public enum EnclaveRuntime {
             onClose: { _ in exit(0) }
         )
 
+        // Everything the enclave runs, start-up included, runs on its own workers. Dispatch's cooperative pool stays
+        // idle: its worker monitor probes /proc/TID/stat when that pool has queued work, and dies when the sandbox
+        // refuses the open.
+        await withTaskExecutorPreference(workers) {
+            await start(App.self, peer: peer, platform: platform, table: table, mapped: mapped)
+        }
+        withExtendedLifetime(workers) {}
+        _ = await peer.closed()
+        exit(0)
+    }
+
+    static func start<App: EnclaveApplication>(
+        _ app: App.Type,
+        peer: RPCPeer,
+        platform: RPCPeer,
+        table: TableBox,
+        mapped: [String]
+    ) async {
+        let encoder = BinaryEncoder(maxMessageSize: maxFrameSize)
+        let decoder = BinaryDecoder(maxMessageSize: maxFrameSize)
         do {
             let pid = getpid()
             let hello = LaunchProtocol.Hello(pid: pid, mappedFiles: mapped, sandboxed: true)
@@ -83,14 +101,11 @@ public enum EnclaveRuntime {
             for (name, handler) in calls.handlers {
                 limited.handlers[name] = { argument in try await concurrency.run { try await handler(argument) } }
             }
-            table.withLock { $0 = limited }
+            table.state.withLock { $0 = limited }
             _ = try await peer.call(name: LaunchProtocol.readyCall, argument: encoder.encode(Empty()))
         } catch {
             fail("enclave start-up failed: \(error)", status: 4)
         }
-        withExtendedLifetime(workers) {}
-        _ = await peer.closed()
-        exit(0)
     }
 
     static func fail(_ message: String, status: Int32) -> Never {
@@ -98,4 +113,9 @@ public enum EnclaveRuntime {
         _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
         exit(status)
     }
+}
+
+/// The ECALL table, set once the application is constructed.
+final class TableBox: Sendable {
+    let state = Mutex<ECallTable?>(nil)
 }
