@@ -30,9 +30,8 @@ int ek_set_not_dumpable(void);
 /// Set `no_new_privs` (required before an unprivileged process installs a seccomp filter).
 int ek_set_no_new_privs(void);
 
-/// Install the enclave's seccomp-BPF allowlist on every thread of the process. Opening files fails with ENOENT (see
-/// the filter for why), network, process-creation and tracing syscalls with EPERM; any syscall not on the
-/// allowlist kills the process with SIGSYS.
+/// Install the enclave's seccomp-BPF allowlist on every thread of the process. File, network, process-creation and
+/// tracing syscalls fail with EPERM; any syscall not on the allowlist kills the process with SIGSYS.
 /// Returns 0 or -1 with errno.
 int ek_install_seccomp(void);
 
