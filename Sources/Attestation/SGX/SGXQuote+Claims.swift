@@ -17,8 +17,12 @@ extension SGXQuote {
     /// when the chain ends at a simulation anchor. Collateral-based TCB evaluation is not part of this step.
     public func verify(anchors: [TrustAnchor], at time: Date) async throws -> Claims {
         let chain = try await verifySignatures(trustAnchors: anchors.map(\.certificate), at: time)
-        let root = chain.last
-        let simulated = anchors.first { $0.certificate == root }?.simulated ?? true
+        return claims(anchoredAt: chain, anchors: anchors)
+    }
+
+    /// The claims of the quote's report body; `simulated` unless the validated path ends at a hardware anchor.
+    func claims(anchoredAt path: [Certificate], anchors: [TrustAnchor]) -> Claims {
+        let simulated = anchors.first { $0.certificate == path.last }?.simulated ?? true
         return Claims(
             format: "sgx",
             uniqueID: reportBody.mrEnclave,

@@ -28,17 +28,7 @@ extension SGXQuote {
         let qeIdentity = platformWork.qeIdentity
         let path = platformWork.path
         try checkQuoteSignatures(pckLeaf: path[0])
-        let simulated = anchors.first { $0.certificate == path.last }?.simulated ?? true
-        var claims = Claims(
-            format: "sgx",
-            uniqueID: reportBody.mrEnclave,
-            signerID: reportBody.mrSigner,
-            productID: reportBody.isvProductID,
-            securityVersion: reportBody.isvSVN,
-            debug: reportBody.isDebug,
-            simulated: simulated,
-            reportData: reportBody.reportData
-        )
+        var claims = claims(anchoredAt: path, anchors: anchors)
 
         // The quoting enclave.
         let qe = qeReport
@@ -90,7 +80,7 @@ extension SGXQuote {
     ) async throws
         -> VerificationCache.Entry
     {
-        try checkRevocation(collateral: collateral, roots: roots, at: time)
+        let crls = try checkRevocation(collateral: collateral, roots: roots, at: time)
         // Signatures first: nothing unauthenticated is interpreted.
         try await Self.checkSigned(
             collateral.tcbInfoBytes,
@@ -125,10 +115,9 @@ extension SGXQuote {
         let certificates = path + collateral.tcbInfoIssuerChain + collateral.qeIdentityIssuerChain
         var from = ([tcbInfo.issueDate, qeIdentity.issueDate] + certificates.map(\.notValidBefore)).max() ?? time
         var until = ([tcbInfo.nextUpdate, qeIdentity.nextUpdate] + certificates.map(\.notValidAfter)).min() ?? time
-        for crl in [collateral.rootCACRL, collateral.pckCRL] {
-            let parsed = try CertificateRevocationList(bytes: crl)
-            from = max(from, parsed.thisUpdate)
-            if let next = parsed.nextUpdate { until = min(until, next) }
+        for crl in crls {
+            from = max(from, crl.thisUpdate)
+            if let next = crl.nextUpdate { until = min(until, next) }
         }
         return VerificationCache.Entry(
             path: path,
@@ -143,7 +132,14 @@ extension SGXQuote {
     }
 
     /// The CRL checks: signatures, windows, and the chain's certificates not listed.
-    func checkRevocation(collateral: Collateral, roots: [Certificate], at time: Date) throws {
+    /// - Returns: the two CRLs, parsed (their windows bound a cache entry's).
+    func checkRevocation(
+        collateral: Collateral,
+        roots: [Certificate],
+        at time: Date
+    ) throws
+        -> [CertificateRevocationList]
+    {
         let chain = try pckChain()
         guard chain.count >= 2 else { throw VerificationFailure(check: .pckChain, reason: "no intermediate CA") }
         let rootCRL: CertificateRevocationList
@@ -169,6 +165,7 @@ extension SGXQuote {
         if pckCRL.revokes(chain[0]) {
             throw VerificationFailure(check: .revocation, reason: "the PCK certificate is revoked")
         }
+        return [rootCRL, pckCRL]
     }
 
     /// Check that `bytes` carry `signature` (raw r‖s, P-256) by the leaf of `chain`, which chains to `roots`.
@@ -181,14 +178,7 @@ extension SGXQuote {
         check: Check
     ) async throws {
         guard let leaf = chain.first else { throw VerificationFailure(check: check, reason: "no issuer chain") }
-        var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
-            RFC5280Policy(fixedExpiryValidationTime: time)
-        }
-        guard
-            case .validCertificate = await verifier.validate(
-                leaf: leaf,
-                intermediates: CertificateStore(chain.dropFirst())
-            )
+        guard await validatedPath(chain, roots: roots, at: time) != nil
         else {
             throw VerificationFailure(
                 check: check,

@@ -58,20 +58,15 @@ extension SGXQuote {
     /// The PCK chain up to one of `trustAnchors` at `time`; the embedded chain must be exactly that path.
     func validatePCKPath(trustAnchors: [Certificate], at time: Date) async throws -> [Certificate] {
         let chain = try pckChain()
-        guard let leaf = chain.first else {
+        guard !chain.isEmpty else {
             throw VerificationFailure(check: .pckChain, reason: "the chain is empty")
         }
-        var verifier = Verifier(rootCertificates: CertificateStore(trustAnchors)) {
-            RFC5280Policy(fixedExpiryValidationTime: time)
-        }
-        let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(chain.dropFirst()))
-        guard case .validCertificate(let validated) = result else {
+        guard let path = await Self.validatedPath(chain, roots: trustAnchors, at: time) else {
             throw VerificationFailure(
                 check: .pckChain,
                 reason: "the PCK certificate does not chain to a trust anchor at \(time)"
             )
         }
-        let path = Array(validated)
         SignatureCounter.record(path.count - 1)
         // The embedded chain must be exactly the validated path (its root copy optional): a certificate that plays
         // no part, or a root copy that differs from the anchor, means the quote was altered.
@@ -79,6 +74,22 @@ extension SGXQuote {
             throw VerificationFailure(check: .pckChain, reason: "the embedded chain differs from the validated path")
         }
         return path
+    }
+
+    /// The RFC 5280 path from `chain`'s first certificate (the rest are candidate intermediates) to one of `roots`,
+    /// validated at `time`, leaf first; `nil` if there is none.
+    static func validatedPath(_ chain: [Certificate], roots: [Certificate], at time: Date) async -> [Certificate]? {
+        guard let leaf = chain.first else { return nil }
+        var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
+            RFC5280Policy(fixedExpiryValidationTime: time)
+        }
+        guard
+            case .validCertificate(let path) = await verifier.validate(
+                leaf: leaf,
+                intermediates: CertificateStore(chain.dropFirst())
+            )
+        else { return nil }
+        return Array(path)
     }
 
     /// The per-quote checks: the QE report signed by the PCK key, the QE report data binding the attestation key
