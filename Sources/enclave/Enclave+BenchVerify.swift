@@ -29,17 +29,17 @@ extension EnclaveCommand.Bench {
                 attributes: []
             )
             let count = max(10, quotes)
-            var evidence: [SGXQuote] = []
+            var evidence: [DCAPQuote] = []
             for index in 0..<count {
                 let reportData =
                     withUnsafeBytes(of: UInt64(index).littleEndian, Array.init) + [UInt8](repeating: 0, count: 56)
-                evidence.append(try SGXQuote(bytes: platform.quote(for: identity, reportData: reportData)))
+                evidence.append(try DCAPQuote(bytes: platform.quote(for: identity, reportData: reportData)))
             }
             let collateral = try Collateral(
                 dcapQVLJSON: platform.collateralJSON(issued: Date().addingTimeInterval(-60))
             )
             let anchors = [
-                SGXQuote.TrustAnchor(
+                DCAPQuote.TrustAnchor(
                     certificate: try Certificate(pemEncoded: platform.rootCertificatePEM()),
                     simulated: true
                 )
@@ -58,7 +58,7 @@ extension EnclaveCommand.Bench {
                             at: time,
                             cache: cache
                         )
-                        precondition(claims.tcbStatus == "UpToDate")
+                        precondition(claims.tcbStatus == .upToDate)
                     }
                 }
                 let elapsed = clock.now - start

@@ -13,11 +13,24 @@ enum Files {
         return "\(error)"
     }
 
-    static func read(_ path: String, what: String) throws -> [UInt8] {
+    static func read(_ path: String, what: String, limit: Int = 256 << 20) throws -> [UInt8] {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard size <= limit else { throw ValidationError("\(what) \(path) is larger than \(limit) bytes") }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationError("cannot read \(what) \(path)")
         }
         return [UInt8](data)
+    }
+
+    /// Evidence bytes: binary as is, or hexadecimal text (as some tools write quotes) decoded.
+    static func evidence(_ path: String) throws -> [UInt8] {
+        let bytes = try read(path, what: "evidence", limit: 1 << 20)
+        var text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.hasPrefix("0x") { text.removeFirst(2) }
+        if text.utf8.count >= 2, text.utf8.allSatisfy({ $0 < 0x80 }), let decoded = Hex.decode(text) {
+            return decoded
+        }
+        return bytes
     }
 
     static func readText(_ path: String, what: String) throws -> String {

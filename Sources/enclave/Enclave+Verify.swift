@@ -11,20 +11,39 @@ extension EnclaveCommand {
         static let configuration = CommandConfiguration(
             abstract: "Verify remote evidence and print its claims.",
             discussion: """
-                SGX quotes are detected by themselves. Trust anchors default to Intel's SGX root and, for simulated \
-                evidence, this machine's simulated platform root. Exits non-zero naming the failed check.
+                Intel SGX and TDX quotes (DCAP, versions 3 to 5) are detected by themselves; AMD SEV-SNP reports \
+                are detected by size or chosen with --format sev-snp. Evidence may be binary or hexadecimal text. \
+                Trust anchors default to Intel's SGX root, AMD's ARKs (Milan, Genoa, Turin) and, for simulated \
+                evidence, this machine's simulated platform root. Cryptographically valid evidence is then judged by \
+                the policy (no simulation, no debug, TDX SEPT_VE_DISABLE set and no service TD, SEV-SNP no migration \
+                agent). Exits non-zero naming the failed check.
                 """
         )
 
-        @Argument(help: "The evidence file.")
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case auto, sgx, tdx
+            case sevSNP = "sev-snp"
+        }
+
+        @Argument(help: "The evidence file: a quote, or an SEV-SNP report (configfs-tsm outblob).")
         var evidence: String
 
-        @Option(
-            help: "Collateral: a directory of PCS/PCCS files, or a JSON bundle in the dcap-qvl layout."
-        )
+        @Option(help: "Evidence format: auto, sgx, tdx or sev-snp.")
+        var format: Format = .auto
+
+        @Option(help: "Intel collateral: a directory of PCS/PCCS files, or a JSON bundle in the dcap-qvl layout.")
         var collateral: String?
 
-        @Option(help: "An additional trust anchor (PEM); may repeat.")
+        @Option(help: "SEV-SNP: the VCEK or VLEK (DER or PEM; a PEM bundle may carry the ASK/ARK after it).")
+        var vcek: String?
+
+        @Option(help: "SEV-SNP: the ASK (or ASVK) and ARK, PEM.")
+        var chain: String?
+
+        @Option(help: "SEV-SNP: a configfs-tsm auxblob (certificate table with VCEK/VLEK, ASK, ARK).")
+        var auxblob: String?
+
+        @Option(help: "An additional Intel trust anchor (PEM); may repeat.")
         var trustAnchor: [String] = []
 
         @Option(help: "Verification time as Unix seconds (default: now).")
@@ -36,16 +55,76 @@ extension EnclaveCommand {
         @Flag(help: "Accept evidence from a simulated platform.")
         var allowSimulated = false
 
-        @Flag(help: "Accept debug enclaves.")
+        @Flag(help: "Accept debug enclaves, TDs and guests.")
         var allowDebug = false
+
+        @Flag(help: "TDX: accept TDs without SEPT_VE_DISABLE.")
+        var allowSeptVe = false
+
+        @Flag(help: "TDX: accept TDs bound to a service TD (MRSERVICETD not zero).")
+        var allowServiceTd = false
+
+        @Flag(help: "SEV-SNP: accept guests whose policy allows a migration agent.")
+        var allowMigrationAgent = false
+
+        @Flag(help: "SEV-SNP: refuse guests whose policy allows SMT.")
+        var denySmt = false
+
+        @Option(help: "SEV-SNP: the highest VMPL accepted (0-3).")
+        var maxVmpl: UInt32 = 3
 
         @Flag(help: "Print JSON.")
         var json = false
 
         func run() async throws {
-            let bytes = try Files.read(evidence, what: "evidence")
+            let bytes = try Files.evidence(evidence)
             let time = at.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date()
-            var anchors = [SGXQuote.TrustAnchor(certificate: IntelRoots.sgxRootCA, simulated: false)]
+            let claims: Claims
+            let snp =
+                format == .sevSNP || (format == .auto && (vcek != nil || auxblob != nil || bytes.count == 1184))
+            if snp {
+                claims = try verifySEVSNP(bytes, at: time)
+            } else {
+                claims = try await verifyDCAP(bytes, at: time)
+            }
+            if let nonce {
+                guard let nonceBytes = Hex.decode(nonce) else { throw ValidationError("--nonce is not hexadecimal") }
+                guard Array(claims.reportData.prefix(32)) == Array(SHA256.hash(data: nonceBytes)) else {
+                    throw Failure(check: "nonce", reason: "the report data does not bind the nonce")
+                }
+            }
+            var policy = EvidencePolicy()
+            policy.allowSimulated = allowSimulated
+            policy.allowDebug = allowDebug
+            policy.requireSEPTVEDisable = !allowSeptVe
+            policy.requireNoServiceTD = !allowServiceTd
+            policy.allowMigrationAgent = allowMigrationAgent
+            policy.allowSMT = !denySmt
+            policy.maximumVMPL = maxVmpl
+            var violation: EvidencePolicy.Violation?
+            do { try policy.check(claims) } catch { violation = error }
+
+            var object = claims.jsonObject
+            object["verified"] = true
+            object["policy"] =
+                violation.map { ["accepted": false, "requirement": $0.requirement, "reason": $0.reason] }
+                ?? ["accepted": true]
+            if json {
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                Self.printFlat(object)
+            }
+            if let violation {
+                throw Failure(
+                    check: "policy (\(violation.requirement))",
+                    reason: violation.reason + " — the evidence itself verified"
+                )
+            }
+        }
+
+        func verifyDCAP(_ bytes: [UInt8], at time: Date) async throws -> Claims {
+            var anchors = [DCAPQuote.TrustAnchor(certificate: IntelRoots.sgxRootCA, simulated: false)]
             if let platform = try? SimulatedPlatform.open(), let pem = try? platform.rootCertificatePEM() {
                 anchors.append(.init(certificate: try Certificate(pemEncoded: pem), simulated: true))
             }
@@ -55,9 +134,11 @@ extension EnclaveCommand {
                 }
                 anchors.append(.init(certificate: certificate, simulated: false))
             }
-            let claims: Claims
             do {
-                let quote = try SGXQuote(bytes: bytes)
+                let quote = try DCAPQuote(bytes: bytes)
+                if format == .sgx && quote.isTDX || format == .tdx && !quote.isTDX {
+                    throw Failure(check: "format", reason: "the quote is not \(format.rawValue)")
+                }
                 if let collateral {
                     var isDirectory: ObjCBool = false
                     _ = FileManager.default.fileExists(atPath: collateral, isDirectory: &isDirectory)
@@ -65,48 +146,63 @@ extension EnclaveCommand {
                         isDirectory.boolValue
                         ? try Collateral(directory: collateral)
                         : try Collateral(dcapQVLJSON: Files.read(collateral, what: "collateral"))
-                    claims = try await quote.verify(anchors: anchors, collateral: bundle, at: time)
-                } else {
-                    let bare = try await quote.verify(anchors: anchors, at: time)
-                    if bare.simulated, let platform = try? SimulatedPlatform.open() {
-                        // Simulated evidence: this machine's platform supplies the collateral.
-                        let bundle = try Collateral(
-                            dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60))
-                        )
-                        claims = try await quote.verify(anchors: anchors, collateral: bundle, at: time)
-                    } else {
-                        claims = bare
-                    }
+                    return try await quote.verify(anchors: anchors, collateral: bundle, at: time)
                 }
-            } catch let failure as SGXQuote.VerificationFailure {
+                let bare = try await quote.verify(anchors: anchors, at: time)
+                if bare.simulated, let platform = try? SimulatedPlatform.open() {
+                    // Simulated evidence: this machine's platform supplies the collateral.
+                    let bundle = try Collateral(dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60)))
+                    return try await quote.verify(anchors: anchors, collateral: bundle, at: time)
+                }
+                return bare
+            } catch let failure as DCAPQuote.VerificationFailure {
+                throw Failure(check: failure.check.rawValue, reason: failure.reason)
+            } catch let failure as Failure {
+                throw failure
+            } catch {
+                throw Failure(check: "parse", reason: Files.describe(error))
+            }
+        }
+
+        func verifySEVSNP(_ bytes: [UInt8], at time: Date) throws -> Claims {
+            var leaf: AMDCertificate?
+            var intermediates: [AMDCertificate] = []
+            do {
+                if let auxblob {
+                    let table = try SEVSNPCertificateTable(bytes: Files.read(auxblob, what: "auxblob"))
+                    leaf = table.vcek ?? table.vlek
+                    intermediates += [table.ask, table.ark].compactMap { $0 }
+                }
+                if let vcek {
+                    let certificates = try AMDCertificate.parseAll(Files.read(vcek, what: "VCEK"))
+                    leaf = certificates.first
+                    intermediates += certificates.dropFirst()
+                }
+                if let chain { intermediates += try AMDCertificate.parseAll(Files.read(chain, what: "chain")) }
+            } catch {
+                throw Failure(check: "certificate", reason: Files.describe(error))
+            }
+            guard let leaf else {
+                throw ValidationError("SEV-SNP evidence needs --vcek FILE (or --auxblob with a VCEK or VLEK)")
+            }
+            do {
+                let report = try SEVSNPReport(bytes: bytes)
+                return try report.verify(signingCertificate: leaf, chain: intermediates, at: time)
+            } catch let failure as SEVSNPReport.VerificationFailure {
                 throw Failure(check: failure.check.rawValue, reason: failure.reason)
             } catch {
                 throw Failure(check: "parse", reason: Files.describe(error))
             }
-            if claims.simulated && !allowSimulated {
-                throw Failure(
-                    check: "policy",
-                    reason: "the evidence comes from a simulated platform (pass --allow-simulated)"
-                )
-            }
-            if claims.debug && !allowDebug {
-                throw Failure(check: "policy", reason: "the enclave is a debug enclave (pass --allow-debug)")
-            }
-            if let nonce {
-                guard let nonceBytes = Hex.decode(nonce) else { throw ValidationError("--nonce is not hexadecimal") }
-                guard Array(claims.reportData.prefix(32)) == Array(SHA256.hash(data: nonceBytes)) else {
-                    throw Failure(check: "nonce", reason: "the report data does not bind the nonce")
-                }
-            }
-            if json {
-                let data = try JSONSerialization.data(
-                    withJSONObject: claims.jsonObject,
-                    options: [.prettyPrinted, .sortedKeys]
-                )
-                print(String(decoding: data, as: UTF8.self))
-            } else {
-                for (key, value) in claims.jsonObject.sorted(by: { $0.key < $1.key }) {
-                    print("\(key): \(value)")
+        }
+
+        static func printFlat(_ object: [String: Any], prefix: String = "") {
+            for (key, value) in object.sorted(by: { $0.key < $1.key }) {
+                if let nested = value as? [String: Any] {
+                    printFlat(nested, prefix: prefix + key + ".")
+                } else if let list = value as? [String] {
+                    print("\(prefix)\(key): \(list.joined(separator: ", "))")
+                } else {
+                    print("\(prefix)\(key): \(value)")
                 }
             }
         }
@@ -117,70 +213,5 @@ extension EnclaveCommand {
         var check: String
         var reason: String
         var description: String { "verification failed at \(check): \(reason)" }
-    }
-
-    struct Platform: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "The simulated platform of this machine.",
-            subcommands: [Info.self, Collateral.self]
-        )
-
-        struct Info: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Print the platform's identity and TCB.")
-
-            func run() async throws {
-                let platform = try SimulatedPlatform.open()
-                let root = try Certificate(pemEncoded: platform.rootCertificatePEM())
-                print("directory: \(platform.directory)")
-                print("root CA:   \(root.subject)")
-                let info = try platform.platformInfo()
-                print("FMSPC:     \(Hex.encode(info.fmspc))")
-                print("PCE ID:    \(Hex.encode(info.pceID))")
-                print("CPUSVN:    \(Hex.encode(info.cpuSVN))")
-                print("PCESVN:    \(info.pceSVN)")
-                print("QESVN:     \(info.qeSVN)")
-            }
-        }
-
-        struct Collateral: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(
-                abstract: "Write the simulated root CA and collateral (TCB info, QE identity, CRLs) to a directory."
-            )
-
-            @Option(help: "Output directory.")
-            var out: String
-
-            func run() async throws {
-                let platform = try SimulatedPlatform.open()
-                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-                try Files.write(Array(try platform.rootCertificatePEM().utf8), to: out + "/root-ca.pem")
-                let json = try platform.collateralJSON()
-                try Files.write(json, to: out + "/collateral.json")
-                let collateral = try Attestation.Collateral(dcapQVLJSON: json)
-                typealias Layout = Attestation.Collateral.DirectoryLayout
-                func signed(_ key: String, _ object: [UInt8], _ signature: [UInt8]) -> [UInt8] {
-                    Array("{\"\(key)\":".utf8) + object + Array(",\"signature\":\"\(Hex.encode(signature))\"}".utf8)
-                }
-                func pem(_ chain: [Certificate]) throws -> [UInt8] {
-                    Array(try chain.map { try $0.serializeAsPEM().pemString }.joined(separator: "\n").utf8)
-                }
-                try Files.write(
-                    signed("tcbInfo", collateral.tcbInfoBytes, collateral.tcbInfoSignature),
-                    to: out + "/" + Layout.tcbInfo
-                )
-                try Files.write(
-                    signed("enclaveIdentity", collateral.qeIdentityBytes, collateral.qeIdentitySignature),
-                    to: out + "/" + Layout.qeIdentity
-                )
-                try Files.write(pem(collateral.tcbInfoIssuerChain), to: out + "/" + Layout.tcbInfoIssuerChain)
-                try Files.write(pem(collateral.qeIdentityIssuerChain), to: out + "/" + Layout.qeIdentityIssuerChain)
-                try Files.write(pem(collateral.pckCRLIssuerChain), to: out + "/" + Layout.pckCRLIssuerChain)
-                try Files.write(collateral.rootCACRL, to: out + "/" + Layout.rootCACRL)
-                try Files.write(collateral.pckCRL, to: out + "/" + Layout.pckCRL)
-                print(
-                    "wrote to \(out): root-ca.pem (trust anchor), collateral.json (dcap-qvl layout) and the PCS files"
-                )
-            }
-        }
     }
 }

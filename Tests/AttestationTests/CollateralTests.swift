@@ -13,7 +13,7 @@ struct CollateralTests {
     func verify(at time: Date = Self.time, mutate: (inout Collateral) -> Void = { _ in }) async throws -> Claims {
         var collateral = try Collateral(dcapQVLJSON: Vectors.bytes(Self.collateralPath))
         mutate(&collateral)
-        let quote = try SGXQuote(bytes: Vectors.bytes(Self.quotePath))
+        let quote = try DCAPQuote(bytes: Vectors.bytes(Self.quotePath))
         return try await quote.verify(
             anchors: [.init(certificate: IntelRoots.sgxRootCA, simulated: false)],
             collateral: collateral,
@@ -23,7 +23,7 @@ struct CollateralTests {
 
     @Test func realQuoteHasTheStatusAndAdvisoriesTheReferenceVerifierReports() async throws {
         let claims = try await verify()
-        #expect(claims.tcbStatus == "ConfigurationAndSWHardeningNeeded")
+        #expect(claims.tcbStatus == .configurationAndSWHardeningNeeded)
         #expect(claims.advisoryIDs == ["INTEL-SA-00289", "INTEL-SA-00615"])
         #expect(!claims.simulated)
     }
@@ -32,19 +32,19 @@ struct CollateralTests {
         // Latest issue date (TCB info 2025-06-19T10:56:11Z) is accepted; one second before it is not.
         let issued = Date(timeIntervalSince1970: 1_750_330_571)
         _ = try await verify(at: issued)
-        let early = await #expect(throws: SGXQuote.VerificationFailure.self) {
+        let early = await #expect(throws: DCAPQuote.VerificationFailure.self) {
             try await verify(at: issued.addingTimeInterval(-1))
         }
         #expect(early?.check == .collateralValidity)
         // QE identity's nextUpdate (2025-07-19T10:01:18Z) is the first expired second.
-        let expired = await #expect(throws: SGXQuote.VerificationFailure.self) {
+        let expired = await #expect(throws: DCAPQuote.VerificationFailure.self) {
             try await verify(at: Date(timeIntervalSince1970: 1_752_919_278))
         }
         #expect(expired?.check == .collateralValidity)
     }
 
     @Test func tamperedCollateralFailsItsSignature() async throws {
-        let tcb = await #expect(throws: SGXQuote.VerificationFailure.self) {
+        let tcb = await #expect(throws: DCAPQuote.VerificationFailure.self) {
             try await verify { collateral in
                 let text = String(decoding: collateral.tcbInfoBytes, as: UTF8.self)
                 collateral.tcbInfoBytes = Array(
@@ -54,11 +54,11 @@ struct CollateralTests {
             }
         }
         #expect(tcb?.check == .tcbInfoSignature)
-        let qe = await #expect(throws: SGXQuote.VerificationFailure.self) {
+        let qe = await #expect(throws: DCAPQuote.VerificationFailure.self) {
             try await verify { $0.qeIdentitySignature[3] ^= 1 }
         }
         #expect(qe?.check == .qeIdentitySignature)
-        let chain = await #expect(throws: SGXQuote.VerificationFailure.self) {
+        let chain = await #expect(throws: DCAPQuote.VerificationFailure.self) {
             try await verify { $0.tcbInfoIssuerChain = $0.tcbInfoIssuerChain.suffix(1) }
         }
         #expect(chain?.check == .tcbInfoSignature)
@@ -68,7 +68,7 @@ struct CollateralTests {
         let collateral = try Collateral(dcapQVLJSON: Vectors.bytes(Self.collateralPath))
         let pckCRL = try CertificateRevocationList(bytes: collateral.pckCRL)
         #expect(pckCRL.isCurrent(at: Self.time))
-        let chain = try SGXQuote(bytes: Vectors.bytes(Self.quotePath)).pckChain()
+        let chain = try DCAPQuote(bytes: Vectors.bytes(Self.quotePath)).pckChain()
         #expect(pckCRL.isSigned(by: chain[1]))
         #expect(!pckCRL.isSigned(by: chain[0]))
         #expect(!pckCRL.revokes(chain[0]))
@@ -76,11 +76,11 @@ struct CollateralTests {
         let hex = Array(Hex.encode(collateral.pckCRL).utf8)
         #expect(try CertificateRevocationList(bytes: hex).revokedSerials == pckCRL.revokedSerials)
 
-        let tampered = await #expect(throws: SGXQuote.VerificationFailure.self) {
+        let tampered = await #expect(throws: DCAPQuote.VerificationFailure.self) {
             try await verify { $0.pckCRL[$0.pckCRL.count - 5] ^= 1 }
         }
         #expect(tampered?.check == .crl)
-        let swapped = await #expect(throws: SGXQuote.VerificationFailure.self) {
+        let swapped = await #expect(throws: DCAPQuote.VerificationFailure.self) {
             try await verify { $0.pckCRL = $0.rootCACRL }
         }
         #expect(swapped?.check == .crl)
@@ -125,10 +125,10 @@ struct CollateralTests {
 
 @Suite("Verification cache")
 struct VerificationCacheTests {
-    let anchors = [SGXQuote.TrustAnchor(certificate: IntelRoots.sgxRootCA, simulated: false)]
+    let anchors = [DCAPQuote.TrustAnchor(certificate: IntelRoots.sgxRootCA, simulated: false)]
 
     func run(
-        _ quote: SGXQuote,
+        _ quote: DCAPQuote,
         _ collateral: Collateral,
         at time: Date,
         cache: VerificationCache?
@@ -143,7 +143,7 @@ struct VerificationCacheTests {
     }
 
     @Test func cachedPathDoesOnlyThePerQuoteSignatures() async throws {
-        let quote = try SGXQuote(bytes: Vectors.bytes(CollateralTests.quotePath))
+        let quote = try DCAPQuote(bytes: Vectors.bytes(CollateralTests.quotePath))
         let collateral = try Collateral(dcapQVLJSON: Vectors.bytes(CollateralTests.collateralPath))
         let cache = VerificationCache()
         let (uncached, full) = try await run(quote, collateral, at: CollateralTests.time, cache: nil)
@@ -157,14 +157,14 @@ struct VerificationCacheTests {
         // A cached platform does not excuse a tampered quote.
         var bytes = quote.bytes
         bytes[48 + 100] ^= 1
-        let tampered = try SGXQuote(bytes: bytes)
-        let failure = await #expect(throws: SGXQuote.VerificationFailure.self) {
+        let tampered = try DCAPQuote(bytes: bytes)
+        let failure = await #expect(throws: DCAPQuote.VerificationFailure.self) {
             try await run(tampered, collateral, at: CollateralTests.time, cache: cache)
         }
         #expect(failure?.check == .quoteSignature)
 
         // Outside the cached window the full checks run again, and fail on the expired collateral.
-        let late = await #expect(throws: SGXQuote.VerificationFailure.self) {
+        let late = await #expect(throws: DCAPQuote.VerificationFailure.self) {
             try await run(quote, collateral, at: CollateralTests.time.addingTimeInterval(3600), cache: cache)
         }
         #expect(late?.check == .crl || late?.check == .collateralValidity)

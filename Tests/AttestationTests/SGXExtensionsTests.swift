@@ -11,7 +11,7 @@ struct SGXExtensionsTests {
 
     @Test(arguments: Vectors.quotes)
     func parsesTheRealPCKExtensionAndRoundTrips(_ path: String) throws {
-        let quote = try SGXQuote(bytes: Vectors.bytes(path))
+        let quote = try DCAPQuote(bytes: Vectors.bytes(path))
         let leaf = try #require(try quote.pckChain().first)
         let value = try #require(Self.extensionValue(leaf))
         let parsed = try SGXExtensions(derEncoded: value)

@@ -125,11 +125,12 @@ struct VerifyCLITests {
         let ok = try Fixtures.run(cli, ["verify", path, "--allow-simulated", "--nonce", "c0ffee", "--json"])
         #expect(ok.status == 0, "\(ok.output)")
         let claims = try #require(try JSONSerialization.jsonObject(with: Data(ok.output.utf8)) as? [String: Any])
-        for key in [
-            "format", "uniqueID", "signerID", "productID", "securityVersion", "debug", "simulated", "reportData",
-            "tcbStatus", "advisoryIDs",
-        ] {
+        for key in ["format", "debug", "simulated", "reportData", "tcbStatus", "advisoryIDs", "verified", "policy"] {
             #expect(claims[key] != nil, "missing \(key)")
+        }
+        let sgx = try #require(claims["sgx"] as? [String: Any])
+        for key in ["mrEnclave", "mrSigner", "isvProdID", "isvSVN", "attributes", "cpuSVN"] {
+            #expect(sgx[key] != nil, "missing sgx.\(key)")
         }
         #expect(claims["simulated"] as? Bool == true)
         #expect(claims["format"] as? String == "sgx")

@@ -59,13 +59,13 @@ public struct CertificateRevocationList: Sendable {
             guard let issuerNode = nodes.next() else { throw ASN1Error.invalidASN1Object(reason: "no issuer") }
             let issuer = try DistinguishedName(derEncoded: issuerNode)
             guard let thisNode = nodes.next() else { throw ASN1Error.invalidASN1Object(reason: "no thisUpdate") }
-            let thisUpdate = try time(thisNode)
+            let thisUpdate = try DERTime.date(thisNode)
             var nextUpdate: Date?
             var revoked = Set<[UInt8]>()
             while let item = nodes.next() {
                 switch item.identifier {
                 case .utcTime, .generalizedTime:
-                    nextUpdate = try time(item)
+                    nextUpdate = try DERTime.date(item)
                 case .sequence:
                     try DER.sequence(item, identifier: .sequence) { entries in
                         while let entry = entries.next() {
@@ -84,24 +84,6 @@ public struct CertificateRevocationList: Sendable {
             }
             return (issuer, thisUpdate, nextUpdate, revoked)
         }
-    }
-
-    private static func time(_ node: ASN1Node) throws -> Date {
-        var components = DateComponents()
-        components.timeZone = TimeZone(identifier: "UTC")
-        if node.identifier == .utcTime {
-            let value = try UTCTime(derEncoded: node)
-            (components.year, components.month, components.day) = (value.year, value.month, value.day)
-            (components.hour, components.minute, components.second) = (value.hours, value.minutes, value.seconds)
-        } else {
-            let value = try GeneralizedTime(derEncoded: node)
-            (components.year, components.month, components.day) = (value.year, value.month, value.day)
-            (components.hour, components.minute, components.second) = (value.hours, value.minutes, value.seconds)
-        }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!  // swift-format-ignore: UTC always exists
-        guard let date = calendar.date(from: components) else { throw ASN1Error.invalidASN1Object(reason: "bad time") }
-        return date
     }
 
     /// Whether `issuer`'s key signed this CRL (ECDSA P-256 with SHA-256 over the exact `tbsCertList` bytes).

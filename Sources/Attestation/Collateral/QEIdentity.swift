@@ -1,7 +1,7 @@
 public import EnclaveCore
 public import Foundation
 
-/// Intel's QE identity (version 2): which quoting enclave is genuine and how current its SVN is.
+/// Intel's QE identity (version 2, for the SGX or the TDX quoting enclave): which quoting enclave is genuine and how current its SVN is.
 public struct QEIdentity: Sendable {
     public struct Level: Sendable {
         public var isvSVN: Int
@@ -9,6 +9,8 @@ public struct QEIdentity: Sendable {
         public var advisoryIDs: [String]
     }
 
+    /// `QE` (SGX quoting enclave), `TD_QE` (TDX quoting enclave) or `QVE`.
+    public var id: String
     public var issueDate: Date
     public var nextUpdate: Date
     public var miscSelect: [UInt8]
@@ -26,6 +28,7 @@ public struct QEIdentity: Sendable {
             var tcbStatus: TCBStatus
             var advisoryIDs: [String]?
         }
+        var id: String?
         var version: Int
         var issueDate: String
         var nextUpdate: String
@@ -56,6 +59,7 @@ public struct QEIdentity: Sendable {
         else {
             throw .malformedInput("QE identity has a malformed field")
         }
+        self.id = raw.id ?? "QE"
         self.issueDate = issue
         self.nextUpdate = next
         self.miscSelect = misc

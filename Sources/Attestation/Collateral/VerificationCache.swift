@@ -25,7 +25,7 @@ public final class VerificationCache: Sendable {
 
     /// The exact certification data and signed collateral bytes. Issuer chains and anchors are compared on a hit
     /// (certificate equality is cheaper than hashing their encodings each time).
-    static func key(_ quote: SGXQuote, _ collateral: Collateral) -> [UInt8] {
+    static func key(_ quote: DCAPQuote, _ collateral: Collateral) -> [UInt8] {
         var hash = SHA256()
         for part in [
             quote.certification.data, collateral.tcbInfoBytes, collateral.tcbInfoSignature,

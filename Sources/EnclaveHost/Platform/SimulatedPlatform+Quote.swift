@@ -20,7 +20,7 @@ extension SimulatedPlatform {
         header.integer(UInt32(0))  // SGX
         header.integer(pki.qeSVN)
         header.integer(UInt16(pki.extensions.pceSVN))
-        header.append(SGXQuote.intelQEVendorID)
+        header.append(DCAPQuote.intelQEVendorID)
         header.append(pki.extensions.ppid)
         header.append([UInt8](repeating: 0, count: 4))
 

@@ -8,7 +8,7 @@ import X509
 /// Real SGX quotes from ../shared/vectors (see its MANIFEST for provenance).
 enum Vectors {
     static let root: String = {
-        // Tests/AttestationTests/SGXQuoteTests.swift → package root → ../shared/vectors
+        // Tests/AttestationTests/DCAPQuoteTests.swift → package root → ../shared/vectors
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/vectors").path
     }()
@@ -18,6 +18,12 @@ enum Vectors {
     }
 
     static let quotes = ["sgx/phala-dcap-qvl/sgx_quote", "sgx/trustee/occlum_quote.dat"]
+    /// TDX quotes: v4 (TD 1.0) and v5 (TD 1.5), from several sources.
+    static let tdxQuotes = [
+        "tdx/phala-dcap-qvl/tdx_quote", "tdx/phala-dcap-qvl/tdx_quote_outdated",
+        "tdx/google-go-tdx-guest/quote_v5_sample.dat", "azure-vtpm/trustee-az-tdx-vtpm/td-quote.bin",
+        "tdx/google-go-tdx-guest/ccel_cos-113-tdx-quote.dat", "derived/decoded-hex/phala_tdx-quote.bin",
+    ]
 
     static func intelRoot() throws -> Certificate {
         try Certificate(derEncoded: bytes("intel-pki/phala-dcap-qvl/TrustedRootCA.der"))
@@ -28,13 +34,13 @@ enum Vectors {
 }
 
 @Suite("SGX quote v3: parsing and signature chain")
-struct SGXQuoteTests {
+struct DCAPQuoteTests {
     @Test(arguments: Vectors.quotes)
     func parsesRealQuotes(_ path: String) throws {
         let bytes = try Vectors.bytes(path)
-        let quote = try SGXQuote(bytes: bytes)
+        let quote = try DCAPQuote(bytes: bytes)
         #expect(quote.header.version == 3)
-        #expect(quote.header.qeVendorID == SGXQuote.intelQEVendorID)
+        #expect(quote.header.qeVendorID == DCAPQuote.intelQEVendorID)
         #expect(quote.certification.type == 5)
         #expect(quote.bytes == bytes)
         #expect(try quote.pckChain().count == 3)
@@ -42,23 +48,27 @@ struct SGXQuoteTests {
 
     @Test(arguments: Vectors.quotes)
     func realQuotesVerifyToTheIntelRoot(_ path: String) async throws {
-        let quote = try SGXQuote(bytes: Vectors.bytes(path))
+        let quote = try DCAPQuote(bytes: Vectors.bytes(path))
         let chain = try await quote.verifySignatures(trustAnchors: [Vectors.intelRoot()], at: Vectors.time)
         #expect(chain.first?.subject.description.contains("Intel SGX PCK Certificate") == true)
         #expect(chain.last == (try Vectors.intelRoot()))
     }
 
-    @Test func everyTruncatedPrefixAndTrailingByteIsRejected() throws {
-        let bytes = try Vectors.bytes(Vectors.quotes[0])
+    @Test(arguments: Vectors.quotes + Vectors.tdxQuotes)
+    func everyTruncatedPrefixAndTrailingDataIsRejected(_ path: String) throws {
+        let bytes = try DCAPQuote(bytes: Vectors.bytes(path)).bytes
         for length in stride(from: 0, to: bytes.count, by: 7) {
-            #expect(throws: EnclaveError.self) { try SGXQuote(bytes: Array(bytes.prefix(length))) }
+            #expect(throws: EnclaveError.self) { try DCAPQuote(bytes: Array(bytes.prefix(length))) }
         }
-        #expect(throws: EnclaveError.self) { try SGXQuote(bytes: bytes + [0]) }
+        #expect(throws: EnclaveError.self) { try DCAPQuote(bytes: bytes + [1]) }
+        #expect(throws: EnclaveError.self) { try DCAPQuote(bytes: bytes + [0, 0, 0, 0x20]) }
+        // Zero padding (fixed-size buffers of quote generators) is accepted and not part of the quote.
+        #expect(try DCAPQuote(bytes: bytes + [UInt8](repeating: 0, count: 3000)).bytes == bytes)
     }
 
     /// Flip one byte in each signed or bound region; the failure names that region's check.
     @Test(arguments: [
-        ("header", 10, SGXQuote.Check.quoteSignature),
+        ("header", 10, DCAPQuote.Check.quoteSignature),
         ("report body: CPUSVN", 48 + 0, .quoteSignature),
         ("report body: attributes", 48 + 48, .quoteSignature),
         ("report body: MRENCLAVE", 48 + 64, .quoteSignature),
@@ -72,11 +82,11 @@ struct SGXQuoteTests {
         ("QE report signature", 436 + 128 + 384 + 5, .qeReportSignature),
         ("QE authentication data", 436 + 128 + 384 + 64 + 2 + 3, .qeReportDataBinding),
     ])
-    func tamperedRegionFailsItsCheck(region: String, offset: Int, check: SGXQuote.Check) async throws {
+    func tamperedRegionFailsItsCheck(region: String, offset: Int, check: DCAPQuote.Check) async throws {
         var bytes = try Vectors.bytes(Vectors.quotes[0])
         bytes[offset] ^= 0x01
-        let quote = try SGXQuote(bytes: bytes)
-        let failure = await #expect(throws: SGXQuote.VerificationFailure.self, "\(region)") {
+        let quote = try DCAPQuote(bytes: bytes)
+        let failure = await #expect(throws: DCAPQuote.VerificationFailure.self, "\(region)") {
             try await quote.verifySignatures(trustAnchors: [Vectors.intelRoot()], at: Vectors.time)
         }
         #expect(failure?.check == check, "\(region): \(String(describing: failure))")
@@ -85,7 +95,7 @@ struct SGXQuoteTests {
     /// A byte changed inside each certificate of the embedded PEM chain breaks the chain (or its parsing).
     @Test func tamperedCertificateFailsThePCKChain() async throws {
         let original = try Vectors.bytes(Vectors.quotes[0])
-        let quote = try SGXQuote(bytes: original)
+        let quote = try DCAPQuote(bytes: original)
         let pem = quote.certification.data
         let certificationStart = original.count - pem.count
         let text = String(decoding: pem, as: UTF8.self)
@@ -97,8 +107,8 @@ struct SGXQuoteTests {
             var bytes = original
             bytes[certificationStart + offset] =
                 bytes[certificationStart + offset] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
-            let changed = try SGXQuote(bytes: bytes)
-            let failure = await #expect(throws: SGXQuote.VerificationFailure.self) {
+            let changed = try DCAPQuote(bytes: bytes)
+            let failure = await #expect(throws: DCAPQuote.VerificationFailure.self) {
                 try await changed.verifySignatures(trustAnchors: [Vectors.intelRoot()], at: Vectors.time)
             }
             #expect(failure?.check == .pckChain || failure?.check == .qeReportSignature)
@@ -109,7 +119,7 @@ struct SGXQuoteTests {
     }
 
     @Test func wrongTrustAnchorOrTimeFailsThePCKChain() async throws {
-        let quote = try SGXQuote(bytes: Vectors.bytes(Vectors.quotes[0]))
+        let quote = try DCAPQuote(bytes: Vectors.bytes(Vectors.quotes[0]))
         let chain = try quote.pckChain()
         #expect(chain.last?.subject == (try Vectors.intelRoot()).subject)  // control: the chain ends at Intel's root
         // A root with Intel's name but another key: the chain must not verify to it.
@@ -130,11 +140,11 @@ struct SGXQuoteTests {
             },
             issuerPrivateKey: Certificate.PrivateKey(impostorKey)
         )
-        let wrongAnchor = await #expect(throws: SGXQuote.VerificationFailure.self) {
+        let wrongAnchor = await #expect(throws: DCAPQuote.VerificationFailure.self) {
             try await quote.verifySignatures(trustAnchors: [impostor], at: Vectors.time)
         }
         #expect(wrongAnchor?.check == .pckChain)
-        let expired = await #expect(throws: SGXQuote.VerificationFailure.self) {
+        let expired = await #expect(throws: DCAPQuote.VerificationFailure.self) {
             try await quote.verifySignatures(
                 trustAnchors: [Vectors.intelRoot()],
                 at: Date(timeIntervalSince1970: 4_102_444_800)

@@ -1,8 +1,9 @@
 internal import Crypto
+internal import EnclaveCore
 public import Foundation
 @_spi(FixedExpiryValidationTime) internal import X509
 
-extension SGXQuote {
+extension DCAPQuote {
     /// Verify the quote completely: collateral signatures and validity at `time`, the quote's signature chain to
     /// one of `anchors`, the quoting enclave against the QE identity, and the platform's TCB against the TCB info.
     /// Returns claims with the TCB status (the QE's status folded in) and the advisory IDs.
@@ -30,26 +31,10 @@ extension SGXQuote {
         try checkQuoteSignatures(pckLeaf: path[0])
         var claims = claims(anchoredAt: path, anchors: anchors)
 
-        // The quoting enclave.
-        let qe = qeReport
-        guard qe.mrSigner.bytes == qeIdentity.mrSigner, Int(qe.isvProductID) == qeIdentity.isvProductID else {
-            throw VerificationFailure(check: .qeIdentity, reason: "the quoting enclave is not the one Intel identifies")
-        }
-        let misc = withUnsafeBytes(of: qe.miscSelect.littleEndian, Array.init)
-        guard zip(misc, qeIdentity.miscSelectMask).map({ $0 & $1 }) == qeIdentity.miscSelect,
-            zip(qe.attributes, qeIdentity.attributesMask).map({ $0 & $1 }) == qeIdentity.attributes
-        else {
-            throw VerificationFailure(
-                check: .qeIdentity,
-                reason: "the quoting enclave's MISCSELECT or attributes differ"
-            )
-        }
-        guard let qeLevel = qeIdentity.levels.first(where: { Int(qe.isvSVN) >= $0.isvSVN }) else {
-            throw VerificationFailure(check: .qeIdentity, reason: "the quoting enclave's SVN is below every level")
-        }
+        let qeLevel = try checkQuotingEnclave(qeIdentity)
 
         // The platform.
-        guard let leaf = try pckChain().first,
+        guard let leaf = path.first,
             let value = leaf.extensions.first(where: { $0.oid == SGXExtensions.oid })?.value
         else {
             throw VerificationFailure(check: .tcbLevel, reason: "the PCK certificate has no SGX extension")
@@ -61,14 +46,123 @@ extension SGXQuote {
                 reason: "the TCB info is for another platform (FMSPC or PCE ID)"
             )
         }
-        guard let level = tcbInfo.matchingLevel(components: platform.tcbComponents, pceSVN: platform.pceSVN) else {
-            throw VerificationFailure(check: .tcbLevel, reason: "no matching TCB level")
-        }
-        claims.tcbStatus = level.status.combined(withQE: qeLevel.status).rawValue
-        var advisories = level.advisoryIDs
-        for id in qeLevel.advisoryIDs where !advisories.contains(id) { advisories.append(id) }
-        claims.advisoryIDs = advisories
+        let evaluation = try evaluateTCB(tcbInfo, platform: platform, qeLevel: qeLevel)
+        claims.tcbStatus = evaluation.status
+        claims.advisoryIDs = evaluation.advisoryIDs
         return claims
+    }
+
+    /// The quoting enclave against Intel's identity for it (`QE` for SGX, `TD_QE` for TDX): signer, product,
+    /// MISCSELECT and attributes under their masks, and the level its SVN reaches.
+    func checkQuotingEnclave(_ identity: QEIdentity) throws -> QEIdentity.Level {
+        let expectedID = isTDX ? "TD_QE" : "QE"
+        guard identity.id == expectedID else {
+            throw VerificationFailure(
+                check: .qeIdentity,
+                reason: "the QE identity is for \(identity.id), this quote needs \(expectedID)"
+            )
+        }
+        let qe = qeReport
+        guard qe.mrSigner.bytes == identity.mrSigner, Int(qe.isvProductID) == identity.isvProductID else {
+            throw VerificationFailure(check: .qeIdentity, reason: "the quoting enclave is not the one Intel identifies")
+        }
+        let misc = withUnsafeBytes(of: qe.miscSelect.littleEndian, Array.init)
+        guard zip(misc, identity.miscSelectMask).map({ $0 & $1 }) == identity.miscSelect,
+            zip(qe.attributes, identity.attributesMask).map({ $0 & $1 }) == identity.attributes
+        else {
+            throw VerificationFailure(
+                check: .qeIdentity,
+                reason: "the quoting enclave's MISCSELECT or attributes differ"
+            )
+        }
+        guard let level = identity.levels.first(where: { Int(qe.isvSVN) >= $0.isvSVN }) else {
+            throw VerificationFailure(check: .qeIdentity, reason: "the quoting enclave's SVN is below every level")
+        }
+        return level
+    }
+
+    /// The TCB status as Intel specifies it: the platform's level (SGX components and PCESVN; for TDX also the TEE
+    /// TCB SVN), the TDX module's level, the quoting enclave's, and for TDX 1.5 the relaunch advice.
+    func evaluateTCB(
+        _ tcbInfo: TCBInfo,
+        platform: SGXExtensions,
+        qeLevel: QEIdentity.Level
+    ) throws -> (status: TCBStatus, advisoryIDs: [String]) {
+        var advisories: [String] = []
+        func add(_ ids: [String]) { for id in ids where !advisories.contains(id) { advisories.append(id) } }
+        guard let td = tdReport else {
+            guard tcbInfo.id == "SGX" else {
+                throw VerificationFailure(check: .tcbLevel, reason: "the TCB info is for \(tcbInfo.id), not SGX")
+            }
+            guard let level = tcbInfo.matchingLevel(components: platform.tcbComponents, pceSVN: platform.pceSVN)
+            else {
+                throw VerificationFailure(check: .tcbLevel, reason: "no matching TCB level")
+            }
+            add(level.advisoryIDs)
+            add(qeLevel.advisoryIDs)
+            return (level.status.converged(with: [qeLevel.status]), advisories)
+        }
+        guard tcbInfo.id == "TDX" else {
+            throw VerificationFailure(check: .tcbLevel, reason: "the TCB info is for \(tcbInfo.id), not TDX")
+        }
+        func status(teeTCBSVN: [UInt8]) throws -> (TCBStatus, [String], [String]) {
+            guard
+                let level = tcbInfo.matchingTDXLevel(
+                    components: platform.tcbComponents,
+                    pceSVN: platform.pceSVN,
+                    teeTCBSVN: teeTCBSVN
+                )
+            else {
+                throw VerificationFailure(check: .tcbLevel, reason: "no matching TCB level")
+            }
+            let module = try tdxModuleLevel(tcbInfo, td: td, teeTCBSVN: teeTCBSVN)
+            let components = (module.map { [$0.status] } ?? []) + [qeLevel.status]
+            return (level.status.converged(with: components), level.advisoryIDs, module?.advisoryIDs ?? [])
+        }
+        let (launch, platformIDs, moduleIDs) = try status(teeTCBSVN: td.teeTCBSVN)
+        add(platformIDs)
+        add(qeLevel.advisoryIDs)
+        add(moduleIDs)
+        var result = launch
+        if let current = td.teeTCBSVN2, current.contains(where: { $0 != 0 }), current != td.teeTCBSVN,
+            let (now, _, _) = try? status(teeTCBSVN: current)
+        {
+            result = TCBStatus.relaunchStatus(launch: launch, current: now)
+        }
+        return (result, advisories)
+    }
+
+    /// The TDX module: its signer and attributes against the module identity for its major version
+    /// (`teeTCBSVN[1]`; the `tdxModule` entry for version 0), and the level its minor SVN reaches (`nil` for
+    /// version 0, which has no levels of its own).
+    func tdxModuleLevel(_ tcbInfo: TCBInfo, td: TDReport, teeTCBSVN: [UInt8]) throws -> QEIdentity.Level? {
+        let major = teeTCBSVN[1]
+        let identity: TCBInfo.TDXModuleIdentity
+        if major == 0 {
+            guard let module = tcbInfo.tdxModule else {
+                throw VerificationFailure(check: .tdxModule, reason: "the TCB info has no TDX module identity")
+            }
+            identity = module
+        } else {
+            let id = "TDX_" + Hex.encode([major]).uppercased()
+            guard let module = tcbInfo.tdxModuleIdentities.first(where: { $0.id == id }) else {
+                throw VerificationFailure(check: .tdxModule, reason: "the TCB info has no identity \(id)")
+            }
+            identity = module
+        }
+        guard td.mrSignerSeam == identity.mrSigner,
+            zip(td.seamAttributes, identity.attributesMask).map({ $0 & $1 }) == identity.attributes
+        else {
+            throw VerificationFailure(
+                check: .tdxModule,
+                reason: "the TDX module's signer or attributes differ from its identity"
+            )
+        }
+        guard major > 0 else { return nil }
+        guard let level = identity.levels.first(where: { Int(teeTCBSVN[0]) >= $0.isvSVN }) else {
+            throw VerificationFailure(check: .tdxModule, reason: "the TDX module's SVN is below every level")
+        }
+        return level
     }
 
     /// Everything that depends only on the platform and its collateral: CRLs, collateral signatures and windows,

@@ -4,7 +4,7 @@ internal import SwiftASN1
 // Validation at a caller-given time (attestation verification is a pure function of its inputs and time).
 @_spi(FixedExpiryValidationTime) public import X509
 
-extension SGXQuote {
+extension DCAPQuote {
     /// A check of ``verifySignatures(trustAnchors:at:)``, named in failures.
     public enum Check: String, Sendable, CaseIterable {
         case crl = "CRL"
@@ -14,6 +14,7 @@ extension SGXQuote {
         case collateralValidity = "collateral validity"
         case qeIdentity = "QE identity"
         case tcbLevel = "TCB level"
+        case tdxModule = "TDX module"
         case certificationDataType = "certification data type"
         case pckChain = "PCK certificate chain"
         case qeReportSignature = "QE report signature"

@@ -1,0 +1,80 @@
+public import EnclaveCore
+
+/// The TD report body of an Intel TDX quote: TDX 1.0 (584 bytes) or TDX 1.5 (648 bytes, adding `TEE_TCB_SVN2` and
+/// `MRSERVICETD`).
+///
+/// Measurements are 48-byte SHA-384 values. `tdAttributes` and `xfam` are the little-endian 64-bit fields as
+/// stored; ``isDebug`` and ``septVEDisable`` read their bits.
+public struct TDReport: Hashable, Sendable {
+    /// The size of a TDX 1.0 body.
+    public static let size10 = 584
+    /// The size of a TDX 1.5 body.
+    public static let size15 = 648
+
+    /// SVNs of the TDX module and its dependencies at launch (index 0: module minor SVN, 1: module major version).
+    public var teeTCBSVN: [UInt8]
+    public var mrSeam: [UInt8]
+    public var mrSignerSeam: [UInt8]
+    public var seamAttributes: [UInt8]
+    public var tdAttributes: [UInt8]
+    public var xfam: [UInt8]
+    public var mrTD: [UInt8]
+    public var mrConfigID: [UInt8]
+    public var mrOwner: [UInt8]
+    public var mrOwnerConfig: [UInt8]
+    /// RTMR0 to RTMR3.
+    public var rtmrs: [[UInt8]]
+    public var reportData: [UInt8]
+    /// TDX 1.5: the SVNs of the TDX module currently running (after a runtime update).
+    public var teeTCBSVN2: [UInt8]?
+    /// TDX 1.5: the measurement of the service TD bound to this TD, zero if none.
+    public var mrServiceTD: [UInt8]?
+
+    /// The exact bytes parsed.
+    public let bytes: [UInt8]
+
+    /// TD attribute bit 0: the TD runs in debug mode (its state is not protected).
+    public var isDebug: Bool { tdAttributes[0] & 0x01 != 0 }
+    /// TD attribute bit 28: EPT violations are not converted to #VE for pending pages.
+    public var septVEDisable: Bool { tdAttributes[3] & 0x10 != 0 }
+    /// The TD attributes as a 64-bit value.
+    public var tdAttributesValue: UInt64 { Self.little(tdAttributes) }
+    /// XFAM as a 64-bit value.
+    public var xfamValue: UInt64 { Self.little(xfam) }
+
+    /// Parse a TD 1.0 (584 bytes) or TD 1.5 (648 bytes) report body.
+    public init(bytes: some Collection<UInt8>) throws(EnclaveError) {
+        let bytes = Array(bytes)
+        guard bytes.count == Self.size10 || bytes.count == Self.size15 else {
+            throw .malformedInput("a TD report body is \(Self.size10) or \(Self.size15) bytes, got \(bytes.count)")
+        }
+        var reader = ByteReader(bytes)
+        teeTCBSVN = Array(try reader.take(16, "TEE_TCB_SVN"))
+        mrSeam = Array(try reader.take(48, "MRSEAM"))
+        mrSignerSeam = Array(try reader.take(48, "MRSIGNERSEAM"))
+        seamAttributes = Array(try reader.take(8, "SEAMATTRIBUTES"))
+        tdAttributes = Array(try reader.take(8, "TDATTRIBUTES"))
+        xfam = Array(try reader.take(8, "XFAM"))
+        mrTD = Array(try reader.take(48, "MRTD"))
+        mrConfigID = Array(try reader.take(48, "MRCONFIGID"))
+        mrOwner = Array(try reader.take(48, "MROWNER"))
+        mrOwnerConfig = Array(try reader.take(48, "MROWNERCONFIG"))
+        var rtmrs: [[UInt8]] = []
+        for _ in 0..<4 { rtmrs.append(Array(try reader.take(48, "RTMR"))) }
+        self.rtmrs = rtmrs
+        reportData = Array(try reader.take(64, "REPORTDATA"))
+        if bytes.count == Self.size15 {
+            teeTCBSVN2 = Array(try reader.take(16, "TEE_TCB_SVN2"))
+            mrServiceTD = Array(try reader.take(48, "MRSERVICETD"))
+        } else {
+            teeTCBSVN2 = nil
+            mrServiceTD = nil
+        }
+        try reader.expectEnd("TD report body")
+        self.bytes = bytes
+    }
+
+    private static func little(_ bytes: [UInt8]) -> UInt64 {
+        bytes.prefix(8).enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * $1.offset) }
+    }
+}
