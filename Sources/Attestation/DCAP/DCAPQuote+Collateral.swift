@@ -116,7 +116,7 @@ extension DCAPQuote {
                 throw VerificationFailure(check: .tcbLevel, reason: "no matching TCB level")
             }
             let module = try tdxModuleLevel(tcbInfo, td: td, teeTCBSVN: teeTCBSVN)
-            let components = (module.map { [$0.status] } ?? []) + [qeLevel.status]
+            let components = module.map { [$0.status] } ?? []
             return (level.status.converged(with: components), level.advisoryIDs, module?.advisoryIDs ?? [])
         }
         let (launch, platformIDs, moduleIDs) = try status(teeTCBSVN: td.teeTCBSVN)
@@ -129,7 +129,8 @@ extension DCAPQuote {
         {
             result = TCBStatus.relaunchStatus(launch: launch, current: now)
         }
-        return (result, advisories)
+        // The quoting enclave folds in last, as in Intel's verifier (relaunch advice stands).
+        return (result.converged(with: [qeLevel.status]), advisories)
     }
 
     /// The TDX module: its signer and attributes against the module identity for its major version
