@@ -43,33 +43,7 @@ extension SEVSNPReport {
         roots: [AMDCertificate] = AMDRoots.arks,
         at time: Date
     ) throws -> Claims {
-        // The chain: leaf ← ASK/ASVK ← ARK, every certificate current, the ARK trusted and self-signed.
-        guard leaf.isValid(at: time) else {
-            throw VerificationFailure(
-                check: .certificateChain,
-                reason: "the \(leaf.commonName ?? "signing") certificate is not valid at \(time) "
-                    + "(\(leaf.notValidBefore) to \(leaf.notValidAfter))"
-            )
-        }
-        let candidates = chain.filter { $0.subjectBytes != $0.issuerBytes } + AMDRoots.intermediates
-        guard let intermediate = candidates.first(where: { leaf.isSigned(by: $0) }) else {
-            throw VerificationFailure(
-                check: .certificateChain,
-                reason: "the \(leaf.commonName ?? "signing") certificate is not signed by an AMD ASK or ASVK"
-            )
-        }
-        guard let root = roots.first(where: { intermediate.isSigned(by: $0) && $0.isSigned(by: $0) }) else {
-            throw VerificationFailure(
-                check: .certificateChain,
-                reason: "\(intermediate.commonName ?? "the intermediate") does not chain to a trusted AMD root key"
-            )
-        }
-        for certificate in [intermediate, root] where !certificate.isValid(at: time) {
-            throw VerificationFailure(
-                check: .certificateChain,
-                reason: "\(certificate.commonName ?? "a CA certificate") is not valid at \(time)"
-            )
-        }
+        let (intermediate, root) = try Self.validateChain(leaf: leaf, chain: chain, roots: roots, at: time)
 
         // The kind of key and the processor generation.
         let isVLEK = intermediate.commonName?.contains("VLEK") == true
@@ -141,6 +115,44 @@ extension SEVSNPReport {
             throw VerificationFailure(check: .reportSignature, reason: "the report is not signed by the certified key")
         }
         return claims(product: product)
+    }
+
+    /// Validate a VCEK or VLEK chain: `leaf` ← an ASK or ASVK (from `chain` or AMD's defaults) ← one of `roots`
+    /// (self-signed), every certificate valid at `time`, every signature RSASSA-PSS with SHA-384.
+    /// - Returns: the intermediate and the root that anchor `leaf`.
+    public static func validateChain(
+        leaf: AMDCertificate,
+        chain: [AMDCertificate] = [],
+        roots: [AMDCertificate] = AMDRoots.arks,
+        at time: Date
+    ) throws -> (intermediate: AMDCertificate, root: AMDCertificate) {
+        guard leaf.isValid(at: time) else {
+            throw VerificationFailure(
+                check: .certificateChain,
+                reason: "the \(leaf.commonName ?? "signing") certificate is not valid at \(time) "
+                    + "(\(leaf.notValidBefore) to \(leaf.notValidAfter))"
+            )
+        }
+        let candidates = chain.filter { $0.subjectBytes != $0.issuerBytes } + AMDRoots.intermediates
+        guard let intermediate = candidates.first(where: { leaf.isSigned(by: $0) }) else {
+            throw VerificationFailure(
+                check: .certificateChain,
+                reason: "the \(leaf.commonName ?? "signing") certificate is not signed by an AMD ASK or ASVK"
+            )
+        }
+        guard let root = roots.first(where: { intermediate.isSigned(by: $0) && $0.isSigned(by: $0) }) else {
+            throw VerificationFailure(
+                check: .certificateChain,
+                reason: "\(intermediate.commonName ?? "the intermediate") does not chain to a trusted AMD root key"
+            )
+        }
+        for certificate in [intermediate, root] where !certificate.isValid(at: time) {
+            throw VerificationFailure(
+                check: .certificateChain,
+                reason: "\(certificate.commonName ?? "a CA certificate") is not valid at \(time)"
+            )
+        }
+        return (intermediate, root)
     }
 
     /// The hardware ID as issued: raw bytes (64, or 8 on Turin), or wrapped in a DER OCTET STRING.
