@@ -115,6 +115,7 @@ extension EnclaveCommand {
             } else {
                 Self.printFlat(object)
             }
+            fflush(nil)  // the claims before the refusal on standard error
             if let violation {
                 throw Failure(
                     check: "policy (\(violation.requirement))",

@@ -102,6 +102,39 @@ struct TDXQuoteTests {
         #expect(failure?.check == .tcbLevel)
     }
 
+    /// go-tdx-guest's PCS responses, as a directory: the same collateral as the derived JSON bundle. Issuer chains
+    /// may be URL-encoded (as in PCS response headers); without its own, the QE identity uses the TCB info's.
+    @Test func pccsDirectoryEqualsTheBundle() throws {
+        let source = Vectors.root + "/tdx/google-go-tdx-guest"
+        let bundle = try Collateral(
+            dcapQVLJSON: Vectors.bytes("derived/collateral-dcapqvl-json/gotdxguest_tdx_2023_50806f000000.json")
+        )
+        let plain = try Collateral(directory: source)
+        #expect(plain.tcbInfoBytes == bundle.tcbInfoBytes && plain.qeIdentityBytes == bundle.qeIdentityBytes)
+        #expect(plain.tcbInfoSignature == bundle.tcbInfoSignature && plain.pckCRL == bundle.pckCRL)
+        #expect(plain.tcbInfoIssuerChain == bundle.tcbInfoIssuerChain)
+
+        let directory = NSTemporaryDirectory() + "pccs-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (from, to) in [
+            ("sample_tcbInfo_response", "TCBInfo.json"), ("sample_qeIdentity_response", "qe_identity.json"),
+            ("pckcrl", "pckcrl"), ("rootcrl.der", "rootcrl.der"), ("pckCrlIssuerChain.pem", "pck_crl_issuer_chain.pem"),
+        ] {
+            try FileManager.default.copyItem(atPath: source + "/" + from, toPath: directory + "/" + to)
+        }
+        let chain = String(decoding: try Vectors.bytes("tdx/google-go-tdx-guest/tcbInfoIssuerChain.pem"), as: UTF8.self)
+        let encoded = try #require(chain.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+        try Data(encoded.utf8).write(to: URL(fileURLWithPath: directory + "/tcb_info_issuer_chain.pem"))
+        let renamed = try Collateral(directory: directory)
+        #expect(renamed.tcbInfoIssuerChain == bundle.tcbInfoIssuerChain)
+        #expect(renamed.qeIdentityIssuerChain == bundle.tcbInfoIssuerChain)
+        #expect(renamed.rootCACRL == bundle.rootCACRL)
+
+        try FileManager.default.removeItem(atPath: directory + "/pckcrl")
+        #expect(throws: EnclaveError.self) { try Collateral(directory: directory) }
+    }
+
     @Test func timeInconsistentCollateralFailsAtTheCRL() async {
         let check = await failure(
             Self.v5Sample,

@@ -57,36 +57,67 @@ public struct Collateral: Sendable {
 }
 
 extension Collateral {
-    /// The file names of a collateral directory, as PCCS/PCS serve the pieces.
+    /// The file names of a collateral directory, as PCCS/PCS serve the pieces. Each piece is found under any of
+    /// several names (compared case-insensitively): the first name is what `enclave platform collateral` writes.
     public enum DirectoryLayout {
-        /// `{"tcbInfo": {…}, "signature": "hex"}` (PCS response body).
+        /// `{"tcbInfo": {…}, "signature": "hex"}` (PCS response body, SGX or TDX).
         public static let tcbInfo = "tcbinfo.json"
         /// `{"enclaveIdentity": {…}, "signature": "hex"}`.
         public static let qeIdentity = "qeidentity.json"
-        /// PEM chains (signing certificate, root).
+        /// PEM chains (signing certificate, root), plain or URL-encoded as in PCS response headers.
         public static let tcbInfoIssuerChain = "tcbinfo-issuer-chain.pem"
         public static let qeIdentityIssuerChain = "qeidentity-issuer-chain.pem"
         public static let pckCRLIssuerChain = "pckcrl-issuer-chain.pem"
         /// CRLs in DER, hexadecimal DER or PEM.
         public static let rootCACRL = "rootcacrl.der"
         public static let pckCRL = "pckcrl.der"
+
+        /// Every name each piece is accepted under.
+        static let names: [String: [String]] = [
+            tcbInfo: [tcbInfo, "tcb_info.json", "tcbinfo", "tcb-info.json", "sample_tcbinfo_response"],
+            qeIdentity: [qeIdentity, "qe_identity.json", "qeidentity", "qe-identity.json", "sample_qeidentity_response"],
+            tcbInfoIssuerChain: [
+                tcbInfoIssuerChain, "tcbinfoissuerchain.pem", "tcb_info_issuer_chain.pem", "tcb-info-issuer-chain.pem",
+            ],
+            qeIdentityIssuerChain: [
+                qeIdentityIssuerChain, "qeidentityissuerchain.pem", "qe_identity_issuer_chain.pem",
+                "enclave-identity-issuer-chain.pem",
+            ],
+            pckCRLIssuerChain: [
+                pckCRLIssuerChain, "pckcrlissuerchain.pem", "pck_crl_issuer_chain.pem", "pck-crl-issuer-chain.pem",
+            ],
+            rootCACRL: [rootCACRL, "rootcacrl.pem", "rootcacrl.hex", "rootcacrl", "rootcrl.der", "root_ca_crl.der"],
+            pckCRL: [pckCRL, "pckcrl.pem", "pckcrl.hex", "pckcrl", "pck_crl.der"],
+        ]
     }
 
     /// Read a collateral directory (see ``DirectoryLayout``). The signed objects are taken as their exact bytes
-    /// from the PCS response bodies.
+    /// from the PCS response bodies. Without its own issuer chain, the QE identity uses the TCB info's (Intel signs
+    /// both with the TCB signing key).
     public init(directory: String) throws(EnclaveError) {
-        func read(_ name: String) throws(EnclaveError) -> [UInt8] {
-            guard let data = FileManager.default.contents(atPath: directory + "/" + name), data.count <= 1 << 20 else {
-                throw .malformedInput("collateral directory lacks \(name) (or it is over 1 MiB)")
+        guard let listing = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+            throw .malformedInput("cannot list the collateral directory \(directory)")
+        }
+        func find(_ piece: String) -> String? {
+            for name in DirectoryLayout.names[piece] ?? [piece] {
+                if let match = listing.first(where: { $0.lowercased() == name }) { return directory + "/" + match }
+            }
+            return nil
+        }
+        func read(_ piece: String) throws(EnclaveError) -> [UInt8] {
+            guard let path = find(piece), let data = FileManager.default.contents(atPath: path), data.count <= 1 << 20
+            else {
+                throw .malformedInput("collateral directory lacks \(piece) (or it is over 1 MiB)")
             }
             return [UInt8](data)
         }
-        func chain(_ name: String) throws(EnclaveError) -> [Certificate] {
+        func chain(_ piece: String) throws(EnclaveError) -> [Certificate] {
+            var text = String(decoding: try read(piece), as: UTF8.self)
+            if text.contains("%"), let decoded = text.removingPercentEncoding { text = decoded }
             do {
-                return try PEMDocument.parseMultiple(pemString: String(decoding: try read(name), as: UTF8.self))
-                    .map { try Certificate(pemDocument: $0) }
+                return try PEMDocument.parseMultiple(pemString: text).map { try Certificate(pemDocument: $0) }
             } catch {
-                throw .malformedInput("\(name) is not a PEM certificate chain")
+                throw .malformedInput("\(piece) is not a PEM certificate chain")
             }
         }
         let tcb = try Self.signedObject(try read(DirectoryLayout.tcbInfo), key: "tcbInfo")
@@ -96,7 +127,9 @@ extension Collateral {
         qeIdentityBytes = qe.object
         qeIdentitySignature = qe.signature
         tcbInfoIssuerChain = try chain(DirectoryLayout.tcbInfoIssuerChain)
-        qeIdentityIssuerChain = try chain(DirectoryLayout.qeIdentityIssuerChain)
+        qeIdentityIssuerChain =
+            find(DirectoryLayout.qeIdentityIssuerChain) == nil
+            ? tcbInfoIssuerChain : try chain(DirectoryLayout.qeIdentityIssuerChain)
         pckCRLIssuerChain = try chain(DirectoryLayout.pckCRLIssuerChain)
         rootCACRL = try read(DirectoryLayout.rootCACRL)
         pckCRL = try read(DirectoryLayout.pckCRL)
