@@ -152,7 +152,9 @@ extension EnclaveCommand {
                 let bare = try await quote.verify(anchors: anchors, at: time)
                 if bare.simulated, let platform = try? SimulatedPlatform.open() {
                     // Simulated evidence: this machine's platform supplies the collateral.
-                    let bundle = try Collateral(dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60)))
+                    let bundle = try Collateral(
+                        dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60))
+                    )
                     return try await quote.verify(anchors: anchors, collateral: bundle, at: time)
                 }
                 return bare

@@ -1,7 +1,8 @@
-@testable import Attestation
 import EnclaveCore
 import Foundation
 import Testing
+
+@testable import Attestation
 
 /// Real SEV-SNP reports and AMD certificates from ../shared/vectors, with the outcomes its MANIFEST states. The SNP
 /// vectors have no time of their own: 2025-07-19 lies inside every VCEK's and the VLEK's validity.
@@ -140,7 +141,10 @@ struct SEVSNPTests {
         let report = try Self.report("snp/trustee/test-report.bin")
         // Another chip's VCEK: its TCB or hardware ID differs (or, failing those, the signature).
         let other = #expect(throws: SEVSNPReport.VerificationFailure.self) {
-            try report.verify(signingCertificate: Self.certificate("snp/google-go-sev-guest/vcek.testcer"), at: Self.time)
+            try report.verify(
+                signingCertificate: Self.certificate("snp/google-go-sev-guest/vcek.testcer"),
+                at: Self.time
+            )
         }
         #expect(other.map { [.reportedTCB, .chipID, .reportSignature].contains($0.check) } == true)
         // A VLEK for a report that names the VCEK.

@@ -1,7 +1,8 @@
-@testable import Attestation
 import EnclaveCore
 import Foundation
 import Testing
+
+@testable import Attestation
 
 /// Real TDX quotes and collateral from ../shared/vectors, with the outcomes its MANIFEST states.
 @Suite("TDX quotes v4 and v5: verification, TCB status, policy")
@@ -97,7 +98,11 @@ struct TDXQuoteTests {
             dcapQVLJSON: Vectors.bytes("derived/collateral-dcapqvl-json/gotdxguest_tdx_2023_50806f000000.json")
         )
         let failure = await #expect(throws: DCAPQuote.VerificationFailure.self) {
-            try await quote.verify(anchors: Self.anchors, collateral: collateral, at: Date(timeIntervalSince1970: 1_688_173_200))
+            try await quote.verify(
+                anchors: Self.anchors,
+                collateral: collateral,
+                at: Date(timeIntervalSince1970: 1_688_173_200)
+            )
         }
         #expect(failure?.check == .tcbLevel)
     }
@@ -237,7 +242,10 @@ struct TDXQuoteTests {
 
     /// A TDX TCB info whose one level every platform reaches, with one module identity (`TDX_01`): minor SVN 13
     /// and above up to date, below it out of date.
-    static func tcbInfo(moduleID: String = "TDX_01", moduleSigner: String = String(repeating: "00", count: 48)) -> String {
+    static func tcbInfo(
+        moduleID: String = "TDX_01",
+        moduleSigner: String = String(repeating: "00", count: 48)
+    ) -> String {
         let zeros = (0..<16).map { _ in "{\"svn\":0}" }.joined(separator: ",")
         return """
             {"id":"TDX","version":3,"issueDate":"2026-01-01T00:00:00Z","nextUpdate":"2026-02-01T00:00:00Z",\
@@ -300,7 +308,10 @@ struct TDXQuoteTests {
         #expect(TCBStatus.swHardeningNeeded.converged(with: [.upToDate, .outOfDate]) == .outOfDate)
         #expect(TCBStatus.configurationNeeded.converged(with: [.outOfDate]) == .outOfDateConfigurationNeeded)
         #expect(TCBStatus.upToDate.converged(with: [.upToDate, .revoked]) == .revoked)
-        #expect(TCBStatus.configurationAndSWHardeningNeeded.converged(with: [.upToDate]) == .configurationAndSWHardeningNeeded)
+        #expect(
+            TCBStatus.configurationAndSWHardeningNeeded.converged(with: [.upToDate])
+                == .configurationAndSWHardeningNeeded
+        )
         #expect(TCBStatus.relaunchStatus(launch: .outOfDate, current: .upToDate) == .tdRelaunchAdvised)
         #expect(
             TCBStatus.relaunchStatus(launch: .outOfDateConfigurationNeeded, current: .upToDate)
@@ -327,7 +338,10 @@ struct TDXQuoteTests {
         var debug = try await verify(Self.phalaQuote, Self.phalaCollateral, at: Self.phalaTime)
         try EvidencePolicy().check(debug)  // control
         debug.debug = true
-        #expect((#expect(throws: EvidencePolicy.Violation.self) { try EvidencePolicy().check(debug) })?.requirement == "debug")
+        #expect(
+            (#expect(throws: EvidencePolicy.Violation.self) { try EvidencePolicy().check(debug) })?.requirement
+                == "debug"
+        )
 
         var service = try await verify(Self.v5Sample, Self.outdatedCollateral, at: Self.outdatedTime)
         try EvidencePolicy().check(service)  // control

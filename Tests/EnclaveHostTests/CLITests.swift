@@ -208,9 +208,10 @@ struct VerifyRealEvidenceCLITests {
         #expect(claims["format"] as? String == "tdx")
         #expect(claims["tcbStatus"] as? String == "UpToDate")
         let tdx = try #require(claims["tdx"] as? [String: Any])
-        for key in ["mrTD", "rtmr0", "rtmr3", "mrSeam", "mrSignerSeam", "mrOwner", "mrConfigID", "mrOwnerConfig",
-            "tdAttributes", "xfam", "teeTCBSVN", "septVEDisable"]
-        {
+        for key in [
+            "mrTD", "rtmr0", "rtmr3", "mrSeam", "mrSignerSeam", "mrOwner", "mrConfigID", "mrOwnerConfig",
+            "tdAttributes", "xfam", "teeTCBSVN", "septVEDisable",
+        ] {
             #expect(tdx[key] != nil, "missing tdx.\(key)")
         }
         #expect((tdx["mrTD"] as? String)?.hasPrefix("91eb2b44") == true)
@@ -251,7 +252,10 @@ struct VerifyRealEvidenceCLITests {
         #expect((claims["policy"] as? [String: Any])?["accepted"] as? Bool == false)
         let allowed = try Fixtures.run(
             cli,
-            ["verify", Vectors.root + "/azure-vtpm/trustee-az-tdx-vtpm/td-quote.bin", "--at", "1752919234", "--allow-sept-ve"]
+            [
+                "verify", Vectors.root + "/azure-vtpm/trustee-az-tdx-vtpm/td-quote.bin", "--at", "1752919234",
+                "--allow-sept-ve",
+            ]
         )
         #expect(allowed.status == 0, "\(allowed.output)")
     }
@@ -268,9 +272,10 @@ struct VerifyRealEvidenceCLITests {
         let claims = try json(run.output)
         #expect(claims["format"] as? String == "sev-snp")
         let snp = try #require(claims["sevSnp"] as? [String: Any])
-        for key in ["measurement", "hostData", "familyID", "imageID", "guestSVN", "policy", "platformInfo", "vmpl",
-            "reportedTCB", "committedTCB", "currentTCB", "chipID"]
-        {
+        for key in [
+            "measurement", "hostData", "familyID", "imageID", "guestSVN", "policy", "platformInfo", "vmpl",
+            "reportedTCB", "committedTCB", "currentTCB", "chipID",
+        ] {
             #expect(snp[key] != nil, "missing sevSnp.\(key)")
         }
         #expect(snp["productName"] as? String == "Milan")
@@ -281,7 +286,8 @@ struct VerifyRealEvidenceCLITests {
             cli,
             [
                 "verify", Vectors.root + "/snp/virtee-sev/report_milan.hex", "--format", "sev-snp", "--vcek",
-                Vectors.root + "/snp/virtee-sev/vcek_milan.der", "--chain", Vectors.root + "/snp/virtee-sev/cert_chain_milan",
+                Vectors.root + "/snp/virtee-sev/vcek_milan.der", "--chain",
+                Vectors.root + "/snp/virtee-sev/cert_chain_milan",
                 "--at", "1752919234",
             ]
         )

@@ -119,13 +119,14 @@ extension Claims {
         ]
         if let tcbStatus { object["tcbStatus"] = tcbStatus.rawValue }
         if let sgx {
-            object["sgx"] = [
-                "mrEnclave": sgx.mrEnclave.hex, "mrSigner": sgx.mrSigner.hex, "isvProdID": Int(sgx.isvProductID),
-                "isvSVN": Int(sgx.isvSVN), "attributes": Hex.encode(sgx.attributes),
-                "miscSelect": Int(sgx.miscSelect), "cpuSVN": Hex.encode(sgx.cpuSVN),
-                "configID": Hex.encode(sgx.configID), "configSVN": Int(sgx.configSVN),
-                "isvFamilyID": Hex.encode(sgx.isvFamilyID), "isvExtProdID": Hex.encode(sgx.isvExtendedProductID),
-            ] as [String: Any]
+            object["sgx"] =
+                [
+                    "mrEnclave": sgx.mrEnclave.hex, "mrSigner": sgx.mrSigner.hex, "isvProdID": Int(sgx.isvProductID),
+                    "isvSVN": Int(sgx.isvSVN), "attributes": Hex.encode(sgx.attributes),
+                    "miscSelect": Int(sgx.miscSelect), "cpuSVN": Hex.encode(sgx.cpuSVN),
+                    "configID": Hex.encode(sgx.configID), "configSVN": Int(sgx.configSVN),
+                    "isvFamilyID": Hex.encode(sgx.isvFamilyID), "isvExtProdID": Hex.encode(sgx.isvExtendedProductID),
+                ] as [String: Any]
         }
         if let tdx {
             var td: [String: Any] = [
@@ -142,17 +143,18 @@ extension Claims {
             object["tdx"] = td
         }
         if let snp = sevSNP {
-            object["sevSnp"] = [
-                "version": Int(snp.version), "measurement": Hex.encode(snp.measurement),
-                "hostData": Hex.encode(snp.hostData), "familyID": Hex.encode(snp.familyID),
-                "imageID": Hex.encode(snp.imageID), "guestSVN": Int(snp.guestSVN), "policy": snp.policy.jsonObject,
-                "platformInfo": Self.hex64(snp.platformInfo), "vmpl": Int(snp.vmpl),
-                "idKeyDigest": Hex.encode(snp.idKeyDigest), "authorKeyDigest": Hex.encode(snp.authorKeyDigest),
-                "reportID": Hex.encode(snp.reportID), "chipID": Hex.encode(snp.chipID),
-                "reportedTCB": snp.reportedTCB.jsonObject, "committedTCB": snp.committedTCB.jsonObject,
-                "currentTCB": snp.currentTCB.jsonObject, "launchTCB": snp.launchTCB.jsonObject,
-                "signingKey": snp.signingKey, "productName": snp.productName,
-            ] as [String: Any]
+            object["sevSnp"] =
+                [
+                    "version": Int(snp.version), "measurement": Hex.encode(snp.measurement),
+                    "hostData": Hex.encode(snp.hostData), "familyID": Hex.encode(snp.familyID),
+                    "imageID": Hex.encode(snp.imageID), "guestSVN": Int(snp.guestSVN), "policy": snp.policy.jsonObject,
+                    "platformInfo": Self.hex64(snp.platformInfo), "vmpl": Int(snp.vmpl),
+                    "idKeyDigest": Hex.encode(snp.idKeyDigest), "authorKeyDigest": Hex.encode(snp.authorKeyDigest),
+                    "reportID": Hex.encode(snp.reportID), "chipID": Hex.encode(snp.chipID),
+                    "reportedTCB": snp.reportedTCB.jsonObject, "committedTCB": snp.committedTCB.jsonObject,
+                    "currentTCB": snp.currentTCB.jsonObject, "launchTCB": snp.launchTCB.jsonObject,
+                    "signingKey": snp.signingKey, "productName": snp.productName,
+                ] as [String: Any]
         }
         return object
     }

@@ -75,7 +75,9 @@ extension Collateral {
         /// Every name each piece is accepted under.
         static let names: [String: [String]] = [
             tcbInfo: [tcbInfo, "tcb_info.json", "tcbinfo", "tcb-info.json", "sample_tcbinfo_response"],
-            qeIdentity: [qeIdentity, "qe_identity.json", "qeidentity", "qe-identity.json", "sample_qeidentity_response"],
+            qeIdentity: [
+                qeIdentity, "qe_identity.json", "qeidentity", "qe-identity.json", "sample_qeidentity_response",
+            ],
             tcbInfoIssuerChain: [
                 tcbInfoIssuerChain, "tcbinfoissuerchain.pem", "tcb_info_issuer_chain.pem", "tcb-info-issuer-chain.pem",
             ],

@@ -130,7 +130,8 @@ public struct DCAPQuote: Hashable, Sendable {
             bodySize = teeType == Self.teeTypeSGX ? SGXReportBody.size : TDReport.size10
         }
         let bodyBytes = try reader.take(bodySize, "body")
-        body = teeType == Self.teeTypeSGX ? .sgx(try SGXReportBody(bytes: bodyBytes)) : .td(try TDReport(bytes: bodyBytes))
+        body =
+            teeType == Self.teeTypeSGX ? .sgx(try SGXReportBody(bytes: bodyBytes)) : .td(try TDReport(bytes: bodyBytes))
         signedLength = reader.position
 
         let signatureLength = Int(try reader.integer(UInt32.self, "signature data length"))

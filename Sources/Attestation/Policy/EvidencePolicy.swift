@@ -55,7 +55,10 @@ public struct EvidencePolicy: Hashable, Sendable {
                 throw Violation(requirement: "SMT", reason: "the guest policy allows SMT")
             }
             if snp.vmpl > maximumVMPL {
-                throw Violation(requirement: "VMPL", reason: "the report comes from VMPL \(snp.vmpl), at most \(maximumVMPL) is accepted")
+                throw Violation(
+                    requirement: "VMPL",
+                    reason: "the report comes from VMPL \(snp.vmpl), at most \(maximumVMPL) is accepted"
+                )
             }
         }
         if let accepted = acceptedTCBStatuses {

@@ -1,9 +1,9 @@
 internal import Crypto
-internal import _CryptoExtras
 public import EnclaveCore
 public import Foundation
 internal import SwiftASN1
 internal import X509
+internal import _CryptoExtras
 
 /// An X.509 certificate of AMD's SEV key hierarchy (ARK, ASK, ASVK, VCEK, VLEK), parsed with swift-asn1.
 ///
@@ -92,10 +92,11 @@ public struct AMDCertificate: Hashable, Sendable {
         tbsBytes = Array(tbs.encodedBytes)
         signatureAlgorithm = Array(algorithm.encodedBytes)
         self.signature = signature
-        var fields: (
-            serial: [UInt8], issuer: [UInt8], subject: [UInt8], name: String?, from: Date, until: Date,
-            spki: [UInt8], keyAlgorithm: ASN1ObjectIdentifier, keyBits: [UInt8], extensions: [String: [UInt8]]
-        )?
+        var fields:
+            (
+                serial: [UInt8], issuer: [UInt8], subject: [UInt8], name: String?, from: Date, until: Date,
+                spki: [UInt8], keyAlgorithm: ASN1ObjectIdentifier, keyBits: [UInt8], extensions: [String: [UInt8]]
+            )?
         try DER.sequence(tbs, identifier: .sequence) { nodes in
             let version =
                 try DER.optionalExplicitlyTagged(&nodes, tagNumber: 0, tagClass: .contextSpecific) {
@@ -206,39 +207,41 @@ public struct AMDCertificate: Hashable, Sendable {
     /// `RSASSA-PSS` whose parameters name SHA-384, MGF1 with SHA-384 and a salt of 48 bytes.
     static func isPSSWithSHA384(_ encoded: [UInt8]) -> Bool {
         guard let node = try? DER.parse(encoded) else { return false }
-        return (try? DER.sequence(node, identifier: .sequence) { items -> Bool in
-            guard try ASN1ObjectIdentifier(derEncoded: &items) == rsassaPSS, let parameters = items.next(),
-                items.next() == nil
-            else { return false }
-            var hash: ASN1ObjectIdentifier?
-            var mgfHash: ASN1ObjectIdentifier?
-            var salt = 20
-            try DER.sequence(parameters, identifier: .sequence) { fields in
-                while let field = fields.next() {
-                    guard case .constructed(let wrapped) = field.content, let inner = wrapped.first(where: { _ in true })
-                    else { throw ASN1Error.invalidASN1Object(reason: "bad PSS parameter") }
-                    switch field.identifier {
-                    case ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific):
-                        hash = try algorithmOID(inner)
-                    case ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific):
-                        try DER.sequence(inner, identifier: .sequence) { mgf in
-                            guard try ASN1ObjectIdentifier(derEncoded: &mgf) == Self.mgf1, let hashNode = mgf.next()
-                            else { throw ASN1Error.invalidASN1Object(reason: "MGF is not MGF1") }
-                            mgfHash = try algorithmOID(hashNode)
+        return
+            (try? DER.sequence(node, identifier: .sequence) { items -> Bool in
+                guard try ASN1ObjectIdentifier(derEncoded: &items) == rsassaPSS, let parameters = items.next(),
+                    items.next() == nil
+                else { return false }
+                var hash: ASN1ObjectIdentifier?
+                var mgfHash: ASN1ObjectIdentifier?
+                var salt = 20
+                try DER.sequence(parameters, identifier: .sequence) { fields in
+                    while let field = fields.next() {
+                        guard case .constructed(let wrapped) = field.content,
+                            let inner = wrapped.first(where: { _ in true })
+                        else { throw ASN1Error.invalidASN1Object(reason: "bad PSS parameter") }
+                        switch field.identifier {
+                        case ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific):
+                            hash = try algorithmOID(inner)
+                        case ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific):
+                            try DER.sequence(inner, identifier: .sequence) { mgf in
+                                guard try ASN1ObjectIdentifier(derEncoded: &mgf) == Self.mgf1, let hashNode = mgf.next()
+                                else { throw ASN1Error.invalidASN1Object(reason: "MGF is not MGF1") }
+                                mgfHash = try algorithmOID(hashNode)
+                            }
+                        case ASN1Identifier(tagWithNumber: 2, tagClass: .contextSpecific):
+                            salt = try Int(derEncoded: inner)
+                        case ASN1Identifier(tagWithNumber: 3, tagClass: .contextSpecific):
+                            guard try Int(derEncoded: inner) == 1 else {
+                                throw ASN1Error.invalidASN1Object(reason: "bad trailer field")
+                            }
+                        default:
+                            throw ASN1Error.invalidASN1Object(reason: "unknown PSS parameter")
                         }
-                    case ASN1Identifier(tagWithNumber: 2, tagClass: .contextSpecific):
-                        salt = try Int(derEncoded: inner)
-                    case ASN1Identifier(tagWithNumber: 3, tagClass: .contextSpecific):
-                        guard try Int(derEncoded: inner) == 1 else {
-                            throw ASN1Error.invalidASN1Object(reason: "bad trailer field")
-                        }
-                    default:
-                        throw ASN1Error.invalidASN1Object(reason: "unknown PSS parameter")
                     }
                 }
-            }
-            return hash == sha384 && mgfHash == sha384 && salt == 48
-        }) ?? false
+                return hash == sha384 && mgfHash == sha384 && salt == 48
+            }) ?? false
     }
 
     private static func algorithmOID(_ node: ASN1Node) throws -> ASN1ObjectIdentifier {
