@@ -8,7 +8,7 @@ public struct EnclaveError: Error, Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
             case malformedInput, limitExceeded, invalidConfiguration, invalidSignature, measurementMismatch
             case debugNotAllowed, imageUnreadable, launchFailed, enclaveTerminated, callFailed, unknownCall
-            case channelClosed, sandboxFailed, protocolViolation
+            case channelClosed, sandboxFailed, protocolViolation, unavailable
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -41,6 +41,8 @@ public struct EnclaveError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let sandboxFailed = Code(.sandboxFailed)
         /// The peer broke the wire protocol.
         public static let protocolViolation = Code(.protocolViolation)
+        /// A platform facility (configfs-tsm, a device) is missing or refused the request.
+        public static let unavailable = Code(.unavailable)
 
         public var description: String { String(describing: base) }
     }
@@ -104,5 +106,8 @@ public struct EnclaveError: Error, Hashable, Sendable, CustomStringConvertible {
     }
     public static func protocolViolation(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .protocolViolation, reason: reason, fileID: fileID, line: line)
+    }
+    public static func unavailable(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
+        Self(code: .unavailable, reason: reason, fileID: fileID, line: line)
     }
 }

@@ -33,6 +33,9 @@ public final class Enclave: Sendable {
         public var startTimeout: Duration = .seconds(30)
         /// The simulated platform that derives the enclave's keys and reports; `nil` opens the default one.
         public var platform: SimulatedPlatform?
+        /// Where remote evidence comes from: by default configfs-tsm when this is a confidential VM that has it
+        /// (see ``ConfigFSTSM/detect(root:fileSystem:)``), else the simulated platform.
+        public var evidenceSource: EvidenceSource = .automatic
 
         public init() {}
     }
@@ -118,8 +121,15 @@ public final class Enclave: Sendable {
         }
         Spawn.closeFD(sockets.enclave)
         Spawn.closeFD(platformSockets.enclave)
+        let tsm: ConfigFSTSM?
+        switch options.evidenceSource {
+        case .automatic: tsm = ConfigFSTSM.detect()
+        case .simulated: tsm = nil
+        case .configFSTSM(let chosen): tsm = chosen
+        }
         let platformPeer = PlatformService.start(
             platform: platform,
+            tsm: tsm,
             identity: signature.identity,
             fd: platformSockets.host
         )

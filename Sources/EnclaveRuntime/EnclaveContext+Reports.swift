@@ -34,10 +34,13 @@ extension EnclaveContext {
 }
 
 extension EnclaveContext {
-    /// Remote evidence for this enclave binding `reportData` (at most 64 bytes, zero-padded): an SGX DCAP ECDSA
-    /// quote v3 from the platform. By convention `reportData` is SHA-256 of the claims the enclave makes (a nonce, a
-    /// public key): see ``reportData(claims:)``.
-    public func evidence(reportData: [UInt8]) async throws -> [UInt8] {
+    /// Remote evidence binding `reportData` (at most 64 bytes, zero-padded). On the simulated platform: an SGX DCAP
+    /// ECDSA quote v3 of this enclave. On a confidential VM (Intel TDX, AMD SEV-SNP) where the host found Linux
+    /// configfs-tsm: the hardware's quote or report of the whole VM, with `reportData` as its report data — the VM
+    /// is then the TEE, and the enclave's identity is whatever the VM's measurements say. The provider tells which.
+    /// By convention `reportData` is SHA-256 of the claims the enclave makes (a nonce, a public key): see
+    /// ``reportData(claims:)``.
+    public func evidence(reportData: [UInt8]) async throws -> AttestationEvidence {
         guard reportData.count <= 64 else { throw EnclaveError.malformedInput("report data is at most 64 bytes") }
         let padded = reportData + [UInt8](repeating: 0, count: 64 - reportData.count)
         return try await platformCall(PlatformProtocol.Quote.self, padded)

@@ -87,11 +87,8 @@ struct TDXQuoteTests {
     @Test func goTDXGuestSPRQuoteFailsAtParsingAndWithoutItsTrailerAtTheTCBLevel() async throws {
         let bytes = try Vectors.bytes("tdx/google-go-tdx-guest/tdx_prod_quote_SPR_E4.dat")
         #expect(throws: EnclaveError.self) { try DCAPQuote(bytes: bytes) }
-        let path = NSTemporaryDirectory() + "spr-e4-\(UUID().uuidString).dat"
-        defer { try? FileManager.default.removeItem(atPath: path) }
         let trailer = Array(" extra bytes(only for testing purpose)\n".utf8)
         #expect(Array(bytes.suffix(trailer.count - 1)) == Array(trailer.dropFirst()))
-        FileManager.default.createFile(atPath: path, contents: Data(bytes.prefix(4935)))
         let quote = try DCAPQuote(bytes: Array(bytes.prefix(4935)))
         #expect(quote.header.version == 4 && quote.isTDX)
         let collateral = try Collateral(

@@ -13,7 +13,7 @@ struct EvidenceTests {
         let platform = try #require(options.platform)
         let enclave = try await Enclave.load(path: signed.image, options: options)
         let reportData = Array(0..<64).map(UInt8.init)
-        let evidence = try await enclave.call(Evidence.self, reportData)
+        let evidence = try await enclave.call(Evidence.self, reportData).bytes
         await enclave.terminate()
 
         let quote = try DCAPQuote(bytes: evidence)
@@ -48,7 +48,7 @@ struct EvidenceTests {
         let signed = try Fixtures.sign(config: EnclaveConfig(productID: 1, securityVersion: 1, debug: true))
         let options = Fixtures.options(signed, debug: true)
         let enclave = try await Enclave.load(path: signed.image, options: options)
-        let quote = try DCAPQuote(bytes: try await enclave.call(Evidence.self, [1]))
+        let quote = try DCAPQuote(bytes: try await enclave.call(Evidence.self, [1]).bytes)
         await enclave.terminate()
         #expect(quote.sgxReport?.isDebug == true)
         #expect(quote.sgxReport?.reportData == [1] + [UInt8](repeating: 0, count: 63))
@@ -66,7 +66,7 @@ struct SimulatedCollateralTests {
         var options = Fixtures.options(signed)
         options.platform = platform
         let enclave = try await Enclave.load(path: signed.image, options: options)
-        evidence = try await enclave.call(Evidence.self, [7])
+        evidence = try await enclave.call(Evidence.self, [7]).bytes
         await enclave.terminate()
     }
 
@@ -116,7 +116,7 @@ struct SimulatedCollateralTests {
         var options = Fixtures.options(signed)
         options.platform = platform
         let enclave = try await Enclave.load(path: signed.image, options: options)
-        let older = try await enclave.call(Evidence.self, [7])
+        let older = try await enclave.call(Evidence.self, [7]).bytes
         await enclave.terminate()
         let root = try Certificate(pemEncoded: platform.rootCertificatePEM())
         let downgraded = try await DCAPQuote(bytes: older).verify(

@@ -59,6 +59,7 @@ enum Fixtures {
     static func options(_ signed: Signed, debug: Bool = false) -> Enclave.Options {
         var options = Enclave.Options()
         options.platform = try? SimulatedPlatform.open(directory: platformDirectory)
+        options.evidenceSource = .simulated  // the tests' evidence is the simulated platform's, even on a CVM
         options.signaturePath = signed.signature
         options.debug = debug
         return options

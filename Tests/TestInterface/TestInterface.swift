@@ -129,6 +129,6 @@ public enum CheckReport: EnclaveCall {
 /// Remote evidence binding the given report data.
 public enum Evidence: EnclaveCall {
     public typealias Input = [UInt8]
-    public typealias Output = [UInt8]
+    public typealias Output = AttestationEvidence
     public static var name: String { "test.evidence" }
 }

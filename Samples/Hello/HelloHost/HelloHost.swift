@@ -60,9 +60,9 @@ struct HelloHost: AsyncParsableCommand {
             fflush(nil)
         }
         if let evidence, let nonce, let bytes = Hex.decode(nonce) {
-            let quote = try await instance.call(Attest.self, bytes)
-            try Data(quote).write(to: URL(fileURLWithPath: evidence))
-            print("wrote \(quote.count) bytes of evidence to \(evidence)")
+            let attested = try await instance.call(Attest.self, bytes)
+            try Data(attested.bytes).write(to: URL(fileURLWithPath: evidence))
+            print("wrote \(attested.bytes.count) bytes of \(attested.provider) evidence to \(evidence)")
             await instance.terminate()
             return
         }

@@ -17,6 +17,6 @@ public enum Log: EnclaveCall {
 /// ECALL: remote evidence whose report data starts with SHA-256 of the given nonce.
 public enum Attest: EnclaveCall {
     public typealias Input = [UInt8]
-    public typealias Output = [UInt8]
+    public typealias Output = AttestationEvidence
     public static var name: String { "hello.attest" }
 }

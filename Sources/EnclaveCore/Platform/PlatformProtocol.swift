@@ -44,10 +44,11 @@ package enum PlatformProtocol {
         package static var name: String { "platform.getKey" }
     }
 
-    /// Remote evidence (an SGX DCAP quote v3) for the caller with 64 bytes of report data.
+    /// Remote evidence for the caller with 64 bytes of report data: a simulated SGX DCAP quote v3, or on a
+    /// confidential VM the hardware's quote or report through configfs-tsm.
     package enum Quote: EnclaveCall {
         package typealias Input = [UInt8]
-        package typealias Output = [UInt8]
+        package typealias Output = AttestationEvidence
         package static var name: String { "platform.quote" }
     }
 

@@ -1,9 +1,15 @@
 internal import EnclaveCore
 internal import _EnclaveChannel
 
-/// Serves one enclave's platform channel: key and report requests answered for the identity the loader measured.
+/// Serves one enclave's platform channel: key and report requests answered for the identity the loader measured;
+/// remote evidence from the simulated platform, or from configfs-tsm on a confidential VM.
 enum PlatformService {
-    static func start(platform: SimulatedPlatform, identity: EnclaveIdentity, fd: Int32) -> RPCPeer {
+    static func start(
+        platform: SimulatedPlatform,
+        tsm: ConfigFSTSM?,
+        identity: EnclaveIdentity,
+        fd: Int32
+    ) -> RPCPeer {
         let decoder = BinaryDecoder(maxMessageSize: 64 << 10)
         let encoder = BinaryEncoder()
         let peer = RPCPeer(
@@ -19,7 +25,20 @@ enum PlatformService {
                     return try encoder.encode(try platform.report(request, from: identity))
                 case PlatformProtocol.Quote.name:
                     let reportData = try decoder.decode([UInt8].self, from: argument)
-                    return try encoder.encode(try platform.quote(for: identity, reportData: reportData))
+                    guard let tsm else {
+                        let quote = try platform.quote(for: identity, reportData: reportData)
+                        return try encoder.encode(
+                            AttestationEvidence(provider: AttestationEvidence.simulatedProvider, bytes: quote)
+                        )
+                    }
+                    let report = try tsm.report(reportData: reportData)
+                    return try encoder.encode(
+                        AttestationEvidence(
+                            provider: report.provider,
+                            bytes: report.outblob,
+                            auxiliaryData: report.auxblob
+                        )
+                    )
                 default:
                     throw EnclaveError.unknownCall("the platform has no request named \"\(name)\"")
                 }
