@@ -34,7 +34,7 @@ public struct Collateral: Sendable {
         func chain(_ key: String) throws(EnclaveError) -> [Certificate] {
             let text = try string(key)
             do {
-                return try PEMDocument.parseMultiple(pemString: text).map { try Certificate(pemDocument: $0) }
+                return try PEMCertificates.parse(Array(text.utf8))
             } catch {
                 throw .malformedInput("\(key) is not a PEM certificate chain")
             }
@@ -117,7 +117,7 @@ extension Collateral {
             var text = String(decoding: try read(piece), as: UTF8.self)
             if text.contains("%"), let decoded = text.removingPercentEncoding { text = decoded }
             do {
-                return try PEMDocument.parseMultiple(pemString: text).map { try Certificate(pemDocument: $0) }
+                return try PEMCertificates.parse(Array(text.utf8))
             } catch {
                 throw .malformedInput("\(piece) is not a PEM certificate chain")
             }

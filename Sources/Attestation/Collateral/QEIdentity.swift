@@ -21,55 +21,30 @@ public struct QEIdentity: Sendable {
     public var isvProductID: Int
     public var levels: [Level]
 
-    private struct Raw: Decodable {
-        struct TCB: Decodable { var isvsvn: Int }
-        struct Level: Decodable {
-            var tcb: TCB
-            var tcbStatus: TCBStatus
-            var advisoryIDs: [String]?
-        }
-        var id: String?
-        var version: Int
-        var issueDate: String
-        var nextUpdate: String
-        var miscselect: String
-        var miscselectMask: String
-        var attributes: String
-        var attributesMask: String
-        var mrsigner: String
-        var isvprodid: Int
-        var tcbLevels: [Level]
-    }
-
     /// Parse the `enclaveIdentity` object (its exact bytes, as signed).
     public init(jsonBytes: [UInt8]) throws(EnclaveError) {
-        let raw: Raw
-        do {
-            raw = try JSONDecoder().decode(Raw.self, from: Data(jsonBytes))
-        } catch {
-            throw .malformedInput("QE identity does not parse: \(error)")
+        let json = try JSONFields(bytes: jsonBytes, what: "QE identity")
+        let version = try json.int("version")
+        guard version == 2 else { throw .malformedInput("QE identity version \(version)") }
+        self.id = try json.optionalString("id") ?? "QE"
+        self.issueDate = try json.date("issueDate")
+        self.nextUpdate = try json.date("nextUpdate")
+        self.miscSelect = try json.hex("miscselect", count: 4)
+        self.miscSelectMask = try json.hex("miscselectMask", count: 4)
+        self.attributes = try json.hex("attributes", count: 16)
+        self.attributesMask = try json.hex("attributesMask", count: 16)
+        self.mrSigner = try json.hex("mrsigner", count: 32)
+        self.isvProductID = try json.int("isvprodid")
+        var levels: [Level] = []
+        for level in try json.objects("tcbLevels") {
+            levels.append(
+                Level(
+                    isvSVN: try level.object("tcb").int("isvsvn"),
+                    status: try level.status("tcbStatus"),
+                    advisoryIDs: try level.strings("advisoryIDs")
+                )
+            )
         }
-        guard raw.version == 2 else { throw .malformedInput("QE identity version \(raw.version)") }
-        guard let misc = Hex.decode(raw.miscselect), misc.count == 4,
-            let miscMask = Hex.decode(raw.miscselectMask), miscMask.count == 4,
-            let attributes = Hex.decode(raw.attributes), attributes.count == 16,
-            let attributesMask = Hex.decode(raw.attributesMask), attributesMask.count == 16,
-            let mrSigner = Hex.decode(raw.mrsigner), mrSigner.count == 32,
-            let issue = Collateral.parseDate(raw.issueDate), let next = Collateral.parseDate(raw.nextUpdate)
-        else {
-            throw .malformedInput("QE identity has a malformed field")
-        }
-        self.id = raw.id ?? "QE"
-        self.issueDate = issue
-        self.nextUpdate = next
-        self.miscSelect = misc
-        self.miscSelectMask = miscMask
-        self.attributes = attributes
-        self.attributesMask = attributesMask
-        self.mrSigner = mrSigner
-        self.isvProductID = raw.isvprodid
-        self.levels = raw.tcbLevels.map {
-            Level(isvSVN: $0.tcb.isvsvn, status: $0.tcbStatus, advisoryIDs: $0.advisoryIDs ?? [])
-        }
+        self.levels = levels
     }
 }

@@ -39,125 +39,78 @@ public struct TCBInfo: Sendable {
     /// TDX: module identities by major version (`tdxModuleIdentities`).
     public var tdxModuleIdentities: [TDXModuleIdentity]
 
-    private struct Raw: Decodable {
-        struct Component: Decodable { var svn: Int }
-        struct TCB: Decodable {
-            var sgxtcbcomponents: [Component]?
-            var tdxtcbcomponents: [Component]?
-            var pcesvn: Int
-            // Version 2 spells the components out.
-            var sgxtcbcomp01svn: Int?, sgxtcbcomp02svn: Int?, sgxtcbcomp03svn: Int?, sgxtcbcomp04svn: Int?
-            var sgxtcbcomp05svn: Int?, sgxtcbcomp06svn: Int?, sgxtcbcomp07svn: Int?, sgxtcbcomp08svn: Int?
-            var sgxtcbcomp09svn: Int?, sgxtcbcomp10svn: Int?, sgxtcbcomp11svn: Int?, sgxtcbcomp12svn: Int?
-            var sgxtcbcomp13svn: Int?, sgxtcbcomp14svn: Int?, sgxtcbcomp15svn: Int?, sgxtcbcomp16svn: Int?
-        }
-        struct Level: Decodable {
-            var tcb: TCB
-            var tcbDate: String
-            var tcbStatus: TCBStatus
-            var advisoryIDs: [String]?
-        }
-        struct ModuleLevel: Decodable {
-            struct TCB: Decodable { var isvsvn: Int }
-            var tcb: TCB
-            var tcbDate: String?
-            var tcbStatus: TCBStatus
-            var advisoryIDs: [String]?
-        }
-        struct Module: Decodable {
-            var id: String?
-            var mrsigner: String
-            var attributes: String
-            var attributesMask: String
-            var tcbLevels: [ModuleLevel]?
-        }
-        var id: String?
-        var version: Int
-        var issueDate: String
-        var nextUpdate: String
-        var fmspc: String
-        var pceId: String
-        var tcbLevels: [Level]
-        var tdxModule: Module?
-        var tdxModuleIdentities: [Module]?
-    }
-
     /// Parse the `tcbInfo` object (its exact bytes, as signed).
     public init(jsonBytes: [UInt8]) throws(EnclaveError) {
-        let raw: Raw
-        do {
-            raw = try JSONDecoder().decode(Raw.self, from: Data(jsonBytes))
-        } catch {
-            throw .malformedInput("TCB info does not parse: \(error)")
-        }
-        guard raw.version == 2 || raw.version == 3 else { throw .malformedInput("TCB info version \(raw.version)") }
-        let id = raw.id ?? "SGX"
-        guard id == "SGX" || (id == "TDX" && raw.version == 3) else {
-            throw .malformedInput("TCB info ID \(id) (version \(raw.version)) is not supported")
-        }
-        guard let fmspc = Hex.decode(raw.fmspc), fmspc.count == 6, let pceID = Hex.decode(raw.pceId), pceID.count == 2,
-            let issue = Collateral.parseDate(raw.issueDate), let next = Collateral.parseDate(raw.nextUpdate)
-        else {
-            throw .malformedInput("TCB info has a malformed FMSPC, PCE ID or date")
+        let json = try JSONFields(bytes: jsonBytes, what: "TCB info")
+        let version = try json.int("version")
+        guard version == 2 || version == 3 else { throw .malformedInput("TCB info version \(version)") }
+        let id = try json.optionalString("id") ?? "SGX"
+        guard id == "SGX" || (id == "TDX" && version == 3) else {
+            throw .malformedInput("TCB info ID \(id) (version \(version)) is not supported")
         }
         var levels: [Level] = []
-        for level in raw.tcbLevels {
-            let t = level.tcb
-            let components: [Int]
-            if let list = t.sgxtcbcomponents {
-                components = list.map(\.svn)
+        for level in try json.objects("tcbLevels") {
+            let tcb = try level.object("tcb")
+            var components: [Int] = []
+            if tcb.has("sgxtcbcomponents") {
+                for component in try tcb.objects("sgxtcbcomponents") { components.append(try component.int("svn")) }
             } else {
-                let spelled = [
-                    t.sgxtcbcomp01svn, t.sgxtcbcomp02svn, t.sgxtcbcomp03svn, t.sgxtcbcomp04svn, t.sgxtcbcomp05svn,
-                    t.sgxtcbcomp06svn, t.sgxtcbcomp07svn, t.sgxtcbcomp08svn, t.sgxtcbcomp09svn, t.sgxtcbcomp10svn,
-                    t.sgxtcbcomp11svn, t.sgxtcbcomp12svn, t.sgxtcbcomp13svn, t.sgxtcbcomp14svn, t.sgxtcbcomp15svn,
-                    t.sgxtcbcomp16svn,
-                ]
-                components = spelled.compactMap { $0 }
+                for index in 1...16 {
+                    components.append(try tcb.int("sgxtcbcomp" + (index < 10 ? "0" : "") + "\(index)svn"))
+                }
             }
             guard components.count == 16 else { throw .malformedInput("a TCB level does not have 16 SGX components") }
-            let tdx = t.tdxtcbcomponents?.map(\.svn)
+            var tdx: [Int]?
             if id == "TDX" {
-                guard tdx?.count == 16 else { throw .malformedInput("a TDX TCB level does not have 16 TDX components") }
+                var list: [Int] = []
+                for component in try tcb.objects("tdxtcbcomponents") { list.append(try component.int("svn")) }
+                guard list.count == 16 else { throw .malformedInput("a TDX TCB level does not have 16 TDX components") }
+                tdx = list
             }
             levels.append(
                 Level(
                     sgxComponents: components,
-                    pceSVN: t.pcesvn,
-                    tdxComponents: id == "TDX" ? tdx : nil,
-                    tcbDate: level.tcbDate,
-                    status: level.tcbStatus,
-                    advisoryIDs: level.advisoryIDs ?? []
+                    pceSVN: try tcb.int("pcesvn"),
+                    tdxComponents: tdx,
+                    tcbDate: try level.string("tcbDate"),
+                    status: try level.status("tcbStatus"),
+                    advisoryIDs: try level.strings("advisoryIDs")
                 )
             )
         }
-        func module(_ raw: Raw.Module) throws(EnclaveError) -> TDXModuleIdentity {
-            guard let signer = Hex.decode(raw.mrsigner), signer.count == 48,
-                let attributes = Hex.decode(raw.attributes), attributes.count == 8,
-                let mask = Hex.decode(raw.attributesMask), mask.count == 8
-            else {
-                throw .malformedInput("a TDX module identity has a malformed signer or attributes")
+        func module(_ raw: JSONFields) throws(EnclaveError) -> TDXModuleIdentity {
+            var moduleLevels: [QEIdentity.Level] = []
+            if raw.has("tcbLevels") {
+                for level in try raw.objects("tcbLevels") {
+                    moduleLevels.append(
+                        QEIdentity.Level(
+                            isvSVN: try level.object("tcb").int("isvsvn"),
+                            status: try level.status("tcbStatus"),
+                            advisoryIDs: try level.strings("advisoryIDs")
+                        )
+                    )
+                }
             }
             return TDXModuleIdentity(
-                id: (raw.id ?? "").uppercased(),
-                mrSigner: signer,
-                attributes: attributes,
-                attributesMask: mask,
-                levels: (raw.tcbLevels ?? []).map {
-                    QEIdentity.Level(isvSVN: $0.tcb.isvsvn, status: $0.tcbStatus, advisoryIDs: $0.advisoryIDs ?? [])
-                }
+                id: (try raw.optionalString("id") ?? "").uppercased(),
+                mrSigner: try raw.hex("mrsigner", count: 48),
+                attributes: try raw.hex("attributes", count: 8),
+                attributesMask: try raw.hex("attributesMask", count: 8),
+                levels: moduleLevels
             )
         }
-        self.tdxModule = try raw.tdxModule.map { (raw) throws(EnclaveError) in try module(raw) }
+        self.tdxModule = json.has("tdxModule") ? try module(try json.object("tdxModule")) : nil
         var identities: [TDXModuleIdentity] = []
-        for raw in raw.tdxModuleIdentities ?? [] { identities.append(try module(raw)) }
+        if json.has("tdxModuleIdentities") {
+            for raw in try json.objects("tdxModuleIdentities") { identities.append(try module(raw)) }
+        }
         self.tdxModuleIdentities = identities
         self.id = id
-        self.version = raw.version
-        self.issueDate = issue
-        self.nextUpdate = next
-        self.fmspc = fmspc
-        self.pceID = pceID
+        self.version = version
+        self.issueDate = try json.date("issueDate")
+        self.nextUpdate = try json.date("nextUpdate")
+        self.fmspc = try json.hex("fmspc", count: 6)
+        self.pceID = try json.hex("pceId", count: 2)
         self.levels = levels
     }
 

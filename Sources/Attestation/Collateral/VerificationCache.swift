@@ -3,13 +3,18 @@ internal import Foundation
 internal import Synchronization
 internal import X509
 
-/// Per-platform verification work, kept between quotes: the validated PCK path and the authenticated, parsed
-/// collateral, keyed by the exact certification data, collateral and anchors, and reused only inside the window
-/// where every certificate, CRL and collateral document it rests on is valid. A cached quote then costs only its
-/// own two signature checks.
+/// Per-platform verification work, kept between quotes: the validated PCK path, the verified QE report, the
+/// platform's SGX extension and the authenticated, parsed collateral, keyed by the exact certification data, QE
+/// report, collateral signatures and CRLs (issuer chains and anchors compared on a hit), and reused only inside the
+/// window where every certificate, CRL and collateral document it rests on is valid. A cached quote then costs only
+/// its own signature check.
+///
+/// Collateral is keyed by its signatures, not its bytes: an entry holds what was parsed from bytes whose signature
+/// verified, so other bytes presented with the same signature change nothing.
 public final class VerificationCache: Sendable {
     struct Entry: Sendable {
         var path: [Certificate]
+        var platform: SGXExtensions
         var tcbInfo: TCBInfo
         var qeIdentity: QEIdentity
         var validFrom: Date
@@ -23,13 +28,13 @@ public final class VerificationCache: Sendable {
 
     public init(capacity: Int = 1024) { self.capacity = capacity }
 
-    /// The exact certification data and signed collateral bytes. Issuer chains and anchors are compared on a hit
-    /// (certificate equality is cheaper than hashing their encodings each time).
+    /// The exact certification data, QE report and its binding, collateral signatures and CRLs.
     static func key(_ quote: DCAPQuote, _ collateral: Collateral) -> [UInt8] {
         var hash = SHA256()
         for part in [
-            quote.certification.data, collateral.tcbInfoBytes, collateral.tcbInfoSignature,
-            collateral.qeIdentityBytes, collateral.qeIdentitySignature, collateral.rootCACRL, collateral.pckCRL,
+            quote.certification.data, quote.qeReport.bytes, quote.qeReportSignature, quote.qeAuthenticationData,
+            quote.attestationKey, collateral.tcbInfoSignature, collateral.qeIdentitySignature, collateral.rootCACRL,
+            collateral.pckCRL,
         ] {
             hash.update(data: withUnsafeBytes(of: UInt64(part.count).littleEndian, Array.init))
             hash.update(data: part)

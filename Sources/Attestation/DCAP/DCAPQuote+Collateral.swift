@@ -26,20 +26,13 @@ extension DCAPQuote {
             if let key { cache?.store(platformWork, for: key) }
         }
         let tcbInfo = platformWork.tcbInfo
-        let qeIdentity = platformWork.qeIdentity
         let path = platformWork.path
-        try checkQuoteSignatures(pckLeaf: path[0])
+        // The QE report (signed by the PCK key, binding the attestation key) is the platform's and was checked with
+        // it; what is left per quote is the quote's own signature.
+        try checkQuoteSignature()
         var claims = claims(anchoredAt: path, anchors: anchors)
-
-        let qeLevel = try checkQuotingEnclave(qeIdentity)
-
-        // The platform.
-        guard let leaf = path.first,
-            let value = leaf.extensions.first(where: { $0.oid == SGXExtensions.oid })?.value
-        else {
-            throw VerificationFailure(check: .tcbLevel, reason: "the PCK certificate has no SGX extension")
-        }
-        let platform = try SGXExtensions(derEncoded: value)
+        let qeLevel = try checkQuotingEnclave(platformWork.qeIdentity)
+        let platform = platformWork.platform
         guard platform.fmspc == tcbInfo.fmspc, platform.pceID == tcbInfo.pceID else {
             throw VerificationFailure(
                 check: .tcbLevel,
@@ -175,7 +168,8 @@ extension DCAPQuote {
     ) async throws
         -> VerificationCache.Entry
     {
-        let crls = try checkRevocation(collateral: collateral, roots: roots, at: time)
+        let chain = try pckChain()
+        let crls = try checkRevocation(collateral: collateral, chain: chain, roots: roots, at: time)
         // Signatures first: nothing unauthenticated is interpreted.
         try await Self.checkSigned(
             collateral.tcbInfoBytes,
@@ -191,7 +185,9 @@ extension DCAPQuote {
             chain: collateral.qeIdentityIssuerChain,
             roots: roots,
             at: time,
-            check: .qeIdentitySignature
+            check: .qeIdentitySignature,
+            // Intel signs both with the TCB signing key: the same chain, validated at the same time, once.
+            chainValidated: collateral.qeIdentityIssuerChain == collateral.tcbInfoIssuerChain
         )
         let tcbInfo = try TCBInfo(jsonBytes: collateral.tcbInfoBytes)
         let qeIdentity = try QEIdentity(jsonBytes: collateral.qeIdentityBytes)
@@ -206,7 +202,12 @@ extension DCAPQuote {
                 throw VerificationFailure(check: .collateralValidity, reason: "\(name) expired at \(next)")
             }
         }
-        let path = try await validatePCKPath(trustAnchors: roots, at: time)
+        let path = try await validatePCKPath(chain: chain, trustAnchors: roots, at: time)
+        try checkQEReport(pckLeaf: path[0])
+        guard let value = path[0].extensions.first(where: { $0.oid == SGXExtensions.oid })?.value else {
+            throw VerificationFailure(check: .tcbLevel, reason: "the PCK certificate has no SGX extension")
+        }
+        let platform = try SGXExtensions(derEncoded: value)
         let certificates = path + collateral.tcbInfoIssuerChain + collateral.qeIdentityIssuerChain
         var from = ([tcbInfo.issueDate, qeIdentity.issueDate] + certificates.map(\.notValidBefore)).max() ?? time
         var until = ([tcbInfo.nextUpdate, qeIdentity.nextUpdate] + certificates.map(\.notValidAfter)).min() ?? time
@@ -216,6 +217,7 @@ extension DCAPQuote {
         }
         return VerificationCache.Entry(
             path: path,
+            platform: platform,
             tcbInfo: tcbInfo,
             qeIdentity: qeIdentity,
             validFrom: from,
@@ -230,12 +232,12 @@ extension DCAPQuote {
     /// - Returns: the two CRLs, parsed (their windows bound a cache entry's).
     func checkRevocation(
         collateral: Collateral,
+        chain: [Certificate],
         roots: [Certificate],
         at time: Date
     ) throws
         -> [CertificateRevocationList]
     {
-        let chain = try pckChain()
         guard chain.count >= 2 else { throw VerificationFailure(check: .pckChain, reason: "no intermediate CA") }
         let rootCRL: CertificateRevocationList
         let pckCRL: CertificateRevocationList
@@ -270,17 +272,20 @@ extension DCAPQuote {
         chain: [Certificate],
         roots: [Certificate],
         at time: Date,
-        check: Check
+        check: Check,
+        chainValidated: Bool = false
     ) async throws {
         guard let leaf = chain.first else { throw VerificationFailure(check: check, reason: "no issuer chain") }
-        guard await validatedPath(chain, roots: roots, at: time) != nil
-        else {
-            throw VerificationFailure(
-                check: check,
-                reason: "the signing certificate does not chain to a trust anchor at \(time)"
-            )
+        if !chainValidated {
+            guard await validatedPath(chain, roots: roots, at: time) != nil else {
+                throw VerificationFailure(
+                    check: check,
+                    reason: "the signing certificate does not chain to a trust anchor at \(time)"
+                )
+            }
+            SignatureCounter.record(chain.count - 1)  // the issuer chain's path
         }
-        SignatureCounter.record(chain.count)  // the issuer chain's path, plus this signature
+        SignatureCounter.record(1)
         guard let key = P256.Signing.PublicKey(leaf.publicKey),
             let parsed = try? P256.Signing.ECDSASignature(rawRepresentation: signature),
             key.isValidSignature(parsed, for: bytes)

@@ -37,9 +37,9 @@ extension DCAPQuote {
                 reason: "type \(certification.type) is not a PEM chain"
             )
         }
-        let text = String(decoding: certification.data.prefix { $0 != 0 }, as: UTF8.self)
         do {
-            return try PEMDocument.parseMultiple(pemString: text).map { try Certificate(pemDocument: $0) }
+            // Quote generators end the chain with a NUL.
+            return try PEMCertificates.parse(certification.data.prefix { $0 != 0 })
         } catch {
             throw VerificationFailure(check: .pckChain, reason: "certification data is not a PEM certificate chain")
         }
@@ -51,14 +51,14 @@ extension DCAPQuote {
     /// - Returns: the validated chain, PCK leaf first, trust anchor last.
     /// - Throws: ``VerificationFailure`` naming the first check that failed.
     public func verifySignatures(trustAnchors: [Certificate], at time: Date) async throws -> [Certificate] {
-        let path = try await validatePCKPath(trustAnchors: trustAnchors, at: time)
+        let path = try await validatePCKPath(chain: pckChain(), trustAnchors: trustAnchors, at: time)
         try checkQuoteSignatures(pckLeaf: path[0])
         return path
     }
 
     /// The PCK chain up to one of `trustAnchors` at `time`; the embedded chain must be exactly that path.
-    func validatePCKPath(trustAnchors: [Certificate], at time: Date) async throws -> [Certificate] {
-        let chain = try pckChain()
+    func validatePCKPath(chain: [Certificate], trustAnchors: [Certificate], at time: Date) async throws -> [Certificate]
+    {
         guard !chain.isEmpty else {
             throw VerificationFailure(check: .pckChain, reason: "the chain is empty")
         }
@@ -96,6 +96,12 @@ extension DCAPQuote {
     /// The per-quote checks: the QE report signed by the PCK key, the QE report data binding the attestation key
     /// and authentication data, and the quote signed by the attestation key.
     func checkQuoteSignatures(pckLeaf leaf: Certificate) throws {
+        try checkQEReport(pckLeaf: leaf)
+        try checkQuoteSignature()
+    }
+
+    /// The QE report signed by the PCK key, its report data binding the attestation key and authentication data.
+    func checkQEReport(pckLeaf leaf: Certificate) throws {
         guard let pckKey = P256.Signing.PublicKey(leaf.publicKey) else {
             throw VerificationFailure(check: .pckChain, reason: "the PCK key is not P-256")
         }
@@ -112,6 +118,10 @@ extension DCAPQuote {
                 reason: "the QE report data does not bind the attestation key and authentication data"
             )
         }
+    }
+
+    /// The quote (header and body) signed by the attestation key.
+    func checkQuoteSignature() throws {
         SignatureCounter.record(1)
         guard let key = try? P256.Signing.PublicKey(rawRepresentation: attestationKey),
             let quoteSignature = try? P256.Signing.ECDSASignature(rawRepresentation: signature),

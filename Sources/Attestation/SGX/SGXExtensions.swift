@@ -36,11 +36,19 @@ public struct SGXExtensions: Hashable, Sendable {
     }
 
     private static func child(_ arc: UInt) -> ASN1ObjectIdentifier {
-        try! ASN1ObjectIdentifier(elements: [1, 2, 840, 113_741, 1, 13, 1, arc])  // swift-format-ignore
+        children[Int(arc)]
     }
 
     private static func tcbChild(_ arc: UInt) -> ASN1ObjectIdentifier {
-        try! ASN1ObjectIdentifier(elements: [1, 2, 840, 113_741, 1, 13, 1, 2, arc])  // swift-format-ignore
+        tcbChildren[Int(arc)]
+    }
+
+    // Built once: parsing compares against them for every entry of every PCK certificate.
+    private static let children: [ASN1ObjectIdentifier] = (0...7).map {
+        try! ASN1ObjectIdentifier(elements: [1, 2, 840, 113_741, 1, 13, 1, UInt($0)])  // swift-format-ignore
+    }
+    private static let tcbChildren: [ASN1ObjectIdentifier] = (0...18).map {
+        try! ASN1ObjectIdentifier(elements: [1, 2, 840, 113_741, 1, 13, 1, 2, UInt($0)])  // swift-format-ignore
     }
 
     /// Parse the extension's value (DER). Unknown entries (platform instance, configuration) are skipped; the

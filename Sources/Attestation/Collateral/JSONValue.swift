@@ -1,0 +1,326 @@
+internal import EnclaveCore
+
+/// A parsed JSON value. Collateral documents are read with this strict, allocation-light parser rather than
+/// Foundation's: `JSONDecoder` and `JSONSerialization` (which bridges every value to an `NSObject` on Linux) took
+/// most of a full quote verification's time on Intel's TCB info. RFC 8259: one value, no trailing bytes, UTF-8,
+/// escapes including surrogate pairs; nesting is capped.
+enum JSONValue: Hashable, Sendable {
+    case null
+    case bool(Bool)
+    /// Integral numbers within ±2^53; other numbers are kept as `double`.
+    case integer(Int)
+    case double(Double)
+    case string(JSONString)
+    case array([JSONValue])
+    /// Members in document order (keys are unique). Collateral objects are small: a list beats a dictionary.
+    case object([(key: JSONString, value: JSONValue)])
+
+    /// The member named `key` of an object.
+    subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members.first { $0.key.equals(key) }?.value
+    }
+
+    static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): return true
+        case (.bool(let a), .bool(let b)): return a == b
+        case (.integer(let a), .integer(let b)): return a == b
+        case (.double(let a), .double(let b)): return a == b
+        case (.string(let a), .string(let b)): return a == b
+        case (.array(let a), .array(let b)): return a == b
+        case (.object(let a), .object(let b)):
+            return a.count == b.count
+                && a.allSatisfy { member in b.contains { $0.key == member.key && $0.value == member.value } }
+        default: return false
+        }
+    }
+
+    func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0)
+        case .bool(let value): hasher.combine(value)
+        case .integer(let value): hasher.combine(value)
+        case .double(let value): hasher.combine(value)
+        case .string(let value): hasher.combine(value)
+        case .array(let value): hasher.combine(value)
+        case .object(let members): hasher.combine(members.count)
+        }
+    }
+
+    /// The deepest nesting accepted.
+    static let maxDepth = 64
+
+    /// Parse exactly one JSON value from `bytes`.
+    init(parsing bytes: [UInt8]) throws(EnclaveError) {
+        var parser = Parser(bytes: bytes)
+        parser.skipWhitespace()
+        self = try parser.value(depth: 0)
+        parser.skipWhitespace()
+        guard parser.position == bytes.count else {
+            throw .malformedInput("JSON: trailing bytes at offset \(parser.position)")
+        }
+    }
+
+    private struct Parser {
+        let bytes: [UInt8]
+        var position = 0
+
+        mutating func skipWhitespace() {
+            while position < bytes.count {
+                switch bytes[position] {
+                case 0x20, 0x09, 0x0A, 0x0D: position += 1
+                default: return
+                }
+            }
+        }
+
+        func fail(_ what: String) -> EnclaveError { .malformedInput("JSON: \(what) at offset \(position)") }
+
+        mutating func value(depth: Int) throws(EnclaveError) -> JSONValue {
+            guard depth < JSONValue.maxDepth else { throw fail("nesting deeper than \(JSONValue.maxDepth)") }
+            guard position < bytes.count else { throw fail("unexpected end") }
+            switch bytes[position] {
+            case UInt8(ascii: "{"): return try object(depth: depth)
+            case UInt8(ascii: "["): return try array(depth: depth)
+            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "t"):
+                try literal("true")
+                return .bool(true)
+            case UInt8(ascii: "f"):
+                try literal("false")
+                return .bool(false)
+            case UInt8(ascii: "n"):
+                try literal("null")
+                return .null
+            default: return try number()
+            }
+        }
+
+        mutating func literal(_ word: StaticString) throws(EnclaveError) {
+            let count = word.utf8CodeUnitCount
+            guard position + count <= bytes.count else { throw fail("unexpected end") }
+            for index in 0..<count where bytes[position + index] != word.utf8Start[index] {
+                throw fail("invalid literal")
+            }
+            position += count
+        }
+
+        mutating func object(depth: Int) throws(EnclaveError) -> JSONValue {
+            position += 1
+            var members: [(key: JSONString, value: JSONValue)] = []
+            var keys: Set<String> = []  // used once an object grows large
+            skipWhitespace()
+            if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+                position += 1
+                return .object(members)
+            }
+            while true {
+                skipWhitespace()
+                guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
+                    throw fail("expected a key")
+                }
+                let key = try string()
+                skipWhitespace()
+                guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                position += 1
+                skipWhitespace()
+                let member = try value(depth: depth + 1)
+                let duplicate: Bool
+                if members.count < 16 {
+                    duplicate = members.contains { $0.key == key }
+                } else {
+                    if keys.isEmpty { keys = Set(members.compactMap { $0.key.decoded() }) }
+                    duplicate = !keys.insert(key.decoded() ?? "").inserted
+                }
+                guard !duplicate else { throw fail("duplicate key \"\(key.decoded() ?? "")\"") }
+                members.append((key, member))
+                skipWhitespace()
+                guard position < bytes.count else { throw fail("unexpected end") }
+                if bytes[position] == UInt8(ascii: ",") {
+                    position += 1
+                } else if bytes[position] == UInt8(ascii: "}") {
+                    position += 1
+                    return .object(members)
+                } else {
+                    throw fail("expected ',' or '}'")
+                }
+            }
+        }
+
+        mutating func array(depth: Int) throws(EnclaveError) -> JSONValue {
+            position += 1
+            var elements: [JSONValue] = []
+            skipWhitespace()
+            if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+                position += 1
+                return .array(elements)
+            }
+            while true {
+                skipWhitespace()
+                elements.append(try value(depth: depth + 1))
+                skipWhitespace()
+                guard position < bytes.count else { throw fail("unexpected end") }
+                if bytes[position] == UInt8(ascii: ",") {
+                    position += 1
+                } else if bytes[position] == UInt8(ascii: "]") {
+                    position += 1
+                    return .array(elements)
+                } else {
+                    throw fail("expected ',' or ']'")
+                }
+            }
+        }
+
+        /// A string token, left undecoded: its raw bytes between the quotes, checked (UTF-8, escapes, no control
+        /// characters) but only turned into a `String` when read.
+        mutating func string() throws(EnclaveError) -> JSONString {
+            position += 1  // the opening quote
+            let start = position
+            var escaped = false
+            var ascii = true
+            while position < bytes.count {
+                let byte = bytes[position]
+                if byte == UInt8(ascii: "\"") {
+                    let raw = bytes[start..<position]
+                    position += 1
+                    let token = JSONString(raw: raw, escaped: escaped)
+                    if escaped || !ascii {
+                        guard token.decoded() != nil else { throw fail("invalid string") }
+                    }
+                    return token
+                }
+                if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                    position += 2  // the escape's first character; \u digits are checked when decoded
+                    continue
+                }
+                guard byte >= 0x20 else { throw fail("control character in a string") }
+                if byte >= 0x80 { ascii = false }
+                position += 1
+            }
+            throw fail("unterminated string")
+        }
+
+        mutating func number() throws(EnclaveError) -> JSONValue {
+            let start = position
+            if position < bytes.count, bytes[position] == UInt8(ascii: "-") { position += 1 }
+            guard position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) else {
+                throw fail("invalid value")
+            }
+            if bytes[position] == UInt8(ascii: "0") {
+                position += 1
+            } else {
+                while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) {
+                    position += 1
+                }
+            }
+            var integral = true
+            if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
+                integral = false
+                position += 1
+                let digits = position
+                while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) {
+                    position += 1
+                }
+                guard position > digits else { throw fail("invalid number") }
+            }
+            if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
+                integral = false
+                position += 1
+                if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-")
+                {
+                    position += 1
+                }
+                let digits = position
+                while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) {
+                    position += 1
+                }
+                guard position > digits else { throw fail("invalid number") }
+            }
+            let text = String(decoding: bytes[start..<position], as: UTF8.self)
+            if integral, let value = Int(text), abs(value) <= 1 << 53 { return .integer(value) }
+            guard let value = Double(text), value.isFinite else { throw fail("number out of range") }
+            return .double(value)
+        }
+    }
+}
+
+/// A JSON string token: the raw bytes between its quotes, validated at parse time, decoded on demand.
+struct JSONString: Hashable, Sendable {
+    let raw: ArraySlice<UInt8>
+    let escaped: Bool
+
+    /// Whether the string is exactly `text`.
+    func equals(_ text: String) -> Bool {
+        escaped ? decoded() == text : raw.elementsEqual(text.utf8)
+    }
+
+    static func == (lhs: JSONString, rhs: JSONString) -> Bool {
+        if !lhs.escaped && !rhs.escaped { return lhs.raw.elementsEqual(rhs.raw) }
+        return lhs.decoded() == rhs.decoded()
+    }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(decoded()) }
+
+    /// The string's value; `nil` if its bytes are not valid UTF-8 or its escapes are malformed.
+    func decoded() -> String? {
+        guard escaped else { return String(validating: raw, as: UTF8.self) }
+        var output: [UInt8] = []
+        output.reserveCapacity(raw.count)
+        var index = raw.startIndex
+        func hex4() -> UInt32? {
+            guard raw.endIndex - index >= 4 else { return nil }
+            var value: UInt32 = 0
+            for _ in 0..<4 {
+                let byte = raw[index]
+                let digit: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+                default: return nil
+                }
+                value = value << 4 | UInt32(digit)
+                index += 1
+            }
+            return value
+        }
+        while index < raw.endIndex {
+            let byte = raw[index]
+            index += 1
+            guard byte == UInt8(ascii: "\\") else {
+                output.append(byte)
+                continue
+            }
+            guard index < raw.endIndex else { return nil }
+            let escape = raw[index]
+            index += 1
+            switch escape {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): output.append(escape)
+            case UInt8(ascii: "b"): output.append(0x08)
+            case UInt8(ascii: "f"): output.append(0x0C)
+            case UInt8(ascii: "n"): output.append(0x0A)
+            case UInt8(ascii: "r"): output.append(0x0D)
+            case UInt8(ascii: "t"): output.append(0x09)
+            case UInt8(ascii: "u"):
+                guard var code = hex4() else { return nil }
+                if (0xD800..<0xDC00).contains(code) {
+                    guard raw.endIndex - index >= 2, raw[index] == UInt8(ascii: "\\"),
+                        raw[index + 1] == UInt8(ascii: "u")
+                    else { return nil }
+                    index += 2
+                    guard let low = hex4(), (0xDC00..<0xE000).contains(low) else { return nil }
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                } else if (0xDC00..<0xE000).contains(code) {
+                    return nil
+                }
+                guard let scalar = Unicode.Scalar(code) else { return nil }
+                output.append(contentsOf: Array(String(Character(scalar)).utf8))
+            default:
+                return nil
+            }
+        }
+        return String(validating: output, as: UTF8.self)
+    }
+}

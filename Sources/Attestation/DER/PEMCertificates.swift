@@ -1,0 +1,58 @@
+internal import Foundation
+internal import X509
+
+/// PEM certificate chains as DCAP quotes and collateral carry them, decoded with Foundation's base64 (a quote's
+/// chain is decoded on every full verification; swift-asn1's PEM reader was a tenth of its time). Only
+/// `CERTIFICATE` blocks; only whitespace between and around them; nothing else.
+enum PEMCertificates {
+    static let begin = Array("-----BEGIN CERTIFICATE-----".utf8)
+    static let end = Array("-----END CERTIFICATE-----".utf8)
+
+    /// The DER encodings of the chain's certificates, in order.
+    static func derBlocks(_ text: some Collection<UInt8>) throws -> [[UInt8]] {
+        let bytes = Array(text)
+        var blocks: [[UInt8]] = []
+        var position = 0
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
+        func matches(_ marker: [UInt8], at index: Int) -> Bool {
+            index + marker.count <= bytes.count && bytes[index..<index + marker.count].elementsEqual(marker)
+        }
+        while position < bytes.count {
+            if isSpace(bytes[position]) {
+                position += 1
+                continue
+            }
+            guard matches(begin, at: position) else { throw PEMError.unexpectedText }
+            position += begin.count
+            var body: [UInt8] = []
+            body.reserveCapacity(2048)
+            while position < bytes.count, !matches(end, at: position) {
+                if !isSpace(bytes[position]) { body.append(bytes[position]) }
+                position += 1
+            }
+            guard position < bytes.count else { throw PEMError.unterminated }
+            position += end.count
+            guard let der = Data(base64Encoded: Data(body)), !der.isEmpty else { throw PEMError.badBase64 }
+            blocks.append([UInt8](der))
+        }
+        guard !blocks.isEmpty else { throw PEMError.empty }
+        return blocks
+    }
+
+    /// The chain's certificates, in order.
+    static func parse(_ text: some Collection<UInt8>) throws -> [Certificate] {
+        try derBlocks(text).map { try Certificate(derEncoded: $0) }
+    }
+
+    enum PEMError: Error, CustomStringConvertible {
+        case unexpectedText, unterminated, badBase64, empty
+        var description: String {
+            switch self {
+            case .unexpectedText: "text outside the PEM certificate blocks"
+            case .unterminated: "a PEM certificate block has no end line"
+            case .badBase64: "a PEM certificate block is not base64"
+            case .empty: "no PEM certificate"
+            }
+        }
+    }
+}
