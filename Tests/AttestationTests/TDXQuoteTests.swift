@@ -1,6 +1,7 @@
 import EnclaveCore
 import Foundation
 import Testing
+import X509
 
 @testable import Attestation
 
@@ -135,6 +136,33 @@ struct TDXQuoteTests {
 
         try FileManager.default.removeItem(atPath: directory + "/pckcrl")
         #expect(throws: EnclaveError.self) { try Collateral(directory: directory) }
+    }
+
+    /// Intel's QVL sample data (a synthetic test PKI): the TDX quote carries DER, not PEM, as "PEM chain" data,
+    /// and the SGX quote carries only a PPID (type 1); neither can be verified, and each fails by name.
+    @Test func syntheticQVLSamplesFailAtTheCertificationData() async throws {
+        let root = try Certificate(
+            pemEncoded: String(
+                decoding: try Vectors.bytes("synthetic/intel-qvl-sampleData/tdx/trustedRootCaCert.pem"),
+                as: UTF8.self
+            )
+        )
+        let anchors = [DCAPQuote.TrustAnchor(certificate: root, simulated: false)]
+        let tdx = try DCAPQuote(bytes: Vectors.bytes("synthetic/intel-qvl-sampleData/tdx/quote.dat"))
+        let collateral = try Collateral(
+            dcapQVLJSON: Vectors.bytes("derived/collateral-dcapqvl-json/SYNTHETIC_intel_qvl_sample_tdx_testpki.json")
+        )
+        let tdxFailure = await #expect(throws: DCAPQuote.VerificationFailure.self) {
+            try await tdx.verify(anchors: anchors, collateral: collateral, at: Date(timeIntervalSince1970: 1_628_261_715))
+        }
+        #expect(tdxFailure?.check == .pckChain)
+        let sgx = try DCAPQuote(bytes: Vectors.bytes("synthetic/intel-qvl-sampleData/quote.dat"))
+        let sgxFailure = await #expect(throws: DCAPQuote.VerificationFailure.self) {
+            try await sgx.verify(anchors: anchors, at: Date(timeIntervalSince1970: 1_628_261_715))
+        }
+        #expect(sgxFailure?.check == .certificationDataType)
+        // Its TCB info (SVNs beyond a byte) still parses: the numbers are Intel's to choose.
+        #expect(try TCBInfo(jsonBytes: collateral.tcbInfoBytes).id == "TDX")
     }
 
     @Test func timeInconsistentCollateralFailsAtTheCRL() async {
