@@ -4,32 +4,53 @@ public import EnclaveCore
 public struct Claims: Hashable, Sendable {
     /// SGX enclave claims (from the report body).
     public struct SGX: Hashable, Sendable {
+        /// MRENCLAVE: the measurement of the enclave's code and initial data.
         public var mrEnclave: Digest32
+        /// MRSIGNER: the hash of the enclave signer's key.
         public var mrSigner: Digest32
+        /// ISVPRODID: the signer's product ID.
         public var isvProductID: UInt16
+        /// ISVSVN: the enclave's security version.
         public var isvSVN: UInt16
+        /// ATTRIBUTES: flags (DEBUG is bit 1) and XFRM, 16 bytes.
         public var attributes: [UInt8]
+        /// MISCSELECT.
         public var miscSelect: UInt32
+        /// CPUSVN of the platform when the report was made.
         public var cpuSVN: [UInt8]
+        /// CONFIGID (64 bytes) set at launch.
         public var configID: [UInt8]
+        /// CONFIGSVN.
         public var configSVN: UInt16
+        /// ISVFAMILYID.
         public var isvFamilyID: [UInt8]
+        /// ISVEXTPRODID.
         public var isvExtendedProductID: [UInt8]
     }
 
     /// TDX trust domain claims (from the TD report).
     public struct TDX: Hashable, Sendable {
+        /// MRTD: the measurement of the TD's initial contents (48 bytes).
         public var mrTD: [UInt8]
         /// RTMR0 to RTMR3.
         public var rtmrs: [[UInt8]]
+        /// MRSEAM: the measurement of the TDX module.
         public var mrSeam: [UInt8]
+        /// MRSIGNERSEAM: the TDX module's signer (zero for Intel's).
         public var mrSignerSeam: [UInt8]
+        /// SEAMATTRIBUTES of the TDX module.
         public var seamAttributes: [UInt8]
+        /// MROWNER: the TD owner's identity, set at launch.
         public var mrOwner: [UInt8]
+        /// MRCONFIGID: software-defined configuration, set at launch.
         public var mrConfigID: [UInt8]
+        /// MROWNERCONFIG: owner-defined configuration, set at launch.
         public var mrOwnerConfig: [UInt8]
+        /// TDATTRIBUTES (bit 0 debug, bit 28 SEPT_VE_DISABLE, …).
         public var tdAttributes: UInt64
+        /// XFAM: the extended features the TD may use.
         public var xfam: UInt64
+        /// TEE_TCB_SVN: the TDX module's SVNs at launch.
         public var teeTCBSVN: [UInt8]
         /// TDX 1.5 only.
         public var teeTCBSVN2: [UInt8]?
@@ -41,22 +62,39 @@ public struct Claims: Hashable, Sendable {
 
     /// AMD SEV-SNP guest claims (from the attestation report and the signing certificate).
     public struct SEVSNP: Hashable, Sendable {
+        /// The report format version (2: Milan ABI, 3 adds CPUID, 5: Turin).
         public var version: UInt32
+        /// MEASUREMENT: the launch digest of the guest (48 bytes).
         public var measurement: [UInt8]
+        /// HOST_DATA: 32 bytes the host supplied at launch.
         public var hostData: [UInt8]
+        /// FAMILY_ID from the ID block.
         public var familyID: [UInt8]
+        /// IMAGE_ID from the ID block.
         public var imageID: [UInt8]
+        /// GUEST_SVN from the ID block.
         public var guestSVN: UInt32
+        /// The guest policy set at launch.
         public var policy: SEVSNPReport.Policy
+        /// PLATFORM_INFO (SMT enabled, TSME enabled, …).
         public var platformInfo: UInt64
+        /// The VMPL the report was requested from (0 is the most privileged).
         public var vmpl: UInt32
+        /// SHA-384 of the ID block's signing key.
         public var idKeyDigest: [UInt8]
+        /// SHA-384 of the author key that signed the ID key.
         public var authorKeyDigest: [UInt8]
+        /// REPORT_ID: the guest's ID across migrations.
         public var reportID: [UInt8]
+        /// CHIP_ID (zero when masked).
         public var chipID: [UInt8]
+        /// REPORTED_TCB: the TCB the report and its VCEK are for.
         public var reportedTCB: SEVSNPReport.TCBVersion
+        /// COMMITTED_TCB: the TCB the firmware committed to (no rollback below it).
         public var committedTCB: SEVSNPReport.TCBVersion
+        /// CURRENT_TCB: the TCB running now.
         public var currentTCB: SEVSNPReport.TCBVersion
+        /// LAUNCH_TCB: the TCB when the guest was launched.
         public var launchTCB: SEVSNPReport.TCBVersion
         /// `VCEK` or `VLEK`.
         public var signingKey: String
@@ -74,11 +112,16 @@ public struct Claims: Hashable, Sendable {
     public var reportData: [UInt8]
     /// TCB status from collateral, or `nil` when none was evaluated (SEV-SNP has no such collateral).
     public var tcbStatus: TCBStatus?
+    /// Intel security advisories that apply to the platform's TCB level (`INTEL-SA-…`).
     public var advisoryIDs: [String]
+    /// SGX enclave claims, for SGX evidence.
     public var sgx: SGX?
+    /// TD claims, for TDX evidence.
     public var tdx: TDX?
+    /// Guest claims, for SEV-SNP evidence.
     public var sevSNP: SEVSNP?
 
+    /// Claims with the given values.
     public init(
         format: String,
         simulated: Bool,
