@@ -153,7 +153,11 @@ struct TDXQuoteTests {
             dcapQVLJSON: Vectors.bytes("derived/collateral-dcapqvl-json/SYNTHETIC_intel_qvl_sample_tdx_testpki.json")
         )
         let tdxFailure = await #expect(throws: DCAPQuote.VerificationFailure.self) {
-            try await tdx.verify(anchors: anchors, collateral: collateral, at: Date(timeIntervalSince1970: 1_628_261_715))
+            try await tdx.verify(
+                anchors: anchors,
+                collateral: collateral,
+                at: Date(timeIntervalSince1970: 1_628_261_715)
+            )
         }
         #expect(tdxFailure?.check == .pckChain)
         let sgx = try DCAPQuote(bytes: Vectors.bytes("synthetic/intel-qvl-sampleData/quote.dat"))
