@@ -44,12 +44,7 @@ extension EnclaveCommand.Bench {
                 guard let path = self.collateral else { throw ValidationError("QUOTE needs --collateral") }
                 let parsed = try DCAPQuote(bytes: Files.evidence(quote))
                 evidence = Array(repeating: parsed.bytes, count: count)
-                var isDirectory: ObjCBool = false
-                _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-                collateral =
-                    isDirectory.boolValue
-                    ? try Collateral(directory: path)
-                    : try Collateral(dcapQVLJSON: Files.read(path, what: "collateral"))
+                collateral = try Collateral(contentsOf: path)
                 anchors = [DCAPQuote.TrustAnchor(certificate: IntelRoots.sgxRootCA, simulated: false)]
                 time = at.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date()
                 label =

@@ -141,12 +141,7 @@ extension EnclaveCommand {
                     throw Failure(check: "format", reason: "the quote is not \(format.rawValue)")
                 }
                 if let collateral {
-                    var isDirectory: ObjCBool = false
-                    _ = FileManager.default.fileExists(atPath: collateral, isDirectory: &isDirectory)
-                    let bundle =
-                        isDirectory.boolValue
-                        ? try Collateral(directory: collateral)
-                        : try Collateral(dcapQVLJSON: Files.read(collateral, what: "collateral"))
+                    let bundle = try Collateral(contentsOf: collateral)
                     return try await quote.verify(anchors: anchors, collateral: bundle, at: time)
                 }
                 let bare = try await quote.verify(anchors: anchors, at: time)

@@ -137,6 +137,24 @@ extension Collateral {
         pckCRL = try read(DirectoryLayout.pckCRL)
     }
 
+    /// Read collateral from `path`: a directory as PCCS serves the pieces (``init(directory:)``), or a JSON bundle in
+    /// the dcap-qvl layout (``init(dcapQVLJSON:)``).
+    public init(contentsOf path: String) throws(EnclaveError) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw .malformedInput("no collateral at \(path)")
+        }
+        if isDirectory.boolValue {
+            try self.init(directory: path)
+            return
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard size <= 1 << 20, let data = FileManager.default.contents(atPath: path) else {
+            throw .malformedInput("cannot read the collateral bundle \(path) (or it is over 1 MiB)")
+        }
+        try self.init(dcapQVLJSON: [UInt8](data))
+    }
+
     /// Split a PCS body `{"KEY": {…}, "signature": "hex"}` into the exact bytes of the object and the signature.
     static func signedObject(_ body: [UInt8], key: String) throws(EnclaveError) -> (object: [UInt8], signature: [UInt8])
     {
