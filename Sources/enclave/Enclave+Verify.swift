@@ -23,12 +23,16 @@ extension EnclaveCommand {
         enum Format: String, ExpressibleByArgument, CaseIterable {
             case auto, sgx, tdx
             case sevSNP = "sev-snp"
+            case azureVTPM = "azure-vtpm"
         }
 
         @Argument(help: "The evidence file: a quote, or an SEV-SNP report (configfs-tsm outblob).")
         var evidence: String
 
-        @Option(help: "Evidence format: auto, sgx, tdx or sev-snp.")
+        @Option(
+            help:
+                "Evidence format: auto, sgx, tdx, sev-snp or azure-vtpm (an Azure CVM's HCL report, vTPM quote and VCEK or TD quote, as JSON)."
+        )
         var format: Format = .auto
 
         @Option(help: "Intel collateral: a directory of PCS/PCCS files, or a JSON bundle in the dcap-qvl layout.")
@@ -82,7 +86,9 @@ extension EnclaveCommand {
             let claims: Claims
             let snp =
                 format == .sevSNP || (format == .auto && (vcek != nil || auxblob != nil || bytes.count == 1184))
-            if snp {
+            if format == .azureVTPM || (format == .auto && AzureVTPMEvidence.looksLikeEvidence(bytes)) {
+                claims = try await verifyAzureVTPM(bytes, at: time)
+            } else if snp {
                 claims = try verifySEVSNP(bytes, at: time)
             } else {
                 claims = try await verifyDCAP(bytes, at: time)
@@ -187,6 +193,23 @@ extension EnclaveCommand {
                 let report = try SEVSNPReport(bytes: bytes)
                 return try report.verify(signingCertificate: leaf, chain: intermediates, at: time)
             } catch let failure as SEVSNPReport.VerificationFailure {
+                throw Failure(check: failure.check.rawValue, reason: failure.reason)
+            } catch {
+                throw Failure(check: "parse", reason: Files.describe(error))
+            }
+        }
+
+        func verifyAzureVTPM(_ bytes: [UInt8], at time: Date) async throws -> Claims {
+            do {
+                let evidence = try AzureVTPMEvidence(json: bytes)
+                let chain = try chain.map { try AMDCertificate.parseAll(Files.read($0, what: "chain")) } ?? []
+                let bundle = try collateral.map { try Collateral(contentsOf: $0) }
+                return try await evidence.verify(at: time, amdChain: chain, collateral: bundle)
+            } catch let failure as AzureVTPMEvidence.VerificationFailure {
+                throw Failure(check: failure.check, reason: failure.reason)
+            } catch let failure as SEVSNPReport.VerificationFailure {
+                throw Failure(check: failure.check.rawValue, reason: failure.reason)
+            } catch let failure as DCAPQuote.VerificationFailure {
                 throw Failure(check: failure.check.rawValue, reason: failure.reason)
             } catch {
                 throw Failure(check: "parse", reason: Files.describe(error))

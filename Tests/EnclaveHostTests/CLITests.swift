@@ -260,6 +260,19 @@ struct VerifyRealEvidenceCLITests {
         #expect(allowed.status == 0, "\(allowed.output)")
     }
 
+    @Test func azureVTPMEvidenceIsDetectedAndPrintsTheTPMClaims() throws {
+        let run = try Fixtures.run(
+            cli,
+            ["verify", Vectors.root + "/azure-vtpm/trustee-az-snp-vtpm/evidence-v1.json", "--at", "1752919234", "--json"]
+        )
+        #expect(run.status == 0, "\(run.output)")
+        let claims = try json(run.output)
+        #expect(claims["format"] as? String == "sev-snp")
+        let tpm = try #require(claims["tpm"] as? [String: Any])
+        #expect(tpm["nonce"] as? String == Hex.encode(Array("challenge".utf8)))
+        #expect((tpm["pcrs"] as? [String])?.count == 24)
+    }
+
     @Test func sevSNPReportWithVCEKPrintsItsClaims() throws {
         let run = try Fixtures.run(
             cli,

@@ -102,6 +102,14 @@ public struct Claims: Hashable, Sendable {
         public var productName: String
     }
 
+    /// The vTPM of an Azure confidential VM, when the evidence came through one.
+    public struct TPM: Hashable, Sendable {
+        /// PCR values (SHA-256 bank), by index.
+        public var pcrs: [[UInt8]]
+        /// The nonce the TPM quote was made for.
+        public var nonce: [UInt8]
+    }
+
     /// `sgx`, `tdx`, `sev-snp`.
     public var format: String
     /// The evidence chains to a simulation root, not to a hardware vendor's.
@@ -120,6 +128,8 @@ public struct Claims: Hashable, Sendable {
     public var tdx: TDX?
     /// Guest claims, for SEV-SNP evidence.
     public var sevSNP: SEVSNP?
+    /// vTPM claims, for evidence from an Azure confidential VM's paravisor.
+    public var tpm: TPM?
 
     /// Claims with the given values.
     public init(
@@ -198,6 +208,9 @@ extension Claims {
                     "currentTCB": snp.currentTCB.jsonObject, "launchTCB": snp.launchTCB.jsonObject,
                     "signingKey": snp.signingKey, "productName": snp.productName,
                 ] as [String: Any]
+        }
+        if let tpm {
+            object["tpm"] = ["pcrs": tpm.pcrs.map(Hex.encode), "nonce": Hex.encode(tpm.nonce)] as [String: Any]
         }
         return object
     }

@@ -1,0 +1,148 @@
+public import EnclaveCore
+public import Foundation
+
+/// Evidence of an Azure confidential VM with a paravisor vTPM, in the JSON shapes the Confidential Containers
+/// attestation agent sends (`az-snp-vtpm`, `az-tdx-vtpm`, versions 0 to 2): the HCL report, a TPM quote over the
+/// verifier's nonce, and the VCEK (SEV-SNP) or the TD quote (TDX).
+///
+/// The chain of trust: the hardware report verifies on its own; it binds the HCL runtime data, which holds the
+/// vTPM's attestation key; that key signed the TPM quote, which carries the nonce and the PCRs.
+public struct AzureVTPMEvidence: Sendable {
+    /// The hardware evidence beside the HCL report.
+    public enum Hardware: Sendable {
+        case sevSNP(vcek: AMDCertificate)
+        case tdx(quote: DCAPQuote)
+    }
+
+    /// A check of the vTPM layer, named in failures (the hardware layer fails with its own checks).
+    public struct VerificationFailure: Error, Hashable, Sendable, CustomStringConvertible {
+        public var check: String
+        public var reason: String
+        public var description: String { "\(check): \(reason)" }
+    }
+
+    public let hcl: AzureHCLReport
+    public let tpmQuote: TPMQuote
+    public let hardware: Hardware
+
+    /// The largest evidence document accepted.
+    public static let maxSize = 1 << 20
+
+    /// Whether `bytes` look like such a document (a JSON object naming a TPM quote and an HCL report).
+    public static func looksLikeEvidence(_ bytes: [UInt8]) -> Bool {
+        let first = bytes.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
+        guard first == UInt8(ascii: "{"), bytes.count <= maxSize, let value = try? JSONValue(parsing: bytes) else {
+            return false
+        }
+        return (value["tpm_quote"] ?? value["quote"]) != nil && (value["hcl_report"] ?? value["report"]) != nil
+    }
+
+    /// Parse a document. Byte fields may be arrays of numbers, hexadecimal (TPM quote fields) or base64url (reports,
+    /// certificates); the VCEK may also be PEM.
+    public init(json bytes: [UInt8]) throws(EnclaveError) {
+        guard bytes.count <= Self.maxSize else { throw .limitExceeded("vTPM evidence larger than 1 MiB") }
+        let document = try JSONValue(parsing: bytes)
+        guard let quote = document["tpm_quote"] ?? document["quote"] else {
+            throw .malformedInput("vTPM evidence has no TPM quote")
+        }
+        guard let report = document["hcl_report"] ?? document["report"] else {
+            throw .malformedInput("vTPM evidence has no HCL report")
+        }
+        guard case .array(let pcrValues)? = quote["pcrs"] else { throw .malformedInput("the TPM quote has no PCRs") }
+        var pcrs: [[UInt8]] = []
+        for value in pcrValues { pcrs.append(try Self.bytes(value, text: .hex, what: "PCR")) }
+        tpmQuote = try TPMQuote(
+            message: try Self.bytes(quote["message"], text: .hex, what: "TPM quote message"),
+            signature: try Self.bytes(quote["signature"], text: .hex, what: "TPM quote signature"),
+            pcrs: pcrs
+        )
+        hcl = try AzureHCLReport(bytes: try Self.bytes(report, text: .base64URL, what: "HCL report"))
+        if let tdQuote = document["td_quote"] {
+            hardware = .tdx(quote: try DCAPQuote(bytes: try Self.bytes(tdQuote, text: .base64URL, what: "TD quote")))
+        } else if let vcek = document["vcek"] {
+            if case .string(let token) = vcek, let text = token.decoded(), text.hasPrefix("-----BEGIN") {
+                hardware = .sevSNP(vcek: try AMDCertificate(pemEncoded: text))
+            } else {
+                hardware = .sevSNP(
+                    vcek: try AMDCertificate(derEncoded: try Self.bytes(vcek, text: .base64URL, what: "VCEK"))
+                )
+            }
+        } else {
+            throw .malformedInput("vTPM evidence has neither a VCEK nor a TD quote")
+        }
+    }
+
+    /// Verify every layer. SEV-SNP: the report on AMD's chain at `time`. TDX: the TD quote to `intelAnchors`, with
+    /// `collateral` when given (TCB status). Then the HCL runtime data binding, the TPM quote's signature by the
+    /// vTPM key, and its PCR digest. The claims are the hardware's, with the PCRs and nonce under `tpm`.
+    public func verify(
+        at time: Date,
+        amdChain: [AMDCertificate] = [],
+        intelAnchors: [DCAPQuote.TrustAnchor] = [.init(certificate: IntelRoots.sgxRootCA, simulated: false)],
+        collateral: Collateral? = nil
+    ) async throws -> Claims {
+        var claims: Claims
+        switch (hardware, hcl.hardwareReport) {
+        case (.sevSNP(let vcek), .sevSNP(let report)):
+            claims = try report.verify(signingCertificate: vcek, chain: amdChain, at: time)
+        case (.tdx(let quote), .tdx):
+            if let collateral {
+                claims = try await quote.verify(anchors: intelAnchors, collateral: collateral, at: time)
+            } else {
+                claims = try await quote.verify(anchors: intelAnchors, at: time)
+            }
+        default:
+            throw VerificationFailure(
+                check: "HCL report",
+                reason: "the HCL report is for another TEE than the evidence"
+            )
+        }
+        guard hcl.bindsRuntimeData(to: claims.reportData) else {
+            throw VerificationFailure(
+                check: "HCL runtime data",
+                reason: "the hardware report does not bind the HCL runtime data"
+            )
+        }
+        let key: [String: String]
+        do {
+            key = try hcl.attestationKey()
+        } catch {
+            throw VerificationFailure(check: "HCL runtime data", reason: error.reason)
+        }
+        do {
+            try tpmQuote.verify(attestationKey: key)
+        } catch {
+            throw VerificationFailure(check: "TPM quote", reason: error.reason)
+        }
+        claims.tpm = Claims.TPM(pcrs: tpmQuote.pcrs, nonce: tpmQuote.nonce)
+        return claims
+    }
+
+    private enum TextEncoding { case hex, base64URL }
+
+    private static func bytes(_ value: JSONValue?, text: TextEncoding, what: String) throws(EnclaveError) -> [UInt8] {
+        switch value {
+        case .array(let items)?:
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(items.count)
+            for item in items {
+                guard case .integer(let number) = item, let byte = UInt8(exactly: number) else {
+                    throw .malformedInput("\(what) holds a number that is not a byte")
+                }
+                bytes.append(byte)
+            }
+            return bytes
+        case .string(let token)?:
+            guard let string = token.decoded() else { throw .malformedInput("\(what) is not text") }
+            let decoded: [UInt8]? =
+                switch text {
+                case .hex: Hex.decode(string)
+                case .base64URL: TPMQuote.base64URL(string)
+                }
+            guard let decoded else { throw .malformedInput("\(what) is not \(text == .hex ? "hex" : "base64url")") }
+            return decoded
+        default:
+            throw .malformedInput("vTPM evidence lacks \(what)")
+        }
+    }
+}
