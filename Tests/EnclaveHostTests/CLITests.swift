@@ -263,7 +263,10 @@ struct VerifyRealEvidenceCLITests {
     @Test func azureVTPMEvidenceIsDetectedAndPrintsTheTPMClaims() throws {
         let run = try Fixtures.run(
             cli,
-            ["verify", Vectors.root + "/azure-vtpm/trustee-az-snp-vtpm/evidence-v1.json", "--at", "1752919234", "--json"]
+            [
+                "verify", Vectors.root + "/azure-vtpm/trustee-az-snp-vtpm/evidence-v1.json", "--at", "1752919234",
+                "--json",
+            ]
         )
         #expect(run.status == 0, "\(run.output)")
         let claims = try json(run.output)
