@@ -59,6 +59,15 @@ struct SEVSNPTests {
         #expect(snp.policy.debugAllowed && claims.debug)
         let violation = #expect(throws: EvidencePolicy.Violation.self) { try EvidencePolicy().check(claims) }
         #expect(violation?.requirement == "debug")
+        // go-sev-guest: the report verifies as Milan stepping B0; requiring another stepping refuses it.
+        #expect(snp.certifiedProduct == "Milan-B0")
+        var policy = EvidencePolicy()
+        policy.allowDebug = true
+        policy.sevSNPProducts = ["Milan-B0"]
+        try policy.check(claims)
+        policy.sevSNPProducts = ["Milan-B12"]
+        let stepping = #expect(throws: EvidencePolicy.Violation.self) { try policy.check(claims) }
+        #expect(stepping?.requirement == "product")
     }
 
     @Test func vlekReportIsVersion3AtVMPL1WithItsChipIDZeroed() throws {

@@ -98,8 +98,10 @@ public struct Claims: Hashable, Sendable {
         public var launchTCB: SEVSNPReport.TCBVersion
         /// `VCEK` or `VLEK`.
         public var signingKey: String
-        /// The processor product from the signing certificate (`Milan`, `Genoa`, `Turin`).
+        /// The processor generation, from the root key (`Milan`, `Genoa`, `Turin`).
         public var productName: String
+        /// The product and stepping the VCEK certifies (`Milan-B0`), when it names one.
+        public var certifiedProduct: String?
     }
 
     /// The vTPM of an Azure confidential VM, when the evidence came through one.

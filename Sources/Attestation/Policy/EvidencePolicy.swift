@@ -26,6 +26,8 @@ public struct EvidencePolicy: Hashable, Sendable {
     public var allowSMT = true
     /// SEV-SNP: the highest (least privileged) VMPL a report may come from.
     public var maximumVMPL: UInt32 = 3
+    /// SEV-SNP: the certified products accepted (`Milan-B0`, `Genoa-B1`, …); `nil` accepts any.
+    public var sevSNPProducts: Set<String>?
     /// TCB statuses accepted; `nil` accepts any status (the status is still a claim).
     public var acceptedTCBStatuses: Set<TCBStatus>?
 
@@ -53,6 +55,13 @@ public struct EvidencePolicy: Hashable, Sendable {
             }
             if snp.policy.smtAllowed && !allowSMT {
                 throw Violation(requirement: "SMT", reason: "the guest policy allows SMT")
+            }
+            if let products = sevSNPProducts, !products.contains(snp.certifiedProduct ?? snp.productName) {
+                throw Violation(
+                    requirement: "product",
+                    reason: "the VCEK certifies \(snp.certifiedProduct ?? snp.productName), not one of "
+                        + products.sorted().joined(separator: ", ")
+                )
             }
             if snp.vmpl > maximumVMPL {
                 throw Violation(

@@ -59,8 +59,10 @@ extension SEVSNPReport {
         else {
             throw VerificationFailure(check: .product, reason: "the root names no known processor generation")
         }
+        var certifiedProduct: String?
         if let value = leaf.extensions[ExtensionOID.productName] {
             let productName = (try? ASN1IA5String(derEncoded: Array(value))).map { String($0) }
+            certifiedProduct = productName
             guard let productName, productName == product.rawValue || productName.hasPrefix(product.rawValue + "-")
             else {
                 throw VerificationFailure(
@@ -114,7 +116,7 @@ extension SEVSNPReport {
         else {
             throw VerificationFailure(check: .reportSignature, reason: "the report is not signed by the certified key")
         }
-        return claims(product: product)
+        return claims(product: product, certifiedProduct: certifiedProduct)
     }
 
     /// Validate a VCEK or VLEK chain: `leaf` ← an ASK or ASVK (from `chain` or AMD's defaults) ← one of `roots`
@@ -165,7 +167,7 @@ extension SEVSNPReport {
     }
 
     /// The claims of a verified report.
-    func claims(product: Product) -> Claims {
+    func claims(product: Product, certifiedProduct: String?) -> Claims {
         Claims(
             format: "sev-snp",
             simulated: false,
@@ -190,7 +192,8 @@ extension SEVSNPReport {
                 currentTCB: TCBVersion(rawValue: currentTCB, product: product),
                 launchTCB: TCBVersion(rawValue: launchTCB, product: product),
                 signingKey: signingKey == .vlek ? "VLEK" : "VCEK",
-                productName: product.rawValue
+                productName: product.rawValue,
+                certifiedProduct: certifiedProduct
             )
         )
     }
