@@ -1,9 +1,10 @@
-import Attestation
 import Crypto
 import EnclaveCore
 import Foundation
 import Testing
 import X509
+
+@testable import Attestation
 
 /// Real SGX quotes from ../shared/vectors (see its MANIFEST for provenance).
 enum Vectors {
@@ -158,5 +159,49 @@ struct DCAPQuoteTests {
 struct RootsTests {
     @Test func intelRootIsTheOneIntelPublishes() throws {
         #expect(IntelRoots.sgxRootCA == (try Vectors.intelRoot()))
+    }
+}
+
+/// SGX quotes v4 and v5 nest the QE's certification data in type 6 (and v5 adds a body descriptor). Rebuilt here
+/// from a real v3 quote: the layout parses, the PCK chain, QE report signature and binding verify (they do not
+/// cover the header), and the quote signature — over the changed header — does not.
+@Suite("SGX quote v4 and v5 layout")
+struct SGXQuoteLayoutTests {
+    func rebuilt(version: UInt16) throws -> [UInt8] {
+        let v3 = try DCAPQuote(bytes: Vectors.bytes(Vectors.quotes[0]))
+        func le<T: FixedWidthInteger>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
+        var header = Array(v3.bytes[0..<48])
+        header[0] = UInt8(version)
+        let body = Array(v3.bytes[48..<432])
+        let inner = le(UInt16(5)) + le(UInt32(v3.certification.data.count)) + v3.certification.data
+        let qe =
+            v3.qeReport.bytes + v3.qeReportSignature + le(UInt16(v3.qeAuthenticationData.count))
+            + v3.qeAuthenticationData + inner
+        let signatureData = v3.signature + v3.attestationKey + le(UInt16(6)) + le(UInt32(qe.count)) + qe
+        let descriptor = version == 5 ? le(UInt16(1)) + le(UInt32(384)) : []
+        return header + descriptor + body + le(UInt32(signatureData.count)) + signatureData
+    }
+
+    @Test(arguments: [UInt16(4), 5])
+    func nestedCertificationDataParsesAndVerifiesUpToTheQuoteSignature(_ version: UInt16) async throws {
+        let bytes = try rebuilt(version: version)
+        let quote = try DCAPQuote(bytes: bytes)
+        #expect(quote.header.version == version && !quote.isTDX && quote.sgxReport != nil)
+        #expect(quote.certification.type == 5)
+        let path = try await quote.validatePCKPath(
+            chain: quote.pckChain(),
+            trustAnchors: [Vectors.intelRoot()],
+            at: Vectors.time
+        )
+        try quote.checkQEReport(pckLeaf: path[0])
+        #expect(throws: DCAPQuote.VerificationFailure.self) { try quote.checkQuoteSignature() }
+        // The outer type must be 6, and its length must hold exactly the nested data.
+        var wrongType = bytes
+        let outer = (version == 5 ? 54 : 48) + 384 + 4 + 128
+        wrongType[outer] = 5
+        #expect(throws: EnclaveError.self) { try DCAPQuote(bytes: wrongType) }
+        var wrongLength = bytes
+        wrongLength[outer + 2] &+= 1
+        #expect(throws: EnclaveError.self) { try DCAPQuote(bytes: wrongLength) }
     }
 }
