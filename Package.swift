@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "Attestation", targets: ["Attestation"]),
         .library(name: "EnclaveRuntime", targets: ["EnclaveRuntime"]),
         .library(name: "EnclaveHost", targets: ["EnclaveHost"]),
+        .library(name: "AttestationService", targets: ["AttestationService"]),
+        .library(name: "AttestationClient", targets: ["AttestationClient"]),
         .executable(name: "enclave", targets: ["enclave"]),
         .executable(name: "HelloEnclave", targets: ["HelloEnclave"]),
         .executable(name: "HelloHost", targets: ["HelloHost"]),
@@ -26,6 +28,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
     ],
     targets: [
         // Syscall shims (spawn, seccomp, memfd). The only C in the package.
@@ -69,10 +80,42 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The MAA-compatible attestation service: REST, policies, signed tokens, storage.
+        .target(
+            name: "AttestationService",
+            dependencies: [
+                "Attestation", "EnclaveCore", "AttestationClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Relying parties and attesters: the service's REST client and token verification against its JWKS.
+        .target(
+            name: "AttestationClient",
+            dependencies: [
+                "EnclaveCore",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "enclave",
             dependencies: [
-                "EnclaveCore", "EnclaveHost", "EnclaveRuntime", "Attestation",
+                "EnclaveCore", "EnclaveHost", "EnclaveRuntime", "Attestation", "AttestationService", "AttestationClient",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -126,6 +169,18 @@ let package = Package(
                 "Attestation", "EnclaveCore",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AttestationServiceTests",
+            dependencies: [
+                "AttestationService", "AttestationClient", "Attestation", "EnclaveCore", "EnclaveHost",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: strictSettings
         ),

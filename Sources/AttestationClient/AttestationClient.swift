@@ -1,0 +1,163 @@
+public import AsyncHTTPClient
+public import Foundation
+internal import NIOCore
+internal import NIOFoundationCompat
+internal import NIOHTTP1
+
+/// A client of the attestation service's MAA-compatible REST API: challenges, attestation, policies, the token
+/// signing keys, and token verification against them.
+public struct AttestationClient: Sendable {
+    /// An error the service returned (`{"error":{"code":…,"message":…}}`) or a transport failure.
+    public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
+        public var status: Int
+        public var code: String
+        public var message: String
+        public var description: String { "\(status) \(code): \(message)" }
+    }
+
+    /// What the attester binds: runtime data (whose SHA-256 leads the evidence's report data) and its type.
+    public struct RuntimeData: Sendable {
+        public enum DataType: String, Sendable { case binary = "Binary", json = "JSON" }
+        public var data: [UInt8]
+        public var dataType: DataType
+
+        public init(data: [UInt8], dataType: DataType) {
+            self.data = data
+            self.dataType = dataType
+        }
+    }
+
+    public let endpoint: URL
+    public let apiVersion: String
+    private let http: HTTPClient
+
+    /// A client of the service at `endpoint` (`http://host:port`).
+    public init(endpoint: URL, apiVersion: String = "2022-08-01", httpClient: HTTPClient = .shared) {
+        self.endpoint = endpoint
+        self.apiVersion = apiVersion
+        self.http = httpClient
+    }
+
+    /// A single-use server nonce to bind into the evidence, and when it expires.
+    public func challenge() async throws -> (nonce: String, expires: Date) {
+        let object = try await json(.GET, "challenge")
+        guard let nonce = object["nonce"] as? String, let expires = object["expiresAt"] as? Double else {
+            throw Failure(status: 0, code: "BadResponse", message: "the challenge response lacks nonce or expiresAt")
+        }
+        return (nonce, Date(timeIntervalSince1970: expires))
+    }
+
+    /// Attest `evidence` of `type` (`SgxEnclave`, `OpenEnclave`, `TdxVm`, `SevSnpVm`, `SimulatedEnclave`) and
+    /// return the service's token.
+    public func attest(
+        type: String,
+        evidence: [UInt8],
+        runtimeData: RuntimeData? = nil,
+        nonce: String? = nil,
+        draftPolicy: String? = nil
+    ) async throws -> String {
+        var body: [String: Any] = [
+            (type == "SevSnpVm" || type == "OpenEnclave" ? "report" : "quote"): Self.base64URL(evidence)
+        ]
+        if let runtimeData {
+            body["runtimeData"] = ["data": Self.base64URL(runtimeData.data), "dataType": runtimeData.dataType.rawValue]
+        }
+        if let nonce { body["nonce"] = nonce }
+        if let draftPolicy { body["draftPolicyForAttestation"] = draftPolicy }
+        let object = try await json(.POST, "attest/\(type)", body: try JSONSerialization.data(withJSONObject: body))
+        guard let token = object["token"] as? String else {
+            throw Failure(status: 0, code: "BadResponse", message: "the attestation response has no token")
+        }
+        return token
+    }
+
+    /// The service's token signing keys (`/certs`), as JSON.
+    public func certificates() async throws -> String {
+        String(decoding: try await raw(.GET, "certs").body, as: UTF8.self)
+    }
+
+    /// The issuer the service names in its tokens (from `/.well-known/openid-configuration`).
+    public func issuer() async throws -> String {
+        let object = try await json(.GET, ".well-known/openid-configuration")
+        guard let issuer = object["issuer"] as? String else {
+            throw Failure(status: 0, code: "BadResponse", message: "the OpenID configuration has no issuer")
+        }
+        return issuer
+    }
+
+    /// A verifier for this service's tokens, from its current keys and issuer.
+    public func verifier(clockSkew: TimeInterval = 60) async throws -> TokenVerifier {
+        try await TokenVerifier(jwks: try await certificates(), issuer: try await issuer(), clockSkew: clockSkew)
+    }
+
+    /// The policy of `type`: its text.
+    public func policy(type: String) async throws -> String {
+        let object = try await json(.GET, "policies/\(type)")
+        guard let text = object["policy"] as? String else {
+            throw Failure(status: 0, code: "BadResponse", message: "the policy response has no policy")
+        }
+        return text
+    }
+
+    /// Set the policy of `type` from a JWS (`alg: none` for unsigned, where the service allows it).
+    public func setPolicy(type: String, jws: String) async throws {
+        _ = try await raw(.PUT, "policies/\(type)", body: Data(jws.utf8), contentType: "text/plain")
+    }
+
+    /// Reset the policy of `type` to the default.
+    public func resetPolicy(type: String) async throws {
+        _ = try await raw(.POST, "policies/\(type):reset", body: Data())
+    }
+
+    // MARK: Transport
+
+    private func json(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws -> [String: Any] {
+        let response = try await raw(method, path, body: body)
+        guard let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else {
+            throw Failure(status: response.status, code: "BadResponse", message: "the response is not a JSON object")
+        }
+        return object
+    }
+
+    private func raw(
+        _ method: HTTPMethod,
+        _ path: String,
+        body: Data? = nil,
+        contentType: String = "application/json"
+    ) async throws -> (status: Int, body: [UInt8]) {
+        var components = URLComponents(url: endpoint.appendingPathComponent(path), resolvingAgainstBaseURL: false)
+        components?.queryItems = [URLQueryItem(name: "api-version", value: apiVersion)]
+        guard let url = components?.url?.absoluteString else {
+            throw Failure(status: 0, code: "BadRequest", message: "cannot form a URL for \(path)")
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let body {
+            request.headers.add(name: "Content-Type", value: contentType)
+            request.body = .bytes(ByteBuffer(data: body))
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .seconds(60))
+        } catch {
+            throw Failure(status: 0, code: "Unreachable", message: "\(url): \(error)")
+        }
+        let bytes = Array(buffer: try await response.body.collect(upTo: 4 << 20))
+        guard (200..<300).contains(Int(response.status.code)) else {
+            let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
+            let error = object?["error"] as? [String: Any]
+            throw Failure(
+                status: Int(response.status.code),
+                code: error?["code"] as? String ?? "HTTP\(response.status.code)",
+                message: error?["message"] as? String ?? String(decoding: bytes.prefix(500), as: UTF8.self)
+            )
+        }
+        return (Int(response.status.code), bytes)
+    }
+
+    /// Base64url without padding.
+    public static func base64URL(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+}

@@ -1,0 +1,105 @@
+public import Foundation
+internal import JWTKit
+
+/// A relying party's check of an attestation token: the signature under a key of the service's JWKS (chosen by
+/// `kid`), an algorithm from an allow-list that never includes `none` or HMAC, the time window (`nbf`, `exp`, and
+/// `iat` not in the future) with a bounded clock skew, the expected issuer, and optionally the nonce.
+public struct TokenVerifier: Sendable {
+    /// Why a token is refused.
+    public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
+        public var reason: String
+        public var description: String { "token refused: \(reason)" }
+    }
+
+    /// Asymmetric algorithms only.
+    public static let defaultAlgorithms: Set<String> = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
+
+    public let issuer: String
+    public let allowedAlgorithms: Set<String>
+    /// How far the verifier's clock may be from the service's.
+    public let clockSkew: TimeInterval
+    private let keys: JWTKeyCollection
+    private let keyIDs: Set<String>
+
+    /// A verifier for tokens of `issuer`, signed by a key of `jwks` (the service's `/certs` document).
+    public init(
+        jwks json: String,
+        issuer: String,
+        allowedAlgorithms: Set<String> = TokenVerifier.defaultAlgorithms,
+        clockSkew: TimeInterval = 60
+    ) async throws {
+        let set: JWKS
+        do {
+            set = try JSONDecoder().decode(JWKS.self, from: Data(json.utf8))
+        } catch {
+            throw Failure(reason: "the JWKS does not parse: \(error)")
+        }
+        self.allowedAlgorithms = allowedAlgorithms.subtracting(["none", "HS256", "HS384", "HS512"])
+        self.issuer = issuer
+        self.clockSkew = min(max(0, clockSkew), 300)
+        let keys = JWTKeyCollection()
+        var ids: Set<String> = []
+        for key in set.keys {
+            guard let kid = key.keyIdentifier?.string, key.keyType == .ecdsa || key.keyType == .rsa else {
+                continue
+            }
+            try await keys.add(jwk: key)
+            ids.insert(kid)
+        }
+        guard !ids.isEmpty else { throw Failure(reason: "the JWKS has no usable key with a kid") }
+        self.keys = keys
+        self.keyIDs = ids
+    }
+
+    /// Verify `token` at `time` and return its claims.
+    /// - Parameter nonce: when given, the token's `nonce` claim must equal it.
+    public func verify(_ token: String, nonce: String? = nil, at time: Date = Date()) async throws -> AttestationTokenClaims {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, token.utf8.count <= 256 << 10 else { throw Failure(reason: "not a compact JWS") }
+        guard let headerBytes = Self.base64URL(String(parts[0])),
+            let header = try? JSONDecoder().decode([String: TokenValue].self, from: Data(headerBytes))
+        else {
+            throw Failure(reason: "the header does not parse")
+        }
+        guard let algorithm = header["alg"]?.stringValue, allowedAlgorithms.contains(algorithm) else {
+            throw Failure(reason: "algorithm \(header["alg"]?.description ?? "(none)") is not allowed")
+        }
+        guard let kid = header["kid"]?.stringValue, keyIDs.contains(kid) else {
+            throw Failure(reason: "no key with the token's kid \(header["kid"]?.description ?? "(none)")")
+        }
+        let claims: AttestationTokenClaims
+        do {
+            claims = try await keys.verify(token, as: AttestationTokenClaims.self)
+        } catch {
+            throw Failure(reason: "the signature does not verify")
+        }
+        let now = time.timeIntervalSince1970
+        guard let exp = claims["exp"]?.number, now <= exp + clockSkew else { throw Failure(reason: "the token has expired") }
+        if let nbf = claims["nbf"]?.number, now + clockSkew < nbf { throw Failure(reason: "the token is not valid yet") }
+        if let iat = claims["iat"]?.number, now + clockSkew < iat { throw Failure(reason: "the token was issued in the future") }
+        guard claims["iss"]?.stringValue == issuer else {
+            throw Failure(reason: "the issuer is \(claims["iss"]?.description ?? "(none)"), expected \(issuer)")
+        }
+        if let nonce {
+            guard claims["nonce"]?.stringValue == nonce else { throw Failure(reason: "the nonce does not match") }
+        }
+        return claims
+    }
+
+    static func base64URL(_ text: String) -> [UInt8]? {
+        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while standard.count % 4 != 0 { standard += "=" }
+        return Data(base64Encoded: standard).map { [UInt8]($0) }
+    }
+}
+
+extension TokenValue {
+    /// A number as seconds.
+    var number: Double? {
+        switch self {
+        case .integer(let value): Double(value)
+        case .double(let value): value
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,221 @@
+public import Attestation
+internal import AttestationClient
+internal import Crypto
+internal import EnclaveCore
+public import Foundation
+public import Logging
+public import X509
+
+/// The attestation service without its transport: verifies evidence, binds runtime data and challenges, evaluates
+/// the policy, signs tokens, manages policies. ``AttestationServer`` puts it on HTTP.
+public final class AttestationServiceCore: Sendable {
+    /// How the service is set up.
+    public struct Configuration: Sendable {
+        /// The `iss` of tokens and the base of `jwks_uri` (`http://host:port`).
+        public var issuer: String
+        /// Accept `SimulatedEnclave` evidence (chained to `simulatedAnchor`).
+        public var allowSimulated = false
+        /// The simulated platform's root CA, for `SimulatedEnclave`.
+        public var simulatedAnchor: Certificate?
+        /// Collateral for simulated quotes at a time (the simulated platform issues it).
+        public var simulatedCollateral: (@Sendable (Date) throws -> Collateral)?
+        /// Intel's roots for real SGX and TDX quotes.
+        public var intelAnchors: [Certificate] = [IntelRoots.sgxRootCA]
+        /// Collateral for real quotes by lower-case FMSPC; without it real quotes verify without a TCB status.
+        public var collateral: [String: Collateral] = [:]
+        /// Certificates whose keys may sign policies; empty: unsigned (`alg: none`) policies are accepted.
+        public var policySigners: [Certificate] = []
+        public var tokenLifetime: TimeInterval = 8 * 3600
+        public var challengeLifetime: TimeInterval = 300
+
+        public init(issuer: String) { self.issuer = issuer }
+    }
+
+    /// An attestation request in MAA's shape.
+    public struct AttestRequest: Sendable {
+        public var evidence: [UInt8]
+        public var runtimeData: (data: [UInt8], json: Bool)?
+        public var initTimeData: (data: [UInt8], json: Bool)?
+        public var nonce: String?
+        public var draftPolicy: String?
+    }
+
+    public let configuration: Configuration
+    public let store: any ServiceStore
+    public let signer: TokenSigner
+    let logger: Logger
+    let metrics: ServiceMetrics
+
+    /// Open the service over `store`, creating the signing key on first start.
+    public init(configuration: Configuration, store: any ServiceStore, logger: Logger = Logger(label: "enclavekit.attestation")) async throws {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        self.metrics = ServiceMetrics()
+        let stored = try await store.signingKey(orInsert: try TokenSigner.generate(issuer: configuration.issuer))
+        self.signer = try await TokenSigner(stored)
+    }
+
+    // MARK: Challenges
+
+    /// A fresh single-use nonce and its expiry.
+    public func challenge(at time: Date = Date()) async throws -> (nonce: String, expires: Date) {
+        let nonce = AttestationClient.base64URL(Array(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }))
+        let expires = time.addingTimeInterval(configuration.challengeLifetime)
+        try await store.insertChallenge(nonce, expires: expires)
+        return (nonce, expires)
+    }
+
+    // MARK: Attestation
+
+    /// Verify, bind, evaluate, sign. Every refusal is a ``ServiceError`` naming what failed; every decision is
+    /// audited.
+    public func attest(type: AttestationType, request: AttestRequest, at time: Date = Date()) async throws -> String {
+        let started = ContinuousClock.now
+        do {
+            let token = try await attestUnaudited(type: type, request: request, at: time)
+            metrics.record(type: type, result: "permitted", since: started)
+            return token
+        } catch let error as ServiceError {
+            metrics.record(type: type, result: error.status == 500 ? "error" : "refused", since: started)
+            try? await store.appendAudit(
+                AuditRecord(
+                    time: time,
+                    type: type.rawValue,
+                    result: "refused",
+                    detail: "{\"code\":\(ServiceError.quote(error.code)),\"message\":\(ServiceError.quote(error.message))}",
+                    policyHash: ""
+                )
+            )
+            logger.info("attestation refused", metadata: ["type": "\(type.rawValue)", "code": "\(error.code)"])
+            throw error
+        }
+    }
+
+    private func attestUnaudited(type: AttestationType, request: AttestRequest, at time: Date) async throws -> String {
+        let claims = try await verifyEvidence(type: type, evidence: request.evidence, at: time)
+        if claims.simulated && !(type == .simulatedEnclave && configuration.allowSimulated) {
+            throw ServiceError.badRequest(
+                "SimulatedEvidenceNotAllowed",
+                "the evidence comes from a simulated platform, which this service does not accept"
+            )
+        }
+        var token = EvidenceClaims.tokenClaims(claims, type: type)
+
+        // Runtime data: its SHA-256 must lead the evidence's report data.
+        if let runtime = request.runtimeData {
+            let digest = Array(SHA256.hash(data: runtime.data))
+            guard claims.reportData.count >= 32, Array(claims.reportData.prefix(32)) == digest else {
+                throw ServiceError.badRequest(
+                    "RuntimeDataNotBound",
+                    "SHA-256 of runtimeData.data is not the first 32 bytes of the evidence's report data"
+                )
+            }
+            if runtime.json {
+                guard let object = try? JSONDecoder().decode(TokenValue.self, from: Data(runtime.data)),
+                    case .object(let members) = object
+                else {
+                    throw ServiceError.badRequest("InvalidRuntimeData", "runtimeData of type JSON is not a JSON object")
+                }
+                token["x-ms-runtime"] = object
+                // A server challenge in the runtime data is bound by the evidence: it must be current and unused.
+                if let challenge = members["challenge"] {
+                    guard let nonce = challenge.stringValue, try await store.consumeChallenge(nonce, at: time) else {
+                        throw ServiceError.badRequest(
+                            "InvalidChallenge",
+                            "the challenge in the runtime data is unknown, expired or already used"
+                        )
+                    }
+                    token["x-enclavekit-challenge"] = .string(nonce)
+                }
+            } else {
+                token["x-ms-sgx-ehd"] = .string(AttestationClient.base64URL(runtime.data))
+            }
+        }
+        if let initTime = request.initTimeData {
+            if initTime.json, let object = try? JSONDecoder().decode(TokenValue.self, from: Data(initTime.data)) {
+                token["x-ms-inittime"] = object
+            } else {
+                token["x-ms-inittime-data"] = .string(AttestationClient.base64URL(initTime.data))
+            }
+        }
+
+        // The policy.
+        let policyText: String
+        let policyHash: String
+        if let draft = request.draftPolicy {
+            policyText = draft
+            policyHash = Self.hash(draft)
+        } else if let stored = try await store.policy(type: type.rawValue) {
+            policyText = stored.text
+            policyHash = stored.hash
+        } else {
+            policyText = AttestationPolicy.defaultText
+            policyHash = Self.hash(policyText)
+        }
+        let policy: AttestationPolicy
+        do {
+            policy = try AttestationPolicy(text: policyText)
+        } catch {
+            throw ServiceError.badRequest("InvalidPolicy", error.description)
+        }
+        let decision = policy.evaluate(EvidenceClaims.policyClaims(token))
+        guard decision.permitted else {
+            throw ServiceError.badRequest("PolicyEvaluationError", "the policy refused the evidence: \(decision.reason ?? "")")
+        }
+        for claim in decision.issued {
+            guard token[claim.type] == nil, !Self.reserved.contains(claim.type), !claim.type.hasPrefix("x-ms-") else {
+                throw ServiceError.badRequest("InvalidPolicy", "the policy may not issue the reserved claim \(claim.type)")
+            }
+            let value: TokenValue =
+                switch claim.value {
+                case .string(let text): .string(text)
+                case .integer(let number): .integer(number)
+                case .bool(let flag): .bool(flag)
+                }
+            token[claim.type] = value
+        }
+
+        // The standard claims.
+        let now = Int(time.timeIntervalSince1970)
+        token["iss"] = .string(configuration.issuer)
+        token["iat"] = .integer(now)
+        token["nbf"] = .integer(now)
+        token["exp"] = .integer(now + Int(configuration.tokenLifetime))
+        token["jti"] = .string(UUID().uuidString.lowercased())
+        token["x-ms-ver"] = .string("1.0")
+        token["x-ms-policy-hash"] = .string(policyHash)
+        if let nonce = request.nonce { token["nonce"] = .string(nonce) }
+
+        try? await store.appendAudit(
+            AuditRecord(
+                time: time,
+                type: type.rawValue,
+                result: "permitted",
+                detail: Self.auditDetail(token),
+                policyHash: policyHash
+            )
+        )
+        if request.draftPolicy != nil {
+            // MAA answers a draft policy with an unsigned token: it shows the outcome and is good for nothing else.
+            let header = AttestationClient.base64URL(Array("{\"alg\":\"none\",\"typ\":\"JWT\"}".utf8))
+            let payload = AttestationClient.base64URL(Array(TokenValue.object(token).description.utf8))
+            return header + "." + payload + "."
+        }
+        return try await signer.sign(token, jku: configuration.issuer + "/certs")
+    }
+
+    static let reserved: Set<String> = ["iss", "iat", "nbf", "exp", "jti", "nonce", "aud", "sub"]
+
+    static func hash(_ text: String) -> String { AttestationClient.base64URL(Array(SHA256.hash(data: Array(text.utf8)))) }
+
+    static func auditDetail(_ token: [String: TokenValue]) -> String {
+        let keys = [
+            "x-ms-attestation-type", "x-ms-sgx-mrenclave", "x-ms-sgx-mrsigner", "tdx_mrtd",
+            "x-ms-sevsnpvm-launchmeasurement", "x-enclavekit-tcb-status", "x-enclavekit-simulated",
+        ]
+        var members: [String: TokenValue] = [:]
+        for key in keys { if let value = token[key] { members[key] = value } }
+        return TokenValue.object(members).description
+    }
+}

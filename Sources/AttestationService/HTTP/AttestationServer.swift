@@ -1,0 +1,187 @@
+public import Hummingbird
+internal import AttestationClient
+internal import Foundation
+public import Logging
+internal import Metrics
+internal import Prometheus
+internal import Synchronization
+
+/// The attestation service on HTTP (Hummingbird): MAA's data plane (`POST /attest/{type}`, `GET /certs`,
+/// `/.well-known/openid-configuration`, `GET|PUT /policies/{type}`, `POST /policies/{type}:reset`), plus
+/// `GET /challenge` and Prometheus metrics at `/metrics`. Errors answer in MAA's shape.
+public enum AttestationServer {
+    /// The largest request body accepted by default.
+    public static let defaultMaxBodySize = 1 << 20
+    /// The oldest `api-version` accepted.
+    public static let minimumAPIVersion = "2022-08-01"
+
+    /// The process-wide Prometheus registry, bootstrapped once.
+    static let registry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
+
+    /// The routes, for an application or for in-process tests.
+    public static func router(core: AttestationServiceCore, maxBodySize: Int = defaultMaxBodySize) -> Router<BasicRequestContext> {
+        _ = registry
+        let router = Router()
+        router.middlewares.add(LogRequestsMiddleware(.info))
+        router.middlewares.add(ErrorMiddleware())
+        router.middlewares.add(APIVersionMiddleware())
+
+        router.post("/attest/:type") { request, context -> Response in
+            let type = try attestationType(context)
+            let body = try await collect(request, limit: maxBodySize)
+            let parsed = try AttestRequestParser.parse(body, type: type)
+            let token = try await core.attest(type: type, request: parsed)
+            return json(["token": .string(token)])
+        }
+        router.get("/certs") { _, _ -> Response in
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: core.signer.jwksJSON))
+            )
+        }
+        router.get("/.well-known/openid-configuration") { _, _ -> Response in
+            json([
+                "issuer": .string(core.configuration.issuer),
+                "jwks_uri": .string(core.configuration.issuer + "/certs"),
+                "id_token_signing_alg_values_supported": .array([.string("ES256")]),
+                "response_types_supported": .array([.string("token")]),
+                "claims_supported": .array(
+                    ["x-ms-attestation-type", "x-ms-sgx-mrenclave", "x-ms-sgx-mrsigner", "x-ms-runtime", "nonce"].map(
+                        TokenValue.string
+                    )
+                ),
+            ])
+        }
+        router.get("/challenge") { _, _ -> Response in
+            let challenge = try await core.challenge()
+            return json([
+                "nonce": .string(challenge.nonce),
+                "expiresAt": .integer(Int(challenge.expires.timeIntervalSince1970)),
+            ])
+        }
+        router.get("/policies/:type") { _, context -> Response in
+            let type = try attestationType(context)
+            let current = try await core.currentPolicy(type: type)
+            let token = try await core.policyToken(type: type)
+            return json([
+                "token": .string(token), "policy": .string(current.text), "policyHash": .string(current.hash),
+                "isDefault": .bool(current.isDefault),
+            ])
+        }
+        router.put("/policies/:type") { request, context -> Response in
+            let type = try attestationType(context)
+            let body = try await collect(request, limit: maxBodySize)
+            let token = try await core.setPolicy(type: type, jws: String(decoding: body, as: UTF8.self))
+            return json(["token": .string(token)])
+        }
+        router.post("/policies/:type") { _, context -> Response in
+            // MAA's reset is `POST /policies/{type}:reset`.
+            let raw = context.parameters.get("type") ?? ""
+            guard raw.lowercased().hasSuffix(":reset"), let type = AttestationType(pathComponent: String(raw.dropLast(6)))
+            else {
+                throw ServiceError.notFound("POST /policies/\(raw): use POST /policies/{type}:reset")
+            }
+            return json(["token": .string(try await core.resetPolicy(type: type))])
+        }
+        router.get("/metrics") { _, _ -> Response in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
+            )
+        }
+        return router
+    }
+
+    /// An application serving `core` on `host:port` (port 0: any free port, reported to `onServerRunning`).
+    public static func application(
+        core: AttestationServiceCore,
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        maxBodySize: Int = defaultMaxBodySize,
+        logger: Logger = Logger(label: "enclavekit.attestation"),
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(core: core, maxBodySize: maxBodySize),
+            configuration: .init(address: .hostname(host, port: port), serverName: "EnclaveKit"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+    }
+
+    static func attestationType(_ context: BasicRequestContext) throws -> AttestationType {
+        let raw = context.parameters.get("type") ?? ""
+        guard let type = AttestationType(pathComponent: raw) else {
+            throw ServiceError.badRequest(
+                "UnknownAttestationType",
+                "unknown attestation type \(raw); one of " + AttestationType.allCases.map(\.rawValue).joined(separator: ", ")
+            )
+        }
+        return type
+    }
+
+    static func collect(_ request: Request, limit: Int) async throws -> [UInt8] {
+        do {
+            return Array(buffer: try await request.body.collect(upTo: limit))
+        } catch {
+            throw ServiceError.tooLarge("the request body is larger than \(limit) bytes")
+        }
+    }
+
+    static func json(_ object: [String: TokenValue], status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: TokenValue.object(object).description))
+        )
+    }
+}
+
+/// Turns every error into MAA's `{"error":{"code":…,"message":…}}` with its status; unexpected errors become a 500
+/// without internals.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as ServiceError {
+            return Self.response(error)
+        } catch let error as HTTPError {
+            let status = Int(error.status.code)
+            let code = status == 404 ? "NotFound" : status == 413 ? "RequestTooLarge" : "HTTP\(status)"
+            return Self.response(ServiceError(status: status, code: code, message: error.body ?? error.status.reasonPhrase))
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            return Self.response(.internal("the service failed to process the request"))
+        }
+    }
+
+    static func response(_ error: ServiceError) -> Response {
+        Response(
+            status: HTTPResponse.Status(code: error.status),
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: error.body))
+        )
+    }
+}
+
+/// MAA's `api-version` query parameter: optional here, but a version older than 2022-08-01 is refused.
+struct APIVersionMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let version = request.uri.queryParameters["api-version"].map(String.init) {
+            let datePart = String(version.prefix(10))
+            guard datePart.count == 10, datePart >= AttestationServer.minimumAPIVersion else {
+                throw ServiceError.badRequest(
+                    "UnsupportedApiVersion",
+                    "api-version \(version) is not supported; use \(AttestationServer.minimumAPIVersion) or later"
+                )
+            }
+        }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,126 @@
+public import Foundation
+internal import SQLiteNIO
+
+/// The embedded store: one SQLite file in the data directory (0600, directory 0700).
+public final class SQLiteServiceStore: ServiceStore {
+    private let connection: SQLiteConnection
+
+    /// Open (creating) `directory/attestation.sqlite`.
+    public static func open(directory: String) async throws -> SQLiteServiceStore {
+        try FileManager.default.createDirectory(
+            atPath: directory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        let path = directory + "/attestation.sqlite"
+        if !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        let connection = try await SQLiteConnection.open(storage: .file(path: path))
+        _ = try await connection.query("PRAGMA journal_mode=WAL")
+        _ = try await connection.query("PRAGMA busy_timeout=5000")
+        let store = SQLiteServiceStore(connection: connection)
+        try await store.migrate()
+        return store
+    }
+
+    private init(connection: SQLiteConnection) { self.connection = connection }
+
+    public func migrate() async throws {
+        for statement in [
+            "CREATE TABLE IF NOT EXISTS signing_keys (id INTEGER PRIMARY KEY CHECK (id = 1), private_key TEXT NOT NULL, certificate TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS policies (type TEXT PRIMARY KEY, text TEXT NOT NULL, jws TEXT NOT NULL, hash TEXT NOT NULL, updated REAL NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS challenges (nonce TEXT PRIMARY KEY, expires REAL NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, type TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL, policy_hash TEXT NOT NULL)",
+        ] {
+            _ = try await connection.query(statement)
+        }
+    }
+
+    public func signingKey(orInsert candidate: StoredSigningKey) async throws -> StoredSigningKey {
+        _ = try await connection.query(
+            "INSERT OR IGNORE INTO signing_keys (id, private_key, certificate) VALUES (1, ?, ?)",
+            [.text(candidate.privateKeyPEM), .text(candidate.certificatePEM)]
+        )
+        let rows = try await connection.query("SELECT private_key, certificate FROM signing_keys WHERE id = 1")
+        guard let row = rows.first, let key = row.column("private_key")?.string,
+            let certificate = row.column("certificate")?.string
+        else { throw ServiceError.internal("the signing key did not persist") }
+        return StoredSigningKey(privateKeyPEM: key, certificatePEM: certificate)
+    }
+
+    public func policy(type: String) async throws -> StoredPolicy? {
+        let rows = try await connection.query(
+            "SELECT text, jws, hash, updated FROM policies WHERE type = ?",
+            [.text(type)]
+        )
+        guard let row = rows.first, let text = row.column("text")?.string, let jws = row.column("jws")?.string,
+            let hash = row.column("hash")?.string, let updated = row.column("updated")?.double
+        else { return nil }
+        return StoredPolicy(text: text, jws: jws, hash: hash, updated: Date(timeIntervalSince1970: updated))
+    }
+
+    public func setPolicy(_ policy: StoredPolicy?, type: String) async throws {
+        guard let policy else {
+            _ = try await connection.query("DELETE FROM policies WHERE type = ?", [.text(type)])
+            return
+        }
+        _ = try await connection.query(
+            "INSERT OR REPLACE INTO policies (type, text, jws, hash, updated) VALUES (?, ?, ?, ?, ?)",
+            [
+                .text(type), .text(policy.text), .text(policy.jws), .text(policy.hash),
+                .float(policy.updated.timeIntervalSince1970),
+            ]
+        )
+    }
+
+    public func insertChallenge(_ nonce: String, expires: Date) async throws {
+        _ = try await connection.query(
+            "INSERT INTO challenges (nonce, expires) VALUES (?, ?)",
+            [.text(nonce), .float(expires.timeIntervalSince1970)]
+        )
+    }
+
+    public func consumeChallenge(_ nonce: String, at time: Date) async throws -> Bool {
+        let rows = try await connection.query(
+            "DELETE FROM challenges WHERE nonce = ? RETURNING expires",
+            [.text(nonce)]
+        )
+        _ = try await connection.query("DELETE FROM challenges WHERE expires < ?", [.float(time.timeIntervalSince1970)])
+        guard let expires = rows.first?.column("expires")?.double else { return false }
+        return time.timeIntervalSince1970 < expires
+    }
+
+    public func appendAudit(_ record: AuditRecord) async throws {
+        _ = try await connection.query(
+            "INSERT INTO audit (time, type, result, detail, policy_hash) VALUES (?, ?, ?, ?, ?)",
+            [
+                .float(record.time.timeIntervalSince1970), .text(record.type), .text(record.result),
+                .text(record.detail), .text(record.policyHash),
+            ]
+        )
+    }
+
+    public func auditRecords(limit: Int) async throws -> [AuditRecord] {
+        let rows = try await connection.query(
+            "SELECT time, type, result, detail, policy_hash FROM audit ORDER BY id DESC LIMIT ?",
+            [.integer(limit)]
+        )
+        return rows.compactMap { row in
+            guard let time = row.column("time")?.double, let type = row.column("type")?.string,
+                let result = row.column("result")?.string, let detail = row.column("detail")?.string,
+                let hash = row.column("policy_hash")?.string
+            else { return nil }
+            return AuditRecord(
+                time: Date(timeIntervalSince1970: time),
+                type: type,
+                result: result,
+                detail: detail,
+                policyHash: hash
+            )
+        }
+    }
+
+    public func close() async throws { try await connection.close() }
+}

@@ -1,0 +1,71 @@
+public import Foundation
+
+/// What the service keeps: its token signing key, the policy of each attestation type, single-use challenges, and an
+/// audit record of every decision. SQLite in a data directory by default; PostgreSQL when several instances share
+/// one key set and one set of policies.
+public protocol ServiceStore: Sendable {
+    /// Create the tables if they do not exist.
+    func migrate() async throws
+    /// The signing key: the stored one, or `candidate` stored now if there is none. Two instances starting together
+    /// both end up with the same key.
+    func signingKey(orInsert candidate: StoredSigningKey) async throws -> StoredSigningKey
+    /// The policy of an attestation type, if one was set.
+    func policy(type: String) async throws -> StoredPolicy?
+    /// Set (or with `nil`, reset) the policy of an attestation type.
+    func setPolicy(_ policy: StoredPolicy?, type: String) async throws
+    /// Remember a challenge until `expires`.
+    func insertChallenge(_ nonce: String, expires: Date) async throws
+    /// Use a challenge: true once if it exists and has not expired at `time`; it is gone afterwards either way.
+    func consumeChallenge(_ nonce: String, at time: Date) async throws -> Bool
+    /// Append an audit record.
+    func appendAudit(_ record: AuditRecord) async throws
+    /// The newest audit records, newest first.
+    func auditRecords(limit: Int) async throws -> [AuditRecord]
+    /// Close connections.
+    func close() async throws
+}
+
+/// The token signing key and its self-signed certificate, PEM.
+public struct StoredSigningKey: Hashable, Sendable {
+    public var privateKeyPEM: String
+    public var certificatePEM: String
+
+    public init(privateKeyPEM: String, certificatePEM: String) {
+        self.privateKeyPEM = privateKeyPEM
+        self.certificatePEM = certificatePEM
+    }
+}
+
+/// A policy as set: its text, the JWS it came in, and its hash.
+public struct StoredPolicy: Hashable, Sendable {
+    public var text: String
+    public var jws: String
+    public var hash: String
+    public var updated: Date
+
+    public init(text: String, jws: String, hash: String, updated: Date) {
+        self.text = text
+        self.jws = jws
+        self.hash = hash
+        self.updated = updated
+    }
+}
+
+/// One attestation decision.
+public struct AuditRecord: Hashable, Sendable {
+    public var time: Date
+    public var type: String
+    /// `permitted`, `refused` or `invalid`.
+    public var result: String
+    /// Key claims (measurement, signer, TCB status) or the reason for a refusal, as JSON.
+    public var detail: String
+    public var policyHash: String
+
+    public init(time: Date, type: String, result: String, detail: String, policyHash: String) {
+        self.time = time
+        self.type = type
+        self.result = result
+        self.detail = detail
+        self.policyHash = policyHash
+    }
+}
