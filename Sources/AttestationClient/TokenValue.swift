@@ -66,7 +66,8 @@ public enum TokenValue: Hashable, Sendable, Codable, CustomStringConvertible {
                 case "\"": escaped += "\\\""
                 case "\\": escaped += "\\\\"
                 case "\n": escaped += "\\n"
-                case _ where scalar.value < 0x20: escaped += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+                case _ where scalar.value < 0x20:
+                    escaped += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
                 default: escaped.unicodeScalars.append(scalar)
                 }
             }

@@ -12,7 +12,9 @@ public struct TokenVerifier: Sendable {
     }
 
     /// Asymmetric algorithms only.
-    public static let defaultAlgorithms: Set<String> = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
+    public static let defaultAlgorithms: Set<String> = [
+        "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+    ]
 
     public let issuer: String
     public let allowedAlgorithms: Set<String>
@@ -53,7 +55,11 @@ public struct TokenVerifier: Sendable {
 
     /// Verify `token` at `time` and return its claims.
     /// - Parameter nonce: when given, the token's `nonce` claim must equal it.
-    public func verify(_ token: String, nonce: String? = nil, at time: Date = Date()) async throws -> AttestationTokenClaims {
+    public func verify(
+        _ token: String,
+        nonce: String? = nil,
+        at time: Date = Date()
+    ) async throws -> AttestationTokenClaims {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, token.utf8.count <= 256 << 10 else { throw Failure(reason: "not a compact JWS") }
         guard let headerBytes = Self.base64URL(String(parts[0])),
@@ -74,9 +80,15 @@ public struct TokenVerifier: Sendable {
             throw Failure(reason: "the signature does not verify")
         }
         let now = time.timeIntervalSince1970
-        guard let exp = claims["exp"]?.number, now <= exp + clockSkew else { throw Failure(reason: "the token has expired") }
-        if let nbf = claims["nbf"]?.number, now + clockSkew < nbf { throw Failure(reason: "the token is not valid yet") }
-        if let iat = claims["iat"]?.number, now + clockSkew < iat { throw Failure(reason: "the token was issued in the future") }
+        guard let exp = claims["exp"]?.number, now <= exp + clockSkew else {
+            throw Failure(reason: "the token has expired")
+        }
+        if let nbf = claims["nbf"]?.number, now + clockSkew < nbf {
+            throw Failure(reason: "the token is not valid yet")
+        }
+        if let iat = claims["iat"]?.number, now + clockSkew < iat {
+            throw Failure(reason: "the token was issued in the future")
+        }
         guard claims["iss"]?.stringValue == issuer else {
             throw Failure(reason: "the issuer is \(claims["iss"]?.description ?? "(none)"), expected \(issuer)")
         }

@@ -29,7 +29,9 @@ extension AttestationServiceCore {
                     }
                     return try await quote.verify(anchors: anchors, at: time)
                 }
-                let anchors = configuration.intelAnchors.map { DCAPQuote.TrustAnchor(certificate: $0, simulated: false) }
+                let anchors = configuration.intelAnchors.map {
+                    DCAPQuote.TrustAnchor(certificate: $0, simulated: false)
+                }
                 if let fmspc = try? Self.fmspc(quote), let collateral = configuration.collateral[fmspc] {
                     return try await quote.verify(anchors: anchors, collateral: collateral, at: time)
                 }
@@ -40,11 +42,20 @@ extension AttestationServiceCore {
         } catch let error as ServiceError {
             throw error
         } catch let failure as DCAPQuote.VerificationFailure {
-            throw ServiceError.badRequest("InvalidEvidence", "verification failed at \(failure.check.rawValue): \(failure.reason)")
+            throw ServiceError.badRequest(
+                "InvalidEvidence",
+                "verification failed at \(failure.check.rawValue): \(failure.reason)"
+            )
         } catch let failure as SEVSNPReport.VerificationFailure {
-            throw ServiceError.badRequest("InvalidEvidence", "verification failed at \(failure.check.rawValue): \(failure.reason)")
+            throw ServiceError.badRequest(
+                "InvalidEvidence",
+                "verification failed at \(failure.check.rawValue): \(failure.reason)"
+            )
         } catch let failure as AzureVTPMEvidence.VerificationFailure {
-            throw ServiceError.badRequest("InvalidEvidence", "verification failed at \(failure.check): \(failure.reason)")
+            throw ServiceError.badRequest(
+                "InvalidEvidence",
+                "verification failed at \(failure.check): \(failure.reason)"
+            )
         } catch let error as EnclaveError {
             throw ServiceError.badRequest("InvalidEvidence", "the evidence does not parse: \(error.reason)")
         } catch {

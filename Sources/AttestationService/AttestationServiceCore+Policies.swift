@@ -1,10 +1,10 @@
 internal import AttestationClient
 public import Crypto
-internal import _CryptoExtras
 internal import EnclaveCore
 public import Foundation
 internal import SwiftASN1
 public import X509
+internal import _CryptoExtras
 
 extension AttestationServiceCore {
     /// The policy of `type` now in force: its text and hash (the default one when none was set).
@@ -18,7 +18,10 @@ extension AttestationServiceCore {
     /// certificate is the header's `x5c[0]`. The text must parse.
     /// - Returns: a token recording the change (`x-ms-policy-result`, hash, signer).
     public func setPolicy(type: AttestationType, jws: String, at time: Date = Date()) async throws -> String {
-        let parts = jws.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".", omittingEmptySubsequences: false)
+        let parts = jws.trimmingCharacters(in: .whitespacesAndNewlines).split(
+            separator: ".",
+            omittingEmptySubsequences: false
+        )
         guard parts.count == 3, let headerBytes = Self.base64URL(String(parts[0])),
             let payloadBytes = Self.base64URL(String(parts[1])),
             let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any],
@@ -51,7 +54,10 @@ extension AttestationServiceCore {
                 let der = Data(base64Encoded: first), let certificate = try? Certificate(derEncoded: Array(der)),
                 configuration.policySigners.contains(certificate)
             else {
-                throw ServiceError.unauthorized("PolicySignerUnknown", "the policy is not signed by a configured signer")
+                throw ServiceError.unauthorized(
+                    "PolicySignerUnknown",
+                    "the policy is not signed by a configured signer"
+                )
             }
             guard let signature = Self.base64URL(String(parts[2])),
                 Self.verify(
@@ -73,7 +79,13 @@ extension AttestationServiceCore {
         let hash = Self.hash(text)
         try await store.setPolicy(StoredPolicy(text: text, jws: jws, hash: hash, updated: time), type: type.rawValue)
         logger.notice("policy updated", metadata: ["type": "\(type.rawValue)", "hash": "\(hash)"])
-        return try await policyToken(["x-ms-policy-result": .string("Updated"), "x-ms-policy-hash": .string(hash), "x-ms-policy-signer": .string(signerName)], at: time)
+        return try await policyToken(
+            [
+                "x-ms-policy-result": .string("Updated"), "x-ms-policy-hash": .string(hash),
+                "x-ms-policy-signer": .string(signerName),
+            ],
+            at: time
+        )
     }
 
     /// Reset the policy of `type` to the default.
@@ -86,7 +98,10 @@ extension AttestationServiceCore {
     /// A signed token about the policy of `type`: `x-ms-policy` (its text) and its hash.
     public func policyToken(type: AttestationType, at time: Date = Date()) async throws -> String {
         let current = try await currentPolicy(type: type)
-        return try await policyToken(["x-ms-policy": .string(current.text), "x-ms-policy-hash": .string(current.hash)], at: time)
+        return try await policyToken(
+            ["x-ms-policy": .string(current.text), "x-ms-policy-hash": .string(current.hash)],
+            at: time
+        )
     }
 
     private func policyToken(_ claims: [String: TokenValue], at time: Date) async throws -> String {
@@ -109,7 +124,11 @@ extension AttestationServiceCore {
     }
 
     /// A policy JWS signed with `key` (ES256), carrying `certificate` in `x5c`.
-    public static func signedPolicyJWS(_ text: String, key: P256.Signing.PrivateKey, certificate: Certificate) throws -> String {
+    public static func signedPolicyJWS(
+        _ text: String,
+        key: P256.Signing.PrivateKey,
+        certificate: Certificate
+    ) throws -> String {
         var serializer = DER.Serializer()
         try serializer.serialize(certificate)
         let x5c = Data(serializer.serializedBytes).base64EncodedString()
@@ -121,7 +140,12 @@ extension AttestationServiceCore {
         return header + "." + payload + "." + AttestationClient.base64URL(Array(signature.rawRepresentation))
     }
 
-    static func verify(_ signature: [UInt8], over message: [UInt8], algorithm: String, key: Certificate.PublicKey) -> Bool {
+    static func verify(
+        _ signature: [UInt8],
+        over message: [UInt8],
+        algorithm: String,
+        key: Certificate.PublicKey
+    ) -> Bool {
         switch algorithm {
         case "ES256":
             guard let key = P256.Signing.PublicKey(key),

@@ -38,6 +38,20 @@ public final class AttestationServiceCore: Sendable {
         public var initTimeData: (data: [UInt8], json: Bool)?
         public var nonce: String?
         public var draftPolicy: String?
+
+        public init(
+            evidence: [UInt8],
+            runtimeData: (data: [UInt8], json: Bool)? = nil,
+            initTimeData: (data: [UInt8], json: Bool)? = nil,
+            nonce: String? = nil,
+            draftPolicy: String? = nil
+        ) {
+            self.evidence = evidence
+            self.runtimeData = runtimeData
+            self.initTimeData = initTimeData
+            self.nonce = nonce
+            self.draftPolicy = draftPolicy
+        }
     }
 
     public let configuration: Configuration
@@ -47,7 +61,11 @@ public final class AttestationServiceCore: Sendable {
     let metrics: ServiceMetrics
 
     /// Open the service over `store`, creating the signing key on first start.
-    public init(configuration: Configuration, store: any ServiceStore, logger: Logger = Logger(label: "enclavekit.attestation")) async throws {
+    public init(
+        configuration: Configuration,
+        store: any ServiceStore,
+        logger: Logger = Logger(label: "enclavekit.attestation")
+    ) async throws {
         self.configuration = configuration
         self.store = store
         self.logger = logger
@@ -83,7 +101,8 @@ public final class AttestationServiceCore: Sendable {
                     time: time,
                     type: type.rawValue,
                     result: "refused",
-                    detail: "{\"code\":\(ServiceError.quote(error.code)),\"message\":\(ServiceError.quote(error.message))}",
+                    detail:
+                        "{\"code\":\(ServiceError.quote(error.code)),\"message\":\(ServiceError.quote(error.message))}",
                     policyHash: ""
                 )
             )
@@ -161,11 +180,17 @@ public final class AttestationServiceCore: Sendable {
         }
         let decision = policy.evaluate(EvidenceClaims.policyClaims(token))
         guard decision.permitted else {
-            throw ServiceError.badRequest("PolicyEvaluationError", "the policy refused the evidence: \(decision.reason ?? "")")
+            throw ServiceError.badRequest(
+                "PolicyEvaluationError",
+                "the policy refused the evidence: \(decision.reason ?? "")"
+            )
         }
         for claim in decision.issued {
             guard token[claim.type] == nil, !Self.reserved.contains(claim.type), !claim.type.hasPrefix("x-ms-") else {
-                throw ServiceError.badRequest("InvalidPolicy", "the policy may not issue the reserved claim \(claim.type)")
+                throw ServiceError.badRequest(
+                    "InvalidPolicy",
+                    "the policy may not issue the reserved claim \(claim.type)"
+                )
             }
             let value: TokenValue =
                 switch claim.value {
@@ -207,7 +232,9 @@ public final class AttestationServiceCore: Sendable {
 
     static let reserved: Set<String> = ["iss", "iat", "nbf", "exp", "jti", "nonce", "aud", "sub"]
 
-    static func hash(_ text: String) -> String { AttestationClient.base64URL(Array(SHA256.hash(data: Array(text.utf8)))) }
+    static func hash(_ text: String) -> String {
+        AttestationClient.base64URL(Array(SHA256.hash(data: Array(text.utf8))))
+    }
 
     static func auditDetail(_ token: [String: TokenValue]) -> String {
         let keys = [

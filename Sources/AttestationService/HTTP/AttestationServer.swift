@@ -1,6 +1,6 @@
-public import Hummingbird
 internal import AttestationClient
 internal import Foundation
+public import Hummingbird
 public import Logging
 internal import Metrics
 internal import Prometheus
@@ -23,7 +23,10 @@ public enum AttestationServer {
     }()
 
     /// The routes, for an application or for in-process tests.
-    public static func router(core: AttestationServiceCore, maxBodySize: Int = defaultMaxBodySize) -> Router<BasicRequestContext> {
+    public static func router(
+        core: AttestationServiceCore,
+        maxBodySize: Int = defaultMaxBodySize
+    ) -> Router<BasicRequestContext> {
         _ = registry
         let router = Router()
         router.middlewares.add(LogRequestsMiddleware(.info))
@@ -82,7 +85,8 @@ public enum AttestationServer {
         router.post("/policies/:type") { _, context -> Response in
             // MAA's reset is `POST /policies/{type}:reset`.
             let raw = context.parameters.get("type") ?? ""
-            guard raw.lowercased().hasSuffix(":reset"), let type = AttestationType(pathComponent: String(raw.dropLast(6)))
+            guard raw.lowercased().hasSuffix(":reset"),
+                let type = AttestationType(pathComponent: String(raw.dropLast(6)))
             else {
                 throw ServiceError.notFound("POST /policies/\(raw): use POST /policies/{type}:reset")
             }
@@ -120,7 +124,8 @@ public enum AttestationServer {
         guard let type = AttestationType(pathComponent: raw) else {
             throw ServiceError.badRequest(
                 "UnknownAttestationType",
-                "unknown attestation type \(raw); one of " + AttestationType.allCases.map(\.rawValue).joined(separator: ", ")
+                "unknown attestation type \(raw); one of "
+                    + AttestationType.allCases.map(\.rawValue).joined(separator: ", ")
             )
         }
         return type
@@ -146,7 +151,11 @@ public enum AttestationServer {
 /// Turns every error into MAA's `{"error":{"code":…,"message":…}}` with its status; unexpected errors become a 500
 /// without internals.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as ServiceError {
@@ -154,7 +163,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError {
             let status = Int(error.status.code)
             let code = status == 404 ? "NotFound" : status == 413 ? "RequestTooLarge" : "HTTP\(status)"
-            return Self.response(ServiceError(status: status, code: code, message: error.body ?? error.status.reasonPhrase))
+            return Self.response(
+                ServiceError(status: status, code: code, message: error.body ?? error.status.reasonPhrase)
+            )
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(error)"])
             return Self.response(.internal("the service failed to process the request"))
@@ -172,7 +183,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
 /// MAA's `api-version` query parameter: optional here, but a version older than 2022-08-01 is refused.
 struct APIVersionMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         if let version = request.uri.queryParameters["api-version"].map(String.init) {
             let datePart = String(version.prefix(10))
             guard datePart.count == 10, datePart >= AttestationServer.minimumAPIVersion else {

@@ -22,7 +22,8 @@ extension AttestationPolicy {
             for binding in matches(rule.conditions, in: claims).prefix(1) {
                 switch rule.action {
                 case .permit: permitted = true
-                case .deny: return Decision(permitted: false, reason: "denied by the rule on line \(rule.line)", issued: [])
+                case .deny:
+                    return Decision(permitted: false, reason: "denied by the rule on line \(rule.line)", issued: [])
                 case .add(let spec):
                     if let claim = make(spec, binding), claims.count < Self.maxClaims { claims.append(claim) }
                 case .issue: break
@@ -40,7 +41,8 @@ extension AttestationPolicy {
                 else { continue }
                 switch rule.action {
                 case .issue: issued.append(claim)
-                case .add: claims.append(PolicyClaim(type: claim.type, value: claim.value, issuer: PolicyClaim.policyIssuer))
+                case .add:
+                    claims.append(PolicyClaim(type: claim.type, value: claim.value, issuer: PolicyClaim.policyIssuer))
                 case .permit, .deny: break
                 }
             }

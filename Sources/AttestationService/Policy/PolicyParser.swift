@@ -60,7 +60,9 @@ struct PolicyParser {
                 let (startLine, startColumn) = (line, column)
                 advance()
                 advance()
-                while position < scalars.count, !(scalars[position] == "*" && position + 1 < scalars.count && scalars[position + 1] == "/") {
+                while position < scalars.count,
+                    !(scalars[position] == "*" && position + 1 < scalars.count && scalars[position + 1] == "/")
+                {
                     advance()
                 }
                 guard position < scalars.count else {
@@ -83,7 +85,11 @@ struct PolicyParser {
                     if character == "\"" { break }
                     if character == "\\" {
                         guard position < scalars.count else {
-                            throw PolicySyntaxError(line: startLine, column: startColumn, message: "unterminated string")
+                            throw PolicySyntaxError(
+                                line: startLine,
+                                column: startColumn,
+                                message: "unterminated string"
+                            )
                         }
                         let escaped = scalars[position]
                         guard escaped == "\"" || escaped == "\\" else {
@@ -110,10 +116,15 @@ struct PolicyParser {
                 tokens.append(Token(kind: .identifier(word), line: startLine, column: startColumn))
                 continue
             }
-            if scalar.properties.numericType != nil || (scalar == "-" && position + 1 < scalars.count && scalars[position + 1].properties.numericType != nil) {
+            if scalar.properties.numericType != nil
+                || (scalar == "-" && position + 1 < scalars.count
+                    && scalars[position + 1].properties.numericType != nil)
+            {
                 var number = String(scalar)
                 advance()
-                while position < scalars.count, scalars[position].properties.numericType != nil || scalars[position] == "." {
+                while position < scalars.count,
+                    scalars[position].properties.numericType != nil || scalars[position] == "."
+                {
                     number.unicodeScalars.append(scalars[position])
                     advance()
                 }
@@ -130,7 +141,11 @@ struct PolicyParser {
                 }
             }
             guard "=;:,[](){}<>.".unicodeScalars.contains(scalar) else {
-                throw PolicySyntaxError(line: startLine, column: startColumn, message: "unexpected character '\(scalar)'")
+                throw PolicySyntaxError(
+                    line: startLine,
+                    column: startColumn,
+                    message: "unexpected character '\(scalar)'"
+                )
             }
             advance()
             tokens.append(Token(kind: .symbol(String(scalar)), line: startLine, column: startColumn))
@@ -197,7 +212,9 @@ struct PolicyParser {
             let name = try identifier("a section name").lowercased()
             guard ["configurationrules", "authorizationrules", "issuancerules"].contains(name) else {
                 index -= 1
-                throw error("unknown section '\(name)' (expected authorizationrules, issuancerules or configurationrules)")
+                throw error(
+                    "unknown section '\(name)' (expected authorizationrules, issuancerules or configurationrules)"
+                )
             }
             guard sections[name] == nil else {
                 index -= 1
@@ -310,7 +327,10 @@ struct PolicyParser {
         }
     }
 
-    private mutating func action(known: Set<String>, section: String) throws(PolicySyntaxError) -> AttestationPolicy.Action {
+    private mutating func action(
+        known: Set<String>,
+        section: String
+    ) throws(PolicySyntaxError) -> AttestationPolicy.Action {
         let name = try identifier("an action").lowercased()
         switch name {
         case "permit", "deny":

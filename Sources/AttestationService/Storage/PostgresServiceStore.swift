@@ -13,7 +13,10 @@ public final class PostgresServiceStore: ServiceStore {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme),
             let host = components.host, let user = components.user
         else {
-            throw ServiceError.badRequest("InvalidDatabaseURL", "expected postgres://user[:password]@host[:port]/database")
+            throw ServiceError.badRequest(
+                "InvalidDatabaseURL",
+                "expected postgres://user[:password]@host[:port]/database"
+            )
         }
         let database = components.path.isEmpty ? nil : String(components.path.dropFirst())
         var configuration = PostgresClient.Configuration(
@@ -25,7 +28,10 @@ public final class PostgresServiceStore: ServiceStore {
             tls: .disable
         )
         configuration.options.maximumConnections = 8
-        let client = PostgresClient(configuration: configuration, backgroundLogger: Logger(label: "enclavekit.postgres"))
+        let client = PostgresClient(
+            configuration: configuration,
+            backgroundLogger: Logger(label: "enclavekit.postgres")
+        )
         let store = PostgresServiceStore(client: client, runner: Task { await client.run() })
         try await store.migrate()
         return store
@@ -41,10 +47,22 @@ public final class PostgresServiceStore: ServiceStore {
         let logger = Logger(label: "enclavekit.postgres")
         try await client.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(727)", logger: logger)
-            try await connection.query("CREATE TABLE IF NOT EXISTS signing_keys (id INTEGER PRIMARY KEY CHECK (id = 1), private_key TEXT NOT NULL, certificate TEXT NOT NULL)", logger: logger)
-            try await connection.query("CREATE TABLE IF NOT EXISTS policies (type TEXT PRIMARY KEY, text TEXT NOT NULL, jws TEXT NOT NULL, hash TEXT NOT NULL, updated DOUBLE PRECISION NOT NULL)", logger: logger)
-            try await connection.query("CREATE TABLE IF NOT EXISTS challenges (nonce TEXT PRIMARY KEY, expires DOUBLE PRECISION NOT NULL)", logger: logger)
-            try await connection.query("CREATE TABLE IF NOT EXISTS audit (id BIGSERIAL PRIMARY KEY, time DOUBLE PRECISION NOT NULL, type TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL, policy_hash TEXT NOT NULL)", logger: logger)
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS signing_keys (id INTEGER PRIMARY KEY CHECK (id = 1), private_key TEXT NOT NULL, certificate TEXT NOT NULL)",
+                logger: logger
+            )
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS policies (type TEXT PRIMARY KEY, text TEXT NOT NULL, jws TEXT NOT NULL, hash TEXT NOT NULL, updated DOUBLE PRECISION NOT NULL)",
+                logger: logger
+            )
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS challenges (nonce TEXT PRIMARY KEY, expires DOUBLE PRECISION NOT NULL)",
+                logger: logger
+            )
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS audit (id BIGSERIAL PRIMARY KEY, time DOUBLE PRECISION NOT NULL, type TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL, policy_hash TEXT NOT NULL)",
+                logger: logger
+            )
         }
     }
 

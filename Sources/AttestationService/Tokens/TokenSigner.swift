@@ -1,8 +1,8 @@
+public import AttestationClient
 internal import Crypto
 internal import Foundation
 internal import JWTKit
 internal import SwiftASN1
-public import AttestationClient
 internal import X509
 
 /// The service's token signing key (ECDSA P-256, ES256) with its self-signed certificate, the JWKS that publishes
@@ -37,7 +37,10 @@ public struct TokenSigner: Sendable {
             },
             issuerPrivateKey: Certificate.PrivateKey(key)
         )
-        return StoredSigningKey(privateKeyPEM: key.pemRepresentation, certificatePEM: try certificate.serializeAsPEM().pemString)
+        return StoredSigningKey(
+            privateKeyPEM: key.pemRepresentation,
+            certificatePEM: try certificate.serializeAsPEM().pemString
+        )
     }
 
     /// Load a stored key.
