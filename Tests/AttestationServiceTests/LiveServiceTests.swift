@@ -1,0 +1,105 @@
+import AttestationClient
+import AttestationService
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// The service over a real socket, driven by clients outside Swift: curl, and Python with PyJWT verifying the
+/// token against `/certs`.
+@Suite("Attestation service: over a socket, with curl and PyJWT")
+struct LiveServiceTests {
+    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// A Python with PyJWT (Debian's python3-jwt, or pip's PyJWT).
+    static let python: String? = ["/usr/bin/python3.11", "/usr/bin/python3", "/usr/local/bin/python3"].first {
+        FileManager.default.isExecutableFile(atPath: $0) && ((try? run($0, ["-c", "import jwt"]))?.status == 0)
+    }
+
+    static let pythonClient = #"""
+        import base64, json, sys, urllib.request, urllib.error
+        import jwt
+        base, body_path = sys.argv[1], sys.argv[2]
+        request = urllib.request.Request(base + "/attest/SimulatedEnclave?api-version=2022-08-01",
+                                         data=open(body_path, "rb").read(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        token = json.load(urllib.request.urlopen(request))["token"]
+        issuer = json.load(urllib.request.urlopen(base + "/.well-known/openid-configuration"))["issuer"]
+        jwks = json.load(urllib.request.urlopen(base + "/certs"))
+        kid = jwt.get_unverified_header(token)["kid"]
+        key = next(jwt.PyJWK(k) for k in jwks["keys"] if k["kid"] == kid)
+        claims = jwt.decode(token, key.key, algorithms=["ES256"], issuer=issuer, options={"require": ["exp", "iat", "nbf"]})
+        try:
+            jwt.decode(token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"), key.key, algorithms=["ES256"])
+            print("TAMPERED TOKEN ACCEPTED")
+        except jwt.InvalidSignatureError:
+            pass
+        bad = urllib.request.Request(base + "/attest/SimulatedEnclave", data=b'{"quote":"@@@"}', method="POST")
+        try:
+            urllib.request.urlopen(bad)
+            print("BAD REQUEST ACCEPTED")
+        except urllib.error.HTTPError as error:
+            print("bad request:", error.code, json.load(error)["error"]["code"])
+        print(json.dumps({k: claims[k] for k in ["x-ms-attestation-type", "x-ms-sgx-mrenclave", "x-enclavekit-simulated"]}))
+        """#
+
+    @Test func curlAndPyJWTClients() async throws {
+        let python = try #require(Self.python, "no Python with PyJWT on this machine")
+        try await ServiceFixture.with { fixture in
+            let runtime = Array("python".utf8)
+            let body = ServiceFixture.body(evidence: try fixture.evidence(binding: runtime), runtimeData: runtime)
+            let bodyPath = fixture.directory + "/body.json"
+            try Data(body.utf8).write(to: URL(fileURLWithPath: bodyPath))
+            let scriptPath = fixture.directory + "/client.py"
+            try Data(Self.pythonClient.utf8).write(to: URL(fileURLWithPath: scriptPath))
+            let app = Application(
+                router: AttestationServer.router(core: fixture.core),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0))
+            )
+            try await app.test(.live) { client in
+                let port = try #require(client.port)
+                let base = "http://127.0.0.1:\(port)"
+
+                let curl = try Self.run(
+                    "/usr/bin/curl",
+                    ["-s", "-w", "\n%{http_code}", base + "/.well-known/openid-configuration"]
+                )
+                #expect(curl.output.hasSuffix("\n200"), "\(curl.output)")
+                #expect(
+                    curl.output.contains("\"jwks_uri\":\"http:\\/\\/attestation.test\\/certs\"")
+                        || curl.output.contains("\"jwks_uri\":\"http://attestation.test/certs\"")
+                )
+                let refused = try Self.run(
+                    "/usr/bin/curl",
+                    [
+                        "-s", "-w", "\n%{http_code}", "-X", "POST", "--data-binary", "@" + bodyPath,
+                        base + "/attest/TdxVm",
+                    ]
+                )
+                #expect(refused.output.hasSuffix("\n400"), "\(refused.output)")
+                #expect(refused.output.contains("\"code\":\"WrongEvidenceType\""), "\(refused.output)")
+
+                let result = try Self.run(python, [scriptPath, base, bodyPath])
+                #expect(result.status == 0, "\(result.output)")
+                #expect(result.output.contains("bad request: 400 InvalidBase64"), "\(result.output)")
+                #expect(!result.output.contains("ACCEPTED"), "\(result.output)")
+                #expect(
+                    result.output.contains("\"x-ms-sgx-mrenclave\": \"\(fixture.identity.uniqueID.hex)\""),
+                    "\(result.output)"
+                )
+                #expect(result.output.contains("\"x-enclavekit-simulated\": true"), "\(result.output)")
+            }
+        }
+    }
+}
