@@ -115,7 +115,8 @@ let package = Package(
         .executableTarget(
             name: "enclave",
             dependencies: [
-                "EnclaveCore", "EnclaveHost", "EnclaveRuntime", "Attestation", "AttestationService", "AttestationClient",
+                "EnclaveCore", "EnclaveHost", "EnclaveRuntime", "Attestation", "AttestationService",
+                "AttestationClient",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
