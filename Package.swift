@@ -37,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // Syscall shims (spawn, seccomp, memfd). The only C in the package.
@@ -128,13 +129,17 @@ let package = Package(
         .target(name: "HelloInterface", dependencies: ["EnclaveCore"], path: "Samples/Hello/HelloInterface"),
         .executableTarget(
             name: "HelloEnclave",
-            dependencies: ["HelloInterface", "EnclaveRuntime"],
+            dependencies: ["HelloInterface", "EnclaveRuntime", .product(name: "Crypto", package: "swift-crypto")],
             path: "Samples/Hello/HelloEnclave"
         ),
         .executableTarget(
             name: "HelloHost",
             dependencies: [
-                "HelloInterface", "EnclaveHost",
+                "HelloInterface", "EnclaveHost", "Attestation", "AttestationService", "AttestationClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Samples/Hello/HelloHost"

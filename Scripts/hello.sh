@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job: build the hello sample, make a signing key, sign the enclave, and greet from inside it.
+# The main job: build the hello sample, make a signing key, sign the enclave, greet from inside it, then attest it
+# to an attestation service started in process and verify the token as a relying party would.
 # Everything it creates lives in .build/hello-demo; nothing needs to be set up by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,3 +26,6 @@ cp "$bin/HelloEnclave" "$work/HelloEnclave"
 
 echo "==> running HelloHost"
 printf 'Ada\nGrace\nAlan\n' | "$bin/HelloHost" --enclave "$work/HelloEnclave" --verbose
+
+echo "==> remote attestation: service in process, challenge, enclave key in the evidence, token, relying party"
+"$bin/HelloHost" --enclave "$work/HelloEnclave" --attest --data-dir "$work/attestation"

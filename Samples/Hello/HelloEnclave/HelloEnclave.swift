@@ -1,10 +1,15 @@
+import Crypto
 import EnclaveRuntime
+import Foundation
 import HelloInterface
+import Synchronization
 
-/// The hello enclave: one ECALL that makes one OCALL.
+/// The hello enclave: one ECALL that makes one OCALL, evidence for a nonce, and an attested ephemeral key.
 @main
 struct HelloEnclave: EnclaveApplication {
     let context: EnclaveContext
+    /// Keys made for attestation; they stay here.
+    let keys = KeyRing()
 
     init(context: EnclaveContext) {
         self.context = context
@@ -22,5 +27,32 @@ struct HelloEnclave: EnclaveApplication {
             guard nonce.count <= 1024 else { throw EnclaveError.malformedInput("nonce longer than 1 KiB") }
             return try await context.evidence(reportData: EnclaveContext.reportData(hashing: nonce))
         }
+        let keys = self.keys
+        calls.register(AttestKey.self) { challenge in
+            guard challenge.utf8.count <= 256,
+                challenge.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C })
+            else { throw EnclaveError.malformedInput("the challenge is not a short token") }
+            let key = P256.Signing.PrivateKey()
+            keys.append(key)
+            let raw = key.publicKey.rawRepresentation
+            let runtime = """
+                {"challenge":"\(challenge)","keys":[{"kty":"EC","crv":"P-256","kid":"hello-enclave","x":"\(Self.base64URL(raw.prefix(32)))","y":"\(Self.base64URL(raw.suffix(32)))"}]}
+                """
+            let data = Array(runtime.utf8)
+            let evidence = try await context.evidence(reportData: EnclaveContext.reportData(hashing: data))
+            return KeyAttestation(runtimeData: data, evidence: evidence)
+        }
     }
+
+    static func base64URL(_ bytes: some DataProtocol) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+}
+
+/// The enclave's attested keys.
+final class KeyRing: Sendable {
+    private let keys = Mutex<[P256.Signing.PrivateKey]>([])
+
+    func append(_ key: P256.Signing.PrivateKey) { keys.withLock { $0.append(key) } }
 }

@@ -25,6 +25,15 @@ struct HelloHost: AsyncParsableCommand {
     @Option(help: "Hexadecimal nonce bound into the evidence (report data starts with its SHA-256).")
     var nonce: String?
 
+    @Flag(help: "Remote attestation: challenge, evidence binding an enclave key, token, token verified; then exit.")
+    var attest = false
+
+    @Option(help: "With --attest: the attestation service's URL (default: run one in this process).")
+    var service: String?
+
+    @Option(help: "With --attest and no --service: the in-process service's data directory.")
+    var dataDir: String?
+
     func validate() throws {
         if evidence != nil {
             guard let nonce, let bytes = Hex.decode(nonce), !bytes.isEmpty, bytes.count <= 1024 else {
@@ -58,6 +67,16 @@ struct HelloHost: AsyncParsableCommand {
             print("signerID: \(id.signerID.hex)")
             print("productID: \(id.productID) securityVersion: \(id.securityVersion) debug: \(id.isDebug)")
             fflush(nil)
+        }
+        if attest {
+            do {
+                try await attestFlow(instance)
+            } catch {
+                await instance.terminate()
+                throw error
+            }
+            await instance.terminate()
+            return
         }
         if let evidence, let nonce, let bytes = Hex.decode(nonce) {
             let attested = try await instance.call(Attest.self, bytes)

@@ -20,3 +20,23 @@ public enum Attest: EnclaveCall {
     public typealias Output = AttestationEvidence
     public static var name: String { "hello.attest" }
 }
+
+/// ECALL: make an ephemeral P-256 key inside the enclave and return runtime data — JSON naming the service's
+/// challenge and the key's public half as a JWK — with evidence whose report data starts with its SHA-256. The
+/// private key never leaves the enclave.
+public enum AttestKey: EnclaveCall {
+    public typealias Input = String
+    public typealias Output = KeyAttestation
+    public static var name: String { "hello.attestKey" }
+}
+
+/// The runtime data and the evidence that binds it.
+public struct KeyAttestation: Codable, Sendable {
+    public var runtimeData: [UInt8]
+    public var evidence: AttestationEvidence
+
+    public init(runtimeData: [UInt8], evidence: AttestationEvidence) {
+        self.runtimeData = runtimeData
+        self.evidence = evidence
+    }
+}

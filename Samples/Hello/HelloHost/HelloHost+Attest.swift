@@ -1,0 +1,113 @@
+import ArgumentParser
+import Attestation
+import AttestationClient
+import AttestationService
+import EnclaveHost
+import Foundation
+import HelloInterface
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import X509
+
+extension HelloHost {
+    /// The whole remote-attestation flow: a service (this process's own unless `--service`), a challenge, an
+    /// ephemeral key made inside the enclave and bound with the challenge into its evidence, a token, and the token
+    /// checked as a relying party would.
+    func attestFlow(_ instance: Enclave) async throws {
+        var group: ServiceGroup?
+        var server: Task<Void, any Error>?
+        var store: SQLiteServiceStore?
+        let endpoint: URL
+        if let service {
+            guard let url = URL(string: service) else { throw ValidationError("--service is not a URL") }
+            endpoint = url
+        } else {
+            let directory = dataDir ?? NSTemporaryDirectory() + "enclavekit-hello-attestation"
+            let opened = try await SQLiteServiceStore.open(directory: directory)
+            store = opened
+            let platform = try SimulatedPlatform.open()
+            var configuration = AttestationServiceCore.Configuration(issuer: "http://127.0.0.1")
+            configuration.allowSimulated = true
+            configuration.simulatedAnchor = try Certificate(pemEncoded: platform.rootCertificatePEM())
+            configuration.simulatedCollateral = { time in
+                try Collateral(dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60)))
+            }
+            let (ports, continuation) = AsyncStream<Int>.makeStream()
+            // The issuer names the port once it is known; start on a free port, then again on it.
+            var logger = Logger(label: "enclavekit.attestation")
+            logger.logLevel = .warning
+            let core = try await AttestationServiceCore(configuration: configuration, store: opened, logger: logger)
+            let app = AttestationServer.application(core: core, host: "127.0.0.1", port: 0, logger: logger) { port in
+                continuation.yield(port)
+            }
+            let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
+            group = services
+            server = Task { try await services.run() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw ValidationError("the service did not start") }
+            endpoint = URL(string: "http://127.0.0.1:\(port)")!
+            print("==> attestation service listening on \(endpoint.absoluteString) (SQLite in \(directory))")
+        }
+        do {
+            try await attestWithService(at: endpoint, instance)
+        } catch {
+            await group?.triggerGracefulShutdown()
+            _ = await server?.result
+            try? await store?.close()
+            throw error
+        }
+        await group?.triggerGracefulShutdown()
+        _ = await server?.result
+        try await store?.close()
+    }
+
+    private func attestWithService(at endpoint: URL, _ instance: Enclave) async throws {
+        let client = AttestationClient(endpoint: endpoint)
+        let challenge = try await client.challenge()
+        print("==> challenge \(challenge.nonce) (expires \(challenge.expires))")
+        let attested = try await instance.call(AttestKey.self, challenge.nonce)
+        print(
+            "==> enclave made an ephemeral key and \(attested.evidence.bytes.count) bytes of \(attested.evidence.provider) evidence"
+        )
+        print("    runtime data: \(String(decoding: attested.runtimeData, as: UTF8.self))")
+        let type =
+            attested.evidence.provider == AttestationEvidence.simulatedProvider ? "SimulatedEnclave" : "SgxEnclave"
+        let token = try await client.attest(
+            type: type,
+            evidence: attested.evidence.bytes,
+            runtimeData: .init(data: attested.runtimeData, dataType: .json)
+        )
+        print("==> token: \(token.prefix(48))… (\(token.count) characters)")
+
+        let verifier = try await client.verifier()
+        let claims = try await verifier.verify(token)
+        print("==> verified against \(endpoint.absoluteString)/certs as issuer \(verifier.issuer); claims:")
+        for name in [
+            "x-ms-attestation-type", "x-ms-sgx-mrenclave", "x-ms-sgx-mrsigner", "x-ms-sgx-product-id", "x-ms-sgx-svn",
+            "x-ms-sgx-is-debuggable", "x-enclavekit-tcb-status", "x-enclavekit-simulated", "x-enclavekit-challenge",
+        ] {
+            print("    \(name): \(claims[name]?.description ?? "-")")
+        }
+        if case .object(let runtime)? = claims["x-ms-runtime"], case .array(let keys)? = runtime["keys"] {
+            print("    x-ms-runtime.keys: \(keys.map(\.description).joined(separator: ", "))")
+        }
+        let expected = instance.identity.uniqueID.hex
+        guard claims["x-ms-sgx-mrenclave"]?.stringValue == expected else {
+            throw ValidationError("the token's MRENCLAVE is not this enclave's")
+        }
+        print("==> the token names this enclave (\(expected.prefix(16))…); its key is the enclave's")
+
+        // Freshness: the same evidence, replayed, is refused because its challenge is spent.
+        do {
+            _ = try await client.attest(
+                type: type,
+                evidence: attested.evidence.bytes,
+                runtimeData: .init(data: attested.runtimeData, dataType: .json)
+            )
+            throw ValidationError("a replayed challenge was accepted")
+        } catch let failure as AttestationClient.Failure {
+            print("==> replay refused: \(failure.code): \(failure.message)")
+        }
+    }
+}
