@@ -156,8 +156,5 @@ public struct AttestationClient: Sendable {
     }
 
     /// Base64url without padding.
-    public static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
+    public static func base64URL(_ bytes: [UInt8]) -> String { Base64URL.encode(bytes) }
 }

@@ -98,11 +98,7 @@ public struct TokenVerifier: Sendable {
         return claims
     }
 
-    static func base64URL(_ text: String) -> [UInt8]? {
-        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while standard.count % 4 != 0 { standard += "=" }
-        return Data(base64Encoded: standard).map { [UInt8]($0) }
-    }
+    static func base64URL(_ text: String) -> [UInt8]? { Base64URL.decode(text) }
 }
 
 extension TokenValue {

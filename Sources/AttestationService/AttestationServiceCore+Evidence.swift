@@ -1,4 +1,5 @@
 internal import Attestation
+internal import AttestationClient
 internal import EnclaveCore
 internal import Foundation
 internal import X509
@@ -25,7 +26,12 @@ extension AttestationServiceCore {
                     }
                     let anchors = [DCAPQuote.TrustAnchor(certificate: anchor, simulated: true)]
                     if let collateral = try configuration.simulatedCollateral?(time) {
-                        return try await quote.verify(anchors: anchors, collateral: collateral, at: time)
+                        return try await quote.verify(
+                            anchors: anchors,
+                            collateral: collateral,
+                            at: time,
+                            cache: verificationCache
+                        )
                     }
                     return try await quote.verify(anchors: anchors, at: time)
                 }
@@ -33,7 +39,12 @@ extension AttestationServiceCore {
                     DCAPQuote.TrustAnchor(certificate: $0, simulated: false)
                 }
                 if let fmspc = try? Self.fmspc(quote), let collateral = configuration.collateral[fmspc] {
-                    return try await quote.verify(anchors: anchors, collateral: collateral, at: time)
+                    return try await quote.verify(
+                        anchors: anchors,
+                        collateral: collateral,
+                        at: time,
+                        cache: verificationCache
+                    )
                 }
                 return try await quote.verify(anchors: anchors, at: time)
             case .sevSnpVm:
@@ -115,13 +126,6 @@ extension AttestationServiceCore {
         return Hex.encode(try SGXExtensions(derEncoded: value).fmspc).lowercased()
     }
 
-    static func base64URL(_ text: String) -> [UInt8]? {
-        guard text.utf8.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "=") || $0 == UInt8(ascii: "=") }) else {
-            return nil
-        }
-        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        standard = standard.trimmingCharacters(in: CharacterSet(charactersIn: "="))
-        while standard.count % 4 != 0 { standard += "=" }
-        return Data(base64Encoded: standard).map { [UInt8]($0) }
-    }
+    static func base64URL(_ text: String) -> [UInt8]? { Base64URL.decode(text) }
+
 }

@@ -59,6 +59,8 @@ public final class AttestationServiceCore: Sendable {
     public let signer: TokenSigner
     let logger: Logger
     let metrics: ServiceMetrics
+    /// Per-platform verification work (PCK chain, collateral, QE report), reused while valid.
+    let verificationCache = VerificationCache()
 
     /// Open the service over `store`, creating the signing key on first start.
     public init(

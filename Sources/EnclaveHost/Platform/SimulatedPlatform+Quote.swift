@@ -47,7 +47,14 @@ extension SimulatedPlatform {
             securityVersion: pki.qeSVN,
             reportData: binding
         )
-        let qeSignature = try pki.pckKey.signature(for: qeReport).rawRepresentation
+        let pckPublicKey = Array(pki.pckKey.publicKey.rawRepresentation)
+        let qeSignature: [UInt8]
+        if let cached = qeReportSignature.withLock({ $0 }), cached.report == qeReport, cached.pckKey == pckPublicKey {
+            qeSignature = cached.signature
+        } else {
+            qeSignature = Array(try pki.pckKey.signature(for: qeReport).rawRepresentation)
+            qeReportSignature.withLock { $0 = (qeReport, pckPublicKey, qeSignature) }
+        }
         let certification = Array(try pki.chainPEM.utf8)
 
         var signatureData = ByteWriter()

@@ -19,6 +19,9 @@ public final class SimulatedPlatform: Sendable {
     public let directory: String
     private let rootSecret: SymmetricKey
     private let pkiState = Mutex<SimulatedPKI?>(nil)
+    /// The QE report's signature by the PCK key, made once per QE report and PCK key as real quoting enclaves do
+    /// when their attestation key is certified: every quote of the platform then carries the same one.
+    let qeReportSignature = Mutex<(report: [UInt8], pckKey: [UInt8], signature: [UInt8])?>(nil)
 
     /// Drop the cached certificates and keys so that the next use reads the directory again.
     func reloadPKI() throws {
