@@ -8,6 +8,8 @@ public struct TokenVerifier: Sendable {
     /// Why a token is refused.
     public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
         public var reason: String
+        /// The token names a key the JWKS does not have (a rotated key set may have it).
+        public var unknownKey = false
         public var description: String { "token refused: \(reason)" }
     }
 
@@ -71,7 +73,10 @@ public struct TokenVerifier: Sendable {
             throw Failure(reason: "algorithm \(header["alg"]?.description ?? "(none)") is not allowed")
         }
         guard let kid = header["kid"]?.stringValue, keyIDs.contains(kid) else {
-            throw Failure(reason: "no key with the token's kid \(header["kid"]?.description ?? "(none)")")
+            throw Failure(
+                reason: "no key with the token's kid \(header["kid"]?.description ?? "(none)")",
+                unknownKey: true
+            )
         }
         let claims: AttestationTokenClaims
         do {

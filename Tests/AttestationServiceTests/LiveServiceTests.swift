@@ -103,3 +103,40 @@ struct LiveServiceTests {
         }
     }
 }
+
+@Suite("Relying party: JWKS fetched and cached")
+struct CachingVerifierTests {
+    @Test func fetchesOnceAndAgainForAnUnknownKey() async throws {
+        try await ServiceFixture.with { fixture in
+            let runtime = Array("cache".utf8)
+            let body = ServiceFixture.body(evidence: try fixture.evidence(binding: runtime), runtimeData: runtime)
+            let app = Application(
+                router: AttestationServer.router(core: fixture.core),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0))
+            )
+            try await app.test(.live) { client in
+                let port = try #require(client.port)
+                let token = try #require(
+                    try await client.execute(
+                        uri: "/attest/SimulatedEnclave",
+                        method: .post,
+                        body: ByteBuffer(string: body)
+                    )
+                    .json["token"] as? String
+                )
+                let service = AttestationClient(endpoint: URL(string: "http://127.0.0.1:\(port)")!)
+                let cached = CachingTokenVerifier(client: service, minimumRefreshInterval: 0)
+                _ = try await cached.verify(token)
+                _ = try await cached.verify(token)
+                #expect(await cached.fetches == 1)
+                // A token naming another key: the key set is fetched again, and the token still refused.
+                let parts = token.split(separator: ".").map(String.init)
+                let header = Base64URL.encode(Array(#"{"alg":"ES256","kid":"rotated-away"}"#.utf8))
+                await #expect(throws: TokenVerifier.Failure.self) {
+                    try await cached.verify(header + "." + parts[1] + "." + parts[2])
+                }
+                #expect(await cached.fetches == 2)
+            }
+        }
+    }
+}

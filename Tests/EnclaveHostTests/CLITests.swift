@@ -202,6 +202,77 @@ struct HelloAttestationTests {
     }
 }
 
+@Suite("enclave serve attestation, attest, token verify")
+struct ServeCLITests {
+    let cli = Fixtures.product("enclave")
+
+    /// The service as a process: evidence attested with the CLI, the token verified with the CLI against the
+    /// service's keys, a refusal named, and SIGTERM shutting it down cleanly.
+    @Test func serveAttestVerifyAndStop() throws {
+        _ = Fixtures.platformDirectory
+        let signed = try Fixtures.sign("HelloEnclave")
+        let work = (signed.signature as NSString).deletingLastPathComponent
+        let evidence = work + "/serve-evidence.bin"
+        let made = try Fixtures.run(
+            Fixtures.product("HelloHost"),
+            ["--enclave", signed.image, "--signature", signed.signature, "--evidence", evidence, "--nonce", "0a0b0c"]
+        )
+        #expect(made.status == 0, "\(made.output)")
+        try Data([0x0A, 0x0B, 0x0C]).write(to: URL(fileURLWithPath: work + "/nonce.bin"))
+
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: cli)
+        server.arguments = [
+            "serve", "attestation", "--port", "0", "--data-dir", work + "/service", "--allow-simulated",
+        ]
+        let log = Pipe()
+        server.standardOutput = log
+        server.standardError = log
+        try server.run()
+        defer { if server.isRunning { server.terminate() } }
+        var port: String?
+        var seen = ""
+        let deadline = Date().addingTimeInterval(30)
+        while port == nil, Date() < deadline {
+            let chunk = log.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+            if let range = seen.range(of: #"port=(\d+)"#, options: .regularExpression) {
+                port = String(seen[range].dropFirst(5))
+            }
+        }
+        let service = "http://127.0.0.1:" + (try #require(port, "\(seen)"))
+
+        let attest = try Fixtures.run(
+            cli,
+            ["attest", "--service", service, evidence, "--runtime-data", work + "/nonce.bin"]
+        )
+        #expect(attest.status == 0, "\(attest.output)")
+        let token = attest.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(token.split(separator: ".").count == 3)
+        let verified = try Fixtures.run(cli, ["token", "verify", "--service", service, token])
+        #expect(verified.status == 0, "\(verified.output)")
+        #expect(verified.output.contains("x-ms-sgx-mrenclave: \(signed.identity.uniqueID.hex)"), "\(verified.output)")
+        let tampered = try Fixtures.run(
+            cli,
+            ["token", "verify", "--service", service, String(token.dropLast(3)) + "AAA"]
+        )
+        #expect(tampered.status != 0)
+        #expect(tampered.output.contains("the signature does not verify"), "\(tampered.output)")
+        let unbound = try Fixtures.run(
+            cli,
+            ["attest", "--service", service, evidence, "--runtime-data", signed.signature]
+        )
+        #expect(unbound.status != 0)
+        #expect(unbound.output.contains("RuntimeDataNotBound"), "\(unbound.output)")
+
+        server.terminate()  // SIGTERM: graceful shutdown
+        server.waitUntilExit()
+        #expect(server.terminationStatus == 0)
+        #expect(FileManager.default.fileExists(atPath: work + "/service/attestation.sqlite"))
+    }
+}
+
 @Suite("enclave verify: real TDX and SEV-SNP evidence")
 struct VerifyRealEvidenceCLITests {
     let cli = Fixtures.product("enclave")

@@ -1,0 +1,118 @@
+import AttestationClient
+import AttestationService
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// Real TDX and SEV-SNP evidence through the service (their certificates are valid today; without collateral the
+/// TCB status is not evaluated), and draft policies.
+@Suite("Attestation service: TDX, SEV-SNP, draft policies")
+struct RealEvidenceServiceTests {
+    static let vectors = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/vectors").path
+
+    static func bytes(_ path: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: URL(fileURLWithPath: vectors + "/" + path)))
+    }
+
+    @Test func tdxAndSEVSNPEvidenceGetTheirClaims() async throws {
+        try await ServiceFixture.with { fixture in
+            try await fixture.application.test(.router) { client in
+                let jwks = try await client.execute(uri: "/certs", method: .get).text
+                let verifier = try await TokenVerifier(jwks: jwks, issuer: "http://attestation.test")
+
+                let quote = try Self.bytes("azure-vtpm/trustee-az-tdx-vtpm/td-quote.bin")
+                let tdx = try await client.execute(
+                    uri: "/attest/TdxVm",
+                    method: .post,
+                    body: ByteBuffer(string: "{\"quote\":\"\(Base64URL.encode(quote))\"}")
+                )
+                #expect(tdx.status == .ok, "\(tdx.text)")
+                let tdxClaims = try await verifier.verify(try #require(tdx.json["token"] as? String))
+                #expect(tdxClaims["x-ms-attestation-type"] == .string("tdxvm"))
+                #expect(tdxClaims["tdx_td_attributes_septve_disable"] == .bool(false))
+                #expect(tdxClaims["tdx_mrtd"]?.stringValue?.count == 96)
+
+                let report = try Self.bytes("snp/trustee/test-report.bin")
+                let vcek = try Self.bytes("snp/trustee/test-vcek.der")
+                let document = "{\"report\":\"\(Base64URL.encode(report))\",\"vcek\":\"\(Base64URL.encode(vcek))\"}"
+                let snp = try await client.execute(
+                    uri: "/attest/SevSnpVm",
+                    method: .post,
+                    body: ByteBuffer(string: "{\"report\":\"\(Base64URL.encode(Array(document.utf8)))\"}")
+                )
+                #expect(snp.status == .ok, "\(snp.text)")
+                let snpClaims = try await verifier.verify(try #require(snp.json["token"] as? String))
+                #expect(snpClaims["x-ms-attestation-type"] == .string("sevsnpvm"))
+                #expect(snpClaims["x-ms-sevsnpvm-microcode-svn"] == .integer(115))
+                #expect(snpClaims["x-ms-sevsnpvm-product"] == .string("Milan-B0"))
+
+                // An SGX quote is the wrong evidence for SevSnpVm; a TDX quote for SgxEnclave.
+                let wrong = try await client.execute(
+                    uri: "/attest/SgxEnclave",
+                    method: .post,
+                    body: ByteBuffer(string: "{\"quote\":\"\(Base64URL.encode(quote))\"}")
+                )
+                #expect(wrong.errorCode == "WrongEvidenceType")
+                let garbled = try await client.execute(
+                    uri: "/attest/SevSnpVm",
+                    method: .post,
+                    body: ByteBuffer(string: "{\"report\":\"\(Base64URL.encode(quote))\"}")
+                )
+                #expect(garbled.errorCode == "InvalidEvidence")
+
+                // A policy can require SEPT_VE_DISABLE, as MAA's TDX policies do.
+                let policy = """
+                    version=1.0;
+                    authorizationrules { c:[type=="tdx_td_attributes_septve_disable", value==true] => permit(); };
+                    """
+                _ = try await client.execute(
+                    uri: "/policies/TdxVm",
+                    method: .put,
+                    body: ByteBuffer(string: AttestationServiceCore.unsignedPolicyJWS(policy))
+                )
+                let refused = try await client.execute(
+                    uri: "/attest/TdxVm",
+                    method: .post,
+                    body: ByteBuffer(string: "{\"quote\":\"\(Base64URL.encode(quote))\"}")
+                )
+                #expect(refused.errorCode == "PolicyEvaluationError")
+            }
+        }
+    }
+
+    /// `draftPolicyForAttestation` evaluates a policy without setting it and answers with an unsigned token, which
+    /// no relying party accepts.
+    @Test func draftPoliciesGiveUnsignedTokens() async throws {
+        try await ServiceFixture.with { fixture in
+            let runtime = Array("draft".utf8)
+            let draft =
+                "version=1.0; authorizationrules { => permit(); }; issuancerules { => issue(type=\"draft\", value=true); };"
+            let escaped = draft.replacingOccurrences(of: "\"", with: "\\\"")
+            let body = ServiceFixture.body(
+                evidence: try fixture.evidence(binding: runtime),
+                runtimeData: runtime,
+                extra: ",\"draftPolicyForAttestation\":\"\(escaped)\""
+            )
+            try await fixture.application.test(.router) { client in
+                let response = try await client.execute(
+                    uri: "/attest/SimulatedEnclave",
+                    method: .post,
+                    body: ByteBuffer(string: body)
+                )
+                let token = try #require(response.json["token"] as? String, "\(response.text)")
+                #expect(token.hasSuffix("."))
+                let payload = try #require(Base64URL.decode(token.split(separator: ".")[1]))
+                #expect(String(decoding: payload, as: UTF8.self).contains("\"draft\":true"))
+                let jwks = try await client.execute(uri: "/certs", method: .get).text
+                let verifier = try await TokenVerifier(jwks: jwks, issuer: "http://attestation.test")
+                await #expect(throws: TokenVerifier.Failure.self) { try await verifier.verify(token) }
+                #expect(
+                    try await client.execute(uri: "/policies/SimulatedEnclave", method: .get).json["isDefault"] as? Bool
+                        == true
+                )
+            }
+        }
+    }
+}
