@@ -58,7 +58,8 @@ public enum TokenValue: Hashable, Sendable, Codable, CustomStringConvertible {
         }
     }
 
-    var jsonText: String {
+    /// The value as JSON text (strings quoted and escaped).
+    public var jsonText: String {
         if case .string(let value) = self {
             var escaped = ""
             for scalar in value.unicodeScalars {

@@ -1,3 +1,5 @@
+internal import AttestationClient
+
 /// An error the service answers with, in MAA's shape: `{"error":{"code":"…","message":"…"}}` and an HTTP status.
 public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible {
     public var status: Int
@@ -27,17 +29,5 @@ public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible {
         Array("{\"error\":{\"code\":\(Self.quote(code)),\"message\":\(Self.quote(message))}}".utf8)
     }
 
-    static func quote(_ text: String) -> String {
-        var escaped = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            case _ where scalar.value < 0x20: escaped += " "
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return escaped + "\""
-    }
+    static func quote(_ text: String) -> String { TokenValue.string(text).jsonText }
 }

@@ -62,8 +62,7 @@ extension EnclaveCommand.Bench {
                     "emptyECallOverFloor": ratio,
                     "ocallOverhead": rows[5].median - rows[1].median,
                 ]
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
+                try Files.printJSON(object)
             } else {
                 print(
                     "enclave bench calls — round-trip latency in microseconds (\(ProcessInfo.processInfo.activeProcessorCount) CPUs)"

@@ -120,8 +120,7 @@ extension EnclaveCommand.Bench {
                     "raw": ["requestsPerSecond": raw.rate, "p50ms": raw.p50, "p99ms": raw.p99],
                     "serviceOverRaw": ratio,
                 ]
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
+                try Files.printJSON(object)
                 return
             }
             print("enclave bench service — \(count) simulated SGX attestations, \(concurrency) concurrent clients")

@@ -118,8 +118,7 @@ extension EnclaveCommand.Bench {
                     ],
                     "cachedSpeedup": cached.rate / full.rate,
                 ]
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
+                try Files.printJSON(object)
                 return
             }
             print("enclave bench verify — \(label), full collateral checks, \(count) verifications per path")

@@ -22,6 +22,12 @@ enum Files {
         return [UInt8](data)
     }
 
+    /// Print a JSON object, pretty and with sorted keys (what `--json` prints).
+    static func printJSON(_ object: Any) throws {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+
     /// Evidence bytes: binary as is, or hexadecimal text (as some tools write quotes) decoded.
     static func evidence(_ path: String) throws -> [UInt8] {
         let bytes = try read(path, what: "evidence", limit: 1 << 20)
@@ -202,8 +208,7 @@ extension EnclaveCommand {
                         ["path": $0.path, "sha256": $0.digest.hex]
                     },
                 ]
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
+                try Files.printJSON(object)
             } else {
                 print("uniqueID:        \(identity.uniqueID.hex)")
                 print("signerID:        \(identity.signerID.hex)")

@@ -116,8 +116,7 @@ extension EnclaveCommand {
                 violation.map { ["accepted": false, "requirement": $0.requirement, "reason": $0.reason] }
                 ?? ["accepted": true]
             if json {
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
+                try Files.printJSON(object)
             } else {
                 Self.printFlat(object)
             }
