@@ -82,6 +82,35 @@ struct RealEvidenceServiceTests {
         }
     }
 
+    /// A real SGX quote on `SgxEnclave`, and the same quote in Open Enclave's report header on `OpenEnclave`.
+    @Test func realSGXQuoteOnSgxEnclaveAndOpenEnclave() async throws {
+        let quote = try Self.bytes("sgx/phala-dcap-qvl/sgx_quote")
+        let header: [UInt8] =
+            [1, 0, 0, 0, 2, 0, 0, 0] + withUnsafeBytes(of: UInt64(quote.count).littleEndian, Array.init)
+        try await ServiceFixture.with { fixture in
+            try await fixture.application.test(.router) { client in
+                let jwks = try await client.execute(uri: "/certs", method: .get).text
+                let verifier = try await TokenVerifier(jwks: jwks, issuer: "http://attestation.test")
+                var measurements: [TokenValue] = []
+                for (path, field, bytes) in [
+                    ("/attest/SgxEnclave", "quote", quote), ("/attest/OpenEnclave", "report", header + quote),
+                ] {
+                    let response = try await client.execute(
+                        uri: path,
+                        method: .post,
+                        body: ByteBuffer(string: "{\"\(field)\":\"\(Base64URL.encode(bytes))\"}")
+                    )
+                    #expect(response.status == .ok, "\(path): \(response.text)")
+                    let claims = try await verifier.verify(try #require(response.json["token"] as? String))
+                    #expect(claims["x-ms-attestation-type"] == .string("sgx"))
+                    #expect(claims["x-enclavekit-simulated"] == .bool(false))
+                    measurements.append(claims["x-ms-sgx-mrenclave"] ?? .null)
+                }
+                #expect(measurements.count == 2 && measurements[0] == measurements[1] && measurements[0] != .null)
+            }
+        }
+    }
+
     /// `draftPolicyForAttestation` evaluates a policy without setting it and answers with an unsigned token, which
     /// no relying party accepts.
     @Test func draftPoliciesGiveUnsignedTokens() async throws {
