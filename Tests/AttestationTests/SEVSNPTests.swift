@@ -179,6 +179,31 @@ struct SEVSNPTests {
         }
     }
 
+    /// Every ASK/ASVK/ARK bundle among the vectors: each ARK is a shipped root (self-signed), each ASK or ASVK
+    /// is signed by its generation's ARK.
+    @Test(arguments: [
+        "snp/google-go-sev-guest/milan.testcer", "snp/google-go-sev-guest/milanvlek.testcer",
+        "snp/google-go-sev-guest/trust_ask_ark_genoa.pem", "snp/google-go-sev-guest/trust_ask_ark_genoa_vlek.pem",
+        "snp/google-go-sev-guest/trust_ask_ark_turin_vcek.pem", "snp/google-go-sev-guest/trust_ask_ark_turin_vlek.pem",
+        "snp/trustee/milan_ask_ark_asvk.pem", "snp/trustee/genoa_ask_ark_asvk.pem",
+        "snp/trustee/turin_ask_ark_asvk.pem",
+        "snp/virtee-sev/cert_chain_milan", "snp/virtee-sev/cert_chain_turin", "snp/virtee-sev/builtin_genoa_ask.pem",
+        "snp/virtee-sev/builtin_genoa_ark.pem", "snp/virtee-sev/builtin_milan_ask.pem",
+        "snp/virtee-sev/builtin_turin_ark.pem",
+    ])
+    func caBundlesChainToTheShippedRoots(_ path: String) throws {
+        let certificates = try AMDCertificate.parseAll(Vectors.bytes(path))
+        #expect(!certificates.isEmpty)
+        for certificate in certificates {
+            if certificate.subjectBytes == certificate.issuerBytes {
+                #expect(AMDRoots.arks.contains(certificate), "\(certificate.commonName ?? "")")
+                #expect(certificate.isSigned(by: certificate))
+            } else {
+                #expect(AMDRoots.arks.contains { certificate.isSigned(by: $0) }, "\(certificate.commonName ?? "")")
+            }
+        }
+    }
+
     @Test(arguments: [
         ("snp/virtee-sev/vcek_milan.der", "snp/virtee-sev/cert_chain_milan", "Milan"),
         ("snp/virtee-sev/vcek_turin.der", "snp/virtee-sev/cert_chain_turin", "Turin"),
