@@ -74,18 +74,20 @@ extension AttestationServiceCore {
         }
     }
 
-    /// SEV-SNP evidence: a JSON document — Azure vTPM evidence (`hcl_report`, `tpm_quote`, `vcek`), or
-    /// `{"report": base64url, "vcek": base64url DER or PEM, "certificates": base64url configfs-tsm auxblob}`.
+    /// SEV-SNP evidence: a JSON document — MAA's `{"SnpReport": base64url, "VcekCertChain": base64url(PEM),
+    /// "Endorsements": …}` (endorsements are not used), Azure vTPM evidence (`hcl_report`, `tpm_quote`, `vcek`),
+    /// or `{"report": base64url, "vcek": base64url DER or PEM, "certificates": base64url configfs-tsm auxblob}`.
     func verifySEVSNP(_ bytes: [UInt8], at time: Date) async throws -> Claims {
         if AzureVTPMEvidence.looksLikeEvidence(bytes) {
             return try await AzureVTPMEvidence(json: bytes).verify(at: time)
         }
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-            let reportText = object["report"] as? String, let report = Self.base64URL(reportText)
+            let reportText = (object["report"] ?? object["SnpReport"]) as? String,
+            let report = Self.base64URL(reportText)
         else {
             throw ServiceError.badRequest(
                 "InvalidEvidence",
-                "SEV-SNP evidence is a JSON object with report (base64url) and vcek or certificates"
+                "SEV-SNP evidence is a JSON object with SnpReport and VcekCertChain (MAA's shape), or report and vcek or certificates"
             )
         }
         var leaf: AMDCertificate?
@@ -94,6 +96,15 @@ extension AttestationServiceCore {
             let parsed = try SEVSNPCertificateTable(bytes: table)
             leaf = parsed.vcek ?? parsed.vlek
             chain = [parsed.ask, parsed.ark].compactMap { $0 }
+        }
+        if let chainText = object["VcekCertChain"] as? String {
+            // MAA's shape: base64url of the PEM chain, VCEK (or VLEK) first.
+            guard let pem = Self.base64URL(chainText) else {
+                throw ServiceError.badRequest("InvalidBase64", "VcekCertChain is not base64url")
+            }
+            let certificates = try AMDCertificate.parseAll(pem)
+            leaf = certificates.first
+            chain += certificates.dropFirst()
         }
         if let vcekText = object["vcek"] as? String {
             let certificates =

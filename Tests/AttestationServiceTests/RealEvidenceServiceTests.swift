@@ -48,6 +48,18 @@ struct RealEvidenceServiceTests {
                 #expect(snpClaims["x-ms-sevsnpvm-microcode-svn"] == .integer(115))
                 #expect(snpClaims["x-ms-sevsnpvm-product"] == .string("Milan-B0"))
 
+                // MAA's own shape: SnpReport and the PEM chain in VcekCertChain.
+                let pem = try Self.bytes("azure-vtpm/trustee-az-snp-vtpm/vcek.pem")
+                let hcl = try Self.bytes("azure-vtpm/trustee-az-snp-vtpm/hcl-report.bin")
+                let maa =
+                    "{\"SnpReport\":\"\(Base64URL.encode(hcl[0x20..<0x4C0]))\",\"VcekCertChain\":\"\(Base64URL.encode(pem))\"}"
+                let maaResponse = try await client.execute(
+                    uri: "/attest/SevSnpVm?api-version=2022-08-01",
+                    method: .post,
+                    body: ByteBuffer(string: "{\"report\":\"\(Base64URL.encode(Array(maa.utf8)))\"}")
+                )
+                #expect(maaResponse.status == .ok, "\(maaResponse.text)")
+
                 // An SGX quote is the wrong evidence for SevSnpVm; a TDX quote for SgxEnclave.
                 let wrong = try await client.execute(
                     uri: "/attest/SgxEnclave",
