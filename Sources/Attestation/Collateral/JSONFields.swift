@@ -83,6 +83,29 @@ struct JSONFields {
         return result
     }
 
+    /// The `svn` members of an array of component objects (`[{"svn": 2, "category": …}, …]`).
+    func svns(_ key: String) throws(EnclaveError) -> [Int] {
+        guard case .array(let values) = object[key] else { throw .malformedInput("\(what) lacks the array \(key)") }
+        var result: [Int] = []
+        result.reserveCapacity(values.count)
+        for value in values {
+            guard case .integer(let svn) = value["svn"] else {
+                throw .malformedInput("\(what).\(key) holds a component without an integer svn")
+            }
+            result.append(svn)
+        }
+        return result
+    }
+
+    /// A TCB status, compared on the raw bytes.
+    func fastStatus(_ key: String) throws(EnclaveError) -> TCBStatus {
+        guard case .string(let token) = object[key] else { throw .malformedInput("\(what) lacks the string \(key)") }
+        if !token.escaped {
+            for status in TCBStatus.allCases where token.raw.elementsEqual(status.rawValue.utf8) { return status }
+        }
+        return try self.status(key)
+    }
+
     func strings(_ key: String) throws(EnclaveError) -> [String] {
         guard has(key) else { return [] }
         guard case .array(let values) = object[key] else { throw .malformedInput("\(what): \(key) is not strings") }

@@ -53,7 +53,7 @@ public struct TCBInfo: Sendable {
             let tcb = try level.object("tcb")
             var components: [Int] = []
             if tcb.has("sgxtcbcomponents") {
-                for component in try tcb.objects("sgxtcbcomponents") { components.append(try component.int("svn")) }
+                components = try tcb.svns("sgxtcbcomponents")
             } else {
                 for index in 1...16 {
                     components.append(try tcb.int("sgxtcbcomp" + (index < 10 ? "0" : "") + "\(index)svn"))
@@ -62,8 +62,7 @@ public struct TCBInfo: Sendable {
             guard components.count == 16 else { throw .malformedInput("a TCB level does not have 16 SGX components") }
             var tdx: [Int]?
             if id == "TDX" {
-                var list: [Int] = []
-                for component in try tcb.objects("tdxtcbcomponents") { list.append(try component.int("svn")) }
+                let list = try tcb.svns("tdxtcbcomponents")
                 guard list.count == 16 else { throw .malformedInput("a TDX TCB level does not have 16 TDX components") }
                 tdx = list
             }
@@ -73,7 +72,7 @@ public struct TCBInfo: Sendable {
                     pceSVN: try tcb.int("pcesvn"),
                     tdxComponents: tdx,
                     tcbDate: try level.string("tcbDate"),
-                    status: try level.status("tcbStatus"),
+                    status: try level.fastStatus("tcbStatus"),
                     advisoryIDs: try level.strings("advisoryIDs")
                 )
             )
