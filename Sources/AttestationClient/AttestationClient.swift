@@ -1,4 +1,5 @@
 public import AsyncHTTPClient
+internal import EnclaveCore
 public import Foundation
 internal import NIOCore
 internal import NIOFoundationCompat
@@ -57,10 +58,12 @@ public struct AttestationClient: Sendable {
         draftPolicy: String? = nil
     ) async throws -> String {
         var body: [String: Any] = [
-            (type == "SevSnpVm" || type == "OpenEnclave" ? "report" : "quote"): Self.base64URL(evidence)
+            (type == "SevSnpVm" || type == "OpenEnclave" ? "report" : "quote"): Base64URL.encode(evidence)
         ]
         if let runtimeData {
-            body["runtimeData"] = ["data": Self.base64URL(runtimeData.data), "dataType": runtimeData.dataType.rawValue]
+            body["runtimeData"] = [
+                "data": Base64URL.encode(runtimeData.data), "dataType": runtimeData.dataType.rawValue,
+            ]
         }
         if let nonce { body["nonce"] = nonce }
         if let draftPolicy { body["draftPolicyForAttestation"] = draftPolicy }
@@ -154,7 +157,4 @@ public struct AttestationClient: Sendable {
         }
         return (Int(response.status.code), bytes)
     }
-
-    /// Base64url without padding.
-    public static func base64URL(_ bytes: [UInt8]) -> String { Base64URL.encode(bytes) }
 }

@@ -1,3 +1,4 @@
+internal import EnclaveCore
 public import Foundation
 internal import JWTKit
 
@@ -64,7 +65,7 @@ public struct TokenVerifier: Sendable {
     ) async throws -> AttestationTokenClaims {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, token.utf8.count <= 256 << 10 else { throw Failure(reason: "not a compact JWS") }
-        guard let headerBytes = Self.base64URL(String(parts[0])),
+        guard let headerBytes = Base64URL.decode(String(parts[0])),
             let header = try? JSONDecoder().decode([String: TokenValue].self, from: Data(headerBytes))
         else {
             throw Failure(reason: "the header does not parse")
@@ -102,8 +103,6 @@ public struct TokenVerifier: Sendable {
         }
         return claims
     }
-
-    static func base64URL(_ text: String) -> [UInt8]? { Base64URL.decode(text) }
 }
 
 extension TokenValue {

@@ -38,7 +38,10 @@ extension AttestationServiceCore {
                 let anchors = configuration.intelAnchors.map {
                     DCAPQuote.TrustAnchor(certificate: $0, simulated: false)
                 }
-                if let fmspc = try? Self.fmspc(quote), let collateral = configuration.collateral[fmspc] {
+                // The PCK certificate is parsed for its FMSPC only when there is collateral to choose from.
+                if !configuration.collateral.isEmpty, let fmspc = try? Self.fmspc(quote),
+                    let collateral = configuration.collateral[fmspc]
+                {
                     return try await quote.verify(
                         anchors: anchors,
                         collateral: collateral,
@@ -78,12 +81,12 @@ extension AttestationServiceCore {
     /// "Endorsements": …}` (endorsements are not used), Azure vTPM evidence (`hcl_report`, `tpm_quote`, `vcek`),
     /// or `{"report": base64url, "vcek": base64url DER or PEM, "certificates": base64url configfs-tsm auxblob}`.
     func verifySEVSNP(_ bytes: [UInt8], at time: Date) async throws -> Claims {
-        if AzureVTPMEvidence.looksLikeEvidence(bytes) {
-            return try await AzureVTPMEvidence(json: bytes).verify(at: time)
+        if let evidence = try AzureVTPMEvidence.parseIfPresent(json: bytes) {
+            return try await evidence.verify(at: time)
         }
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
             let reportText = (object["report"] ?? object["SnpReport"]) as? String,
-            let report = Self.base64URL(reportText)
+            let report = Base64URL.decode(reportText)
         else {
             throw ServiceError.badRequest(
                 "InvalidEvidence",
@@ -92,14 +95,14 @@ extension AttestationServiceCore {
         }
         var leaf: AMDCertificate?
         var chain: [AMDCertificate] = []
-        if let tableText = object["certificates"] as? String, let table = Self.base64URL(tableText) {
+        if let tableText = object["certificates"] as? String, let table = Base64URL.decode(tableText) {
             let parsed = try SEVSNPCertificateTable(bytes: table)
             leaf = parsed.vcek ?? parsed.vlek
             chain = [parsed.ask, parsed.ark].compactMap { $0 }
         }
         if let chainText = object["VcekCertChain"] as? String {
             // MAA's shape: base64url of the PEM chain, VCEK (or VLEK) first.
-            guard let pem = Self.base64URL(chainText) else {
+            guard let pem = Base64URL.decode(chainText) else {
                 throw ServiceError.badRequest("InvalidBase64", "VcekCertChain is not base64url")
             }
             let certificates = try AMDCertificate.parseAll(pem)
@@ -110,7 +113,7 @@ extension AttestationServiceCore {
             let certificates =
                 vcekText.hasPrefix("-----BEGIN")
                 ? try AMDCertificate.parseAll(Array(vcekText.utf8))
-                : try AMDCertificate.parseAll(Self.base64URL(vcekText) ?? [])
+                : try AMDCertificate.parseAll(Base64URL.decode(vcekText) ?? [])
             leaf = certificates.first
             chain += certificates.dropFirst()
         }
@@ -136,7 +139,5 @@ extension AttestationServiceCore {
         else { throw ServiceError.badRequest("InvalidEvidence", "the PCK certificate has no SGX extension") }
         return Hex.encode(try SGXExtensions(derEncoded: value).fmspc).lowercased()
     }
-
-    static func base64URL(_ text: String) -> [UInt8]? { Base64URL.decode(text) }
 
 }

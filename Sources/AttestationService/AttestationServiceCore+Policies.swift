@@ -22,12 +22,12 @@ extension AttestationServiceCore {
             separator: ".",
             omittingEmptySubsequences: false
         )
-        guard parts.count == 3, let headerBytes = Self.base64URL(String(parts[0])),
-            let payloadBytes = Self.base64URL(String(parts[1])),
+        guard parts.count == 3, let headerBytes = Base64URL.decode(String(parts[0])),
+            let payloadBytes = Base64URL.decode(String(parts[1])),
             let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any],
             let payload = try? JSONSerialization.jsonObject(with: Data(payloadBytes)) as? [String: Any],
             let encoded = payload["AttestationPolicy"] as? String,
-            let textBytes = Self.base64URL(encoded), let text = String(validating: textBytes, as: UTF8.self)
+            let textBytes = Base64URL.decode(encoded), let text = String(validating: textBytes, as: UTF8.self)
         else {
             throw ServiceError.badRequest(
                 "InvalidPolicyDocument",
@@ -59,7 +59,7 @@ extension AttestationServiceCore {
                     "the policy is not signed by a configured signer"
                 )
             }
-            guard let signature = Self.base64URL(String(parts[2])),
+            guard let signature = Base64URL.decode(String(parts[2])),
                 Self.verify(
                     signature,
                     over: Array((parts[0] + "." + parts[1]).utf8),
@@ -116,9 +116,9 @@ extension AttestationServiceCore {
 
     /// An unsigned policy JWS (`alg: none`) for `text`, as MAA's tools make them.
     public static func unsignedPolicyJWS(_ text: String) -> String {
-        let header = AttestationClient.base64URL(Array("{\"alg\":\"none\"}".utf8))
-        let payload = AttestationClient.base64URL(
-            Array("{\"AttestationPolicy\":\"\(AttestationClient.base64URL(Array(text.utf8)))\"}".utf8)
+        let header = Base64URL.encode(Array("{\"alg\":\"none\"}".utf8))
+        let payload = Base64URL.encode(
+            Array("{\"AttestationPolicy\":\"\(Base64URL.encode(Array(text.utf8)))\"}".utf8)
         )
         return header + "." + payload + "."
     }
@@ -132,12 +132,12 @@ extension AttestationServiceCore {
         var serializer = DER.Serializer()
         try serializer.serialize(certificate)
         let x5c = Data(serializer.serializedBytes).base64EncodedString()
-        let header = AttestationClient.base64URL(Array("{\"alg\":\"ES256\",\"x5c\":[\"\(x5c)\"]}".utf8))
-        let payload = AttestationClient.base64URL(
-            Array("{\"AttestationPolicy\":\"\(AttestationClient.base64URL(Array(text.utf8)))\"}".utf8)
+        let header = Base64URL.encode(Array("{\"alg\":\"ES256\",\"x5c\":[\"\(x5c)\"]}".utf8))
+        let payload = Base64URL.encode(
+            Array("{\"AttestationPolicy\":\"\(Base64URL.encode(Array(text.utf8)))\"}".utf8)
         )
         let signature = try key.signature(for: Array((header + "." + payload).utf8))
-        return header + "." + payload + "." + AttestationClient.base64URL(Array(signature.rawRepresentation))
+        return header + "." + payload + "." + Base64URL.encode(Array(signature.rawRepresentation))
     }
 
     static func verify(

@@ -80,7 +80,7 @@ public final class AttestationServiceCore: Sendable {
 
     /// A fresh single-use nonce and its expiry.
     public func challenge(at time: Date = Date()) async throws -> (nonce: String, expires: Date) {
-        let nonce = AttestationClient.base64URL(Array(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }))
+        let nonce = Base64URL.encode(Array(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }))
         let expires = time.addingTimeInterval(configuration.challengeLifetime)
         try await store.insertChallenge(nonce, expires: expires)
         return (nonce, expires)
@@ -150,14 +150,14 @@ public final class AttestationServiceCore: Sendable {
                     token["x-enclavekit-challenge"] = .string(nonce)
                 }
             } else {
-                token["x-ms-sgx-ehd"] = .string(AttestationClient.base64URL(runtime.data))
+                token["x-ms-sgx-ehd"] = .string(Base64URL.encode(runtime.data))
             }
         }
         if let initTime = request.initTimeData {
             if initTime.json, let object = try? JSONDecoder().decode(TokenValue.self, from: Data(initTime.data)) {
                 token["x-ms-inittime"] = object
             } else {
-                token["x-ms-inittime-data"] = .string(AttestationClient.base64URL(initTime.data))
+                token["x-ms-inittime-data"] = .string(Base64URL.encode(initTime.data))
             }
         }
 
@@ -225,8 +225,8 @@ public final class AttestationServiceCore: Sendable {
         )
         if request.draftPolicy != nil {
             // MAA answers a draft policy with an unsigned token: it shows the outcome and is good for nothing else.
-            let header = AttestationClient.base64URL(Array("{\"alg\":\"none\",\"typ\":\"JWT\"}".utf8))
-            let payload = AttestationClient.base64URL(Array(TokenValue.object(token).description.utf8))
+            let header = Base64URL.encode(Array("{\"alg\":\"none\",\"typ\":\"JWT\"}".utf8))
+            let payload = Base64URL.encode(Array(TokenValue.object(token).description.utf8))
             return header + "." + payload + "."
         }
         return try await signer.sign(token, jku: configuration.issuer + "/certs")
@@ -235,7 +235,7 @@ public final class AttestationServiceCore: Sendable {
     static let reserved: Set<String> = ["iss", "iat", "nbf", "exp", "jti", "nonce", "aud", "sub"]
 
     static func hash(_ text: String) -> String {
-        AttestationClient.base64URL(Array(SHA256.hash(data: Array(text.utf8))))
+        Base64URL.encode(Array(SHA256.hash(data: Array(text.utf8))))
     }
 
     static func auditDetail(_ token: [String: TokenValue]) -> String {

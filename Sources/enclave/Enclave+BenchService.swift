@@ -10,7 +10,6 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
-import ServiceLifecycle
 import X509
 
 extension EnclaveCommand.Bench {
@@ -65,7 +64,7 @@ extension EnclaveCommand.Bench {
             }
             let work = prepared
             let bodies = work.map {
-                "{\"quote\":\"\(AttestationClient.base64URL($0.evidence))\",\"runtimeData\":{\"data\":\"\(AttestationClient.base64URL($0.runtime))\",\"dataType\":\"Binary\"}}"
+                "{\"quote\":\"\(Base64URL.encode($0.evidence))\",\"runtimeData\":{\"data\":\"\(Base64URL.encode($0.runtime))\",\"dataType\":\"Binary\"}}"
             }
 
             // Raw: the core, no HTTP.
@@ -77,15 +76,8 @@ extension EnclaveCommand.Bench {
             }
 
             // Over loopback.
-            let (ports, continuation) = AsyncStream<Int>.makeStream()
-            let app = AttestationServer.application(core: core, host: "127.0.0.1", port: 0, logger: logger) {
-                continuation.yield($0)
-            }
-            let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-            let server = Task { try await group.run() }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw ValidationError("the service did not start") }
-            let url = "http://127.0.0.1:\(port)/attest/SimulatedEnclave?api-version=2022-08-01"
+            let server = try await AttestationServer.start(core: core, logger: logger)
+            let url = "http://127.0.0.1:\(server.port)/attest/SimulatedEnclave?api-version=2022-08-01"
             let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
             let served: Measurement
             do {
@@ -102,14 +94,12 @@ extension EnclaveCommand.Bench {
                 }
             } catch {
                 try? await http.shutdown()
-                await group.triggerGracefulShutdown()
-                _ = await server.result
+                await server.stop()
                 try? await store.close()
                 throw error
             }
             try await http.shutdown()
-            await group.triggerGracefulShutdown()
-            _ = await server.result
+            await server.stop()
             try await store.close()
 
             let ratio = served.rate / raw.rate

@@ -52,10 +52,10 @@ struct ServiceFixture {
 
     /// An attestation request body.
     static func body(evidence: [UInt8], runtimeData: [UInt8]?, json: Bool = false, extra: String = "") -> String {
-        var text = "{\"quote\":\"\(AttestationClient.base64URL(evidence))\""
+        var text = "{\"quote\":\"\(Base64URL.encode(evidence))\""
         if let runtimeData {
             text +=
-                ",\"runtimeData\":{\"data\":\"\(AttestationClient.base64URL(runtimeData))\",\"dataType\":\"\(json ? "JSON" : "Binary")\"}"
+                ",\"runtimeData\":{\"data\":\"\(Base64URL.encode(runtimeData))\",\"dataType\":\"\(json ? "JSON" : "Binary")\"}"
         }
         return text + extra + "}"
     }

@@ -1,5 +1,6 @@
 import AttestationClient
 import AttestationService
+import EnclaveCore
 import Foundation
 import Hummingbird
 import HummingbirdTesting

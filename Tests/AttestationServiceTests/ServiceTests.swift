@@ -66,7 +66,7 @@ struct ServiceTests {
                     try await verifier.verify(token, at: Date().addingTimeInterval(9 * 3600))
                 }
                 // alg none and HMAC are never accepted, whatever the key set says.
-                let header = AttestationClient.base64URL(Array(#"{"alg":"none","kid":"x"}"#.utf8))
+                let header = Base64URL.encode(Array(#"{"alg":"none","kid":"x"}"#.utf8))
                 await #expect(throws: TokenVerifier.Failure.self) {
                     try await verifier.verify(header + "." + token.split(separator: ".")[1] + ".")
                 }

@@ -36,17 +36,12 @@ struct HelloEnclave: EnclaveApplication {
             keys.append(key)
             let raw = key.publicKey.rawRepresentation
             let runtime = """
-                {"challenge":"\(challenge)","keys":[{"kty":"EC","crv":"P-256","kid":"hello-enclave","x":"\(Self.base64URL(raw.prefix(32)))","y":"\(Self.base64URL(raw.suffix(32)))"}]}
+                {"challenge":"\(challenge)","keys":[{"kty":"EC","crv":"P-256","kid":"hello-enclave","x":"\(Base64URL.encode(raw.prefix(32)))","y":"\(Base64URL.encode(raw.suffix(32)))"}]}
                 """
             let data = Array(runtime.utf8)
             let evidence = try await context.evidence(reportData: EnclaveContext.reportData(hashing: data))
             return KeyAttestation(runtimeData: data, evidence: evidence)
         }
-    }
-
-    static func base64URL(_ bytes: some DataProtocol) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 }
 

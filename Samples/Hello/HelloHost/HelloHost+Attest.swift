@@ -7,7 +7,6 @@ import Foundation
 import HelloInterface
 import Hummingbird
 import Logging
-import ServiceLifecycle
 import X509
 
 extension HelloHost {
@@ -15,8 +14,7 @@ extension HelloHost {
     /// ephemeral key made inside the enclave and bound with the challenge into its evidence, a token, and the token
     /// checked as a relying party would.
     func attestFlow(_ instance: Enclave) async throws {
-        var group: ServiceGroup?
-        var server: Task<Void, any Error>?
+        var server: AttestationServer.Running?
         var store: SQLiteServiceStore?
         let endpoint: URL
         if let service {
@@ -33,32 +31,22 @@ extension HelloHost {
             configuration.simulatedCollateral = { time in
                 try Collateral(dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60)))
             }
-            let (ports, continuation) = AsyncStream<Int>.makeStream()
-            // The issuer names the port once it is known; start on a free port, then again on it.
             var logger = Logger(label: "enclavekit.attestation")
             logger.logLevel = .warning
             let core = try await AttestationServiceCore(configuration: configuration, store: opened, logger: logger)
-            let app = AttestationServer.application(core: core, host: "127.0.0.1", port: 0, logger: logger) { port in
-                continuation.yield(port)
-            }
-            let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
-            group = services
-            server = Task { try await services.run() }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw ValidationError("the service did not start") }
-            endpoint = URL(string: "http://127.0.0.1:\(port)")!
+            let running = try await AttestationServer.start(core: core, logger: logger)
+            server = running
+            endpoint = URL(string: "http://127.0.0.1:\(running.port)")!
             print("==> attestation service listening on \(endpoint.absoluteString) (SQLite in \(directory))")
         }
         do {
             try await attestWithService(at: endpoint, instance)
         } catch {
-            await group?.triggerGracefulShutdown()
-            _ = await server?.result
+            await server?.stop()
             try? await store?.close()
             throw error
         }
-        await group?.triggerGracefulShutdown()
-        _ = await server?.result
+        await server?.stop()
         try await store?.close()
     }
 

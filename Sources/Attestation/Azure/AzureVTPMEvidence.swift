@@ -30,18 +30,34 @@ public struct AzureVTPMEvidence: Sendable {
 
     /// Whether `bytes` look like such a document (a JSON object naming a TPM quote and an HCL report).
     public static func looksLikeEvidence(_ bytes: [UInt8]) -> Bool {
-        let first = bytes.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
-        guard first == UInt8(ascii: "{"), bytes.count <= maxSize, let value = try? JSONValue(parsing: bytes) else {
-            return false
-        }
-        return (value["tpm_quote"] ?? value["quote"]) != nil && (value["hcl_report"] ?? value["report"]) != nil
+        (try? document(bytes)).map(Self.hasParts) ?? false
+    }
+
+    /// The document in `bytes` if it has the parts of vTPM evidence (`nil` for other JSON or non-JSON), parsed once.
+    /// - Throws: when it has those parts but they are malformed.
+    public static func parseIfPresent(json bytes: [UInt8]) throws(EnclaveError) -> AzureVTPMEvidence? {
+        guard let document = try? document(bytes), hasParts(document) else { return nil }
+        return try AzureVTPMEvidence(document: document)
     }
 
     /// Parse a document. Byte fields may be arrays of numbers, hexadecimal (TPM quote fields) or base64url (reports,
     /// certificates); the VCEK may also be PEM.
     public init(json bytes: [UInt8]) throws(EnclaveError) {
         guard bytes.count <= Self.maxSize else { throw .limitExceeded("vTPM evidence larger than 1 MiB") }
-        let document = try JSONValue(parsing: bytes)
+        try self.init(document: try JSONValue(parsing: bytes))
+    }
+
+    private static func document(_ bytes: [UInt8]) throws(EnclaveError) -> JSONValue {
+        let first = bytes.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
+        guard first == UInt8(ascii: "{"), bytes.count <= maxSize else { throw .malformedInput("not a JSON object") }
+        return try JSONValue(parsing: bytes)
+    }
+
+    private static func hasParts(_ document: JSONValue) -> Bool {
+        (document["tpm_quote"] ?? document["quote"]) != nil && (document["hcl_report"] ?? document["report"]) != nil
+    }
+
+    private init(document: JSONValue) throws(EnclaveError) {
         guard let quote = document["tpm_quote"] ?? document["quote"] else {
             throw .malformedInput("vTPM evidence has no TPM quote")
         }
@@ -137,7 +153,7 @@ public struct AzureVTPMEvidence: Sendable {
             let decoded: [UInt8]? =
                 switch text {
                 case .hex: Hex.decode(string)
-                case .base64URL: TPMQuote.base64URL(string)
+                case .base64URL: Base64URL.decode(string)
                 }
             guard let decoded else { throw .malformedInput("\(what) is not \(text == .hex ? "hex" : "base64url")") }
             return decoded

@@ -86,7 +86,7 @@ public struct TPMQuote: Sendable {
     /// Verify the signature under the vTPM attestation key (an RSA JWK: `n`, `e` in base64url) and that the signed
     /// PCR digest is the hash of the selected PCR values.
     public func verify(attestationKey jwk: [String: String]) throws(Failure) {
-        guard let n = jwk["n"].flatMap(Self.base64URL), let e = jwk["e"].flatMap(Self.base64URL),
+        guard let n = jwk["n"].flatMap(Base64URL.decode), let e = jwk["e"].flatMap(Base64URL.decode),
             let key = try? _RSA.Signing.PublicKey(n: n, e: e)
         else {
             throw Failure(reason: "the attestation key is not an RSA key of 2048 bits or more")
@@ -106,11 +106,5 @@ public struct TPMQuote: Sendable {
         guard Array(hash.finalize()) == pcrDigest else {
             throw Failure(reason: "the PCR values do not match the signed PCR digest")
         }
-    }
-
-    static func base64URL(_ text: String) -> [UInt8]? {
-        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while standard.count % 4 != 0 { standard += "=" }
-        return Data(base64Encoded: standard).map { [UInt8]($0) }
     }
 }

@@ -57,12 +57,11 @@ struct JSONFields {
         return date
     }
 
+    /// A TCB status, compared on the raw bytes (no string is made for the common, unescaped spelling).
     func status(_ key: String) throws(EnclaveError) -> TCBStatus {
-        let text = try string(key)
-        guard let status = TCBStatus(rawValue: text) else {
-            throw .malformedInput("\(what): unknown TCB status \(text)")
-        }
-        return status
+        guard case .string(let token) = object[key] else { throw .malformedInput("\(what) lacks the string \(key)") }
+        for status in TCBStatus.allCases where token.equals(status.rawValue) { return status }
+        throw .malformedInput("\(what): unknown TCB status \(token.decoded() ?? "(not text)")")
     }
 
     func object(_ key: String) throws(EnclaveError) -> JSONFields {
@@ -95,15 +94,6 @@ struct JSONFields {
             result.append(svn)
         }
         return result
-    }
-
-    /// A TCB status, compared on the raw bytes.
-    func fastStatus(_ key: String) throws(EnclaveError) -> TCBStatus {
-        guard case .string(let token) = object[key] else { throw .malformedInput("\(what) lacks the string \(key)") }
-        if !token.escaped {
-            for status in TCBStatus.allCases where token.raw.elementsEqual(status.rawValue.utf8) { return status }
-        }
-        return try self.status(key)
     }
 
     func strings(_ key: String) throws(EnclaveError) -> [String] {

@@ -72,7 +72,7 @@ public struct TCBInfo: Sendable {
                     pceSVN: try tcb.int("pcesvn"),
                     tdxComponents: tdx,
                     tcbDate: try level.string("tcbDate"),
-                    status: try level.fastStatus("tcbStatus"),
+                    status: try level.status("tcbStatus"),
                     advisoryIDs: try level.strings("advisoryIDs")
                 )
             )

@@ -1,3 +1,4 @@
+internal import EnclaveCore
 internal import Foundation
 
 /// The body of `POST /attest/{type}` in MAA's shape: `quote` or `report` (base64url), `runtimeData` and
@@ -11,7 +12,7 @@ enum AttestRequestParser {
         guard let evidenceText else {
             throw ServiceError.badRequest("InvalidRequest", "the body has no quote or report")
         }
-        guard let evidence = AttestationServiceCore.base64URL(evidenceText), !evidence.isEmpty else {
+        guard let evidence = Base64URL.decode(evidenceText), !evidence.isEmpty else {
             throw ServiceError.badRequest("InvalidBase64", "quote/report is not base64url")
         }
         func data(_ key: String) throws -> (data: [UInt8], json: Bool)? {
@@ -19,7 +20,7 @@ enum AttestRequestParser {
             guard let fields = value as? [String: Any], let text = fields["data"] as? String else {
                 throw ServiceError.badRequest("InvalidRequest", "\(key) is not {\"data\": base64url, \"dataType\": …}")
             }
-            guard let bytes = AttestationServiceCore.base64URL(text) else {
+            guard let bytes = Base64URL.decode(text) else {
                 throw ServiceError.badRequest("InvalidBase64", "\(key).data is not base64url")
             }
             let dataType = (fields["dataType"] as? String) ?? "Binary"

@@ -1,5 +1,6 @@
 public import AttestationClient
 internal import Crypto
+internal import EnclaveCore
 internal import Foundation
 internal import JWTKit
 internal import SwiftASN1
@@ -53,11 +54,11 @@ public struct TokenSigner: Sendable {
         guard P256.Signing.PublicKey(certificate.publicKey)?.rawRepresentation == key.publicKey.rawRepresentation else {
             throw ServiceError.internal("the stored certificate is not the signing key's")
         }
-        keyID = AttestationClient.base64URL(Array(SHA256.hash(data: der)))
+        keyID = Base64URL.encode(Array(SHA256.hash(data: der)))
         certificatePEM = stored.certificatePEM
         let raw = key.publicKey.rawRepresentation
-        let x = AttestationClient.base64URL(Array(raw.prefix(32)))
-        let y = AttestationClient.base64URL(Array(raw.suffix(32)))
+        let x = Base64URL.encode(Array(raw.prefix(32)))
+        let y = Base64URL.encode(Array(raw.suffix(32)))
         let x5c = Data(der).base64EncodedString()
         jwksJSON = """
             {"keys":[{"kty":"EC","crv":"P-256","x":"\(x)","y":"\(y)","kid":"\(keyID)","alg":"ES256","use":"sig","x5c":["\(x5c)"]}]}

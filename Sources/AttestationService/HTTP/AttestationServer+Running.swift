@@ -1,0 +1,40 @@
+public import Logging
+internal import ServiceLifecycle
+
+extension AttestationServer {
+    /// A service running in this process (a demo, a benchmark) until ``stop()``.
+    public struct Running: Sendable {
+        /// The port it listens on.
+        public let port: Int
+        let group: ServiceGroup
+        let task: Task<Void, any Error>
+
+        /// Shut down gracefully and wait until the server has stopped.
+        public func stop() async {
+            await group.triggerGracefulShutdown()
+            _ = await task.result
+        }
+    }
+
+    /// Start serving `core` on `host` at a free port, and return once it listens.
+    public static func start(
+        core: AttestationServiceCore,
+        host: String = "127.0.0.1",
+        maxBodySize: Int = defaultMaxBodySize,
+        logger: Logger = Logger(label: "enclavekit.attestation")
+    ) async throws -> Running {
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = application(core: core, host: host, port: 0, maxBodySize: maxBodySize, logger: logger) {
+            continuation.yield($0)
+            continuation.finish()
+        }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let task = Task { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            task.cancel()
+            throw ServiceError.internal("the attestation service did not start: \(await task.result)")
+        }
+        return Running(port: port, group: group, task: task)
+    }
+}
