@@ -253,6 +253,17 @@ struct TDXQuoteTests {
             at: Date(timeIntervalSince1970: 1_752_919_234)
         )
         #expect(check != nil)
+        // The QE identity check itself: SGX's QE identity is not the TD quoting enclave's.
+        let quote = try? DCAPQuote(bytes: Vectors.bytes(Self.phalaQuote))
+        let sgxCollateral = try? Collateral(dcapQVLJSON: Vectors.bytes("sgx/phala-dcap-qvl/sgx_quote_collateral.json"))
+        guard let quote, let sgxCollateral, let identity = try? QEIdentity(jsonBytes: sgxCollateral.qeIdentityBytes)
+        else {
+            Issue.record("vectors missing")
+            return
+        }
+        let failure = #expect(throws: DCAPQuote.VerificationFailure.self) { try quote.checkQuotingEnclave(identity) }
+        #expect(failure?.check == .qeIdentity)
+        #expect(failure?.reason.contains("TD_QE") == true)
     }
 
     @Test func v5BodyTypeMustFitTheTEEAndItsSize() throws {
