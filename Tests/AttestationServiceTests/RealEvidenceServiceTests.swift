@@ -11,7 +11,7 @@ import Testing
 @Suite("Attestation service: TDX, SEV-SNP, draft policies")
 struct RealEvidenceServiceTests {
     static let vectors = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/vectors").path
+            .appendingPathComponent("Vectors").path
 
     static func bytes(_ path: String) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: URL(fileURLWithPath: vectors + "/" + path)))

@@ -5,7 +5,7 @@ import Testing
 @testable import Attestation
 
 /// Azure confidential VM evidence (paravisor HCL report, vTPM quote, VCEK or TD quote) from the Confidential
-/// Containers project, with the outcomes ../shared/vectors/MANIFEST.md states.
+/// Containers project, with the outcomes Tests/Vectors/MANIFEST.md states.
 @Suite("Azure vTPM evidence")
 struct AzureVTPMTests {
     static let time = Date(timeIntervalSince1970: 1_752_919_234)

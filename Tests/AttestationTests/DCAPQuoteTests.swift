@@ -6,12 +6,12 @@ import X509
 
 @testable import Attestation
 
-/// Real SGX quotes from ../shared/vectors (see its MANIFEST for provenance).
+/// Real SGX quotes from Tests/Vectors (see its MANIFEST for provenance).
 enum Vectors {
     static let root: String = {
-        // Tests/AttestationTests/DCAPQuoteTests.swift → package root → ../shared/vectors
+        // Tests/AttestationTests/DCAPQuoteTests.swift → Tests/Vectors
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/vectors").path
+            .appendingPathComponent("Vectors").path
     }()
 
     static func bytes(_ path: String) throws -> [UInt8] {

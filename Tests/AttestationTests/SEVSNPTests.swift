@@ -4,7 +4,7 @@ import Testing
 
 @testable import Attestation
 
-/// Real SEV-SNP reports and AMD certificates from ../shared/vectors, with the outcomes its MANIFEST states. The SNP
+/// Real SEV-SNP reports and AMD certificates from Tests/Vectors, with the outcomes its MANIFEST states. The SNP
 /// vectors have no time of their own: 2025-07-19 lies inside every VCEK's and the VLEK's validity.
 @Suite("SEV-SNP reports and AMD's key hierarchy")
 struct SEVSNPTests {

@@ -5,7 +5,7 @@ import X509
 
 @testable import Attestation
 
-/// Real TDX quotes and collateral from ../shared/vectors, with the outcomes its MANIFEST states.
+/// Real TDX quotes and collateral from Tests/Vectors, with the outcomes its MANIFEST states.
 @Suite("TDX quotes v4 and v5: verification, TCB status, policy")
 struct TDXQuoteTests {
     static let anchors = [DCAPQuote.TrustAnchor(certificate: IntelRoots.sgxRootCA, simulated: false)]

@@ -415,11 +415,11 @@ struct VerifyRealEvidenceCLITests {
     }
 }
 
-/// The shared test vectors, beside the project root.
+/// The real-evidence test vectors in Tests/Vectors (public data; provenance in its MANIFEST).
 enum Vectors {
     static let root: String = {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/vectors").path
+            .appendingPathComponent("Vectors").path
     }()
 
     static func bytes(_ path: String) throws -> [UInt8] {
