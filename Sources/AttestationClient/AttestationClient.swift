@@ -30,13 +30,25 @@ public struct AttestationClient: Sendable {
 
     public let endpoint: URL
     public let apiVersion: String
-    private let http: HTTPClient
+    private let http: HTTPClient?
+    private let trust: ServiceTrust
 
-    /// A client of the service at `endpoint` (`http://host:port`).
+    /// A client of the service at `endpoint` (`https://host:port`, or `http://` for a loopback service) using
+    /// `httpClient` as it is configured.
     public init(endpoint: URL, apiVersion: String = "2022-08-01", httpClient: HTTPClient = .shared) {
         self.endpoint = endpoint
         self.apiVersion = apiVersion
         self.http = httpClient
+        self.trust = .system
+    }
+
+    /// A client of the service at `endpoint` that accepts the server certificates `trust` names (a CA or
+    /// self-signed certificate, or a SHA-256 pin).
+    public init(endpoint: URL, trust: ServiceTrust, apiVersion: String = "2022-08-01") {
+        self.endpoint = endpoint
+        self.apiVersion = apiVersion
+        self.http = nil
+        self.trust = trust
     }
 
     /// A single-use server nonce to bind into the evidence, and when it expires.
@@ -102,14 +114,29 @@ public struct AttestationClient: Sendable {
         return text
     }
 
-    /// Set the policy of `type` from a JWS (`alg: none` for unsigned, where the service allows it).
-    public func setPolicy(type: String, jws: String) async throws {
-        _ = try await raw(.PUT, "policies/\(type)", body: Data(jws.utf8), contentType: "text/plain")
+    /// Set the policy of `type` from a JWS: signed by a policy signer (naming the type, the operation and a fresh
+    /// version) where the service has signers; otherwise unsigned (`alg: none`) with the administrator's token as
+    /// `adminToken`.
+    public func setPolicy(type: String, jws: String, adminToken: String? = nil) async throws {
+        _ = try await raw(
+            .PUT,
+            "policies/\(type)",
+            body: Data(jws.utf8),
+            contentType: "text/plain",
+            bearer: adminToken
+        )
     }
 
-    /// Reset the policy of `type` to the default.
-    public func resetPolicy(type: String) async throws {
-        _ = try await raw(.POST, "policies/\(type):reset", body: Data())
+    /// Reset the policy of `type` to the default: with a signed request `jws` where the service has policy signers,
+    /// otherwise with the administrator's token.
+    public func resetPolicy(type: String, jws: String? = nil, adminToken: String? = nil) async throws {
+        _ = try await raw(
+            .POST,
+            "policies/\(type):reset",
+            body: Data((jws ?? "").utf8),
+            contentType: "text/plain",
+            bearer: adminToken
+        )
     }
 
     // MARK: Transport
@@ -126,7 +153,8 @@ public struct AttestationClient: Sendable {
         _ method: HTTPMethod,
         _ path: String,
         body: Data? = nil,
-        contentType: String = "application/json"
+        contentType: String = "application/json",
+        bearer: String? = nil
     ) async throws -> (status: Int, body: [UInt8]) {
         var components = URLComponents(url: endpoint.appendingPathComponent(path), resolvingAgainstBaseURL: false)
         components?.queryItems = [URLQueryItem(name: "api-version", value: apiVersion)]
@@ -135,13 +163,18 @@ public struct AttestationClient: Sendable {
         }
         var request = HTTPClientRequest(url: url)
         request.method = method
+        if let bearer { request.headers.add(name: "Authorization", value: "Bearer " + bearer) }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(data: body))
         }
         let response: HTTPClientResponse
         do {
-            response = try await http.execute(request, timeout: .seconds(60))
+            let client: HTTPClient
+            if let http { client = http } else { client = try await trust.httpClient(for: endpoint) }
+            response = try await client.execute(request, timeout: .seconds(60))
+        } catch let failure as Failure {
+            throw failure
         } catch {
             throw Failure(status: 0, code: "Unreachable", message: "\(url): \(error)")
         }

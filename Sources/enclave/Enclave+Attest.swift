@@ -2,14 +2,45 @@ import ArgumentParser
 import AttestationClient
 import Foundation
 
+/// How to reach the attestation service: its URL, and which server certificate to trust over HTTPS.
+struct ServiceOptions: ParsableArguments {
+    @Option(help: "The service's base URL (https://HOST:PORT; http:// only for a loopback service).")
+    var service: String
+
+    @Option(help: "Trust this CA or self-signed certificate (PEM), as curl --cacert does.")
+    var caCert: String?
+
+    @Option(help: "Trust only the server certificate with this SHA-256 (as `serve attestation` prints it).")
+    var pinSha256: String?
+
+    func validate() throws {
+        guard caCert == nil || pinSha256 == nil else {
+            throw ValidationError("--ca-cert and --pin-sha256 exclude each other")
+        }
+    }
+
+    func client() throws -> AttestationClient {
+        guard let url = URL(string: service), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme)
+        else {
+            throw ValidationError("--service is not an http(s) URL")
+        }
+        do {
+            if let caCert { return AttestationClient(endpoint: url, trust: try .certificateFile(caCert)) }
+            if let pinSha256 { return AttestationClient(endpoint: url, trust: try .pinned(sha256: pinSha256)) }
+        } catch let failure as AttestationClient.Failure {
+            throw ValidationError(failure.message)
+        }
+        return AttestationClient(endpoint: url, trust: .system)
+    }
+}
+
 extension EnclaveCommand {
     struct Attest: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Send evidence to an attestation service and print the token."
         )
 
-        @Option(help: "The service's base URL.")
-        var service: String
+        @OptionGroup var connection: ServiceOptions
 
         @Option(help: "Attestation type: SgxEnclave, OpenEnclave, TdxVm, SevSnpVm or SimulatedEnclave.")
         var type = "SimulatedEnclave"
@@ -27,8 +58,7 @@ extension EnclaveCommand {
         var nonce: String?
 
         func run() async throws {
-            guard let url = URL(string: service) else { throw ValidationError("--service is not a URL") }
-            let client = AttestationClient(endpoint: url)
+            let client = try connection.client()
             let runtime = try runtimeData.map {
                 AttestationClient.RuntimeData(
                     data: try Files.read($0, what: "runtime data"),
@@ -62,8 +92,7 @@ extension EnclaveCommand {
                 abstract: "Verify a token against the service's keys and print its claims, or why it fails."
             )
 
-            @Option(help: "The service's base URL (its /certs and issuer are fetched).")
-            var service: String
+            @OptionGroup var connection: ServiceOptions
 
             @Argument(help: "The token, or a file holding it.")
             var token: String
@@ -72,11 +101,16 @@ extension EnclaveCommand {
             var nonce: String?
 
             func run() async throws {
-                guard let url = URL(string: service) else { throw ValidationError("--service is not a URL") }
+                let client = try connection.client()
                 let text =
                     FileManager.default.fileExists(atPath: token)
                     ? try Files.readText(token, what: "token").trimmingCharacters(in: .whitespacesAndNewlines) : token
-                let verifier = try await AttestationClient(endpoint: url).verifier()
+                let verifier: TokenVerifier
+                do {
+                    verifier = try await client.verifier()
+                } catch let failure as AttestationClient.Failure {
+                    throw Failure(check: "service", reason: failure.description)
+                }
                 do {
                     let claims = try await verifier.verify(text, nonce: nonce)
                     for (key, value) in claims.claims.sorted(by: { $0.key < $1.key }) { print("\(key): \(value)") }

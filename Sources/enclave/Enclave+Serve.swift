@@ -1,6 +1,7 @@
 import ArgumentParser
 import Attestation
 import AttestationService
+import EnclaveCore
 import EnclaveHost
 import Foundation
 import Hummingbird
@@ -35,7 +36,12 @@ extension EnclaveCommand {
             )
             var dataDir: String?
 
-            @Option(help: "PostgreSQL URL (postgres://user[:password]@host[:port]/database) instead of SQLite.")
+            @Option(
+                help: """
+                    PostgreSQL URL (postgres://user@host[:port]/database[?sslmode=disable|prefer|require]) instead of \
+                    SQLite; the password comes from --database-password-file or $PGPASSWORD.
+                    """
+            )
             var database: String?
 
             @Option(help: "The issuer named in tokens (default: http://HOST:PORT).")
@@ -50,21 +56,118 @@ extension EnclaveCommand {
             )
             var policySigner: [String] = []
 
-            @Option(help: "Collateral for real quotes: FMSPC=FILE|DIR (dcap-qvl bundle or PCCS directory); may repeat.")
-            var collateral: [String] = []
+            @OptionGroup(title: "Collateral for real SGX and TDX quotes")
+            var collateral: ServeCollateralOptions
 
             @Option(help: "The largest request body, in bytes.")
             var maxBodySize = AttestationServer.defaultMaxBodySize
 
+            @OptionGroup(title: "Policy management and accepted evidence")
+            var trust: ServeTrustOptions
+
+            @Option(
+                help: "The TLS certificate chain (PEM, leaf first). Default: a self-signed one in the data directory."
+            )
+            var tlsCert: String?
+
+            @Option(help: "The TLS certificate's private key (PEM).")
+            var tlsKey: String?
+
+            @Flag(help: "Serve plain HTTP instead of HTTPS (only on a loopback address).")
+            var insecureHttp = false
+
+            @Option(
+                help: "A file holding the PostgreSQL password (else $PGPASSWORD); a password in --database is refused."
+            )
+            var databasePasswordFile: String?
+
+            @Option(help: "Seconds a connection may take to send a complete request head (TLS handshake included).")
+            var headerTimeout = 10
+
+            @Option(help: "Seconds a request body may take to arrive.")
+            var bodyTimeout = 30
+
+            @Option(help: "Seconds an idle keep-alive connection stays open.")
+            var idleTimeout = 60
+
+            func validate() throws {
+                if insecureHttp {
+                    guard AttestationServer.isLoopback(host) else {
+                        throw ValidationError(
+                            "--insecure-http serves plain HTTP, which is allowed only on loopback, not on \(host)"
+                        )
+                    }
+                    guard tlsCert == nil, tlsKey == nil else {
+                        throw ValidationError("--insecure-http and --tls-cert/--tls-key exclude each other")
+                    }
+                }
+                if let database, URLComponents(string: database)?.password != nil {
+                    throw ValidationError(
+                        "a password in --database is visible to every user of this machine; "
+                            + "use --database-password-file or $PGPASSWORD"
+                    )
+                }
+                guard (tlsCert == nil) == (tlsKey == nil) else {
+                    throw ValidationError("--tls-cert and --tls-key go together")
+                }
+                for (name, value) in [("header", headerTimeout), ("body", bodyTimeout), ("idle", idleTimeout)] {
+                    guard (1...3600).contains(value) else {
+                        throw ValidationError("--\(name)-timeout is 1 to 3600 seconds")
+                    }
+                }
+            }
+
+            /// The TLS identity to serve with (nil: plain HTTP, only when asked for and on loopback).
+            func tlsIdentity(dataDirectory: String, logger: Logger) throws -> TLSIdentity? {
+                if insecureHttp {
+                    logger.warning("serving plain HTTP on loopback (--insecure-http)")
+                    return nil
+                }
+                let identity: TLSIdentity
+                if let tlsCert, let tlsKey {
+                    identity = try TLSIdentity(certificatePath: tlsCert, keyPath: tlsKey)
+                } else {
+                    identity = try TLSIdentity.selfSigned(directory: dataDirectory, hostnames: [host])
+                    logger.notice(
+                        "self-signed TLS certificate",
+                        metadata: ["path": "\(dataDirectory)/tls/certificate.pem"]
+                    )
+                }
+                // Unbuffered, so that a supervisor reading a pipe sees it before the service stops.
+                FileHandle.standardOutput.write(
+                    Data("TLS certificate SHA-256 fingerprint: \(identity.fingerprint)\n".utf8)
+                )
+                return identity
+            }
+
             func run() async throws {
                 let logger = Logger(label: "enclavekit.attestation")
+                let dataDirectory = dataDir ?? Self.defaultDataDirectory()
+                let tls: TLSIdentity?
+                do {
+                    tls = try tlsIdentity(dataDirectory: dataDirectory, logger: logger)
+                } catch let error as EnclaveError {
+                    throw ValidationError(error.reason)
+                } catch let error as ServiceError {
+                    throw ValidationError(error.message)
+                }
                 let store: any ServiceStore
                 if let database {
-                    store = try await PostgresServiceStore.connect(url: database)
+                    store = try await PostgresServiceStore.connect(
+                        url: database,
+                        password: try Self.databasePassword(file: databasePasswordFile)
+                    )
                 } else {
-                    store = try await SQLiteServiceStore.open(directory: dataDir ?? Self.defaultDataDirectory())
+                    do {
+                        store = try await SQLiteServiceStore.open(directory: dataDirectory)
+                    } catch let error as EnclaveError {
+                        throw ValidationError(error.reason)
+                    }
                 }
-                var configuration = AttestationServiceCore.Configuration(issuer: issuer ?? "http://\(host):\(port)")
+                let scheme = tls == nil ? "http" : "https"
+                var configuration = AttestationServiceCore.Configuration(
+                    issuer: issuer ?? "\(scheme)://\(host):\(port)"
+                )
                 configuration.allowSimulated = allowSimulated
                 if allowSimulated {
                     let platform = try SimulatedPlatform.open()
@@ -80,23 +183,47 @@ extension EnclaveCommand {
                     }
                     configuration.policySigners.append(certificate)
                 }
-                for entry in collateral {
-                    let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-                    guard parts.count == 2 else { throw ValidationError("--collateral takes FMSPC=FILE") }
-                    configuration.collateral[parts[0].lowercased()] = try Collateral(contentsOf: parts[1])
-                }
+                try collateral.apply(to: &configuration, store: store, logger: logger)
+                try trust.apply(to: &configuration, dataDirectory: dataDirectory, logger: logger)
                 let core = try await AttestationServiceCore(configuration: configuration, store: store, logger: logger)
-                let app = AttestationServer.application(
+                let limits = AttestationServer.ConnectionLimits(
+                    headerTimeout: .seconds(Int64(headerTimeout)),
+                    bodyTimeout: .seconds(Int64(bodyTimeout)),
+                    idleTimeout: .seconds(Int64(idleTimeout))
+                )
+                let app = try AttestationServer.application(
                     core: core,
                     host: host,
                     port: port,
                     maxBodySize: maxBodySize,
+                    tls: tls,
+                    limits: limits,
                     logger: logger
                 ) { port in
-                    logger.notice("attestation service listening", metadata: ["port": "\(port)"])
+                    logger.notice(
+                        "attestation service listening",
+                        metadata: ["port": "\(port)", "scheme": "\(scheme)"]
+                    )
                 }
                 try await app.runService()
                 try await store.close()
+            }
+
+            /// The PostgreSQL password: from `file` (first line), else `$PGPASSWORD`, else none.
+            static func databasePassword(file: String?) throws -> String? {
+                if let file {
+                    let text = try Files.readText(file, what: "database password file")
+                    guard let line = text.split(separator: "\n", omittingEmptySubsequences: false).first,
+                        !line.isEmpty
+                    else {
+                        throw ValidationError("the database password file \(file) is empty")
+                    }
+                    return String(line.hasSuffix("\r") ? line.dropLast() : line)
+                }
+                if let password = ProcessInfo.processInfo.environment["PGPASSWORD"], !password.isEmpty {
+                    return password
+                }
+                return nil
             }
 
             static func defaultDataDirectory() -> String {

@@ -43,14 +43,13 @@ enum Files {
         String(decoding: try read(path, what: what), as: UTF8.self)
     }
 
-    /// Write `bytes` to `path` atomically with the given permissions.
+    /// Write `bytes` to `path` atomically, with the given permissions from the first byte (a private key is never
+    /// readable by others, not even while it is written).
     static func write(_ bytes: [UInt8], to path: String, mode: Int = 0o644) throws {
-        let url = URL(fileURLWithPath: path)
         do {
-            try Data(bytes).write(to: url, options: .atomic)
-            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+            try SecretFile.write(bytes, to: path, mode: UInt32(mode))
         } catch {
-            throw ValidationError("cannot write \(path): \(error.localizedDescription)")
+            throw ValidationError(error.reason)
         }
     }
 }

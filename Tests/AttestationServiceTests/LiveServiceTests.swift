@@ -6,9 +6,9 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
-/// The service over a real socket, driven by clients outside Swift: curl, and Python with PyJWT verifying the
-/// token against `/certs`.
-@Suite("Attestation service: over a socket, with curl and PyJWT")
+/// The service over a real socket and HTTPS (its self-signed certificate, verified by the clients), driven by
+/// clients outside Swift: curl --cacert, and Python with PyJWT verifying the token against `/certs`.
+@Suite("Attestation service: over HTTPS, with curl and PyJWT")
 struct LiveServiceTests {
     static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
@@ -29,15 +29,23 @@ struct LiveServiceTests {
     }
 
     static let pythonClient = #"""
-        import base64, json, sys, urllib.request, urllib.error
+        import base64, json, ssl, sys, urllib.request, urllib.error
         import jwt
-        base, body_path = sys.argv[1], sys.argv[2]
+        base, body_path, ca_path = sys.argv[1], sys.argv[2], sys.argv[3]
+        try:
+            urllib.request.urlopen(base + "/certs", context=ssl.create_default_context())
+            print("UNVERIFIED SERVER ACCEPTED")
+        except urllib.error.URLError as error:
+            print("untrusted certificate refused:", type(error.reason).__name__)
+        context = ssl.create_default_context(cafile=ca_path)
+        def urlopen(target):
+            return urllib.request.urlopen(target, context=context)
         request = urllib.request.Request(base + "/attest/SimulatedEnclave?api-version=2022-08-01",
                                          data=open(body_path, "rb").read(),
                                          headers={"Content-Type": "application/json"}, method="POST")
-        token = json.load(urllib.request.urlopen(request))["token"]
-        issuer = json.load(urllib.request.urlopen(base + "/.well-known/openid-configuration"))["issuer"]
-        jwks = json.load(urllib.request.urlopen(base + "/certs"))
+        token = json.load(urlopen(request))["token"]
+        issuer = json.load(urlopen(base + "/.well-known/openid-configuration"))["issuer"]
+        jwks = json.load(urlopen(base + "/certs"))
         kid = jwt.get_unverified_header(token)["kid"]
         key = next(jwt.PyJWK(k) for k in jwks["keys"] if k["kid"] == kid)
         claims = jwt.decode(token, key.key, algorithms=["ES256"], issuer=issuer, options={"require": ["exp", "iat", "nbf"]})
@@ -48,7 +56,7 @@ struct LiveServiceTests {
             pass
         bad = urllib.request.Request(base + "/attest/SimulatedEnclave", data=b'{"quote":"@@@"}', method="POST")
         try:
-            urllib.request.urlopen(bad)
+            urlopen(bad)
             print("BAD REQUEST ACCEPTED")
         except urllib.error.HTTPError as error:
             print("bad request:", error.code, json.load(error)["error"]["code"])
@@ -64,17 +72,20 @@ struct LiveServiceTests {
             try Data(body.utf8).write(to: URL(fileURLWithPath: bodyPath))
             let scriptPath = fixture.directory + "/client.py"
             try Data(Self.pythonClient.utf8).write(to: URL(fileURLWithPath: scriptPath))
-            let app = Application(
-                router: AttestationServer.router(core: fixture.core),
-                configuration: .init(address: .hostname("127.0.0.1", port: 0))
-            )
-            try await app.test(.live) { client in
-                let port = try #require(client.port)
-                let base = "http://127.0.0.1:\(port)"
+            let identity = try TLSIdentity.selfSigned(directory: fixture.directory + "/tls-data")
+            let caPath = fixture.directory + "/service-certificate.pem"
+            try Data(identity.certificateChainPEM.utf8).write(to: URL(fileURLWithPath: caPath))
+            let running = try await AttestationServer.start(core: fixture.core, tls: identity)
+            do {
+                let base = "https://127.0.0.1:\(running.port)"
+
+                // Without the service's certificate, curl refuses the connection (exit 60: peer not verified).
+                let unverified = try Self.run("/usr/bin/curl", ["-s", base + "/certs"])
+                #expect(unverified.status == 60, "\(unverified.output)")
 
                 let curl = try Self.run(
                     "/usr/bin/curl",
-                    ["-s", "-w", "\n%{http_code}", base + "/.well-known/openid-configuration"]
+                    ["-s", "--cacert", caPath, "-w", "\n%{http_code}", base + "/.well-known/openid-configuration"]
                 )
                 #expect(curl.output.hasSuffix("\n200"), "\(curl.output)")
                 #expect(
@@ -84,15 +95,20 @@ struct LiveServiceTests {
                 let refused = try Self.run(
                     "/usr/bin/curl",
                     [
-                        "-s", "-w", "\n%{http_code}", "-X", "POST", "--data-binary", "@" + bodyPath,
+                        "-s", "--cacert", caPath, "-w", "\n%{http_code}", "-X", "POST", "--data-binary",
+                        "@" + bodyPath,
                         base + "/attest/TdxVm",
                     ]
                 )
                 #expect(refused.output.hasSuffix("\n400"), "\(refused.output)")
                 #expect(refused.output.contains("\"code\":\"WrongEvidenceType\""), "\(refused.output)")
 
-                let result = try Self.run(python, [scriptPath, base, bodyPath])
+                let result = try Self.run(python, [scriptPath, base, bodyPath, caPath])
                 #expect(result.status == 0, "\(result.output)")
+                #expect(
+                    result.output.contains("untrusted certificate refused: SSLCertVerificationError"),
+                    "\(result.output)"
+                )
                 #expect(result.output.contains("bad request: 400 InvalidBase64"), "\(result.output)")
                 #expect(!result.output.contains("ACCEPTED"), "\(result.output)")
                 #expect(
@@ -100,7 +116,11 @@ struct LiveServiceTests {
                     "\(result.output)"
                 )
                 #expect(result.output.contains("\"x-enclavekit-simulated\": true"), "\(result.output)")
+            } catch {
+                await running.stop()
+                throw error
             }
+            await running.stop()
         }
     }
 }

@@ -206,8 +206,9 @@ struct HelloAttestationTests {
 struct ServeCLITests {
     let cli = Fixtures.product("enclave")
 
-    /// The service as a process: evidence attested with the CLI, the token verified with the CLI against the
-    /// service's keys, a refusal named, and SIGTERM shutting it down cleanly.
+    /// The service as a process, over HTTPS with the self-signed certificate it creates on first start: evidence
+    /// attested with the CLI trusting that certificate, the token verified with the CLI pinning its SHA-256, a
+    /// refusal named, and SIGTERM shutting it down cleanly.
     @Test func serveAttestVerifyAndStop() throws {
         _ = Fixtures.platformDirectory
         let signed = try Fixtures.sign("HelloEnclave")
@@ -241,27 +242,47 @@ struct ServeCLITests {
                 port = String(seen[range].dropFirst(5))
             }
         }
-        let service = "http://127.0.0.1:" + (try #require(port, "\(seen)"))
+        let service = "https://127.0.0.1:" + (try #require(port, "\(seen)"))
+        let fingerprintLine = try #require(
+            seen.range(of: #"TLS certificate SHA-256 fingerprint: [0-9a-f]{64}"#, options: .regularExpression),
+            "\(seen)"
+        )
+        let fingerprint = String(seen[fingerprintLine].suffix(64))
+        let certificate = work + "/service/tls/certificate.pem"
+        let key = work + "/service/tls/private-key.pem"
+        #expect(try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int == 0o600)
+        #expect(try FileManager.default.attributesOfItem(atPath: work + "/service")[.posixPermissions] as? Int == 0o700)
+
+        // Without trusting the self-signed certificate the CLI refuses the service.
+        let untrusted = try Fixtures.run(
+            cli,
+            ["attest", "--service", service, evidence, "--runtime-data", work + "/nonce.bin"]
+        )
+        #expect(untrusted.status != 0)
+        #expect(untrusted.output.contains("Unreachable"), "\(untrusted.output)")
 
         let attest = try Fixtures.run(
             cli,
-            ["attest", "--service", service, evidence, "--runtime-data", work + "/nonce.bin"]
+            ["attest", "--service", service, "--ca-cert", certificate, evidence, "--runtime-data", work + "/nonce.bin"]
         )
         #expect(attest.status == 0, "\(attest.output)")
         let token = attest.output.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(token.split(separator: ".").count == 3)
-        let verified = try Fixtures.run(cli, ["token", "verify", "--service", service, token])
+        let verified = try Fixtures.run(
+            cli,
+            ["token", "verify", "--service", service, "--pin-sha256", fingerprint, token]
+        )
         #expect(verified.status == 0, "\(verified.output)")
         #expect(verified.output.contains("x-ms-sgx-mrenclave: \(signed.identity.uniqueID.hex)"), "\(verified.output)")
         let tampered = try Fixtures.run(
             cli,
-            ["token", "verify", "--service", service, String(token.dropLast(3)) + "AAA"]
+            ["token", "verify", "--service", service, "--ca-cert", certificate, String(token.dropLast(3)) + "AAA"]
         )
         #expect(tampered.status != 0)
         #expect(tampered.output.contains("the signature does not verify"), "\(tampered.output)")
         let unbound = try Fixtures.run(
             cli,
-            ["attest", "--service", service, evidence, "--runtime-data", signed.signature]
+            ["attest", "--service", service, "--ca-cert", certificate, evidence, "--runtime-data", signed.signature]
         )
         #expect(unbound.status != 0)
         #expect(unbound.output.contains("RuntimeDataNotBound"), "\(unbound.output)")
@@ -270,6 +291,32 @@ struct ServeCLITests {
         server.waitUntilExit()
         #expect(server.terminationStatus == 0)
         #expect(FileManager.default.fileExists(atPath: work + "/service/attestation.sqlite"))
+    }
+
+    /// Plain HTTP needs --insecure-http and loopback; a data directory others can write into is refused; a database
+    /// password on the command line (visible in `ps`) is refused.
+    @Test func serveRefusesInsecureSetups() throws {
+        let work = try Fixtures.temporaryDirectory()
+        let exposed = try Fixtures.run(
+            cli,
+            ["serve", "attestation", "--insecure-http", "--host", "0.0.0.0", "--port", "0", "--data-dir", work + "/a"]
+        )
+        #expect(exposed.status != 0)
+        #expect(exposed.output.contains("allowed only on loopback"), "\(exposed.output)")
+
+        try FileManager.default.createDirectory(atPath: work + "/shared", withIntermediateDirectories: false)
+        #expect(chmod(work + "/shared", 0o777) == 0)
+        let shared = try Fixtures.run(cli, ["serve", "attestation", "--port", "0", "--data-dir", work + "/shared"])
+        #expect(shared.status != 0)
+        #expect(shared.output.contains("\(work)/shared has mode 0777"), "\(shared.output)")
+        #expect(!FileManager.default.fileExists(atPath: work + "/shared/tls/private-key.pem"))
+
+        let password = try Fixtures.run(
+            cli,
+            ["serve", "attestation", "--database", "postgres://u:hunter2@127.0.0.1:1/db", "--data-dir", work + "/b"]
+        )
+        #expect(password.status != 0)
+        #expect(password.output.contains("--database-password-file"), "\(password.output)")
     }
 }
 

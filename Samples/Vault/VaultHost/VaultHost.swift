@@ -1,4 +1,5 @@
 import ArgumentParser
+import EnclaveCore
 import EnclaveHost
 import Foundation
 import VaultInterface
@@ -35,6 +36,18 @@ struct VaultHost: AsyncParsableCommand {
 
         func path(_ name: String) -> String { store + "/" + name + ".sealed" }
 
+        /// The store directory, private (0700, created if missing; refused if others may write into it), with
+        /// the temporaries of writers killed mid-write removed.
+        func prepareStore() throws {
+            do {
+                try SecretFile.prepareDirectory(store, what: "vault store")
+            } catch {
+                throw ValidationError(error.reason)
+            }
+            // Ours, and the `.nosync` temporaries Foundation's atomic writes left before this store used ours.
+            SecretFile.removeLeftovers(in: store, extraMarkers: [".nosync"])
+        }
+
         func load() async throws -> Enclave {
             var options = Enclave.Options()
             options.debug = debug
@@ -64,6 +77,7 @@ struct VaultHost: AsyncParsableCommand {
 
         func run() async throws {
             try common.validateName(name)
+            try common.prepareStore()
             let secret = FileHandle.standardInput.readDataToEndOfFile()
             guard secret.count <= 16 << 20 else { throw ValidationError("a secret is at most 16 MiB") }
             let enclave = try await common.load()
@@ -77,9 +91,11 @@ struct VaultHost: AsyncParsableCommand {
                 throw ValidationError("sealing failed: \(error.reason)")
             }
             await enclave.terminate()
-            try FileManager.default.createDirectory(atPath: common.store, withIntermediateDirectories: true)
-            try Data(blob).write(to: URL(fileURLWithPath: common.path(name)), options: .atomic)
-            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: common.path(name))
+            do {
+                try SecretFile.write(blob, to: common.path(name))  // 0600 from the first byte, fsync, rename
+            } catch {
+                throw ValidationError(error.reason)
+            }
             print("sealed \(name) (\(secret.count) bytes, policy \(policy.rawValue)) in \(common.path(name))")
         }
     }

@@ -16,15 +16,32 @@ extension AttestationServer {
         }
     }
 
-    /// Start serving `core` on `host` at a free port, and return once it listens.
+    /// Start serving `core` on `host` at a free port, and return once it listens: over HTTPS with `tls`, else plain
+    /// HTTP, which is refused on an address other than loopback.
     public static func start(
         core: AttestationServiceCore,
         host: String = "127.0.0.1",
         maxBodySize: Int = defaultMaxBodySize,
+        tls: TLSIdentity? = nil,
+        limits: ConnectionLimits = ConnectionLimits(),
         logger: Logger = Logger(label: "enclavekit.attestation")
     ) async throws -> Running {
+        guard tls != nil || isLoopback(host) else {
+            throw ServiceError.badRequest(
+                "InsecureTransport",
+                "plain HTTP is served only on loopback; give a TLS identity to serve on \(host)"
+            )
+        }
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = application(core: core, host: host, port: 0, maxBodySize: maxBodySize, logger: logger) {
+        let app = try application(
+            core: core,
+            host: host,
+            port: 0,
+            maxBodySize: maxBodySize,
+            tls: tls,
+            limits: limits,
+            logger: logger
+        ) {
             continuation.yield($0)
             continuation.finish()
         }
@@ -36,5 +53,14 @@ extension AttestationServer {
             throw ServiceError.internal("the attestation service did not start: \(await task.result)")
         }
         return Running(port: port, group: group, task: task)
+    }
+}
+
+extension AttestationServer {
+    /// Whether `host` is a loopback address or `localhost` (where plain HTTP may be served).
+    public static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 }

@@ -1,8 +1,11 @@
 internal import AttestationClient
 internal import Foundation
 public import Hummingbird
+public import HummingbirdCore
+internal import HummingbirdTLS
 public import Logging
 internal import Metrics
+public import NIOCore
 internal import Prometheus
 internal import Synchronization
 
@@ -79,10 +82,14 @@ public enum AttestationServer {
         router.put("/policies/:type") { request, context -> Response in
             let type = try attestationType(context)
             let body = try await collect(request, limit: maxBodySize)
-            let token = try await core.setPolicy(type: type, jws: String(decoding: body, as: UTF8.self))
+            let token = try await core.setPolicy(
+                type: type,
+                jws: String(decoding: body, as: UTF8.self),
+                credential: bearerToken(request)
+            )
             return json(["token": .string(token)])
         }
-        router.post("/policies/:type") { _, context -> Response in
+        router.post("/policies/:type") { request, context -> Response in
             // MAA's reset is `POST /policies/{type}:reset`.
             let raw = context.parameters.get("type") ?? ""
             guard raw.lowercased().hasSuffix(":reset"),
@@ -90,7 +97,13 @@ public enum AttestationServer {
             else {
                 throw ServiceError.notFound("POST /policies/\(raw): use POST /policies/{type}:reset")
             }
-            return json(["token": .string(try await core.resetPolicy(type: type))])
+            let body = try await collect(request, limit: maxBodySize)
+            let token = try await core.resetPolicy(
+                type: type,
+                jws: body.isEmpty ? nil : String(decoding: body, as: UTF8.self),
+                credential: bearerToken(request)
+            )
+            return json(["token": .string(token)])
         }
         router.get("/metrics") { _, _ -> Response in
             Response(
@@ -102,17 +115,80 @@ public enum AttestationServer {
         return router
     }
 
-    /// An application serving `core` on `host:port` (port 0: any free port, reported to `onServerRunning`).
+    /// How long a connection may take to make progress before it is closed (see ``ConnectionGuard``), and the
+    /// HTTP head's size limits. The defaults suit an API whose requests are small and quick.
+    public struct ConnectionLimits: Sendable {
+        /// From the connection opening (TLS handshake included) to a complete first request head.
+        public var headerTimeout: TimeAmount
+        /// From a request head to the end of its body.
+        public var bodyTimeout: TimeAmount
+        /// From a response to the next request's complete head (keep-alive).
+        public var idleTimeout: TimeAmount
+        /// After a refused request's response (or a half-close), how long the client may take to read it before
+        /// the connection is closed regardless.
+        public var lingerTimeout: TimeAmount
+        /// The largest header field (and request line); larger ones get a 400 and the connection closes.
+        public var maxHeaderFieldSize: Int
+        /// The largest header section.
+        public var maxHeaderListSize: Int
+        /// The most header fields.
+        public var maxHeaderFieldCount: Int
+
+        public init(
+            headerTimeout: TimeAmount = .seconds(10),
+            bodyTimeout: TimeAmount = .seconds(30),
+            idleTimeout: TimeAmount = .seconds(60),
+            lingerTimeout: TimeAmount = .seconds(2),
+            maxHeaderFieldSize: Int = 16 << 10,
+            maxHeaderListSize: Int = 64 << 10,
+            maxHeaderFieldCount: Int = 100
+        ) {
+            self.headerTimeout = headerTimeout
+            self.bodyTimeout = bodyTimeout
+            self.idleTimeout = idleTimeout
+            self.lingerTimeout = lingerTimeout
+            self.maxHeaderFieldSize = maxHeaderFieldSize
+            self.maxHeaderListSize = maxHeaderListSize
+            self.maxHeaderFieldCount = maxHeaderFieldCount
+        }
+    }
+
+    /// The HTTP/1.1 server with `limits` on every connection, over TLS with `tls` when given.
+    public static func server(
+        tls: TLSIdentity?,
+        limits: ConnectionLimits = ConnectionLimits(),
+        logger: Logger
+    ) throws -> HTTPServerBuilder {
+        let http1 = HTTPServerBuilder.http1(
+            configuration: HTTP1Channel.Configuration(
+                additionalChannelHandlers: [ConnectionGuard(limits: limits, logger: logger)],
+                httpDecoderConfiguration: .init(
+                    maxHeaderFieldSize: limits.maxHeaderFieldSize,
+                    maxHeaderListSize: limits.maxHeaderListSize,
+                    maxHeaderFieldCount: limits.maxHeaderFieldCount
+                )
+            )
+        )
+        guard let tls else { return http1 }
+        return try .tls(http1, tlsConfiguration: try tls.serverConfiguration())
+    }
+
+    /// An application serving `core` on `host:port` (port 0: any free port, reported to `onServerRunning`), over
+    /// HTTPS with `tls`, or plain HTTP when `tls` is nil (the caller decides when that is acceptable: the CLI allows
+    /// it only on loopback and only when asked).
     public static func application(
         core: AttestationServiceCore,
         host: String = "127.0.0.1",
         port: Int = 8080,
         maxBodySize: Int = defaultMaxBodySize,
+        tls: TLSIdentity? = nil,
+        limits: ConnectionLimits = ConnectionLimits(),
         logger: Logger = Logger(label: "enclavekit.attestation"),
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         Application(
             router: router(core: core, maxBodySize: maxBodySize),
+            server: try server(tls: tls, limits: limits, logger: logger),
             configuration: .init(address: .hostname(host, port: port), serverName: "EnclaveKit"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger
@@ -129,6 +205,14 @@ public enum AttestationServer {
             )
         }
         return type
+    }
+
+    /// The token of an `Authorization: Bearer …` header, if any.
+    static func bearerToken(_ request: Request) -> String? {
+        guard let value = request.headers[.authorization] else { return nil }
+        let parts = value.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return parts[1].trimmingCharacters(in: .whitespaces)
     }
 
     static func collect(_ request: Request, limit: Int) async throws -> [UInt8] {

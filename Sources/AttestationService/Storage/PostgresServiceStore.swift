@@ -1,5 +1,6 @@
 public import Foundation
 internal import Logging
+internal import NIOSSL
 internal import PostgresNIO
 
 /// The shared store for several instances: one PostgreSQL database. Instances agree on one signing key (the first
@@ -8,33 +9,145 @@ public final class PostgresServiceStore: ServiceStore {
     private let client: PostgresClient
     private let runner: Task<Void, Never>
 
-    /// Connect to `url` (`postgres://user[:password]@host[:port]/database`).
-    public static func connect(url: String) async throws -> PostgresServiceStore {
-        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme),
-            let host = components.host, let user = components.user
-        else {
+    /// How the connection uses TLS, as libpq's `sslmode`: `disable`; `allow` and `prefer` (the default) use TLS
+    /// when the server offers it; `require` refuses a server without TLS; `verify-ca` also checks the server's
+    /// certificate against `sslrootcert` (or the system's roots); `verify-full` also checks its name.
+    public enum SSLMode: String, Sendable, CaseIterable {
+        case disable, allow, prefer, require
+        case verifyCA = "verify-ca"
+        case verifyFull = "verify-full"
+    }
+
+    /// Connect to `url` (`postgres://user[:password]@host[:port]/database[?sslmode=…&sslrootcert=FILE]`);
+    /// `password`, when given, takes precedence over one in the URL. Fails (rather than waiting) when the server
+    /// cannot be reached, refuses TLS that `sslmode` requires, or refuses the credentials.
+    public static func connect(url: String, password: String? = nil) async throws -> PostgresServiceStore {
+        let endpoint = try Endpoint(url: url, password: password)
+        let logger = Logger(label: "enclavekit.postgres")
+        // One connection first, so that a refusal (no TLS where required, bad password) is an error, not a wait.
+        let probe: PostgresConnection
+        do {
+            probe = try await PostgresConnection.connect(
+                configuration: PostgresConnection.Configuration(
+                    host: endpoint.host,
+                    port: endpoint.port,
+                    username: endpoint.user,
+                    password: endpoint.password,
+                    database: endpoint.database,
+                    tls: try endpoint.connectionTLS()
+                ),
+                id: 0,
+                logger: logger
+            )
+        } catch let error as PSQLError where error.code == .sslUnsupported {
             throw ServiceError.badRequest(
-                "InvalidDatabaseURL",
-                "expected postgres://user[:password]@host[:port]/database"
+                "DatabaseTLSUnavailable",
+                "the PostgreSQL server at \(endpoint.host):\(endpoint.port) does not offer TLS, which sslmode="
+                    + "\(endpoint.sslMode.rawValue) requires"
+            )
+        } catch let error as ServiceError {
+            throw error
+        } catch {
+            throw ServiceError.badRequest(
+                "DatabaseUnavailable",
+                "cannot connect to PostgreSQL at \(endpoint.host):\(endpoint.port): \(String(reflecting: error))"
             )
         }
-        let database = components.path.isEmpty ? nil : String(components.path.dropFirst())
+        try? await probe.close()
         var configuration = PostgresClient.Configuration(
-            host: host,
-            port: components.port ?? 5432,
-            username: user,
-            password: components.password,
-            database: database,
-            tls: .disable
+            host: endpoint.host,
+            port: endpoint.port,
+            username: endpoint.user,
+            password: endpoint.password,
+            database: endpoint.database,
+            tls: try endpoint.clientTLS()
         )
         configuration.options.maximumConnections = 8
-        let client = PostgresClient(
-            configuration: configuration,
-            backgroundLogger: Logger(label: "enclavekit.postgres")
-        )
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let store = PostgresServiceStore(client: client, runner: Task { await client.run() })
         try await store.migrate()
         return store
+    }
+
+    /// A parsed connection URL.
+    struct Endpoint: Sendable {
+        var host: String
+        var port: Int
+        var user: String
+        var password: String?
+        var database: String?
+        var sslMode: SSLMode
+        var rootCertificate: String?
+
+        init(url: String, password: String?) throws {
+            guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme),
+                let host = components.host, let user = components.user
+            else {
+                throw ServiceError.badRequest(
+                    "InvalidDatabaseURL",
+                    "expected postgres://user[:password]@host[:port]/database[?sslmode=MODE]"
+                )
+            }
+            self.host = host
+            self.port = components.port ?? 5432
+            self.user = user
+            self.password = password ?? components.password
+            self.database = components.path.isEmpty ? nil : String(components.path.dropFirst())
+            var mode = SSLMode.prefer
+            for item in components.queryItems ?? [] {
+                switch item.name {
+                case "sslmode":
+                    guard let value = item.value.flatMap(SSLMode.init(rawValue:)) else {
+                        throw ServiceError.badRequest(
+                            "InvalidDatabaseURL",
+                            "sslmode is one of " + SSLMode.allCases.map(\.rawValue).joined(separator: ", ")
+                        )
+                    }
+                    mode = value
+                case "sslrootcert":
+                    rootCertificate = item.value
+                default:
+                    throw ServiceError.badRequest(
+                        "InvalidDatabaseURL",
+                        "unsupported database URL parameter \(item.name) (sslmode and sslrootcert are)"
+                    )
+                }
+            }
+            self.sslMode = mode
+        }
+
+        /// The TLS settings for `sslMode` (libpq's meaning: `prefer`/`require` encrypt without checking the
+        /// certificate; `verify-ca` and `verify-full` check it).
+        func tlsConfiguration() -> TLSConfiguration {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.minimumTLSVersion = .tlsv12
+            switch sslMode {
+            case .disable, .allow, .prefer, .require:
+                tls.certificateVerification = .none
+            case .verifyCA:
+                tls.certificateVerification = .noHostnameVerification
+            case .verifyFull:
+                tls.certificateVerification = .fullVerification
+            }
+            if let rootCertificate { tls.trustRoots = .file(rootCertificate) }
+            return tls
+        }
+
+        func clientTLS() throws -> PostgresClient.Configuration.TLS {
+            switch sslMode {
+            case .disable: .disable
+            case .allow, .prefer: .prefer(tlsConfiguration())
+            case .require, .verifyCA, .verifyFull: .require(tlsConfiguration())
+            }
+        }
+
+        func connectionTLS() throws -> PostgresConnection.Configuration.TLS {
+            switch sslMode {
+            case .disable: return .disable
+            case .allow, .prefer: return .prefer(try NIOSSLContext(configuration: tlsConfiguration()))
+            case .require, .verifyCA, .verifyFull: return .require(try NIOSSLContext(configuration: tlsConfiguration()))
+            }
+        }
     }
 
     private init(client: PostgresClient, runner: Task<Void, Never>) {
@@ -61,6 +174,19 @@ public final class PostgresServiceStore: ServiceStore {
             )
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS audit (id BIGSERIAL PRIMARY KEY, time DOUBLE PRECISION NOT NULL, type TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL, policy_hash TEXT NOT NULL)",
+                logger: logger
+            )
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS policy_versions (type TEXT PRIMARY KEY, version BIGINT NOT NULL)",
+                logger: logger
+            )
+            try await connection.query(
+                "CREATE INDEX IF NOT EXISTS challenges_expires ON challenges (expires)",
+                logger: logger
+            )
+            try await connection.query("CREATE INDEX IF NOT EXISTS audit_time ON audit (time)", logger: logger)
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS collateral_cache (key TEXT PRIMARY KEY, body TEXT NOT NULL, issuer_chain TEXT NOT NULL, issued DOUBLE PRECISION NOT NULL, next_update DOUBLE PRECISION NOT NULL, fetched DOUBLE PRECISION NOT NULL)",
                 logger: logger
             )
         }
@@ -144,4 +270,69 @@ public final class PostgresServiceStore: ServiceStore {
     }
 
     public func close() async throws { runner.cancel() }
+}
+
+extension PostgresServiceStore {
+    public func cachedCollateral(key: String) async throws -> CachedCollateral? {
+        for try await (text, chain, issued, nextUpdate, fetched) in try await client.query(
+            "SELECT body, issuer_chain, issued, next_update, fetched FROM collateral_cache WHERE key = \(key)"
+        ).decode((String, String, Double, Double, Double).self) {
+            guard let body = Data(base64Encoded: text) else { return nil }
+            return CachedCollateral(
+                body: [UInt8](body),
+                issuerChain: chain,
+                issued: Date(timeIntervalSince1970: issued),
+                nextUpdate: Date(timeIntervalSince1970: nextUpdate),
+                fetched: Date(timeIntervalSince1970: fetched)
+            )
+        }
+        return nil
+    }
+
+    public func cacheCollateral(_ piece: CachedCollateral, key: String) async throws {
+        let body = Data(piece.body).base64EncodedString()
+        let issued = piece.issued.timeIntervalSince1970
+        let nextUpdate = piece.nextUpdate.timeIntervalSince1970
+        let fetched = piece.fetched.timeIntervalSince1970
+        try await client.query(
+            """
+            INSERT INTO collateral_cache (key, body, issuer_chain, issued, next_update, fetched) VALUES (\(key), \(body), \(piece.issuerChain), \(issued), \(nextUpdate), \(fetched))
+            ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body, issuer_chain = EXCLUDED.issuer_chain, issued = EXCLUDED.issued, next_update = EXCLUDED.next_update, fetched = EXCLUDED.fetched
+            """
+        )
+    }
+}
+
+extension PostgresServiceStore {
+    public func advancePolicyVersion(type: String, to version: Int64) async throws -> Bool {
+        var advanced = false
+        for try await value in try await client.query(
+            """
+            INSERT INTO policy_versions (type, version) VALUES (\(type), \(version))
+            ON CONFLICT (type) DO UPDATE SET version = EXCLUDED.version WHERE EXCLUDED.version > policy_versions.version
+            RETURNING version
+            """
+        ).decode(Int64.self) {
+            advanced = value == version
+        }
+        return advanced
+    }
+
+    public func insertChallenge(_ nonce: String, expires: Date, at time: Date, limit: Int) async throws -> Bool {
+        let now = time.timeIntervalSince1970
+        try await client.query("DELETE FROM challenges WHERE expires <= \(now)")
+        let seconds = expires.timeIntervalSince1970
+        var inserted = false
+        for try await _ in try await client.query(
+            "INSERT INTO challenges (nonce, expires) SELECT \(nonce), \(seconds) WHERE (SELECT COUNT(*) FROM challenges) < \(limit) RETURNING nonce"
+        ).decode(String.self) {
+            inserted = true
+        }
+        return inserted
+    }
+
+    public func pruneAudit(before time: Date) async throws {
+        let seconds = time.timeIntervalSince1970
+        try await client.query("DELETE FROM audit WHERE time < \(seconds)")
+    }
 }

@@ -1,3 +1,4 @@
+internal import EnclaveCore
 public import Foundation
 internal import SQLiteNIO
 
@@ -5,17 +6,13 @@ internal import SQLiteNIO
 public final class SQLiteServiceStore: ServiceStore {
     private let connection: SQLiteConnection
 
-    /// Open (creating) `directory/attestation.sqlite`.
+    /// Open (creating) `directory/attestation.sqlite`. The directory is created 0700; an existing one owned by
+    /// another user or writable by others is refused (``EnclaveError/Code/invalidConfiguration``, naming the path
+    /// and mode). The database file is created 0600 before SQLite writes its first byte.
     public static func open(directory: String) async throws -> SQLiteServiceStore {
-        try FileManager.default.createDirectory(
-            atPath: directory,
-            withIntermediateDirectories: true,
-            attributes: [.posixPermissions: 0o700]
-        )
+        try SecretFile.prepareDirectory(directory, what: "data directory")
         let path = directory + "/attestation.sqlite"
-        if !FileManager.default.fileExists(atPath: path) {
-            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
-        }
+        try SecretFile.createEmpty(path)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         let connection = try await SQLiteConnection.open(storage: .file(path: path))
         _ = try await connection.query("PRAGMA journal_mode=WAL")
@@ -33,6 +30,10 @@ public final class SQLiteServiceStore: ServiceStore {
             "CREATE TABLE IF NOT EXISTS policies (type TEXT PRIMARY KEY, text TEXT NOT NULL, jws TEXT NOT NULL, hash TEXT NOT NULL, updated REAL NOT NULL)",
             "CREATE TABLE IF NOT EXISTS challenges (nonce TEXT PRIMARY KEY, expires REAL NOT NULL)",
             "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, type TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL, policy_hash TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS policy_versions (type TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS challenges_expires ON challenges (expires)",
+            "CREATE INDEX IF NOT EXISTS audit_time ON audit (time)",
+            "CREATE TABLE IF NOT EXISTS collateral_cache (key TEXT PRIMARY KEY, body TEXT NOT NULL, issuer_chain TEXT NOT NULL, issued REAL NOT NULL, next_update REAL NOT NULL, fetched REAL NOT NULL)",
         ] {
             _ = try await connection.query(statement)
         }
@@ -123,4 +124,66 @@ public final class SQLiteServiceStore: ServiceStore {
     }
 
     public func close() async throws { try await connection.close() }
+}
+
+extension SQLiteServiceStore {
+    public func cachedCollateral(key: String) async throws -> CachedCollateral? {
+        let rows = try await connection.query(
+            "SELECT body, issuer_chain, issued, next_update, fetched FROM collateral_cache WHERE key = ?",
+            [.text(key)]
+        )
+        guard let row = rows.first, let text = row.column("body")?.string,
+            let body = Data(base64Encoded: text), let chain = row.column("issuer_chain")?.string,
+            let issued = row.column("issued")?.double, let nextUpdate = row.column("next_update")?.double,
+            let fetched = row.column("fetched")?.double
+        else { return nil }
+        return CachedCollateral(
+            body: [UInt8](body),
+            issuerChain: chain,
+            issued: Date(timeIntervalSince1970: issued),
+            nextUpdate: Date(timeIntervalSince1970: nextUpdate),
+            fetched: Date(timeIntervalSince1970: fetched)
+        )
+    }
+
+    public func cacheCollateral(_ piece: CachedCollateral, key: String) async throws {
+        _ = try await connection.query(
+            "INSERT OR REPLACE INTO collateral_cache (key, body, issuer_chain, issued, next_update, fetched) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                .text(key), .text(Data(piece.body).base64EncodedString()), .text(piece.issuerChain),
+                .float(piece.issued.timeIntervalSince1970), .float(piece.nextUpdate.timeIntervalSince1970),
+                .float(piece.fetched.timeIntervalSince1970),
+            ]
+        )
+    }
+}
+
+extension SQLiteServiceStore {
+    public func advancePolicyVersion(type: String, to version: Int64) async throws -> Bool {
+        let rows = try await connection.query(
+            """
+            INSERT INTO policy_versions (type, version) VALUES (?, ?)
+            ON CONFLICT (type) DO UPDATE SET version = excluded.version WHERE excluded.version > policy_versions.version
+            RETURNING version
+            """,
+            [.text(type), .integer(Int(version))]
+        )
+        return rows.first?.column("version")?.integer == Int(version)
+    }
+
+    public func insertChallenge(_ nonce: String, expires: Date, at time: Date, limit: Int) async throws -> Bool {
+        _ = try await connection.query(
+            "DELETE FROM challenges WHERE expires <= ?",
+            [.float(time.timeIntervalSince1970)]
+        )
+        let rows = try await connection.query(
+            "INSERT INTO challenges (nonce, expires) SELECT ?, ? WHERE (SELECT COUNT(*) FROM challenges) < ? RETURNING nonce",
+            [.text(nonce), .float(expires.timeIntervalSince1970), .integer(limit)]
+        )
+        return !rows.isEmpty
+    }
+
+    public func pruneAudit(before time: Date) async throws {
+        _ = try await connection.query("DELETE FROM audit WHERE time < ?", [.float(time.timeIntervalSince1970)])
+    }
 }

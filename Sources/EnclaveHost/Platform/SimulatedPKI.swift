@@ -208,8 +208,7 @@ struct SimulatedPKI: Sendable {
         )
         func write(_ text: String, _ name: String, private isPrivate: Bool = false) throws {
             let path = directory + "/" + name
-            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
-            try FileManager.default.setAttributes([.posixPermissions: isPrivate ? 0o600 : 0o644], ofItemAtPath: path)
+            try SecretFile.write(Array(text.utf8), to: path, mode: isPrivate ? 0o600 : 0o644)  // private from byte 1
         }
         try write(root.serializeAsPEM().pemString, "root-ca.pem")
         try write(rootKey.pemRepresentation, "root-ca.key.pem", private: true)

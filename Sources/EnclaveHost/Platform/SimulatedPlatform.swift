@@ -61,11 +61,10 @@ public final class SimulatedPlatform: Sendable {
 
     private init(directory: String) throws {
         self.directory = directory
-        try FileManager.default.createDirectory(
-            atPath: directory,
-            withIntermediateDirectories: true,
-            attributes: [.posixPermissions: 0o700]
-        )
+        // Refuses a directory owned by another user or writable by others: whoever can write here can replace
+        // the root secret or the attestation key.
+        try SecretFile.prepareDirectory(directory, what: "platform directory ($ENCLAVEKIT_PLATFORM_DIR)")
+        SecretFile.removeLeftovers(in: directory)
         let secret = try Self.loadOrCreate(directory + "/root-secret", size: 32)
         rootSecret = SymmetricKey(data: secret)
     }
@@ -81,23 +80,12 @@ public final class SimulatedPlatform: Sendable {
         var bytes = [UInt8](repeating: 0, count: size)
         var generator = SystemRandomNumberGenerator()
         for index in bytes.indices { bytes[index] = generator.next() }
-        let candidate = path + ".\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
-        let fd = Glibc.open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw EnclaveError.invalidConfiguration("cannot create \(candidate) (errno \(errno))") }
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd)
-        close(fd)
-        defer { unlink(candidate) }
-        guard written == size, synced == 0 else {
-            throw EnclaveError.invalidConfiguration("cannot write \(candidate)")
+        if try SecretFile.write(bytes, to: path, replacing: false) { return bytes }
+        // Another process created it first: use theirs.
+        guard let winner = FileManager.default.contents(atPath: path), winner.count == size else {
+            throw EnclaveError.invalidConfiguration("cannot read \(path), created by another process")
         }
-        if link(candidate, path) != 0 {
-            guard errno == EEXIST, let winner = FileManager.default.contents(atPath: path), winner.count == size else {
-                throw EnclaveError.invalidConfiguration("cannot create \(path) (errno \(errno))")
-            }
-            return [UInt8](winner)  // another process created it first: use theirs
-        }
-        return bytes
+        return [UInt8](winner)
     }
 
     // MARK: Keys

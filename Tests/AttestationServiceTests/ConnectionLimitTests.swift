@@ -1,0 +1,215 @@
+import AttestationService
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A raw TCP client on loopback, for attacks no HTTP client makes: a head sent a byte at a time, a connection kept
+/// open and silent after a refusal.
+final class LoopbackSocket {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        try #require(connected == 0, "connect to 127.0.0.1:\(port): errno \(errno)")
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { Glibc.close(fd) }
+
+    /// Send `text`; false when the server has closed the connection.
+    @discardableResult
+    func send(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            guard sent > 0 else { return false }
+            offset += sent
+        }
+        return true
+    }
+
+    /// Read what arrives within `seconds` (bounded): the bytes, and whether the server closed the connection (EOF or
+    /// reset).
+    func read(for seconds: Double) -> (text: String, closed: Bool) {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16 << 10)
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count > 0 {
+                received += buffer[0..<count]
+            } else if count == 0 {
+                return (String(decoding: received, as: UTF8.self), true)
+            } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
+                return (String(decoding: received, as: UTF8.self), true)
+            }
+        }
+        return (String(decoding: received, as: UTF8.self), false)
+    }
+}
+
+/// The server's own connections: sockets of this process whose local port is `port` (the listener excluded), read
+/// from /proc/self/fd and /proc/net/tcp — the descriptors a client can make the server hold.
+func serverConnections(port: Int) -> Int {
+    var inodes = Set<String>()
+    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 9 else { continue }
+            let local = fields[1].split(separator: ":")
+            guard local.count == 2, Int(local[1], radix: 16) == port, fields[3] != "0A" else { continue }
+            inodes.insert(String(fields[9]))
+        }
+    }
+    let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    var count = 0
+    for descriptor in descriptors {
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + descriptor),
+            target.hasPrefix("socket:[")
+        else { continue }
+        if inodes.contains(String(target.dropFirst(8).dropLast())) { count += 1 }
+    }
+    return count
+}
+
+/// Wait (bounded) until `condition` holds; returns whether it did.
+func eventually(within seconds: Double, _ condition: () -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return condition()
+}
+
+/// Attacks on the service's connections: nothing a client sends (or does not send) keeps a descriptor open.
+@Suite("Attestation service: connection deadlines and refused requests", .serialized)
+struct ConnectionLimitTests {
+    static let limits = AttestationServer.ConnectionLimits(
+        headerTimeout: .seconds(1),
+        bodyTimeout: .seconds(2),
+        idleTimeout: .seconds(1),
+        lingerTimeout: .milliseconds(500)
+    )
+
+    static func withServer(_ body: (Int) async throws -> Void) async throws {
+        try await ServiceFixture.with { fixture in
+            let running = try await AttestationServer.start(core: fixture.core, maxBodySize: 64 << 10, limits: limits)
+            do {
+                try await body(running.port)
+            } catch {
+                await running.stop()
+                throw error
+            }
+            await running.stop()
+        }
+    }
+
+    /// Slowloris: a head that never ends, a byte at a time. Before: held open for ever.
+    @Test func slowHeaderConnectionsAreClosed() async throws {
+        try await Self.withServer { port in
+            let clients = try (0..<20).map { _ in try LoopbackSocket(port: port) }
+            for client in clients { client.send("GET /challenge HTTP/1.1\r\nHost: x\r\n") }
+            #expect(await eventually(within: 3) { serverConnections(port: port) == 20 })
+            for _ in 0..<4 {
+                for client in clients { client.send("X-Slow: 1\r\n") }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(await eventually(within: 5) { serverConnections(port: port) == 0 }, "slow heads still held open")
+            for client in clients { #expect(client.read(for: 1).closed) }
+        }
+    }
+
+    /// Connections that send nothing, and a kept-alive connection gone quiet after a response.
+    @Test func idleConnectionsAreClosed() async throws {
+        try await Self.withServer { port in
+            let silent = try (0..<10).map { _ in try LoopbackSocket(port: port) }
+            let keptAlive = try LoopbackSocket(port: port)
+            keptAlive.send("GET /challenge HTTP/1.1\r\nHost: x\r\n\r\n")
+            let first = keptAlive.read(for: 1)
+            #expect(first.text.hasPrefix("HTTP/1.1 200"), "\(first.text)")
+            #expect(!first.closed)
+            #expect(await eventually(within: 3) { serverConnections(port: port) == 11 })
+            #expect(await eventually(within: 5) { serverConnections(port: port) == 0 }, "idle connections still open")
+            #expect(keptAlive.read(for: 1).closed)
+            #expect(silent.allSatisfy { $0.read(for: 0.2).closed })
+        }
+    }
+
+    /// A body that trickles in is cut off at the body deadline even though bytes keep arriving.
+    @Test func slowBodyIsCutOff() async throws {
+        try await Self.withServer { port in
+            let client = try LoopbackSocket(port: port)
+            client.send("POST /attest/SimulatedEnclave HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+            var closed = false
+            for _ in 0..<40 where !closed {
+                closed = !client.send(" ") || client.read(for: 0.1).closed
+            }
+            #expect(closed, "a trickling body kept its connection for 4 s")
+            #expect(await eventually(within: 3) { serverConnections(port: port) == 0 })
+        }
+    }
+
+    /// Requests refused as too large (URL, one header, the header section, the body) end their connection, even when
+    /// the client keeps its end open. Before: each left a descriptor in FIN-WAIT-2 until the client closed.
+    @Test func oversizeRequestsCloseTheirConnection() async throws {
+        try await Self.withServer { port in
+            let longURL = "GET /challenge?" + String(repeating: "a", count: 40 << 10) + " HTTP/1.1\r\nHost: x\r\n\r\n"
+            let longHeader =
+                "GET /challenge HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "b", count: 40 << 10)
+                + "\r\n\r\n"
+            let manyHeaders =
+                "GET /challenge HTTP/1.1\r\nHost: x\r\n"
+                + (0..<200).map { "X-\($0): 1\r\n" }.joined() + "\r\n"
+            let bigBody =
+                "POST /attest/SimulatedEnclave HTTP/1.1\r\nHost: x\r\nContent-Length: \(128 << 10)\r\n\r\n"
+                + String(repeating: "c", count: 128 << 10)
+            var clients: [LoopbackSocket] = []
+            for (request, status) in [(longURL, "400"), (longHeader, "400"), (manyHeaders, "400"), (bigBody, "413")] {
+                for _ in 0..<3 {
+                    let client = try LoopbackSocket(port: port)
+                    client.send(request)
+                    let answer = client.read(for: 1.5)
+                    #expect(answer.text.hasPrefix("HTTP/1.1 \(status)"), "\(answer.text.prefix(200))")
+                    clients.append(client)  // kept open, never closed by the client
+                }
+            }
+            #expect(
+                await eventually(within: 4) { serverConnections(port: port) == 0 },
+                "\(serverConnections(port: port)) refused connections still open on the server"
+            )
+            #expect(clients.allSatisfy { $0.read(for: 0.2).closed })
+        }
+    }
+
+    /// The limits leave honest clients alone: keep-alive requests within the deadlines are all served.
+    @Test func honestKeepAliveClientIsServed() async throws {
+        try await Self.withServer { port in
+            let client = try LoopbackSocket(port: port)
+            for _ in 0..<3 {
+                #expect(client.send("GET /challenge HTTP/1.1\r\nHost: x\r\n\r\n"))
+                let answer = client.read(for: 0.5)
+                #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text)")
+                #expect(!answer.closed)
+            }
+        }
+    }
+}

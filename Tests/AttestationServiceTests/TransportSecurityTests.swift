@@ -1,0 +1,168 @@
+import AttestationClient
+import AttestationService
+import EnclaveCore
+import EnclaveHost
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// HTTPS by default with a self-signed certificate clients can trust or pin; plain HTTP only on loopback.
+@Suite("Attestation service: TLS, trust, secrets at rest")
+struct TransportSecurityTests {
+    static func mode(_ path: String) throws -> Int {
+        try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+    }
+
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "enclavekit-h3-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test func selfSignedIdentityIsPrivateAndStable() async throws {
+        let directory = try Self.temporaryDirectory() + "/data"
+        let previous = umask(0)  // the most permissive umask: files must still be private
+        defer { umask(previous) }
+        let first = try TLSIdentity.selfSigned(directory: directory, hostnames: ["attest.example"])
+        #expect(try Self.mode(directory) == 0o700)
+        #expect(try Self.mode(directory + "/tls") == 0o700)
+        #expect(try Self.mode(directory + "/tls/private-key.pem") == 0o600)
+        #expect(first.fingerprint.count == 64)
+        let again = try TLSIdentity.selfSigned(directory: directory)
+        #expect(again.fingerprint == first.fingerprint)
+        #expect(again.certificateChainPEM == first.certificateChainPEM)
+    }
+
+    @Test func clientTrustsTheServiceOnlyByItsCertificateOrPin() async throws {
+        try await ServiceFixture.with { fixture in
+            let identity = try TLSIdentity.selfSigned(directory: fixture.directory + "/tlsdata")
+            let running = try await AttestationServer.start(core: fixture.core, tls: identity)
+            defer { Task { await running.stop() } }
+            let url = try #require(URL(string: "https://127.0.0.1:\(running.port)"))
+
+            let trusted = AttestationClient(endpoint: url, trust: try .certificates(pem: identity.certificateChainPEM))
+            #expect(try await !trusted.challenge().nonce.isEmpty)
+            let pinned = AttestationClient(endpoint: url, trust: try .pinned(sha256: identity.fingerprint))
+            #expect(try await !pinned.challenge().nonce.isEmpty)
+
+            // The system's roots do not know a self-signed certificate.
+            let untrusting = AttestationClient(endpoint: url, trust: .system)
+            let refused = await #expect(throws: AttestationClient.Failure.self) { try await untrusting.challenge() }
+            #expect(refused?.code == "Unreachable")
+            // Another certificate's pin.
+            let other = try TLSIdentity.selfSigned(directory: fixture.directory + "/other")
+            let wrongPin = AttestationClient(endpoint: url, trust: try .pinned(sha256: other.fingerprint))
+            let mismatch = await #expect(throws: AttestationClient.Failure.self) { try await wrongPin.challenge() }
+            #expect(mismatch?.code == "CertificatePinMismatch")
+            // Another CA.
+            let wrongCA = AttestationClient(endpoint: url, trust: try .certificates(pem: other.certificateChainPEM))
+            let untrusted = await #expect(throws: AttestationClient.Failure.self) { try await wrongCA.challenge() }
+            #expect(untrusted?.code == "Unreachable")
+            // Plain HTTP to the HTTPS port gets nothing.
+            let plain = AttestationClient(endpoint: try #require(URL(string: "http://127.0.0.1:\(running.port)")))
+            await #expect(throws: AttestationClient.Failure.self) { try await plain.challenge() }
+            await running.stop()
+        }
+    }
+
+    @Test func badPinsAndTrustFilesAreNamed() throws {
+        #expect(throws: AttestationClient.Failure.self) { try ServiceTrust.pinned(sha256: "abc") }
+        #expect(throws: AttestationClient.Failure.self) {
+            try ServiceTrust.pinned(sha256: String(repeating: "g", count: 64))
+        }
+        #expect(throws: AttestationClient.Failure.self) { try ServiceTrust.certificates(pem: "not a certificate") }
+        _ = try ServiceTrust.pinned(sha256: (0..<32).map { String(format: "%02X", $0) }.joined(separator: ":"))
+    }
+
+    /// Plain HTTP on a reachable address would hand tokens and policies to anyone on the path.
+    @Test func plainHTTPIsRefusedOffLoopback() async throws {
+        try await ServiceFixture.with { fixture in
+            let refused = await #expect(throws: ServiceError.self) {
+                _ = try await AttestationServer.start(core: fixture.core, host: "0.0.0.0")
+            }
+            #expect(refused?.code == "InsecureTransport")
+            #expect(AttestationServer.isLoopback("127.0.0.1"))
+            #expect(AttestationServer.isLoopback("::1"))
+            #expect(!AttestationServer.isLoopback("0.0.0.0"))
+            #expect(!AttestationServer.isLoopback("127.0.0.1.example.com"))
+        }
+    }
+
+    /// A data directory others may write into: they could swap the database or the TLS key. Before: accepted.
+    @Test func worldWritableDataAndPlatformDirectoriesAreRefused() async throws {
+        let base = try Self.temporaryDirectory()
+        for name in ["data", "platform"] {
+            try FileManager.default.createDirectory(atPath: base + "/" + name, withIntermediateDirectories: false)
+            chmod(base + "/" + name, 0o777)
+        }
+        let data = await #expect(throws: EnclaveError.self) {
+            _ = try await SQLiteServiceStore.open(directory: base + "/data")
+        }
+        #expect(data?.code == .invalidConfiguration)
+        #expect(data?.reason.contains(base + "/data") == true)
+        #expect(data?.reason.contains("0777") == true)
+        #expect(!FileManager.default.fileExists(atPath: base + "/data/attestation.sqlite"))
+
+        let platform = #expect(throws: EnclaveError.self) {
+            _ = try SimulatedPlatform.open(directory: base + "/platform")
+        }
+        #expect(platform?.code == .invalidConfiguration)
+        #expect(platform?.reason.contains("0777") == true)
+        #expect(!FileManager.default.fileExists(atPath: base + "/platform/root-secret"))
+
+        // Group-writable too; a merely readable one is narrowed to 0700 and used.
+        chmod(base + "/data", 0o770)
+        await #expect(throws: EnclaveError.self) { _ = try await SQLiteServiceStore.open(directory: base + "/data") }
+        chmod(base + "/data", 0o755)
+        let store = try await SQLiteServiceStore.open(directory: base + "/data")
+        try await store.close()
+        #expect(try Self.mode(base + "/data") == 0o700)
+        #expect(try Self.mode(base + "/data/attestation.sqlite") == 0o600)
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "changing a directory's owner needs root"))
+    func directoriesOwnedByAnotherUserAreRefused() async throws {
+        let base = try Self.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: base + "/data", withIntermediateDirectories: false)
+        chmod(base + "/data", 0o700)
+        #expect(chown(base + "/data", 65534, 65534) == 0)
+        let refused = await #expect(throws: EnclaveError.self) {
+            _ = try await SQLiteServiceStore.open(directory: base + "/data")
+        }
+        #expect(refused?.reason.contains("owned by uid 65534") == true)
+    }
+
+    @Test func secretFilesArePrivateFromTheFirstByteAndLeftoversGo() throws {
+        let directory = try Self.temporaryDirectory()
+        let previous = umask(0)
+        defer { umask(previous) }
+        try SecretFile.write(Array("secret".utf8), to: directory + "/key")
+        #expect(try Self.mode(directory + "/key") == 0o600)
+        try SecretFile.write(Array("public".utf8), to: directory + "/cert", mode: 0o644)
+        #expect(try Self.mode(directory + "/cert") == 0o644)
+        #expect(try SecretFile.write(Array("other".utf8), to: directory + "/key", replacing: false) == false)
+        #expect(FileManager.default.contents(atPath: directory + "/key") == Data("secret".utf8))
+
+        // A writer killed mid-write (a PID that no longer runs), Foundation's old temporaries, and a live writer's.
+        let dead = try #require(Self.deadPID())
+        let leftovers = [".key\(SecretFile.temporaryMarker)\(dead).1f", ".blob.sealed.nosync3A2B.x1Y2z3"]
+        let live = ".key\(SecretFile.temporaryMarker)1.2e"  // PID 1 runs
+        for name in leftovers + [live] {
+            #expect(FileManager.default.createFile(atPath: directory + "/" + name, contents: Data([1])))
+        }
+        let removed = SecretFile.removeLeftovers(in: directory, extraMarkers: [".nosync"])
+        #expect(Set(removed) == Set(leftovers))
+        #expect(FileManager.default.fileExists(atPath: directory + "/" + live))
+        #expect(FileManager.default.fileExists(atPath: directory + "/key"))
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+        #expect(names == [live, "cert", "key"].sorted())
+    }
+
+    /// A PID no process has now.
+    static func deadPID() -> pid_t? {
+        (40_000..<4_000_000).lazy.map { pid_t($0) }.first { kill($0, 0) != 0 && errno == ESRCH }
+    }
+}
