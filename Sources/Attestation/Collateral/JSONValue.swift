@@ -239,7 +239,8 @@ enum JSONValue: Hashable, Sendable {
                 guard position > digits else { throw fail("invalid number") }
             }
             let text = String(decoding: bytes[start..<position], as: UTF8.self)
-            if integral, let value = Int(text), abs(value) <= 1 << 53 { return .integer(value) }
+            // `magnitude`, not `abs`: abs(Int.min) traps.
+            if integral, let value = Int(text), value.magnitude <= 1 << 53 { return .integer(value) }
             guard let value = Double(text), value.isFinite else { throw fail("number out of range") }
             return .double(value)
         }
