@@ -109,6 +109,49 @@ struct BinaryCodecTests {
         #expect(throws: EnclaveError.malformedInput("")) { try BinaryDecoder().decode(String.self, from: string) }
     }
 
+    /// A hostile count with almost no bytes behind it fails at once, whatever container it announces: the count is
+    /// checked against the bytes that remain before anything is reserved for it.
+    @Test func hugeCountsWithFewBytesFailFast() throws {
+        struct Keyed: Codable { var a: Int }
+        var count: [UInt8] = [1]
+        Varint.append(1 << 40, to: &count)
+        let input = count + [UInt8](repeating: 1, count: 10 - count.count)
+        #expect(input.count == 10)
+        let clock = ContinuousClock()
+        let elapsed = clock.measure {
+            for _ in 0..<1000 {
+                #expect(throws: EnclaveError.malformedInput("")) { try BinaryDecoder().decode([Int].self, from: input) }
+                #expect(throws: EnclaveError.malformedInput("")) {
+                    try BinaryDecoder().decode([String: Int].self, from: input)
+                }
+                #expect(throws: EnclaveError.malformedInput("")) { try BinaryDecoder().decode(Keyed.self, from: input) }
+                #expect(throws: EnclaveError.malformedInput("")) {
+                    try BinaryDecoder().decode([[UInt8]].self, from: input)
+                }
+            }
+        }
+        #expect(elapsed < .seconds(2), "4000 rejections took \(elapsed)")
+    }
+
+    /// A count that the remaining bytes could just hold, with the first element malformed: refused quickly, without
+    /// first reserving memory for every announced element (16 bytes each for 2 bytes of input).
+    @Test func plausibleCountWithAMalformedFirstElementFailsFast() throws {
+        let elements = 4 << 20
+        var input: [UInt8] = [1]
+        Varint.append(UInt64(elements), to: &input)
+        input += [0]  // an element of length zero: malformed
+        input += [UInt8](repeating: 1, count: 2 * elements - 1)
+        let clock = ContinuousClock()
+        let elapsed = clock.measure {
+            for _ in 0..<50 {
+                #expect(throws: EnclaveError.malformedInput("")) {
+                    try BinaryDecoder().decode([Bool].self, from: input)
+                }
+            }
+        }
+        #expect(elapsed < .seconds(2), "50 rejections took \(elapsed)")
+    }
+
     @Test func rejectsInvalidPrimitives() throws {
         let decoder = BinaryDecoder()
         #expect(throws: EnclaveError.malformedInput("")) { try decoder.decode(Bool.self, from: [1, 2]) }

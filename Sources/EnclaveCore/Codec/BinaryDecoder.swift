@@ -171,13 +171,18 @@ final class BinaryInput {
 
     // MARK: Containers
 
+    /// How much to reserve for `count` entries announced by the input: the count is already no more than the
+    /// remaining bytes can hold, but each entry takes 16 or more bytes in memory for 2 or 3 in the input, so a
+    /// large count is reserved only as far as this bound and grows as entries actually parse.
+    static func reservation(_ count: Int) -> Int { min(count, 1024) }
+
     /// Parse a keyed container filling the slot `range`: field count, then (key, length, slot) triples.
     func keyedFields(_ range: Range<Int>) throws(EnclaveError) -> [String: Range<Int>] {
         var position = try valueStart(range)
         let end = range.upperBound
         // Each field takes at least 3 bytes (key length, value length, presence byte).
         let count = try Varint.readLength(bytes, at: &position, end: end, limit: (end - position) / 3)
-        var fields = [String: Range<Int>](minimumCapacity: count)
+        var fields = [String: Range<Int>](minimumCapacity: Self.reservation(count))
         for _ in 0..<count {
             let keyLength = try Varint.readByteLength(bytes, at: &position, end: end)
             guard let key = String(validating: bytes[position..<position + keyLength], as: UTF8.self) else {
@@ -201,7 +206,7 @@ final class BinaryInput {
         let end = range.upperBound
         let count = try Varint.readLength(bytes, at: &position, end: end, limit: (end - position) / 2)
         var elements = [Range<Int>]()
-        elements.reserveCapacity(count)
+        elements.reserveCapacity(Self.reservation(count))
         for _ in 0..<count {
             let length = try Varint.readByteLength(bytes, at: &position, end: end)
             guard length > 0 else { throw .malformedInput("empty element") }
