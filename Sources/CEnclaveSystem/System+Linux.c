@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -98,6 +99,32 @@ long ek_sys_ptrace(void) { return SYS_ptrace; }
 
 long ek_sys_mount(void) { return SYS_mount; }
 
+long ek_sys(ek_syscall_id id) {
+    switch (id) {
+    case EK_SYS_TGKILL: return SYS_tgkill;
+    case EK_SYS_TKILL: return SYS_tkill;
+    case EK_SYS_PRLIMIT64: return SYS_prlimit64;
+    case EK_SYS_NEWFSTATAT: return SYS_newfstatat;
+    case EK_SYS_STATX: return SYS_statx;
+    case EK_SYS_PRCTL: return SYS_prctl;
+    case EK_SYS_MMAP: return SYS_mmap;
+    case EK_SYS_MPROTECT: return SYS_mprotect;
+    case EK_SYS_GETTID: return SYS_gettid;
+    }
+    return -1;
+}
+
+long ek_syscall6(long number, long a, long b, long c, long d, long e, long f) {
+    return syscall(number, a, b, c, d, e, f);
+}
+
+int ek_is_overlay(int fd) {
+    struct statfs system;
+    return fstatfs(fd, &system) == 0 && system.f_type == 0x794c7630;  // OVERLAYFS_SUPER_MAGIC
+}
+
+int ek_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
 int ek_socketpair(int fds[2]) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds); }
 
 int ek_close_from(int lowest) {
@@ -156,7 +183,7 @@ static const char *step_name(char code) {
 }
 
 ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fds, int channel_count,
-                         uint64_t address_space_limit) {
+                         int stderr_fd, uint64_t address_space_limit) {
     ek_spawn_result result = {-1, 0, NULL};
     if (channel_count < 0 || channel_count > 8) {
         result.error = EINVAL;
@@ -195,8 +222,15 @@ ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fd
             moved[i] = fcntl(channel_fds[i], F_DUPFD_CLOEXEC, high);
             if (moved[i] < 0) child_fail(report_fd, "d");
         }
+        int error_fd = stderr_fd >= 0 ? fcntl(stderr_fd, F_DUPFD_CLOEXEC, high) : -1;
+        if (stderr_fd >= 0 && error_fd < 0) child_fail(report_fd, "d");
         for (int i = 0; i < channel_count; i++) {
             if (dup2(moved[i], 3 + i) < 0) child_fail(report_fd, "d");  // dup2 clears close-on-exec
+        }
+        // Standard error: the pipe the host reads and escapes, never the host's own stderr.
+        if (error_fd >= 0) {
+            if (dup2(error_fd, 2) < 0) child_fail(report_fd, "d");
+            close(error_fd);
         }
         // Close everything except 0-2, the channels, and our two private (close-on-exec) descriptors.
         for (int fd = 3 + channel_count; fd < high; fd++) close(fd);
@@ -253,12 +287,73 @@ ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fd
 #define EK_ALLOW(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
 #define EK_ERRNO(nr, err)                                                                                        \
     BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((err) & 0xffff))
+// Argument words: seccomp sees 64-bit arguments; the kernel reads int arguments (pids, flags, options) from the low
+// 32 bits only, so those are what the filter compares (little-endian: the low word comes first).
+#define EK_ARG_LOW(i) (offsetof(struct seccomp_data, args[i]))
+#define EK_ARG_HIGH(i) (offsetof(struct seccomp_data, args[i]) + 4)
+#define EK_LOAD(offset) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (offset))
+#define EK_RETURN(action) BPF_STMT(BPF_RET | BPF_K, (action))
+#define EK_EPERM (SECCOMP_RET_ERRNO | EPERM)
+// `nr` is allowed only when the low word of argument `arg` equals `value`; otherwise EPERM. Five instructions.
+#define EK_ALLOW_IF_ARG(nr, arg, value)                                                                          \
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 4), EK_LOAD(EK_ARG_LOW(arg)),                                   \
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (value), 0, 1), EK_RETURN(SECCOMP_RET_ALLOW), EK_RETURN(EK_EPERM)
+// `nr` (mmap or mprotect, protection in argument 2) is refused when it asks for writable and executable at once.
+#define EK_ALLOW_UNLESS_WX(nr)                                                                                   \
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 5), EK_LOAD(EK_ARG_LOW(2)),                                     \
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 0, 2), BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_WRITE, 0, 1), \
+        EK_RETURN(EK_EPERM), EK_RETURN(SECCOMP_RET_ALLOW)
+
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1  // si_code of a SIGSYS raised by SECCOMP_RET_TRAP
+#endif
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#endif
+
+/// SIGSYS from a trapped syscall: `newfstatat(fd, "", buf, AT_EMPTY_PATH)` — how glibc implements `fstat` — is
+/// answered with `fstat(fd, buf)`; a path is refused with EPERM. The path is read here, in the process, which the
+/// filter cannot do; the kernel never sees it, so changing it after the check changes nothing.
+static void ek_sigsys_handler(int signal_number, siginfo_t *info, void *context) {
+    (void)signal_number;
+    if (info->si_code != SYS_SECCOMP) return;  // not a trap (someone sent SIGSYS): leave the registers alone
+    int saved_errno = errno;
+    long result = -ENOSYS;
+#if defined(__x86_64__)
+    greg_t *registers = ((ucontext_t *)context)->uc_mcontext.gregs;
+    long fd = registers[REG_RDI], path = registers[REG_RSI], buffer = registers[REG_RDX];
+#elif defined(__aarch64__)
+    unsigned long long *registers = ((ucontext_t *)context)->uc_mcontext.regs;
+    long fd = (long)registers[0], path = (long)registers[1], buffer = (long)registers[2];
+#endif
+    if (info->si_syscall == SYS_newfstatat) {
+        result = -EPERM;
+        if (path != 0 && *(const char *)path == '\0') {
+            long status = syscall(SYS_fstat, (long)(int)fd, buffer);
+            result = status < 0 ? -errno : status;
+        }
+    }
+#if defined(__x86_64__)
+    registers[REG_RAX] = result;
+#elif defined(__aarch64__)
+    registers[0] = (unsigned long long)result;
+#endif
+    errno = saved_errno;
+}
 
 int ek_install_seccomp(void) {
 #ifndef EK_AUDIT_ARCH
     errno = ENOSYS;
     return -1;
 #else
+    // The enclave is never forked after this: its own pid is a constant of the filter.
+    const uint32_t self = (uint32_t)getpid();
+    struct sigaction trap;
+    memset(&trap, 0, sizeof(trap));
+    trap.sa_sigaction = ek_sigsys_handler;
+    trap.sa_flags = SA_SIGINFO;
+    sigemptyset(&trap.sa_mask);
+    if (sigaction(SIGSYS, &trap, NULL) != 0) return -1;
     struct sock_filter filter[] = {
         // Refuse any other ABI (e.g. 32-bit syscalls on x86_64).
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -278,25 +373,68 @@ int ek_install_seccomp(void) {
         // clone3 hides its flags behind a pointer: ENOSYS makes libc fall back to clone.
         EK_ERRNO(SYS_clone3, ENOSYS),
 
+        // Signals to its own threads only: tgkill's thread group must be this process (the kernel then checks the
+        // thread is in it); tkill names a bare thread id, which the filter cannot tie to this process.
+        EK_ALLOW_IF_ARG(SYS_tgkill, 0, self),
+        EK_ERRNO(SYS_tkill, EPERM),
+        // Resource limits: read its own (pid 0 or its pid), never set any, never touch another process's.
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_prlimit64, 0, 9),
+        EK_LOAD(EK_ARG_LOW(0)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, self, 0, 5),
+        EK_LOAD(EK_ARG_LOW(2)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3),
+        EK_LOAD(EK_ARG_HIGH(2)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
+        EK_RETURN(SECCOMP_RET_ALLOW),
+        EK_RETURN(EK_EPERM),
+        // stat of an open fd only. newfstatat with AT_EMPTY_PATH and a real fd goes to the SIGSYS handler, which
+        // serves an empty path and refuses any other (AT_EMPTY_PATH does not stop a non-empty path from being
+        // looked up, and the filter cannot read the path); every other form names a path: EPERM. statx: EPERM.
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_newfstatat, 0, 6),
+        EK_LOAD(EK_ARG_LOW(3)),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, AT_EMPTY_PATH, 0, 3),
+        EK_LOAD(EK_ARG_LOW(0)),
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x80000000, 1, 0),
+        EK_RETURN(SECCOMP_RET_TRAP),
+        EK_RETURN(EK_EPERM),
+        EK_ERRNO(SYS_statx, EPERM),
+        // prctl: thread names and harmless queries. Never PR_SET_DUMPABLE, PR_SET_PTRACER, PR_SET_MM, …
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_prctl, 0, 8),
+        EK_LOAD(EK_ARG_LOW(0)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_NAME, 5, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_GET_NAME, 4, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_GET_DUMPABLE, 3, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_GET_NO_NEW_PRIVS, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_VMA, 1, 0),
+        EK_RETURN(EK_EPERM),
+        EK_RETURN(SECCOMP_RET_ALLOW),
+        // Memory is writable or executable, never both at once.
+        EK_ALLOW_UNLESS_WX(SYS_mmap),
+        EK_ALLOW_UNLESS_WX(SYS_mprotect),
+        EK_ERRNO(SYS_pkey_mprotect, EPERM),
+        // Arguments checked above: reload the syscall number.
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+
         // Memory, threads, synchronisation, time, signals.
         EK_ALLOW(SYS_read), EK_ALLOW(SYS_write), EK_ALLOW(SYS_readv), EK_ALLOW(SYS_writev),
         EK_ALLOW(SYS_recvmsg), EK_ALLOW(SYS_sendmsg), EK_ALLOW(SYS_recvfrom), EK_ALLOW(SYS_sendto),
-        EK_ALLOW(SYS_close), EK_ALLOW(SYS_lseek), EK_ALLOW(SYS_fstat), EK_ALLOW(SYS_newfstatat),
-        EK_ALLOW(SYS_statx), EK_ALLOW(SYS_fcntl), EK_ALLOW(SYS_shutdown),
-        EK_ALLOW(SYS_mmap), EK_ALLOW(SYS_munmap), EK_ALLOW(SYS_mprotect), EK_ALLOW(SYS_mremap),
+        EK_ALLOW(SYS_close), EK_ALLOW(SYS_lseek), EK_ALLOW(SYS_fstat), EK_ALLOW(SYS_fcntl), EK_ALLOW(SYS_shutdown),
+        EK_ALLOW(SYS_munmap), EK_ALLOW(SYS_mremap),
         EK_ALLOW(SYS_madvise), EK_ALLOW(SYS_brk), EK_ALLOW(SYS_membarrier),
         EK_ALLOW(SYS_futex), EK_ALLOW(SYS_set_robust_list), EK_ALLOW(SYS_get_robust_list), EK_ALLOW(SYS_rseq),
         EK_ALLOW(SYS_set_tid_address), EK_ALLOW(SYS_gettid), EK_ALLOW(SYS_getpid), EK_ALLOW(SYS_getppid),
         EK_ALLOW(SYS_getuid), EK_ALLOW(SYS_geteuid), EK_ALLOW(SYS_getgid), EK_ALLOW(SYS_getegid),
         EK_ALLOW(SYS_sched_yield), EK_ALLOW(SYS_sched_getaffinity), EK_ALLOW(SYS_getrandom),
         EK_ALLOW(SYS_clock_gettime), EK_ALLOW(SYS_clock_getres), EK_ALLOW(SYS_clock_nanosleep),
-        EK_ALLOW(SYS_nanosleep), EK_ALLOW(SYS_gettimeofday), EK_ALLOW(SYS_getrlimit), EK_ALLOW(SYS_prlimit64),
+        EK_ALLOW(SYS_nanosleep), EK_ALLOW(SYS_gettimeofday), EK_ALLOW(SYS_getrlimit),
         EK_ALLOW(SYS_getrusage), EK_ALLOW(SYS_uname), EK_ALLOW(SYS_sysinfo),
         EK_ALLOW(SYS_rt_sigaction), EK_ALLOW(SYS_rt_sigprocmask), EK_ALLOW(SYS_rt_sigreturn),
-        EK_ALLOW(SYS_sigaltstack), EK_ALLOW(SYS_rt_sigsuspend), EK_ALLOW(SYS_rt_sigtimedwait), EK_ALLOW(SYS_tgkill), EK_ALLOW(SYS_exit), EK_ALLOW(SYS_exit_group),
+        EK_ALLOW(SYS_sigaltstack), EK_ALLOW(SYS_rt_sigsuspend), EK_ALLOW(SYS_rt_sigtimedwait),
+        EK_ALLOW(SYS_exit), EK_ALLOW(SYS_exit_group),
         EK_ALLOW(SYS_ppoll), EK_ALLOW(SYS_epoll_create1), EK_ALLOW(SYS_epoll_ctl), EK_ALLOW(SYS_epoll_pwait),
         EK_ALLOW(SYS_eventfd2), EK_ALLOW(SYS_timerfd_create), EK_ALLOW(SYS_timerfd_settime), EK_ALLOW(SYS_pipe2),
-        EK_ALLOW(SYS_dup), EK_ALLOW(SYS_dup3), EK_ALLOW(SYS_prctl), EK_ALLOW(SYS_getcwd),
+        EK_ALLOW(SYS_dup), EK_ALLOW(SYS_dup3), EK_ALLOW(SYS_getcwd),
         EK_ALLOW(SYS_getpriority), EK_ALLOW(SYS_sched_getparam), EK_ALLOW(SYS_sched_getscheduler),
         // Dispatch raises its threads' priority for QoS and carries on when refused.
         EK_ERRNO(SYS_setpriority, EPERM), EK_ERRNO(SYS_sched_setscheduler, EPERM), EK_ERRNO(SYS_sched_setparam, EPERM),

@@ -36,6 +36,16 @@ public final class Enclave: Sendable {
         /// Where remote evidence comes from: by default configfs-tsm when this is a confidential VM that has it
         /// (see ``ConfigFSTSM/detect(root:fileSystem:)``), else the simulated platform.
         public var evidenceSource: EvidenceSource = .automatic
+        /// Receives what the enclave writes to its standard error, one line at a time, escaped: control and format
+        /// characters as `\u{…}`, a backslash as `\\`, lines cut at 4096 bytes. The enclave never holds the host's
+        /// stderr. `nil` (the default) writes each line to the host's stderr as `enclave <pid>: <line>`.
+        public var standardError: (@Sendable (String) -> Void)?
+        /// How many OCALLs the enclave may have waiting or running at once; one more is refused with
+        /// `limitExceeded` before the host creates a task for it.
+        public var maxQueuedOCalls = 1024
+        /// How many argument bytes those OCALLs may hold together (at least one maximum-size message is always
+        /// accepted). A hostile enclave can make the host hold no more than this.
+        public var maxQueuedOCallBytes = 256 << 20
 
         public init() {}
     }
@@ -97,8 +107,16 @@ public final class Enclave: Sendable {
         let platform = try options.platform ?? SimulatedPlatform.open()
         let sockets = try Spawn.socketPair()
         let platformSockets: (host: Int32, enclave: Int32)
+        let errorPipe: (read: Int32, write: Int32)
         do {
             platformSockets = try Spawn.socketPair()
+            do {
+                errorPipe = try Spawn.pipe()
+            } catch {
+                Spawn.closeFD(platformSockets.host)
+                Spawn.closeFD(platformSockets.enclave)
+                throw error
+            }
         } catch {
             Spawn.closeFD(sockets.host)
             Spawn.closeFD(sockets.enclave)
@@ -111,30 +129,46 @@ public final class Enclave: Sendable {
                 imageFD: imageFD,
                 arguments: [name] + options.arguments,
                 channels: [sockets.enclave, platformSockets.enclave],
+                standardError: errorPipe.write,
                 memoryLimit: config.maxMemory
             )
         } catch {
-            for fd in [sockets.host, sockets.enclave, platformSockets.host, platformSockets.enclave] {
+            for fd in [
+                sockets.host, sockets.enclave, platformSockets.host, platformSockets.enclave, errorPipe.read,
+                errorPipe.write,
+            ] {
                 Spawn.closeFD(fd)
             }
             throw error
         }
         Spawn.closeFD(sockets.enclave)
         Spawn.closeFD(platformSockets.enclave)
+        Spawn.closeFD(errorPipe.write)
+        StandardErrorForwarder.start(
+            fd: errorPipe.read,
+            sink: options.standardError ?? StandardErrorForwarder.hostStandardError(pid: pid)
+        )
         let tsm: ConfigFSTSM?
         switch options.evidenceSource {
         case .automatic: tsm = ConfigFSTSM.detect()
         case .simulated: tsm = nil
         case .configFSTSM(let chosen): tsm = chosen
         }
+        let startup = StartupState(
+            identity: signature.identity,
+            manifest: signature.body.manifest,
+            config: config,
+            measured: image.trustedFileIdentities,
+            image: try? FileIdentity(fd: imageFD)
+        )
         let platformPeer = PlatformService.start(
             platform: platform,
             tsm: tsm,
             identity: signature.identity,
-            fd: platformSockets.host
+            fd: platformSockets.host,
+            admitted: { startup.mappingsChecked }
         )
 
-        let startup = StartupState(identity: signature.identity, manifest: signature.body.manifest, config: config)
         let channel = FrameChannel(fd: sockets.host, maxFrameSize: options.maxMessageSize + 1024)
         var handlers = options.ocalls.handlers
         handlers[LaunchProtocol.helloCall] = { bytes in try startup.hello(bytes) }
@@ -146,6 +180,8 @@ public final class Enclave: Sendable {
         let peer = RPCPeer(
             channel: channel,
             maxConcurrentRequests: 1024,
+            maxQueuedRequests: options.maxQueuedOCalls,
+            maxQueuedBytes: options.maxQueuedOCallBytes,
             closeReason: { _ in .enclaveTerminated("enclave process \(pid) \(Spawn.reap(pid, grace: 2))") },
             handler: { name, argument in
                 guard let handler = frozen[name] else {
@@ -210,23 +246,58 @@ package final class StartupState: Sendable {
     let identity: EnclaveIdentity
     let manifest: EnclaveManifest
     let config: EnclaveConfig
+    let measured: [String: FileIdentity]
+    let image: FileIdentity?
     private let state = Mutex<(ready: Bool, failure: EnclaveError?, waiter: CheckedContinuation<Void, any Error>?)>(
         (false, nil, nil)
     )
+    /// Whether a hello arrived, and whether the mappings it reported passed the check.
+    private let handshake = Mutex<(helloSeen: Bool, mappingsChecked: Bool)>((false, false))
 
-    init(identity: EnclaveIdentity, manifest: EnclaveManifest, config: EnclaveConfig) {
+    init(
+        identity: EnclaveIdentity,
+        manifest: EnclaveManifest,
+        config: EnclaveConfig,
+        measured: [String: FileIdentity],
+        image: FileIdentity?
+    ) {
         self.identity = identity
         self.manifest = manifest
         self.config = config
+        self.measured = measured
+        self.image = image
     }
 
-    /// Check what the enclave mapped against the manifest; answer with its identity.
+    /// Whether the loader has checked the enclave's mappings and found them measured. Until then the platform
+    /// answers nothing.
+    var mappingsChecked: Bool { handshake.withLock { $0.mappingsChecked } }
+
+    /// Check what the enclave mapped against the manifest; answer with its identity. Only one hello is served.
     func hello(_ bytes: ArraySlice<UInt8>) throws -> [UInt8] {
-        let hello = try BinaryDecoder(maxMessageSize: 1 << 20).decode(LaunchProtocol.Hello.self, from: bytes)
-        if let failure = Self.checkMappings(hello.mappedFiles, against: manifest) {
+        let first = handshake.withLock { state -> Bool in
+            defer { state.helloSeen = true }
+            return !state.helloSeen
+        }
+        guard first else {
+            let failure = EnclaveError.protocolViolation("the enclave sent a second start-up hello")
             finish(failure)
             throw failure
         }
+        let hello: LaunchProtocol.Hello
+        do {
+            hello = try BinaryDecoder(maxMessageSize: 1 << 20).decode(LaunchProtocol.Hello.self, from: bytes)
+        } catch {
+            let failure = EnclaveError.protocolViolation("malformed start-up hello: \(error)")
+            finish(failure)
+            throw failure
+        }
+        if let failure = Self.checkMappings(hello.mappedFiles, against: manifest)
+            ?? Self.checkIdentities(hello, measured: measured, image: image, against: manifest)
+        {
+            finish(failure)
+            throw failure
+        }
+        handshake.withLock { $0.mappingsChecked = true }
         return try BinaryEncoder().encode(LaunchProtocol.LaunchInfo(identity: identity, maxThreads: config.maxThreads))
     }
 
@@ -235,6 +306,49 @@ package final class StartupState: Sendable {
         let allowed = Set(manifest.trustedFiles.map(\.path))
         for file in mapped where !allowed.contains(file) && !file.hasPrefix("/memfd:enclave-image") {
             return .measurementMismatch("the enclave mapped \(file), which is not in its signed manifest")
+        }
+        return nil
+    }
+
+    /// Every file the enclave mapped must be the very file the loader measured — same device and inode, so a
+    /// library swapped between measurement and mapping is refused — and must still have its signed digest now that
+    /// it is mapped, so one rewritten in place is refused too. The sealed image must be the loader's memory file.
+    package static func checkIdentities(
+        _ hello: LaunchProtocol.Hello,
+        measured: [String: FileIdentity],
+        image: FileIdentity?,
+        against manifest: EnclaveManifest
+    ) -> EnclaveError? {
+        guard Set(hello.mappings.map(\.path)) == Set(hello.mappedFiles) else {
+            return .measurementMismatch("the enclave's mapping report does not name each mapped file's inode")
+        }
+        let digests = Dictionary(manifest.trustedFiles.map { ($0.path, $0.digest) }, uniquingKeysWith: { a, _ in a })
+        var verified = Set<String>()
+        for mapping in hello.mappings {
+            if mapping.path.hasPrefix("/memfd:enclave-image") {
+                guard let image, image.matches(mapping) else {
+                    return .measurementMismatch(
+                        "the enclave runs \(mapping.path), not the sealed image the loader made"
+                    )
+                }
+                continue
+            }
+            guard let digest = digests[mapping.path] else {
+                return .measurementMismatch("the enclave mapped \(mapping.path), which is not in its signed manifest")
+            }
+            guard let identity = measured[mapping.path], identity.matches(mapping) else {
+                return .measurementMismatch(
+                    "\(mapping.path) was replaced between measurement and mapping (the enclave mapped inode "
+                        + "\(mapping.inode) on \(mapping.device))"
+                )
+            }
+            guard verified.insert(mapping.path).inserted else { continue }
+            guard let (bytes, now) = try? FileIdentity.read(mapping.path), now.matches(mapping) else {
+                return .measurementMismatch("\(mapping.path) was replaced after the enclave mapped it")
+            }
+            guard EnclaveImage.sha256(bytes) == digest else {
+                return .measurementMismatch("\(mapping.path) changed between measurement and mapping")
+            }
         }
         return nil
     }

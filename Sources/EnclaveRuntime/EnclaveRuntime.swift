@@ -21,12 +21,12 @@ public enum EnclaveRuntime {
                 status: 2
             )
         }
-        let mapped: [String]
+        let mapped: [LaunchProtocol.Mapping]
         do {
             try Sandbox.makeUndumpable()
             Sandbox.tuneAllocator()
             Sandbox.installCrashReporter()
-            mapped = Sandbox.mappedFiles()
+            mapped = Sandbox.mappings()
             try Sandbox.installFilter()
         } catch {
             fail("enclave sandbox: \(error.reason)", status: 3)
@@ -76,13 +76,18 @@ public enum EnclaveRuntime {
         peer: RPCPeer,
         platform: RPCPeer,
         table: TableBox,
-        mapped: [String]
+        mapped: [LaunchProtocol.Mapping]
     ) async {
         let encoder = BinaryEncoder(maxMessageSize: maxFrameSize)
         let decoder = BinaryDecoder(maxMessageSize: maxFrameSize)
         do {
             let pid = getpid()
-            let hello = LaunchProtocol.Hello(pid: pid, mappedFiles: mapped, sandboxed: true)
+            let hello = LaunchProtocol.Hello(
+                pid: pid,
+                mappedFiles: Array(Set(mapped.map(\.path))).sorted(),
+                sandboxed: true,
+                mappings: mapped
+            )
             let answer = try await peer.call(name: LaunchProtocol.helloCall, argument: encoder.encode(hello))
             let launch = try decoder.decode(LaunchProtocol.LaunchInfo.self, from: answer)
             let context = EnclaveContext(

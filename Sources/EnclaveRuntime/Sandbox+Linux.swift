@@ -26,8 +26,9 @@ enum Sandbox {
         guard ek_set_not_dumpable() == 0 else { throw .sandboxFailed("PR_SET_DUMPABLE failed (errno \(ek_errno()))") }
     }
 
-    /// Every file-backed mapping of this process, read from `/proc/self/maps` while files can still be opened.
-    static func mappedFiles() -> [String] {
+    /// Every file-backed mapping of this process with its device and inode, read from `/proc/self/maps` while
+    /// files can still be opened.
+    static func mappings() -> [LaunchProtocol.Mapping] {
         let fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return [] }
         defer { close(fd) }
@@ -40,20 +41,22 @@ enum Sandbox {
             data.append(contentsOf: chunk[0..<got])
             if data.count > 16 << 20 { break }
         }
-        var files = Set<String>()
+        var mappings = Set<LaunchProtocol.Mapping>()
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             // address perms offset dev inode pathname — the path is everything after the fifth field.
-            var fields = 0
+            var fields: [Substring] = []
             var index = line.startIndex
-            while index < line.endIndex && fields < 5 {
+            while index < line.endIndex && fields.count < 5 {
+                let start = index
                 while index < line.endIndex && line[index] != " " { index = line.index(after: index) }
+                fields.append(line[start..<index])
                 while index < line.endIndex && line[index] == " " { index = line.index(after: index) }
-                fields += 1
             }
             let path = line[index...]
-            if path.hasPrefix("/") { files.insert(String(path)) }
+            guard fields.count == 5, path.hasPrefix("/"), let inode = UInt64(fields[4]) else { continue }
+            mappings.insert(.init(path: String(path), device: String(fields[3]), inode: inode))
         }
-        return files.sorted()
+        return mappings.sorted { ($0.path, $0.inode) < ($1.path, $1.inode) }
     }
 
     /// Report crashes (signal, address, executable mappings) on stderr: the Swift backtracer cannot run once the

@@ -12,6 +12,8 @@ public final class RPCPeer: Sendable {
     public let channel: FrameChannel
     private let handler: Handler
     private let limiter: AsyncLimiter
+    private let maxQueuedRequests: Int
+    private let maxQueuedBytes: Int
     private let state = Mutex(State())
     private let closeReason: @Sendable (EnclaveError) -> EnclaveError
 
@@ -20,23 +22,34 @@ public final class RPCPeer: Sendable {
         var pending: [UInt64: CheckedContinuation<[UInt8], any Error>] = [:]
         var closed: EnclaveError?
         var closeWaiters: [CheckedContinuation<EnclaveError, Never>] = []
+        /// Incoming requests accepted and not yet answered (running or waiting for the limiter), and their bytes.
+        var queuedRequests = 0
+        var queuedBytes = 0
     }
 
     /// Create a peer.
     /// - Parameters:
     ///   - channel: the framed socket.
     ///   - maxConcurrentRequests: how many incoming requests run at once; the rest wait in order.
+    ///   - maxQueuedRequests: how many incoming requests may be accepted and unanswered at once (running or
+    ///     waiting); one more is refused with `limitExceeded` on the reader thread, before any task is created.
+    ///   - maxQueuedBytes: the same bound on the payload bytes those requests hold. A request larger than this is
+    ///     still accepted when nothing else is queued, so one maximum-size frame always gets through.
     ///   - closeReason: maps the channel's close reason to the error pending calls fail with.
     ///   - handler: serves incoming requests.
     public init(
         channel: FrameChannel,
         maxConcurrentRequests: Int,
+        maxQueuedRequests: Int = .max,
+        maxQueuedBytes: Int = .max,
         closeReason: @escaping @Sendable (EnclaveError) -> EnclaveError = { $0 },
         handler: @escaping Handler
     ) {
         self.channel = channel
         self.handler = handler
         self.limiter = AsyncLimiter(limit: max(1, maxConcurrentRequests))
+        self.maxQueuedRequests = max(1, maxQueuedRequests)
+        self.maxQueuedBytes = max(0, maxQueuedBytes)
         self.closeReason = closeReason
     }
 
@@ -72,6 +85,9 @@ public final class RPCPeer: Sendable {
             return nil
         }
     }
+
+    /// How many incoming requests are accepted and not yet answered, and the bytes they hold.
+    package var queued: (requests: Int, bytes: Int) { state.withLock { ($0.queuedRequests, $0.queuedBytes) } }
 
     /// The reason the channel closed, if it has.
     public var closeError: EnclaveError? { state.withLock { $0.closed } }
@@ -133,10 +149,34 @@ public final class RPCPeer: Sendable {
             try? channel.send(.pong, callID: frame.callID, payload: frame.payload)
         case .request:
             let callID = frame.callID
+            let size = frame.payload.count
+            // Bounded before a task exists: a peer that sends requests faster than they are served is refused, not
+            // buffered (each waiting task would hold its frame).
+            let admitted = state.withLock { state -> Bool in
+                guard state.queuedRequests < maxQueuedRequests,
+                    state.queuedRequests == 0 || size <= maxQueuedBytes - state.queuedBytes
+                else { return false }
+                state.queuedRequests += 1
+                state.queuedBytes += size
+                return true
+            }
+            guard admitted else {
+                reply(
+                    error: .limitExceeded(
+                        "too many requests waiting (at most \(maxQueuedRequests) and \(maxQueuedBytes) bytes)"
+                    ),
+                    to: callID
+                )
+                return
+            }
             Task(executorPreference: executor) { [self] in
                 await limiter.acquire()
                 await self.serve(callID: callID, payload: frame.payload)
                 limiter.release()
+                state.withLock { state in
+                    state.queuedRequests -= 1
+                    state.queuedBytes -= size
+                }
             }
         }
     }

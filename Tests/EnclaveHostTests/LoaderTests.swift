@@ -115,6 +115,25 @@ struct LoaderTests {
         #expect(throws: EnclaveError.measurementMismatch("")) { try image.check(against: extraLibrary) }
     }
 
+    /// An enclave that asks the platform for a key before the loader has checked what it mapped gets nothing; the
+    /// same request after the check is served.
+    @Test func platformAnswersNothingBeforeTheMappingCheck() async throws {
+        let signed = try Fixtures.sign()
+        var options = Fixtures.options(signed)
+        options.arguments = [EarlyPlatformRequest.argument]
+        let enclave = try await Enclave.load(path: signed.image, options: options)
+        let outcome = try await enclave.call(EarlyPlatformRequest.self, Empty())
+        #expect(outcome.hasPrefix("refused: "), "\(outcome)")
+        #expect(outcome.contains("mappings"), "\(outcome)")
+        let sealed = try await enclave.call(Seal.self, SealRequest(plaintext: [1, 2], policy: .signerID))
+        #expect(try await enclave.call(Unseal.self, sealed) == [1, 2])
+        await enclave.terminate()
+
+        let control = try await Enclave.load(path: signed.image, options: Fixtures.options(signed))
+        #expect(try await control.call(EarlyPlatformRequest.self, Empty()) == "not attempted")
+        await control.terminate()
+    }
+
     @Test func refusesAnImageThatIsNotELF() async throws {
         let directory = try Fixtures.temporaryDirectory()
         let path = directory + "/script"

@@ -1,5 +1,6 @@
 import EnclaveHost
 import Foundation
+import Synchronization
 import TestInterface
 import Testing
 
@@ -17,6 +18,64 @@ struct SandboxTests {
         #expect(try await enclave.call(Attempt.self, operation) == expected)
         // Still alive and serving.
         #expect(try await enclave.call(Echo.self, [1]) == [1])
+        await enclave.terminate()
+    }
+
+    /// What a compromised enclave would try against the host (whose pid it is given) or against its own
+    /// confinement: each is refused with EPERM, and the enclave lives on. `tgkill` and `tkill` send signal 0 (a
+    /// permission probe), `prlimitRead`/`prlimitSet` read or rewrite the host's open-file limit, the `stat`
+    /// variants name a path (`fstatatPathWithEmptyPathFlag` disguises one behind AT_EMPTY_PATH and a real fd).
+    @Test(arguments: [
+        "tgkill", "tkill", "prlimitRead", "prlimitSet", "stat", "fstatatPathWithEmptyPathFlag", "fstatatCWDEmptyPath",
+        "statx", "prctlDumpable", "mmapRWX", "mprotectRWX",
+    ])
+    func attackFromInsideIsRefused(_ operation: String) async throws {
+        let enclave = try await Self.load()
+        let outcome = try await enclave.call(
+            AttemptAgainst.self,
+            AttemptRequest(operation: operation, target: getpid())
+        )
+        #expect(outcome == EPERM, "\(operation) answered \(outcome)")
+        #expect(try await enclave.call(Echo.self, [1]) == [1])
+        await enclave.terminate()
+    }
+
+    /// The narrowed calls still do what the runtime needs: signal its own threads, read its own limits, stat an
+    /// open fd, name a thread, map writable memory.
+    @Test(arguments: ["tgkillSelf", "getrlimit", "fstat", "prctlName", "mmapRW"])
+    func whatTheRuntimeNeedsStillWorks(_ operation: String) async throws {
+        let enclave = try await Self.load()
+        let outcome = try await enclave.call(
+            AttemptAgainst.self,
+            AttemptRequest(operation: operation, target: getpid())
+        )
+        #expect(outcome == 0, "\(operation) answered \(outcome)")
+        await enclave.terminate()
+    }
+
+    /// Terminal escapes, carriage returns and bidirectional overrides the enclave writes to stderr reach the host
+    /// escaped, line by line.
+    @Test func standardErrorReachesTheHostEscaped() async throws {
+        let signed = try Fixtures.sign()
+        var options = Fixtures.options(signed)
+        let lines = Mutex<[String]>([])
+        options.standardError = { line in lines.withLock { $0.append(line) } }
+        let enclave = try await Enclave.load(path: signed.image, options: options)
+        let hostile = "\u{1B}]0;owned\u{07}\u{1B}[2Jred\r\nback\\slash \u{202E}txt\nlast\n"
+        _ = try await enclave.call(WriteStandardError.self, Array(hostile.utf8) + [0xFF, 0x0A])
+        let deadline = ContinuousClock.now + .seconds(10)
+        while lines.withLock({ $0.count }) < 4 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let received = lines.withLock { $0 }
+        #expect(
+            received == [
+                "\\u{1B}]0;owned\\u{7}\\u{1B}[2Jred\\u{D}", "back\\\\slash \\u{202E}txt", "last", "\u{FFFD}",
+            ]
+        )
+        for line in received {
+            #expect(!line.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
+        }
         await enclave.terminate()
     }
 
@@ -80,6 +139,12 @@ struct SandboxTests {
         var targets: [Int: String] = [:]
         for fd in fds { targets[fd] = try FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(fd)") }
         #expect(targets[0] == "/dev/null" && targets[1] == "/dev/null")
+        // Standard error is a pipe the host reads and escapes, never the host's own stderr.
+        let hostStandardError = try FileManager.default.destinationOfSymbolicLink(
+            atPath: "/proc/\(probe.process.processIdentifier)/fd/2"
+        )
+        #expect(targets[2]?.hasPrefix("pipe:") == true, "fd 2 -> \(targets[2] ?? "?")")
+        #expect(targets[2] != hostStandardError, "the enclave holds the host's stderr, \(hostStandardError)")
         #expect(targets[3]?.hasPrefix("socket:") == true)  // the call channel
         #expect(targets[4]?.hasPrefix("socket:") == true)  // the platform channel
         for fd in fds where fd > 4 {

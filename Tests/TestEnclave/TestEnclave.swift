@@ -17,12 +17,23 @@ struct TestFailure: Error, CustomStringConvertible {
     var description: String
 }
 
+/// What the platform answered to the key request sent before the start-up handshake, if one was sent.
+let earlyPlatformOutcome = Mutex("not attempted")
+
 @main
 struct TestEnclave: EnclaveApplication {
     let context: EnclaveContext
     let running = Counter()
 
     init(context: EnclaveContext) { self.context = context }
+
+    static func main() async {
+        if CommandLine.arguments.contains(EarlyPlatformRequest.argument) {
+            let outcome = PlatformProbe.requestKeyBeforeHello()
+            earlyPlatformOutcome.withLock { $0 = outcome }
+        }
+        await EnclaveRuntime.run(Self.self)
+    }
 
     func register(_ calls: inout ECallTable) {
         let context = self.context
@@ -110,6 +121,30 @@ struct TestEnclave: EnclaveApplication {
                 throw TestFailure(description: "unknown attempt \(what)")
             }
             return errno
+        }
+        calls.register(AttemptAgainst.self) { request in Attack.attempt(request.operation, target: request.target) }
+        calls.register(WriteStandardError.self) { bytes in
+            _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            return Empty()
+        }
+        calls.register(EarlyPlatformRequest.self) { _ in earlyPlatformOutcome.withLock { $0 } }
+        calls.register(FloodHost.self) { request in
+            let text = String(repeating: "a", count: request.size)
+            return await withTaskGroup(of: Bool.self) { group in
+                for _ in 0..<request.count {
+                    group.addTask {
+                        do {
+                            _ = try await context.ocall(HostTransform.self, text)
+                            return false
+                        } catch {
+                            return (error as? EnclaveError)?.code == .limitExceeded
+                        }
+                    }
+                }
+                var refused = 0
+                for await wasRefused in group where wasRefused { refused += 1 }
+                return refused
+            }
         }
         calls.register(Crash.self) { how in
             switch how {

@@ -132,3 +132,55 @@ public enum Evidence: EnclaveCall {
     public typealias Output = AttestationEvidence
     public static var name: String { "test.evidence" }
 }
+
+/// An operation a compromised enclave might try against another process (`target`, e.g. the host's pid) or
+/// against its own confinement.
+public struct AttemptRequest: Codable, Sendable {
+    public var operation: String
+    public var target: Int32
+    public init(operation: String, target: Int32 = 0) {
+        self.operation = operation
+        self.target = target
+    }
+}
+
+/// Try the operation from inside the enclave; answers 0 when it succeeded, else the errno it failed with.
+public enum AttemptAgainst: EnclaveCall {
+    public typealias Input = AttemptRequest
+    public typealias Output = Int32
+    public static var name: String { "test.attemptAgainst" }
+}
+
+/// Write these bytes to the enclave's standard error, unfiltered.
+public enum WriteStandardError: EnclaveCall {
+    public typealias Input = [UInt8]
+    public typealias Output = Empty
+    public static var name: String { "test.writeStandardError" }
+}
+
+/// What the platform answered to a key request the enclave sent before its start-up handshake (when started with
+/// ``EarlyPlatformRequest/argument``): `granted <n> bytes`, `refused: <message>`, or `not attempted`.
+public enum EarlyPlatformRequest: EnclaveCall {
+    public typealias Input = Empty
+    public typealias Output = String
+    public static var name: String { "test.earlyPlatformRequest" }
+    /// The enclave argument that makes it ask the platform for a key before the loader has checked its mappings.
+    public static let argument = "--platform-request-before-hello"
+}
+
+/// Make `count` concurrent OCALLs to ``HostTransform`` with `size`-byte arguments; answers how many failed with
+/// `limitExceeded`.
+public struct FloodRequest: Codable, Sendable {
+    public var count: Int
+    public var size: Int
+    public init(count: Int, size: Int) {
+        self.count = count
+        self.size = size
+    }
+}
+
+public enum FloodHost: EnclaveCall {
+    public typealias Input = FloodRequest
+    public typealias Output = Int
+    public static var name: String { "test.floodHost" }
+}

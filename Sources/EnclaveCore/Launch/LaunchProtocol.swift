@@ -13,11 +13,29 @@ package enum LaunchProtocol {
         package var pid: Int32
         package var mappedFiles: [String]
         package var sandboxed: Bool
+        /// Each file mapping with the device and inode `/proc/self/maps` gives it, so that the loader can tell
+        /// whether the file mapped is the file it measured.
+        package var mappings: [Mapping]
 
-        package init(pid: Int32, mappedFiles: [String], sandboxed: Bool) {
+        package init(pid: Int32, mappedFiles: [String], sandboxed: Bool, mappings: [Mapping] = []) {
             self.pid = pid
             self.mappedFiles = mappedFiles
             self.sandboxed = sandboxed
+            self.mappings = mappings
+        }
+    }
+
+    /// A file mapped into the enclave: its path, device (`major:minor` in hexadecimal, as `/proc/PID/maps` writes
+    /// it) and inode.
+    package struct Mapping: Codable, Sendable, Hashable {
+        package var path: String
+        package var device: String
+        package var inode: UInt64
+
+        package init(path: String, device: String, inode: UInt64) {
+            self.path = path
+            self.device = device
+            self.inode = inode
         }
     }
 

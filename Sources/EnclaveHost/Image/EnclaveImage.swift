@@ -18,6 +18,9 @@ public struct EnclaveImage: Sendable {
     public let digest: Digest32
     /// The interpreter and shared libraries the image maps, with their current digests.
     public let trustedFiles: [EnclaveManifest.TrustedFile]
+    /// Device and inode of each trusted file as it was read for its digest: the loader refuses an enclave that
+    /// mapped another file at that path.
+    package let trustedFileIdentities: [String: FileIdentity]
 
     /// Read and measure the image at `path` and every file the dynamic loader would map into it.
     public init(path: String) throws(EnclaveError) {
@@ -29,13 +32,17 @@ public struct EnclaveImage: Sendable {
         let bytes = try LibraryResolver.readFile(path)
         let elf = try ELFImage(bytes: bytes)
         var files: [EnclaveManifest.TrustedFile] = []
+        var identities: [String: FileIdentity] = [:]
         for file in try LibraryResolver().trustedFiles(for: elf) {
-            files.append(.init(path: file, digest: Self.sha256(try LibraryResolver.readFile(file))))
+            let (contents, identity) = try FileIdentity.read(file)
+            files.append(.init(path: file, digest: Self.sha256(contents)))
+            identities[file] = identity
         }
         self.path = path
         self.bytes = bytes
         self.digest = Self.sha256(bytes)
         self.trustedFiles = files
+        self.trustedFileIdentities = identities
     }
 
     /// The manifest this image yields under `config`'s layout.

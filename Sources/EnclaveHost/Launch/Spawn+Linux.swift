@@ -37,11 +37,20 @@ enum Spawn {
         return (fds[0], fds[1])
     }
 
-    /// Start the enclave process from the sealed image with `channels` as its fds 3, 4, …
+    /// A close-on-exec pipe: (read end, write end).
+    static func pipe() throws(EnclaveError) -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [-1, -1]
+        guard ek_pipe(&fds) == 0 else { throw .launchFailed("pipe2 failed (errno \(ek_errno()))") }
+        return (fds[0], fds[1])
+    }
+
+    /// Start the enclave process from the sealed image with `channels` as its fds 3, 4, … and `standardError` as
+    /// its fd 2.
     static func launch(
         imageFD: Int32,
         arguments: [String],
         channels: [Int32],
+        standardError: Int32,
         memoryLimit: UInt64
     ) throws(EnclaveError)
         -> Int32
@@ -51,7 +60,7 @@ enum Spawn {
         defer { for pointer in cStrings { free(pointer) } }
         var descriptors = channels
         let result = cStrings.withUnsafeMutableBufferPointer { argv in
-            ek_spawn(imageFD, argv.baseAddress, &descriptors, Int32(descriptors.count), memoryLimit)
+            ek_spawn(imageFD, argv.baseAddress, &descriptors, Int32(descriptors.count), standardError, memoryLimit)
         }
         guard result.pid > 0 else {
             let step = result.step.map { String(cString: $0) } ?? "spawn"

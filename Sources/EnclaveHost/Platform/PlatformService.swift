@@ -3,19 +3,30 @@ internal import _EnclaveChannel
 
 /// Serves one enclave's platform channel: key and report requests answered for the identity the loader measured;
 /// remote evidence from the simulated platform, or from configfs-tsm on a confidential VM.
+///
+/// Nothing is handed out — no key, report or evidence — until `admitted()` says the loader has checked what the
+/// enclave mapped against its signed manifest: an enclave running code that was not measured must not get the
+/// measured identity's secrets.
 enum PlatformService {
+    /// What a request before the loader's check is refused with.
+    static let notAdmitted = "the platform answers nothing before the loader has checked the enclave's mappings"
+
     static func start(
         platform: SimulatedPlatform,
         tsm: ConfigFSTSM?,
         identity: EnclaveIdentity,
-        fd: Int32
+        fd: Int32,
+        admitted: @escaping @Sendable () -> Bool
     ) -> RPCPeer {
         let decoder = BinaryDecoder(maxMessageSize: 64 << 10)
         let encoder = BinaryEncoder()
         let peer = RPCPeer(
             channel: FrameChannel(fd: fd, maxFrameSize: 64 << 10),
             maxConcurrentRequests: 16,
+            maxQueuedRequests: 64,
+            maxQueuedBytes: 1 << 20,
             handler: { name, argument in
+                guard admitted() else { throw EnclaveError.callFailed(notAdmitted) }
                 switch name {
                 case PlatformProtocol.GetKey.name:
                     let request = try decoder.decode(PlatformProtocol.KeyRequest.self, from: argument)
