@@ -4,7 +4,9 @@ internal import JWTKit
 
 /// A relying party's check of an attestation token: the signature under a key of the service's JWKS (chosen by
 /// `kid`), an algorithm from an allow-list that never includes `none` or HMAC, the time window (`nbf`, `exp`, and
-/// `iat` not in the future) with a bounded clock skew, the expected issuer, and optionally the nonce.
+/// `iat` not in the future) with a bounded clock skew, the expected issuer, and optionally the nonce. Only attestation
+/// tokens pass: a token with another `typ` (the service's policy tokens are `policy+jwt`) or without
+/// `x-ms-attestation-type` is refused.
 public struct TokenVerifier: Sendable {
     /// Why a token is refused.
     public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
@@ -18,6 +20,9 @@ public struct TokenVerifier: Sendable {
     public static let defaultAlgorithms: Set<String> = [
         "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
     ]
+
+    /// The header `typ` of the service's policy tokens, which are never attestation tokens.
+    public static let policyTokenType = "policy+jwt"
 
     public let issuer: String
     public let allowedAlgorithms: Set<String>
@@ -73,6 +78,12 @@ public struct TokenVerifier: Sendable {
         guard let algorithm = header["alg"]?.stringValue, allowedAlgorithms.contains(algorithm) else {
             throw Failure(reason: "algorithm \(header["alg"]?.description ?? "(none)") is not allowed")
         }
+        // Only attestation tokens: `typ` absent or JWT (the service gives its policy tokens their own).
+        if let type = header["typ"] {
+            guard let text = type.stringValue, text.uppercased() == "JWT" else {
+                throw Failure(reason: "not an attestation token (typ \(type.description))")
+            }
+        }
         guard let kid = header["kid"]?.stringValue, keyIDs.contains(kid) else {
             throw Failure(
                 reason: "no key with the token's kid \(header["kid"]?.description ?? "(none)")",
@@ -94,6 +105,12 @@ public struct TokenVerifier: Sendable {
         }
         if let iat = claims["iat"]?.number, now + clockSkew < iat {
             throw Failure(reason: "the token was issued in the future")
+        }
+        // The claim sets differ too: an attestation token names its attestation type, a policy token does not.
+        guard claims["x-ms-attestation-type"] != nil, claims["x-enclavekit-token-kind"] == nil,
+            claims["x-ms-policy"] == nil, claims["x-ms-policy-result"] == nil
+        else {
+            throw Failure(reason: "not an attestation token (it has no x-ms-attestation-type or is a policy token)")
         }
         guard claims["iss"]?.stringValue == issuer else {
             throw Failure(reason: "the issuer is \(claims["iss"]?.description ?? "(none)"), expected \(issuer)")

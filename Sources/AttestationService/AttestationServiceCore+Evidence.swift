@@ -8,6 +8,10 @@ extension AttestationServiceCore {
     /// The verified claims of `evidence` for `type`, or a ``ServiceError`` naming the failed check.
     func verifyEvidence(type: AttestationType, evidence bytes: [UInt8], at time: Date) async throws -> Claims {
         do {
+            // Azure vTPM evidence only on its own TEE's route: TDX vTPM on TdxVm, SEV-SNP vTPM on SevSnpVm.
+            if type == .tdxVm || type == .sevSnpVm, let vtpm = try AzureVTPMEvidence.parseIfPresent(json: bytes) {
+                return try await verifyAzureVTPMOnRoute(vtpm, type: type, at: time)
+            }
             switch type {
             case .sgxEnclave, .openEnclave, .tdxVm, .simulatedEnclave:
                 let quote = try DCAPQuote(bytes: type == .openEnclave ? Self.stripOpenEnclaveHeader(bytes) : bytes)
@@ -33,23 +37,10 @@ extension AttestationServiceCore {
                             cache: verificationCache
                         )
                     }
-                    return try await quote.verify(anchors: anchors, at: time)
+                    return try await quote.verifyChainOnly(anchors: anchors, at: time)
                 }
-                let anchors = configuration.intelAnchors.map {
-                    DCAPQuote.TrustAnchor(certificate: $0, simulated: false)
-                }
-                // The PCK certificate is parsed for its FMSPC only when there is collateral to choose from.
-                if !configuration.collateral.isEmpty, let fmspc = try? Self.fmspc(quote),
-                    let collateral = configuration.collateral[fmspc]
-                {
-                    return try await quote.verify(
-                        anchors: anchors,
-                        collateral: collateral,
-                        at: time,
-                        cache: verificationCache
-                    )
-                }
-                return try await quote.verify(anchors: anchors, at: time)
+                // Real quotes need collateral (refused without it unless the operator allows chain-only).
+                return try await verifyRealQuote(quote, at: time)
             case .sevSnpVm:
                 return try await verifySEVSNP(bytes, at: time)
             }
@@ -132,12 +123,4 @@ extension AttestationServiceCore {
         guard size == UInt64(bytes.count - 16) else { return bytes }
         return Array(bytes[16...])
     }
-
-    static func fmspc(_ quote: DCAPQuote) throws -> String {
-        guard let leaf = try quote.pckChain().first,
-            let value = leaf.extensions.first(where: { $0.oid == SGXExtensions.oid })?.value
-        else { throw ServiceError.badRequest("InvalidEvidence", "the PCK certificate has no SGX extension") }
-        return Hex.encode(try SGXExtensions(derEncoded: value).fmspc).lowercased()
-    }
-
 }

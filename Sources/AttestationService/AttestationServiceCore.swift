@@ -4,6 +4,7 @@ internal import Crypto
 internal import EnclaveCore
 public import Foundation
 public import Logging
+internal import Synchronization
 public import X509
 
 /// The attestation service without its transport: verifies evidence, binds runtime data and challenges, evaluates
@@ -21,12 +22,34 @@ public final class AttestationServiceCore: Sendable {
         public var simulatedCollateral: (@Sendable (Date) throws -> Collateral)?
         /// Intel's roots for real SGX and TDX quotes.
         public var intelAnchors: [Certificate] = [IntelRoots.sgxRootCA]
-        /// Collateral for real quotes by lower-case FMSPC; without it real quotes verify without a TCB status.
+        /// Collateral for real quotes by lower-case FMSPC (`--collateral FMSPC=FILE|DIR`), looked up first.
         public var collateral: [String: Collateral] = [:]
-        /// Certificates whose keys may sign policies; empty: unsigned (`alg: none`) policies are accepted.
+        /// Where collateral for FMSPCs missing from ``collateral`` comes from (a PCCS: `--pccs URL`).
+        public var collateralSource: (any CollateralSource)?
+        /// Real SGX and TDX quotes without collateral are refused (`CollateralUnavailable`) unless this is set
+        /// (`--allow-chain-only`): then they are verified up to the PCK chain, the signatures and Intel's QE
+        /// signer and product ID, and their token says `x-enclavekit-tcb-status: NotChecked`. The same setting as
+        /// ``EvidencePolicy/allowMissingTCBStatus`` in ``evidencePolicy``.
+        public var allowChainOnly: Bool {
+            get { evidencePolicy.allowMissingTCBStatus }
+            set { evidencePolicy.allowMissingTCBStatus = newValue }
+        }
+        /// Certificates whose keys may sign policy changes; then only signed requests naming the attestation type,
+        /// the operation and a fresh version change policies.
         public var policySigners: [Certificate] = []
+        /// Without policy signers: the administrator's token, which policy changes must present
+        /// (`Authorization: Bearer …`). Without either, policies cannot be changed at all.
+        public var adminCredential: AdminCredential?
+        /// What verified evidence must satisfy before any attestation policy is consulted (fail closed: no
+        /// revoked, out-of-date or unevaluated TCB, no debug TEE, SEV-SNP VMPL 0, … as ``EvidencePolicy``'s
+        /// defaults say). Simulated evidence is governed by ``allowSimulated`` instead.
+        public var evidencePolicy = EvidencePolicy()
         public var tokenLifetime: TimeInterval = 8 * 3600
         public var challengeLifetime: TimeInterval = 300
+        /// The most unexpired challenges outstanding at once; `/challenge` answers 503 beyond.
+        public var maxChallenges = 10_000
+        /// How long audit records are kept.
+        public var auditRetention: TimeInterval = 90 * 86400
 
         public init(issuer: String) { self.issuer = issuer }
     }
@@ -61,6 +84,10 @@ public final class AttestationServiceCore: Sendable {
     let metrics: ServiceMetrics
     /// Per-platform verification work (PCK chain, collateral, QE report), reused while valid.
     let verificationCache = VerificationCache()
+    /// Parsed policies by hash (bounded), so that a stored policy is parsed once, not on every request.
+    let policyCache = Mutex<[String: AttestationPolicy]>([:])
+    /// When the audit table was last pruned.
+    let lastAuditPrune = Mutex<Date?>(nil)
 
     /// Open the service over `store`, creating the signing key on first start.
     public init(
@@ -78,11 +105,20 @@ public final class AttestationServiceCore: Sendable {
 
     // MARK: Challenges
 
-    /// A fresh single-use nonce and its expiry.
+    /// A fresh single-use nonce and its expiry. The table is bounded: expired challenges are purged, and beyond
+    /// ``Configuration/maxChallenges`` outstanding ones the request is refused (503 `TooManyChallenges`).
     public func challenge(at time: Date = Date()) async throws -> (nonce: String, expires: Date) {
         let nonce = Base64URL.encode(Array(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }))
         let expires = time.addingTimeInterval(configuration.challengeLifetime)
-        try await store.insertChallenge(nonce, expires: expires)
+        guard try await store.insertChallenge(nonce, expires: expires, at: time, limit: configuration.maxChallenges)
+        else {
+            logger.warning("challenge table full", metadata: ["limit": "\(configuration.maxChallenges)"])
+            throw ServiceError(
+                status: 503,
+                code: "TooManyChallenges",
+                message: "\(configuration.maxChallenges) challenges are outstanding; try again when some expire"
+            )
+        }
         return (nonce, expires)
     }
 
@@ -92,6 +128,7 @@ public final class AttestationServiceCore: Sendable {
     /// audited.
     public func attest(type: AttestationType, request: AttestRequest, at time: Date = Date()) async throws -> String {
         let started = ContinuousClock.now
+        await pruneAuditIfDue(at: time)
         do {
             let token = try await attestUnaudited(type: type, request: request, at: time)
             metrics.record(type: type, result: "permitted", since: started)
@@ -122,46 +159,20 @@ public final class AttestationServiceCore: Sendable {
             )
         }
         var token = EvidenceClaims.tokenClaims(claims, type: type)
+        token.merge(try collateralClaims(claims)) { _, stated in stated }
 
-        // Runtime data: its SHA-256 must lead the evidence's report data.
+        try checkEvidencePolicy(claims, type: type)
+
+        // Runtime data: its SHA-256 must lead the evidence's report data; a challenge in it is consumed.
         if let runtime = request.runtimeData {
-            let digest = Array(SHA256.hash(data: runtime.data))
-            guard claims.reportData.count >= 32, Array(claims.reportData.prefix(32)) == digest else {
-                throw ServiceError.badRequest(
-                    "RuntimeDataNotBound",
-                    "SHA-256 of runtimeData.data is not the first 32 bytes of the evidence's report data"
-                )
-            }
-            if runtime.json {
-                guard let object = try? JSONDecoder().decode(TokenValue.self, from: Data(runtime.data)),
-                    case .object(let members) = object
-                else {
-                    throw ServiceError.badRequest("InvalidRuntimeData", "runtimeData of type JSON is not a JSON object")
-                }
-                token["x-ms-runtime"] = object
-                // A server challenge in the runtime data is bound by the evidence: it must be current and unused.
-                if let challenge = members["challenge"] {
-                    guard let nonce = challenge.stringValue, try await store.consumeChallenge(nonce, at: time) else {
-                        throw ServiceError.badRequest(
-                            "InvalidChallenge",
-                            "the challenge in the runtime data is unknown, expired or already used"
-                        )
-                    }
-                    token["x-enclavekit-challenge"] = .string(nonce)
-                }
-            } else {
-                token["x-ms-sgx-ehd"] = .string(Base64URL.encode(runtime.data))
-            }
+            try await bindRuntimeData(runtime, claims: claims, into: &token, at: time)
         }
+        // Init-time data: only what the evidence measured at launch (CONFIGID, MRCONFIGID, HOST_DATA).
         if let initTime = request.initTimeData {
-            if initTime.json, let object = try? JSONDecoder().decode(TokenValue.self, from: Data(initTime.data)) {
-                token["x-ms-inittime"] = object
-            } else {
-                token["x-ms-inittime-data"] = .string(Base64URL.encode(initTime.data))
-            }
+            try bindInitTimeData(initTime, claims: claims, into: &token)
         }
 
-        // The policy.
+        // The policy, parsed once per text (by hash).
         let policyText: String
         let policyHash: String
         if let draft = request.draftPolicy {
@@ -174,13 +185,11 @@ public final class AttestationServiceCore: Sendable {
             policyText = AttestationPolicy.defaultText
             policyHash = Self.hash(policyText)
         }
-        let policy: AttestationPolicy
-        do {
-            policy = try AttestationPolicy(text: policyText)
-        } catch {
-            throw ServiceError.badRequest("InvalidPolicy", error.description)
-        }
+        let policy = try parsedPolicy(policyText, hash: policyHash)
         let decision = policy.evaluate(EvidenceClaims.policyClaims(token))
+        if decision.limitExceeded {
+            throw ServiceError.badRequest("PolicyEvaluationLimitExceeded", decision.reason ?? "")
+        }
         guard decision.permitted else {
             throw ServiceError.badRequest(
                 "PolicyEvaluationError",
@@ -188,7 +197,9 @@ public final class AttestationServiceCore: Sendable {
             )
         }
         for claim in decision.issued {
-            guard token[claim.type] == nil, !Self.reserved.contains(claim.type), !claim.type.hasPrefix("x-ms-") else {
+            guard token[claim.type] == nil, !Self.reserved.contains(claim.type), !claim.type.hasPrefix("x-ms-"),
+                !claim.type.hasPrefix("x-enclavekit-")
+            else {
                 throw ServiceError.badRequest(
                     "InvalidPolicy",
                     "the policy may not issue the reserved claim \(claim.type)"

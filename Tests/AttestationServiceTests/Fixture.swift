@@ -16,10 +16,28 @@ struct ServiceFixture {
     let core: AttestationServiceCore
     let identity: EnclaveIdentity
 
+    /// The administrator token of every fixture (policy changes without signers need it).
+    static let adminToken = "fixture-admin-token-0123456789"
+    /// The header that carries it.
+    static var admin: HTTPFields { [.authorization: "Bearer " + adminToken] }
+
+    /// Evidence requirements loose enough for the real vectors (debug SGX, TDX without SEPT_VE_DISABLE, no TCB
+    /// status without collateral); the service's default is ``EvidencePolicy``'s, which refuses them.
+    static var permissiveEvidencePolicy: EvidencePolicy {
+        var policy = EvidencePolicy()
+        policy.allowDebug = true
+        policy.requireSEPTVEDisable = false
+        policy.acceptedTCBStatuses = Set(TCBStatus.allCases)  // Revoked stays refused whatever the set
+        policy.allowMissingTCBStatus = true
+        return policy
+    }
+
     static func make(
         allowSimulated: Bool = true,
         policySigners: [Certificate] = [],
-        issuer: String = "http://attestation.test"
+        issuer: String = "http://attestation.test",
+        evidencePolicy: EvidencePolicy = EvidencePolicy(),
+        configure: (inout AttestationServiceCore.Configuration) -> Void = { _ in }
     ) async throws -> ServiceFixture {
         let directory = NSTemporaryDirectory() + "enclavekit-service-" + UUID().uuidString
         let platform = try SimulatedPlatform.open(directory: directory + "/platform")
@@ -30,6 +48,9 @@ struct ServiceFixture {
             try Collateral(dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60)))
         }
         configuration.policySigners = policySigners
+        configuration.adminCredential = AdminCredential(token: adminToken)
+        configuration.evidencePolicy = evidencePolicy
+        configure(&configuration)
         let store = try await SQLiteServiceStore.open(directory: directory + "/data")
         let core = try await AttestationServiceCore(configuration: configuration, store: store)
         let identity = EnclaveIdentity(
@@ -68,9 +89,16 @@ struct ServiceFixture {
     static func with(
         allowSimulated: Bool = true,
         policySigners: [Certificate] = [],
+        evidencePolicy: EvidencePolicy = EvidencePolicy(),
+        configure: (inout AttestationServiceCore.Configuration) -> Void = { _ in },
         _ body: (ServiceFixture) async throws -> Void
     ) async throws {
-        let fixture = try await make(allowSimulated: allowSimulated, policySigners: policySigners)
+        let fixture = try await make(
+            allowSimulated: allowSimulated,
+            policySigners: policySigners,
+            evidencePolicy: evidencePolicy,
+            configure: configure
+        )
         do {
             try await body(fixture)
         } catch {

@@ -55,6 +55,7 @@ struct PostgresReplicaTests {
                     let put = try await clientB.execute(
                         uri: "/policies/SimulatedEnclave",
                         method: .put,
+                        headers: ServiceFixture.admin,
                         body: ByteBuffer(string: AttestationServiceCore.unsignedPolicyJWS(refusing))
                     )
                     #expect(put.status == .ok, "\(put.text)")
@@ -64,7 +65,11 @@ struct PostgresReplicaTests {
                         body: ByteBuffer(string: body)
                     )
                     #expect(refused.errorCode == "PolicyEvaluationError", "\(refused.text)")
-                    _ = try await clientA.execute(uri: "/policies/SimulatedEnclave:reset", method: .post)
+                    _ = try await clientA.execute(
+                        uri: "/policies/SimulatedEnclave:reset",
+                        method: .post,
+                        headers: ServiceFixture.admin
+                    )
                     let again = try await clientB.execute(
                         uri: "/attest/SimulatedEnclave",
                         method: .post,

@@ -11,14 +11,14 @@ import Testing
 @Suite("Attestation service: TDX, SEV-SNP, draft policies")
 struct RealEvidenceServiceTests {
     static let vectors = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Vectors").path
+        .appendingPathComponent("Vectors").path
 
     static func bytes(_ path: String) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: URL(fileURLWithPath: vectors + "/" + path)))
     }
 
     @Test func tdxAndSEVSNPEvidenceGetTheirClaims() async throws {
-        try await ServiceFixture.with { fixture in
+        try await ServiceFixture.with(evidencePolicy: ServiceFixture.permissiveEvidencePolicy) { fixture in
             try await fixture.application.test(.router) { client in
                 let jwks = try await client.execute(uri: "/certs", method: .get).text
                 let verifier = try await TokenVerifier(jwks: jwks, issuer: "http://attestation.test")
@@ -83,6 +83,7 @@ struct RealEvidenceServiceTests {
                 _ = try await client.execute(
                     uri: "/policies/TdxVm",
                     method: .put,
+                    headers: ServiceFixture.admin,
                     body: ByteBuffer(string: AttestationServiceCore.unsignedPolicyJWS(policy))
                 )
                 let refused = try await client.execute(
@@ -100,7 +101,7 @@ struct RealEvidenceServiceTests {
         let quote = try Self.bytes("sgx/phala-dcap-qvl/sgx_quote")
         let header: [UInt8] =
             [1, 0, 0, 0, 2, 0, 0, 0] + withUnsafeBytes(of: UInt64(quote.count).littleEndian, Array.init)
-        try await ServiceFixture.with { fixture in
+        try await ServiceFixture.with(evidencePolicy: ServiceFixture.permissiveEvidencePolicy) { fixture in
             try await fixture.application.test(.router) { client in
                 let jwks = try await client.execute(uri: "/certs", method: .get).text
                 let verifier = try await TokenVerifier(jwks: jwks, issuer: "http://attestation.test")

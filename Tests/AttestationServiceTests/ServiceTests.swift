@@ -248,6 +248,7 @@ struct ServiceTests {
                 let put = try await client.execute(
                     uri: "/policies/SimulatedEnclave",
                     method: .put,
+                    headers: ServiceFixture.admin,
                     body: ByteBuffer(string: AttestationServiceCore.unsignedPolicyJWS(refusing))
                 )
                 #expect(put.status == .ok, "\(put.text)")
@@ -264,6 +265,7 @@ struct ServiceTests {
                 let broken = try await client.execute(
                     uri: "/policies/SimulatedEnclave",
                     method: .put,
+                    headers: ServiceFixture.admin,
                     body: ByteBuffer(
                         string: AttestationServiceCore.unsignedPolicyJWS(
                             "version=1.0;\nauthorizationrules {\n  => permitt();\n};"
@@ -282,6 +284,7 @@ struct ServiceTests {
                 let garbage = try await client.execute(
                     uri: "/policies/SimulatedEnclave",
                     method: .put,
+                    headers: ServiceFixture.admin,
                     body: ByteBuffer(string: "not a jws")
                 )
                 #expect(garbage.errorCode == "InvalidPolicyDocument")
@@ -292,6 +295,7 @@ struct ServiceTests {
                 _ = try await client.execute(
                     uri: "/policies/SimulatedEnclave",
                     method: .put,
+                    headers: ServiceFixture.admin,
                     body: ByteBuffer(string: AttestationServiceCore.unsignedPolicyJWS(issuing))
                 )
                 let issued = try await client.execute(
@@ -305,7 +309,11 @@ struct ServiceTests {
                 #expect(claims["app-svn"] == .integer(4))
 
                 // Reset: back to the default, and the evidence passes.
-                let reset = try await client.execute(uri: "/policies/SimulatedEnclave:reset", method: .post)
+                let reset = try await client.execute(
+                    uri: "/policies/SimulatedEnclave:reset",
+                    method: .post,
+                    headers: ServiceFixture.admin
+                )
                 #expect(reset.status == .ok, "\(reset.text)")
                 #expect(
                     try await client.execute(uri: "/policies/SimulatedEnclave", method: .get).json["isDefault"] as? Bool
@@ -336,23 +344,38 @@ struct ServiceTests {
                 let unsigned = try await client.execute(
                     uri: "/policies/SgxEnclave",
                     method: .put,
+                    headers: ServiceFixture.admin,
                     body: ByteBuffer(string: AttestationServiceCore.unsignedPolicyJWS(text))
                 )
                 #expect(unsigned.status == .unauthorized)
                 #expect(unsigned.errorCode == "PolicySignatureRequired")
-                let signed = try AttestationServiceCore.signedPolicyJWS(text, key: key, certificate: certificate)
+                let signed = try AttestationServiceCore.signedPolicyJWS(
+                    text,
+                    type: .sgxEnclave,
+                    version: 1,
+                    key: key,
+                    certificate: certificate
+                )
                 let accepted = try await client.execute(
                     uri: "/policies/SgxEnclave",
                     method: .put,
+                    headers: ServiceFixture.admin,
                     body: ByteBuffer(string: signed)
                 )
                 #expect(accepted.status == .ok, "\(accepted.text)")
                 // Signed by someone else: refused.
                 let stranger = P256.Signing.PrivateKey()
-                let forged = try AttestationServiceCore.signedPolicyJWS(text, key: stranger, certificate: certificate)
+                let forged = try AttestationServiceCore.signedPolicyJWS(
+                    text,
+                    type: .sgxEnclave,
+                    version: 2,
+                    key: stranger,
+                    certificate: certificate
+                )
                 let refused = try await client.execute(
                     uri: "/policies/SgxEnclave",
                     method: .put,
+                    headers: ServiceFixture.admin,
                     body: ByteBuffer(string: forged)
                 )
                 #expect(refused.errorCode == "PolicySignatureInvalid")

@@ -80,6 +80,11 @@ extension HelloHost {
         if case .object(let runtime)? = claims["x-ms-runtime"], case .array(let keys)? = runtime["keys"] {
             print("    x-ms-runtime.keys: \(keys.map(\.description).joined(separator: ", "))")
         }
+        // Freshness is the relying party's check: the token must carry the challenge it issued for this exchange.
+        guard claims["x-enclavekit-challenge"]?.stringValue == challenge.nonce else {
+            throw ValidationError("the token does not carry this exchange's challenge: it is not fresh")
+        }
+        print("==> the token carries this exchange's challenge: it is fresh")
         let expected = instance.identity.uniqueID.hex
         guard claims["x-ms-sgx-mrenclave"]?.stringValue == expected else {
             throw ValidationError("the token's MRENCLAVE is not this enclave's")

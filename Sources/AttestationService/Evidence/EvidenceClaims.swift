@@ -67,6 +67,13 @@ enum EvidenceClaims {
             out["x-ms-sevsnpvm-product"] = .string(snp.certifiedProduct ?? snp.productName)
             out["x-ms-sevsnpvm-signing-key"] = .string(snp.signingKey)
         }
+        if let tpm = claims.tpm {
+            // The guest's own measurements, which the paravisor's hardware report does not name: the vTPM's PCRs
+            // (SHA-256 bank) and the nonce its quote was made for, both signed by the key the report binds.
+            out["x-ms-azurevm-attested-pcrs"] = .array(tpm.pcrs.indices.map { .integer($0) })
+            for (index, pcr) in tpm.pcrs.enumerated() { out["x-enclavekit-tpm-pcr\(index)"] = .string(Hex.encode(pcr)) }
+            out["x-enclavekit-tpm-nonce"] = .string(Hex.encode(tpm.nonce))
+        }
         return out
     }
 

@@ -7,19 +7,52 @@ extension AttestationPolicy {
         public var reason: String?
         /// Claims the issuance rules put into the token, in order.
         public var issued: [PolicyClaim]
+        /// Evaluation stopped at ``AttestationPolicy/maxEvaluationSteps`` (or its task was cancelled): the policy
+        /// is refused, whatever its rules would have said.
+        public var limitExceeded = false
     }
 
     /// The most claims a policy's `add()` rules may accumulate.
     static let maxClaims = 4096
+    /// The most claim tests one evaluation may make (a claim tried against a condition is one step). A rule whose
+    /// conditions backtrack over claims^conditions reaches it in well under a second and is refused.
+    public static let maxEvaluationSteps = 2_000_000
+
+    /// Counts the steps of one evaluation.
+    struct Budget {
+        var remaining: Int
+        var exhausted = false
+
+        /// Take a step; false once the budget is spent or the task cancelled.
+        mutating func step() -> Bool {
+            guard !exhausted else { return false }
+            remaining -= 1
+            if remaining < 0 || (remaining & 0xFFF == 0 && Task.isCancelled) {
+                exhausted = true
+                return false
+            }
+            return true
+        }
+    }
 
     /// Evaluate the policy over the incoming claims: configuration rules are accepted and ignored, authorization
     /// rules run in order (`deny()` refuses at once; at least one `permit()` is needed), then issuance rules run in
     /// order, `add()` extending the incoming set for the rules after it.
-    public func evaluate(_ incoming: [PolicyClaim]) -> Decision {
+    public func evaluate(_ incoming: [PolicyClaim], maxSteps: Int = AttestationPolicy.maxEvaluationSteps) -> Decision {
         var claims = incoming
         var permitted = false
+        var budget = Budget(remaining: maxSteps)
+        let exceeded = Decision(
+            permitted: false,
+            reason: "the policy exceeded its evaluation limit of \(maxSteps) steps (conditions that backtrack over "
+                + "many claims); simplify its rules",
+            issued: [],
+            limitExceeded: true
+        )
         for rule in authorizationRules {
-            for binding in matches(rule.conditions, in: claims).prefix(1) {
+            let found = matches(rule.conditions, in: claims, limit: 1, budget: &budget)
+            if budget.exhausted { return exceeded }
+            for binding in found {
                 switch rule.action {
                 case .permit: permitted = true
                 case .deny:
@@ -36,7 +69,9 @@ extension AttestationPolicy {
         var issued: [PolicyClaim] = []
         for rule in issuanceRules {
             // An issuance rule acts once for every way its conditions can be met.
-            for binding in matches(rule.conditions, in: claims) {
+            let found = matches(rule.conditions, in: claims, budget: &budget)
+            if budget.exhausted { return exceeded }
+            for binding in found {
                 guard let claim = make(rule.action.claimSpec, binding), claims.count + issued.count < Self.maxClaims
                 else { continue }
                 switch rule.action {
@@ -51,17 +86,24 @@ extension AttestationPolicy {
     }
 
     /// Every assignment of claims to the conditions (in order) that satisfies them all; one empty assignment for a
-    /// rule without conditions. Bounded: at most 256 assignments.
-    func matches(_ conditions: [Condition], in claims: [PolicyClaim]) -> [[String: PolicyClaim]] {
+    /// rule without conditions. Bounded: at most `limit` assignments, and `budget` steps (then `budget.exhausted`).
+    func matches(
+        _ conditions: [Condition],
+        in claims: [PolicyClaim],
+        limit: Int = 256,
+        budget: inout Budget
+    ) -> [[String: PolicyClaim]] {
         var results: [[String: PolicyClaim]] = []
         func search(_ index: Int, _ binding: [String: PolicyClaim]) {
-            guard results.count < 256 else { return }
+            guard results.count < limit, !budget.exhausted else { return }
             guard index < conditions.count else {
                 results.append(binding)
                 return
             }
             let condition = conditions[index]
-            for claim in claims where condition.predicates.allSatisfy({ holds($0, claim, binding) }) {
+            for claim in claims {
+                guard budget.step() else { return }
+                guard condition.predicates.allSatisfy({ holds($0, claim, binding) }) else { continue }
                 var next = binding
                 next[condition.identifier ?? "#\(index)"] = claim
                 search(index + 1, next)

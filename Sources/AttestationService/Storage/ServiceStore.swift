@@ -23,6 +23,45 @@ public protocol ServiceStore: Sendable {
     func auditRecords(limit: Int) async throws -> [AuditRecord]
     /// Close connections.
     func close() async throws
+    /// Record `version` as the newest signed policy request for `type` if it is greater than the one recorded (one
+    /// statement, so two instances cannot both accept the same version); false, changing nothing, if it is not.
+    func advancePolicyVersion(type: String, to version: Int64) async throws -> Bool
+    /// Remember a challenge until `expires`, first purging the ones expired at `time`; false (nothing stored) when
+    /// `limit` unexpired challenges are outstanding.
+    func insertChallenge(_ nonce: String, expires: Date, at time: Date, limit: Int) async throws -> Bool
+    /// Delete the audit records older than `time`.
+    func pruneAudit(before time: Date) async throws
+    /// A cached piece of collateral (fetched from a PCCS), by what was fetched.
+    func cachedCollateral(key: String) async throws -> CachedCollateral?
+    /// Cache a piece of collateral under `key`, replacing the one there.
+    func cacheCollateral(_ piece: CachedCollateral, key: String) async throws
+}
+
+extension ServiceStore {
+    /// A store without a collateral cache: the PCCS source keeps its copies in memory only.
+    public func cachedCollateral(key: String) async throws -> CachedCollateral? { nil }
+    public func cacheCollateral(_ piece: CachedCollateral, key: String) async throws {}
+}
+
+/// One piece of collateral as a PCCS served it (TCB info, QE identity, a CRL): the response body, the issuer chain
+/// from its header, and the dates it is valid between. It is served until `nextUpdate`, never after.
+public struct CachedCollateral: Hashable, Sendable {
+    public var body: [UInt8]
+    /// PEM (URL-decoded), empty for the root CA CRL.
+    public var issuerChain: String
+    /// `issueDate` (TCB info, QE identity) or `thisUpdate` (CRLs).
+    public var issued: Date
+    public var nextUpdate: Date
+    /// When this copy was fetched.
+    public var fetched: Date
+
+    public init(body: [UInt8], issuerChain: String, issued: Date, nextUpdate: Date, fetched: Date) {
+        self.body = body
+        self.issuerChain = issuerChain
+        self.issued = issued
+        self.nextUpdate = nextUpdate
+        self.fetched = fetched
+    }
 }
 
 /// The token signing key and its self-signed certificate, PEM.

@@ -67,10 +67,14 @@ public struct TokenSigner: Sendable {
         await keys.add(ecdsa: try ES256PrivateKey(backing: key), kid: JWKIdentifier(string: keyID))
     }
 
-    /// Sign `claims` as a JWT (`ES256`, this key's `kid`, `jku` pointing at the JWKS).
-    public func sign(_ claims: [String: TokenValue], jku: String) async throws -> String {
+    /// The `typ` of policy tokens (`GET /policies`, policy changes): not `JWT`, so that a relying party's
+    /// ``TokenVerifier`` refuses them as attestation tokens.
+    public static let policyTokenType = TokenVerifier.policyTokenType
+
+    /// Sign `claims` as a JWT (`ES256`, this key's `kid`, `jku` pointing at the JWKS, header `typ` = `type`).
+    public func sign(_ claims: [String: TokenValue], jku: String, type: String = "JWT") async throws -> String {
         var header = JWTHeader()
-        header.typ = "JWT"
+        header.typ = type
         header.fields["jku"] = .string(jku)
         return try await keys.sign(AttestationTokenClaims(claims), kid: JWKIdentifier(string: keyID), header: header)
     }

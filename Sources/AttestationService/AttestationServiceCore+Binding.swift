@@ -1,0 +1,146 @@
+public import Attestation
+internal import AttestationClient
+internal import Crypto
+internal import EnclaveCore
+public import Foundation
+internal import Synchronization
+
+extension AttestationServiceCore {
+    /// The most parsed policies kept.
+    static let policyCacheSize = 64
+
+    /// The service's fail-closed requirements on verified claims (``Configuration/evidencePolicy``), before any
+    /// attestation policy: refused with `EvidencePolicyViolation` naming the requirement.
+    func checkEvidencePolicy(_ claims: Claims, type: AttestationType) throws {
+        var policy = configuration.evidencePolicy
+        policy.allowSimulated = true  // simulated evidence is admitted or refused by `allowSimulated` alone
+        do {
+            try policy.check(claims)
+        } catch {
+            throw ServiceError.badRequest(
+                "EvidencePolicyViolation",
+                "the evidence does not meet the service's requirement \(error.requirement): \(error.reason)"
+            )
+        }
+    }
+
+    /// Runtime data: its SHA-256 must lead the evidence's report data. JSON runtime data becomes `x-ms-runtime`,
+    /// binary `x-ms-sgx-ehd`. Whatever the declared type, bytes that are a JSON object with a `challenge` consume
+    /// that challenge (so that evidence bound to a spent challenge is refused however it is presented).
+    func bindRuntimeData(
+        _ runtime: (data: [UInt8], json: Bool),
+        claims: Claims,
+        into token: inout [String: TokenValue],
+        at time: Date
+    ) async throws {
+        let digest = Array(SHA256.hash(data: runtime.data))
+        guard claims.reportData.count >= 32, Array(claims.reportData.prefix(32)) == digest else {
+            throw ServiceError.badRequest(
+                "RuntimeDataNotBound",
+                "SHA-256 of runtimeData.data is not the first 32 bytes of the evidence's report data"
+            )
+        }
+        let parsed = try? JSONDecoder().decode(TokenValue.self, from: Data(runtime.data))
+        if runtime.json {
+            guard let parsed, case .object = parsed else {
+                throw ServiceError.badRequest("InvalidRuntimeData", "runtimeData of type JSON is not a JSON object")
+            }
+            token["x-ms-runtime"] = parsed
+        } else {
+            token["x-ms-sgx-ehd"] = .string(Base64URL.encode(runtime.data))
+        }
+        // A server challenge in the runtime data is bound by the evidence: it must be current and unused.
+        if case .object(let members)? = parsed, let challenge = members["challenge"] {
+            guard let nonce = challenge.stringValue, nonce.utf8.count <= 256,
+                try await store.consumeChallenge(nonce, at: time)
+            else {
+                throw ServiceError.badRequest(
+                    "InvalidChallenge",
+                    "the challenge in the runtime data is unknown, expired or already used"
+                )
+            }
+            token["x-enclavekit-challenge"] = .string(nonce)
+        }
+    }
+
+    /// Init-time data is vouched for only when the evidence measured it at launch: its SHA-256 (or SHA-384) must be
+    /// SGX CONFIGID, TDX MRCONFIGID or SEV-SNP HOST_DATA (zero-padded). Anything else is refused
+    /// (`InitTimeDataNotBound`): it never becomes a claim on the requester's word.
+    func bindInitTimeData(
+        _ initTime: (data: [UInt8], json: Bool),
+        claims: Claims,
+        into token: inout [String: TokenValue]
+    ) throws {
+        let field: (name: String, bytes: [UInt8])? =
+            if let sgx = claims.sgx {
+                ("CONFIGID", sgx.configID)
+            } else if let tdx = claims.tdx {
+                ("MRCONFIGID", tdx.mrConfigID)
+            } else if let snp = claims.sevSNP {
+                ("HOST_DATA", snp.hostData)
+            } else {
+                nil
+            }
+        guard let field, Self.binds(initTime.data, field.bytes) else {
+            throw ServiceError.badRequest(
+                "InitTimeDataNotBound",
+                field.map {
+                    "the hash of initTimeData.data is not the evidence's \($0.name); the service vouches only for "
+                        + "init-time data measured at launch"
+                } ?? "this evidence measures no init-time data"
+            )
+        }
+        if initTime.json {
+            guard let object = try? JSONDecoder().decode(TokenValue.self, from: Data(initTime.data)),
+                case .object = object
+            else {
+                throw ServiceError.badRequest("InvalidInitTimeData", "initTimeData of type JSON is not a JSON object")
+            }
+            token["x-ms-inittime"] = object
+        } else {
+            token["x-ms-inittime-data"] = .string(Base64URL.encode(initTime.data))
+        }
+    }
+
+    /// Whether `field` is SHA-256 or SHA-384 of `data`, followed by zeros.
+    static func binds(_ data: [UInt8], _ field: [UInt8]) -> Bool {
+        for digest in [Array(SHA256.hash(data: data)), Array(SHA384.hash(data: data))] where field.count >= digest.count
+        {
+            if Array(field.prefix(digest.count)) == digest && field.dropFirst(digest.count).allSatisfy({ $0 == 0 }) {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// The parsed policy of `text` (whose hash is `hash`), from the cache or parsed now.
+    func parsedPolicy(_ text: String, hash: String) throws -> AttestationPolicy {
+        if let cached = policyCache.withLock({ $0[hash] }), cached.text == text { return cached }
+        let policy: AttestationPolicy
+        do {
+            policy = try AttestationPolicy(text: text)
+        } catch {
+            throw ServiceError.badRequest("InvalidPolicy", error.description)
+        }
+        policyCache.withLock { cache in
+            if cache.count >= Self.policyCacheSize { cache.removeAll(keepingCapacity: true) }
+            cache[hash] = policy
+        }
+        return policy
+    }
+
+    /// Delete audit records past ``Configuration/auditRetention``, at most once an hour.
+    func pruneAuditIfDue(at time: Date) async {
+        let due = lastAuditPrune.withLock { last -> Bool in
+            if let last, time.timeIntervalSince(last) < 3600, time >= last { return false }
+            last = time
+            return true
+        }
+        guard due else { return }
+        do {
+            try await store.pruneAudit(before: time.addingTimeInterval(-configuration.auditRetention))
+        } catch {
+            logger.warning("audit pruning failed", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,403 @@
+import Attestation
+import AttestationClient
+import AttestationService
+import Crypto
+import EnclaveCore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import SwiftASN1
+import Testing
+import X509
+
+/// The attacks of issue 9 on the service: anonymous or replayed policy management, a policy token taken for an
+/// attestation token, freshness bypassed through the runtime data's type, unverified init-time data, vTPM evidence
+/// on another TEE's route, a policy that never finishes, and an unbounded challenge table.
+@Suite("Attestation service: trust hardening")
+struct TrustHardeningTests {
+    /// A policy signer: a P-256 key and its self-signed certificate.
+    struct Signer {
+        let key = P256.Signing.PrivateKey()
+        let certificate: Certificate
+
+        init() throws {
+            let name = try DistinguishedName { CommonName("policy admin") }
+            certificate = try Certificate(
+                version: .v3,
+                serialNumber: .init(),
+                publicKey: .init(key.publicKey),
+                notValidBefore: Date().addingTimeInterval(-60),
+                notValidAfter: Date().addingTimeInterval(3600),
+                issuer: name,
+                subject: name,
+                signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: Certificate.Extensions(),
+                issuerPrivateKey: .init(key)
+            )
+        }
+
+        /// A JWS (ES256, `x5c`) over exactly `payload`.
+        func jws(payload: String) throws -> String {
+            var serializer = DER.Serializer()
+            try serializer.serialize(certificate)
+            let x5c = Data(serializer.serializedBytes).base64EncodedString()
+            let header = Base64URL.encode(Array("{\"alg\":\"ES256\",\"x5c\":[\"\(x5c)\"]}".utf8))
+            let body = Base64URL.encode(Array(payload.utf8))
+            let signature = try key.signature(for: Array((header + "." + body).utf8))
+            return header + "." + body + "." + Base64URL.encode(Array(signature.rawRepresentation))
+        }
+
+        /// A signed management request in this service's shape.
+        func request(_ operation: String, type: String, version: Int, policy: String? = nil) throws -> String {
+            var payload =
+                "{\"x-enclavekit-policy-type\":\"\(type)\",\"x-enclavekit-policy-operation\":\"\(operation)\","
+                + "\"x-enclavekit-policy-version\":\(version)"
+            if let policy { payload += ",\"AttestationPolicy\":\"\(Base64URL.encode(Array(policy.utf8)))\"" }
+            return try jws(payload: payload + "}")
+        }
+    }
+
+    static let refusing = "version=1.0; authorizationrules { => deny(); };"
+    static let permitting = "version=1.0; authorizationrules { => permit(); };"
+
+    // MARK: Policy management is authenticated
+
+    @Test func anonymousPolicyChangesAreRefused() async throws {
+        try await ServiceFixture.with { fixture in
+            try await fixture.application.test(.router) { client in
+                let put = try await client.execute(
+                    uri: "/policies/SimulatedEnclave",
+                    method: .put,
+                    body: ByteBuffer(string: AttestationServiceCore.unsignedPolicyJWS(Self.refusing))
+                )
+                #expect(put.status == .unauthorized, "\(put.text)")
+                #expect(put.errorCode == "AdminCredentialRequired", "\(put.text)")
+                let wrong = try await client.execute(
+                    uri: "/policies/SimulatedEnclave",
+                    method: .put,
+                    headers: [.authorization: "Bearer not-the-token"],
+                    body: ByteBuffer(string: AttestationServiceCore.unsignedPolicyJWS(Self.refusing))
+                )
+                #expect(wrong.status == .unauthorized, "\(wrong.text)")
+                #expect(wrong.errorCode == "AdminCredentialInvalid", "\(wrong.text)")
+                let reset = try await client.execute(uri: "/policies/SimulatedEnclave:reset", method: .post)
+                #expect(reset.status == .unauthorized, "\(reset.text)")
+                #expect(reset.errorCode == "AdminCredentialRequired", "\(reset.text)")
+                let current = try await client.execute(uri: "/policies/SimulatedEnclave", method: .get).json
+                #expect(current["isDefault"] as? Bool == true)
+            }
+        }
+    }
+
+    @Test func withSignersAnUnsignedResetIsRefused() async throws {
+        let signer = try Signer()
+        try await ServiceFixture.with(policySigners: [signer.certificate]) { fixture in
+            try await fixture.application.test(.router) { client in
+                let set = try await client.execute(
+                    uri: "/policies/SgxEnclave",
+                    method: .put,
+                    body: ByteBuffer(
+                        string: try signer.request("set", type: "SgxEnclave", version: 1, policy: Self.refusing)
+                    )
+                )
+                #expect(set.status == .ok, "\(set.text)")
+                let reset = try await client.execute(uri: "/policies/SgxEnclave:reset", method: .post)
+                #expect(reset.status == .unauthorized, "\(reset.text)")
+                #expect(reset.errorCode == "PolicySignatureRequired", "\(reset.text)")
+                #expect(
+                    try await client.execute(uri: "/policies/SgxEnclave", method: .get).json["isDefault"] as? Bool
+                        == false
+                )
+            }
+        }
+    }
+
+    @Test func aReplayedOlderSignedPolicyIsRefused() async throws {
+        let signer = try Signer()
+        try await ServiceFixture.with(policySigners: [signer.certificate]) { fixture in
+            try await fixture.application.test(.router) { client in
+                let old = try signer.request("set", type: "SgxEnclave", version: 1, policy: Self.permitting)
+                let new = try signer.request("set", type: "SgxEnclave", version: 2, policy: Self.refusing)
+                for jws in [old, new] {
+                    let response = try await client.execute(
+                        uri: "/policies/SgxEnclave",
+                        method: .put,
+                        body: ByteBuffer(string: jws)
+                    )
+                    #expect(response.status == .ok, "\(response.text)")
+                }
+                for jws in [old, new] {
+                    let replayed = try await client.execute(
+                        uri: "/policies/SgxEnclave",
+                        method: .put,
+                        body: ByteBuffer(string: jws)
+                    )
+                    #expect(replayed.status == .forbidden, "\(replayed.text)")
+                    #expect(replayed.errorCode == "PolicyVersionNotNewer", "\(replayed.text)")
+                }
+                #expect(
+                    try await client.execute(uri: "/policies/SgxEnclave", method: .get).json["policy"] as? String
+                        == Self.refusing
+                )
+                // A reset is a version too: the old permit-all cannot come back after it.
+                let reset = try await client.execute(
+                    uri: "/policies/SgxEnclave:reset",
+                    method: .post,
+                    body: ByteBuffer(string: try signer.request("reset", type: "SgxEnclave", version: 3))
+                )
+                #expect(reset.status == .ok, "\(reset.text)")
+                let again = try await client.execute(
+                    uri: "/policies/SgxEnclave",
+                    method: .put,
+                    body: ByteBuffer(string: new)
+                )
+                #expect(again.errorCode == "PolicyVersionNotNewer", "\(again.text)")
+                // A signed policy without a freshness value is not accepted at all.
+                let bare = try signer.jws(
+                    payload: "{\"AttestationPolicy\":\"\(Base64URL.encode(Array(Self.permitting.utf8)))\"}"
+                )
+                let unversioned = try await client.execute(
+                    uri: "/policies/SgxEnclave",
+                    method: .put,
+                    body: ByteBuffer(string: bare)
+                )
+                #expect(unversioned.errorCode == "InvalidPolicyDocument", "\(unversioned.text)")
+            }
+        }
+    }
+
+    @Test func aSignedPolicyForOneTypeIsRefusedOnAnother() async throws {
+        let signer = try Signer()
+        try await ServiceFixture.with(policySigners: [signer.certificate]) { fixture in
+            try await fixture.application.test(.router) { client in
+                let forSgx = try signer.request("set", type: "SgxEnclave", version: 1, policy: Self.permitting)
+                let moved = try await client.execute(
+                    uri: "/policies/TdxVm",
+                    method: .put,
+                    body: ByteBuffer(string: forSgx)
+                )
+                #expect(moved.status == .forbidden, "\(moved.text)")
+                #expect(moved.errorCode == "PolicyTypeMismatch", "\(moved.text)")
+                // Nor can a signed "set" serve as a reset, or a reset as a set.
+                let asReset = try await client.execute(
+                    uri: "/policies/SgxEnclave:reset",
+                    method: .post,
+                    body: ByteBuffer(string: forSgx)
+                )
+                #expect(asReset.errorCode == "PolicyOperationMismatch", "\(asReset.text)")
+                #expect(
+                    try await client.execute(uri: "/policies/TdxVm", method: .get).json["isDefault"] as? Bool == true
+                )
+            }
+        }
+    }
+
+    @Test func thePolicyTokenIsNotAnAttestationToken() async throws {
+        try await ServiceFixture.with { fixture in
+            try await fixture.application.test(.router) { client in
+                let response = try await client.execute(uri: "/policies/SimulatedEnclave", method: .get)
+                let token = try #require(response.json["token"] as? String, "\(response.text)")
+                let jwks = try await client.execute(uri: "/certs", method: .get).text
+                let verifier = try await TokenVerifier(jwks: jwks, issuer: "http://attestation.test")
+                let failure = await #expect(throws: TokenVerifier.Failure.self) { try await verifier.verify(token) }
+                #expect(failure?.reason.contains("not an attestation token") == true, "\(String(describing: failure))")
+                let header = try #require(Base64URL.decode(String(token.split(separator: ".")[0])))
+                #expect(String(decoding: header, as: UTF8.self).contains("\"typ\":\"policy+jwt\""))
+            }
+        }
+    }
+
+    // MARK: Freshness
+
+    @Test func binaryRuntimeDataBoundToAConsumedChallengeIsRefused() async throws {
+        try await ServiceFixture.with { fixture in
+            try await fixture.application.test(.router) { client in
+                let nonce = try #require(
+                    try await client.execute(uri: "/challenge", method: .get).json["nonce"] as? String
+                )
+                let runtime = Array("{\"challenge\":\"\(nonce)\"}".utf8)
+                let evidence = try fixture.evidence(binding: runtime)
+                let first = try await client.execute(
+                    uri: "/attest/SimulatedEnclave",
+                    method: .post,
+                    body: ByteBuffer(string: ServiceFixture.body(evidence: evidence, runtimeData: runtime, json: true))
+                )
+                #expect(first.status == .ok, "\(first.text)")
+                let replayed = try await client.execute(
+                    uri: "/attest/SimulatedEnclave",
+                    method: .post,
+                    body: ByteBuffer(string: ServiceFixture.body(evidence: evidence, runtimeData: runtime, json: false))
+                )
+                #expect(replayed.status == .badRequest, "\(replayed.text)")
+                #expect(replayed.errorCode == "InvalidChallenge", "\(replayed.text)")
+            }
+        }
+    }
+
+    // MARK: Nothing unverified in signed tokens
+
+    @Test func initTimeDataTheEvidenceDoesNotBindIsRefused() async throws {
+        try await ServiceFixture.with { fixture in
+            let runtime = Array("r".utf8)
+            let evidence = try fixture.evidence(binding: runtime)
+            try await fixture.application.test(.router) { client in
+                for json in [false, true] {
+                    let initTime = json ? "{\"admin\":true}" : "configuration"
+                    let extra =
+                        ",\"initTimeData\":{\"data\":\"\(Base64URL.encode(Array(initTime.utf8)))\",\"dataType\":\"\(json ? "JSON" : "Binary")\"}"
+                    let response = try await client.execute(
+                        uri: "/attest/SimulatedEnclave",
+                        method: .post,
+                        body: ByteBuffer(
+                            string: ServiceFixture.body(evidence: evidence, runtimeData: runtime, extra: extra)
+                        )
+                    )
+                    #expect(response.status == .badRequest, "\(response.text)")
+                    #expect(response.errorCode == "InitTimeDataNotBound", "\(response.text)")
+                }
+            }
+        }
+    }
+
+    @Test func tdxVTPMEvidenceIsRefusedOnSevSnpVm() async throws {
+        let evidence = try RealEvidenceServiceTests.bytes("azure-vtpm/trustee-az-tdx-vtpm/evidence-v1.json")
+        let time = Date(timeIntervalSince1970: 1_752_919_234)
+        try await ServiceFixture.with { fixture in
+            let wrong = await #expect(throws: ServiceError.self) {
+                try await fixture.core.attest(
+                    type: .sevSnpVm,
+                    request: .init(evidence: evidence),
+                    at: time
+                )
+            }
+            #expect(wrong?.code == "WrongEvidenceType", "\(String(describing: wrong))")
+        }
+    }
+
+    // MARK: The service can't be stalled
+
+    /// Many always-true conditions and one never-true over every claim: the search would take ages; it is cut off
+    /// with a named error while `/certs` keeps answering, and a graceful stop is prompt.
+    @Test func aBacktrackingPolicyIsCutOff() async throws {
+        let conditions = (1...7).map { "c\($0):[issuer==\"AttestationService\"]" }.joined(separator: " && ")
+        let attack =
+            "version=1.0; authorizationrules { \(conditions) && [type==\"never\"] => permit(); => permit(); };"
+        try await ServiceFixture.with { fixture in
+            let runtime = Array("attack".utf8)
+            let evidence = try fixture.evidence(binding: runtime)
+            let running = try await AttestationServer.start(core: fixture.core)
+            let client = AttestationClient(endpoint: URL(string: "http://127.0.0.1:\(running.port)")!)
+            let started = ContinuousClock.now
+            let attackTask = Task { () -> String in
+                do {
+                    _ = try await client.attest(
+                        type: "SimulatedEnclave",
+                        evidence: evidence,
+                        runtimeData: .init(data: runtime, dataType: .binary),
+                        draftPolicy: attack
+                    )
+                    return "permitted"
+                } catch let failure as AttestationClient.Failure {
+                    return failure.code
+                }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            let certsStarted = ContinuousClock.now
+            let certs = try await client.certificates()
+            #expect(certs.contains("\"keys\""))
+            #expect(ContinuousClock.now - certsStarted < .seconds(2), "/certs stalled behind the policy")
+            let outcome = await Self.within(.seconds(10)) { try await attackTask.value }
+            switch outcome {
+            case .some(.success(let code)): #expect(code == "PolicyEvaluationLimitExceeded")
+            case .some(.failure(let error)): Issue.record("the attack request failed: \(error)")
+            case nil: Issue.record("the policy evaluation ran for more than 10 seconds")
+            }
+            #expect(ContinuousClock.now - started < .seconds(10))
+            let stopped = await Self.within(.seconds(5)) { await running.stop() }
+            #expect(stopped != nil, "the service did not stop promptly")
+        }
+    }
+
+    /// The same policy stored (not as a draft) is cut off the same way.
+    @Test func aStoredBacktrackingPolicyIsCutOff() async throws {
+        let conditions = (1...7).map { "c\($0):[issuer==\"AttestationService\"]" }.joined(separator: " && ")
+        let attack = "version=1.0; authorizationrules { \(conditions) && [type==\"never\"] => permit(); };"
+        let policy = try AttestationPolicy(text: attack)
+        let claims = (0..<60).map { PolicyClaim(type: "claim-\($0)", value: .integer($0)) }
+        let outcome = await Self.within(.seconds(5)) { policy.evaluate(claims) }
+        let decision = try #require(try outcome?.get(), "the evaluation ran for more than 5 seconds")
+        #expect(decision.permitted == false)
+        #expect(decision.reason?.contains("evaluation limit") == true, "\(decision.reason ?? "")")
+    }
+
+    @Test func theChallengeTableIsBounded() async throws {
+        let configure: (inout AttestationServiceCore.Configuration) -> Void = { $0.maxChallenges = 3 }
+        try await ServiceFixture.with(configure: configure) { fixture in
+            try await fixture.application.test(.router) { client in
+                for _ in 0..<3 {
+                    let issued = try await client.execute(uri: "/challenge", method: .get)
+                    #expect(issued.status == .ok, "\(issued.text)")
+                }
+                let full = try await client.execute(uri: "/challenge", method: .get)
+                #expect(full.status == .serviceUnavailable, "\(full.text)")
+                #expect(full.errorCode == "TooManyChallenges", "\(full.text)")
+            }
+            // Expired challenges are purged: once they have expired, new ones are issued again.
+            let later = Date().addingTimeInterval(fixture.core.configuration.challengeLifetime + 1)
+            let fresh = try await fixture.core.challenge(at: later)
+            #expect(fresh.expires > later)
+        }
+    }
+
+    @Test func auditRecordsPastTheRetentionAreDeleted() async throws {
+        let configure: (inout AttestationServiceCore.Configuration) -> Void = { $0.auditRetention = 60 }
+        try await ServiceFixture.with(configure: configure) { fixture in
+            let start = Date(timeIntervalSince1970: 1_800_000_000)
+            let garbage = AttestationServiceCore.AttestRequest(evidence: [1, 2, 3])
+            _ = try? await fixture.core.attest(type: .simulatedEnclave, request: garbage, at: start)
+            #expect(try await fixture.core.store.auditRecords(limit: 10).count == 1)
+            _ = try? await fixture.core.attest(type: .simulatedEnclave, request: garbage, at: start + 7200)
+            let kept = try await fixture.core.store.auditRecords(limit: 10)
+            #expect(kept.count == 1)
+            #expect(kept.first?.time == start + 7200)
+        }
+    }
+
+    /// SEV-SNP vTPM evidence on its own route: the TPM quote's PCRs and nonce are claims of the token.
+    @Test func vTPMEvidenceNamesTheGuest() async throws {
+        let evidence = try RealEvidenceServiceTests.bytes("azure-vtpm/trustee-az-snp-vtpm/evidence-v1.json")
+        let time = Date(timeIntervalSince1970: 1_752_919_234)
+        try await ServiceFixture.with(evidencePolicy: ServiceFixture.permissiveEvidencePolicy) { fixture in
+            let token = try await fixture.core.attest(type: .sevSnpVm, request: .init(evidence: evidence), at: time)
+            let verifier = try await TokenVerifier(
+                jwks: fixture.core.signer.jwksJSON,
+                issuer: "http://attestation.test"
+            )
+            let claims = try await verifier.verify(token, at: time)
+            #expect(claims["x-ms-attestation-type"] == .string("sevsnpvm"))
+            #expect(claims["x-enclavekit-tpm-nonce"]?.stringValue?.hasPrefix("6368616c6c656e6765") == true)
+            #expect(claims["x-enclavekit-tpm-pcr0"]?.stringValue?.hasPrefix("e15c4479") == true)
+            #expect(claims["x-ms-azurevm-attested-pcrs"] == .array((0..<24).map { .integer($0) }))
+        }
+    }
+
+    /// Runs `body`, giving up on waiting after `limit` (the body may go on in the background).
+    static func within<T: Sendable>(
+        _ limit: Duration,
+        _ body: @escaping @Sendable () async throws -> T
+    ) async -> Result<T, any Error>? {
+        let (stream, continuation) = AsyncStream<Result<T, any Error>?>.makeStream()
+        let work = Task {
+            do { continuation.yield(.success(try await body())) } catch { continuation.yield(.failure(error)) }
+        }
+        let timer = Task {
+            try? await Task.sleep(for: limit)
+            continuation.yield(nil)
+        }
+        var iterator = stream.makeAsyncIterator()
+        let first = await iterator.next() ?? nil
+        timer.cancel()
+        _ = work
+        return first
+    }
+}
