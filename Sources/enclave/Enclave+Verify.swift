@@ -14,9 +14,13 @@ extension EnclaveCommand {
                 Intel SGX and TDX quotes (DCAP, versions 3 to 5) are detected by themselves; AMD SEV-SNP reports \
                 are detected by size or chosen with --format sev-snp. Evidence may be binary or hexadecimal text. \
                 Trust anchors default to Intel's SGX root, AMD's ARKs (Milan, Genoa, Turin) and, for simulated \
-                evidence, this machine's simulated platform root. Cryptographically valid evidence is then judged by \
-                the policy (no simulation, no debug, TDX SEPT_VE_DISABLE set and no service TD, SEV-SNP no migration \
-                agent). Exits non-zero naming the failed check.
+                evidence, this machine's simulated platform root. Real SGX and TDX quotes need Intel's collateral \
+                (--collateral): without it they are refused, unless --chain-only asks for the signatures and PCK chain \
+                alone (the quoting enclave pinned to Intel's; revocation and TCB are then not checked). Simulated \
+                evidence gets this machine's collateral. Cryptographically valid evidence is then judged by the \
+                policy, which fails closed: no simulation, no debug, TDX SEPT_VE_DISABLE set and no service TD, \
+                SEV-SNP no migration agent and VMPL 0, a TCB status that is current (not out of date, not revoked, \
+                not missing). Exits non-zero naming the failed check, and for a policy refusal the flag that accepts it.
                 """
         )
 
@@ -75,7 +79,18 @@ extension EnclaveCommand {
         var denySmt = false
 
         @Option(help: "SEV-SNP: the highest VMPL accepted (0-3).")
-        var maxVmpl: UInt32 = 3
+        var maxVmpl: UInt32 = 0
+
+        @Flag(help: "SGX/TDX: accept an out-of-date TCB (OutOfDate, OutOfDateConfigurationNeeded, TDRelaunchAdvised).")
+        var allowOutOfDate = false
+
+        @Flag(
+            help: """
+                SGX/TDX without --collateral: verify only the signatures and the PCK chain, the quoting enclave pinned \
+                to Intel's. Revocation and TCB are NOT checked.
+                """
+        )
+        var chainOnly = false
 
         @Flag(help: "Print JSON.")
         var json = false
@@ -107,25 +122,63 @@ extension EnclaveCommand {
             policy.allowMigrationAgent = allowMigrationAgent
             policy.allowSMT = !denySmt
             policy.maximumVMPL = maxVmpl
+            policy.allowOutOfDate = allowOutOfDate
+            policy.allowMissingTCBStatus = chainOnly
             var violation: EvidencePolicy.Violation?
             do { try policy.check(claims) } catch { violation = error }
 
             var object = claims.jsonObject
-            object["verified"] = true
+            // Only a full verification is `true`; a chain-only one says what it is (and `notChecked` what it skipped).
+            object["verified"] = claims.notChecked.isEmpty ? true : "chain-only"
             object["policy"] =
-                violation.map { ["accepted": false, "requirement": $0.requirement, "reason": $0.reason] }
-                ?? ["accepted": true]
+                violation.map {
+                    var refusal: [String: Any] = [
+                        "accepted": false, "requirement": $0.requirement, "reason": $0.reason,
+                        "default": Self.isDefault($0),
+                    ]
+                    if let flag = Self.flag(for: $0) { refusal["flag"] = flag }
+                    return refusal
+                } ?? ["accepted": true]
             if json {
                 try Files.printJSON(object)
             } else {
                 Self.printFlat(object)
             }
-            fflush(nil)  // the claims before the refusal on standard error
+            fflush(nil)  // the claims before the warning and the refusal on standard error
+            if !claims.notChecked.isEmpty {
+                FileHandle.standardError.write(
+                    Data(
+                        ("warning: chain-only verification: \(claims.notChecked.joined(separator: " and ")) were not "
+                            + "checked\n").utf8
+                    )
+                )
+            }
             if let violation {
+                let origin = Self.isDefault(violation) ? "refused by default" : "refused"
+                let remedy = Self.flag(for: violation).map { "\($0) accepts it" } ?? "no flag accepts it"
                 throw Failure(
                     check: "policy (\(violation.requirement))",
-                    reason: violation.reason + " — the evidence itself verified"
+                    reason: violation.reason + " — the evidence itself verified; \(origin), \(remedy)"
                 )
+            }
+        }
+
+        /// Whether the policy's default refused (every requirement but SMT, which only --deny-smt refuses).
+        static func isDefault(_ violation: EvidencePolicy.Violation) -> Bool { violation.setting != "allowSMT" }
+
+        /// The flag that accepts what `violation` refused, if any.
+        static func flag(for violation: EvidencePolicy.Violation) -> String? {
+            switch violation.setting {
+            case "allowSimulated": "--allow-simulated"
+            case "allowDebug": "--allow-debug"
+            case "requireSEPTVEDisable": "--allow-sept-ve"
+            case "requireNoServiceTD": "--allow-service-td"
+            case "allowMigrationAgent": "--allow-migration-agent"
+            case "allowSMT": "leaving out --deny-smt"
+            case "maximumVMPL": "--max-vmpl N"
+            case "allowOutOfDate": "--allow-out-of-date"
+            case "allowMissingTCBStatus": "--collateral (or --chain-only)"
+            default: nil
             }
         }
 
@@ -149,15 +202,25 @@ extension EnclaveCommand {
                     let bundle = try Collateral(contentsOf: collateral)
                     return try await quote.verify(anchors: anchors, collateral: bundle, at: time)
                 }
-                let bare = try await quote.verify(anchors: anchors, at: time)
-                if bare.simulated, let platform = try? SimulatedPlatform.open() {
-                    // Simulated evidence: this machine's platform supplies the collateral.
+                if let simulated = anchors.first(where: \.simulated),
+                    (try? quote.pckChain())?.last == simulated.certificate,
+                    let platform = try? SimulatedPlatform.open()
+                {
+                    // Evidence of this machine's simulated platform: the platform supplies the collateral.
                     let bundle = try Collateral(
                         dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60))
                     )
                     return try await quote.verify(anchors: anchors, collateral: bundle, at: time)
                 }
-                return bare
+                guard chainOnly else {
+                    throw Failure(
+                        check: "collateral",
+                        reason: "a real \(quote.isTDX ? "TDX" : "SGX") quote is verified with Intel's collateral: give "
+                            + "--collateral (a PCCS directory or a dcap-qvl JSON bundle), or --chain-only to check only "
+                            + "its signatures and PCK chain (revocation and TCB are then not checked)"
+                    )
+                }
+                return try await quote.verifyChainOnly(anchors: anchors, at: time)
             } catch let failure as DCAPQuote.VerificationFailure {
                 throw Failure(check: failure.check.rawValue, reason: failure.reason)
             } catch let failure as Failure {
@@ -203,7 +266,12 @@ extension EnclaveCommand {
                 let evidence = try AzureVTPMEvidence(json: bytes)
                 let chain = try chain.map { try AMDCertificate.parseAll(Files.read($0, what: "chain")) } ?? []
                 let bundle = try collateral.map { try Collateral(contentsOf: $0) }
-                return try await evidence.verify(at: time, amdChain: chain, collateral: bundle)
+                return try await evidence.verify(
+                    at: time,
+                    amdChain: chain,
+                    collateral: bundle,
+                    tdxChainOnly: chainOnly
+                )
             } catch let failure as AzureVTPMEvidence.VerificationFailure {
                 throw Failure(check: failure.check, reason: failure.reason)
             } catch let failure as SEVSNPReport.VerificationFailure {

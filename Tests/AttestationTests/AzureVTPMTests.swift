@@ -34,11 +34,18 @@ struct AzureVTPMTests {
         #expect(Hex.encode(evidence.tpmQuote.nonce) != Hex.encode(Array("123abc".utf8)))  // trustee's mismatch case
     }
 
-    @Test func tdxEvidenceVerifiesWithoutCollateral() async throws {
+    /// The TD quote comes without Intel collateral: refused (fail closed) unless a chain-only verification is asked
+    /// for, whose claims say that revocation and TCB were not checked.
+    @Test func tdxEvidenceNeedsCollateralOrAnExplicitChainOnlyVerification() async throws {
         for file in ["evidence-v0.json", "evidence-v1.json"] {
             let evidence = try AzureVTPMEvidence(json: Vectors.bytes(Self.tdx + file))
-            let claims = try await evidence.verify(at: Self.time)
+            let refused = await #expect(throws: AzureVTPMEvidence.VerificationFailure.self) {
+                try await evidence.verify(at: Self.time)
+            }
+            #expect(refused?.check == "collateral")
+            let claims = try await evidence.verify(at: Self.time, tdxChainOnly: true)
             #expect(claims.format == "tdx")
+            #expect(claims.notChecked == Claims.chainOnlyNotChecked)
             let tpm = try #require(claims.tpm)
             #expect(tpm.nonce == Array("challenge".utf8))
             let pcr0 = Hex.encode(tpm.pcrs[0])

@@ -74,10 +74,14 @@ struct SEVSNPTests {
         let report = try Self.report("snp/trustee/test-vlek-report.bin")
         #expect(report.version == 3 && report.vmpl == 1 && report.signingKey == .vlek)
         let claims = try report.verify(signingCertificate: Self.certificate("snp/trustee/test-vlek.der"), at: Self.time)
-        try EvidencePolicy().check(claims)
-        var strict = EvidencePolicy()
-        strict.maximumVMPL = 0
-        #expect((#expect(throws: EvidencePolicy.Violation.self) { try strict.check(claims) })?.requirement == "VMPL")
+        // VMPL 0 by default (fail closed); accepted when the caller allows VMPL 1.
+        #expect(
+            (#expect(throws: EvidencePolicy.Violation.self) { try EvidencePolicy().check(claims) })?.requirement
+                == "VMPL"
+        )
+        var relaxed = EvidencePolicy()
+        relaxed.maximumVMPL = 1
+        try relaxed.check(claims)
         // The VLEK expired on 2025-12-10: today it no longer verifies.
         let expired = #expect(throws: SEVSNPReport.VerificationFailure.self) {
             try report.verify(

@@ -162,7 +162,7 @@ struct TDXQuoteTests {
         #expect(tdxFailure?.check == .pckChain)
         let sgx = try DCAPQuote(bytes: Vectors.bytes("synthetic/intel-qvl-sampleData/quote.dat"))
         let sgxFailure = await #expect(throws: DCAPQuote.VerificationFailure.self) {
-            try await sgx.verify(anchors: anchors, at: Date(timeIntervalSince1970: 1_628_261_715))
+            try await sgx.verifyChainOnly(anchors: anchors, at: Date(timeIntervalSince1970: 1_628_261_715))
         }
         #expect(sgxFailure?.check == .certificationDataType)
         // Its TCB info (SVNs beyond a byte) still parses: the numbers are Intel's to choose.
@@ -363,16 +363,22 @@ struct TDXQuoteTests {
 
     // MARK: Policy after cryptography
 
-    /// Azure's TD lacks SEPT_VE_DISABLE: its quote verifies cryptographically, then the default policy refuses it
-    /// by name. Debug and a bound service TD are refused the same way.
+    /// Azure's TD lacks SEPT_VE_DISABLE: its quote verifies cryptographically (chain only: no collateral comes with
+    /// it), then the default policy refuses it by name; relaxed for that, it still needs a TCB status (or the
+    /// caller's word that none is needed). Debug and a bound service TD are refused the same way.
     @Test func policyRefusalsComeAfterVerification() async throws {
         let quote = try DCAPQuote(bytes: Vectors.bytes("azure-vtpm/trustee-az-tdx-vtpm/td-quote.bin"))
-        let claims = try await quote.verify(anchors: Self.anchors, at: Self.phalaTime)
+        let claims = try await quote.verifyChainOnly(anchors: Self.anchors, at: Self.phalaTime)
         #expect(claims.tdx?.septVEDisable == false)
+        #expect(claims.notChecked == ["revocation", "TCB"] && claims.tcbStatus == nil)
         let violation = #expect(throws: EvidencePolicy.Violation.self) { try EvidencePolicy().check(claims) }
         #expect(violation?.requirement == "SEPT_VE_DISABLE")
+        #expect(violation?.setting == "requireSEPTVEDisable")
         var relaxed = EvidencePolicy()
         relaxed.requireSEPTVEDisable = false
+        let missing = #expect(throws: EvidencePolicy.Violation.self) { try relaxed.check(claims) }
+        #expect(missing?.requirement == "TCB status" && missing?.setting == "allowMissingTCBStatus")
+        relaxed.allowMissingTCBStatus = true
         try relaxed.check(claims)
 
         var debug = try await verify(Self.phalaQuote, Self.phalaCollateral, at: Self.phalaTime)

@@ -1,4 +1,5 @@
 import Crypto
+import EnclaveCore
 import EnclaveHost
 import Foundation
 import Testing
@@ -166,20 +167,94 @@ struct VerifyCLITests {
 
     @Test func realQuoteVerifiesToIntelsRoot() throws {
         let quote = Vectors.root + "/sgx/phala-dcap-qvl/sgx_quote"
-        let run = try Fixtures.run(cli, ["verify", quote, "--at", "1752919277", "--allow-debug", "--json"])
+        // Without collateral a real quote is refused, naming the way out.
+        let bare = try Fixtures.run(cli, ["verify", quote, "--at", "1752919277"])
+        #expect(bare.status != 0)
+        #expect(bare.output.contains("verification failed at collateral"), "\(bare.output)")
+        #expect(bare.output.contains("--collateral") && bare.output.contains("--chain-only"), "\(bare.output)")
+        #expect(!bare.output.contains("verified: "), "\(bare.output)")  // no claims printed
+        // --chain-only: accepted, and it says what was not checked.
+        let run = try Fixtures.run(cli, ["verify", quote, "--at", "1752919277", "--chain-only", "--json"])
         #expect(run.status == 0, "\(run.output)")
-        let claims = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+        #expect(run.output.contains("revocation and TCB were not checked"), "\(run.output)")
+        let claims = try json(run.output)
         #expect(claims["simulated"] as? Bool == false)
+        #expect(claims["verified"] as? String == "chain-only")
+        #expect(claims["notChecked"] as? [String] == ["revocation", "TCB"])
+        #expect(claims["tcbStatus"] == nil)
+        let flat = try Fixtures.run(cli, ["verify", quote, "--at", "1752919277", "--chain-only"])
+        #expect(flat.status == 0, "\(flat.output)")
+        #expect(flat.output.contains("verified: chain-only"), "\(flat.output)")
+        #expect(flat.output.contains("warning: chain-only verification: revocation and TCB were not checked"))
 
         let bundle = Vectors.root + "/sgx/phala-dcap-qvl/sgx_quote_collateral.json"
         let full = try Fixtures.run(cli, ["verify", quote, "--collateral", bundle, "--at", "1752919277", "--json"])
         #expect(full.status == 0, "\(full.output)")
         let status = try #require(try JSONSerialization.jsonObject(with: Data(full.output.utf8)) as? [String: Any])
         #expect(status["tcbStatus"] as? String == "ConfigurationAndSWHardeningNeeded")
+        #expect(status["verified"] as? Bool == true && status["notChecked"] == nil)
         #expect(status["advisoryIDs"] as? [String] == ["INTEL-SA-00289", "INTEL-SA-00615"])
         let late = try Fixtures.run(cli, ["verify", quote, "--collateral", bundle, "--at", "1752919278"])
         #expect(late.status != 0)
         #expect(late.output.contains("verification failed at collateral validity"))
+    }
+
+    /// The JSON document printed before any error line.
+    func json(_ output: String) throws -> [String: Any] {
+        let start = output.firstIndex(of: "{") ?? output.startIndex
+        let end = output.lastIndex(of: "}").map { output.index(after: $0) } ?? output.endIndex
+        let document = String(output[start..<end])
+        return try #require(try JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any])
+    }
+
+    /// An out-of-date platform is refused by default, naming the default and the flag; the flag accepts it. (A
+    /// private simulated platform whose root is given as a trust anchor, and whose collateral states a newer TCB.)
+    @Test func outOfDateIsRefusedByDefaultAndAcceptedWithItsFlag() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        let platform = try SimulatedPlatform.open(directory: directory + "/platform")
+        let identity = EnclaveIdentity(
+            uniqueID: try Digest32(bytes: [UInt8](repeating: 1, count: 32)),
+            signerID: try Digest32(bytes: [UInt8](repeating: 2, count: 32)),
+            productID: 1,
+            securityVersion: 1,
+            attributes: []
+        )
+        try Data(platform.quote(for: identity, reportData: [UInt8](repeating: 0, count: 64)))
+            .write(to: URL(fileURLWithPath: directory + "/quote.bin"))
+        try Data(platform.rootCertificatePEM().utf8).write(to: URL(fileURLWithPath: directory + "/root.pem"))
+        var newer = try platform.platformInfo().cpuSVN.map(Int.init)
+        newer[0] += 1
+        try platform.setTCB(upToDateComponents: newer)
+        try Data(platform.collateralJSON(issued: Date().addingTimeInterval(-60)))
+            .write(to: URL(fileURLWithPath: directory + "/collateral.json"))
+        let arguments = [
+            "verify", directory + "/quote.bin", "--collateral", directory + "/collateral.json", "--trust-anchor",
+            directory + "/root.pem",
+        ]
+        let refused = try Fixtures.run(cli, arguments + ["--json"])
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("verification failed at policy (TCB status)"), "\(refused.output)")
+        #expect(refused.output.contains("OutOfDate is not accepted"), "\(refused.output)")
+        #expect(refused.output.contains("refused by default, --allow-out-of-date accepts it"), "\(refused.output)")
+        let policy = try #require(try json(refused.output)["policy"] as? [String: Any])
+        #expect(policy["requirement"] as? String == "TCB status" && policy["flag"] as? String == "--allow-out-of-date")
+        let accepted = try Fixtures.run(cli, arguments + ["--allow-out-of-date", "--json"])
+        #expect(accepted.status == 0, "\(accepted.output)")
+        #expect(try json(accepted.output)["tcbStatus"] as? String == "OutOfDate")
+
+        // SEV-SNP: VMPL 1 is refused by default, --max-vmpl 1 accepts it.
+        let vlek = [
+            "verify", Vectors.root + "/snp/trustee/test-vlek-report.bin", "--format", "sev-snp", "--vcek",
+            Vectors.root + "/snp/trustee/test-vlek.der", "--at", "1752919234",
+        ]
+        let vmpl = try Fixtures.run(cli, vlek)
+        #expect(vmpl.status != 0)
+        #expect(
+            vmpl.output.contains("verification failed at policy (VMPL)")
+                && vmpl.output.contains("refused by default, --max-vmpl N accepts it"),
+            "\(vmpl.output)"
+        )
+        #expect(try Fixtures.run(cli, vlek + ["--max-vmpl", "1"]).status == 0)
     }
 }
 
@@ -380,18 +455,24 @@ struct VerifyRealEvidenceCLITests {
     @Test func policyRefusalPrintsTheVerifiedClaimsAndNamesTheRequirement() throws {
         let run = try Fixtures.run(
             cli,
-            ["verify", Vectors.root + "/azure-vtpm/trustee-az-tdx-vtpm/td-quote.bin", "--at", "1752919234", "--json"]
+            [
+                "verify", Vectors.root + "/azure-vtpm/trustee-az-tdx-vtpm/td-quote.bin", "--at", "1752919234",
+                "--chain-only", "--json",
+            ]
         )
         #expect(run.status != 0)
         #expect(run.output.contains("verification failed at policy (SEPT_VE_DISABLE)"), "\(run.output)")
+        #expect(run.output.contains("refused by default, --allow-sept-ve accepts it"), "\(run.output)")
         let claims = try json(run.output)
-        #expect(claims["verified"] as? Bool == true)
-        #expect((claims["policy"] as? [String: Any])?["accepted"] as? Bool == false)
+        #expect(claims["verified"] as? String == "chain-only")
+        let policy = try #require(claims["policy"] as? [String: Any])
+        #expect(policy["accepted"] as? Bool == false)
+        #expect(policy["default"] as? Bool == true && policy["flag"] as? String == "--allow-sept-ve")
         let allowed = try Fixtures.run(
             cli,
             [
                 "verify", Vectors.root + "/azure-vtpm/trustee-az-tdx-vtpm/td-quote.bin", "--at", "1752919234",
-                "--allow-sept-ve",
+                "--allow-sept-ve", "--chain-only",
             ]
         )
         #expect(allowed.status == 0, "\(allowed.output)")

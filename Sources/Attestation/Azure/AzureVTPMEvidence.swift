@@ -88,14 +88,19 @@ public struct AzureVTPMEvidence: Sendable {
         }
     }
 
-    /// Verify every layer. SEV-SNP: the report on AMD's chain at `time`. TDX: the TD quote to `intelAnchors`, with
-    /// `collateral` when given (TCB status). Then the HCL runtime data binding, the TPM quote's signature by the
-    /// vTPM key, and its PCR digest. The claims are the hardware's, with the PCRs and nonce under `tpm`.
+    /// Verify every layer. SEV-SNP: the report on AMD's chain at `time`. TDX: the TD quote to `intelAnchors` with
+    /// Intel's `collateral` (required, fail closed), or — only when `tdxChainOnly` asks for it — its signatures and
+    /// chain alone (``DCAPQuote/verifyChainOnly(anchors:at:)``: revocation and TCB not checked). Then the HCL runtime
+    /// data binding, the TPM quote's signature by the vTPM key, and its PCR digest. The claims are the hardware's,
+    /// with the PCRs and nonce under `tpm`.
+    /// - Throws: ``VerificationFailure`` with check `collateral` for a TD quote without collateral and without
+    ///   `tdxChainOnly`; the hardware layer's failure otherwise.
     public func verify(
         at time: Date,
         amdChain: [AMDCertificate] = [],
         intelAnchors: [DCAPQuote.TrustAnchor] = [.init(certificate: IntelRoots.sgxRootCA, simulated: false)],
-        collateral: Collateral? = nil
+        collateral: Collateral? = nil,
+        tdxChainOnly: Bool = false
     ) async throws -> Claims {
         var claims: Claims
         switch (hardware, hcl.hardwareReport) {
@@ -104,8 +109,13 @@ public struct AzureVTPMEvidence: Sendable {
         case (.tdx(let quote), .tdx):
             if let collateral {
                 claims = try await quote.verify(anchors: intelAnchors, collateral: collateral, at: time)
+            } else if tdxChainOnly {
+                claims = try await quote.verifyChainOnly(anchors: intelAnchors, at: time)
             } else {
-                claims = try await quote.verify(anchors: intelAnchors, at: time)
+                throw VerificationFailure(
+                    check: "collateral",
+                    reason: "a TD quote is verified with Intel's collateral (or, explicitly, chain only)"
+                )
             }
         default:
             throw VerificationFailure(

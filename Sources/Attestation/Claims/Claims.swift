@@ -132,6 +132,13 @@ public struct Claims: Hashable, Sendable {
     public var sevSNP: SEVSNP?
     /// vTPM claims, for evidence from an Azure confidential VM's paravisor.
     public var tpm: TPM?
+    /// Checks the verification was asked to skip, empty for a full verification. A chain-only DCAP verification
+    /// (``DCAPQuote/verifyChainOnly(anchors:at:)``) lists ``chainOnlyNotChecked``: revocation and TCB.
+    public var notChecked: [String] = []
+
+    /// What a chain-only DCAP verification does not check: `revocation` (no CRLs) and `TCB` (no TCB info and no
+    /// QE identity levels: the platform's and the quoting enclave's TCB status are unknown).
+    public static let chainOnlyNotChecked = ["revocation", "TCB"]
 
     /// Claims with the given values.
     public init(
@@ -173,6 +180,7 @@ extension Claims {
             "advisoryIDs": advisoryIDs,
         ]
         if let tcbStatus { object["tcbStatus"] = tcbStatus.rawValue }
+        if !notChecked.isEmpty { object["notChecked"] = notChecked }
         if let sgx {
             object["sgx"] =
                 [

@@ -10,7 +10,9 @@ public struct CertificateRevocationList: Sendable {
     public var issuer: DistinguishedName
     public var thisUpdate: Date
     public var nextUpdate: Date?
-    /// Serial numbers of revoked certificates (big-endian bytes as encoded).
+    /// Serial numbers of revoked certificates, as unsigned integers: big-endian magnitude without leading zero
+    /// octets, the form swift-certificates keeps a certificate's serial in. (DER prefixes a serial whose top bit is
+    /// set with a `00` octet; comparing the encoded octets would miss about half of all serials.)
     public var revokedSerials: Set<[UInt8]>
     let signedBytes: [UInt8]
     let signature: [UInt8]
@@ -70,10 +72,12 @@ public struct CertificateRevocationList: Sendable {
                     try DER.sequence(item, identifier: .sequence) { entries in
                         while let entry = entries.next() {
                             try DER.sequence(entry, identifier: .sequence) { fields in
-                                guard let serial = fields.next(), serial.identifier == .integer,
-                                    case .primitive(let content) = serial.content
-                                else { throw ASN1Error.invalidASN1Object(reason: "bad revoked entry") }
-                                revoked.insert(Array(content))
+                                guard let serial = fields.next(), serial.identifier == .integer else {
+                                    throw ASN1Error.invalidASN1Object(reason: "bad revoked entry")
+                                }
+                                // A positive INTEGER in strict DER (fewest octets, no negative numbers), read as
+                                // its magnitude: a malformed entry fails the whole CRL.
+                                revoked.insert(Self.magnitude(try ArraySlice<UInt8>(derEncoded: serial)))
                                 while fields.next() != nil {}  // revocation date, entry extensions
                             }
                         }
@@ -95,9 +99,19 @@ public struct CertificateRevocationList: Sendable {
         return key.isValidSignature(parsed, for: signedBytes)
     }
 
-    /// Whether `certificate` is listed as revoked.
+    /// Whether `certificate` is listed as revoked: its serial number compared as an integer.
     public func revokes(_ certificate: Certificate) -> Bool {
-        revokedSerials.contains(Array(certificate.serialNumber.bytes))
+        revokes(serial: certificate.serialNumber)
+    }
+
+    /// Whether `serial` is listed as revoked, compared as an integer.
+    public func revokes(serial: Certificate.SerialNumber) -> Bool {
+        revokedSerials.contains(Self.magnitude(serial.bytes))
+    }
+
+    /// An unsigned big-endian integer without leading zero octets.
+    static func magnitude(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        Array(bytes.drop { $0 == 0 })
     }
 
     /// Whether `time` lies in [thisUpdate, nextUpdate).

@@ -13,11 +13,23 @@ extension DCAPQuote {
         }
     }
 
-    /// Verify the quote's signature chain to one of `anchors` at `time` and return its claims; `simulated` is true
-    /// when the chain ends at a simulation anchor. Collateral-based TCB evaluation is not part of this step.
-    public func verify(anchors: [TrustAnchor], at time: Date) async throws -> Claims {
+    /// Verify only the quote's signatures and PCK chain, without collateral — an explicit, weaker choice than
+    /// ``verify(anchors:collateral:at:cache:)``, for a caller or operator who asks for it.
+    ///
+    /// Checked: the PCK chain to one of `anchors` at `time`, the QE report's signature by the PCK key and its binding
+    /// of the attestation key, the quote's signature, and the quoting enclave pinned to Intel's
+    /// (``QuotingEnclaveIdentity/intel(tdx:)``: MRSIGNER, ISVPRODID, MISCSELECT and attributes under their masks), so
+    /// a quoting enclave of one's own under a stand-in root is refused.
+    /// Not checked: revocation (no CRLs), the TCB level and the QE's SVN (no TCB info, no QE identity). The claims
+    /// say so in ``Claims/notChecked`` and carry no ``Claims/tcbStatus``, which ``EvidencePolicy`` refuses unless
+    /// ``EvidencePolicy/allowMissingTCBStatus`` is set.
+    /// - Throws: ``VerificationFailure`` naming the first check that failed.
+    public func verifyChainOnly(anchors: [TrustAnchor], at time: Date) async throws -> Claims {
         let chain = try await verifySignatures(trustAnchors: anchors.map(\.certificate), at: time)
-        return claims(anchoredAt: chain, anchors: anchors)
+        try checkPinnedQuotingEnclave()
+        var claims = claims(anchoredAt: chain, anchors: anchors)
+        claims.notChecked = Claims.chainOnlyNotChecked
+        return claims
     }
 
     /// The claims of the quote's body; `simulated` unless the validated path ends at a hardware anchor.

@@ -1,6 +1,7 @@
 internal import Crypto
 internal import EnclaveCore
 public import Foundation
+internal import SwiftASN1
 @_spi(FixedExpiryValidationTime) internal import X509
 
 extension DCAPQuote {
@@ -55,6 +56,15 @@ extension DCAPQuote {
                 reason: "the QE identity is for \(identity.id), this quote needs \(expectedID)"
             )
         }
+        // Intel's quoting enclave, whoever signed the identity: a QE identity naming another is not Intel's.
+        let intel = QuotingEnclaveIdentity.intel(tdx: isTDX)
+        guard identity.mrSigner == intel.mrSigner, identity.isvProductID == Int(intel.isvProductID) else {
+            throw VerificationFailure(
+                check: .qeIdentity,
+                reason: "the QE identity does not name Intel's quoting enclave (\(intel.id))"
+            )
+        }
+        try checkPinnedQuotingEnclave()
         let qe = qeReport
         guard qe.mrSigner.bytes == identity.mrSigner, Int(qe.isvProductID) == identity.isvProductID else {
             throw VerificationFailure(check: .qeIdentity, reason: "the quoting enclave is not the one Intel identifies")
@@ -72,6 +82,17 @@ extension DCAPQuote {
             throw VerificationFailure(check: .qeIdentity, reason: "the quoting enclave's SVN is below every level")
         }
         return level
+    }
+
+    /// The quoting enclave pinned to Intel's (``QuotingEnclaveIdentity/intel(tdx:)``), with or without collateral.
+    func checkPinnedQuotingEnclave() throws {
+        let intel = QuotingEnclaveIdentity.intel(tdx: isTDX)
+        if let mismatch = intel.mismatch(qeReport) {
+            throw VerificationFailure(
+                check: .qeIdentity,
+                reason: "the quoting enclave is not Intel's \(intel.id): \(mismatch)"
+            )
+        }
     }
 
     /// The TCB status as Intel specifies it: the platform's level (SGX components and PCESVN; for TDX also the TEE
@@ -176,6 +197,7 @@ extension DCAPQuote {
             signature: collateral.tcbInfoSignature,
             chain: collateral.tcbInfoIssuerChain,
             roots: roots,
+            rootCRL: crls[0],
             at: time,
             check: .tcbInfoSignature
         )
@@ -184,6 +206,7 @@ extension DCAPQuote {
             signature: collateral.qeIdentitySignature,
             chain: collateral.qeIdentityIssuerChain,
             roots: roots,
+            rootCRL: crls[0],
             at: time,
             check: .qeIdentitySignature,
             // Intel signs both with the TCB signing key: the same chain, validated at the same time, once.
@@ -265,25 +288,33 @@ extension DCAPQuote {
         return [rootCRL, pckCRL]
     }
 
-    /// Check that `bytes` carry `signature` (raw r‖s, P-256) by the leaf of `chain`, which chains to `roots`.
+    /// The common name of Intel's TCB Signing certificate, which signs TCB info and QE identities.
+    static let tcbSigningCommonName = "Intel SGX TCB Signing"
+
+    /// Check that `bytes` carry `signature` (raw r‖s, P-256) by the leaf of `chain`, and that the leaf is Intel's
+    /// TCB Signing certificate: issued directly by one of `roots`, named `CN=Intel SGX TCB Signing`, an end entity
+    /// whose key usage is digital signature, and not listed on `rootCRL`. Any other certificate under the root (a
+    /// PCK certificate, say) does not speak for Intel's TCB.
     static func checkSigned(
         _ bytes: [UInt8],
         signature: [UInt8],
         chain: [Certificate],
         roots: [Certificate],
+        rootCRL: CertificateRevocationList,
         at time: Date,
         check: Check,
         chainValidated: Bool = false
     ) async throws {
         guard let leaf = chain.first else { throw VerificationFailure(check: check, reason: "no issuer chain") }
         if !chainValidated {
-            guard await validatedPath(chain, roots: roots, at: time) != nil else {
+            guard let path = await validatedPath(chain, roots: roots, at: time) else {
                 throw VerificationFailure(
                     check: check,
                     reason: "the signing certificate does not chain to a trust anchor at \(time)"
                 )
             }
             SignatureCounter.record(chain.count - 1)  // the issuer chain's path
+            try checkTCBSigningRole(path: path, rootCRL: rootCRL, check: check)
         }
         SignatureCounter.record(1)
         guard let key = P256.Signing.PublicKey(leaf.publicKey),
@@ -291,6 +322,42 @@ extension DCAPQuote {
             key.isValidSignature(parsed, for: bytes)
         else {
             throw VerificationFailure(check: check, reason: "the signature over the exact bytes does not verify")
+        }
+    }
+
+    /// The role of Intel's TCB Signing certificate (see ``checkSigned(_:signature:chain:roots:rootCRL:at:check:chainValidated:)``),
+    /// on its validated path (leaf first, anchor last).
+    static func checkTCBSigningRole(path: [Certificate], rootCRL: CertificateRevocationList, check: Check) throws {
+        let leaf = path[0]
+        guard path.count == 2 else {
+            throw VerificationFailure(
+                check: check,
+                reason:
+                    "the signing certificate is not issued directly by the root CA (Intel's TCB Signing certificate is)"
+            )
+        }
+        let names = leaf.subject.flatMap { $0 }.filter { $0.type == .RDNAttributeType.commonName }
+        guard names.count == 1, names.first.flatMap({ String($0.value) }) == tcbSigningCommonName else {
+            throw VerificationFailure(
+                check: check,
+                reason: "the signing certificate is not Intel's TCB Signing certificate (CN=\(tcbSigningCommonName))"
+            )
+        }
+        // Intel's: key usage digital signature and non-repudiation (critical), basic constraints CA:FALSE (critical).
+        guard let usage = try? leaf.extensions.keyUsage, usage.digitalSignature, !usage.keyCertSign, !usage.cRLSign,
+            (try? leaf.extensions.basicConstraints) == .notCertificateAuthority
+        else {
+            throw VerificationFailure(
+                check: check,
+                reason:
+                    "the signing certificate's key usage or basic constraints are not those of a TCB Signing certificate"
+            )
+        }
+        guard rootCRL.issuer == path[1].subject else {
+            throw VerificationFailure(check: .crl, reason: "the root CA CRL is not the signing certificate's issuer's")
+        }
+        if rootCRL.revokes(leaf) {
+            throw VerificationFailure(check: .revocation, reason: "the TCB Signing certificate is revoked")
         }
     }
 }

@@ -50,7 +50,9 @@ extension DCAPQuote {
     /// and the quote's signature by the attestation key. Collateral (CRLs, TCB info, QE identity) is separate.
     /// - Returns: the validated chain, PCK leaf first, trust anchor last.
     /// - Throws: ``VerificationFailure`` naming the first check that failed.
-    public func verifySignatures(trustAnchors: [Certificate], at time: Date) async throws -> [Certificate] {
+    /// Internal: on its own it proves nothing about the quoting enclave; ``verifyChainOnly(anchors:at:)`` adds the
+    /// pin on Intel's, ``verify(anchors:collateral:at:cache:)`` everything else.
+    func verifySignatures(trustAnchors: [Certificate], at time: Date) async throws -> [Certificate] {
         let path = try await validatePCKPath(chain: pckChain(), trustAnchors: trustAnchors, at: time)
         try checkQuoteSignatures(pckLeaf: path[0])
         return path

@@ -67,13 +67,30 @@ struct SimulatedPKI: Sendable {
             throw EnclaveError.invalidConfiguration("the simulated PCK certificate has no SGX extension")
         }
         let tcb = try JSONDecoder().decode(TCBFile.self, from: Data(read(path + "/tcb.json").utf8))
+        let root = try Certificate(pemEncoded: read(path + "/root-ca.pem"))
+        let rootKey = try P256.Signing.PrivateKey(pemRepresentation: read(path + "/root-ca.key.pem"))
+        let tcbSigningKey = try P256.Signing.PrivateKey(pemRepresentation: read(path + "/tcb-signing.key.pem"))
+        var tcbSigning = try Certificate(pemEncoded: read(path + "/tcb-signing.pem"))
+        if tcbSigning.subject != (try tcbSigningName) {
+            // A platform made before the verifier checked the signer's role: the same key, re-certified as Intel's
+            // TCB Signing certificate is (verifiers refuse TCB info signed by any other certificate).
+            tcbSigning = try issue(
+                tcbSigningKey,
+                subject: tcbSigningName,
+                by: (root, rootKey),
+                years: 20,
+                authority: false
+            )
+            try Data(try tcbSigning.serializeAsPEM().pemString.utf8)
+                .write(to: URL(fileURLWithPath: path + "/tcb-signing.pem"), options: .atomic)
+        }
         return SimulatedPKI(
-            rootCertificate: try Certificate(pemEncoded: read(path + "/root-ca.pem")),
-            rootKey: try P256.Signing.PrivateKey(pemRepresentation: read(path + "/root-ca.key.pem")),
+            rootCertificate: root,
+            rootKey: rootKey,
             platformCACertificate: try Certificate(pemEncoded: read(path + "/platform-ca.pem")),
             platformCAKey: try P256.Signing.PrivateKey(pemRepresentation: read(path + "/platform-ca.key.pem")),
-            tcbSigningCertificate: try Certificate(pemEncoded: read(path + "/tcb-signing.pem")),
-            tcbSigningKey: try P256.Signing.PrivateKey(pemRepresentation: read(path + "/tcb-signing.key.pem")),
+            tcbSigningCertificate: tcbSigning,
+            tcbSigningKey: tcbSigningKey,
             pckCertificate: pck,
             pckKey: try P256.Signing.PrivateKey(pemRepresentation: read(path + "/pck.key.pem")),
             attestationKey: try P256.Signing.PrivateKey(pemRepresentation: read(path + "/attestation.key.pem")),
@@ -89,6 +106,10 @@ struct SimulatedPKI: Sendable {
         var qeSVN: UInt16
         var upToDateComponents: [Int]
         var revokedPCK: Bool
+        /// Whether the root CA CRL lists the platform CA (absent in older files: not revoked).
+        var revokedPlatformCA: Bool?
+        /// Whether the root CA CRL lists the TCB signing certificate (absent in older files: not revoked).
+        var revokedTCBSigning: Bool?
     }
 
     /// Re-issue the PCK certificate for a new platform TCB level (CPUSVN and PCESVN), as Intel issues one per level.
@@ -113,6 +134,12 @@ struct SimulatedPKI: Sendable {
     static func writeTCB(_ tcb: TCBFile, directory: String) throws {
         let path = directory + "/pki/tcb.json"
         try JSONEncoder().encode(tcb).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    /// The TCB signing certificate's subject: the common name of Intel's TCB Signing certificate, which verifiers
+    /// require of the signer of TCB info and QE identities, in the simulation's organization.
+    static var tcbSigningName: DistinguishedName {
+        get throws { try name("Intel SGX TCB Signing") }
     }
 
     static func name(_ commonName: String) throws -> DistinguishedName {
@@ -179,9 +206,10 @@ struct SimulatedPKI: Sendable {
             years: 20,
             authority: true
         )
+        // As Intel's: issued by the root CA, an end entity for digital signature and non-repudiation.
         let tcbSigning = try Self.issue(
             tcbSigningKey,
-            subject: Self.name("EnclaveKit Simulated SGX TCB Signing"),
+            subject: Self.tcbSigningName,
             by: (root, rootKey),
             years: 20,
             authority: false

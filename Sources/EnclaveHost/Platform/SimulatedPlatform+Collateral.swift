@@ -30,23 +30,34 @@ extension SimulatedPlatform {
             + "\"pceId\":\"\(Hex.encode(pki.extensions.pceID).uppercased())\",\"tcbType\":0,\"tcbEvaluationDataNumber\":1,"
             + "\"tcbLevels\":[\(level(upToDate, status: "UpToDate", advisories: [])),"
             + "\(level(older, status: "OutOfDate", advisories: [Self.simulatedAdvisory]))]}"
-        let qeSigner = Hex.encode(SHA256.hash(data: Array("EnclaveKit simulated QE signer".utf8))).uppercased()
+        // The simulated quoting enclave stands in for Intel's: its identity is Intel's (the verifier pins it).
+        let qe = QuotingEnclaveIdentity.intelQE
         let qeIdentity =
             "{\"id\":\"QE\",\"version\":2,\"issueDate\":\"\(issued.formatted(format))\","
-            + "\"nextUpdate\":\"\(next.formatted(format))\",\"tcbEvaluationDataNumber\":1,\"miscselect\":\"00000000\","
-            + "\"miscselectMask\":\"FFFFFFFF\",\"attributes\":\"01000000000000000000000000000000\","
-            + "\"attributesMask\":\"FBFFFFFFFFFFFFFF0000000000000000\",\"mrsigner\":\"\(qeSigner)\",\"isvprodid\":1,"
+            + "\"nextUpdate\":\"\(next.formatted(format))\",\"tcbEvaluationDataNumber\":1,"
+            + "\"miscselect\":\"\(Hex.encode(qe.miscSelect).uppercased())\","
+            + "\"miscselectMask\":\"\(Hex.encode(qe.miscSelectMask).uppercased())\","
+            + "\"attributes\":\"\(Hex.encode(qe.attributes).uppercased())\","
+            + "\"attributesMask\":\"\(Hex.encode(qe.attributesMask).uppercased())\","
+            + "\"mrsigner\":\"\(Hex.encode(qe.mrSigner).uppercased())\",\"isvprodid\":\(qe.isvProductID),"
             + "\"tcbLevels\":[{\"tcb\":{\"isvsvn\":\(pki.qeSVN)},\"tcbDate\":\"\(issued.formatted(format))\","
             + "\"tcbStatus\":\"UpToDate\"}]}"
         let tcbChain = try [pki.tcbSigningCertificate, pki.rootCertificate].map { try $0.serializeAsPEM().pemString }
             .joined(separator: "\n")
         let pckCRLChain = try [pki.platformCACertificate, pki.rootCertificate].map { try $0.serializeAsPEM().pemString }
             .joined(separator: "\n")
-        let rootCRL = try Self.crl(issuer: pki.rootCertificate, key: pki.rootKey, revoked: [], from: issued, to: next)
+        let rootCRL = try Self.crl(
+            issuer: pki.rootCertificate,
+            key: pki.rootKey,
+            revoked: (pki.tcb.revokedPlatformCA == true ? [pki.platformCACertificate.serialNumber] : [])
+                + (pki.tcb.revokedTCBSigning == true ? [pki.tcbSigningCertificate.serialNumber] : []),
+            from: issued,
+            to: next
+        )
         let pckCRL = try Self.crl(
             issuer: pki.platformCACertificate,
             key: pki.platformCAKey,
-            revoked: pki.tcb.revokedPCK ? [Array(pki.pckCertificate.serialNumber.bytes)] : [],
+            revoked: pki.tcb.revokedPCK ? [pki.pckCertificate.serialNumber] : [],
             from: issued,
             to: next
         )
@@ -69,12 +80,15 @@ extension SimulatedPlatform {
     }
 
     /// Change the platform's TCB state: its own level (CPUSVN, PCESVN: the PCK certificate is re-issued for it),
-    /// the up-to-date level the collateral states, and whether the PCK certificate is revoked.
+    /// the up-to-date level the collateral states, whether the PCK CRL lists the PCK certificate, and whether the
+    /// root CA CRL lists the platform CA or the TCB signing certificate.
     public func setTCB(
         cpuSVN: [UInt8]? = nil,
         pceSVN: Int? = nil,
         upToDateComponents: [Int]? = nil,
-        revokePCK: Bool? = nil
+        revokePCK: Bool? = nil,
+        revokePlatformCA: Bool? = nil,
+        revokeTCBSigning: Bool? = nil
     ) throws {
         var pki = try pki()
         if cpuSVN != nil || pceSVN != nil {
@@ -92,15 +106,18 @@ extension SimulatedPlatform {
             tcb.upToDateComponents = upToDateComponents
         }
         if let revokePCK { tcb.revokedPCK = revokePCK }
+        if let revokePlatformCA { tcb.revokedPlatformCA = revokePlatformCA }
+        if let revokeTCBSigning { tcb.revokedTCBSigning = revokeTCBSigning }
         try SimulatedPKI.writeTCB(tcb, directory: directory)
         try reloadPKI()
     }
 
-    /// A DER X.509 v2 CRL signed with ECDSA P-256/SHA-256.
+    /// A DER X.509 v2 CRL signed with ECDSA P-256/SHA-256. Serials are DER INTEGERs: one whose top bit is set
+    /// gets its leading 00 octet, as Intel's CRLs (and every DER encoder) have it.
     static func crl(
         issuer: Certificate,
         key: P256.Signing.PrivateKey,
-        revoked: [[UInt8]],
+        revoked: [Certificate.SerialNumber],
         from: Date,
         to: Date
     ) throws -> [UInt8] {
@@ -127,7 +144,7 @@ extension SimulatedPlatform {
                 try body.appendConstructedNode(identifier: .sequence) { list in
                     for serial in revoked {
                         try list.appendConstructedNode(identifier: .sequence) { entry in
-                            entry.appendPrimitiveNode(identifier: .integer) { $0.append(contentsOf: serial) }
+                            try entry.serialize(serial.bytes)
                             try entry.serialize(utc(from))
                         }
                     }

@@ -38,12 +38,15 @@ extension SimulatedPlatform {
         let attestationKey = Array(pki.attestationKey.publicKey.rawRepresentation)
         let authenticationData = Array(0..<32).map(UInt8.init)
         let binding = Array(SHA256.hash(data: attestationKey + authenticationData)) + [UInt8](repeating: 0, count: 32)
+        // The simulated quoting enclave has the identity of Intel's (signer, product, INIT and PROVISIONKEY set, not
+        // debug), which verifiers pin; its measurement is its own.
         let qeReport = Self.reportBody(
             cpuSVN: pki.extensions.cpuSVN,
             debug: false,
+            provisionKey: true,
             mrEnclave: try Digest32(bytes: SHA256.hash(data: Array("EnclaveKit simulated quoting enclave".utf8))),
-            mrSigner: try Digest32(bytes: SHA256.hash(data: Array("EnclaveKit simulated QE signer".utf8))),
-            productID: 1,
+            mrSigner: try Digest32(bytes: QuotingEnclaveIdentity.intelQE.mrSigner),
+            productID: QuotingEnclaveIdentity.intelQE.isvProductID,
             securityVersion: pki.qeSVN,
             reportData: binding
         )
@@ -79,6 +82,7 @@ extension SimulatedPlatform {
     static func reportBody(
         cpuSVN: [UInt8],
         debug: Bool,
+        provisionKey: Bool = false,
         mrEnclave: Digest32,
         mrSigner: Digest32,
         productID: UInt16,
@@ -89,7 +93,8 @@ extension SimulatedPlatform {
         body.append(cpuSVN)
         body.integer(UInt32(0))  // MISCSELECT
         body.append([UInt8](repeating: 0, count: 12 + 16))  // reserved, ISVEXTPRODID
-        body.integer(UInt64(0x05 | (debug ? 0x02 : 0)))  // INIT | MODE64BIT | DEBUG
+        // INIT | MODE64BIT, DEBUG, PROVISIONKEY
+        body.integer(UInt64(0x05 | (debug ? 0x02 : 0) | (provisionKey ? 0x10 : 0)))
         body.integer(UInt64(0x03))  // XFRM: x87, SSE
         body.append(mrEnclave.bytes)
         body.append([UInt8](repeating: 0, count: 32))
