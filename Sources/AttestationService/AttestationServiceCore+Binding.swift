@@ -1,6 +1,7 @@
 public import Attestation
 internal import AttestationClient
 internal import Crypto
+internal import Dispatch
 internal import EnclaveCore
 public import Foundation
 internal import Synchronization
@@ -113,6 +114,23 @@ extension AttestationServiceCore {
         return false
     }
 
+    /// Evaluate `policy` on a thread of its own, not on the concurrency pool that serves every other request (a
+    /// policy at its step budget takes a noticeable time). Cancelling the request stops the evaluation.
+    static func evaluate(_ policy: AttestationPolicy, _ claims: [PolicyClaim]) async -> AttestationPolicy.Decision {
+        let cancelled = CancellationFlag()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global(qos: .userInitiated).async {
+                    continuation.resume(
+                        returning: policy.evaluate(claims) { cancelled.isSet }
+                    )
+                }
+            }
+        } onCancel: {
+            cancelled.set()
+        }
+    }
+
     /// The parsed policy of `text` (whose hash is `hash`), from the cache or parsed now.
     func parsedPolicy(_ text: String, hash: String) throws -> AttestationPolicy {
         if let cached = policyCache.withLock({ $0[hash] }), cached.text == text { return cached }
@@ -143,4 +161,13 @@ extension AttestationServiceCore {
             logger.warning("audit pruning failed", metadata: ["error": "\(error)"])
         }
     }
+}
+
+/// A flag one task sets and another thread polls.
+final class CancellationFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    var isSet: Bool { value.load(ordering: .relaxed) }
+
+    func set() { value.store(true, ordering: .relaxed) }
 }

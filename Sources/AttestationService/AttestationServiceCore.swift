@@ -186,7 +186,7 @@ public final class AttestationServiceCore: Sendable {
             policyHash = Self.hash(policyText)
         }
         let policy = try parsedPolicy(policyText, hash: policyHash)
-        let decision = policy.evaluate(EvidenceClaims.policyClaims(token))
+        let decision = await Self.evaluate(policy, EvidenceClaims.policyClaims(token))
         if decision.limitExceeded {
             throw ServiceError.badRequest("PolicyEvaluationLimitExceeded", decision.reason ?? "")
         }

@@ -16,18 +16,19 @@ extension AttestationPolicy {
     static let maxClaims = 4096
     /// The most claim tests one evaluation may make (a claim tried against a condition is one step). A rule whose
     /// conditions backtrack over claims^conditions reaches it in well under a second and is refused.
-    public static let maxEvaluationSteps = 2_000_000
+    public static let maxEvaluationSteps = 1_000_000
 
     /// Counts the steps of one evaluation.
     struct Budget {
         var remaining: Int
+        let isCancelled: @Sendable () -> Bool
         var exhausted = false
 
-        /// Take a step; false once the budget is spent or the task cancelled.
+        /// Take a step; false once the budget is spent or the evaluation cancelled.
         mutating func step() -> Bool {
             guard !exhausted else { return false }
             remaining -= 1
-            if remaining < 0 || (remaining & 0xFFF == 0 && Task.isCancelled) {
+            if remaining < 0 || (remaining & 0xFFF == 0 && isCancelled()) {
                 exhausted = true
                 return false
             }
@@ -38,10 +39,17 @@ extension AttestationPolicy {
     /// Evaluate the policy over the incoming claims: configuration rules are accepted and ignored, authorization
     /// rules run in order (`deny()` refuses at once; at least one `permit()` is needed), then issuance rules run in
     /// order, `add()` extending the incoming set for the rules after it.
-    public func evaluate(_ incoming: [PolicyClaim], maxSteps: Int = AttestationPolicy.maxEvaluationSteps) -> Decision {
+    /// - Parameters:
+    ///   - maxSteps: the evaluation budget; beyond it the decision is a refusal with ``Decision/limitExceeded``.
+    ///   - isCancelled: polled now and then; when it says true the evaluation stops as if out of budget.
+    public func evaluate(
+        _ incoming: [PolicyClaim],
+        maxSteps: Int = AttestationPolicy.maxEvaluationSteps,
+        isCancelled: @escaping @Sendable () -> Bool = { Task.isCancelled }
+    ) -> Decision {
         var claims = incoming
         var permitted = false
-        var budget = Budget(remaining: maxSteps)
+        var budget = Budget(remaining: maxSteps, isCancelled: isCancelled)
         let exceeded = Decision(
             permitted: false,
             reason: "the policy exceeded its evaluation limit of \(maxSteps) steps (conditions that backtrack over "
