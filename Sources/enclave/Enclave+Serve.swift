@@ -184,7 +184,7 @@ extension EnclaveCommand {
                     configuration.policySigners.append(certificate)
                 }
                 try collateral.apply(to: &configuration, store: store, logger: logger)
-                try trust.apply(to: &configuration, dataDirectory: dataDirectory, logger: logger)
+                try await trust.apply(to: &configuration, store: store, dataDirectory: dataDirectory, logger: logger)
                 let core = try await AttestationServiceCore(configuration: configuration, store: store, logger: logger)
                 let limits = AttestationServer.ConnectionLimits(
                     headerTimeout: .seconds(Int64(headerTimeout)),

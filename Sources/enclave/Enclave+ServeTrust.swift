@@ -11,7 +11,7 @@ struct ServeTrustOptions: ParsableArguments {
         help: """
             The administrator token file that policy changes must present (Authorization: Bearer …) when no \
             --policy-signer is given (default: DATA-DIR/admin-token, created 0600 on first start). Replicas \
-            sharing --database must be given the same file.
+            sharing --database share its digest in the database: give them the first instance's file.
             """
     )
     var adminTokenFile: String?
@@ -24,6 +24,9 @@ struct ServeTrustOptions: ParsableArguments {
 
     @Option(help: "SEV-SNP: the highest VMPL a report may come from (default: 0).")
     var maxVmpl: UInt32?
+
+    @Flag(help: "Write a new administrator token file and make it the one every instance sharing the store accepts.")
+    var rotateAdminToken = false
 
     @Option(help: "The most unexpired challenges outstanding at once.")
     var maxChallenges = 10_000
@@ -41,12 +44,15 @@ struct ServeTrustOptions: ParsableArguments {
         if let maxVmpl, maxVmpl > 3 { throw ValidationError("--max-vmpl is 0 to 3") }
     }
 
-    /// Put these options into `configuration`; creates the administrator token file when it is needed and missing.
+    /// Put these options into `configuration`. Without policy signers: the administrator token file is loaded (or
+    /// created, 0600), and its digest is the one the store shares between instances: a replica whose file holds
+    /// another token than the one the shared database knows refuses to start rather than run with a second token.
     func apply(
         to configuration: inout AttestationServiceCore.Configuration,
+        store: any ServiceStore,
         dataDirectory: String,
         logger: Logger
-    ) throws {
+    ) async throws {
         var policy = configuration.evidencePolicy
         policy.allowDebug = allowDebug
         if let maxVmpl { policy.maximumVMPL = maxVmpl }
@@ -62,10 +68,23 @@ struct ServeTrustOptions: ParsableArguments {
                 withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700]
             )
-            let (token, created) = try AdminCredential.loadOrCreate(path: path)
-            configuration.adminCredential = AdminCredential(token: token)
+            let (token, created) =
+                rotateAdminToken
+                ? (try AdminCredential.rotate(path: path), true) : try AdminCredential.loadOrCreate(path: path)
+            let local = AdminCredential(token: token)
+            let shared = try await store.adminTokenDigest(orInsert: local.digest, replacing: rotateAdminToken)
+            guard shared == local.digest else {
+                if created { try? FileManager.default.removeItem(atPath: path) }
+                throw ValidationError(
+                    "the database already has another administrator token (another instance's): copy that instance's "
+                        + "admin-token file to \(path), or start with --rotate-admin-token to replace it everywhere"
+                )
+            }
+            configuration.adminCredential = local
             logger.notice(
-                created ? "administrator token created" : "administrator token loaded",
+                rotateAdminToken
+                    ? "administrator token rotated"
+                    : created ? "administrator token created" : "administrator token loaded",
                 metadata: ["path": "\(path)"]
             )
         } catch let error as ServiceError {

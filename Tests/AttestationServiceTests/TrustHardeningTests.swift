@@ -89,6 +89,37 @@ struct TrustHardeningTests {
         }
     }
 
+    /// The administrator token file: created 0600, read back the same, refused when others may read it; the store
+    /// keeps one digest for every instance.
+    @Test func theAdministratorTokenFileIsPrivateAndShared() async throws {
+        try await ServiceFixture.with { fixture in
+            let path = fixture.directory + "/data/admin-token"
+            let (token, created) = try AdminCredential.loadOrCreate(path: path)
+            #expect(created)
+            #expect(token.utf8.count >= 40)
+            let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+            let again = try AdminCredential.loadOrCreate(path: path)
+            #expect(again.token == token && !again.created)
+            let credential = AdminCredential(token: token)
+            #expect(credential.matches(token))
+            #expect(!credential.matches(token + "x"))
+            #expect(!credential.matches(""))
+
+            let store = fixture.core.store
+            #expect(
+                try await store.adminTokenDigest(orInsert: credential.digest, replacing: false) == credential.digest
+            )
+            let other = AdminCredential(token: "another instance's token")
+            #expect(try await store.adminTokenDigest(orInsert: other.digest, replacing: false) == credential.digest)
+            #expect(try await store.adminTokenDigest(orInsert: other.digest, replacing: true) == other.digest)
+
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+            let refused = #expect(throws: ServiceError.self) { try AdminCredential.loadOrCreate(path: path) }
+            #expect(refused?.code == "AdminTokenUnusable")
+        }
+    }
+
     @Test func withSignersAnUnsignedResetIsRefused() async throws {
         let signer = try Signer()
         try await ServiceFixture.with(policySigners: [signer.certificate]) { fixture in
@@ -271,6 +302,26 @@ struct TrustHardeningTests {
                 )
             }
             #expect(wrong?.code == "WrongEvidenceType", "\(String(describing: wrong))")
+        }
+    }
+
+    /// The same TDX vTPM evidence on its own route is accepted (chain-only here: the vectors carry no collateral),
+    /// and names the guest's PCRs.
+    @Test func tdxVTPMEvidenceIsAcceptedOnTdxVm() async throws {
+        let evidence = try RealEvidenceServiceTests.bytes("azure-vtpm/trustee-az-tdx-vtpm/evidence-v1.json")
+        let time = Date(timeIntervalSince1970: 1_752_919_234)
+        let configure: (inout AttestationServiceCore.Configuration) -> Void = { $0.allowChainOnly = true }
+        try await ServiceFixture.with(evidencePolicy: ServiceFixture.permissiveEvidencePolicy, configure: configure) {
+            fixture in
+            let token = try await fixture.core.attest(type: .tdxVm, request: .init(evidence: evidence), at: time)
+            let verifier = try await TokenVerifier(
+                jwks: fixture.core.signer.jwksJSON,
+                issuer: "http://attestation.test"
+            )
+            let claims = try await verifier.verify(token, at: time)
+            #expect(claims["x-ms-attestation-type"] == .string("tdxvm"))
+            #expect(claims["x-enclavekit-tpm-pcr0"]?.stringValue?.hasPrefix("782b20b1") == true)
+            #expect(claims["x-enclavekit-tpm-nonce"] == .string(Hex.encode(Array("challenge".utf8))))
         }
     }
 

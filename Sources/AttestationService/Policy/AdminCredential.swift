@@ -35,6 +35,17 @@ public struct AdminCredential: Sendable {
         Base64URL.encode(Array(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }))
     }
 
+    /// A new token written to `path` (0600 from its first byte), replacing the file there.
+    public static func rotate(path: String) throws -> String {
+        let token = generateToken()
+        do {
+            try SecretFile.write(Array((token + "\n").utf8), to: path, mode: 0o600, replacing: true)
+        } catch {
+            throw ServiceError.internal("cannot write the administrator token file \(path): \(error.reason)")
+        }
+        return token
+    }
+
     /// The token in the file at `path`, created (0600, written to a 0600 temporary and linked into place) when it
     /// does not exist.
     /// - Returns: the token and whether this call created the file.

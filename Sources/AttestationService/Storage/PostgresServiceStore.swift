@@ -1,3 +1,4 @@
+internal import EnclaveCore
 public import Foundation
 internal import Logging
 internal import NIOSSL
@@ -181,6 +182,10 @@ public final class PostgresServiceStore: ServiceStore {
                 logger: logger
             )
             try await connection.query(
+                "CREATE TABLE IF NOT EXISTS admin_credential (id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL)",
+                logger: logger
+            )
+            try await connection.query(
                 "CREATE INDEX IF NOT EXISTS challenges_expires ON challenges (expires)",
                 logger: logger
             )
@@ -334,5 +339,24 @@ extension PostgresServiceStore {
     public func pruneAudit(before time: Date) async throws {
         let seconds = time.timeIntervalSince1970
         try await client.query("DELETE FROM audit WHERE time < \(seconds)")
+    }
+
+    public func adminTokenDigest(orInsert candidate: [UInt8], replacing: Bool) async throws -> [UInt8] {
+        let text = Hex.encode(candidate)
+        if replacing {
+            try await client.query(
+                "INSERT INTO admin_credential (id, digest) VALUES (1, \(text)) ON CONFLICT (id) DO UPDATE SET digest = EXCLUDED.digest"
+            )
+        } else {
+            try await client.query(
+                "INSERT INTO admin_credential (id, digest) VALUES (1, \(text)) ON CONFLICT (id) DO NOTHING"
+            )
+        }
+        for try await stored in try await client.query("SELECT digest FROM admin_credential WHERE id = 1").decode(
+            String.self
+        ) {
+            if let digest = Hex.decode(stored) { return digest }
+        }
+        throw ServiceError.internal("the administrator credential did not persist")
     }
 }

@@ -31,6 +31,7 @@ public final class SQLiteServiceStore: ServiceStore {
             "CREATE TABLE IF NOT EXISTS challenges (nonce TEXT PRIMARY KEY, expires REAL NOT NULL)",
             "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, type TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL, policy_hash TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS policy_versions (type TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS admin_credential (id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS challenges_expires ON challenges (expires)",
             "CREATE INDEX IF NOT EXISTS audit_time ON audit (time)",
             "CREATE TABLE IF NOT EXISTS collateral_cache (key TEXT PRIMARY KEY, body TEXT NOT NULL, issuer_chain TEXT NOT NULL, issued REAL NOT NULL, next_update REAL NOT NULL, fetched REAL NOT NULL)",
@@ -185,5 +186,19 @@ extension SQLiteServiceStore {
 
     public func pruneAudit(before time: Date) async throws {
         _ = try await connection.query("DELETE FROM audit WHERE time < ?", [.float(time.timeIntervalSince1970)])
+    }
+
+    public func adminTokenDigest(orInsert candidate: [UInt8], replacing: Bool) async throws -> [UInt8] {
+        _ = try await connection.query(
+            replacing
+                ? "INSERT OR REPLACE INTO admin_credential (id, digest) VALUES (1, ?)"
+                : "INSERT OR IGNORE INTO admin_credential (id, digest) VALUES (1, ?)",
+            [.text(Hex.encode(candidate))]
+        )
+        let rows = try await connection.query("SELECT digest FROM admin_credential WHERE id = 1")
+        guard let text = rows.first?.column("digest")?.string, let digest = Hex.decode(text) else {
+            throw ServiceError.internal("the administrator credential did not persist")
+        }
+        return digest
     }
 }

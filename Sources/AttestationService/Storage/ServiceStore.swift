@@ -31,6 +31,9 @@ public protocol ServiceStore: Sendable {
     func insertChallenge(_ nonce: String, expires: Date, at time: Date, limit: Int) async throws -> Bool
     /// Delete the audit records older than `time`.
     func pruneAudit(before time: Date) async throws
+    /// The administrator token's SHA-256 all instances share: the stored one, or `candidate` stored now if there
+    /// is none (or if `replacing`, to rotate the token).
+    func adminTokenDigest(orInsert candidate: [UInt8], replacing: Bool) async throws -> [UInt8]
     /// A cached piece of collateral (fetched from a PCCS), by what was fetched.
     func cachedCollateral(key: String) async throws -> CachedCollateral?
     /// Cache a piece of collateral under `key`, replacing the one there.
