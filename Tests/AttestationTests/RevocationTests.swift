@@ -128,6 +128,39 @@ struct RevocationTests {
         #expect(try CertificateRevocationList(bytes: listing).revokes(processorCA))
     }
 
+    /// A CRL encoded by another implementation (Python `cryptography`, on OpenSSL) listing 0x80C0FFEE…EE and 0xFF01
+    /// (top bit set: DER `00`-prefixed) and 0x7FC0FFEE…EE (not): each revokes the certificate with that serial.
+    static let pythonCRL =
+        "308201013081a8020101300a06082a8648ce3d04030230143112301006035504030c09507974686f6e204341170d3235303130313030"
+        + "303030305a170d3335303130313030303030305a3063302502140080c0ffee00112233445566778899aabbccddee170d323530313031"
+        + "3030303030305a302402137fc0ffee00112233445566778899aabbccddee170d3235303130313030303030305a3014020300ff01170d"
+        + "3235303130313030303030305a300a06082a8648ce3d04030203480030450221009eeafe595b25091720758035749716a1eee6e8515b"
+        + "a861bce396c5cbef20d0b40220064e1b395f2f78d5c91048b5aecde22f852ed3380279c090c6c2ae2629aa3af1"
+
+    @Test func crlFromAnotherEncoderRevokesTopBitSerials() throws {
+        let der = try #require(Hex.decode(Self.pythonCRL))
+        let crl = try CertificateRevocationList(bytes: der)
+        let tail: [UInt8] = [
+            0xC0, 0xFF, 0xEE, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE,
+        ]
+        #expect(try Self.rawSerials(der) == [[0x00, 0x80] + tail, [0x7F] + tail, [0x00, 0xFF, 0x01]])
+        for serial in [[0x80] + tail, [0x7F] + tail, [0xFF, 0x01]] {
+            #expect(crl.revokes(try Self.certificate(serial: serial)), "\(Hex.encode(serial))")
+        }
+        #expect(!crl.revokes(try Self.certificate(serial: [0x81] + tail)))
+        #expect(!crl.revokes(try Self.certificate(serial: [0xFF, 0x02])))
+        // Not DER: a redundant leading 00 (non-minimal) or a negative serial makes the whole CRL malformed, rather
+        // than silently listing another number.
+        var lax = der
+        let index = try #require(lax.indices.first { lax[$0...].starts(with: [0x02, 0x13, 0x7F, 0xC0]) })
+        lax.replaceSubrange(index..<index + 4, with: [0x02, 0x13, 0x00, 0x7F])
+        #expect(throws: EnclaveError.self) { try CertificateRevocationList(bytes: lax) }
+        var negative = der
+        let high = try #require(negative.indices.first { negative[$0...].starts(with: [0x02, 0x14, 0x00, 0x80]) })
+        negative[high + 2] = 0x80
+        #expect(throws: EnclaveError.self) { try CertificateRevocationList(bytes: negative) }
+    }
+
     /// A minimal DER CRL (v2, ECDSA-SHA256 OID, a fixed issuer, UTC times, one entry) with `serialContent` as the
     /// entry's INTEGER content octets, and a dummy signature.
     static func crlListing(serialContent: [UInt8]) throws -> [UInt8] {
