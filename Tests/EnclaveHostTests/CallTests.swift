@@ -90,6 +90,24 @@ struct CallTests {
         await enclave.terminate()
     }
 
+    /// A hostile enclave floods the host with 64 OCALLs of 1 MiB to a slow handler. The host keeps at most its
+    /// queue bound (here 4 MiB) and refuses the rest with `limitExceeded` before creating tasks for them.
+    @Test func enclaveFloodingTheHostIsRefusedBeyondTheQueueBound() async throws {
+        let enclave = try await Self.load { options in
+            options.maxQueuedOCalls = 16
+            options.maxQueuedOCallBytes = 4 << 20
+            options.ocalls.register(HostTransform.self) { _ in
+                try await Task.sleep(for: .milliseconds(500))
+                return ""
+            }
+        }
+        let refused = try await enclave.call(FloodHost.self, FloodRequest(count: 64, size: 1 << 20))
+        #expect(refused >= 48, "only \(refused) of 64 refused")
+        #expect(refused < 64, "none served")
+        #expect(try await enclave.call(Echo.self, [3]) == [3])
+        await enclave.terminate()
+    }
+
     @Test func thousandConcurrentECallsComplete() async throws {
         let enclave = try await Self.load(maxThreads: 8)
         let results = try await withThrowingTaskGroup(of: Bool.self) { group in

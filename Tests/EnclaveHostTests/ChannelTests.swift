@@ -1,6 +1,7 @@
 import EnclaveCore
 import EnclaveHost
 import Foundation
+import Synchronization
 import Testing
 import _EnclaveChannel
 
@@ -51,6 +52,90 @@ struct ChannelTests {
         // At the limit it is accepted.
         #expect(throws: Never.self) {
             try read(header(length: 1024, kind: 1) + [UInt8](repeating: 0, count: 1024))[0].get()
+        }
+    }
+
+    /// A header announcing 4 GiB (or one byte over the limit), with nothing behind it and the stream left open: the
+    /// reader refuses at once from the header alone, before allocating or waiting for the payload.
+    @Test func hugeLengthInAHeaderIsRefusedBeforeAllocation() throws {
+        for length: UInt32 in [.max, 1025] {
+            var fds: [Int32] = [0, 0]
+            #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+            defer { close(fds[0]) }
+            let bytes = header(length: length, kind: 1)
+            _ = bytes.withUnsafeBytes { write(fds[0], $0.baseAddress, $0.count) }
+            let channel = FrameChannel(fd: fds[1], maxFrameSize: 1024)
+            let clock = ContinuousClock()
+            var result: Result<Frame, EnclaveError>?
+            let elapsed = withExtendedLifetime(channel) { clock.measure { result = channel.makeReader().next() } }
+            let error = #expect(throws: EnclaveError.self) { try result?.get() }
+            #expect(error?.code == .protocolViolation)
+            #expect(error?.reason.contains("\(length)-byte frame") == true)
+            #expect(elapsed < .seconds(1))
+        }
+    }
+
+    /// A hostile peer sends requests faster than they are served. Requests beyond the queue bound are refused with
+    /// `limitExceeded` from the reader thread — no task, no buffered frame — and the host holds at most the bound.
+    /// The control peer, without bounds (as every peer was before), accepts and holds all of them.
+    @Test func requestFloodIsRefusedBeforeATaskIsCreated() async throws {
+        for bounded in [true, false] {
+            var fds: [Int32] = [0, 0]
+            #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+            let hostile = fds[0]
+            defer { close(hostile) }
+            let release = Mutex(false)
+            let peer = RPCPeer(
+                channel: FrameChannel(fd: fds[1], maxFrameSize: 64 << 10),
+                maxConcurrentRequests: 2,
+                maxQueuedRequests: bounded ? 8 : .max,
+                maxQueuedBytes: bounded ? 50 << 10 : .max,
+                handler: { _, _ in
+                    while !release.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+                    return []
+                }
+            )
+            peer.start()
+            // 100 requests of 8 KiB: the byte bound (50 KiB) admits 6 of them, below the count bound of 8.
+            let argument = [UInt8](repeating: 0xAB, count: 8 << 10)
+            for id in 1...100 {
+                let payload = FramePayload.requestPrefix(name: "flood") + argument
+                let frame = header(length: UInt32(payload.count), kind: 1, id: UInt64(id)) + payload
+                _ = frame.withUnsafeBytes { send(hostile, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
+            let deadline = ContinuousClock.now + .seconds(10)
+            var refused = 0
+            if bounded {
+                // Read the refusals the host sent back (a receive timeout ends the loop if fewer come).
+                var timeout = timeval(tv_sec: 5, tv_usec: 0)
+                let replyFD = dup(hostile)
+                _ = setsockopt(replyFD, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                let replies = FrameChannel(fd: replyFD, maxFrameSize: 64 << 10)
+                withExtendedLifetime(replies) {
+                    let reader = replies.makeReader()
+                    while refused < 94 && ContinuousClock.now < deadline {
+                        guard case .success(let frame) = reader.next() else { break }
+                        #expect(frame.kind == .error)
+                        #expect(FramePayload.parseError(frame.payload).code == "limitExceeded")
+                        refused += 1
+                    }
+                }
+                #expect(refused == 94)
+                #expect(peer.queued.requests == 6)
+                #expect(peer.queued.bytes <= 50 << 10)
+            } else {
+                while peer.queued.requests < 100 && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                #expect(peer.queued.requests == 100)
+                #expect(peer.queued.bytes > 800 << 10)
+            }
+            release.withLock { $0 = true }
+            while peer.queued.requests > 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(peer.queued.requests == 0 && peer.queued.bytes == 0)
+            peer.channel.shutdown()
         }
     }
 

@@ -134,6 +134,106 @@ struct LoaderTests {
         await control.terminate()
     }
 
+    /// A library measured, then swapped for another file (a new inode at the same path) before the enclave maps
+    /// it, or rewritten in place, is refused when the enclave reports its mappings; the file that was measured
+    /// passes. (The libraries of the test enclave belong to the toolchain, so the swap happens in a temporary
+    /// directory, between measuring the file and checking the enclave's report.)
+    @Test func libraryReplacedAfterMeasurementIsRefused() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        let library = directory + "/libmeasured.so"
+        try Data("the library that was measured".utf8).write(to: URL(fileURLWithPath: library))
+        let (bytes, measuredIdentity) = try FileIdentity.read(library)
+        let manifest = EnclaveManifest(
+            imageDigest: .zero,
+            trustedFiles: [.init(path: library, digest: try Digest32(bytes: SHA256.hash(data: bytes)))],
+            maxThreads: 1,
+            maxMemory: 1 << 30
+        )
+        let measured = [library: measuredIdentity]
+        func report(_ identity: FileIdentity) -> LaunchProtocol.Hello {
+            let mapping = LaunchProtocol.Mapping(path: library, device: identity.device ?? "", inode: identity.inode)
+            return LaunchProtocol.Hello(pid: 1, mappedFiles: [library], sandboxed: true, mappings: [mapping])
+        }
+        #expect(
+            StartupState.checkIdentities(report(measuredIdentity), measured: measured, image: nil, against: manifest)
+                == nil
+        )
+
+        // Swapped: another file renamed over the path, which the enclave then maps.
+        let swapped = directory + "/libswapped.so"
+        try Data("a library nobody measured".utf8).write(to: URL(fileURLWithPath: swapped))
+        #expect(rename(swapped, library) == 0)
+        let mappedIdentity = try FileIdentity.read(library).identity
+        #expect(mappedIdentity.inode != measuredIdentity.inode)
+        // The path check alone — all the loader had before — accepts the swap.
+        #expect(StartupState.checkMappings([library], against: manifest) == nil)
+        let replaced = StartupState.checkIdentities(
+            report(mappedIdentity),
+            measured: measured,
+            image: nil,
+            against: manifest
+        )
+        #expect(replaced?.code == .measurementMismatch)
+        #expect(
+            replaced?.reason.contains("replaced between measurement and mapping") == true,
+            "\(replaced?.reason ?? "")"
+        )
+
+        // Rewritten in place: the measured inode, with other bytes by the time it is mapped.
+        let other = directory + "/libinplace.so"
+        try Data("the library that was measured".utf8).write(to: URL(fileURLWithPath: other))
+        let (otherBytes, otherIdentity) = try FileIdentity.read(other)
+        let otherManifest = EnclaveManifest(
+            imageDigest: .zero,
+            trustedFiles: [.init(path: other, digest: try Digest32(bytes: SHA256.hash(data: otherBytes)))],
+            maxThreads: 1,
+            maxMemory: 1 << 30
+        )
+        let handle = try #require(FileHandle(forUpdatingAtPath: other))
+        try handle.write(contentsOf: Data("THE".utf8))
+        try handle.close()
+        #expect(try FileIdentity.read(other).identity == otherIdentity)
+        let mapping = LaunchProtocol.Mapping(
+            path: other,
+            device: otherIdentity.device ?? "",
+            inode: otherIdentity.inode
+        )
+        let rewritten = StartupState.checkIdentities(
+            LaunchProtocol.Hello(pid: 1, mappedFiles: [other], sandboxed: true, mappings: [mapping]),
+            measured: [other: otherIdentity],
+            image: nil,
+            against: otherManifest
+        )
+        #expect(rewritten?.code == .measurementMismatch)
+        #expect(
+            rewritten?.reason.contains("changed between measurement and mapping") == true,
+            "\(rewritten?.reason ?? "")"
+        )
+
+        // A report that leaves out the inodes of what it mapped is refused, too.
+        var bare = report(mappedIdentity)
+        bare.mappings = []
+        #expect(
+            StartupState.checkIdentities(bare, measured: measured, image: nil, against: manifest)?.code
+                == .measurementMismatch
+        )
+    }
+
+    /// End to end: the enclave's own mapping report carries every library's inode, and the sealed image is the
+    /// loader's memory file.
+    @Test func enclaveReportsTheInodeOfEveryMapping() async throws {
+        let signed = try Fixtures.sign()
+        let image = try EnclaveImage(path: signed.image)
+        #expect(image.trustedFileIdentities.count == image.trustedFiles.count)
+        for file in image.trustedFiles {
+            let identity = try #require(image.trustedFileIdentities[file.path])
+            #expect(identity.inode != 0)
+        }
+        let enclave = try await Enclave.load(path: signed.image, options: Fixtures.options(signed))
+        #expect(try await enclave.call(Echo.self, [7]) == [7])
+        await enclave.terminate()
+    }
+
     @Test func refusesAnImageThatIsNotELF() async throws {
         let directory = try Fixtures.temporaryDirectory()
         let path = directory + "/script"
