@@ -272,6 +272,12 @@ extension EnclaveCommand {
                     collateral: bundle,
                     tdxChainOnly: chainOnly
                 )
+            } catch let failure as AzureVTPMEvidence.VerificationFailure where failure.check == "collateral" {
+                throw Failure(
+                    check: failure.check,
+                    reason: "the TD quote is verified with Intel's collateral: give --collateral, or --chain-only to "
+                        + "check only its signatures and PCK chain (revocation and TCB are then not checked)"
+                )
             } catch let failure as AzureVTPMEvidence.VerificationFailure {
                 throw Failure(check: failure.check, reason: failure.reason)
             } catch let failure as SEVSNPReport.VerificationFailure {

@@ -478,6 +478,23 @@ struct VerifyRealEvidenceCLITests {
         #expect(allowed.status == 0, "\(allowed.output)")
     }
 
+    /// Azure TDX vTPM evidence carries a TD quote but no collateral: refused, naming the flags; --chain-only accepts
+    /// it (its TD lacks SEPT_VE_DISABLE, so --allow-sept-ve too) and says what was not checked.
+    @Test func azureTDXVTPMEvidenceNeedsCollateralOrChainOnly() throws {
+        let path = Vectors.root + "/azure-vtpm/trustee-az-tdx-vtpm/evidence-v1.json"
+        let refused = try Fixtures.run(cli, ["verify", path, "--at", "1752919234"])
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("verification failed at collateral"), "\(refused.output)")
+        #expect(refused.output.contains("--chain-only"), "\(refused.output)")
+        let run = try Fixtures.run(
+            cli,
+            ["verify", path, "--at", "1752919234", "--chain-only", "--allow-sept-ve", "--json"]
+        )
+        #expect(run.status == 0, "\(run.output)")
+        #expect(try json(run.output)["notChecked"] as? [String] == ["revocation", "TCB"])
+        #expect(run.output.contains("revocation and TCB were not checked"), "\(run.output)")
+    }
+
     @Test func azureVTPMEvidenceIsDetectedAndPrintsTheTPMClaims() throws {
         let run = try Fixtures.run(
             cli,
