@@ -6,8 +6,9 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
-/// Real TDX and SEV-SNP evidence through the service (their certificates are valid today; without collateral the
-/// TCB status is not evaluated), and draft policies.
+/// Real TDX and SEV-SNP evidence through the service (their certificates are valid today), and draft policies. The
+/// fixture's permissive evidence policy allows chain-only verification (no collateral here): the SGX and TDX tokens
+/// say their TCB status was not checked (`CollateralServiceTests` has the default refusal).
 @Suite("Attestation service: TDX, SEV-SNP, draft policies")
 struct RealEvidenceServiceTests {
     static let vectors = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -34,6 +35,7 @@ struct RealEvidenceServiceTests {
                 #expect(tdxClaims["x-ms-attestation-type"] == .string("tdxvm"))
                 #expect(tdxClaims["tdx_td_attributes_septve_disable"] == .bool(false))
                 #expect(tdxClaims["tdx_mrtd"]?.stringValue?.count == 96)
+                #expect(tdxClaims["x-enclavekit-tcb-status"] == .string("NotChecked"))
 
                 let report = try Self.bytes("snp/trustee/test-report.bin")
                 let vcek = try Self.bytes("snp/trustee/test-vcek.der")
@@ -118,6 +120,7 @@ struct RealEvidenceServiceTests {
                     let claims = try await verifier.verify(try #require(response.json["token"] as? String))
                     #expect(claims["x-ms-attestation-type"] == .string("sgx"))
                     #expect(claims["x-enclavekit-simulated"] == .bool(false))
+                    #expect(claims["x-enclavekit-tcb-status"] == .string("NotChecked"))
                     measurements.append(claims["x-ms-sgx-mrenclave"] ?? .null)
                 }
                 #expect(measurements.count == 2 && measurements[0] == measurements[1] && measurements[0] != .null)

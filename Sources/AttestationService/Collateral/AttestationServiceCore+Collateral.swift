@@ -18,20 +18,22 @@ extension AttestationServiceCore {
 
     /// Verify a real (hardware-rooted) SGX or TDX quote against Intel's roots with its collateral. Without collateral
     /// (none configured for its FMSPC, none from the PCCS, an SGX extension that does not parse) it is refused by
-    /// name, unless the operator opted in to chain-only verification.
+    /// name, unless the operator opted in to chain-only verification; evidence that fails even that is refused for
+    /// its own failure (`InvalidEvidence`).
     func verifyRealQuote(_ quote: DCAPQuote, at time: Date) async throws -> Claims {
         let anchors = configuration.intelAnchors.map { DCAPQuote.TrustAnchor(certificate: $0, simulated: false) }
         let collateral: Collateral
         do {
             collateral = try await collateralForQuote(quote, at: time)
-        } catch let error as ServiceError
-            where configuration.allowChainOnly && Self.collateralMissingCodes.contains(error.code)
-        {
+        } catch let error as ServiceError where Self.collateralMissingCodes.contains(error.code) {
+            // Evidence that does not verify even chain-only is refused for that, not for the missing collateral.
+            let claims = try await quote.verifyChainOnly(anchors: anchors, at: time)
+            guard configuration.allowChainOnly else { throw error }
             logger.warning(
                 "no collateral: chain-only verification (operator opt-in)",
                 metadata: ["code": "\(error.code)", "reason": "\(error.message)"]
             )
-            return try await quote.verifyChainOnly(anchors: anchors, at: time)
+            return claims
         }
         return try await quote.verify(anchors: anchors, collateral: collateral, at: time, cache: verificationCache)
     }
@@ -43,14 +45,14 @@ extension AttestationServiceCore {
         do {
             let collateral = try await collateralForQuote(quote, at: time)
             return try await evidence.verify(at: time, intelAnchors: anchors, collateral: collateral)
-        } catch let error as ServiceError
-            where configuration.allowChainOnly && Self.collateralMissingCodes.contains(error.code)
-        {
+        } catch let error as ServiceError where Self.collateralMissingCodes.contains(error.code) {
+            let claims = try await evidence.verify(at: time, intelAnchors: anchors, tdxChainOnly: true)
+            guard configuration.allowChainOnly else { throw error }
             logger.warning(
                 "no collateral: chain-only verification (operator opt-in)",
                 metadata: ["code": "\(error.code)", "reason": "\(error.message)"]
             )
-            return try await evidence.verify(at: time, intelAnchors: anchors, tdxChainOnly: true)
+            return claims
         }
     }
 
