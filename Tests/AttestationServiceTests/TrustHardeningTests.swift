@@ -369,6 +369,75 @@ struct TrustHardeningTests {
         }
     }
 
+    /// `enclave serve attestation` as a process: SIGTERM while the backtracking policy is being evaluated stops it
+    /// within seconds.
+    @Test func sigtermStopsTheServiceDuringAnAttack() async throws {
+        let cli = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("enclave").path
+        try #require(FileManager.default.isExecutableFile(atPath: cli), "no enclave executable at \(cli)")
+        try await ServiceFixture.with { fixture in
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: cli)
+            server.arguments = [
+                "serve", "attestation", "--port", "0", "--data-dir", fixture.directory + "/served",
+                "--allow-simulated", "--insecure-http",
+            ]
+            var environment = ProcessInfo.processInfo.environment
+            environment["ENCLAVEKIT_PLATFORM_DIR"] = fixture.directory + "/platform"
+            server.environment = environment
+            let log = Pipe()
+            server.standardOutput = log
+            server.standardError = log
+            try server.run()
+            defer { if server.isRunning { server.terminate() } }
+            var port: String?
+            var seen = ""
+            let deadline = Date().addingTimeInterval(30)
+            while port == nil, Date() < deadline {
+                let chunk = log.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                seen += String(decoding: chunk, as: UTF8.self)
+                if let range = seen.range(of: #"port=(\d+)"#, options: .regularExpression) {
+                    port = String(seen[range].dropFirst(5))
+                }
+            }
+            let client = AttestationClient(
+                endpoint: URL(string: "http://127.0.0.1:" + (try #require(port, "\(seen)")))!
+            )
+            let runtime = Array("sigterm".utf8)
+            let evidence = try fixture.evidence(binding: runtime)
+            let attack = Task { () -> String in
+                do {
+                    _ = try await client.attest(
+                        type: "SimulatedEnclave",
+                        evidence: evidence,
+                        runtimeData: .init(data: runtime, dataType: .binary),
+                        draftPolicy: Self.attackPolicy
+                    )
+                    return "permitted"
+                } catch let failure as AttestationClient.Failure {
+                    return failure.code
+                }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let signalled = ContinuousClock.now
+            server.terminate()
+            let exited = await Self.within(.seconds(10)) { server.waitUntilExit() }
+            #expect(exited != nil, "the service was still running 10 seconds after SIGTERM")
+            #expect(ContinuousClock.now - signalled < .seconds(10))
+            let output = seen + String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            // The attack reached the policy: it was cut off, or the stopping service closed its connection.
+            let outcome = (try? await attack.value) ?? "other error"
+            #expect(["PolicyEvaluationLimitExceeded", "Unreachable"].contains(outcome), "\(outcome)\n\(output)")
+        }
+    }
+
+    /// Seven conditions every claim meets and one none does, over the service's claims.
+    static let attackPolicy: String = {
+        let conditions = (1...7).map { "c\($0):[issuer==\"AttestationService\"]" }.joined(separator: " && ")
+        return "version=1.0; authorizationrules { \(conditions) && [type==\"never\"] => permit(); => permit(); };"
+    }()
+
     /// The same policy stored (not as a draft) is cut off the same way.
     @Test func aStoredBacktrackingPolicyIsCutOff() async throws {
         let conditions = (1...7).map { "c\($0):[issuer==\"AttestationService\"]" }.joined(separator: " && ")
