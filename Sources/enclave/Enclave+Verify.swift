@@ -95,6 +95,10 @@ extension EnclaveCommand {
         @Flag(help: "Print JSON.")
         var json = false
 
+        func validate() throws {
+            guard maxVmpl <= 3 else { throw ValidationError("--max-vmpl is 0 to 3") }
+        }
+
         func run() async throws {
             let bytes = try Files.evidence(evidence)
             let time = at.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date()
