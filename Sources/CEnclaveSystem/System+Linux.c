@@ -298,11 +298,12 @@ ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fd
 #define EK_ALLOW_IF_ARG(nr, arg, value)                                                                          \
     BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 4), EK_LOAD(EK_ARG_LOW(arg)),                                   \
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (value), 0, 1), EK_RETURN(SECCOMP_RET_ALLOW), EK_RETURN(EK_EPERM)
-// `nr` (mmap or mprotect, protection in argument 2) is refused when it asks for writable and executable at once.
-#define EK_ALLOW_UNLESS_WX(nr)                                                                                   \
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 5), EK_LOAD(EK_ARG_LOW(2)),                                     \
-        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 0, 2), BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_WRITE, 0, 1), \
-        EK_RETURN(EK_EPERM), EK_RETURN(SECCOMP_RET_ALLOW)
+// `nr` (mmap or mprotect, protection in argument 2) is refused when it asks for executable memory: the code that
+// runs is the code that was measured and mapped at start, so no page becomes executable once the filter is in place
+// (which also rules out pages writable and executable at once).
+#define EK_ALLOW_UNLESS_EXEC(nr)                                                                                 \
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 4), EK_LOAD(EK_ARG_LOW(2)),                                     \
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 0, 1), EK_RETURN(EK_EPERM), EK_RETURN(SECCOMP_RET_ALLOW)
 
 #ifndef SYS_SECCOMP
 #define SYS_SECCOMP 1  // si_code of a SIGSYS raised by SECCOMP_RET_TRAP
@@ -409,9 +410,9 @@ int ek_install_seccomp(void) {
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_VMA, 1, 0),
         EK_RETURN(EK_EPERM),
         EK_RETURN(SECCOMP_RET_ALLOW),
-        // Memory is writable or executable, never both at once.
-        EK_ALLOW_UNLESS_WX(SYS_mmap),
-        EK_ALLOW_UNLESS_WX(SYS_mprotect),
+        // No new executable memory: nothing writable and executable, nothing made executable later.
+        EK_ALLOW_UNLESS_EXEC(SYS_mmap),
+        EK_ALLOW_UNLESS_EXEC(SYS_mprotect),
         EK_ERRNO(SYS_pkey_mprotect, EPERM),
         // Arguments checked above: reload the syscall number.
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),

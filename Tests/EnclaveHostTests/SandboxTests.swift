@@ -27,7 +27,7 @@ struct SandboxTests {
     /// variants name a path (`fstatatPathWithEmptyPathFlag` disguises one behind AT_EMPTY_PATH and a real fd).
     @Test(arguments: [
         "tgkill", "tkill", "prlimitRead", "prlimitSet", "stat", "fstatatPathWithEmptyPathFlag", "fstatatCWDEmptyPath",
-        "statx", "prctlDumpable", "mmapRWX", "mprotectRWX",
+        "statx", "prctlDumpable", "mmapRWX", "mprotectRWX", "mmapRX", "mprotectRX",
     ])
     func attackFromInsideIsRefused(_ operation: String) async throws {
         let enclave = try await Self.load()

@@ -89,6 +89,8 @@ enum Attack {
             }
         case "mmapRWX":
             result = mapped(PROT_READ | PROT_WRITE | PROT_EXEC)
+        case "mmapRX":
+            result = mapped(PROT_READ | PROT_EXEC)
         case "mmapRW":
             result = mapped(PROT_READ | PROT_WRITE)
         case "mprotectRWX":

@@ -35,7 +35,8 @@ int ek_set_no_new_privs(void);
 /// tracing syscalls fail with EPERM; so do signals to other processes (`tgkill` only within this thread group,
 /// `tkill` never), `prlimit64` on another process or to set a limit, `stat` of a path (`fstat` of an open fd is
 /// served by a SIGSYS handler this installs), `prctl` beyond thread names and queries (never `PR_SET_DUMPABLE`), and
-/// memory both writable and executable. Any syscall not on the allowlist kills the process with SIGSYS.
+/// any new executable memory (`mmap`/`mprotect` with `PROT_EXEC`: nothing writable and executable, nothing made
+/// executable after start). Any syscall not on the allowlist kills the process with SIGSYS.
 /// Returns 0 or -1 with errno.
 int ek_install_seccomp(void);
 
