@@ -72,26 +72,38 @@ public struct ServiceTrust: Sendable, Hashable {
 
     // MARK: HTTP clients
 
-    /// One HTTP client per trust setting (and pinned endpoint), for the life of the process, like `HTTPClient.shared`.
+    /// One HTTP client per trust setting and endpoint, for the life of the process, like `HTTPClient.shared`.
     private static let clients = Mutex<[String: HTTPClient]>([:])
 
-    /// The HTTP client to reach `endpoint` with this trust.
+    /// The HTTP client to reach `endpoint` with this trust. Over HTTPS, the first use per endpoint makes one TLS
+    /// handshake to check the server's certificate, so that an untrusted one fails at once with a clear error
+    /// (AsyncHTTPClient's pool would retry it until the connect timeout).
     func httpClient(for endpoint: URL) async throws -> HTTPClient {
-        let tls: TLSConfiguration
-        let key: String
+        let host = endpoint.host ?? ""
+        let port = endpoint.port ?? (endpoint.scheme?.lowercased() == "https" ? 443 : 80)
+        let https = endpoint.scheme?.lowercased() == "https"
+        let key = "\(kind):\(host):\(port)"
+        if let existing = Self.clients.withLock({ $0[key] }) { return existing }
+        var tls: TLSConfiguration
         switch kind {
         case .system:
-            return .shared
+            tls = TLSConfiguration.makeClientConfiguration()
+            tls.minimumTLSVersion = .tlsv12
+            if https { _ = try await Self.handshake(host: host, port: port, configuration: tls, pin: nil) }
         case .certificates(let pem):
-            key = "ca:" + SHA256.hash(data: Data(pem.utf8)).description
-            if let existing = Self.clients.withLock({ $0[key] }) { return existing }
             tls = try Self.configuration(trusting: NIOSSLCertificate.fromPEMBytes(Array(pem.utf8)), hostnames: true)
+            if https { _ = try await Self.handshake(host: host, port: port, configuration: tls, pin: nil) }
         case .pinned(let pin):
-            let host = endpoint.host ?? ""
-            let port = endpoint.port ?? 443
-            key = "pin:\(pin):\(host):\(port)"
-            if let existing = Self.clients.withLock({ $0[key] }) { return existing }
-            let certificate = try await Self.fetchPinned(host: host, port: port, pin: pin)
+            guard https else {
+                throw AttestationClient.Failure(
+                    status: 0,
+                    code: "CertificatePinMismatch",
+                    message: "a certificate pin needs an https:// service URL"
+                )
+            }
+            var probe = TLSConfiguration.makeClientConfiguration()
+            probe.minimumTLSVersion = .tlsv12
+            let certificate = try await Self.handshake(host: host, port: port, configuration: probe, pin: pin)
             tls = Self.configuration(trusting: [certificate], hostnames: false)
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
@@ -114,13 +126,18 @@ public struct ServiceTrust: Sendable, Hashable {
         return tls
     }
 
-    /// Connect to `host:port`, and return the server's certificate if its SHA-256 is `pin`; fail otherwise.
-    static func fetchPinned(host: String, port: Int, pin: [UInt8]) async throws -> NIOSSLCertificate {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
-        let context = try NIOSSLContext(configuration: tls)
-        let seen = Mutex<NIOSSLCertificate?>(nil)
-        let serverName = host.isEmpty || host.first!.isNumber || host.contains(":") ? nil : host
+    /// One TLS handshake with `host:port`, returning the server's certificate. With `pin`, the certificate is
+    /// accepted only if its SHA-256 is `pin` (and nothing else is checked); without, `configuration` verifies it.
+    static func handshake(
+        host: String,
+        port: Int,
+        configuration: TLSConfiguration,
+        pin: [UInt8]?
+    ) async throws -> NIOSSLCertificate {
+        let context = try NIOSSLContext(configuration: configuration)
+        let seen = SeenCertificate()
+        let isAddress = host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
+        let serverName = host.isEmpty || isAddress ? nil : host
         let eventLoop = HTTPClient.defaultEventLoopGroup.next()
         let done = eventLoop.makePromise(of: Void.self)
         do {
@@ -128,20 +145,25 @@ public struct ServiceTrust: Sendable, Hashable {
                 .connectTimeout(.seconds(10))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let handler = try NIOSSLClientHandler(context: context, serverHostname: serverName) {
-                            chain,
-                            promise in
-                            guard let leaf = chain.first, let der = try? leaf.toDERBytes(),
-                                Array(SHA256.hash(data: der)) == pin
-                            else {
-                                promise.succeed(.failed)
-                                return
+                        let handler: NIOSSLClientHandler
+                        if let pin {
+                            handler = try NIOSSLClientHandler(context: context, serverHostname: serverName) {
+                                chain,
+                                promise in
+                                guard let leaf = chain.first, let der = try? leaf.toDERBytes(),
+                                    Array(SHA256.hash(data: der)) == pin
+                                else {
+                                    promise.succeed(.failed)
+                                    return
+                                }
+                                seen.value.withLock { $0 = leaf }
+                                promise.succeed(.certificateVerified)
                             }
-                            seen.withLock { $0 = leaf }
-                            promise.succeed(.certificateVerified)
+                        } else {
+                            handler = try NIOSSLClientHandler(context: context, serverHostname: serverName)
                         }
                         try channel.pipeline.syncOperations.addHandler(handler)
-                        try channel.pipeline.syncOperations.addHandler(HandshakeWaiter(done: done))
+                        try channel.pipeline.syncOperations.addHandler(HandshakeWaiter(done: done, seen: seen))
                     }
                 }
                 .connect(host: host, port: port).get()
@@ -151,28 +173,39 @@ public struct ServiceTrust: Sendable, Hashable {
             done.fail(ChannelError.ioOnClosedChannel)
             throw AttestationClient.Failure(
                 status: 0,
-                code: "CertificatePinMismatch",
-                message: "\(host):\(port) did not present the pinned certificate (SHA-256 pin): \(error)"
+                code: pin == nil ? "CertificateNotTrusted" : "CertificatePinMismatch",
+                message: pin == nil
+                    ? "\(host):\(port): TLS handshake failed or its certificate is not trusted: \(error)"
+                    : "\(host):\(port) did not present the pinned certificate (SHA-256 pin): \(error)"
             )
         }
-        guard let certificate = seen.withLock({ $0 }) else {
+        guard let certificate = seen.value.withLock({ $0 }) else {
             throw AttestationClient.Failure(
                 status: 0,
-                code: "CertificatePinMismatch",
-                message: "\(host):\(port) did not present the pinned certificate"
+                code: pin == nil ? "CertificateNotTrusted" : "CertificatePinMismatch",
+                message: "\(host):\(port) presented no certificate"
             )
         }
         return certificate
     }
 }
 
+/// The certificate a handshake saw, shared by the verification callback, the waiter and the caller.
+private final class SeenCertificate: Sendable {
+    let value = Mutex<NIOSSLCertificate?>(nil)
+}
+
 /// Completes `done` when the TLS handshake completes, or fails it with the first error or on close (once).
 private final class HandshakeWaiter: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     private let done: EventLoopPromise<Void>
+    private let seen: SeenCertificate
     private var completed = false
 
-    init(done: EventLoopPromise<Void>) { self.done = done }
+    init(done: EventLoopPromise<Void>, seen: SeenCertificate) {
+        self.done = done
+        self.seen = seen
+    }
 
     private func complete(_ result: Result<Void, any Error>) {
         guard !completed else { return }
@@ -181,7 +214,15 @@ private final class HandshakeWaiter: ChannelInboundHandler, RemovableChannelHand
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .handshakeCompleted = event as? TLSUserEvent { complete(.success(())) }
+        if case .handshakeCompleted = event as? TLSUserEvent {
+            if seen.value.withLock({ $0 }) == nil,
+                let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self)
+            {
+                let certificate = handler.peerCertificate
+                seen.value.withLock { $0 = certificate }
+            }
+            complete(.success(()))
+        }
         context.fireUserInboundEventTriggered(event)
     }
 

@@ -45,9 +45,9 @@ final class LoopbackSocket {
         return true
     }
 
-    /// Read what arrives within `seconds` (bounded): the bytes, and whether the server closed the connection (EOF or
-    /// reset).
-    func read(for seconds: Double) -> (text: String, closed: Bool) {
+    /// Read what arrives within `seconds` (bounded), or until one complete response with its Content-Length body
+    /// when `oneResponse`: the bytes, and whether the server closed the connection (EOF or reset).
+    func read(for seconds: Double, oneResponse: Bool = false) -> (text: String, closed: Bool) {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         let deadline = Date().addingTimeInterval(seconds)
@@ -55,6 +55,7 @@ final class LoopbackSocket {
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count > 0 {
                 received += buffer[0..<count]
+                if oneResponse, Self.isComplete(received) { break }
             } else if count == 0 {
                 return (String(decoding: received, as: UTF8.self), true)
             } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
@@ -63,6 +64,15 @@ final class LoopbackSocket {
         }
         return (String(decoding: received, as: UTF8.self), false)
     }
+
+    static func isComplete(_ bytes: [UInt8]) -> Bool {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let end = text.range(of: "\r\n\r\n") else { return false }
+        let head = text[..<end.lowerBound].lowercased()
+        guard let field = head.range(of: "content-length: ") else { return true }
+        let length = Int(head[field.upperBound...].prefix { $0.isNumber }) ?? 0
+        return text[end.upperBound...].utf8.count >= length
+    }
 }
 
 /// The server's own connections: sockets of this process whose local port is `port` (the listener excluded), read
@@ -70,7 +80,7 @@ final class LoopbackSocket {
 func serverConnections(port: Int) -> Int {
     var inodes = Set<String>()
     for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+        guard let text = readProcFile(path) else { continue }
         for line in text.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count > 9 else { continue }
@@ -88,6 +98,21 @@ func serverConnections(port: Int) -> Int {
         if inodes.contains(String(target.dropFirst(8).dropLast())) { count += 1 }
     }
     return count
+}
+
+/// A /proc file read to its end (they report size 0 and come a page per read).
+func readProcFile(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 64 << 10)
+    for _ in 0..<1024 {
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { break }
+        bytes += buffer[0..<count]
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// Wait (bounded) until `condition` holds; returns whether it did.
@@ -110,7 +135,18 @@ struct ConnectionLimitTests {
         lingerTimeout: .milliseconds(500)
     )
 
-    static func withServer(_ body: (Int) async throws -> Void) async throws {
+    /// Deadlines long enough to see the connections held first, even on a loaded machine.
+    static let slowLimits = AttestationServer.ConnectionLimits(
+        headerTimeout: .seconds(3),
+        bodyTimeout: .seconds(3),
+        idleTimeout: .seconds(3),
+        lingerTimeout: .milliseconds(500)
+    )
+
+    static func withServer(
+        _ limits: AttestationServer.ConnectionLimits = limits,
+        _ body: (Int) async throws -> Void
+    ) async throws {
         try await ServiceFixture.with { fixture in
             let running = try await AttestationServer.start(core: fixture.core, maxBodySize: 64 << 10, limits: limits)
             do {
@@ -125,30 +161,38 @@ struct ConnectionLimitTests {
 
     /// Slowloris: a head that never ends, a byte at a time. Before: held open for ever.
     @Test func slowHeaderConnectionsAreClosed() async throws {
-        try await Self.withServer { port in
+        try await Self.withServer(Self.slowLimits) { port in
             let clients = try (0..<20).map { _ in try LoopbackSocket(port: port) }
             for client in clients { client.send("GET /challenge HTTP/1.1\r\nHost: x\r\n") }
-            #expect(await eventually(within: 3) { serverConnections(port: port) == 20 })
-            for _ in 0..<4 {
+            #expect(
+                await eventually(within: 2.5) { serverConnections(port: port) == 20 },
+                "\(serverConnections(port: port)) server-side connections"
+            )
+            // Keep trickling header lines (progress, but never a complete head) for up to 9 s: the 3 s deadline
+            // still closes them.
+            for _ in 0..<30 where serverConnections(port: port) > 0 {
                 for client in clients { client.send("X-Slow: 1\r\n") }
-                try await Task.sleep(for: .milliseconds(200))
+                try await Task.sleep(for: .milliseconds(300))
             }
-            #expect(await eventually(within: 5) { serverConnections(port: port) == 0 }, "slow heads still held open")
+            #expect(serverConnections(port: port) == 0, "slow heads still held open after 9 s")
             for client in clients { #expect(client.read(for: 1).closed) }
         }
     }
 
     /// Connections that send nothing, and a kept-alive connection gone quiet after a response.
     @Test func idleConnectionsAreClosed() async throws {
-        try await Self.withServer { port in
+        try await Self.withServer(Self.slowLimits) { port in
             let silent = try (0..<10).map { _ in try LoopbackSocket(port: port) }
             let keptAlive = try LoopbackSocket(port: port)
             keptAlive.send("GET /challenge HTTP/1.1\r\nHost: x\r\n\r\n")
-            let first = keptAlive.read(for: 1)
+            let first = keptAlive.read(for: 2, oneResponse: true)
             #expect(first.text.hasPrefix("HTTP/1.1 200"), "\(first.text)")
             #expect(!first.closed)
-            #expect(await eventually(within: 3) { serverConnections(port: port) == 11 })
-            #expect(await eventually(within: 5) { serverConnections(port: port) == 0 }, "idle connections still open")
+            #expect(
+                await eventually(within: 2) { serverConnections(port: port) == 11 },
+                "\(serverConnections(port: port)) server-side connections"
+            )
+            #expect(await eventually(within: 8) { serverConnections(port: port) == 0 }, "idle connections still open")
             #expect(keptAlive.read(for: 1).closed)
             #expect(silent.allSatisfy { $0.read(for: 0.2).closed })
         }
@@ -187,7 +231,7 @@ struct ConnectionLimitTests {
                 for _ in 0..<3 {
                     let client = try LoopbackSocket(port: port)
                     client.send(request)
-                    let answer = client.read(for: 1.5)
+                    let answer = client.read(for: 1.5, oneResponse: true)
                     #expect(answer.text.hasPrefix("HTTP/1.1 \(status)"), "\(answer.text.prefix(200))")
                     clients.append(client)  // kept open, never closed by the client
                 }
@@ -206,7 +250,7 @@ struct ConnectionLimitTests {
             let client = try LoopbackSocket(port: port)
             for _ in 0..<3 {
                 #expect(client.send("GET /challenge HTTP/1.1\r\nHost: x\r\n\r\n"))
-                let answer = client.read(for: 0.5)
+                let answer = client.read(for: 0.5, oneResponse: true)
                 #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text)")
                 #expect(!answer.closed)
             }

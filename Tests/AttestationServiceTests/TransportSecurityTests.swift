@@ -39,33 +39,46 @@ struct TransportSecurityTests {
     @Test func clientTrustsTheServiceOnlyByItsCertificateOrPin() async throws {
         try await ServiceFixture.with { fixture in
             let identity = try TLSIdentity.selfSigned(directory: fixture.directory + "/tlsdata")
-            let running = try await AttestationServer.start(core: fixture.core, tls: identity)
-            defer { Task { await running.stop() } }
-            let url = try #require(URL(string: "https://127.0.0.1:\(running.port)"))
-
-            let trusted = AttestationClient(endpoint: url, trust: try .certificates(pem: identity.certificateChainPEM))
-            #expect(try await !trusted.challenge().nonce.isEmpty)
-            let pinned = AttestationClient(endpoint: url, trust: try .pinned(sha256: identity.fingerprint))
-            #expect(try await !pinned.challenge().nonce.isEmpty)
-
-            // The system's roots do not know a self-signed certificate.
-            let untrusting = AttestationClient(endpoint: url, trust: .system)
-            let refused = await #expect(throws: AttestationClient.Failure.self) { try await untrusting.challenge() }
-            #expect(refused?.code == "Unreachable")
-            // Another certificate's pin.
-            let other = try TLSIdentity.selfSigned(directory: fixture.directory + "/other")
-            let wrongPin = AttestationClient(endpoint: url, trust: try .pinned(sha256: other.fingerprint))
-            let mismatch = await #expect(throws: AttestationClient.Failure.self) { try await wrongPin.challenge() }
-            #expect(mismatch?.code == "CertificatePinMismatch")
-            // Another CA.
-            let wrongCA = AttestationClient(endpoint: url, trust: try .certificates(pem: other.certificateChainPEM))
-            let untrusted = await #expect(throws: AttestationClient.Failure.self) { try await wrongCA.challenge() }
-            #expect(untrusted?.code == "Unreachable")
-            // Plain HTTP to the HTTPS port gets nothing.
-            let plain = AttestationClient(endpoint: try #require(URL(string: "http://127.0.0.1:\(running.port)")))
-            await #expect(throws: AttestationClient.Failure.self) { try await plain.challenge() }
+            // A short head deadline: the plain-HTTP client below waits for the server to give up on its handshake.
+            let running = try await AttestationServer.start(
+                core: fixture.core,
+                tls: identity,
+                limits: .init(headerTimeout: .seconds(2))
+            )
+            do {
+                let url = try #require(URL(string: "https://127.0.0.1:\(running.port)"))
+                try await Self.checkTrust(url: url, identity, fixture)
+            } catch {
+                await running.stop()
+                throw error
+            }
             await running.stop()
         }
+    }
+
+    /// The service at `url` serves `identity`: trusted by it or its pin, refused otherwise.
+    static func checkTrust(url: URL, _ identity: TLSIdentity, _ fixture: ServiceFixture) async throws {
+        let trusted = AttestationClient(endpoint: url, trust: try .certificates(pem: identity.certificateChainPEM))
+        #expect(try await !trusted.challenge().nonce.isEmpty)
+        let pinned = AttestationClient(endpoint: url, trust: try .pinned(sha256: identity.fingerprint))
+        #expect(try await !pinned.challenge().nonce.isEmpty)
+
+        // The system's roots do not know a self-signed certificate.
+        let untrusting = AttestationClient(endpoint: url, trust: .system)
+        let refused = await #expect(throws: AttestationClient.Failure.self) { try await untrusting.challenge() }
+        #expect(refused?.code == "CertificateNotTrusted")
+        // Another certificate's pin.
+        let other = try TLSIdentity.selfSigned(directory: fixture.directory + "/other")
+        let wrongPin = AttestationClient(endpoint: url, trust: try .pinned(sha256: other.fingerprint))
+        let mismatch = await #expect(throws: AttestationClient.Failure.self) { try await wrongPin.challenge() }
+        #expect(mismatch?.code == "CertificatePinMismatch")
+        // Another CA.
+        let wrongCA = AttestationClient(endpoint: url, trust: try .certificates(pem: other.certificateChainPEM))
+        let untrusted = await #expect(throws: AttestationClient.Failure.self) { try await wrongCA.challenge() }
+        #expect(untrusted?.code == "CertificateNotTrusted")
+        // Plain HTTP to the HTTPS port gets nothing.
+        let plain = AttestationClient(endpoint: try #require(URL(string: "http://127.0.0.1:\(url.port ?? 0)")))
+        await #expect(throws: AttestationClient.Failure.self) { try await plain.challenge() }
     }
 
     @Test func badPinsAndTrustFilesAreNamed() throws {

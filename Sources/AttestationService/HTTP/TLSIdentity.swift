@@ -131,8 +131,10 @@ public struct TLSIdentity: Sendable {
             subject: subject,
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.notCertificateAuthority)
-                Critical(KeyUsage(digitalSignature: true))
+                // Its own issuer: BoringSSL (swift-nio-ssl, so AttestationClient) accepts a self-signed trust anchor
+                // only if it may sign certificates; path length 0, so it vouches for nothing but itself.
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                Critical(KeyUsage(digitalSignature: true, keyCertSign: true))
                 try ExtendedKeyUsage([.serverAuth])
                 SubjectAlternativeNames(names)
             },

@@ -336,9 +336,11 @@ extension PostgresServiceStore {
         return inserted
     }
 
-    public func pruneAudit(before time: Date) async throws {
+    public func pruneAudit(before time: Date, keepingAtMost limit: Int) async throws {
         let seconds = time.timeIntervalSince1970
         try await client.query("DELETE FROM audit WHERE time < \(seconds)")
+        let keep = max(0, limit)
+        try await client.query("DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - \(keep)")
     }
 
     public func adminTokenDigest(orInsert candidate: [UInt8], replacing: Bool) async throws -> [UInt8] {

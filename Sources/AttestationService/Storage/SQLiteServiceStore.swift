@@ -184,8 +184,12 @@ extension SQLiteServiceStore {
         return !rows.isEmpty
     }
 
-    public func pruneAudit(before time: Date) async throws {
+    public func pruneAudit(before time: Date, keepingAtMost limit: Int) async throws {
         _ = try await connection.query("DELETE FROM audit WHERE time < ?", [.float(time.timeIntervalSince1970)])
+        _ = try await connection.query(
+            "DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?",
+            [.integer(max(0, limit))]
+        )
     }
 
     public func adminTokenDigest(orInsert candidate: [UInt8], replacing: Bool) async throws -> [UInt8] {
