@@ -1,9 +1,9 @@
-public import Attestation
+internal import Attestation
 internal import AttestationClient
 internal import Crypto
 internal import Dispatch
 internal import EnclaveCore
-public import Foundation
+internal import Foundation
 internal import Synchronization
 
 extension AttestationServiceCore {
@@ -147,7 +147,8 @@ extension AttestationServiceCore {
         return policy
     }
 
-    /// Delete audit records past ``Configuration/auditRetention``, at most once an hour.
+    /// Delete audit records past ``Configuration/auditRetention`` and beyond ``Configuration/maxAuditRecords``, at
+    /// most once an hour.
     func pruneAuditIfDue(at time: Date) async {
         let due = lastAuditPrune.withLock { last -> Bool in
             if let last, time.timeIntervalSince(last) < 3600, time >= last { return false }
@@ -156,7 +157,10 @@ extension AttestationServiceCore {
         }
         guard due else { return }
         do {
-            try await store.pruneAudit(before: time.addingTimeInterval(-configuration.auditRetention))
+            try await store.pruneAudit(
+                before: time.addingTimeInterval(-configuration.auditRetention),
+                keepingAtMost: configuration.maxAuditRecords
+            )
         } catch {
             logger.warning("audit pruning failed", metadata: ["error": "\(error)"])
         }

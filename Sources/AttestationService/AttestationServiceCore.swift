@@ -50,6 +50,8 @@ public final class AttestationServiceCore: Sendable {
         public var maxChallenges = 10_000
         /// How long audit records are kept.
         public var auditRetention: TimeInterval = 90 * 86400
+        /// The most audit records kept (the newest).
+        public var maxAuditRecords = 10_000_000
 
         public init(issuer: String) { self.issuer = issuer }
     }

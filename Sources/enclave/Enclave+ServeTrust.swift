@@ -34,6 +34,9 @@ struct ServeTrustOptions: ParsableArguments {
     @Option(help: "Days audit records are kept.")
     var auditRetentionDays = 90
 
+    @Option(help: "The most audit records kept (the newest).")
+    var maxAuditRecords = 10_000_000
+
     func validate() throws {
         guard (1...10_000_000).contains(maxChallenges) else {
             throw ValidationError("--max-challenges is 1 to 10000000")
@@ -41,6 +44,7 @@ struct ServeTrustOptions: ParsableArguments {
         guard (1...36500).contains(auditRetentionDays) else {
             throw ValidationError("--audit-retention-days is 1 to 36500")
         }
+        guard maxAuditRecords >= 1 else { throw ValidationError("--max-audit-records is at least 1") }
         if let maxVmpl, maxVmpl > 3 { throw ValidationError("--max-vmpl is 0 to 3") }
     }
 
@@ -60,6 +64,7 @@ struct ServeTrustOptions: ParsableArguments {
         configuration.evidencePolicy = policy
         configuration.maxChallenges = maxChallenges
         configuration.auditRetention = TimeInterval(auditRetentionDays) * 86400
+        configuration.maxAuditRecords = maxAuditRecords
         guard configuration.policySigners.isEmpty else { return }
         let path = adminTokenFile ?? dataDirectory + "/admin-token"
         do {

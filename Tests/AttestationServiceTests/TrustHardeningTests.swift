@@ -480,6 +480,9 @@ struct TrustHardeningTests {
             let kept = try await fixture.core.store.auditRecords(limit: 10)
             #expect(kept.count == 1)
             #expect(kept.first?.time == start + 7200)
+            // And a count: only the newest records stay.
+            try await fixture.core.store.pruneAudit(before: start, keepingAtMost: 0)
+            #expect(try await fixture.core.store.auditRecords(limit: 10).isEmpty)
         }
     }
 

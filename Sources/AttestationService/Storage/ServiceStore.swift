@@ -29,8 +29,8 @@ public protocol ServiceStore: Sendable {
     /// Remember a challenge until `expires`, first purging the ones expired at `time`; false (nothing stored) when
     /// `limit` unexpired challenges are outstanding.
     func insertChallenge(_ nonce: String, expires: Date, at time: Date, limit: Int) async throws -> Bool
-    /// Delete the audit records older than `time`.
-    func pruneAudit(before time: Date) async throws
+    /// Delete the audit records older than `time`, and beyond the newest `limit`.
+    func pruneAudit(before time: Date, keepingAtMost limit: Int) async throws
     /// The administrator token's SHA-256 all instances share: the stored one, or `candidate` stored now if there
     /// is none (or if `replacing`, to rotate the token).
     func adminTokenDigest(orInsert candidate: [UInt8], replacing: Bool) async throws -> [UInt8]
