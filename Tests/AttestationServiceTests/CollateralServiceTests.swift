@@ -169,7 +169,7 @@ struct CollateralServiceTests {
     /// checked (its TCB status is `NotChecked`, which no policy that asks for `UpToDate` accepts).
     @Test(arguments: try RealQuote.all())
     func chainOnlyOptInGivesATokenThatSaysSo(_ quote: RealQuote) async throws {
-        try await Self.withCore(try Self.configuration { $0.allowChainOnly = true }) { core in
+        try await Self.withCore(Self.configuration { $0.allowChainOnly = true }) { core in
             let token = try await core.attest(
                 type: quote.type,
                 request: .init(evidence: quote.evidence),
@@ -234,5 +234,49 @@ struct CollateralServiceTests {
             }
             #expect(error?.code == "InvalidEvidence", "\(String(describing: error))")
         }
+    }
+}
+
+extension CollateralServiceTests {
+    /// Azure's TDX vTPM evidence carries a TD quote: it needs collateral as any TDX quote does.
+    @Test func azureTDXVTPMEvidenceWithoutCollateralIsRefused() async throws {
+        let evidence = try Self.bytes("azure-vtpm/trustee-az-tdx-vtpm/evidence-v1.json")
+        let time = Date(timeIntervalSince1970: 1_752_919_234)
+        try await Self.withCore(Self.configuration()) { core in
+            let error = await Self.refusal {
+                try await core.attest(type: .tdxVm, request: .init(evidence: evidence), at: time)
+            }
+            #expect(error?.code == "CollateralUnavailable", "\(String(describing: error))")
+            #expect(error?.message.contains("00806f050000") == true, "\(String(describing: error))")
+        }
+    }
+
+    /// The collateral cache round-trips through SQLite: the newest copy of a key replaces the one there.
+    @Test func sqliteCachesCollateralByKey() async throws {
+        let directory = NSTemporaryDirectory() + "enclavekit-collateral-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try await SQLiteServiceStore.open(directory: directory)
+        try await Self.cacheRoundTrip(store)
+        try await store.close()
+    }
+
+    static func cacheRoundTrip(_ store: any ServiceStore) async throws {
+        let key = "test/" + UUID().uuidString
+        #expect(try await store.cachedCollateral(key: key) == nil)
+        let first = CachedCollateral(
+            body: Array(0...255),
+            issuerChain: "-----BEGIN CERTIFICATE-----\n…",
+            issued: Date(timeIntervalSince1970: 1_750_000_000),
+            nextUpdate: Date(timeIntervalSince1970: 1_752_592_000),
+            fetched: Date(timeIntervalSince1970: 1_750_000_100)
+        )
+        try await store.cacheCollateral(first, key: key)
+        #expect(try await store.cachedCollateral(key: key) == first)
+        var second = first
+        second.body = Array("{\"tcbInfo\":{}}".utf8)
+        second.fetched = Date(timeIntervalSince1970: 1_750_000_200)
+        try await store.cacheCollateral(second, key: key)
+        #expect(try await store.cachedCollateral(key: key) == second)
+        #expect(try await store.cachedCollateral(key: key + "/other") == nil)
     }
 }
