@@ -22,6 +22,8 @@ final class FakePCCS: Sendable {
         case garbage
         /// Sleep this long before answering.
         case stall(Duration)
+        /// 302 elsewhere on the same server.
+        case redirect
     }
 
     struct State {
@@ -134,6 +136,8 @@ final class FakePCCS: Sendable {
             case .garbage:
                 return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "<html>not collateral</html>")))
             case .stall(let duration): try await Task.sleep(for: duration)
+            case .redirect:
+                return Response(status: .found, headers: [.location: key + (key.contains("?") ? "&" : "?") + "moved"])
             }
             guard let answer else { return Response(status: .notFound) }
             var headers = HTTPFields()

@@ -195,6 +195,18 @@ struct PCCSTests {
             #expect(stalled?.code == "CollateralFetchFailed", "\(String(describing: stalled))")
             #expect(ContinuousClock.now - started < .seconds(3))
 
+            // A redirect is not followed: the operator named the PCCS.
+            pccs.setMode(.redirect)
+            let moved = await CollateralServiceTests.refusal {
+                try await core.attest(
+                    type: .sgxEnclave,
+                    request: .init(evidence: quote.evidence),
+                    at: Self.early.addingTimeInterval(250)
+                )
+            }
+            #expect(moved?.code == "CollateralFetchFailed", "\(String(describing: moved))")
+            #expect(moved?.message.contains("answered HTTP 302") == true, "\(String(describing: moved))")
+
             pccs.setMode(.normal)
             var big = FakePCCS.Answer(body: Array(repeating: UInt8(ascii: " "), count: 16 << 10))
             big.body += Array("{}".utf8)

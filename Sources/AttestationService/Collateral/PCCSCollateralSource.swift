@@ -283,7 +283,7 @@ public final class PCCSCollateralSource: CollateralSource {
         let body: [UInt8]
         do {
             let seconds = options.timeout.components.seconds
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(max(1, seconds)))
+            response = try await Self.http.execute(request, timeout: .seconds(max(1, seconds)))
             if response.status.code == 404, case .tcbInfo = resource { return nil }
             guard response.status.code == 200 else {
                 throw Self.fetchFailed("\(url) answered HTTP \(response.status.code) for \(resource)")
@@ -387,6 +387,17 @@ public final class PCCSCollateralSource: CollateralSource {
             )
         }
     }
+
+    /// One client for every PCCS source, for the life of the process: no redirects (the operator named the PCCS;
+    /// an answer elsewhere is not its answer), no decompression (the size limit is on what arrives).
+    static let http = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: HTTPClient.Configuration.Timeout(connect: .seconds(5), read: .seconds(30)),
+            decompression: .disabled
+        )
+    )
 
     static func fetchFailed(_ message: String) -> ServiceError {
         ServiceError(status: 503, code: "CollateralFetchFailed", message: message)
