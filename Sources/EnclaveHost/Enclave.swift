@@ -343,10 +343,10 @@ package final class StartupState: Sendable {
                 )
             }
             guard verified.insert(mapping.path).inserted else { continue }
-            guard let (bytes, now) = try? FileIdentity.read(mapping.path), now.matches(mapping) else {
+            guard let (current, now) = try? FileIdentity.digest(mapping.path), now.matches(mapping) else {
                 return .measurementMismatch("\(mapping.path) was replaced after the enclave mapped it")
             }
-            guard EnclaveImage.sha256(bytes) == digest else {
+            guard current == digest else {
                 return .measurementMismatch("\(mapping.path) changed between measurement and mapping")
             }
         }

@@ -34,8 +34,8 @@ public struct EnclaveImage: Sendable {
         var files: [EnclaveManifest.TrustedFile] = []
         var identities: [String: FileIdentity] = [:]
         for file in try LibraryResolver().trustedFiles(for: elf) {
-            let (contents, identity) = try FileIdentity.read(file)
-            files.append(.init(path: file, digest: Self.sha256(contents)))
+            let (digest, identity) = try FileIdentity.digest(file)
+            files.append(.init(path: file, digest: digest))
             identities[file] = identity
         }
         self.path = path

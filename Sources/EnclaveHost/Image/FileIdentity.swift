@@ -1,4 +1,5 @@
 internal import CEnclaveSystem
+internal import Crypto
 internal import EnclaveCore
 internal import Foundation
 
@@ -41,6 +42,34 @@ package struct FileIdentity: Hashable, Sendable {
             return digits.count < 2 ? "0" + digits : digits
         }
         return hex(major) + ":" + hex(minor)
+    }
+
+    /// SHA-256 of the whole file at `path`, read through one descriptor, and the identity of the file it came from.
+    /// Streams: the file is never held in memory whole.
+    package static func digest(
+        _ path: String,
+        limit: Int = EnclaveImage.maxImageSize
+    ) throws(EnclaveError) -> (
+        digest: Digest32, identity: FileIdentity
+    ) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .imageUnreadable("cannot read \(path) (errno \(errno))") }
+        defer { close(fd) }
+        let identity = try FileIdentity(fd: fd)
+        var hasher = SHA256()
+        var total = 0
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let got = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if got < 0 && errno == EINTR { continue }
+            guard got >= 0 else { throw .imageUnreadable("cannot read \(path) (errno \(errno))") }
+            if got == 0 { break }
+            guard total <= limit - got else { throw .limitExceeded("\(path) is larger than \(limit) bytes") }
+            total += got
+            chunk.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
+        }
+        // swift-format-ignore: NeverUseForceTry
+        return (try! Digest32(bytes: hasher.finalize()), identity)
     }
 
     /// Read the whole file at `path` through one descriptor: its bytes and the identity of the file they came from.
