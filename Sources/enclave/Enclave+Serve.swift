@@ -183,7 +183,12 @@ extension EnclaveCommand {
                     }
                     configuration.policySigners.append(certificate)
                 }
-                try collateral.apply(to: &configuration, store: store, logger: logger)
+                do {
+                    try collateral.apply(to: &configuration, store: store, logger: logger)
+                } catch {
+                    try? await store.close()
+                    throw error
+                }
                 try await trust.apply(to: &configuration, store: store, dataDirectory: dataDirectory, logger: logger)
                 let core = try await AttestationServiceCore(configuration: configuration, store: store, logger: logger)
                 let limits = AttestationServer.ConnectionLimits(

@@ -33,6 +33,15 @@ struct ServeCollateralOptions: ParsableArguments {
 
     func validate() throws {
         if pccs == nil, pccsRootCaCrl != nil { throw ValidationError("--pccs-root-ca-crl goes with --pccs") }
+        for entry in collateral { _ = try Self.fmspcAndPath(entry) }
+    }
+
+    static func fmspcAndPath(_ entry: String) throws -> (fmspc: String, path: String) {
+        let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2, parts[0].count == 12, parts[0].allSatisfy(\.isHexDigit) else {
+            throw ValidationError("--collateral takes FMSPC=FILE|DIR with a 12-digit hexadecimal FMSPC")
+        }
+        return (parts[0].lowercased(), parts[1])
     }
 
     /// Set the collateral sources and the chain-only opt-in.
@@ -42,11 +51,12 @@ struct ServeCollateralOptions: ParsableArguments {
         logger: Logger
     ) throws {
         for entry in collateral {
-            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, parts[0].count == 12, parts[0].allSatisfy(\.isHexDigit) else {
-                throw ValidationError("--collateral takes FMSPC=FILE|DIR with a 12-digit hexadecimal FMSPC")
+            let (fmspc, path) = try Self.fmspcAndPath(entry)
+            do {
+                configuration.collateral[fmspc] = try Collateral(contentsOf: path)
+            } catch {
+                throw ValidationError("--collateral \(entry): \(error.reason)")
             }
-            configuration.collateral[parts[0].lowercased()] = try Collateral(contentsOf: parts[1])
         }
         if let pccs {
             do {
