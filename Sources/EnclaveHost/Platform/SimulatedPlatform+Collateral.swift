@@ -112,8 +112,10 @@ extension SimulatedPlatform {
         try reloadPKI()
     }
 
-    /// A DER X.509 v2 CRL signed with ECDSA P-256/SHA-256. Serials are DER INTEGERs: one whose top bit is set
-    /// gets its leading 00 octet, as Intel's CRLs (and every DER encoder) have it.
+    /// A DER X.509 v2 CRL signed with ECDSA P-256/SHA-256, laid out as Intel's: the CRL Number and Authority Key
+    /// Identifier extensions RFC 5280 requires (the number is `from` in Unix seconds, so it increases with every
+    /// issue), each entry with reason code keyCompromise. Serials are DER INTEGERs: one whose top bit is set gets
+    /// its leading 00 octet, as Intel's CRLs (and every DER encoder) have it.
     static func crl(
         issuer: Certificate,
         key: P256.Signing.PrivateKey,
@@ -146,8 +148,24 @@ extension SimulatedPlatform {
                         try list.appendConstructedNode(identifier: .sequence) { entry in
                             try entry.serialize(serial.bytes)
                             try entry.serialize(utc(from))
+                            try entry.appendConstructedNode(identifier: .sequence) { extensions in
+                                // reasonCode ::= ENUMERATED { keyCompromise (1) }
+                                try Self.crlExtension(&extensions, oid: [2, 5, 29, 21], value: [0x0A, 0x01, 0x01])
+                            }
                         }
                     }
+                }
+            }
+            guard let keyIdentifier = try issuer.extensions.subjectKeyIdentifier?.keyIdentifier else {
+                throw EnclaveError.invalidConfiguration("the simulated CRL issuer has no subject key identifier")
+            }
+            var number = DER.Serializer()
+            try number.serialize(Int(from.timeIntervalSince1970))
+            let authority = try AuthorityKeyIdentifier(keyIdentifier: keyIdentifier).makeCertificateExtension()
+            try body.appendConstructedNode(identifier: ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)) {
+                try $0.appendConstructedNode(identifier: .sequence) { extensions in
+                    try Self.crlExtension(&extensions, oid: [2, 5, 29, 20], value: number.serializedBytes)
+                    try Self.crlExtension(&extensions, oid: authority.oid, value: Array(authority.value))
                 }
             }
         }
@@ -160,5 +178,17 @@ extension SimulatedPlatform {
             try outer.serialize(ASN1BitString(bytes: Array(signature)[...]))
         }
         return crl.serializedBytes
+    }
+
+    /// A non-critical extension: `SEQUENCE { extnID, extnValue OCTET STRING }`.
+    private static func crlExtension(
+        _ serializer: inout DER.Serializer,
+        oid: ASN1ObjectIdentifier,
+        value: [UInt8]
+    ) throws {
+        try serializer.appendConstructedNode(identifier: .sequence) { item in
+            try item.serialize(oid)
+            try item.serialize(ASN1OctetString(contentBytes: value[...]))
+        }
     }
 }
