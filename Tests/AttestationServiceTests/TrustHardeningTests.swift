@@ -325,6 +325,68 @@ struct TrustHardeningTests {
         }
     }
 
+    // MARK: Fail-closed defaults
+
+    /// By default the service refuses what EvidencePolicy's defaults refuse, before any attestation policy: here a
+    /// SEV-SNP report from VMPL 1 (a VLEK-signed vector).
+    @Test func theServiceRefusesVMPLAboveZeroByDefault() async throws {
+        let report = try RealEvidenceServiceTests.bytes("snp/trustee/test-vlek-report.bin")
+        let vlek = try RealEvidenceServiceTests.bytes("snp/trustee/test-vlek.der")
+        let document = "{\"report\":\"\(Base64URL.encode(report))\",\"vcek\":\"\(Base64URL.encode(vlek))\"}"
+        let time = Date(timeIntervalSince1970: 1_752_919_234)
+        try await ServiceFixture.with { fixture in
+            let refused = await #expect(throws: ServiceError.self) {
+                try await fixture.core.attest(
+                    type: .sevSnpVm,
+                    request: .init(evidence: Array(document.utf8)),
+                    at: time
+                )
+            }
+            #expect(refused?.code == "EvidencePolicyViolation", "\(String(describing: refused))")
+            #expect(refused?.message.contains("VMPL") == true, "\(String(describing: refused))")
+        }
+        // Accepted once the operator allows VMPL 1 (`--max-vmpl 1`).
+        var allowVMPL1 = EvidencePolicy()
+        allowVMPL1.maximumVMPL = 1
+        try await ServiceFixture.with(evidencePolicy: allowVMPL1) { fixture in
+            let token = try await fixture.core.attest(
+                type: .sevSnpVm,
+                request: .init(evidence: Array(document.utf8)),
+                at: time
+            )
+            #expect(token.split(separator: ".").count == 3)
+        }
+    }
+
+    /// A debug enclave is refused by default whatever the attestation policy says (here the default permit-all),
+    /// and accepted only where the operator allows debug (`--allow-debug`).
+    @Test func theServiceRefusesDebugEnclavesByDefault() async throws {
+        for allowDebug in [false, true] {
+            var policy = EvidencePolicy()
+            policy.allowDebug = allowDebug
+            try await ServiceFixture.with(evidencePolicy: policy) { fixture in
+                var debug = fixture.identity
+                debug.attributes.insert(.debug)
+                let runtime = Array("debug".utf8)
+                let quote = try fixture.platform.quote(
+                    for: debug,
+                    reportData: Array(SHA256.hash(data: runtime)) + [UInt8](repeating: 0, count: 32)
+                )
+                let request = AttestationServiceCore.AttestRequest(evidence: quote, runtimeData: (runtime, false))
+                if allowDebug {
+                    let token = try await fixture.core.attest(type: .simulatedEnclave, request: request)
+                    #expect(token.split(separator: ".").count == 3)
+                } else {
+                    let refused = await #expect(throws: ServiceError.self) {
+                        try await fixture.core.attest(type: .simulatedEnclave, request: request)
+                    }
+                    #expect(refused?.code == "EvidencePolicyViolation", "\(String(describing: refused))")
+                    #expect(refused?.message.contains("debug") == true, "\(String(describing: refused))")
+                }
+            }
+        }
+    }
+
     // MARK: The service can't be stalled
 
     /// Many always-true conditions and one never-true over every claim: the search would take ages; it is cut off
