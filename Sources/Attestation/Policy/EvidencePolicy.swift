@@ -20,7 +20,7 @@
 /// Accepted by default: the current TCB statuses (``currentTCBStatuses``: `UpToDate`, `SWHardeningNeeded`,
 /// `ConfigurationNeeded`, `ConfigurationAndSWHardeningNeeded` — the platform is patched; what remains is the
 /// enclave author's or operator's configuration, as Intel's verifier reports it) and SEV-SNP guests allowing SMT.
-public struct EvidencePolicy: Hashable, Sendable {
+public struct EvidencePolicy: Hashable, Sendable, EvidencePolicyRule {
     /// A refusal: the requirement, why the claims miss it, and the setting that would accept them.
     public struct Violation: Error, Hashable, Sendable, CustomStringConvertible {
         /// The requirement's name: `simulated`, `debug`, `SEPT_VE_DISABLE`, `MRSERVICETD`, `migration agent`,
@@ -84,91 +84,116 @@ public struct EvidencePolicy: Hashable, Sendable {
     /// The defaults (``failClosed``).
     public init() {}
 
-    /// Refuse `claims` with the first requirement they miss.
+    /// Refuse `claims` with the first requirement they miss (``violations(_:)`` lists them all).
     public func check(_ claims: Claims) throws(Violation) {
-        if claims.simulated && !allowSimulated {
-            throw Violation(
-                requirement: "simulated",
-                reason: "the evidence comes from a simulated platform",
-                setting: "allowSimulated"
-            )
-        }
-        if claims.debug && !allowDebug {
-            throw Violation(
-                requirement: "debug",
-                reason: "the \(noun(claims)) runs in debug mode",
-                setting: "allowDebug"
-            )
-        }
-        if let tdx = claims.tdx {
-            if requireSEPTVEDisable && !tdx.septVEDisable {
-                throw Violation(
+        if let first = violations(claims).first { throw first }
+    }
+
+    /// The first requirement `claims` miss, or ``EvidencePolicyResult/meetsPolicy``.
+    public func evaluate(_ claims: Claims) -> EvidencePolicyResult {
+        violations(claims).first.map { .failsToMeetPolicy($0) } ?? .meetsPolicy
+    }
+
+    /// Every requirement `claims` miss, in the order of ``rules``.
+    public func violations(_ claims: Claims) -> [Violation] { rules.violations(claims) }
+
+    /// The settings as rules, one per requirement: simulation, debug, TDX attributes, SEV-SNP guest policy, product
+    /// and VMPL, TCB status. Compose them with more (``EvidencePolicyRules``) for a relying party's own checks.
+    public var rules: EvidencePolicyRules {
+        let policy = self
+        return EvidencePolicyRules {
+            EvidenceRequirement("simulated") { claims in
+                guard claims.simulated && !policy.allowSimulated else { return nil }
+                return Violation(
+                    requirement: "simulated",
+                    reason: "the evidence comes from a simulated platform",
+                    setting: "allowSimulated"
+                )
+            }
+            EvidenceRequirement("debug") { claims in
+                guard claims.debug && !policy.allowDebug else { return nil }
+                return Violation(
+                    requirement: "debug",
+                    reason: "the \(policy.noun(claims)) runs in debug mode",
+                    setting: "allowDebug"
+                )
+            }
+            EvidenceRequirement("SEPT_VE_DISABLE") { claims in
+                guard let tdx = claims.tdx, policy.requireSEPTVEDisable && !tdx.septVEDisable else { return nil }
+                return Violation(
                     requirement: "SEPT_VE_DISABLE",
                     reason: "the TD attribute SEPT_VE_DISABLE is not set",
                     setting: "requireSEPTVEDisable"
                 )
             }
-            if requireNoServiceTD, let service = tdx.mrServiceTD, service.contains(where: { $0 != 0 }) {
-                throw Violation(
+            EvidenceRequirement("MRSERVICETD") { claims in
+                guard policy.requireNoServiceTD, let service = claims.tdx?.mrServiceTD,
+                    service.contains(where: { $0 != 0 })
+                else { return nil }
+                return Violation(
                     requirement: "MRSERVICETD",
                     reason: "the TD is bound to a service TD",
                     setting: "requireNoServiceTD"
                 )
             }
-        }
-        if let snp = claims.sevSNP {
-            if snp.policy.migrationAgentAllowed && !allowMigrationAgent {
-                throw Violation(
+            EvidenceRequirement("migration agent") { claims in
+                guard let snp = claims.sevSNP, snp.policy.migrationAgentAllowed && !policy.allowMigrationAgent else {
+                    return nil
+                }
+                return Violation(
                     requirement: "migration agent",
                     reason: "the guest policy allows a migration agent",
                     setting: "allowMigrationAgent"
                 )
             }
-            if snp.policy.smtAllowed && !allowSMT {
-                throw Violation(requirement: "SMT", reason: "the guest policy allows SMT", setting: "allowSMT")
+            EvidenceRequirement("SMT") { claims in
+                guard let snp = claims.sevSNP, snp.policy.smtAllowed && !policy.allowSMT else { return nil }
+                return Violation(requirement: "SMT", reason: "the guest policy allows SMT", setting: "allowSMT")
             }
-            if let products = sevSNPProducts, !products.contains(snp.certifiedProduct ?? snp.productName) {
-                throw Violation(
+            EvidenceRequirement("product") { claims in
+                guard let snp = claims.sevSNP, let products = policy.sevSNPProducts,
+                    !products.contains(snp.certifiedProduct ?? snp.productName)
+                else { return nil }
+                return Violation(
                     requirement: "product",
                     reason: "the VCEK certifies \(snp.certifiedProduct ?? snp.productName), not one of "
                         + products.sorted().joined(separator: ", "),
                     setting: "sevSNPProducts"
                 )
             }
-            if snp.vmpl > maximumVMPL {
-                throw Violation(
+            EvidenceRequirement("VMPL") { claims in
+                guard let snp = claims.sevSNP, snp.vmpl > policy.maximumVMPL else { return nil }
+                return Violation(
                     requirement: "VMPL",
-                    reason: "the report comes from VMPL \(snp.vmpl), at most \(maximumVMPL) is accepted",
+                    reason: "the report comes from VMPL \(snp.vmpl), at most \(policy.maximumVMPL) is accepted",
                     setting: "maximumVMPL"
                 )
             }
+            EvidenceRequirement("TCB status") { claims in policy.tcbStatusViolation(claims) }
         }
-        try checkTCBStatus(claims)
     }
 
-    private func checkTCBStatus(_ claims: Claims) throws(Violation) {
+    private func tcbStatusViolation(_ claims: Claims) -> Violation? {
         guard let status = claims.tcbStatus else {
             // SGX and TDX have TCB collateral; without it, nothing says the platform is patched or not revoked.
-            if (claims.sgx != nil || claims.tdx != nil) && !allowMissingTCBStatus {
-                throw Violation(
-                    requirement: "TCB status",
-                    reason:
-                        "no TCB status: the evidence was verified without collateral (revocation and TCB not checked)",
-                    setting: "allowMissingTCBStatus"
-                )
-            }
-            return
+            guard (claims.sgx != nil || claims.tdx != nil) && !allowMissingTCBStatus else { return nil }
+            return Violation(
+                requirement: "TCB status",
+                reason: "no TCB status: the evidence was verified without collateral (revocation and TCB not checked)",
+                setting: "allowMissingTCBStatus"
+            )
         }
         if status == .revoked {
-            throw Violation(requirement: "TCB status", reason: "the platform's TCB is revoked", setting: nil)
+            return Violation(requirement: "TCB status", reason: "the platform's TCB is revoked", setting: nil)
         }
         guard acceptedTCBStatuses.contains(status) else {
-            throw Violation(
+            return Violation(
                 requirement: "TCB status",
                 reason: "the TCB status \(status.rawValue) is not accepted",
                 setting: Self.outOfDateTCBStatuses.contains(status) ? "allowOutOfDate" : "acceptedTCBStatuses"
             )
         }
+        return nil
     }
 
     private func noun(_ claims: Claims) -> String {
