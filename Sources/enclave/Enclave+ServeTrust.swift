@@ -16,7 +16,7 @@ struct ServeTrustOptions: ParsableArguments {
     )
     var adminTokenFile: String?
 
-    @Flag(help: "Accept platforms whose TCB status is OutOfDate (or OutOfDateConfigurationNeeded).")
+    @Flag(help: "Accept out-of-date TCB statuses (OutOfDate, OutOfDateConfigurationNeeded, TDRelaunchAdvised).")
     var acceptOutOfDate = false
 
     @Flag(help: "Accept debug SGX enclaves, debug TDs and SEV-SNP guests whose policy allows debugging.")

@@ -431,11 +431,82 @@ struct TrustHardeningTests {
         }
     }
 
+    /// The `enclave` executable beside the test bundle.
+    static let cli = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        .appendingPathComponent("enclave").path
+
+    /// Run the CLI to completion: exit status and combined output.
+    static func runCLI(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: cli)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// `enclave policy set/get/reset` against `enclave serve attestation`: with the administrator token file the
+    /// change is made; without it, or with another token, it is refused by name.
+    @Test func thePolicyCommandsUseTheAdministratorToken() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.cli), "no enclave executable at \(Self.cli)")
+        try await ServiceFixture.with { fixture in
+            let data = fixture.directory + "/served"
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: Self.cli)
+            server.arguments = ["serve", "attestation", "--port", "0", "--data-dir", data, "--insecure-http"]
+            let log = Pipe()
+            server.standardOutput = log
+            server.standardError = log
+            try server.run()
+            defer { if server.isRunning { server.terminate() } }
+            var port: String?
+            var seen = ""
+            let deadline = Date().addingTimeInterval(30)
+            while port == nil, Date() < deadline {
+                let chunk = log.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                seen += String(decoding: chunk, as: UTF8.self)
+                if let range = seen.range(of: #"port=(\d+)"#, options: .regularExpression) {
+                    port = String(seen[range].dropFirst(5))
+                }
+            }
+            let service = "http://127.0.0.1:" + (try #require(port, "\(seen)"))
+            let policy = fixture.directory + "/policy.txt"
+            try Data(Self.refusing.utf8).write(to: URL(fileURLWithPath: policy))
+            let wrongToken = fixture.directory + "/wrong-token"
+            try Data("not the administrator token".utf8).write(to: URL(fileURLWithPath: wrongToken))
+
+            let wrong = try Self.runCLI([
+                "policy", "set", "--service", service, "--type", "SgxEnclave", "--admin-token-file", wrongToken, policy,
+            ])
+            #expect(wrong.status != 0)
+            #expect(wrong.output.contains("AdminCredentialInvalid"), "\(wrong.output)")
+            let set = try Self.runCLI([
+                "policy", "set", "--service", service, "--type", "SgxEnclave", "--admin-token-file",
+                data + "/admin-token", policy,
+            ])
+            #expect(set.status == 0, "\(set.output)")
+            let get = try Self.runCLI(["policy", "get", "--service", service, "--type", "SgxEnclave"])
+            #expect(get.output.contains(Self.refusing), "\(get.output)")
+            let reset = try Self.runCLI([
+                "policy", "reset", "--service", service, "--type", "SgxEnclave", "--admin-token-file",
+                data + "/admin-token",
+            ])
+            #expect(reset.status == 0, "\(reset.output)")
+            let after = try Self.runCLI(["policy", "get", "--service", service, "--type", "SgxEnclave"])
+            #expect(!after.output.contains(Self.refusing), "\(after.output)")
+            #expect(after.output.contains("permit()"), "\(after.output)")
+        }
+    }
+
     /// `enclave serve attestation` as a process: SIGTERM while the backtracking policy is being evaluated stops it
     /// within seconds.
     @Test func sigtermStopsTheServiceDuringAnAttack() async throws {
-        let cli = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("enclave").path
+        let cli = Self.cli
         try #require(FileManager.default.isExecutableFile(atPath: cli), "no enclave executable at \(cli)")
         try await ServiceFixture.with { fixture in
             let server = Process()
