@@ -1,6 +1,9 @@
+import Foundation
+
 @testable import Attestation
 
-/// The strict JSON reader collateral and vTPM evidence are read with. Every string it accepts must decode.
+/// The strict JSON reader collateral and vTPM evidence are read with. Every string it accepts must decode, and
+/// nothing it accepts may be refused by Foundation's reader (which is laxer: duplicate keys, deeper nesting).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: start, count: count))
@@ -8,6 +11,9 @@ public func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     check(value, depth: 0)
     guard value == value else { fatalError("a JSON value differs from itself") }
     _ = value.hashValue
+    guard (try? JSONSerialization.jsonObject(with: Data(bytes), options: .fragmentsAllowed)) != nil else {
+        fatalError("the strict JSON reader accepted what Foundation refuses")
+    }
     return 0
 }
 
