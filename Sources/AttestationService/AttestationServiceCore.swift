@@ -26,6 +26,9 @@ public final class AttestationServiceCore: Sendable {
         public var collateral: [String: Collateral] = [:]
         /// Where collateral for FMSPCs missing from ``collateral`` comes from (a PCCS: `--pccs URL`).
         public var collateralSource: (any CollateralSource)?
+        /// The service's clock: the time evidence and collateral are checked at when a request does not give one
+        /// (tests set the vectors' times).
+        public var clock: @Sendable () -> Date = { Date() }
         /// Real SGX and TDX quotes without collateral are refused (`CollateralUnavailable`) unless this is set
         /// (`--allow-chain-only`): then they are verified up to the PCK chain, the signatures and Intel's QE
         /// signer and product ID, and their token says `x-enclavekit-tcb-status: NotChecked`. The same setting as
@@ -128,7 +131,9 @@ public final class AttestationServiceCore: Sendable {
 
     /// Verify, bind, evaluate, sign. Every refusal is a ``ServiceError`` naming what failed; every decision is
     /// audited.
-    public func attest(type: AttestationType, request: AttestRequest, at time: Date = Date()) async throws -> String {
+    public func attest(type: AttestationType, request: AttestRequest, at requested: Date? = nil) async throws -> String
+    {
+        let time = requested ?? configuration.clock()
         let started = ContinuousClock.now
         await pruneAuditIfDue(at: time)
         do {

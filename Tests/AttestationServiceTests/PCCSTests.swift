@@ -1,7 +1,11 @@
 import Attestation
 import AttestationClient
 import AttestationService
+import EnclaveCore
 import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Synchronization
 import Testing
 
 /// `--pccs`: collateral fetched from a PCCS (here a local server with the real PCS-format files from the vectors),
@@ -24,6 +28,7 @@ struct PCCSTests {
 
     /// What a test changes from the defaults.
     struct Settings: Sendable {
+        var clock: (@Sendable () -> Date)?
         var allowChainOnly = false
         var timeout = Duration.seconds(10)
         var maxResponseSize = 1 << 20
@@ -60,6 +65,7 @@ struct PCCSTests {
     ) async throws -> AttestationServiceCore {
         var configuration = AttestationServiceCore.Configuration(issuer: "http://attestation.test")
         configuration.allowChainOnly = settings.allowChainOnly
+        if let clock = settings.clock { configuration.clock = clock }
         var options = PCCSCollateralSource.Options(baseURL: pccs.baseURL + "/")
         options.timeout = settings.timeout
         options.maxResponseSize = settings.maxResponseSize
@@ -321,6 +327,33 @@ struct PCCSTests {
             #expect(error?.code == "InvalidEvidence", "\(String(describing: error))")
             #expect(error?.message.contains("TCB level") == true, "\(String(describing: error))")
             #expect(pccs.total == 4, "\(pccs.counts)")
+        }
+    }
+
+    /// Over HTTP, with the service's clock at the vectors' time: MAA's request shape, a token with the TCB status,
+    /// and a refusal in MAA's error shape once the clock passes the collateral's `nextUpdate` with the PCCS down.
+    @Test func overHTTPWithTheServiceClock() async throws {
+        let quote = try RealQuote.sgx()
+        let now = Mutex(Self.early)
+        try await Self.withPCCS(settings: Settings(clock: { now.withLock { $0 } }, timeout: .seconds(2))) {
+            pccs,
+            core,
+            _ in
+            let application = Application(router: AttestationServer.router(core: core))
+            try await application.test(.router) { client in
+                let body = ByteBuffer(string: "{\"quote\":\"\(Base64URL.encode(quote.evidence))\"}")
+                let response = try await client.execute(uri: "/attest/SgxEnclave", method: .post, body: body)
+                #expect(response.status == .ok, "\(response.text)")
+                let token = try #require(response.json["token"] as? String)
+                #expect(try await Self.tcbStatus(token, core, at: Self.early) == .string(quote.expectedStatus))
+                #expect(pccs.total == 4)
+
+                await pccs.stop()
+                now.withLock { $0 = Self.expired }
+                let refused = try await client.execute(uri: "/attest/SgxEnclave", method: .post, body: body)
+                #expect(refused.status == .serviceUnavailable, "\(refused.text)")
+                #expect(refused.errorCode == "CollateralFetchFailed", "\(refused.text)")
+            }
         }
     }
 
