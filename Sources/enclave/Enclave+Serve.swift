@@ -217,6 +217,14 @@ extension EnclaveCommand {
             /// The PostgreSQL password: from `file` (first line), else `$PGPASSWORD`, else none.
             static func databasePassword(file: String?) throws -> String? {
                 if let file {
+                    // Like libpq's .pgpass: a password file others can read is not a secret.
+                    let mode = (try? FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int) ?? 0
+                    guard mode & 0o077 == 0 else {
+                        throw ValidationError(
+                            "the database password file \(file) has mode 0\(String(mode, radix: 8)): others may read "
+                                + "it; chmod 600 \(file)"
+                        )
+                    }
                     let text = try Files.readText(file, what: "database password file")
                     guard let line = text.split(separator: "\n", omittingEmptySubsequences: false).first,
                         !line.isEmpty

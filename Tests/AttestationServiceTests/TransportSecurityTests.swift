@@ -81,6 +81,25 @@ struct TransportSecurityTests {
         await #expect(throws: AttestationClient.Failure.self) { try await plain.challenge() }
     }
 
+    /// A given certificate and key: used when they match and the key is not readable by every user.
+    @Test func givenCertificateAndKeyAreChecked() throws {
+        let directory = try Self.temporaryDirectory()
+        let made = try TLSIdentity.selfSigned(directory: directory + "/a")
+        let other = try TLSIdentity.selfSigned(directory: directory + "/b")
+        let certificate = directory + "/a/tls/certificate.pem"
+        let key = directory + "/a/tls/private-key.pem"
+        #expect(try TLSIdentity(certificatePath: certificate, keyPath: key).fingerprint == made.fingerprint)
+        let mismatch = #expect(throws: ServiceError.self) {
+            try TLSIdentity(certificatePath: directory + "/b/tls/certificate.pem", keyPath: key)
+        }
+        #expect(mismatch?.message.contains("does not match") == true)
+        _ = other
+        chmod(key, 0o644)
+        let exposed = #expect(throws: ServiceError.self) { try TLSIdentity(certificatePath: certificate, keyPath: key) }
+        #expect(exposed?.code == "InvalidTLSIdentity")
+        #expect(exposed?.message.contains("mode 0644") == true)
+    }
+
     @Test func badPinsAndTrustFilesAreNamed() throws {
         #expect(throws: AttestationClient.Failure.self) { try ServiceTrust.pinned(sha256: "abc") }
         #expect(throws: AttestationClient.Failure.self) {

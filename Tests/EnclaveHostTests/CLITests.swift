@@ -392,6 +392,19 @@ struct ServeCLITests {
         )
         #expect(password.status != 0)
         #expect(password.output.contains("--database-password-file"), "\(password.output)")
+
+        let passwordFile = work + "/pgpass"
+        try Data("hunter2\n".utf8).write(to: URL(fileURLWithPath: passwordFile))
+        #expect(chmod(passwordFile, 0o644) == 0)
+        let readable = try Fixtures.run(
+            cli,
+            [
+                "serve", "attestation", "--database", "postgres://u@127.0.0.1:1/db", "--database-password-file",
+                passwordFile, "--data-dir", work + "/c",
+            ]
+        )
+        #expect(readable.status != 0)
+        #expect(readable.output.contains("others may read it"), "\(readable.output)")
     }
 }
 

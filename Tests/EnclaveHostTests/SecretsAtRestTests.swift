@@ -22,19 +22,21 @@ struct SecretsAtRestTests {
         try #require(FileManager.default.isExecutableFile(atPath: strace), "strace is needed to watch the syscalls")
         let directory = try Fixtures.temporaryDirectory()
         let trace = directory + "/trace.txt"
+        let keys = directory + "/keys"
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: false)
         let run = try Fixtures.run(
             "/bin/sh",
             [
                 "-c",
                 "umask 022; exec \"$0\" -f -e trace=open,openat,creat,chmod,fchmod,fchmodat -o \"$1\" \"$2\" keygen "
-                    + "--out \"$3\" --public-out \"$4\"",
-                strace, trace, Fixtures.product("enclave"), directory + "/signing.pem", directory + "/public.pem",
+                    + "--out \"$3\"",
+                strace, trace, Fixtures.product("enclave"), keys + "/signing.pem",
             ]
         )
         #expect(run.status == 0, "\(run.output)")
         let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
-        // Calls that create or chmod a file in the directory whose name is the private key's (or its temporary's).
-        let keyCalls = lines.filter { $0.contains(directory + "/") && $0.contains("signing.pem") }
+        // Every file keygen creates or chmods in the key's directory holds the key (or is its temporary).
+        let keyCalls = lines.filter { $0.contains(keys + "/") }
         var modes: [Int] = []
         for line in keyCalls {
             guard let match = line.range(of: #", 0[0-7]{3,4}\)"#, options: .regularExpression) else { continue }
@@ -45,6 +47,13 @@ struct SecretsAtRestTests {
         }
         #expect(!modes.isEmpty, "no create or chmod of the key seen: \(keyCalls)")
         #expect(modes.allSatisfy { $0 & 0o077 == 0 }, "modes \(modes.map { String($0, radix: 8) }): \(keyCalls)")
+        #expect(Self.mode(keys + "/signing.pem") == 0o600)
+        // The public key, written beside it, is public.
+        let publicRun = try Fixtures.run(
+            Fixtures.product("enclave"),
+            ["keygen", "--out", directory + "/signing.pem", "--public-out", directory + "/public.pem"]
+        )
+        #expect(publicRun.status == 0, "\(publicRun.output)")
         #expect(Self.mode(directory + "/signing.pem") == 0o600)
         #expect(Self.mode(directory + "/public.pem") == 0o644)
     }

@@ -48,6 +48,13 @@ public struct TLSIdentity: Sendable {
         guard let key = FileManager.default.contents(atPath: keyPath) else {
             throw ServiceError.invalidTLSIdentity("cannot read the TLS private key \(keyPath)")
         }
+        let mode = (try? FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as? Int) ?? 0
+        guard mode & 0o007 == 0 else {
+            throw ServiceError.invalidTLSIdentity(
+                "the TLS private key \(keyPath) has mode 0\(String(mode, radix: 8)): every user may read it; "
+                    + "chmod 600 \(keyPath)"
+            )
+        }
         try self.init(
             certificateChainPEM: String(decoding: certificate, as: UTF8.self),
             privateKeyPEM: String(decoding: key, as: UTF8.self)
