@@ -112,7 +112,7 @@ let package = Package(
         .target(
             name: "AttestationClient",
             dependencies: [
-                "EnclaveCore",
+                "EnclaveCore", "Attestation",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

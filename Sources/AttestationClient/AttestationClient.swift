@@ -1,4 +1,5 @@
 public import AsyncHTTPClient
+public import Attestation
 internal import EnclaveCore
 public import Foundation
 internal import NIOCore
@@ -60,8 +61,27 @@ public struct AttestationClient: Sendable {
         return (nonce, Date(timeIntervalSince1970: expires))
     }
 
-    /// Attest `evidence` of `type` (`SgxEnclave`, `OpenEnclave`, `TdxVm`, `SevSnpVm`, `SimulatedEnclave`) and
-    /// return the service's token.
+    /// Attest `evidence` on its route (``Attestation/Evidence/maaRoute``: the format decides `SgxEnclave`, `TdxVm`,
+    /// `SevSnpVm` or `SimulatedEnclave`) and return the service's token. Auxiliary data travels with it: SEV-SNP
+    /// evidence from configfs-tsm is posted with its certificate table.
+    public func attest(
+        _ evidence: Evidence,
+        runtimeData: RuntimeData? = nil,
+        nonce: String? = nil,
+        draftPolicy: String? = nil
+    ) async throws -> String {
+        try await attest(
+            type: evidence.maaRoute,
+            field: evidence.serviceField,
+            evidence: evidence.serviceDocument,
+            runtimeData: runtimeData,
+            nonce: nonce,
+            draftPolicy: draftPolicy
+        )
+    }
+
+    /// Attest `evidence` of `type` (`SgxEnclave`, `OpenEnclave`, `TdxVm`, `SevSnpVm`, `SimulatedEnclave`) as the
+    /// service's request carries it (for `SevSnpVm` a JSON document) and return the service's token.
     public func attest(
         type: String,
         evidence: [UInt8],
@@ -69,9 +89,25 @@ public struct AttestationClient: Sendable {
         nonce: String? = nil,
         draftPolicy: String? = nil
     ) async throws -> String {
-        var body: [String: Any] = [
-            (type == "SevSnpVm" || type == "OpenEnclave" ? "report" : "quote"): Base64URL.encode(evidence)
-        ]
+        try await attest(
+            type: type,
+            field: type == "SevSnpVm" || type == "OpenEnclave" ? "report" : "quote",
+            evidence: evidence,
+            runtimeData: runtimeData,
+            nonce: nonce,
+            draftPolicy: draftPolicy
+        )
+    }
+
+    private func attest(
+        type: String,
+        field: String,
+        evidence: [UInt8],
+        runtimeData: RuntimeData?,
+        nonce: String?,
+        draftPolicy: String?
+    ) async throws -> String {
+        var body: [String: Any] = [field: Base64URL.encode(evidence)]
         if let runtimeData {
             body["runtimeData"] = [
                 "data": Base64URL.encode(runtimeData.data), "dataType": runtimeData.dataType.rawValue,

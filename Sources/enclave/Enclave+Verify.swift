@@ -100,36 +100,54 @@ extension EnclaveCommand {
         }
 
         func run() async throws {
+            do {
+                try await verify()
+            } catch let error as AttestationError {
+                // One mapping from the refusal to the exit status (AttestationError.exitCode).
+                FileHandle.standardError.write(Data("Error: \(Self.message(error))\n".utf8))
+                throw ExitCode(error.exitCode)
+            }
+        }
+
+        /// The evidence's format as this command's options give it (`nil`: detect).
+        var evidenceFormat: Evidence.Format? {
+            switch format {
+            case .auto: nil
+            case .sgx: .sgx
+            case .tdx: .tdx
+            case .sevSNP: .sevSNP
+            case .azureVTPM: .azureVTPM
+            }
+        }
+
+        func verify() async throws {
             let bytes = try Files.evidence(evidence)
             let time = at.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date()
-            let claims: Claims
-            let snp =
-                format == .sevSNP || (format == .auto && (vcek != nil || auxblob != nil || bytes.count == 1184))
-            if format == .azureVTPM || (format == .auto && AzureVTPMEvidence.looksLikeEvidence(bytes)) {
-                claims = try await verifyAzureVTPM(bytes, at: time)
-            } else if snp {
-                claims = try verifySEVSNP(bytes, at: time)
-            } else {
-                claims = try await verifyDCAP(bytes, at: time)
+            let snp = format == .sevSNP || (format == .auto && (vcek != nil || auxblob != nil || bytes.count == 1184))
+            if snp && vcek == nil && auxblob == nil && !AzureVTPMEvidence.looksLikeEvidence(bytes) {
+                throw ValidationError("SEV-SNP evidence needs --vcek FILE (or --auxblob with a VCEK or VLEK)")
             }
+            let evidence = try Evidence(
+                detecting: bytes,
+                format: evidenceFormat,
+                auxiliaryData: try auxblob.map { try Files.read($0, what: "auxblob") } ?? [],
+                certificates: try vcek.map { try Files.read($0, what: "VCEK") } ?? []
+            )
+            let verifier = EvidenceVerifier(
+                anchors: try anchors(),
+                collateral: try collateralSource(for: evidence),
+                policy: policy
+            )
+            let outcome = await verifier.outcome(evidence, at: time)
+            if let failure = outcome.failure { throw failure }
+            guard let claims = outcome.claims else { throw AttestationError(.malformedEvidence, "no claims") }
             if let nonce {
                 guard let nonceBytes = Hex.decode(nonce) else { throw ValidationError("--nonce is not hexadecimal") }
                 guard Array(claims.reportData.prefix(32)) == Array(SHA256.hash(data: nonceBytes)) else {
-                    throw Failure(check: "nonce", reason: "the report data does not bind the nonce")
+                    throw AttestationError(.nonce, "the report data does not bind the nonce")
                 }
             }
-            var policy = EvidencePolicy()
-            policy.allowSimulated = allowSimulated
-            policy.allowDebug = allowDebug
-            policy.requireSEPTVEDisable = !allowSeptVe
-            policy.requireNoServiceTD = !allowServiceTd
-            policy.allowMigrationAgent = allowMigrationAgent
-            policy.allowSMT = !denySmt
-            policy.maximumVMPL = maxVmpl
-            policy.allowOutOfDate = allowOutOfDate
-            policy.allowMissingTCBStatus = chainOnly
-            var violation: EvidencePolicy.Violation?
-            do { try policy.check(claims) } catch { violation = error }
+            let violation = outcome.violations.first
 
             var object = claims.jsonObject
             // Only a full verification is `true`; a chain-only one says what it is (and `notChecked` what it skipped).
@@ -141,6 +159,9 @@ extension EnclaveCommand {
                         "default": Self.isDefault($0),
                     ]
                     if let flag = Self.flag(for: $0) { refusal["flag"] = flag }
+                    if outcome.violations.count > 1 {
+                        refusal["refusals"] = outcome.violations.map { "\($0.requirement): \($0.reason)" }
+                    }
                     return refusal
                 } ?? ["accepted": true]
             if json {
@@ -157,14 +178,39 @@ extension EnclaveCommand {
                     )
                 )
             }
-            if let violation {
-                let origin = Self.isDefault(violation) ? "refused by default" : "refused"
-                let remedy = Self.flag(for: violation).map { "\($0) accepts it" } ?? "no flag accepts it"
-                throw Failure(
-                    check: "policy (\(violation.requirement))",
-                    reason: violation.reason + " — the evidence itself verified; \(origin), \(remedy)"
+            if !outcome.violations.isEmpty {
+                throw AttestationError(
+                    .policy,
+                    outcome.violations.map(\.description).joined(separator: "; "),
+                    violations: outcome.violations
                 )
             }
+        }
+
+        /// The policy the flags make from the fail-closed defaults (the service starts from the same value).
+        var policy: EvidencePolicy {
+            var policy = EvidencePolicy.failClosed
+            policy.allowSimulated = allowSimulated
+            policy.allowDebug = allowDebug
+            policy.requireSEPTVEDisable = !allowSeptVe
+            policy.requireNoServiceTD = !allowServiceTd
+            policy.allowMigrationAgent = allowMigrationAgent
+            policy.allowSMT = !denySmt
+            policy.maximumVMPL = maxVmpl
+            policy.allowOutOfDate = allowOutOfDate
+            policy.allowMissingTCBStatus = chainOnly
+            return policy
+        }
+
+        /// `verification failed at CHECK: REASON`; a policy refusal names its requirement and the flag that accepts
+        /// it.
+        static func message(_ error: AttestationError) -> String {
+            guard error.code == .policy, let violation = error.violations.first else { return error.description }
+            let origin = isDefault(violation) ? "refused by default" : "refused"
+            let remedy = flag(for: violation).map { "\($0) accepts it" } ?? "no flag accepts it"
+            return
+                "verification failed at policy (\(violation.requirement)): \(violation.reason) — the evidence itself "
+                + "verified; \(origin), \(remedy)"
         }
 
         /// Whether the policy's default refused (every requirement but SMT, which only --deny-smt refuses).
@@ -186,110 +232,62 @@ extension EnclaveCommand {
             }
         }
 
-        func verifyDCAP(_ bytes: [UInt8], at time: Date) async throws -> Claims {
-            var anchors = [DCAPQuote.TrustAnchor(certificate: IntelRoots.sgxRootCA, simulated: false)]
+        /// Intel's root, this machine's simulated platform root, --trust-anchor; AMD's ARKs and --chain.
+        func anchors() throws -> EvidenceVerifier.Anchors {
+            var intel = [DCAPQuote.TrustAnchor(certificate: IntelRoots.sgxRootCA, simulated: false)]
             if let platform = try? SimulatedPlatform.open(), let pem = try? platform.rootCertificatePEM() {
-                anchors.append(.init(certificate: try Certificate(pemEncoded: pem), simulated: true))
+                intel.append(.init(certificate: try Certificate(pemEncoded: pem), simulated: true))
             }
             for path in trustAnchor {
                 guard let certificate = try? Certificate(pemEncoded: Files.readText(path, what: "trust anchor")) else {
                     throw ValidationError("\(path) is not a PEM certificate")
                 }
-                anchors.append(.init(certificate: certificate, simulated: false))
+                intel.append(.init(certificate: certificate, simulated: false))
             }
-            do {
-                let quote = try DCAPQuote(bytes: bytes)
-                if format == .sgx && quote.isTDX || format == .tdx && !quote.isTDX {
-                    throw Failure(check: "format", reason: "the quote is not \(format.rawValue)")
-                }
-                if let collateral {
-                    let bundle = try Collateral(contentsOf: collateral)
-                    return try await quote.verify(anchors: anchors, collateral: bundle, at: time)
-                }
-                if let simulated = anchors.first(where: \.simulated),
-                    (try? quote.pckChain())?.last == simulated.certificate,
-                    let platform = try? SimulatedPlatform.open()
-                {
-                    // Evidence of this machine's simulated platform: the platform supplies the collateral.
-                    let bundle = try Collateral(
-                        dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60))
-                    )
-                    return try await quote.verify(anchors: anchors, collateral: bundle, at: time)
-                }
-                guard chainOnly else {
-                    throw Failure(
-                        check: "collateral",
-                        reason: "a real \(quote.isTDX ? "TDX" : "SGX") quote is verified with Intel's collateral: give "
-                            + "--collateral (a PCCS directory or a dcap-qvl JSON bundle), or --chain-only to check only "
-                            + "its signatures and PCK chain (revocation and TCB are then not checked)"
-                    )
-                }
-                return try await quote.verifyChainOnly(anchors: anchors, at: time)
-            } catch let failure as DCAPQuote.VerificationFailure {
-                throw Failure(check: failure.check.rawValue, reason: failure.reason)
-            } catch let failure as Failure {
-                throw failure
-            } catch {
-                throw Failure(check: "parse", reason: Files.describe(error))
-            }
-        }
-
-        func verifySEVSNP(_ bytes: [UInt8], at time: Date) throws -> Claims {
-            var leaf: AMDCertificate?
             var intermediates: [AMDCertificate] = []
-            do {
-                if let auxblob {
-                    let table = try SEVSNPCertificateTable(bytes: Files.read(auxblob, what: "auxblob"))
-                    leaf = table.vcek ?? table.vlek
-                    intermediates += [table.ask, table.ark].compactMap { $0 }
+            if let chain {
+                do {
+                    intermediates = try AMDCertificate.parseAll(Files.read(chain, what: "chain"))
+                } catch {
+                    throw AttestationError(.certificate, Files.describe(error))
                 }
-                if let vcek {
-                    let certificates = try AMDCertificate.parseAll(Files.read(vcek, what: "VCEK"))
-                    leaf = certificates.first
-                    intermediates += certificates.dropFirst()
-                }
-                if let chain { intermediates += try AMDCertificate.parseAll(Files.read(chain, what: "chain")) }
-            } catch {
-                throw Failure(check: "certificate", reason: Files.describe(error))
             }
-            guard let leaf else {
-                throw ValidationError("SEV-SNP evidence needs --vcek FILE (or --auxblob with a VCEK or VLEK)")
-            }
-            do {
-                let report = try SEVSNPReport(bytes: bytes)
-                return try report.verify(signingCertificate: leaf, chain: intermediates, at: time)
-            } catch let failure as SEVSNPReport.VerificationFailure {
-                throw Failure(check: failure.check.rawValue, reason: failure.reason)
-            } catch {
-                throw Failure(check: "parse", reason: Files.describe(error))
-            }
+            return EvidenceVerifier.Anchors(intel: intel, amdIntermediates: intermediates)
         }
 
-        func verifyAzureVTPM(_ bytes: [UInt8], at time: Date) async throws -> Claims {
+        /// --collateral for every quote; for a quote of this machine's simulated platform, the platform's; otherwise
+        /// none, refused naming --collateral and --chain-only (which verifies chain-only).
+        func collateralSource(for evidence: Evidence) throws -> EvidenceVerifier.CollateralSource {
+            let bundle: Collateral?
             do {
-                let evidence = try AzureVTPMEvidence(json: bytes)
-                let chain = try chain.map { try AMDCertificate.parseAll(Files.read($0, what: "chain")) } ?? []
-                let bundle = try collateral.map { try Collateral(contentsOf: $0) }
-                return try await evidence.verify(
-                    at: time,
-                    amdChain: chain,
-                    collateral: bundle,
-                    tdxChainOnly: chainOnly
-                )
-            } catch let failure as AzureVTPMEvidence.VerificationFailure where failure.check == "collateral" {
-                throw Failure(
-                    check: failure.check,
-                    reason: "the TD quote is verified with Intel's collateral: give --collateral, or --chain-only to "
-                        + "check only its signatures and PCK chain (revocation and TCB are then not checked)"
-                )
-            } catch let failure as AzureVTPMEvidence.VerificationFailure {
-                throw Failure(check: failure.check, reason: failure.reason)
-            } catch let failure as SEVSNPReport.VerificationFailure {
-                throw Failure(check: failure.check.rawValue, reason: failure.reason)
-            } catch let failure as DCAPQuote.VerificationFailure {
-                throw Failure(check: failure.check.rawValue, reason: failure.reason)
+                bundle = try collateral.map { try Collateral(contentsOf: $0) }
             } catch {
-                throw Failure(check: "parse", reason: Files.describe(error))
+                throw AttestationError(.malformedEvidence, Files.describe(error))
+            }
+            let platform = try? SimulatedPlatform.open()
+            let simulatedRoot = try platform.map { try Certificate(pemEncoded: $0.rootCertificatePEM()) }
+            let tdQuote = evidence.format == .azureVTPM
+            return EvidenceVerifier.CollateralSource(allowsChainOnly: chainOnly) {
+                quote,
+                time throws(AttestationError) in
+                if let bundle { return bundle }
+                if let platform, let simulatedRoot, (try? quote.pckChain())?.last == simulatedRoot {
+                    // Evidence of this machine's simulated platform: the platform supplies the collateral.
+                    do {
+                        return try Collateral(
+                            dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60))
+                        )
+                    } catch {
+                        throw AttestationError(error)
+                    }
+                }
+                let what = tdQuote ? "the TD quote" : "a real \(quote.isTDX ? "TDX" : "SGX") quote"
+                throw AttestationError(
+                    .collateralUnavailable,
+                    "\(what) is verified with Intel's collateral: give --collateral (a PCCS directory or a dcap-qvl "
+                        + "JSON bundle), or --chain-only to check only its signatures and PCK chain (revocation and "
+                        + "TCB are then not checked)"
+                )
             }
         }
 

@@ -274,6 +274,8 @@ struct HelloAttestationTests {
         #expect(run.output.contains("x-enclavekit-challenge: "), "\(run.output)")
         #expect(run.output.contains("x-ms-runtime.keys: {\"crv\":\"P-256\""), "\(run.output)")
         #expect(run.output.contains("replay refused: InvalidChallenge"), "\(run.output)")
+        // The sample checks locally with the service's verifier first.
+        #expect(run.output.contains("==> verified locally: MRENCLAVE"), "\(run.output)")
     }
 }
 

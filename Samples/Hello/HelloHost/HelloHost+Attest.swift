@@ -50,6 +50,33 @@ extension HelloHost {
         try await store?.close()
     }
 
+    /// What the service will check, checked here first with the same verifier and fail-closed policy (simulated
+    /// evidence accepted): this machine's simulated platform is the root and supplies the collateral.
+    private func verifyLocally(_ evidence: Evidence) async throws {
+        guard evidence.format == .simulatedSGX else { return }
+        let platform = try SimulatedPlatform.open()
+        var policy = EvidencePolicy.failClosed
+        policy.allowSimulated = true
+        let verifier = EvidenceVerifier(
+            anchors: .init(intel: [
+                .init(certificate: try Certificate(pemEncoded: platform.rootCertificatePEM()), simulated: true)
+            ]),
+            collateral: .init { _, time throws(AttestationError) in
+                do {
+                    return try Collateral(dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60)))
+                } catch {
+                    throw AttestationError(error)
+                }
+            },
+            policy: policy
+        )
+        let claims = try await verifier.verify(evidence, at: Date())
+        print(
+            "==> verified locally: MRENCLAVE \(claims.sgx?.mrEnclave.hex.prefix(16) ?? "-")…, TCB status "
+                + (claims.tcbStatus?.rawValue ?? "-")
+        )
+    }
+
     private func attestWithService(at endpoint: URL, _ instance: Enclave) async throws {
         let client = AttestationClient(endpoint: endpoint)
         let challenge = try await client.challenge()
@@ -59,13 +86,11 @@ extension HelloHost {
             "==> enclave made an ephemeral key and \(attested.evidence.bytes.count) bytes of \(attested.evidence.provider) evidence"
         )
         print("    runtime data: \(String(decoding: attested.runtimeData, as: UTF8.self))")
-        let type =
-            attested.evidence.provider == AttestationEvidence.simulatedProvider ? "SimulatedEnclave" : "SgxEnclave"
-        let token = try await client.attest(
-            type: type,
-            evidence: attested.evidence.bytes,
-            runtimeData: .init(data: attested.runtimeData, dataType: .json)
-        )
+        // The evidence's format names its route (a TD's evidence goes to TdxVm, an SEV-SNP guest's with its
+        // certificate table to SevSnpVm).
+        let evidence = try Evidence(attested.evidence)
+        try await verifyLocally(evidence)
+        let token = try await client.attest(evidence, runtimeData: .init(data: attested.runtimeData, dataType: .json))
         print("==> token: \(token.prefix(48))… (\(token.count) characters)")
 
         let verifier = try await client.verifier()
@@ -93,11 +118,7 @@ extension HelloHost {
 
         // Freshness: the same evidence, replayed, is refused because its challenge is spent.
         do {
-            _ = try await client.attest(
-                type: type,
-                evidence: attested.evidence.bytes,
-                runtimeData: .init(data: attested.runtimeData, dataType: .json)
-            )
+            _ = try await client.attest(evidence, runtimeData: .init(data: attested.runtimeData, dataType: .json))
             throw ValidationError("a replayed challenge was accepted")
         } catch let failure as AttestationClient.Failure {
             print("==> replay refused: \(failure.code): \(failure.message)")
