@@ -221,8 +221,9 @@ struct QuotingEnclavePinTests {
         )
         #expect(claims.notChecked == ["revocation", "TCB"] && claims.tcbStatus == nil && !claims.simulated)
         #expect(claims.jsonObject["notChecked"] as? [String] == ["revocation", "TCB"])
-        var debug = quote.qeReport
-        debug.attributes[0] |= 0x02
+        var debugBytes = quote.qeReport.bytes
+        debugBytes[48] |= 0x02  // ATTRIBUTES.FLAGS.DEBUG
+        let debug = try SGXReportBody(bytes: debugBytes)
         #expect(QuotingEnclaveIdentity.intelQE.mismatch(debug) != nil)
         #expect(QuotingEnclaveIdentity.intelQE.mismatch(quote.qeReport) == nil)
         #expect(QuotingEnclaveIdentity.intelTDQE.mismatch(quote.qeReport) != nil)  // the SGX QE is not the TD QE

@@ -4,22 +4,34 @@ public import Foundation
 /// Intel's QE identity (version 2, for the SGX or the TDX quoting enclave): which quoting enclave is genuine and how current its SVN is.
 public struct QEIdentity: Sendable {
     public struct Level: Sendable {
-        public var isvSVN: Int
-        public var status: TCBStatus
-        public var advisoryIDs: [String]
+        public let isvSVN: Int
+        public let status: TCBStatus
+        public let advisoryIDs: [String]
+        /// The level's `tcbDate` (absent: not stated).
+        public let tcbDate: String?
+
+        /// A level.
+        public init(isvSVN: Int, status: TCBStatus, advisoryIDs: [String], tcbDate: String? = nil) {
+            self.isvSVN = isvSVN
+            self.status = status
+            self.advisoryIDs = advisoryIDs
+            self.tcbDate = tcbDate
+        }
     }
 
     /// `QE` (SGX quoting enclave), `TD_QE` (TDX quoting enclave) or `QVE`.
-    public var id: String
-    public var issueDate: Date
-    public var nextUpdate: Date
-    public var miscSelect: [UInt8]
-    public var miscSelectMask: [UInt8]
-    public var attributes: [UInt8]
-    public var attributesMask: [UInt8]
-    public var mrSigner: [UInt8]
-    public var isvProductID: Int
-    public var levels: [Level]
+    public let id: String
+    public let issueDate: Date
+    public let nextUpdate: Date
+    public let miscSelect: [UInt8]
+    public let miscSelectMask: [UInt8]
+    public let attributes: [UInt8]
+    public let attributesMask: [UInt8]
+    public let mrSigner: [UInt8]
+    public let isvProductID: Int
+    public let levels: [Level]
+    /// `tcbEvaluationDataNumber` (absent: not stated).
+    public let tcbEvaluationDataNumber: Int?
 
     /// Parse the `enclaveIdentity` object (its exact bytes, as signed).
     public init(jsonBytes: [UInt8]) throws(EnclaveError) {
@@ -35,13 +47,16 @@ public struct QEIdentity: Sendable {
         self.attributesMask = try json.hex("attributesMask", count: 16)
         self.mrSigner = try json.hex("mrsigner", count: 32)
         self.isvProductID = try json.int("isvprodid")
+        self.tcbEvaluationDataNumber =
+            json.has("tcbEvaluationDataNumber") ? try json.int("tcbEvaluationDataNumber") : nil
         var levels: [Level] = []
         for level in try json.objects("tcbLevels") {
             levels.append(
                 Level(
                     isvSVN: try level.object("tcb").int("isvsvn"),
                     status: try level.status("tcbStatus"),
-                    advisoryIDs: try level.strings("advisoryIDs")
+                    advisoryIDs: try level.strings("advisoryIDs"),
+                    tcbDate: level.has("tcbDate") ? try level.string("tcbDate") : nil
                 )
             )
         }

@@ -6,38 +6,74 @@ public import Foundation
 public struct TCBInfo: Sendable {
     /// One TCB level: the component SVNs a platform must reach, and the status it then has.
     public struct Level: Sendable {
-        public var sgxComponents: [Int]
-        public var pceSVN: Int
+        public let sgxComponents: [Int]
+        public let pceSVN: Int
         /// TDX TCB info only: the TEE TCB SVN components.
-        public var tdxComponents: [Int]?
-        public var tcbDate: String
-        public var status: TCBStatus
-        public var advisoryIDs: [String]
+        public let tdxComponents: [Int]?
+        public let tcbDate: String
+        public let status: TCBStatus
+        public let advisoryIDs: [String]
+
+        /// A level.
+        public init(
+            sgxComponents: [Int],
+            pceSVN: Int,
+            tdxComponents: [Int]? = nil,
+            tcbDate: String,
+            status: TCBStatus,
+            advisoryIDs: [String] = []
+        ) {
+            self.sgxComponents = sgxComponents
+            self.pceSVN = pceSVN
+            self.tdxComponents = tdxComponents
+            self.tcbDate = tcbDate
+            self.status = status
+            self.advisoryIDs = advisoryIDs
+        }
     }
 
     /// The identity of a TDX module (TCB info v3, TDX): its signer and attributes, and levels by module SVN.
     public struct TDXModuleIdentity: Sendable {
         /// `TDX_01`, `TDX_03`, … (the module's major version); empty for the version-0 `tdxModule` entry.
-        public var id: String
-        public var mrSigner: [UInt8]
-        public var attributes: [UInt8]
-        public var attributesMask: [UInt8]
+        public let id: String
+        public let mrSigner: [UInt8]
+        public let attributes: [UInt8]
+        public let attributesMask: [UInt8]
         /// Module SVN levels, newest first (empty for the version-0 entry).
-        public var levels: [QEIdentity.Level]
+        public let levels: [QEIdentity.Level]
+
+        /// A module identity.
+        public init(
+            id: String,
+            mrSigner: [UInt8],
+            attributes: [UInt8],
+            attributesMask: [UInt8],
+            levels: [QEIdentity.Level]
+        ) {
+            self.id = id
+            self.mrSigner = mrSigner
+            self.attributes = attributes
+            self.attributesMask = attributesMask
+            self.levels = levels
+        }
     }
 
     /// `SGX` or `TDX` (version 2 has no ID and is SGX).
-    public var id: String
-    public var version: Int
-    public var issueDate: Date
-    public var nextUpdate: Date
-    public var fmspc: [UInt8]
-    public var pceID: [UInt8]
-    public var levels: [Level]
+    public let id: String
+    public let version: Int
+    public let issueDate: Date
+    public let nextUpdate: Date
+    public let fmspc: [UInt8]
+    public let pceID: [UInt8]
+    public let levels: [Level]
     /// TDX: the version-0 module identity (`tdxModule`).
-    public var tdxModule: TDXModuleIdentity?
+    public let tdxModule: TDXModuleIdentity?
     /// TDX: module identities by major version (`tdxModuleIdentities`).
-    public var tdxModuleIdentities: [TDXModuleIdentity]
+    public let tdxModuleIdentities: [TDXModuleIdentity]
+    /// `tcbType` (absent: not stated).
+    public let tcbType: Int?
+    /// `tcbEvaluationDataNumber` (absent: not stated).
+    public let tcbEvaluationDataNumber: Int?
 
     /// Parse the `tcbInfo` object (its exact bytes, as signed).
     public init(jsonBytes: [UInt8]) throws(EnclaveError) {
@@ -85,7 +121,8 @@ public struct TCBInfo: Sendable {
                         QEIdentity.Level(
                             isvSVN: try level.object("tcb").int("isvsvn"),
                             status: try level.status("tcbStatus"),
-                            advisoryIDs: try level.strings("advisoryIDs")
+                            advisoryIDs: try level.strings("advisoryIDs"),
+                            tcbDate: level.has("tcbDate") ? try level.string("tcbDate") : nil
                         )
                     )
                 }
@@ -111,6 +148,9 @@ public struct TCBInfo: Sendable {
         self.fmspc = try json.hex("fmspc", count: 6)
         self.pceID = try json.hex("pceId", count: 2)
         self.levels = levels
+        self.tcbType = json.has("tcbType") ? try json.int("tcbType") : nil
+        self.tcbEvaluationDataNumber =
+            json.has("tcbEvaluationDataNumber") ? try json.int("tcbEvaluationDataNumber") : nil
     }
 
     /// The first SGX level (Intel lists them newest first) that the platform's TCB reaches.

@@ -13,16 +13,16 @@ public import EnclaveCore
 public struct DCAPQuote: Hashable, Sendable {
     /// The header.
     public struct Header: Hashable, Sendable {
-        public var version: UInt16
-        public var attestationKeyType: UInt16
+        public let version: UInt16
+        public let attestationKeyType: UInt16
         /// 0 for SGX, 0x81 for TDX.
-        public var teeType: UInt32
+        public let teeType: UInt32
         /// Version 3: the QE SVN; reserved in later versions.
-        public var qeSVN: UInt16
+        public let qeSVN: UInt16
         /// Version 3: the PCE SVN; reserved in later versions.
-        public var pceSVN: UInt16
-        public var qeVendorID: [UInt8]
-        public var userData: [UInt8]
+        public let pceSVN: UInt16
+        public let qeVendorID: [UInt8]
+        public let userData: [UInt8]
     }
 
     /// The attested body.
@@ -34,8 +34,8 @@ public struct DCAPQuote: Hashable, Sendable {
     /// Certification data of the quoting enclave.
     public struct CertificationData: Hashable, Sendable {
         /// 5: PEM certificate chain (PCK leaf, intermediate CA, root CA).
-        public var type: UInt16
-        public var data: [UInt8]
+        public let type: UInt16
+        public let data: [UInt8]
     }
 
     /// The largest quote accepted, padding included.

@@ -12,23 +12,23 @@ public struct TDReport: Hashable, Sendable {
     public static let size15 = 648
 
     /// SVNs of the TDX module and its dependencies at launch (index 0: module minor SVN, 1: module major version).
-    public var teeTCBSVN: [UInt8]
-    public var mrSeam: [UInt8]
-    public var mrSignerSeam: [UInt8]
-    public var seamAttributes: [UInt8]
-    public var tdAttributes: [UInt8]
-    public var xfam: [UInt8]
-    public var mrTD: [UInt8]
-    public var mrConfigID: [UInt8]
-    public var mrOwner: [UInt8]
-    public var mrOwnerConfig: [UInt8]
+    public let teeTCBSVN: [UInt8]
+    public let mrSeam: [UInt8]
+    public let mrSignerSeam: [UInt8]
+    public let seamAttributes: [UInt8]
+    public let tdAttributes: [UInt8]
+    public let xfam: [UInt8]
+    public let mrTD: [UInt8]
+    public let mrConfigID: [UInt8]
+    public let mrOwner: [UInt8]
+    public let mrOwnerConfig: [UInt8]
     /// RTMR0 to RTMR3.
-    public var rtmrs: [[UInt8]]
-    public var reportData: [UInt8]
+    public let rtmrs: [[UInt8]]
+    public let reportData: [UInt8]
     /// TDX 1.5: the SVNs of the TDX module currently running (after a runtime update).
-    public var teeTCBSVN2: [UInt8]?
+    public let teeTCBSVN2: [UInt8]?
     /// TDX 1.5: the measurement of the service TD bound to this TD, zero if none.
-    public var mrServiceTD: [UInt8]?
+    public let mrServiceTD: [UInt8]?
 
     /// The exact bytes parsed.
     public let bytes: [UInt8]

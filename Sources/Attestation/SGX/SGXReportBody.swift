@@ -5,19 +5,23 @@ public struct SGXReportBody: Hashable, Sendable {
     /// The encoded size.
     public static let size = 384
 
-    public var cpuSVN: [UInt8]
-    public var miscSelect: UInt32
-    public var isvExtendedProductID: [UInt8]
+    public let cpuSVN: [UInt8]
+    public let miscSelect: UInt32
+    public let isvExtendedProductID: [UInt8]
     /// `flags` (low 8 bytes) and `xfrm` (high 8 bytes).
-    public var attributes: [UInt8]
-    public var mrEnclave: Digest32
-    public var mrSigner: Digest32
-    public var configID: [UInt8]
-    public var isvProductID: UInt16
-    public var isvSVN: UInt16
-    public var configSVN: UInt16
-    public var isvFamilyID: [UInt8]
-    public var reportData: [UInt8]
+    public let attributes: [UInt8]
+    public let mrEnclave: Digest32
+    public let mrSigner: Digest32
+    public let configID: [UInt8]
+    public let isvProductID: UInt16
+    public let isvSVN: UInt16
+    public let configSVN: UInt16
+    public let isvFamilyID: [UInt8]
+    public let reportData: [UInt8]
+    /// The reserved regions after MRENCLAVE (32 bytes), after MRSIGNER (32) and after CONFIGSVN (42), in order:
+    /// zero in Intel's quotes, kept (not judged: later SGX versions define fields in reserved space) so that a
+    /// value's fields are all its bytes hold.
+    public let reserved: [UInt8]
 
     /// The exact bytes it was parsed from (or encodes to).
     public let bytes: [UInt8]
@@ -25,7 +29,8 @@ public struct SGXReportBody: Hashable, Sendable {
     /// The DEBUG bit of the attribute flags.
     public var isDebug: Bool { attributes[0] & 0x02 != 0 }
 
-    /// Parse exactly 384 bytes. Reserved fields must be zero.
+    /// Parse exactly 384 bytes. The reserved bytes after MISCSELECT must be zero; the other reserved regions are
+    /// kept in ``reserved``.
     public init(bytes: some Collection<UInt8>) throws(EnclaveError) {
         let bytes = Array(bytes)
         guard bytes.count == Self.size else {
@@ -34,23 +39,29 @@ public struct SGXReportBody: Hashable, Sendable {
         var reader = ByteReader(bytes)
         cpuSVN = Array(try reader.take(16, "CPUSVN"))
         miscSelect = try reader.integer(UInt32.self, "MISCSELECT")
-        guard try reader.take(12, "reserved").allSatisfy({ $0 == 0 }) else {
-            throw .malformedInput("reserved bytes of the report body are not zero")
-        }
+        try Self.requireZero(&reader, 12)
         isvExtendedProductID = Array(try reader.take(16, "ISVEXTPRODID"))
         attributes = Array(try reader.take(16, "ATTRIBUTES"))
         mrEnclave = try reader.digest("MRENCLAVE")
-        _ = try reader.take(32, "reserved")
+        var reserved = Array(try reader.take(32, "reserved"))
         mrSigner = try reader.digest("MRSIGNER")
-        _ = try reader.take(32, "reserved")
+        reserved += try reader.take(32, "reserved")
         configID = Array(try reader.take(64, "CONFIGID"))
         isvProductID = try reader.integer(UInt16.self, "ISVPRODID")
         isvSVN = try reader.integer(UInt16.self, "ISVSVN")
         configSVN = try reader.integer(UInt16.self, "CONFIGSVN")
-        _ = try reader.take(42, "reserved")
+        reserved += try reader.take(42, "reserved")
+        self.reserved = reserved
         isvFamilyID = Array(try reader.take(16, "ISVFAMILYID"))
         reportData = Array(try reader.take(64, "REPORTDATA"))
         try reader.expectEnd("report body")
         self.bytes = bytes
+    }
+
+    /// The reserved bytes after MISCSELECT must be zero.
+    private static func requireZero(_ reader: inout ByteReader, _ count: Int) throws(EnclaveError) {
+        guard try reader.take(count, "reserved").allSatisfy({ $0 == 0 }) else {
+            throw .malformedInput("reserved bytes of the report body are not zero")
+        }
     }
 }

@@ -14,33 +14,31 @@ extension SimulatedPlatform {
     package func quote(for identity: EnclaveIdentity, reportData: [UInt8]) throws -> [UInt8] {
         guard reportData.count == 64 else { throw EnclaveError.malformedInput("report data must be 64 bytes") }
         let pki = try pki()
-        var header = ByteWriter()
-        header.integer(UInt16(3))
-        header.integer(UInt16(2))  // ECDSA-256-with-P-256
-        header.integer(UInt32(0))  // SGX
-        header.integer(pki.qeSVN)
-        header.integer(UInt16(pki.extensions.pceSVN))
-        header.append(DCAPQuote.intelQEVendorID)
-        header.append(pki.extensions.ppid)
-        header.append([UInt8](repeating: 0, count: 4))
-
-        let body = Self.reportBody(
-            cpuSVN: pki.extensions.cpuSVN,
-            debug: identity.isDebug,
-            mrEnclave: identity.uniqueID,
-            mrSigner: identity.signerID,
-            productID: identity.productID,
-            securityVersion: identity.securityVersion,
-            reportData: reportData
+        let header = DCAPQuote.Header(
+            version: 3,
+            teeType: DCAPQuote.teeTypeSGX,
+            qeSVN: pki.qeSVN,
+            pceSVN: UInt16(pki.extensions.pceSVN),
+            userData: pki.extensions.ppid + [UInt8](repeating: 0, count: 4)
         )
-        let signed = header.bytes + body
-        let signature = try pki.attestationKey.signature(for: signed).rawRepresentation
+        let body = DCAPQuote.Body.sgx(
+            try Self.reportBody(
+                cpuSVN: pki.extensions.cpuSVN,
+                debug: identity.isDebug,
+                mrEnclave: identity.uniqueID,
+                mrSigner: identity.signerID,
+                productID: identity.productID,
+                securityVersion: identity.securityVersion,
+                reportData: reportData
+            )
+        )
+        let signature = try pki.attestationKey.signature(for: DCAPQuote.signedBytes(header: header, body: body))
         let attestationKey = Array(pki.attestationKey.publicKey.rawRepresentation)
         let authenticationData = Array(0..<32).map(UInt8.init)
         let binding = Array(SHA256.hash(data: attestationKey + authenticationData)) + [UInt8](repeating: 0, count: 32)
         // The simulated quoting enclave has the identity of Intel's (signer, product, INIT and PROVISIONKEY set, not
         // debug), which verifiers pin; its measurement is its own.
-        let qeReport = Self.reportBody(
+        let qeReport = try Self.reportBody(
             cpuSVN: pki.extensions.cpuSVN,
             debug: false,
             provisionKey: true,
@@ -52,33 +50,27 @@ extension SimulatedPlatform {
         )
         let pckPublicKey = Array(pki.pckKey.publicKey.rawRepresentation)
         let qeSignature: [UInt8]
-        if let cached = qeReportSignature.withLock({ $0 }), cached.report == qeReport, cached.pckKey == pckPublicKey {
+        if let cached = qeReportSignature.withLock({ $0 }), cached.report == qeReport.bytes,
+            cached.pckKey == pckPublicKey
+        {
             qeSignature = cached.signature
         } else {
-            qeSignature = Array(try pki.pckKey.signature(for: qeReport).rawRepresentation)
-            qeReportSignature.withLock { $0 = (qeReport, pckPublicKey, qeSignature) }
+            qeSignature = Array(try pki.pckKey.signature(for: qeReport.bytes).rawRepresentation)
+            qeReportSignature.withLock { $0 = (qeReport.bytes, pckPublicKey, qeSignature) }
         }
-        let certification = Array(try pki.chainPEM.utf8)
-
-        var signatureData = ByteWriter()
-        signatureData.append(signature)
-        signatureData.append(attestationKey)
-        signatureData.append(qeReport)
-        signatureData.append(qeSignature)
-        signatureData.integer(UInt16(authenticationData.count))
-        signatureData.append(authenticationData)
-        signatureData.integer(UInt16(5))
-        signatureData.integer(UInt32(certification.count))
-        signatureData.append(certification)
-
-        var quote = ByteWriter()
-        quote.append(signed)
-        quote.integer(UInt32(signatureData.bytes.count))
-        quote.append(signatureData.bytes)
-        return quote.bytes
+        return DCAPQuote.serialize(
+            header: header,
+            body: body,
+            signature: Array(signature.rawRepresentation),
+            attestationKey: attestationKey,
+            qeReport: qeReport,
+            qeReportSignature: qeSignature,
+            qeAuthenticationData: authenticationData,
+            certification: DCAPQuote.CertificationData(type: 5, contents: Array(try pki.chainPEM.utf8))
+        )
     }
 
-    /// An `sgx_report_body_t` (384 bytes).
+    /// An `sgx_report_body_t` (384 bytes): INIT and MODE64BIT set, XFRM x87 and SSE.
     static func reportBody(
         cpuSVN: [UInt8],
         debug: Bool,
@@ -88,24 +80,19 @@ extension SimulatedPlatform {
         productID: UInt16,
         securityVersion: UInt16,
         reportData: [UInt8]
-    ) -> [UInt8] {
-        var body = ByteWriter()
-        body.append(cpuSVN)
-        body.integer(UInt32(0))  // MISCSELECT
-        body.append([UInt8](repeating: 0, count: 12 + 16))  // reserved, ISVEXTPRODID
-        // INIT | MODE64BIT, DEBUG, PROVISIONKEY
-        body.integer(UInt64(0x05 | (debug ? 0x02 : 0) | (provisionKey ? 0x10 : 0)))
-        body.integer(UInt64(0x03))  // XFRM: x87, SSE
-        body.append(mrEnclave.bytes)
-        body.append([UInt8](repeating: 0, count: 32))
-        body.append(mrSigner.bytes)
-        body.append([UInt8](repeating: 0, count: 32 + 64))  // reserved, CONFIGID
-        body.integer(productID)
-        body.integer(securityVersion)
-        body.integer(UInt16(0))  // CONFIGSVN
-        body.append([UInt8](repeating: 0, count: 42 + 16))  // reserved, ISVFAMILYID
-        body.append(reportData)
-        return body.bytes
+    ) throws -> SGXReportBody {
+        try SGXReportBody(
+            cpuSVN: cpuSVN,
+            attributes: SGXReportBody.attributes(
+                flags: 0x05 | (debug ? 0x02 : 0) | (provisionKey ? 0x10 : 0),  // INIT | MODE64BIT, DEBUG, PROVISIONKEY
+                xfrm: 0x03  // x87, SSE
+            ),
+            mrEnclave: mrEnclave,
+            mrSigner: mrSigner,
+            isvProductID: productID,
+            isvSVN: securityVersion,
+            reportData: reportData
+        )
     }
 }
 
