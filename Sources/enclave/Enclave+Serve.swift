@@ -172,8 +172,9 @@ extension EnclaveCommand {
                 if allowSimulated {
                     let platform = try SimulatedPlatform.open()
                     configuration.simulatedAnchor = try Certificate(pemEncoded: platform.rootCertificatePEM())
+                    // Issued once per TCB state, so the verification cache holds across requests.
                     configuration.simulatedCollateral = { time in
-                        try Collateral(dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60)))
+                        try Collateral(dcapQVLJSON: platform.collateralJSON(at: time))
                     }
                 }
                 for path in policySigner {

@@ -3,6 +3,7 @@ internal import Crypto
 internal import EnclaveCore
 public import Foundation
 internal import SwiftASN1
+internal import Synchronization
 internal import X509
 
 extension SimulatedPlatform {
@@ -14,34 +15,44 @@ extension SimulatedPlatform {
     /// root CA and platform CA. Any DCAP verifier given the simulated root as trust anchor can use it.
     public func collateralJSON(issued: Date = Date()) throws -> [UInt8] {
         let pki = try pki()
-        let next = issued.addingTimeInterval(30 * 86400)
-        let format = Date.ISO8601FormatStyle()
+        let next = issued.addingTimeInterval(Self.collateralValidity)
+        let date = issued.formatted(Date.ISO8601FormatStyle())
         let upToDate = pki.tcb.upToDateComponents
         let older = upToDate.enumerated().map { $0.offset == 0 ? max(0, $0.element - 1) : $0.element }
-        func level(_ components: [Int], status: String, advisories: [String]) -> String {
-            let list = components.map { "{\"svn\":\($0)}" }.joined(separator: ",")
-            let ids = advisories.map { "\"\($0)\"" }.joined(separator: ",")
-            return "{\"tcb\":{\"sgxtcbcomponents\":[\(list)],\"pcesvn\":\(pki.extensions.pceSVN)},"
-                + "\"tcbDate\":\"\(issued.formatted(format))\",\"tcbStatus\":\"\(status)\",\"advisoryIDs\":[\(ids)]}"
-        }
-        let tcbInfo =
-            "{\"id\":\"SGX\",\"version\":3,\"issueDate\":\"\(issued.formatted(format))\","
-            + "\"nextUpdate\":\"\(next.formatted(format))\",\"fmspc\":\"\(Hex.encode(pki.extensions.fmspc).uppercased())\","
-            + "\"pceId\":\"\(Hex.encode(pki.extensions.pceID).uppercased())\",\"tcbType\":0,\"tcbEvaluationDataNumber\":1,"
-            + "\"tcbLevels\":[\(level(upToDate, status: "UpToDate", advisories: [])),"
-            + "\(level(older, status: "OutOfDate", advisories: [Self.simulatedAdvisory]))]}"
+        let pceSVN = pki.extensions.pceSVN
+        let tcbInfo = TCBInfo(
+            issueDate: issued,
+            nextUpdate: next,
+            fmspc: pki.extensions.fmspc,
+            pceID: pki.extensions.pceID,
+            tcbEvaluationDataNumber: 1,
+            levels: [
+                TCBInfo.Level(sgxComponents: upToDate, pceSVN: pceSVN, tcbDate: date, status: .upToDate),
+                TCBInfo.Level(
+                    sgxComponents: older,
+                    pceSVN: pceSVN,
+                    tcbDate: date,
+                    status: .outOfDate,
+                    advisoryIDs: [Self.simulatedAdvisory]
+                ),
+            ]
+        )
+        .jsonBytes()
         // The simulated quoting enclave stands in for Intel's: its identity is Intel's (the verifier pins it).
         let qe = QuotingEnclaveIdentity.intelQE
-        let qeIdentity =
-            "{\"id\":\"QE\",\"version\":2,\"issueDate\":\"\(issued.formatted(format))\","
-            + "\"nextUpdate\":\"\(next.formatted(format))\",\"tcbEvaluationDataNumber\":1,"
-            + "\"miscselect\":\"\(Hex.encode(qe.miscSelect).uppercased())\","
-            + "\"miscselectMask\":\"\(Hex.encode(qe.miscSelectMask).uppercased())\","
-            + "\"attributes\":\"\(Hex.encode(qe.attributes).uppercased())\","
-            + "\"attributesMask\":\"\(Hex.encode(qe.attributesMask).uppercased())\","
-            + "\"mrsigner\":\"\(Hex.encode(qe.mrSigner).uppercased())\",\"isvprodid\":\(qe.isvProductID),"
-            + "\"tcbLevels\":[{\"tcb\":{\"isvsvn\":\(pki.qeSVN)},\"tcbDate\":\"\(issued.formatted(format))\","
-            + "\"tcbStatus\":\"UpToDate\"}]}"
+        let qeIdentity = QEIdentity(
+            issueDate: issued,
+            nextUpdate: next,
+            tcbEvaluationDataNumber: 1,
+            miscSelect: qe.miscSelect,
+            miscSelectMask: qe.miscSelectMask,
+            attributes: qe.attributes,
+            attributesMask: qe.attributesMask,
+            mrSigner: qe.mrSigner,
+            isvProductID: Int(qe.isvProductID),
+            levels: [QEIdentity.Level(isvSVN: Int(pki.qeSVN), status: .upToDate, advisoryIDs: [], tcbDate: date)]
+        )
+        .jsonBytes()
         let tcbChain = try [pki.tcbSigningCertificate, pki.rootCertificate].map { try $0.serializeAsPEM().pemString }
             .joined(separator: "\n")
         let pckCRLChain = try [pki.platformCACertificate, pki.rootCertificate].map { try $0.serializeAsPEM().pemString }
@@ -62,21 +73,54 @@ extension SimulatedPlatform {
             to: next
         )
         let bundle: [String: String] = [
-            "tcb_info": tcbInfo,
-            "tcb_info_signature": Hex.encode(
-                try pki.tcbSigningKey.signature(for: Array(tcbInfo.utf8)).rawRepresentation
-            ),
+            "tcb_info": String(decoding: tcbInfo, as: UTF8.self),
+            "tcb_info_signature": Hex.encode(try pki.tcbSigningKey.signature(for: tcbInfo).rawRepresentation),
             "tcb_info_issuer_chain": tcbChain,
-            "qe_identity": qeIdentity,
-            "qe_identity_signature": Hex.encode(
-                try pki.tcbSigningKey.signature(for: Array(qeIdentity.utf8)).rawRepresentation
-            ),
+            "qe_identity": String(decoding: qeIdentity, as: UTF8.self),
+            "qe_identity_signature": Hex.encode(try pki.tcbSigningKey.signature(for: qeIdentity).rawRepresentation),
             "qe_identity_issuer_chain": tcbChain,
             "root_ca_crl": Hex.encode(rootCRL),
             "pck_crl": Hex.encode(pckCRL),
             "pck_crl_issuer_chain": pckCRLChain,
         ]
         return Array(try JSONSerialization.data(withJSONObject: bundle, options: [.prettyPrinted, .sortedKeys]))
+    }
+
+    /// How long simulated collateral is valid (as Intel's TCB info and QE identity: 30 days).
+    public static let collateralValidity: TimeInterval = 30 * 86400
+
+    /// Collateral issued once per TCB state, by platform directory: the TCB state it was issued for, its issue
+    /// date and its bytes.
+    private static let issuedCollateral = Mutex<[String: (state: [UInt8], issued: Date, bytes: [UInt8])]>([:])
+
+    /// Collateral valid at `time`, issued once per TCB state: the same bytes (and so the same signatures, which
+    /// verifiers such as ``Attestation/VerificationCache`` key on) for every request until the TCB state changes
+    /// (``setTCB(cpuSVN:pceSVN:upToDateComponents:revokePCK:revokePlatformCA:revokeTCBSigning:)``, a re-issued
+    /// certificate) or `time` leaves its validity, then issued anew (a minute before `time`, for clock skew, and
+    /// a day before it expires).
+    public func collateralJSON(at time: Date) throws -> [UInt8] {
+        let pki = try pki()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        var state = Array(try encoder.encode(pki.tcb))
+        for certificate in [
+            pki.rootCertificate, pki.platformCACertificate, pki.tcbSigningCertificate, pki.pckCertificate,
+        ] {
+            var serializer = DER.Serializer()
+            try serializer.serialize(certificate)
+            state += serializer.serializedBytes
+        }
+        let digest = Array(SHA256.hash(data: state))
+        if let cached = Self.issuedCollateral.withLock({ $0[directory] }), cached.state == digest,
+            time >= cached.issued, time < cached.issued.addingTimeInterval(Self.collateralValidity - 86400)
+        {
+            return cached.bytes
+        }
+        // Whole seconds: the documents state dates to the second.
+        let issued = Date(timeIntervalSince1970: (time.timeIntervalSince1970 - 60).rounded(.down))
+        let bytes = try collateralJSON(issued: issued)
+        Self.issuedCollateral.withLock { $0[directory] = (digest, issued, bytes) }
+        return bytes
     }
 
     /// Change the platform's TCB state: its own level (CPUSVN, PCESVN: the PCK certificate is re-issued for it),
