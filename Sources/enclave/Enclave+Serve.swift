@@ -90,6 +90,9 @@ extension EnclaveCommand {
             @Option(help: "Seconds an idle keep-alive connection stays open.")
             var idleTimeout = 60
 
+            @Option(help: "The most connections served at once (default: half the descriptor limit, at most 1024).")
+            var maxConnections: Int?
+
             func validate() throws {
                 if insecureHttp {
                     guard AttestationServer.isLoopback(host) else {
@@ -195,7 +198,8 @@ extension EnclaveCommand {
                 let limits = AttestationServer.ConnectionLimits(
                     headerTimeout: .seconds(Int64(headerTimeout)),
                     bodyTimeout: .seconds(Int64(bodyTimeout)),
-                    idleTimeout: .seconds(Int64(idleTimeout))
+                    idleTimeout: .seconds(Int64(idleTimeout)),
+                    maxConnections: maxConnections
                 )
                 let app = try AttestationServer.application(
                     core: core,

@@ -244,6 +244,26 @@ struct ConnectionLimitTests {
         }
     }
 
+    /// A flood of connections is held at the connection limit (the rest wait in the backlog, costing the server no
+    /// descriptor); once they go, an honest client is served.
+    @Test func connectionsAreCappedAndFreedForHonestClients() async throws {
+        var limits = Self.slowLimits
+        limits.maxConnections = 5
+        try await Self.withServer(limits) { port in
+            var flood = try (0..<15).map { _ in try LoopbackSocket(port: port) }
+            try await Task.sleep(for: .milliseconds(500))
+            // The listener stops reading at the limit; NIO accepts in batches of up to 4 per read, hence the slack.
+            let accepted = serverConnections(port: port)
+            #expect((5...9).contains(accepted), "\(accepted) of 15 accepted")
+            flood.removeAll()  // the attacker gives up
+            #expect(await eventually(within: 3) { serverConnections(port: port) == 0 })
+            let honest = try LoopbackSocket(port: port)
+            #expect(honest.send("GET /challenge HTTP/1.1\r\nHost: x\r\n\r\n"))
+            let answer = honest.read(for: 2, oneResponse: true)
+            #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text)")
+        }
+    }
+
     /// The limits leave honest clients alone: keep-alive requests within the deadlines are all served.
     @Test func honestKeepAliveClientIsServed() async throws {
         try await Self.withServer { port in

@@ -9,6 +9,10 @@ public import NIOCore
 internal import Prometheus
 internal import Synchronization
 
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
 /// The attestation service on HTTP (Hummingbird): MAA's data plane (`POST /attest/{type}`, `GET /certs`,
 /// `/.well-known/openid-configuration`, `GET|PUT /policies/{type}`, `POST /policies/{type}:reset`), plus
 /// `GET /challenge` and Prometheus metrics at `/metrics`. Errors answer in MAA's shape.
@@ -133,6 +137,9 @@ public enum AttestationServer {
         public var maxHeaderListSize: Int
         /// The most header fields.
         public var maxHeaderFieldCount: Int
+        /// The most connections open at once; more wait in the listen backlog. Nil: half the process's descriptor
+        /// limit, at most 1024, so that connections alone cannot exhaust the descriptors the store needs.
+        public var maxConnections: Int?
 
         public init(
             headerTimeout: TimeAmount = .seconds(10),
@@ -141,7 +148,8 @@ public enum AttestationServer {
             lingerTimeout: TimeAmount = .seconds(2),
             maxHeaderFieldSize: Int = 16 << 10,
             maxHeaderListSize: Int = 64 << 10,
-            maxHeaderFieldCount: Int = 100
+            maxHeaderFieldCount: Int = 100,
+            maxConnections: Int? = nil
         ) {
             self.headerTimeout = headerTimeout
             self.bodyTimeout = bodyTimeout
@@ -150,6 +158,15 @@ public enum AttestationServer {
             self.maxHeaderFieldSize = maxHeaderFieldSize
             self.maxHeaderListSize = maxHeaderListSize
             self.maxHeaderFieldCount = maxHeaderFieldCount
+            self.maxConnections = maxConnections
+        }
+
+        /// ``maxConnections``, or its default from the descriptor limit.
+        public var connectionLimit: Int {
+            if let maxConnections { return max(1, maxConnections) }
+            var limit = rlimit()
+            guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 128 }
+            return max(16, min(1024, Int(clamping: limit.rlim_cur) / 2))
         }
     }
 
@@ -189,7 +206,11 @@ public enum AttestationServer {
         Application(
             router: router(core: core, maxBodySize: maxBodySize),
             server: try server(tls: tls, limits: limits, logger: logger),
-            configuration: .init(address: .hostname(host, port: port), serverName: "EnclaveKit"),
+            configuration: .init(
+                address: .hostname(host, port: port),
+                serverName: "EnclaveKit",
+                availableConnectionsDelegate: MaximumAvailableConnections(limits.connectionLimit, logger: logger)
+            ),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )
