@@ -145,6 +145,13 @@ struct TransportSecurityTests {
         #expect(platform?.reason.contains("0777") == true)
         #expect(!FileManager.default.fileExists(atPath: base + "/platform/root-secret"))
 
+        // The platform's key directory inside a private platform directory.
+        try FileManager.default.createDirectory(atPath: base + "/platform2/pki", withIntermediateDirectories: true)
+        chmod(base + "/platform2", 0o700)
+        chmod(base + "/platform2/pki", 0o757)
+        let pki = #expect(throws: EnclaveError.self) { _ = try SimulatedPlatform.open(directory: base + "/platform2") }
+        #expect(pki?.reason.contains(base + "/platform2/pki has mode 0757") == true, "\(String(describing: pki))")
+
         // Group-writable too; a merely readable one is narrowed to 0700 and used.
         chmod(base + "/data", 0o770)
         await #expect(throws: EnclaveError.self) { _ = try await SQLiteServiceStore.open(directory: base + "/data") }

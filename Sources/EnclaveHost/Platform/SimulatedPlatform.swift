@@ -65,6 +65,10 @@ public final class SimulatedPlatform: Sendable {
         // the root secret or the attestation key.
         try SecretFile.prepareDirectory(directory, what: "platform directory ($ENCLAVEKIT_PLATFORM_DIR)")
         SecretFile.removeLeftovers(in: directory)
+        if FileManager.default.fileExists(atPath: directory + "/pki") {
+            try SecretFile.checkDirectory(directory + "/pki", what: "platform PKI directory")
+            SecretFile.removeLeftovers(in: directory + "/pki")
+        }
         let secret = try Self.loadOrCreate(directory + "/root-secret", size: 32)
         rootSecret = SymmetricKey(data: secret)
     }
