@@ -42,7 +42,7 @@ struct AzureVTPMTests {
             let refused = await #expect(throws: AzureVTPMEvidence.VerificationFailure.self) {
                 try await evidence.verify(at: Self.time)
             }
-            #expect(refused?.check == "collateral")
+            #expect(refused?.check == .collateralUnavailable)
             let claims = try await evidence.verify(at: Self.time, tdxChainOnly: true)
             #expect(claims.format == "tdx")
             #expect(claims.notChecked == Claims.chainOnlyNotChecked)
@@ -103,7 +103,7 @@ struct AzureVTPMTests {
         let tpmFailure = await #expect(throws: AzureVTPMEvidence.VerificationFailure.self) {
             try await tpm.verify(at: Self.time)
         }
-        #expect(tpmFailure?.check == "TPM quote")
+        #expect(tpmFailure?.check == .tpmQuote)
 
         // The HCL report with a changed runtime data byte no longer matches the SNP report's report data.
         var hcl = try Vectors.bytes(Self.snp + "hcl-report.bin")

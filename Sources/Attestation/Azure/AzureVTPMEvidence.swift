@@ -14,12 +14,8 @@ public struct AzureVTPMEvidence: Sendable {
         case tdx(quote: DCAPQuote)
     }
 
-    /// A check of the vTPM layer, named in failures (the hardware layer fails with its own checks).
-    public struct VerificationFailure: Error, Hashable, Sendable, CustomStringConvertible {
-        public var check: String
-        public var reason: String
-        public var description: String { "\(check): \(reason)" }
-    }
+    /// Why verification failed: the check and a reason (``AttestationError``, the one error of every verifier).
+    public typealias VerificationFailure = AttestationError
 
     public let hcl: AzureHCLReport
     public let tpmQuote: TPMQuote
@@ -93,7 +89,7 @@ public struct AzureVTPMEvidence: Sendable {
     /// chain alone (``DCAPQuote/verifyChainOnly(anchors:at:)``: revocation and TCB not checked). Then the HCL runtime
     /// data binding, the TPM quote's signature by the vTPM key, and its PCR digest. The claims are the hardware's,
     /// with the PCRs and nonce under `tpm`.
-    /// - Throws: ``VerificationFailure`` with check `collateral` for a TD quote without collateral and without
+    /// - Throws: ``VerificationFailure`` with check ``AttestationError/Code/collateralUnavailable`` for a TD quote without collateral and without
     ///   `tdxChainOnly`; the hardware layer's failure otherwise.
     public func verify(
         at time: Date,
@@ -113,19 +109,19 @@ public struct AzureVTPMEvidence: Sendable {
                 claims = try await quote.verifyChainOnly(anchors: intelAnchors, at: time)
             } else {
                 throw VerificationFailure(
-                    check: "collateral",
+                    check: .collateralUnavailable,
                     reason: "a TD quote is verified with Intel's collateral (or, explicitly, chain only)"
                 )
             }
         default:
             throw VerificationFailure(
-                check: "HCL report",
+                check: .hclReport,
                 reason: "the HCL report is for another TEE than the evidence"
             )
         }
         guard hcl.bindsRuntimeData(to: claims.reportData) else {
             throw VerificationFailure(
-                check: "HCL runtime data",
+                check: .hclRuntimeData,
                 reason: "the hardware report does not bind the HCL runtime data"
             )
         }
@@ -133,12 +129,12 @@ public struct AzureVTPMEvidence: Sendable {
         do {
             key = try hcl.attestationKey()
         } catch {
-            throw VerificationFailure(check: "HCL runtime data", reason: error.reason)
+            throw VerificationFailure(check: .hclRuntimeData, reason: error.reason)
         }
         do {
             try tpmQuote.verify(attestationKey: key)
         } catch {
-            throw VerificationFailure(check: "TPM quote", reason: error.reason)
+            throw VerificationFailure(check: .tpmQuote, reason: error.reason)
         }
         claims.tpm = Claims.TPM(pcrs: tpmQuote.pcrs, nonce: tpmQuote.nonce)
         return claims

@@ -5,29 +5,11 @@ internal import SwiftASN1
 @_spi(FixedExpiryValidationTime) public import X509
 
 extension DCAPQuote {
-    /// A check of ``verifySignatures(trustAnchors:at:)``, named in failures.
-    public enum Check: String, Sendable, CaseIterable {
-        case crl = "CRL"
-        case revocation = "revocation"
-        case tcbInfoSignature = "TCB info signature"
-        case qeIdentitySignature = "QE identity signature"
-        case collateralValidity = "collateral validity"
-        case qeIdentity = "QE identity"
-        case tcbLevel = "TCB level"
-        case tdxModule = "TDX module"
-        case certificationDataType = "certification data type"
-        case pckChain = "PCK certificate chain"
-        case qeReportSignature = "QE report signature"
-        case qeReportDataBinding = "QE report data binding"
-        case quoteSignature = "quote signature"
-    }
+    /// A check of DCAP verification, named in failures: one of ``AttestationError``'s codes.
+    public typealias Check = AttestationError.Code
 
-    /// Why verification failed: the check and a reason.
-    public struct VerificationFailure: Error, Hashable, Sendable, CustomStringConvertible {
-        public var check: Check
-        public var reason: String
-        public var description: String { "\(check.rawValue): \(reason)" }
-    }
+    /// Why verification failed: the check and a reason (``AttestationError``, the one error of every verifier).
+    public typealias VerificationFailure = AttestationError
 
     /// The PEM certificates of type-5 certification data, leaf first.
     public func pckChain() throws -> [Certificate] {

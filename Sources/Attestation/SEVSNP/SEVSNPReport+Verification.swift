@@ -4,22 +4,11 @@ public import Foundation
 internal import SwiftASN1
 
 extension SEVSNPReport {
-    /// A check of ``verify(signingCertificate:chain:roots:at:)``, named in failures.
-    public enum Check: String, Sendable, CaseIterable {
-        case certificateChain = "certificate chain"
-        case signingKey = "signing key"
-        case product = "product"
-        case reportedTCB = "reported TCB"
-        case chipID = "chip ID"
-        case reportSignature = "report signature"
-    }
+    /// A check of SEV-SNP verification, named in failures: one of ``AttestationError``'s codes.
+    public typealias Check = AttestationError.Code
 
-    /// Why verification failed: the check and a reason.
-    public struct VerificationFailure: Error, Hashable, Sendable, CustomStringConvertible {
-        public var check: Check
-        public var reason: String
-        public var description: String { "\(check.rawValue): \(reason)" }
-    }
+    /// Why verification failed: the check and a reason (``AttestationError``, the one error of every verifier).
+    public typealias VerificationFailure = AttestationError
 
     /// AMD's VCEK/VLEK certificate extensions (`1.3.6.1.4.1.3704.1.*`).
     enum ExtensionOID {

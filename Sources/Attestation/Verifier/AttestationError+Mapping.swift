@@ -24,24 +24,12 @@ extension AttestationError {
         }
     }
 
-    /// The same refusal raised by a component: a check failure of one TEE's verifier (``DCAPQuote/VerificationFailure``,
-    /// ``SEVSNPReport/VerificationFailure``, ``AzureVTPMEvidence/VerificationFailure``, ``TPMQuote/Failure``), a
-    /// parse failure (`EnclaveError`), or itself.
+    /// The refusal `error` means: itself, a TPM quote's failure (``TPMQuote/Failure``), a policy refusal, a parse
+    /// failure (`EnclaveError`).
     public init(_ error: any Error, file: String = #fileID, line: UInt = #line) {
         switch error {
         case let error as AttestationError:
             self = error
-        case let failure as DCAPQuote.VerificationFailure:
-            self.init(Code(failure.check.rawValue), failure.reason, file: file, line: line)
-        case let failure as SEVSNPReport.VerificationFailure:
-            self.init(Code(failure.check.rawValue), failure.reason, file: file, line: line)
-        case let failure as AzureVTPMEvidence.VerificationFailure:
-            let code: Code =
-                switch failure.check {
-                case "collateral": .collateralUnavailable
-                case let name: Code(name)
-                }
-            self.init(code, failure.reason, file: file, line: line)
         case let failure as TPMQuote.Failure:
             self.init(.tpmQuote, failure.reason, file: file, line: line)
         case let failure as EvidencePolicy.Violation:

@@ -16,6 +16,8 @@ public struct AttestationError: Error, Hashable, Sendable, CustomStringConvertib
         init(_ name: String) { self.name = name }
 
         public var description: String { name }
+        /// The check's name (``description``).
+        public var rawValue: String { name }
 
         // MARK: Evidence format
 
@@ -36,28 +38,28 @@ public struct AttestationError: Error, Hashable, Sendable, CustomStringConvertib
         public static let collateralUnavailable = Code("collateral")
         /// The collateral source failed (a PCCS unreachable or answering garbage).
         public static let collateralFetchFailed = Code("collateral fetch")
-        public static let crl = Code(DCAPQuote.Check.crl.rawValue)
-        public static let revocation = Code(DCAPQuote.Check.revocation.rawValue)
-        public static let tcbInfoSignature = Code(DCAPQuote.Check.tcbInfoSignature.rawValue)
-        public static let qeIdentitySignature = Code(DCAPQuote.Check.qeIdentitySignature.rawValue)
-        public static let collateralValidity = Code(DCAPQuote.Check.collateralValidity.rawValue)
-        public static let qeIdentity = Code(DCAPQuote.Check.qeIdentity.rawValue)
-        public static let tcbLevel = Code(DCAPQuote.Check.tcbLevel.rawValue)
-        public static let tdxModule = Code(DCAPQuote.Check.tdxModule.rawValue)
-        public static let certificationDataType = Code(DCAPQuote.Check.certificationDataType.rawValue)
-        public static let pckChain = Code(DCAPQuote.Check.pckChain.rawValue)
-        public static let qeReportSignature = Code(DCAPQuote.Check.qeReportSignature.rawValue)
-        public static let qeReportDataBinding = Code(DCAPQuote.Check.qeReportDataBinding.rawValue)
-        public static let quoteSignature = Code(DCAPQuote.Check.quoteSignature.rawValue)
+        public static let crl = Code("CRL")
+        public static let revocation = Code("revocation")
+        public static let tcbInfoSignature = Code("TCB info signature")
+        public static let qeIdentitySignature = Code("QE identity signature")
+        public static let collateralValidity = Code("collateral validity")
+        public static let qeIdentity = Code("QE identity")
+        public static let tcbLevel = Code("TCB level")
+        public static let tdxModule = Code("TDX module")
+        public static let certificationDataType = Code("certification data type")
+        public static let pckChain = Code("PCK certificate chain")
+        public static let qeReportSignature = Code("QE report signature")
+        public static let qeReportDataBinding = Code("QE report data binding")
+        public static let quoteSignature = Code("quote signature")
 
         // MARK: AMD SEV-SNP
 
-        public static let certificateChain = Code(SEVSNPReport.Check.certificateChain.rawValue)
-        public static let signingKey = Code(SEVSNPReport.Check.signingKey.rawValue)
-        public static let product = Code(SEVSNPReport.Check.product.rawValue)
-        public static let reportedTCB = Code(SEVSNPReport.Check.reportedTCB.rawValue)
-        public static let chipID = Code(SEVSNPReport.Check.chipID.rawValue)
-        public static let reportSignature = Code(SEVSNPReport.Check.reportSignature.rawValue)
+        public static let certificateChain = Code("certificate chain")
+        public static let signingKey = Code("signing key")
+        public static let product = Code("product")
+        public static let reportedTCB = Code("reported TCB")
+        public static let chipID = Code("chip ID")
+        public static let reportSignature = Code("report signature")
 
         // MARK: Azure vTPM
 
@@ -103,6 +105,16 @@ public struct AttestationError: Error, Hashable, Sendable, CustomStringConvertib
         self.file = file
         self.line = line
     }
+
+    /// The same as ``init(_:_:violations:file:line:)``, in the words of the per-TEE verifiers.
+    public init(check: Code, reason: String, file: String = #fileID, line: UInt = #line) {
+        self.init(check, reason, file: file, line: line)
+    }
+
+    /// The failed check (``code``).
+    public var check: Code { code }
+    /// Why it failed (``message``).
+    public var reason: String { message }
 
     /// `verification failed at CHECK: MESSAGE`.
     public var description: String { "verification failed at \(code): \(message)" }
