@@ -246,4 +246,55 @@ struct SimulatedArtifactsTests {
             return try ASN1ObjectIdentifier(derEncoded: oid).description
         }
     }
+
+    /// Each simulated certificate carries the extensions of its counterpart in Intel's PKI (from the vectors: a
+    /// real quote's PCK chain and the TCB info issuer chain), in the same order with the same criticality:
+    /// Authority Key Identifier, CRL Distribution Points, Subject Key Identifier, Key Usage and Basic Constraints
+    /// (critical), and the PCK's SGX extension; the end entities used to lack a Subject Key Identifier, the root an
+    /// Authority Key Identifier, and all of them the CRL Distribution Points.
+    @Test func simulatedCertificatesHaveTheExtensionsOfIntels() throws {
+        let artifacts = try Artifacts()
+        let pki = artifacts.directory + "/platform/pki/"
+        func simulated(_ name: String) throws -> Certificate {
+            try Certificate(
+                pemEncoded: String(decoding: try Data(contentsOf: URL(fileURLWithPath: pki + name)), as: UTF8.self)
+            )
+        }
+        let quote = try DCAPQuote(
+            bytes: Array(try Data(contentsOf: URL(fileURLWithPath: Vectors.root + "/sgx/phala-dcap-qvl/sgx_quote")))
+        )
+        let pckChain = try Self.certificates(String(decoding: quote.certification.data, as: UTF8.self))
+        let collateral = try Collateral(
+            dcapQVLJSON: Array(
+                try Data(
+                    contentsOf: URL(fileURLWithPath: Vectors.root + "/sgx/phala-dcap-qvl/sgx_quote_collateral.json")
+                )
+            )
+        )
+        try #require(pckChain.count == 3 && collateral.tcbInfoIssuerChain.count == 2)
+        let pairs: [(String, Certificate, Certificate)] = [
+            ("PCK", try simulated("pck.pem"), pckChain[0]),
+            ("platform CA", try simulated("platform-ca.pem"), pckChain[1]),
+            ("root CA", try simulated("root-ca.pem"), pckChain[2]),
+            ("TCB signing", try simulated("tcb-signing.pem"), collateral.tcbInfoIssuerChain[0]),
+        ]
+        for (name, ours, intels) in pairs {
+            #expect(Self.layout(ours) == Self.layout(intels), "\(name)")
+            #expect(try ours.extensions.subjectKeyIdentifier != nil, "\(name)")
+            let authority = try #require(try ours.extensions.authorityKeyIdentifier?.keyIdentifier, "\(name)")
+            let issuer = name == "PCK" ? try simulated("platform-ca.pem") : try simulated("root-ca.pem")
+            #expect(authority == (try issuer.extensions.subjectKeyIdentifier?.keyIdentifier), "\(name)")
+        }
+    }
+
+    /// Each extension's OID and criticality, in order.
+    static func layout(_ certificate: Certificate) -> [String] {
+        certificate.extensions.map { "\($0.oid)\($0.critical ? " critical" : "")" }
+    }
+
+    static func certificates(_ pem: String) throws -> [Certificate] {
+        try pem.components(separatedBy: "-----END CERTIFICATE-----").dropLast().map {
+            try Certificate(pemEncoded: $0 + "-----END CERTIFICATE-----")
+        }
+    }
 }

@@ -148,7 +148,34 @@ struct SimulatedPKI: Sendable {
             OrganizationName("EnclaveKit (simulation)")
         }
     }
-    /// A certificate for `key` named `subject`, issued by `issuer` (nil: self-signed) for `years`.
+    /// Where the simulated root CA's CRL would be published (a reserved `.invalid` name: never fetched; verifiers
+    /// take CRLs from the collateral).
+    static let rootCRLURL = "https://enclavekit.invalid/sgx/certification/v4/rootcacrl"
+    /// Where the simulated platform CA's CRL would be published.
+    static let pckCRLURL = "https://enclavekit.invalid/sgx/certification/v4/pckcrl?ca=platform&encoding=der"
+
+    /// A CRL Distribution Points extension naming one URI (`SEQUENCE { SEQUENCE { [0] { [0] { [6] uri } } } }`).
+    static func crlDistributionPoint(_ uri: String) throws -> Certificate.Extension {
+        var der = DER.Serializer()
+        let tag0 = ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)
+        try der.appendConstructedNode(identifier: .sequence) { points in
+            try points.appendConstructedNode(identifier: .sequence) { point in
+                try point.appendConstructedNode(identifier: tag0) { name in
+                    try name.appendConstructedNode(identifier: tag0) { fullName in
+                        fullName.appendPrimitiveNode(
+                            identifier: ASN1Identifier(tagWithNumber: 6, tagClass: .contextSpecific)
+                        ) {
+                            $0.append(contentsOf: uri.utf8)
+                        }
+                    }
+                }
+            }
+        }
+        return Certificate.Extension(oid: [2, 5, 29, 31], critical: false, value: der.serializedBytes[...])
+    }
+
+    /// A certificate for `key` named `subject`, issued by `issuer` (nil: self-signed) for `years`, with the
+    /// extensions Intel's SGX certificates carry.
     static func issue(
         _ key: P256.Signing.PrivateKey,
         subject: DistinguishedName,
@@ -160,21 +187,27 @@ struct SimulatedPKI: Sendable {
         let now = Date()
         let notBefore = now.addingTimeInterval(-3600)
         var extensions = Certificate.Extensions()
+        // The extensions of Intel's SGX certificates, in their order: Authority Key Identifier (the root's names
+        // itself), CRL Distribution Points, Subject Key Identifier, Key Usage and Basic Constraints (critical).
+        let subjectKey = SubjectKeyIdentifier(hash: Certificate.PublicKey(key.publicKey))
+        let authorityKey =
+            try issuer.map { try $0.certificate.extensions.subjectKeyIdentifier?.keyIdentifier }
+            ?? subjectKey.keyIdentifier
+        if let authorityKey {
+            try extensions.append(AuthorityKeyIdentifier(keyIdentifier: authorityKey).makeCertificateExtension())
+        }
+        let rootIssued = issuer.map { $0.certificate.subject == $0.certificate.issuer } ?? true
+        try extensions.append(crlDistributionPoint(rootIssued ? rootCRLURL : pckCRLURL))
+        try extensions.append(subjectKey.makeCertificateExtension())
         if authority {
+            try extensions.append(Critical(KeyUsage(keyCertSign: true, cRLSign: true)).makeCertificateExtension())
             let constraints = BasicConstraints.isCertificateAuthority(maxPathLength: issuer == nil ? 1 : 0)
             try extensions.append(Critical(constraints).makeCertificateExtension())
-            try extensions.append(Critical(KeyUsage(keyCertSign: true, cRLSign: true)).makeCertificateExtension())
-            try extensions.append(
-                SubjectKeyIdentifier(hash: Certificate.PublicKey(key.publicKey)).makeCertificateExtension()
-            )
         } else {
-            try extensions.append(Critical(BasicConstraints.notCertificateAuthority).makeCertificateExtension())
             try extensions.append(
                 Critical(KeyUsage(digitalSignature: true, nonRepudiation: true)).makeCertificateExtension()
             )
-        }
-        if let issuer, let identifier = try issuer.certificate.extensions.subjectKeyIdentifier?.keyIdentifier {
-            try extensions.append(AuthorityKeyIdentifier(keyIdentifier: identifier).makeCertificateExtension())
+            try extensions.append(Critical(BasicConstraints.notCertificateAuthority).makeCertificateExtension())
         }
         for item in extra { try extensions.append(item) }
         return try Certificate(
