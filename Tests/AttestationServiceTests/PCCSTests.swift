@@ -357,6 +357,20 @@ struct PCCSTests {
         }
     }
 
+    /// A quote that does not verify (here a real one with a byte of its report changed: its PCK chain and FMSPC are
+    /// genuine) is refused without the PCCS being asked: anyone can put any FMSPC in a quote of their own.
+    @Test func aForgedQuoteDoesNotMakeTheServiceFetch() async throws {
+        var forged = try RealQuote.sgx().evidence
+        forged[48 + 320] ^= 0x01  // report data, covered by the quote's signature
+        try await Self.withPCCS { pccs, core, _ in
+            let error = await CollateralServiceTests.refusal {
+                try await core.attest(type: .sgxEnclave, request: .init(evidence: forged), at: Self.early)
+            }
+            #expect(error?.code == "InvalidEvidence", "\(String(describing: error))")
+            #expect(pccs.total == 0, "\(pccs.counts)")
+        }
+    }
+
     @Test func pccsURLMustBeHTTP() async throws {
         let directory = NSTemporaryDirectory() + "enclavekit-pccs-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }

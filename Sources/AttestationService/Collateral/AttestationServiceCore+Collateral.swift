@@ -60,10 +60,16 @@ extension AttestationServiceCore {
     func collateralForQuote(_ quote: DCAPQuote, at time: Date) async throws -> Collateral {
         let platform = try Self.collateralPlatform(quote)
         if let found = configuration.collateral[platform.fmspc] { return found }
-        if let source = configuration.collateralSource,
-            let found = try await source.collateral(for: platform, at: time)
-        {
-            return found
+        if let source = configuration.collateralSource {
+            if await !source.hasCollateral(for: platform, at: time) {
+                // Only a quote that verifies up to its signatures makes the service ask the PCCS (whose FMSPC
+                // anyone can write into a certificate of their own).
+                let anchors = configuration.intelAnchors.map {
+                    DCAPQuote.TrustAnchor(certificate: $0, simulated: false)
+                }
+                _ = try await quote.verifyChainOnly(anchors: anchors, at: time)
+            }
+            if let found = try await source.collateral(for: platform, at: time) { return found }
         }
         throw ServiceError.badRequest(
             "CollateralUnavailable",

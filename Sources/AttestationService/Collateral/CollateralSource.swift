@@ -8,6 +8,15 @@ public protocol CollateralSource: Sendable {
     /// Throws a ``ServiceError`` when the source cannot give it now (unreachable, a malformed answer, only an
     /// expired copy).
     func collateral(for platform: CollateralPlatform, at time: Date) async throws -> Collateral?
+    /// Whether collateral for `platform` valid at `time` is at hand without asking anyone. When it is not, the
+    /// service verifies the quote's signatures and PCK chain first, so that forged quotes (any FMSPC) cannot make it
+    /// fetch.
+    func hasCollateral(for platform: CollateralPlatform, at time: Date) async -> Bool
+}
+
+extension CollateralSource {
+    /// A source that never fetches has what it has.
+    public func hasCollateral(for platform: CollateralPlatform, at time: Date) async -> Bool { true }
 }
 
 /// What a quote needs collateral for: its TEE (TCB info and QE identity are per TEE), its FMSPC (TCB info is per
@@ -23,9 +32,11 @@ public struct CollateralPlatform: Hashable, Sendable, CustomStringConvertible {
         case processor, platform
     }
 
+    /// The TEE: which TCB info and QE identity.
     public var tee: TEE
-    /// Lower-case hexadecimal, 12 digits.
+    /// The FMSPC from the PCK certificate, lower-case hexadecimal (12 digits): which TCB info.
     public var fmspc: String
+    /// The CA that issued the PCK certificate: which PCK CRL.
     public var pckCA: PCKCA
 
     public init(tee: TEE, fmspc: String, pckCA: PCKCA) {

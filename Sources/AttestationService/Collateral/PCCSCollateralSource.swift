@@ -122,6 +122,16 @@ public final class PCCSCollateralSource: CollateralSource {
         return collateral
     }
 
+    public func hasCollateral(for platform: CollateralPlatform, at time: Date) async -> Bool {
+        let keys = [
+            Resource.tcbInfo(platform.tee, fmspc: platform.fmspc), .qeIdentity(platform.tee), .pckCRL(platform.pckCA),
+            .rootCACRL,
+        ].map(\.key)
+        return state.withLock { state in
+            keys.allSatisfy { key in state.pieces[key].map { time < $0.nextUpdate } ?? false }
+        }
+    }
+
     // MARK: Cache
 
     /// The piece valid at `time`: the cached copy (refreshed when near its `nextUpdate`), or a fresh one. `nil`
