@@ -1,9 +1,11 @@
 import AttestationClient
 import AttestationService
+import Crypto
 import EnclaveCore
 import EnclaveHost
 import Foundation
 import Testing
+import X509
 
 #if canImport(Glibc)
 import Glibc
@@ -34,6 +36,37 @@ struct TransportSecurityTests {
         let again = try TLSIdentity.selfSigned(directory: directory)
         #expect(again.fingerprint == first.fingerprint)
         #expect(again.certificateChainPEM == first.certificateChainPEM)
+    }
+
+    /// An expired self-signed certificate is replaced on start rather than served.
+    @Test func expiredSelfSignedCertificateIsReplaced() throws {
+        let directory = try Self.temporaryDirectory() + "/data"
+        try FileManager.default.createDirectory(atPath: directory + "/tls", withIntermediateDirectories: true)
+        let key = P256.Signing.PrivateKey()
+        let name = try DistinguishedName { CommonName("expired") }
+        let expired = try Certificate(
+            version: .v3,
+            serialNumber: .init(),
+            publicKey: .init(key.publicKey),
+            notValidBefore: Date().addingTimeInterval(-10 * 86_400),
+            notValidAfter: Date().addingTimeInterval(-86_400),
+            issuer: name,
+            subject: name,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: Certificate.Extensions(),
+            issuerPrivateKey: .init(key)
+        )
+        try SecretFile.write(Array(key.pemRepresentation.utf8), to: directory + "/tls/private-key.pem")
+        try SecretFile.write(
+            Array(try expired.serializeAsPEM().pemString.utf8),
+            to: directory + "/tls/certificate.pem",
+            mode: 0o644
+        )
+        let renewed = try TLSIdentity.selfSigned(directory: directory)
+        let leaf = try Certificate(pemEncoded: renewed.certificateChainPEM)
+        #expect(leaf.notValidAfter > Date().addingTimeInterval(365 * 86_400))
+        #expect(leaf.subject != name)
+        #expect(try TLSIdentity.selfSigned(directory: directory).fingerprint == renewed.fingerprint)
     }
 
     @Test func clientTrustsTheServiceOnlyByItsCertificateOrPin() async throws {

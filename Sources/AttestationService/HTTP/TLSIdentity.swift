@@ -62,7 +62,9 @@ public struct TLSIdentity: Sendable {
     }
 
     /// The self-signed identity kept in `directory/tls`, created on first use for `hostnames` (names and IP
-    /// addresses; `localhost`, 127.0.0.1 and ::1 are always included). The key is written 0600 from its first byte.
+    /// addresses; `localhost`, 127.0.0.1 and ::1 are always included) and again when it is within a day of expiring
+    /// (it is valid for 825 days). The key is written 0600 from its first byte. To serve other names, remove
+    /// `directory/tls` or give a certificate.
     public static func selfSigned(directory: String, hostnames: [String] = []) throws -> TLSIdentity {
         let tls = directory + "/tls"
         try SecretFile.prepareDirectory(directory, what: "data directory")
@@ -71,7 +73,10 @@ public struct TLSIdentity: Sendable {
         let certificatePath = tls + "/certificate.pem"
         let keyPath = tls + "/private-key.pem"
         if FileManager.default.fileExists(atPath: keyPath), FileManager.default.fileExists(atPath: certificatePath) {
-            return try TLSIdentity(certificatePath: certificatePath, keyPath: keyPath)
+            let existing = try TLSIdentity(certificatePath: certificatePath, keyPath: keyPath)
+            // Kept until it is about to expire (a new one has a new fingerprint: pinned clients must learn it).
+            let leaf = try Certificate(derEncoded: try certificates(existing.certificateChainPEM)[0])
+            if leaf.notValidAfter > Date().addingTimeInterval(86_400) { return existing }
         }
         let key = P256.Signing.PrivateKey()
         let certificate = try makeCertificate(key: key, hostnames: hostnames)
