@@ -167,55 +167,67 @@ extension EnclaveCommand {
                         throw ValidationError(error.reason)
                     }
                 }
-                let scheme = tls == nil ? "http" : "https"
-                var configuration = AttestationServiceCore.Configuration(
-                    issuer: issuer ?? "\(scheme)://\(host):\(port)"
-                )
-                configuration.allowSimulated = allowSimulated
-                if allowSimulated {
-                    let platform = try SimulatedPlatform.open()
-                    configuration.simulatedAnchor = try Certificate(pemEncoded: platform.rootCertificatePEM())
-                    // Issued once per TCB state, so the verification cache holds across requests.
-                    configuration.simulatedCollateral = { time in
-                        try Collateral(dcapQVLJSON: platform.collateralJSON(at: time))
-                    }
-                }
-                for path in policySigner {
-                    guard let certificate = try? Certificate(pemEncoded: Files.readText(path, what: "policy signer"))
-                    else {
-                        throw ValidationError("\(path) is not a PEM certificate")
-                    }
-                    configuration.policySigners.append(certificate)
-                }
+                // Whatever fails from here on, the store is closed first (an open SQLite connection asserts when
+                // it is dropped unclosed in debug builds).
                 do {
+                    let scheme = tls == nil ? "http" : "https"
+                    var configuration = AttestationServiceCore.Configuration(
+                        issuer: issuer ?? "\(scheme)://\(host):\(port)"
+                    )
+                    configuration.allowSimulated = allowSimulated
+                    if allowSimulated {
+                        let platform = try SimulatedPlatform.open()
+                        configuration.simulatedAnchor = try Certificate(pemEncoded: platform.rootCertificatePEM())
+                        // Issued once per TCB state, so the verification cache holds across requests.
+                        configuration.simulatedCollateral = { time in
+                            try Collateral(dcapQVLJSON: platform.collateralJSON(at: time))
+                        }
+                    }
+                    for path in policySigner {
+                        guard
+                            let certificate = try? Certificate(pemEncoded: Files.readText(path, what: "policy signer"))
+                        else {
+                            throw ValidationError("\(path) is not a PEM certificate")
+                        }
+                        configuration.policySigners.append(certificate)
+                    }
                     try collateral.apply(to: &configuration, store: store, logger: logger)
+                    try await trust.apply(
+                        to: &configuration,
+                        store: store,
+                        dataDirectory: dataDirectory,
+                        logger: logger
+                    )
+                    let core = try await AttestationServiceCore(
+                        configuration: configuration,
+                        store: store,
+                        logger: logger
+                    )
+                    let limits = AttestationServer.ConnectionLimits(
+                        headerTimeout: .seconds(Int64(headerTimeout)),
+                        bodyTimeout: .seconds(Int64(bodyTimeout)),
+                        idleTimeout: .seconds(Int64(idleTimeout)),
+                        maxConnections: maxConnections
+                    )
+                    let app = try AttestationServer.application(
+                        core: core,
+                        host: host,
+                        port: port,
+                        maxBodySize: maxBodySize,
+                        tls: tls,
+                        limits: limits,
+                        logger: logger
+                    ) { port in
+                        logger.notice(
+                            "attestation service listening",
+                            metadata: ["port": "\(port)", "scheme": "\(scheme)"]
+                        )
+                    }
+                    try await app.runService()
                 } catch {
                     try? await store.close()
                     throw error
                 }
-                try await trust.apply(to: &configuration, store: store, dataDirectory: dataDirectory, logger: logger)
-                let core = try await AttestationServiceCore(configuration: configuration, store: store, logger: logger)
-                let limits = AttestationServer.ConnectionLimits(
-                    headerTimeout: .seconds(Int64(headerTimeout)),
-                    bodyTimeout: .seconds(Int64(bodyTimeout)),
-                    idleTimeout: .seconds(Int64(idleTimeout)),
-                    maxConnections: maxConnections
-                )
-                let app = try AttestationServer.application(
-                    core: core,
-                    host: host,
-                    port: port,
-                    maxBodySize: maxBodySize,
-                    tls: tls,
-                    limits: limits,
-                    logger: logger
-                ) { port in
-                    logger.notice(
-                        "attestation service listening",
-                        metadata: ["port": "\(port)", "scheme": "\(scheme)"]
-                    )
-                }
-                try await app.runService()
                 try await store.close()
             }
 
