@@ -7,13 +7,13 @@ public import X509
 /// An X.509 certificate revocation list (RFC 5280), parsed from DER with swift-asn1 (swift-certificates has no CRL
 /// support). The exact `tbsCertList` bytes are kept for the signature check.
 public struct CertificateRevocationList: Sendable {
-    public var issuer: DistinguishedName
-    public var thisUpdate: Date
-    public var nextUpdate: Date?
+    public let issuer: DistinguishedName
+    public let thisUpdate: Date
+    public let nextUpdate: Date?
     /// Serial numbers of revoked certificates, as unsigned integers: big-endian magnitude without leading zero
     /// octets, the form swift-certificates keeps a certificate's serial in. (DER prefixes a serial whose top bit is
     /// set with a `00` octet; comparing the encoded octets would miss about half of all serials.)
-    public var revokedSerials: Set<[UInt8]>
+    public let revokedSerials: Set<[UInt8]>
     let signedBytes: [UInt8]
     let signature: [UInt8]
 
