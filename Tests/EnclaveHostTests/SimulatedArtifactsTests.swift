@@ -109,6 +109,27 @@ struct SimulatedArtifactsTests {
         let refused = try Fixtures.run("/usr/bin/env", tamperedArguments + [now])
         #expect(refused.status != 0, "\(refused.output)")
 
+        // dcap-qvl reads the simulated TCB levels and revocation lists: a newer up-to-date level makes the platform
+        // OutOfDate with the simulated advisory; a PCK certificate on the PCK CRL is refused.
+        var newer = try artifacts.platform.platformInfo().cpuSVN.map(Int.init)
+        newer[0] += 1
+        try artifacts.platform.setTCB(upToDateComponents: newer)
+        try Data(artifacts.platform.collateralJSON(issued: artifacts.issued))
+            .write(to: URL(fileURLWithPath: directory + "/collateral.json"))
+        let outOfDate = try Fixtures.run("/usr/bin/env", arguments + [now])
+        #expect(outOfDate.status == 0 && outOfDate.output.contains("\"status\": \"OutOfDate\""), "\(outOfDate.output)")
+        #expect(outOfDate.output.contains(SimulatedPlatform.simulatedAdvisory), "\(outOfDate.output)")
+        try artifacts.platform.setTCB(revokePCK: true)
+        try Data(artifacts.platform.collateralJSON(issued: artifacts.issued))
+            .write(to: URL(fileURLWithPath: directory + "/collateral.json"))
+        let revoked = try Fixtures.run("/usr/bin/env", arguments + [now])
+        #expect(revoked.status != 0 && revoked.output.lowercased().contains("revoked"), "\(revoked.output)")
+        try artifacts.platform.setTCB(
+            upToDateComponents: newer.enumerated().map { $0.offset == 0 ? $0.element - 1 : $0.element },
+            revokePCK: false
+        )
+        try Data(artifacts.collateral).write(to: URL(fileURLWithPath: directory + "/collateral.json"))
+
         // What the simulated CRLs were before: the same CRL re-signed without extensions is refused by dcap-qvl
         // ("MalformedExtensions"), which is why they carry CRL Number and Authority Key Identifier.
         if Self.cryptographyMissing == nil {
