@@ -97,3 +97,59 @@ struct PostgresTLSTests {
         #expect(refused?.message.contains("verify-full") == true)
     }
 }
+
+/// Against the private PostgreSQL cluster `Scripts/test-postgres.sh` starts (`.ci/run` runs the tests under it): the
+/// server offers TLS, and its user `enclavekit_tls` may connect only over TLS (`hostssl`), so a store that opens as
+/// that user has used TLS. Skipped, with this reason, when no cluster was started.
+@Suite(
+    "PostgreSQL store against a real server offering TLS",
+    .enabled(
+        if: ProcessInfo.processInfo.environment["ENCLAVEKIT_TEST_POSTGRES_TLS_URL"] != nil,
+        "needs the private PostgreSQL cluster of Scripts/test-postgres.sh (ENCLAVEKIT_TEST_POSTGRES_TLS_URL)"
+    )
+)
+struct PostgresRealTLSTests {
+    static var url: String { ProcessInfo.processInfo.environment["ENCLAVEKIT_TEST_POSTGRES_TLS_URL"] ?? "" }
+    static var ca: String { ProcessInfo.processInfo.environment["ENCLAVEKIT_TEST_POSTGRES_CA"] ?? "" }
+
+    /// The default (`prefer`) and `require` both negotiate TLS with a server that offers it.
+    @Test(arguments: ["", "?sslmode=prefer", "?sslmode=require"])
+    func tlsIsUsedWhenOffered(_ query: String) async throws {
+        let store = try await PostgresServiceStore.connect(url: Self.url + query)
+        try await store.migrate()
+        try await store.close()
+    }
+
+    /// `verify-full` with the server's certificate as root succeeds; with another root it is refused.
+    @Test func verifyFullChecksTheServerCertificate() async throws {
+        let store = try await PostgresServiceStore.connect(
+            url: Self.url + "?sslmode=verify-full&sslrootcert=\(Self.ca)"
+        )
+        try await store.close()
+
+        let otherRoot = FileManager.default.temporaryDirectory.appendingPathComponent("other-root-\(getpid()).pem")
+        defer { try? FileManager.default.removeItem(at: otherRoot) }
+        let intelRoot = try Data(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("Vectors/intel-pki/phala-dcap-qvl/TrustedRootCA.der")
+        )
+        let pem =
+            "-----BEGIN CERTIFICATE-----\n" + intelRoot.base64EncodedString(options: .lineLength64Characters)
+            + "\n-----END CERTIFICATE-----\n"
+        try pem.write(to: otherRoot, atomically: true, encoding: .utf8)
+        await #expect(throws: (any Error).self) {
+            let store = try await PostgresServiceStore.connect(
+                url: Self.url + "?sslmode=verify-full&sslrootcert=\(otherRoot.path)"
+            )
+            try? await store.close()
+        }
+    }
+
+    /// Control: `sslmode=disable` does not use TLS, so the TLS-only user is rejected by the server.
+    @Test func withoutTLSTheServerRefusesTheTLSOnlyUser() async throws {
+        await #expect(throws: ServiceError.self) {
+            let store = try await PostgresServiceStore.connect(url: Self.url + "?sslmode=disable")
+            try? await store.close()
+        }
+    }
+}
