@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzz every parser of untrusted bytes with libFuzzer (see Fuzz/README.md).
 #
-#   Scripts/fuzz.sh [SECONDS] [TARGET...]   build all targets, run each (or the named ones) for SECONDS (default 20)
+#   Scripts/fuzz.sh [SECONDS] [TARGET...]   build all targets, run each (or the named ones) for SECONDS (default 20;
+#                                           0 only builds)
 #   Scripts/fuzz.sh minimize TARGET FILE    shrink a crashing input (libFuzzer -minimize_crash=1)
 #
 # Corpora grow under .build-fuzz/corpus/TARGET (seeded from Tests/Vectors and Fuzz/Seeds on every run); findings
@@ -26,6 +27,9 @@ build() {
     local jobs=()
     if [[ -n "${FUZZ_JOBS:-}" ]]; then jobs=(--jobs "$FUZZ_JOBS"); fi
     mkdir -p "$scratch"
+    # The main package is a dependency here, and SwiftPM does not notice files added to a dependency: drop the
+    # cached build plan so that it is made again from the current sources (the compiled modules are kept).
+    rm -f "$scratch/debug.yaml" "$scratch"/*/debug/description.json
     echo "==> building the fuzz targets (swiftc -sanitize=fuzzer,address) in $scratch"
     local start=$SECONDS
     if ! "${nice[@]}" swift build -c debug --package-path Fuzz --scratch-path "$scratch" "${jobs[@]}" \
@@ -130,6 +134,7 @@ fi
 
 total_start=$SECONDS
 build
+if ((seconds == 0)); then exit 0; fi  # build only (libFuzzer reads -max_total_time=0 as "no limit")
 failures=0
 echo "==> fuzzing ${#targets[@]} targets for $seconds s each (timeout ${timeout} s per input, ${rss} MB)"
 printf '%-28s %12s %9s %7s %9s  %s\n' target executions exec/s corpus findings verdict
