@@ -27,12 +27,15 @@ extension AttestationServiceCore {
 
     /// Runtime data: its SHA-256 must lead the evidence's report data. JSON runtime data becomes `x-ms-runtime`,
     /// binary `x-ms-sgx-ehd`. Whatever the declared type, bytes that are a JSON object with a `challenge` consume
-    /// that challenge (so that evidence bound to a spent challenge is refused however it is presented).
+    /// that challenge (so that evidence bound to a spent challenge is refused however it is presented), unless
+    /// `consumingChallenge` is false (a draft policy request: the challenge is checked, not spent). JSON with a
+    /// member named twice is refused (`DuplicateJSONKey`): parsers disagree on which one counts.
     func bindRuntimeData(
         _ runtime: (data: [UInt8], json: Bool),
         claims: Claims,
         into token: inout [String: TokenValue],
-        at time: Date
+        at time: Date,
+        consumingChallenge: Bool = true
     ) async throws {
         let digest = Array(SHA256.hash(data: runtime.data))
         guard claims.reportData.count >= 32, Array(claims.reportData.prefix(32)) == digest else {
@@ -42,6 +45,7 @@ extension AttestationServiceCore {
             )
         }
         let parsed = try? JSONDecoder().decode(TokenValue.self, from: Data(runtime.data))
+        if parsed != nil { _ = try StrictJSON(runtime.data, what: "the runtime data") }
         if runtime.json {
             guard let parsed, case .object = parsed else {
                 throw ServiceError.badRequest("InvalidRuntimeData", "runtimeData of type JSON is not a JSON object")
@@ -52,9 +56,13 @@ extension AttestationServiceCore {
         }
         // A server challenge in the runtime data is bound by the evidence: it must be current and unused.
         if case .object(let members)? = parsed, let challenge = members["challenge"] {
-            guard let nonce = challenge.stringValue, nonce.utf8.count <= 256,
-                try await store.consumeChallenge(nonce, at: time)
-            else {
+            let nonce = challenge.stringValue
+            let expires = nonce.flatMap { challengeExpiry($0, at: time) }
+            var usable = expires != nil
+            if let nonce, let expires, consumingChallenge {
+                usable = try await store.markChallengeConsumed(nonce, expires: expires, at: time)
+            }
+            guard let nonce, usable else {
                 throw ServiceError.badRequest(
                     "InvalidChallenge",
                     "the challenge in the runtime data is unknown, expired or already used"

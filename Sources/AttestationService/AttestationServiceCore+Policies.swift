@@ -24,13 +24,17 @@ extension AttestationServiceCore {
     public static let policyTypeClaim = "x-enclavekit-policy-type"
     public static let policyOperationClaim = "x-enclavekit-policy-operation"
     public static let policyVersionClaim = "x-enclavekit-policy-version"
+    /// The service a signed management request is for: its issuer URL (``Configuration/issuer``), so that a request
+    /// signed for one service cannot be replayed on another that trusts the same signer.
+    public static let policyAudienceClaim = "x-enclavekit-policy-audience"
 
     /// Set the policy of `type` from a JWS as MAA accepts it: payload `{"AttestationPolicy": base64url(text)}`.
     ///
     /// With policy signers configured the JWS must be signed by one of them (its certificate is the header's
-    /// `x5c[0]`) and its payload must name this type (`x-enclavekit-policy-type`), the operation `set`
-    /// (`x-enclavekit-policy-operation`) and a version (`x-enclavekit-policy-version`) greater than any accepted
-    /// before for this type, so that no signed request can be replayed or moved to another type. Without signers
+    /// `x5c[0]`) and its payload must name this service (`x-enclavekit-policy-audience`: its issuer URL), this type
+    /// (`x-enclavekit-policy-type`), the operation `set` (`x-enclavekit-policy-operation`) and a version
+    /// (`x-enclavekit-policy-version`, a JSON integer) greater than any accepted before for this type, so that no
+    /// signed request can be replayed, moved to another type or to another service. Without signers
     /// the JWS is unsigned (`alg: none`) and `credential` must be the administrator's token. The text must parse.
     /// - Returns: a policy token recording the change (`x-ms-policy-result`, hash, signer).
     public func setPolicy(
@@ -111,7 +115,7 @@ extension AttestationServiceCore {
                     "changing a policy needs the administrator's token (Authorization: Bearer …)"
                 )
             }
-            guard admin.matches(credential) else {
+            guard try await currentAdminCredential(configured: admin).matches(credential) else {
                 throw ServiceError.unauthorized("AdminCredentialInvalid", "the administrator token is not valid")
             }
             guard !body.isEmpty else { return AuthorizedRequest(policyText: nil, signer: "(administrator)") }
@@ -123,7 +127,7 @@ extension AttestationServiceCore {
                 throw ServiceError.badRequest("InvalidPolicyDocument", "an unsigned policy has an empty signature")
             }
             // Claims naming type, operation or version are optional here, but hold when present.
-            let version = try Self.checkClaims(document.payload, operation: operation, type: type, required: false)
+            let version = try checkClaims(document, operation: operation, type: type, required: false)
             return AuthorizedRequest(policyText: document.policyText, signer: "(administrator)", version: version)
         }
         guard !body.isEmpty else {
@@ -155,7 +159,7 @@ extension AttestationServiceCore {
         else {
             throw ServiceError.unauthorized("PolicySignatureInvalid", "the policy signature does not verify")
         }
-        let version = try Self.checkClaims(document.payload, operation: operation, type: type, required: true)
+        let version = try checkClaims(document, operation: operation, type: type, required: true)
         return AuthorizedRequest(
             policyText: document.policyText,
             signer: certificate.subject.description,
@@ -176,30 +180,84 @@ extension AttestationServiceCore {
         }
     }
 
-    /// The type, operation and version a management request's payload names, checked against the route.
+    /// The administrator token's digest in force: the one in the store (shared by every instance, replaced by a
+    /// rotation), read at most every ``Configuration/adminCredentialRefresh`` seconds, so that a rotated token stops
+    /// working on running replicas too; the configured one while the store has none.
+    func currentAdminCredential(configured: AdminCredential) async throws -> AdminCredential {
+        let now = ContinuousClock.now
+        if let cached = adminDigestCache.withLock({ $0 }),
+            now - cached.read < .milliseconds(Int64(configuration.adminCredentialRefresh * 1000))
+        {
+            return cached.credential ?? configured
+        }
+        let stored = try await store.storedAdminTokenDigest().map { AdminCredential(digest: $0) }
+        adminDigestCache.withLock { $0 = (stored, now) }
+        return stored ?? configured
+    }
+
+    /// The audience, type, operation and version a management request's payload names, checked against this
+    /// service and the route.
     /// - Returns: the version, when present.
-    static func checkClaims(
-        _ payload: [String: Any],
+    func checkClaims(
+        _ document: PolicyDocument,
         operation: PolicyOperation,
         type: AttestationType,
         required: Bool
     ) throws -> Int64? {
-        let named = payload[policyTypeClaim]
-        let action = payload[policyOperationClaim]
-        let number = payload[policyVersionClaim]
-        if required, named == nil || action == nil || number == nil {
+        let payload = document.payload
+        let named = payload[Self.policyTypeClaim]
+        let action = payload[Self.policyOperationClaim]
+        let number = payload[Self.policyVersionClaim]
+        let audience = payload[Self.policyAudienceClaim]
+        if required, named == nil || action == nil || number == nil || audience == nil {
             throw ServiceError.badRequest(
                 "InvalidPolicyDocument",
-                "a signed policy request names \(policyTypeClaim), \(policyOperationClaim) (set or reset) and "
-                    + "\(policyVersionClaim) (an integer greater than the last one accepted)"
+                "a signed policy request names \(Self.policyAudienceClaim) (this service's issuer URL), "
+                    + "\(Self.policyTypeClaim), \(Self.policyOperationClaim) (set or reset) and "
+                    + "\(Self.policyVersionClaim) (an integer greater than the last one accepted)"
             )
         }
+        if let audience {
+            guard let text = audience as? String, Self.sameService(text, configuration.issuer) else {
+                throw ServiceError(
+                    status: 403,
+                    code: "PolicyAudienceMismatch",
+                    message: "the request is for the service \(ServiceError.quote(String("\(audience)".prefix(256)))), "
+                        + "not \(configuration.issuer)"
+                )
+            }
+        }
+        return try Self.checkTypeOperationVersion(
+            named: named,
+            action: action,
+            number: number,
+            literal: document.rawMembers[Self.policyVersionClaim],
+            operation: operation,
+            type: type
+        )
+    }
+
+    /// Whether two service URLs name the same service (a trailing `/` aside).
+    static func sameService(_ named: String, _ issuer: String) -> Bool {
+        func trimmed(_ url: String) -> String { url.hasSuffix("/") ? String(url.dropLast()) : url }
+        return trimmed(named) == trimmed(issuer)
+    }
+
+    static func checkTypeOperationVersion(
+        named: Any?,
+        action: Any?,
+        number: Any?,
+        literal: String?,
+        operation: PolicyOperation,
+        type: AttestationType
+    ) throws -> Int64? {
         if let named {
             guard let text = named as? String, AttestationType(pathComponent: text) == type else {
                 throw ServiceError(
                     status: 403,
                     code: "PolicyTypeMismatch",
-                    message: "the request is for attestation type \(named), not \(type.rawValue)"
+                    message:
+                        "the request is for attestation type \(String("\(named)".prefix(64))), not \(type.rawValue)"
                 )
             }
         }
@@ -208,17 +266,19 @@ extension AttestationServiceCore {
                 throw ServiceError(
                     status: 403,
                     code: "PolicyOperationMismatch",
-                    message: "the request is for the operation \(action), not \(operation.rawValue)"
+                    message:
+                        "the request is for the operation \(String("\(action)".prefix(64))), not \(operation.rawValue)"
                 )
             }
         }
         guard let number else { return nil }
-        guard let value = number as? NSNumber, let version = Int64(exactly: value.doubleValue), version > 0,
-            version < 1 << 53
+        // A JSON integer literal: not `true`, `2.0` or `1e3`, which parsers read differently.
+        guard let literal, !literal.isEmpty, literal.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+            literal.utf8.count <= 16, let version = Int64(literal), number is NSNumber, version > 0, version < 1 << 53
         else {
             throw ServiceError.badRequest(
                 "InvalidPolicyDocument",
-                "\(policyVersionClaim) is not a positive integer"
+                "\(policyVersionClaim) is not a positive JSON integer literal"
             )
         }
         return version
@@ -232,13 +292,23 @@ extension AttestationServiceCore {
         var signedBytes: [UInt8]
         var signature: String
         var policyText: String?
+        /// The raw text of the payload's members, by name (checked free of duplicate names).
+        var rawMembers: [String: String] = [:]
     }
 
     static func parsePolicyJWS(_ jws: String) throws -> PolicyDocument {
         let parts = jws.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerBytes = Base64URL.decode(String(parts[0])),
-            let payloadBytes = Base64URL.decode(String(parts[1])),
-            let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any],
+            let payloadBytes = Base64URL.decode(String(parts[1]))
+        else {
+            throw ServiceError.badRequest(
+                "InvalidPolicyDocument",
+                "the body is not a JWS whose payload is {\"AttestationPolicy\": base64url(policy)}"
+            )
+        }
+        _ = try StrictJSON(headerBytes, what: "the policy request's header")
+        let members = try StrictJSON(payloadBytes, what: "the policy request's payload").topLevelValues
+        guard let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any],
             let payload = try? JSONSerialization.jsonObject(with: Data(payloadBytes)) as? [String: Any]
         else {
             throw ServiceError.badRequest(
@@ -261,7 +331,8 @@ extension AttestationServiceCore {
             algorithm: header["alg"] as? String ?? "",
             signedBytes: Array((parts[0] + "." + parts[1]).utf8),
             signature: String(parts[2]),
-            policyText: text
+            policyText: text,
+            rawMembers: members
         )
     }
 
@@ -296,10 +367,12 @@ extension AttestationServiceCore {
     }
 
     /// A signed policy management request (ES256 with `key`, `certificate` in `x5c`): MAA's payload
-    /// `{"AttestationPolicy": base64url(text)}` (no policy for a reset) with the attestation type, the operation
-    /// and `version`, which must exceed the last version the service accepted for `type`.
+    /// `{"AttestationPolicy": base64url(text)}` (no policy for a reset) with the service it is for (`audience`: the
+    /// service's issuer URL), the attestation type, the operation and `version`, which must exceed the last version
+    /// the service accepted for `type`.
     public static func signedPolicyJWS(
         _ text: String?,
+        audience: String,
         type: AttestationType,
         operation: PolicyOperation = .set,
         version: Int64,
@@ -312,7 +385,7 @@ extension AttestationServiceCore {
         let header = Base64URL.encode(Array("{\"alg\":\"ES256\",\"x5c\":[\"\(x5c)\"]}".utf8))
         var members: [String: TokenValue] = [
             policyTypeClaim: .string(type.rawValue), policyOperationClaim: .string(operation.rawValue),
-            policyVersionClaim: .integer(Int(version)),
+            policyVersionClaim: .integer(Int(version)), policyAudienceClaim: .string(audience),
         ]
         if let text { members["AttestationPolicy"] = .string(Base64URL.encode(Array(text.utf8))) }
         let payload = Base64URL.encode(Array(TokenValue.object(members).description.utf8))

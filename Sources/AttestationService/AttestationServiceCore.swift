@@ -49,8 +49,9 @@ public final class AttestationServiceCore: Sendable {
         public var evidencePolicy = EvidencePolicy()
         public var tokenLifetime: TimeInterval = 8 * 3600
         public var challengeLifetime: TimeInterval = 300
-        /// The most unexpired challenges outstanding at once; `/challenge` answers 503 beyond.
-        public var maxChallenges = 10_000
+        /// How long a management request may use the administrator token digest read from the store before reading
+        /// it again (a rotation on another instance takes effect here within this time).
+        public var adminCredentialRefresh: TimeInterval = 2
         /// How long audit records are kept.
         public var auditRetention: TimeInterval = 90 * 86400
         /// The most audit records kept (the newest).
@@ -93,6 +94,12 @@ public final class AttestationServiceCore: Sendable {
     let policyCache = Mutex<[String: AttestationPolicy]>([:])
     /// When the audit table was last pruned.
     let lastAuditPrune = Mutex<Date?>(nil)
+    /// The administrator token digest last read from the store, and when.
+    let adminDigestCache = Mutex<(credential: AdminCredential?, read: ContinuousClock.Instant)?>(nil)
+    /// The key that authenticates challenges (shared through the store by every instance).
+    let challengeKey: SymmetricKey
+    /// The longest audit `detail` kept (bytes): refusal messages quote input, which must not fill the disk.
+    static let maxAuditDetail = 1024
 
     /// Open the service over `store`, creating the signing key on first start.
     public init(
@@ -106,25 +113,49 @@ public final class AttestationServiceCore: Sendable {
         self.metrics = ServiceMetrics()
         let stored = try await store.signingKey(orInsert: try TokenSigner.generate(issuer: configuration.issuer))
         self.signer = try await TokenSigner(stored)
+        let key = try await store.challengeKey(orInsert: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
+        self.challengeKey = SymmetricKey(data: key)
     }
 
     // MARK: Challenges
 
-    /// A fresh single-use nonce and its expiry. The table is bounded: expired challenges are purged, and beyond
-    /// ``Configuration/maxChallenges`` outstanding ones the request is refused (503 `TooManyChallenges`).
+    /// A fresh single-use challenge and its expiry, stateless: base64url of 16 random bytes ‖ the expiry (seconds
+    /// since 1970, 8 bytes big-endian) ‖ HMAC-SHA256 of both under the service's challenge key. Issuing one stores
+    /// nothing, so anonymous clients cannot fill a table; the service checks the MAC and expiry when the challenge
+    /// comes back, and stores only challenges that were used (until they expire) to refuse a second use.
     public func challenge(at time: Date = Date()) async throws -> (nonce: String, expires: Date) {
-        let nonce = Base64URL.encode(Array(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }))
-        let expires = time.addingTimeInterval(configuration.challengeLifetime)
-        guard try await store.insertChallenge(nonce, expires: expires, at: time, limit: configuration.maxChallenges)
-        else {
-            logger.warning("challenge table full", metadata: ["limit": "\(configuration.maxChallenges)"])
-            throw ServiceError(
-                status: 503,
-                code: "TooManyChallenges",
-                message: "\(configuration.maxChallenges) challenges are outstanding; try again when some expire"
-            )
+        let random = SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) }
+        let expiry = UInt64(max(0, time.addingTimeInterval(configuration.challengeLifetime).timeIntervalSince1970))
+        let body = random + Self.bigEndian(expiry)
+        let mac = Array(HMAC<SHA256>.authenticationCode(for: body, using: challengeKey))
+        return (Base64URL.encode(body + mac), Date(timeIntervalSince1970: TimeInterval(expiry)))
+    }
+
+    /// The expiry of a challenge this service (or another sharing its store) issued and that has not expired at
+    /// `time`; nil for anything else. It says nothing of whether the challenge was used.
+    func challengeExpiry(_ challenge: String, at time: Date) -> Date? {
+        guard challenge.utf8.count <= 128, let bytes = Base64URL.decode(challenge), bytes.count == 56 else {
+            return nil
         }
-        return (nonce, expires)
+        let body = Array(bytes[0..<24])
+        guard HMAC<SHA256>.isValidAuthenticationCode(Array(bytes[24...]), authenticating: body, using: challengeKey)
+        else { return nil }
+        let expiry = body[16..<24].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard expiry < UInt64(1) << 53 else { return nil }
+        let expires = Date(timeIntervalSince1970: TimeInterval(expiry))
+        return time <= expires ? expires : nil
+    }
+
+    static func bigEndian(_ value: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) }
+    }
+
+    /// At most ``maxAuditDetail`` bytes of `detail` (cut on a character boundary, marked as cut).
+    static func cappedAuditDetail(_ detail: String) -> String {
+        guard detail.utf8.count > maxAuditDetail else { return detail }
+        var cut = Substring(detail).prefix(maxAuditDetail - 16)
+        while cut.utf8.count > maxAuditDetail - 16 { cut = cut.dropLast() }
+        return cut + "…(truncated)"
     }
 
     // MARK: Attestation
@@ -142,13 +173,17 @@ public final class AttestationServiceCore: Sendable {
             return token
         } catch let error as ServiceError {
             metrics.record(type: type, result: error.status == 500 ? "error" : "refused", since: started)
+            // The message is cut before it is quoted, so the detail stays JSON and bounded.
+            let draft = request.draftPolicy != nil ? ",\"draft\":true" : ""
+            let message = String(error.message.prefix(Self.maxAuditDetail / 2))
             try? await store.appendAudit(
                 AuditRecord(
                     time: time,
                     type: type.rawValue,
                     result: "refused",
-                    detail:
-                        "{\"code\":\(ServiceError.quote(error.code)),\"message\":\(ServiceError.quote(error.message))}",
+                    detail: Self.cappedAuditDetail(
+                        "{\"code\":\(ServiceError.quote(error.code)),\"message\":\(ServiceError.quote(message))\(draft)}"
+                    ),
                     policyHash: ""
                 )
             )
@@ -172,7 +207,13 @@ public final class AttestationServiceCore: Sendable {
 
         // Runtime data: its SHA-256 must lead the evidence's report data; a challenge in it is consumed.
         if let runtime = request.runtimeData {
-            try await bindRuntimeData(runtime, claims: claims, into: &token, at: time)
+            try await bindRuntimeData(
+                runtime,
+                claims: claims,
+                into: &token,
+                at: time,
+                consumingChallenge: request.draftPolicy == nil
+            )
         }
         // Init-time data: only what the evidence measured at launch (CONFIGID, MRCONFIGID, HOST_DATA).
         if let initTime = request.initTimeData {
@@ -236,8 +277,9 @@ public final class AttestationServiceCore: Sendable {
             AuditRecord(
                 time: time,
                 type: type.rawValue,
-                result: "permitted",
-                detail: Self.auditDetail(token),
+                // A draft decides nothing: its row says so.
+                result: request.draftPolicy == nil ? "permitted" : "draft",
+                detail: Self.cappedAuditDetail(Self.auditDetail(token)),
                 policyHash: policyHash
             )
         )

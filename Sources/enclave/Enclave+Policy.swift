@@ -19,6 +19,14 @@ struct PolicyAuthorityOptions: ParsableArguments {
     @Option(help: "The signed request's version: greater than any the service accepted (default: now, in ms).")
     var version: Int64?
 
+    @Option(
+        help: """
+            The service a signed request is for: its issuer URL (the service's --issuer; default: --service). The \
+            service refuses a request signed for another one.
+            """
+    )
+    var audience: String?
+
     func validate() throws {
         guard (signerKey == nil) == (signerCert == nil) else {
             throw ValidationError("--signer-key and --signer-cert go together")
@@ -29,11 +37,12 @@ struct PolicyAuthorityOptions: ParsableArguments {
         if let version, version <= 0 { throw ValidationError("--version is a positive integer") }
     }
 
-    /// The request body and the bearer token for `operation` on `type`.
+    /// The request body and the bearer token for `operation` on `type` at the service `service`.
     func request(
         _ operation: AttestationServiceCore.PolicyOperation,
         type: AttestationType,
-        text: String?
+        text: String?,
+        service: String
     ) throws -> (jws: String?, token: String?) {
         if let adminTokenFile {
             let token = try Files.readText(adminTokenFile, what: "administrator token")
@@ -51,6 +60,7 @@ struct PolicyAuthorityOptions: ParsableArguments {
         }
         let jws = try AttestationServiceCore.signedPolicyJWS(
             text,
+            audience: audience ?? service,
             type: type,
             operation: operation,
             version: version ?? Int64(Date().timeIntervalSince1970 * 1000),
@@ -119,7 +129,7 @@ extension EnclaveCommand {
             func run() async throws {
                 let kind = try Policy.type(type)
                 let text = try Files.readText(policy, what: "policy")
-                let (jws, token) = try authority.request(.set, type: kind, text: text)
+                let (jws, token) = try authority.request(.set, type: kind, text: text, service: connection.service)
                 let client = try connection.client()
                 try await Policy.run {
                     try await client.setPolicy(type: kind.rawValue, jws: jws ?? "", adminToken: token)
@@ -142,7 +152,7 @@ extension EnclaveCommand {
 
             func run() async throws {
                 let kind = try Policy.type(type)
-                let (jws, token) = try authority.request(.reset, type: kind, text: nil)
+                let (jws, token) = try authority.request(.reset, type: kind, text: nil, service: connection.service)
                 let client = try connection.client()
                 try await Policy.run { try await client.resetPolicy(type: kind.rawValue, jws: jws, adminToken: token) }
                 print("policy of \(kind.rawValue) reset")

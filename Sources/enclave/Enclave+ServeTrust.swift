@@ -28,9 +28,6 @@ struct ServeTrustOptions: ParsableArguments {
     @Flag(help: "Write a new administrator token file and make it the one every instance sharing the store accepts.")
     var rotateAdminToken = false
 
-    @Option(help: "The most unexpired challenges outstanding at once.")
-    var maxChallenges = 10_000
-
     @Option(help: "Days audit records are kept.")
     var auditRetentionDays = 90
 
@@ -38,9 +35,6 @@ struct ServeTrustOptions: ParsableArguments {
     var maxAuditRecords = 10_000_000
 
     func validate() throws {
-        guard (1...10_000_000).contains(maxChallenges) else {
-            throw ValidationError("--max-challenges is 1 to 10000000")
-        }
         guard (1...36500).contains(auditRetentionDays) else {
             throw ValidationError("--audit-retention-days is 1 to 36500")
         }
@@ -62,7 +56,6 @@ struct ServeTrustOptions: ParsableArguments {
         if let maxVmpl { policy.maximumVMPL = maxVmpl }
         if acceptOutOfDate { policy.allowOutOfDate = true }
         configuration.evidencePolicy = policy
-        configuration.maxChallenges = maxChallenges
         configuration.auditRetention = TimeInterval(auditRetentionDays) * 86400
         configuration.maxAuditRecords = maxAuditRecords
         guard configuration.policySigners.isEmpty else { return }

@@ -351,6 +351,7 @@ struct ServiceTests {
                 #expect(unsigned.errorCode == "PolicySignatureRequired")
                 let signed = try AttestationServiceCore.signedPolicyJWS(
                     text,
+                    audience: "http://attestation.test",
                     type: .sgxEnclave,
                     version: 1,
                     key: key,
@@ -367,6 +368,7 @@ struct ServiceTests {
                 let stranger = P256.Signing.PrivateKey()
                 let forged = try AttestationServiceCore.signedPolicyJWS(
                     text,
+                    audience: "http://attestation.test",
                     type: .sgxEnclave,
                     version: 2,
                     key: stranger,

@@ -6,7 +6,8 @@ public import Foundation
 /// only its SHA-256 and compares a presented token's digest with it in constant time.
 ///
 /// ``loadOrCreate(path:)`` reads the token file (`<data-dir>/admin-token`), or creates it on first start: 32 random
-/// bytes, base64url, in a file that is 0600 from its first byte. A token file that others may read is refused.
+/// bytes, base64url, in a file that is 0600 from its first byte. A token file that others may read, or that belongs
+/// to another user than the service's (or root), is refused.
 public struct AdminCredential: Sendable {
     /// SHA-256 of the token.
     public let digest: [UInt8]
@@ -49,7 +50,8 @@ public struct AdminCredential: Sendable {
     /// The token in the file at `path`, created (0600, written to a 0600 temporary and linked into place) when it
     /// does not exist.
     /// - Returns: the token and whether this call created the file.
-    /// - Throws: ``ServiceError`` `AdminTokenUnusable` when the file is readable by others, empty or not text.
+    /// - Throws: ``ServiceError`` `AdminTokenUnusable` when the file is readable by others, owned by another user
+    ///   (neither this one nor root), empty or not text.
     public static func loadOrCreate(path: String) throws -> (token: String, created: Bool) {
         if !FileManager.default.fileExists(atPath: path) {
             let token = generateToken()
@@ -63,6 +65,16 @@ public struct AdminCredential: Sendable {
             // Another instance created it first: use theirs.
         }
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        // Another user's file, however private, is theirs to replace: only this user's or root's is trusted.
+        let owner = (attributes[.ownerAccountID] as? NSNumber)?.uint32Value
+        guard let owner, owner == geteuid() || owner == 0 else {
+            throw ServiceError(
+                status: 500,
+                code: "AdminTokenUnusable",
+                message: "the administrator token file \(path) is owned by uid \(owner.map(String.init) ?? "?"), "
+                    + "not by this user (uid \(geteuid())) or root"
+            )
+        }
         if let mode = attributes[.posixPermissions] as? Int, mode & 0o077 != 0 {
             throw ServiceError(
                 status: 500,

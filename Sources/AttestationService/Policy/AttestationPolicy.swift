@@ -102,5 +102,6 @@ public struct PolicySyntaxError: Error, Hashable, Sendable, CustomStringConverti
     public var line: Int
     public var column: Int
     public var message: String
-    public var description: String { "policy line \(line), column \(column): \(message)" }
+    /// At most 512 characters of the message (messages quote input; the parser quotes at most 64 of a token).
+    public var description: String { "policy line \(line), column \(column): \(message.prefix(512))" }
 }

@@ -93,7 +93,11 @@ struct PolicyParser {
                         }
                         let escaped = scalars[position]
                         guard escaped == "\"" || escaped == "\\" else {
-                            throw PolicySyntaxError(line: line, column: column, message: "unknown escape \\\(escaped)")
+                            throw PolicySyntaxError(
+                                line: line,
+                                column: column,
+                                message: "unknown escape \\\(escaped)"
+                            )
                         }
                         value.unicodeScalars.append(escaped)
                         advance()
@@ -158,15 +162,20 @@ struct PolicyParser {
 
     private var current: Token { tokens[index] }
 
+    /// At most 64 characters of `text` (input quoted in a message): a message never echoes a long token back.
+    static func shown(_ text: some StringProtocol) -> String {
+        text.count > 64 ? String(text.prefix(64)) + "…" : String(text)
+    }
+
     private func error(_ message: String) -> PolicySyntaxError {
         PolicySyntaxError(line: current.line, column: current.column, message: message)
     }
 
     private func describe(_ kind: Kind) -> String {
         switch kind {
-        case .identifier(let word): "'\(word)'"
-        case .string(let text): "\"\(text)\""
-        case .number(let number): number
+        case .identifier(let word): "'\(Self.shown(word))'"
+        case .string(let text): "\"\(Self.shown(text))\""
+        case .number(let number): Self.shown(number)
         case .symbol(let symbol): "'\(symbol)'"
         case .end: "the end of the policy"
         }
@@ -203,7 +212,9 @@ struct PolicyParser {
         }
         try expect("=")
         guard case .number(let version) = current.kind else { throw error("expected a version number") }
-        guard ["1.0", "1.1", "1.2"].contains(version) else { throw error("unsupported policy version \(version)") }
+        guard ["1.0", "1.1", "1.2"].contains(version) else {
+            throw error("unsupported policy version \(Self.shown(version))")
+        }
         index += 1
         try expect(";")
         var sections: [String: [AttestationPolicy.Rule]] = [:]
@@ -213,17 +224,17 @@ struct PolicyParser {
             guard ["configurationrules", "authorizationrules", "issuancerules"].contains(name) else {
                 index -= 1
                 throw error(
-                    "unknown section '\(name)' (expected authorizationrules, issuancerules or configurationrules)"
+                    "unknown section '\(Self.shown(name))' (expected authorizationrules, issuancerules or configurationrules)"
                 )
             }
             guard sections[name] == nil else {
                 index -= 1
-                throw error("section \(name) appears twice")
+                throw error("section \(Self.shown(name)) appears twice")
             }
             try expect("{")
             var rules: [AttestationPolicy.Rule] = []
             while !accept("}") {
-                guard current.kind != .end else { throw error("expected '}' to close \(name)") }
+                guard current.kind != .end else { throw error("expected '}' to close \(Self.shown(name))") }
                 rules.append(try rule(section: name))
                 total += 1
                 guard total <= Self.maxRules else { throw error("more than \(Self.maxRules) rules") }
@@ -250,7 +261,7 @@ struct PolicyParser {
                 let condition = try self.condition(known: identifiers)
                 if let name = condition.identifier {
                     guard identifiers.insert(name).inserted else {
-                        throw error("the identifier \(name) is used twice in one rule")
+                        throw error("the identifier \(Self.shown(name)) is used twice in one rule")
                     }
                 }
                 conditions.append(condition)
@@ -273,7 +284,7 @@ struct PolicyParser {
             let propertyName = try identifier("type, value or issuer")
             guard let property = AttestationPolicy.Property(rawValue: propertyName.lowercased()) else {
                 index -= 1
-                throw error("unknown claim property '\(propertyName)' (type, value or issuer)")
+                throw error("unknown claim property '\(Self.shown(propertyName))' (type, value or issuer)")
             }
             let comparison: AttestationPolicy.Comparison
             switch current.kind {
@@ -301,7 +312,7 @@ struct PolicyParser {
             index += 1
             return .literal(.string(text))
         case .number(let text):
-            guard let number = Int(text) else { throw error("\(text) is not an integer") }
+            guard let number = Int(text) else { throw error("\(Self.shown(text)) is not an integer") }
             index += 1
             return .literal(.integer(number))
         case .identifier(let word):
@@ -314,12 +325,12 @@ struct PolicyParser {
             }
             guard known.contains(word) else {
                 index -= 2
-                throw error("'\(word)' names no earlier condition of this rule")
+                throw error("'\(Self.shown(word))' names no earlier condition of this rule")
             }
             let propertyName = try identifier("type, value or issuer")
             guard let property = AttestationPolicy.Property(rawValue: propertyName.lowercased()) else {
                 index -= 1
-                throw error("unknown claim property '\(propertyName)'")
+                throw error("unknown claim property '\(Self.shown(propertyName))'")
             }
             return .reference(identifier: word, property: property)
         default:
@@ -336,7 +347,7 @@ struct PolicyParser {
         case "permit", "deny":
             guard section == "authorizationrules" else {
                 index -= 1
-                throw error("\(name)() belongs in authorizationrules")
+                throw error("\(Self.shown(name))() belongs in authorizationrules")
             }
             try expect("(")
             try expect(")")
@@ -352,7 +363,7 @@ struct PolicyParser {
             return name == "issue" ? .issue(spec) : .add(spec)
         default:
             index -= 1
-            throw error("unknown action '\(name)' (permit, deny, issue or add)")
+            throw error("unknown action '\(Self.shown(name))' (permit, deny, issue or add)")
         }
     }
 
@@ -367,7 +378,7 @@ struct PolicyParser {
                 let word = try identifier("a condition's identifier")
                 guard known.contains(word) else {
                     index -= 1
-                    throw error("'\(word)' names no condition of this rule")
+                    throw error("'\(Self.shown(word))' names no condition of this rule")
                 }
                 return .matched(identifier: word)
             case "type": type = try operand(known: known)
@@ -375,7 +386,7 @@ struct PolicyParser {
             case "valuetype", "issuer": _ = try operand(known: known)
             default:
                 index -= 2
-                throw error("unknown claim field '\(key)' (type, value or claim)")
+                throw error("unknown claim field '\(Self.shown(key))' (type, value or claim)")
             }
         } while accept(",")
         guard let type, let value else { throw error("a claim needs type= and value=") }

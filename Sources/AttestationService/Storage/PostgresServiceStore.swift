@@ -191,6 +191,18 @@ public final class PostgresServiceStore: ServiceStore {
             )
             try await connection.query("CREATE INDEX IF NOT EXISTS audit_time ON audit (time)", logger: logger)
             try await connection.query(
+                "CREATE TABLE IF NOT EXISTS challenge_key (id INTEGER PRIMARY KEY CHECK (id = 1), key TEXT NOT NULL)",
+                logger: logger
+            )
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS consumed_challenges (nonce TEXT PRIMARY KEY, expires DOUBLE PRECISION NOT NULL)",
+                logger: logger
+            )
+            try await connection.query(
+                "CREATE INDEX IF NOT EXISTS consumed_challenges_expires ON consumed_challenges (expires)",
+                logger: logger
+            )
+            try await connection.query(
                 "CREATE TABLE IF NOT EXISTS collateral_cache (key TEXT PRIMARY KEY, body TEXT NOT NULL, issuer_chain TEXT NOT NULL, issued DOUBLE PRECISION NOT NULL, next_update DOUBLE PRECISION NOT NULL, fetched DOUBLE PRECISION NOT NULL)",
                 logger: logger
             )
@@ -360,5 +372,43 @@ extension PostgresServiceStore {
             if let digest = Hex.decode(stored) { return digest }
         }
         throw ServiceError.internal("the administrator credential did not persist")
+    }
+}
+
+extension PostgresServiceStore {
+    public func storedAdminTokenDigest() async throws -> [UInt8]? {
+        for try await stored in try await client.query("SELECT digest FROM admin_credential WHERE id = 1").decode(
+            String.self
+        ) {
+            guard let digest = Hex.decode(stored) else {
+                throw ServiceError.internal("the stored administrator credential is not hex")
+            }
+            return digest
+        }
+        return nil
+    }
+
+    public func challengeKey(orInsert candidate: [UInt8]) async throws -> [UInt8] {
+        let text = Hex.encode(candidate)
+        try await client.query("INSERT INTO challenge_key (id, key) VALUES (1, \(text)) ON CONFLICT (id) DO NOTHING")
+        for try await stored in try await client.query("SELECT key FROM challenge_key WHERE id = 1").decode(
+            String.self
+        ) {
+            if let key = Hex.decode(stored), key.count == 32 { return key }
+        }
+        throw ServiceError.internal("the challenge key did not persist")
+    }
+
+    public func markChallengeConsumed(_ nonce: String, expires: Date, at time: Date) async throws -> Bool {
+        let now = time.timeIntervalSince1970
+        try await client.query("DELETE FROM consumed_challenges WHERE expires < \(now)")
+        let seconds = expires.timeIntervalSince1970
+        var inserted = false
+        for try await _ in try await client.query(
+            "INSERT INTO consumed_challenges (nonce, expires) VALUES (\(nonce), \(seconds)) ON CONFLICT (nonce) DO NOTHING RETURNING nonce"
+        ).decode(String.self) {
+            inserted = true
+        }
+        return inserted
     }
 }

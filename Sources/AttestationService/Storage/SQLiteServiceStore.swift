@@ -35,6 +35,9 @@ public final class SQLiteServiceStore: ServiceStore {
             "CREATE INDEX IF NOT EXISTS challenges_expires ON challenges (expires)",
             "CREATE INDEX IF NOT EXISTS audit_time ON audit (time)",
             "CREATE TABLE IF NOT EXISTS collateral_cache (key TEXT PRIMARY KEY, body TEXT NOT NULL, issuer_chain TEXT NOT NULL, issued REAL NOT NULL, next_update REAL NOT NULL, fetched REAL NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS challenge_key (id INTEGER PRIMARY KEY CHECK (id = 1), key TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS consumed_challenges (nonce TEXT PRIMARY KEY, expires REAL NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS consumed_challenges_expires ON consumed_challenges (expires)",
         ] {
             _ = try await connection.query(statement)
         }
@@ -204,5 +207,40 @@ extension SQLiteServiceStore {
             throw ServiceError.internal("the administrator credential did not persist")
         }
         return digest
+    }
+}
+
+extension SQLiteServiceStore {
+    public func storedAdminTokenDigest() async throws -> [UInt8]? {
+        let rows = try await connection.query("SELECT digest FROM admin_credential WHERE id = 1")
+        guard let text = rows.first?.column("digest")?.string else { return nil }
+        guard let digest = Hex.decode(text) else {
+            throw ServiceError.internal("the stored administrator credential is not hex")
+        }
+        return digest
+    }
+
+    public func challengeKey(orInsert candidate: [UInt8]) async throws -> [UInt8] {
+        _ = try await connection.query(
+            "INSERT OR IGNORE INTO challenge_key (id, key) VALUES (1, ?)",
+            [.text(Hex.encode(candidate))]
+        )
+        let rows = try await connection.query("SELECT key FROM challenge_key WHERE id = 1")
+        guard let text = rows.first?.column("key")?.string, let key = Hex.decode(text), key.count == 32 else {
+            throw ServiceError.internal("the challenge key did not persist")
+        }
+        return key
+    }
+
+    public func markChallengeConsumed(_ nonce: String, expires: Date, at time: Date) async throws -> Bool {
+        _ = try await connection.query(
+            "DELETE FROM consumed_challenges WHERE expires < ?",
+            [.float(time.timeIntervalSince1970)]
+        )
+        let rows = try await connection.query(
+            "INSERT INTO consumed_challenges (nonce, expires) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
+            [.text(nonce), .float(expires.timeIntervalSince1970)]
+        )
+        return !rows.isEmpty
     }
 }

@@ -34,6 +34,15 @@ public protocol ServiceStore: Sendable {
     /// The administrator token's SHA-256 all instances share: the stored one, or `candidate` stored now if there
     /// is none (or if `replacing`, to rotate the token).
     func adminTokenDigest(orInsert candidate: [UInt8], replacing: Bool) async throws -> [UInt8]
+    /// The administrator token's SHA-256 all instances share, if one is stored (read on management requests, so
+    /// that a rotation revokes the old token on every running instance).
+    func storedAdminTokenDigest() async throws -> [UInt8]?
+    /// The 32-byte key that authenticates challenges: the stored one, or `candidate` stored now if there is none
+    /// (every instance sharing the store issues and accepts the same challenges).
+    func challengeKey(orInsert candidate: [UInt8]) async throws -> [UInt8]
+    /// Record a challenge as used until `expires`, first forgetting the used ones expired at `time`: true once (a
+    /// unique insert, so two instances cannot both accept it), false if it was used before.
+    func markChallengeConsumed(_ nonce: String, expires: Date, at time: Date) async throws -> Bool
     /// A cached piece of collateral (fetched from a PCCS), by what was fetched.
     func cachedCollateral(key: String) async throws -> CachedCollateral?
     /// Cache a piece of collateral under `key`, replacing the one there.
