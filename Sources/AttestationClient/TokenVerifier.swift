@@ -4,7 +4,8 @@ internal import JWTKit
 
 /// A relying party's check of an attestation token: the signature under a key of the service's JWKS (chosen by
 /// `kid`), an algorithm from an allow-list that never includes `none` or HMAC, the time window (`nbf`, `exp`, and
-/// `iat` not in the future) with a bounded clock skew, the expected issuer, and optionally the nonce. Only attestation
+/// `iat` not in the future) with a bounded clock skew, the expected issuer, and optionally the nonce (an echo, not a
+/// freshness check) or the challenge the evidence binds (freshness). Only attestation
 /// tokens pass: a token with another `typ` (the service's policy tokens are `policy+jwt`) or without
 /// `x-ms-attestation-type` is refused.
 public struct TokenVerifier: Sendable {
@@ -62,10 +63,22 @@ public struct TokenVerifier: Sendable {
     }
 
     /// Verify `token` at `time` and return its claims.
-    /// - Parameter nonce: when given, the token's `nonce` claim must equal it.
+    ///
+    /// - Important: `nonce` is **not** a freshness check. The service copies the request's `nonce` into the token
+    ///   without binding it to the evidence: whoever holds evidence (fresh or replayed) can ask for a token with any
+    ///   nonce. For freshness, get a challenge from the service (`GET /challenge`), have the TEE put it in the runtime
+    ///   data its evidence binds (`{"challenge": …}`), and pass it here as `challenge`: the service sets
+    ///   `x-enclavekit-challenge` only for a challenge it issued, that had not expired and that the evidence's report
+    ///   data binds, and accepts each challenge once.
+    /// - Parameters:
+    ///   - nonce: when given, the token's `nonce` claim must equal it (it correlates a response with its request;
+    ///     it proves nothing about when the evidence was produced).
+    ///   - challenge: when given, the token's `x-enclavekit-challenge` claim must equal it: the evidence was bound to
+    ///     this challenge, so it was produced after the challenge was issued.
     public func verify(
         _ token: String,
         nonce: String? = nil,
+        challenge: String? = nil,
         at time: Date = Date()
     ) async throws -> AttestationTokenClaims {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
@@ -117,6 +130,11 @@ public struct TokenVerifier: Sendable {
         }
         if let nonce {
             guard claims["nonce"]?.stringValue == nonce else { throw Failure(reason: "the nonce does not match") }
+        }
+        if let challenge {
+            guard claims["x-enclavekit-challenge"]?.stringValue == challenge else {
+                throw Failure(reason: "the evidence is not bound to the challenge (x-enclavekit-challenge)")
+            }
         }
         return claims
     }

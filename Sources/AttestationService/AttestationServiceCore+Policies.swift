@@ -218,12 +218,12 @@ extension AttestationServiceCore {
             )
         }
         if let audience {
-            guard let text = audience as? String, Self.sameService(text, configuration.issuer) else {
+            guard let text = audience as? String, Self.sameService(text, issuer) else {
                 throw ServiceError(
                     status: 403,
                     code: "PolicyAudienceMismatch",
                     message: "the request is for the service \(ServiceError.quote(String("\(audience)".prefix(256)))), "
-                        + "not \(configuration.issuer)"
+                        + "not \(issuer)"
                 )
             }
         }
@@ -348,13 +348,13 @@ extension AttestationServiceCore {
     private func policyToken(_ claims: [String: TokenValue], at time: Date) async throws -> String {
         var token = claims
         let now = Int(time.timeIntervalSince1970)
-        token["iss"] = .string(configuration.issuer)
+        token["iss"] = .string(issuer)
         token["iat"] = .integer(now)
         token["nbf"] = .integer(now)
         token["exp"] = .integer(now + Int(configuration.tokenLifetime))
         token["x-enclavekit-token-kind"] = .string("policy")
         // Its own `typ` and no attestation claims: no relying party can take it for an attestation token.
-        return try await signer.sign(token, jku: configuration.issuer + "/certs", type: TokenSigner.policyTokenType)
+        return try await signer.sign(token, jku: issuer + "/certs", type: TokenSigner.policyTokenType)
     }
 
     /// An unsigned policy JWS (`alg: none`) for `text`, as MAA's tools make them.

@@ -96,6 +96,8 @@ public final class AttestationServiceCore: Sendable {
     let lastAuditPrune = Mutex<Date?>(nil)
     /// The administrator token digest last read from the store, and when.
     let adminDigestCache = Mutex<(credential: AdminCredential?, read: ContinuousClock.Instant)?>(nil)
+    /// The issuer set once the listening port was known (``useIssuer(_:)``), overriding the configured one.
+    let boundIssuer = Mutex<String?>(nil)
     /// The key that authenticates challenges (shared through the store by every instance).
     let challengeKey: SymmetricKey
     /// The longest audit `detail` kept (bytes): refusal messages quote input, which must not fill the disk.
@@ -115,6 +117,16 @@ public final class AttestationServiceCore: Sendable {
         self.signer = try await TokenSigner(stored)
         let key = try await store.challengeKey(orInsert: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
         self.challengeKey = SymmetricKey(data: key)
+    }
+
+    /// The `iss` of tokens and the base of `jwks_uri`: ``Configuration/issuer``, or the one given to
+    /// ``useIssuer(_:)``.
+    public var issuer: String { boundIssuer.withLock { $0 } ?? configuration.issuer }
+
+    /// Name tokens' issuer `issuer` from now on: for a service started on port 0, whose URL is known only once it
+    /// listens (`http://127.0.0.1:0` would name no service).
+    public func useIssuer(_ issuer: String) {
+        boundIssuer.withLock { $0 = issuer }
     }
 
     // MARK: Challenges
@@ -264,7 +276,7 @@ public final class AttestationServiceCore: Sendable {
 
         // The standard claims.
         let now = Int(time.timeIntervalSince1970)
-        token["iss"] = .string(configuration.issuer)
+        token["iss"] = .string(issuer)
         token["iat"] = .integer(now)
         token["nbf"] = .integer(now)
         token["exp"] = .integer(now + Int(configuration.tokenLifetime))
@@ -289,7 +301,7 @@ public final class AttestationServiceCore: Sendable {
             let payload = Base64URL.encode(Array(TokenValue.object(token).description.utf8))
             return header + "." + payload + "."
         }
-        return try await signer.sign(token, jku: configuration.issuer + "/certs")
+        return try await signer.sign(token, jku: issuer + "/certs")
     }
 
     static let reserved: Set<String> = ["iss", "iat", "nbf", "exp", "jti", "nonce", "aud", "sub"]

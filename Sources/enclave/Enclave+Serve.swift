@@ -217,10 +217,12 @@ extension EnclaveCommand {
                         tls: tls,
                         limits: limits,
                         logger: logger
-                    ) { port in
+                    ) { [issuer, port = self.port] bound in
+                        // On port 0 the default issuer names the port actually bound, not `:0`.
+                        if issuer == nil && port == 0 { core.useIssuer("\(scheme)://\(host):\(bound)") }
                         logger.notice(
                             "attestation service listening",
-                            metadata: ["port": "\(port)", "scheme": "\(scheme)"]
+                            metadata: ["port": "\(bound)", "scheme": "\(scheme)", "issuer": "\(core.issuer)"]
                         )
                     }
                     try await app.runService()

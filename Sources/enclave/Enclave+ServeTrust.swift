@@ -1,6 +1,7 @@
 import ArgumentParser
 import Attestation
 import AttestationService
+import EnclaveCore
 import Foundation
 import Logging
 
@@ -61,10 +62,9 @@ struct ServeTrustOptions: ParsableArguments {
         guard configuration.policySigners.isEmpty else { return }
         let path = adminTokenFile ?? dataDirectory + "/admin-token"
         do {
-            try FileManager.default.createDirectory(
-                atPath: (path as NSString).deletingLastPathComponent,
-                withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700]
+            try SecretFile.createMissingDirectories(
+                (path as NSString).deletingLastPathComponent,
+                what: "administrator token directory"
             )
             let (token, created) =
                 rotateAdminToken

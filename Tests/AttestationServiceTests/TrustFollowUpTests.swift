@@ -215,6 +215,39 @@ struct TrustFollowUpTests {
         }
     }
 
+    // MARK: F5 a relying party checks freshness through the challenge, not the nonce
+
+    @Test func theNonceIsAnEchoAndTheChallengeIsFreshness() async throws {
+        try await ServiceFixture.with { fixture in
+            let core = fixture.core
+            let verifier = try await TokenVerifier(jwks: core.signer.jwksJSON, issuer: "http://attestation.test")
+            // Old evidence, any nonce the requester likes: the nonce check passes, the challenge check does not.
+            let stale = Array("{\"key\":\"k\"}".utf8)
+            let replayed = try await core.attest(
+                type: .simulatedEnclave,
+                request: .init(
+                    evidence: try fixture.evidence(binding: stale),
+                    runtimeData: (stale, true),
+                    nonce: "relying-party-nonce"
+                )
+            )
+            _ = try await verifier.verify(replayed, nonce: "relying-party-nonce")
+            let issued = try await core.challenge()
+            let refused = await #expect(throws: TokenVerifier.Failure.self) {
+                try await verifier.verify(replayed, challenge: issued.nonce)
+            }
+            #expect(refused?.reason.contains("x-enclavekit-challenge") == true, "\(String(describing: refused))")
+            // Evidence bound to the challenge: accepted.
+            let fresh = Array("{\"challenge\":\"\(issued.nonce)\"}".utf8)
+            let token = try await core.attest(
+                type: .simulatedEnclave,
+                request: .init(evidence: try fixture.evidence(binding: fresh), runtimeData: (fresh, true))
+            )
+            let claims = try await verifier.verify(token, challenge: issued.nonce)
+            #expect(claims["x-enclavekit-challenge"]?.stringValue == issued.nonce)
+        }
+    }
+
     // MARK: F6 the token file belongs to this user
 
     @Test func anAdministratorTokenFileOwnedByAnotherUserIsRefused() async throws {
@@ -227,6 +260,23 @@ struct TrustFollowUpTests {
             #expect(chown(path, other, other) == 0)
             let refused = #expect(throws: ServiceError.self) { try AdminCredential.loadOrCreate(path: path) }
             #expect(refused?.code == "AdminTokenUnusable", "\(String(describing: refused))")
+        }
+    }
+
+    // MARK: F7 parents of a new data directory are not world-writable, whatever the umask
+
+    @Test func dataDirectoryParentsIgnoreAPermissiveUmask() async throws {
+        let base = NSTemporaryDirectory() + "enclavekit-umask-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        // umask is per process: cleared only around the one call (other tests create files meanwhile).
+        let previous = umask(0)
+        let result = Result { () throws(EnclaveError) in try SecretFile.prepareDirectory(base + "/a/b/c") }
+        umask(previous)
+        try result.get()
+        for (path, expected) in [(base, 0o755), (base + "/a", 0o755), (base + "/a/b", 0o755), (base + "/a/b/c", 0o700)]
+        {
+            let mode = try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+            #expect(mode == expected, "\(path) is \(String(mode, radix: 8))")
         }
     }
 }

@@ -535,9 +535,10 @@ struct TrustHardeningTests {
                     port = String(seen[range].dropFirst(5))
                 }
             }
-            let client = AttestationClient(
-                endpoint: URL(string: "http://127.0.0.1:" + (try #require(port, "\(seen)")))!
-            )
+            let base = "http://127.0.0.1:" + (try #require(port, "\(seen)"))
+            let client = AttestationClient(endpoint: URL(string: base)!)
+            // Started on port 0 without --issuer: the issuer names the port bound, not `:0`.
+            #expect(try await client.verifier().issuer == base)
             let runtime = Array("sigterm".utf8)
             let evidence = try fixture.evidence(binding: runtime)
             let attack = Task { () -> String in

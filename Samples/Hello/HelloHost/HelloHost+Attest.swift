@@ -94,7 +94,7 @@ extension HelloHost {
         print("==> token: \(token.prefix(48))… (\(token.count) characters)")
 
         let verifier = try await client.verifier()
-        let claims = try await verifier.verify(token)
+        let claims = try await verifier.verify(token, challenge: challenge.nonce)
         print("==> verified against \(endpoint.absoluteString)/certs as issuer \(verifier.issuer); claims:")
         for name in [
             "x-ms-attestation-type", "x-ms-sgx-mrenclave", "x-ms-sgx-mrsigner", "x-ms-sgx-product-id", "x-ms-sgx-svn",

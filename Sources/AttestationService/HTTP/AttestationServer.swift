@@ -56,8 +56,8 @@ public enum AttestationServer {
         }
         router.get("/.well-known/openid-configuration") { _, _ -> Response in
             json([
-                "issuer": .string(core.configuration.issuer),
-                "jwks_uri": .string(core.configuration.issuer + "/certs"),
+                "issuer": .string(core.issuer),
+                "jwks_uri": .string(core.issuer + "/certs"),
                 "id_token_signing_alg_values_supported": .array([.string("ES256")]),
                 "response_types_supported": .array([.string("token")]),
                 "claims_supported": .array(

@@ -1,6 +1,6 @@
 internal import Crypto
 internal import EnclaveCore
-public import Foundation
+internal import Foundation
 
 /// The administrator's bearer token for policy management when no policy signer is configured. The service keeps
 /// only its SHA-256 and compares a presented token's digest with it in constant time.

@@ -81,16 +81,35 @@ package enum SecretFile {
         var info = stat()
         if stat(path, &info) != 0 {
             guard errno == ENOENT else { throw failure("cannot inspect \(what)", path) }
-            do {
-                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-            } catch {
-                throw .invalidConfiguration("cannot create \(what) \(path): \(error.localizedDescription)")
-            }
+            try createMissingDirectories(path, what: what)
             guard chmod(path, 0o700) == 0, stat(path, &info) == 0 else { throw failure("cannot secure \(what)", path) }
         }
         try checkDirectory(path, info, what: what)
         if info.st_mode & 0o077 != 0 {
             guard chmod(path, 0o700) == 0 else { throw failure("cannot narrow the mode of \(what)", path) }
+        }
+    }
+
+    /// Create `path` and its missing parents with an explicit mode (`mode` for `path`, 0755 for parents), whatever
+    /// the umask: `FileManager` creates parents 0777 under `umask 000`, which would let anyone swap them.
+    package static func createMissingDirectories(
+        _ path: String,
+        mode: UInt32 = 0o700,
+        what: String = "directory"
+    ) throws(EnclaveError) {
+        var missing: [String] = []
+        var current = path
+        var info = stat()
+        while !current.isEmpty, current != "/", stat(current, &info) != 0 {
+            guard errno == ENOENT else { throw failure("cannot inspect \(what)", current) }
+            missing.append(current)
+            current = (current as NSString).deletingLastPathComponent
+        }
+        for (index, directory) in missing.reversed().enumerated() {
+            let last = index == missing.count - 1
+            guard mkdir(directory, mode_t(last ? mode : 0o755)) == 0 || errno == EEXIST else {
+                throw failure("cannot create \(what)", directory)
+            }
         }
     }
 
