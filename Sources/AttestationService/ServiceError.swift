@@ -1,3 +1,4 @@
+internal import Attestation
 internal import AttestationClient
 
 /// An error the service answers with, in MAA's shape: `{"error":{"code":"…","message":"…"}}` and an HTTP status.
@@ -30,4 +31,40 @@ public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     static func quote(_ text: String) -> String { TokenValue.string(text).jsonText }
+}
+
+extension ServiceError {
+    /// The answer to a refused evidence: an ``Attestation/AttestationError``'s MAA code
+    /// (``Attestation/AttestationError/serviceErrorCode``) with its message; a service error as it is; anything else
+    /// as `InvalidEvidence`.
+    init(_ error: any Error) {
+        switch error {
+        case let error as ServiceError:
+            self = error
+        default:
+            let refusal = AttestationError(error)
+            let message =
+                switch refusal.serviceErrorCode {
+                case "InvalidEvidence" where refusal.code == .malformedEvidence:
+                    "the evidence does not parse: \(refusal.message)"
+                case "InvalidEvidence": refusal.description
+                default: refusal.message
+                }
+            // A collateral source that failed is the service's trouble, not the evidence's: 503, as the source says.
+            let status = refusal.code == .collateralFetchFailed ? 503 : 400
+            self = ServiceError(status: status, code: refusal.serviceErrorCode, message: message)
+        }
+    }
+}
+
+extension AttestationError {
+    /// A service error met while verifying (a collateral lookup): missing collateral keeps its meaning, so that the
+    /// verifier can fall back to chain-only where the operator allows it.
+    init(_ error: ServiceError) {
+        switch error.code {
+        case "CollateralUnavailable": self.init(.collateralUnavailable, error.message)
+        case "CollateralFetchFailed": self.init(.collateralFetchFailed, error.message)
+        default: self.init(.malformedEvidence, error.message)
+        }
+    }
 }

@@ -16,46 +16,6 @@ extension AttestationServiceCore {
     /// The token's TCB status claims after the operator's chain-only opt-in.
     static let tcbNotChecked = "NotChecked"
 
-    /// Verify a real (hardware-rooted) SGX or TDX quote against Intel's roots with its collateral. Without collateral
-    /// (none configured for its FMSPC, none from the PCCS, an SGX extension that does not parse) it is refused by
-    /// name, unless the operator opted in to chain-only verification; evidence that fails even that is refused for
-    /// its own failure (`InvalidEvidence`).
-    func verifyRealQuote(_ quote: DCAPQuote, at time: Date) async throws -> Claims {
-        let anchors = configuration.intelAnchors.map { DCAPQuote.TrustAnchor(certificate: $0, simulated: false) }
-        let collateral: Collateral
-        do {
-            collateral = try await collateralForQuote(quote, at: time)
-        } catch let error as ServiceError where Self.collateralMissingCodes.contains(error.code) {
-            // Evidence that does not verify even chain-only is refused for that, not for the missing collateral.
-            let claims = try await quote.verifyChainOnly(anchors: anchors, at: time)
-            guard configuration.allowChainOnly else { throw error }
-            logger.warning(
-                "no collateral: chain-only verification (operator opt-in)",
-                metadata: ["code": "\(error.code)", "reason": "\(error.message)"]
-            )
-            return claims
-        }
-        return try await quote.verify(anchors: anchors, collateral: collateral, at: time, cache: verificationCache)
-    }
-
-    /// Azure vTPM evidence: its TD quote, if it has one, needs collateral as any real TDX quote does.
-    func verifyAzureVTPM(_ evidence: AzureVTPMEvidence, at time: Date) async throws -> Claims {
-        guard case .tdx(let quote) = evidence.hardware else { return try await evidence.verify(at: time) }
-        let anchors = configuration.intelAnchors.map { DCAPQuote.TrustAnchor(certificate: $0, simulated: false) }
-        do {
-            let collateral = try await collateralForQuote(quote, at: time)
-            return try await evidence.verify(at: time, intelAnchors: anchors, collateral: collateral)
-        } catch let error as ServiceError where Self.collateralMissingCodes.contains(error.code) {
-            let claims = try await evidence.verify(at: time, intelAnchors: anchors, tdxChainOnly: true)
-            guard configuration.allowChainOnly else { throw error }
-            logger.warning(
-                "no collateral: chain-only verification (operator opt-in)",
-                metadata: ["code": "\(error.code)", "reason": "\(error.message)"]
-            )
-            return claims
-        }
-    }
-
     /// The collateral for `quote`'s platform: the static map first, then the configured source.
     func collateralForQuote(_ quote: DCAPQuote, at time: Date) async throws -> Collateral {
         let platform = try Self.collateralPlatform(quote)
