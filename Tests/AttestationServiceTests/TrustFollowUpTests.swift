@@ -62,12 +62,15 @@ struct TrustFollowUpTests {
                 configuration: fixture.core.configuration,
                 store: replicaStore
             )
+            // The replica has used the old token (its digest is cached for at most 2 seconds).
+            _ = try await replica.resetPolicy(type: .sgxEnclave, credential: ServiceFixture.adminToken)
             // The first instance rotates (as `--rotate-admin-token` does).
             let rotated = "rotated-admin-token-0123456789abcdef"
             _ = try await fixture.core.store.adminTokenDigest(
                 orInsert: AdminCredential(token: rotated).digest,
                 replacing: true
             )
+            try await Task.sleep(for: .seconds(fixture.core.configuration.adminCredentialRefresh + 0.1))
             let stale = await #expect(throws: ServiceError.self) {
                 try await replica.resetPolicy(type: .sgxEnclave, credential: ServiceFixture.adminToken)
             }
@@ -260,6 +263,15 @@ struct TrustFollowUpTests {
             #expect(chown(path, other, other) == 0)
             let refused = #expect(throws: ServiceError.self) { try AdminCredential.loadOrCreate(path: path) }
             #expect(refused?.code == "AdminTokenUnusable", "\(String(describing: refused))")
+            // The TLS private key likewise.
+            _ = try TLSIdentity.selfSigned(directory: fixture.directory + "/served")
+            let tls = fixture.directory + "/served/tls"
+            _ = try TLSIdentity(certificatePath: tls + "/certificate.pem", keyPath: tls + "/private-key.pem")
+            #expect(chown(tls + "/private-key.pem", other, other) == 0)
+            let key = #expect(throws: ServiceError.self) {
+                try TLSIdentity(certificatePath: tls + "/certificate.pem", keyPath: tls + "/private-key.pem")
+            }
+            #expect(key?.message.contains("owned by uid 65534") == true, "\(String(describing: key))")
         }
     }
 

@@ -1,6 +1,6 @@
 internal import Crypto
 internal import EnclaveCore
-public import Foundation
+internal import Foundation
 internal import NIOSSL
 internal import SwiftASN1
 internal import X509
@@ -48,7 +48,16 @@ public struct TLSIdentity: Sendable {
         guard let key = FileManager.default.contents(atPath: keyPath) else {
             throw ServiceError.invalidTLSIdentity("cannot read the TLS private key \(keyPath)")
         }
-        let mode = (try? FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as? Int) ?? 0
+        let attributes = try? FileManager.default.attributesOfItem(atPath: keyPath)
+        let mode = attributes?[.posixPermissions] as? Int ?? 0
+        // Another user's key file is theirs to replace: only this user's or root's is trusted.
+        let owner = (attributes?[.ownerAccountID] as? NSNumber)?.uint32Value
+        guard let owner, owner == geteuid() || owner == 0 else {
+            throw ServiceError.invalidTLSIdentity(
+                "the TLS private key \(keyPath) is owned by uid \(owner.map(String.init) ?? "?"), not by this user "
+                    + "(uid \(geteuid())) or root"
+            )
+        }
         guard mode & 0o007 == 0 else {
             throw ServiceError.invalidTLSIdentity(
                 "the TLS private key \(keyPath) has mode 0\(String(mode, radix: 8)): every user may read it; "
