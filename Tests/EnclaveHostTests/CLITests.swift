@@ -299,9 +299,14 @@ struct ServeCLITests {
         try Data([0x0A, 0x0B, 0x0C]).write(to: URL(fileURLWithPath: work + "/nonce.bin"))
 
         let server = Process()
-        server.executableURL = URL(fileURLWithPath: cli)
+        // Under the most permissive umask (set in the child only: umask is per process, and other tests create
+        // files meanwhile), everything the service creates must still be private, and missing parents not writable.
+        let parents = work + "/umask-\(UUID().uuidString)"
+        let dataDirectory = parents + "/a/service"
+        server.executableURL = URL(fileURLWithPath: "/bin/sh")
         server.arguments = [
-            "serve", "attestation", "--port", "0", "--data-dir", work + "/service", "--allow-simulated",
+            "-c", "umask 000; exec \"$0\" \"$@\"", cli,
+            "serve", "attestation", "--port", "0", "--data-dir", dataDirectory, "--allow-simulated",
         ]
         let log = Pipe()
         server.standardOutput = log
@@ -325,10 +330,21 @@ struct ServeCLITests {
             "\(seen)"
         )
         let fingerprint = String(seen[fingerprintLine].suffix(64))
-        let certificate = work + "/service/tls/certificate.pem"
-        let key = work + "/service/tls/private-key.pem"
+        let certificate = dataDirectory + "/tls/certificate.pem"
+        let key = dataDirectory + "/tls/private-key.pem"
         #expect(try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int == 0o600)
-        #expect(try FileManager.default.attributesOfItem(atPath: work + "/service")[.posixPermissions] as? Int == 0o700)
+        func mode(_ path: String) -> Int? {
+            (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int
+        }
+        #expect(mode(dataDirectory) == 0o700)
+        #expect(mode(parents) == 0o755)
+        #expect(mode(parents + "/a") == 0o755)
+        #expect(mode(dataDirectory + "/tls") == 0o700)
+        #expect(mode(dataDirectory + "/admin-token") == 0o600)
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dataDirectory)) ?? []
+        for file in files where file != "tls" {
+            #expect(mode(dataDirectory + "/" + file) == 0o600, "\(file) under umask 000")
+        }
 
         // Without trusting the self-signed certificate the CLI refuses the service.
         let untrusted = try Fixtures.run(
@@ -367,7 +383,7 @@ struct ServeCLITests {
         server.terminate()  // SIGTERM: graceful shutdown
         server.waitUntilExit()
         #expect(server.terminationStatus == 0)
-        #expect(FileManager.default.fileExists(atPath: work + "/service/attestation.sqlite"))
+        #expect(FileManager.default.fileExists(atPath: dataDirectory + "/attestation.sqlite"))
     }
 
     /// Plain HTTP needs --insecure-http and loopback; a data directory others can write into is refused; a database
