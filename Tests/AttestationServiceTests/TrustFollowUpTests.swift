@@ -53,8 +53,6 @@ struct TrustFollowUpTests {
     /// `enclave policy set` with a signer fills the audience from `--service`; a request for another service is
     /// refused. The service runs on port 0: its issuer names the port it bound, so the two agree.
     @Test func thePolicyCommandNamesTheServiceItSignsFor() async throws {
-        let cli = TrustHardeningTests.cli
-        try #require(FileManager.default.isExecutableFile(atPath: cli), "no enclave executable at \(cli)")
         let signer = try Signer()
         try await ServiceFixture.with { fixture in
             let keyPath = fixture.directory + "/signer-key.pem"
@@ -62,29 +60,10 @@ struct TrustFollowUpTests {
             try Data(signer.key.pemRepresentation.utf8).write(to: URL(fileURLWithPath: keyPath))
             try Data(try signer.certificate.serializeAsPEM().pemString.utf8)
                 .write(to: URL(fileURLWithPath: certificatePath))
-            let server = Process()
-            server.executableURL = URL(fileURLWithPath: cli)
-            server.arguments = [
-                "serve", "attestation", "--port", "0", "--data-dir", fixture.directory + "/served", "--insecure-http",
-                "--policy-signer", certificatePath,
-            ]
-            let log = Pipe()
-            server.standardOutput = log
-            server.standardError = log
-            try server.run()
-            defer { if server.isRunning { server.terminate() } }
-            var port: String?
-            var seen = ""
-            let deadline = Date().addingTimeInterval(30)
-            while port == nil, Date() < deadline {
-                let chunk = log.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                seen += String(decoding: chunk, as: UTF8.self)
-                if let range = seen.range(of: #"port=(\d+)"#, options: .regularExpression) {
-                    port = String(seen[range].dropFirst(5))
-                }
-            }
-            let service = "http://127.0.0.1:" + (try #require(port, "\(seen)"))
+            let server = try ServedProcess([
+                "--data-dir", fixture.directory + "/served", "--insecure-http", "--policy-signer", certificatePath,
+            ])
+            let service = server.base
             let policy = fixture.directory + "/policy.txt"
             try Data(Self.permitting.utf8).write(to: URL(fileURLWithPath: policy))
             let signed = ["--signer-key", keyPath, "--signer-cert", certificatePath]

@@ -453,29 +453,10 @@ struct TrustHardeningTests {
     /// `enclave policy set/get/reset` against `enclave serve attestation`: with the administrator token file the
     /// change is made; without it, or with another token, it is refused by name.
     @Test func thePolicyCommandsUseTheAdministratorToken() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.cli), "no enclave executable at \(Self.cli)")
         try await ServiceFixture.with { fixture in
             let data = fixture.directory + "/served"
-            let server = Process()
-            server.executableURL = URL(fileURLWithPath: Self.cli)
-            server.arguments = ["serve", "attestation", "--port", "0", "--data-dir", data, "--insecure-http"]
-            let log = Pipe()
-            server.standardOutput = log
-            server.standardError = log
-            try server.run()
-            defer { if server.isRunning { server.terminate() } }
-            var port: String?
-            var seen = ""
-            let deadline = Date().addingTimeInterval(30)
-            while port == nil, Date() < deadline {
-                let chunk = log.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                seen += String(decoding: chunk, as: UTF8.self)
-                if let range = seen.range(of: #"port=(\d+)"#, options: .regularExpression) {
-                    port = String(seen[range].dropFirst(5))
-                }
-            }
-            let service = "http://127.0.0.1:" + (try #require(port, "\(seen)"))
+            let server = try ServedProcess(["--data-dir", data, "--insecure-http"])
+            let service = server.base
             let policy = fixture.directory + "/policy.txt"
             try Data(Self.refusing.utf8).write(to: URL(fileURLWithPath: policy))
             let wrongToken = fixture.directory + "/wrong-token"
@@ -507,35 +488,12 @@ struct TrustHardeningTests {
     /// `enclave serve attestation` as a process: SIGTERM while the backtracking policy is being evaluated stops it
     /// within seconds.
     @Test func sigtermStopsTheServiceDuringAnAttack() async throws {
-        let cli = Self.cli
-        try #require(FileManager.default.isExecutableFile(atPath: cli), "no enclave executable at \(cli)")
         try await ServiceFixture.with { fixture in
-            let server = Process()
-            server.executableURL = URL(fileURLWithPath: cli)
-            server.arguments = [
-                "serve", "attestation", "--port", "0", "--data-dir", fixture.directory + "/served",
-                "--allow-simulated", "--insecure-http",
-            ]
-            var environment = ProcessInfo.processInfo.environment
-            environment["ENCLAVEKIT_PLATFORM_DIR"] = fixture.directory + "/platform"
-            server.environment = environment
-            let log = Pipe()
-            server.standardOutput = log
-            server.standardError = log
-            try server.run()
-            defer { if server.isRunning { server.terminate() } }
-            var port: String?
-            var seen = ""
-            let deadline = Date().addingTimeInterval(30)
-            while port == nil, Date() < deadline {
-                let chunk = log.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                seen += String(decoding: chunk, as: UTF8.self)
-                if let range = seen.range(of: #"port=(\d+)"#, options: .regularExpression) {
-                    port = String(seen[range].dropFirst(5))
-                }
-            }
-            let base = "http://127.0.0.1:" + (try #require(port, "\(seen)"))
+            let server = try ServedProcess(
+                ["--data-dir", fixture.directory + "/served", "--allow-simulated", "--insecure-http"],
+                environment: ["ENCLAVEKIT_PLATFORM_DIR": fixture.directory + "/platform"]
+            )
+            let base = server.base
             let client = AttestationClient(endpoint: URL(string: base)!)
             // Started on port 0 without --issuer: the issuer names the port bound, not `:0`.
             #expect(try await client.verifier().issuer == base)
@@ -556,11 +514,13 @@ struct TrustHardeningTests {
             }
             try await Task.sleep(for: .milliseconds(300))
             let signalled = ContinuousClock.now
-            server.terminate()
-            let exited = await Self.within(.seconds(10)) { server.waitUntilExit() }
+            let process = server.process
+            process.terminate()
+            let exited = await Self.within(.seconds(10)) { process.waitUntilExit() }
             #expect(exited != nil, "the service was still running 10 seconds after SIGTERM")
             #expect(ContinuousClock.now - signalled < .seconds(10))
-            let output = seen + String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let output =
+                server.output + String(decoding: server.log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             // The attack reached the policy: it was cut off, or the stopping service closed its connection.
             let outcome = (try? await attack.value) ?? "other error"
             #expect(["PolicyEvaluationLimitExceeded", "Unreachable"].contains(outcome), "\(outcome)\n\(output)")
