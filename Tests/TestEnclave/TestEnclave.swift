@@ -128,6 +128,9 @@ struct TestEnclave: EnclaveApplication {
             return Empty()
         }
         calls.register(EarlyPlatformRequest.self) { _ in earlyPlatformOutcome.withLock { $0 } }
+        calls.register(ConcurrencyWorkout.self) { iterations in
+            try await Workout.run(iterations: min(max(iterations, 0), 100_000))
+        }
         calls.register(FloodHost.self) { request in
             let text = String(repeating: "a", count: request.size)
             return await withTaskGroup(of: Bool.self) { group in

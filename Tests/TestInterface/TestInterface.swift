@@ -184,3 +184,24 @@ public enum FloodHost: EnclaveCall {
     public typealias Output = Int
     public static var name: String { "test.floodHost" }
 }
+
+/// Run every Swift concurrency construct an application may use (`Task {}`, `Task.detached`, `Task.sleep`,
+/// `async let`, task groups, `withCheckedContinuation`, actors, `AsyncStream`, the main actor) for each of
+/// `iterations` iterations, several at a time; answers the sum of ``expected(iteration:)`` the enclave computed.
+public enum ConcurrencyWorkout: EnclaveCall {
+    public typealias Input = Int
+    public typealias Output = Int
+    public static var name: String { "test.concurrencyWorkout" }
+
+    /// What one iteration adds to the answer; the host recomputes the sum from this.
+    public static func expected(iteration i: Int) -> Int {
+        let unstructured = i &* 3 + (i &+ 7) + 1
+        let asyncLet = i &* 2 + (i % 1000) * (i % 1000)
+        let group = 4 &* i + 6
+        let continuation = i ^ 0x55
+        let actor = i &* 5
+        let stream = 3 &* i + 3
+        let main = i & 0xff
+        return unstructured + asyncLet + group + continuation + actor + stream + main
+    }
+}
