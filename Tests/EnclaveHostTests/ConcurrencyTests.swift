@@ -20,24 +20,9 @@ struct ConcurrencyTests {
 
     /// Several enclave launches, each serving concurrent calls that each run every construct hundreds of times:
     /// every answer is right, no enclave dies, and no thread but the runtime's own ever runs in the enclave.
-    /// Several enclave launches, each serving concurrent calls that each run every construct hundreds of times:
-    /// every answer is right, no enclave dies, and no thread but the runtime's own ever runs in the enclave.
-    @Test func bisect() async throws {
-        let signed = try Fixtures.sign(config: EnclaveConfig(productID: 1, securityVersion: 1, maxThreads: 8))
-        for mask in [0x100, 0x101, 0x102, 0x104, 0x108] {
-            let enclave = try await Enclave.load(path: signed.image, options: Fixtures.options(signed))
-            do {
-                let v = try await enclave.call(ConcurrencyWorkout.self, 50 | (mask << 20))
-                print("BISECT", mask, "ok", v, Self.foreignThreads(of: enclave.processID))
-            } catch { print("BISECT", mask, "fail", error) }
-            await enclave.terminate()
-        }
-    }
-
     @Test(
         .disabled(
-            "issue 11 item 4 is open: tasks without the worker pool's preference run on Dispatch's pool, which the "
-                + "sandbox can kill with SIGILL; enable with the executor hooks"
+            "issue 11 item 4 is open: tasks off the worker pool run on Dispatch's pool, which the sandbox can kill"
         )
     )
     func everyConstructUnderLoadAcrossLaunches() async throws {
