@@ -1,4 +1,4 @@
-public import EnclaveCore
+import EnclaveCore
 public import Foundation
 
 extension QEIdentity {

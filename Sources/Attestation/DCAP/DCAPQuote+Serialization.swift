@@ -1,4 +1,4 @@
-public import EnclaveCore
+import EnclaveCore
 
 extension DCAPQuote.Header {
     /// A header. `qeSVN` and `pceSVN` are the quoting enclave's and PCE's SVNs in version 3, reserved later.

@@ -1,5 +1,5 @@
 internal import Crypto
-public import Foundation
+import Foundation
 internal import SwiftASN1
 // Validation at a caller-given time (attestation verification is a pure function of its inputs and time).
 @_spi(FixedExpiryValidationTime) public import X509

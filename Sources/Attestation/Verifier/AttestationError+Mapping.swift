@@ -1,4 +1,4 @@
-public import EnclaveCore
+import EnclaveCore
 
 extension AttestationError {
     /// The attestation service's error code (MAA's vocabulary, answered with HTTP 400): the one mapping from a

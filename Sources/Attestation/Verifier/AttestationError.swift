@@ -1,4 +1,4 @@
-public import EnclaveCore
+import EnclaveCore
 
 /// Why evidence was refused: the check that failed (``code``), a message, and where in this library it was raised.
 ///

@@ -158,10 +158,10 @@ struct SimulatedPKI: Sendable {
     static func crlDistributionPoint(_ uri: String) throws -> Certificate.Extension {
         var der = DER.Serializer()
         let tag0 = ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)
-        try der.appendConstructedNode(identifier: .sequence) { points in
-            try points.appendConstructedNode(identifier: .sequence) { point in
-                try point.appendConstructedNode(identifier: tag0) { name in
-                    try name.appendConstructedNode(identifier: tag0) { fullName in
+        der.appendConstructedNode(identifier: .sequence) { points in
+            points.appendConstructedNode(identifier: .sequence) { point in
+                point.appendConstructedNode(identifier: tag0) { name in
+                    name.appendConstructedNode(identifier: tag0) { fullName in
                         fullName.appendPrimitiveNode(
                             identifier: ASN1Identifier(tagWithNumber: 6, tagClass: .contextSpecific)
                         ) {
