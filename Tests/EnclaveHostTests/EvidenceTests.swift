@@ -64,13 +64,7 @@ struct SimulatedCollateralTests {
     let evidence: [UInt8]
 
     init() async throws {
-        platform = try SimulatedPlatform.open(directory: Fixtures.temporaryDirectory() + "/platform")
-        let signed = try Fixtures.sign()
-        var options = Fixtures.options(signed)
-        options.platform = platform
-        let enclave = try await Enclave.load(path: signed.image, options: options)
-        evidence = try await enclave.call(Evidence.self, [7]).bytes
-        await enclave.terminate()
+        (platform, evidence) = try await Fixtures.evidenceOnFreshPlatform(reportData: [7])
     }
 
     func verify(at time: Date = Date(), collateralIssued: Date = Date()) async throws -> Claims {
@@ -156,13 +150,7 @@ struct StandInPKIAttackTests {
     let evidence: [UInt8]
 
     init() async throws {
-        platform = try SimulatedPlatform.open(directory: Fixtures.temporaryDirectory() + "/platform")
-        let signed = try Fixtures.sign()
-        var options = Fixtures.options(signed)
-        options.platform = platform
-        let enclave = try await Enclave.load(path: signed.image, options: options)
-        evidence = try await enclave.call(Evidence.self, [9]).bytes
-        await enclave.terminate()
+        (platform, evidence) = try await Fixtures.evidenceOnFreshPlatform(reportData: [9])
     }
 
     func pem(_ name: String) throws -> String {

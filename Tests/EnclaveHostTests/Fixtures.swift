@@ -1,6 +1,7 @@
 import Crypto
 import EnclaveHost
 import Foundation
+import TestInterface
 
 /// Built products and freshly signed copies of the test enclaves.
 enum Fixtures {
@@ -63,6 +64,19 @@ enum Fixtures {
         options.signaturePath = signed.signature
         options.debug = debug
         return options
+    }
+
+    /// A simulated platform of its own (a fresh directory) and a quote from the test enclave on it, whose report
+    /// data starts with `reportData`.
+    static func evidenceOnFreshPlatform(reportData: [UInt8]) async throws -> (SimulatedPlatform, [UInt8]) {
+        let platform = try SimulatedPlatform.open(directory: temporaryDirectory() + "/platform")
+        let signed = try sign()
+        var options = options(signed)
+        options.platform = platform
+        let enclave = try await Enclave.load(path: signed.image, options: options)
+        let evidence = try await enclave.call(Evidence.self, reportData).bytes
+        await enclave.terminate()
+        return (platform, evidence)
     }
 
     /// Run a program, returning its exit status and combined output.
