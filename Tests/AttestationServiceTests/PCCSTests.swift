@@ -35,6 +35,17 @@ struct PCCSTests {
     }
 
     /// A PCCS serving `bundles`, a service on a fresh SQLite store using it, and the test; both are stopped after.
+    /// The refusal of `quote` as SGX evidence at `time` (a token is recorded as an issue).
+    static func refusal(
+        _ core: AttestationServiceCore,
+        _ quote: CollateralServiceTests.RealQuote,
+        at time: Date
+    ) async -> ServiceError? {
+        await CollateralServiceTests.refusal {
+            try await core.attest(type: .sgxEnclave, request: .init(evidence: quote.evidence), at: time)
+        }
+    }
+
     static func withPCCS(
         bundles: [(String, String)] = [("sgx/phala-dcap-qvl/sgx_quote_collateral.json", "sgx")],
         settings: Settings = Settings(),
@@ -191,25 +202,13 @@ struct PCCSTests {
 
             pccs.setMode(.stall(.seconds(3)))
             let started = ContinuousClock.now
-            let stalled = await CollateralServiceTests.refusal {
-                try await core.attest(
-                    type: .sgxEnclave,
-                    request: .init(evidence: quote.evidence),
-                    at: Self.early.addingTimeInterval(100)
-                )
-            }
+            let stalled = await Self.refusal(core, quote, at: Self.early.addingTimeInterval(100))
             #expect(stalled?.code == "CollateralFetchFailed", "\(String(describing: stalled))")
             #expect(ContinuousClock.now - started < .seconds(3))
 
             // A redirect is not followed: the operator named the PCCS.
             pccs.setMode(.redirect)
-            let moved = await CollateralServiceTests.refusal {
-                try await core.attest(
-                    type: .sgxEnclave,
-                    request: .init(evidence: quote.evidence),
-                    at: Self.early.addingTimeInterval(250)
-                )
-            }
+            let moved = await Self.refusal(core, quote, at: Self.early.addingTimeInterval(250))
             #expect(moved?.code == "CollateralFetchFailed", "\(String(describing: moved))")
             #expect(moved?.message.contains("answered HTTP 302") == true, "\(String(describing: moved))")
 
@@ -217,13 +216,7 @@ struct PCCSTests {
             var big = FakePCCS.Answer(body: Array(repeating: UInt8(ascii: " "), count: 16 << 10))
             big.body += Array("{}".utf8)
             pccs.set(Self.sgxPaths[0], big)
-            let oversize = await CollateralServiceTests.refusal {
-                try await core.attest(
-                    type: .sgxEnclave,
-                    request: .init(evidence: quote.evidence),
-                    at: Self.early.addingTimeInterval(200)
-                )
-            }
+            let oversize = await Self.refusal(core, quote, at: Self.early.addingTimeInterval(200))
             #expect(oversize?.code == "CollateralFetchFailed", "\(String(describing: oversize))")
             #expect(oversize?.message.contains("at most 8192 bytes") == true, "\(String(describing: oversize))")
         }
@@ -238,26 +231,14 @@ struct PCCSTests {
         try await Self.withPCCS { pccs, core, _ in
             let tdxTCB = try #require(tdx.state.withLock { $0.answers["/tdx/certification/v4/tcb?fmspc=B0C06F000000"] })
             pccs.set(Self.sgxPaths[0], tdxTCB)
-            let other = await CollateralServiceTests.refusal {
-                try await core.attest(
-                    type: .sgxEnclave,
-                    request: .init(evidence: quote.evidence),
-                    at: Self.early.addingTimeInterval(300)
-                )
-            }
+            let other = await Self.refusal(core, quote, at: Self.early.addingTimeInterval(300))
             #expect(other?.code == "CollateralFetchFailed", "\(String(describing: other))")
             #expect(other?.message.contains("the TDX TCB info for FMSPC b0c06f000000") == true)
 
             try pccs.serve(bundle: "sgx/phala-dcap-qvl/sgx_quote_collateral.json", tee: "sgx")
             let tdxQE = try #require(tdx.state.withLock { $0.answers["/tdx/certification/v4/qe/identity"] })
             pccs.set(Self.sgxPaths[1], tdxQE)
-            let qe = await CollateralServiceTests.refusal {
-                try await core.attest(
-                    type: .sgxEnclave,
-                    request: .init(evidence: quote.evidence),
-                    at: Self.early.addingTimeInterval(400)
-                )
-            }
+            let qe = await Self.refusal(core, quote, at: Self.early.addingTimeInterval(400))
             #expect(qe?.code == "CollateralFetchFailed", "\(String(describing: qe))")
             #expect(qe?.message.contains("answered the TD_QE identity") == true, "\(String(describing: qe))")
 
@@ -265,13 +246,7 @@ struct PCCSTests {
             var bare = try #require(pccs.state.withLock { $0.answers[Self.sgxPaths[2]] })
             bare.headers = []
             pccs.set(Self.sgxPaths[2], bare)
-            let headerless = await CollateralServiceTests.refusal {
-                try await core.attest(
-                    type: .sgxEnclave,
-                    request: .init(evidence: quote.evidence),
-                    at: Self.early.addingTimeInterval(500)
-                )
-            }
+            let headerless = await Self.refusal(core, quote, at: Self.early.addingTimeInterval(500))
             #expect(headerless?.code == "CollateralFetchFailed", "\(String(describing: headerless))")
             #expect(headerless?.message.contains("without the SGX-PCK-CRL-Issuer-Chain header") == true)
         }
