@@ -18,16 +18,7 @@ struct EvidenceClientTests {
         let chain = try AMDCertificate.parseAll(RealEvidenceServiceTests.bytes("snp/trustee/milan_ask_ark_asvk.pem"))
         let ask = chain[0].derBytes
         let ark = chain[1].derBytes
-        func entry(_ guid: [UInt8], _ offset: Int, _ length: Int) -> [UInt8] {
-            guid + withUnsafeBytes(of: UInt32(offset).littleEndian, Array.init)
-                + withUnsafeBytes(of: UInt32(length).littleEndian, Array.init)
-        }
-        let start = 24 * 4
-        var table = entry(SEVSNPCertificateTable.vcekGUID, start, vcek.count)
-        table += entry(SEVSNPCertificateTable.askGUID, start + vcek.count, ask.count)
-        table += entry(SEVSNPCertificateTable.arkGUID, start + vcek.count + ask.count, ark.count)
-        table += [UInt8](repeating: 0, count: 24)
-        return table + vcek + ask + ark
+        return SEVSNPCertificateTable.encode(vcek: vcek, ask: ask, ark: ark)
     }
 
     @Test func sevSNPEvidenceWithItsCertificateTableIsAttested() async throws {

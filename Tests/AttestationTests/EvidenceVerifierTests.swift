@@ -36,16 +36,7 @@ struct EvidenceVerifierTests {
 
     /// A configfs-tsm certificate table holding `vcek`, `ask`, `ark`.
     static func certificateTable(vcek: [UInt8], ask: [UInt8], ark: [UInt8]) -> [UInt8] {
-        func entry(_ guid: [UInt8], _ offset: Int, _ length: Int) -> [UInt8] {
-            guid + withUnsafeBytes(of: UInt32(offset).littleEndian, Array.init)
-                + withUnsafeBytes(of: UInt32(length).littleEndian, Array.init)
-        }
-        let start = 24 * 4
-        var table = entry(SEVSNPCertificateTable.vcekGUID, start, vcek.count)
-        table += entry(SEVSNPCertificateTable.askGUID, start + vcek.count, ask.count)
-        table += entry(SEVSNPCertificateTable.arkGUID, start + vcek.count + ask.count, ark.count)
-        table += [UInt8](repeating: 0, count: 24)
-        return table + vcek + ask + ark
+        SEVSNPCertificateTable.encode(vcek: vcek, ask: ask, ark: ark)
     }
 
     // MARK: Formats

@@ -282,16 +282,14 @@ struct SEVSNPTests {
         let chain = try AMDCertificate.parseAll(Vectors.bytes("snp/trustee/milan_ask_ark_asvk.pem"))
         let ask = chain[0].derBytes
         let ark = chain[1].derBytes
-        func entry(_ guid: [UInt8], _ offset: Int, _ length: Int) -> [UInt8] {
-            guid + withUnsafeBytes(of: UInt32(offset).littleEndian, Array.init)
-                + withUnsafeBytes(of: UInt32(length).littleEndian, Array.init)
-        }
-        let start = 24 * 4
-        var table = entry(SEVSNPCertificateTable.vcekGUID, start, vcek.count)
-        table += entry(SEVSNPCertificateTable.askGUID, start + vcek.count, ask.count)
-        table += entry(SEVSNPCertificateTable.arkGUID, start + vcek.count + ask.count, ark.count)
-        table += [UInt8](repeating: 0, count: 24)
-        table += vcek + ask + ark
+        let table = SEVSNPCertificateTable.encode(vcek: vcek, ask: ask, ark: ark)
+        // The kernel's layout, checked by hand: 24-byte entries (GUID, offset, length), a zero entry, then the DER.
+        func le32(_ at: Int) -> Int { table[at..<at + 4].reversed().reduce(0) { $0 << 8 | Int($1) } }
+        #expect(le32(16) == 96 && le32(20) == vcek.count)
+        #expect(le32(40) == 96 + vcek.count && le32(44) == ask.count)
+        #expect(le32(64) == 96 + vcek.count + ask.count && le32(68) == ark.count)
+        #expect(table[72..<96].allSatisfy { $0 == 0 })
+        #expect(Array(table[96..<96 + vcek.count]) == vcek && table.count == 96 + vcek.count + ask.count + ark.count)
         #expect(SEVSNPCertificateTable.looksLikeTable(table))
         let parsed = try SEVSNPCertificateTable(bytes: table)
         #expect(parsed.vcek?.derBytes == vcek && parsed.ask?.derBytes == ask && parsed.ark?.derBytes == ark)
