@@ -52,22 +52,8 @@ package struct FileIdentity: Hashable, Sendable {
     ) throws(EnclaveError) -> (
         digest: Digest32, identity: FileIdentity
     ) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .imageUnreadable("cannot read \(path) (errno \(errno))") }
-        defer { close(fd) }
-        let identity = try FileIdentity(fd: fd)
         var hasher = SHA256()
-        var total = 0
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let got = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if got < 0 && errno == EINTR { continue }
-            guard got >= 0 else { throw .imageUnreadable("cannot read \(path) (errno \(errno))") }
-            if got == 0 { break }
-            guard total <= limit - got else { throw .limitExceeded("\(path) is larger than \(limit) bytes") }
-            total += got
-            chunk.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
-        }
+        let identity = try readChunks(path, limit: limit) { hasher.update(bufferPointer: $0) }
         // swift-format-ignore: NeverUseForceTry
         return (try! Digest32(bytes: hasher.finalize()), identity)
     }
@@ -79,20 +65,33 @@ package struct FileIdentity: Hashable, Sendable {
     ) throws(EnclaveError) -> (
         bytes: [UInt8], identity: FileIdentity
     ) {
+        var bytes: [UInt8] = []
+        let identity = try readChunks(path, limit: limit) { bytes += $0 }
+        return (bytes, identity)
+    }
+
+    /// Open `path` once, take the identity of what was opened, and hand its bytes to `body` in chunks of up to
+    /// 1 MiB, refusing more than `limit` bytes in all.
+    private static func readChunks(
+        _ path: String,
+        limit: Int,
+        _ body: (UnsafeRawBufferPointer) -> Void
+    ) throws(EnclaveError) -> FileIdentity {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .imageUnreadable("cannot read \(path) (errno \(errno))") }
         defer { close(fd) }
         let identity = try FileIdentity(fd: fd)
-        var bytes: [UInt8] = []
+        var total = 0
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let got = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if got < 0 && errno == EINTR { continue }
             guard got >= 0 else { throw .imageUnreadable("cannot read \(path) (errno \(errno))") }
             if got == 0 { break }
-            guard bytes.count <= limit - got else { throw .limitExceeded("\(path) is larger than \(limit) bytes") }
-            bytes += chunk[0..<got]
+            guard total <= limit - got else { throw .limitExceeded("\(path) is larger than \(limit) bytes") }
+            total += got
+            chunk.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
         }
-        return (bytes, identity)
+        return identity
     }
 }
