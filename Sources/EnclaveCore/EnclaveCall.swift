@@ -21,5 +21,6 @@ public protocol EnclaveCall: Sendable {
 
 /// An empty value, for calls that take or return nothing.
 public struct Empty: Codable, Hashable, Sendable {
+    /// Create the empty value; it encodes to zero bytes.
     public init() {}
 }

@@ -65,48 +65,140 @@ public struct EnclaveError: Error, Hashable, Sendable, CustomStringConvertible {
     public static func == (lhs: EnclaveError, rhs: EnclaveError) -> Bool { lhs.code == rhs.code }
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
+    /// An error with code ``Code/malformedInput``: bytes did not parse.
+    ///
+    /// - Parameters:
+    ///   - reason: What was wrong, for people. Never include secret bytes.
+    ///   - fileID: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public static func malformedInput(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .malformedInput, reason: reason, fileID: fileID, line: line)
     }
+    /// An error with code ``Code/limitExceeded``: a size, count or depth limit was exceeded.
+    ///
+    /// - Parameters:
+    ///   - reason: Which limit and by how much, for people.
+    ///   - fileID: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public static func limitExceeded(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .limitExceeded, reason: reason, fileID: fileID, line: line)
     }
+    /// An error with code ``Code/invalidConfiguration``: an enclave configuration is invalid.
+    ///
+    /// - Parameters:
+    ///   - reason: Which setting is invalid and why.
+    ///   - fileID: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public static func invalidConfiguration(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .invalidConfiguration, reason: reason, fileID: fileID, line: line)
     }
+    /// An error with code ``Code/invalidSignature``: a signature structure is missing, malformed or does not verify.
+    ///
+    /// - Parameters:
+    ///   - reason: What did not verify.
+    ///   - fileID: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public static func invalidSignature(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .invalidSignature, reason: reason, fileID: fileID, line: line)
     }
+    /// An error with code ``Code/measurementMismatch``: what was measured differs from what was signed.
+    ///
+    /// - Parameters:
+    ///   - reason: Which file or field differs (digests are public, key material never appears).
+    ///   - fileID: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public static func measurementMismatch(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .measurementMismatch, reason: reason, fileID: fileID, line: line)
     }
+    /// An error with code ``Code/debugNotAllowed``: a debug enclave was loaded without asking for debug mode.
+    ///
+    /// - Parameters:
+    ///   - reason: Which image is a debug enclave.
+    ///   - fileID: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public static func debugNotAllowed(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .debugNotAllowed, reason: reason, fileID: fileID, line: line)
     }
+    /// An error with code ``Code/imageUnreadable``: the image or one of its libraries could not be read or parsed.
+    ///
+    /// - Parameters:
+    ///   - reason: Which file and what failed.
+    ///   - fileID: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public static func imageUnreadable(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .imageUnreadable, reason: reason, fileID: fileID, line: line)
     }
+    /// An error with code ``Code/launchFailed``: the enclave process could not be started.
+    ///
+    /// - Parameters:
+    ///   - reason: Which step of the launch failed.
+    ///   - fileID: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public static func launchFailed(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .launchFailed, reason: reason, fileID: fileID, line: line)
     }
+    /// An error with code ``Code/enclaveTerminated``: the enclave process is gone.
+    ///
+    /// - Parameters:
+    ///   - reason: How it ended (exit status or signal), when known.
+    ///   - fileID: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public static func enclaveTerminated(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .enclaveTerminated, reason: reason, fileID: fileID, line: line)
     }
+    /// An error with code ``Code/callFailed``: the call's handler on the other side threw.
+    ///
+    /// - Parameters:
+    ///   - reason: The handler's message as the other side sent it (untrusted text when it comes from the host).
+    ///   - fileID: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public static func callFailed(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .callFailed, reason: reason, fileID: fileID, line: line)
     }
+    /// An error with code ``Code/unknownCall``: the other side has no handler for the call's name.
+    ///
+    /// - Parameters:
+    ///   - reason: The call's name.
+    ///   - fileID: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public static func unknownCall(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .unknownCall, reason: reason, fileID: fileID, line: line)
     }
+    /// An error with code ``Code/channelClosed``: the channel between host and enclave was closed.
+    ///
+    /// - Parameters:
+    ///   - reason: Which side closed it, when known.
+    ///   - fileID: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public static func channelClosed(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .channelClosed, reason: reason, fileID: fileID, line: line)
     }
+    /// An error with code ``Code/sandboxFailed``: the sandbox, or a primitive it relies on, could not be set up.
+    ///
+    /// - Parameters:
+    ///   - reason: Which step failed (and the `errno`, when there is one).
+    ///   - fileID: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public static func sandboxFailed(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .sandboxFailed, reason: reason, fileID: fileID, line: line)
     }
+    /// An error with code ``Code/protocolViolation``: the peer broke the wire protocol.
+    ///
+    /// The peer is treated as hostile from then on; the channel is usually closed.
+    ///
+    /// - Parameters:
+    ///   - reason: What the peer sent that was not allowed.
+    ///   - fileID: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public static func protocolViolation(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .protocolViolation, reason: reason, fileID: fileID, line: line)
     }
+    /// An error with code ``Code/unavailable``: a platform facility is missing or refused the request.
+    ///
+    /// - Parameters:
+    ///   - reason: Which facility (configfs-tsm, a device, a kernel interface) and why.
+    ///   - fileID: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public static func unavailable(_ reason: String, fileID: String = #fileID, line: Int = #line) -> Self {
         Self(code: .unavailable, reason: reason, fileID: fileID, line: line)
     }

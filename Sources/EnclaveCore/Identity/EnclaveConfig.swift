@@ -23,6 +23,7 @@ public struct EnclaveConfig: Hashable, Sendable, Codable {
 
     /// The bounds ``validate()`` enforces.
     public static let threadRange: ClosedRange<UInt32> = 1...1024
+    /// The address-space limits, in bytes, ``validate()`` accepts for ``maxMemory``: 64 MiB through 1 TiB.
     public static let memoryRange: ClosedRange<UInt64> = (64 << 20)...(1 << 40)
 
     /// Create a configuration.

@@ -10,6 +10,11 @@ public struct EnclaveManifest: Hashable, Sendable {
         /// SHA-256 of its contents.
         public var digest: Digest32
 
+        /// Create an entry for a trusted file.
+        ///
+        /// - Parameters:
+        ///   - path: The absolute path the loader maps the file from; at most ``EnclaveManifest/maxPathLength`` bytes.
+        ///   - digest: The SHA-256 of the file's contents.
         public init(path: String, digest: Digest32) {
             self.path = path
             self.digest = digest
@@ -18,6 +23,7 @@ public struct EnclaveManifest: Hashable, Sendable {
 
     /// The largest number of trusted files and the longest path a manifest may hold.
     public static let maxTrustedFiles = 512
+    /// The longest trusted-file path, in UTF-8 bytes, a manifest or a signature may hold.
     public static let maxPathLength = 4096
 
     /// SHA-256 of the executable image.

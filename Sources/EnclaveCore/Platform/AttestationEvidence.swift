@@ -14,6 +14,12 @@ public struct AttestationEvidence: Codable, Hashable, Sendable {
     /// Auxiliary data (configfs-tsm `auxblob`: for SEV-SNP the VCEK/VLEK, ASK and ARK table); empty if none.
     public var auxiliaryData: [UInt8]
 
+    /// Wrap evidence as a platform produced it. Nothing is parsed or verified here.
+    ///
+    /// - Parameters:
+    ///   - provider: The source, as configfs-tsm names it: `tdx_guest`, `sev_guest` or ``simulatedProvider``.
+    ///   - bytes: The quote or report, unchanged.
+    ///   - auxiliaryData: The platform's auxiliary data (for SEV-SNP the certificate table); empty if none.
     public init(provider: String, bytes: [UInt8], auxiliaryData: [UInt8] = []) {
         self.provider = provider
         self.bytes = bytes

@@ -5,8 +5,11 @@
 /// additional data. The header is authenticated as AES-GCM additional data, so changing any field fails the
 /// unseal.
 public struct SealedHeader: Hashable, Sendable {
+    /// What follows the header: one AES-GCM message, or a stream of fixed-size chunks.
     public enum Kind: UInt8, Sendable {
+        /// A single AES-256-GCM message: nonce, ciphertext, tag. ``SealedHeader/chunkSize`` is 0.
         case blob = 1
+        /// A sequence of AES-256-GCM chunks of ``SealedHeader/chunkSize`` plaintext bytes each.
         case stream = 2
     }
 
@@ -16,11 +19,22 @@ public struct SealedHeader: Hashable, Sendable {
     /// The chunk sizes a stream may use.
     public static let chunkSizes: ClosedRange<UInt32> = 4096...(16 << 20)
 
+    /// Whether a blob or a stream follows.
     public var kind: Kind
+    /// The identity the sealing key is bound to: only an enclave of that identity can derive the key again.
     public var policy: SealPolicy
+    /// The security version the key was derived for: the sealing enclave's own.
+    ///
+    /// Under ``SealPolicy/signerID`` an enclave with a lower security version cannot unseal.
     public var securityVersion: UInt16
+    /// 32 random bytes chosen when sealing; the blob's key is derived from the platform's sealing key and this ID,
+    /// so no two blobs share a key.
     public var keyID: Digest32
+    /// Plaintext bytes per chunk of a stream (within ``chunkSizes``); 0 for a blob.
     public var chunkSize: UInt32
+    /// Caller data bound to the blob, at most ``maxAdditionalData`` bytes.
+    ///
+    /// It is authenticated but **not encrypted**: anyone holding the blob can read it. Put nothing secret here.
     public var additionalData: [UInt8]
 
     package init(
