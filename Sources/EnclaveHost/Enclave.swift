@@ -47,6 +47,8 @@ public final class Enclave: Sendable {
         /// accepted). A hostile enclave can make the host hold no more than this.
         public var maxQueuedOCallBytes = 256 << 20
 
+        /// Default options: release enclaves only, no OCALLs, `IMAGE.sig` beside the image, 64 MiB messages, a
+        /// 30-second start, the default simulated platform and automatic evidence.
         public init() {}
     }
 

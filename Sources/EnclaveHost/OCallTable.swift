@@ -6,6 +6,7 @@ public import EnclaveCore
 public struct OCallTable: Sendable {
     package var handlers: [String: CallCodec.RawHandler] = [:]
 
+    /// An empty table: the enclave's OCALLs fail with `unknownCall` until handlers are registered.
     public init() {}
 
     /// Serve `call` with `handler`.

@@ -11,19 +11,27 @@ internal import Foundation
 public struct ConfigFSTSM: Sendable {
     /// The file operations configfs-tsm needs; ``POSIX`` in production, a fixture in tests.
     public protocol FileSystem: Sendable {
+        /// Create the directory at `path` (a new report entry); fails if it exists.
         func makeDirectory(_ path: String) throws
+        /// Remove the (empty) directory at `path`; configfs deletes the entry with it.
         func removeDirectory(_ path: String) throws
+        /// Write `bytes` to the attribute at `path` with a single `write`, as configfs requires.
         func write(_ bytes: [UInt8], to path: String) throws
         /// Read a whole attribute; `nil` if it does not exist.
         func read(_ path: String) throws -> [UInt8]?
+        /// Whether `path` exists and is a directory.
         func directoryExists(_ path: String) -> Bool
     }
 
     /// What one report request returned.
     public struct Report: Hashable, Sendable {
+        /// The kernel's name for the source: `tdx_guest` or `sev_guest`.
         public var provider: String
+        /// The evidence: a TDX quote or an SEV-SNP attestation report. Not verified here; verify it with `Attestation`.
         public var outblob: [UInt8]
+        /// Auxiliary data: for SEV-SNP the host's certificate table (VCEK or VLEK, ASK, ARK); usually empty for TDX.
         public var auxblob: [UInt8]
+        /// The entry's `generation` after the read: how many writes the kernel counted (equal to the writes made here).
         public var generation: UInt64
     }
 
@@ -34,9 +42,16 @@ public struct ConfigFSTSM: Sendable {
     /// The largest outblob or auxblob read.
     public static let maxBlobSize = 1 << 20
 
+    /// The directory holding the report entries (``defaultRoot`` on a real confidential VM).
     public let root: String
+    /// The file operations used on ``root``.
     public let fileSystem: any FileSystem
 
+    /// Use the interface at `root` without checking that it exists (``detect(root:fileSystem:)`` checks).
+    ///
+    /// - Parameters:
+    ///   - root: The configfs-tsm report directory.
+    ///   - fileSystem: The file operations; tests pass a fixture.
     public init(root: String = Self.defaultRoot, fileSystem: any FileSystem = POSIX()) {
         self.root = root
         self.fileSystem = fileSystem
@@ -123,6 +138,7 @@ public struct ConfigFSTSM: Sendable {
 extension ConfigFSTSM {
     /// The real file system: each attribute written with one `write`, as configfs requires.
     public struct POSIX: FileSystem {
+        /// The process's real file system.
         public init() {}
 
         public func makeDirectory(_ path: String) throws {

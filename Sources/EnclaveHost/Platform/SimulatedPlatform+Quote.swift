@@ -99,10 +99,15 @@ extension SimulatedPlatform {
 extension SimulatedPlatform {
     /// The platform's identity and TCB level, as its PCK certificate states them.
     public struct Info: Sendable {
+        /// The 6-byte FMSPC (family-model-stepping-platform-custom SKU) that selects the TCB info in the collateral.
         public var fmspc: [UInt8]
+        /// The 2-byte ID of the provisioning certification enclave.
         public var pceID: [UInt8]
+        /// The 16-byte CPU security version (the TCB components) the platform reports.
         public var cpuSVN: [UInt8]
+        /// The PCE's security version number.
         public var pceSVN: Int
+        /// The simulated quoting enclave's security version number, matched against the QE identity.
         public var qeSVN: UInt16
     }
 
