@@ -8,12 +8,15 @@ internal import Foundation
 public struct AzureHCLReport: Sendable {
     /// The hardware report's type.
     public enum HardwareReport: Sendable {
+        /// An SEV-SNP attestation report, verifiable on its own with the VCEK.
         case sevSNP(SEVSNPReport)
         /// A TDX TDREPORT (the matching TD quote is separate evidence); its report data.
         case tdx(reportData: [UInt8])
     }
 
+    /// The HCL report header's version.
     public let version: UInt32
+    /// The hardware report; its report data binds the hash of ``runtimeData``.
     public let hardwareReport: HardwareReport
     /// The runtime data (UTF-8 JSON), exactly as hashed.
     public let runtimeData: [UInt8]

@@ -10,15 +10,20 @@ public import Foundation
 public struct AzureVTPMEvidence: Sendable {
     /// The hardware evidence beside the HCL report.
     public enum Hardware: Sendable {
+        /// An SEV-SNP guest: the VCEK that signed the HCL report's hardware report.
         case sevSNP(vcek: AMDCertificate)
+        /// A TDX guest: the TD quote for the HCL report's TDREPORT, verified with Intel collateral.
         case tdx(quote: DCAPQuote)
     }
 
     /// Why verification failed: the check and a reason (``AttestationError``, the one error of every verifier).
     public typealias VerificationFailure = AttestationError
 
+    /// The paravisor's report: the hardware report and the runtime data holding the vTPM attestation key.
     public let hcl: AzureHCLReport
+    /// The vTPM's quote over the verifier's nonce and the PCRs, signed by the attestation key in ``hcl``.
     public let tpmQuote: TPMQuote
+    /// The evidence that makes the hardware report verifiable: the VCEK or the TD quote.
     public let hardware: Hardware
 
     /// The largest evidence document accepted.

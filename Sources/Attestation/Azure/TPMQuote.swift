@@ -22,6 +22,7 @@ public struct TPMQuote: Sendable {
 
     /// A check of ``verify(attestationKey:)``.
     public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
+        /// What did not verify (signature, nonce or PCR digest), for people.
         public var reason: String
         public var description: String { "TPM quote: \(reason)" }
     }

@@ -7,8 +7,13 @@ public import X509
 /// An X.509 certificate revocation list (RFC 5280), parsed from DER with swift-asn1 (swift-certificates has no CRL
 /// support). The exact `tbsCertList` bytes are kept for the signature check.
 public struct CertificateRevocationList: Sendable {
+    /// The issuer's name: the CA whose certificates the list revokes. Nothing here is trusted until the list's
+    /// signature verified with that CA's key.
     public let issuer: DistinguishedName
+    /// When the CRL was issued; ``isCurrent(at:)`` is false before it.
     public let thisUpdate: Date
+    /// When the next CRL is due; from then on ``isCurrent(at:)`` is false. `nil` when the CRL names no date (it then
+    /// never goes stale by date).
     public let nextUpdate: Date?
     /// Serial numbers of revoked certificates, as unsigned integers: big-endian magnitude without leading zero
     /// octets, the form swift-certificates keeps a certificate's serial in. (DER prefixes a serial whose top bit is

@@ -6,14 +6,23 @@ public import X509
 /// What a DCAP verifier needs besides the quote: TCB info and QE identity with their signatures and issuer chains,
 /// and the CRLs. The signed JSON is kept as its exact bytes.
 public struct Collateral: Sendable {
+    /// The `tcbInfo` JSON object exactly as signed; parsed only after ``tcbInfoSignature`` verified.
     public var tcbInfoBytes: [UInt8]
+    /// The TCB Signing key's ECDSA P-256 signature over ``tcbInfoBytes`` (`r ‖ s`, 64 bytes).
     public var tcbInfoSignature: [UInt8]
+    /// The TCB Signing certificate and Intel's root, as PCS serves them; the chain must end at a trusted root.
     public var tcbInfoIssuerChain: [Certificate]
+    /// The `enclaveIdentity` JSON object exactly as signed; parsed only after ``qeIdentitySignature`` verified.
     public var qeIdentityBytes: [UInt8]
+    /// The TCB Signing key's ECDSA P-256 signature over ``qeIdentityBytes`` (`r ‖ s`, 64 bytes).
     public var qeIdentitySignature: [UInt8]
+    /// The QE identity's signing certificate and Intel's root.
     public var qeIdentityIssuerChain: [Certificate]
+    /// The root CA's CRL (DER, hexadecimal DER or PEM): revokes the intermediate CAs and the TCB Signing certificate.
     public var rootCACRL: [UInt8]
+    /// The PCK CA's CRL (DER, hexadecimal DER or PEM): revokes PCK certificates, the quote's leaf.
     public var pckCRL: [UInt8]
+    /// The PCK CA (platform or processor) that signed ``pckCRL``, and Intel's root.
     public var pckCRLIssuerChain: [Certificate]
 
     /// Parse the single-file JSON bundle in the layout of the dcap-qvl project (`QuoteCollateralV3`): the signed
@@ -66,10 +75,13 @@ extension Collateral {
         public static let qeIdentity = "qeidentity.json"
         /// PEM chains (signing certificate, root), plain or URL-encoded as in PCS response headers.
         public static let tcbInfoIssuerChain = "tcbinfo-issuer-chain.pem"
+        /// The QE identity's issuer chain (PEM).
         public static let qeIdentityIssuerChain = "qeidentity-issuer-chain.pem"
+        /// The PCK CRL's issuer chain (PEM).
         public static let pckCRLIssuerChain = "pckcrl-issuer-chain.pem"
         /// CRLs in DER, hexadecimal DER or PEM.
         public static let rootCACRL = "rootcacrl.der"
+        /// The PCK CA's CRL.
         public static let pckCRL = "pckcrl.der"
 
         /// Every name each piece is accepted under.

@@ -3,9 +3,13 @@ public import Foundation
 
 /// Intel's QE identity (version 2, for the SGX or the TDX quoting enclave): which quoting enclave is genuine and how current its SVN is.
 public struct QEIdentity: Sendable {
+    /// A TCB level of a quoting enclave (or a TDX module): the ISV SVN it must reach and the status it then has.
     public struct Level: Sendable {
+        /// The lowest ISV SVN of this level; an enclave at or above it (and below newer levels) has ``status``.
         public let isvSVN: Int
+        /// The status of an enclave at this level.
         public let status: TCBStatus
+        /// Intel security advisories that apply at this level (`INTEL-SA-…`).
         public let advisoryIDs: [String]
         /// The level's `tcbDate` (absent: not stated).
         public let tcbDate: String?
@@ -21,14 +25,23 @@ public struct QEIdentity: Sendable {
 
     /// `QE` (SGX quoting enclave), `TD_QE` (TDX quoting enclave) or `QVE`.
     public let id: String
+    /// When Intel issued this identity.
     public let issueDate: Date
+    /// When the next identity is due; verification refuses this one from then on.
     public let nextUpdate: Date
+    /// The expected `MISCSELECT` (4 bytes), compared under ``miscSelectMask``.
     public let miscSelect: [UInt8]
+    /// The `MISCSELECT` bits that must equal ``miscSelect``.
     public let miscSelectMask: [UInt8]
+    /// The expected `ATTRIBUTES` (16 bytes), compared under ``attributesMask``.
     public let attributes: [UInt8]
+    /// The `ATTRIBUTES` bits that must equal ``attributes`` (the debug bit among them).
     public let attributesMask: [UInt8]
+    /// The MRSIGNER (32 bytes) of Intel's quoting enclave; the quote's QE report must carry exactly this.
     public let mrSigner: [UInt8]
+    /// The quoting enclave's ISV product ID.
     public let isvProductID: Int
+    /// The TCB levels, newest first; the first one the quoting enclave's ISV SVN reaches gives its status.
     public let levels: [Level]
     /// `tcbEvaluationDataNumber` (absent: not stated).
     public let tcbEvaluationDataNumber: Int?

@@ -6,12 +6,17 @@ public import Foundation
 public struct TCBInfo: Sendable {
     /// One TCB level: the component SVNs a platform must reach, and the status it then has.
     public struct Level: Sendable {
+        /// The 16 SGX TCB component SVNs; the platform's CPUSVN must reach each one.
         public let sgxComponents: [Int]
+        /// The PCE SVN the platform must reach.
         public let pceSVN: Int
         /// TDX TCB info only: the TEE TCB SVN components.
         public let tdxComponents: [Int]?
+        /// The date of this TCB level (ISO 8601, as Intel writes it).
         public let tcbDate: String
+        /// The status of a platform at this level.
         public let status: TCBStatus
+        /// Intel security advisories that apply at this level (`INTEL-SA-…`).
         public let advisoryIDs: [String]
 
         /// A level.
@@ -36,8 +41,11 @@ public struct TCBInfo: Sendable {
     public struct TDXModuleIdentity: Sendable {
         /// `TDX_01`, `TDX_03`, … (the module's major version); empty for the version-0 `tdxModule` entry.
         public let id: String
+        /// The MRSIGNER (48 bytes) of the TDX module; the quote's `MRSIGNERSEAM` must equal it.
         public let mrSigner: [UInt8]
+        /// The expected module attributes (8 bytes), compared under ``attributesMask``.
         public let attributes: [UInt8]
+        /// The module attribute bits that must equal ``attributes``.
         public let attributesMask: [UInt8]
         /// Module SVN levels, newest first (empty for the version-0 entry).
         public let levels: [QEIdentity.Level]
@@ -60,11 +68,17 @@ public struct TCBInfo: Sendable {
 
     /// `SGX` or `TDX` (version 2 has no ID and is SGX).
     public let id: String
+    /// The TCB info format version: 2 or 3.
     public let version: Int
+    /// When Intel issued this TCB info.
     public let issueDate: Date
+    /// When the next TCB info is due; verification refuses this one from then on.
     public let nextUpdate: Date
+    /// The platform family (6 bytes) this TCB info is for; it must equal the FMSPC in the PCK certificate.
     public let fmspc: [UInt8]
+    /// The PCE ID (2 bytes); it must equal the PCE ID in the PCK certificate.
     public let pceID: [UInt8]
+    /// The TCB levels, newest first; the first one the platform reaches in every component gives its status.
     public let levels: [Level]
     /// TDX: the version-0 module identity (`tdxModule`).
     public let tdxModule: TDXModuleIdentity?

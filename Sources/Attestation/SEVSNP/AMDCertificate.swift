@@ -17,10 +17,13 @@ public struct AMDCertificate: Hashable, Sendable {
     public let serialNumber: [UInt8]
     /// The issuer and subject names as encoded (compared byte for byte when building a chain).
     public let issuerBytes: [UInt8]
+    /// The subject name as encoded.
     public let subjectBytes: [UInt8]
     /// The subject's common name, if any (`ARK-Milan`, `SEV-Milan`, `SEV-VLEK-Genoa`, `SEV-VCEK`, …).
     public let commonName: String?
+    /// The start of the validity period.
     public let notValidBefore: Date
+    /// The end of the validity period; a chain is refused at a time outside any of its certificates' periods.
     public let notValidAfter: Date
     /// The DER `SubjectPublicKeyInfo`.
     public let publicKeyInfo: [UInt8]

@@ -6,8 +6,15 @@ public import EnclaveCore
 public struct SEVSNPCertificateTable: Sendable {
     /// The certificates by their role.
     public var vcek: AMDCertificate?
+    /// The VLEK, a versioned key AMD issued to a cloud provider (signs instead of the VCEK).
     public var vlek: AMDCertificate?
+    /// The ASK (or ASVK for a VLEK) that issued the signing key.
     public var ask: AMDCertificate?
+    /// The ARK, AMD's root for the processor generation.
+    ///
+    /// The host supplies the table, so this certificate proves nothing by itself: verification accepts only the roots
+    /// it
+    /// is given (by default ``AMDRoots/arks``).
     public var ark: AMDCertificate?
 
     static let vcekGUID = guid("63da758d-e664-4564-adc5-f4b93be8accd")

@@ -6,8 +6,11 @@ public import EnclaveCore
 public struct SEVSNPReport: Hashable, Sendable {
     /// The guest policy the guest owner set at launch.
     public struct Policy: Hashable, Sendable {
+        /// The 64-bit `POLICY` field as the report carries it.
         public var rawValue: UInt64
+        /// Bits 0–7: the lowest firmware ABI minor version the guest accepts.
         public var abiMinor: UInt8 { UInt8(truncatingIfNeeded: rawValue) }
+        /// Bits 8–15: the lowest firmware ABI major version the guest accepts.
         public var abiMajor: UInt8 { UInt8(truncatingIfNeeded: rawValue >> 8) }
         /// Bit 16: simultaneous multithreading may be enabled.
         public var smtAllowed: Bool { rawValue & (1 << 16) != 0 }
@@ -18,6 +21,9 @@ public struct SEVSNPReport: Hashable, Sendable {
         /// Bit 20: the guest may run on one socket only.
         public var singleSocket: Bool { rawValue & (1 << 20) != 0 }
 
+        /// The policy as it appears in the claims: `value` (hex), `abiMajor`, `abiMinor`, `smt`, `migrationAgent`,
+        /// `debug`
+        /// and `singleSocket`.
         public var jsonObject: [String: Any] {
             [
                 "value": Claims.hex64(rawValue), "abiMajor": Int(abiMajor), "abiMinor": Int(abiMinor),
@@ -29,10 +35,15 @@ public struct SEVSNPReport: Hashable, Sendable {
 
     /// A `TCB_VERSION`: security patch levels of the firmware components. Turin adds the FMC and moves the fields.
     public struct TCBVersion: Hashable, Sendable {
+        /// The 64-bit `TCB_VERSION` as the report carries it.
         public var rawValue: UInt64
+        /// The boot loader's security patch level (SPL).
         public var bootloader: UInt8
+        /// The PSP operating system's (TEE) security patch level.
         public var tee: UInt8
+        /// The SNP firmware's security patch level.
         public var snp: UInt8
+        /// The CPU microcode's security patch level.
         public var microcode: UInt8
         /// Turin and later only.
         public var fmc: UInt8?
@@ -48,6 +59,7 @@ public struct SEVSNPReport: Hashable, Sendable {
             }
         }
 
+        /// The TCB as it appears in the claims: `value` (hex) and each component's level (`fmc` on Turin only).
         public var jsonObject: [String: Any] {
             var object: [String: Any] = [
                 "value": Claims.hex64(rawValue), "bootloader": Int(bootloader), "tee": Int(tee), "snp": Int(snp),
@@ -60,8 +72,11 @@ public struct SEVSNPReport: Hashable, Sendable {
 
     /// The processor generation, named by the root key (`ARK-Milan`, …).
     public enum Product: String, Hashable, Sendable, CaseIterable {
+        /// EPYC 7003 (Zen 3), root key `ARK-Milan`.
         case milan = "Milan"
+        /// EPYC 9004 (Zen 4), root key `ARK-Genoa`.
         case genoa = "Genoa"
+        /// EPYC 9005 (Zen 5), root key `ARK-Turin`; its `TCB_VERSION` layout differs and adds the FMC.
         case turin = "Turin"
     }
 
@@ -78,35 +93,68 @@ public struct SEVSNPReport: Hashable, Sendable {
     /// Where the signature starts; the signed bytes end here.
     public static let signatureOffset = 0x2A0
 
+    /// The report format version, 2 to 5.
     public let version: UInt32
+    /// The guest's security version number, from the ID block the guest owner signed.
     public let guestSVN: UInt32
+    /// The guest policy fixed at launch; it says whether the host may debug the guest or attach a migration agent.
     public let policy: Policy
+    /// The 16-byte family ID from the ID block, chosen by the guest owner.
     public let familyID: [UInt8]
+    /// The 16-byte image ID from the ID block, chosen by the guest owner.
     public let imageID: [UInt8]
+    /// The virtual machine privilege level (0–3) of the software that requested the report; 0 is the most
+    /// privileged.
+    ///
+    /// Software at a higher VMPL is less privileged, and what it binds into ``reportData`` is only as trustworthy as
+    /// that software; ``EvidencePolicy`` refuses a VMPL above 0 by default.
     public let vmpl: UInt32
+    /// The signature algorithm: always 1 (ECDSA P-384 with SHA-384); other values are refused when parsing.
     public let signatureAlgorithm: UInt32
+    /// The platform's current `TCB_VERSION` (raw; decode with ``TCBVersion/init(rawValue:product:)``).
     public let currentTCB: UInt64
+    /// The `PLATFORM_INFO` bits: SMT enabled (bit 0), TSME enabled (bit 1), and more on newer firmware.
     public let platformInfo: UInt64
+    /// Whether ``authorKeyDigest`` is meaningful: the ID key was itself signed by an author key.
     public let authorKeyEnabled: Bool
+    /// Whether the guest asked the firmware to zero ``chipID`` (`MASK_CHIP_ID`).
     public let chipIDMasked: Bool
+    /// Which key signed the report: the chip's VCEK or a cloud provider's VLEK.
     public let signingKey: SigningKey
+    /// The 64 bytes the guest supplied when requesting the report: where a nonce or a key's hash is bound.
     public let reportData: [UInt8]
+    /// The 48-byte launch digest of the guest's initial memory and VM state (SHA-384 based).
     public let measurement: [UInt8]
+    /// 32 bytes the host supplied at launch (`HOST_DATA`); the service compares it with the SHA-256 of `initTimeData`.
     public let hostData: [UInt8]
+    /// The SHA-384 digest of the ID key that signed the ID block; zero when the guest launched without one.
     public let idKeyDigest: [UInt8]
+    /// The SHA-384 digest of the author key that signed the ID key; meaningful only when ``authorKeyEnabled``.
     public let authorKeyDigest: [UInt8]
+    /// A 32-byte ID the firmware assigned to this guest.
     public let reportID: [UInt8]
+    /// The report ID of the guest's migration agent; all `FF` bytes when there is none.
     public let reportIDMigrationAgent: [UInt8]
+    /// The `TCB_VERSION` the signing key was derived for; verification requires the VCEK or VLEK to certify exactly
+    /// this.
     public let reportedTCB: UInt64
     /// Version 3 and later: CPUID family, model and stepping (zero in version 2).
     public let cpuidFamily: UInt8
+    /// Version 3 and later: the CPUID model (zero in version 2).
     public let cpuidModel: UInt8
+    /// Version 3 and later: the CPUID stepping (zero in version 2).
     public let cpuidStepping: UInt8
+    /// The 64-byte unique ID of the chip; zero when masked (``chipIDMasked``) or, usually, when a VLEK signed.
+    ///
+    /// For a VCEK, verification requires the certificate's hardware ID to equal it.
     public let chipID: [UInt8]
+    /// The `TCB_VERSION` the firmware has committed to (it can't be rolled back below this).
     public let committedTCB: UInt64
+    /// The `TCB_VERSION` in force when the guest was launched.
     public let launchTCB: UInt64
     /// The signature's r and s, big-endian, 48 bytes each.
     public let signatureR: [UInt8]
+    /// The signature's s, big-endian, 48 bytes.
     public let signatureS: [UInt8]
     /// The exact bytes parsed.
     public let bytes: [UInt8]
