@@ -13,7 +13,9 @@ public import EnclaveCore
 public struct DCAPQuote: Hashable, Sendable {
     /// The header.
     public struct Header: Hashable, Sendable {
+        /// The quote format version: 3, 4 or 5.
         public let version: UInt16
+        /// The attestation key's type: 2, ECDSA P-256 (the only one accepted).
         public let attestationKeyType: UInt16
         /// 0 for SGX, 0x81 for TDX.
         public let teeType: UInt32
@@ -21,13 +23,20 @@ public struct DCAPQuote: Hashable, Sendable {
         public let qeSVN: UInt16
         /// Version 3: the PCE SVN; reserved in later versions.
         public let pceSVN: UInt16
+        /// The 16-byte ID of the quoting enclave's vendor; Intel's is ``DCAPQuote/intelQEVendorID``. Not a check by
+        /// itself: the pinned ``QuotingEnclaveIdentity`` is what makes the quoting enclave Intel's.
         public let qeVendorID: [UInt8]
+        /// 20 bytes the quoting enclave defines (Intel's puts a platform identifier in the first 16). Covered by the
+        /// quote's
+        /// signature, but no verifier check reads it.
         public let userData: [UInt8]
     }
 
     /// The attested body.
     public enum Body: Hashable, Sendable {
+        /// An SGX enclave's report body (a quote with TEE type ``DCAPQuote/teeTypeSGX``).
         case sgx(SGXReportBody)
+        /// A TDX trust domain's report body, TDX 1.0 or 1.5 (TEE type ``DCAPQuote/teeTypeTDX``).
         case td(TDReport)
     }
 
@@ -35,6 +44,7 @@ public struct DCAPQuote: Hashable, Sendable {
     public struct CertificationData: Hashable, Sendable {
         /// 5: PEM certificate chain (PCK leaf, intermediate CA, root CA).
         public let type: UInt16
+        /// The certification data's bytes; for type 5 the PEM chain, untrusted until it chains to a trust anchor.
         public let data: [UInt8]
     }
 
@@ -49,15 +59,21 @@ public struct DCAPQuote: Hashable, Sendable {
         0x93, 0x9A, 0x72, 0x33, 0xF7, 0x9C, 0x4C, 0xA9, 0x94, 0x0A, 0x0D, 0xB3, 0x95, 0x7F, 0x06, 0x07,
     ]
 
+    /// The quote header.
     public let header: Header
+    /// The attested body: what the enclave or TD is and the report data it bound.
     public let body: Body
     /// ECDSA P-256 signature (r‖s) over ``signedBytes``.
     public let signature: [UInt8]
     /// The attestation public key (x‖y).
     public let attestationKey: [UInt8]
+    /// The quoting enclave's own report body. Its report data binds the attestation key: the first 32 bytes must be
+    /// SHA-256(``attestationKey`` ‖ ``qeAuthenticationData``), the rest zero.
     public let qeReport: SGXReportBody
     /// ECDSA P-256 signature (r‖s) of the PCK key over the QE report body.
     public let qeReportSignature: [UInt8]
+    /// Authentication data the quoting enclave chose (often empty); hashed with the attestation key into the QE report
+    /// data.
     public let qeAuthenticationData: [UInt8]
     /// The PCK certification data (for versions 4 and 5, the one nested in the type-6 QE certification data).
     public let certification: CertificationData

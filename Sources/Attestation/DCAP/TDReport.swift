@@ -13,17 +13,28 @@ public struct TDReport: Hashable, Sendable {
 
     /// SVNs of the TDX module and its dependencies at launch (index 0: module minor SVN, 1: module major version).
     public let teeTCBSVN: [UInt8]
+    /// The measurement of the TDX module (48 bytes), matched against TCB info's module identities.
     public let mrSeam: [UInt8]
+    /// The signer of the TDX module (48 bytes; zero for Intel's); must equal the module identity's MRSIGNER.
     public let mrSignerSeam: [UInt8]
+    /// The TDX module's attributes (8 bytes), compared under the module identity's mask.
     public let seamAttributes: [UInt8]
+    /// The TD's attributes (8 bytes, little-endian): debug (bit 0), `SEPT_VE_DISABLE` (bit 28) and more.
     public let tdAttributes: [UInt8]
+    /// The extended features the TD may use (XFAM, 8 bytes, little-endian).
     public let xfam: [UInt8]
+    /// The measurement of the TD's initial contents (MRTD, 48 bytes): its firmware image as built by the host.
     public let mrTD: [UInt8]
+    /// 48 bytes the host set at launch (MRCONFIGID), usually a hash of the TD's configuration; the service compares it
+    /// with the hash of `initTimeData`.
     public let mrConfigID: [UInt8]
+    /// 48 bytes the host set at launch naming the TD's owner (MROWNER).
     public let mrOwner: [UInt8]
+    /// 48 bytes the host set at launch for owner-defined configuration (MROWNERCONFIG).
     public let mrOwnerConfig: [UInt8]
     /// RTMR0 to RTMR3.
     public let rtmrs: [[UInt8]]
+    /// The 64 bytes the TD supplied when requesting the report: where a nonce or a key's hash is bound.
     public let reportData: [UInt8]
     /// TDX 1.5: the SVNs of the TDX module currently running (after a runtime update).
     public let teeTCBSVN2: [UInt8]?

@@ -12,9 +12,11 @@ public struct QuotingEnclaveIdentity: Hashable, Sendable {
     public var isvProductID: UInt16
     /// MISCSELECT (4 bytes, little-endian as in the report) and its mask.
     public var miscSelect: [UInt8]
+    /// The MISCSELECT bits that must equal ``miscSelect``.
     public var miscSelectMask: [UInt8]
     /// ATTRIBUTES (16 bytes) and their mask: INIT and PROVISIONKEY set, DEBUG clear; MODE64BIT and XFRM free.
     public var attributes: [UInt8]
+    /// The ATTRIBUTES bits that must equal ``attributes``.
     public var attributesMask: [UInt8]
 
     /// Intel's SGX quoting enclave (QE3), from Intel's QE identity (`id` `QE`, e.g. the dcap-qvl SGX bundle in

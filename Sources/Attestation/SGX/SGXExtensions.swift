@@ -7,16 +7,31 @@ public struct SGXExtensions: Hashable, Sendable {
     /// OID of the extension.
     package static let oid: ASN1ObjectIdentifier = [1, 2, 840, 113_741, 1, 13, 1]
 
+    /// The platform provisioning ID (PPID, 16 bytes): identifies the platform, so treat it as personal data.
     public var ppid: [UInt8]
     /// The 16 SGX TCB components (CPUSVN components as Intel lists them).
     public var tcbComponents: [Int]
+    /// The PCE SVN of the TCB level the certificate was issued for.
     public var pceSVN: Int
+    /// The CPUSVN (16 bytes) of the TCB level the certificate was issued for.
     public var cpuSVN: [UInt8]
+    /// The PCE ID (2 bytes); TCB info must be for the same one.
     public var pceID: [UInt8]
+    /// The platform family (FMSPC, 6 bytes) that selects the TCB info.
     public var fmspc: [UInt8]
     /// 0 standard, 1 scalable, 2 scalable with integrity.
     public var sgxType: Int
 
+    /// Create the extension's values (the simulated platform writes them into its PCK certificates).
+    ///
+    /// - Parameters:
+    ///   - ppid: The platform provisioning ID (16 bytes).
+    ///   - tcbComponents: The 16 SGX TCB component SVNs.
+    ///   - pceSVN: The PCE SVN.
+    ///   - cpuSVN: The CPUSVN (16 bytes).
+    ///   - pceID: The PCE ID (2 bytes).
+    ///   - fmspc: The FMSPC (6 bytes).
+    ///   - sgxType: 0 standard, 1 scalable, 2 scalable with integrity.
     public init(
         ppid: [UInt8],
         tcbComponents: [Int],

@@ -5,18 +5,29 @@ public struct SGXReportBody: Hashable, Sendable {
     /// The encoded size.
     public static let size = 384
 
+    /// The platform's CPU security version (16 bytes) when the report was made.
     public let cpuSVN: [UInt8]
+    /// The enclave's MISCSELECT: which extra state is saved on an exception.
     public let miscSelect: UInt32
+    /// The extended product ID (16 bytes) the enclave's signer chose (KSS).
     public let isvExtendedProductID: [UInt8]
     /// `flags` (low 8 bytes) and `xfrm` (high 8 bytes).
     public let attributes: [UInt8]
+    /// The enclave's measurement (MRENCLAVE): a hash of its initial code and data.
     public let mrEnclave: Digest32
+    /// The hash of the key that signed the enclave (MRSIGNER).
     public let mrSigner: Digest32
+    /// 64 bytes the loader set at launch (CONFIGID); the service compares it with the hash of `initTimeData`.
     public let configID: [UInt8]
+    /// The product ID the signer gave the enclave (ISVPRODID).
     public let isvProductID: UInt16
+    /// The enclave's security version number (ISVSVN).
     public let isvSVN: UInt16
+    /// The security version of ``configID`` (CONFIGSVN).
     public let configSVN: UInt16
+    /// The family ID (16 bytes) the enclave's signer chose (KSS).
     public let isvFamilyID: [UInt8]
+    /// The 64 bytes the enclave supplied when making the report: where a nonce or a key's hash is bound.
     public let reportData: [UInt8]
     /// The reserved regions after MRENCLAVE (32 bytes), after MRSIGNER (32) and after CONFIGSVN (42), in order:
     /// zero in Intel's quotes, kept (not judged: later SGX versions define fields in reserved space) so that a
