@@ -26,6 +26,7 @@ public struct EvidencePolicy: Hashable, Sendable, EvidencePolicyRule {
         /// The requirement's name: `simulated`, `debug`, `SEPT_VE_DISABLE`, `MRSERVICETD`, `migration agent`,
         /// `SMT`, `product`, `VMPL` or `TCB status`.
         public var requirement: String
+        /// Why the claims miss the requirement, for people (it names claim values, never secrets).
         public var reason: String
         /// The ``EvidencePolicy`` property that would accept the evidence (`allowDebug`, `allowOutOfDate`,
         /// `maximumVMPL`, …), or `nil` when no setting does (a revoked TCB).

@@ -38,27 +38,55 @@ public struct AttestationError: Error, Hashable, Sendable, CustomStringConvertib
         public static let collateralUnavailable = Code("collateral")
         /// The collateral source failed (a PCCS unreachable or answering garbage).
         public static let collateralFetchFailed = Code("collateral fetch")
+        /// A CRL does not parse, is not signed by the CA it speaks for, or is not current at the verification time.
         public static let crl = Code("CRL")
+        /// A certificate of the chain (PCK, its issuing CA, the TCB Signing certificate) is on a CRL.
         public static let revocation = Code("revocation")
+        /// The TCB info is not signed by a valid, unrevoked Intel TCB Signing certificate.
         public static let tcbInfoSignature = Code("TCB info signature")
+        /// The QE identity is not signed by a valid, unrevoked Intel TCB Signing certificate.
         public static let qeIdentitySignature = Code("QE identity signature")
+        /// The TCB info or QE identity is not yet valid or has expired (`issueDate` … `nextUpdate`) at the verification
+        /// time.
         public static let collateralValidity = Code("collateral validity")
+        /// The quoting enclave is not the one Intel identifies: signer, product, MISCSELECT or attributes differ, or
+        /// the
+        /// QE identity is for the other TEE.
         public static let qeIdentity = Code("QE identity")
+        /// No TCB level fits the platform: the TCB info is for another platform or TEE, the PCK certificate lacks its
+        /// SGX
+        /// extension, or the platform is below every level.
         public static let tcbLevel = Code("TCB level")
+        /// TDX: the TDX module is not one the TCB info identifies (signer or attributes), or its SVN is below every
+        /// level.
         public static let tdxModule = Code("TDX module")
+        /// The quote's certification data is not a PEM PCK chain (type 5), the only kind verified.
         public static let certificationDataType = Code("certification data type")
+        /// The PCK chain does not validate to a trust anchor at the verification time, or its key is not P-256.
         public static let pckChain = Code("PCK certificate chain")
+        /// The quoting enclave's report is not signed by the PCK key.
         public static let qeReportSignature = Code("QE report signature")
+        /// The QE report data is not SHA-256(attestation key ‖ QE authentication data): the attestation key is not the
+        /// quoting enclave's.
         public static let qeReportDataBinding = Code("QE report data binding")
+        /// The quote's header and body are not signed by the attestation key.
         public static let quoteSignature = Code("quote signature")
 
         // MARK: AMD SEV-SNP
 
+        /// SEV-SNP: the VCEK or VLEK is outside its validity period, not signed by an ASK or ASVK, or that does not
+        /// chain to
+        /// a trusted ARK.
         public static let certificateChain = Code("certificate chain")
+        /// SEV-SNP: the report names one kind of key (VCEK or VLEK) and the certificate is the other.
         public static let signingKey = Code("signing key")
+        /// SEV-SNP: the certificate is for another processor generation than its root, or the root names none.
         public static let product = Code("product")
+        /// SEV-SNP: the certificate does not certify exactly the report's reported TCB (each component's patch level).
         public static let reportedTCB = Code("reported TCB")
+        /// SEV-SNP: the report's chip ID is not the VCEK's hardware ID.
         public static let chipID = Code("chip ID")
+        /// SEV-SNP: the report is not signed by the certified key.
         public static let reportSignature = Code("report signature")
 
         // MARK: Azure vTPM
@@ -92,6 +120,14 @@ public struct AttestationError: Error, Hashable, Sendable, CustomStringConvertib
     /// The line where the error was raised.
     public var line: UInt
 
+    /// Create an error.
+    ///
+    /// - Parameters:
+    ///   - code: The check that failed.
+    ///   - message: Why, for people. Never put secret bytes here; evidence fields are fine.
+    ///   - violations: For ``Code/policy``, every requirement the claims missed.
+    ///   - file: The file that raised the error; leave the default.
+    ///   - line: The line that raised the error; leave the default.
     public init(
         _ code: Code,
         _ message: String,

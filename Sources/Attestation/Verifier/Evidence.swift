@@ -50,6 +50,15 @@ public struct Evidence: Hashable, Sendable {
     /// The largest evidence accepted, in each of its parts.
     public static let maxSize = 1 << 20
 
+    /// Evidence of a known format, as given. Nothing is parsed or checked here, not even sizes: each part is parsed,
+    /// within its own limits, only when verified.
+    ///
+    /// - Parameters:
+    ///   - format: The evidence's format; the verifier refuses bytes of another format
+    ///     (``AttestationError/Code/wrongEvidenceType``).
+    ///   - bytes: The quote, report or (Azure vTPM) JSON document.
+    ///   - auxiliaryData: SEV-SNP: a certificate table; empty if none.
+    ///   - certificates: SEV-SNP: the VCEK or VLEK first, then the ASK and ARK (DER or PEM); empty if none.
     public init(format: Format, bytes: [UInt8], auxiliaryData: [UInt8] = [], certificates: [UInt8] = []) {
         self.format = format
         self.bytes = bytes

@@ -19,6 +19,14 @@ public struct EvidenceVerifier: Sendable {
         /// Further AMD intermediates (ASK, ASVK) to try, besides those the evidence carries.
         public var amdIntermediates: [AMDCertificate]
 
+        /// Roots for both vendors.
+        ///
+        /// - Parameters:
+        ///   - intel: Intel DCAP roots, each marked simulated or not: claims of a quote chaining to a simulated root
+        ///     say `simulated`, and the default policy refuses them.
+        ///   - amdRoots: AMD root keys (ARKs); AMD's published ones by default.
+        ///   - amdIntermediates: ASKs or ASVKs to try besides those the evidence carries. They add no trust: a chain
+        ///     must still end at one of `amdRoots`.
         public init(
             intel: [DCAPQuote.TrustAnchor],
             amdRoots: [AMDCertificate] = AMDRoots.arks,
@@ -93,12 +101,23 @@ public struct EvidenceVerifier: Sendable {
         }
     }
 
+    /// The roots evidence must chain to.
     public var anchors: Anchors
+    /// Where Intel collateral comes from, and whether a quote without it is verified chain-only or refused.
     public var collateral: CollateralSource
+    /// The policy applied to verified claims by ``verify(_:at:)`` and ``outcome(_:at:)`` (not by ``claims(_:at:)``).
     public var policy: any EvidencePolicyRule
     /// Caches the platform half of DCAP verification across quotes (the attestation service shares one).
     public var cache: VerificationCache?
 
+    /// Create a verifier. The defaults are fail-closed: Intel's and AMD's real roots, no collateral (so SGX and TDX
+    /// quotes are refused as ``AttestationError/Code/collateralUnavailable``), ``EvidencePolicy/failClosed``.
+    ///
+    /// - Parameters:
+    ///   - anchors: The roots evidence must chain to.
+    ///   - collateral: Where Intel collateral comes from.
+    ///   - policy: The rules verified claims must meet.
+    ///   - cache: A cache for the platform half of DCAP verification, shared between verifiers if given.
     public init(
         anchors: Anchors = .intelAndAMD,
         collateral: CollateralSource = .none(),
