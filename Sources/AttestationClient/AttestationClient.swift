@@ -11,25 +11,42 @@ internal import NIOHTTP1
 public struct AttestationClient: Sendable {
     /// An error the service returned (`{"error":{"code":…,"message":…}}`) or a transport failure.
     public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
+        /// The HTTP status the service answered with; 0 when the failure happened on this side (unreachable, a response
+        /// that does not parse, a bad trust setting).
         public var status: Int
+        /// The service's error code (MAA's names: `InvalidParameter`, `RuntimeDataNotBound`, …) or this client's
+        /// (`Unreachable`, `BadResponse`, `BadTrust`, `BadRequest`).
         public var code: String
+        /// The service's or the client's explanation, for people.
         public var message: String
         public var description: String { "\(status) \(code): \(message)" }
     }
 
     /// What the attester binds: runtime data (whose SHA-256 leads the evidence's report data) and its type.
     public struct RuntimeData: Sendable {
+        /// How the service reads the runtime data: `Binary` becomes the `x-ms-sgx-ehd` claim (base64url), `JSON` (an
+        /// object) becomes `x-ms-runtime`.
         public enum DataType: String, Sendable { case binary = "Binary", json = "JSON" }
+        /// The runtime data's bytes; their SHA-256 must be the first 32 bytes of the evidence's report data, or the
+        /// service refuses the evidence (`RuntimeDataNotBound`).
         public var data: [UInt8]
+        /// How the service reads ``data``.
         public var dataType: DataType
 
+        /// Runtime data to send with evidence.
+        ///
+        /// - Parameters:
+        ///   - data: The bytes the evidence binds (by their SHA-256 in its report data).
+        ///   - dataType: `Binary` or `JSON` (then `data` must be a JSON object).
         public init(data: [UInt8], dataType: DataType) {
             self.data = data
             self.dataType = dataType
         }
     }
 
+    /// The service's base URL (`https://host:port`).
     public let endpoint: URL
+    /// The `api-version` query parameter sent with every request.
     public let apiVersion: String
     private let http: HTTPClient?
     private let trust: ServiceTrust

@@ -3,12 +3,19 @@ public import JWTKit
 /// A JSON value inside an attestation token: tokens carry claims of every JSON type (strings, numbers, booleans,
 /// the parsed runtime data object, arrays of advisory IDs).
 public enum TokenValue: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// A JSON string.
     case string(String)
+    /// A JSON number that is a whole number and fits in `Int`.
     case integer(Int)
+    /// Any other JSON number.
     case double(Double)
+    /// A JSON boolean.
     case bool(Bool)
+    /// A JSON array.
     case array([TokenValue])
+    /// A JSON object.
     case object([String: TokenValue])
+    /// JSON `null`.
     case null
 
     public init(from decoder: any Decoder) throws {
@@ -98,8 +105,10 @@ public enum TokenValue: Hashable, Sendable, Codable, CustomStringConvertible {
 
 /// The claims of an attestation token, as a JWT payload (flat JSON object).
 public struct AttestationTokenClaims: JWTPayload, Hashable {
+    /// Every claim of the payload by name (`x-ms-attestation-type`, `x-ms-sgx-mrenclave`, `iss`, `exp`, …).
     public var claims: [String: TokenValue]
 
+    /// Claims from a dictionary (for tests and for signing); a received token's claims come from ``TokenVerifier``.
     public init(_ claims: [String: TokenValue]) { self.claims = claims }
 
     public init(from decoder: any Decoder) throws {
@@ -114,5 +123,6 @@ public struct AttestationTokenClaims: JWTPayload, Hashable {
     /// Time and issuer checks are the verifier's (``TokenVerifier``), with its clock and skew.
     public func verify(using algorithm: some JWTAlgorithm) async throws {}
 
+    /// The claim named `name`, or `nil` when the token has none.
     public subscript(_ name: String) -> TokenValue? { claims[name] }
 }

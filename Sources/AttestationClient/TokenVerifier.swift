@@ -11,6 +11,7 @@ internal import JWTKit
 public struct TokenVerifier: Sendable {
     /// Why a token is refused.
     public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
+        /// Which check refused the token, for people.
         public var reason: String
         /// The token names a key the JWKS does not have (a rotated key set may have it).
         public var unknownKey = false
@@ -25,7 +26,9 @@ public struct TokenVerifier: Sendable {
     /// The header `typ` of the service's policy tokens, which are never attestation tokens.
     public static let policyTokenType = "policy+jwt"
 
+    /// The `iss` a token must carry: the service's issuer, as its OpenID configuration states it.
     public let issuer: String
+    /// The JWS algorithms accepted; `none` and HMAC are always removed, whatever was asked for.
     public let allowedAlgorithms: Set<String>
     /// How far the verifier's clock may be from the service's.
     public let clockSkew: TimeInterval
