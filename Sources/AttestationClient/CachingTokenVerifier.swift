@@ -25,7 +25,7 @@ public actor CachingTokenVerifier {
     /// How many times the key set has been fetched.
     public private(set) var fetches = 0
 
-    /// Verify `token` (see ``TokenVerifier/verify(_:nonce:at:)``).
+    /// Verify `token` (see ``TokenVerifier/verify(_:nonce:challenge:at:)``).
     public func verify(
         _ token: String,
         nonce: String? = nil,

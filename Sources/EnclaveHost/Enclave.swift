@@ -88,7 +88,7 @@ public final class Enclave: Sendable {
 
     /// Verify, measure and start the enclave image at `path`.
     ///
-    /// - Throws: ``EnclaveError`` — `invalidSignature` (missing, malformed or not verifying), `measurementMismatch`
+    /// - Throws: `EnclaveError` — `invalidSignature` (missing, malformed or not verifying), `measurementMismatch`
     ///   (the image or a library differs from what was signed), `debugNotAllowed`, `imageUnreadable`,
     ///   `launchFailed` or `enclaveTerminated` (it died while starting).
     public static func load(path: String, options: Options = Options()) async throws -> Enclave {
@@ -206,7 +206,7 @@ public final class Enclave: Sendable {
     }
 
     /// Make an ECALL.
-    /// - Throws: ``EnclaveError`` — `callFailed` with the enclave's message when its handler threw,
+    /// - Throws: `EnclaveError` — `callFailed` with the enclave's message when its handler threw,
     ///   `unknownCall`, `limitExceeded`, `malformedInput`, or `enclaveTerminated` when the process is gone.
     public func call<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) async throws -> C.Output {
         let argument = try encoder.encode(input)

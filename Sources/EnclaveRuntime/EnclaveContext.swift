@@ -17,7 +17,7 @@ public struct EnclaveContext: Sendable {
     /// Call the host (an OCALL). May run while an ECALL is in progress.
     ///
     /// The host is untrusted: its answer is decoded strictly, and a malformed answer throws
-    /// ``EnclaveError/Code/malformedInput`` rather than producing a value. Validate what it means, too.
+    /// `EnclaveError.Code.malformedInput` rather than producing a value. Validate what it means, too.
     public func ocall<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) async throws -> C.Output {
         let argument = try encoder.encode(input)
         let result = try await peer.call(name: C.name, argument: argument)

@@ -2,7 +2,7 @@ public import EnclaveCore
 internal import Foundation
 
 /// Evidence as it travels from an enclave to a verifier: its format, its bytes, and the auxiliary data it needs
-/// (an SEV-SNP certificate table, the VCEK chain). Made from an enclave's ``EnclaveCore/AttestationEvidence``, a
+/// (an SEV-SNP certificate table, the VCEK chain). Made from an enclave's `EnclaveCore.AttestationEvidence`, a
 /// file's bytes (``init(detecting:format:auxiliaryData:certificates:)``) or an attestation service request
 /// (``init(serviceDocument:route:)``); verified by ``EvidenceVerifier``; posted by `AttestationClient.attest(_:)`
 /// as ``serviceDocument`` on ``maaRoute``.

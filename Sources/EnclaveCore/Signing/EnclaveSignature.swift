@@ -167,7 +167,10 @@ public struct EnclaveSignature: Hashable, Sendable {
     }
 
     /// Attach a signature made elsewhere (for example by an HSM) over `body.bytes`.
-    /// - Parameter signature: DER, or raw 64-byte `r‖s`.
+    /// - Parameters:
+    ///   - body: The body that was signed: the bytes `enclave sign --digest-out` wrote.
+    ///   - publicKey: The signer's public key; its SHA-256 becomes the enclave's `signerID`.
+    ///   - signature: DER, or raw 64-byte `r‖s`.
     /// - Throws: ``EnclaveError`` `invalidSignature` when the signature does not verify under `publicKey`.
     public init(body: Body, publicKey: P256.Signing.PublicKey, signature: [UInt8]) throws(EnclaveError) {
         let parsed: P256.Signing.ECDSASignature

@@ -68,7 +68,11 @@ public struct ConfigFSTSM: Sendable {
     }
 
     /// A report binding `reportData` (exactly 64 bytes).
-    /// - Parameter privilegeLevel: SEV-SNP only: the VMPL to report for (`privlevel`), if not the kernel's default.
+    /// - Parameters:
+    ///   - reportData: The 64 bytes the evidence binds (`inblob`): a nonce, or the hash of what the guest claims.
+    ///   - privilegeLevel: SEV-SNP only: the VMPL to report for (`privlevel`), if not the kernel's default.
+    /// - Throws: `EnclaveError` — `malformedInput` when `reportData` is not 64 bytes, `unavailable` when the
+    ///   interface refuses or another writer keeps changing the request, `limitExceeded` for an oversized blob.
     public func report(reportData: [UInt8], privilegeLevel: UInt32? = nil) throws(EnclaveError) -> Report {
         guard reportData.count == 64 else { throw .malformedInput("configfs-tsm report data is 64 bytes") }
         var lastGenerations = ""

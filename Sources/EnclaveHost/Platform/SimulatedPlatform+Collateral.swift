@@ -94,7 +94,7 @@ extension SimulatedPlatform {
     private static let issuedCollateral = Mutex<[String: (state: [UInt8], issued: Date, bytes: [UInt8])]>([:])
 
     /// Collateral valid at `time`, issued once per TCB state: the same bytes (and so the same signatures, which
-    /// verifiers such as ``Attestation/VerificationCache`` key on) for every request until the TCB state changes
+    /// verifiers such as Attestation's `VerificationCache` key on) for every request until the TCB state changes
     /// (``setTCB(cpuSVN:pceSVN:upToDateComponents:revokePCK:revokePlatformCA:revokeTCBSigning:)``, a re-issued
     /// certificate) or `time` leaves its validity, then issued anew (a minute before `time`, for clock skew, and
     /// a day before it expires).
