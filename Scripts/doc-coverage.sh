@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # DocC coverage: count the public (and open) symbols of each library module that have no `///` doc comment.
 #
-#   Scripts/doc-coverage.sh [--list] [--no-build] [MODULE...]
+#   Scripts/doc-coverage.sh [--list] [--no-build] [--docc] [MODULE...]
 #
 # It builds the package (`swift build`, incremental; `--no-build` uses what `.build` already holds), extracts each
 # library module's symbol graph with the toolchain's `swift-symbolgraph-extract` at access level public, and counts
@@ -9,18 +9,22 @@
 # compiler-synthesized and implicit members (no source location), members that implement a protocol requirement
 # whose own documentation is inherited (`init(from:)`, `encode(to:)`, `description`, `hash(into:)`, `==`, … — but a
 # requirement of one of our own protocols counts when that requirement is undocumented), and underscored names.
-# `--list` prints each undocumented symbol with its file and line. Exits 1 when any remain, 2 on a tool failure.
+# `--list` prints each undocumented symbol with its file and line. `--docc` also builds each module's documentation
+# with the toolchain's `docc` and counts its warnings (links that don't resolve, parameters left undocumented, a
+# catalog's structure), listed with `--list`. Exits 1 when anything remains, 2 on a tool failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 list=0
 build=1
+docc=0
 modules=()
 for argument in "$@"; do
     case "$argument" in
         --list) list=1 ;;
         --no-build) build=0 ;;
-        -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --docc) docc=1 ;;
+        -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "doc-coverage: unknown option $argument" >&2; exit 2 ;;
         *) modules+=("$argument") ;;
     esac
@@ -60,7 +64,13 @@ done < <(find .build/checkouts/*/Sources Sources -type d -name include 2>/dev/nu
 graphs=$(mktemp -d)
 trap 'rm -rf "$graphs"' EXIT
 triple=$(swift -print-target-info | python3 -c 'import json, sys; print(json.load(sys.stdin)["target"]["triple"])')
+built=()
 for module in "${modules[@]}"; do
+    if [ "$build" -eq 0 ] && [ ! -e "$module_dir/$module.swiftmodule" ]; then
+        echo "doc-coverage: $module is not built; skipped (run without --no-build)" >&2
+        continue
+    fi
+    built+=("$module")
     mkdir -p "$graphs/$module"
     if ! swift-symbolgraph-extract -module-name "$module" -I "$module_dir" -target "$triple" \
         -minimum-access-level public -skip-inherited-docs -output-dir "$graphs/$module" "${clang_args[@]}" \
@@ -71,7 +81,24 @@ for module in "${modules[@]}"; do
     fi
 done
 
-LIST=$list ROOT=$PWD python3 - "$graphs" "${modules[@]}" <<'PYTHON'
+# DocC's own diagnostics, per module: the catalog (if any) with the module's symbol graph.
+modules=("${built[@]}")
+if [ "$docc" -eq 1 ]; then
+    for module in "${modules[@]}"; do
+        catalog=()
+        [ -d "Sources/$module/Docs.docc" ] && catalog=("Sources/$module/Docs.docc")
+        if ! docc convert "${catalog[@]}" --additional-symbol-graph-dir "$graphs/$module" \
+            --output-path "$graphs/$module.doccarchive" --diagnostics-file "$graphs/$module.diagnostics.json" \
+            --fallback-display-name "$module" --fallback-bundle-identifier "$module" \
+            >"$graphs/$module.docc.log" 2>&1; then
+            echo "doc-coverage: docc failed on $module:" >&2
+            cat "$graphs/$module.docc.log" >&2
+            exit 2
+        fi
+    done
+fi
+
+LIST=$list DOCC=$docc ROOT=$PWD python3 - "$graphs" "${modules[@]}" <<'PYTHON'
 import glob, json, os, sys
 
 graphs, modules = sys.argv[1], sys.argv[2:]
@@ -112,10 +139,25 @@ for module in modules:
         missing.append((path, line, kind, ".".join(symbol["pathComponents"])))
 
     total += len(missing)
-    print(f"{module}: {len(missing)} undocumented of {len(symbols)} public symbols")
+    summary = f"{module}: {len(missing)} undocumented of {len(symbols)} public symbols"
+    warnings = []
+    if os.environ["DOCC"] == "1":
+        with open(os.path.join(graphs, module + ".diagnostics.json")) as file:
+            diagnostics = json.load(file)["diagnostics"]
+        for diagnostic in diagnostics:
+            if diagnostic["severity"] not in ("warning", "error"):
+                continue
+            path = (diagnostic.get("source") or "").removeprefix("file://").removeprefix(root)
+            line = diagnostic.get("range", {}).get("start", {}).get("line", 0)
+            warnings.append((path, line, diagnostic["summary"]))
+        total += len(warnings)
+        summary += f", {len(warnings)} docc warnings"
+    print(summary)
     if show_list:
         for path, line, kind, name in sorted(missing):
             print(f"  {path}:{line}: {kind} {name}")
+        for path, line, text in sorted(warnings):
+            print(f"  {path}:{line}: docc: {text}")
 print(f"total: {total}")
 sys.exit(1 if total else 0)
 PYTHON
