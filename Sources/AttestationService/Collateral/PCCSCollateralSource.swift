@@ -27,6 +27,12 @@ public final class PCCSCollateralSource: CollateralSource {
         /// is at hand.
         public var minimumRefetchInterval: TimeInterval = 300
 
+        /// Fetch from `baseURL`, with the defaults: 10-second fetches, 1 MiB responses, at most one refetch of a piece
+        /// every 5 minutes while a valid copy is at hand.
+        ///
+        /// - Parameters:
+        ///   - baseURL: The PCCS or PCS base URL; checked when the source is created.
+        ///   - rootCACRLURL: Where the root CA CRL is; `nil` uses the PCCS path.
         public init(baseURL: String, rootCACRLURL: String? = nil) {
             self.baseURL = baseURL
             self.rootCACRLURL = rootCACRLURL
@@ -67,6 +73,7 @@ public final class PCCSCollateralSource: CollateralSource {
         var assembled: [CollateralPlatform: (pieces: [CachedCollateral], collateral: Collateral)] = [:]
     }
 
+    /// Where and how this source fetches.
     public let options: Options
     let store: any ServiceStore
     let logger: Logger

@@ -8,6 +8,9 @@ public struct StaticCollateralSource: CollateralSource {
     /// Collateral by lower-case FMSPC.
     public var collateral: [String: Collateral]
 
+    /// A source holding `collateral` by FMSPC (hexadecimal, any case; the first of two spellings of one FMSPC wins).
+    ///
+    /// Nothing is verified here: each bundle is checked by the verifier, on every quote, like fetched collateral.
     public init(_ collateral: [String: Collateral]) {
         self.collateral = Dictionary(collateral.map { ($0.key.lowercased(), $0.value) }) { first, _ in first }
     }
