@@ -29,6 +29,8 @@ public struct AzureHCLReport: Sendable {
     public static let maxSize = 16 << 10
 
     /// Parse a report; only zero padding may follow the runtime data.
+    /// - Throws: `EnclaveError` — `limitExceeded` over ``maxSize``, `malformedInput` when it is not an HCL report or a
+    ///   length, type or padding is wrong.
     public init(bytes: [UInt8]) throws(EnclaveError) {
         guard bytes.count <= Self.maxSize else { throw .limitExceeded("HCL report larger than \(Self.maxSize) bytes") }
         var reader = ByteReader(bytes)
@@ -75,6 +77,7 @@ public struct AzureHCLReport: Sendable {
     }
 
     /// The vTPM attestation key (`HCLAkPub`) as a JWK, from the runtime data.
+    /// - Throws: `EnclaveError` `malformedInput` when the runtime data holds no RSA key `HCLAkPub`.
     public func attestationKey() throws(EnclaveError) -> [String: String] {
         guard let object = try? JSONSerialization.jsonObject(with: Data(runtimeData)) as? [String: Any],
             let keys = object["keys"] as? [[String: Any]],

@@ -43,6 +43,8 @@ public struct AzureVTPMEvidence: Sendable {
 
     /// Parse a document. Byte fields may be arrays of numbers, hexadecimal (TPM quote fields) or base64url (reports,
     /// certificates); the VCEK may also be PEM.
+    /// - Throws: `EnclaveError` — `limitExceeded` over ``maxSize``, `malformedInput` when a part is missing or does not
+    ///   parse. Nothing is verified here: call `verify`.
     public init(json bytes: [UInt8]) throws(EnclaveError) {
         guard bytes.count <= Self.maxSize else { throw .limitExceeded("vTPM evidence larger than 1 MiB") }
         try self.init(document: try JSONValue(parsing: bytes))

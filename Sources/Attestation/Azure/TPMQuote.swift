@@ -32,6 +32,8 @@ public struct TPMQuote: Sendable {
     static let sha256: UInt16 = 0x000B
 
     /// Parse the quote. Big-endian TPM structures; every length bounded; nothing may follow.
+    /// - Throws: `EnclaveError` — `limitExceeded` when a part is larger than its structure allows, `malformedInput`
+    ///   when it does not parse.
     public init(message: [UInt8], signature: [UInt8], pcrs: [[UInt8]]) throws(EnclaveError) {
         guard message.count <= 4096, signature.count <= 1024, pcrs.count <= 32 else {
             throw .limitExceeded("TPM quote larger than its structures allow")
@@ -86,6 +88,8 @@ public struct TPMQuote: Sendable {
 
     /// Verify the signature under the vTPM attestation key (an RSA JWK: `n`, `e` in base64url) and that the signed
     /// PCR digest is the hash of the selected PCR values.
+    /// - Throws: ``Failure`` when the key is not RSA of at least 2048 bits, the signature does not verify, or the PCR
+    ///   values do not hash to the signed digest.
     public func verify(attestationKey jwk: [String: String]) throws(Failure) {
         guard let n = jwk["n"].flatMap(Base64URL.decode), let e = jwk["e"].flatMap(Base64URL.decode),
             let key = try? _RSA.Signing.PublicKey(n: n, e: e)

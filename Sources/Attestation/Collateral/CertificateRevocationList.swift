@@ -23,6 +23,8 @@ public struct CertificateRevocationList: Sendable {
     let signature: [UInt8]
 
     /// Parse DER, hexadecimal DER or PEM (`X509 CRL`), as PCS and PCCS serve them.
+    /// - Throws: `EnclaveError` — `limitExceeded` over 4 MiB, `malformedInput` when it is not a CRL. The signature is
+    ///   not checked here: see ``isSigned(by:)``.
     public init(bytes input: [UInt8]) throws(EnclaveError) {
         guard input.count <= 4 << 20 else { throw .limitExceeded("CRL larger than 4 MiB") }
         var der = input

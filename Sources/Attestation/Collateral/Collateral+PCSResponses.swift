@@ -8,6 +8,8 @@ extension Collateral {
     /// from the response headers (PEM, plain or URL-encoded) and the CRLs (DER, hexadecimal DER or PEM). The signed
     /// objects are kept as their exact bytes. Nothing is verified here: ``DCAPQuote/verify(anchors:collateral:at:cache:)``
     /// checks every signature, chain and date.
+    /// - Throws: `EnclaveError` — `limitExceeded` for an oversized response or chain, `malformedInput` when a body is
+    ///   not a signed object or a chain is not (URL-encoded) PEM. Nothing is verified here.
     public init(
         tcbInfoResponse: [UInt8],
         tcbInfoIssuerChain: String,

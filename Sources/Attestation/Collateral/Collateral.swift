@@ -27,6 +27,8 @@ public struct Collateral: Sendable {
 
     /// Parse the single-file JSON bundle in the layout of the dcap-qvl project (`QuoteCollateralV3`): the signed
     /// JSON as strings, signatures and CRLs in hexadecimal, issuer chains in PEM.
+    /// - Throws: `EnclaveError` — `limitExceeded` over 1 MiB, `malformedInput` when a field is missing or malformed.
+    ///   Nothing is verified here: signatures, chains and dates are checked with each quote.
     public init(dcapQVLJSON bytes: [UInt8]) throws(EnclaveError) {
         guard bytes.count <= 1 << 20 else { throw .limitExceeded("collateral bundle larger than 1 MiB") }
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
@@ -108,6 +110,8 @@ extension Collateral {
     /// Read a collateral directory (see ``DirectoryLayout``). The signed objects are taken as their exact bytes
     /// from the PCS response bodies. Without its own issuer chain, the QE identity uses the TCB info's (Intel signs
     /// both with the TCB signing key).
+    /// - Throws: `EnclaveError` `malformedInput` when the directory can't be listed, a piece is missing or over 1 MiB,
+    ///   or a chain is not PEM. Nothing is verified here.
     public init(directory: String) throws(EnclaveError) {
         guard let listing = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
             throw .malformedInput("cannot list the collateral directory \(directory)")
@@ -151,6 +155,7 @@ extension Collateral {
 
     /// Read collateral from `path`: a directory as PCCS serves the pieces (``init(directory:)``), or a JSON bundle in
     /// the dcap-qvl layout (``init(dcapQVLJSON:)``).
+    /// - Throws: `EnclaveError` `malformedInput` when nothing is at `path` or what is there is neither layout.
     public init(contentsOf path: String) throws(EnclaveError) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {

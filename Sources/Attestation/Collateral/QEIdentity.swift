@@ -47,6 +47,7 @@ public struct QEIdentity: Sendable {
     public let tcbEvaluationDataNumber: Int?
 
     /// Parse the `enclaveIdentity` object (its exact bytes, as signed).
+    /// - Throws: `EnclaveError` `malformedInput` when it is not version 2 or a field is missing or malformed.
     public init(jsonBytes: [UInt8]) throws(EnclaveError) {
         let json = try JSONFields(bytes: jsonBytes, what: "QE identity")
         let version = try json.int("version")

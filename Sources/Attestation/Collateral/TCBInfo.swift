@@ -90,6 +90,8 @@ public struct TCBInfo: Sendable {
     public let tcbEvaluationDataNumber: Int?
 
     /// Parse the `tcbInfo` object (its exact bytes, as signed).
+    /// - Throws: `EnclaveError` `malformedInput` for another version or ID, a level without 16 components, or a missing
+    ///   or malformed field.
     public init(jsonBytes: [UInt8]) throws(EnclaveError) {
         let json = try JSONFields(bytes: jsonBytes, what: "TCB info")
         let version = try json.int("version")

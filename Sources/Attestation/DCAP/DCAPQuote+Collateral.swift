@@ -11,6 +11,8 @@ extension DCAPQuote {
     ///
     /// The root CA CRL must be signed by the anchor and the PCK CRL by the PCK chain's intermediate CA, both
     /// current at `time`; neither the intermediate nor the PCK certificate may be listed.
+    /// - Throws: ``VerificationFailure`` (an ``AttestationError``) naming the failed check; `EnclaveError` when signed
+    ///   collateral does not parse.
     public func verify(
         anchors: [TrustAnchor],
         collateral: Collateral,

@@ -12,6 +12,8 @@ extension DCAPQuote {
     public typealias VerificationFailure = AttestationError
 
     /// The PEM certificates of type-5 certification data, leaf first.
+    /// - Throws: ``VerificationFailure`` — ``AttestationError/Code/certificationDataType`` when the certification data
+    ///   is not type 5, ``AttestationError/Code/pckChain`` when it is not a PEM chain.
     public func pckChain() throws -> [Certificate] {
         guard certification.type == 5 else {
             throw VerificationFailure(

@@ -108,6 +108,8 @@ public struct DCAPQuote: Hashable, Sendable {
     }
 
     /// Parse a quote. Every length is checked, reserved fields must be zero, and only zero padding may trail.
+    /// - Throws: `EnclaveError` — `limitExceeded` over ``maxSize``, `malformedInput` for an unsupported version, key
+    ///   type or TEE type, a length out of bounds, non-zero reserved bytes or trailing data.
     public init(bytes input: [UInt8]) throws(EnclaveError) {
         guard input.count <= Self.maxSize else { throw .limitExceeded("quote larger than \(Self.maxSize) bytes") }
         var reader = ByteReader(input)

@@ -54,6 +54,7 @@ public struct TDReport: Hashable, Sendable {
     public var xfamValue: UInt64 { Self.little(xfam) }
 
     /// Parse a TD 1.0 (584 bytes) or TD 1.5 (648 bytes) report body.
+    /// - Throws: `EnclaveError` `malformedInput` when `bytes` is neither size.
     public init(bytes: some Collection<UInt8>) throws(EnclaveError) {
         let bytes = Array(bytes)
         guard bytes.count == Self.size10 || bytes.count == Self.size15 else {

@@ -86,6 +86,7 @@ public struct EvidencePolicy: Hashable, Sendable, EvidencePolicyRule {
     public init() {}
 
     /// Refuse `claims` with the first requirement they miss (``violations(_:)`` lists them all).
+    /// - Throws: The first ``Violation``.
     public func check(_ claims: Claims) throws(Violation) {
         if let first = violations(claims).first { throw first }
     }

@@ -46,6 +46,8 @@ public struct AMDCertificate: Hashable, Sendable {
     public static let maxSize = 16 << 10
 
     /// Parse one DER certificate; nothing may follow it.
+    /// - Throws: `EnclaveError` — `limitExceeded` over ``maxSize``, `malformedInput` when it is not one certificate.
+    ///   Nothing is verified here.
     public init(derEncoded bytes: [UInt8]) throws(EnclaveError) {
         guard bytes.count <= Self.maxSize else { throw .limitExceeded("certificate larger than \(Self.maxSize) bytes") }
         do {
@@ -67,6 +69,7 @@ public struct AMDCertificate: Hashable, Sendable {
     }
 
     /// Parse a PEM `CERTIFICATE`.
+    /// - Throws: `EnclaveError` `malformedInput` when it is not one PEM certificate.
     public init(pemEncoded text: String) throws(EnclaveError) {
         guard let document = try? PEMDocument(pemString: text), document.discriminator == "CERTIFICATE" else {
             throw .malformedInput("not a PEM certificate")
@@ -75,6 +78,7 @@ public struct AMDCertificate: Hashable, Sendable {
     }
 
     /// Every certificate of a PEM bundle, or the one certificate of a DER file.
+    /// - Throws: `EnclaveError` — `limitExceeded` over 1 MiB, `malformedInput` when a certificate does not parse.
     public static func parseAll(_ bytes: [UInt8]) throws(EnclaveError) -> [AMDCertificate] {
         if bytes.first == 0x30 { return [try AMDCertificate(derEncoded: bytes)] }
         guard bytes.count <= 1 << 20 else { throw .limitExceeded("certificate file larger than 1 MiB") }

@@ -27,6 +27,8 @@ public struct SEVSNPCertificateTable: Sendable {
 
     /// Parse a table. Entries with unknown GUIDs are skipped; each known one must hold one DER certificate inside
     /// the table's bytes.
+    /// - Throws: `EnclaveError` — `limitExceeded` over 1 MiB or ``maxEntries``, `malformedInput` when an entry points
+    ///   outside the table or a known entry's certificate does not parse.
     public init(bytes: [UInt8]) throws(EnclaveError) {
         guard bytes.count <= 1 << 20 else { throw .limitExceeded("certificate table larger than 1 MiB") }
         var reader = ByteReader(bytes)

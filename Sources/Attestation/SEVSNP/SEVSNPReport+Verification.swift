@@ -111,6 +111,8 @@ extension SEVSNPReport {
     /// Validate a VCEK or VLEK chain: `leaf` ← an ASK or ASVK (from `chain` or AMD's defaults) ← one of `roots`
     /// (self-signed), every certificate valid at `time`, every signature RSASSA-PSS with SHA-384.
     /// - Returns: the intermediate and the root that anchor `leaf`.
+    /// - Throws: ``VerificationFailure`` with ``AttestationError/Code/certificateChain`` naming the certificate that
+    ///   failed.
     public static func validateChain(
         leaf: AMDCertificate,
         chain: [AMDCertificate] = [],

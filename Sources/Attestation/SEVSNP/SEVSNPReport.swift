@@ -163,6 +163,8 @@ public struct SEVSNPReport: Hashable, Sendable {
     public var signedBytes: ArraySlice<UInt8> { bytes[0..<Self.signatureOffset] }
 
     /// Parse exactly 1184 bytes. Unknown versions, signature algorithms and signing keys are refused.
+    /// - Throws: `EnclaveError` `malformedInput` for another size, version, VMPL, signature algorithm or signing key,
+    ///   or a signature field that is not a P-384 signature.
     public init(bytes: [UInt8]) throws(EnclaveError) {
         guard bytes.count == Self.size else {
             throw .malformedInput("an SEV-SNP report is \(Self.size) bytes, got \(bytes.count)")

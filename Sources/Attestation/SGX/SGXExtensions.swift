@@ -68,6 +68,7 @@ public struct SGXExtensions: Hashable, Sendable {
 
     /// Parse the extension's value (DER). Unknown entries (platform instance, configuration) are skipped; the
     /// required ones must all be present with the right sizes.
+    /// - Throws: `EnclaveError` `malformedInput` when the extension does not parse or lacks a required field.
     public init(derEncoded bytes: ArraySlice<UInt8>) throws(EnclaveError) {
         var ppid: [UInt8]?
         var components = [Int?](repeating: nil, count: 16)

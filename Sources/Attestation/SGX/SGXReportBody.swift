@@ -42,6 +42,7 @@ public struct SGXReportBody: Hashable, Sendable {
 
     /// Parse exactly 384 bytes. The reserved bytes after MISCSELECT must be zero; the other reserved regions are
     /// kept in ``reserved``.
+    /// - Throws: `EnclaveError` `malformedInput` for another size or non-zero reserved bytes after MISCSELECT.
     public init(bytes: some Collection<UInt8>) throws(EnclaveError) {
         let bytes = Array(bytes)
         guard bytes.count == Self.size else {

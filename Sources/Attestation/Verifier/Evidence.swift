@@ -68,6 +68,7 @@ public struct Evidence: Hashable, Sendable {
 
     /// An enclave's evidence: its provider names the format (`sim_sgx`, `tdx_guest`, `sev_guest`, `sgx`), its
     /// auxiliary data travels with it.
+    /// - Throws: ``AttestationError/Code/unsupportedFormat`` for an unknown provider.
     public init(_ evidence: AttestationEvidence) throws(AttestationError) {
         let format: Format
         switch evidence.provider {
@@ -83,6 +84,8 @@ public struct Evidence: Hashable, Sendable {
     /// Evidence read from a file (`enclave verify`): `format` if given, otherwise detected — an Azure vTPM JSON
     /// document, an SEV-SNP report (its size, 1184 bytes, or certificates given with it), else a DCAP quote (SGX or
     /// TDX by its header).
+    /// - Throws: ``AttestationError`` — ``AttestationError/Code/malformedEvidence`` when a part is over ``maxSize`` or
+    ///   a quote does not parse, ``AttestationError/Code/wrongEvidenceType`` when the quote is not of `format`.
     public init(
         detecting bytes: [UInt8],
         format: Format? = nil,
@@ -145,6 +148,9 @@ public struct Evidence: Hashable, Sendable {
     /// quotes (Open Enclave's 16-byte report header stripped), Azure vTPM documents on `TdxVm` and `SevSnpVm`, and
     /// on `SevSnpVm` JSON documents in MAA's shape (`SnpReport`, `VcekCertChain`: base64url of the PEM chain) or
     /// ``serviceDocument``'s (`report`, `vcek`, `certificates`).
+    /// - Throws: ``AttestationError`` — ``AttestationError/Code/malformedEvidence`` when it is over ``maxSize`` or does
+    ///   not parse, ``AttestationError/Code/wrongEvidenceType`` for vTPM evidence of the other TEE,
+    ///   ``AttestationError/Code/unsupportedFormat`` for an unknown route.
     public init(serviceDocument bytes: [UInt8], route: String) throws(AttestationError) {
         guard bytes.count <= Self.maxSize else {
             throw AttestationError(.malformedEvidence, "evidence larger than 1 MiB")

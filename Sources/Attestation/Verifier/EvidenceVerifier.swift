@@ -89,6 +89,7 @@ public struct EvidenceVerifier: Sendable {
         public var accepted: Bool { claims != nil && failure == nil && violations.isEmpty }
 
         /// The claims if accepted, otherwise the failure (``AttestationError/Code/policy`` listing every violation).
+        /// - Throws: ``failure``, or ``AttestationError/Code/policy`` with every violation.
         public func get() throws(AttestationError) -> Claims {
             if let failure { throw failure }
             guard let claims else { throw AttestationError(.malformedEvidence, "no claims") }
@@ -132,6 +133,7 @@ public struct EvidenceVerifier: Sendable {
 
     /// Verify `evidence` at `time` and apply the policy: the claims, or the first failed check (a policy refusal,
     /// code ``AttestationError/Code/policy``, lists every requirement missed).
+    /// - Throws: ``AttestationError`` naming the failed check; ``AttestationError/Code/policy`` lists every violation.
     public func verify(_ evidence: Evidence, at time: Date) async throws(AttestationError) -> Claims {
         try await outcome(evidence, at: time).get()
     }
@@ -147,6 +149,7 @@ public struct EvidenceVerifier: Sendable {
     }
 
     /// The claims of `evidence` if it verifies at `time`, before any policy.
+    /// - Throws: ``AttestationError`` naming the failed check.
     public func claims(_ evidence: Evidence, at time: Date) async throws(AttestationError) -> Claims {
         do {
             switch evidence.format {
