@@ -10,6 +10,9 @@ public struct OCallTable: Sendable {
     public init() {}
 
     /// Serve `call` with `handler`.
+    ///
+    /// What a handler throws reaches the enclave: an `EnclaveError` keeps its code and reason, any other error becomes
+    /// `callFailed` with its description. The enclave treats every answer as hostile input.
     public mutating func register<C: EnclaveCall>(
         _ call: C.Type,
         handler: @escaping @Sendable (C.Input) async throws -> C.Output

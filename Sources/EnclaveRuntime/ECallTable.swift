@@ -15,6 +15,9 @@ public struct ECallTable: Sendable {
     ///
     /// The argument is decoded strictly before the handler runs; a decoding failure answers the host with
     /// `malformedInput` and never reaches the handler.
+    ///
+    /// What a handler throws crosses to the untrusted host: an `EnclaveError` keeps its code and reason, any other
+    /// error becomes `callFailed` with its description. Never throw an error that carries a secret.
     public mutating func register<C: EnclaveCall>(
         _ call: C.Type,
         handler: @escaping @Sendable (C.Input) async throws -> C.Output

@@ -15,6 +15,9 @@
 /// ```
 public protocol EnclaveApplication: Sendable {
     /// Create the application once the sandbox is in place.
+    ///
+    /// If it throws, the enclave writes the error to its standard error (which the host reads: keep secrets out of it)
+    /// and exits with status 4 before serving any call; the host's load fails.
     init(context: EnclaveContext) async throws
     /// Register the ECALLs this enclave serves.
     func register(_ calls: inout ECallTable)

@@ -27,6 +27,7 @@ public struct BinaryDecoder: Sendable {
     }
 
     /// Decode a `T` from exactly `bytes` (a slice of a larger buffer, decoded in place).
+    /// - Throws: `EnclaveError` (`malformedInput` or `limitExceeded`) or a `DecodingError` raised by `T` itself.
     public func decode<T: Decodable>(_ type: T.Type, from bytes: ArraySlice<UInt8>) throws -> T {
         guard bytes.count <= maxMessageSize else {
             throw EnclaveError.limitExceeded(
@@ -38,6 +39,7 @@ public struct BinaryDecoder: Sendable {
     }
 
     /// Decode a `T` from exactly `data`.
+    /// - Throws: `EnclaveError` (`malformedInput` or `limitExceeded`) or a `DecodingError` raised by `T` itself.
     public func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         try decode(type, from: [UInt8](data))
     }

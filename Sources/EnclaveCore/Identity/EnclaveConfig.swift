@@ -42,6 +42,7 @@ public struct EnclaveConfig: Hashable, Sendable, Codable {
     }
 
     /// Check the ranges of ``maxThreads`` and ``maxMemory``.
+    /// - Throws: ``EnclaveError`` `invalidConfiguration` naming the value out of range.
     public func validate() throws(EnclaveError) {
         guard Self.threadRange.contains(maxThreads) else {
             throw .invalidConfiguration("maxThreads must be in \(Self.threadRange), got \(maxThreads)")
@@ -52,6 +53,8 @@ public struct EnclaveConfig: Hashable, Sendable, Codable {
     }
 
     /// Parse and validate a JSON configuration.
+    /// - Throws: ``EnclaveError`` `invalidConfiguration` for a missing or unknown key, a value of the wrong type or out
+    ///   of range, or text that is not a JSON object.
     public init(jsonBytes: some Collection<UInt8>) throws(EnclaveError) {
         let raw: RawConfig
         do {

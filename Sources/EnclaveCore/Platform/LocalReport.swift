@@ -54,6 +54,7 @@ public struct LocalReport: Hashable, Sendable {
     }
 
     /// Parse a report (exact size, known magic and version). The MAC is not checked here: see ``verify(key:)``.
+    /// - Throws: ``EnclaveError`` `malformedInput` for another size, magic or version.
     public init(bytes: [UInt8]) throws(EnclaveError) {
         guard bytes.count == Self.size else {
             throw .malformedInput("a report is \(Self.size) bytes, got \(bytes.count)")

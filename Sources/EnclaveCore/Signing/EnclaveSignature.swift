@@ -159,6 +159,7 @@ public struct EnclaveSignature: Hashable, Sendable {
     }
 
     /// Sign `body` with `key`.
+    /// - Throws: An error from swift-crypto when the key cannot sign.
     public init(signing body: Body, with key: P256.Signing.PrivateKey) throws {
         let signature = try key.signature(for: body.bytes)
         self.body = body
@@ -191,6 +192,9 @@ public struct EnclaveSignature: Hashable, Sendable {
 
     /// Parse and verify a signature structure: strict layout, no trailing bytes, a canonical P-256 key, and a
     /// signature that verifies over the body's exact bytes.
+    /// - Throws: ``EnclaveError`` — `invalidSignature` for a bad magic, version, attributes, key or signature, or a
+    ///   stated uniqueID that the manifest does not yield; `malformedInput` or `limitExceeded` for a malformed or
+    ///   oversized structure.
     public init(bytes: [UInt8]) throws(EnclaveError) {
         guard bytes.count <= 4 << 20 else { throw .limitExceeded("signature structure larger than 4 MiB") }
         var reader = ByteReader(bytes)

@@ -23,6 +23,8 @@ public struct EnclaveImage: Sendable {
     package let trustedFileIdentities: [String: FileIdentity]
 
     /// Read and measure the image at `path` and every file the dynamic loader would map into it.
+    /// - Throws: `EnclaveError` — `imageUnreadable` when the image or a library can't be read or parsed,
+    ///   `limitExceeded` over ``maxImageSize``.
     public init(path: String) throws(EnclaveError) {
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
         guard let size = attributes?[.size] as? NSNumber else { throw .imageUnreadable("cannot read \(path)") }
@@ -56,6 +58,7 @@ public struct EnclaveImage: Sendable {
     }
 
     /// Compare this measurement with a signed manifest; the error names the first difference.
+    /// - Throws: `EnclaveError` `measurementMismatch` naming the image or library that differs.
     public func check(against signed: EnclaveManifest) throws(EnclaveError) {
         guard digest == signed.imageDigest else {
             throw .measurementMismatch("image \(path) does not match its signed measurement")

@@ -13,6 +13,7 @@ extension SimulatedPlatform {
     /// Collateral for this platform's quotes, valid from `issued` for 30 days, as a JSON bundle in the dcap-qvl
     /// layout: TCB info and QE identity signed by the simulated TCB signing key, and CRLs signed by the simulated
     /// root CA and platform CA. Any DCAP verifier given the simulated root as trust anchor can use it.
+    /// - Throws: When the platform's state can't be read or a signature can't be made.
     public func collateralJSON(issued: Date = Date()) throws -> [UInt8] {
         let pki = try pki()
         let next = issued.addingTimeInterval(Self.collateralValidity)
@@ -98,6 +99,7 @@ extension SimulatedPlatform {
     /// (``setTCB(cpuSVN:pceSVN:upToDateComponents:revokePCK:revokePlatformCA:revokeTCBSigning:)``, a re-issued
     /// certificate) or `time` leaves its validity, then issued anew (a minute before `time`, for clock skew, and
     /// a day before it expires).
+    /// - Throws: When the platform's state can't be read or a signature can't be made.
     public func collateralJSON(at time: Date) throws -> [UInt8] {
         let pki = try pki()
         let encoder = JSONEncoder()

@@ -5,6 +5,7 @@ internal import X509
 
 extension SimulatedPlatform {
     /// The simulated root CA (PEM): the trust anchor for this platform's quotes.
+    /// - Throws: When the platform's state can't be read or created (see ``open(directory:)``).
     public func rootCertificatePEM() throws -> String {
         try pki().rootCertificate.serializeAsPEM().pemString
     }
@@ -112,6 +113,7 @@ extension SimulatedPlatform {
     }
 
     /// The platform's identity and TCB level.
+    /// - Throws: When the platform's state can't be read or created (see ``open(directory:)``).
     public func platformInfo() throws -> Info {
         let pki = try pki()
         return Info(

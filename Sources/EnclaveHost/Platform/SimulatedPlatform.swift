@@ -40,6 +40,8 @@ public final class SimulatedPlatform: Sendable {
     private static let shared = Mutex<[String: SimulatedPlatform]>([:])
 
     /// The platform for `directory` (or the default one), created on first use.
+    /// - Throws: `EnclaveError` `invalidConfiguration` when a platform file is corrupt or unreadable, or the file
+    ///   system's error when the directory can't be created.
     public static func open(directory: String? = nil) throws -> SimulatedPlatform {
         let path = directory ?? defaultDirectory()
         if let existing = shared.withLock({ $0[path] }) { return existing }
