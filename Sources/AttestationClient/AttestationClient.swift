@@ -70,6 +70,7 @@ public struct AttestationClient: Sendable {
     }
 
     /// A single-use server nonce to bind into the evidence, and when it expires.
+    /// - Throws: ``Failure`` — the service's error, `Unreachable`, or `BadResponse` when the answer lacks a field.
     public func challenge() async throws -> (nonce: String, expires: Date) {
         let object = try await json(.GET, "challenge")
         guard let nonce = object["nonce"] as? String, let expires = object["expiresAt"] as? Double else {
@@ -81,6 +82,8 @@ public struct AttestationClient: Sendable {
     /// Attest `evidence` on its route (``Attestation/Evidence/maaRoute``: the format decides `SgxEnclave`, `TdxVm`,
     /// `SevSnpVm` or `SimulatedEnclave`) and return the service's token. Auxiliary data travels with it: SEV-SNP
     /// evidence from configfs-tsm is posted with its certificate table.
+    /// - Throws: ``Failure`` with the service's code when it refuses the evidence (`RuntimeDataNotBound`, …),
+    ///   `Unreachable`, or `BadResponse` when the answer has no token.
     public func attest(
         _ evidence: Evidence,
         runtimeData: RuntimeData? = nil,
@@ -99,6 +102,7 @@ public struct AttestationClient: Sendable {
 
     /// Attest `evidence` of `type` (`SgxEnclave`, `OpenEnclave`, `TdxVm`, `SevSnpVm`, `SimulatedEnclave`) as the
     /// service's request carries it (for `SevSnpVm` a JSON document) and return the service's token.
+    /// - Throws: ``Failure`` with the service's code when it refuses the evidence, `Unreachable`, or `BadResponse`.
     public func attest(
         type: String,
         evidence: [UInt8],
@@ -140,11 +144,13 @@ public struct AttestationClient: Sendable {
     }
 
     /// The service's token signing keys (`/certs`), as JSON.
+    /// - Throws: ``Failure`` — the service's error or `Unreachable`.
     public func certificates() async throws -> String {
         String(decoding: try await raw(.GET, "certs").body, as: UTF8.self)
     }
 
     /// The issuer the service names in its tokens (from `/.well-known/openid-configuration`).
+    /// - Throws: ``Failure`` — the service's error, `Unreachable`, or `BadResponse` when the document has no issuer.
     public func issuer() async throws -> String {
         let object = try await json(.GET, ".well-known/openid-configuration")
         guard let issuer = object["issuer"] as? String else {
@@ -154,11 +160,18 @@ public struct AttestationClient: Sendable {
     }
 
     /// A verifier for this service's tokens, from its current keys and issuer.
+    ///
+    /// The keys are only as genuine as the connection they come over: use `https` and the right ``ServiceTrust``
+    /// (plain `http` only to a service on this machine).
+    /// - Throws: ``Failure`` when either document can't be fetched, ``TokenVerifier/Failure`` when the JWKS has no
+    ///   usable key.
     public func verifier(clockSkew: TimeInterval = 60) async throws -> TokenVerifier {
         try await TokenVerifier(jwks: try await certificates(), issuer: try await issuer(), clockSkew: clockSkew)
     }
 
     /// The policy of `type`: its text.
+    /// - Throws: ``Failure`` — the service's error (`InvalidParameter` for an unknown type), `Unreachable`, or
+    ///   `BadResponse`.
     public func policy(type: String) async throws -> String {
         let object = try await json(.GET, "policies/\(type)")
         guard let text = object["policy"] as? String else {
@@ -170,6 +183,9 @@ public struct AttestationClient: Sendable {
     /// Set the policy of `type` from a JWS: signed by a policy signer (naming the type, the operation and a fresh
     /// version) where the service has signers; otherwise unsigned (`alg: none`) with the administrator's token as
     /// `adminToken`.
+    /// - Throws: ``Failure`` with the service's code when it refuses (an unsigned request without the administrator's
+    ///   token, a signature by an unknown signer, a version not above the last one, a policy that does not parse), or
+    ///   `Unreachable`.
     public func setPolicy(type: String, jws: String, adminToken: String? = nil) async throws {
         _ = try await raw(
             .PUT,
@@ -182,6 +198,7 @@ public struct AttestationClient: Sendable {
 
     /// Reset the policy of `type` to the default: with a signed request `jws` where the service has policy signers,
     /// otherwise with the administrator's token.
+    /// - Throws: ``Failure`` with the service's code when it refuses, or `Unreachable`.
     public func resetPolicy(type: String, jws: String? = nil, adminToken: String? = nil) async throws {
         _ = try await raw(
             .POST,

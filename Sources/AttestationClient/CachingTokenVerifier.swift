@@ -26,6 +26,11 @@ public actor CachingTokenVerifier {
     public private(set) var fetches = 0
 
     /// Verify `token` (see ``TokenVerifier/verify(_:nonce:challenge:at:)``).
+    ///
+    /// It checks no challenge: for freshness, compare the claims' `x-enclavekit-challenge` with the challenge you
+    /// issued, or use ``TokenVerifier/verify(_:nonce:challenge:at:)``.
+    /// - Throws: ``TokenVerifier/Failure`` naming the check the token failed, or ``AttestationClient/Failure`` when the
+    ///   keys can't be fetched.
     public func verify(
         _ token: String,
         nonce: String? = nil,

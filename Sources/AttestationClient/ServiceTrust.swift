@@ -27,6 +27,7 @@ public struct ServiceTrust: Sendable, Hashable {
     public static let system = ServiceTrust(kind: .system)
 
     /// Trust the CA certificates (or the self-signed certificate) in `pem`, with host name verification.
+    /// - Throws: ``AttestationClient/Failure`` `BadTrust` when `pem` holds no certificate.
     public static func certificates(pem: String) throws -> ServiceTrust {
         guard (try? NIOSSLCertificate.fromPEMBytes(Array(pem.utf8)))?.isEmpty == false else {
             throw AttestationClient.Failure(status: 0, code: "BadTrust", message: "no PEM certificate to trust")
@@ -35,6 +36,7 @@ public struct ServiceTrust: Sendable, Hashable {
     }
 
     /// Trust the CA certificates (or the self-signed certificate) in the PEM file at `path`.
+    /// - Throws: ``AttestationClient/Failure`` `BadTrust` when the file can't be read or holds no certificate.
     public static func certificateFile(_ path: String) throws -> ServiceTrust {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw AttestationClient.Failure(status: 0, code: "BadTrust", message: "cannot read \(path)")
@@ -47,6 +49,7 @@ public struct ServiceTrust: Sendable, Hashable {
     }
 
     /// Trust only the server certificate whose DER has this SHA-256 (64 hexadecimal digits, `:` allowed).
+    /// - Throws: ``AttestationClient/Failure`` `BadTrust` when `hex` is not 32 bytes of hexadecimal.
     public static func pinned(sha256 hex: String) throws -> ServiceTrust {
         let digits = hex.lowercased().filter { $0 != ":" }
         var bytes: [UInt8] = []

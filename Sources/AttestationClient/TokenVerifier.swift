@@ -36,6 +36,8 @@ public struct TokenVerifier: Sendable {
     private let keyIDs: Set<String>
 
     /// A verifier for tokens of `issuer`, signed by a key of `jwks` (the service's `/certs` document).
+    /// - Throws: ``Failure`` when the JWKS does not parse or has no ECDSA or RSA key with a `kid`; JWTKit's error for a
+    ///   key it cannot load.
     public init(
         jwks json: String,
         issuer: String,
