@@ -16,8 +16,9 @@ public struct ECallTable: Sendable {
     /// The argument is decoded strictly before the handler runs; a decoding failure answers the host with
     /// `malformedInput` and never reaches the handler.
     ///
-    /// What a handler throws crosses to the untrusted host: an `EnclaveError` keeps its code and reason, any other
-    /// error becomes `callFailed` with its description. Never throw an error that carries a secret.
+    /// What a handler throws crosses to the untrusted host as an error carrying its message (an `EnclaveError`'s
+    /// reason, any other error's description) and code (`malformedInput`, `limitExceeded` or `unknownCall` when the
+    /// `EnclaveError` has it, otherwise `callFailed`). Never throw an error that carries a secret.
     public mutating func register<C: EnclaveCall>(
         _ call: C.Type,
         handler: @escaping @Sendable (C.Input) async throws -> C.Output
