@@ -7,6 +7,8 @@ extension EnclaveContext {
 
     /// A report of this enclave's identity and `reportData` (at most 64 bytes, zero-padded) that only `target` can
     /// verify (local attestation).
+    /// - Throws: `EnclaveError` — `malformedInput` when `reportData` is over 64 bytes; the platform's error otherwise
+    ///   (`channelClosed` when it is gone).
     public func report(for target: TargetInfo, reportData: [UInt8]) async throws -> [UInt8] {
         guard reportData.count <= 64 else { throw EnclaveError.malformedInput("report data is at most 64 bytes") }
         let padded = reportData + [UInt8](repeating: 0, count: 64 - reportData.count)
@@ -40,6 +42,9 @@ extension EnclaveContext {
     /// is then the TEE, and the enclave's identity is whatever the VM's measurements say. The provider tells which.
     /// By convention `reportData` is SHA-256 of the claims the enclave makes (a nonce, a public key): see
     /// ``reportData(claims:)``.
+    /// - Throws: `EnclaveError` — `malformedInput` when `reportData` is over 64 bytes, `callFailed` with the platform's
+    ///   reason when it can't produce evidence (configfs-tsm refused, the simulated platform's state unreadable),
+    ///   `channelClosed` when the platform is gone.
     public func evidence(reportData: [UInt8]) async throws -> AttestationEvidence {
         guard reportData.count <= 64 else { throw EnclaveError.malformedInput("report data is at most 64 bytes") }
         let padded = reportData + [UInt8](repeating: 0, count: 64 - reportData.count)
