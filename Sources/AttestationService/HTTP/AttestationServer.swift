@@ -74,41 +74,7 @@ public enum AttestationServer {
                 "expiresAt": .integer(Int(challenge.expires.timeIntervalSince1970)),
             ])
         }
-        router.get("/policies/:type") { _, context -> Response in
-            let type = try attestationType(context)
-            let current = try await core.currentPolicy(type: type)
-            let token = try await core.policyToken(type: type)
-            return json([
-                "token": .string(token), "policy": .string(current.text), "policyHash": .string(current.hash),
-                "isDefault": .bool(current.isDefault),
-            ])
-        }
-        router.put("/policies/:type") { request, context -> Response in
-            let type = try attestationType(context)
-            let body = try await collect(request, limit: maxBodySize)
-            let token = try await core.setPolicy(
-                type: type,
-                jws: String(decoding: body, as: UTF8.self),
-                credential: bearerToken(request)
-            )
-            return json(["token": .string(token)])
-        }
-        router.post("/policies/:type") { request, context -> Response in
-            // MAA's reset is `POST /policies/{type}:reset`.
-            let raw = context.parameters.get("type") ?? ""
-            guard raw.lowercased().hasSuffix(":reset"),
-                let type = AttestationType(pathComponent: String(raw.dropLast(6)))
-            else {
-                throw ServiceError.notFound("POST /policies/\(raw): use POST /policies/{type}:reset")
-            }
-            let body = try await collect(request, limit: maxBodySize)
-            let token = try await core.resetPolicy(
-                type: type,
-                jws: body.isEmpty ? nil : String(decoding: body, as: UTF8.self),
-                credential: bearerToken(request)
-            )
-            return json(["token": .string(token)])
-        }
+        PolicyController(core: core, maxBodySize: maxBodySize).addRoutes(to: router)
         router.get("/metrics") { _, _ -> Response in
             Response(
                 status: .ok,
