@@ -1,18 +1,7 @@
 public import Foundation
-public import X509
+internal import X509
 
 extension DCAPQuote {
-    /// A trust anchor, and whether it is a simulation root.
-    public struct TrustAnchor: Sendable {
-        public var certificate: Certificate
-        public var simulated: Bool
-
-        public init(certificate: Certificate, simulated: Bool) {
-            self.certificate = certificate
-            self.simulated = simulated
-        }
-    }
-
     /// Verify only the quote's signatures and PCK chain, without collateral — an explicit, weaker choice than
     /// ``verify(anchors:collateral:at:cache:)``, for a caller or operator who asks for it.
     ///
