@@ -26,6 +26,9 @@ public final class VerificationCache: Sendable {
     /// The most entries kept (one per platform and collateral version).
     public let capacity: Int
 
+    /// Create an empty cache.
+    ///
+    /// - Parameter capacity: The most entries kept; when full, the cache is emptied before the next entry is stored.
     public init(capacity: Int = 1024) { self.capacity = capacity }
 
     /// The exact certification data, QE report and its binding, collateral signatures and CRLs.

@@ -1,11 +1,25 @@
 /// Rules evaluated together: every rule runs, every failure is listed, in order.
 public struct EvidencePolicyRules: EvidencePolicyRule {
+    /// The rules, in evaluation (and reporting) order.
     public var rules: [any EvidencePolicyRule]
 
+    /// Rules listed in a result builder: rules, `if`, `if`/`else` and `for`.
+    ///
+    /// ```swift
+    /// let policy = EvidencePolicyRules {
+    ///     EvidencePolicy.failClosed
+    ///     if let signer {
+    ///         EvidenceRequirement("MRSIGNER") {
+    ///             $0.sgx?.mrSigner == signer ? nil : .init(requirement: "MRSIGNER", reason: "another signer")
+    ///         }
+    ///     }
+    /// }
+    /// ```
     public init(@EvidencePolicyBuilder _ rules: () -> [any EvidencePolicyRule]) {
         self.rules = rules()
     }
 
+    /// Rules from an array, evaluated in its order.
     public init(_ rules: [any EvidencePolicyRule]) {
         self.rules = rules
     }

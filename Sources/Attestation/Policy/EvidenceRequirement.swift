@@ -4,6 +4,12 @@ public struct EvidenceRequirement: EvidencePolicyRule {
     public var name: String
     private let check: @Sendable (Claims) -> EvidencePolicy.Violation?
 
+    /// A rule named `name` that `check` decides.
+    ///
+    /// - Parameters:
+    ///   - name: The requirement's name, as refusals report it.
+    ///   - check: Returns `nil` when the claims meet the requirement, otherwise the violation to report. It sees only
+    ///     verified claims.
     public init(_ name: String, _ check: @escaping @Sendable (Claims) -> EvidencePolicy.Violation?) {
         self.name = name
         self.check = check
