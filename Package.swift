@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "EnclaveRuntime", targets: ["EnclaveRuntime"]),
         .library(name: "EnclaveHost", targets: ["EnclaveHost"]),
         .library(name: "AttestationService", targets: ["AttestationService"]),
+        .library(name: "AttestationServicePostgres", targets: ["AttestationServicePostgres"]),
         .library(name: "AttestationClient", targets: ["AttestationClient"]),
         .executable(name: "enclave", targets: ["enclave"]),
         .executable(name: "HelloEnclave", targets: ["HelloEnclave"]),
@@ -22,6 +23,13 @@ let package = Package(
         .executable(name: "VaultEnclave", targets: ["VaultEnclave"]),
         .executable(name: "VaultHost", targets: ["VaultHost"]),
         .executable(name: "TestEnclave", targets: ["TestEnclave"]),
+    ],
+    traits: [
+        // The CLI's `serve attestation --database postgres://…`. On by default (so `swift build` and `swift test`
+        // build and test it); Scripts/hello.sh builds with `--disable-default-traits`, so the hello path does not
+        // compile PostgresNIO.
+        .trait(name: "Postgres", description: "PostgreSQL storage for `enclave serve attestation --database`."),
+        .default(enabledTraits: ["Postgres"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
@@ -97,7 +105,6 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -105,6 +112,18 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The service's store on PostgreSQL, for several instances; in its own target so that the hello path
+        // (HelloHost, and the CLI without the Postgres trait) does not build PostgresNIO.
+        .target(
+            name: "AttestationServicePostgres",
+            dependencies: [
+                "AttestationService", "EnclaveCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -131,6 +150,7 @@ let package = Package(
             dependencies: [
                 "EnclaveCore", "EnclaveHost", "EnclaveRuntime", "Attestation", "AttestationService",
                 "AttestationClient",
+                .target(name: "AttestationServicePostgres", condition: .when(traits: ["Postgres"])),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -198,6 +218,7 @@ let package = Package(
             name: "AttestationServiceTests",
             dependencies: [
                 "AttestationService", "AttestationClient", "Attestation", "EnclaveCore", "EnclaveHost",
+                "AttestationServicePostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -8,6 +8,10 @@ import Hummingbird
 import Logging
 import X509
 
+#if Postgres
+    import AttestationServicePostgres
+#endif
+
 extension EnclaveCommand {
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -156,10 +160,18 @@ extension EnclaveCommand {
                 }
                 let store: any ServiceStore
                 if let database {
-                    store = try await PostgresServiceStore.connect(
-                        url: database,
-                        password: try Self.databasePassword(file: databasePasswordFile)
-                    )
+                    #if Postgres
+                        store = try await PostgresServiceStore.connect(
+                            url: database,
+                            password: try Self.databasePassword(file: databasePasswordFile)
+                        )
+                    #else
+                        _ = database
+                        throw ValidationError(
+                            "this enclave was built without PostgreSQL support (the Postgres trait); "
+                                + "rebuild with `swift build --product enclave` (default traits)"
+                        )
+                    #endif
                 } else {
                     do {
                         store = try await SQLiteServiceStore.open(directory: dataDirectory)

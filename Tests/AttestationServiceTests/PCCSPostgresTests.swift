@@ -1,4 +1,5 @@
 import AttestationService
+import AttestationServicePostgres
 import Foundation
 import Testing
 

@@ -1,5 +1,6 @@
 import AttestationClient
 import AttestationService
+import AttestationServicePostgres
 import Foundation
 import Hummingbird
 import HummingbirdTesting

@@ -1,3 +1,4 @@
+public import AttestationService
 internal import EnclaveCore
 public import Foundation
 internal import Logging
