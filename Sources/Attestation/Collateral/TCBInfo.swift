@@ -37,35 +37,6 @@ public struct TCBInfo: Sendable {
         }
     }
 
-    /// The identity of a TDX module (TCB info v3, TDX): its signer and attributes, and levels by module SVN.
-    public struct TDXModuleIdentity: Sendable {
-        /// `TDX_01`, `TDX_03`, … (the module's major version); empty for the version-0 `tdxModule` entry.
-        public let id: String
-        /// The MRSIGNER (48 bytes) of the TDX module; the quote's `MRSIGNERSEAM` must equal it.
-        public let mrSigner: [UInt8]
-        /// The expected module attributes (8 bytes), compared under ``attributesMask``.
-        public let attributes: [UInt8]
-        /// The module attribute bits that must equal ``attributes``.
-        public let attributesMask: [UInt8]
-        /// Module SVN levels, newest first (empty for the version-0 entry).
-        public let levels: [QEIdentity.Level]
-
-        /// A module identity.
-        public init(
-            id: String,
-            mrSigner: [UInt8],
-            attributes: [UInt8],
-            attributesMask: [UInt8],
-            levels: [QEIdentity.Level]
-        ) {
-            self.id = id
-            self.mrSigner = mrSigner
-            self.attributes = attributes
-            self.attributesMask = attributesMask
-            self.levels = levels
-        }
-    }
-
     /// `SGX` or `TDX` (version 2 has no ID and is SGX).
     public let id: String
     /// The TCB info format version: 2 or 3.
@@ -167,24 +138,5 @@ public struct TCBInfo: Sendable {
         self.tcbType = json.has("tcbType") ? try json.int("tcbType") : nil
         self.tcbEvaluationDataNumber =
             json.has("tcbEvaluationDataNumber") ? try json.int("tcbEvaluationDataNumber") : nil
-    }
-
-    /// The first SGX level (Intel lists them newest first) that the platform's TCB reaches.
-    public func matchingLevel(components: [Int], pceSVN: Int) -> Level? {
-        levels.first { level in
-            zip(components, level.sgxComponents).allSatisfy { $0 >= $1 } && pceSVN >= level.pceSVN
-        }
-    }
-
-    /// The first TDX level that the platform's SGX TCB and the TD's TEE TCB SVN both reach. When the module's major
-    /// version (`teeTCBSVN[1]`) is set, its first two bytes are judged by the module identity instead.
-    public func matchingTDXLevel(components: [Int], pceSVN: Int, teeTCBSVN: [UInt8]) -> Level? {
-        let start = teeTCBSVN.count > 1 && teeTCBSVN[1] > 0 ? 2 : 0
-        return levels.first { level in
-            guard let tdx = level.tdxComponents, tdx.count == 16, teeTCBSVN.count == 16,
-                zip(components, level.sgxComponents).allSatisfy({ $0 >= $1 }), pceSVN >= level.pceSVN
-            else { return false }
-            return (start..<16).allSatisfy { Int(teeTCBSVN[$0]) >= tdx[$0] }
-        }
     }
 }

@@ -30,35 +30,4 @@ public enum TCBStatus: String, Sendable, Hashable, Codable, CaseIterable {
         default: false
         }
     }
-
-    /// The platform status after folding in the statuses of other components (the quoting enclave, the TDX module)
-    /// as Intel's verifier does: an out-of-date component makes an up-to-date (or hardening-needed) platform out of
-    /// date and a configuration-needed one out of date with configuration needed; a revoked component revokes it.
-    public func converged(with components: [TCBStatus]) -> TCBStatus {
-        if components.contains(.revoked) { return .revoked }
-        guard components.contains(where: { $0 == .outOfDate || $0 == .outOfDateConfigurationNeeded }) else {
-            return self
-        }
-        switch self {
-        case .upToDate, .swHardeningNeeded: return .outOfDate
-        case .configurationNeeded, .configurationAndSWHardeningNeeded: return .outOfDateConfigurationNeeded
-        default: return self
-        }
-    }
-
-    /// ``converged(with:)`` with the quoting enclave's status.
-    public func combined(withQE qe: TCBStatus) -> TCBStatus { converged(with: [qe]) }
-
-    /// TDX 1.5: the status at launch combined with the status of the module running now. A TD launched on an
-    /// out-of-date module that now runs on a current one is advised to relaunch.
-    public static func relaunchStatus(launch: TCBStatus, current: TCBStatus) -> TCBStatus {
-        guard launch == .outOfDate || launch == .outOfDateConfigurationNeeded else { return launch }
-        switch current {
-        case .upToDate, .swHardeningNeeded, .configurationNeeded, .configurationAndSWHardeningNeeded:
-            return launch.needsConfiguration || current.needsConfiguration
-                ? .tdRelaunchAdvisedConfigurationNeeded : .tdRelaunchAdvised
-        default:
-            return launch
-        }
-    }
 }
