@@ -29,22 +29,24 @@ summary() {
 }
 trap summary EXIT
 
-# SwiftPM's progress, compacted: each module once as it starts compiling, and a line every 20 s while one module
-# takes long (BoringSSL, SQLite), so the build is seen to move. The full output goes to $log.
+# SwiftPM's progress, compacted: each module once as it starts compiling (C and C++ files as one "C sources"), and a
+# line every 15 s while nothing new starts (BoringSSL, SQLite), so the build is seen to move. Full output: $log.
 progress() {
-    local line module last_print=$SECONDS
+    local line counter verb module file last_print=$SECONDS
     declare -A seen=()
     while IFS= read -r line; do
         printf '%s\n' "$line" >>"$log"
         case "$line" in
         \[*/*\]\ Compiling\ * | \[*/*\]\ Linking\ *)
-            read -r _ _ module _ <<<"$line"
+            read -r counter verb module _ <<<"$line"
+            file=""
+            case "$module" in *.c | *.cc | *.cpp | *.S) file=" ($module)" module="C sources" ;; esac
             if [ -z "${seen[$module]:-}" ]; then
                 seen[$module]=1
-                printf '    %s %s\n' "${line%%]*}]" "${line#*] }" | cut -c1-100
+                printf '    %s %s %s\n' "$counter" "$verb" "$module"
                 last_print=$SECONDS
-            elif ((SECONDS - last_print >= 20)); then
-                printf '    %s still compiling %s (%ss)\n' "${line%%]*}]" "$module" "$((SECONDS - started))"
+            elif ((SECONDS - last_print >= 15)); then
+                printf '    %s still compiling %s%s, %ss so far\n' "$counter" "$module" "$file" "$((SECONDS - started))"
                 last_print=$SECONDS
             fi
             ;;
