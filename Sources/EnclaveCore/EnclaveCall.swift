@@ -18,9 +18,3 @@ public protocol EnclaveCall: Sendable {
     /// A stable name that identifies the call on the wire. Keep it unchanged across versions.
     static var name: String { get }
 }
-
-/// An empty value, for calls that take or return nothing.
-public struct Empty: Codable, Hashable, Sendable {
-    /// Create the empty value; it encodes to zero bytes.
-    public init() {}
-}

@@ -58,19 +58,3 @@ package enum PlatformProtocol {
         package static var name: String { "platform.report" }
     }
 }
-
-/// Which identity a sealing key is bound to.
-public enum SealPolicy: UInt8, Codable, Sendable, CaseIterable {
-    /// Only this exact enclave (same uniqueID) can unseal.
-    case uniqueID = 1
-    /// Any enclave of the same signer and product ID, at the same or a higher security version, can unseal.
-    case signerID = 2
-}
-
-/// What a peer needs to produce a report that this enclave can verify: its uniqueID.
-public struct TargetInfo: Hashable, Codable, Sendable {
-    /// The uniqueID (measurement) of the enclave that will verify the report; the report's MAC key is derived from it.
-    public var uniqueID: Digest32
-    /// Target the enclave with this uniqueID.
-    public init(uniqueID: Digest32) { self.uniqueID = uniqueID }
-}
