@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 internal import X509
 
 extension DCAPQuote {
@@ -16,8 +16,9 @@ extension DCAPQuote {
         let rootCRL: CertificateRevocationList
         let pckCRL: CertificateRevocationList
         do {
-            rootCRL = try CertificateRevocationList(bytes: collateral.rootCACRL)
-            pckCRL = try CertificateRevocationList(bytes: collateral.pckCRL)
+            // Parsed once per collateral object and bytes; the signatures below are checked every time.
+            rootCRL = try collateral.parsed.crl(collateral.rootCACRL)
+            pckCRL = try collateral.parsed.crl(collateral.pckCRL)
         } catch {
             throw VerificationFailure(check: .crl, reason: error.reason)
         }

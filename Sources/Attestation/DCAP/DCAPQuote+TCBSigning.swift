@@ -1,5 +1,5 @@
 internal import Crypto
-public import Foundation
+internal import Foundation
 internal import SwiftASN1
 @_spi(FixedExpiryValidationTime) internal import X509
 
