@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "AttestationService", targets: ["AttestationService"]),
         .library(name: "AttestationServicePostgres", targets: ["AttestationServicePostgres"]),
         .library(name: "AttestationClient", targets: ["AttestationClient"]),
+        .library(name: "AttestationAPI", targets: ["AttestationAPI"]),
         .executable(name: "enclave", targets: ["enclave"]),
         .executable(name: "HelloEnclave", targets: ["HelloEnclave"]),
         .executable(name: "HelloHost", targets: ["HelloHost"]),
@@ -95,7 +96,7 @@ let package = Package(
         .target(
             name: "AttestationService",
             dependencies: [
-                "Attestation", "EnclaveCore", "AttestationClient",
+                "Attestation", "EnclaveCore", "AttestationAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -107,7 +108,6 @@ let package = Package(
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -127,11 +127,13 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The Codable wire types (MAA's request and response documents) shared by the service and its client.
+        .target(name: "AttestationAPI", dependencies: ["EnclaveCore"], swiftSettings: strictSettings),
         // Relying parties and attesters: the service's REST client and token verification against its JWKS.
         .target(
             name: "AttestationClient",
             dependencies: [
-                "EnclaveCore", "Attestation",
+                "EnclaveCore", "Attestation", "AttestationAPI",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -149,12 +151,14 @@ let package = Package(
             name: "enclave",
             dependencies: [
                 "EnclaveCore", "EnclaveHost", "EnclaveRuntime", "Attestation", "AttestationService",
-                "AttestationClient",
+                "AttestationClient", "AttestationAPI",
                 .target(name: "AttestationServicePostgres", condition: .when(traits: ["Postgres"])),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -173,6 +177,7 @@ let package = Package(
             name: "HelloHost",
             dependencies: [
                 "HelloInterface", "EnclaveHost", "Attestation", "AttestationService", "AttestationClient",
+                "AttestationAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -217,7 +222,8 @@ let package = Package(
         .testTarget(
             name: "AttestationServiceTests",
             dependencies: [
-                "AttestationService", "AttestationClient", "Attestation", "EnclaveCore", "EnclaveHost",
+                "AttestationService", "AttestationClient", "AttestationAPI", "Attestation", "EnclaveCore",
+                "EnclaveHost",
                 "AttestationServicePostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,5 +1,6 @@
 public import AsyncHTTPClient
 public import Attestation
+internal import AttestationAPI
 internal import EnclaveCore
 public import Foundation
 internal import NIOCore
@@ -72,11 +73,13 @@ public struct AttestationClient: Sendable {
     /// A single-use server nonce to bind into the evidence, and when it expires.
     /// - Throws: ``Failure`` — the service's error, `Unreachable`, or `BadResponse` when the answer lacks a field.
     public func challenge() async throws -> (nonce: String, expires: Date) {
-        let object = try await json(.GET, "challenge")
-        guard let nonce = object["nonce"] as? String, let expires = object["expiresAt"] as? Double else {
-            throw Failure(status: 0, code: "BadResponse", message: "the challenge response lacks nonce or expiresAt")
-        }
-        return (nonce, Date(timeIntervalSince1970: expires))
+        let response = try await decode(
+            ChallengeResponse.self,
+            .GET,
+            "challenge",
+            what: "the challenge response lacks nonce or expiresAt"
+        )
+        return (response.nonce, Date(timeIntervalSince1970: TimeInterval(response.expiresAt)))
     }
 
     /// Attest `evidence` on its route (``Attestation/Evidence/maaRoute``: the format decides `SgxEnclave`, `TdxVm`,
@@ -92,7 +95,6 @@ public struct AttestationClient: Sendable {
     ) async throws -> String {
         try await attest(
             type: evidence.maaRoute,
-            field: evidence.serviceField,
             evidence: evidence.serviceDocument,
             runtimeData: runtimeData,
             nonce: nonce,
@@ -110,37 +112,24 @@ public struct AttestationClient: Sendable {
         nonce: String? = nil,
         draftPolicy: String? = nil
     ) async throws -> String {
-        try await attest(
-            type: type,
-            field: type == "SevSnpVm" || type == "OpenEnclave" ? "report" : "quote",
+        // The evidence field (`quote` or `report`) follows the route: AttestRequest decides it, in one place.
+        let request = AttestRequest(
+            route: type,
             evidence: evidence,
-            runtimeData: runtimeData,
-            nonce: nonce,
-            draftPolicy: draftPolicy
+            runtimeData: runtimeData.map {
+                AttestRequest.TypedData(bytes: $0.data, dataType: $0.dataType == .json ? .json : .binary)
+            },
+            draftPolicyForAttestation: draftPolicy,
+            nonce: nonce
         )
-    }
-
-    private func attest(
-        type: String,
-        field: String,
-        evidence: [UInt8],
-        runtimeData: RuntimeData?,
-        nonce: String?,
-        draftPolicy: String?
-    ) async throws -> String {
-        var body: [String: Any] = [field: Base64URL.encode(evidence)]
-        if let runtimeData {
-            body["runtimeData"] = [
-                "data": Base64URL.encode(runtimeData.data), "dataType": runtimeData.dataType.rawValue,
-            ]
-        }
-        if let nonce { body["nonce"] = nonce }
-        if let draftPolicy { body["draftPolicyForAttestation"] = draftPolicy }
-        let object = try await json(.POST, "attest/\(type)", body: try JSONSerialization.data(withJSONObject: body))
-        guard let token = object["token"] as? String else {
-            throw Failure(status: 0, code: "BadResponse", message: "the attestation response has no token")
-        }
-        return token
+        let body = try WireJSON.encode(request)
+        return try await decode(
+            AttestResponse.self,
+            .POST,
+            "attest/\(type)",
+            body: Data(body),
+            what: "the attestation response has no token"
+        ).token
     }
 
     /// The service's token signing keys (`/certs`), as JSON.
@@ -152,11 +141,12 @@ public struct AttestationClient: Sendable {
     /// The issuer the service names in its tokens (from `/.well-known/openid-configuration`).
     /// - Throws: ``Failure`` — the service's error, `Unreachable`, or `BadResponse` when the document has no issuer.
     public func issuer() async throws -> String {
-        let object = try await json(.GET, ".well-known/openid-configuration")
-        guard let issuer = object["issuer"] as? String else {
-            throw Failure(status: 0, code: "BadResponse", message: "the OpenID configuration has no issuer")
-        }
-        return issuer
+        try await decode(
+            OpenIDMetadata.self,
+            .GET,
+            ".well-known/openid-configuration",
+            what: "the OpenID configuration has no issuer"
+        ).issuer
     }
 
     /// A verifier for this service's tokens, from its current keys and issuer.
@@ -173,8 +163,13 @@ public struct AttestationClient: Sendable {
     /// - Throws: ``Failure`` — the service's error (`InvalidParameter` for an unknown type), `Unreachable`, or
     ///   `BadResponse`.
     public func policy(type: String) async throws -> String {
-        let object = try await json(.GET, "policies/\(type)")
-        guard let text = object["policy"] as? String else {
+        let response = try await decode(
+            PolicyResponse.self,
+            .GET,
+            "policies/\(type)",
+            what: "the policy response has no policy"
+        )
+        guard let text = response.policy else {
             throw Failure(status: 0, code: "BadResponse", message: "the policy response has no policy")
         }
         return text
@@ -211,12 +206,20 @@ public struct AttestationClient: Sendable {
 
     // MARK: Transport
 
-    private func json(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws -> [String: Any] {
+    /// The response to `method path` decoded as `T` (a wire type); `what` says what is wrong when it is not one.
+    private func decode<T: Decodable>(
+        _ type: T.Type,
+        _ method: HTTPMethod,
+        _ path: String,
+        body: Data? = nil,
+        what: String
+    ) async throws -> T {
         let response = try await raw(method, path, body: body)
-        guard let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else {
-            throw Failure(status: response.status, code: "BadResponse", message: "the response is not a JSON object")
+        do {
+            return try WireJSON.decode(type, from: response.body)
+        } catch {
+            throw Failure(status: response.status, code: "BadResponse", message: what)
         }
-        return object
     }
 
     private func raw(
@@ -250,12 +253,11 @@ public struct AttestationClient: Sendable {
         }
         let bytes = Array(buffer: try await response.body.collect(upTo: 4 << 20))
         guard (200..<300).contains(Int(response.status.code)) else {
-            let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
-            let error = object?["error"] as? [String: Any]
+            let error = (try? WireJSON.decode(ErrorResponse.self, from: bytes))?.error
             throw Failure(
                 status: Int(response.status.code),
-                code: error?["code"] as? String ?? "HTTP\(response.status.code)",
-                message: error?["message"] as? String ?? String(decoding: bytes.prefix(500), as: UTF8.self)
+                code: error?.code ?? "HTTP\(response.status.code)",
+                message: error?.message ?? String(decoding: bytes.prefix(500), as: UTF8.self)
             )
         }
         return (Int(response.status.code), bytes)

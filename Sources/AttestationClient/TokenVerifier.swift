@@ -24,7 +24,7 @@ public struct TokenVerifier: Sendable {
     ]
 
     /// The header `typ` of the service's policy tokens, which are never attestation tokens.
-    public static let policyTokenType = "policy+jwt"
+    public static let policyTokenType = PolicyResultClaims.tokenType
 
     /// The `iss` a token must carry: the service's issuer, as its OpenID configuration states it.
     public let issuer: String

@@ -1,5 +1,5 @@
 internal import Attestation
-internal import AttestationClient
+internal import AttestationAPI
 internal import Crypto
 internal import Dispatch
 internal import EnclaveCore

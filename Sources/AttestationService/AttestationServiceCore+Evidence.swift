@@ -1,5 +1,5 @@
 internal import Attestation
-internal import AttestationClient
+internal import AttestationAPI
 internal import EnclaveCore
 internal import Foundation
 internal import X509

@@ -1,4 +1,4 @@
-internal import AttestationClient
+internal import AttestationAPI
 public import Crypto
 internal import EnclaveCore
 public import Foundation

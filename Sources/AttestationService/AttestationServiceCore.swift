@@ -1,5 +1,5 @@
 public import Attestation
-internal import AttestationClient
+internal import AttestationAPI
 internal import Crypto
 internal import EnclaveCore
 public import Foundation

@@ -1,35 +1,67 @@
 internal import Attestation
-internal import AttestationClient
+internal import AttestationAPI
+public import Hummingbird
 
-/// An error the service answers with, in MAA's shape: `{"error":{"code":"…","message":"…"}}` and an HTTP status.
-public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible {
-    public var status: Int
+/// An error the service answers with, in MAA's shape: `{"error":{"code":"…","message":"…"}}` (``ErrorResponse``)
+/// and an HTTP status. Route handlers just throw it: as a Hummingbird `HTTPResponseError` it writes its own response,
+/// the one place the MAA error body is made.
+public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible, HTTPResponseError {
+    /// The HTTP status of the response.
+    public var status: HTTPResponse.Status
+    /// The MAA error code (`InvalidRequest`, `NotFound`, `PolicyEvaluationFailed`, …).
     public var code: String
+    /// Why, for people.
     public var message: String
 
-    public var description: String { "\(status) \(code): \(message)" }
+    /// An error answered with `status`, `code` and `message`.
+    public init(status: HTTPResponse.Status, code: String, message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    /// The status as a number (`400`, `503`, …).
+    public var statusCode: Int { status.code }
+
+    public var description: String { "\(status.code) \(code): \(message)" }
 
     public static func badRequest(_ code: String, _ message: String) -> ServiceError {
-        ServiceError(status: 400, code: code, message: message)
+        ServiceError(status: .badRequest, code: code, message: message)
     }
     public static func unauthorized(_ code: String, _ message: String) -> ServiceError {
-        ServiceError(status: 401, code: code, message: message)
+        ServiceError(status: .unauthorized, code: code, message: message)
     }
     public static func notFound(_ message: String) -> ServiceError {
-        ServiceError(status: 404, code: "NotFound", message: message)
+        ServiceError(status: .notFound, code: "NotFound", message: message)
     }
     public static func tooLarge(_ message: String) -> ServiceError {
-        ServiceError(status: 413, code: "RequestTooLarge", message: message)
+        ServiceError(status: .contentTooLarge, code: "RequestTooLarge", message: message)
     }
     public static func `internal`(_ message: String) -> ServiceError {
-        ServiceError(status: 500, code: "InternalError", message: message)
+        ServiceError(status: .internalServerError, code: "InternalError", message: message)
     }
 
-    /// The JSON body.
+    /// The JSON body: ``AttestationAPI/ErrorResponse`` written by `JSONEncoder`.
     public var body: [UInt8] {
-        Array("{\"error\":{\"code\":\(Self.quote(code)),\"message\":\(Self.quote(message))}}".utf8)
+        (try? WireJSON.encode(ErrorResponse(code: code, message: message)))
+            ?? Array(#"{"error":{"code":"InternalError","message":"the error did not encode"}}"#.utf8)
     }
 
+    /// The response: ``status`` with ``body`` as `application/json`.
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        response
+    }
+
+    /// The response, without a request (for middleware and tests).
+    var response: Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: body))
+        )
+    }
+
+    /// `text` as a JSON string literal (quoted and escaped), for messages that quote untrusted text.
     static func quote(_ text: String) -> String { TokenValue.string(text).jsonText }
 }
 
@@ -51,7 +83,8 @@ extension ServiceError {
                 default: refusal.message
                 }
             // A collateral source that failed is the service's trouble, not the evidence's: 503, as the source says.
-            let status = refusal.code == .collateralFetchFailed ? 503 : 400
+            let status: HTTPResponse.Status =
+                refusal.code == .collateralFetchFailed ? .serviceUnavailable : .badRequest
             self = ServiceError(status: status, code: refusal.serviceErrorCode, message: message)
         }
     }

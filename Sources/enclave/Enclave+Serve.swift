@@ -228,7 +228,8 @@ extension EnclaveCommand {
                         maxBodySize: maxBodySize,
                         tls: tls,
                         limits: limits,
-                        logger: logger
+                        logger: logger,
+                        metrics: PrometheusMetrics.exposition
                     ) { [issuer, port = self.port] bound in
                         // On port 0 the default issuer names the port actually bound, not `:0`.
                         if issuer == nil && port == 0 { core.useIssuer("\(scheme)://\(host):\(bound)") }

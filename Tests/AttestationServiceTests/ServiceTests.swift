@@ -385,23 +385,6 @@ struct ServiceTests {
         }
     }
 
-    @Test func metricsAreExposed() async throws {
-        try await ServiceFixture.with { fixture in
-            let runtime = Array("m".utf8)
-            let body = ServiceFixture.body(evidence: try fixture.evidence(binding: runtime), runtimeData: runtime)
-            try await fixture.application.test(.router) { client in
-                _ = try await client.execute(
-                    uri: "/attest/SimulatedEnclave",
-                    method: .post,
-                    body: ByteBuffer(string: body)
-                )
-                let metrics = try await client.execute(uri: "/metrics", method: .get).text
-                #expect(metrics.contains("enclavekit_attestations_total"))
-                #expect(metrics.contains("result=\"permitted\""))
-            }
-        }
-    }
-
     @Test func theSigningKeyPersistsAcrossRestarts() async throws {
         try await ServiceFixture.with { fixture in
             let store = try await SQLiteServiceStore.open(directory: fixture.directory + "/data")

@@ -1,5 +1,5 @@
 internal import Attestation
-internal import AttestationClient
+internal import AttestationAPI
 internal import EnclaveCore
 
 /// MAA's claim names for verified evidence: what goes into the token and what the policy sees.

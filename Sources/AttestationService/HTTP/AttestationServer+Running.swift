@@ -17,14 +17,15 @@ extension AttestationServer {
     }
 
     /// Start serving `core` on `host` at a free port, and return once it listens: over HTTPS with `tls`, else plain
-    /// HTTP, which is refused on an address other than loopback.
+    /// HTTP, which is refused on an address other than loopback; `/metrics` is served from `metrics` when given.
     public static func start(
         core: AttestationServiceCore,
         host: String = "127.0.0.1",
         maxBodySize: Int = defaultMaxBodySize,
         tls: TLSIdentity? = nil,
         limits: ConnectionLimits = ConnectionLimits(),
-        logger: Logger = Logger(label: "enclavekit.attestation")
+        logger: Logger = Logger(label: "enclavekit.attestation"),
+        metrics: MetricsExposition? = nil
     ) async throws -> Running {
         guard tls != nil || isLoopback(host) else {
             throw ServiceError.badRequest(
@@ -40,7 +41,8 @@ extension AttestationServer {
             maxBodySize: maxBodySize,
             tls: tls,
             limits: limits,
-            logger: logger
+            logger: logger,
+            metrics: metrics
         ) {
             continuation.yield($0)
             continuation.finish()

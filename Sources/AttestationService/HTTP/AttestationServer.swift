@@ -1,12 +1,10 @@
-internal import AttestationClient
+internal import AttestationAPI
 internal import Foundation
 public import Hummingbird
 public import HummingbirdCore
 internal import HummingbirdTLS
 public import Logging
-internal import Metrics
 public import NIOCore
-internal import Prometheus
 internal import Synchronization
 
 #if canImport(Glibc)
@@ -15,73 +13,31 @@ internal import Glibc
 
 /// The attestation service on HTTP (Hummingbird): MAA's data plane (`POST /attest/{type}`, `GET /certs`,
 /// `/.well-known/openid-configuration`, `GET|PUT /policies/{type}`, `POST /policies/{type}:reset`), plus
-/// `GET /challenge` and Prometheus metrics at `/metrics`. Errors answer in MAA's shape.
+/// `GET /challenge` and, when its host provides them, metrics at `/metrics`. Errors answer in MAA's shape
+/// (``ServiceError``).
 public enum AttestationServer {
     /// The largest request body accepted by default.
     public static let defaultMaxBodySize = 1 << 20
     /// The oldest `api-version` accepted.
-    public static let minimumAPIVersion = "2022-08-01"
+    public static let minimumAPIVersion = "2020-10-01"
 
-    /// The process-wide Prometheus registry, bootstrapped once.
-    static let registry: PrometheusCollectorRegistry = {
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        return registry
-    }()
-
-    /// The routes, for an application or for in-process tests.
+    /// The routes, for an application or for in-process tests: grouped by controller (``AttestController``,
+    /// ``MetadataController``, ``PolicyController``, ``MetricsController``). `/metrics` is served only when `metrics`
+    /// is given: the library never bootstraps the metrics system, its host does (the CLI bootstraps Prometheus).
     public static func router(
         core: AttestationServiceCore,
-        maxBodySize: Int = defaultMaxBodySize
+        maxBodySize: Int = defaultMaxBodySize,
+        metrics: MetricsExposition? = nil
     ) -> Router<BasicRequestContext> {
-        _ = registry
         let router = Router()
         router.middlewares.add(LogRequestsMiddleware(.info))
         router.middlewares.add(ErrorMiddleware())
         router.middlewares.add(APIVersionMiddleware())
-
-        router.post("/attest/:type") { request, context -> Response in
-            let type = try attestationType(context)
-            let body = try await collect(request, limit: maxBodySize)
-            let parsed = try AttestRequestParser.parse(body, type: type)
-            let token = try await core.attest(type: type, request: parsed)
-            return json(["token": .string(token)])
-        }
-        router.get("/certs") { _, _ -> Response in
-            Response(
-                status: .ok,
-                headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(string: core.signer.jwksJSON))
-            )
-        }
-        router.get("/.well-known/openid-configuration") { _, _ -> Response in
-            json([
-                "issuer": .string(core.issuer),
-                "jwks_uri": .string(core.issuer + "/certs"),
-                "id_token_signing_alg_values_supported": .array([.string("ES256")]),
-                "response_types_supported": .array([.string("token")]),
-                "claims_supported": .array(
-                    ["x-ms-attestation-type", "x-ms-sgx-mrenclave", "x-ms-sgx-mrsigner", "x-ms-runtime", "nonce"].map(
-                        TokenValue.string
-                    )
-                ),
-            ])
-        }
-        router.get("/challenge") { _, _ -> Response in
-            let challenge = try await core.challenge()
-            return json([
-                "nonce": .string(challenge.nonce),
-                "expiresAt": .integer(Int(challenge.expires.timeIntervalSince1970)),
-            ])
-        }
+        AttestController(core: core, maxBodySize: maxBodySize).addRoutes(to: router)
+        MetadataController(core: core).addRoutes(to: router)
         PolicyController(core: core, maxBodySize: maxBodySize).addRoutes(to: router)
-        router.get("/metrics") { _, _ -> Response in
-            Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
-            )
-        }
+        CertificatesController(core: core, maxBodySize: maxBodySize).addRoutes(to: router)
+        if let metrics { MetricsController(exposition: metrics).addRoutes(to: router) }
         return router
     }
 
@@ -167,10 +123,11 @@ public enum AttestationServer {
         tls: TLSIdentity? = nil,
         limits: ConnectionLimits = ConnectionLimits(),
         logger: Logger = Logger(label: "enclavekit.attestation"),
+        metrics: MetricsExposition? = nil,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         Application(
-            router: router(core: core, maxBodySize: maxBodySize),
+            router: router(core: core, maxBodySize: maxBodySize, metrics: metrics),
             server: try server(tls: tls, limits: limits, logger: logger),
             configuration: .init(
                 address: .hostname(host, port: port),
@@ -210,17 +167,27 @@ public enum AttestationServer {
         }
     }
 
-    static func json(_ object: [String: TokenValue], status: HTTPResponse.Status = .ok) -> Response {
-        Response(
+    /// `value` as an `application/json` response, written by `JSONEncoder` (``AttestationAPI/WireJSON``).
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        guard let bytes = try? WireJSON.encode(value) else {
+            return ServiceError.internal("the response did not encode").response
+        }
+        return Response(
             status: status,
             headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: TokenValue.object(object).description))
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes))
         )
+    }
+
+    /// A JSON object of `members` as an `application/json` response.
+    static func json(_ members: [String: TokenValue], status: HTTPResponse.Status = .ok) -> Response {
+        json(TokenValue.object(members), status: status)
     }
 }
 
-/// Turns every error into MAA's `{"error":{"code":…,"message":…}}` with its status; unexpected errors become a 500
-/// without internals.
+/// Turns every error into a ``ServiceError``, whose response is MAA's `{"error":{"code":…,"message":…}}` with its
+/// status: Hummingbird's errors (no route, a body too large) keep their status; unexpected errors become a 500
+/// without internals (logged here).
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(
         _ request: Request,
@@ -230,29 +197,24 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as ServiceError {
-            return Self.response(error)
+            throw error
         } catch let error as HTTPError {
-            let status = Int(error.status.code)
-            let code = status == 404 ? "NotFound" : status == 413 ? "RequestTooLarge" : "HTTP\(status)"
-            return Self.response(
-                ServiceError(status: status, code: code, message: error.body ?? error.status.reasonPhrase)
-            )
+            let code =
+                switch error.status {
+                case .notFound: "NotFound"
+                case .contentTooLarge: "RequestTooLarge"
+                default: "HTTP\(error.status.code)"
+                }
+            throw ServiceError(status: error.status, code: code, message: error.body ?? error.status.reasonPhrase)
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(error)"])
-            return Self.response(.internal("the service failed to process the request"))
+            throw ServiceError.internal("the service failed to process the request")
         }
-    }
-
-    static func response(_ error: ServiceError) -> Response {
-        Response(
-            status: HTTPResponse.Status(code: error.status),
-            headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: error.body))
-        )
     }
 }
 
-/// MAA's `api-version` query parameter: optional here, but a version older than 2022-08-01 is refused.
+/// MAA's `api-version` query parameter: optional here, but one older than 2020-10-01 (what Microsoft's clients
+/// send) is refused.
 struct APIVersionMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(
         _ request: Request,

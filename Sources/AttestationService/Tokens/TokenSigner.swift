@@ -1,4 +1,4 @@
-public import AttestationClient
+public import AttestationAPI
 internal import Crypto
 internal import EnclaveCore
 internal import Foundation
@@ -69,13 +69,13 @@ public struct TokenSigner: Sendable {
 
     /// The `typ` of policy tokens (`GET /policies`, policy changes): not `JWT`, so that a relying party's
     /// ``TokenVerifier`` refuses them as attestation tokens.
-    public static let policyTokenType = TokenVerifier.policyTokenType
+    public static let policyTokenType = PolicyResultClaims.tokenType
 
     /// Sign `claims` as a JWT (`ES256`, this key's `kid`, `jku` pointing at the JWKS, header `typ` = `type`).
     public func sign(_ claims: [String: TokenValue], jku: String, type: String = "JWT") async throws -> String {
         var header = JWTHeader()
         header.typ = type
         header.fields["jku"] = .string(jku)
-        return try await keys.sign(AttestationTokenClaims(claims), kid: JWKIdentifier(string: keyID), header: header)
+        return try await keys.sign(SignedTokenClaims(claims), kid: JWKIdentifier(string: keyID), header: header)
     }
 }
