@@ -25,18 +25,31 @@ public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible, 
 
     public var description: String { "\(status.code) \(code): \(message)" }
 
+    /// A 400 answer: the request is wrong (malformed, not bound, refused by policy).
+    ///
+    /// - Parameters:
+    ///   - code: The MAA error code, such as `InvalidParameter`.
+    ///   - message: Why, for the client. It goes on the wire: quote untrusted text with care and never include secrets.
     public static func badRequest(_ code: String, _ message: String) -> ServiceError {
         ServiceError(status: .badRequest, code: code, message: message)
     }
+    /// A 401 answer: the request lacks the authority it needs (an administrator token, a policy signer's signature).
+    ///
+    /// - Parameters:
+    ///   - code: The MAA error code.
+    ///   - message: Why, for the client; never a secret such as the expected token.
     public static func unauthorized(_ code: String, _ message: String) -> ServiceError {
         ServiceError(status: .unauthorized, code: code, message: message)
     }
+    /// A 404 answer with code `NotFound`.
     public static func notFound(_ message: String) -> ServiceError {
         ServiceError(status: .notFound, code: "NotFound", message: message)
     }
+    /// A 413 answer with code `RequestTooLarge`: the body is over the service's limit.
     public static func tooLarge(_ message: String) -> ServiceError {
         ServiceError(status: .contentTooLarge, code: "RequestTooLarge", message: message)
     }
+    /// A 500 answer with code `InternalError`: the service failed, not the request. Keep internals out of `message`.
     public static func `internal`(_ message: String) -> ServiceError {
         ServiceError(status: .internalServerError, code: "InternalError", message: message)
     }

@@ -63,6 +63,8 @@ public enum AttestationServer {
         /// limit, at most 1024, so that connections alone cannot exhaust the descriptors the store needs.
         public var maxConnections: Int?
 
+        /// Limits with the defaults: 10 s for a request head, 30 s for a body, 60 s idle, 2 s linger, 16 KiB header
+        /// fields, 64 KiB of headers, 100 header fields, and half the descriptor limit (at most 1024) connections.
         public init(
             headerTimeout: TimeAmount = .seconds(10),
             bodyTimeout: TimeAmount = .seconds(30),

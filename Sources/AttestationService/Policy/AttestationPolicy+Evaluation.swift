@@ -40,6 +40,7 @@ extension AttestationPolicy {
     /// rules run in order (`deny()` refuses at once; at least one `permit()` is needed), then issuance rules run in
     /// order, `add()` extending the incoming set for the rules after it.
     /// - Parameters:
+    ///   - incoming: the claims of the verified evidence (see ``PolicyClaim``).
     ///   - maxSteps: the evaluation budget; beyond it the decision is a refusal with ``Decision/limitExceeded``.
     ///   - isCancelled: polled now and then; when it says true the evaluation stops as if out of budget.
     public func evaluate(
