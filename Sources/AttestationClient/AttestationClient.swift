@@ -27,7 +27,12 @@ public struct AttestationClient: Sendable {
     public struct RuntimeData: Sendable {
         /// How the service reads the runtime data: `Binary` becomes the `x-ms-sgx-ehd` claim (base64url), `JSON` (an
         /// object) becomes `x-ms-runtime`.
-        public enum DataType: String, Sendable { case binary = "Binary", json = "JSON" }
+        public enum DataType: String, Sendable {
+            /// Opaque bytes: the token carries them base64url-encoded as `x-ms-sgx-ehd`.
+            case binary = "Binary"
+            /// A JSON object: the token carries it parsed as `x-ms-runtime`.
+            case json = "JSON"
+        }
         /// The runtime data's bytes; their SHA-256 must be the first 32 bytes of the evidence's report data, or the
         /// service refuses the evidence (`RuntimeDataNotBound`).
         public var data: [UInt8]
