@@ -22,10 +22,19 @@ public struct Frame: Sendable {
     /// Header size in bytes.
     public static let headerSize = 13
 
+    /// What the frame is: a request, a response, an error, a ping or a pong.
     public var kind: Kind
+    /// The sender's ID for a request or ping; for a response, error or pong, the ID of the request it answers.
     public var callID: UInt64
+    /// The payload (for a request: name and encoded argument); at most the channel's `maxFrameSize` bytes.
     public var payload: [UInt8]
 
+    /// A frame.
+    ///
+    /// - Parameters:
+    ///   - kind: What the frame is.
+    ///   - callID: The request's ID (see ``callID``).
+    ///   - payload: The payload, laid out as `kind` requires.
     public init(kind: Kind, callID: UInt64, payload: [UInt8]) {
         self.kind = kind
         self.callID = callID
