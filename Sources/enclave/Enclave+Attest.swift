@@ -74,6 +74,9 @@ extension EnclaveCommand {
                         nonce: nonce
                     )
                 )
+            } catch let failure as AttestationClient.Failure where failure.status == 0 || failure.status >= 500 {
+                // Unreachable, untrusted or failing service: a runtime failure (exit 70), not a refusal.
+                throw failure
             } catch let failure as AttestationClient.Failure {
                 throw Failure(check: "attestation", reason: failure.description)
             }
@@ -109,7 +112,8 @@ extension EnclaveCommand {
                 do {
                     verifier = try await client.verifier()
                 } catch let failure as AttestationClient.Failure {
-                    throw Failure(check: "service", reason: failure.description)
+                    // The keys could not be fetched: a runtime failure (exit 70), not a refusal of the token.
+                    throw RuntimeFailure(message: "cannot fetch the service's signing keys: \(failure.description)")
                 }
                 do {
                     let claims = try await verifier.verify(text, nonce: nonce)

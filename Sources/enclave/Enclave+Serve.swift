@@ -6,10 +6,11 @@ import EnclaveHost
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import X509
 
 #if Postgres
-    import AttestationServicePostgres
+import AttestationServicePostgres
 #endif
 
 extension EnclaveCommand {
@@ -161,16 +162,16 @@ extension EnclaveCommand {
                 let store: any ServiceStore
                 if let database {
                     #if Postgres
-                        store = try await PostgresServiceStore.connect(
-                            url: database,
-                            password: try Self.databasePassword(file: databasePasswordFile)
-                        )
+                    store = try await PostgresServiceStore.connect(
+                        url: database,
+                        password: try Self.databasePassword(file: databasePasswordFile)
+                    )
                     #else
-                        _ = database
-                        throw ValidationError(
-                            "this enclave was built without PostgreSQL support (the Postgres trait); "
-                                + "rebuild with `swift build --product enclave` (default traits)"
-                        )
+                    _ = database
+                    throw ValidationError(
+                        "this enclave was built without PostgreSQL support (the Postgres trait); "
+                            + "rebuild with `swift build --product enclave` (default traits)"
+                    )
                     #endif
                 } else {
                     do {
@@ -238,7 +239,19 @@ extension EnclaveCommand {
                             metadata: ["port": "\(bound)", "scheme": "\(scheme)", "issuer": "\(core.issuer)"]
                         )
                     }
-                    try await app.runService()
+                    do {
+                        try await app.runService()
+                    } catch let error as IOError where error.errnoCode == EADDRINUSE {
+                        // One line, not NIO's `bind(descriptor:ptr:bytes:)` text: the likeliest mistake on a start.
+                        throw RuntimeFailure(
+                            message: "cannot listen on \(host):\(port): the port is in use by another process "
+                                + "(choose another --port, or --port 0 for any free port)"
+                        )
+                    } catch let error as IOError where [EADDRNOTAVAIL, EACCES].contains(error.errnoCode) {
+                        throw RuntimeFailure(
+                            message: "cannot listen on \(host):\(port): \(String(cString: strerror(error.errnoCode)))"
+                        )
+                    }
                 } catch {
                     try? await store.close()
                     throw error

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EnclaveRuntime
+import Foundation
 
 /// The EnclaveKit command-line tool.
 struct EnclaveCommand: AsyncParsableCommand {
@@ -20,6 +21,33 @@ enum Main {
         if CommandLine.arguments.dropFirst().first == BenchEnclave.launchArgument {
             await EnclaveRuntime.run(BenchEnclave.self)
         }
-        await EnclaveCommand.main()
+        exit(await run(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    /// Parse and run the command; the exit status (``ExitStatus``). A usage error found while parsing prints
+    /// ArgumentParser's message and usage footer (64), `--help` the help (0); an error while running prints one line
+    /// without the footer.
+    static func run(_ arguments: [String]) async -> Int32 {
+        var command: any ParsableCommand
+        do {
+            command = try EnclaveCommand.parseAsRoot(arguments)
+        } catch {
+            EnclaveCommand.exit(withError: error)
+        }
+        do {
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+            return ExitStatus.success
+        } catch let exit as CleanExit {
+            // `enclave serve` without a subcommand asks for the help.
+            EnclaveCommand.exit(withError: exit)
+        } catch {
+            let (message, status) = ExitStatus.report(error)
+            if let message { FileHandle.standardError.write(Data("Error: \(message)\n".utf8)) }
+            return status
+        }
     }
 }
