@@ -35,14 +35,41 @@ struct HelloEnclave: EnclaveApplication {
             let key = P256.Signing.PrivateKey()
             keys.append(key)
             let raw = key.publicKey.rawRepresentation
-            let runtime = """
-                {"challenge":"\(challenge)","keys":[{"kty":"EC","crv":"P-256","kid":"hello-enclave","x":"\(Base64URL.encode(raw.prefix(32)))","y":"\(Base64URL.encode(raw.suffix(32)))"}]}
-                """
-            let data = Array(runtime.utf8)
+            let runtime = RuntimeData(
+                challenge: challenge,
+                keys: [
+                    .init(
+                        kty: "EC",
+                        crv: "P-256",
+                        kid: "hello-enclave",
+                        x: Base64URL.encode(raw.prefix(32)),
+                        y: Base64URL.encode(raw.suffix(32))
+                    )
+                ]
+            )
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let data = Array(try encoder.encode(runtime))
             let evidence = try await context.evidence(reportData: EnclaveContext.reportData(hashing: data))
             return KeyAttestation(runtimeData: data, evidence: evidence)
         }
     }
+}
+
+/// The runtime data the enclave binds into its evidence: the service's challenge and its ephemeral public key as a
+/// JWK (`x-ms-runtime` in the token).
+struct RuntimeData: Encodable {
+    /// A public key as a JSON Web Key.
+    struct Key: Encodable {
+        let kty: String
+        let crv: String
+        let kid: String
+        let x: String
+        let y: String
+    }
+
+    let challenge: String
+    let keys: [Key]
 }
 
 /// The enclave's attested keys.
