@@ -7,23 +7,27 @@ public import X509
 /// and the CRLs. The signed JSON is kept as its exact bytes.
 public struct Collateral: Sendable {
     /// The `tcbInfo` JSON object exactly as signed; parsed only after ``tcbInfoSignature`` verified.
-    public var tcbInfoBytes: [UInt8]
+    public var tcbInfoBytes: [UInt8] { didSet { parsed = ParsedCollateral() } }
     /// The TCB Signing key's ECDSA P-256 signature over ``tcbInfoBytes`` (`r ‖ s`, 64 bytes).
     public var tcbInfoSignature: [UInt8]
     /// The TCB Signing certificate and Intel's root, as PCS serves them; the chain must end at a trusted root.
     public var tcbInfoIssuerChain: [Certificate]
     /// The `enclaveIdentity` JSON object exactly as signed; parsed only after ``qeIdentitySignature`` verified.
-    public var qeIdentityBytes: [UInt8]
+    public var qeIdentityBytes: [UInt8] { didSet { parsed = ParsedCollateral() } }
     /// The TCB Signing key's ECDSA P-256 signature over ``qeIdentityBytes`` (`r ‖ s`, 64 bytes).
     public var qeIdentitySignature: [UInt8]
     /// The QE identity's signing certificate and Intel's root.
     public var qeIdentityIssuerChain: [Certificate]
     /// The root CA's CRL (DER, hexadecimal DER or PEM): revokes the intermediate CAs and the TCB Signing certificate.
-    public var rootCACRL: [UInt8]
+    public var rootCACRL: [UInt8] { didSet { parsed = ParsedCollateral() } }
     /// The PCK CA's CRL (DER, hexadecimal DER or PEM): revokes PCK certificates, the quote's leaf.
-    public var pckCRL: [UInt8]
+    public var pckCRL: [UInt8] { didSet { parsed = ParsedCollateral() } }
     /// The PCK CA (platform or processor) that signed ``pckCRL``, and Intel's root.
     public var pckCRLIssuerChain: [Certificate]
+    /// The CRLs, TCB info and QE identity parsed on first use, kept with the bytes they came from (a lookup with
+    /// other bytes parses those): one collateral object verifying many quotes parses each once. Replaced whenever
+    /// those bytes are.
+    var parsed = ParsedCollateral()
 
     /// Parse the single-file JSON bundle in the layout of the dcap-qvl project (`QuoteCollateralV3`): the signed
     /// JSON as strings, signatures and CRLs in hexadecimal, issuer chains in PEM.
@@ -31,21 +35,29 @@ public struct Collateral: Sendable {
     ///   Nothing is verified here: signatures, chains and dates are checked with each quote.
     public init(dcapQVLJSON bytes: [UInt8]) throws(EnclaveError) {
         guard bytes.count <= 1 << 20 else { throw .limitExceeded("collateral bundle larger than 1 MiB") }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
+        // The strict JSON reader of the collateral documents (Foundation's bridges every value to an object).
+        let object: JSONFields
+        do {
+            object = try JSONFields(bytes: bytes, what: "collateral")
+        } catch {
             throw .malformedInput("collateral is not a JSON object")
         }
         func string(_ key: String) throws(EnclaveError) -> String {
-            guard let value = object[key] as? String else { throw .malformedInput("collateral lacks \(key)") }
-            return value
+            do { return try object.string(key) } catch { throw .malformedInput("collateral lacks \(key)") }
         }
+        // Intel's bundles carry one chain for the TCB info and the QE identity: the same text is parsed once.
+        var chains: [String: [Certificate]] = [:]
         func hex(_ key: String) throws(EnclaveError) -> [UInt8] {
             guard let value = Hex.decode(try string(key)) else { throw .malformedInput("\(key) is not hexadecimal") }
             return value
         }
         func chain(_ key: String) throws(EnclaveError) -> [Certificate] {
             let text = try string(key)
+            if let parsed = chains[text] { return parsed }
             do {
-                return try PEMCertificates.parse(Array(text.utf8))
+                let parsed = try PEMCertificates.parse(Array(text.utf8))
+                chains[text] = parsed
+                return parsed
             } catch {
                 throw .malformedInput("\(key) is not a PEM certificate chain")
             }

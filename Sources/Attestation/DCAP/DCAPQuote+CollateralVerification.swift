@@ -22,17 +22,21 @@ extension DCAPQuote {
         let roots = anchors.map(\.certificate)
         let key = cache.map { _ in VerificationCache.key(self, collateral) }
         let platformWork: VerificationCache.Entry
+        // The QE report (signed by the PCK key, binding the attestation key) is the platform's and is checked with
+        // it; what is left per quote is the quote's own signature.
         if let key, let cached = cache?.entry(key, collateral: collateral, roots: roots, at: time) {
             platformWork = cached
+            try checkQuoteSignature()
         } else {
+            // The quote's signature depends on nothing the platform's checks establish: it is verified beside them
+            // (on another core when there is one) and its failure reported after theirs, as if checked after them.
+            async let quoteSignature = Self.outcome { try self.checkQuoteSignature() }
             platformWork = try await verifyPlatform(roots: roots, collateral: collateral, at: time)
             if let key { cache?.store(platformWork, for: key) }
+            try await quoteSignature.get()
         }
         let tcbInfo = platformWork.tcbInfo
         let path = platformWork.path
-        // The QE report (signed by the PCK key, binding the attestation key) is the platform's and was checked with
-        // it; what is left per quote is the quote's own signature.
-        try checkQuoteSignature()
         var claims = claims(anchoredAt: path, anchors: anchors)
         let qeLevel = try checkQuotingEnclave(platformWork.qeIdentity)
         let platform = platformWork.platform
@@ -58,6 +62,17 @@ extension DCAPQuote {
         -> VerificationCache.Entry
     {
         let chain = try pckChain()
+        // The quote's own chain (PCK path, QE report, SGX extension) depends on nothing the collateral checks
+        // establish: it is checked beside them (on another core when there is one), and its failure reported after
+        // theirs, in the order in which the checks are written here.
+        async let quoteChain = Self.outcome { () async throws -> ([Certificate], SGXExtensions) in
+            let path = try await self.validatePCKPath(chain: chain, trustAnchors: roots, at: time)
+            try self.checkQEReport(pckLeaf: path[0])
+            guard let value = path[0].extensions.first(where: { $0.oid == SGXExtensions.oid })?.value else {
+                throw VerificationFailure(check: .tcbLevel, reason: "the PCK certificate has no SGX extension")
+            }
+            return (path, try SGXExtensions(derEncoded: value))
+        }
         let crls = try checkRevocation(collateral: collateral, chain: chain, roots: roots, at: time)
         // Signatures first: nothing unauthenticated is interpreted.
         try await Self.checkSigned(
@@ -80,8 +95,9 @@ extension DCAPQuote {
             // Intel signs both with the TCB signing key: the same chain, validated at the same time, once.
             chainValidated: collateral.qeIdentityIssuerChain == collateral.tcbInfoIssuerChain
         )
-        let tcbInfo = try TCBInfo(jsonBytes: collateral.tcbInfoBytes)
-        let qeIdentity = try QEIdentity(jsonBytes: collateral.qeIdentityBytes)
+        // Parsed once per collateral object and bytes, after their signatures verified.
+        let tcbInfo = try collateral.parsed.tcbInfo(collateral.tcbInfoBytes)
+        let qeIdentity = try collateral.parsed.qeIdentity(collateral.qeIdentityBytes)
         for (name, issue, next) in [
             ("TCB info", tcbInfo.issueDate, tcbInfo.nextUpdate),
             ("QE identity", qeIdentity.issueDate, qeIdentity.nextUpdate),
@@ -93,12 +109,7 @@ extension DCAPQuote {
                 throw VerificationFailure(check: .collateralValidity, reason: "\(name) expired at \(next)")
             }
         }
-        let path = try await validatePCKPath(chain: chain, trustAnchors: roots, at: time)
-        try checkQEReport(pckLeaf: path[0])
-        guard let value = path[0].extensions.first(where: { $0.oid == SGXExtensions.oid })?.value else {
-            throw VerificationFailure(check: .tcbLevel, reason: "the PCK certificate has no SGX extension")
-        }
-        let platform = try SGXExtensions(derEncoded: value)
+        let (path, platform) = try await quoteChain.get()
         let certificates = path + collateral.tcbInfoIssuerChain + collateral.qeIdentityIssuerChain
         var from = ([tcbInfo.issueDate, qeIdentity.issueDate] + certificates.map(\.notValidBefore)).max() ?? time
         var until = ([tcbInfo.nextUpdate, qeIdentity.nextUpdate] + certificates.map(\.notValidAfter)).min() ?? time
@@ -117,5 +128,14 @@ extension DCAPQuote {
                 collateral.tcbInfoIssuerChain, collateral.qeIdentityIssuerChain, collateral.pckCRLIssuerChain,
             ]
         )
+    }
+
+    /// The result of `work`, its error kept to be thrown where the checks' order puts it.
+    static func outcome<Value: Sendable>(_ work: @Sendable () async throws -> Value) async -> Result<Value, any Error> {
+        do {
+            return .success(try await work())
+        } catch {
+            return .failure(error)
+        }
     }
 }
