@@ -55,10 +55,13 @@ progress() {
     done
 }
 
-# The hello path needs no PostgreSQL driver: without the default `Postgres` trait, PostgresNIO is not compiled.
-# (`swift build` and `swift test` keep the default traits; switching recompiles only this package's own modules.)
+# The hello path needs no PostgreSQL driver: without the default `Postgres` trait, PostgresNIO is not compiled (on a
+# fresh clone that saves about 120 s of CPU, an eighth of the build). Switching traits recompiles this package's own
+# modules (about 60 s of CPU), so once PostgresNIO is built (`swift build`, `swift test`) the default traits are kept.
+traits=(--disable-default-traits)
+if compgen -G ".build/debug/PostgresNIO.build/*.o" >/dev/null; then traits=(); fi
 build() {
-    if ! swift build --disable-default-traits --product "$1" 2>&1 | progress; then
+    if ! swift build "${traits[@]}" --product "$1" 2>&1 | progress; then
         echo "==> the build of $1 failed; the errors:" >&2
         grep -E "error:" "$log" | sort -u | head -20 >&2 || true
         echo "    full output: $log" >&2
@@ -72,7 +75,7 @@ echo "    about 10 minutes on 2 idle cores, longer on a busy machine. Later runs
 build enclave
 build HelloEnclave
 build HelloHost
-bin=$(swift build --disable-default-traits --show-bin-path)
+bin=$(swift build "${traits[@]}" --show-bin-path)
 done_steps+=(built)
 
 step="signing"
