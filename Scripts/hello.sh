@@ -71,7 +71,8 @@ build() {
 
 echo "==> building enclave, HelloEnclave and HelloHost (debug)"
 echo "    A first build compiles about 150 modules (SwiftNIO, two copies of BoringSSL, SQLite, Hummingbird, …):"
-echo "    about 10 minutes on 2 idle cores, longer on a busy machine. Later runs take seconds."
+echo "    about 16 CPU-minutes, so roughly 10 minutes on 2 idle cores and longer on a busy machine. Later runs take"
+echo "    seconds. The full build output goes to $log."
 build enclave
 build HelloEnclave
 build HelloHost
