@@ -7,16 +7,30 @@ public import X509
 internal import _CryptoExtras
 
 extension AttestationServiceCore {
-    /// The policy of `type` now in force: its text and hash (the default one when none was set).
+    /// The policy of `type` now in force: its text and hash (the default one when none was set). The hash is MAA's
+    /// `x-ms-policy-hash`: BASE64URL(SHA-256(BASE64URL(UTF-8 text))).
     public func currentPolicy(type: AttestationType) async throws -> (text: String, hash: String, isDefault: Bool) {
-        if let stored = try await store.policy(type: type.rawValue) { return (stored.text, stored.hash, false) }
+        if let stored = try await store.policy(type: type.rawValue) {
+            return (stored.text, Self.hash(stored.text), false)
+        }
         return (AttestationPolicy.defaultText, Self.hash(AttestationPolicy.defaultText), true)
+    }
+
+    /// The policy of `type` as MAA returns it in `x-ms-policy`: the JWS it was set with, or an unsigned JWS
+    /// (`alg: none`) of the default policy.
+    public func currentPolicyJWS(type: AttestationType) async throws -> String {
+        if let stored = try await store.policy(type: type.rawValue) { return stored.jws }
+        return Self.unsignedPolicyJWS(AttestationPolicy.defaultText)
     }
 
     /// What a management request asks for.
     public enum PolicyOperation: String, Sendable {
         case set
         case reset
+        /// Add a policy management certificate (`POST /certificates:add`).
+        case add
+        /// Remove a policy management certificate (`POST /certificates:remove`).
+        case remove
     }
 
     /// Claims of a signed management request's payload, beside MAA's `AttestationPolicy`: the attestation type it
@@ -27,23 +41,30 @@ extension AttestationServiceCore {
     /// The service a signed management request is for: its issuer URL (``Configuration/issuer``), so that a request
     /// signed for one service cannot be replayed on another that trusts the same signer.
     public static let policyAudienceClaim = "x-enclavekit-policy-audience"
+    /// The version counter that signed certificate changes advance (no attestation type is named this).
+    static let certificatesScope = "policyCertificates"
 
     /// Set the policy of `type` from a JWS as MAA accepts it: payload `{"AttestationPolicy": base64url(text)}`.
     ///
-    /// With policy signers configured the JWS must be signed by one of them (its certificate is the header's
-    /// `x5c[0]`) and its payload must name this service (`x-enclavekit-policy-audience`: its issuer URL), this type
-    /// (`x-enclavekit-policy-type`), the operation `set` (`x-enclavekit-policy-operation`) and a version
-    /// (`x-enclavekit-policy-version`, a JSON integer) greater than any accepted before for this type, so that no
-    /// signed request can be replayed, moved to another type or to another service. Without signers
-    /// the JWS is unsigned (`alg: none`) and `credential` must be the administrator's token. The text must parse.
-    /// - Returns: a policy token recording the change (`x-ms-policy-result`, hash, signer).
+    /// With policy signers (``policySigners(at:)``) the JWS must be signed by one of them (its certificate is the
+    /// header's `x5c[0]`, or `jwk.x5c[0]` as Microsoft's clients send it). A request whose payload names this
+    /// service (`x-enclavekit-policy-audience`: its issuer URL), this type (`x-enclavekit-policy-type`), the
+    /// operation `set` (`x-enclavekit-policy-operation`) and a version (`x-enclavekit-policy-version`, a JSON
+    /// integer) greater than any accepted before for this type cannot be replayed, moved to another type or to
+    /// another service. A request in MAA's form (none of these claims, as Microsoft's clients make them) is
+    /// accepted once only: the service records what was signed and refuses it ever after
+    /// (`PolicyRequestReplayed`), so that it can be neither replayed nor moved to another type; with
+    /// ``Configuration/requireVersionedPolicyRequests`` it is refused. Without signers the JWS is unsigned
+    /// (`alg: none`) and `credential` must be the administrator's token. The text must parse.
+    /// - Returns: a policy token recording the change: `x-ms-policy-result`, `x-ms-policy-token-hash` (base64url
+    ///   SHA-256 of the JWS as sent), `x-ms-policy-signer` (the signer as a JWK with `x5c`, absent when unsigned).
     public func setPolicy(
         type: AttestationType,
         jws: String,
         credential: String? = nil,
         at time: Date = Date()
     ) async throws -> String {
-        let request = try await authorize(.set, type: type, jws: jws, credential: credential)
+        let request = try await authorize(.set, type: type, jws: jws, credential: credential, at: time)
         guard let text = request.policyText else {
             throw ServiceError.badRequest(
                 "InvalidPolicyDocument",
@@ -55,35 +76,44 @@ extension AttestationServiceCore {
         } catch {
             throw ServiceError.badRequest("InvalidPolicy", error.description)
         }
-        try await advanceVersion(request, type: type)
+        try await commit(request, scope: type.rawValue, at: time)
         let hash = Self.hash(text)
-        try await store.setPolicy(StoredPolicy(text: text, jws: jws, hash: hash, updated: time), type: type.rawValue)
+        let stored = jws.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await store.setPolicy(StoredPolicy(text: text, jws: stored, hash: hash, updated: time), type: type.rawValue)
         logger.notice(
             "policy updated",
             metadata: ["type": "\(type.rawValue)", "hash": "\(hash)", "by": "\(request.signer)"]
         )
-        return try await policyToken(
-            [
-                "x-ms-policy-result": .string("Updated"), "x-ms-policy-hash": .string(hash),
-                "x-ms-policy-signer": .string(request.signer),
-            ],
-            at: time
-        )
+        var claims = try Self.changeClaims(request)
+        claims["x-ms-policy-result"] = .string("Updated")
+        claims["x-ms-policy-hash"] = .string(hash)
+        return try await policyToken(claims, at: time)
     }
 
-    /// Reset the policy of `type` to the default: with policy signers, `jws` is a signed request naming this type,
-    /// the operation `reset` and a new version; without, `credential` must be the administrator's token.
+    /// Reset the policy of `type` to the default: with policy signers, `jws` is a signed request (naming this type,
+    /// the operation `reset` and a new version, or in MAA's form: an empty payload, accepted once); without,
+    /// `credential` must be the administrator's token.
     public func resetPolicy(
         type: AttestationType,
         jws: String? = nil,
         credential: String? = nil,
         at time: Date = Date()
     ) async throws -> String {
-        let request = try await authorize(.reset, type: type, jws: jws, credential: credential)
-        try await advanceVersion(request, type: type)
+        let request = try await authorize(.reset, type: type, jws: jws, credential: credential, at: time)
+        try await commit(request, scope: type.rawValue, at: time)
         try await store.setPolicy(nil, type: type.rawValue)
         logger.notice("policy reset", metadata: ["type": "\(type.rawValue)", "by": "\(request.signer)"])
-        return try await policyToken(["x-ms-policy-result": .string("Removed")], at: time)
+        var claims = try Self.changeClaims(request)
+        claims["x-ms-policy-result"] = .string("Removed")
+        return try await policyToken(claims, at: time)
+    }
+
+    /// The claims every change result carries: the request's hash and, when signed, its signer.
+    private static func changeClaims(_ request: AuthorizedRequest) throws -> [String: TokenValue] {
+        var claims: [String: TokenValue] = [:]
+        if let hash = request.tokenHash { claims["x-ms-policy-token-hash"] = .string(hash) }
+        if let certificate = request.certificate { claims["x-ms-policy-signer"] = try signerJWK(certificate) }
+        return claims
     }
 
     /// A management request that passed authorization.
@@ -91,18 +121,46 @@ extension AttestationServiceCore {
         var policyText: String?
         var signer: String
         var version: Int64?
+        /// The signer's certificate (nil: the administrator, unsigned).
+        var certificate: Certificate?
+        /// The payload, for the certificate routes' `policyCertificate`.
+        var payload: [String: Any] = [:]
+        /// base64url SHA-256 of the JWS as sent (`x-ms-policy-token-hash`).
+        var tokenHash: String?
+        /// For a signed request in MAA's form (no version): hex SHA-256 of what was signed, recorded so that it is
+        /// accepted once.
+        var singleUseDigest: String?
     }
 
-    /// Who may change policies: a configured policy signer (signed request naming type, operation and a fresh
-    /// version) or, without signers, the administrator's bearer token. Nobody anonymous, ever.
+    /// The policy management certificates in force: the store's (shared by every instance), which the operator's
+    /// ``Configuration/policySigners`` seed (a certificate removed through `/certificates:remove` stays removed).
+    public func policySigners(at time: Date = Date()) async throws -> [Certificate] {
+        if !configuration.policySigners.isEmpty {
+            try await store.seedPolicySigners(try configuration.policySigners.map(Self.der), at: time)
+        }
+        return try await store.policySigners().map { try Certificate(derEncoded: $0) }
+    }
+
+    /// Who may change policies and policy management certificates: a policy signer (a signed request) or, without
+    /// signers, the administrator's bearer token. Nobody anonymous, ever.
     func authorize(
         _ operation: PolicyOperation,
-        type: AttestationType,
+        type: AttestationType?,
         jws: String?,
-        credential: String?
+        credential: String?,
+        at time: Date = Date()
     ) async throws -> AuthorizedRequest {
         let body = jws?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-        if configuration.policySigners.isEmpty {
+        let tokenHash = body.isEmpty ? nil : Base64URL.encode(Array(SHA256.hash(data: Array(body.utf8))))
+        let signers = try await policySigners(at: time)
+        if signers.isEmpty {
+            guard operation == .set || operation == .reset, let type else {
+                throw ServiceError.unauthorized(
+                    "PolicySignerUnknown",
+                    "this service has no policy management certificate to sign the change: start it with "
+                        + "--policy-signer CERT"
+                )
+            }
             guard let admin = configuration.adminCredential else {
                 throw ServiceError.unauthorized(
                     "AdminCredentialRequired",
@@ -126,9 +184,15 @@ extension AttestationServiceCore {
             guard document.signature.isEmpty else {
                 throw ServiceError.badRequest("InvalidPolicyDocument", "an unsigned policy has an empty signature")
             }
+            try Self.checkPayloadShape(document, operation: operation)
             // Claims naming type, operation or version are optional here, but hold when present.
             let version = try checkClaims(document, operation: operation, type: type, required: false)
-            return AuthorizedRequest(policyText: document.policyText, signer: "(administrator)", version: version)
+            return AuthorizedRequest(
+                policyText: document.policyText,
+                signer: "(administrator)",
+                version: version,
+                tokenHash: tokenHash
+            )
         }
         guard !body.isEmpty else {
             throw ServiceError.unauthorized(
@@ -143,39 +207,111 @@ extension AttestationServiceCore {
                 "this service accepts only policies signed by a configured policy signer"
             )
         }
-        guard let chain = document.header["x5c"] as? [String], let first = chain.first,
+        let certificate = try verifySignature(document, signers: signers, at: time)
+        try Self.checkPayloadShape(document, operation: operation)
+        let claimNames = [
+            Self.policyTypeClaim, Self.policyOperationClaim, Self.policyVersionClaim, Self.policyAudienceClaim,
+        ]
+        var request = AuthorizedRequest(
+            policyText: document.policyText,
+            signer: certificate.subject.description,
+            certificate: certificate,
+            payload: document.payload,
+            tokenHash: tokenHash
+        )
+        if claimNames.contains(where: { document.payload[$0] != nil }) || configuration.requireVersionedPolicyRequests {
+            if let type {
+                request.version = try checkClaims(document, operation: operation, type: type, required: true)
+            } else {
+                request.version = try checkCertificateClaims(document, operation: operation)
+            }
+        } else {
+            // MAA's form: nothing in it names the type, the operation or a freshness value, so it is good once.
+            request.singleUseDigest = Hex.encode(Array(SHA256.hash(data: document.signedBytes)))
+        }
+        return request
+    }
+
+    /// A request's payload fits its operation: a reset carries no policy, a policy change no certificate, a
+    /// certificate change no policy, so that a request signed for one operation cannot serve as another.
+    static func checkPayloadShape(_ document: PolicyDocument, operation: PolicyOperation) throws {
+        let hasPolicy = document.payload["AttestationPolicy"] != nil
+        let hasCertificate = document.payload["policyCertificate"] != nil
+        let fits =
+            switch operation {
+            case .set: !hasCertificate
+            case .reset: !hasPolicy && !hasCertificate
+            case .add, .remove: hasCertificate && !hasPolicy
+            }
+        guard fits else {
+            throw ServiceError(
+                status: 403,
+                code: "PolicyOperationMismatch",
+                message: "the request's payload is not one for the operation \(operation.rawValue)"
+            )
+        }
+    }
+
+    /// The certificate that signed `document`, one of `signers`, after checking the signature and the
+    /// certificate's validity at `time`.
+    ///
+    /// Not jwt-kit's ``X5CVerifier``, for reasons measured with jwt-kit 5.8 (`MicrosoftClientTests`
+    /// `jwtKitX5CVerifierRefusesMAAPolicySigners`): it validates `x5c` with swift-certificates' RFC 5280 policy,
+    /// which refuses a self-signed certificate presented as the signer unless it is marked as a CA ("Self-signed
+    /// cert … is not marked as a CA") — and MAA policy management certificates are self-signed end-entity
+    /// certificates; it reads only the header's `x5c` (Microsoft's clients send the certificate in `jwk.x5c`:
+    /// `missingX5CHeader`), only registered `alg` names (they send `RSA256`: `unsupportedAlgorithm`), and only JSON
+    /// payloads (their reset signs an empty one). The signature covers header and payload as sent, so such a token
+    /// cannot be rewritten into a form jwt-kit accepts. The trust decision here is exact: the certificate must be
+    /// one of the policy management certificates (no chain building), valid at `time`, and the signature is
+    /// checked with swift-crypto.
+    func verifySignature(
+        _ document: PolicyDocument,
+        signers: [Certificate],
+        at time: Date
+    ) throws -> Certificate {
+        let headerChain = document.header["x5c"] as? [String]
+        let jwkChain = (document.header["jwk"] as? [String: Any])?["x5c"] as? [String]
+        guard let first = (headerChain ?? jwkChain)?.first, first.utf8.count <= 65536,
             let der = Data(base64Encoded: first), let certificate = try? Certificate(derEncoded: Array(der)),
-            configuration.policySigners.contains(certificate)
+            signers.contains(certificate)
         else {
             throw ServiceError.unauthorized("PolicySignerUnknown", "the policy is not signed by a configured signer")
         }
+        guard certificate.notValidBefore <= time, time <= certificate.notValidAfter else {
+            throw ServiceError.unauthorized("PolicySignerUnknown", "the signer's certificate is not valid now")
+        }
+        // Microsoft's clients name RS256 "RSA256".
+        let algorithm = document.algorithm == "RSA256" ? "RS256" : document.algorithm
         guard let signature = Base64URL.decode(document.signature),
-            Self.verify(
-                signature,
-                over: document.signedBytes,
-                algorithm: document.algorithm,
-                key: certificate.publicKey
-            )
+            Self.verify(signature, over: document.signedBytes, algorithm: algorithm, key: certificate.publicKey)
         else {
             throw ServiceError.unauthorized("PolicySignatureInvalid", "the policy signature does not verify")
         }
-        let version = try checkClaims(document, operation: operation, type: type, required: true)
-        return AuthorizedRequest(
-            policyText: document.policyText,
-            signer: certificate.subject.description,
-            version: version
-        )
+        return certificate
     }
 
-    /// Record the request's version as the newest for `type`, or refuse it as a replay.
-    private func advanceVersion(_ request: AuthorizedRequest, type: AttestationType) async throws {
+    /// Record the request as used: its version as the newest for `scope`, or (MAA's form) what it signed; refuse
+    /// it as a replay otherwise.
+    func commit(_ request: AuthorizedRequest, scope: String, at time: Date) async throws {
+        if let digest = request.singleUseDigest {
+            guard try await store.markPolicyRequestUsed(digest: digest, at: time) else {
+                throw ServiceError(
+                    status: 403,
+                    code: "PolicyRequestReplayed",
+                    message: "this signed request was accepted before; a request without "
+                        + "\(Self.policyVersionClaim) is good once (sign a new one, or use enclave policy)"
+                )
+            }
+            return
+        }
         guard let version = request.version else { return }
-        guard try await store.advancePolicyVersion(type: type.rawValue, to: version) else {
+        guard try await store.advancePolicyVersion(type: scope, to: version) else {
             throw ServiceError(
                 status: 403,
                 code: "PolicyVersionNotNewer",
                 message: "\(Self.policyVersionClaim) \(version) is not greater than the last one accepted for "
-                    + "\(type.rawValue): the request is a replay or out of order"
+                    + "\(scope): the request is a replay or out of order"
             )
         }
     }
@@ -217,16 +353,7 @@ extension AttestationServiceCore {
                     + "\(Self.policyVersionClaim) (an integer greater than the last one accepted)"
             )
         }
-        if let audience {
-            guard let text = audience as? String, Self.sameService(text, issuer) else {
-                throw ServiceError(
-                    status: 403,
-                    code: "PolicyAudienceMismatch",
-                    message: "the request is for the service \(ServiceError.quote(String("\(audience)".prefix(256)))), "
-                        + "not \(issuer)"
-                )
-            }
-        }
+        try checkAudience(payload)
         return try Self.checkTypeOperationVersion(
             named: named,
             action: action,
@@ -235,6 +362,43 @@ extension AttestationServiceCore {
             operation: operation,
             type: type
         )
+    }
+
+    /// A signed certificate change in EnclaveKit's form: this service, the operation (`add` or `remove`), no
+    /// attestation type, and a version greater than the last certificate change's.
+    func checkCertificateClaims(_ document: PolicyDocument, operation: PolicyOperation) throws -> Int64? {
+        let payload = document.payload
+        guard payload[Self.policyTypeClaim] == nil, payload[Self.policyOperationClaim] != nil,
+            payload[Self.policyVersionClaim] != nil, payload[Self.policyAudienceClaim] != nil
+        else {
+            throw ServiceError.badRequest(
+                "InvalidPolicyDocument",
+                "a signed certificate change names \(Self.policyAudienceClaim), \(Self.policyOperationClaim) "
+                    + "(add or remove) and \(Self.policyVersionClaim), and no attestation type"
+            )
+        }
+        try checkAudience(payload)
+        // Any type serves to check the operation and the version: the payload names none.
+        return try Self.checkTypeOperationVersion(
+            named: nil,
+            action: payload[Self.policyOperationClaim],
+            number: payload[Self.policyVersionClaim],
+            literal: document.rawMembers[Self.policyVersionClaim],
+            operation: operation,
+            type: .sgxEnclave
+        )
+    }
+
+    private func checkAudience(_ payload: [String: Any]) throws {
+        guard let audience = payload[Self.policyAudienceClaim] else { return }
+        guard let text = audience as? String, Self.sameService(text, issuer) else {
+            throw ServiceError(
+                status: 403,
+                code: "PolicyAudienceMismatch",
+                message: "the request is for the service \(ServiceError.quote(String("\(audience)".prefix(256)))), "
+                    + "not \(issuer)"
+            )
+        }
     }
 
     /// Whether two service URLs name the same service (a trailing `/` aside).
@@ -294,6 +458,8 @@ extension AttestationServiceCore {
         var policyText: String?
         /// The raw text of the payload's members, by name (checked free of duplicate names).
         var rawMembers: [String: String] = [:]
+        /// The payload's bytes (empty in a reset as Microsoft's clients send it).
+        var payloadBytes: [UInt8] = []
     }
 
     static func parsePolicyJWS(_ jws: String) throws -> PolicyDocument {
@@ -306,10 +472,12 @@ extension AttestationServiceCore {
                 "the body is not a JWS whose payload is {\"AttestationPolicy\": base64url(policy)}"
             )
         }
+        // An empty payload is MAA's reset (Microsoft's clients sign "" for it): no members.
+        let json = payloadBytes.isEmpty ? Array("{}".utf8) : payloadBytes
         _ = try StrictJSON(headerBytes, what: "the policy request's header")
-        let members = try StrictJSON(payloadBytes, what: "the policy request's payload").topLevelValues
+        let members = try StrictJSON(json, what: "the policy request's payload").topLevelValues
         guard let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any],
-            let payload = try? JSONSerialization.jsonObject(with: Data(payloadBytes)) as? [String: Any]
+            let payload = try? JSONSerialization.jsonObject(with: Data(json)) as? [String: Any]
         else {
             throw ServiceError.badRequest(
                 "InvalidPolicyDocument",
@@ -332,17 +500,27 @@ extension AttestationServiceCore {
             signedBytes: Array((parts[0] + "." + parts[1]).utf8),
             signature: String(parts[2]),
             policyText: text,
-            rawMembers: members
+            rawMembers: members,
+            payloadBytes: payloadBytes
         )
     }
 
-    /// A signed token about the policy of `type`: `x-ms-policy` (its text) and its hash.
+    /// A signed token about the policy of `type`: `x-ms-policy` (the JWS it was set with, or an unsigned JWS of
+    /// the default), its hash and, when the policy was signed, `x-ms-policy-signer`.
     public func policyToken(type: AttestationType, at time: Date = Date()) async throws -> String {
         let current = try await currentPolicy(type: type)
-        return try await policyToken(
-            ["x-ms-policy": .string(current.text), "x-ms-policy-hash": .string(current.hash)],
-            at: time
-        )
+        let jws = try await currentPolicyJWS(type: type)
+        var claims: [String: TokenValue] = ["x-ms-policy": .string(jws), "x-ms-policy-hash": .string(current.hash)]
+        if let document = try? Self.parsePolicyJWS(jws), document.algorithm.lowercased() != "none",
+            let chain = (document.header["x5c"] as? [String])
+                ?? ((document.header["jwk"] as? [String: Any])?["x5c"]
+                    as? [String]),
+            let first = chain.first, let der = Data(base64Encoded: first),
+            let certificate = try? Certificate(derEncoded: Array(der))
+        {
+            claims["x-ms-policy-signer"] = try Self.signerJWK(certificate)
+        }
+        return try await policyToken(claims, at: time)
     }
 
     private func policyToken(_ claims: [String: TokenValue], at time: Date) async throws -> String {
@@ -357,11 +535,121 @@ extension AttestationServiceCore {
         return try await signer.sign(token, jku: issuer + "/certs", type: TokenSigner.policyTokenType)
     }
 
+    // MARK: Policy management certificates
+
+    /// A signed token listing the policy management certificates (`x-ms-policy-certificates`: a JWKS whose keys
+    /// carry each certificate in `x5c`), as MAA's `GET /certificates` answers.
+    public func policyCertificatesToken(at time: Date = Date()) async throws -> String {
+        let keys = try await policySigners(at: time).map(Self.signerJWK)
+        return try await policyToken(["x-ms-policy-certificates": .object(["keys": .array(keys)])], at: time)
+    }
+
+    /// Add the certificate in `jws`'s payload (`policyCertificate`: a JWK whose `x5c[0]` is it) to the policy
+    /// management certificates. The request is authorized as a policy change is (signed by a current signer; once
+    /// only in MAA's form, or naming this service, the operation `add` and a new version).
+    /// - Returns: a token with `x-ms-certificate-thumbprint` (hex SHA-1 of the certificate, as MAA) and
+    ///   `x-ms-policycertificates-result: IsPresent`.
+    public func addPolicyCertificate(
+        jws: String,
+        credential: String? = nil,
+        at time: Date = Date()
+    ) async throws
+        -> String
+    {
+        try await changePolicyCertificate(.add, jws: jws, credential: credential, at: time)
+    }
+
+    /// Remove the certificate in `jws`'s payload from the policy management certificates, authorized as
+    /// ``addPolicyCertificate(jws:credential:at:)``. The last certificate is never removed
+    /// (`LastPolicySignerRemoval`): that would leave policies changeable by nobody, or open them.
+    /// - Returns: a token with `x-ms-certificate-thumbprint` and `x-ms-policycertificates-result: IsAbsent`.
+    public func removePolicyCertificate(
+        jws: String,
+        credential: String? = nil,
+        at time: Date = Date()
+    ) async throws
+        -> String
+    {
+        try await changePolicyCertificate(.remove, jws: jws, credential: credential, at: time)
+    }
+
+    private func changePolicyCertificate(
+        _ operation: PolicyOperation,
+        jws: String,
+        credential: String?,
+        at time: Date
+    ) async throws -> String {
+        let request = try await authorize(operation, type: nil, jws: jws, credential: credential, at: time)
+        guard let key = request.payload["policyCertificate"] as? [String: Any], let chain = key["x5c"] as? [String],
+            let first = chain.first, first.utf8.count <= 65536, let bytes = Data(base64Encoded: first),
+            let certificate = try? Certificate(derEncoded: Array(bytes))
+        else {
+            throw ServiceError.badRequest(
+                "InvalidPolicyDocument",
+                "the payload is not {\"policyCertificate\": a JWK whose x5c[0] is a base64 DER certificate}"
+            )
+        }
+        let der = try Self.der(certificate)
+        try await commit(request, scope: Self.certificatesScope, at: time)
+        let result: String
+        switch operation {
+        case .add:
+            _ = try await store.addPolicySigner(der, at: time)
+            result = "IsPresent"
+        default:
+            switch try await store.removePolicySigner(der, at: time) {
+            case .last:
+                throw ServiceError(
+                    status: 409,
+                    code: "LastPolicySignerRemoval",
+                    message: "the certificate is the last policy management certificate: add another before "
+                        + "removing it (without any, nobody could change policies)"
+                )
+            case .removed, .absent:
+                result = "IsAbsent"
+            }
+        }
+        let thumbprint = Hex.encode(Array(Insecure.SHA1.hash(data: der))).uppercased()
+        logger.notice(
+            "policy management certificate \(operation.rawValue)",
+            metadata: ["thumbprint": "\(thumbprint)", "by": "\(request.signer)"]
+        )
+        return try await policyToken(
+            [
+                "x-ms-certificate-thumbprint": .string(thumbprint),
+                "x-ms-policycertificates-result": .string(result),
+            ],
+            at: time
+        )
+    }
+
+    /// A certificate as MAA lists a policy signer: a JWK (`kty`, `alg`, `use`) carrying it in `x5c`.
+    static func signerJWK(_ certificate: Certificate) throws -> TokenValue {
+        let rsa = _RSA.Signing.PublicKey(certificate.publicKey) != nil
+        let key = JSONWebKey(
+            kty: rsa ? "RSA" : "EC",
+            alg: rsa ? "RS256" : nil,
+            use: "sig",
+            x5c: [Data(try der(certificate)).base64EncodedString()]
+        )
+        return try JSONDecoder().decode(TokenValue.self, from: JSONEncoder().encode(key))
+    }
+
+    static func der(_ certificate: Certificate) throws -> [UInt8] {
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate)
+        return serializer.serializedBytes
+    }
+
+    // MARK: Making requests
+
     /// An unsigned policy JWS (`alg: none`) for `text`, as MAA's tools make them.
     public static func unsignedPolicyJWS(_ text: String) -> String {
-        let header = Base64URL.encode(Array("{\"alg\":\"none\"}".utf8))
+        let header = Base64URL.encode(Array(TokenValue.object(["alg": .string("none")]).description.utf8))
         let payload = Base64URL.encode(
-            Array("{\"AttestationPolicy\":\"\(Base64URL.encode(Array(text.utf8)))\"}".utf8)
+            Array(
+                TokenValue.object(["AttestationPolicy": .string(Base64URL.encode(Array(text.utf8)))]).description.utf8
+            )
         )
         return header + "." + payload + "."
     }
@@ -379,10 +667,10 @@ extension AttestationServiceCore {
         key: P256.Signing.PrivateKey,
         certificate: Certificate
     ) throws -> String {
-        var serializer = DER.Serializer()
-        try serializer.serialize(certificate)
-        let x5c = Data(serializer.serializedBytes).base64EncodedString()
-        let header = Base64URL.encode(Array("{\"alg\":\"ES256\",\"x5c\":[\"\(x5c)\"]}".utf8))
+        let x5c = Data(try der(certificate)).base64EncodedString()
+        let header = Base64URL.encode(
+            Array(TokenValue.object(["alg": .string("ES256"), "x5c": .array([.string(x5c)])]).description.utf8)
+        )
         var members: [String: TokenValue] = [
             policyTypeClaim: .string(type.rawValue), policyOperationClaim: .string(operation.rawValue),
             policyVersionClaim: .integer(Int(version)), policyAudienceClaim: .string(audience),

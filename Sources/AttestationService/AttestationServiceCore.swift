@@ -40,6 +40,10 @@ public final class AttestationServiceCore: Sendable {
         /// Certificates whose keys may sign policy changes; then only signed requests naming the attestation type,
         /// the operation and a fresh version change policies.
         public var policySigners: [Certificate] = []
+        /// Refuse signed policy and certificate requests in MAA's form (no `x-enclavekit-policy-version`), which
+        /// are otherwise accepted once each: then every signed request must name this service, its type, its
+        /// operation and a new version.
+        public var requireVersionedPolicyRequests = false
         /// Without policy signers: the administrator's token, which policy changes must present
         /// (`Authorization: Bearer …`). Without either, policies cannot be changed at all.
         public var adminCredential: AdminCredential?
@@ -47,6 +51,9 @@ public final class AttestationServiceCore: Sendable {
         /// revoked, out-of-date or unevaluated TCB, no debug TEE, SEV-SNP VMPL 0, … as ``EvidencePolicy``'s
         /// defaults say). Simulated evidence is governed by ``allowSimulated`` instead.
         public var evidencePolicy = EvidencePolicy()
+        /// The kind of token signing key: ES256 by default here; `enclave serve attestation` defaults to RS256,
+        /// which Microsoft's Azure Attestation clients need.
+        public var tokenKeyType: TokenSigner.KeyType = .ec
         public var tokenLifetime: TimeInterval = 8 * 3600
         public var challengeLifetime: TimeInterval = 300
         /// How long a management request may use the administrator token digest read from the store before reading
@@ -113,8 +120,11 @@ public final class AttestationServiceCore: Sendable {
         self.store = store
         self.logger = logger
         self.metrics = ServiceMetrics()
-        let stored = try await store.signingKey(orInsert: try TokenSigner.generate(issuer: configuration.issuer))
-        self.signer = try await TokenSigner(stored)
+        self.signer = try await TokenSigner.load(
+            from: store,
+            type: configuration.tokenKeyType,
+            issuer: configuration.issuer
+        )
         let key = try await store.challengeKey(orInsert: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
         self.challengeKey = SymmetricKey(data: key)
     }
@@ -240,7 +250,7 @@ public final class AttestationServiceCore: Sendable {
             policyHash = Self.hash(draft)
         } else if let stored = try await store.policy(type: type.rawValue) {
             policyText = stored.text
-            policyHash = stored.hash
+            policyHash = Self.hash(stored.text)
         } else {
             policyText = AttestationPolicy.defaultText
             policyHash = Self.hash(policyText)
@@ -306,8 +316,10 @@ public final class AttestationServiceCore: Sendable {
 
     static let reserved: Set<String> = ["iss", "iat", "nbf", "exp", "jti", "nonce", "aud", "sub"]
 
+    /// MAA's `x-ms-policy-hash`: BASE64URL(SHA-256(BASE64URL(UTF-8 policy text))) (Azure Attestation's claim sets;
+    /// checked against tokens of a live MAA instance).
     static func hash(_ text: String) -> String {
-        Base64URL.encode(Array(SHA256.hash(data: Array(text.utf8))))
+        Base64URL.encode(Array(SHA256.hash(data: Array(Base64URL.encode(Array(text.utf8)).utf8))))
     }
 
     static func auditDetail(_ token: [String: TokenValue]) -> String {

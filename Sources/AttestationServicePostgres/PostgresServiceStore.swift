@@ -207,6 +207,20 @@ public final class PostgresServiceStore: ServiceStore {
                 "CREATE TABLE IF NOT EXISTS collateral_cache (key TEXT PRIMARY KEY, body TEXT NOT NULL, issuer_chain TEXT NOT NULL, issued DOUBLE PRECISION NOT NULL, next_update DOUBLE PRECISION NOT NULL, fetched DOUBLE PRECISION NOT NULL)",
                 logger: logger
             )
+            // Added with RS256 tokens and policy management certificates (IF NOT EXISTS: an existing database gains
+            // them on the next start).
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS token_signing_keys (kind TEXT PRIMARY KEY, private_key TEXT NOT NULL, certificate TEXT NOT NULL)",
+                logger: logger
+            )
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS policy_signers (id TEXT PRIMARY KEY, certificate TEXT NOT NULL, present BOOLEAN NOT NULL, added DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL)",
+                logger: logger
+            )
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS policy_requests (digest TEXT PRIMARY KEY, time DOUBLE PRECISION NOT NULL)",
+                logger: logger
+            )
         }
     }
 
@@ -407,6 +421,110 @@ extension PostgresServiceStore {
         var inserted = false
         for try await _ in try await client.query(
             "INSERT INTO consumed_challenges (nonce, expires) VALUES (\(nonce), \(seconds)) ON CONFLICT (nonce) DO NOTHING RETURNING nonce"
+        ).decode(String.self) {
+            inserted = true
+        }
+        return inserted
+    }
+}
+
+extension PostgresServiceStore {
+    public func signingKey(kind: String, orInsert candidate: StoredSigningKey?) async throws -> StoredSigningKey? {
+        if kind == "ec" {
+            if let candidate { return try await signingKey(orInsert: candidate) }
+            for try await (key, certificate) in try await client.query(
+                "SELECT private_key, certificate FROM signing_keys WHERE id = 1"
+            ).decode((String, String).self) {
+                return StoredSigningKey(privateKeyPEM: key, certificatePEM: certificate)
+            }
+            return nil
+        }
+        if let candidate {
+            try await client.query(
+                "INSERT INTO token_signing_keys (kind, private_key, certificate) VALUES (\(kind), \(candidate.privateKeyPEM), \(candidate.certificatePEM)) ON CONFLICT (kind) DO NOTHING"
+            )
+        }
+        for try await (key, certificate) in try await client.query(
+            "SELECT private_key, certificate FROM token_signing_keys WHERE kind = \(kind)"
+        ).decode((String, String).self) {
+            return StoredSigningKey(privateKeyPEM: key, certificatePEM: certificate)
+        }
+        return nil
+    }
+
+    public func policySigners() async throws -> [[UInt8]] {
+        var signers: [[UInt8]] = []
+        for try await text in try await client.query(
+            "SELECT certificate FROM policy_signers WHERE present ORDER BY added, id"
+        ).decode(String.self) {
+            guard let der = Data(base64Encoded: text) else {
+                throw ServiceError.internal("a stored policy signer is not base64")
+            }
+            signers.append(Array(der))
+        }
+        return signers
+    }
+
+    public func seedPolicySigners(_ certificates: [[UInt8]], at time: Date) async throws {
+        let seconds = time.timeIntervalSince1970
+        for certificate in certificates {
+            let id = Self.policySignerKey(certificate)
+            let text = Data(certificate).base64EncodedString()
+            try await client.query(
+                "INSERT INTO policy_signers (id, certificate, present, added, updated) VALUES (\(id), \(text), TRUE, \(seconds), \(seconds)) ON CONFLICT (id) DO NOTHING"
+            )
+        }
+    }
+
+    public func addPolicySigner(_ certificate: [UInt8], at time: Date) async throws -> Bool {
+        let id = Self.policySignerKey(certificate)
+        let text = Data(certificate).base64EncodedString()
+        let seconds = time.timeIntervalSince1970
+        var added = false
+        for try await _ in try await client.query(
+            """
+            INSERT INTO policy_signers (id, certificate, present, added, updated) VALUES (\(id), \(text), TRUE, \(seconds), \(seconds))
+            ON CONFLICT (id) DO UPDATE SET present = TRUE, updated = EXCLUDED.updated WHERE NOT policy_signers.present
+            RETURNING id
+            """
+        ).decode(String.self) {
+            added = true
+        }
+        return added
+    }
+
+    public func removePolicySigner(_ certificate: [UInt8], at time: Date) async throws -> PolicySignerRemoval {
+        let id = Self.policySignerKey(certificate)
+        let seconds = time.timeIntervalSince1970
+        let logger = Logger(label: "enclavekit.postgres")
+        // A transaction under an advisory lock: two instances removing the last two signers at once would otherwise
+        // both count two (READ COMMITTED) and leave none.
+        return try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(728)", logger: logger)
+            var present = false
+            var count = 0
+            for try await rowID in try await connection.query(
+                "SELECT id FROM policy_signers WHERE present",
+                logger: logger
+            ).decode(String.self) {
+                count += 1
+                if rowID == id { present = true }
+            }
+            guard present else { return .absent }
+            guard count > 1 else { return .last }
+            try await connection.query(
+                "UPDATE policy_signers SET present = FALSE, updated = \(seconds) WHERE id = \(id)",
+                logger: logger
+            )
+            return .removed
+        }
+    }
+
+    public func markPolicyRequestUsed(digest: String, at time: Date) async throws -> Bool {
+        let seconds = time.timeIntervalSince1970
+        var inserted = false
+        for try await _ in try await client.query(
+            "INSERT INTO policy_requests (digest, time) VALUES (\(digest), \(seconds)) ON CONFLICT (digest) DO NOTHING RETURNING digest"
         ).decode(String.self) {
             inserted = true
         }

@@ -61,6 +61,24 @@ extension EnclaveCommand {
             )
             var policySigner: [String] = []
 
+            @Option(
+                help: """
+                    The token signing key: rsa (RS256, which Microsoft's Azure Attestation clients verify) or ec \
+                    (ES256). Made on first start and kept in the store; a key of the other kind made earlier stays \
+                    published in /certs so that its tokens still verify.
+                    """
+            )
+            var tokenKeyType = "rsa"
+
+            @Flag(
+                help: """
+                    Refuse signed policy and certificate requests in MAA's form (as Microsoft's clients send them, \
+                    accepted once each otherwise): every signed request must then name this service, its type, its \
+                    operation and a new version (enclave policy makes them so).
+                    """
+            )
+            var requireVersionedPolicyRequests = false
+
             @OptionGroup(title: "Collateral for real SGX and TDX quotes")
             var collateral: ServeCollateralOptions
 
@@ -188,6 +206,11 @@ extension EnclaveCommand {
                         issuer: issuer ?? "\(scheme)://\(host):\(port)"
                     )
                     configuration.allowSimulated = allowSimulated
+                    guard let keyType = TokenSigner.KeyType(rawValue: tokenKeyType) else {
+                        throw ValidationError("--token-key-type is rsa or ec")
+                    }
+                    configuration.tokenKeyType = keyType
+                    configuration.requireVersionedPolicyRequests = requireVersionedPolicyRequests
                     if allowSimulated {
                         let platform = try SimulatedPlatform.open()
                         configuration.simulatedAnchor = try Certificate(pemEncoded: platform.rootCertificatePEM())

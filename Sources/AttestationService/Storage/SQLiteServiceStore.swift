@@ -38,6 +38,11 @@ public final class SQLiteServiceStore: ServiceStore {
             "CREATE TABLE IF NOT EXISTS challenge_key (id INTEGER PRIMARY KEY CHECK (id = 1), key TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS consumed_challenges (nonce TEXT PRIMARY KEY, expires REAL NOT NULL)",
             "CREATE INDEX IF NOT EXISTS consumed_challenges_expires ON consumed_challenges (expires)",
+            // Added with RS256 tokens and policy management certificates (CREATE … IF NOT EXISTS: an existing
+            // data directory gains them on its next start).
+            "CREATE TABLE IF NOT EXISTS token_signing_keys (kind TEXT PRIMARY KEY, private_key TEXT NOT NULL, certificate TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS policy_signers (id TEXT PRIMARY KEY, certificate TEXT NOT NULL, present INTEGER NOT NULL, added REAL NOT NULL, updated REAL NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS policy_requests (digest TEXT PRIMARY KEY, time REAL NOT NULL)",
         ] {
             _ = try await connection.query(statement)
         }
@@ -240,6 +245,99 @@ extension SQLiteServiceStore {
         let rows = try await connection.query(
             "INSERT INTO consumed_challenges (nonce, expires) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
             [.text(nonce), .float(expires.timeIntervalSince1970)]
+        )
+        return !rows.isEmpty
+    }
+}
+
+extension SQLiteServiceStore {
+    public func signingKey(kind: String, orInsert candidate: StoredSigningKey?) async throws -> StoredSigningKey? {
+        if kind == "ec" {
+            if let candidate { return try await signingKey(orInsert: candidate) }
+            let rows = try await connection.query("SELECT private_key, certificate FROM signing_keys WHERE id = 1")
+            guard let row = rows.first, let key = row.column("private_key")?.string,
+                let certificate = row.column("certificate")?.string
+            else { return nil }
+            return StoredSigningKey(privateKeyPEM: key, certificatePEM: certificate)
+        }
+        if let candidate {
+            _ = try await connection.query(
+                "INSERT OR IGNORE INTO token_signing_keys (kind, private_key, certificate) VALUES (?, ?, ?)",
+                [.text(kind), .text(candidate.privateKeyPEM), .text(candidate.certificatePEM)]
+            )
+        }
+        let rows = try await connection.query(
+            "SELECT private_key, certificate FROM token_signing_keys WHERE kind = ?",
+            [.text(kind)]
+        )
+        guard let row = rows.first, let key = row.column("private_key")?.string,
+            let certificate = row.column("certificate")?.string
+        else { return nil }
+        return StoredSigningKey(privateKeyPEM: key, certificatePEM: certificate)
+    }
+
+    public func policySigners() async throws -> [[UInt8]] {
+        let rows = try await connection.query(
+            "SELECT certificate FROM policy_signers WHERE present = 1 ORDER BY added, id"
+        )
+        return try rows.map { row in
+            guard let text = row.column("certificate")?.string, let der = Data(base64Encoded: text) else {
+                throw ServiceError.internal("a stored policy signer is not base64")
+            }
+            return Array(der)
+        }
+    }
+
+    public func seedPolicySigners(_ certificates: [[UInt8]], at time: Date) async throws {
+        for certificate in certificates {
+            _ = try await connection.query(
+                "INSERT OR IGNORE INTO policy_signers (id, certificate, present, added, updated) VALUES (?, ?, 1, ?, ?)",
+                [
+                    .text(Self.policySignerKey(certificate)), .text(Data(certificate).base64EncodedString()),
+                    .float(time.timeIntervalSince1970), .float(time.timeIntervalSince1970),
+                ]
+            )
+        }
+    }
+
+    public func addPolicySigner(_ certificate: [UInt8], at time: Date) async throws -> Bool {
+        let rows = try await connection.query(
+            """
+            INSERT INTO policy_signers (id, certificate, present, added, updated) VALUES (?, ?, 1, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET present = 1, updated = excluded.updated WHERE policy_signers.present = 0
+            RETURNING id
+            """,
+            [
+                .text(Self.policySignerKey(certificate)), .text(Data(certificate).base64EncodedString()),
+                .float(time.timeIntervalSince1970), .float(time.timeIntervalSince1970),
+            ]
+        )
+        return !rows.isEmpty
+    }
+
+    public func removePolicySigner(_ certificate: [UInt8], at time: Date) async throws -> PolicySignerRemoval {
+        let id = Self.policySignerKey(certificate)
+        // One statement: the count and the update cannot be separated by another writer.
+        let rows = try await connection.query(
+            """
+            UPDATE policy_signers SET present = 0, updated = ?
+            WHERE id = ? AND present = 1 AND (SELECT COUNT(*) FROM policy_signers WHERE present = 1) > 1
+            RETURNING id
+            """,
+            [.float(time.timeIntervalSince1970), .text(id)]
+        )
+        if !rows.isEmpty { return .removed }
+        let present = try await connection.query(
+            "SELECT id FROM policy_signers WHERE id = ? AND present = 1",
+            [.text(id)]
+        )
+        return present.isEmpty ? .absent : .last
+    }
+
+    public func markPolicyRequestUsed(digest: String, at time: Date) async throws -> Bool {
+        let rows = try await connection.query(
+            "INSERT INTO policy_requests (digest, time) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING RETURNING digest",
+            [.text(digest), .float(time.timeIntervalSince1970)]
         )
         return !rows.isEmpty
     }

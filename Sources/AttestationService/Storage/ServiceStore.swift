@@ -1,3 +1,5 @@
+internal import Crypto
+internal import EnclaveCore
 public import Foundation
 
 /// What the service keeps: its token signing key, the policy of each attestation type, single-use challenges, and an
@@ -47,6 +49,39 @@ public protocol ServiceStore: Sendable {
     func cachedCollateral(key: String) async throws -> CachedCollateral?
     /// Cache a piece of collateral under `key`, replacing the one there.
     func cacheCollateral(_ piece: CachedCollateral, key: String) async throws
+    /// The token signing key of `kind` (`ec`: the one ``signingKey(orInsert:)`` keeps; `rsa`): the stored one, or
+    /// `candidate` stored now if there is none (nil `candidate`: only read). Instances starting together agree.
+    func signingKey(kind: String, orInsert candidate: StoredSigningKey?) async throws -> StoredSigningKey?
+    /// The policy management certificates in force (DER), oldest first.
+    func policySigners() async throws -> [[UInt8]]
+    /// Add the operator's policy signers (`--policy-signer`) the store has never known; one removed through
+    /// `/certificates:remove` stays removed.
+    func seedPolicySigners(_ certificates: [[UInt8]], at time: Date) async throws
+    /// Make `certificate` a policy signer: true if it was not one.
+    func addPolicySigner(_ certificate: [UInt8], at time: Date) async throws -> Bool
+    /// Stop trusting `certificate` as a policy signer, unless it is the last one (one statement or transaction, so
+    /// that two instances cannot together remove the last two).
+    func removePolicySigner(_ certificate: [UInt8], at time: Date) async throws -> PolicySignerRemoval
+    /// Record the SHA-256 of a signed management request that names no version (MAA's form): true once, false if
+    /// it was accepted before, so that such a request cannot be replayed.
+    func markPolicyRequestUsed(digest: String, at time: Date) async throws -> Bool
+}
+
+/// What ``ServiceStore/removePolicySigner(_:at:)`` did.
+public enum PolicySignerRemoval: String, Sendable {
+    /// It was a signer and is not any more.
+    case removed
+    /// It was not a signer.
+    case absent
+    /// It is the last signer: kept, since removing it would leave policies changeable by nobody.
+    case last
+}
+
+extension ServiceStore {
+    /// The key of a certificate in the policy signer tables: hex SHA-256 of its DER.
+    public static func policySignerKey(_ certificate: [UInt8]) -> String {
+        Hex.encode(Array(SHA256.hash(data: certificate)))
+    }
 }
 
 extension ServiceStore {
