@@ -4,18 +4,28 @@ public import Foundation
 /// (`x-ms-policy-signer`) and as a policy management certificate (`x-ms-policy-certificates`). Absent members are
 /// left out of the JSON.
 public struct JSONWebKey: Codable, Hashable, Sendable {
+    /// The key type: `RSA` or `EC`.
     public var kty: String
+    /// The key ID tokens name in their header.
     public var kid: String?
+    /// The algorithm the key signs with (`RS256`, `ES256`).
     public var alg: String?
+    /// What the key is for: `sig`.
     public var use: String?
     /// The certificate chain, base64 (not base64url) DER, the key's certificate first.
     public var x5c: [String]?
+    /// An EC key's curve (`P-256`).
     public var crv: String?
+    /// An EC key's x coordinate, base64url.
     public var x: String?
+    /// An EC key's y coordinate, base64url.
     public var y: String?
+    /// An RSA key's modulus, base64url.
     public var n: String?
+    /// An RSA key's public exponent, base64url.
     public var e: String?
 
+    /// A key with the members given (absent ones are left out of the JSON).
     public init(
         kty: String,
         kid: String? = nil,
@@ -43,7 +53,9 @@ public struct JSONWebKey: Codable, Hashable, Sendable {
 
 /// A JSON Web Key Set: `{"keys": […]}`.
 public struct JSONWebKeySet: Codable, Hashable, Sendable {
+    /// The keys.
     public var keys: [JSONWebKey]
 
+    /// A set of `keys`.
     public init(keys: [JSONWebKey]) { self.keys = keys }
 }

@@ -23,8 +23,11 @@ public struct TokenSigner: Sendable {
         public var algorithm: String { self == .rsa ? "RS256" : "ES256" }
     }
 
+    /// The signing key's `kid`: base64url SHA-256 of its certificate's DER.
     public let keyID: String
+    /// The signing key's kind.
     public let keyType: KeyType
+    /// The signing key's self-signed certificate (PEM).
     public let certificatePEM: String
     /// The `/certs` document: the signing key first, then keys kept for verification only (an earlier key of the
     /// other kind, so that tokens it signed still verify).
