@@ -1,6 +1,7 @@
 internal import Metrics
 
-/// Counters and timers of the service, through swift-metrics (Prometheus at `/metrics` when bootstrapped).
+/// Counters and timers of the service, through swift-metrics. The library never bootstraps a backend: its host does
+/// (`enclave serve attestation` bootstraps Prometheus and serves it at `/metrics` through ``MetricsExposition``).
 struct ServiceMetrics: Sendable {
     func record(type: AttestationType, result: String, since start: ContinuousClock.Instant) {
         let dimensions = [("type", type.rawValue), ("result", result)]
