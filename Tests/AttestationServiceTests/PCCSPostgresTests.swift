@@ -7,7 +7,10 @@ import Testing
 /// `.ci/run` (and `Scripts/test-postgres.sh`) set `ENCLAVEKIT_TEST_POSTGRES_URL`.
 @Suite(
     "Attestation service: collateral cache on PostgreSQL",
-    .enabled(if: ProcessInfo.processInfo.environment["ENCLAVEKIT_TEST_POSTGRES_URL"] != nil)
+    .enabled(
+        if: ProcessInfo.processInfo.environment["ENCLAVEKIT_TEST_POSTGRES_URL"] != nil,
+        "needs a PostgreSQL server: set ENCLAVEKIT_TEST_POSTGRES_URL (.ci/run and Scripts/test-postgres.sh start one)"
+    )
 )
 struct PCCSPostgresTests {
     @Test func replicasShareTheCollateralCache() async throws {

@@ -11,7 +11,10 @@ import Testing
 /// (`Scripts/test-postgres.sh` does the same by hand).
 @Suite(
     "Attestation service: replicas on PostgreSQL",
-    .enabled(if: ProcessInfo.processInfo.environment["ENCLAVEKIT_TEST_POSTGRES_URL"] != nil)
+    .enabled(
+        if: ProcessInfo.processInfo.environment["ENCLAVEKIT_TEST_POSTGRES_URL"] != nil,
+        "needs a PostgreSQL server: set ENCLAVEKIT_TEST_POSTGRES_URL (.ci/run and Scripts/test-postgres.sh start one)"
+    )
 )
 struct PostgresReplicaTests {
     @Test func twoInstancesShareKeysAndPolicies() async throws {
