@@ -95,7 +95,8 @@ struct SignatureTests {
     @Test func everyPrefixAndTrailingDataAreRefused() throws {
         let bytes = try Self.signed()
         for length in 0..<bytes.count {
-            #expect(throws: EnclaveError.self) { try EnclaveSignature(bytes: Array(bytes.prefix(length))) }
+            let error = #expect(throws: EnclaveError.self) { try EnclaveSignature(bytes: Array(bytes.prefix(length))) }
+            #expect(error?.code == .malformedInput, "prefix of \(length) bytes: \(String(describing: error))")
         }
         #expect(throws: EnclaveError.malformedInput("")) { try EnclaveSignature(bytes: bytes + [0]) }
     }

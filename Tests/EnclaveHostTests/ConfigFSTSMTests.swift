@@ -127,11 +127,13 @@ struct ConfigFSTSMTests {
     @Test func badRequestsAndMissingInterfacesFailClearly() throws {
         let fake = try FakeConfigFSTSM(provider: "tdx_guest", outblob: [1])
         let tsm = ConfigFSTSM(root: fake.root, fileSystem: fake)
-        #expect(throws: EnclaveError.self) { try tsm.report(reportData: [1, 2, 3]) }
+        let shortData = #expect(throws: EnclaveError.self) { try tsm.report(reportData: [1, 2, 3]) }
+        #expect(shortData?.code == .malformedInput, "\(String(describing: shortData))")
         let empty = try FakeConfigFSTSM(provider: "tdx_guest", outblob: [])
-        #expect(throws: EnclaveError.self) {
+        let emptyReport = #expect(throws: EnclaveError.self) {
             try ConfigFSTSM(root: empty.root, fileSystem: empty).report(reportData: Self.reportData)
         }
+        #expect(emptyReport?.code == .unavailable, "\(String(describing: emptyReport))")
         let missing = ConfigFSTSM(root: "/nonexistent/tsm/report")
         let error = #expect(throws: EnclaveError.self) { try missing.report(reportData: Self.reportData) }
         #expect(error?.code == .unavailable)
