@@ -209,11 +209,21 @@ let package = Package(
             dependencies: ["EnclaveRuntime", "CEnclaveSystem", "TestInterface"],
             path: "Tests/TestEnclave"
         ),
+        // What the test targets share: the vectors in Tests/Vectors, child processes (the CLI, a served service),
+        // signed copies of the test enclaves.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "EnclaveHost", "EnclaveCore", "Attestation", .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: strictSettings
+        ),
 
         .testTarget(
             name: "AttestationTests",
             dependencies: [
-                "Attestation", "EnclaveCore",
+                "Attestation", "EnclaveCore", "TestSupport",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -222,6 +232,7 @@ let package = Package(
         .testTarget(
             name: "AttestationServiceTests",
             dependencies: [
+                "TestSupport",
                 "AttestationService", "AttestationClient", "AttestationAPI", "Attestation", "EnclaveCore",
                 "EnclaveHost",
                 "AttestationServicePostgres",
@@ -241,8 +252,22 @@ let package = Package(
         .testTarget(
             name: "EnclaveHostTests",
             dependencies: [
-                "EnclaveHost", "EnclaveCore", "TestInterface", "_EnclaveChannel", "Attestation",
+                "EnclaveHost", "EnclaveCore", "TestInterface", "_EnclaveChannel", "Attestation", "TestSupport",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AttestationClientTests",
+            dependencies: ["AttestationClient"],
+            swiftSettings: strictSettings
+        ),
+        // The `enclave` executable (and the HelloHost sample) run as processes: output and exit statuses.
+        .testTarget(
+            name: "EnclaveCLITests",
+            dependencies: [
+                "TestSupport", "EnclaveHost", "EnclaveCore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings

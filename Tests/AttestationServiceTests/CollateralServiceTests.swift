@@ -9,13 +9,6 @@ import Testing
 /// that TCB and revocation were not checked. With collateral the token carries the TCB status.
 @Suite("Attestation service: collateral for real quotes")
 struct CollateralServiceTests {
-    static let vectors = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Vectors").path
-
-    static func bytes(_ path: String) throws -> [UInt8] {
-        [UInt8](try Data(contentsOf: URL(fileURLWithPath: vectors + "/" + path)))
-    }
-
     /// A real quote, the route it goes to, its collateral and the time its collateral is valid at (MANIFEST).
     struct RealQuote: Sendable, CustomTestStringConvertible {
         var name: String
@@ -31,7 +24,7 @@ struct CollateralServiceTests {
             RealQuote(
                 name: "SGX",
                 type: .sgxEnclave,
-                evidence: try bytes("sgx/phala-dcap-qvl/sgx_quote"),
+                evidence: try Vectors.bytes("sgx/phala-dcap-qvl/sgx_quote"),
                 collateralPath: "sgx/phala-dcap-qvl/sgx_quote_collateral.json",
                 fmspc: "00a067110000",
                 time: Date(timeIntervalSince1970: 1_752_919_277),
@@ -53,7 +46,7 @@ struct CollateralServiceTests {
             RealQuote(
                 name: "TDX",
                 type: .tdxVm,
-                evidence: try bytes("tdx/phala-dcap-qvl/tdx_quote"),
+                evidence: try Vectors.bytes("tdx/phala-dcap-qvl/tdx_quote"),
                 collateralPath: "tdx/phala-dcap-qvl/tdx_quote_collateral.json",
                 fmspc: "b0c06f000000",
                 time: Date(timeIntervalSince1970: 1_752_919_234),
@@ -63,7 +56,7 @@ struct CollateralServiceTests {
 
         static func all() throws -> [RealQuote] { [try sgx(), try openEnclave(), try tdx()] }
 
-        func collateral() throws -> Collateral { try Collateral(dcapQVLJSON: bytes(collateralPath)) }
+        func collateral() throws -> Collateral { try Collateral(dcapQVLJSON: Vectors.bytes(collateralPath)) }
     }
 
     /// A configuration with `configure` applied.
@@ -240,7 +233,7 @@ struct CollateralServiceTests {
 extension CollateralServiceTests {
     /// Azure's TDX vTPM evidence carries a TD quote: it needs collateral as any TDX quote does.
     @Test func azureTDXVTPMEvidenceWithoutCollateralIsRefused() async throws {
-        let evidence = try Self.bytes("azure-vtpm/trustee-az-tdx-vtpm/evidence-v1.json")
+        let evidence = try Vectors.bytes("azure-vtpm/trustee-az-tdx-vtpm/evidence-v1.json")
         let time = Date(timeIntervalSince1970: 1_752_919_234)
         try await Self.withCore(Self.configuration()) { core in
             let error = await Self.refusal {

@@ -14,8 +14,8 @@ import Testing
 struct EvidenceClientTests {
     /// A configfs-tsm certificate table with the trustee VCEK, and the Milan ASK and ARK.
     static func certificateTable() throws -> [UInt8] {
-        let vcek = try RealEvidenceServiceTests.bytes("snp/trustee/test-vcek.der")
-        let chain = try AMDCertificate.parseAll(RealEvidenceServiceTests.bytes("snp/trustee/milan_ask_ark_asvk.pem"))
+        let vcek = try Vectors.bytes("snp/trustee/test-vcek.der")
+        let chain = try AMDCertificate.parseAll(Vectors.bytes("snp/trustee/milan_ask_ark_asvk.pem"))
         let ask = chain[0].derBytes
         let ark = chain[1].derBytes
         return SEVSNPCertificateTable.encode(vcek: vcek, ask: ask, ark: ark)
@@ -30,7 +30,7 @@ struct EvidenceClientTests {
             try await app.test(.live) { client in
                 let port = try #require(client.port)
                 let service = AttestationClient(endpoint: URL(string: "http://127.0.0.1:\(port)")!)
-                let report = try RealEvidenceServiceTests.bytes("snp/trustee/test-report.bin")
+                let report = try Vectors.bytes("snp/trustee/test-report.bin")
                 let attested = AttestationEvidence(
                     provider: "sev_guest",
                     bytes: report,

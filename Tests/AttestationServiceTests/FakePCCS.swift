@@ -36,13 +36,6 @@ final class FakePCCS: Sendable {
     private(set) nonisolated(unsafe) var port = 0
     private nonisolated(unsafe) var task: Task<Void, any Error>?
 
-    static let vectors = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Vectors").path
-
-    static func bytes(_ path: String) throws -> [UInt8] {
-        [UInt8](try Data(contentsOf: URL(fileURLWithPath: vectors + "/" + path)))
-    }
-
     static func encoded(_ pem: String) -> String {
         pem.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? pem
     }
@@ -50,7 +43,7 @@ final class FakePCCS: Sendable {
     /// Serve one dcap-qvl collateral bundle (the pieces as a PCS answers them) for `tee`.
     func serve(bundle path: String, tee: String) throws {
         let object = try #require(
-            try JSONSerialization.jsonObject(with: Data(Self.bytes(path))) as? [String: String]
+            try JSONSerialization.jsonObject(with: Data(Vectors.bytes(path))) as? [String: String]
         )
         func field(_ key: String) throws -> String { try #require(object[key], "\(path) lacks \(key)") }
         let tcbInfo = try field("tcb_info")
@@ -91,30 +84,30 @@ final class FakePCCS: Sendable {
     func serveGoTDXGuest() throws {
         let directory = "tdx/google-go-tdx-guest/"
         func pem(_ name: String) throws -> String {
-            Self.encoded(String(decoding: try Self.bytes(directory + name), as: UTF8.self))
+            Self.encoded(String(decoding: try Vectors.bytes(directory + name), as: UTF8.self))
         }
         set(
             "/tdx/certification/v4/tcb?fmspc=50806F000000",
             Answer(
-                body: try Self.bytes(directory + "sample_tcbInfo_response"),
+                body: try Vectors.bytes(directory + "sample_tcbInfo_response"),
                 headers: [("SGX-TCB-Info-Issuer-Chain", try pem("tcbInfoIssuerChain.pem"))]
             )
         )
         set(
             "/tdx/certification/v4/qe/identity",
             Answer(
-                body: try Self.bytes(directory + "sample_qeIdentity_response"),
+                body: try Vectors.bytes(directory + "sample_qeIdentity_response"),
                 headers: [("SGX-Enclave-Identity-Issuer-Chain", try pem("qeIdentityIssuerChain.pem"))]
             )
         )
         set(
             "/sgx/certification/v4/pckcrl?ca=platform&encoding=der",
             Answer(
-                body: try Self.bytes(directory + "pckcrl"),
+                body: try Vectors.bytes(directory + "pckcrl"),
                 headers: [("SGX-PCK-CRL-Issuer-Chain", try pem("pckCrlIssuerChain.pem"))]
             )
         )
-        set("/sgx/certification/v4/rootcacrl", Answer(body: try Self.bytes(directory + "rootcrl.der")))
+        set("/sgx/certification/v4/rootcacrl", Answer(body: try Vectors.bytes(directory + "rootcrl.der")))
     }
 
     func set(_ pathAndQuery: String, _ answer: Answer) { state.withLock { $0.answers[pathAndQuery] = answer } }

@@ -292,7 +292,7 @@ struct PCCSTests {
     /// fetched and checked, and its test quote fails where dcap-qvl fails it, at the TCB level — after every
     /// collateral signature and the QE identity passed.
     @Test func goTDXGuestPCSFilesAsServed() async throws {
-        let bytes = try FakePCCS.bytes("tdx/google-go-tdx-guest/tdx_prod_quote_SPR_E4.dat")
+        let bytes = try Vectors.bytes("tdx/google-go-tdx-guest/tdx_prod_quote_SPR_E4.dat")
         let time = Date(timeIntervalSince1970: 1_688_173_200)
         try await Self.withPCCS(bundles: []) { pccs, core, _ in
             try pccs.serveGoTDXGuest()

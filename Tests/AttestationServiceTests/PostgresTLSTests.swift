@@ -84,9 +84,10 @@ struct PostgresTLSTests {
     /// the clear even to a server that offers TLS.
     @Test func defaultAsksForTLSFirst() async throws {
         let server = try NoTLSPostgres()
-        await #expect(throws: ServiceError.self) {
+        let refused = await #expect(throws: ServiceError.self) {
             _ = try await PostgresServiceStore.connect(url: "postgres://enclavekit@127.0.0.1:\(server.port)/db")
         }
+        #expect(refused?.code == "DatabaseUnavailable", "\(String(describing: refused))")
         #expect(server.messages().first == Self.sslRequest)
     }
 
@@ -130,10 +131,7 @@ struct PostgresRealTLSTests {
 
         let otherRoot = FileManager.default.temporaryDirectory.appendingPathComponent("other-root-\(getpid()).pem")
         defer { try? FileManager.default.removeItem(at: otherRoot) }
-        let intelRoot = try Data(
-            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent("Vectors/intel-pki/phala-dcap-qvl/TrustedRootCA.der")
-        )
+        let intelRoot = Data(try Vectors.bytes("intel-pki/phala-dcap-qvl/TrustedRootCA.der"))
         let pem =
             "-----BEGIN CERTIFICATE-----\n" + intelRoot.base64EncodedString(options: .lineLength64Characters)
             + "\n-----END CERTIFICATE-----\n"
@@ -148,9 +146,10 @@ struct PostgresRealTLSTests {
 
     /// Control: `sslmode=disable` does not use TLS, so the TLS-only user is rejected by the server.
     @Test func withoutTLSTheServerRefusesTheTLSOnlyUser() async throws {
-        await #expect(throws: ServiceError.self) {
+        let refused = await #expect(throws: ServiceError.self) {
             let store = try await PostgresServiceStore.connect(url: Self.url + "?sslmode=disable")
             try? await store.close()
         }
+        #expect(refused?.code == "DatabaseUnavailable", "\(String(describing: refused))")
     }
 }

@@ -67,13 +67,15 @@ struct TrustFollowUpTests {
             let policy = fixture.directory + "/policy.txt"
             try Data(Self.permitting.utf8).write(to: URL(fileURLWithPath: policy))
             let signed = ["--signer-key", keyPath, "--signer-cert", certificatePath]
-            let elsewhere = try TrustHardeningTests.runCLI(
+            let elsewhere = try ChildProcess.run(
+                ChildProcess.cli,
                 ["policy", "set", "--service", service, "--type", "SgxEnclave", "--audience", "https://other.example"]
                     + signed + [policy]
             )
             #expect(elsewhere.status != 0)
             #expect(elsewhere.output.contains("PolicyAudienceMismatch"), "\(elsewhere.output)")
-            let set = try TrustHardeningTests.runCLI(
+            let set = try ChildProcess.run(
+                ChildProcess.cli,
                 ["policy", "set", "--service", service, "--type", "SgxEnclave"] + signed + [policy]
             )
             #expect(set.status == 0, "\(set.output)")

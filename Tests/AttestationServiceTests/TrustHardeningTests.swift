@@ -299,7 +299,7 @@ struct TrustHardeningTests {
     }
 
     @Test func tdxVTPMEvidenceIsRefusedOnSevSnpVm() async throws {
-        let evidence = try RealEvidenceServiceTests.bytes("azure-vtpm/trustee-az-tdx-vtpm/evidence-v1.json")
+        let evidence = try Vectors.bytes("azure-vtpm/trustee-az-tdx-vtpm/evidence-v1.json")
         let time = Date(timeIntervalSince1970: 1_752_919_234)
         try await ServiceFixture.with { fixture in
             let wrong = await #expect(throws: ServiceError.self) {
@@ -316,7 +316,7 @@ struct TrustHardeningTests {
     /// The same TDX vTPM evidence on its own route is accepted (chain-only here: the vectors carry no collateral),
     /// and names the guest's PCRs.
     @Test func tdxVTPMEvidenceIsAcceptedOnTdxVm() async throws {
-        let evidence = try RealEvidenceServiceTests.bytes("azure-vtpm/trustee-az-tdx-vtpm/evidence-v1.json")
+        let evidence = try Vectors.bytes("azure-vtpm/trustee-az-tdx-vtpm/evidence-v1.json")
         let time = Date(timeIntervalSince1970: 1_752_919_234)
         let configure: (inout AttestationServiceCore.Configuration) -> Void = { $0.allowChainOnly = true }
         try await ServiceFixture.with(evidencePolicy: ServiceFixture.permissiveEvidencePolicy, configure: configure) {
@@ -338,8 +338,8 @@ struct TrustHardeningTests {
     /// By default the service refuses what EvidencePolicy's defaults refuse, before any attestation policy: here a
     /// SEV-SNP report from VMPL 1 (a VLEK-signed vector).
     @Test func theServiceRefusesVMPLAboveZeroByDefault() async throws {
-        let report = try RealEvidenceServiceTests.bytes("snp/trustee/test-vlek-report.bin")
-        let vlek = try RealEvidenceServiceTests.bytes("snp/trustee/test-vlek.der")
+        let report = try Vectors.bytes("snp/trustee/test-vlek-report.bin")
+        let vlek = try Vectors.bytes("snp/trustee/test-vlek.der")
         let document = "{\"report\":\"\(Base64URL.encode(report))\",\"vcek\":\"\(Base64URL.encode(vlek))\"}"
         let time = Date(timeIntervalSince1970: 1_752_919_234)
         try await ServiceFixture.with { fixture in
@@ -439,24 +439,6 @@ struct TrustHardeningTests {
         }
     }
 
-    /// The `enclave` executable beside the test bundle.
-    static let cli = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        .appendingPathComponent("enclave").path
-
-    /// Run the CLI to completion: exit status and combined output.
-    static func runCLI(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: cli)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     /// `enclave policy set/get/reset` against `enclave serve attestation`: with the administrator token file the
     /// change is made; without it, or with another token, it is refused by name.
     @Test func thePolicyCommandsUseTheAdministratorToken() async throws {
@@ -469,24 +451,40 @@ struct TrustHardeningTests {
             let wrongToken = fixture.directory + "/wrong-token"
             try Data("not the administrator token".utf8).write(to: URL(fileURLWithPath: wrongToken))
 
-            let wrong = try Self.runCLI([
-                "policy", "set", "--service", service, "--type", "SgxEnclave", "--admin-token-file", wrongToken, policy,
-            ])
+            let wrong = try ChildProcess.run(
+                ChildProcess.cli,
+                [
+                    "policy", "set", "--service", service, "--type", "SgxEnclave", "--admin-token-file", wrongToken,
+                    policy,
+                ]
+            )
             #expect(wrong.status != 0)
             #expect(wrong.output.contains("AdminCredentialInvalid"), "\(wrong.output)")
-            let set = try Self.runCLI([
-                "policy", "set", "--service", service, "--type", "SgxEnclave", "--admin-token-file",
-                data + "/admin-token", policy,
-            ])
+            let set = try ChildProcess.run(
+                ChildProcess.cli,
+                [
+                    "policy", "set", "--service", service, "--type", "SgxEnclave", "--admin-token-file",
+                    data + "/admin-token", policy,
+                ]
+            )
             #expect(set.status == 0, "\(set.output)")
-            let get = try Self.runCLI(["policy", "get", "--service", service, "--type", "SgxEnclave"])
+            let get = try ChildProcess.run(
+                ChildProcess.cli,
+                ["policy", "get", "--service", service, "--type", "SgxEnclave"]
+            )
             #expect(get.output.contains(Self.refusing), "\(get.output)")
-            let reset = try Self.runCLI([
-                "policy", "reset", "--service", service, "--type", "SgxEnclave", "--admin-token-file",
-                data + "/admin-token",
-            ])
+            let reset = try ChildProcess.run(
+                ChildProcess.cli,
+                [
+                    "policy", "reset", "--service", service, "--type", "SgxEnclave", "--admin-token-file",
+                    data + "/admin-token",
+                ]
+            )
             #expect(reset.status == 0, "\(reset.output)")
-            let after = try Self.runCLI(["policy", "get", "--service", service, "--type", "SgxEnclave"])
+            let after = try ChildProcess.run(
+                ChildProcess.cli,
+                ["policy", "get", "--service", service, "--type", "SgxEnclave"]
+            )
             #expect(!after.output.contains(Self.refusing), "\(after.output)")
             #expect(after.output.contains("permit()"), "\(after.output)")
         }
@@ -590,7 +588,7 @@ struct TrustHardeningTests {
 
     /// SEV-SNP vTPM evidence on its own route: the TPM quote's PCRs and nonce are claims of the token.
     @Test func vTPMEvidenceNamesTheGuest() async throws {
-        let evidence = try RealEvidenceServiceTests.bytes("azure-vtpm/trustee-az-snp-vtpm/evidence-v1.json")
+        let evidence = try Vectors.bytes("azure-vtpm/trustee-az-snp-vtpm/evidence-v1.json")
         let time = Date(timeIntervalSince1970: 1_752_919_234)
         try await ServiceFixture.with(evidencePolicy: ServiceFixture.permissiveEvidencePolicy) { fixture in
             let token = try await fixture.core.attest(type: .sevSnpVm, request: .init(evidence: evidence), at: time)

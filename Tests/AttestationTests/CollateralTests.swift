@@ -1,6 +1,7 @@
 import Attestation
 import EnclaveCore
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("SGX collateral: TCB info, QE identity, TCB status")
@@ -85,7 +86,7 @@ struct CollateralTests {
         }
         #expect(swapped?.check == .crl)
         for length in stride(from: 0, to: collateral.pckCRL.count, by: 9) {
-            #expect(throws: EnclaveError.self) {
+            expectEnclaveError(.malformedInput) {
                 try CertificateRevocationList(bytes: Array(collateral.pckCRL.prefix(length)))
             }
         }
@@ -112,7 +113,7 @@ struct CollateralTests {
         #expect(
             info.matchingLevel(components: [2, 2, 2, 4, 1, 128] + Array(repeating: 0, count: 10), pceSVN: 8) == nil
         )
-        #expect(throws: EnclaveError.self) { try TCBInfo(jsonBytes: Array(v2.utf8.dropLast())) }
+        expectEnclaveError(.malformedInput) { try TCBInfo(jsonBytes: Array(v2.utf8.dropLast())) }
     }
 
     @Test func qeOutOfDateFoldsIntoThePlatformStatus() {

@@ -1,38 +1,11 @@
 import Crypto
 import EnclaveCore
 import Foundation
+import TestSupport
 import Testing
 import X509
 
 @testable import Attestation
-
-/// Real SGX quotes from Tests/Vectors (see its MANIFEST for provenance).
-enum Vectors {
-    static let root: String = {
-        // Tests/AttestationTests/DCAPQuoteTests.swift → Tests/Vectors
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Vectors").path
-    }()
-
-    static func bytes(_ path: String) throws -> [UInt8] {
-        [UInt8](try Data(contentsOf: URL(fileURLWithPath: root + "/" + path)))
-    }
-
-    static let quotes = ["sgx/phala-dcap-qvl/sgx_quote", "sgx/trustee/occlum_quote.dat"]
-    /// TDX quotes: v4 (TD 1.0) and v5 (TD 1.5), from several sources.
-    static let tdxQuotes = [
-        "tdx/phala-dcap-qvl/tdx_quote", "tdx/phala-dcap-qvl/tdx_quote_outdated",
-        "tdx/google-go-tdx-guest/quote_v5_sample.dat", "azure-vtpm/trustee-az-tdx-vtpm/td-quote.bin",
-        "tdx/google-go-tdx-guest/ccel_cos-113-tdx-quote.dat", "derived/decoded-hex/phala_tdx-quote.bin",
-    ]
-
-    static func intelRoot() throws -> Certificate {
-        try Certificate(derEncoded: bytes("intel-pki/phala-dcap-qvl/TrustedRootCA.der"))
-    }
-
-    /// 2025-07-19, inside every certificate's validity (the time the dcap-qvl test uses).
-    static let time = Date(timeIntervalSince1970: 1_752_919_277)
-}
 
 @Suite("SGX quote v3: parsing and signature chain")
 struct DCAPQuoteTests {
@@ -59,10 +32,10 @@ struct DCAPQuoteTests {
     func everyTruncatedPrefixAndTrailingDataIsRejected(_ path: String) throws {
         let bytes = try DCAPQuote(bytes: Vectors.bytes(path)).bytes
         for length in stride(from: 0, to: bytes.count, by: 7) {
-            #expect(throws: EnclaveError.self) { try DCAPQuote(bytes: Array(bytes.prefix(length))) }
+            expectEnclaveError(.malformedInput) { try DCAPQuote(bytes: Array(bytes.prefix(length))) }
         }
-        #expect(throws: EnclaveError.self) { try DCAPQuote(bytes: bytes + [1]) }
-        #expect(throws: EnclaveError.self) { try DCAPQuote(bytes: bytes + [0, 0, 0, 0x20]) }
+        expectEnclaveError(.malformedInput) { try DCAPQuote(bytes: bytes + [1]) }
+        expectEnclaveError(.malformedInput) { try DCAPQuote(bytes: bytes + [0, 0, 0, 0x20]) }
         // Zero padding (fixed-size buffers of quote generators) is accepted and not part of the quote.
         #expect(try DCAPQuote(bytes: bytes + [UInt8](repeating: 0, count: 3000)).bytes == bytes)
     }
@@ -194,14 +167,14 @@ struct SGXQuoteLayoutTests {
             at: Vectors.time
         )
         try quote.checkQEReport(pckLeaf: path[0])
-        #expect(throws: DCAPQuote.VerificationFailure.self) { try quote.checkQuoteSignature() }
+        expectAttestationError(.quoteSignature) { try quote.checkQuoteSignature() }
         // The outer type must be 6, and its length must hold exactly the nested data.
         var wrongType = bytes
         let outer = (version == 5 ? 54 : 48) + 384 + 4 + 128
         wrongType[outer] = 5
-        #expect(throws: EnclaveError.self) { try DCAPQuote(bytes: wrongType) }
+        expectEnclaveError(.malformedInput) { try DCAPQuote(bytes: wrongType) }
         var wrongLength = bytes
         wrongLength[outer + 2] &+= 1
-        #expect(throws: EnclaveError.self) { try DCAPQuote(bytes: wrongLength) }
+        expectEnclaveError(.malformedInput) { try DCAPQuote(bytes: wrongLength) }
     }
 }

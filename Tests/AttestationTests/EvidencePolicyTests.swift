@@ -71,7 +71,8 @@ struct EvidencePolicyTests {
         }
         var missing = claims
         missing.tcbStatus = nil
-        #expect(throws: EvidencePolicy.Violation.self) { try outOfDate.check(missing) }
+        let missingStatus = #expect(throws: EvidencePolicy.Violation.self) { try outOfDate.check(missing) }
+        #expect(missingStatus?.setting == "allowMissingTCBStatus", "\(String(describing: missingStatus))")
         var chainOnly = EvidencePolicy()
         chainOnly.allowMissingTCBStatus = true
         try chainOnly.check(missing)

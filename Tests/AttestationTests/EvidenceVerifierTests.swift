@@ -214,7 +214,8 @@ struct EvidenceVerifierTests {
             ]
         )
         // `check` still throws the first.
-        #expect(throws: EvidencePolicy.Violation.self) { try EvidencePolicy.failClosed.check(claims) }
+        let first = #expect(throws: EvidencePolicy.Violation.self) { try EvidencePolicy.failClosed.check(claims) }
+        #expect(first?.setting == "allowSimulated", "\(String(describing: first))")
         #expect(EvidencePolicy.failClosed.evaluate(claims) != .meetsPolicy)
     }
 

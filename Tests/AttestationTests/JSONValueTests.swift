@@ -1,5 +1,6 @@
 import EnclaveCore
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Attestation
@@ -53,16 +54,16 @@ struct JSONValueTests {
         "{\"a\":1,\"a\":2}", "1e400", "[\"\\", "NaN",
     ])
     func refusesMalformedInput(_ text: String) {
-        #expect(throws: EnclaveError.self, "\(text)") { try parse(text) }
+        expectEnclaveError(.malformedInput, "\(text)") { try parse(text) }
     }
 
     @Test func refusesInvalidUTF8AndDeepNesting() {
-        #expect(throws: EnclaveError.self) { try JSONValue(parsing: [0x22, 0xC3, 0x28, 0x22]) }
-        #expect(throws: EnclaveError.self) { try JSONValue(parsing: [0x22, 0xFF, 0x22]) }
+        expectEnclaveError(.malformedInput) { try JSONValue(parsing: [0x22, 0xC3, 0x28, 0x22]) }
+        expectEnclaveError(.malformedInput) { try JSONValue(parsing: [0x22, 0xFF, 0x22]) }
         let deep =
             String(repeating: "[", count: JSONValue.maxDepth + 1)
             + String(repeating: "]", count: JSONValue.maxDepth + 1)
-        #expect(throws: EnclaveError.self) { try parse(deep) }
+        expectEnclaveError(.malformedInput) { try parse(deep) }
         let fine =
             String(repeating: "[", count: JSONValue.maxDepth - 1)
             + String(repeating: "]", count: JSONValue.maxDepth - 1)
@@ -72,15 +73,15 @@ struct JSONValueTests {
     @Test func everyPrefixOfRealCollateralIsRefused() throws {
         let bundle = try Vectors.bytes("tdx/phala-dcap-qvl/tdx_quote_collateral.json")
         for length in stride(from: 0, to: bundle.count - 1, by: 97) {
-            #expect(throws: EnclaveError.self) { try JSONValue(parsing: Array(bundle.prefix(length))) }
+            expectEnclaveError(.malformedInput) { try JSONValue(parsing: Array(bundle.prefix(length))) }
         }
     }
 
     @Test func duplicateKeysAreFoundInLargeObjectsToo() {
         let members = (0..<40).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
         #expect(throws: Never.self) { try parse("{\(members)}") }
-        #expect(throws: EnclaveError.self) { try parse("{\(members),\"k7\":1}") }
+        expectEnclaveError(.malformedInput) { try parse("{\(members),\"k7\":1}") }
         // An escaped spelling of the same key is the same key.
-        #expect(throws: EnclaveError.self) { try parse(#"{"ab":1,"\u0061b":2}"#) }
+        expectEnclaveError(.malformedInput) { try parse(#"{"ab":1,"\u0061b":2}"#) }
     }
 }

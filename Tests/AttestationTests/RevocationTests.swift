@@ -1,6 +1,7 @@
 import Crypto
 import EnclaveCore
 import Foundation
+import TestSupport
 import Testing
 import X509
 
@@ -154,11 +155,11 @@ struct RevocationTests {
         var lax = der
         let index = try #require(lax.indices.first { lax[$0...].starts(with: [0x02, 0x13, 0x7F, 0xC0]) })
         lax.replaceSubrange(index..<index + 4, with: [0x02, 0x13, 0x00, 0x7F])
-        #expect(throws: EnclaveError.self) { try CertificateRevocationList(bytes: lax) }
+        expectEnclaveError(.malformedInput) { try CertificateRevocationList(bytes: lax) }
         var negative = der
         let high = try #require(negative.indices.first { negative[$0...].starts(with: [0x02, 0x14, 0x00, 0x80]) })
         negative[high + 2] = 0x80
-        #expect(throws: EnclaveError.self) { try CertificateRevocationList(bytes: negative) }
+        expectEnclaveError(.malformedInput) { try CertificateRevocationList(bytes: negative) }
     }
 
     /// A minimal DER CRL (v2, ECDSA-SHA256 OID, a fixed issuer, UTC times, one entry) with `serialContent` as the

@@ -1,5 +1,6 @@
 import EnclaveCore
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Attestation
@@ -126,7 +127,7 @@ struct SEVSNPTests {
         }
         var virtee = try Vectors.bytes("derived/decoded-hex/virtee_report_milan.bin")
         virtee[21] ^= 0x80
-        #expect(throws: SEVSNPReport.VerificationFailure.self) {
+        expectAttestationError(.reportSignature) {
             try SEVSNPReport(bytes: virtee).verify(
                 signingCertificate: Self.certificate("snp/virtee-sev/vcek_milan.der"),
                 at: Self.time
@@ -137,16 +138,16 @@ struct SEVSNPTests {
     @Test func malformedReportsAreRefusedAtParsing() throws {
         let original = try Vectors.bytes("snp/trustee/test-report.bin")
         for length in stride(from: 0, to: original.count, by: 37) {
-            #expect(throws: EnclaveError.self) { try SEVSNPReport(bytes: Array(original.prefix(length))) }
+            expectEnclaveError(.malformedInput) { try SEVSNPReport(bytes: Array(original.prefix(length))) }
         }
-        #expect(throws: EnclaveError.self) { try SEVSNPReport(bytes: original + [0]) }
+        expectEnclaveError(.malformedInput) { try SEVSNPReport(bytes: original + [0]) }
         for (offset, value, what) in [
             (0, UInt8(1), "version 1"), (0, 9, "version 9"), (0x30, 4, "VMPL 4"), (0x34, 2, "signature algorithm"),
             (0x48, 0x08, "signing key 2"), (0x2A0 + 60, 1, "r above 48 bytes"), (0x4A0 - 1, 1, "signature reserved"),
         ] {
             var bytes = original
             bytes[offset] = value
-            #expect(throws: EnclaveError.self, "\(what)") { try SEVSNPReport(bytes: bytes) }
+            expectEnclaveError(.malformedInput, "\(what)") { try SEVSNPReport(bytes: bytes) }
         }
     }
 
@@ -257,21 +258,19 @@ struct SEVSNPTests {
         #expect(untrusted?.check == .certificateChain)
         // VCEK valid 2023-04-03 .. 2030-04-03: one second before is refused.
         let before = vcek.notValidBefore.addingTimeInterval(-1)
-        #expect(throws: SEVSNPReport.VerificationFailure.self) {
-            try SEVSNPReport.validateChain(leaf: vcek, at: before)
-        }
+        expectAttestationError(.certificateChain) { try SEVSNPReport.validateChain(leaf: vcek, at: before) }
         _ = try SEVSNPReport.validateChain(leaf: vcek, at: vcek.notValidBefore)
         let after = vcek.notValidAfter.addingTimeInterval(1)
-        #expect(throws: SEVSNPReport.VerificationFailure.self) { try SEVSNPReport.validateChain(leaf: vcek, at: after) }
+        expectAttestationError(.certificateChain) { try SEVSNPReport.validateChain(leaf: vcek, at: after) }
     }
 
     @Test func certificateParsingRefusesGarbage() throws {
         let der = try Vectors.bytes("snp/virtee-sev/vcek_milan.der")
         for length in stride(from: 0, to: der.count, by: 13) {
-            #expect(throws: EnclaveError.self) { try AMDCertificate(derEncoded: Array(der.prefix(length))) }
+            expectEnclaveError(.malformedInput) { try AMDCertificate(derEncoded: Array(der.prefix(length))) }
         }
-        #expect(throws: EnclaveError.self) { try AMDCertificate(derEncoded: der + [0]) }
-        #expect(throws: EnclaveError.self) { try AMDCertificate.parseAll(Array("not a certificate".utf8)) }
+        expectEnclaveError(.malformedInput) { try AMDCertificate(derEncoded: der + [0]) }
+        expectEnclaveError(.malformedInput) { try AMDCertificate.parseAll(Array("not a certificate".utf8)) }
     }
 
     // MARK: Evidence containers
@@ -302,8 +301,8 @@ struct SEVSNPTests {
         // An entry pointing past the end, and a table without its terminator, are refused.
         var outside = table
         outside[20] = 0xFF
-        #expect(throws: EnclaveError.self) { try SEVSNPCertificateTable(bytes: outside) }
-        #expect(throws: EnclaveError.self) { try SEVSNPCertificateTable(bytes: Array(table.prefix(72))) }
+        expectEnclaveError(.malformedInput) { try SEVSNPCertificateTable(bytes: outside) }
+        expectEnclaveError(.malformedInput) { try SEVSNPCertificateTable(bytes: Array(table.prefix(72))) }
     }
 
     /// Azure's HCL report wraps a Milan SNP report that binds the paravisor's runtime data (with the vTPM key).
@@ -325,10 +324,13 @@ struct SEVSNPTests {
         #expect(!changed.bindsRuntimeData(to: claims.reportData))
         var tcb = bytes
         tcb[0x1A6] = 0
-        if case .sevSNP(let broken) = try AzureHCLReport(bytes: tcb).hardwareReport {
-            #expect(throws: SEVSNPReport.VerificationFailure.self) {
+        switch try AzureHCLReport(bytes: tcb).hardwareReport {
+        case .sevSNP(let broken):
+            expectAttestationError(.reportedTCB) {
                 try broken.verify(signingCertificate: bundle[0], chain: Array(bundle.dropFirst()), at: Self.time)
             }
+        default:
+            Issue.record("the Azure SNP HCL report carries no SEV-SNP report")
         }
         // The TDX flavour binds its runtime data into the separate TD quote's report data.
         let tdxHCL = try AzureHCLReport(bytes: Vectors.bytes("azure-vtpm/trustee-az-tdx-vtpm/hcl-report.bin"))

@@ -1,5 +1,6 @@
 import Attestation
 import EnclaveCore
+import TestSupport
 import Testing
 import X509
 
@@ -37,9 +38,9 @@ struct SGXExtensionsTests {
         #expect(try SGXExtensions(derEncoded: bytes[...]) == full)
         var short = full
         short.fmspc = [1, 2]
-        #expect(throws: EnclaveError.self) { try SGXExtensions(derEncoded: short.derEncoded()[...]) }
+        expectEnclaveError(.malformedInput) { try SGXExtensions(derEncoded: short.derEncoded()[...]) }
         for length in stride(from: 0, to: bytes.count, by: 5) {
-            #expect(throws: EnclaveError.self) { try SGXExtensions(derEncoded: bytes.prefix(length)) }
+            expectEnclaveError(.malformedInput) { try SGXExtensions(derEncoded: bytes.prefix(length)) }
         }
     }
 }

@@ -1,5 +1,6 @@
 import EnclaveCore
 import Foundation
+import TestSupport
 import Testing
 import X509
 
@@ -87,7 +88,7 @@ struct TDXQuoteTests {
     /// padding is refused at parsing. Without it the quote verifies up to the TCB level, where dcap-qvl fails it.
     @Test func goTDXGuestSPRQuoteFailsAtParsingAndWithoutItsTrailerAtTheTCBLevel() async throws {
         let bytes = try Vectors.bytes("tdx/google-go-tdx-guest/tdx_prod_quote_SPR_E4.dat")
-        #expect(throws: EnclaveError.self) { try DCAPQuote(bytes: bytes) }
+        expectEnclaveError(.malformedInput) { try DCAPQuote(bytes: bytes) }
         let trailer = Array(" extra bytes(only for testing purpose)\n".utf8)
         #expect(Array(bytes.suffix(trailer.count - 1)) == Array(trailer.dropFirst()))
         let quote = try DCAPQuote(bytes: Array(bytes.prefix(4935)))
@@ -135,7 +136,7 @@ struct TDXQuoteTests {
         #expect(renamed.rootCACRL == bundle.rootCACRL)
 
         try FileManager.default.removeItem(atPath: directory + "/pckcrl")
-        #expect(throws: EnclaveError.self) { try Collateral(directory: directory) }
+        expectEnclaveError(.malformedInput) { try Collateral(directory: directory) }
     }
 
     /// Intel's QVL sample data (a synthetic test PKI): the TDX quote carries DER, not PEM, as "PEM chain" data,
@@ -269,13 +270,13 @@ struct TDXQuoteTests {
     @Test func v5BodyTypeMustFitTheTEEAndItsSize() throws {
         var bytes = try Vectors.bytes(Self.v5Sample)
         bytes[48] = 1  // SGX body type in a TDX quote
-        #expect(throws: EnclaveError.self) { try DCAPQuote(bytes: bytes) }
+        expectEnclaveError(.malformedInput) { try DCAPQuote(bytes: bytes) }
         bytes = try Vectors.bytes(Self.v5Sample)
         bytes[50] ^= 0x01  // body size
-        #expect(throws: EnclaveError.self) { try DCAPQuote(bytes: bytes) }
+        expectEnclaveError(.malformedInput) { try DCAPQuote(bytes: bytes) }
         bytes = try Vectors.bytes(Self.phalaQuote)
         bytes[0] = 3  // version 3 cannot carry a TD report
-        #expect(throws: EnclaveError.self) { try DCAPQuote(bytes: bytes) }
+        expectEnclaveError(.malformedInput) { try DCAPQuote(bytes: bytes) }
     }
 
     // MARK: TCB evaluation as Intel specifies it

@@ -1,23 +1,23 @@
-import Foundation
-import Testing
+public import Foundation
 
 /// `enclave serve attestation` run as a process, as an operator runs it: started with the given arguments, its log
 /// read until it names the port it bound (30 s at most), terminated when the value is no longer needed.
-final class ServedProcess {
-    let process = Process()
-    let log = Pipe()
+public final class ServedProcess {
+    /// The running service.
+    public let process = Process()
+    /// Its standard output and error.
+    public let log = Pipe()
     /// The port the service bound.
-    private(set) var port = ""
+    public private(set) var port = ""
     /// Everything the service printed up to the port line.
-    private(set) var output = ""
+    public private(set) var output = ""
 
     /// Starts `enclave serve attestation ARGUMENTS` (the `enclave` beside the test bundle) with `environment` added.
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
-        try #require(
-            FileManager.default.isExecutableFile(atPath: TrustHardeningTests.cli),
-            "no enclave executable at \(TrustHardeningTests.cli)"
-        )
-        process.executableURL = URL(fileURLWithPath: TrustHardeningTests.cli)
+    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        guard FileManager.default.isExecutableFile(atPath: ChildProcess.cli) else {
+            throw ServedProcessError(output: "no enclave executable at \(ChildProcess.cli)")
+        }
+        process.executableURL = URL(fileURLWithPath: ChildProcess.cli)
         process.arguments = ["serve", "attestation", "--port", "0"] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = log
@@ -41,7 +41,7 @@ final class ServedProcess {
     }
 
     /// `http://127.0.0.1:PORT` (the tests serve with `--insecure-http`).
-    var base: String { "http://127.0.0.1:" + port }
+    public var base: String { "http://127.0.0.1:" + port }
 
     deinit {
         if process.isRunning { process.terminate() }
@@ -49,7 +49,8 @@ final class ServedProcess {
 }
 
 /// The service exited or stayed silent before naming its port.
-struct ServedProcessError: Error, CustomStringConvertible {
-    let output: String
-    var description: String { "the service named no port; it printed: \(output)" }
+public struct ServedProcessError: Error, CustomStringConvertible {
+    /// What it printed.
+    public let output: String
+    public var description: String { "the service named no port; it printed: \(output)" }
 }

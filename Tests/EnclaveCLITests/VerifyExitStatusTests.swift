@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `enclave verify` exits with ``Attestation/AttestationError/exitCode``: 1 evidence that does not verify, 2 a policy
