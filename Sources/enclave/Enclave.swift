@@ -41,10 +41,10 @@ enum Main {
                 try command.run()
             }
             return ExitStatus.success
-        } catch let exit as CleanExit {
-            // `enclave serve` without a subcommand asks for the help.
-            EnclaveCommand.exit(withError: exit)
         } catch {
+            // Help (`enclave serve`, `enclave help serve`, `… --help`) comes as an error of ArgumentParser's own:
+            // ArgumentParser prints it, as it does its other errors.
+            if ExitStatus.isArgumentParserOwn(error) { EnclaveCommand.exit(withError: error) }
             let (message, status) = ExitStatus.report(error)
             if let message { FileHandle.standardError.write(Data("Error: \(message)\n".utf8)) }
             return status

@@ -25,6 +25,14 @@ enum ExitStatus {
     /// `EX_SOFTWARE` of sysexits(3): kept apart from 1-3, which scripts read as verification outcomes.
     static let runtime: Int32 = 70
 
+    /// Whether `error` is one ArgumentParser prints itself (help requested, `CleanExit`, its internal command errors),
+    /// rather than a failure of the command (`ValidationError` and `ExitCode` thrown while running are the command's).
+    static func isArgumentParserOwn(_ error: any Error) -> Bool {
+        if error is ValidationError || error is ExitCode { return false }
+        return error is CleanExit || EnclaveCommand.exitCode(for: error).isSuccess
+            || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
+    }
+
     /// The line to print (nil: the command printed its own) and the status for an error thrown while running.
     static func report(_ error: any Error) -> (message: String?, status: Int32) {
         switch error {
