@@ -1,5 +1,4 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Attestation
 import AttestationClient
 import AttestationService
@@ -7,47 +6,223 @@ import Crypto
 import EnclaveCore
 import EnclaveHost
 import Foundation
-import Hummingbird
 import Logging
-import NIOCore
 import X509
 
 extension EnclaveCommand.Bench {
     struct Service: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Attestation service throughput over loopback, beside the raw verify-and-sign rate.",
+            abstract: "Attestation cost per request: in process, and over HTTPS to a running service.",
             discussion: """
-                Starts the service in process (SQLite, a throw-away simulated platform), then concurrent clients post \
-                simulated SGX evidence with bound runtime data over HTTP; in the same run, the same work is done by \
-                calling the service core directly (verify, bind, policy, sign, audit) with the same concurrency.
+                Sets the service up as `enclave serve attestation --allow-simulated` does (SQLite, a self-signed TLS \
+                identity, simulated collateral issued once per TCB state and parsed once per bundle, one \
+                verification cache) and measures, for simulated SGX evidence and — with --sgx-quote and \
+                --sgx-collateral — a real SGX quote: the verifier alone (EvidenceVerifier with the service's anchors, \
+                collateral provider and cache), the service core (verify, runtime-data binding, policy, token \
+                signing, audit row) and HTTPS requests from AttestationClient to the running server. Each path is \
+                measured with one client (latency) and with --concurrency clients (throughput). Simulated requests \
+                carry a fresh quote each, binding its own runtime data; the real quote is the same on every request \
+                (one platform: the verification cache hits after the first, as it does in service).
                 """
         )
 
         @Option(help: "Requests per measurement.")
-        var requests = 2000
+        var requests = 1000
 
-        @Option(help: "Concurrent clients.")
+        @Option(help: "Concurrent clients for the throughput figures.")
         var concurrency = 16
+
+        @Option(help: "A real SGX quote to attest as well (binary or hexadecimal).")
+        var sgxQuote: String?
+
+        @Option(help: "Collateral for --sgx-quote: a dcap-qvl JSON bundle or a PCCS directory.")
+        var sgxCollateral: String?
+
+        @Option(help: "The service clock for --sgx-quote, as Unix seconds (its collateral's window).")
+        var sgxAt: Int64?
 
         @Flag(help: "Print JSON.")
         var json = false
 
+        /// One evidence kind, set up as the service runs it.
+        struct Setup {
+            var label: String
+            var route: String
+            var core: AttestationServiceCore
+            var store: SQLiteServiceStore
+            var verifier: EvidenceVerifier
+            var time: @Sendable () -> Date
+            var requests: [(evidence: [UInt8], runtime: [UInt8]?)]
+        }
+
+        struct Measurement {
+            var rate: Double
+            var p50: Double
+            var p99: Double
+            var json: [String: Any] { ["requestsPerSecond": rate, "p50Millis": p50, "p99Millis": p99] }
+        }
+
         func run() async throws {
             let directory = NSTemporaryDirectory() + "enclavekit-bench-service-" + UUID().uuidString
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let platform = try SimulatedPlatform.open(directory: directory + "/platform")
-            let store = try await SQLiteServiceStore.open(directory: directory + "/data")
-            var configuration = AttestationServiceCore.Configuration(issuer: "http://127.0.0.1")
-            configuration.allowSimulated = true
-            configuration.simulatedAnchor = try Certificate(pemEncoded: platform.rootCertificatePEM())
-            let collateral = try Collateral(
-                dcapQVLJSON: platform.collateralJSON(issued: Date().addingTimeInterval(-60))
-            )
-            configuration.simulatedCollateral = { _ in collateral }
             var logger = Logger(label: "enclavekit.attestation")
             logger.logLevel = .warning
-            let core = try await AttestationServiceCore(configuration: configuration, store: store, logger: logger)
+            let count = max(concurrency, requests)
+            // Every store is closed, whatever fails (an SQLite connection dropped open asserts in debug builds).
+            var setups: [Setup] = []
+            var results: [(label: String, paths: [(name: String, latency: Measurement, load: Measurement)])] = []
+            do {
+                setups.append(try await simulated(directory: directory + "/simulated", count: count, logger: logger))
+                if let sgxQuote {
+                    guard let sgxCollateral else { throw ValidationError("--sgx-quote needs --sgx-collateral") }
+                    setups.append(
+                        try await realSGX(
+                            quote: sgxQuote,
+                            collateral: sgxCollateral,
+                            directory: directory + "/sgx",
+                            count: count,
+                            logger: logger
+                        )
+                    )
+                }
+                for setup in setups {
+                    let paths = try await measure(setup, count: count, directory: directory, logger: logger)
+                    results.append((setup.label, paths))
+                }
+            } catch {
+                for setup in setups { try? await setup.store.close() }
+                throw error
+            }
+            for setup in setups { try await setup.store.close() }
 
+            if json {
+                let object: [String: Any] = [
+                    "requests": count, "concurrency": concurrency,
+                    "evidence": results.map { result in
+                        [
+                            "evidence": result.label,
+                            "paths": Dictionary(
+                                uniqueKeysWithValues: result.paths.map {
+                                    ($0.name, ["oneClient": $0.latency.json, "concurrent": $0.load.json])
+                                }
+                            ),
+                        ] as [String: Any]
+                    },
+                ]
+                try Files.printJSON(object)
+                return
+            }
+            print(
+                "enclave bench service — \(count) requests per figure; latency with 1 client, rate with \(concurrency)"
+            )
+            for result in results {
+                print("\n\(result.label)")
+                print(
+                    "path                               1 client: p50 ms   p99 ms   req/s   \(concurrency) clients: req/s   p50 ms   p99 ms"
+                )
+                for path in result.paths {
+                    print(
+                        path.name.padding(toLength: 35, withPad: " ", startingAt: 0)
+                            + String(format: "%16.3f%9.3f%8.0f", path.latency.p50, path.latency.p99, path.latency.rate)
+                            + String(format: "%21.0f%9.2f%9.2f", path.load.rate, path.load.p50, path.load.p99)
+                    )
+                }
+                if let raw = result.paths.first, let served = result.paths.last {
+                    print(
+                        String(
+                            format: "served / verifier: %.0f%% of the rate with %d clients",
+                            served.load.rate / raw.load.rate * 100,
+                            concurrency
+                        )
+                    )
+                }
+            }
+        }
+
+        /// The verifier, the core and the HTTPS server, each with one client and with `concurrency` clients.
+        func measure(
+            _ setup: Setup,
+            count: Int,
+            directory: String,
+            logger: Logger
+        ) async throws -> [(name: String, latency: Measurement, load: Measurement)] {
+            let work = setup.requests
+            let route = setup.route
+            let verifier = setup.verifier
+            let core = setup.core
+            let time = setup.time
+            let verify: @Sendable (Int) async throws -> Void = { index in
+                let evidence = try Evidence(serviceDocument: work[index].evidence, route: route)
+                _ = try await verifier.claims(evidence, at: time())
+            }
+            let attest: @Sendable (Int) async throws -> Void = { index in
+                _ = try await core.attest(
+                    type: AttestationType(rawValue: route) ?? .simulatedEnclave,
+                    request: .init(evidence: work[index].evidence, runtimeData: work[index].runtime.map { ($0, false) })
+                )
+            }
+            var paths: [(name: String, latency: Measurement, load: Measurement)] = []
+            for (name, operation) in [("verifier (in process)", verify), ("service core (in process)", attest)] {
+                let latency = try await Self.measure(count: count, concurrency: 1, operation)
+                let load = try await Self.measure(count: count, concurrency: concurrency, operation)
+                paths.append((name, latency, load))
+            }
+
+            // The running server over HTTPS, as `enclave serve attestation` serves by default.
+            let identity = try TLSIdentity.selfSigned(
+                directory: directory + "/tls-" + UUID().uuidString,
+                hostnames: ["127.0.0.1"]
+            )
+            let server = try await AttestationServer.start(core: core, tls: identity, logger: logger)
+            do {
+                guard let endpoint = URL(string: "https://127.0.0.1:\(server.port)") else {
+                    throw ValidationError("no URL for port \(server.port)")
+                }
+                let client = AttestationClient(
+                    endpoint: endpoint,
+                    trust: try .certificates(pem: identity.certificateChainPEM)
+                )
+                let post: @Sendable (Int) async throws -> Void = { index in
+                    _ = try await client.attest(
+                        type: route,
+                        evidence: work[index].evidence,
+                        runtimeData: work[index].runtime.map { .init(data: $0, dataType: .binary) }
+                    )
+                }
+                // Warm up: connections and TLS sessions, as a running client has them.
+                _ = try await Self.measure(count: min(count, 4 * concurrency), concurrency: concurrency, post)
+                let latency = try await Self.measure(count: count, concurrency: 1, post)
+                let load = try await Self.measure(count: count, concurrency: concurrency, post)
+                paths.append(("served (HTTPS, AttestationClient)", latency, load))
+            } catch {
+                await server.stop()
+                throw error
+            }
+            await server.stop()
+            return paths
+        }
+
+        /// Simulated SGX evidence, configured as `enclave serve attestation --allow-simulated` configures it.
+        func simulated(directory: String, count: Int, logger: Logger) async throws -> Setup {
+            let platform = try SimulatedPlatform.open(directory: directory + "/platform")
+            let store = try await SQLiteServiceStore.open(directory: directory + "/data")
+            var configuration = AttestationServiceCore.Configuration(issuer: "https://127.0.0.1")
+            configuration.allowSimulated = true
+            let anchor = try Certificate(pemEncoded: platform.rootCertificatePEM())
+            configuration.simulatedAnchor = anchor
+            let provider = AttestationServiceCore.Configuration.simulatedCollateral { time in
+                try platform.collateralJSON(at: time)
+            }
+            configuration.simulatedCollateral = provider
+            let core = try await AttestationServiceCore(configuration: configuration, store: store, logger: logger)
+            // The service's verifier for SimulatedEnclave: the simulated root, its collateral provider, a cache.
+            let verifier = EvidenceVerifier(
+                anchors: .init(intel: [.init(certificate: anchor, simulated: true)]),
+                collateral: .init(allowsChainOnly: true) { _, time throws(AttestationError) in
+                    do { return try provider(time) } catch { throw AttestationError(error) }
+                },
+                cache: VerificationCache()
+            )
             let identity = EnclaveIdentity(
                 uniqueID: try Digest32(bytes: [UInt8](repeating: 1, count: 32)),
                 signerID: try Digest32(bytes: [UInt8](repeating: 2, count: 32)),
@@ -55,79 +230,64 @@ extension EnclaveCommand.Bench {
                 securityVersion: 1,
                 attributes: []
             )
-            let count = max(concurrency, requests)
-            var prepared: [(evidence: [UInt8], runtime: [UInt8])] = []
+            var requests: [(evidence: [UInt8], runtime: [UInt8]?)] = []
             for index in 0..<count {
                 let runtime = Array("request \(index)".utf8)
                 let reportData = Array(SHA256.hash(data: runtime)) + [UInt8](repeating: 0, count: 32)
-                prepared.append((try platform.quote(for: identity, reportData: reportData), runtime))
+                requests.append((try platform.quote(for: identity, reportData: reportData), runtime))
             }
-            let work = prepared
-            let bodies = work.map {
-                "{\"quote\":\"\(Base64URL.encode($0.evidence))\",\"runtimeData\":{\"data\":\"\(Base64URL.encode($0.runtime))\",\"dataType\":\"Binary\"}}"
-            }
-
-            // Raw: the core, no HTTP.
-            let raw = try await Self.measure(count: count, concurrency: concurrency) { index in
-                _ = try await core.attest(
-                    type: .simulatedEnclave,
-                    request: .init(evidence: work[index].evidence, runtimeData: (work[index].runtime, false))
-                )
-            }
-
-            // Over loopback.
-            let server = try await AttestationServer.start(core: core, logger: logger)
-            let url = "http://127.0.0.1:\(server.port)/attest/SimulatedEnclave?api-version=2022-08-01"
-            let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
-            let served: Measurement
-            do {
-                served = try await Self.measure(count: count, concurrency: concurrency) { index in
-                    var request = HTTPClientRequest(url: url)
-                    request.method = .POST
-                    request.headers.add(name: "Content-Type", value: "application/json")
-                    request.body = .bytes(ByteBuffer(string: bodies[index]))
-                    let response = try await http.execute(request, timeout: .seconds(30))
-                    _ = try await response.body.collect(upTo: 1 << 20)
-                    guard response.status == .ok else {
-                        throw ValidationError("the service answered \(response.status)")
-                    }
-                }
-            } catch {
-                try? await http.shutdown()
-                await server.stop()
-                try? await store.close()
-                throw error
-            }
-            try await http.shutdown()
-            await server.stop()
-            try await store.close()
-
-            let ratio = served.rate / raw.rate
-            if json {
-                let object: [String: Any] = [
-                    "requests": count, "concurrency": concurrency,
-                    "service": ["requestsPerSecond": served.rate, "p50ms": served.p50, "p99ms": served.p99],
-                    "raw": ["requestsPerSecond": raw.rate, "p50ms": raw.p50, "p99ms": raw.p99],
-                    "serviceOverRaw": ratio,
-                ]
-                try Files.printJSON(object)
-                return
-            }
-            print("enclave bench service — \(count) simulated SGX attestations, \(concurrency) concurrent clients")
-            print("path                          requests/s     p50 ms     p99 ms")
-            for (name, result) in [("raw (verify, policy, sign)", raw), ("service over loopback HTTP", served)] {
-                print(
-                    name.padding(toLength: 28, withPad: " ", startingAt: 0)
-                        + String(format: "%12.0f%11.2f%11.2f", result.rate, result.p50, result.p99)
-                )
-            }
-            print(String(format: "service / raw: %.0f%% (target ≥ 50%%)", ratio * 100))
+            return Setup(
+                label: "simulated SGX evidence (a fresh quote per request, runtime data bound)",
+                route: AttestationType.simulatedEnclave.rawValue,
+                core: core,
+                store: store,
+                verifier: verifier,
+                time: { Date() },
+                requests: requests
+            )
         }
 
-        struct Measurement {
-            var rate: Double
-            var p50: Double
-            var p99: Double
+        /// A real SGX quote with its collateral given by FMSPC (`--collateral FMSPC=FILE`), the service's clock at
+        /// `--sgx-at`.
+        func realSGX(
+            quote path: String,
+            collateral: String,
+            directory: String,
+            count: Int,
+            logger: Logger
+        )
+            async throws -> Setup
+        {
+            let bytes = try Files.evidence(path)
+            let quote = try DCAPQuote(bytes: bytes)
+            guard !quote.isTDX else { throw ValidationError("--sgx-quote is a TDX quote") }
+            guard let leaf = try quote.pckChain().first,
+                let value = leaf.extensions.first(where: { $0.oid == SGXExtensions.oid })?.value
+            else { throw ValidationError("the quote's PCK certificate has no SGX extension") }
+            let fmspc = Hex.encode(try SGXExtensions(derEncoded: value).fmspc).lowercased()
+            let bundle = try Collateral(contentsOf: collateral)
+            let instant = Date(timeIntervalSince1970: TimeInterval(sgxAt ?? Int64(Date().timeIntervalSince1970)))
+            let store = try await SQLiteServiceStore.open(directory: directory + "/data")
+            var configuration = AttestationServiceCore.Configuration(issuer: "https://127.0.0.1")
+            configuration.collateral[fmspc] = bundle
+            configuration.clock = { instant }
+            let core = try await AttestationServiceCore(configuration: configuration, store: store, logger: logger)
+            let verifier = EvidenceVerifier(
+                anchors: .intelAndAMD,
+                collateral: .fixed(bundle),
+                cache: VerificationCache()
+            )
+            return Setup(
+                label:
+                    "real SGX quote \((path as NSString).lastPathComponent) at \(Int64(instant.timeIntervalSince1970)) "
+                    + "(the same quote per request)",
+                route: AttestationType.sgxEnclave.rawValue,
+                core: core,
+                store: store,
+                verifier: verifier,
+                time: { instant },
+                requests: Array(repeating: (bytes, nil), count: count)
+            )
         }
 
         static func measure(

@@ -214,9 +214,10 @@ extension EnclaveCommand {
                     if allowSimulated {
                         let platform = try SimulatedPlatform.open()
                         configuration.simulatedAnchor = try Certificate(pemEncoded: platform.rootCertificatePEM())
-                        // Issued once per TCB state, so the verification cache holds across requests.
-                        configuration.simulatedCollateral = { time in
-                            try Collateral(dcapQVLJSON: platform.collateralJSON(at: time))
+                        // Issued once per TCB state and parsed once per bundle, so the verification cache holds
+                        // across requests (`enclave bench service` measures this same provider).
+                        configuration.simulatedCollateral = AttestationServiceCore.Configuration.simulatedCollateral {
+                            time in try platform.collateralJSON(at: time)
                         }
                     }
                     for path in policySigner {

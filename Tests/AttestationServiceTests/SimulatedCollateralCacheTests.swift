@@ -14,7 +14,7 @@ struct SimulatedCollateralCacheTests {
     /// The signature verifications of each of two attestations of simulated evidence, seconds apart, by a service
     /// whose simulated collateral comes from `collateral`.
     static func signatureCounts(
-        collateral: @escaping @Sendable (SimulatedPlatform, Date) throws -> Collateral
+        collateral: (SimulatedPlatform) -> @Sendable (Date) throws -> Collateral
     ) async throws -> [Int] {
         let directory = NSTemporaryDirectory() + "enclavekit-service-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -22,7 +22,7 @@ struct SimulatedCollateralCacheTests {
         var configuration = AttestationServiceCore.Configuration(issuer: "http://attestation.test")
         configuration.allowSimulated = true
         configuration.simulatedAnchor = try Certificate(pemEncoded: platform.rootCertificatePEM())
-        configuration.simulatedCollateral = { time in try collateral(platform, time) }
+        configuration.simulatedCollateral = collateral(platform)
         let store = try await SQLiteServiceStore.open(directory: directory + "/data")
         let core = try await AttestationServiceCore(configuration: configuration, store: store)
         let identity = EnclaveIdentity(
@@ -55,11 +55,12 @@ struct SimulatedCollateralCacheTests {
         return counts
     }
 
-    /// As `enclave serve --allow-simulated` configures it (`collateralJSON(at:)`): the second attestation reuses
-    /// the verified PCK path and collateral, and checks only its own quote's signature.
+    /// As `enclave serve --allow-simulated` configures it (``AttestationServiceCore/Configuration/simulatedCollateral(bundle:)``
+    /// over `collateralJSON(at:)`): the second attestation reuses the verified PCK path and collateral, and checks
+    /// only its own quote's signature.
     @Test func secondSimulatedAttestationHitsTheVerificationCache() async throws {
-        let counts = try await Self.signatureCounts { platform, time in
-            try Collateral(dcapQVLJSON: platform.collateralJSON(at: time))
+        let counts = try await Self.signatureCounts { platform in
+            AttestationServiceCore.Configuration.simulatedCollateral { time in try platform.collateralJSON(at: time) }
         }
         #expect(counts.count == 2)
         #expect(counts[0] > 1, "the first attestation verifies the chain and collateral: \(counts)")
@@ -68,8 +69,8 @@ struct SimulatedCollateralCacheTests {
 
     /// What the service did before: collateral issued per request (new signatures each time) never hit the cache.
     @Test func collateralIssuedPerRequestMissesTheCache() async throws {
-        let counts = try await Self.signatureCounts { platform, time in
-            try Collateral(dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60)))
+        let counts = try await Self.signatureCounts { platform in
+            { time in try Collateral(dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60))) }
         }
         #expect(counts.count == 2 && counts[1] == counts[0] && counts[1] > 1, "\(counts)")
     }
@@ -94,5 +95,33 @@ struct SimulatedCollateralCacheTests {
         let crl = try CertificateRevocationList(bytes: try Collateral(dcapQVLJSON: revoked).pckCRL)
         #expect(crl.revokedSerials.count == 1)
         #expect(try platform.collateralJSON(at: now) == revoked)
+    }
+
+    /// The served path parses a bundle once: the same bytes give the collateral parsed before, a bundle that
+    /// differs in one byte of its PCK CRL is parsed anew (compared by bytes, not identity), and the first bundle
+    /// again gives its own collateral back.
+    @Test func bundleParserComparesBytes() throws {
+        let directory = NSTemporaryDirectory() + "enclavekit-service-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let platform = try SimulatedPlatform.open(directory: directory + "/platform")
+        let bundle = try platform.collateralJSON(at: Date())
+        let parser = BundleCollateralParser()
+        let first = try parser.collateral(bundle)
+        #expect(try parser.collateral(Array(bundle)).pckCRL == first.pckCRL)
+        // One hexadecimal digit of the PCK CRL's signature changed (the CRL's last bytes are its signature).
+        let text = String(decoding: bundle, as: UTF8.self)
+        let crlHex = try #require(
+            (try JSONSerialization.jsonObject(with: Data(bundle)) as? [String: String])?["pck_crl"]
+        )
+        var tamperedHex = Array(crlHex.utf8)
+        tamperedHex[tamperedHex.count - 3] = tamperedHex[tamperedHex.count - 3] == UInt8(ascii: "0") ? 0x31 : 0x30
+        let tampered = Array(
+            text.replacingOccurrences(of: crlHex, with: String(decoding: tamperedHex, as: UTF8.self)).utf8
+        )
+        #expect(tampered != bundle)
+        let second = try parser.collateral(tampered)
+        #expect(second.pckCRL != first.pckCRL)
+        #expect(Hex.encode(second.pckCRL) == String(decoding: tamperedHex, as: UTF8.self).lowercased())
+        #expect(try parser.collateral(bundle).pckCRL == first.pckCRL)
     }
 }
