@@ -67,16 +67,6 @@ public protocol ServiceStore: Sendable {
     func markPolicyRequestUsed(digest: String, at time: Date) async throws -> Bool
 }
 
-/// What ``ServiceStore/removePolicySigner(_:at:)`` did.
-public enum PolicySignerRemoval: String, Sendable {
-    /// It was a signer and is not any more.
-    case removed
-    /// It was not a signer.
-    case absent
-    /// It is the last signer: kept, since removing it would leave policies changeable by nobody.
-    case last
-}
-
 extension ServiceStore {
     /// The key of a certificate in the policy signer tables: hex SHA-256 of its DER.
     public static func policySignerKey(_ certificate: [UInt8]) -> String {
@@ -88,70 +78,4 @@ extension ServiceStore {
     /// A store without a collateral cache: the PCCS source keeps its copies in memory only.
     public func cachedCollateral(key: String) async throws -> CachedCollateral? { nil }
     public func cacheCollateral(_ piece: CachedCollateral, key: String) async throws {}
-}
-
-/// One piece of collateral as a PCCS served it (TCB info, QE identity, a CRL): the response body, the issuer chain
-/// from its header, and the dates it is valid between. It is served until `nextUpdate`, never after.
-public struct CachedCollateral: Hashable, Sendable {
-    public var body: [UInt8]
-    /// PEM (URL-decoded), empty for the root CA CRL.
-    public var issuerChain: String
-    /// `issueDate` (TCB info, QE identity) or `thisUpdate` (CRLs).
-    public var issued: Date
-    public var nextUpdate: Date
-    /// When this copy was fetched.
-    public var fetched: Date
-
-    public init(body: [UInt8], issuerChain: String, issued: Date, nextUpdate: Date, fetched: Date) {
-        self.body = body
-        self.issuerChain = issuerChain
-        self.issued = issued
-        self.nextUpdate = nextUpdate
-        self.fetched = fetched
-    }
-}
-
-/// The token signing key and its self-signed certificate, PEM.
-public struct StoredSigningKey: Hashable, Sendable {
-    public var privateKeyPEM: String
-    public var certificatePEM: String
-
-    public init(privateKeyPEM: String, certificatePEM: String) {
-        self.privateKeyPEM = privateKeyPEM
-        self.certificatePEM = certificatePEM
-    }
-}
-
-/// A policy as set: its text, the JWS it came in, and its hash.
-public struct StoredPolicy: Hashable, Sendable {
-    public var text: String
-    public var jws: String
-    public var hash: String
-    public var updated: Date
-
-    public init(text: String, jws: String, hash: String, updated: Date) {
-        self.text = text
-        self.jws = jws
-        self.hash = hash
-        self.updated = updated
-    }
-}
-
-/// One attestation decision.
-public struct AuditRecord: Hashable, Sendable {
-    public var time: Date
-    public var type: String
-    /// `permitted`, `refused` or `invalid`.
-    public var result: String
-    /// Key claims (measurement, signer, TCB status) or the reason for a refusal, as JSON.
-    public var detail: String
-    public var policyHash: String
-
-    public init(time: Date, type: String, result: String, detail: String, policyHash: String) {
-        self.time = time
-        self.type = type
-        self.result = result
-        self.detail = detail
-        self.policyHash = policyHash
-    }
 }
