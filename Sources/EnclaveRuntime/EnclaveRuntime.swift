@@ -14,7 +14,11 @@ public enum EnclaveRuntime {
 
     /// Sandbox the process, handshake with the loader, construct `App`, and serve until the host goes away.
     /// Never returns: the process exits when the channel closes.
-    public static func run<App: EnclaveApplication>(_ app: App.Type) async -> Never {
+    ///
+    /// Call it from `main` (``EnclaveApplication/main()`` does): it runs on the caller's thread, the main thread,
+    /// which it keeps as the main actor's executor, and makes the enclave's workers Swift concurrency's global
+    /// executor before anything else runs (see `EnclaveExecutors`).
+    nonisolated(nonsending) public static func run<App: EnclaveApplication>(_ app: App.Type) async -> Never {
         guard Sandbox.isSocket(Sandbox.channelFD), Sandbox.isSocket(PlatformProtocol.channelFD) else {
             fail(
                 "this program is an enclave image: start it with an EnclaveKit host (no channels on fds 3 and 4)",
@@ -31,7 +35,14 @@ public enum EnclaveRuntime {
         } catch {
             fail("enclave sandbox: \(error.reason)", status: 3)
         }
+        // From here on every job runs on the enclave's own threads; this thread drains the main actor's queue.
+        EnclaveExecutors.install()
+        Task.detached { await serve(App.self, mapped: mapped) }
+        try? EnclaveExecutors.main.run()
+        exit(0)
+    }
 
+    static func serve<App: EnclaveApplication>(_ app: App.Type, mapped: [LaunchProtocol.Mapping]) async -> Never {
         let table = TableBox()
         let channel = FrameChannel(fd: Sandbox.channelFD, maxFrameSize: maxFrameSize)
         let peer = RPCPeer(
@@ -53,16 +64,15 @@ public enum EnclaveRuntime {
             handler: { name, _ in throw EnclaveError.unknownCall("the enclave serves no platform request \(name)") }
         )
         platform.start()
-        let workers = WorkerPool(
-            count: min(64, max(4, ProcessInfo.processInfo.activeProcessorCount + 1)),
+        let workers = EnclaveExecutors.workers
+        workers.serve(
             reader: channel.makeReader(),
             onFrame: { frame, pool in peer.receive(frame, executor: pool) },
             onClose: { _ in exit(0) }
         )
 
-        // Everything the enclave runs, start-up included, runs on its own workers. Dispatch's cooperative pool stays
-        // idle: its worker monitor probes /proc/TID/stat when that pool has queued work, and dies when the sandbox
-        // refuses the open.
+        // Everything the enclave runs, start-up included, runs on its own workers (they are also the global
+        // executor, so this preference only keeps the start-up's child tasks there explicitly).
         await withTaskExecutorPreference(workers) {
             await start(App.self, peer: peer, platform: platform, table: table, mapped: mapped)
         }

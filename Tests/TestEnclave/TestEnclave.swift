@@ -131,6 +131,8 @@ struct TestEnclave: EnclaveApplication {
         calls.register(ConcurrencyWorkout.self) { iterations in
             try await Workout.run(iterations: min(max(iterations, 0), 100_000))
         }
+        calls.register(MainActorThread.self) { _ in await Workout.mainActorThread() }
+        calls.register(SleepProbe.self) { micros in try await Workout.sleepProbe(microseconds: micros) }
         calls.register(FloodHost.self) { request in
             let text = String(repeating: "a", count: request.size)
             return await withTaskGroup(of: Bool.self) { group in

@@ -1,4 +1,5 @@
 // Every Swift concurrency construct an application may use, for the host's concurrency tests.
+import CEnclaveSystem
 
 /// Runs ``ConcurrencyWorkout`` iterations inside the enclave.
 enum Workout {
@@ -73,5 +74,35 @@ enum Workout {
         let main = await MainActor.run { i & 0xff }
 
         return inherited + detached + slept + asyncLet + group + continuation + actor + streamed + main
+    }
+}
+
+extension Workout {
+    /// The kernel thread ID `@MainActor` code runs on.
+    @MainActor static func mainActorThread() -> Int32 {
+        Int32(truncatingIfNeeded: ek_syscall3(ek_sys(EK_SYS_GETTID), 0, 0, 0))
+    }
+
+    /// Sleep `microseconds` (0...10 s) among 100 other sleepers of 0–2× that; the microseconds it took.
+    static func sleepProbe(microseconds: Int) async throws -> Int {
+        let asked = min(max(microseconds, 0), 10_000_000)
+        let clock = ContinuousClock()
+        return try await withThrowingTaskGroup(of: Int?.self) { group in
+            for index in 0..<100 {
+                group.addTask {
+                    try await Task.sleep(for: .microseconds(asked * (index % 21) / 10))
+                    return nil
+                }
+            }
+            group.addTask {
+                let start = clock.now
+                try await Task.sleep(for: .microseconds(asked))
+                let elapsed = (clock.now - start).components
+                return Int(elapsed.seconds) * 1_000_000 + Int(elapsed.attoseconds / 1_000_000_000_000)
+            }
+            var measured = 0
+            for try await value in group { if let value { measured = value } }
+            return measured
+        }
     }
 }

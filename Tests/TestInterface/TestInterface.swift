@@ -205,3 +205,18 @@ public enum ConcurrencyWorkout: EnclaveCall {
         return unstructured + asyncLet + group + continuation + actor + stream + main
     }
 }
+
+/// The thread ID `@MainActor` code runs on inside the enclave (its main thread's is the process ID).
+public enum MainActorThread: EnclaveCall {
+    public typealias Input = Empty
+    public typealias Output = Int32
+    public static var name: String { "test.mainActorThread" }
+}
+
+/// Sleep with `Task.sleep` for the given microseconds, alongside 100 shorter and longer sleepers; answers the
+/// microseconds the requested sleep took.
+public enum SleepProbe: EnclaveCall {
+    public typealias Input = Int
+    public typealias Output = Int
+    public static var name: String { "test.sleepProbe" }
+}
