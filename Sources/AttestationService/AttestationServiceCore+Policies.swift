@@ -25,7 +25,9 @@ extension AttestationServiceCore {
 
     /// What a management request asks for.
     public enum PolicyOperation: String, Sendable {
+        /// Set the policy of a type (`PUT /policies/{type}`).
         case set
+        /// Reset the policy of a type to the default (`POST /policies/{type}:reset`).
         case reset
         /// Add a policy management certificate (`POST /certificates:add`).
         case add
@@ -36,7 +38,11 @@ extension AttestationServiceCore {
     /// Claims of a signed management request's payload, beside MAA's `AttestationPolicy`: the attestation type it
     /// is for, the operation, and a version that must exceed every version accepted before for that type.
     public static let policyTypeClaim = "x-enclavekit-policy-type"
+    /// The claim naming the operation (``PolicyOperation``'s raw value), so that a signed `set` can't be replayed as a
+    /// `reset` or a certificate change.
     public static let policyOperationClaim = "x-enclavekit-policy-operation"
+    /// The claim carrying the request's version: an integer greater than every version accepted before for that type,
+    /// so that an older signed request can't be replayed.
     public static let policyVersionClaim = "x-enclavekit-policy-version"
     /// The service a signed management request is for: its issuer URL (``Configuration/issuer``), so that a request
     /// signed for one service cannot be replayed on another that trusts the same signer.

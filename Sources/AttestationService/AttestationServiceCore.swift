@@ -54,7 +54,10 @@ public final class AttestationServiceCore: Sendable {
         /// The kind of token signing key: ES256 by default here; `enclave serve attestation` defaults to RS256,
         /// which Microsoft's Azure Attestation clients need.
         public var tokenKeyType: TokenSigner.KeyType = .ec
+        /// How long a token is valid, in seconds (`exp` − `iat`); 8 hours by default.
         public var tokenLifetime: TimeInterval = 8 * 3600
+        /// How long a challenge from `GET /challenge` may be used, in seconds; 5 minutes by default. Each is accepted
+        /// once.
         public var challengeLifetime: TimeInterval = 300
         /// How long a management request may use the administrator token digest read from the store before reading
         /// it again (a rotation on another instance takes effect here within this time).
@@ -64,17 +67,36 @@ public final class AttestationServiceCore: Sendable {
         /// The most audit records kept (the newest).
         public var maxAuditRecords = 10_000_000
 
+        /// A fail-closed configuration for `issuer`: no simulated evidence, no chain-only quotes, Intel's roots, no
+        /// collateral source, no way to change policies until ``policySigners`` or ``adminCredential`` is set.
         public init(issuer: String) { self.issuer = issuer }
     }
 
     /// An attestation request in MAA's shape.
     public struct AttestRequest: Sendable {
+        /// The evidence as posted (a quote, or for `SevSnpVm` a JSON document), decoded from base64url.
         public var evidence: [UInt8]
+        /// Runtime data and whether its `dataType` is `JSON`: its SHA-256 must be the first 32 bytes of the evidence's
+        /// report data. A challenge in it (`{"challenge": …}`) is consumed.
         public var runtimeData: (data: [UInt8], json: Bool)?
+        /// Init-time data and whether its `dataType` is `JSON`: its SHA-256 (or SHA-384) must be the evidence's SGX
+        /// CONFIGID, TDX MRCONFIGID or SEV-SNP HOST_DATA.
         public var initTimeData: (data: [UInt8], json: Bool)?
+        /// Copied into the token's `nonce` claim. Not bound to the evidence: it correlates, it proves no freshness.
         public var nonce: String?
+        /// A policy to evaluate instead of the stored one (MAA's `draftPolicyForAttestation`). The answer is then an
+        /// unsigned token (`alg: none`) that shows the outcome and proves nothing; a challenge is checked, not
+        /// consumed.
         public var draftPolicy: String?
 
+        /// A request.
+        ///
+        /// - Parameters:
+        ///   - evidence: The evidence bytes.
+        ///   - runtimeData: Runtime data and whether it is JSON.
+        ///   - initTimeData: Init-time data and whether it is JSON.
+        ///   - nonce: A nonce to echo in the token.
+        ///   - draftPolicy: A policy to try instead of the stored one.
         public init(
             evidence: [UInt8],
             runtimeData: (data: [UInt8], json: Bool)? = nil,
@@ -90,8 +112,11 @@ public final class AttestationServiceCore: Sendable {
         }
     }
 
+    /// The configuration the service was created with.
     public let configuration: Configuration
+    /// Where the service keeps its state (signing key, policies, challenges, audit, collateral).
     public let store: any ServiceStore
+    /// The token signing key, shared through ``store`` by every instance.
     public let signer: TokenSigner
     let logger: Logger
     let metrics: ServiceMetrics

@@ -15,8 +15,14 @@ public final class PostgresServiceStore: ServiceStore {
     /// when the server offers it; `require` refuses a server without TLS; `verify-ca` also checks the server's
     /// certificate against `sslrootcert` (or the system's roots); `verify-full` also checks its name.
     public enum SSLMode: String, Sendable, CaseIterable {
+        /// `disable`: no TLS. `allow` and `prefer`: TLS when the server offers it, without checking the server, so an
+        /// attacker on the path can downgrade or impersonate. `require`: TLS always, but the server is not checked.
         case disable, allow, prefer, require
+        /// TLS, and the server's certificate must chain to `sslrootcert` (or the system's roots); its name is not
+        /// checked.
         case verifyCA = "verify-ca"
+        /// TLS, the server's certificate must chain to `sslrootcert` (or the system's roots) and name the host: the
+        /// only mode that stops an attacker on the path.
         case verifyFull = "verify-full"
     }
 
