@@ -87,7 +87,7 @@ public struct AttestationClient: Sendable {
         return (response.nonce, Date(timeIntervalSince1970: TimeInterval(response.expiresAt)))
     }
 
-    /// Attest `evidence` on its route (``Attestation/Evidence/maaRoute``: the format decides `SgxEnclave`, `TdxVm`,
+    /// Attest `evidence` on its route (`Evidence.maaRoute`: the format decides `SgxEnclave`, `TdxVm`,
     /// `SevSnpVm` or `SimulatedEnclave`) and return the service's token. Auxiliary data travels with it: SEV-SNP
     /// evidence from configfs-tsm is posted with its certificate table.
     /// - Throws: ``Failure`` with the service's code when it refuses the evidence (`RuntimeDataNotBound`, …),

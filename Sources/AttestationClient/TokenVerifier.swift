@@ -76,10 +76,12 @@ public struct TokenVerifier: Sendable {
     ///   `x-enclavekit-challenge` only for a challenge it issued, that had not expired and that the evidence's report
     ///   data binds, and accepts each challenge once.
     /// - Parameters:
+    ///   - token: the compact JWS, as the service returned it.
     ///   - nonce: when given, the token's `nonce` claim must equal it (it correlates a response with its request;
     ///     it proves nothing about when the evidence was produced).
     ///   - challenge: when given, the token's `x-enclavekit-challenge` claim must equal it: the evidence was bound to
     ///     this challenge, so it was produced after the challenge was issued.
+    ///   - time: the time the token must be valid at (`nbf` … `exp`, with the clock skew); now by default.
     public func verify(
         _ token: String,
         nonce: String? = nil,

@@ -3,7 +3,7 @@ public import EnclaveCore
 public import Foundation
 internal import Synchronization
 
-/// Collateral read from dcap-qvl JSON bundles (``Attestation/Collateral/init(dcapQVLJSON:)``), parsed once per
+/// Collateral read from dcap-qvl JSON bundles (Attestation's `Collateral(dcapQVLJSON:)`), parsed once per
 /// distinct bundle. The simulated platform issues one bundle per TCB state, so `enclave serve attestation
 /// --allow-simulated` costs one byte comparison per request here instead of a JSON, hexadecimal and PEM parse.
 /// Bundles are compared by their bytes, never by identity: a bundle that differs in any byte is parsed anew, and
@@ -15,7 +15,7 @@ public final class BundleCollateralParser: Sendable {
     public init() {}
 
     /// The collateral `bundle` holds: the one parsed before if `bundle` has exactly the same bytes, else parsed now.
-    /// - Throws: ``EnclaveCore/EnclaveError`` as ``Attestation/Collateral/init(dcapQVLJSON:)`` does.
+    /// - Throws: `EnclaveError` as `Collateral(dcapQVLJSON:)` does.
     public func collateral(_ bundle: [UInt8]) throws(EnclaveError) -> Collateral {
         if let cached = last.withLock({ $0 }), cached.bytes == bundle { return cached.collateral }
         let parsed = try Collateral(dcapQVLJSON: bundle)

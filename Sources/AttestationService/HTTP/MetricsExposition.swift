@@ -1,6 +1,6 @@
 /// What `GET /metrics` answers, handed to the server by whoever bootstrapped the metrics system.
 ///
-/// The library records its counters and timers through swift-metrics (``ServiceMetrics``) and never bootstraps a
+/// The library records its counters and timers through swift-metrics and never bootstraps a
 /// backend: a process bootstraps `MetricsSystem` once, so that choice is the host's. `enclave serve attestation`
 /// bootstraps Prometheus and passes its registry's text exposition here; without one, `/metrics` is not served.
 public struct MetricsExposition: Sendable {
