@@ -16,68 +16,292 @@ extension EnclaveCommand {
 extension EnclaveCommand.Bench {
     struct Calls: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Round-trip latency of ECALLs and OCALLs against the raw transport floor."
+            abstract: "Round-trip latency of ECALLs and OCALLs against the machine's floor, per CPU placement.",
+            discussion: """
+                The floor is measured in the same run by a minimal C program outside EnclaveKit: a round trip over the \
+                same kind of socket (AF_UNIX socket pair, blocking read/write, two processes) and a shared-memory \
+                handoff. Host and enclave are pinned to one CPU, then to two different CPUs; every call figure is \
+                given as a ratio to the floor of its placement.
+                """
         )
 
-        @Option(help: "Round trips per small-payload measurement.")
+        @Option(help: "Round trips per small-payload measurement (per placement).")
         var iterations = 20_000
 
         @Flag(help: "Print JSON.")
         var json = false
 
+        /// One CPU placement: where the host's threads and the enclave's threads run.
+        struct Placement {
+            var name: String
+            var description: String
+            var hostCPU: Int
+            var enclaveCPU: Int
+        }
+
+        /// One measured figure of a placement.
+        struct Figure {
+            var key: String
+            var name: String
+            var samples: Row
+            /// The key of the floor this figure is compared with, and how many floor crossings it makes.
+            var floorKey: String?
+            var crossings: Double = 1
+        }
+
         func run() async throws {
             let enclave = try await Self.loadSelf()
             defer { Task { await enclave.terminate() } }
+            var placements = [
+                Placement(name: "oneCPU", description: "host and enclave on CPU 0", hostCPU: 0, enclaveCPU: 0)
+            ]
+            if CallFloor.availableCPUs > 1 {
+                placements.append(
+                    Placement(
+                        name: "twoCPUs",
+                        description: "host on CPU 0, enclave on CPU 1",
+                        hostCPU: 0,
+                        enclaveCPU: 1
+                    )
+                )
+            }
+            var measured: [(Placement, [Figure])] = []
+            for placement in placements {
+                try CallFloor.pin(cpu: placement.hostCPU)
+                try CallFloor.pin(process: enclave.processID, cpu: placement.enclaveCPU)
+                measured.append((placement, try await Self.measure(enclave, placement, iterations: iterations)))
+            }
+            try CallFloor.pin(cpu: nil)
+            try CallFloor.pin(process: enclave.processID, cpu: nil)
+            let idle = try await Self.idleCPU(of: enclave.processID)
+            if json {
+                try Files.printJSON(Self.jsonObject(measured, idle: idle))
+            } else {
+                Self.printTable(measured, idle: idle)
+            }
+        }
+
+        /// Floors and calls of one placement, in five interleaved chunks so that drift in the machine's state affects
+        /// floor and calls alike.
+        static func measure(_ enclave: Enclave, _ placement: Placement, iterations: Int) async throws -> [Figure] {
             let small = max(100, iterations)
             let large = max(20, small / 100)
+            let chunks = 5
             let kib4 = [UInt8](repeating: 0xA5, count: 4 << 10)
             let mib1 = [UInt8](repeating: 0x5A, count: 1 << 20)
-
-            // Interleaved: every round measures each operation once, so drift in the machine's state (frequency,
-            // other load, a VM's vCPU wake-ups) affects all of them alike.
-            let rows = try await Row.interleaved(
-                rounds: small,
-                [
-                    ("transport floor (raw frame echo)", 1, { _ = try await enclave.ping() }),
-                    ("empty ECALL", 1, { _ = try await enclave.call(BenchCalls.Nothing.self, Empty()) }),
-                    ("ECALL, 4 KiB argument", 1, { _ = try await enclave.call(BenchCalls.Bytes.self, kib4) }),
+            // Frame sizes of the calls below: a 13-byte header, the call name, the encoded argument.
+            let request = 32
+            let reply = 16
+            let host = placement.hostCPU
+            let peer = placement.enclaveCPU
+            typealias Floor = (key: String, name: String, every: Int, measure: (Int) throws -> [Double])
+            let floors: [Floor] = [
+                (
+                    "floorMicros", "raw socket round trip (C)", 1,
+                    {
+                        try CallFloor.socketRoundTrips(
+                            iterations: $0,
+                            requestBytes: request,
+                            replyBytes: reply,
+                            hostCPU: host,
+                            peerCPU: peer
+                        )
+                    }
+                ),
+                (
+                    "floor4KiBMicros", "raw socket, 4 KiB there (C)", 1,
+                    {
+                        try CallFloor.socketRoundTrips(
+                            iterations: $0,
+                            requestBytes: request + 4096,
+                            replyBytes: reply,
+                            hostCPU: host,
+                            peerCPU: peer
+                        )
+                    }
+                ),
+                (
+                    "floor1MiBMicros", "raw socket, 1 MiB there (C)", small / large,
+                    {
+                        try CallFloor.socketRoundTrips(
+                            iterations: $0,
+                            requestBytes: request + (1 << 20),
+                            replyBytes: reply,
+                            hostCPU: host,
+                            peerCPU: peer
+                        )
+                    }
+                ),
+                (
+                    "floor1MiBEchoMicros", "raw socket, 1 MiB each way (C)", small / large,
+                    {
+                        try CallFloor.socketRoundTrips(
+                            iterations: $0,
+                            requestBytes: 1 << 20,
+                            replyBytes: 1 << 20,
+                            hostCPU: host,
+                            peerCPU: peer
+                        )
+                    }
+                ),
+                (
+                    "sharedMemoryHandoffMicros", "raw shared-memory handoff (C)", 1,
+                    {
+                        try CallFloor.sharedMemoryHandoffs(
+                            iterations: $0,
+                            payloadBytes: 0,
+                            hostCPU: host,
+                            peerCPU: peer
+                        )
+                    }
+                ),
+                (
+                    "sharedMemoryHandoff4KiBMicros", "raw shared-memory handoff, 4 KiB (C)", 1,
+                    {
+                        try CallFloor.sharedMemoryHandoffs(
+                            iterations: $0,
+                            payloadBytes: 4096,
+                            hostCPU: host,
+                            peerCPU: peer
+                        )
+                    }
+                ),
+            ]
+            let calls: [(key: String, floorKey: String?, crossings: Double, operation: Row.Operation)] = [
+                (
+                    "emptyECallMicros", "floorMicros", 1,
+                    ("empty ECALL", 1, { _ = try await enclave.call(BenchCalls.Nothing.self, Empty()) })
+                ),
+                (
+                    "ecall4KiBMicros", "floor4KiBMicros", 1,
+                    ("ECALL, 4 KiB argument", 1, { _ = try await enclave.call(BenchCalls.Bytes.self, kib4) })
+                ),
+                (
+                    "ecall1MiBMicros", "floor1MiBMicros", 1,
                     (
                         "ECALL, 1 MiB argument", small / large,
                         { _ = try await enclave.call(BenchCalls.Bytes.self, mib1) }
-                    ),
-                    ("raw frame echo, 1 MiB each way", small / large, { _ = try await enclave.ping(mib1) }),
-                    ("ECALL making one OCALL", 1, { _ = try await enclave.call(BenchCalls.WithOCall.self, Empty()) }),
-                ]
-            )
-
-            let floor = rows[0].median
-            let ratio = rows[1].median / floor
-            if json {
-                let object: [String: Any] = [
-                    "unit": "microseconds",
-                    "results": rows.map {
-                        ["name": $0.name, "iterations": $0.count, "median": $0.median, "p99": $0.p99]
-                    },
-                    "floorMedian": floor,
-                    "emptyECallOverFloor": ratio,
-                    "ocallOverhead": rows[5].median - rows[1].median,
-                ]
-                try Files.printJSON(object)
-            } else {
-                print(
-                    "enclave bench calls — round-trip latency in microseconds (\(ProcessInfo.processInfo.activeProcessorCount) CPUs)"
-                )
-                print("name".padding(toLength: 36, withPad: " ", startingAt: 0) + "      n     median        p99")
-                for row in rows {
-                    print(
-                        row.name.padding(toLength: 36, withPad: " ", startingAt: 0)
-                            + String(row.count).leftPadded(7) + Self.format(row.median).leftPadded(11)
-                            + Self.format(row.p99).leftPadded(11)
                     )
+                ),
+                (
+                    "ecallWithOCallMicros", "floorMicros", 2,
+                    ("ECALL making one OCALL", 1, { _ = try await enclave.call(BenchCalls.WithOCall.self, Empty()) })
+                ),
+                (
+                    "channelEchoMicros", "floorMicros", 1,
+                    ("channel echo (no decoding)", 1, { _ = try await enclave.ping() })
+                ),
+                (
+                    "channelEcho1MiBMicros", "floor1MiBEchoMicros", 1,
+                    ("channel echo, 1 MiB each way", small / large, { _ = try await enclave.ping(mib1) })
+                ),
+            ]
+            var floorSamples = [[Double]](repeating: [], count: floors.count)
+            var callSamples = [[Double]](repeating: [], count: calls.count)
+            for _ in 0..<chunks {
+                for (index, floor) in floors.enumerated() {
+                    floorSamples[index] += try floor.measure(max(10, small / chunks / floor.every))
                 }
-                print("empty ECALL / floor: \(String(format: "%.2f", ratio))× (target ≤ 1.50×)")
-                print("OCALL cost inside an ECALL: \(Self.format(rows[5].median - rows[1].median)) µs")
+                let chunk = try await Row.sample(rounds: small / chunks, calls.map(\.operation))
+                for index in calls.indices { callSamples[index] += chunk[index] }
             }
+            var figures = zip(floors, floorSamples).map { floor, samples in
+                Figure(key: floor.key, name: floor.name, samples: Row(name: floor.name, samples: samples))
+            }
+            figures += zip(calls, callSamples).map { call, samples in
+                Figure(
+                    key: call.key,
+                    name: call.operation.name,
+                    samples: Row(name: call.operation.name, samples: samples),
+                    floorKey: call.floorKey,
+                    crossings: call.crossings
+                )
+            }
+            return figures
+        }
+
+        /// The enclave's CPU use over one idle second, in percent of one CPU (`nil` when /proc is unreadable).
+        static func idleCPU(of pid: Int32) async throws -> Double? {
+            try await Task.sleep(for: .milliseconds(200))
+            guard let before = CallFloor.cpuSeconds(process: pid) else { return nil }
+            let clock = ContinuousClock()
+            let start = clock.now
+            try await Task.sleep(for: .seconds(1))
+            let elapsed = clock.now - start
+            guard let after = CallFloor.cpuSeconds(process: pid) else { return nil }
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            return 100 * (after - before) / seconds
+        }
+
+        static func ratio(_ figure: Figure, in figures: [Figure]) -> (median: Double, p99: Double)? {
+            guard let key = figure.floorKey, let floor = figures.first(where: { $0.key == key }) else { return nil }
+            return (
+                figure.samples.median / (floor.samples.median * figure.crossings),
+                figure.samples.p99 / (floor.samples.p99 * figure.crossings)
+            )
+        }
+
+        static func jsonObject(_ measured: [(Placement, [Figure])], idle: Double?) -> [String: Any] {
+            var object: [String: Any] = [
+                "unit": "microseconds",
+                "cpus": CallFloor.availableCPUs,
+                "placements": measured.map { placement, figures -> [String: Any] in
+                    var entry: [String: Any] = [
+                        "placement": placement.name,
+                        "description": placement.description,
+                        "hostCPU": placement.hostCPU,
+                        "enclaveCPU": placement.enclaveCPU,
+                    ]
+                    for figure in figures {
+                        var value: [String: Any] = [
+                            "name": figure.name,
+                            "iterations": figure.samples.count,
+                            "median": figure.samples.median,
+                            "p99": figure.samples.p99,
+                            "p99OverMedian": figure.samples.p99 / figure.samples.median,
+                        ]
+                        if let key = figure.floorKey, let ratio = ratio(figure, in: figures) {
+                            value["floor"] = key
+                            value["crossings"] = figure.crossings
+                            value["medianOverFloor"] = ratio.median
+                            value["p99OverFloorP99"] = ratio.p99
+                        }
+                        entry[figure.key] = value
+                    }
+                    return entry
+                },
+            ]
+            if let idle { object["idleEnclaveCPUPercent"] = idle }
+            return object
+        }
+
+        static func printTable(_ measured: [(Placement, [Figure])], idle: Double?) {
+            print("enclave bench calls — round-trip latency in microseconds (\(CallFloor.availableCPUs) CPUs)")
+            for (placement, figures) in measured {
+                print("")
+                print("\(placement.description):")
+                print(
+                    "name".padding(toLength: 40, withPad: " ", startingAt: 0)
+                        + "      n     median        p99   p99/med   ×floor"
+                )
+                for figure in figures {
+                    let row = figure.samples
+                    var line =
+                        figure.name.padding(toLength: 40, withPad: " ", startingAt: 0) + String(row.count).leftPadded(7)
+                        + format(row.median).leftPadded(11) + format(row.p99).leftPadded(11)
+                        + String(format: "%.1f", row.p99 / row.median).leftPadded(10)
+                    if let ratio = ratio(figure, in: figures) {
+                        line += String(format: "%.2f", ratio.median).leftPadded(9)
+                        if figure.crossings > 1 { line += " (per crossing)" }
+                    }
+                    print(line)
+                }
+            }
+            print("")
+            print(
+                "targets: empty ECALL ≤ 2× floor, p99 ≤ 10× median; 1 MiB ECALL ≤ 1.2× the raw 1 MiB; OCALL ≤ 2× per crossing"
+            )
+            if let idle { print("idle enclave: \(String(format: "%.2f", idle))% of one CPU over 1 s") }
         }
 
         static func format(_ value: Double) -> String { String(format: "%.1f", value) }
@@ -112,8 +336,22 @@ struct Row {
 
     typealias Operation = (name: String, every: Int, body: () async throws -> Void)
 
+    init(name: String, samples: [Double]) {
+        let sorted = samples.sorted()
+        self.name = name
+        self.count = sorted.count
+        self.median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+        self.p99 = sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
+    }
+
     /// Run `rounds` rounds; in each, time every operation whose `every` divides the round number.
     static func interleaved(rounds: Int, _ operations: [Operation]) async throws -> [Row] {
+        let samples = try await sample(rounds: rounds, operations)
+        return zip(operations, samples).map { Row(name: $0.name, samples: $1) }
+    }
+
+    /// The raw samples of ``interleaved(rounds:_:)``, after a warm-up of a tenth of the rounds.
+    static func sample(rounds: Int, _ operations: [Operation]) async throws -> [[Double]] {
         for round in 0..<max(10, rounds / 10) {  // warm up
             for operation in operations where round % max(1, operation.every) == 0 { try await operation.body() }
         }
@@ -129,80 +367,12 @@ struct Row {
                 )
             }
         }
-        return zip(operations, samples).map { operation, values in
-            let sorted = values.sorted()
-            return Row(
-                name: operation.name,
-                count: sorted.count,
-                median: sorted[sorted.count / 2],
-                p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
-            )
-        }
+        return samples
     }
 }
 
 extension String {
     func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: " ", count: width - count) + self
-    }
-}
-
-extension EnclaveCommand.Bench {
-    struct Seal: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Sealing throughput inside an enclave against raw AES-256-GCM of the same library."
-        )
-
-        @Flag(help: "Print JSON.")
-        var json = false
-
-        func run() async throws {
-            let enclave = try await Calls.loadSelf()
-            defer { Task { await enclave.terminate() } }
-            typealias Run = BenchCalls.SealRun
-            let cases: [(name: String, size: Int, iterations: Int, modes: [Run.Mode])] = [
-                ("4 KiB", 4 << 10, 20_000, [.rawGCM, .sealBlob]),
-                ("1 MiB", 1 << 20, 300, [.rawGCM, .sealBlob]),
-                ("256 MiB stream", 256 << 20, 2, [.rawGCM, .sealStream]),
-            ]
-            var results: [[String: Any]] = []
-            for entry in cases {
-                var rates: [Run.Mode: Double] = [:]
-                for mode in entry.modes {
-                    // Warm up, then take the best of three runs.
-                    let warm = Run(mode: mode, size: entry.size, iterations: max(1, entry.iterations / 10))
-                    _ = try await enclave.call(BenchCalls.Seal.self, warm)
-                    var best = Double.infinity
-                    for _ in 0..<3 {
-                        let run = Run(mode: mode, size: entry.size, iterations: entry.iterations)
-                        best = min(best, try await enclave.call(BenchCalls.Seal.self, run))
-                    }
-                    rates[mode] = Double(entry.size) * Double(entry.iterations) / best / 1e6
-                }
-                let raw = rates[.rawGCM] ?? 0
-                let sealed = rates[.sealBlob] ?? rates[.sealStream] ?? 0
-                results.append(["size": entry.name, "rawMBps": raw, "sealMBps": sealed, "ratio": sealed / raw])
-            }
-            if json {
-                let data = try JSONSerialization.data(
-                    withJSONObject: ["results": results],
-                    options: [.prettyPrinted, .sortedKeys]
-                )
-                print(String(decoding: data, as: UTF8.self))
-                return
-            }
-            print(
-                "enclave bench seal — MB/s inside the enclave (best of 3), raw AES-256-GCM of swift-crypto as the floor"
-            )
-            print("size".padding(toLength: 18, withPad: " ", startingAt: 0) + "  raw GCM      sealed    sealed/raw")
-            for row in results {
-                let name = (row["size"] as? String ?? "").padding(toLength: 18, withPad: " ", startingAt: 0)
-                let raw = String(format: "%9.1f", row["rawMBps"] as? Double ?? 0)
-                let sealed = String(format: "%11.1f", row["sealMBps"] as? Double ?? 0)
-                let ratio = String(format: "%11.0f%%", 100 * (row["ratio"] as? Double ?? 0))
-                print(name + raw + sealed + ratio)
-            }
-            print("target: sealed ≥ 80% of raw at 1 MiB")
-        }
     }
 }

@@ -89,4 +89,33 @@ void ek_install_crash_reporter(void);
 /// Read the process-wide `errno`.
 int ek_errno(void);
 
+// MARK: Call benchmarks: the machine's floor, measured without any of our code on the path
+
+/// Pin every thread of process `pid` (0: this process) to `cpu`, or let them run anywhere when `cpu` < 0. Threads
+/// created later inherit their creator's affinity. Returns 0, or -1 with errno when no thread could be pinned.
+int ek_pin_process(pid_t pid, int cpu);
+
+/// Pin the calling thread to `cpu`, or let it run anywhere when `cpu` < 0. Returns 0 or -1 with errno.
+int ek_pin_thread(int cpu);
+
+/// The raw floor of a socket round trip: fork a child that echoes over an `AF_UNIX`/`SOCK_STREAM` socket pair (the
+/// kind the enclave channel uses) with blocking `read`/`write` only; the calling thread runs on `cpu_a`, the child on
+/// `cpu_b` (< 0: unpinned). Each of `iterations` round trips sends `request_bytes` (≥ 1) and waits for
+/// `reply_bytes` (≥ 1) back; `out_ns[i]` is its latency in nanoseconds, after `warmup` untimed round trips. The
+/// calling thread's affinity is restored. Returns 0, or -1 with errno.
+int ek_bench_socketpair_floor(int iterations, int warmup, int request_bytes, int reply_bytes, int cpu_a, int cpu_b,
+                              int64_t *out_ns);
+
+/// The raw floor of a shared-memory handoff: fork a child; the two processes pass a sequence number back and forth
+/// through a shared anonymous mapping, spinning on it (with `sched_yield` after a bounded spin, so one vCPU still
+/// makes progress). With `payload_bytes` > 0 each handoff also copies that many bytes into the shared mapping and the
+/// child copies them out. Same placement, timing and return convention as ``ek_bench_socketpair_floor``.
+int ek_bench_shm_floor(int iterations, int warmup, int payload_bytes, int cpu_a, int cpu_b, int64_t *out_ns);
+
+/// CPU time (user + system) process `pid` has used, in clock ticks, from `/proc/PID/stat`; -1 when unreadable.
+long long ek_process_cpu_ticks(pid_t pid);
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
+long ek_clock_ticks_per_second(void);
+
 #endif

@@ -1,0 +1,81 @@
+internal import CEnclaveSystem
+public import EnclaveCore
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// The machine's floor for crossing between two processes, measured by a minimal C program with none of EnclaveKit's
+/// code on the path (no framing, no Swift concurrency): what `enclave bench calls` compares every call against.
+public enum CallFloor {
+    /// Round trips over an `AF_UNIX` stream socket pair (the transport of the enclave channel) between this thread,
+    /// pinned to `hostCPU`, and a forked child echoing with blocking `read`/`write`, pinned to `peerCPU` (`nil`:
+    /// unpinned). Each sends `requestBytes` and waits for `replyBytes`. Returns each latency in microseconds.
+    public static func socketRoundTrips(
+        iterations: Int,
+        requestBytes: Int,
+        replyBytes: Int,
+        hostCPU: Int?,
+        peerCPU: Int?
+    ) throws(EnclaveError) -> [Double] {
+        var samples = [Int64](repeating: 0, count: max(1, iterations))
+        let status = samples.withUnsafeMutableBufferPointer { buffer in
+            ek_bench_socketpair_floor(
+                Int32(buffer.count),
+                Int32(min(1000, max(10, buffer.count / 10))),
+                Int32(max(1, requestBytes)),
+                Int32(max(1, replyBytes)),
+                Int32(hostCPU ?? -1),
+                Int32(peerCPU ?? -1),
+                buffer.baseAddress
+            )
+        }
+        guard status == 0 else { throw .callFailed("socket floor measurement failed (errno \(ek_errno()))") }
+        return samples.map { Double($0) / 1000 }
+    }
+
+    /// Handoffs through a shared mapping between this thread and a forked child, both spinning on a sequence number
+    /// (yielding after a bounded spin); with `payloadBytes` each handoff also copies that many bytes in and out.
+    /// Returns each round trip in microseconds.
+    public static func sharedMemoryHandoffs(
+        iterations: Int,
+        payloadBytes: Int,
+        hostCPU: Int?,
+        peerCPU: Int?
+    ) throws(EnclaveError) -> [Double] {
+        var samples = [Int64](repeating: 0, count: max(1, iterations))
+        let status = samples.withUnsafeMutableBufferPointer { buffer in
+            ek_bench_shm_floor(
+                Int32(buffer.count),
+                Int32(min(1000, max(10, buffer.count / 10))),
+                Int32(max(0, payloadBytes)),
+                Int32(hostCPU ?? -1),
+                Int32(peerCPU ?? -1),
+                buffer.baseAddress
+            )
+        }
+        guard status == 0 else { throw .callFailed("shared-memory floor measurement failed (errno \(ek_errno()))") }
+        return samples.map { Double($0) / 1000 }
+    }
+
+    /// Pin every thread of process `pid` (`nil`: this process) to `cpu`, or unpin them (`cpu` `nil`). Threads
+    /// started later inherit their creator's affinity.
+    public static func pin(process pid: Int32? = nil, cpu: Int?) throws(EnclaveError) {
+        guard ek_pin_process(pid ?? 0, Int32(cpu ?? -1)) == 0 else {
+            throw .callFailed("could not set the CPU affinity of process \(pid ?? getpid()) (errno \(ek_errno()))")
+        }
+    }
+
+    /// CPU seconds (user + system) process `pid` has used so far, or `nil` when unreadable.
+    public static func cpuSeconds(process pid: Int32) -> Double? {
+        let ticks = ek_process_cpu_ticks(pid)
+        let perSecond = ek_clock_ticks_per_second()
+        guard ticks >= 0, perSecond > 0 else { return nil }
+        return Double(ticks) / Double(perSecond)
+    }
+
+    /// How many CPUs this process may run on.
+    public static var availableCPUs: Int {
+        Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    }
+}
