@@ -192,7 +192,8 @@ public final class Enclave: Sendable {
                 return try await handler(argument)
             }
         )
-        peer.start()
+        // ECALL answers wake their caller directly (see RPCPeer.startCallerReads).
+        peer.startCallerReads()
         let enclave = Enclave(
             identity: signature.identity,
             config: config,

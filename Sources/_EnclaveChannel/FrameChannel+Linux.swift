@@ -62,8 +62,19 @@ public final class FrameChannel: Sendable {
         guard total <= maxFrameSize, let length = UInt32(exactly: total) else {
             throw .limitExceeded("frame of \(total) bytes exceeds the \(maxFrameSize)-byte limit")
         }
-        let header = Frame.header(kind: kind, callID: callID, length: length) + prefix
-        let ok = writeLock.withLock { _ in Self.writeAll(fd: fd, header: header, payload: payload) }
+        // Header, prefix and payload go out in one sendmsg from where they are: no concatenation, no allocation.
+        var header: (UInt64, UInt64) = (0, 0)
+        let ok = withUnsafeMutableBytes(of: &header) { headerBytes in
+            headerBytes.storeBytes(of: length.littleEndian, toByteOffset: 0, as: UInt32.self)
+            headerBytes.storeBytes(of: kind.rawValue, toByteOffset: 4, as: UInt8.self)
+            headerBytes.storeBytes(of: callID.littleEndian, toByteOffset: 5, as: UInt64.self)
+            return prefix.withUnsafeBytes { prefixBytes in
+                payload.withUnsafeBytes { payloadBytes in
+                    let headerPart = UnsafeRawBufferPointer(rebasing: headerBytes[0..<Frame.headerSize])
+                    return writeLock.withLock { _ in Self.writeAll(fd: fd, headerPart, prefixBytes, payloadBytes) }
+                }
+            }
+        }
         guard ok else { throw .channelClosed("the peer closed the channel") }
     }
 
@@ -81,47 +92,44 @@ public final class FrameChannel: Sendable {
 
     // MARK: I/O
 
-    private static func writeAll(fd: Int32, header: [UInt8], payload: [UInt8]) -> Bool {
-        header.withUnsafeBytes { headerBytes in
-            payload.withUnsafeBytes { payloadBytes in
-                var headerOffset = 0
-                var payloadOffset = 0
-                while headerOffset < headerBytes.count || payloadOffset < payloadBytes.count {
-                    var vectors = [iovec]()
-                    if headerOffset < headerBytes.count {
-                        vectors.append(
-                            iovec(
-                                iov_base: UnsafeMutableRawPointer(mutating: headerBytes.baseAddress! + headerOffset),
-                                iov_len: headerBytes.count - headerOffset
-                            )
-                        )
-                    }
-                    if payloadOffset < payloadBytes.count {
-                        vectors.append(
-                            iovec(
-                                iov_base: UnsafeMutableRawPointer(mutating: payloadBytes.baseAddress! + payloadOffset),
-                                iov_len: payloadBytes.count - payloadOffset
-                            )
-                        )
-                    }
-                    // sendmsg with MSG_NOSIGNAL: a vanished peer is an error to report, not a SIGPIPE to die of.
-                    let written = vectors.withUnsafeMutableBufferPointer { vectors in
-                        var message = msghdr()
-                        message.msg_iov = vectors.baseAddress
-                        message.msg_iovlen = vectors.count
-                        return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
-                    }
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        return false
-                    }
-                    var remaining = written
-                    let fromHeader = min(remaining, headerBytes.count - headerOffset)
-                    headerOffset += fromHeader
-                    remaining -= fromHeader
-                    payloadOffset += remaining
+    /// Write `first`, `second` and `third` back to back with `sendmsg`, resuming after partial writes.
+    private static func writeAll(
+        fd: Int32,
+        _ first: UnsafeRawBufferPointer,
+        _ second: UnsafeRawBufferPointer,
+        _ third: UnsafeRawBufferPointer
+    ) -> Bool {
+        withUnsafeTemporaryAllocation(of: iovec.self, capacity: 3) { vectors in
+            var parts = (first, second, third)
+            while true {
+                var count = 0
+                func add(_ part: UnsafeRawBufferPointer) {
+                    guard let base = part.baseAddress, !part.isEmpty else { return }
+                    vectors[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: part.count)
+                    count += 1
                 }
-                return true
+                add(parts.0)
+                add(parts.1)
+                add(parts.2)
+                if count == 0 { return true }
+                // sendmsg with MSG_NOSIGNAL: a vanished peer is an error to report, not a SIGPIPE to die of.
+                var message = msghdr()
+                message.msg_iov = vectors.baseAddress
+                message.msg_iovlen = count
+                let written = sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                var remaining = written
+                func advance(_ part: inout UnsafeRawBufferPointer) {
+                    let step = min(remaining, part.count)
+                    part = UnsafeRawBufferPointer(rebasing: part[step...])
+                    remaining -= step
+                }
+                advance(&parts.0)
+                advance(&parts.1)
+                advance(&parts.2)
             }
         }
     }
@@ -181,15 +189,25 @@ package final class FrameReader: @unchecked Sendable {  // unchecked: access is 
         return nil
     }
 
+    /// Whether bytes of a next frame are already buffered (then ``next()`` must be called before waiting for the
+    /// socket to become readable).
+    package var hasBufferedBytes: Bool { end > start }
+
     /// The next frame, or why the stream can no longer be read.
     package func next() -> Result<Frame, EnclaveError> {
         if let failure = fill(Frame.headerSize) { return .failure(failure) }
         let header: (kind: Frame.Kind, callID: UInt64, length: Int)
-        do {
-            header = try Frame.parseHeader(Array(buffer[start..<start + Frame.headerSize]))
-        } catch {
-            return .failure(error)
+        let fields = buffer.withUnsafeBytes { raw in
+            (
+                UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt32.self)),
+                raw[start + 4],
+                UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: start + 5, as: UInt64.self))
+            )
         }
+        guard let kind = Frame.Kind(rawValue: fields.1) else {
+            return .failure(.protocolViolation("unknown frame kind \(fields.1)"))
+        }
+        header = (kind, fields.2, Int(fields.0))
         guard header.length <= maxFrameSize else {
             return .failure(
                 .protocolViolation("peer announced a \(header.length)-byte frame, over the \(maxFrameSize)-byte limit")

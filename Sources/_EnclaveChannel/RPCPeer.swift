@@ -1,5 +1,10 @@
 public import EnclaveCore
+internal import Foundation
 internal import Synchronization
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
 
 /// One end of the call protocol over a ``FrameChannel``: outgoing calls with their pending continuations, incoming
 /// requests dispatched to a handler, pings answered on the reader thread.
@@ -16,10 +21,24 @@ public final class RPCPeer: Sendable {
     private let maxQueuedBytes: Int
     private let state = Mutex(State())
     private let closeReason: @Sendable (EnclaveError) -> EnclaveError
+    /// Set by ``startCallerReads()``: callers read their own answers.
+    private let leadership = Mutex<ReadLeadership?>(nil)
+
+    /// A call's place in the pending table.
+    enum Slot {
+        /// Sent; its caller is reading the channel itself and has no continuation.
+        case reading
+        /// Sent; its caller is suspended on this continuation.
+        case waiting(CheckedContinuation<[UInt8], any Error>)
+        /// Answered before its caller suspended.
+        case done(Result<[UInt8], EnclaveError>)
+    }
 
     private struct State {
         var nextCallID: UInt64 = 1
-        var pending: [UInt64: CheckedContinuation<[UInt8], any Error>] = [:]
+        var pending: [UInt64: Slot] = [:]
+        /// How many slots are `.waiting`: callers that need someone else to read for them.
+        var waiters = 0
         var closed: EnclaveError?
         var closeWaiters: [CheckedContinuation<EnclaveError, Never>] = []
         /// Incoming requests accepted and not yet answered (running or waiting for the limiter), and their bytes.
@@ -61,6 +80,22 @@ public final class RPCPeer: Sendable {
         )
     }
 
+    /// Start reading in the caller-reads mode (the host's channel to its enclave). Call once, instead of ``start()``.
+    ///
+    /// A caller whose answer is the next thing on the channel reads it on its own thread: it blocks in `poll`/`read`
+    /// for at most ``ReadLeadership/leadTimeoutMilliseconds``, so an answer reaches it with one wake-up of the
+    /// kernel, as in a raw socket round trip, instead of two (reader thread, then the task's executor). At most one
+    /// caller reads at a time; others wait as before. A dedicated thread reads whenever no caller does: for callers
+    /// that waited, for requests from the other side, and to see the peer go away while nothing is in flight.
+    public func startCallerReads() {
+        let reads = ReadLeadership(reader: channel.makeReader(), fd: channel.fd)
+        leadership.withLock { $0 = reads }
+        let thread = Thread { [self] in reads.serve(self) }
+        thread.name = "enclave-channel"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
     /// Call `name` on the other side with an encoded argument; returns the encoded result.
     public func call(name: String, argument: [UInt8]) async throws -> [UInt8] {
         try await send(.request, prefix: FramePayload.requestPrefix(name: name), payload: argument)
@@ -98,35 +133,112 @@ public final class RPCPeer: Sendable {
                 "call of \(payload.count) bytes exceeds the \(channel.maxFrameSize)-byte channel limit"
             )
         }
-        return try await withCheckedThrowingContinuation { continuation in
-            switch register(continuation) {
-            case .failure(let error):
-                continuation.resume(throwing: error)
-            case .success(let id):
-                do throws(EnclaveError) {
-                    try channel.send(kind, callID: id, prefix: prefix, payload: payload)
-                } catch {
-                    // The reader also sees the close; whoever removes the entry resumes it.
-                    if let pending = takePending(id) {
-                        pending.resume(throwing: closeError ?? closeReason(error))
+        guard let reads = leadership.withLock({ $0 }) else {
+            return try await withCheckedThrowingContinuation { continuation in
+                switch register(.waiting(continuation)) {
+                case .failure(let error):
+                    continuation.resume(throwing: error)
+                case .success(let id):
+                    do throws(EnclaveError) {
+                        try channel.send(kind, callID: id, prefix: prefix, payload: payload)
+                    } catch {
+                        // The reader also sees the close; whoever removes the entry resumes it.
+                        if case .waiting(let pending)? = takePending(id) {
+                            pending.resume(throwing: closeError ?? closeReason(error))
+                        }
                     }
                 }
             }
         }
+        // Caller reads: send, then read the answer here if no one else is reading.
+        let id = try register(.reading).get()
+        do throws(EnclaveError) {
+            try channel.send(kind, callID: id, prefix: prefix, payload: payload)
+        } catch {
+            _ = takePending(id)
+            throw closeError ?? closeReason(error)
+        }
+        if let answer = reads.lead(for: id, peer: self) { return try answer.get() }
+        return try await wait(for: id, reads: reads)
     }
 
-    private func register(_ continuation: CheckedContinuation<[UInt8], any Error>) -> Result<UInt64, EnclaveError> {
+    /// Suspend until call `id` is answered (or take its answer if it came already).
+    private func wait(for id: UInt64, reads: ReadLeadership) async throws -> [UInt8] {
+        try await withCheckedThrowingContinuation { continuation in
+            let immediate = state.withLock { state -> Result<[UInt8], EnclaveError>? in
+                switch state.pending[id] {
+                case .done(let result)?:
+                    state.pending[id] = nil
+                    return result
+                case .reading?:
+                    state.pending[id] = .waiting(continuation)
+                    state.waiters += 1
+                    return nil
+                case .waiting?, nil:
+                    return .failure(state.closed ?? .channelClosed("call \(id) was lost"))
+                }
+            }
+            if let immediate {
+                continuation.resume(with: immediate)
+            } else {
+                reads.needReader()
+            }
+        }
+    }
+
+    private func register(_ slot: Slot) -> Result<UInt64, EnclaveError> {
         state.withLock { state in
             if let closed = state.closed { return .failure(closed) }
             let id = state.nextCallID
             state.nextCallID &+= 1
-            state.pending[id] = continuation
+            state.pending[id] = slot
+            if case .waiting = slot { state.waiters += 1 }
             return .success(id)
         }
     }
 
-    private func takePending(_ id: UInt64) -> CheckedContinuation<[UInt8], any Error>? {
-        state.withLock { $0.pending.removeValue(forKey: id) }
+    private func takePending(_ id: UInt64) -> Slot? {
+        state.withLock { state in
+            let slot = state.pending.removeValue(forKey: id)
+            if case .waiting? = slot { state.waiters -= 1 }
+            return slot
+        }
+    }
+
+    /// Deliver the answer to call `id`: resume its waiting caller, or keep it for a caller that reads.
+    private func resolve(_ id: UInt64, _ result: Result<[UInt8], EnclaveError>) {
+        let continuation = state.withLock { state -> CheckedContinuation<[UInt8], any Error>? in
+            switch state.pending[id] {
+            case .waiting(let continuation)?:
+                state.pending[id] = nil
+                state.waiters -= 1
+                return continuation
+            case .reading?:
+                state.pending[id] = .done(result)
+                return nil
+            case .done?, nil:
+                return nil
+            }
+        }
+        continuation?.resume(with: result.mapError { $0 as any Error })
+    }
+
+    /// Take the answer to call `id` if it has come.
+    func takeAnswer(_ id: UInt64) -> Result<[UInt8], EnclaveError>? {
+        state.withLock { state in
+            guard case .done(let result)? = state.pending[id] else { return nil }
+            state.pending[id] = nil
+            return result
+        }
+    }
+
+    /// Whether a suspended caller needs someone to read for it.
+    var hasWaiters: Bool { state.withLock { $0.waiters > 0 } }
+
+    /// The channel ended: fail everything with the mapped reason.
+    func channelEnded(_ reason: EnclaveError) {
+        channel.shutdown()
+        fail(with: closeReason(reason))
     }
 
     /// Handle one incoming frame. Requests run as tasks that prefer `executor` when one is given (the enclave's
@@ -134,7 +246,7 @@ public final class RPCPeer: Sendable {
     package func receive(_ frame: Frame, executor: (any TaskExecutor)? = nil) {
         switch frame.kind {
         case .response, .pong:
-            takePending(frame.callID)?.resume(returning: frame.payload)
+            resolve(frame.callID, .success(frame.payload))
         case .error:
             let (code, message) = FramePayload.parseError(frame.payload)
             let error: EnclaveError
@@ -144,7 +256,7 @@ public final class RPCPeer: Sendable {
             case "limitExceeded": error = .limitExceeded(message)
             default: error = .callFailed(message)
             }
-            takePending(frame.callID)?.resume(throwing: error)
+            resolve(frame.callID, .failure(error))
         case .ping:
             try? channel.send(.pong, callID: frame.callID, payload: frame.payload)
         case .request:
@@ -223,62 +335,26 @@ public final class RPCPeer: Sendable {
             state -> ([CheckedContinuation<[UInt8], any Error>], [CheckedContinuation<EnclaveError, Never>]) in
             guard state.closed == nil else { return ([], []) }
             state.closed = error
-            let pending = Array(state.pending.values)
-            state.pending.removeAll()
+            var pending: [CheckedContinuation<[UInt8], any Error>] = []
+            for (id, slot) in state.pending {
+                switch slot {
+                case .waiting(let continuation):
+                    pending.append(continuation)
+                    state.pending[id] = nil
+                case .reading:
+                    state.pending[id] = .done(.failure(error))
+                case .done:
+                    break
+                }
+            }
+            state.waiters = 0
             let waiters = state.closeWaiters
             state.closeWaiters.removeAll()
             return (pending, waiters)
         }
         channel.shutdown()
+        leadership.withLock { $0 }?.close()
         for continuation in pending { continuation.resume(throwing: error) }
         for waiter in waiters { waiter.resume(returning: error) }
-    }
-}
-
-/// A FIFO counting semaphore for async code: bounds how many handlers run at once.
-package final class AsyncLimiter: Sendable {
-    private let state: Mutex<(available: Int, waiters: [CheckedContinuation<Void, Never>])>
-
-    package init(limit: Int) { state = Mutex((max(1, limit), [])) }
-
-    /// Run `body` once a permit is free.
-    package func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
-        await acquire()
-        do {
-            let value = try await body()
-            release()
-            return value
-        } catch {
-            release()
-            throw error
-        }
-    }
-
-    package func acquire() async {
-        await withCheckedContinuation { continuation in
-            if tryAcquire(continuation) { continuation.resume() }
-        }
-    }
-
-    private func tryAcquire(_ continuation: CheckedContinuation<Void, Never>) -> Bool {
-        state.withLock { state in
-            if state.available > 0 {
-                state.available -= 1
-                return true
-            }
-            state.waiters.append(continuation)
-            return false
-        }
-    }
-
-    package func release() {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if state.waiters.isEmpty {
-                state.available += 1
-                return nil
-            }
-            return state.waiters.removeFirst()
-        }
-        next?.resume()
     }
 }

@@ -139,4 +139,59 @@ struct CallTests {
         #expect(try await peak(maxThreads: 2) <= 2)
         #expect(try await peak(maxThreads: 6) > 2)
     }
+
+    /// Callers read their own answers for a bounded time; a call slower than that window hands reading to the
+    /// channel thread and still completes, and fast calls after it read their answers again.
+    @Test func callsSlowerThanTheCallerReadWindowComplete() async throws {
+        let enclave = try await Self.load()
+        for _ in 0..<3 {
+            #expect(try await enclave.call(Sleep.self, 20) >= 1)
+            #expect(try await enclave.call(Echo.self, [1, 2]) == [1, 2])
+        }
+        // Fast and slow calls at once: answers arrive while some caller reads and while the thread reads.
+        let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<64 {
+                group.addTask {
+                    if index % 8 == 0 { return try await enclave.call(Sleep.self, 5) >= 1 }
+                    let payload = [UInt8(index)]
+                    return try await enclave.call(Echo.self, payload) == payload
+                }
+            }
+            var ok = 0
+            for try await result in group where result { ok += 1 }
+            return ok
+        }
+        #expect(results == 64)
+        await enclave.terminate()
+    }
+
+    /// The enclave dies while its caller is reading the channel itself: the call fails promptly with
+    /// `enclaveTerminated`, and so does the next one.
+    @Test func crashWhileTheCallerReadsFailsPromptly() async throws {
+        let enclave = try await Self.load()
+        #expect(try await enclave.call(Echo.self, [5]) == [5])
+        let clock = ContinuousClock()
+        let start = clock.now
+        let error = await #expect(throws: EnclaveError.self) { try await enclave.call(Crash.self, "trap") }
+        #expect(error?.code == .enclaveTerminated)
+        #expect(clock.now - start < .seconds(10))
+        let next = await #expect(throws: EnclaveError.self) { try await enclave.call(Echo.self, [1]) }
+        #expect(next?.code == .enclaveTerminated)
+        #expect(enclave.isTerminated)
+    }
+
+    /// Many calls in a row: the caller-reads path must not leak pending entries or stall (each call is answered).
+    @Test func manySequentialCallsStayFast() async throws {
+        let enclave = try await Self.load()
+        let clock = ContinuousClock()
+        let start = clock.now
+        for index in 0..<5_000 {
+            let payload = withUnsafeBytes(of: UInt16(truncatingIfNeeded: index)) { Array($0) }
+            #expect(try await enclave.call(Echo.self, payload) == payload)
+        }
+        // Generous: a debug build on a loaded 2-CPU machine; a stall per call (the 1 ms read window) would exceed it.
+        #expect(clock.now - start < .seconds(60))
+        #expect(try await enclave.ping([9, 9]) == [9, 9])
+        await enclave.terminate()
+    }
 }

@@ -141,6 +141,116 @@ struct ChannelTests {
         }
     }
 
+    /// Header, name prefix and payload leave in one `sendmsg` and arrive as one frame, byte for byte, small and large
+    /// (a 2 MiB payload does not fit the socket buffer: the write resumes where the kernel stopped).
+    @Test func prefixAndPayloadArriveAsOneFrame() throws {
+        var fds: [Int32] = [0, 0]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        let sender = FrameChannel(fd: fds[0], maxFrameSize: 4 << 20)
+        let receiver = FrameChannel(fd: fds[1], maxFrameSize: 4 << 20)
+        let reader = receiver.makeReader()
+        for size in [0, 1, 4096, 2 << 20] {
+            let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+            let prefix = FramePayload.requestPrefix(name: "t.frame")
+            let done = Thread {
+                try? sender.send(.request, callID: UInt64(size) + 11, prefix: prefix, payload: payload)
+            }
+            done.start()
+            let frame = try reader.next().get()
+            #expect(frame.kind == .request)
+            #expect(frame.callID == UInt64(size) + 11)
+            #expect(frame.payload == prefix + payload)
+        }
+        sender.shutdown()
+        #expect(throws: EnclaveError.channelClosed("")) { try reader.next().get() }
+    }
+
+    /// The caller-reads mode against a scripted peer: answers reach callers that read and callers that waited, a
+    /// request from the peer is served while a caller reads, and the peer's end fails every pending call at once.
+    @Test func callerReadsModeDeliversAnswersAndFailsPendingCallsAtTheEnd() async throws {
+        var fds: [Int32] = [0, 0]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        let peer = RPCPeer(
+            channel: FrameChannel(fd: fds[0], maxFrameSize: 1 << 20),
+            maxConcurrentRequests: 4,
+            handler: { name, argument in Array(name.utf8) + argument }
+        )
+        peer.startCallerReads()
+        let remote = FrameChannel(fd: fds[1], maxFrameSize: 1 << 20)
+        let remoteReader = remote.makeReader()
+        // The scripted peer: answers each request with its argument reversed, after asking the caller's side a
+        // question of its own first (whose answer it checks), and stops after `count` requests.
+        let script = Thread {
+            // Anything unexpected ends the script early, which shuts the channel: the test then fails, never hangs.
+            var answered = 0
+            serving: while answered < 40, case .success(let frame) = remoteReader.next() {
+                switch frame.kind {
+                case .request:
+                    guard let request = try? FramePayload.parseRequest(frame.payload) else { break serving }
+                    // In the sequential phase, ask the caller's side first (one call in flight: the next frame is
+                    // the answer to this question).
+                    if answered < 20 && answered % 4 == 0 {
+                        try? remote.send(
+                            .request,
+                            callID: 1000 + frame.callID,
+                            prefix: FramePayload.requestPrefix(name: "q"),
+                            payload: [1]
+                        )
+                        guard case .success(let reply) = remoteReader.next(), reply.kind == .response,
+                            reply.callID == 1000 + frame.callID, reply.payload == Array("q".utf8) + [1]
+                        else { break serving }
+                    }
+                    if answered % 5 == 0 { usleep(3000) }  // slower than a caller's read window
+                    try? remote.send(.response, callID: frame.callID, payload: request.argument.reversed())
+                    answered += 1
+                default:
+                    break serving
+                }
+            }
+            // Then the peer goes away while calls are pending.
+            usleep(20_000)
+            remote.shutdown()
+        }
+        script.start()
+        for index in 0..<20 {
+            let answer = try await peer.call(name: "c", argument: [UInt8(index), 0])
+            #expect(answer == [0, UInt8(index)])
+        }
+        let concurrent = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<20 {
+                group.addTask { try await peer.call(name: "c", argument: [1, UInt8(index)]) == [UInt8(index), 1] }
+            }
+            var ok = 0
+            for try await result in group where result { ok += 1 }
+            return ok
+        }
+        #expect(concurrent == 20)
+        // These are never answered: the peer's end fails them promptly.
+        let clock = ContinuousClock()
+        let start = clock.now
+        let failures = await withTaskGroup(of: EnclaveError?.self) { group in
+            for _ in 0..<3 {
+                group.addTask {
+                    do {
+                        _ = try await peer.call(name: "c", argument: [1])
+                        return nil
+                    } catch let error as EnclaveError {
+                        return error
+                    } catch {
+                        return nil
+                    }
+                }
+            }
+            var errors: [EnclaveError] = []
+            for await error in group { if let error { errors.append(error) } }
+            return errors
+        }
+        #expect(failures.count == 3)
+        #expect(failures.allSatisfy { $0.code == .channelClosed })
+        #expect(clock.now - start < .seconds(5))
+        #expect(peer.closeError != nil)
+    }
+
     @Test func truncatedFrameEndsTheStream() {
         let full = header(length: 10, kind: 2) + [UInt8](repeating: 1, count: 10)
         for length in 1..<full.count {

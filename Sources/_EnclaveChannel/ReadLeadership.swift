@@ -1,0 +1,194 @@
+internal import EnclaveCore
+internal import Foundation
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// Who reads a channel in the caller-reads mode (``RPCPeer/startCallerReads()``): at most one caller waiting for its
+/// own answer, or the dedicated thread.
+///
+/// A caller that finds no one reading blocks in `poll`/`read` on its own thread for at most
+/// ``leadTimeoutMilliseconds``: its answer then wakes it directly, as the answer of a raw socket round trip wakes the
+/// process waiting for it. It reads and delivers whatever else arrives meanwhile (other callers' answers, pings,
+/// requests, whose handlers start as tasks). It hands reading to the dedicated thread when the answer takes longer,
+/// when a request arrives and the global executor has a single thread (the handler needs it), or when the channel
+/// ends (the thread reports the end: mapping the reason may wait for the enclave process to exit).
+///
+/// The dedicated thread reads whenever callers are suspended waiting, when asked to, and once the channel has been
+/// left alone for ``idleGraceNanoseconds``: then it blocks in `read`, so an idle channel costs no CPU and its end is
+/// seen at once. It gives reading back after delivering an answer when no caller is left waiting. While a caller
+/// reads, the thread looks again every ``idleGraceNanoseconds``.
+final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state is guarded by `condition`
+    /// The longest a caller blocks its thread reading before it suspends and lets the dedicated thread read.
+    static let leadTimeoutMilliseconds: Int32 = 1
+    /// How long reading may stay unclaimed before the dedicated thread takes it.
+    static let idleGraceNanoseconds: UInt64 = 1_000_000
+
+    /// Whether Swift's global executor has more than one thread, so that a request's handler can run while a
+    /// caller keeps reading (an OCALL inside the caller's ECALL: its answer then reaches the caller directly).
+    static let poolHasSpareThreads = ProcessInfo.processInfo.activeProcessorCount > 1
+
+    private enum Leader {
+        case none
+        case caller
+        case thread
+    }
+
+    private let condition = NSCondition()
+    private var leader = Leader.none
+    private var threadWanted = false
+    private var ended: EnclaveError?
+    private var closed = false
+    /// How many calls still wait without trying to read, after a caller's window ran out.
+    private var skipLeads = 0
+    /// How many calls skip reading after a window ran out.
+    static let timeoutBackoff = 16
+    /// When a caller last gave reading up (monotonic nanoseconds).
+    private var released: UInt64 = 0
+    private let reader: FrameReader
+    private let fd: Int32
+
+    init(reader: FrameReader, fd: Int32) {
+        self.reader = reader
+        self.fd = fd
+    }
+
+    /// Read for call `id` on the calling thread if no one else reads. Returns its answer, or `nil` when the caller must
+    /// suspend and wait for it (someone else reads, the answer is slow, a request came in, or the channel ended).
+    func lead(for id: UInt64, peer: RPCPeer) -> Result<[UInt8], EnclaveError>? {
+        condition.lock()
+        guard leader == .none, !closed, ended == nil else {
+            condition.unlock()
+            return nil
+        }
+        if skipLeads > 0 {
+            skipLeads -= 1
+            condition.unlock()
+            return nil
+        }
+        leader = .caller
+        condition.unlock()
+        while true {
+            if let answer = peer.takeAnswer(id) {
+                release(peer: peer, wantThread: false)
+                return answer
+            }
+            if !reader.hasBufferedBytes {
+                var request = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&request, 1, Self.leadTimeoutMilliseconds)
+                if ready < 0 && errno == EINTR { continue }
+                if ready == 0 {
+                    release(peer: peer, wantThread: true, timedOut: true)
+                    return nil
+                }
+                // Readable, hung up, or a poll error: the read reports which.
+            }
+            switch reader.next() {
+            case .failure(let reason):
+                condition.lock()
+                ended = reason
+                leader = .none
+                condition.broadcast()
+                condition.unlock()
+                return nil
+            case .success(let frame):
+                peer.receive(frame)
+                // A request's handler runs as a task; on a one-thread executor pool that task needs this thread.
+                if frame.kind == .request && !Self.poolHasSpareThreads {
+                    release(peer: peer, wantThread: true)
+                    return nil
+                }
+            }
+        }
+    }
+
+    /// A caller suspended to wait: make sure someone reads.
+    func needReader() {
+        condition.lock()
+        if leader == .none {
+            threadWanted = true
+            condition.signal()
+        }
+        condition.unlock()
+    }
+
+    /// The peer failed: the dedicated thread stops once it is not reading (a read sees the shut-down socket).
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func release(peer: RPCPeer, wantThread: Bool, timedOut: Bool = false) {
+        condition.lock()
+        leader = .none
+        // Answers slower than the window: stop blocking callers' threads for a while (they wait as before), so a
+        // busy enclave costs the host's executor at most one window per `timeoutBackoff + 1` calls.
+        skipLeads = timedOut ? Self.timeoutBackoff : 0
+        released = Self.now()
+        if wantThread || peer.hasWaiters {
+            threadWanted = true
+            condition.signal()
+        }
+        condition.unlock()
+    }
+
+    /// The dedicated thread's loop: claim reading when needed, read until a caller could take over.
+    func serve(_ peer: RPCPeer) {
+        while true {
+            condition.lock()
+            while true {
+                if let ended {
+                    condition.unlock()
+                    peer.channelEnded(ended)
+                    return
+                }
+                if closed {
+                    condition.unlock()
+                    return
+                }
+                if leader == .none {
+                    let now = Self.now()
+                    let idleSince = released &+ Self.idleGraceNanoseconds
+                    if threadWanted || now >= idleSince || peer.hasWaiters {
+                        leader = .thread
+                        threadWanted = false
+                        break
+                    }
+                    _ = condition.wait(until: Date(timeIntervalSinceNow: Double(idleSince - now) / 1e9))
+                } else {
+                    _ = condition.wait(until: Date(timeIntervalSinceNow: Double(Self.idleGraceNanoseconds) / 1e9))
+                }
+            }
+            condition.unlock()
+            reading: while true {
+                switch reader.next() {
+                case .failure(let reason):
+                    condition.lock()
+                    closed = true
+                    condition.unlock()
+                    peer.channelEnded(reason)
+                    return
+                case .success(let frame):
+                    peer.receive(frame)
+                    let answer = frame.kind == .response || frame.kind == .error || frame.kind == .pong
+                    if answer && !reader.hasBufferedBytes && !peer.hasWaiters {
+                        condition.lock()
+                        leader = .none
+                        released = Self.now()
+                        condition.unlock()
+                        break reading
+                    }
+                }
+            }
+        }
+    }
+
+    private static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+}
