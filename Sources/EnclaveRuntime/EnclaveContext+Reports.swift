@@ -26,8 +26,7 @@ extension EnclaveContext {
         guard report.target == targetInfo else {
             throw EnclaveError.invalidSignature("the report was made for another enclave")
         }
-        let key = try await platformCall(
-            PlatformProtocol.GetKey.self,
+        let key = try await platformKey(
             PlatformProtocol.KeyRequest(name: .report, policy: .uniqueID, securityVersion: 0)
         )
         guard report.verify(key: key) else { throw EnclaveError.invalidSignature("the report's MAC does not verify") }

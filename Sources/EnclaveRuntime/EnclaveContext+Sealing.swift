@@ -52,7 +52,7 @@ extension EnclaveContext {
         }
         let header = try newHeader(kind: .stream, policy: policy, chunkSize: size, additionalData: additionalData)
         return SealingWriter(
-            sealer: StreamSealer(header: header, key: try await sealKey(for: header)),
+            sealer: try StreamSealer(header: header, key: try await sealKey(for: header)),
             chunkSize: chunkSize,
             progress: progress
         )
@@ -68,7 +68,7 @@ extension EnclaveContext {
         let (header, bodyStart) = try SealedHeader.parse(prefix)
         guard header.kind == .stream else { throw EnclaveError.malformedInput("this is a sealed blob, not a stream") }
         var reader = SealingReader(
-            unsealer: StreamUnsealer(header: header, key: try await sealKey(for: header)),
+            unsealer: try StreamUnsealer(header: header, key: try await sealKey(for: header)),
             additionalData: header.additionalData,
             progress: progress
         )
@@ -99,9 +99,11 @@ extension EnclaveContext {
         )
     }
 
-    func sealKey(for header: SealedHeader) async throws -> [UInt8] {
+    /// The key of the blob or stream `header` describes: its root (fetched from the platform once per policy and
+    /// security version, then cached in enclave memory) through HKDF with the header's key ID.
+    func sealKey(for header: SealedHeader) async throws -> SymmetricKey {
         let slot = KeyCache.Slot(policy: header.policy, securityVersion: header.securityVersion)
-        let root: [UInt8]
+        let root: SymmetricKey
         if let cached = keyCache.root(slot) {
             root = cached
         } else {
@@ -110,13 +112,20 @@ extension EnclaveContext {
                 policy: header.policy,
                 securityVersion: header.securityVersion
             )
-            root = try await platformCall(PlatformProtocol.GetKey.self, request)
-            guard root.count == 32 else {
-                throw EnclaveError.protocolViolation("the platform returned a malformed key")
-            }
+            root = try await platformKey(request)
             keyCache.store(root, for: slot)
         }
         return SealingCipher.blobKey(root: root, keyID: header.keyID)
+    }
+
+    /// A 256-bit key from the platform, as a `SymmetricKey`; the decoded bytes are wiped once copied into it.
+    func platformKey(_ request: PlatformProtocol.KeyRequest) async throws -> SymmetricKey {
+        var bytes = try await platformCall(PlatformProtocol.GetKey.self, request)
+        defer { bytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        guard bytes.count == 32 else {
+            throw EnclaveError.protocolViolation("the platform returned a malformed key")
+        }
+        return SymmetricKey(data: bytes)
     }
 
     func platformCall<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) async throws -> C.Output {
@@ -126,6 +135,9 @@ extension EnclaveContext {
 }
 
 /// Seals a stream chunk by chunk. Write the ``header`` first, then what each call returns, in order.
+///
+/// The plaintext written is not copied (the writer holds the arrays until their bytes are sealed) and each chunk is
+/// encrypted straight into the array a call returns.
 public struct SealingWriter: Sendable {
     var sealer: StreamSealer
     /// The most plaintext one chunk may hold.
@@ -133,7 +145,6 @@ public struct SealingWriter: Sendable {
     let progress: (@Sendable (Int) -> Void)?
     /// Plaintext bytes sealed so far.
     public private(set) var processedBytes = 0
-    private var pending: [UInt8] = []
 
     init(sealer: StreamSealer, chunkSize: Int, progress: (@Sendable (Int) -> Void)?) {
         self.sealer = sealer
@@ -146,25 +157,20 @@ public struct SealingWriter: Sendable {
 
     /// Add plaintext; returns the sealed bytes of every chunk it completes.
     public mutating func write(_ plaintext: [UInt8]) throws -> [UInt8] {
-        pending += plaintext
-        var out: [UInt8] = []
-        var position = 0
-        // Keep at least one byte back so that the final chunk is never empty unless the stream is.
-        while pending.count - position > chunkSize {
-            out += try sealer.seal(pending[position..<position + chunkSize], final: false)
-            position += chunkSize
-            processedBytes += chunkSize
-            progress?(processedBytes)
+        var processed = processedBytes
+        let progress = self.progress
+        defer { processedBytes = processed }
+        return try sealer.write(plaintext) { count in
+            processed += count
+            progress?(processed)
         }
-        pending.removeFirst(position)
-        return out
     }
 
     /// Seal what remains as the final chunk.
     public mutating func finish() throws -> [UInt8] {
-        let out = try sealer.seal(pending[...], final: true)
-        processedBytes += pending.count
-        pending = []
+        let count = sealer.pendingBytes
+        let out = try sealer.finish()
+        processedBytes += count
         progress?(processedBytes)
         return out
     }

@@ -24,16 +24,3 @@ public struct EnclaveContext: Sendable {
         return try CallCodec.decodeResult(call, result, decoder: decoder)
     }
 }
-
-/// Sealing key roots the platform has handed this enclave, by policy and security version. Lives in enclave memory.
-final class KeyCache: Sendable {
-    struct Slot: Hashable {
-        var policy: SealPolicy
-        var securityVersion: UInt16
-    }
-
-    private let roots = Mutex<[Slot: [UInt8]]>([:])
-
-    func root(_ slot: Slot) -> [UInt8]? { roots.withLock { $0[slot] } }
-    func store(_ root: [UInt8], for slot: Slot) { roots.withLock { $0[slot] = root } }
-}

@@ -1,4 +1,4 @@
-internal import Crypto
+public import Crypto
 
 /// A local-attestation report: the identity of the enclave that made it and 64 bytes of report data, MACed with the
 /// *target* enclave's report key. Only the target (through its platform) can check it.
@@ -38,11 +38,15 @@ public struct LocalReport: Hashable, Sendable {
     public var bytes: [UInt8] { signedBytes + mac }
 
     /// Build and MAC a report (the platform does this).
-    package init(identity: EnclaveIdentity, target: TargetInfo, reportData: [UInt8], key: [UInt8]) throws(EnclaveError)
-    {
+    package init(
+        identity: EnclaveIdentity,
+        target: TargetInfo,
+        reportData: [UInt8],
+        key: SymmetricKey
+    ) throws(EnclaveError) {
         guard reportData.count == 64 else { throw .malformedInput("report data must be 64 bytes") }
         let unsigned = LocalReport(identity: identity, target: target, reportData: reportData, mac: [])
-        let mac = HMAC<SHA256>.authenticationCode(for: unsigned.signedBytes, using: SymmetricKey(data: key))
+        let mac = HMAC<SHA256>.authenticationCode(for: unsigned.signedBytes, using: key)
         self.init(identity: identity, target: target, reportData: reportData, mac: Array(mac))
     }
 
@@ -87,7 +91,7 @@ public struct LocalReport: Hashable, Sendable {
     }
 
     /// Check the MAC with the target's report key, in constant time.
-    public func verify(key: [UInt8]) -> Bool {
-        HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: signedBytes, using: SymmetricKey(data: key))
+    public func verify(key: SymmetricKey) -> Bool {
+        HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: signedBytes, using: key)
     }
 }

@@ -30,7 +30,8 @@ enum PlatformService {
                 switch name {
                 case PlatformProtocol.GetKey.name:
                     let request = try decoder.decode(PlatformProtocol.KeyRequest.self, from: argument)
-                    return try encoder.encode(try platform.key(request, for: identity))
+                    // The key leaves the platform only here, as the channel's bytes.
+                    return try platform.key(request, for: identity).withUnsafeBytes { try encoder.encode(Array($0)) }
                 case PlatformProtocol.Report.name:
                     let request = try decoder.decode(PlatformProtocol.ReportRequest.self, from: argument)
                     return try encoder.encode(try platform.report(request, from: identity))

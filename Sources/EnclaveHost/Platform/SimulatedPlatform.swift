@@ -1,4 +1,4 @@
-internal import Crypto
+package import Crypto
 internal import EnclaveCore
 internal import Foundation
 internal import Synchronization
@@ -71,8 +71,9 @@ public final class SimulatedPlatform: Sendable {
             try SecretFile.checkDirectory(directory + "/pki", what: "platform PKI directory")
             SecretFile.removeLeftovers(in: directory + "/pki")
         }
-        let secret = try Self.loadOrCreate(directory + "/root-secret", size: 32)
+        var secret = try Self.loadOrCreate(directory + "/root-secret", size: 32)
         rootSecret = SymmetricKey(data: secret)
+        secret.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
     }
 
     /// Read `path`, or create it with `size` random bytes (mode 0600) if it does not exist. Never replaces a file.
@@ -105,7 +106,7 @@ public final class SimulatedPlatform: Sendable {
         _ request: PlatformProtocol.KeyRequest,
         for identity: EnclaveIdentity
     ) throws(EnclaveError)
-        -> [UInt8]
+        -> SymmetricKey
     {
         switch request.name {
         case .report:
@@ -148,12 +149,11 @@ public final class SimulatedPlatform: Sendable {
         ).bytes
     }
 
-    private func reportKey(for target: TargetInfo) -> [UInt8] {
+    private func reportKey(for target: TargetInfo) -> SymmetricKey {
         derive(salt: [], info: Array("EnclaveKit.report.v1".utf8) + target.uniqueID.bytes)
     }
 
-    private func derive(salt: [UInt8], info: [UInt8]) -> [UInt8] {
+    private func derive(salt: [UInt8], info: [UInt8]) -> SymmetricKey {
         HKDF<SHA256>.deriveKey(inputKeyMaterial: rootSecret, salt: salt, info: info, outputByteCount: 32)
-            .withUnsafeBytes { Array($0) }
     }
 }
