@@ -19,8 +19,9 @@ extension EnclaveCommand.Bench {
                 parsing the quote, its PEM PCK chain, both DER CRLs, the TCB info and QE identity JSON, building and \
                 validating the PCK path and the TCB signing path, both CRL signatures, revocation of every \
                 certificate, the TCB info, QE identity, QE report and quote signatures, the QE identity and TCB level \
-                evaluation. ours, collateral object: the same with the collateral made once (``Collateral``: issuer \
-                chains, CRLs, TCB info and QE identity parsed when it is made, reused while its bytes are unchanged). \
+                evaluation. ours, collateral object: the same with the collateral made once (Collateral: issuer \
+                chains parsed when it is made; CRLs, TCB info and QE identity on first use, reused while their bytes \
+                are unchanged; every signature still checked on every call). \
                 dcap-qvl object: `verify(quote, collateral, now)` with a QuoteCollateralV3 made once (it keeps PEM, \
                 DER and JSON as bytes and parses them in every call). dcap-qvl bundle: `QuoteCollateralV3.from_json` \
                 inside each call as well. cached: ours with a VerificationCache (the platform's path and collateral \
