@@ -19,6 +19,8 @@ extension EnclaveContext {
     /// The key is derived by the platform from its root secret, the identity `policy` names, this enclave's
     /// security version, its debug attribute and a random key ID stored in the blob. `additionalData` is stored in
     /// clear and authenticated. The blob is safe to hand to the host.
+    /// - Throws: `EnclaveError` — `limitExceeded` when `additionalData` is over `SealedHeader.maxAdditionalData`; the
+    ///   platform's error when it can't derive the key.
     public func seal(_ plaintext: [UInt8], policy: SealPolicy, additionalData: [UInt8] = []) async throws -> [UInt8] {
         let header = try newHeader(kind: .blob, policy: policy, chunkSize: 0, additionalData: additionalData)
         return try SealingCipher.sealBlob(plaintext, header: header, key: await sealKey(for: header))
@@ -28,6 +30,9 @@ extension EnclaveContext {
     ///
     /// Succeeds only in an enclave the policy admits, at a security version at least the one the blob was sealed
     /// at. Any change to the blob fails.
+    /// - Throws: `EnclaveError` — `malformedInput` when `blob` is not a sealed blob (or is a stream) or is truncated,
+    ///   `invalidSignature` when it does not authenticate (another enclave, a key the policy does not admit, or any
+    ///   change to its bytes); the platform's error when it refuses the key (a security version above this enclave's).
     public func unseal(_ blob: [UInt8]) async throws -> Unsealed {
         let (header, bodyStart) = try SealedHeader.parse(blob)
         guard header.kind == .blob else { throw EnclaveError.malformedInput("this is a sealed stream, not a blob") }
@@ -41,6 +46,8 @@ extension EnclaveContext {
     }
 
     /// Start sealing a stream of any length in chunks of `chunkSize` bytes.
+    /// - Throws: `EnclaveError` — `invalidConfiguration` when `chunkSize` is outside 4 KiB … 16 MiB, `limitExceeded`
+    ///   for oversized `additionalData`; the platform's error when it can't derive the key.
     public func sealStream(
         policy: SealPolicy,
         additionalData: [UInt8] = [],
@@ -182,7 +189,7 @@ public struct SealingReader: Sendable {
     /// The additional data authenticated with the stream.
     public let additionalData: [UInt8]
     let progress: (@Sendable (Int) -> Void)?
-    /// Plaintext recovered by ``unsealStream(_:progress:)`` from the bytes after the header; read it first.
+    /// Plaintext recovered by ``EnclaveContext/unsealStream(_:progress:)`` from the bytes after the header; read it first.
     public internal(set) var pending: [UInt8] = []
     /// Plaintext bytes recovered so far.
     public private(set) var processedBytes = 0

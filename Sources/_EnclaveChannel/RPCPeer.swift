@@ -14,6 +14,7 @@ public final class RPCPeer: Sendable {
     /// Serves an incoming request: the call name and its encoded argument, returning the encoded result.
     public typealias Handler = @Sendable (_ name: String, _ argument: ArraySlice<UInt8>) async throws -> [UInt8]
 
+    /// The framed socket this peer calls and serves over; ``FrameChannel/shutdown()`` on it fails every pending call.
     public let channel: FrameChannel
     private let handler: Handler
     private let limiter: AsyncLimiter
@@ -83,7 +84,7 @@ public final class RPCPeer: Sendable {
     /// Start reading in the caller-reads mode (the host's channel to its enclave). Call once, instead of ``start()``.
     ///
     /// A caller whose answer is the next thing on the channel reads it on its own thread: it blocks in `poll`/`read`
-    /// for at most ``ReadLeadership/leadTimeoutMilliseconds``, so an answer reaches it with one wake-up of the
+    /// for at most `ReadLeadership.leadTimeoutMilliseconds`, so an answer reaches it with one wake-up of the
     /// kernel, as in a raw socket round trip, instead of two (reader thread, then the task's executor). At most one
     /// caller reads at a time; others wait as before. A dedicated thread reads whenever no caller does: for callers
     /// that waited, for requests from the other side, and to see the peer go away while nothing is in flight.
