@@ -189,7 +189,8 @@ public struct SealingReader: Sendable {
     /// The additional data authenticated with the stream.
     public let additionalData: [UInt8]
     let progress: (@Sendable (Int) -> Void)?
-    /// Plaintext recovered by ``EnclaveContext/unsealStream(_:progress:)`` from the bytes after the header; read it first.
+    /// Plaintext recovered by ``EnclaveContext/unsealStream(_:progress:)`` from the bytes after the header; read it
+    /// first.
     public internal(set) var pending: [UInt8] = []
     /// Plaintext bytes recovered so far.
     public private(set) var processedBytes = 0
