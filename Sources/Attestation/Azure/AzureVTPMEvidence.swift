@@ -96,8 +96,8 @@ public struct AzureVTPMEvidence: Sendable {
     /// chain alone (``DCAPQuote/verifyChainOnly(anchors:at:)``: revocation and TCB not checked). Then the HCL runtime
     /// data binding, the TPM quote's signature by the vTPM key, and its PCR digest. The claims are the hardware's,
     /// with the PCRs and nonce under `tpm`.
-    /// - Throws: ``VerificationFailure`` with check ``AttestationError/Code/collateralUnavailable`` for a TD quote without collateral and without
-    ///   `tdxChainOnly`; the hardware layer's failure otherwise.
+    /// - Throws: ``VerificationFailure`` with check ``AttestationError/Code/collateralUnavailable`` for a TD quote
+    ///   without collateral and without `tdxChainOnly`; the hardware layer's failure otherwise.
     public func verify(
         at time: Date,
         amdChain: [AMDCertificate] = [],

@@ -6,8 +6,8 @@ extension Collateral {
     /// Collateral from the answers of a PCCS or Intel PCS (API v4): the TCB info and QE identity response bodies
     /// (`{"tcbInfo": {…}, "signature": "hex"}`, `{"enclaveIdentity": {…}, "signature": "hex"}`), the issuer chains
     /// from the response headers (PEM, plain or URL-encoded) and the CRLs (DER, hexadecimal DER or PEM). The signed
-    /// objects are kept as their exact bytes. Nothing is verified here: ``DCAPQuote/verify(anchors:collateral:at:cache:)``
-    /// checks every signature, chain and date.
+    /// objects are kept as their exact bytes. Nothing is verified here:
+    /// ``DCAPQuote/verify(anchors:collateral:at:cache:)`` checks every signature, chain and date.
     /// - Throws: `EnclaveError` — `limitExceeded` for an oversized response or chain, `malformedInput` when a body is
     ///   not a signed object or a chain is not (URL-encoded) PEM. Nothing is verified here.
     public init(

@@ -1,7 +1,8 @@
 public import EnclaveCore
 public import Foundation
 
-/// Intel's QE identity (version 2, for the SGX or the TDX quoting enclave): which quoting enclave is genuine and how current its SVN is.
+/// Intel's QE identity (version 2, for the SGX or the TDX quoting enclave): which quoting enclave is genuine and how
+/// current its SVN is.
 public struct QEIdentity: Sendable {
     /// A TCB level of a quoting enclave (or a TDX module): the ISV SVN it must reach and the status it then has.
     public struct Level: Sendable {

@@ -41,8 +41,9 @@ extension DCAPQuote {
         }
     }
 
-    /// The role of Intel's TCB Signing certificate (see ``checkSigned(_:signature:chain:roots:rootCRL:at:check:chainValidated:)``),
-    /// on its validated path (leaf first, anchor last).
+    /// The role of Intel's TCB Signing certificate
+    /// (see ``checkSigned(_:signature:chain:roots:rootCRL:at:check:chainValidated:)``), on its validated path (leaf
+    /// first, anchor last).
     static func checkTCBSigningRole(path: [Certificate], rootCRL: CertificateRevocationList, check: Check) throws {
         let leaf = path[0]
         guard path.count == 2 else {

@@ -5,13 +5,14 @@ internal import Foundation
 /// The format is schema-driven and strict. Every value sits in a *slot*: a presence byte (0 = nil, 1 = value)
 /// followed by the value. Integers are LEB128 (signed ones zig-zag), floating point is little-endian IEEE 754,
 /// strings and byte buffers are a length then their bytes, keyed containers are a field count then
-/// `(key, length, slot)` triples in key order (so each value has one encoding), unkeyed containers a count then `(length, slot)` pairs. `Data` and `[UInt8]` are
-/// written as one length-prefixed block, never element by element.
+/// `(key, length, slot)` triples in key order (so each value has one encoding), unkeyed containers a count then
+/// `(length, slot)` pairs. `Data` and `[UInt8]` are written as one length-prefixed block, never element by element.
 ///
 /// The encoder builds a small tree and writes it once into a buffer of the exact size, so large byte payloads are
 /// copied once.
 public struct BinaryEncoder: Sendable {
-    /// The largest message, in bytes, the encoder produces; larger values fail with ``EnclaveError/Code/limitExceeded``.
+    /// The largest message, in bytes, the encoder produces; larger values fail with
+    /// ``EnclaveError/Code/limitExceeded``.
     public var maxMessageSize: Int
     /// The deepest nesting of containers the encoder accepts.
     public var maxDepth: Int
