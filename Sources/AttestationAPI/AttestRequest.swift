@@ -77,12 +77,3 @@ public struct AttestRequest: Codable, Hashable, Sendable {
     /// The evidence as sent (base64url): `quote`, else `report`, else `evidence`.
     public var evidenceText: String? { quote ?? report ?? evidence }
 }
-
-/// The answer to `POST /attest/{type}`: `{"token": <the attestation token, a JWT>}`.
-public struct AttestResponse: Codable, Hashable, Sendable {
-    /// The signed attestation token.
-    public var token: String
-
-    /// A response carrying `token`.
-    public init(token: String) { self.token = token }
-}

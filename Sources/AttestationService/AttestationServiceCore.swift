@@ -221,16 +221,15 @@ public final class AttestationServiceCore: Sendable {
         } catch let error as ServiceError {
             metrics.record(type: type, result: error.status == 500 ? "error" : "refused", since: started)
             // The message is cut before it is quoted, so the detail stays JSON and bounded.
-            let draft = request.draftPolicy != nil ? ",\"draft\":true" : ""
             let message = String(error.message.prefix(Self.maxAuditDetail / 2))
+            var detail: [String: TokenValue] = ["code": .string(error.code), "message": .string(message)]
+            if request.draftPolicy != nil { detail["draft"] = .bool(true) }
             try? await store.appendAudit(
                 AuditRecord(
                     time: time,
                     type: type.rawValue,
                     result: "refused",
-                    detail: Self.cappedAuditDetail(
-                        "{\"code\":\(ServiceError.quote(error.code)),\"message\":\(ServiceError.quote(message))\(draft)}"
-                    ),
+                    detail: Self.cappedAuditDetail(TokenValue.object(detail).jsonText),
                     policyHash: ""
                 )
             )
@@ -332,7 +331,9 @@ public final class AttestationServiceCore: Sendable {
         )
         if request.draftPolicy != nil {
             // MAA answers a draft policy with an unsigned token: it shows the outcome and is good for nothing else.
-            let header = Base64URL.encode(Array("{\"alg\":\"none\",\"typ\":\"JWT\"}".utf8))
+            let header = Base64URL.encode(
+                Array(TokenValue.object(["alg": .string("none"), "typ": .string("JWT")]).jsonText.utf8)
+            )
             let payload = Base64URL.encode(Array(TokenValue.object(token).description.utf8))
             return header + "." + payload + "."
         }

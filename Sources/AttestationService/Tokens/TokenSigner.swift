@@ -1,7 +1,7 @@
 public import AttestationAPI
 internal import Crypto
 internal import EnclaveCore
-public import Foundation
+internal import Foundation
 internal import JWTKit
 internal import SwiftASN1
 internal import X509

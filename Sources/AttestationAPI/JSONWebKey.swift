@@ -1,5 +1,3 @@
-public import Foundation
-
 /// A JSON Web Key (RFC 7517) as the service publishes it: in the JWKS (`/certs`), as a policy signer
 /// (`x-ms-policy-signer`) and as a policy management certificate (`x-ms-policy-certificates`). Absent members are
 /// left out of the JSON.
@@ -49,13 +47,4 @@ public struct JSONWebKey: Codable, Hashable, Sendable {
         self.n = n
         self.e = e
     }
-}
-
-/// A JSON Web Key Set: `{"keys": […]}`.
-public struct JSONWebKeySet: Codable, Hashable, Sendable {
-    /// The keys.
-    public var keys: [JSONWebKey]
-
-    /// A set of `keys`.
-    public init(keys: [JSONWebKey]) { self.keys = keys }
 }
