@@ -32,7 +32,7 @@ public final class AttestationServiceCore: Sendable {
         /// Real SGX and TDX quotes without collateral are refused (`CollateralUnavailable`) unless this is set
         /// (`--allow-chain-only`): then they are verified up to the PCK chain, the signatures and Intel's QE
         /// signer and product ID, and their token says `x-enclavekit-tcb-status: NotChecked`. The same setting as
-        /// ``EvidencePolicy/allowMissingTCBStatus`` in ``evidencePolicy``.
+        /// `EvidencePolicy.allowMissingTCBStatus` in ``evidencePolicy``.
         public var allowChainOnly: Bool {
             get { evidencePolicy.allowMissingTCBStatus }
             set { evidencePolicy.allowMissingTCBStatus = newValue }
@@ -48,7 +48,7 @@ public final class AttestationServiceCore: Sendable {
         /// (`Authorization: Bearer …`). Without either, policies cannot be changed at all.
         public var adminCredential: AdminCredential?
         /// What verified evidence must satisfy before any attestation policy is consulted (fail closed: no
-        /// revoked, out-of-date or unevaluated TCB, no debug TEE, SEV-SNP VMPL 0, … as ``EvidencePolicy``'s
+        /// revoked, out-of-date or unevaluated TCB, no debug TEE, SEV-SNP VMPL 0, … as `EvidencePolicy`'s
         /// defaults say). Simulated evidence is governed by ``allowSimulated`` instead.
         public var evidencePolicy = EvidencePolicy()
         /// The kind of token signing key: ES256 by default here; `enclave serve attestation` defaults to RS256,

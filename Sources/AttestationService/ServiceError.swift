@@ -2,7 +2,7 @@ internal import Attestation
 internal import AttestationAPI
 public import Hummingbird
 
-/// An error the service answers with, in MAA's shape: `{"error":{"code":"…","message":"…"}}` (``ErrorResponse``)
+/// An error the service answers with, in MAA's shape: `{"error":{"code":"…","message":"…"}}` (`ErrorResponse`)
 /// and an HTTP status. Route handlers just throw it: as a Hummingbird `HTTPResponseError` it writes its own response,
 /// the one place the MAA error body is made.
 public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible, HTTPResponseError {
@@ -54,7 +54,7 @@ public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible, 
         ServiceError(status: .internalServerError, code: "InternalError", message: message)
     }
 
-    /// The JSON body: ``AttestationAPI/ErrorResponse`` written by `JSONEncoder`.
+    /// The JSON body: AttestationAPI's `ErrorResponse` written by `JSONEncoder`.
     public var body: [UInt8] {
         (try? WireJSON.encode(ErrorResponse(code: code, message: message)))
             ?? Array(#"{"error":{"code":"InternalError","message":"the error did not encode"}}"#.utf8)

@@ -21,8 +21,8 @@ public enum AttestationServer {
     /// The oldest `api-version` accepted.
     public static let minimumAPIVersion = "2020-10-01"
 
-    /// The routes, for an application or for in-process tests: grouped by controller (``AttestController``,
-    /// ``MetadataController``, ``PolicyController``, ``MetricsController``). `/metrics` is served only when `metrics`
+    /// The routes, for an application or for in-process tests: grouped by controller (`AttestController`,
+    /// `MetadataController`, `PolicyController`, `MetricsController`). `/metrics` is served only when `metrics`
     /// is given: the library never bootstraps the metrics system, its host does (the CLI bootstraps Prometheus).
     public static func router(
         core: AttestationServiceCore,
@@ -41,7 +41,7 @@ public enum AttestationServer {
         return router
     }
 
-    /// How long a connection may take to make progress before it is closed (see ``ConnectionGuard``), and the
+    /// How long a connection may take to make progress before it is closed (see `ConnectionGuard`), and the
     /// HTTP head's size limits. The defaults suit an API whose requests are small and quick.
     public struct ConnectionLimits: Sendable {
         /// From the connection opening (TLS handshake included) to a complete first request head.

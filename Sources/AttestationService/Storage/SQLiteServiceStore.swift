@@ -7,7 +7,7 @@ public final class SQLiteServiceStore: ServiceStore {
     private let connection: SQLiteConnection
 
     /// Open (creating) `directory/attestation.sqlite`. The directory is created 0700; an existing one owned by
-    /// another user or writable by others is refused (``EnclaveError/Code/invalidConfiguration``, naming the path
+    /// another user or writable by others is refused (`EnclaveError.Code.invalidConfiguration`, naming the path
     /// and mode). The database file is created 0600 before SQLite writes its first byte.
     public static func open(directory: String) async throws -> SQLiteServiceStore {
         try SecretFile.prepareDirectory(directory, what: "data directory")

@@ -166,7 +166,7 @@ public struct TokenSigner: Sendable {
     }
 
     /// The `typ` of policy tokens (`GET /policies`, policy changes): not `JWT`, so that a relying party's
-    /// ``TokenVerifier`` refuses them as attestation tokens.
+    /// `TokenVerifier` refuses them as attestation tokens.
     public static let policyTokenType = PolicyResultClaims.tokenType
 
     /// Sign `claims` as a JWT (``KeyType/algorithm``, this key's `kid`, `jku` pointing at the JWKS, header `typ` =
