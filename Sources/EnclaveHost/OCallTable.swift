@@ -12,8 +12,9 @@ public struct OCallTable: Sendable {
     /// Serve `call` with `handler`.
     ///
     /// What a handler throws reaches the enclave as an error carrying its message (an `EnclaveError`'s reason, any
-    /// other error's description) and code (`malformedInput`, `limitExceeded` or `unknownCall` when the
-    /// `EnclaveError` has it, otherwise `callFailed`). The enclave treats every answer as hostile input.
+    /// other error's description) and, when it says what was wrong with the call (`malformedInput`,
+    /// `limitExceeded`, …), its code; anything else arrives as `callFailed`. The enclave treats every answer as
+    /// hostile input.
     public mutating func register<C: EnclaveCall>(
         _ call: C.Type,
         handler: @escaping @Sendable (C.Input) async throws -> C.Output

@@ -17,8 +17,9 @@ public struct ECallTable: Sendable {
     /// `malformedInput` and never reaches the handler.
     ///
     /// What a handler throws crosses to the untrusted host as an error carrying its message (an `EnclaveError`'s
-    /// reason, any other error's description) and code (`malformedInput`, `limitExceeded` or `unknownCall` when the
-    /// `EnclaveError` has it, otherwise `callFailed`). Never throw an error that carries a secret.
+    /// reason, any other error's description) and, when it says what was wrong with the call (`malformedInput`,
+    /// `limitExceeded`, …), its code; anything else arrives as `callFailed`. Never throw an error that carries a
+    /// secret.
     public mutating func register<C: EnclaveCall>(
         _ call: C.Type,
         handler: @escaping @Sendable (C.Input) async throws -> C.Output
