@@ -128,7 +128,7 @@ extension EnclaveContext {
     /// A 256-bit key from the platform, as a `SymmetricKey`; the decoded bytes are wiped once copied into it.
     func platformKey(_ request: PlatformProtocol.KeyRequest) async throws -> SymmetricKey {
         var bytes = try await platformCall(PlatformProtocol.GetKey.self, request)
-        defer { bytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        defer { _ = bytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
         guard bytes.count == 32 else {
             throw EnclaveError.protocolViolation("the platform returned a malformed key")
         }

@@ -250,14 +250,7 @@ public final class RPCPeer: Sendable {
             resolve(frame.callID, .success(frame.payload))
         case .error:
             let (code, message) = FramePayload.parseError(frame.payload)
-            let error: EnclaveError
-            switch code {
-            case "unknownCall": error = .unknownCall(message)
-            case "malformedInput": error = .malformedInput(message)
-            case "limitExceeded": error = .limitExceeded(message)
-            default: error = .callFailed(message)
-            }
-            resolve(frame.callID, .failure(error))
+            resolve(frame.callID, .failure(Self.peerError(code: code, message: message)))
         case .ping:
             try? channel.send(.pong, callID: frame.callID, payload: frame.payload)
         case .request:
@@ -320,14 +313,31 @@ public final class RPCPeer: Sendable {
     }
 
     private func reply(error: EnclaveError, to callID: UInt64) {
-        let code: String
-        switch error.code {
-        case .unknownCall: code = "unknownCall"
-        case .malformedInput: code = "malformedInput"
-        case .limitExceeded: code = "limitExceeded"
-        default: code = "callFailed"
-        }
+        let code = Self.reportableCodes.contains(error.code) ? error.code.description : "callFailed"
         try? channel.send(.error, callID: callID, payload: FramePayload.error(code: code, message: error.reason))
+    }
+
+    /// The codes a failed call carries across the boundary: what the handler found wrong with the call, so that a
+    /// caller can tell a refused seal from a malformed argument. Codes about a side's own state (terminated, channel
+    /// closed, launch, sandbox) are never taken from the peer: any other code arrives as `callFailed`.
+    static let reportableCodes: Set<EnclaveError.Code> = [
+        .unknownCall, .malformedInput, .limitExceeded, .invalidConfiguration, .invalidSignature,
+        .measurementMismatch, .debugNotAllowed, .unavailable,
+    ]
+
+    /// The error a peer's error frame stands for; a code outside ``reportableCodes`` becomes `callFailed`.
+    static func peerError(code: String, message: String) -> EnclaveError {
+        switch code {
+        case EnclaveError.Code.unknownCall.description: .unknownCall(message)
+        case EnclaveError.Code.malformedInput.description: .malformedInput(message)
+        case EnclaveError.Code.limitExceeded.description: .limitExceeded(message)
+        case EnclaveError.Code.invalidConfiguration.description: .invalidConfiguration(message)
+        case EnclaveError.Code.invalidSignature.description: .invalidSignature(message)
+        case EnclaveError.Code.measurementMismatch.description: .measurementMismatch(message)
+        case EnclaveError.Code.debugNotAllowed.description: .debugNotAllowed(message)
+        case EnclaveError.Code.unavailable.description: .unavailable(message)
+        default: .callFailed(message)
+        }
     }
 
     /// Fail every pending call and wake close waiters. Idempotent.

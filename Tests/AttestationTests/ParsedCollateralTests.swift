@@ -99,8 +99,10 @@ struct ParsedCollateralTests {
 
         // Bad bytes are an error every time, never a kept value.
         for _ in 0..<2 {
-            #expect(throws: EnclaveError.self) { try parsed.crl(Array(collateral.pckCRL.prefix(20))) }
-            #expect(throws: EnclaveError.self) { try parsed.tcbInfo(Array(collateral.tcbInfoBytes.dropLast())) }
+            #expect(throws: EnclaveError.malformedInput("")) { try parsed.crl(Array(collateral.pckCRL.prefix(20))) }
+            #expect(throws: EnclaveError.malformedInput("")) {
+                try parsed.tcbInfo(Array(collateral.tcbInfoBytes.dropLast()))
+            }
         }
     }
 

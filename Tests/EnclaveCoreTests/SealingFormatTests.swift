@@ -143,7 +143,7 @@ struct SealingFormatTests {
             }
         }
         for length in 0..<bodyStart + 28 {
-            #expect(throws: EnclaveError.self) {
+            #expect(throws: EnclaveError.malformedInput(""), "\(length) bytes") {
                 let prefix = Array(vector.prefix(length))
                 let (_, start) = try SealedHeader.parse(prefix)
                 _ = try SealingCipher.openBlob(prefix, bodyStart: start, key: key)
@@ -256,7 +256,7 @@ struct SealingFormatTests {
         #expect(throws: EnclaveError.malformedInput("")) { try open(Array(sealed.prefix(2 * chunk))) }
         #expect(throws: EnclaveError.malformedInput("")) { try open(Array(sealed.dropLast())) }
         // The final chunk twice, and trailing bytes.
-        #expect(throws: EnclaveError.self) { try open(sealed + sealed.suffix(4 + 10 + 16)) }
+        #expect(throws: EnclaveError.malformedInput("")) { try open(sealed + sealed.suffix(4 + 10 + 16)) }
         #expect(throws: EnclaveError.malformedInput("")) { try open(sealed + [0, 0]) }
         // Middle chunks swapped.
         let swapped = Array(sealed[chunk..<2 * chunk]) + Array(sealed[..<chunk]) + Array(sealed[(2 * chunk)...])

@@ -2,6 +2,7 @@ import Crypto
 import EnclaveHost
 import Foundation
 import TestInterface
+import TestSupport
 import Testing
 
 @Suite("Simulated platform: sealing and local attestation")
@@ -61,7 +62,8 @@ struct SealingTests {
         #expect(try await unseal(old, in: v2).get() == Self.secret)
         let new = try await v2.call(Seal.self, SealRequest(plaintext: Self.secret, policy: .signerID))
         let refused = await unseal(new, in: v1)
-        #expect(throws: EnclaveError.self) { try refused.get() }
+        // The platform refuses a key above the enclave's security version (its own finding: `callFailed`).
+        expectEnclaveError(.callFailed) { try refused.get() }
         #expect("\(refused)".contains("refused"))
         await v1.terminate()
         await v2.terminate()
@@ -76,7 +78,7 @@ struct SealingTests {
         let otherPlatform = try await load(platform: SimulatedPlatform.open(directory: Fixtures.temporaryDirectory()))
         for enclave in [otherSigner, otherProduct, debug, otherPlatform] {
             let result = await unseal(blob, in: enclave)
-            #expect(throws: EnclaveError.self) { try result.get() }
+            expectEnclaveError(.invalidSignature) { try result.get() }
             #expect("\(result)".contains("does not authenticate"))
             await enclave.terminate()
         }
@@ -92,7 +94,7 @@ struct SealingTests {
         let blob = try await original.call(Seal.self, SealRequest(plaintext: Self.secret, policy: .uniqueID))
         let changed = try await load(maxThreads: 5)  // another layout, so another uniqueID, same signer
         #expect(changed.identity.uniqueID != original.identity.uniqueID)
-        await #expect(throws: EnclaveError.self) { try await unseal(blob, in: changed).get() }
+        await expectEnclaveError(.invalidSignature) { try await unseal(blob, in: changed).get() }
         let sameMeasurementOtherSigner = try await load(signer: P256.Signing.PrivateKey())
         #expect(try await unseal(blob, in: sameMeasurementOtherSigner).get() == Self.secret)
         for enclave in [original, changed, sameMeasurementOtherSigner] { await enclave.terminate() }
@@ -113,10 +115,15 @@ struct SealingTests {
             SealRequest(plaintext: Self.secret, policy: .signerID, additionalData: [1, 2, 3])
         )
         blob[offset >= 0 ? offset : blob.count + offset] ^= 0x01
-        await #expect(throws: EnclaveError.self, "\(field)") { try await unseal(blob, in: enclave).get() }
-        // Truncations too.
+        // A header field the parser reads is malformed; anything else the tag authenticates.
+        let parsed: Set<String> = ["magic", "version", "kind", "policy", "flags", "chunk size"]
+        let flipped: EnclaveError.Code = parsed.contains(field) ? .malformedInput : .invalidSignature
+        await expectEnclaveError(flipped, "\(field)") { try await unseal(blob, in: enclave).get() }
+        // Truncations too: too short for a header and a tag is malformed; one byte short fails as the flip did.
         for length in [0, 10, 49, 60, blob.count - 1] {
-            await #expect(throws: EnclaveError.self) { try await unseal(Array(blob.prefix(length)), in: enclave).get() }
+            await expectEnclaveError(length < blob.count - 1 ? .malformedInput : flipped, "\(length) bytes") {
+                try await unseal(Array(blob.prefix(length)), in: enclave).get()
+            }
         }
         await enclave.terminate()
     }
@@ -184,7 +191,7 @@ struct SealingTests {
         )
         #expect(try await b.call(CheckReport.self, report) == a.identity)
         let atC = await capture { try await c.call(CheckReport.self, report) }
-        #expect(throws: EnclaveError.self) { try atC.get() }
+        expectEnclaveError(.invalidSignature) { try atC.get() }
         #expect("\(atC)".contains("another enclave"))
         // Re-targeting the report at C breaks its MAC.
         var retargeted = report
@@ -196,7 +203,11 @@ struct SealingTests {
         for offset in [0, 10, 50, 80, 120, 180] {
             var tampered = report
             tampered[offset] ^= 1
-            await #expect(throws: EnclaveError.self) { try await b.call(CheckReport.self, tampered) }
+            // A byte the report's parser reads is malformed; any other breaks the MAC.
+            let error = await #expect(throws: EnclaveError.self, "offset \(offset)") {
+                try await b.call(CheckReport.self, tampered)
+            }
+            #expect(error.map { [.malformedInput, .invalidSignature].contains($0.code) } == true, "offset \(offset)")
         }
         for enclave in [a, b, c] { await enclave.terminate() }
     }

@@ -51,3 +51,20 @@ public func expectAttestationError<R>(
     }
     return error
 }
+
+/// Expect the asynchronous `body` to throw an ``EnclaveError`` whose code is `code`.
+@discardableResult
+public func expectEnclaveError<R>(
+    _ code: EnclaveError.Code,
+    _ comment: Comment? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> R
+) async -> EnclaveError? {
+    let error = await #expect(throws: EnclaveError.self, comment, sourceLocation: sourceLocation) {
+        _ = try await body()
+    }
+    if let error {
+        #expect(error.code == code, "\(error.reason)", sourceLocation: sourceLocation)
+    }
+    return error
+}
