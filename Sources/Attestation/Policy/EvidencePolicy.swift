@@ -32,6 +32,15 @@ public struct EvidencePolicy: Hashable, Sendable, EvidencePolicyRule {
         /// `maximumVMPL`, …), or `nil` when no setting does (a revoked TCB).
         public var setting: String?
         public var description: String { "\(requirement): \(reason)" }
+
+        /// A refusal of `requirement` because of `reason`; `setting` names what would accept the evidence, if
+        /// anything does. Custom ``EvidencePolicyRule``s and ``EvidenceRequirement``s outside this module refuse
+        /// claims with it.
+        public init(requirement: String, reason: String, setting: String? = nil) {
+            self.requirement = requirement
+            self.reason = reason
+            self.setting = setting
+        }
     }
 
     /// The defaults: ``init()``. Services and tools start from this value and relax it only on an operator's word.
