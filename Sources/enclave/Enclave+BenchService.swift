@@ -223,13 +223,7 @@ extension EnclaveCommand.Bench {
                 },
                 cache: VerificationCache()
             )
-            let identity = EnclaveIdentity(
-                uniqueID: try Digest32(bytes: [UInt8](repeating: 1, count: 32)),
-                signerID: try Digest32(bytes: [UInt8](repeating: 2, count: 32)),
-                productID: 1,
-                securityVersion: 1,
-                attributes: []
-            )
+            let identity = try BenchIdentity.standIn()
             var requests: [(evidence: [UInt8], runtime: [UInt8]?)] = []
             for index in 0..<count {
                 let runtime = Array("request \(index)".utf8)

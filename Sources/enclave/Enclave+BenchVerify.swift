@@ -127,13 +127,7 @@ extension EnclaveCommand.Bench {
                 let temporary = NSTemporaryDirectory() + "enclavekit-bench-platform-" + UUID().uuidString
                 directory = temporary
                 let platform = try SimulatedPlatform.open(directory: temporary)
-                let identity = EnclaveIdentity(
-                    uniqueID: try Digest32(bytes: [UInt8](repeating: 1, count: 32)),
-                    signerID: try Digest32(bytes: [UInt8](repeating: 2, count: 32)),
-                    productID: 1,
-                    securityVersion: 1,
-                    attributes: []
-                )
+                let identity = try BenchIdentity.standIn()
                 var quotes: [[UInt8]] = []
                 for index in 0..<count {
                     let reportData =

@@ -103,13 +103,7 @@ struct VerifyCLITests {
     @Test func outOfDateIsRefusedByDefaultAndAcceptedWithItsFlag() throws {
         let directory = try Fixtures.temporaryDirectory()
         let platform = try SimulatedPlatform.open(directory: directory + "/platform")
-        let identity = EnclaveIdentity(
-            uniqueID: try Digest32(bytes: [UInt8](repeating: 1, count: 32)),
-            signerID: try Digest32(bytes: [UInt8](repeating: 2, count: 32)),
-            productID: 1,
-            securityVersion: 1,
-            attributes: []
-        )
+        let identity = try Fixtures.standInIdentity()
         try Data(platform.quote(for: identity, reportData: [UInt8](repeating: 0, count: 64)))
             .write(to: URL(fileURLWithPath: directory + "/quote.bin"))
         try Data(platform.rootCertificatePEM().utf8).write(to: URL(fileURLWithPath: directory + "/root.pem"))

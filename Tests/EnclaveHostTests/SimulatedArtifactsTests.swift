@@ -22,13 +22,7 @@ struct SimulatedArtifactsTests {
         init() throws {
             directory = try Fixtures.temporaryDirectory()
             platform = try SimulatedPlatform.open(directory: directory + "/platform")
-            let identity = EnclaveIdentity(
-                uniqueID: try Digest32(bytes: [UInt8](repeating: 1, count: 32)),
-                signerID: try Digest32(bytes: [UInt8](repeating: 2, count: 32)),
-                productID: 1,
-                securityVersion: 1,
-                attributes: []
-            )
+            let identity = try Fixtures.standInIdentity()
             quote = try platform.quote(for: identity, reportData: Array(0..<64).map(UInt8.init))
             issued = Date().addingTimeInterval(-60)
             collateral = try platform.collateralJSON(issued: issued)

@@ -9,6 +9,18 @@ public enum Fixtures {
     /// The path of the built product `name` (beside the test bundle).
     public static func product(_ name: String) -> String { ChildProcess.product(name) }
 
+    /// A stand-in identity for simulated quotes made without loading an enclave: uniqueID 01…01, signerID 02…02,
+    /// product 1, security version 1.
+    public static func standInIdentity() throws -> EnclaveIdentity {
+        EnclaveIdentity(
+            uniqueID: try Digest32(bytes: [UInt8](repeating: 1, count: 32)),
+            signerID: try Digest32(bytes: [UInt8](repeating: 2, count: 32)),
+            productID: 1,
+            securityVersion: 1,
+            attributes: []
+        )
+    }
+
     /// A world-readable temporary directory (the unprivileged-user test reads from it).
     public static func temporaryDirectory() throws -> String {
         let path = NSTemporaryDirectory() + "enclavekit-tests-" + UUID().uuidString
