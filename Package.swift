@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "AttestationServicePostgres", targets: ["AttestationServicePostgres"]),
         .library(name: "AttestationClient", targets: ["AttestationClient"]),
         .library(name: "AttestationAPI", targets: ["AttestationAPI"]),
+        .library(name: "KeyBroker", targets: ["KeyBroker"]),
         .executable(name: "enclave", targets: ["enclave"]),
         .executable(name: "HelloEnclave", targets: ["HelloEnclave"]),
         .executable(name: "HelloHost", targets: ["HelloHost"]),
@@ -129,6 +130,8 @@ let package = Package(
         ),
         // The Codable wire types (MAA's request and response documents) shared by the service and its client.
         .target(name: "AttestationAPI", dependencies: ["EnclaveCore"], swiftSettings: strictSettings),
+        // The key broker (Key Vault-style secure key release): release policies, for now.
+        .target(name: "KeyBroker", dependencies: ["AttestationAPI"], swiftSettings: strictSettings),
         // Relying parties and attesters: the service's REST client and token verification against its JWKS.
         .target(
             name: "AttestationClient",
@@ -256,6 +259,11 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "KeyBrokerTests",
+            dependencies: ["KeyBroker", "AttestationAPI"],
             swiftSettings: strictSettings
         ),
         .testTarget(
