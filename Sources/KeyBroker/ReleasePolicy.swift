@@ -18,7 +18,9 @@ public import Foundation
 /// not be empty, and the document is bounded (``maximumSize``, ``maximumDepth``, ``maximumConditionCount``).
 ///
 /// Parsing uses Foundation's `JSONDecoder`; errors name the JSON path of the failing element (see
-/// ``ReleasePolicyError``). Duplicate object keys are not detected (the decoder keeps one of them).
+/// ``ReleasePolicyError``). Before decoding, a scan of the bytes refuses duplicate object members (`JSONDecoder`
+/// keeps the first, `JSONSerialization` the last: a policy must mean one thing to every reader) and nesting deeper
+/// than the grammar can use.
 public struct ReleasePolicy: Hashable, Sendable {
     /// The largest policy accepted, in bytes (64 KiB).
     public static let maximumSize = 64 * 1024
@@ -118,7 +120,7 @@ public struct ReleasePolicy: Hashable, Sendable {
                 "policy is \(jsonBytes.count) bytes, more than \(Self.maximumSize)"
             )
         }
-        try Self.checkNesting(jsonBytes)
+        try Self.prescan(jsonBytes)
         let root: TokenValue
         do {
             root = try JSONDecoder().decode(TokenValue.self, from: jsonBytes)
@@ -135,38 +137,6 @@ public struct ReleasePolicy: Hashable, Sendable {
     /// - Throws: ``ReleasePolicyError`` naming the failing element's JSON path.
     public init(jsonText: String) throws(ReleasePolicyError) {
         try self.init(jsonBytes: Data(jsonText.utf8))
-    }
-
-    /// Refuses JSON nested deeper than the grammar can use, before the decoder recurses into it (a stack of
-    /// thousands of `[` must not reach a recursive parser). Strings are skipped, escapes honoured.
-    static func checkNesting(_ bytes: Data) throws(ReleasePolicyError) {
-        // Each policy level is an object and a list; the top object, a claim condition's object and its value add 3.
-        let limit = 2 * maximumDepth + 3
-        var depth = 0
-        var inString = false
-        var escaped = false
-        for byte in bytes {
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
-                }
-                continue
-            }
-            switch byte {
-            case UInt8(ascii: "\""): inString = true
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                depth += 1
-                if depth > limit {
-                    throw ReleasePolicyError(.tooDeep, at: "$", "JSON nests deeper than \(limit) levels")
-                }
-            case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
-            default: break
-            }
-        }
     }
 
     /// Normalizes an authority or issuer URL: `https`/`http` only, with a host and nothing but a path; scheme and

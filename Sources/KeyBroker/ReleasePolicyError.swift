@@ -29,6 +29,8 @@ public struct ReleasePolicyError: Error, Hashable, Sendable, CustomStringConvert
         public static let tooManyConditions = Code("too many conditions")
         /// `version` is neither `1.0.0` nor `1.0`.
         public static let unsupportedVersion = Code("unsupported version")
+        /// An object has the same member twice (decoders disagree on which one counts).
+        public static let duplicateMember = Code("duplicate member")
         /// An object has a member the grammar does not know.
         public static let unknownMember = Code("unknown member")
         /// A claim condition names an operator the grammar does not know.

@@ -265,6 +265,40 @@ struct ReleasePolicyTests {
         Self.expectRefused("[1]", .malformedJSON, at: "$")
     }
 
+    @Test func duplicateMembersAreRefused() throws {
+        // JSONDecoder keeps the first of two members, JSONSerialization the last: the policy must not mean two things.
+        Self.expectRefused(
+            Self.wrap(#"{"claim": "x-ms-sgx-svn", "greaterOrEquals": 2, "greaterOrEquals": 0}"#),
+            .duplicateMember,
+            at: "anyOf[0].allOf[0]"
+        )
+        Self.expectRefused(
+            Self.wrap(#"{"claim": "x-ms-sgx-svn", "claim": "other", "exists": true}"#),
+            .duplicateMember,
+            at: "anyOf[0].allOf[0]"
+        )
+        Self.expectRefused(
+            Self.wrap(#"{"claim": "a", "equals": 1, "equ\u0061ls": 2}"#),
+            .duplicateMember,
+            at: "anyOf[0].allOf[0]"
+        )
+        Self.expectRefused(
+            #"{"version": "1.0.0", "version": "2", "anyOf": [{"authority": "https://a.example", "allOf": [{"claim": "a", "exists": true}]}]}"#,
+            .duplicateMember,
+            at: "$"
+        )
+        Self.expectRefused(
+            #"{"version": "1.0.0", "anyOf": [{"authority": "https://a.example", "authority": "https://b.example", "allOf": [{"claim": "a", "exists": true}]}]}"#,
+            .duplicateMember,
+            at: "anyOf[0]"
+        )
+        // The same name in two different objects, and brackets, quotes and commas inside strings, are fine.
+        let policy = try Self.policy(
+            #"{"claim": "a", "equals": "x\"{[,\\"}, {"claim": "a", "notEquals": "y"}, {"anyOf": [{"claim": "a", "exists": true}]}"#
+        )
+        #expect(policy.evaluate(claims: ["a": .string(#"x"{[,\"#)], issuer: Self.authority) == .allowed)
+    }
+
     @Test func everyPrefixOfAValidPolicyIsRefusedCleanly() {
         let bytes = Array(Self.sgxPolicy.utf8)
         for length in 0..<bytes.count {
@@ -283,7 +317,11 @@ struct ReleasePolicyTests {
         let deepPath = "anyOf[0].allOf" + String(repeating: "[0].anyOf", count: ReleasePolicy.maximumDepth - 1)
         Self.expectRefused(nested(ReleasePolicy.maximumDepth - 1), .tooDeep, at: deepPath)
         // A stack of brackets is refused before the decoder recurses into it.
-        Self.expectRefused(String(repeating: "[", count: 50_000), .tooDeep, at: "$")
+        Self.expectRefused(
+            String(repeating: "[", count: 50_000),
+            .tooDeep,
+            at: "$" + String(repeating: "[0]", count: 35)
+        )
 
         let condition = #"{"claim":"a","exists":true}"#
         let many = Array(repeating: condition, count: ReleasePolicy.maximumConditionCount).joined(separator: ",")
