@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 
 /// A JSON value of the wire: token claims (strings, numbers, booleans, the parsed runtime data object, arrays of
 /// advisory IDs), JWT headers, and the members of request and response documents that may hold any JSON.
