@@ -1,0 +1,1 @@
+../../../Sources/AttestationService/Policy/PolicySyntaxError.swift
