@@ -73,7 +73,7 @@ public final class SimulatedPlatform: Sendable {
         }
         var secret = try Self.loadOrCreate(directory + "/root-secret", size: 32)
         rootSecret = SymmetricKey(data: secret)
-        secret.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        _ = secret.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
     }
 
     /// Read `path`, or create it with `size` random bytes (mode 0600) if it does not exist. Never replaces a file.
