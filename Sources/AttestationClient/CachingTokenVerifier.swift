@@ -27,23 +27,29 @@ public actor CachingTokenVerifier {
 
     /// Verify `token` (see ``TokenVerifier/verify(_:nonce:challenge:at:)``).
     ///
-    /// It checks no challenge: for freshness, compare the claims' `x-enclavekit-challenge` with the challenge you
-    /// issued, or use ``TokenVerifier/verify(_:nonce:challenge:at:)``.
+    /// Pass the challenge you fetched (`GET /challenge`) and had the TEE bind as `challenge`: that is the freshness
+    /// check; `nonce` only correlates a response with its request.
     /// - Throws: ``TokenVerifier/Failure`` naming the check the token failed, or ``AttestationClient/Failure`` when the
     ///   keys can't be fetched.
     public func verify(
         _ token: String,
         nonce: String? = nil,
+        challenge: String? = nil,
         at time: Date = Date()
     ) async throws -> AttestationTokenClaims {
         let verifier = try await verifier(now: Date(), force: false)
         do {
-            return try await verifier.verify(token, nonce: nonce, at: time)
+            return try await verifier.verify(token, nonce: nonce, challenge: challenge, at: time)
         } catch let failure as TokenVerifier.Failure where failure.unknownKey {
             guard let fetched = current?.fetched, Date().timeIntervalSince(fetched) >= minimumRefreshInterval else {
                 throw failure
             }
-            return try await self.verifier(now: Date(), force: true).verify(token, nonce: nonce, at: time)
+            return try await self.verifier(now: Date(), force: true).verify(
+                token,
+                nonce: nonce,
+                challenge: challenge,
+                at: time
+            )
         }
     }
 

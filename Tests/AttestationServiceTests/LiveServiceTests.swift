@@ -138,6 +138,11 @@ struct CachingVerifierTests {
                 _ = try await cached.verify(token)
                 _ = try await cached.verify(token)
                 #expect(await cached.fetches == 1)
+                // The challenge is checked through the cache too: this token's evidence bound none.
+                let unbound = await #expect(throws: TokenVerifier.Failure.self) {
+                    try await cached.verify(token, challenge: "a-challenge-never-bound")
+                }
+                #expect(unbound?.reason.contains("x-enclavekit-challenge") == true, "\(String(describing: unbound))")
                 // A token naming another key: the key set is fetched again, and the token still refused.
                 let parts = token.split(separator: ".").map(String.init)
                 let header = Base64URL.encode(Array(#"{"alg":"ES256","kid":"rotated-away"}"#.utf8))
