@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "AttestationClient", targets: ["AttestationClient"]),
         .library(name: "AttestationAPI", targets: ["AttestationAPI"]),
         .library(name: "KeyBroker", targets: ["KeyBroker"]),
+        .library(name: "KeyBrokerInterface", targets: ["KeyBrokerInterface"]),
         .executable(name: "enclave", targets: ["enclave"]),
         .executable(name: "HelloEnclave", targets: ["HelloEnclave"]),
         .executable(name: "HelloHost", targets: ["HelloHost"]),
@@ -130,8 +131,22 @@ let package = Package(
         ),
         // The Codable wire types (MAA's request and response documents) shared by the service and its client.
         .target(name: "AttestationAPI", dependencies: ["EnclaveCore"], swiftSettings: strictSettings),
-        // The key broker (Key Vault-style secure key release): release policies, for now.
-        .target(name: "KeyBroker", dependencies: ["AttestationAPI"], swiftSettings: strictSettings),
+        // The key broker (Key Vault-style secure key release): release policies, token verification against pinned
+        // authorities, key material, the at-rest envelope and the wraps to the target; used inside the broker enclave.
+        .target(
+            name: "KeyBroker",
+            dependencies: [
+                "AttestationAPI", "KeyBrokerInterface", "EnclaveCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The broker enclave's ECALLs and the release OCALLs, with their Codable inputs and outputs.
+        .target(name: "KeyBrokerInterface", dependencies: ["EnclaveCore"], swiftSettings: strictSettings),
         // Relying parties and attesters: the service's REST client and token verification against its JWKS.
         .target(
             name: "AttestationClient",
@@ -263,7 +278,14 @@ let package = Package(
         ),
         .testTarget(
             name: "KeyBrokerTests",
-            dependencies: ["KeyBroker", "AttestationAPI"],
+            dependencies: [
+                "KeyBroker", "KeyBrokerInterface", "AttestationAPI", "EnclaveCore", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
