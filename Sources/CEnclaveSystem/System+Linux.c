@@ -15,6 +15,9 @@
 #include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
+#include <linux/futex.h>
+#include <time.h>
 #include <stdio.h>
 #include <ucontext.h>
 
@@ -156,6 +159,80 @@ int ek_memfd_seal(int fd) {
     return -1;
 #endif
 }
+
+int ek_ring_create(const char *name, uint64_t size, void **mapping) {
+#if defined(__linux__) && defined(F_ADD_SEALS)
+    *mapping = NULL;
+    int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return -1;
+    if (ftruncate(fd, (off_t)size) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    void *address = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (address == MAP_FAILED) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    *mapping = address;
+    return fd;
+#else
+    (void)name;
+    (void)size;
+    *mapping = NULL;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+void *ek_ring_map(int fd, uint64_t max_size, uint64_t *size) {
+#if defined(__linux__) && defined(F_GET_SEALS)
+    *size = 0;
+    struct stat info;
+    if (fstat(fd, &info) != 0) return NULL;
+    int seals = fcntl(fd, F_GET_SEALS);
+    // Only a memory file answers F_GET_SEALS; without F_SEAL_SHRINK the other side could cut the file under us.
+    if (!S_ISREG(info.st_mode) || seals < 0 || (seals & F_SEAL_SHRINK) == 0 || info.st_size <= 0) {
+        errno = ENODEV;
+        return NULL;
+    }
+    if ((uint64_t)info.st_size > max_size) {
+        errno = EFBIG;
+        return NULL;
+    }
+    void *address = mmap(NULL, (size_t)info.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (address == MAP_FAILED) return NULL;
+    *size = (uint64_t)info.st_size;
+    return address;
+#else
+    (void)fd;
+    (void)max_size;
+    *size = 0;
+    errno = ENOSYS;
+    return NULL;
+#endif
+}
+
+int ek_ring_unmap(void *mapping, uint64_t size) { return munmap(mapping, (size_t)size); }
+
+int ek_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+    struct timespec timeout;
+    struct timespec *limit = NULL;
+    if (timeout_ns >= 0) {
+        timeout.tv_sec = (time_t)(timeout_ns / 1000000000);
+        timeout.tv_nsec = (long)(timeout_ns % 1000000000);
+        limit = &timeout;
+    }
+    // Not FUTEX_PRIVATE_FLAG: the word is shared with the other process.
+    long result = syscall(SYS_futex, word, FUTEX_WAIT, expected, limit, NULL, 0);
+    return result < 0 ? -1 : 0;
+}
+
+int ek_futex_wake(uint32_t *word, int count) { return (int)syscall(SYS_futex, word, FUTEX_WAKE, count, NULL, NULL, 0); }
 
 int ek_set_not_dumpable(void) { return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
 

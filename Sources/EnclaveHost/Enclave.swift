@@ -46,6 +46,9 @@ public final class Enclave: Sendable {
         /// How many argument bytes those OCALLs may hold together (at least one maximum-size message is always
         /// accepted). A hostile enclave can make the host hold no more than this.
         public var maxQueuedOCallBytes = 256 << 20
+        /// Switchless ECALLs through a call ring shared with the enclave (see ``Switchless``); `nil` (the default):
+        /// every call goes over the enclave's channel.
+        public var switchless: Switchless?
 
         /// Default options: release enclaves only, no OCALLs, `IMAGE.sig` beside the image, 64 MiB messages, a
         /// 30-second start, the default simulated platform and automatic evidence.
@@ -61,6 +64,9 @@ public final class Enclave: Sendable {
 
     let peer: RPCPeer
     private let platformPeer: RPCPeer
+    /// The switchless side, when enabled; `switchlessCalls` `nil` means every call.
+    let switchless: SwitchlessCaller?
+    private let switchlessCalls: Set<String>?
     private let encoder: BinaryEncoder
     private let decoder: BinaryDecoder
 
@@ -70,13 +76,17 @@ public final class Enclave: Sendable {
         processID: Int32,
         peer: RPCPeer,
         platformPeer: RPCPeer,
-        maxMessageSize: Int
+        maxMessageSize: Int,
+        switchless: SwitchlessCaller?,
+        switchlessCalls: Set<String>?
     ) {
         self.identity = identity
         self.config = config
         self.processID = processID
         self.peer = peer
         self.platformPeer = platformPeer
+        self.switchless = switchless
+        self.switchlessCalls = switchlessCalls
         self.encoder = BinaryEncoder(maxMessageSize: maxMessageSize)
         self.decoder = BinaryDecoder(maxMessageSize: maxMessageSize)
     }
@@ -107,6 +117,16 @@ public final class Enclave: Sendable {
         let imageFD = try Spawn.sealedMemoryFile(image.bytes, name: "enclave-image")
         defer { Spawn.closeFD(imageFD) }
         let platform = try options.platform ?? SimulatedPlatform.open()
+        // The switchless call ring, created (and sealed against resizing) before the enclave exists; the enclave
+        // gets it as fd 5 and maps it when asked to serve it.
+        let ring = try options.switchless.map { switchless throws(EnclaveError) in
+            try SwitchlessRing.create(
+                slots: switchless.slots,
+                capacity: switchless.slotCapacity,
+                workerSpinMicroseconds: UInt32(clamping: switchless.workerSpinMicroseconds)
+            )
+        }
+        defer { if let ring { Spawn.closeFD(ring.fd) } }
         let sockets = try Spawn.socketPair()
         let platformSockets: (host: Int32, enclave: Int32)
         let errorPipe: (read: Int32, write: Int32)
@@ -130,7 +150,7 @@ public final class Enclave: Sendable {
             pid = try Spawn.launch(
                 imageFD: imageFD,
                 arguments: [name] + options.arguments,
-                channels: [sockets.enclave, platformSockets.enclave],
+                channels: [sockets.enclave, platformSockets.enclave] + (ring.map { [$0.fd] } ?? []),
                 standardError: errorPipe.write,
                 memoryLimit: config.maxMemory
             )
@@ -194,15 +214,33 @@ public final class Enclave: Sendable {
         )
         // ECALL answers wake their caller directly (see RPCPeer.startCallerReads).
         peer.startCallerReads()
+        let switchless = ring.map { ring in
+            SwitchlessCaller(
+                ring: ring.ring,
+                spinNanoseconds: UInt64(max(0, options.switchless?.callerSpinMicroseconds ?? 0)) * 1000
+            )
+        }
         let enclave = Enclave(
             identity: signature.identity,
             config: config,
             processID: pid,
             peer: peer,
             platformPeer: platformPeer,
-            maxMessageSize: options.maxMessageSize
+            maxMessageSize: options.maxMessageSize,
+            switchless: switchless,
+            switchlessCalls: options.switchless?.calls
         )
         try await startup.waitUntilReady(peer: peer, timeout: options.startTimeout)
+        if let switchless {
+            // The enclave's end fails every switchless call at once, waiting or spinning.
+            Task { [peer] in switchless.fail(with: await peer.closed()) }
+            do {
+                _ = try await peer.call(name: SwitchlessRing.startCall, argument: [])
+            } catch {
+                await enclave.terminate()
+                throw EnclaveError.unavailable("the enclave did not start switchless calls: \(error)")
+            }
+        }
         return enclave
     }
 
@@ -211,8 +249,37 @@ public final class Enclave: Sendable {
     ///   `unknownCall`, `limitExceeded`, `malformedInput`, or `enclaveTerminated` when the process is gone.
     public func call<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) async throws -> C.Output {
         let argument = try encoder.encode(input)
+        if let switchless, switchlessCalls?.contains(C.name) ?? true,
+            let result = try await switchless.call(prefix: FramePayload.requestPrefix(name: C.name), argument: argument)
+        {
+            return try CallCodec.decodeResult(call, result, decoder: decoder)
+        }
         let result = try await peer.call(name: C.name, argument: argument)
         return try CallCodec.decodeResult(call, result, decoder: decoder)
+    }
+
+    /// What switchless calls have done so far; `nil` when they are not enabled (``Options/switchless``).
+    public var switchlessCounters: SwitchlessCounters? {
+        guard let counters = switchless?.counters else { return nil }
+        return SwitchlessCounters(
+            switchless: counters.switchless,
+            spunThenSlept: counters.spunThenSlept,
+            fallback: counters.fallback,
+            corrupt: counters.corrupt
+        )
+    }
+
+    /// Write `value` into 32-bit word `word` of switchless slot `slot`'s header (tests that corrupt the ring from
+    /// the host's side: word 0 is the state, 3 the length).
+    package func scribbleSwitchlessSlot(_ slot: Int, word: Int, value: UInt32) {
+        switchless?.ring.scribble(slot: slot, word: word, value: value)
+    }
+
+    /// Switchless slot `slot`'s state, length and (up to the slot's capacity) data, as the enclave left them.
+    package func switchlessSlot(_ slot: Int) -> (state: UInt32, length: UInt32, data: [UInt8])? {
+        guard let ring = switchless?.ring, slot >= 0, slot < ring.slotCount else { return nil }
+        let snapshot = ring.snapshot(slot)
+        return (snapshot.state, snapshot.length, ring.copyOut(slot, count: min(Int(snapshot.length), ring.capacity)))
     }
 
     /// Send raw bytes as the argument of `name`, bypassing the encoder (tests of hostile input).

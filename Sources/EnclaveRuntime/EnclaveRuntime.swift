@@ -45,14 +45,23 @@ public enum EnclaveRuntime {
     static func serve<App: EnclaveApplication>(_ app: App.Type, mapped: [LaunchProtocol.Mapping]) async -> Never {
         let table = TableBox()
         let channel = FrameChannel(fd: Sandbox.channelFD, maxFrameSize: maxFrameSize)
+        let handle: RPCPeer.Handler = { name, argument in
+            guard let handler = table.state.withLock({ $0?.handlers[name] }) else {
+                throw EnclaveError.unknownCall("the enclave has no call named \"\(name)\"")
+            }
+            return try await handler(argument)
+        }
         let peer = RPCPeer(
             channel: channel,
             maxConcurrentRequests: 1024,
             handler: { name, argument in
-                guard let handler = table.state.withLock({ $0?.handlers[name] }) else {
-                    throw EnclaveError.unknownCall("the enclave has no call named \"\(name)\"")
+                // The host asks for switchless calls (it passed the ring as fd 5): serve the ring's slots with the
+                // same handlers, through the same concurrency limit.
+                if name == SwitchlessRing.startCall {
+                    try SwitchlessWorker.start(handler: handle, pool: EnclaveExecutors.workers)
+                    return []
                 }
-                return try await handler(argument)
+                return try await handle(name, argument)
             }
         )
         // The host reads nothing the enclave does not answer, so the channel's end means the host is gone or

@@ -76,6 +76,11 @@ final class WorkerPool: TaskExecutor, SchedulingExecutor, @unchecked Sendable { 
         enqueue(UnownedJob(job), fromWorker: pthread_getspecific(Self.workerKey) != nil)
     }
 
+    /// Run `job` on the pool (jobs a switchless worker receives while it serves no call).
+    func enqueue(_ job: UnownedJob) {
+        enqueue(job, fromWorker: pthread_getspecific(Self.workerKey) != nil)
+    }
+
     /// `Task.sleep` and other delayed jobs: the timer thread enqueues `job` once `delay` has passed.
     ///
     /// The runtime asks with the continuous or the suspending clock, whose durations are `Duration`s; both are

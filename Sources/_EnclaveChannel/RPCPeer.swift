@@ -313,8 +313,15 @@ public final class RPCPeer: Sendable {
     }
 
     private func reply(error: EnclaveError, to callID: UInt64) {
-        let code = Self.reportableCodes.contains(error.code) ? error.code.description : "callFailed"
-        try? channel.send(.error, callID: callID, payload: FramePayload.error(code: code, message: error.reason))
+        try? channel.send(.error, callID: callID, payload: Self.errorPayload(error))
+    }
+
+    /// The payload of an error answer: the error's code when it is one that crosses (else `callFailed`) and its
+    /// reason. A handler's error that is not an `EnclaveError` becomes `callFailed` with the call's name.
+    package static func errorPayload(_ error: any Error, name: String? = nil) -> [UInt8] {
+        let failure = error as? EnclaveError ?? .callFailed("\(name ?? "call"): \(error)")
+        let code = reportableCodes.contains(failure.code) ? failure.code.description : "callFailed"
+        return FramePayload.error(code: code, message: failure.reason)
     }
 
     /// The codes a failed call carries across the boundary: what the handler found wrong with the call, so that a

@@ -17,6 +17,20 @@ enum BenchCalls {
         static var name: String { "bench.bytes" }
     }
 
+    /// ``Nothing`` under another name, which the benchmark host makes switchless.
+    enum SwitchlessNothing: EnclaveCall {
+        typealias Input = Empty
+        typealias Output = Empty
+        static var name: String { "bench.switchless.empty" }
+    }
+
+    /// ``Bytes`` under another name, which the benchmark host makes switchless.
+    enum SwitchlessBytes: EnclaveCall {
+        typealias Input = [UInt8]
+        typealias Output = Empty
+        static var name: String { "bench.switchless.bytes" }
+    }
+
     enum WithOCall: EnclaveCall {
         typealias Input = Empty
         typealias Output = Empty
@@ -55,6 +69,8 @@ struct BenchEnclave: EnclaveApplication {
         let context = self.context
         calls.register(BenchCalls.Nothing.self) { _ in Empty() }
         calls.register(BenchCalls.Bytes.self) { _ in Empty() }
+        calls.register(BenchCalls.SwitchlessNothing.self) { _ in Empty() }
+        calls.register(BenchCalls.SwitchlessBytes.self) { _ in Empty() }
         calls.register(BenchCalls.WithOCall.self) { _ in try await context.ocall(BenchCalls.HostNothing.self, Empty()) }
         calls.register(BenchCalls.Seal.self) { run in try await Self.seal(run, context: context) }
     }

@@ -21,7 +21,10 @@ extension EnclaveCommand.Bench {
                 The floor is measured in the same run by a minimal C program outside EnclaveKit: a round trip over the \
                 same kind of socket (AF_UNIX socket pair, blocking read/write, two processes) and a shared-memory \
                 handoff. Host and enclave are pinned to one CPU, then to two different CPUs; every call figure is \
-                given as a ratio to the floor of its placement.
+                given as a ratio to the floor of its placement. Switchless calls (through a shared-memory call ring, \
+                two slots) are compared with the shared-memory handoff; their counters (answered through the ring, \
+                spun then slept, fell back to the channel) follow the table. The idle figure is the enclave's CPU use \
+                with its switchless workers asleep.
                 """
         )
 
@@ -74,10 +77,27 @@ extension EnclaveCommand.Bench {
             try CallFloor.pin(cpu: nil)
             try CallFloor.pin(process: enclave.processID, cpu: nil)
             let idle = try await Self.idleCPU(of: enclave.processID)
+            let counters = enclave.switchlessCounters
             if json {
-                try Files.printJSON(Self.jsonObject(measured, idle: idle))
+                var object = Self.jsonObject(measured, idle: idle)
+                if let counters {
+                    object["switchlessCounters"] = [
+                        "switchless": counters.switchless,
+                        "spunThenSlept": counters.spunThenSlept,
+                        "fallback": counters.fallback,
+                        "corrupt": counters.corrupt,
+                    ]
+                    object["switchlessWorkers"] = Self.switchlessSlots
+                }
+                try Files.printJSON(object)
             } else {
                 Self.printTable(measured, idle: idle)
+                if let counters {
+                    print(
+                        "switchless calls: \(counters.switchless) through the ring (\(counters.spunThenSlept) spun then "
+                            + "slept), \(counters.fallback) fell back to the channel, \(counters.corrupt) corrupt"
+                    )
+                }
             }
         }
 
@@ -181,6 +201,20 @@ extension EnclaveCommand.Bench {
                     (
                         "ECALL, 1 MiB argument", small / large,
                         { _ = try await enclave.call(BenchCalls.Bytes.self, mib1) }
+                    )
+                ),
+                (
+                    "switchlessEmptyECallMicros", "sharedMemoryHandoffMicros", 1,
+                    (
+                        "switchless empty ECALL", 1,
+                        { _ = try await enclave.call(BenchCalls.SwitchlessNothing.self, Empty()) }
+                    )
+                ),
+                (
+                    "switchless4KiBECallMicros", "sharedMemoryHandoff4KiBMicros", 1,
+                    (
+                        "switchless ECALL, 4 KiB argument", 1,
+                        { _ = try await enclave.call(BenchCalls.SwitchlessBytes.self, kib4) }
                     )
                 ),
                 (
@@ -301,10 +335,21 @@ extension EnclaveCommand.Bench {
             print(
                 "targets: empty ECALL ≤ 2× floor, p99 ≤ 10× median; 1 MiB ECALL ≤ 1.2× the raw 1 MiB; OCALL ≤ 2× per crossing"
             )
-            if let idle { print("idle enclave: \(String(format: "%.2f", idle))% of one CPU over 1 s") }
+            print("         switchless empty ECALL ≤ 0.5 µs and ≤ 3× the handoff; switchless 4 KiB ≤ 1.5 µs")
+            if let idle {
+                print(
+                    "idle enclave (\(switchlessSlots) switchless workers asleep): \(String(format: "%.2f", idle))% of one "
+                        + "CPU over 1 s"
+                )
+            }
         }
 
-        static func format(_ value: Double) -> String { String(format: "%.1f", value) }
+        static func format(_ value: Double) -> String {
+            String(format: value < 10 ? "%.2f" : "%.1f", value)
+        }
+
+        /// Switchless slots (and enclave workers) of the benchmark enclave.
+        static let switchlessSlots = 2
 
         /// Sign this executable with a throw-away key and load it as the benchmark enclave.
         static func loadSelf() async throws -> Enclave {
@@ -322,6 +367,9 @@ extension EnclaveCommand.Bench {
             options.signaturePath = signaturePath
             options.arguments = [BenchEnclave.launchArgument]
             options.ocalls.register(BenchCalls.HostNothing.self) { _ in Empty() }
+            var switchless = Switchless(calls: [BenchCalls.SwitchlessNothing.name, BenchCalls.SwitchlessBytes.name])
+            switchless.slots = switchlessSlots
+            options.switchless = switchless
             return try await Enclave.load(path: image, options: options)
         }
     }

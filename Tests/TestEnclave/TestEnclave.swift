@@ -151,6 +151,20 @@ struct TestEnclave: EnclaveApplication {
                 return refused
             }
         }
+        calls.register(ScribbleSwitchlessRing.self) { request in
+            // The ring is fd 5; its slots follow a 64-byte header, each a 64-byte header and its capacity (word 3 of
+            // the ring's header).
+            var size: UInt64 = 0
+            guard let base = ek_ring_map(5, 64 << 20, &size), request.word >= 0, request.word < 16 else {
+                throw TestFailure(description: "no switchless ring to scribble on (errno \(errno))")
+            }
+            defer { _ = ek_ring_unmap(base, size) }
+            let capacity = Int(ek_atomic_load32(base.assumingMemoryBound(to: UInt32.self) + 3))
+            let offset = 64 + request.slot * (64 + capacity) + request.word * 4
+            guard request.slot >= 0, offset + 4 <= Int(size) else { throw TestFailure(description: "no such slot") }
+            ek_atomic_store32((base + offset).assumingMemoryBound(to: UInt32.self), request.value)
+            return Empty()
+        }
         calls.register(Crash.self) { how in
             switch how {
             case "trap":

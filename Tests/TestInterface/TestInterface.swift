@@ -220,3 +220,23 @@ public enum SleepProbe: EnclaveCall {
     public typealias Output = Int
     public static var name: String { "test.sleepProbe" }
 }
+
+/// Write a 32-bit value into a word of a switchless slot's header, from inside the enclave (tests of a corrupt
+/// call ring): maps the ring the host passed and stores `value` at word `word` of slot `slot`.
+public struct ScribbleRequest: Codable, Sendable {
+    public var slot: Int
+    public var word: Int
+    public var value: UInt32
+
+    public init(slot: Int, word: Int, value: UInt32) {
+        self.slot = slot
+        self.word = word
+        self.value = value
+    }
+}
+
+public enum ScribbleSwitchlessRing: EnclaveCall {
+    public typealias Input = ScribbleRequest
+    public typealias Output = Empty
+    public static var name: String { "test.scribbleSwitchlessRing" }
+}

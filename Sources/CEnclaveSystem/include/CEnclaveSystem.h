@@ -118,4 +118,48 @@ long long ek_process_cpu_ticks(pid_t pid);
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
 long ek_clock_ticks_per_second(void);
 
+// MARK: Switchless calls: a call ring in a memory file both processes map
+
+/// Create a close-on-exec memory file of `size` bytes for a call ring, sealed against growing, shrinking and
+/// further sealing (so that neither side can make the other's mapping fault with SIGBUS), and map it shared and
+/// writable. Returns the fd and stores the mapping in `*mapping`; -1 with errno on failure.
+int ek_ring_create(const char *name, uint64_t size, void **mapping);
+
+/// Map the ring behind `fd` shared and writable when it is a memory file sealed against shrinking (its size is
+/// then fixed for both sides) of at most `max_size` bytes. Returns the mapping and stores its size in `*size`;
+/// NULL with errno (ENODEV: not a sealed memory file; EFBIG: too large) on failure.
+void *ek_ring_map(int fd, uint64_t max_size, uint64_t *size);
+
+/// Unmap a ring mapping.
+int ek_ring_unmap(void *mapping, uint64_t size);
+
+/// Wait while the shared 32-bit word at `word` equals `expected`, at most `timeout_ns` nanoseconds (< 0: no
+/// limit). A process-shared futex (the ring is mapped in two processes). Returns 0 when woken, -1 with errno
+/// (EAGAIN: the word differed; ETIMEDOUT; EINTR).
+int ek_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
+
+/// Wake up to `count` waiters on the shared word at `word`. Returns how many woke, or -1 with errno.
+int ek_futex_wake(uint32_t *word, int count);
+
+/// Atomic operations on a word of shared memory (the ring); every load and store is sequentially consistent.
+static inline uint32_t ek_atomic_load32(const uint32_t *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
+static inline void ek_atomic_store32(uint32_t *word, uint32_t value) {
+    __atomic_store_n(word, value, __ATOMIC_SEQ_CST);
+}
+static inline uint64_t ek_atomic_load64(const uint64_t *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
+static inline void ek_atomic_store64(uint64_t *word, uint64_t value) {
+    __atomic_store_n(word, value, __ATOMIC_SEQ_CST);
+}
+static inline uint32_t ek_atomic_add32(uint32_t *word, uint32_t value) {
+    return __atomic_add_fetch(word, value, __ATOMIC_SEQ_CST);
+}
+/// A hint to the CPU that this thread is spinning.
+static inline void ek_spin_pause(void) {
+#if defined(__x86_64__)
+    __asm__ __volatile__("pause");
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #endif

@@ -1,0 +1,293 @@
+internal import CEnclaveSystem
+package import EnclaveCore
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// The shared-memory call ring of switchless calls: a memory file the host creates, seals against resizing and
+/// passes to the enclave as fd ``descriptor``; both map it.
+///
+/// Layout (native byte order, both sides run on one machine): a 64-byte header — `u32` magic, `u32` version, `u32`
+/// slot count, `u32` slot capacity, `u32` doorbell, `u32` closed, `u32` worker spin in microseconds — then the
+/// slots, each a 64-byte header — `u32` state, `u32` worker sleeping, `u32` host waiting, `u32` length, `u64`
+/// sequence — followed by `capacity` data bytes.
+///
+/// Neither side trusts what the other writes: a reader takes one snapshot of a slot's header words, validates the
+/// snapshot (state, length within the capacity it computed itself, sequence), then copies the data out and parses
+/// only the copy. Slot count and capacity are read once, validated, and never read again from the shared header.
+/// The file is sealed against growing and shrinking before the enclave gets it (and the enclave checks the seal), so
+/// neither side can make the other's mapping fault.
+package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mapping; every access is atomic or copied
+    /// The enclave's fd for the ring (after its call channel, 3, and its platform channel, 4).
+    package static let descriptor: Int32 = 5
+    /// The reserved ECALL that asks the enclave to start serving the ring.
+    package static let startCall = "__enclavekit.switchless.start"
+    static let magic: UInt32 = 0x5753_4B45  // "EKSW"
+    static let version: UInt32 = 1
+    static let headerSize = 64
+    static let slotHeaderSize = 64
+    /// Bounds on what the host may ask for, checked on both sides.
+    package static let slotLimit = 64
+    package static let minimumCapacity = 8 << 10
+    package static let maximumCapacity = 16 << 20
+    package static let maximumSize = 64 << 20
+    package static let maximumWorkerSpinMicroseconds: UInt32 = 10_000
+
+    /// A slot's state word.
+    package enum State: UInt32, Sendable {
+        /// The host owns the slot.
+        case free = 0
+        /// The host wrote a request: the enclave's worker takes it.
+        case request = 1
+        /// The enclave's worker copied the request in and runs it.
+        case working = 2
+        /// The enclave wrote a result.
+        case response = 3
+        /// The enclave wrote an error payload (code and message, as in an error frame).
+        case error = 4
+    }
+
+    // Header word offsets.
+    package static let doorbellOffset = 16
+    package static let closedOffset = 20
+    // Slot header word offsets.
+    package static let stateOffset = 0
+    package static let workerSleepingOffset = 4
+    package static let hostWaitingOffset = 8
+    package static let lengthOffset = 12
+    package static let sequenceOffset = 16
+
+    let base: UnsafeMutableRawPointer
+    /// The mapping's size in bytes.
+    package let size: Int
+    /// How many slots (one enclave worker each).
+    package let slotCount: Int
+    /// The data bytes of each slot: the largest request (name and argument) or result it carries.
+    package let capacity: Int
+    /// How long an enclave worker spins on its slot before it sleeps.
+    package let workerSpinMicroseconds: UInt32
+    let stride: Int
+
+    private init(base: UnsafeMutableRawPointer, size: Int, slotCount: Int, capacity: Int, workerSpin: UInt32) {
+        self.base = base
+        self.size = size
+        self.slotCount = slotCount
+        self.capacity = capacity
+        self.workerSpinMicroseconds = workerSpin
+        self.stride = Self.slotHeaderSize + capacity
+    }
+
+    /// The bytes a ring of `slots` slots of `capacity` bytes takes, or `nil` when the request is out of bounds.
+    package static func size(slots: Int, capacity: Int) -> Int? {
+        guard (1...slotLimit).contains(slots), (minimumCapacity...maximumCapacity).contains(capacity),
+            capacity % 64 == 0
+        else { return nil }
+        let total = headerSize + slots * (slotHeaderSize + capacity)
+        return total <= maximumSize ? total : nil
+    }
+
+    /// Create a ring (host side): returns it and the fd to hand to the enclave (close-on-exec, sealed against
+    /// resizing). The mapping lives as long as the process.
+    package static func create(
+        slots: Int,
+        capacity: Int,
+        workerSpinMicroseconds: UInt32
+    ) throws(EnclaveError) -> (ring: SwitchlessRing, fd: Int32) {
+        guard let size = size(slots: slots, capacity: capacity) else {
+            throw .invalidConfiguration(
+                "switchless ring: 1…\(slotLimit) slots of \(minimumCapacity)…\(maximumCapacity) bytes (a multiple of "
+                    + "64), at most \(maximumSize) bytes in all; asked for \(slots) of \(capacity)"
+            )
+        }
+        var mapping: UnsafeMutableRawPointer?
+        let fd = ek_ring_create("enclave-switchless", UInt64(size), &mapping)
+        guard fd >= 0, let base = mapping else {
+            throw .launchFailed("could not create the switchless call ring (errno \(ek_errno()))")
+        }
+        let spin = min(workerSpinMicroseconds, maximumWorkerSpinMicroseconds)
+        let header = base.assumingMemoryBound(to: UInt32.self)
+        header[1] = version
+        header[2] = UInt32(slots)
+        header[3] = UInt32(capacity)
+        header[6] = spin
+        ek_atomic_store32(header, magic)
+        return (SwitchlessRing(base: base, size: size, slotCount: slots, capacity: capacity, workerSpin: spin), fd)
+    }
+
+    /// Map the ring the host passed on `fd` (enclave side) and validate its header: a sealed memory file of at most
+    /// ``maximumSize`` bytes, this version, slot count and capacity within bounds and inside the file.
+    package static func attach(fd: Int32) throws(EnclaveError) -> SwitchlessRing {
+        var mappedSize: UInt64 = 0
+        guard let base = ek_ring_map(fd, UInt64(maximumSize), &mappedSize) else {
+            throw .invalidConfiguration(
+                "switchless ring: fd \(fd) is not a memory file sealed against shrinking of at most \(maximumSize) "
+                    + "bytes (errno \(ek_errno()))"
+            )
+        }
+        let header = base.assumingMemoryBound(to: UInt32.self)
+        // One copy of each word; only the copies are checked and used.
+        let fields = (0..<7).map { ek_atomic_load32(header + $0) }
+        let slots = Int(fields[2])
+        let capacity = Int(fields[3])
+        guard fields[0] == magic, fields[1] == version, let expected = size(slots: slots, capacity: capacity),
+            expected <= Int(mappedSize)
+        else {
+            _ = ek_ring_unmap(base, mappedSize)
+            throw .invalidConfiguration(
+                "switchless ring: bad header (magic \(fields[0]), version \(fields[1]), \(slots) slots of \(capacity) "
+                    + "bytes in a \(mappedSize)-byte file)"
+            )
+        }
+        return SwitchlessRing(
+            base: base,
+            size: Int(mappedSize),
+            slotCount: slots,
+            capacity: capacity,
+            workerSpin: min(fields[6], maximumWorkerSpinMicroseconds)
+        )
+    }
+
+    // MARK: Words
+
+    package func headerWord(_ offset: Int) -> UnsafeMutablePointer<UInt32> {
+        (base + offset).assumingMemoryBound(to: UInt32.self)
+    }
+
+    package func slotWord(_ slot: Int, _ offset: Int) -> UnsafeMutablePointer<UInt32> {
+        precondition(slot >= 0 && slot < slotCount)
+        return (base + Self.headerSize + slot * stride + offset).assumingMemoryBound(to: UInt32.self)
+    }
+
+    package func sequenceWord(_ slot: Int) -> UnsafeMutablePointer<UInt64> {
+        precondition(slot >= 0 && slot < slotCount)
+        return (base + Self.headerSize + slot * stride + Self.sequenceOffset).assumingMemoryBound(to: UInt64.self)
+    }
+
+    package func data(_ slot: Int) -> UnsafeMutableRawPointer {
+        precondition(slot >= 0 && slot < slotCount)
+        return base + Self.headerSize + slot * stride + Self.slotHeaderSize
+    }
+
+    /// The doorbell the host's collector thread sleeps on; the enclave rings it when a host caller waits.
+    package var doorbell: UnsafeMutablePointer<UInt32> { headerWord(Self.doorbellOffset) }
+
+    /// Whether the host closed the ring (its workers then stop).
+    package var isClosed: Bool { ek_atomic_load32(headerWord(Self.closedOffset)) != 0 }
+
+    /// Mark the ring closed and wake every worker and the doorbell's sleeper.
+    package func close() {
+        ek_atomic_store32(headerWord(Self.closedOffset), 1)
+        for slot in 0..<slotCount { _ = ek_futex_wake(slotWord(slot, Self.stateOffset), Int32.max) }
+        _ = ek_atomic_add32(doorbell, 1)
+        _ = ek_futex_wake(doorbell, Int32.max)
+    }
+
+    // MARK: Snapshots and their checks
+
+    /// One reading of a slot's header words. Checked once, then only the checked values are used.
+    package struct Snapshot: Sendable, Equatable {
+        package var state: UInt32
+        package var length: UInt32
+        package var sequence: UInt64
+
+        package init(state: UInt32, length: UInt32, sequence: UInt64) {
+            self.state = state
+            self.length = length
+            self.sequence = sequence
+        }
+    }
+
+    /// Read slot `slot`'s header words once.
+    package func snapshot(_ slot: Int) -> Snapshot {
+        Snapshot(
+            state: ek_atomic_load32(slotWord(slot, Self.stateOffset)),
+            length: ek_atomic_load32(slotWord(slot, Self.lengthOffset)),
+            sequence: ek_atomic_load64(sequenceWord(slot))
+        )
+    }
+
+    /// What a host caller found in its slot.
+    package enum Answer: Equatable, Sendable {
+        /// Not answered yet (the request is waiting or running).
+        case pending
+        /// A result of this many bytes.
+        case response(Int)
+        /// An error payload of this many bytes.
+        case error(Int)
+    }
+
+    /// Check the enclave's answer in a slot the host filled with request `sequence` (host side): a state the
+    /// enclave may set, a length within the slot, the request's sequence. Anything else is a corrupt ring.
+    package static func checkAnswer(
+        _ snapshot: Snapshot,
+        sequence: UInt64,
+        capacity: Int
+    ) throws(EnclaveError) -> Answer {
+        guard let state = State(rawValue: snapshot.state) else {
+            throw .protocolViolation("switchless slot: unknown state \(snapshot.state)")
+        }
+        switch state {
+        case .request, .working:
+            return .pending
+        case .free:
+            throw .protocolViolation("switchless slot: the enclave freed a slot it was answering")
+        case .response, .error:
+            guard Int(snapshot.length) <= capacity else {
+                throw .protocolViolation(
+                    "switchless slot: answer of \(snapshot.length) bytes exceeds the \(capacity)-byte slot"
+                )
+            }
+            guard snapshot.sequence == sequence else {
+                throw .protocolViolation(
+                    "switchless slot: answer to request \(snapshot.sequence), expected \(sequence)"
+                )
+            }
+            return state == .response ? .response(Int(snapshot.length)) : .error(Int(snapshot.length))
+        }
+    }
+
+    /// Check a request the host posted (enclave side): returns its length, or why it cannot be served.
+    package static func checkRequest(_ snapshot: Snapshot, capacity: Int) -> Result<Int, EnclaveError> {
+        guard snapshot.state == State.request.rawValue else {
+            return .failure(.protocolViolation("switchless slot: state \(snapshot.state) is not a request"))
+        }
+        guard Int(snapshot.length) <= capacity else {
+            return .failure(
+                .malformedInput("switchless request of \(snapshot.length) bytes exceeds the \(capacity)-byte slot")
+            )
+        }
+        return .success(Int(snapshot.length))
+    }
+
+    /// Copy `count` (checked) bytes out of slot `slot`'s data.
+    package func copyOut(_ slot: Int, count: Int) -> [UInt8] {
+        precondition(count >= 0 && count <= capacity)
+        let source = data(slot)
+        return [UInt8](unsafeUninitializedCapacity: count) { target, initialized in
+            if count > 0 {
+                target.baseAddress!.initialize(from: source.assumingMemoryBound(to: UInt8.self), count: count)
+            }
+            initialized = count
+        }
+    }
+
+    /// Copy `first` then `second` into slot `slot`'s data; the caller checked they fit.
+    package func copyIn(_ slot: Int, _ first: [UInt8], _ second: [UInt8] = []) {
+        precondition(first.count + second.count <= capacity)
+        let target = data(slot)
+        first.withUnsafeBytes { if let base = $0.baseAddress { target.copyMemory(from: base, byteCount: $0.count) } }
+        second.withUnsafeBytes {
+            if let base = $0.baseAddress { (target + first.count).copyMemory(from: base, byteCount: $0.count) }
+        }
+    }
+
+    // MARK: Test access
+
+    /// Write `value` into 32-bit word `index` of slot `slot`'s header (tests that corrupt the ring).
+    package func scribble(slot: Int, word index: Int, value: UInt32) {
+        precondition((0..<Self.slotHeaderSize / 4).contains(index))
+        ek_atomic_store32(slotWord(slot, index * 4), value)
+        _ = ek_futex_wake(slotWord(slot, Self.stateOffset), Int32.max)
+    }
+}
