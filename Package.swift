@@ -147,6 +147,22 @@ let package = Package(
         ),
         // The broker enclave's ECALLs and the release OCALLs, with their Codable inputs and outputs.
         .target(name: "KeyBrokerInterface", dependencies: ["EnclaveCore"], swiftSettings: strictSettings),
+        // The key broker's host: Key Vault-shaped HTTPS routes, wrapped-key store, append-only audit, replicas; every
+        // key operation in the broker enclave (KeyBrokerInterface's ECALLs).
+        .target(
+            name: "KeyBrokerService",
+            dependencies: [
+                "AttestationService", "AttestationAPI", "KeyBroker", "KeyBrokerInterface", "EnclaveCore", "EnclaveHost",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Relying parties and attesters: the service's REST client and token verification against its JWKS.
         .target(
             name: "AttestationClient",
@@ -272,6 +288,17 @@ let package = Package(
             dependencies: [
                 "EnclaveHost", "EnclaveCore", "TestInterface", "_EnclaveChannel", "Attestation", "TestSupport",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "KeyBrokerServiceTests",
+            dependencies: [
+                "KeyBrokerService", "KeyBrokerInterface", "AttestationService", "AttestationAPI", "EnclaveCore",
+                "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings

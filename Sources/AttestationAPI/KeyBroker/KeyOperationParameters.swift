@@ -1,9 +1,10 @@
-/// The body of `POST /keys/{name}/{version}/unwrapkey` (Key Vault's `KeyOperationsParameters`): the algorithm and the
-/// wrapped data key, base64url. Administrators only; the private-key operation runs inside the broker enclave.
+/// The body of `POST /keys/{name}/{version}/unwrapkey` and `…/wrapkey` (Key Vault's `KeyOperationsParameters`): the
+/// algorithm and the data key (wrapped or not), base64url. Administrators only; the operation runs inside the broker
+/// enclave.
 public struct KeyOperationParameters: Codable, Hashable, Sendable {
-    /// `RSA-OAEP-256` (RSA keys) or `ECDH-ES+A256KW` (EC keys; `value` is then a compact JWE).
+    /// `RSA-OAEP-256` (RSA keys) or `A256KW` (AES keys, RFC 3394).
     public var alg: String
-    /// The wrapped key, base64url (or the compact JWE for `ECDH-ES+A256KW`).
+    /// The data key (wrapped for `unwrapkey`), base64url.
     public var value: String
 
     enum CodingKeys: String, CodingKey, CaseIterable {

@@ -1,7 +1,7 @@
-/// The answer to `POST /replicas/join`: the master key wrapped to the newcomer's enclave key by the running
-/// instance's enclave (opaque to the hosts), base64url.
+/// The answer to `POST /replicas/join`: the keyring wrapped to the newcomer's enclave key by the running instance's
+/// enclave (JWE compact, `ECDH-ES+A256KW` / `A256GCM`; opaque to the hosts).
 public struct ReplicaJoinGrant: Codable, Hashable, Sendable {
-    /// The grant, base64url.
+    /// The grant.
     public var grant: String
 
     /// A grant carrying `grant`.

@@ -1,0 +1,144 @@
+internal import AttestationAPI
+public import AttestationService
+internal import Foundation
+public import Hummingbird
+internal import HummingbirdCore
+public import Logging
+internal import NIOCore
+internal import ServiceLifecycle
+
+/// The key broker on HTTP (Hummingbird), shaped like Key Vault's keys API, served over HTTPS with the attestation
+/// service's TLS identity, connection limits and administrator token (``KeyBrokerCore``).
+///
+/// Routes: `PUT|POST /keys/{name}/create`, `POST /keys/{name}/import`, `GET /keys`, `GET /keys/{name}[/{version}]`,
+/// `GET /keys/{name}/versions`, `POST /keys/{name}/rotate`, `DELETE /keys/{name}`, `GET|DELETE /deletedkeys/{name}`,
+/// `POST /deletedkeys/{name}/recover`, `PUT /keys/{name}/{version}/releasepolicy`,
+/// `POST /keys/{name}/{version}/release` (no administrator: the token is the credential),
+/// `POST /keys/{name}/{version}/unwrapkey`, `GET /attestation`, `GET /importkey`, `GET /audit`,
+/// `POST /replicas/join`. `api-version` query parameters are accepted and ignored.
+public enum KeyBrokerServer {
+    /// The largest request body accepted (256 KiB: a token, a policy or a wrapped key).
+    public static let maxBodySize = 256 << 10
+
+    /// The routes, for an application or in-process tests.
+    public static func router(core: KeyBrokerCore) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.middlewares.add(LogRequestsMiddleware(.info))
+        router.middlewares.add(KeyBrokerErrorMiddleware())
+        KeysController(core: core).addRoutes(to: router)
+        return router
+    }
+
+    /// An application serving `core` on `host:port` (0: any free port, reported to `onServerRunning`), over HTTPS
+    /// with `tls` (plain HTTP when nil: the caller allows that only on loopback).
+    public static func application(
+        core: KeyBrokerCore,
+        host: String = "127.0.0.1",
+        port: Int = 8443,
+        tls: TLSIdentity?,
+        limits: AttestationServer.ConnectionLimits = .init(),
+        logger: Logger = Logger(label: "enclavekit.keybroker"),
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        Application(
+            router: router(core: core),
+            server: try AttestationServer.server(tls: tls, limits: limits, logger: logger),
+            configuration: .init(address: .hostname(host, port: port), serverName: "EnclaveKit key broker"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+    }
+
+    /// A broker running in this process until ``stop()``.
+    public struct Running: Sendable {
+        /// The port it listens on.
+        public let port: Int
+        let group: ServiceGroup
+        let task: Task<Void, any Error>
+
+        /// Shut down and wait until the server has stopped.
+        public func stop() async {
+            await group.triggerGracefulShutdown()
+            _ = await task.result
+        }
+    }
+
+    /// Start serving `core` on `host` at a free port and return once it listens; sets the core's base URL.
+    public static func start(
+        core: KeyBrokerCore,
+        host: String = "127.0.0.1",
+        tls: TLSIdentity?,
+        logger: Logger = Logger(label: "enclavekit.keybroker")
+    ) async throws -> Running {
+        guard tls != nil || AttestationServer.isLoopback(host) else {
+            throw ServiceError.badRequest("InsecureTransport", "plain HTTP is served only on loopback")
+        }
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = try application(core: core, host: host, port: 0, tls: tls, logger: logger) {
+            continuation.yield($0)
+            continuation.finish()
+        }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let task = Task { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            task.cancel()
+            throw ServiceError.internal("the key broker did not start: \(await task.result)")
+        }
+        core.setBaseURL("\(tls == nil ? "http" : "https")://\(host):\(port)")
+        return Running(port: port, group: group, task: task)
+    }
+
+    /// The token of an `Authorization: Bearer …` header, if any.
+    static func bearerToken(_ request: Request) -> String? {
+        guard let value = request.headers[.authorization] else { return nil }
+        let parts = value.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return parts[1].trimmingCharacters(in: .whitespaces)
+    }
+
+    /// The body decoded as `T`: at most ``maxBodySize`` bytes, unknown members refused, errors named.
+    static func decode<T: Decodable>(_ type: T.Type, _ request: Request, what: String) async throws -> T {
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: maxBodySize)
+        } catch {
+            throw ServiceError.tooLarge("the request body is larger than \(maxBodySize) bytes")
+        }
+        do {
+            return try WireJSON.decode(T.self, from: Array(buffer: body))
+        } catch let error as DecodingError {
+            throw ServiceError.badRequest("BadParameter", "\(what): \(describe(error))")
+        } catch {
+            throw ServiceError.badRequest("BadParameter", "\(what) is not JSON")
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? "$" : path
+        }
+        switch error {
+        case .dataCorrupted(let context): return "\(path(context)): \(context.debugDescription.prefix(300))"
+        case .keyNotFound(let key, let context):
+            let parent = path(context)
+            return "missing member \(parent == "$" ? "" : parent + ".")\(key.stringValue)"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "\(path(context)): wrong type"
+        @unknown default: return "does not decode"
+        }
+    }
+
+    /// `value` as an `application/json` response.
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        guard let bytes = try? WireJSON.encode(value) else {
+            return Response(status: .internalServerError)
+        }
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+        )
+    }
+}

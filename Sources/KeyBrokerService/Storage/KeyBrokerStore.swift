@@ -1,0 +1,38 @@
+public import AttestationAPI
+public import Foundation
+
+/// Where the broker keeps wrapped keys, policies and its audit log: SQLite (``SQLiteKeyBrokerStore``) for one
+/// instance, PostgreSQL for replicas. The audit log is append-only: the protocol has no way to change or remove a
+/// record, and the stores refuse `UPDATE`/`DELETE` on it at the database level.
+public protocol KeyBrokerStore: Sendable {
+    /// Create the tables when missing.
+    func migrate() async throws
+    /// Add a version. False when the name is soft-deleted (a deleted name cannot get new versions until recovered or
+    /// purged).
+    func insertVersion(_ version: StoredKeyVersion, created: Date) async throws -> Bool
+    /// A version of a key that is not deleted.
+    func version(name: String, version: String) async throws -> StoredKeyVersion?
+    /// The newest version of a key that is not deleted.
+    func latestVersion(name: String) async throws -> StoredKeyVersion?
+    /// Every version of a key that is not deleted, oldest first.
+    func versions(name: String) async throws -> [StoredKeyVersion]
+    /// The newest version of every key that is not deleted, by name.
+    func latestVersions(limit: Int) async throws -> [StoredKeyVersion]
+    /// Replace a version (after the enclave re-wrapped it for a new policy). False when it does not exist or is
+    /// deleted.
+    func replaceVersion(_ version: StoredKeyVersion) async throws -> Bool
+    /// Soft-delete (`at` non-nil) or recover (`at` nil) every version of a key. False when nothing changed.
+    func setDeleted(name: String, at: Date?) async throws -> Bool
+    /// When a deleted key was deleted, and its newest version; nil when it is not deleted.
+    func deletedKey(name: String) async throws -> (version: StoredKeyVersion, deleted: Date)?
+    /// Remove a deleted key's versions for good. False when it is not deleted.
+    func purge(name: String) async throws -> Bool
+    /// Append an audit record.
+    func appendAudit(_ entry: KeyBrokerAuditEntry) async throws
+    /// The newest `limit` audit records, newest first.
+    func auditEntries(limit: Int) async throws -> [KeyBrokerAuditEntry]
+    /// The keyring's identifier recorded by the first instance, or `candidate` now recorded.
+    func keyringID(orInsert candidate: String) async throws -> String
+    /// Close the connection.
+    func close() async throws
+}

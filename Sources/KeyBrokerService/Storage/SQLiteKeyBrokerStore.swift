@@ -1,0 +1,202 @@
+public import AttestationAPI
+internal import EnclaveCore
+public import Foundation
+internal import KeyBrokerInterface
+internal import SQLiteNIO
+
+/// The embedded store: `keybroker.sqlite` in the data directory (0600, directory 0700). The audit table is
+/// append-only: triggers abort any `UPDATE` or `DELETE` on it.
+public final class SQLiteKeyBrokerStore: KeyBrokerStore {
+    private let connection: SQLiteConnection
+
+    /// Open (creating) `directory/keybroker.sqlite`; the directory is created 0700 and checked as the attestation
+    /// service's is.
+    public static func open(directory: String) async throws -> SQLiteKeyBrokerStore {
+        try SecretFile.prepareDirectory(directory, what: "data directory")
+        let path = directory + "/keybroker.sqlite"
+        try SecretFile.createEmpty(path)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        let connection = try await SQLiteConnection.open(storage: .file(path: path))
+        _ = try await connection.query("PRAGMA journal_mode=WAL")
+        _ = try await connection.query("PRAGMA busy_timeout=5000")
+        let store = SQLiteKeyBrokerStore(connection: connection)
+        try await store.migrate()
+        return store
+    }
+
+    private init(connection: SQLiteConnection) { self.connection = connection }
+
+    public func migrate() async throws {
+        for statement in [
+            "CREATE TABLE IF NOT EXISTS kb_keys (seq INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, version TEXT NOT NULL, record TEXT NOT NULL, created REAL NOT NULL, deleted REAL, UNIQUE (name, version))",
+            "CREATE INDEX IF NOT EXISTS kb_keys_name ON kb_keys (name)",
+            "CREATE TABLE IF NOT EXISTS kb_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, operation TEXT NOT NULL, key TEXT, version TEXT, result TEXT NOT NULL, reason TEXT NOT NULL, issuer TEXT, jti TEXT, claims TEXT)",
+            "CREATE TRIGGER IF NOT EXISTS kb_audit_no_update BEFORE UPDATE ON kb_audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+            "CREATE TRIGGER IF NOT EXISTS kb_audit_no_delete BEFORE DELETE ON kb_audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+            "CREATE TABLE IF NOT EXISTS kb_master (id INTEGER PRIMARY KEY CHECK (id = 1), key_id TEXT NOT NULL)",
+        ] {
+            _ = try await connection.query(statement)
+        }
+    }
+
+    /// Run `sql` as is (tests: prove the audit table refuses changes).
+    package func execute(_ sql: String) async throws {
+        _ = try await connection.query(sql)
+    }
+
+    public func insertVersion(_ version: StoredKeyVersion, created: Date) async throws -> Bool {
+        let deleted = try await connection.query(
+            "SELECT 1 FROM kb_keys WHERE name = ? AND deleted IS NOT NULL LIMIT 1",
+            [.text(version.name)]
+        )
+        guard deleted.isEmpty else { return false }
+        _ = try await connection.query(
+            "INSERT INTO kb_keys (name, version, record, created, deleted) VALUES (?, ?, ?, ?, NULL)",
+            [
+                .text(version.name), .text(version.version), .text(try Self.encode(version)),
+                .float(created.timeIntervalSince1970),
+            ]
+        )
+        return true
+    }
+
+    public func version(name: String, version: String) async throws -> StoredKeyVersion? {
+        let rows = try await connection.query(
+            "SELECT record FROM kb_keys WHERE name = ? AND version = ? AND deleted IS NULL",
+            [.text(name), .text(version)]
+        )
+        return try rows.first.map { try Self.decode($0) }
+    }
+
+    public func latestVersion(name: String) async throws -> StoredKeyVersion? {
+        let rows = try await connection.query(
+            "SELECT record FROM kb_keys WHERE name = ? AND deleted IS NULL ORDER BY seq DESC LIMIT 1",
+            [.text(name)]
+        )
+        return try rows.first.map { try Self.decode($0) }
+    }
+
+    public func versions(name: String) async throws -> [StoredKeyVersion] {
+        let rows = try await connection.query(
+            "SELECT record FROM kb_keys WHERE name = ? AND deleted IS NULL ORDER BY seq",
+            [.text(name)]
+        )
+        return try rows.map { try Self.decode($0) }
+    }
+
+    public func latestVersions(limit: Int) async throws -> [StoredKeyVersion] {
+        let rows = try await connection.query(
+            """
+            SELECT record FROM kb_keys WHERE seq IN (SELECT MAX(seq) FROM kb_keys WHERE deleted IS NULL GROUP BY name)
+            ORDER BY name LIMIT ?
+            """,
+            [.integer(limit)]
+        )
+        return try rows.map { try Self.decode($0) }
+    }
+
+    public func replaceVersion(_ version: StoredKeyVersion) async throws -> Bool {
+        let rows = try await connection.query(
+            "UPDATE kb_keys SET record = ? WHERE name = ? AND version = ? AND deleted IS NULL RETURNING seq",
+            [.text(try Self.encode(version)), .text(version.name), .text(version.version)]
+        )
+        return !rows.isEmpty
+    }
+
+    public func setDeleted(name: String, at: Date?) async throws -> Bool {
+        let rows: [SQLiteRow]
+        if let at {
+            rows = try await connection.query(
+                "UPDATE kb_keys SET deleted = ? WHERE name = ? AND deleted IS NULL RETURNING seq",
+                [.float(at.timeIntervalSince1970), .text(name)]
+            )
+        } else {
+            rows = try await connection.query(
+                "UPDATE kb_keys SET deleted = NULL WHERE name = ? AND deleted IS NOT NULL RETURNING seq",
+                [.text(name)]
+            )
+        }
+        return !rows.isEmpty
+    }
+
+    public func deletedKey(name: String) async throws -> (version: StoredKeyVersion, deleted: Date)? {
+        let rows = try await connection.query(
+            "SELECT record, deleted FROM kb_keys WHERE name = ? AND deleted IS NOT NULL ORDER BY seq DESC LIMIT 1",
+            [.text(name)]
+        )
+        guard let row = rows.first, let deleted = row.column("deleted")?.double else { return nil }
+        return (try Self.decode(row), Date(timeIntervalSince1970: deleted))
+    }
+
+    public func purge(name: String) async throws -> Bool {
+        let rows = try await connection.query(
+            "DELETE FROM kb_keys WHERE name = ? AND deleted IS NOT NULL RETURNING seq",
+            [.text(name)]
+        )
+        return !rows.isEmpty
+    }
+
+    public func appendAudit(_ entry: KeyBrokerAuditEntry) async throws {
+        _ = try await connection.query(
+            "INSERT INTO kb_audit (time, operation, key, version, result, reason, issuer, jti, claims) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                .float(entry.time), .text(entry.operation), Self.optional(entry.key), Self.optional(entry.version),
+                .text(entry.result), .text(entry.reason), Self.optional(entry.issuer), Self.optional(entry.jti),
+                Self.optional(entry.claims),
+            ]
+        )
+    }
+
+    public func auditEntries(limit: Int) async throws -> [KeyBrokerAuditEntry] {
+        let rows = try await connection.query(
+            "SELECT id, time, operation, key, version, result, reason, issuer, jti, claims FROM kb_audit ORDER BY id DESC LIMIT ?",
+            [.integer(limit)]
+        )
+        return rows.compactMap { row in
+            guard let id = row.column("id")?.integer, let time = row.column("time")?.double,
+                let operation = row.column("operation")?.string, let result = row.column("result")?.string,
+                let reason = row.column("reason")?.string
+            else { return nil }
+            return KeyBrokerAuditEntry(
+                id: Int64(id),
+                time: time,
+                operation: operation,
+                key: row.column("key")?.string,
+                version: row.column("version")?.string,
+                result: result,
+                reason: reason,
+                issuer: row.column("issuer")?.string,
+                jti: row.column("jti")?.string,
+                claims: row.column("claims")?.string
+            )
+        }
+    }
+
+    public func keyringID(orInsert candidate: String) async throws -> String {
+        _ = try await connection.query("INSERT OR IGNORE INTO kb_master (id, key_id) VALUES (1, ?)", [.text(candidate)])
+        let rows = try await connection.query("SELECT key_id FROM kb_master WHERE id = 1")
+        guard let id = rows.first?.column("key_id")?.string else {
+            throw KeyBrokerCore.failure("the keyring's identifier did not persist")
+        }
+        return id
+    }
+
+    public func close() async throws { try await connection.close() }
+
+    static func optional(_ text: String?) -> SQLiteData { text.map { .text($0) } ?? .null }
+
+    static func encode(_ version: StoredKeyVersion) throws -> String {
+        try WireJSON.string(version)
+    }
+
+    static func decode(_ row: SQLiteRow) throws -> StoredKeyVersion {
+        guard let text = row.column("record")?.string else {
+            throw KeyBrokerCore.failure("a stored key record is missing")
+        }
+        do {
+            return try WireJSON.decode(StoredKeyVersion.self, from: Array(text.utf8))
+        } catch {
+            throw KeyBrokerCore.failure("a stored key record does not decode")
+        }
+    }
+}

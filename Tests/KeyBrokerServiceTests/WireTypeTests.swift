@@ -1,0 +1,49 @@
+import AttestationAPI
+import Foundation
+import Testing
+
+@Suite("Key broker wire types")
+struct KeyBrokerWireTypeTests {
+    @Test("A create request with an unknown member is refused, naming it")
+    func unknownMemberRefused() throws {
+        let text = #"{"kty":"RSA","key_size":2048,"attributes":{"exportible":true}}"#
+        #expect {
+            try WireJSON.decode(KeyCreateParameters.self, from: Array(text.utf8))
+        } throws: { error in
+            guard case DecodingError.dataCorrupted(let context) = error else { return false }
+            return context.debugDescription.contains("exportible")
+        }
+    }
+
+    @Test("A JWK carrying a private member is refused")
+    func privateMemberRefused() throws {
+        let text = #"{"kty":"EC","crv":"P-256","x":"AA","y":"AA","d":"AA"}"#
+        #expect {
+            try WireJSON.decode(KeyBrokerWebKey.self, from: Array(text.utf8))
+        } throws: { error in
+            guard case DecodingError.dataCorrupted(let context) = error else { return false }
+            return context.debugDescription.contains("\"d\"")
+        }
+    }
+
+    @Test("Key Vault's member names: key_size, key_ops, release_policy, key_hsm, recoveryLevel")
+    func keyVaultNames() throws {
+        let parameters = KeyCreateParameters(
+            kty: "RSA-HSM",
+            keySize: 3072,
+            keyOps: ["wrapKey"],
+            attributes: KeyAttributes(exportable: true),
+            releasePolicy: KeyReleasePolicy(data: "e30", immutable: true)
+        )
+        let text = try WireJSON.string(parameters)
+        #expect(
+            text
+                == #"{"attributes":{"exportable":true},"key_ops":["wrapKey"],"key_size":3072,"kty":"RSA-HSM","#
+                + #""release_policy":{"contentType":"application/json; charset=utf-8","data":"e30","immutable":true}}"#
+        )
+        let decoded = try WireJSON.decode(KeyCreateParameters.self, from: Array(text.utf8))
+        #expect(decoded == parameters)
+        let key = KeyBrokerWebKey(kty: "RSA-HSM", keyHSM: "abc")
+        #expect(try WireJSON.string(key) == #"{"key_hsm":"abc","kty":"RSA-HSM"}"#)
+    }
+}
