@@ -136,7 +136,7 @@ let package = Package(
         .target(
             name: "KeyBroker",
             dependencies: [
-                "AttestationAPI", "KeyBrokerInterface", "EnclaveCore",
+                "AttestationAPI", "KeyBrokerInterface", "KeyReleaseFormats", "EnclaveCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -147,6 +147,17 @@ let package = Package(
         ),
         // The broker enclave's ECALLs and the release OCALLs, with their Codable inputs and outputs.
         .target(name: "KeyBrokerInterface", dependencies: ["EnclaveCore"], swiftSettings: strictSettings),
+        // The wrapped-key formats both ends share (RSA_AES_KEY_WRAP_256, JWE ECDH-ES+A256KW, the release answer),
+        // without JWT or X.509 libraries, so that an ordinary enclave can unwrap.
+        .target(
+            name: "KeyReleaseFormats",
+            dependencies: [
+                "EnclaveCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The key broker's host: Key Vault-shaped HTTPS routes, wrapped-key store, append-only audit, replicas; every
         // key operation in the broker enclave (KeyBrokerInterface's ECALLs).
         .target(
@@ -306,7 +317,7 @@ let package = Package(
         .testTarget(
             name: "KeyBrokerTests",
             dependencies: [
-                "KeyBroker", "KeyBrokerInterface", "AttestationAPI", "EnclaveCore", "TestSupport",
+                "KeyBroker", "KeyBrokerInterface", "KeyReleaseFormats", "AttestationAPI", "EnclaveCore", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),

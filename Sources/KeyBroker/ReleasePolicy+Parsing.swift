@@ -28,7 +28,18 @@ extension ReleasePolicy {
             let (combinator, list) = try Self.combinator(of: members, at: "$", prefix: "")
             var blocks: [AuthorityBlock] = []
             for (index, element) in list.enumerated() {
-                blocks.append(try parseAuthorityBlock(element, at: "\(combinator.rawValue)[\(index)]"))
+                let block = try parseAuthorityBlock(element, at: "\(combinator.rawValue)[\(index)]")
+                // One token has one issuer: a top-level allOf over two authorities can never hold.
+                if combinator == .allOf, let first = blocks.first,
+                    first.normalizedAuthority != block.normalizedAuthority
+                {
+                    throw ReleasePolicyError(
+                        .unsatisfiableAuthorities,
+                        at: "\(block.path).authority",
+                        "a top-level \"allOf\" names more than one authority; no token has two issuers (use \"anyOf\")"
+                    )
+                }
+                blocks.append(block)
             }
             return (version, combinator, blocks)
         }

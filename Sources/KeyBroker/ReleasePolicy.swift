@@ -11,7 +11,9 @@ public import Foundation
 ///                       {"claim": "x-ms-sgx-svn", "greaterOrEquals": 2}]}]}
 /// ```
 ///
-/// The top level has `version` (`1.0.0` or `1.0`) and exactly one of `anyOf`/`allOf`, listing authority blocks.
+/// The top level has `version` (`1.0.0` or `1.0`) and exactly one of `anyOf`/`allOf`, listing authority blocks; a
+/// top-level `allOf` must name one authority only (a token has one issuer, so `allOf` across authorities could never
+/// be met: refused as ``ReleasePolicyError/Code/unsatisfiableAuthorities``).
 /// An authority block has `authority` (the token issuer it applies to) and exactly one of `anyOf`/`allOf`, listing
 /// conditions. A condition is a claim condition, `{"claim": path, <operator>: value}` with exactly one operator,
 /// or a nested `{"anyOf": […]}` / `{"allOf": […]}`. Unknown members and operators are refused by name, lists must

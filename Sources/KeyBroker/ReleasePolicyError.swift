@@ -49,6 +49,9 @@ public struct ReleasePolicyError: Error, Hashable, Sendable, CustomStringConvert
         public static let invalidAuthority = Code("invalid authority")
         /// A `claim` path is empty or has an empty segment (`a..b`, `.a`).
         public static let invalidClaimPath = Code("invalid claim path")
+        /// A top-level `allOf` names more than one authority: no token has two issuers, so the policy could never
+        /// be met (the key would be locked forever behind a policy that looks valid).
+        public static let unsatisfiableAuthorities = Code("unsatisfiable authorities")
     }
 
     /// The rule the policy broke.

@@ -353,14 +353,17 @@ struct ReleasePolicyTests {
     }
 
     @Test func topLevelAllOfNeedsEveryAuthority() throws {
+        // Across two authorities such a policy is refused when parsed (ReleasePolicyAuthorityTests); over one
+        // authority every block must hold, and a token of another issuer meets none.
         let text = """
             {"version": "1.0.0",
              "allOf": [{"authority": "https://a.example", "allOf": [{"claim": "x", "exists": true}]},
-                       {"authority": "https://b.example", "allOf": [{"claim": "x", "exists": true}]}]}
+                       {"authority": "https://a.example", "allOf": [{"claim": "y", "exists": true}]}]}
             """
         let policy = try ReleasePolicy(jsonText: text)
         let decision = policy.evaluate(claims: ["x": .integer(1)], issuer: "https://a.example")
-        #expect(decision.failure?.path == "allOf[1]")
+        #expect(decision.failure?.path == "allOf[1].allOf[0]")
+        #expect(policy.evaluate(claims: ["x": .integer(1)], issuer: "https://b.example").failure?.path == "allOf[0]")
     }
 
     // MARK: Attacks

@@ -1,0 +1,199 @@
+public import AttestationAPI
+internal import Crypto
+internal import EnclaveCore
+public import Foundation
+public import KeyBrokerInterface
+internal import KeyReleaseFormats
+internal import _CryptoExtras
+
+/// The broker's key operations, as the broker enclave runs them: create and import keys into the at-rest envelope,
+/// change their policies, and the release decision (token, policy, wrap to the token's key, signed answer).
+///
+/// A pure value: the keyring, the trusted authorities and the broker's name; time is a parameter.
+public struct KeyBroker: Sendable {
+    /// The broker's keys.
+    public let keyring: BrokerKeyring
+    /// The token verifier over the trusted authorities.
+    public let verifier: ReleaseTokenVerifier
+    /// The broker's name (its base URL), the prefix of every key's `kid`.
+    public let name: String
+
+    /// The longest key name or version.
+    public static let maximumNameLength = 127
+
+    /// A broker with its keyring, trusting `authorities`.
+    ///
+    /// - Throws: ``KeyBrokerError`` `InvalidRequest` for an unusable authority.
+    public init(keyring: BrokerKeyring, authorities: [BrokerAuthority], name: String) throws(KeyBrokerError) {
+        self.keyring = keyring
+        var trusted: [TrustedAuthority] = []
+        for authority in authorities { trusted.append(try TrustedAuthority(authority)) }
+        verifier = ReleaseTokenVerifier(authorities: trusted)
+        self.name = name
+    }
+
+    /// The import key's public JWK (JSON text).
+    public var importKeyJWK: String {
+        guard let jwk = try? WrapJWK(rsa: keyring.importKey.publicKey, kid: "import") else { return "{}" }
+        return Self.json(jwk)
+    }
+
+    /// The signing key's public JWK (JSON text, with `x5c`).
+    public var signingKeyJWK: String {
+        let raw = Array(keyring.signingKey.publicKey.rawRepresentation)
+        let members: [String: TokenValue] = [
+            "kty": .string("EC"), "crv": .string("P-256"), "use": .string("sig"), "alg": .string("ES256"),
+            "kid": .string(keyring.signingKeyID), "x": .string(Base64URL.encode(raw.prefix(32))),
+            "y": .string(Base64URL.encode(raw.suffix(32))),
+            "x5c": .array([.string(Data(keyring.signingCertificate).base64EncodedString())]),
+        ]
+        return TokenValue.object(members).jsonText
+    }
+
+    // MARK: Keys
+
+    /// Creates a key inside the broker.
+    public func createKey(_ request: BrokerCreateKeyRequest) throws(KeyBrokerError) -> StoredKey {
+        try Self.check(name: request.name, version: request.version, attributes: request.attributes)
+        return try store(
+            KeyMaterial.generate(request.type),
+            name: request.name,
+            version: request.version,
+            operations: request.keyOperations,
+            attributes: request.attributes
+        )
+    }
+
+    /// Imports a key wrapped to the import key (`RSA_AES_KEY_WRAP_256`).
+    public func importKey(_ request: BrokerImportKeyRequest) throws(KeyBrokerError) -> StoredKey {
+        try Self.check(name: request.name, version: request.version, attributes: request.attributes)
+        let bytes: [UInt8]
+        do { bytes = try RSAAESKeyWrap.unwrap(request.wrappedKey, with: keyring.importKey) } catch {
+            throw KeyBrokerError(KeyBrokerError.importRefused, "the key does not unwrap with the import key: \(error)")
+        }
+        return try store(
+            KeyMaterial(bytes: bytes, type: request.type),
+            name: request.name,
+            version: request.version,
+            operations: request.keyOperations,
+            attributes: request.attributes
+        )
+    }
+
+    /// Changes a key's attributes; refused when its policy is immutable.
+    public func updatePolicy(_ request: BrokerUpdatePolicyRequest) throws(KeyBrokerError) -> StoredKey {
+        let material = try KeyEnvelope.open(request.key, master: keyring.masterKey)
+        guard !request.key.attributes.immutable else {
+            throw KeyBrokerError(KeyBrokerError.policyImmutable, "the key's release policy is immutable")
+        }
+        try Self.check(name: request.key.name, version: request.key.version, attributes: request.attributes)
+        return try store(
+            material,
+            name: request.key.name,
+            version: request.key.version,
+            operations: request.key.keyOperations,
+            attributes: request.attributes
+        )
+    }
+
+    /// Unwraps a data key with a stored key: `RSA-OAEP-256` (RSA keys), `A256KW` (AES keys).
+    public func unwrap(_ request: BrokerUnwrapRequest) throws(KeyBrokerError) -> [UInt8] {
+        let material = try KeyEnvelope.open(request.key, master: keyring.masterKey)
+        switch (request.algorithm, material.secret) {
+        case ("RSA-OAEP-256", .rsa(let key)):
+            guard let decrypting = try? _RSA.Encryption.PrivateKey(derRepresentation: key.derRepresentation),
+                let plaintext = try? decrypting.decrypt(request.ciphertext, padding: .PKCS1_OAEP_SHA256)
+            else { throw KeyBrokerError(KeyBrokerError.invalidRequest, "the ciphertext does not decrypt") }
+            return Array(plaintext)
+        case ("A256KW", .aes(let key)):
+            do { return try AESKeyWrap.unwrap(request.ciphertext, using: key) } catch {
+                throw KeyBrokerError(KeyBrokerError.invalidRequest, "the ciphertext does not unwrap")
+            }
+        default:
+            throw KeyBrokerError(
+                KeyBrokerError.invalidRequest,
+                "\(request.algorithm) does not apply to a \(request.key.type.rawValue) key"
+            )
+        }
+    }
+
+    /// Wraps a data key with a stored key: `RSA-OAEP-256` (RSA keys), `A256KW` (AES keys).
+    public func wrap(_ request: BrokerWrapRequest) throws(KeyBrokerError) -> [UInt8] {
+        let material = try KeyEnvelope.open(request.key, master: keyring.masterKey)
+        switch (request.algorithm, material.secret) {
+        case ("RSA-OAEP-256", .rsa(let key)):
+            guard let encrypting = try? _RSA.Encryption.PublicKey(derRepresentation: key.publicKey.derRepresentation),
+                let ciphertext = try? encrypting.encrypt(request.plaintext, padding: .PKCS1_OAEP_SHA256)
+            else { throw KeyBrokerError(KeyBrokerError.invalidRequest, "the plaintext does not encrypt") }
+            return Array(ciphertext)
+        case ("A256KW", .aes(let key)):
+            do { return try AESKeyWrap.wrap(request.plaintext, using: key) } catch {
+                throw KeyBrokerError(KeyBrokerError.invalidRequest, "\(error)")
+            }
+        default:
+            throw KeyBrokerError(
+                KeyBrokerError.invalidRequest,
+                "\(request.algorithm) does not apply to a \(request.key.type.rawValue) key"
+            )
+        }
+    }
+
+    func store(
+        _ material: KeyMaterial,
+        name: String,
+        version: String,
+        operations: [String],
+        attributes: BrokerKeyAttributes
+    ) throws(KeyBrokerError) -> StoredKey {
+        let operations = operations.isEmpty ? KeyMaterial.defaultOperations(material.type) : operations
+        let associated = KeyEnvelope.associatedData(
+            name: name,
+            version: version,
+            type: material.type,
+            operations: operations,
+            attributes: attributes
+        )
+        return StoredKey(
+            name: name,
+            version: version,
+            type: material.type,
+            keyOperations: operations,
+            attributes: attributes,
+            publicKey: material.publicJWK(keyID: keyID(name: name, version: version)),
+            blob: try KeyEnvelope.seal(material, master: keyring.masterKey, associatedData: associated)
+        )
+    }
+
+    /// `https://broker/keys/name/version`.
+    func keyID(name: String, version: String) -> String {
+        var base = self.name
+        while base.hasSuffix("/") { base.removeLast() }
+        return "\(base)/keys/\(name)/\(version)"
+    }
+
+    static func check(name: String, version: String, attributes: BrokerKeyAttributes) throws(KeyBrokerError) {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+        for (what, value) in [("name", name), ("version", version)] {
+            guard !value.isEmpty, value.count <= maximumNameLength, value.allSatisfy(allowed.contains) else {
+                throw KeyBrokerError(
+                    KeyBrokerError.invalidRequest,
+                    "the key \(what) must be 1 to \(maximumNameLength) letters, digits and dashes"
+                )
+            }
+        }
+        if attributes.exportable, attributes.releasePolicy == nil {
+            throw KeyBrokerError(KeyBrokerError.invalidRequest, "an exportable key needs a release policy")
+        }
+        if let policy = attributes.releasePolicy {
+            do { _ = try ReleasePolicy(jsonBytes: Data(policy)) } catch {
+                throw KeyBrokerError(KeyBrokerError.invalidRequest, "the release policy is refused: \(error)")
+            }
+        }
+    }
+
+    static func json(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}

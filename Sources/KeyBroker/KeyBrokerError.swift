@@ -1,0 +1,31 @@
+public import KeyBrokerInterface
+
+/// Why the broker refused: a stable code (the ``BrokerRefusal/Code`` strings for release refusals, plus the
+/// management codes here) and a message naming the failed check (never key bytes or claim values).
+public struct KeyBrokerError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The stable code.
+    public let code: String
+    /// What failed, for people.
+    public let reason: String
+
+    /// An error with a code and a reason.
+    public init(_ code: String, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    /// The request is not usable (a name too long, a policy missing for an exportable key, a wrong key type).
+    public static let invalidRequest = "InvalidRequest"
+    /// The key's release policy is immutable.
+    public static let policyImmutable = "PolicyImmutable"
+    /// The imported key does not unwrap with the import key, or is not the declared type.
+    public static let importRefused = "ImportRefused"
+    /// The keyring does not open (another broker's, tampered, or from a newer broker).
+    public static let keyringInvalid = "KeyringInvalid"
+
+    /// The refusal the release ECALL answers.
+    public var refusal: BrokerRefusal { BrokerRefusal(code: code, message: reason) }
+
+    /// `code: reason`.
+    public var description: String { "\(code): \(reason)" }
+}
