@@ -158,6 +158,24 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The data clean room's formats (issue 13): contracts, encrypted data sets, receipts, result encryption.
+        .target(
+            name: "CleanRoom",
+            dependencies: ["EnclaveCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+        // Turns on SQLite's memory accounting at load time, so that heap limits are enforced (see its header).
+        .target(name: "CCleanRoomSQLite", dependencies: [.product(name: "SQLiteNIO", package: "sqlite-nio")]),
+        // The clean room's SQL engine and output rules, linked only into the clean room enclave.
+        .target(
+            name: "CleanRoomEngine",
+            dependencies: [
+                "CleanRoom", "EnclaveCore", "CCleanRoomSQLite",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The key broker's host: Key Vault-shaped HTTPS routes, wrapped-key store, append-only audit, replicas; every
         // key operation in the broker enclave (KeyBrokerInterface's ECALLs).
         .target(
@@ -196,7 +214,8 @@ let package = Package(
             name: "enclave",
             dependencies: [
                 "EnclaveCore", "EnclaveHost", "EnclaveRuntime", "Attestation", "AttestationService",
-                "AttestationClient", "AttestationAPI",
+                "AttestationClient", "AttestationAPI", "CleanRoom",
+                "KeyBrokerService", "KeyBrokerInterface",
                 .target(name: "AttestationServicePostgres", condition: .when(traits: ["Postgres"])),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -323,6 +342,13 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CleanRoomTests",
+            dependencies: [
+                "CleanRoom", "CleanRoomEngine", "EnclaveCore", .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),
