@@ -17,7 +17,7 @@ extension EnclaveCommand {
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a service.",
-            subcommands: [Attestation.self]
+            subcommands: [Attestation.self, KeyBroker.self]
         )
 
         struct Attestation: AsyncParsableCommand {
