@@ -219,6 +219,8 @@ void *ek_ring_map(int fd, uint64_t max_size, uint64_t *size) {
 
 int ek_ring_unmap(void *mapping, uint64_t size) { return munmap(mapping, (size_t)size); }
 
+int ek_current_cpu(void) { return sched_getcpu(); }
+
 int ek_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns) {
     struct timespec timeout;
     struct timespec *limit = NULL;
@@ -503,7 +505,7 @@ int ek_install_seccomp(void) {
         EK_ALLOW(SYS_futex), EK_ALLOW(SYS_set_robust_list), EK_ALLOW(SYS_get_robust_list), EK_ALLOW(SYS_rseq),
         EK_ALLOW(SYS_set_tid_address), EK_ALLOW(SYS_gettid), EK_ALLOW(SYS_getpid), EK_ALLOW(SYS_getppid),
         EK_ALLOW(SYS_getuid), EK_ALLOW(SYS_geteuid), EK_ALLOW(SYS_getgid), EK_ALLOW(SYS_getegid),
-        EK_ALLOW(SYS_sched_yield), EK_ALLOW(SYS_sched_getaffinity), EK_ALLOW(SYS_getrandom),
+        EK_ALLOW(SYS_sched_yield), EK_ALLOW(SYS_sched_getaffinity), EK_ALLOW(SYS_getcpu), EK_ALLOW(SYS_getrandom),
         EK_ALLOW(SYS_clock_gettime), EK_ALLOW(SYS_clock_getres), EK_ALLOW(SYS_clock_nanosleep),
         EK_ALLOW(SYS_nanosleep), EK_ALLOW(SYS_gettimeofday), EK_ALLOW(SYS_getrlimit),
         EK_ALLOW(SYS_getrusage), EK_ALLOW(SYS_uname), EK_ALLOW(SYS_sysinfo),

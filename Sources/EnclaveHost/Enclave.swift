@@ -297,6 +297,15 @@ public final class Enclave: Sendable {
         try await peer.ping(payload)
     }
 
+    /// Echo bytes through a switchless worker of the enclave, without marshaling (the call ring's transport floor).
+    /// Takes the channel (``ping(_:)``) when no slot is free or `payload` does not fit one.
+    /// - Throws: `EnclaveError.unavailable` when switchless calls are not enabled (``Options/switchless``).
+    public func switchlessPing(_ payload: [UInt8] = []) async throws -> [UInt8] {
+        guard let switchless else { throw EnclaveError.unavailable("switchless calls are not enabled") }
+        if let echoed = try await switchless.ping(payload) { return echoed }
+        return try await peer.ping(payload)
+    }
+
     /// Stop the enclave: close its channel, give it a moment to exit, then kill it. Pending calls fail.
     public func terminate() async {
         peer.channel.shutdown()

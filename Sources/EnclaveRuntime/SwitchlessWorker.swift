@@ -83,36 +83,48 @@ final class SwitchlessWorker: TaskExecutor, @unchecked Sendable {  // unchecked:
         let stateWord = ring.slotWord(slot, SwitchlessRing.stateOffset)
         let sleepingWord = ring.slotWord(slot, SwitchlessRing.workerSleepingOffset)
         let spin = UInt64(ring.workerSpinMicroseconds) * 1000
-        let busySpins = ProcessInfo.processInfo.activeProcessorCount > 1 ? 256 : 0
+        let busySpin = ProcessInfo.processInfo.activeProcessorCount > 1
         var idleSince = Self.now()
         var spins = 0
+        var yielding = false
         while !ring.isClosed {
             let observed = ek_atomic_load32(stateWord)
-            if observed == SwitchlessRing.State.request.rawValue {
+            if observed == SwitchlessRing.State.request.rawValue || observed == SwitchlessRing.State.ping.rawValue {
                 serve()
                 idleSince = Self.now()
                 spins = 0
                 continue
             }
-            spins += 1
-            if spins < busySpins {
-                ek_spin_pause()
-                continue
+            // Spin: busy while the host runs on another CPU, yielding while it shares this one.
+            if spins & 63 == 0 {
+                if spins > 0 && Self.now() &- idleSince >= spin {
+                    sleep(stateWord: stateWord, sleepingWord: sleepingWord)
+                    idleSince = Self.now()
+                    spins = 0
+                    continue
+                }
+                ring.publishCPU(SwitchlessRing.workerCPUOffset, slot: slot)
+                yielding = !busySpin || ring.sharesCPU(with: SwitchlessRing.hostCPUOffset, slot: slot)
             }
-            if Self.now() &- idleSince < spin {
+            spins &+= 1
+            if yielding {
                 sched_yield()
-                continue
+            } else {
+                ek_spin_pause()
             }
-            // Sleep until the host changes the word (it wakes a sleeping worker after posting a request).
-            ek_atomic_store32(sleepingWord, 1)
-            let current = ek_atomic_load32(stateWord)
-            if current != SwitchlessRing.State.request.rawValue && !ring.isClosed {
-                _ = ek_futex_wait(stateWord, current, -1)
-            }
-            ek_atomic_store32(sleepingWord, 0)
-            idleSince = Self.now()
-            spins = 0
         }
+    }
+
+    /// Sleep until the host changes the state word (it wakes a sleeping worker after posting a request).
+    private func sleep(stateWord: UnsafeMutablePointer<UInt32>, sleepingWord: UnsafeMutablePointer<UInt32>) {
+        ek_atomic_store32(sleepingWord, 1)
+        let current = ek_atomic_load32(stateWord)
+        if current != SwitchlessRing.State.request.rawValue && current != SwitchlessRing.State.ping.rawValue
+            && !ring.isClosed
+        {
+            _ = ek_futex_wait(stateWord, current, -1)
+        }
+        ek_atomic_store32(sleepingWord, 0)
     }
 
     /// Serve the request in the slot and write the answer.
@@ -123,9 +135,8 @@ final class SwitchlessWorker: TaskExecutor, @unchecked Sendable {  // unchecked:
         case .failure(let error):
             outcome = .failure(error)
         case .success(let length):
-            ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.stateOffset), SwitchlessRing.State.working.rawValue)
             let payload = ring.copyOut(slot, count: length)
-            outcome = execute(payload)
+            outcome = snapshot.state == SwitchlessRing.State.ping.rawValue ? .success(payload) : execute(payload)
         }
         var answer: [UInt8]
         var state = SwitchlessRing.State.response
@@ -170,7 +181,8 @@ final class SwitchlessWorker: TaskExecutor, @unchecked Sendable {  // unchecked:
             $0.result = nil
         }
         let handler = self.handler
-        Task(executorPreference: self) {
+        // Started on this thread (no enqueue, no hand-off) and run here until it first suspends.
+        Task.immediateDetached(executorPreference: self) {
             let outcome: Result<[UInt8], any Error>
             do {
                 outcome = .success(try await handler(request.name, request.argument))

@@ -20,6 +20,13 @@ package final class AsyncLimiter: Sendable {
     }
 
     package func acquire() async {
+        // A free permit is taken without a continuation (the common case: no allocation, no suspension point).
+        let taken = state.withLock { state -> Bool in
+            guard state.available > 0, state.waiters.isEmpty else { return false }
+            state.available -= 1
+            return true
+        }
+        if taken { return }
         await withCheckedContinuation { continuation in
             if tryAcquire(continuation) { continuation.resume() }
         }

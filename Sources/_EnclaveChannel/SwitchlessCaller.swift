@@ -53,7 +53,7 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
     private let closedFlag = Atomic<Bool>(false)
     private let collectorWake = NSCondition()
     /// Two spinners on one vCPU only make progress when one yields: busy-spin only with more than one CPU.
-    private let busySpins = ProcessInfo.processInfo.activeProcessorCount > 1 ? 256 : 0
+    private let busySpin = ProcessInfo.processInfo.activeProcessorCount > 1
 
     /// Serve calls through `ring`; callers spin up to `spinNanoseconds` for an answer before they suspend.
     package init(ring: SwitchlessRing, spinNanoseconds: UInt64) {
@@ -68,6 +68,20 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
     /// Call through the ring: `prefix` (the call name's prefix) then `argument` form the request. Returns the
     /// encoded result, or `nil` when the call must go over the regular channel (no free slot, or too large).
     package func call(prefix: [UInt8], argument: [UInt8]) async throws -> [UInt8]? {
+        try await post(.request, prefix: prefix, argument: argument)
+    }
+
+    /// Echo `payload` through an enclave worker without decoding (the ring's transport floor); `nil` as for
+    /// ``call(prefix:argument:)``.
+    package func ping(_ payload: [UInt8]) async throws -> [UInt8]? {
+        try await post(.ping, prefix: [], argument: payload)
+    }
+
+    private func post(
+        _ kind: SwitchlessRing.State,
+        prefix: [UInt8],
+        argument: [UInt8]
+    ) async throws -> [UInt8]? {
         guard prefix.count + argument.count <= ring.capacity else {
             state.withLock { $0.counters.fallback += 1 }
             return nil
@@ -94,29 +108,31 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
             )
         }
         ring.copyIn(slot, prefix, argument)
-        ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.hostWaitingOffset), 0)
         ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.lengthOffset), UInt32(prefix.count + argument.count))
         ek_atomic_store64(ring.sequenceWord(slot), sequence)
         let stateWord = ring.slotWord(slot, SwitchlessRing.stateOffset)
-        ek_atomic_store32(stateWord, SwitchlessRing.State.request.rawValue)
+        ring.publishCPU(SwitchlessRing.hostCPUOffset, slot: slot)
+        ek_atomic_store32(stateWord, kind.rawValue)
         if ek_atomic_load32(ring.slotWord(slot, SwitchlessRing.workerSleepingOffset)) != 0 {
             _ = ek_futex_wake(stateWord, 1)
         }
-        // Spin for the answer.
+        // Spin for the answer: busy while the worker runs on another CPU, yielding while it shares this one (or
+        // this process may use only one CPU), so that it can run.
         let deadline = Self.now() &+ spinNanoseconds
         var spins = 0
+        var yielding = !busySpin || ring.sharesCPU(with: SwitchlessRing.workerCPUOffset, slot: slot)
         while true {
-            if let answer = try take(slot, sequence: sequence) {
-                state.withLock { $0.counters.switchless += 1 }
-                return try answer.get()
-            }
+            if let answer = try take(slot, sequence: sequence) { return try answer.get() }
             if closedFlag.load(ordering: .relaxed) { break }
-            spins += 1
-            if spins < busySpins {
-                ek_spin_pause()
-            } else {
-                if Self.now() > deadline { break }
+            spins &+= 1
+            if yielding {
                 sched_yield()
+            } else {
+                ek_spin_pause()
+            }
+            if spins & 63 == 0 {
+                if Self.now() > deadline { break }
+                yielding = !busySpin || ring.sharesCPU(with: SwitchlessRing.workerCPUOffset, slot: slot)
             }
         }
         return try await sleep(slot: slot, sequence: sequence)
@@ -167,10 +183,14 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
         }
     }
 
+    /// Free an answered slot (its answer copied out) and count the call.
     private func release(_ slot: Int) {
         ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.hostWaitingOffset), 0)
         ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.stateOffset), SwitchlessRing.State.free.rawValue)
-        state.withLock { $0.free.append(slot) }
+        state.withLock { state in
+            state.free.append(slot)
+            state.counters.switchless += 1
+        }
     }
 
     /// A slot the enclave corrupted: never used again; its call fails with `error`.
@@ -237,18 +257,15 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
             }
             for (slot, waiter) in waiting {
                 let outcome: Result<[UInt8], EnclaveError>
-                var answered = true
                 do throws(EnclaveError) {
                     guard let answer = try take(slot, sequence: waiter.sequence) else { continue }
                     outcome = answer
                 } catch {
                     outcome = .failure(error)
-                    answered = false
                 }
                 let mine = state.withLock { state -> Bool in
                     guard state.waiting[slot]?.sequence == waiter.sequence else { return false }
                     state.waiting[slot] = nil
-                    if answered { state.counters.switchless += 1 }
                     return true
                 }
                 if mine { waiter.continuation.resume(with: outcome.mapError { $0 as any Error }) }

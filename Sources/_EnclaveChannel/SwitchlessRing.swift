@@ -11,7 +11,7 @@ internal import Glibc
 /// Layout (native byte order, both sides run on one machine): a 64-byte header — `u32` magic, `u32` version, `u32`
 /// slot count, `u32` slot capacity, `u32` doorbell, `u32` closed, `u32` worker spin in microseconds — then the
 /// slots, each a 64-byte header — `u32` state, `u32` worker sleeping, `u32` host waiting, `u32` length, `u64`
-/// sequence — followed by `capacity` data bytes.
+/// sequence, `u32` host CPU, `u32` worker CPU — followed by `capacity` data bytes.
 ///
 /// Neither side trusts what the other writes: a reader takes one snapshot of a slot's header words, validates the
 /// snapshot (state, length within the capacity it computed itself, sequence), then copies the data out and parses
@@ -40,12 +40,16 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
         case free = 0
         /// The host wrote a request: the enclave's worker takes it.
         case request = 1
-        /// The enclave's worker copied the request in and runs it.
+        /// The enclave's worker runs the request (optional: a worker may go from request to answer directly, which
+        /// saves a transfer of the slot's cache line; the host treats both as pending).
         case working = 2
         /// The enclave wrote a result.
         case response = 3
         /// The enclave wrote an error payload (code and message, as in an error frame).
         case error = 4
+        /// The host wrote bytes to echo: the enclave answers them as a response, without decoding or running
+        /// anything (the ring's transport floor).
+        case ping = 5
     }
 
     // Header word offsets.
@@ -57,6 +61,10 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
     package static let hostWaitingOffset = 8
     package static let lengthOffset = 12
     package static let sequenceOffset = 16
+    /// The CPU the host caller ran on when it posted, and the CPU the worker last ran on: advice only (each side
+    /// yields instead of busy-spinning when the other is on its CPU), never trusted for anything else.
+    package static let hostCPUOffset = 24
+    package static let workerCPUOffset = 28
 
     let base: UnsafeMutableRawPointer
     /// The mapping's size in bytes.
@@ -228,7 +236,7 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
             throw .protocolViolation("switchless slot: unknown state \(snapshot.state)")
         }
         switch state {
-        case .request, .working:
+        case .request, .working, .ping:
             return .pending
         case .free:
             throw .protocolViolation("switchless slot: the enclave freed a slot it was answering")
@@ -249,7 +257,7 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
 
     /// Check a request the host posted (enclave side): returns its length, or why it cannot be served.
     package static func checkRequest(_ snapshot: Snapshot, capacity: Int) -> Result<Int, EnclaveError> {
-        guard snapshot.state == State.request.rawValue else {
+        guard snapshot.state == State.request.rawValue || snapshot.state == State.ping.rawValue else {
             return .failure(.protocolViolation("switchless slot: state \(snapshot.state) is not a request"))
         }
         guard Int(snapshot.length) <= capacity else {
@@ -280,6 +288,18 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
         second.withUnsafeBytes {
             if let base = $0.baseAddress { (target + first.count).copyMemory(from: base, byteCount: $0.count) }
         }
+    }
+
+    /// Whether the other side last ran on this thread's CPU (read from `word`, which it writes): then spinning
+    /// only keeps it from running, and a waiter yields instead. Advice only.
+    package func sharesCPU(with word: Int, slot: Int) -> Bool {
+        let mine = ek_current_cpu()
+        return mine >= 0 && UInt32(truncatingIfNeeded: mine) == ek_atomic_load32(slotWord(slot, word))
+    }
+
+    /// Record this thread's CPU in `word` of slot `slot` (advice for the other side's spin).
+    package func publishCPU(_ word: Int, slot: Int) {
+        ek_atomic_store32(slotWord(slot, word), UInt32(truncatingIfNeeded: ek_current_cpu()))
     }
 
     // MARK: Test access

@@ -61,6 +61,15 @@ struct SwitchlessTests {
         await enclave.terminate()
     }
 
+    @Test func echoGoesThroughAWorkerUndecoded() async throws {
+        let enclave = try await Self.load()
+        let payload = (0..<5000).map { UInt8(truncatingIfNeeded: $0) }
+        #expect(try await enclave.switchlessPing(payload) == payload)
+        #expect(try await enclave.switchlessPing() == [])
+        #expect(enclave.switchlessCounters?.switchless == 2)
+        await enclave.terminate()
+    }
+
     @Test func onlyTheNamedCallsGoSwitchless() async throws {
         let enclave = try await Self.load(calls: [Echo.name])
         #expect(try await enclave.call(Echo.self, [1, 2]) == [1, 2])
@@ -252,6 +261,7 @@ struct SwitchlessTests {
         }
         #expect(try check(1, 0, 0) == .pending)
         #expect(try check(2, 99_999, 3) == .pending)
+        #expect(try check(5, 0, 0) == .pending)
         #expect(try check(3, 8192, 7) == .response(8192))
         #expect(try check(4, 10, 7) == .error(10))
         for (state, length, sequence, needle) in [
@@ -259,7 +269,7 @@ struct SwitchlessTests {
             (4, .max, 7, "exceeds"),
             (3, 4, 6, "expected 7"),
             (0, 0, 7, "freed"),
-            (5, 0, 7, "unknown state"),
+            (6, 0, 7, "unknown state"),
             (.max, 0, 7, "unknown state"),
         ] {
             let error = #expect(throws: EnclaveError.self) { try check(state, length, sequence) }

@@ -141,6 +141,10 @@ int ek_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
 /// Wake up to `count` waiters on the shared word at `word`. Returns how many woke, or -1 with errno.
 int ek_futex_wake(uint32_t *word, int count);
 
+/// The CPU the calling thread runs on now (-1 if unknown): a switchless side yields instead of spinning when the
+/// other side last ran on the same CPU.
+int ek_current_cpu(void);
+
 /// Atomic operations on a word of shared memory (the ring); every load and store is sequentially consistent.
 static inline uint32_t ek_atomic_load32(const uint32_t *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
 static inline void ek_atomic_store32(uint32_t *word, uint32_t value) {
