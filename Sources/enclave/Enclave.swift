@@ -7,7 +7,7 @@ struct EnclaveCommand: AsyncParsableCommand {
         abstract: "Sign, inspect, run and benchmark EnclaveKit enclaves.",
         subcommands: [
             Keygen.self, Sign.self, Dump.self, Verify.self, Platform.self, Serve.self, Attest.self, Token.self,
-            Bench.self, Policy.self, CleanRoomCLI.self,
+            Bench.self, Policy.self, CleanRoomCLI.self, Keys.self,
         ]
     )
 }
