@@ -20,16 +20,12 @@ let package = Package(
         .library(name: "AttestationAPI", targets: ["AttestationAPI"]),
         .library(name: "KeyBroker", targets: ["KeyBroker"]),
         .library(name: "KeyBrokerInterface", targets: ["KeyBrokerInterface"]),
-        .library(name: "KeyReleaseFormats", targets: ["KeyReleaseFormats"]),
-        .library(name: "EnclaveKeyRelease", targets: ["EnclaveKeyRelease"]),
-        .executable(name: "KeyBrokerEnclave", targets: ["KeyBrokerEnclave"]),
         .executable(name: "enclave", targets: ["enclave"]),
         .executable(name: "HelloEnclave", targets: ["HelloEnclave"]),
         .executable(name: "HelloHost", targets: ["HelloHost"]),
         .executable(name: "VaultEnclave", targets: ["VaultEnclave"]),
         .executable(name: "VaultHost", targets: ["VaultHost"]),
         .executable(name: "TestEnclave", targets: ["TestEnclave"]),
-        .executable(name: "CleanRoomEnclave", targets: ["CleanRoomEnclave"]),
     ],
     traits: [
         // The CLI's `serve attestation --database postgres://…`. On by default (so `swift build` and `swift test`
@@ -151,24 +147,6 @@ let package = Package(
         ),
         // The broker enclave's ECALLs and the release OCALLs, with their Codable inputs and outputs.
         .target(name: "KeyBrokerInterface", dependencies: ["EnclaveCore"], swiftSettings: strictSettings),
-        // The key broker's enclave (shipped with the product, signed like any enclave): every key operation runs here.
-        .executableTarget(
-            name: "KeyBrokerEnclave",
-            dependencies: [
-                "KeyBroker", "KeyBrokerInterface", "KeyReleaseFormats", "EnclaveRuntime", "AttestationAPI",
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        // `releaseKey` for ordinary enclaves: attest an ephemeral key, have the host carry evidence and token, unwrap.
-        .target(
-            name: "EnclaveKeyRelease",
-            dependencies: [
-                "EnclaveRuntime", "EnclaveCore", "KeyBrokerInterface", "KeyReleaseFormats",
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: strictSettings
-        ),
         // The wrapped-key formats both ends share (RSA_AES_KEY_WRAP_256, JWE ECDH-ES+A256KW, the release answer),
         // without JWT or X.509 libraries, so that an ordinary enclave can unwrap.
         .target(
@@ -198,17 +176,6 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // The clean room enclave's ECALLs and their Codable types (shared by the enclave and its host).
-        .target(name: "CleanRoomInterface", dependencies: ["EnclaveCore"], swiftSettings: strictSettings),
-        // The clean room enclave: verifies the contract, binds its ID and an ephemeral key into its evidence.
-        .executableTarget(
-            name: "CleanRoomEnclave",
-            dependencies: [
-                "CleanRoom", "CleanRoomInterface", "EnclaveRuntime", "KeyReleaseFormats",
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: strictSettings
-        ),
         // Envelope encryption under a broker key (`enclave keys encrypt|decrypt`, and enclaves that got the key):
         // a data key per file, the file in sealed-stream chunks; no HTTP, so an enclave can link it.
         .target(
@@ -217,21 +184,6 @@ let package = Package(
                 "EnclaveCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        // The clean room's untrusted host: HTTPS API, store of contracts, signatures and encrypted data sets, status page.
-        .target(
-            name: "CleanRoomHost",
-            dependencies: [
-                "CleanRoom", "CleanRoomInterface", "AttestationService", "EnclaveCore", "EnclaveHost",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "SQLiteNIO", package: "sqlite-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),
@@ -397,7 +349,6 @@ let package = Package(
             name: "KeyBrokerTests",
             dependencies: [
                 "KeyBroker", "KeyBrokerInterface", "KeyReleaseFormats", "AttestationAPI", "EnclaveCore", "TestSupport",
-                "EnclaveHost", "AttestationService", "Attestation", "EnclaveKeyRelease", "EnclaveRuntime",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -416,17 +367,6 @@ let package = Package(
         .testTarget(
             name: "AttestationClientTests",
             dependencies: ["AttestationClient"],
-            swiftSettings: strictSettings
-        ),
-        .testTarget(
-            name: "CleanRoomHostTests",
-            dependencies: [
-                "CleanRoomHost", "CleanRoomInterface", "CleanRoom", "AttestationService", "Attestation", "EnclaveHost",
-                "EnclaveCore", "TestSupport",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
             swiftSettings: strictSettings
         ),
         // The `enclave` executable (and the HelloHost sample) run as processes: output and exit statuses.
