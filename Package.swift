@@ -20,6 +20,9 @@ let package = Package(
         .library(name: "AttestationAPI", targets: ["AttestationAPI"]),
         .library(name: "KeyBroker", targets: ["KeyBroker"]),
         .library(name: "KeyBrokerInterface", targets: ["KeyBrokerInterface"]),
+        .library(name: "KeyReleaseFormats", targets: ["KeyReleaseFormats"]),
+        .library(name: "EnclaveKeyRelease", targets: ["EnclaveKeyRelease"]),
+        .executable(name: "KeyBrokerEnclave", targets: ["KeyBrokerEnclave"]),
         .executable(name: "enclave", targets: ["enclave"]),
         .executable(name: "HelloEnclave", targets: ["HelloEnclave"]),
         .executable(name: "HelloHost", targets: ["HelloHost"]),
@@ -147,6 +150,24 @@ let package = Package(
         ),
         // The broker enclave's ECALLs and the release OCALLs, with their Codable inputs and outputs.
         .target(name: "KeyBrokerInterface", dependencies: ["EnclaveCore"], swiftSettings: strictSettings),
+        // The key broker's enclave (shipped with the product, signed like any enclave): every key operation runs here.
+        .executableTarget(
+            name: "KeyBrokerEnclave",
+            dependencies: [
+                "KeyBroker", "KeyBrokerInterface", "KeyReleaseFormats", "EnclaveRuntime", "AttestationAPI",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // `releaseKey` for ordinary enclaves: attest an ephemeral key, have the host carry evidence and token, unwrap.
+        .target(
+            name: "EnclaveKeyRelease",
+            dependencies: [
+                "EnclaveRuntime", "EnclaveCore", "KeyBrokerInterface", "KeyReleaseFormats",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The wrapped-key formats both ends share (RSA_AES_KEY_WRAP_256, JWE ECDH-ES+A256KW, the release answer),
         // without JWT or X.509 libraries, so that an ordinary enclave can unwrap.
         .target(
@@ -349,6 +370,7 @@ let package = Package(
             name: "KeyBrokerTests",
             dependencies: [
                 "KeyBroker", "KeyBrokerInterface", "KeyReleaseFormats", "AttestationAPI", "EnclaveCore", "TestSupport",
+                "EnclaveHost", "AttestationService", "Attestation", "EnclaveKeyRelease", "EnclaveRuntime",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -1,4 +1,4 @@
-public import AttestationAPI
+internal import AttestationAPI
 public import Crypto
 public import Foundation
 public import KeyBrokerInterface

@@ -1,4 +1,4 @@
-public import AttestationAPI
+internal import AttestationAPI
 internal import Crypto
 internal import EnclaveCore
 public import Foundation

@@ -1,7 +1,7 @@
-public import AttestationAPI
+internal import AttestationAPI
 internal import Crypto
 internal import EnclaveCore
-public import Foundation
+internal import Foundation
 public import KeyBrokerInterface
 internal import KeyReleaseFormats
 internal import _CryptoExtras

@@ -1,6 +1,7 @@
 public import Crypto
 internal import EnclaveCore
 internal import Foundation
+public import _CryptoExtras
 
 /// The broker's release answer: a JWS (compact, `ES256`, `x5c` = the broker's signing certificate) whose payload
 /// is shaped as Azure Key Vault's:
@@ -71,5 +72,26 @@ public struct ReleaseAnswer: Sendable {
         keyOperations = key.key_ops ?? []
         keyHSM = try KeyHSM(encoded: key.key_hsm)
         certificate = header.x5c?.first.flatMap { Data(base64Encoded: $0) }.map { Array($0) } ?? []
+    }
+}
+
+extension ReleaseAnswer {
+    /// The released key's bytes (AES: raw; RSA, EC: PKCS #8 DER), unwrapped with the P-256 key it was wrapped to.
+    ///
+    /// - Throws: ``KeyReleaseFormatError``: `unsupported` when the answer is not an `ECDH-ES+A256KW` wrap,
+    ///   `integrity` when it does not decrypt with `key`.
+    public func unwrap(with key: P256.KeyAgreement.PrivateKey) throws(KeyReleaseFormatError) -> [UInt8] {
+        guard keyHSM.header.enc == "ECDH-ES+A256KW", let jwe = keyHSM.ciphertextBytes else {
+            throw .unsupported("the answer is wrapped \(keyHSM.header.enc), not ECDH-ES+A256KW")
+        }
+        return try ECDHESJWE.decrypt(String(decoding: jwe, as: UTF8.self), with: key).plaintext
+    }
+
+    /// The released key's bytes, unwrapped with the RSA key it was wrapped to (`RSA_AES_KEY_WRAP_256`).
+    public func unwrap(with key: _RSA.Encryption.PrivateKey) throws(KeyReleaseFormatError) -> [UInt8] {
+        guard keyHSM.header.enc == "RSA_AES_KEY_WRAP_256", let ciphertext = keyHSM.ciphertextBytes else {
+            throw .unsupported("the answer is wrapped \(keyHSM.header.enc), not RSA_AES_KEY_WRAP_256")
+        }
+        return try RSAAESKeyWrap.unwrap(ciphertext, with: key)
     }
 }
