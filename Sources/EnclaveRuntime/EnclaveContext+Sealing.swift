@@ -94,13 +94,12 @@ extension EnclaveContext {
         guard additionalData.count <= SealedHeader.maxAdditionalData else {
             throw EnclaveError.limitExceeded("additional data over \(SealedHeader.maxAdditionalData) bytes")
         }
-        // BoringSSL's generator: one seeded DRBG, not a system call per byte.
-        let keyID = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
         return SealedHeader(
             kind: kind,
             policy: policy,
             securityVersion: identity.securityVersion,
-            keyID: try Digest32(bytes: keyID),
+            // BoringSSL's generator: one seeded DRBG, not a system call per 8 bytes.
+            keyID: try SealingCipher.randomKeyID(),
             chunkSize: chunkSize,
             additionalData: additionalData
         )

@@ -28,6 +28,9 @@ public struct Collateral: Sendable {
     /// other bytes parses those): one collateral object verifying many quotes parses each once. Replaced whenever
     /// those bytes are.
     var parsed = ParsedCollateral()
+    /// The issuer chains' certificates with the DER bytes each was parsed from (and Intel's root): a quote's PEM
+    /// chain reuses those whose bytes it repeats (``DCAPQuote/pckChain(reusing:)``) instead of parsing them again.
+    var knownCertificates = KnownCertificates.intelRoot
 
     /// Parse the single-file JSON bundle in the layout of the dcap-qvl project (`QuoteCollateralV3`): the signed
     /// JSON as strings, signatures and CRLs in hexadecimal, issuer chains in PEM.
@@ -45,8 +48,10 @@ public struct Collateral: Sendable {
         func string(_ key: String) throws(EnclaveError) -> String {
             do { return try object.string(key) } catch { throw .malformedInput("collateral lacks \(key)") }
         }
-        // Intel's bundles carry one chain for the TCB info and the QE identity: the same text is parsed once.
+        // Intel's bundles carry one chain for the TCB info and the QE identity: the same text is parsed once, and a
+        // certificate met again (Intel's root ends every chain) is compared by its bytes, not parsed again.
         var chains: [String: [Certificate]] = [:]
+        var known = KnownCertificates.intelRoot
         func hex(_ key: String) throws(EnclaveError) -> [UInt8] {
             guard let value = Hex.decode(try string(key)) else { throw .malformedInput("\(key) is not hexadecimal") }
             return value
@@ -55,7 +60,7 @@ public struct Collateral: Sendable {
             let text = try string(key)
             if let parsed = chains[text] { return parsed }
             do {
-                let parsed = try PEMCertificates.parse(Array(text.utf8))
+                let parsed = try PEMCertificates.parse(Array(text.utf8), reusing: &known)
                 chains[text] = parsed
                 return parsed
             } catch {
@@ -71,11 +76,12 @@ public struct Collateral: Sendable {
         rootCACRL = try hex("root_ca_crl")
         pckCRL = try hex("pck_crl")
         pckCRLIssuerChain = try chain("pck_crl_issuer_chain")
+        knownCertificates = known
     }
 
     /// Parse Intel's `2019-05-15T00:00:00Z` dates.
     static func parseDate(_ text: String) -> Date? {
-        try? Date(text, strategy: .iso8601)
+        UTCDate.intelTimestamp(text) ?? (try? Date(text, strategy: .iso8601))
     }
 }
 
@@ -141,11 +147,12 @@ extension Collateral {
             }
             return [UInt8](data)
         }
+        var known = KnownCertificates.intelRoot
         func chain(_ piece: String) throws(EnclaveError) -> [Certificate] {
             var text = String(decoding: try read(piece), as: UTF8.self)
             if text.contains("%"), let decoded = text.removingPercentEncoding { text = decoded }
             do {
-                return try PEMCertificates.parse(Array(text.utf8))
+                return try PEMCertificates.parse(Array(text.utf8), reusing: &known)
             } catch {
                 throw .malformedInput("\(piece) is not a PEM certificate chain")
             }
@@ -163,6 +170,7 @@ extension Collateral {
         pckCRLIssuerChain = try chain(DirectoryLayout.pckCRLIssuerChain)
         rootCACRL = try read(DirectoryLayout.rootCACRL)
         pckCRL = try read(DirectoryLayout.pckCRL)
+        knownCertificates = known
     }
 
     /// Read collateral from `path`: a directory as PCCS serves the pieces (``init(directory:)``), or a JSON bundle in

@@ -179,27 +179,38 @@ enum JSONValue: Hashable, Sendable {
             let start = position
             var escaped = false
             var ascii = true
-            while position < bytes.count {
-                let byte = bytes[position]
-                if byte == UInt8(ascii: "\"") {
-                    let raw = bytes[start..<position]
-                    position += 1
-                    let token = JSONString(raw: raw, escaped: escaped)
-                    if escaped || !ascii {
-                        guard token.decoded() != nil else { throw fail("invalid string") }
+            var control = false
+            // The closing quote, scanned over the buffer (a bundle's strings run to kilobytes).
+            let end = bytes.withUnsafeBufferPointer { buffer -> Int? in
+                var index = start
+                while index < buffer.count {
+                    let byte = buffer[index]
+                    if byte == UInt8(ascii: "\"") { return index }
+                    if byte == UInt8(ascii: "\\") {
+                        escaped = true
+                        index += 2  // the escape's first character; \u digits are checked when decoded
+                        continue
                     }
-                    return token
+                    if byte < 0x20 {
+                        control = true
+                        return index
+                    }
+                    if byte >= 0x80 { ascii = false }
+                    index += 1
                 }
-                if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                    position += 2  // the escape's first character; \u digits are checked when decoded
-                    continue
-                }
-                guard byte >= 0x20 else { throw fail("control character in a string") }
-                if byte >= 0x80 { ascii = false }
-                position += 1
+                return nil
             }
-            throw fail("unterminated string")
+            guard let end else {
+                position = bytes.count
+                throw fail("unterminated string")
+            }
+            position = end
+            guard !control else { throw fail("control character in a string") }
+            let token = JSONString(raw: bytes[start..<end], escaped: escaped)
+            position += 1
+            // Checked here, decoded when read (a collateral bundle's long escaped strings, once).
+            guard token.isWellFormed(ascii: ascii) else { throw fail("invalid string") }
+            return token
         }
 
         mutating func number() throws(EnclaveError) -> JSONValue {
@@ -237,6 +248,19 @@ enum JSONValue: Hashable, Sendable {
                     position += 1
                 }
                 guard position > digits else { throw fail("invalid number") }
+            }
+            // Up to 15 digits: exact in an Int and within ±2^53; read without making a string.
+            if integral, position - start <= 15 {
+                var value = 0
+                var negative = false
+                for byte in bytes[start..<position] {
+                    if byte == UInt8(ascii: "-") {
+                        negative = true
+                    } else {
+                        value = value * 10 + Int(byte - UInt8(ascii: "0"))
+                    }
+                }
+                return .integer(negative ? -value : value)
             }
             let text = String(decoding: bytes[start..<position], as: UTF8.self)
             // `magnitude`, not `abs`: abs(Int.min) traps.

@@ -61,7 +61,9 @@ extension DCAPQuote {
     ) async throws
         -> VerificationCache.Entry
     {
-        let chain = try pckChain()
+        // The PCK CA and the root are usually the collateral's own (the PCK CRL's issuer chain): compared by bytes.
+        var known = collateral.knownCertificates
+        let chain = try pckChain(reusing: &known)
         // The quote's own chain (PCK path, QE report, SGX extension) depends on nothing the collateral checks
         // establish: it is checked beside them (on another core when there is one), and its failure reported after
         // theirs, in the order in which the checks are written here.

@@ -15,6 +15,12 @@ extension DCAPQuote {
     /// - Throws: ``VerificationFailure`` — ``AttestationError/Code/certificationDataType`` when the certification data
     ///   is not type 5, ``AttestationError/Code/pckChain`` when it is not a PEM chain.
     public func pckChain() throws -> [Certificate] {
+        var known = KnownCertificates.intelRoot
+        return try pckChain(reusing: &known)
+    }
+
+    /// ``pckChain()``, a certificate whose DER bytes equal one in `known` taken from there instead of parsed again.
+    func pckChain(reusing known: inout KnownCertificates) throws -> [Certificate] {
         guard certification.type == 5 else {
             throw VerificationFailure(
                 check: .certificationDataType,
@@ -23,7 +29,7 @@ extension DCAPQuote {
         }
         do {
             // Quote generators end the chain with a NUL.
-            return try PEMCertificates.parse(certification.data.prefix { $0 != 0 })
+            return try PEMCertificates.parse(certification.data.prefix { $0 != 0 }, reusing: &known)
         } catch {
             throw VerificationFailure(check: .pckChain, reason: "certification data is not a PEM certificate chain")
         }

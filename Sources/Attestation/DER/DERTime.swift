@@ -4,23 +4,31 @@ internal import SwiftASN1
 /// X.509 times (`UTCTime`, `GeneralizedTime`) as dates.
 enum DERTime {
     static func date(_ node: ASN1Node) throws -> Date {
-        var components = DateComponents()
-        components.timeZone = TimeZone(identifier: "UTC")
+        // swift-asn1 has checked every field's range (the day against its month, leap years included); fractions of
+        // a second are dropped, as the certificate checks do.
         switch node.identifier {
         case .utcTime:
             let value = try UTCTime(derEncoded: node)
-            (components.year, components.month, components.day) = (value.year, value.month, value.day)
-            (components.hour, components.minute, components.second) = (value.hours, value.minutes, value.seconds)
+            return UTCDate.date(
+                year: value.year,
+                month: value.month,
+                day: value.day,
+                hour: value.hours,
+                minute: value.minutes,
+                second: value.seconds
+            )
         case .generalizedTime:
             let value = try GeneralizedTime(derEncoded: node)
-            (components.year, components.month, components.day) = (value.year, value.month, value.day)
-            (components.hour, components.minute, components.second) = (value.hours, value.minutes, value.seconds)
+            return UTCDate.date(
+                year: value.year,
+                month: value.month,
+                day: value.day,
+                hour: value.hours,
+                minute: value.minutes,
+                second: value.seconds
+            )
         default:
             throw ASN1Error.unexpectedFieldType(node.identifier)
         }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!  // swift-format-ignore: UTC always exists
-        guard let date = calendar.date(from: components) else { throw ASN1Error.invalidASN1Object(reason: "bad time") }
-        return date
     }
 }

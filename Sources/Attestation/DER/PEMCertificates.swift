@@ -41,7 +41,19 @@ enum PEMCertificates {
 
     /// The chain's certificates, in order.
     static func parse(_ text: some Collection<UInt8>) throws -> [Certificate] {
-        try derBlocks(text).map { try Certificate(derEncoded: $0) }
+        var known = KnownCertificates.intelRoot
+        return try parse(text, reusing: &known)
+    }
+
+    /// The chain's certificates, in order; a block whose DER bytes equal those of a certificate in `known` is that
+    /// certificate (parsing is a function of the bytes alone), any other is parsed and added to `known`.
+    static func parse(_ text: some Collection<UInt8>, reusing known: inout KnownCertificates) throws -> [Certificate] {
+        try derBlocks(text).map { der in
+            if let certificate = known[der] { return certificate }
+            let certificate = try Certificate(derEncoded: der)
+            known.add(der: der, certificate)
+            return certificate
+        }
     }
 
     enum PEMError: Error, CustomStringConvertible {

@@ -65,6 +65,10 @@ public struct SGXExtensions: Hashable, Sendable {
     private static let tcbChildren: [ASN1ObjectIdentifier] = (0...18).map {
         try! ASN1ObjectIdentifier(elements: [1, 2, 840, 113_741, 1, 13, 1, 2, UInt($0)])  // swift-format-ignore
     }
+    /// The last arc of each TCB entry's OID (one lookup per entry instead of a comparison with every OID).
+    private static let tcbArcs: [ASN1ObjectIdentifier: Int] = Dictionary(
+        uniqueKeysWithValues: tcbChildren.enumerated().map { ($0.element, $0.offset) }
+    )
 
     /// Parse the extension's value (DER). Unknown entries (platform instance, configuration) are skipped; the
     /// required ones must all be present with the right sizes.
@@ -97,13 +101,13 @@ public struct SGXExtensions: Hashable, Sendable {
                                         guard let item = pair.next() else {
                                             throw ASN1Error.invalidASN1Object(reason: "no TCB value")
                                         }
-                                        for index in 1...16 where arc == Self.tcbChild(UInt(index)) {
+                                        switch Self.tcbArcs[arc] {
+                                        case .some(let index) where (1...16).contains(index):
                                             components[index - 1] = try Self.integer(item, identifier: .integer)
+                                        case 17: pceSVN = try Self.integer(item, identifier: .integer)
+                                        case 18: cpuSVN = try Self.octets(item)
+                                        default: break
                                         }
-                                        if arc == Self.tcbChild(17) {
-                                            pceSVN = try Self.integer(item, identifier: .integer)
-                                        }
-                                        if arc == Self.tcbChild(18) { cpuSVN = try Self.octets(item) }
                                     }
                                 }
                             }
