@@ -358,8 +358,9 @@ let package = Package(
             name: "KeyBrokerServiceTests",
             dependencies: [
                 "KeyBrokerService", "KeyBrokerInterface", "AttestationService", "AttestationAPI", "EnclaveCore",
-                "TestSupport", "KeyEnvelope",
+                "TestSupport", "KeyEnvelope", "KeyReleaseFormats", "AttestationClient", "EnclaveHost", "Attestation",
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -12,13 +12,14 @@ public final class ServedProcess {
     /// Everything the service printed up to the port line.
     public private(set) var output = ""
 
-    /// Starts `enclave serve attestation ARGUMENTS` (the `enclave` beside the test bundle) with `environment` added.
-    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `enclave serve attestation ARGUMENTS` (the `enclave` beside the test bundle) with `environment` added;
+    /// `service` names another `serve` sub-command (`keybroker`).
+    public init(_ arguments: [String], environment: [String: String] = [:], service: String = "attestation") throws {
         guard FileManager.default.isExecutableFile(atPath: ChildProcess.cli) else {
             throw ServedProcessError(output: "no enclave executable at \(ChildProcess.cli)")
         }
         process.executableURL = URL(fileURLWithPath: ChildProcess.cli)
-        process.arguments = ["serve", "attestation", "--port", "0"] + arguments
+        process.arguments = ["serve", service, "--port", "0"] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = log
         process.standardError = log
