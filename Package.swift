@@ -29,6 +29,7 @@ let package = Package(
         .executable(name: "VaultEnclave", targets: ["VaultEnclave"]),
         .executable(name: "VaultHost", targets: ["VaultHost"]),
         .executable(name: "TestEnclave", targets: ["TestEnclave"]),
+        .executable(name: "CleanRoomEnclave", targets: ["CleanRoomEnclave"]),
     ],
     traits: [
         // The CLI's `serve attestation --database postgres://…`. On by default (so `swift build` and `swift test`
@@ -197,6 +198,17 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The clean room enclave's ECALLs and their Codable types (shared by the enclave and its host).
+        .target(name: "CleanRoomInterface", dependencies: ["EnclaveCore"], swiftSettings: strictSettings),
+        // The clean room enclave: verifies the contract, binds its ID and an ephemeral key into its evidence.
+        .executableTarget(
+            name: "CleanRoomEnclave",
+            dependencies: [
+                "CleanRoom", "CleanRoomInterface", "EnclaveRuntime", "KeyReleaseFormats",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Envelope encryption under a broker key (`enclave keys encrypt|decrypt`, and enclaves that got the key):
         // a data key per file, the file in sealed-stream chunks; no HTTP, so an enclave can link it.
         .target(
@@ -205,6 +217,21 @@ let package = Package(
                 "EnclaveCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The clean room's untrusted host: HTTPS API, store of contracts, signatures and encrypted data sets, status page.
+        .target(
+            name: "CleanRoomHost",
+            dependencies: [
+                "CleanRoom", "CleanRoomInterface", "AttestationService", "EnclaveCore", "EnclaveHost",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),
@@ -390,6 +417,17 @@ let package = Package(
         .testTarget(
             name: "AttestationClientTests",
             dependencies: ["AttestationClient"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CleanRoomHostTests",
+            dependencies: [
+                "CleanRoomHost", "CleanRoomInterface", "CleanRoom", "AttestationService", "Attestation", "EnclaveHost",
+                "EnclaveCore", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings
         ),
         // The `enclave` executable (and the HelloHost sample) run as processes: output and exit statuses.

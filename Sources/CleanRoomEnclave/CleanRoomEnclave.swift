@@ -1,0 +1,34 @@
+import CleanRoom
+import CleanRoomInterface
+import EnclaveRuntime
+
+/// The clean room enclave: opens under a fully signed contract that names it, binds the contract ID and its
+/// ephemeral key into its evidence, and accepts halts.
+///
+/// Loading data sets and running queries come with the clean room's SQL engine (`CleanRoomEngine`); until it lands
+/// this enclave serves only ``CleanRoomOpen``, ``CleanRoomHalt`` and ``CleanRoomStatus``.
+@main
+struct CleanRoomEnclave: EnclaveApplication {
+    let context: EnclaveContext
+    let room = CleanRoomState()
+
+    init(context: EnclaveContext) {
+        self.context = context
+    }
+
+    func register(_ calls: inout ECallTable) {
+        let context = self.context
+        let room = self.room
+        calls.register(CleanRoomOpen.self) { request in
+            let opened = try room.open(request, identity: context.identity)
+            let evidence = try await context.evidence(reportData: EnclaveContext.reportData(hashing: opened.runtime))
+            return CleanRoomOpened(contractID: opened.contractID, runtimeData: opened.runtime, evidence: evidence)
+        }
+        calls.register(CleanRoomHalt.self) { statement in
+            try room.halt(statement)
+        }
+        calls.register(CleanRoomStatus.self) { _ in
+            room.status()
+        }
+    }
+}

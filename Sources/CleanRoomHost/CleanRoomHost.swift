@@ -1,0 +1,279 @@
+internal import AttestationService
+public import CleanRoom
+public import CleanRoomInterface
+internal import Crypto
+public import EnclaveCore
+public import EnclaveHost
+internal import Foundation
+public import NIOCore
+
+/// The clean room's untrusted host: stores what the parties submit (the contract, signatures, halt statements,
+/// encrypted data sets) and drives the clean room enclave.
+///
+/// The host checks what it can (a signature verifies, a data file's header names this contract and a data set of
+/// it) so that parties get a clear error early; the enclave checks everything again itself. The host never holds a
+/// data key or a plaintext row: data sets are stored as uploaded (ciphertext) and keys reach the enclave only
+/// wrapped to its attested key.
+public actor CleanRoomHost {
+    /// Size limits on what parties submit.
+    public struct Limits: Sendable {
+        /// The largest encrypted data set accepted (default 1 GiB).
+        public var maxDataSetBytes: Int64
+        /// The largest contract accepted (default 1 MiB, the canonical form's limit).
+        public var maxContractBytes: Int
+        /// The largest signature or halt statement accepted (default 4 KiB).
+        public var maxDocumentBytes: Int
+
+        public init(
+            maxDataSetBytes: Int64 = 1 << 30,
+            maxContractBytes: Int = CleanRoomOpenRequest.maxContractBytes,
+            maxDocumentBytes: Int = CleanRoomOpenRequest.maxDocumentBytes
+        ) {
+            self.maxDataSetBytes = maxDataSetBytes
+            self.maxContractBytes = maxContractBytes
+            self.maxDocumentBytes = maxDocumentBytes
+        }
+    }
+
+    /// The store.
+    public let store: CleanRoomStore
+    /// The limits.
+    public let limits: Limits
+    let enclave: Enclave
+    private(set) var contract: Contract?
+    private var opened: CleanRoomOpened?
+    private var enclaveRefusal: String?
+
+    /// A host over `store` driving `enclave` (a loaded CleanRoomEnclave); a contract already stored is reloaded and,
+    /// when every party signed it, opened in the enclave.
+    public init(store: CleanRoomStore, enclave: Enclave, limits: Limits = Limits()) async throws {
+        self.store = store
+        self.enclave = enclave
+        self.limits = limits
+        if let bytes = try await store.contract() {
+            contract = try Self.refusing { () throws(CleanRoomError) in try Contract(canonicalBytes: bytes) }
+            try await openIfActive()
+        }
+    }
+
+    /// Store the contract (canonical bytes). A host serves one contract: the same one again is accepted, another is
+    /// refused (`ContractExists`).
+    public func submitContract(_ bytes: [UInt8]) async throws -> Digest32 {
+        guard bytes.count <= limits.maxContractBytes else {
+            throw ServiceError.tooLarge("the contract is larger than \(limits.maxContractBytes) bytes")
+        }
+        let contract = try Self.refusing { () throws(CleanRoomError) in
+            let contract = try Contract(canonicalBytes: bytes)
+            try contract.validate()
+            return contract
+        }
+        if let current = self.contract {
+            guard current.id == contract.id else {
+                throw ServiceError(
+                    status: .conflict,
+                    code: "ContractExists",
+                    message: "this clean room serves contract \(current.id); start another host for \(contract.id)"
+                )
+            }
+            return current.id
+        }
+        guard try await store.setContract(bytes, id: contract.id.hex) else {
+            throw ServiceError(status: .conflict, code: "ContractExists", message: "a contract is stored already")
+        }
+        self.contract = contract
+        return contract.id
+    }
+
+    /// Store a party's signature (it must verify for the contract); once every party signed, the enclave opens.
+    public func submitSignature(_ bytes: [UInt8]) async throws -> ContractState {
+        let contract = try requireContract()
+        guard bytes.count <= limits.maxDocumentBytes else {
+            throw ServiceError.tooLarge("the signature is larger than \(limits.maxDocumentBytes) bytes")
+        }
+        let signature = try Self.refusing { () throws(CleanRoomError) in
+            let signature = try ContractSignature(canonicalBytes: bytes)
+            try signature.verify(for: contract)
+            return signature
+        }
+        try await store.putSignature(party: signature.party, bytes)
+        try await openIfActive()
+        return try await state()
+    }
+
+    /// Store a party's halt statement (it must verify) and deliver it to the enclave: nothing runs afterwards.
+    public func submitHalt(_ bytes: [UInt8]) async throws -> ContractState {
+        let contract = try requireContract()
+        guard bytes.count <= limits.maxDocumentBytes else {
+            throw ServiceError.tooLarge("the halt statement is larger than \(limits.maxDocumentBytes) bytes")
+        }
+        let halt = try Self.refusing { () throws(CleanRoomError) in
+            let halt = try HaltStatement(canonicalBytes: bytes)
+            try halt.verify(for: contract)
+            return halt
+        }
+        try await store.putHalt(party: halt.party, bytes)
+        if opened != nil {
+            do {
+                _ = try await enclave.call(CleanRoomHalt.self, bytes)
+            } catch let error as EnclaveError {
+                // The halt is stored: the enclave is never opened again under this contract.
+                enclaveRefusal = error.reason
+            }
+        }
+        return try await state()
+    }
+
+    /// The contract's state from the stored documents.
+    public func state() async throws -> ContractState {
+        let contract = try requireContract()
+        let signatures = try await store.signatures()
+        let halts = try await store.halts()
+        return try Self.refusing { () throws(CleanRoomError) in
+            try ContractState.evaluate(
+                contract,
+                signatures: try signatures.map { (bytes) throws(CleanRoomError) in
+                    try ContractSignature(canonicalBytes: bytes)
+                },
+                halts: try halts.map { (bytes) throws(CleanRoomError) in try HaltStatement(canonicalBytes: bytes) }
+            )
+        }
+    }
+
+    /// The enclave's runtime data and evidence (for the attestation service), once it opened under the contract.
+    public func attestation() throws -> CleanRoomOpened {
+        guard let opened else {
+            throw ServiceError(
+                status: .conflict,
+                code: "NotOpen",
+                message: enclaveRefusal.map { "the clean room enclave refused the contract: \($0)" }
+                    ?? "the clean room opens once every party signed the contract"
+            )
+        }
+        return opened
+    }
+
+    /// The enclave's own status, and why it refused the contract if it did.
+    public func enclaveStatus() async -> (report: CleanRoomStatusReport?, refusal: String?) {
+        let report = try? await enclave.call(CleanRoomStatus.self, Empty())
+        return (report, enclaveRefusal)
+    }
+
+    /// Store an encrypted data set streamed in `body`: at most ``Limits/maxDataSetBytes``; its header must name this
+    /// contract and the data set `name`, which the contract must have. Stored as is (ciphertext), replacing an
+    /// earlier upload of the same data set only once the new one is complete.
+    public func storeDataSet(
+        name: String,
+        body: some AsyncSequence<ByteBuffer, any Error>
+    ) async throws -> CleanRoomStore.DataSetRecord {
+        let contract = try requireContract()
+        guard contract.dataSet(name) != nil else {
+            throw ServiceError(
+                status: .notFound,
+                code: "UnknownDataSet",
+                message: "the contract has no data set named \(String(name.prefix(100)))"
+            )
+        }
+        if try await state().phase == .halted {
+            throw ServiceError(status: .conflict, code: "halted", message: "the contract was halted")
+        }
+        let path = store.dataSetPath(name)
+        let temporary = path + ".upload-" + UUID().uuidString
+        guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o600]),
+            let file = FileHandle(forWritingAtPath: temporary)
+        else { throw ServiceError.internal("cannot create the data set file") }
+        var completed = false
+        defer {
+            try? file.close()
+            if !completed { try? FileManager.default.removeItem(atPath: temporary) }
+        }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        var head: [UInt8] = []
+        var headerChecked = false
+        for try await buffer in body {
+            size += Int64(buffer.readableBytes)
+            guard size <= limits.maxDataSetBytes else {
+                throw ServiceError.tooLarge("the data set is larger than \(limits.maxDataSetBytes) bytes")
+            }
+            let bytes = Array(buffer: buffer)
+            if !headerChecked {
+                head += bytes
+                headerChecked = try Self.checkHeader(head, contract: contract, name: name)
+            }
+            hasher.update(data: bytes)
+            try file.write(contentsOf: bytes)
+        }
+        guard headerChecked else {
+            throw ServiceError.badRequest("dataTampered", "the upload ends inside the data file's header")
+        }
+        try file.synchronize()
+        try file.close()
+        guard rename(temporary, path) == 0 else { throw ServiceError.internal("cannot store the data set file") }
+        completed = true
+        let record = CleanRoomStore.DataSetRecord(
+            name: name,
+            path: path,
+            size: size,
+            sha256: hasher.finalize().map { String(format: "%02x", $0) }.joined(),
+            uploaded: Date()
+        )
+        try await store.putDataSet(record)
+        return record
+    }
+
+    /// Whether `head` holds a whole header naming `contract` and `name`; throws for a header that does not.
+    static func checkHeader(_ head: [UInt8], contract: Contract, name: String) throws -> Bool {
+        let parsed = try refusing { () throws(CleanRoomError) in try DataFileHeader.parse(head) }
+        guard let (header, _) = parsed else {
+            guard head.count <= 1024 else {
+                throw ServiceError.badRequest("dataTampered", "the data file's header is too long")
+            }
+            return false
+        }
+        guard header.contractID == contract.id else {
+            throw ServiceError.badRequest(
+                "wrongContract",
+                "the data file is for contract \(header.contractID), not \(contract.id)"
+            )
+        }
+        guard header.dataSet == name else {
+            throw ServiceError.badRequest(
+                "wrongContract",
+                "the data file is data set \(String(header.dataSet.prefix(100))), not \(name)"
+            )
+        }
+        return true
+    }
+
+    private func requireContract() throws -> Contract {
+        guard let contract else {
+            throw ServiceError(status: .conflict, code: "NoContract", message: "no contract was submitted yet")
+        }
+        return contract
+    }
+
+    /// Open the enclave under the contract when every party signed it (and nobody halted it).
+    private func openIfActive() async throws {
+        guard opened == nil, try await state().phase == .active else { return }
+        let request = CleanRoomOpenRequest(
+            contract: try requireContract().canonicalBytes,
+            signatures: try await store.signatures(),
+            halts: try await store.halts()
+        )
+        do {
+            opened = try await enclave.call(CleanRoomOpen.self, request)
+            enclaveRefusal = nil
+        } catch let error as EnclaveError {
+            enclaveRefusal = error.reason
+        }
+    }
+
+    /// Run `body`; a clean room refusal becomes a 400 named by its code.
+    static func refusing<T>(_ body: () throws(CleanRoomError) -> T) throws(ServiceError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw ServiceError.badRequest(error.code.name, error.reason)
+        }
+    }
+}

@@ -1,0 +1,206 @@
+public import AttestationService
+internal import CleanRoomInterface
+internal import EnclaveCore
+internal import Foundation
+public import Hummingbird
+internal import HummingbirdCore
+public import Logging
+internal import NIOCore
+internal import ServiceLifecycle
+
+/// The clean room host on HTTP (Hummingbird), served over HTTPS with the attestation service's TLS identity and
+/// connection limits.
+///
+/// Routes: `GET /` (the status page), `GET /status` (JSON), `PUT /contract` and `GET /contract` (canonical bytes),
+/// `POST /signatures`, `POST /halts` (canonical documents), `PUT /datasets/{name}` (an encrypted data file as
+/// uploaded by its owner), `GET /attestation` (the enclave's runtime data and evidence). Errors are
+/// `{"error":{"code","message"}}`, the code naming the check that refused.
+public enum CleanRoomServer {
+    /// The largest request body other than a data set (1 MiB: a contract).
+    public static let maxBodySize = 1 << 20
+
+    /// The routes, for an application or in-process tests.
+    public static func router(host: CleanRoomHost) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.middlewares.add(LogRequestsMiddleware(.info))
+        router.middlewares.add(SecurityHeadersMiddleware())
+        router.middlewares.add(ErrorMiddleware())
+        router.get("/") { _, _ in
+            let page = StatusPage.render(try await HostStatus.of(host))
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/html; charset=utf-8",
+                    .contentSecurityPolicy: StatusPage.contentSecurityPolicy,
+                ],
+                body: .init(byteBuffer: ByteBuffer(string: page))
+            )
+        }
+        router.get("/status") { _, _ in json(try await HostStatus.of(host)) }
+        router.put("/contract") { request, _ in
+            let id = try await host.submitContract(try await collect(request, limit: maxBodySize))
+            return json(["contractID": id.hex])
+        }
+        router.get("/contract") { _, _ in
+            guard let bytes = try await host.store.contract() else {
+                throw ServiceError.notFound("no contract was submitted yet")
+            }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+            )
+        }
+        router.post("/signatures") { request, _ in
+            let state = try await host.submitSignature(try await collect(request, limit: maxBodySize))
+            return json(["phase": state.phase.rawValue])
+        }
+        router.post("/halts") { request, _ in
+            let state = try await host.submitHalt(try await collect(request, limit: maxBodySize))
+            return json(["phase": state.phase.rawValue])
+        }
+        router.put("/datasets/{name}") { request, context in
+            let name = try context.parameters.require("name")
+            let record = try await host.storeDataSet(name: name, body: request.body)
+            return json(["name": record.name, "size": String(record.size), "sha256": record.sha256])
+        }
+        router.get("/attestation") { _, _ in
+            let opened = try await host.attestation()
+            return json(AttestationDocument(opened))
+        }
+        return router
+    }
+
+    /// An application serving `host` on `address:port` (0: any free port, reported to `onServerRunning`), over
+    /// HTTPS with `tls` (plain HTTP when nil: the caller allows that only on loopback).
+    public static func application(
+        host: CleanRoomHost,
+        address: String = "127.0.0.1",
+        port: Int = 8444,
+        tls: TLSIdentity?,
+        limits: AttestationServer.ConnectionLimits = .init(),
+        logger: Logger = Logger(label: "enclavekit.cleanroom"),
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        Application(
+            router: router(host: host),
+            server: try AttestationServer.server(tls: tls, limits: limits, logger: logger),
+            configuration: .init(address: .hostname(address, port: port), serverName: "EnclaveKit clean room"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+    }
+
+    /// A host serving in this process until ``stop()``.
+    public struct Running: Sendable {
+        /// The port it listens on.
+        public let port: Int
+        let group: ServiceGroup
+        let task: Task<Void, any Error>
+
+        /// Shut down and wait until the server has stopped.
+        public func stop() async {
+            await group.triggerGracefulShutdown()
+            _ = await task.result
+        }
+    }
+
+    /// Start serving `host` on `address` at a free port and return once it listens.
+    public static func start(
+        host: CleanRoomHost,
+        address: String = "127.0.0.1",
+        tls: TLSIdentity?,
+        logger: Logger = Logger(label: "enclavekit.cleanroom")
+    ) async throws -> Running {
+        guard tls != nil || AttestationServer.isLoopback(address) else {
+            throw ServiceError.badRequest("InsecureTransport", "plain HTTP is served only on loopback")
+        }
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = try application(host: host, address: address, port: 0, tls: tls, logger: logger) {
+            continuation.yield($0)
+            continuation.finish()
+        }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let task = Task { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            task.cancel()
+            throw ServiceError.internal("the clean room host did not start: \(await task.result)")
+        }
+        return Running(port: port, group: group, task: task)
+    }
+
+    static func collect(_ request: Request, limit: Int) async throws -> [UInt8] {
+        do {
+            return Array(buffer: try await request.body.collect(upTo: limit))
+        } catch {
+            throw ServiceError.tooLarge("the request body is larger than \(limit) bytes")
+        }
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let bytes = try? encoder.encode(value) else { return Response(status: .internalServerError) }
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+        )
+    }
+
+    /// `GET /attestation`: what to send to the attestation service (runtime data as base64url, the evidence).
+    struct AttestationDocument: Encodable {
+        let contractID: String
+        let runtimeData: String
+        let evidence: AttestationEvidence
+
+        init(_ opened: CleanRoomOpened) {
+            contractID = opened.contractID
+            runtimeData = Base64URL.encode(opened.runtimeData)
+            evidence = opened.evidence
+        }
+    }
+
+    /// Headers on every answer: no sniffing, no caching, no referrer, no framing.
+    struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
+        func handle(
+            _ request: Request,
+            context: Context,
+            next: (Request, Context) async throws -> Response
+        ) async throws -> Response {
+            var response = try await next(request, context)
+            response.headers[.xContentTypeOptions] = "nosniff"
+            response.headers[.cacheControl] = "no-store"
+            response.headers[.init("Referrer-Policy")!] = "no-referrer"
+            response.headers[.init("X-Frame-Options")!] = "DENY"
+            return response
+        }
+    }
+
+    /// Every error as a `ServiceError` body; unexpected errors become a 500 without internals (logged here).
+    struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+        func handle(
+            _ request: Request,
+            context: Context,
+            next: (Request, Context) async throws -> Response
+        ) async throws -> Response {
+            do {
+                return try await next(request, context)
+            } catch let error as ServiceError {
+                throw error
+            } catch let error as HTTPError {
+                let code =
+                    switch error.status {
+                    case .notFound: "NotFound"
+                    case .contentTooLarge: "RequestTooLarge"
+                    default: "HTTP\(error.status.code)"
+                    }
+                throw ServiceError(status: error.status, code: code, message: error.body ?? error.status.reasonPhrase)
+            } catch {
+                context.logger.error("request failed", metadata: ["error": "\(error)"])
+                throw ServiceError.internal("the clean room host failed to process the request")
+            }
+        }
+    }
+}

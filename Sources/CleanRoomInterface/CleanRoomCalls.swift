@@ -1,0 +1,33 @@
+public import EnclaveCore
+
+// The clean room enclave's ECALLs (host → clean room enclave). The host is untrusted: it carries the contract and
+// the parties' signed documents, which the enclave verifies itself; nothing the host says is taken on its word.
+
+/// ECALL: open the clean room under a contract.
+///
+/// The enclave parses the canonical contract, verifies every signature and halt statement (the contract must be
+/// signed by every party and not halted), checks its own identity against the contract's enclave requirement
+/// (signer ID, product ID, minimum security version), makes an ephemeral P-256 key and answers evidence whose report
+/// data starts with SHA-256 of the runtime data `{"challenge"?, "contract": <hex ID>, "keys": [<JWK>]}`. An enclave
+/// serves one contract: opening it again under the same contract answers fresh evidence for the same key; under
+/// another contract it is refused.
+public enum CleanRoomOpen: EnclaveCall {
+    public typealias Input = CleanRoomOpenRequest
+    public typealias Output = CleanRoomOpened
+    public static var name: String { "cleanroom.open" }
+}
+
+/// ECALL: deliver a halt statement to an open clean room. A statement that verifies halts it for good; nothing runs
+/// afterwards (the status says who halted).
+public enum CleanRoomHalt: EnclaveCall {
+    public typealias Input = [UInt8]
+    public typealias Output = CleanRoomStatusReport
+    public static var name: String { "cleanroom.halt" }
+}
+
+/// ECALL: what the clean room holds (contract, phase, parties).
+public enum CleanRoomStatus: EnclaveCall {
+    public typealias Input = Empty
+    public typealias Output = CleanRoomStatusReport
+    public static var name: String { "cleanroom.status" }
+}
