@@ -273,7 +273,7 @@ let package = Package(
             name: "enclave",
             dependencies: [
                 "EnclaveCore", "EnclaveHost", "EnclaveRuntime", "Attestation", "AttestationService",
-                "AttestationClient", "AttestationAPI", "CleanRoom",
+                "AttestationClient", "AttestationAPI", "CleanRoom", "CleanRoomHost",
                 "KeyBrokerService", "KeyBrokerInterface", "KeyEnvelope",
                 .target(name: "AttestationServicePostgres", condition: .when(traits: ["Postgres"])),
                 .product(name: "Hummingbird", package: "hummingbird"),

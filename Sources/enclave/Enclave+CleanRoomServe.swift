@@ -1,0 +1,161 @@
+import ArgumentParser
+import AttestationService
+import CleanRoomHost
+import EnclaveCore
+import EnclaveHost
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+extension EnclaveCommand.CleanRoomCLI {
+    /// `enclave cleanroom serve`: the clean room's untrusted host.
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the clean room's untrusted host (HTTPS API, store, status page) and its enclave.",
+            discussion: """
+                Starts with no set-up: SQLite and the encrypted data sets in the data directory, a self-signed TLS \
+                certificate there, the clean room enclave loaded from beside this executable (signature IMAGE.sig). \
+                The host stores only what the parties submit: the contract, signatures, halt statements and \
+                ciphertext; it never holds a data key. Parties submit with PUT /contract, POST /signatures, \
+                POST /halts, PUT /datasets/NAME; GET / is a read-only status page. Stops on SIGINT or SIGTERM.
+                """
+        )
+
+        @Option(help: "Address to listen on.")
+        var host = "127.0.0.1"
+
+        @Option(help: "Port to listen on (0: any free port).")
+        var port = 8444
+
+        @Option(help: "Data directory (default: $XDG_DATA_HOME/enclavekit/cleanroom).")
+        var dataDir: String?
+
+        @Option(help: "A contract (canonical JSON) to submit at start (it can also be PUT to /contract).")
+        var contract: String?
+
+        @Option(help: "The clean room enclave image (default: CleanRoomEnclave beside this executable).")
+        var enclave: String?
+
+        @Option(help: "The enclave's signature file (default: IMAGE.sig).")
+        var enclaveSignature: String?
+
+        @Option(help: "The largest encrypted data set accepted, in MiB.")
+        var maxDataSetMib: Int64 = 1024
+
+        @Option(help: "The TLS certificate chain (PEM, leaf first). Default: a self-signed one in the data directory.")
+        var tlsCert: String?
+
+        @Option(help: "The TLS certificate's private key (PEM).")
+        var tlsKey: String?
+
+        @Flag(help: "Serve plain HTTP instead of HTTPS (only on a loopback address).")
+        var insecureHttp = false
+
+        func validate() throws {
+            if insecureHttp, !AttestationServer.isLoopback(host) {
+                throw ValidationError("--insecure-http serves plain HTTP, which is allowed only on loopback")
+            }
+            guard (tlsCert == nil) == (tlsKey == nil) else {
+                throw ValidationError("--tls-cert and --tls-key go together")
+            }
+            guard (1...(1 << 20)).contains(maxDataSetMib) else {
+                throw ValidationError("--max-data-set-mib must be between 1 and 1048576")
+            }
+        }
+
+        func run() async throws {
+            let logger = Logger(label: "enclavekit.cleanroom")
+            let directory = dataDir ?? Self.defaultDataDirectory()
+            let tls = try tlsIdentity(dataDirectory: directory)
+            let store: CleanRoomStore
+            do {
+                store = try await CleanRoomStore.open(directory: directory)
+            } catch let error as EnclaveError {
+                throw ValidationError(error.reason)
+            }
+            let path = enclave ?? Self.besideExecutable("CleanRoomEnclave")
+            var options = Enclave.Options()
+            options.signaturePath = enclaveSignature
+            let loaded: Enclave
+            do {
+                loaded = try await Enclave.load(path: path, options: options)
+            } catch let error as EnclaveError {
+                try? await store.close()
+                throw RuntimeFailure(message: "cannot load the clean room enclave \(path): \(error.reason)")
+            }
+            do {
+                let room = try await CleanRoomHost(
+                    store: store,
+                    enclave: loaded,
+                    limits: .init(maxDataSetBytes: maxDataSetMib << 20)
+                )
+                if let contract {
+                    let bytes = try Files.read(contract, what: "contract", limit: 1 << 20)
+                    let id = try await room.submitContract(bytes)
+                    FileHandle.standardOutput.write(Data("Clean room contract \(id.hex)\n".utf8))
+                }
+                let app = try CleanRoomServer.application(
+                    host: room,
+                    address: host,
+                    port: port,
+                    tls: tls,
+                    logger: logger
+                ) { port in
+                    let scheme = tls == nil ? "http" : "https"
+                    FileHandle.standardOutput.write(Data("Clean room host on \(scheme)://\(host):\(port)/\n".utf8))
+                }
+                try await app.runService()
+            } catch let error as IOError where error.errnoCode == EADDRINUSE {
+                await Self.close(store, loaded)
+                throw RuntimeFailure(
+                    message: "cannot listen on \(host):\(port): the port is in use by another process "
+                        + "(choose another --port, or --port 0 for any free port)"
+                )
+            } catch let error as ServiceError {
+                await Self.close(store, loaded)
+                FileHandle.standardError.write(Data("Error: \(error.code): \(error.message)\n".utf8))
+                throw ExitCode(1)
+            } catch {
+                await Self.close(store, loaded)
+                throw error
+            }
+            await Self.close(store, loaded)
+        }
+
+        static func close(_ store: CleanRoomStore, _ enclave: Enclave) async {
+            try? await store.close()
+            await enclave.terminate()
+        }
+
+        func tlsIdentity(dataDirectory: String) throws -> TLSIdentity? {
+            if insecureHttp { return nil }
+            do {
+                let identity =
+                    if let tlsCert, let tlsKey {
+                        try TLSIdentity(certificatePath: tlsCert, keyPath: tlsKey)
+                    } else {
+                        try TLSIdentity.selfSigned(directory: dataDirectory, hostnames: [host])
+                    }
+                FileHandle.standardOutput.write(
+                    Data("Clean room host TLS certificate SHA-256 fingerprint: \(identity.fingerprint)\n".utf8)
+                )
+                return identity
+            } catch let error as EnclaveError {
+                throw ValidationError(error.reason)
+            } catch let error as ServiceError {
+                throw ValidationError(error.message)
+            }
+        }
+
+        static func defaultDataDirectory() -> String {
+            let base = ProcessInfo.processInfo.environment["XDG_DATA_HOME"] ?? (NSHomeDirectory() + "/.local/share")
+            return base + "/enclavekit/cleanroom"
+        }
+
+        static func besideExecutable(_ name: String) -> String {
+            let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            return executable.deletingLastPathComponent().appendingPathComponent(name).path
+        }
+    }
+}
