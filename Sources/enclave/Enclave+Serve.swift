@@ -5,6 +5,7 @@ import EnclaveCore
 import EnclaveHost
 import Foundation
 import Hummingbird
+import KeyBrokerInterface
 import Logging
 import NIOCore
 import X509
@@ -17,8 +18,59 @@ extension EnclaveCommand {
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a service.",
+            discussion: """
+                With no sub-command, runs the attestation service (https://127.0.0.1:8080, accepting this machine's \
+                simulated enclaves) and the key broker (https://127.0.0.1:8443, trusting that attestation service) \
+                in one process, on embedded defaults: for development.
+                """,
             subcommands: [Attestation.self, KeyBroker.self]
         )
+
+        func run() async throws {
+            let logger = Logger(label: "enclavekit.serve")
+            let attestation = try Attestation.parse(["--allow-simulated"])
+            let prepared = try await attestation.prepare(logger: logger)
+            let broker: KeyBrokerLaunch
+            do {
+                let authority = BrokerAuthority(
+                    url: prepared.core.issuer,
+                    certificates: try KeyBroker.certificates(jwks: prepared.core.signer.jwksJSON)
+                )
+                let options = try KeyBroker.parse([])
+                let dataDirectory = KeyBroker.defaultDataDirectory()
+                broker = try await KeyBrokerLaunch.start(
+                    dataDirectory: dataDirectory,
+                    host: options.host,
+                    port: options.port,
+                    authorities: [authority],
+                    enclavePath: nil,
+                    debugEnclave: false,
+                    adminTokenFile: nil,
+                    tls: try options.tlsIdentity(dataDirectory: dataDirectory),
+                    logger: logger
+                )
+            } catch {
+                try? await prepared.store.close()
+                throw error
+            }
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        try await Attestation.serve(prepared.app, host: attestation.host, port: attestation.port)
+                    }
+                    group.addTask { try await Attestation.serve(broker.app, host: "127.0.0.1", port: 8443) }
+                    // When either stops (a signal, a failure), stop the other.
+                    try await group.next()
+                    group.cancelAll()
+                }
+            } catch {
+                await broker.close()
+                try? await prepared.store.close()
+                throw error
+            }
+            await broker.close()
+            try await prepared.store.close()
+        }
 
         struct Attestation: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
@@ -168,6 +220,39 @@ extension EnclaveCommand {
 
             func run() async throws {
                 let logger = Logger(label: "enclavekit.attestation")
+                let prepared = try await prepare(logger: logger)
+                do {
+                    try await Self.serve(prepared.app, host: host, port: port)
+                } catch {
+                    try? await prepared.store.close()
+                    throw error
+                }
+                try await prepared.store.close()
+            }
+
+            /// Runs `app` until SIGINT or SIGTERM; a port in use (or not available) is one line, exit status 70.
+            static func serve(_ app: any ApplicationProtocol, host: String, port: Int) async throws {
+                do {
+                    try await app.runService()
+                } catch let error as IOError where error.errnoCode == EADDRINUSE {
+                    // One line, not NIO's `bind(descriptor:ptr:bytes:)` text: the likeliest mistake on a start.
+                    throw RuntimeFailure(
+                        message: "cannot listen on \(host):\(port): the port is in use by another process "
+                            + "(choose another --port, or --port 0 for any free port)"
+                    )
+                } catch let error as IOError where [EADDRNOTAVAIL, EACCES].contains(error.errnoCode) {
+                    throw RuntimeFailure(
+                        message: "cannot listen on \(host):\(port): \(String(cString: strerror(error.errnoCode)))"
+                    )
+                }
+            }
+
+            /// The service ready to run: its application, core and store (the caller closes the store).
+            func prepare(
+                logger: Logger
+            ) async throws -> (
+                app: any ApplicationProtocol, core: AttestationServiceCore, store: any ServiceStore
+            ) {
                 let dataDirectory = dataDir ?? Self.defaultDataDirectory()
                 let tls: TLSIdentity?
                 do {
@@ -246,7 +331,7 @@ extension EnclaveCommand {
                         idleTimeout: .seconds(Int64(idleTimeout)),
                         maxConnections: maxConnections
                     )
-                    let app = try AttestationServer.application(
+                    let app: any ApplicationProtocol = try AttestationServer.application(
                         core: core,
                         host: host,
                         port: port,
@@ -263,24 +348,11 @@ extension EnclaveCommand {
                             metadata: ["port": "\(bound)", "scheme": "\(scheme)", "issuer": "\(core.issuer)"]
                         )
                     }
-                    do {
-                        try await app.runService()
-                    } catch let error as IOError where error.errnoCode == EADDRINUSE {
-                        // One line, not NIO's `bind(descriptor:ptr:bytes:)` text: the likeliest mistake on a start.
-                        throw RuntimeFailure(
-                            message: "cannot listen on \(host):\(port): the port is in use by another process "
-                                + "(choose another --port, or --port 0 for any free port)"
-                        )
-                    } catch let error as IOError where [EADDRNOTAVAIL, EACCES].contains(error.errnoCode) {
-                        throw RuntimeFailure(
-                            message: "cannot listen on \(host):\(port): \(String(cString: strerror(error.errnoCode)))"
-                        )
-                    }
+                    return (app, core, store)
                 } catch {
                     try? await store.close()
                     throw error
                 }
-                try await store.close()
             }
 
             /// The PostgreSQL password: from `file` (first line), else `$PGPASSWORD`, else none.

@@ -2,6 +2,7 @@ import ArgumentParser
 import AttestationAPI
 import AttestationClient
 import AttestationService
+import Crypto
 import EnclaveCore
 import EnclaveHost
 import Foundation
@@ -247,6 +248,29 @@ struct KeyBrokerLaunch {
         return executable.deletingLastPathComponent().appendingPathComponent("KeyBrokerEnclave").path
     }
 
+    /// Signs the broker enclave image at `path` with the key in `dataDirectory/broker-signing-key.pem` (made 0600
+    /// on first use), product 1, security version 1; answers the signature's path (in the data directory).
+    static func signDefault(_ path: String, dataDirectory: String, logger: Logger) throws -> String {
+        let keyPath = dataDirectory + "/broker-signing-key.pem"
+        let key: P256.Signing.PrivateKey
+        if let pem = FileManager.default.contents(atPath: keyPath) {
+            key = try P256.Signing.PrivateKey(pemRepresentation: String(decoding: pem, as: UTF8.self))
+        } else {
+            key = P256.Signing.PrivateKey()
+            try SecretFile.write(Array(key.pemRepresentation.utf8), to: keyPath, mode: 0o600, replacing: false)
+            logger.notice("broker enclave signing key created", metadata: ["path": "\(keyPath)"])
+        }
+        let config = EnclaveConfig(productID: 1, securityVersion: 1)
+        let image = try EnclaveImage(path: path)
+        let signature = try EnclaveSignature(
+            signing: EnclaveSignature.Body(manifest: image.manifest(config: config), config: config),
+            with: key
+        )
+        let signaturePath = dataDirectory + "/KeyBrokerEnclave.sig"
+        try SecretFile.write(signature.bytes, to: signaturePath, mode: 0o644, replacing: true)
+        return signaturePath
+    }
+
     static func start(
         dataDirectory: String,
         host: String,
@@ -274,6 +298,16 @@ struct KeyBrokerLaunch {
         }
         var options = Enclave.Options()
         options.debug = debugEnclave
+        if given == nil, !FileManager.default.fileExists(atPath: path + ".sig") {
+            // The development default: the shipped image signed on first start with a key kept in the data directory
+            // (replicas joining this one must be signed with the same key: copy it, or sign the image yourself).
+            do {
+                options.signaturePath = try signDefault(path, dataDirectory: dataDirectory, logger: logger)
+            } catch {
+                try? await store.close()
+                throw RuntimeFailure(message: "cannot sign the broker enclave \(path): \(Files.describe(error))")
+            }
+        }
         let enclave: Enclave
         do {
             enclave = try await Enclave.load(path: path, options: options)
