@@ -11,4 +11,10 @@
 /// did not (fail closed: a heap limit that is not enforced is no limit).
 int ek_cleanroom_sqlite_memory_accounting(void);
 
+/// Harden one connection with the variadic `sqlite3_db_config` (which Swift cannot call): defensive mode on
+/// (no writes to the schema or shadow tables even by a bug), untrusted schema (no SQL functions with side effects
+/// from schema), triggers and views off, double-quoted string literals off, extension loading off. Returns 0 when
+/// every setting took, else the first failing option.
+int ek_cleanroom_sqlite_harden(void *db);
+
 #endif
