@@ -241,6 +241,7 @@ let package = Package(
             name: "KeyBrokerService",
             dependencies: [
                 "AttestationService", "AttestationAPI", "KeyBroker", "KeyBrokerInterface", "EnclaveCore", "EnclaveHost",
+                "AttestationClient", "Attestation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -101,9 +101,11 @@ public struct KeyBrokerClient: Sendable {
 
     /// `POST /keys/{name}/{version}/release` with an attestation token (no administrator token is sent): the
     /// broker's JWS (Key Vault's `value`).
-    public func release(name: String, version: String, _ parameters: KeyReleaseParameters) async throws -> String {
+    /// `version` nil releases the current version (`POST /keys/{name}/release`).
+    public func release(name: String, version: String?, _ parameters: KeyReleaseParameters) async throws -> String {
         let body = try WireJSON.encode(parameters)
-        let response = try await raw(.POST, "keys/\(name)/\(version)/release", body: Data(body), admin: false)
+        let path = "keys/\(name)/" + (version.map { $0 + "/" } ?? "") + "release"
+        let response = try await raw(.POST, path, body: Data(body), admin: false)
         return try decode(KeyReleaseResult.self, response, what: "the release answer has no value").value
     }
 

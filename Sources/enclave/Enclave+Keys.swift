@@ -154,15 +154,8 @@ extension EnclaveCommand.Keys {
             let jwt = try Files.readText(token, what: "attestation token").trimmingCharacters(
                 in: .whitespacesAndNewlines
             )
-            let chosen: String
-            if let version {
-                chosen = version
-            } else {
-                let bundle = try await client.key(name: name)
-                chosen = String(bundle.key.kid?.split(separator: "/").last ?? "")
-            }
             print(
-                try await client.release(name: name, version: chosen, KeyReleaseParameters(target: jwt, nonce: nonce))
+                try await client.release(name: name, version: version, KeyReleaseParameters(target: jwt, nonce: nonce))
             )
         }
     }

@@ -162,6 +162,8 @@ struct KeyBrokerRoutesTests {
                     try WireJSON.decode(KeyReleaseResult.self, from: Array(released.text.utf8)).value
                         == "header.payload.signature"
                 )
+                let current = try await Self.send(client, .post, "/keys/k/release", #"{"target":"good"}"#, admin: false)
+                #expect(current.status == 200, "a release without a version is of the current one: \(current.text)")
                 let refused = try await Self.send(
                     client,
                     .post,
@@ -205,7 +207,10 @@ struct KeyBrokerRoutesTests {
                 #expect(noPolicy.status == 400)
                 #expect(noPolicy.text.contains("release policy"))
                 let badPolicy = Base64URL.encode(
-                    Array(#"{"version":"1.0.0","anyOf":[{"authority":"https://a.test","allOf":[{"claim":"c","equal":1}]}]}"#.utf8)
+                    Array(
+                        #"{"version":"1.0.0","anyOf":[{"authority":"https://a.test","allOf":[{"claim":"c","equal":1}]}]}"#
+                            .utf8
+                    )
                 )
                 let invalid = try await Self.send(
                     client,
