@@ -1,0 +1,234 @@
+import ArgumentParser
+import Attestation
+import AttestationAPI
+import AttestationClient
+import AttestationService
+import Crypto
+import EnclaveCore
+import EnclaveHost
+import Foundation
+import KeyBrokerInterface
+import KeyBrokerService
+import Logging
+import X509
+
+extension EnclaveCommand.Bench {
+    struct KeyBrokerBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "keybroker",
+            abstract: "Key releases per second: over HTTPS with concurrent clients, beside the raw rate in process.",
+            discussion: """
+                Starts an attestation service and the key broker (the real broker enclave) in this process, creates \
+                an AES-256 key whose policy names a signer and a minimum SVN, makes tokens for that identity, then \
+                measures (1) raw: BrokerRelease called on the enclave directly (token verification, policy, unwrap \
+                from the at-rest envelope, wrap to the token's key, JWS signature), with --clients calls in flight; \
+                (2) served: POST /keys/{name}/{version}/release over HTTPS with --clients concurrent clients. Targets \
+                (issue 12): served >= 50% of raw, >= 1,000 releases/s on 2 cores. Build with -c release.
+                """
+        )
+
+        @Option(help: "Seconds per measurement.")
+        var seconds = 5.0
+
+        @Option(help: "Concurrent clients (and raw calls in flight).")
+        var clients = 16
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        struct Measurement {
+            var rate: Double
+            var p50: Double
+            var p99: Double
+            var json: [String: Any] { ["releasesPerSecond": rate, "p50Millis": p50, "p99Millis": p99] }
+        }
+
+        /// `clients` loops of `body` for `seconds`, each call timed.
+        func measure(_ body: @escaping @Sendable (Int) async throws -> Void) async throws -> Measurement {
+            let deadline = Date().addingTimeInterval(seconds)
+            let start = Date()
+            let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+                for client in 0..<clients {
+                    group.addTask {
+                        var times: [Double] = []
+                        var index = client
+                        while Date() < deadline {
+                            let began = DispatchTime.now().uptimeNanoseconds
+                            try await body(index)
+                            times.append(Double(DispatchTime.now().uptimeNanoseconds - began) / 1e6)
+                            index += clients
+                        }
+                        return times
+                    }
+                }
+                var all: [Double] = []
+                for try await times in group { all += times }
+                return all.sorted()
+            }
+            let elapsed = Date().timeIntervalSince(start)
+            guard !latencies.isEmpty else { return Measurement(rate: 0, p50: 0, p99: 0) }
+            return Measurement(
+                rate: Double(latencies.count) / elapsed,
+                p50: latencies[latencies.count / 2],
+                p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)]
+            )
+        }
+
+        func run() async throws {
+            guard seconds > 0, seconds <= 600, (1...1024).contains(clients) else {
+                throw ValidationError("--seconds is 0 to 600, --clients 1 to 1024")
+            }
+            let directory = NSTemporaryDirectory() + "enclavekit-bench-keybroker-" + UUID().uuidString
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            var logger = Logger(label: "enclavekit.keybroker")
+            logger.logLevel = .warning
+            let platform = try SimulatedPlatform.open()
+
+            // The attestation service, in process: tokens for one enclave identity.
+            var configuration = AttestationServiceCore.Configuration(issuer: "https://attestation.bench")
+            configuration.allowSimulated = true
+            configuration.simulatedAnchor = try Certificate(pemEncoded: platform.rootCertificatePEM())
+            configuration.simulatedCollateral = AttestationServiceCore.Configuration.simulatedCollateral { time in
+                try platform.collateralJSON(at: time)
+            }
+            let attestationStore = try await SQLiteServiceStore.open(directory: directory + "/attestation")
+            let attestation = try await AttestationServiceCore(
+                configuration: configuration,
+                store: attestationStore,
+                logger: logger
+            )
+            let signer = try Digest32(bytes: [UInt8](repeating: 0x5A, count: 32))
+            let identity = EnclaveIdentity(
+                uniqueID: try Digest32(bytes: [UInt8](repeating: 0x11, count: 32)),
+                signerID: signer,
+                productID: 3,
+                securityVersion: 2,
+                attributes: []
+            )
+            var tokens: [String] = []
+            for _ in 0..<32 {
+                let raw = P256.KeyAgreement.PrivateKey().publicKey.rawRepresentation
+                let runtime = Array(
+                    (#"{"keys":[{"kty":"EC","crv":"P-256","kid":"release","x":""# + Base64URL.encode(raw.prefix(32))
+                        + #"","y":""# + Base64URL.encode(raw.suffix(32)) + #""}]}"#).utf8
+                )
+                let evidence = try platform.quote(
+                    for: identity,
+                    reportData: Array(SHA256.hash(data: runtime)) + [UInt8](repeating: 0, count: 32)
+                )
+                tokens.append(
+                    try await attestation.attest(
+                        type: .simulatedEnclave,
+                        request: .init(evidence: evidence, runtimeData: (runtime, true))
+                    )
+                )
+            }
+
+            // The broker, in process, with the real broker enclave.
+            let brokerDirectory = directory + "/broker"
+            let tls = try TLSIdentity.selfSigned(directory: brokerDirectory)
+            let launch = try await KeyBrokerLaunch.start(
+                dataDirectory: brokerDirectory,
+                host: "127.0.0.1",
+                port: 0,
+                authorities: [
+                    BrokerAuthority(
+                        url: "https://attestation.bench",
+                        certificates: try EnclaveCommand.Serve.KeyBroker.certificates(
+                            jwks: attestation.signer.jwksJSON
+                        )
+                    )
+                ],
+                enclavePath: nil,
+                debugEnclave: false,
+                adminTokenFile: nil,
+                tls: tls,
+                logger: logger
+            )
+            let running = try await KeyBrokerServer.start(core: launch.core, tls: tls, logger: logger)
+            let admin = try Files.readText(brokerDirectory + "/admin-token", what: "admin token")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let policy = """
+                {"version":"1.0.0","anyOf":[{"authority":"https://attestation.bench","allOf":[\
+                {"claim":"x-ms-sgx-mrsigner","equals":"\(signer.hex)"},{"claim":"x-ms-sgx-svn","greaterOrEquals":2}]}]}
+                """
+            let bundle = try await launch.core.createKey(
+                name: "bench",
+                parameters: KeyCreateParameters(
+                    kty: "oct-HSM",
+                    attributes: KeyAttributes(exportable: true),
+                    releasePolicy: KeyReleasePolicy(data: Base64URL.encode(Array(policy.utf8)))
+                ),
+                credential: admin
+            )
+            let version = String(bundle.key.kid?.split(separator: "/").last ?? "")
+            guard let stored = try await launch.core.store.version(name: "bench", version: version) else {
+                throw RuntimeFailure(message: "the bench key did not persist")
+            }
+            let engine = launch.core.engine
+            let tokenList = tokens
+
+            // Raw: the enclave's release path, called directly.
+            let raw = try await measure { index in
+                let answer = try await engine.release(
+                    BrokerReleaseRequest(key: stored.key, target: tokenList[index % tokenList.count])
+                )
+                guard answer.value != nil else {
+                    throw RuntimeFailure(message: "raw release refused: \(answer.refusal?.description ?? "?")")
+                }
+            }
+            // Served: over HTTPS, concurrent clients.
+            let client = KeyBrokerClient(
+                endpoint: URL(string: "https://127.0.0.1:\(running.port)")!,
+                trust: try .certificates(pem: tls.certificateChainPEM)
+            )
+            let served = try await measure { index in
+                _ = try await client.release(
+                    name: "bench",
+                    version: version,
+                    KeyReleaseParameters(target: tokenList[index % tokenList.count])
+                )
+            }
+            await running.stop()
+            await launch.close()
+            try? await attestationStore.close()
+
+            let load =
+                (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
+                .split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+            let ratio = raw.rate > 0 ? served.rate / raw.rate : 0
+            if json {
+                try Files.printJSON([
+                    "raw": raw.json, "served": served.json, "servedOverRaw": ratio, "clients": clients,
+                    "targets": ["servedOverRaw": 0.5, "servedReleasesPerSecond": 1000], "loadAverage": load,
+                ])
+            } else {
+                print(
+                    String(
+                        format: "raw (in process, %d in flight): %8.0f releases/s  p50 %6.2f ms  p99 %6.2f ms",
+                        clients,
+                        raw.rate,
+                        raw.p50,
+                        raw.p99
+                    )
+                )
+                print(
+                    String(
+                        format: "served (HTTPS, %d clients):     %8.0f releases/s  p50 %6.2f ms  p99 %6.2f ms",
+                        clients,
+                        served.rate,
+                        served.p50,
+                        served.p99
+                    )
+                )
+                print(
+                    String(
+                        format: "served / raw: %.0f%% (target >= 50%%); served target >= 1,000/s; load average %@",
+                        ratio * 100,
+                        load
+                    )
+                )
+            }
+        }
+    }
+}
