@@ -178,7 +178,8 @@ struct KeyReleaseAttackTests {
     }
 
     @Test func nonExportableKey() throws {
-        let key = try KeyReleaseTests.importedKey(policy: nil, exportable: false)
+        // With a policy the token satisfies: only `exportable` stands in the way.
+        let key = try KeyReleaseTests.importedKey(policy: TestKeys.policy(), exportable: false)
         try Self.expectRefused(try Self.authority.token(Self.claims()), Code.keyNotExportable, key: key)
     }
 
