@@ -1,0 +1,105 @@
+import CleanRoom
+import Crypto
+import EnclaveCore
+import Testing
+
+@Suite("Clean room results and receipts")
+struct ReceiptTests {
+    let fixture = Fixture()
+    let receiptKey = P256.Signing.PrivateKey()
+
+    func expectError(
+        _ code: CleanRoomError.Code,
+        sourceLocation: SourceLocation = #_sourceLocation,
+        _ body: () throws -> Void
+    ) {
+        do {
+            try body()
+            Issue.record("expected \(code), nothing was thrown", sourceLocation: sourceLocation)
+        } catch let error as CleanRoomError {
+            #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("a result opens only for a contract recipient with its key")
+    func results() throws {
+        let contract = fixture.contract
+        let plaintext = Array("merchant,n\nm1,5\n".utf8)
+        let envelope = try ResultEnvelope(
+            sealing: plaintext,
+            contract: contract,
+            queryID: "shared-by-merchant",
+            recipients: ["analyst"]
+        )
+        let parsed = try ResultEnvelope(canonicalBytes: envelope.canonicalBytes)
+        #expect(parsed == envelope)
+        #expect(try parsed.open(as: "analyst", key: fixture.recipient) == plaintext)
+        // A recipient key that is not in the contract: nothing is encrypted to it.
+        expectError(.unknownRecipient) {
+            _ = try ResultEnvelope(sealing: plaintext, contract: contract, queryID: "q", recipients: ["bank-a"])
+        }
+        expectError(.unknownRecipient) { _ = try parsed.open(as: "bank-a", key: fixture.recipient) }
+        // The wrong private key, a tampered ciphertext, or the copy relabelled as another query: refused.
+        expectError(.dataTampered) { _ = try parsed.open(as: "analyst", key: Curve25519.KeyAgreement.PrivateKey()) }
+        var tampered = parsed
+        tampered.copies[0].ciphertext[0] ^= 1
+        expectError(.dataTampered) { _ = try tampered.open(as: "analyst", key: fixture.recipient) }
+        var relabelled = parsed
+        relabelled.queryID = "other"
+        expectError(.dataTampered) { _ = try relabelled.open(as: "analyst", key: fixture.recipient) }
+    }
+
+    func chain(_ count: Int) throws -> [Receipt] {
+        var receipts: [Receipt] = []
+        for index in 0..<count {
+            var receipt = Receipt(
+                contractID: fixture.contract.id,
+                queryID: "shared-by-merchant",
+                parameters: ["min_amount": .integer(50)],
+                inputs: ["a_tx": try Digest32(bytes: [UInt8](repeating: 1, count: 32))],
+                result: try Digest32(bytes: [UInt8](repeating: UInt8(index), count: 32)),
+                minIdentities: 3,
+                suppressedGroups: 1,
+                epsilonSpentMilli: 0,
+                time: 1_700_000_000 + Int64(index),
+                sequence: Int64(index),
+                previous: receipts.last?.digest,
+                evidence: [1, 2, 3]
+            )
+            try receipt.sign(with: receiptKey)
+            receipts.append(receipt)
+        }
+        return receipts
+    }
+
+    @Test("a receipt chain verifies offline; tampering, reordering, dropping and the wrong key are refused")
+    func receipts() throws {
+        let receipts = try chain(3)
+        let key = receiptKey.publicKey
+        let evidence: (Receipt) throws(CleanRoomError) -> P256.Signing.PublicKey = { _ in key }
+        try ReceiptChain.verify(receipts, evidenceKey: evidence)
+        let parsed = try receipts.map { try Receipt(canonicalBytes: $0.canonicalBytes) }
+        #expect(parsed == receipts)
+        try ReceiptChain.verify(Array(receipts[1...]), after: receipts[0], evidenceKey: evidence)
+
+        var tampered = receipts
+        tampered[1].suppressedGroups = 0
+        expectError(.badReceipt) { try ReceiptChain.verify(tampered, evidenceKey: evidence) }
+        expectError(.badReceipt) { try ReceiptChain.verify([receipts[0], receipts[2]], evidenceKey: evidence) }
+        expectError(.badReceipt) { try ReceiptChain.verify([receipts[1], receipts[0]], evidenceKey: evidence) }
+        expectError(.badReceipt) { try ReceiptChain.verify(Array(receipts[1...]), evidenceKey: evidence) }
+        let other = P256.Signing.PrivateKey().publicKey
+        expectError(.badReceipt) { try ReceiptChain.verify(receipts, evidenceKey: { _ in other }) }
+        // The evidence check is the caller's: its refusal stops verification.
+        expectError(.wrongContract) {
+            try ReceiptChain.verify(receipts) { (_: Receipt) throws(CleanRoomError) -> P256.Signing.PublicKey in
+                throw CleanRoomError(.wrongContract, "evidence binds another contract")
+            }
+        }
+        var text = String(decoding: receipts[0].canonicalBytes, as: UTF8.self)
+        text = text.replacingOccurrences(of: "\"time\":", with: "\"zz\":1,\"time\":")
+        expectError(.badReceipt) { _ = try Receipt(canonicalBytes: Array(text.utf8)) }
+    }
+}
