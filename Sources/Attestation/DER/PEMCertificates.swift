@@ -26,7 +26,8 @@ enum PEMCertificates {
             position += begin.count
             var body: [UInt8] = []
             body.reserveCapacity(2048)
-            while position < bytes.count, !matches(end, at: position) {
+            // The end line is looked for only at a dash (base64 has none): one comparison per byte, not a slice.
+            while position < bytes.count, bytes[position] != UInt8(ascii: "-") || !matches(end, at: position) {
                 if !isSpace(bytes[position]) { body.append(bytes[position]) }
                 position += 1
             }
