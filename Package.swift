@@ -330,7 +330,10 @@ let package = Package(
         .target(name: "TestInterface", dependencies: ["EnclaveCore"], path: "Tests/TestInterface"),
         .executableTarget(
             name: "TestEnclave",
-            dependencies: ["EnclaveRuntime", "CEnclaveSystem", "TestInterface"],
+            dependencies: [
+                "EnclaveRuntime", "CEnclaveSystem", "TestInterface", "EnclaveKeyRelease",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "Tests/TestEnclave"
         ),
         // What the test targets share: the vectors in Tests/Vectors, child processes (the CLI, a served service),
@@ -399,7 +402,7 @@ let package = Package(
             name: "KeyBrokerTests",
             dependencies: [
                 "KeyBroker", "KeyBrokerInterface", "KeyReleaseFormats", "AttestationAPI", "EnclaveCore", "TestSupport",
-                "EnclaveHost", "AttestationService", "Attestation", "EnclaveKeyRelease", "EnclaveRuntime",
+                "EnclaveHost", "AttestationService", "Attestation", "EnclaveKeyRelease", "EnclaveRuntime", "TestInterface",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),

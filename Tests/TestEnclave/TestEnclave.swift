@@ -133,6 +133,7 @@ struct TestEnclave: EnclaveApplication {
         }
         calls.register(MainActorThread.self) { _ in await Workout.mainActorThread() }
         calls.register(SleepProbe.self) { micros in try await Workout.sleepProbe(microseconds: micros) }
+        calls.register(ReleaseKeyProbe.self) { request in try await Self.releaseKeyProbe(request, context: context) }
         calls.register(FloodHost.self) { request in
             let text = String(repeating: "a", count: request.size)
             return await withTaskGroup(of: Bool.self) { group in

@@ -240,3 +240,46 @@ public enum ScribbleSwitchlessRing: EnclaveCall {
     public typealias Output = Empty
     public static var name: String { "test.scribbleSwitchlessRing" }
 }
+
+/// What ``ReleaseKeyProbe`` asks the key broker for (issue 12 item 7, through `EnclaveKeyRelease`'s `releaseKey`).
+public struct ReleaseKeyRequest: Codable, Sendable {
+    /// The key's name.
+    public var name: String
+    /// The key's version; `nil` for the current one.
+    public var version: String?
+    /// The broker's release signing key, P-256 raw (x ‖ y, 64 bytes), pinned by the test.
+    public var brokerKey: [UInt8]
+    /// The attestation service's challenge, if the host fetched one.
+    public var challenge: String?
+    /// A nonce for the broker to check.
+    public var nonce: String?
+
+    public init(name: String, version: String?, brokerKey: [UInt8], challenge: String? = nil, nonce: String? = nil) {
+        self.name = name
+        self.version = version
+        self.brokerKey = brokerKey
+        self.challenge = challenge
+        self.nonce = nonce
+    }
+}
+
+/// What ``ReleaseKeyProbe`` answers: the released key's names and the SHA-256 of its bytes (never the bytes).
+public struct ReleaseKeyResult: Codable, Sendable {
+    public var keyID: String
+    public var keyType: String
+    public var digest: [UInt8]
+
+    public init(keyID: String, keyType: String, digest: [UInt8]) {
+        self.keyID = keyID
+        self.keyType = keyType
+        self.digest = digest
+    }
+}
+
+/// Get a key released by the key broker through `releaseKey` (its OCALLs `keyrelease.attest` and
+/// `keyrelease.fetch` are the host's to serve); answers its SHA-256.
+public enum ReleaseKeyProbe: EnclaveCall {
+    public typealias Input = ReleaseKeyRequest
+    public typealias Output = ReleaseKeyResult
+    public static var name: String { "test.releaseKey" }
+}
