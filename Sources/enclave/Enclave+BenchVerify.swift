@@ -16,7 +16,9 @@ extension EnclaveCommand.Bench {
                 bundle, dcap-qvl verifies the same quote, collateral and time in rounds alternating with ours.
 
                 What each figure includes. ours, bundle per call: reading the JSON bundle (hex, PEM issuer chains), \
-                parsing the quote, its PEM PCK chain, both DER CRLs, the TCB info and QE identity JSON, building and \
+                parsing the quote, its PEM PCK chain (a certificate whose DER bytes equal Intel's pinned root or one \
+                already parsed from the same bundle, such as the PCK CA of the PCK CRL's issuer chain, is compared \
+                byte for byte instead of parsed again), both DER CRLs, the TCB info and QE identity JSON, building and \
                 validating the PCK path and the TCB signing path, both CRL signatures, revocation of every \
                 certificate, the TCB info, QE identity, QE report and quote signatures, the QE identity and TCB level \
                 evaluation. ours, collateral object: the same with the collateral made once (Collateral: issuer \
