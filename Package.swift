@@ -204,7 +204,7 @@ let package = Package(
         .executableTarget(
             name: "CleanRoomEnclave",
             dependencies: [
-                "CleanRoom", "CleanRoomInterface", "EnclaveRuntime", "KeyReleaseFormats",
+                "CleanRoom", "CleanRoomEngine", "CleanRoomInterface", "EnclaveRuntime", "KeyReleaseFormats",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
@@ -427,7 +427,7 @@ let package = Package(
             name: "CleanRoomHostTests",
             dependencies: [
                 "CleanRoomHost", "CleanRoomInterface", "CleanRoom", "AttestationService", "Attestation", "EnclaveHost",
-                "EnclaveCore", "TestSupport",
+                "EnclaveCore", "KeyReleaseFormats", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

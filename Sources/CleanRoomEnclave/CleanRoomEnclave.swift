@@ -5,8 +5,8 @@ import EnclaveRuntime
 /// The clean room enclave: opens under a fully signed contract that names it, binds the contract ID and its
 /// ephemeral key into its evidence, and accepts halts.
 ///
-/// Loading data sets and running queries come with the clean room's SQL engine (`CleanRoomEngine`); until it lands
-/// this enclave serves only ``CleanRoomOpen``, ``CleanRoomHalt`` and ``CleanRoomStatus``.
+/// It loads data sets whose keys arrive wrapped to its attested key (``CleanRoomLoad``). Running queries is not
+/// served yet.
 @main
 struct CleanRoomEnclave: EnclaveApplication {
     let context: EnclaveContext
@@ -26,6 +26,9 @@ struct CleanRoomEnclave: EnclaveApplication {
         }
         calls.register(CleanRoomHalt.self) { statement in
             try room.halt(statement)
+        }
+        calls.register(CleanRoomLoad.self) { request in
+            try await room.load(request) { chunk in try await context.ocall(CleanRoomReadChunk.self, chunk) }
         }
         calls.register(CleanRoomStatus.self) { _ in
             room.status()

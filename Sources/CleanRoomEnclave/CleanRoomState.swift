@@ -1,4 +1,5 @@
 import CleanRoom
+import CleanRoomEngine
 import CleanRoomInterface
 import Crypto
 import EnclaveCore
@@ -15,7 +16,15 @@ final class CleanRoomState: Sendable {
         var contract: Contract
         var state: ContractState
         var key: P256.KeyAgreement.PrivateKey
+        /// The clean room's database, made at the first load.
+        var database: CleanRoomDatabase?
+        /// Data sets loaded or loading (each loads once).
+        var loads: Set<String> = []
     }
+
+    /// The most ciphertext one data set may have (1 GiB), and the piece asked of the host per OCALL (1 MiB).
+    static let maxDataSetBytes: Int64 = 1 << 30
+    static let chunkBytes: Int32 = 1 << 20
 
     private let opened = Mutex<Opened?>(nil)
 
@@ -99,6 +108,111 @@ final class CleanRoomState: Sendable {
             current = room
         }
         return status()
+    }
+
+    /// Load data set `request.dataSet`: unwrap its key with the enclave's key, pull the ciphertext through
+    /// `read`, decrypt and load it in one transaction.
+    func load(
+        _ request: CleanRoomLoadRequest,
+        read: (CleanRoomChunkRequest) async throws -> [UInt8]
+    ) async throws -> CleanRoomLoadReport {
+        guard request.wrappedKey.utf8.count <= CleanRoomLoadRequest.maxWrappedKeyBytes else {
+            throw EnclaveError.limitExceeded("limitExceeded: the wrapped key is over 16 KiB")
+        }
+        let (contract, key, database) = try opened.withLock {
+            current throws -> (Contract, P256.KeyAgreement.PrivateKey, CleanRoomDatabase) in
+            guard var room = current else {
+                throw EnclaveError.callFailed("notActive: no contract is open in this clean room")
+            }
+            guard room.state.phase == .active else {
+                throw EnclaveError.callFailed("halted: this clean room's contract was halted")
+            }
+            guard room.contract.dataSet(request.dataSet) != nil else {
+                throw EnclaveError.callFailed(
+                    "wrongContract: the contract has no data set \(request.dataSet.prefix(100))"
+                )
+            }
+            guard !room.loads.contains(request.dataSet) else {
+                throw EnclaveError.callFailed("alreadyLoaded: data set \(request.dataSet) is loaded or loading")
+            }
+            let database: CleanRoomDatabase
+            if let existing = room.database {
+                database = existing
+            } else {
+                do throws(CleanRoomError) {
+                    database = try CleanRoomDatabase(contract: room.contract)
+                } catch {
+                    throw Self.crossing(error)
+                }
+                room.database = database
+            }
+            room.loads.insert(request.dataSet)
+            current = room
+            return (room.contract, room.key, database)
+        }
+        do {
+            let report = try await load(request, contract: contract, key: key, database: database, read: read)
+            return report
+        } catch {
+            // Nothing of a failed load stays (the loader rolls back): the data set may be loaded again.
+            opened.withLock { _ = $0?.loads.remove(request.dataSet) }
+            throw error
+        }
+    }
+
+    private func load(
+        _ request: CleanRoomLoadRequest,
+        contract: Contract,
+        key: P256.KeyAgreement.PrivateKey,
+        database: CleanRoomDatabase,
+        read: (CleanRoomChunkRequest) async throws -> [UInt8]
+    ) async throws -> CleanRoomLoadReport {
+        let plaintext: [UInt8]
+        do throws(KeyReleaseFormatError) {
+            plaintext = try ECDHESJWE.decrypt(request.wrappedKey, with: key).plaintext
+        } catch {
+            throw EnclaveError.invalidSignature(
+                "keyUnwrap: the wrapped data key does not open with this clean room's key"
+            )
+        }
+        guard plaintext.count == 32 else {
+            throw EnclaveError.malformedInput("keyUnwrap: the data key is \(plaintext.count) bytes, not 32")
+        }
+        let dataKey = SymmetricKey(data: plaintext)
+        // The ciphertext, pulled from the host (untrusted: every piece is bounded, the total too; the decryptor
+        // authenticates every chunk and the file's end).
+        var pieces: [[UInt8]] = []
+        var offset: Int64 = 0
+        while true {
+            let piece = try await read(.init(dataSet: request.dataSet, offset: offset, length: Self.chunkBytes))
+            guard piece.count <= Int(Self.chunkBytes) else {
+                throw EnclaveError.protocolViolation("the host answered more than the piece asked for")
+            }
+            if piece.isEmpty { break }
+            offset += Int64(piece.count)
+            guard offset <= Self.maxDataSetBytes else {
+                throw EnclaveError.limitExceeded("limitExceeded: the data set is over 1 GiB")
+            }
+            pieces.append(piece)
+        }
+        var index = 0
+        do throws(CleanRoomError) {
+            let report = try DataSetLoader.load(into: database, dataSet: request.dataSet, dataKey: dataKey) {
+                () throws(CleanRoomError) -> [UInt8]? in
+                guard index < pieces.count else { return nil }
+                defer { index += 1 }
+                return pieces[index]
+            }
+            return CleanRoomLoadReport(
+                dataSet: report.dataSet,
+                rows: report.rows,
+                badRowCount: report.badRowCount,
+                badRows: report.badRows.map(\.description),
+                ciphertextSHA256: report.ciphertextDigest.hex
+            )
+        } catch {
+            throw Self.crossing(error)
+        }
     }
 
     /// The status.

@@ -43,6 +43,8 @@ public actor CleanRoomHost {
     private(set) var contract: Contract?
     private var opened: CleanRoomOpened?
     private var enclaveRefusal: String?
+    /// What the enclave said about each data set it loaded.
+    private(set) var loads: [String: CleanRoomLoadReport] = [:]
 
     /// A host over `store` driving `enclave` (a loaded CleanRoomEnclave); a contract already stored is reloaded and,
     /// when every party signed it, opened in the enclave.
@@ -219,6 +221,58 @@ public actor CleanRoomHost {
         )
         try await store.putDataSet(record)
         return record
+    }
+
+    /// Have the enclave load data set `name` (uploaded before) with its key wrapped to the enclave's attested key;
+    /// the host only carries the wrapped key and the ciphertext (``ocalls(directory:)``).
+    public func loadDataSet(name: String, wrappedKey: String) async throws -> CleanRoomLoadReport {
+        _ = try attestation()
+        guard try await store.dataSets().contains(where: { $0.name == name }) else {
+            throw ServiceError(
+                status: .conflict,
+                code: "NotUploaded",
+                message: "data set \(String(name.prefix(100))) was not uploaded"
+            )
+        }
+        do {
+            let report = try await enclave.call(CleanRoomLoad.self, .init(dataSet: name, wrappedKey: wrappedKey))
+            loads[name] = report
+            return report
+        } catch let error as EnclaveError {
+            throw Self.refusal(error)
+        }
+    }
+
+    /// An enclave's refusal as a 422 named by the check that leads its reason (`halted: …` → `halted`).
+    static func refusal(_ error: EnclaveError) -> ServiceError {
+        let check = error.reason.prefix { $0.isLetter }
+        let named = !check.isEmpty && error.reason.dropFirst(check.count).hasPrefix(":")
+        return ServiceError(
+            status: .unprocessableContent,
+            code: named ? String(check) : "EnclaveRefused",
+            message: error.reason
+        )
+    }
+
+    /// The OCALLs the clean room enclave makes of its host: pieces of the encrypted data sets stored under
+    /// `directory` (bounded, by data set name: an SQL identifier, so never a path).
+    public static func ocalls(directory: String) -> OCallTable {
+        var table = OCallTable()
+        table.register(CleanRoomReadChunk.self) { request in
+            guard Contract.isIdentifier(request.dataSet), request.dataSet.utf8.count <= 255 else {
+                throw EnclaveError.malformedInput("not a data set name")
+            }
+            guard request.offset >= 0, (1...(16 << 20)).contains(request.length) else {
+                throw EnclaveError.malformedInput("offset or length out of range")
+            }
+            guard let file = FileHandle(forReadingAtPath: directory + "/datasets/" + request.dataSet + ".ecr") else {
+                throw EnclaveError.callFailed("data set \(request.dataSet) is not stored")
+            }
+            defer { try? file.close() }
+            try file.seek(toOffset: UInt64(request.offset))
+            return Array(try file.read(upToCount: Int(request.length)) ?? Data())
+        }
+        return table
     }
 
     /// Whether `head` holds a whole header naming `contract` and `name`; throws for a header that does not.

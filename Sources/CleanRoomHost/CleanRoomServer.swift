@@ -13,7 +13,7 @@ internal import ServiceLifecycle
 ///
 /// Routes: `GET /` (the status page), `GET /status` (JSON), `PUT /contract` and `GET /contract` (canonical bytes),
 /// `POST /signatures`, `POST /halts` (canonical documents), `PUT /datasets/{name}` (an encrypted data file as
-/// uploaded by its owner), `GET /attestation` (the enclave's runtime data and evidence). Errors are
+/// uploaded by its owner), `POST /datasets/{name}/load` (its key as a JWE to the enclave's key), `GET /attestation` (the enclave's runtime data and evidence). Errors are
 /// `{"error":{"code","message"}}`, the code naming the check that refused.
 public enum CleanRoomServer {
     /// The largest request body other than a data set (1 MiB: a contract).
@@ -63,6 +63,12 @@ public enum CleanRoomServer {
             let name = try context.parameters.require("name")
             let record = try await host.storeDataSet(name: name, body: request.body)
             return json(["name": record.name, "size": String(record.size), "sha256": record.sha256])
+        }
+        router.post("/datasets/{name}/load") { request, context in
+            let name = try context.parameters.require("name")
+            let body = try await collect(request, limit: CleanRoomLoadRequest.maxWrappedKeyBytes)
+            let wrapped = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return json(try await host.loadDataSet(name: name, wrappedKey: wrapped))
         }
         router.get("/attestation") { _, _ in
             let opened = try await host.attestation()

@@ -114,6 +114,7 @@ public struct HostStatus: Codable, Hashable, Sendable {
             uniquingKeysWith: { first, _ in first }
         )
         let enclave = await host.enclaveStatus()
+        let loads = await host.loads
         return HostStatus(
             contractID: contract.id.hex,
             contractName: contract.name,
@@ -133,7 +134,9 @@ public struct HostStatus: Codable, Hashable, Sendable {
                     owner: dataSet.owner,
                     uploaded: record != nil,
                     size: record?.size,
-                    sha256: record?.sha256
+                    sha256: record?.sha256,
+                    rows: loads[dataSet.name]?.rows,
+                    badRows: loads[dataSet.name]?.badRowCount
                 )
             },
             enclave: enclave.report,

@@ -31,3 +31,22 @@ public enum CleanRoomStatus: EnclaveCall {
     public typealias Output = CleanRoomStatusReport
     public static var name: String { "cleanroom.status" }
 }
+
+/// ECALL: load an encrypted data set of the open contract into the clean room's database.
+///
+/// The data key arrives wrapped to the enclave's attested key (JWE `ECDH-ES+A256KW`/`A256GCM`, as the key broker's
+/// release and a data owner who checked the evidence both make it); the enclave pulls the ciphertext from the host
+/// through ``CleanRoomReadChunk``, decrypts and loads it in one transaction (nothing of a file that fails to
+/// authenticate stays loaded). A data set loads once.
+public enum CleanRoomLoad: EnclaveCall {
+    public typealias Input = CleanRoomLoadRequest
+    public typealias Output = CleanRoomLoadReport
+    public static var name: String { "cleanroom.load" }
+}
+
+/// OCALL: the host answers up to `length` bytes of a stored encrypted data set from `offset` (empty at the end).
+public enum CleanRoomReadChunk: EnclaveCall {
+    public typealias Input = CleanRoomChunkRequest
+    public typealias Output = [UInt8]
+    public static var name: String { "cleanroom.readChunk" }
+}

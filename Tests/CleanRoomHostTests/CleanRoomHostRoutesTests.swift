@@ -31,8 +31,8 @@ struct CleanRoomHostRoutesTests {
 
     static func harness(limits: CleanRoomHost.Limits = .init()) async throws -> Harness {
         let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
-        let fixture = try await CleanRoomEnclaveFixture.load()
         let store = try await CleanRoomStore.open(directory: directory)
+        let fixture = try await CleanRoomEnclaveFixture.load(ocalls: CleanRoomHost.ocalls(directory: directory))
         let host = try await CleanRoomHost(store: store, enclave: fixture.enclave, limits: limits)
         return Harness(host: host, store: store, fixture: fixture, directory: directory)
     }

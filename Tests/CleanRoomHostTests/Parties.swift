@@ -82,9 +82,13 @@ struct CleanRoomEnclaveFixture {
     let signed: Fixtures.Signed
     let enclave: Enclave
 
-    static func load(config: EnclaveConfig = EnclaveConfig(productID: 1, securityVersion: 1)) async throws -> Self {
+    static func load(
+        config: EnclaveConfig = EnclaveConfig(productID: 1, securityVersion: 1),
+        ocalls: OCallTable = OCallTable()
+    ) async throws -> Self {
         let signed = try Fixtures.sign("CleanRoomEnclave", config: config)
         var options = Enclave.Options()
+        options.ocalls = ocalls
         options.platform = try SimulatedPlatform.open(directory: Fixtures.platformDirectory)
         options.evidenceSource = .simulated
         options.signaturePath = signed.signature

@@ -1,0 +1,53 @@
+/// What ``CleanRoomLoad`` takes: which data set, and its key wrapped to the enclave's attested key.
+public struct CleanRoomLoadRequest: Codable, Hashable, Sendable {
+    /// The data set (table) of the contract.
+    public var dataSet: String
+    /// The data key (32 bytes) as a compact JWE to the enclave's key.
+    public var wrappedKey: String
+
+    /// The longest wrapped key accepted.
+    public static let maxWrappedKeyBytes = 16 << 10
+
+    public init(dataSet: String, wrappedKey: String) {
+        self.dataSet = dataSet
+        self.wrappedKey = wrappedKey
+    }
+}
+
+/// What ``CleanRoomReadChunk`` asks the host for.
+public struct CleanRoomChunkRequest: Codable, Hashable, Sendable {
+    /// The data set.
+    public var dataSet: String
+    /// Where to start.
+    public var offset: Int64
+    /// At most this many bytes.
+    public var length: Int32
+
+    public init(dataSet: String, offset: Int64, length: Int32) {
+        self.dataSet = dataSet
+        self.offset = offset
+        self.length = length
+    }
+}
+
+/// What a load did (``CleanRoomLoad``): no data values, only counts, lines and reasons.
+public struct CleanRoomLoadReport: Codable, Hashable, Sendable {
+    /// The data set.
+    public var dataSet: String
+    /// Rows loaded.
+    public var rows: Int
+    /// Rows refused.
+    public var badRowCount: Int
+    /// The first refused rows: `line N: reason`.
+    public var badRows: [String]
+    /// SHA-256 of the ciphertext the enclave read, lower-case hex.
+    public var ciphertextSHA256: String
+
+    public init(dataSet: String, rows: Int, badRowCount: Int, badRows: [String], ciphertextSHA256: String) {
+        self.dataSet = dataSet
+        self.rows = rows
+        self.badRowCount = badRowCount
+        self.badRows = badRows
+        self.ciphertextSHA256 = ciphertextSHA256
+    }
+}
