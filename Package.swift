@@ -402,7 +402,8 @@ let package = Package(
             name: "KeyBrokerTests",
             dependencies: [
                 "KeyBroker", "KeyBrokerInterface", "KeyReleaseFormats", "AttestationAPI", "EnclaveCore", "TestSupport",
-                "EnclaveHost", "AttestationService", "Attestation", "EnclaveKeyRelease", "EnclaveRuntime", "TestInterface",
+                "EnclaveHost", "AttestationService", "Attestation", "EnclaveKeyRelease", "EnclaveRuntime",
+                "TestInterface",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
