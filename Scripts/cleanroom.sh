@@ -15,7 +15,7 @@ mkdir -p "$work"
 log="$work/build.log"
 : >"$log"
 started=$SECONDS
-pending="key release through the key broker, loading data into the enclave, approved and unapproved queries, receipts"
+pending="key release through the key broker and loading data into the enclave with it (the host and enclave side exist: POST /datasets/NAME/load), approved and unapproved queries, receipts"
 
 done_steps=()
 step="building"
