@@ -1,6 +1,6 @@
 public import KeyBrokerInterface
 
-/// Why the broker refused: a stable code (the ``BrokerRefusal/Code`` strings for release refusals, plus the
+/// Why the broker refused: a stable code (the `BrokerRefusal.Code` strings for release refusals, plus the
 /// management codes here) and a message naming the failed check (never key bytes or claim values).
 public struct KeyBrokerError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The stable code.

@@ -7,7 +7,7 @@ internal import _CryptoExtras
 
 /// Verifies an attestation token (JWS compact) for a release, against the pinned keys of the trusted authorities.
 ///
-/// The checks, in order, each refused by its ``BrokerRefusal/Code``: the token is three base64url parts with JSON
+/// The checks, in order, each refused by its `BrokerRefusal.Code`: the token is three base64url parts with JSON
 /// objects (no member named twice) — `MalformedToken`; `alg` is in ``allowedAlgorithms`` (never `none`, never HMAC:
 /// an HMAC "verified" with an authority's public key as the secret is the classic confusion) —
 /// `AlgorithmNotAllowed`; `iss` names a trusted authority — `UntrustedIssuer`; `kid` names one of that authority's

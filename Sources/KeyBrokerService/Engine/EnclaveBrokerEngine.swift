@@ -10,7 +10,7 @@ public import KeyBrokerInterface
 /// enclave), loaded through EnclaveHost and called through `KeyBrokerInterface`'s ECALLs. The host only carries
 /// opaque blobs and public parts.
 ///
-/// ``open(enclave:sealedKeyringPath:authorities:brokerName:)`` unseals the keyring kept at `sealedKeyringPath`
+/// ``open(enclave:sealedKeyringPath:authorities:brokerName:requireExisting:)`` unseals the keyring kept at `sealedKeyringPath`
 /// (sealed by the enclave under its signer policy, so an upgrade keeps access and a downgrade can't read it), or has
 /// the enclave make one and writes it there (0600) on first start.
 public final class EnclaveBrokerEngine: BrokerEngine {

@@ -6,8 +6,8 @@ public import EnclaveHost
 internal import KeyBrokerInterface
 
 /// The host's side of an ordinary enclave's `releaseKey`: the two OCALLs that carry opaque bytes — the enclave's
-/// evidence to the attestation service (``KeyReleaseAttest``, answering its token) and the token to the key broker
-/// (``KeyReleaseFetch``, answering the broker's release JWS). The host learns nothing it could use: the evidence and
+/// evidence to the attestation service (`KeyReleaseAttest`, answering its token) and the token to the key broker
+/// (`KeyReleaseFetch`, answering the broker's release JWS). The host learns nothing it could use: the evidence and
 /// token bind a key only the enclave holds, and the answer is wrapped to that key and signed by the broker enclave.
 public struct KeyReleaseCourier: Sendable {
     /// The attestation service the evidence goes to.
@@ -21,7 +21,7 @@ public struct KeyReleaseCourier: Sendable {
         self.broker = broker
     }
 
-    /// Serve ``KeyReleaseAttest`` and ``KeyReleaseFetch`` in `table` (register before loading the enclave).
+    /// Serve `KeyReleaseAttest` and `KeyReleaseFetch` in `table` (register before loading the enclave).
     public func register(in table: inout OCallTable) {
         let attestation = self.attestation
         let broker = self.broker
