@@ -29,13 +29,23 @@ public struct BinaryDecoder: Sendable {
     /// Decode a `T` from exactly `bytes` (a slice of a larger buffer, decoded in place).
     /// - Throws: `EnclaveError` (`malformedInput` or `limitExceeded`) or a `DecodingError` raised by `T` itself.
     public func decode<T: Decodable>(_ type: T.Type, from bytes: ArraySlice<UInt8>) throws -> T {
+        try decode(type, from: bytes, shortcuts: true)
+    }
+
+    /// Decode without the shortcuts for known types: every value goes through its `Decodable` implementation
+    /// (byte buffers excepted, which are one block either way). Tests compare the shortcuts with this.
+    package func decodeWithoutShortcuts<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        try decode(type, from: bytes[...], shortcuts: false)
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, from bytes: ArraySlice<UInt8>, shortcuts: Bool) throws -> T {
         guard bytes.count <= maxMessageSize else {
             throw EnclaveError.limitExceeded(
                 "message is \(bytes.count) bytes, over the \(maxMessageSize)-byte limit"
             )
         }
-        let input = BinaryInput(bytes: bytes, maxDepth: maxDepth)
-        return try input.decodeSlot(type, range: bytes.startIndex..<bytes.endIndex, depth: 0, codingPath: [])
+        let input = BinaryInput(bytes: bytes, maxDepth: maxDepth, shortcuts: shortcuts)
+        return try input.decodeSlot(type, range: bytes.startIndex..<bytes.endIndex, depth: 0, parent: nil, key: nil)
     }
 
     /// Decode a `T` from exactly `data`.
@@ -49,10 +59,12 @@ public struct BinaryDecoder: Sendable {
 final class BinaryInput {
     let bytes: ArraySlice<UInt8>
     let maxDepth: Int
+    let shortcuts: Bool
 
-    init(bytes: ArraySlice<UInt8>, maxDepth: Int) {
+    init(bytes: ArraySlice<UInt8>, maxDepth: Int, shortcuts: Bool = true) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.shortcuts = shortcuts
     }
 
     /// Decode the slot in `range` (presence byte + value) as a `T`.
@@ -60,16 +72,54 @@ final class BinaryInput {
         _ type: T.Type,
         range: Range<Int>,
         depth: Int,
-        codingPath: [any CodingKey]
+        parent: SlotDecoder?,
+        key: (any CodingKey)?
     ) throws
         -> T
     {
         // The types are identical, so reinterpreting is exact (and `as!` would convert element by element).
         if T.self == Data.self { return unsafeBitCast(Data(try blob(range)), to: T.self) }
         if T.self == [UInt8].self { return unsafeBitCast(Array(try blob(range)), to: T.self) }
+        if T.self == Empty.self {
+            // `Empty`'s own `init(from:)` reads nothing, so it would accept any bytes at all (nil, truncated,
+            // trailing data): it is taken only in its one encoding, a keyed container with no fields.
+            guard range.count == 2, bytes[range.lowerBound] == 1, bytes[range.lowerBound + 1] == 0 else {
+                throw EnclaveError.malformedInput("an empty value must be encoded as [1, 0], got \(range.count) bytes")
+            }
+            return unsafeBitCast(Empty(), to: T.self)
+        }
+        if shortcuts, let value = try known(type, range) { return value }
         guard depth <= maxDepth else { throw EnclaveError.limitExceeded("value nests deeper than \(maxDepth) levels") }
-        let decoder = SlotDecoder(input: self, range: range, depth: depth, codingPath: codingPath)
+        let decoder = SlotDecoder(input: self, range: range, depth: depth, parent: parent, key: key)
         return try T(from: decoder)
+    }
+
+    /// A value whose type's decoding is known here, read without going through its `Decodable` implementation
+    /// with the same checks that implementation's single-value decode makes.
+    @inline(__always)
+    func known<T: Decodable>(_ type: T.Type, _ range: Range<Int>) throws(EnclaveError) -> T? {
+        if T.self == String.self { return unsafeBitCast(try decodeString(range), to: T.self) }
+        if T.self == Int.self {
+            return unsafeBitCast(Int(try decodeSigned(range, min: Int64(Int.min), max: Int64(Int.max))), to: T.self)
+        }
+        if T.self == UInt64.self { return unsafeBitCast(try decodeUnsigned(range, max: .max), to: T.self) }
+        if T.self == Int64.self { return unsafeBitCast(try decodeSigned(range, min: .min, max: .max), to: T.self) }
+        if T.self == UInt32.self {
+            return unsafeBitCast(UInt32(try decodeUnsigned(range, max: UInt64(UInt32.max))), to: T.self)
+        }
+        if T.self == Int32.self {
+            return unsafeBitCast(
+                Int32(try decodeSigned(range, min: Int64(Int32.min), max: Int64(Int32.max))),
+                to: T.self
+            )
+        }
+        if T.self == UInt.self {
+            return unsafeBitCast(UInt(try decodeUnsigned(range, max: UInt64(UInt.max))), to: T.self)
+        }
+        if T.self == Bool.self { return unsafeBitCast(try decodeBool(range), to: T.self) }
+        if T.self == UInt8.self { return unsafeBitCast(try decodeByte(range), to: T.self) }
+        if T.self == Double.self { return unsafeBitCast(Double(bitPattern: try decodeFixed64(range)), to: T.self) }
+        return nil
     }
 
     /// The payload of a length-prefixed byte block in a slot, which must fill the slot exactly.
@@ -179,23 +229,33 @@ final class BinaryInput {
     static func reservation(_ count: Int) -> Int { min(count, 1024) }
 
     /// Parse a keyed container filling the slot `range`: field count, then (key, length, slot) triples.
-    func keyedFields(_ range: Range<Int>) throws(EnclaveError) -> [String: Range<Int>] {
+    func keyedFields(_ range: Range<Int>) throws(EnclaveError) -> KeyedFields {
         var position = try valueStart(range)
         let end = range.upperBound
         // Each field takes at least 3 bytes (key length, value length, presence byte).
         let count = try Varint.readLength(bytes, at: &position, end: end, limit: (end - position) / 3)
-        var fields = [String: Range<Int>](minimumCapacity: Self.reservation(count))
+        var fields = KeyedFields()
+        fields.entries.reserveCapacity(Self.reservation(count))
+        let hashed = count > KeyedFields.linearLimit
+        if hashed { fields.index = [String: Range<Int>](minimumCapacity: Self.reservation(count)) }
         for _ in 0..<count {
             let keyLength = try Varint.readByteLength(bytes, at: &position, end: end)
-            guard let key = String(validating: bytes[position..<position + keyLength], as: UTF8.self) else {
+            let keyRange = position..<position + keyLength
+            guard let key = String(validating: bytes[keyRange], as: UTF8.self) else {
                 throw .malformedInput("field name is not valid UTF-8")
             }
             position += keyLength
             let valueLength = try Varint.readByteLength(bytes, at: &position, end: end)
             guard valueLength > 0 else { throw .malformedInput("empty field \"\(key)\"") }
-            guard fields.updateValue(position..<position + valueLength, forKey: key) == nil else {
-                throw .malformedInput("duplicate field \"\(key)\"")
+            let valueRange = position..<position + valueLength
+            let duplicate: Bool
+            if hashed {
+                duplicate = fields.index?.updateValue(valueRange, forKey: key) != nil
+            } else {
+                duplicate = fields.entries.contains { bytes[$0.key].elementsEqual(bytes[keyRange]) }
             }
+            guard !duplicate else { throw .malformedInput("duplicate field \"\(key)\"") }
+            fields.entries.append((keyRange, valueRange))
             position += valueLength
         }
         try finish(position, range)
@@ -220,19 +280,71 @@ final class BinaryInput {
     }
 }
 
+/// A keyed container's fields as byte ranges of the input: names are compared in place (a linear scan for the
+/// few fields of a struct), and hashed only for containers with many fields (dictionaries).
+struct KeyedFields {
+    /// Up to this many fields, a name is found by comparing bytes; more are hashed once.
+    static let linearLimit = 16
+
+    var entries: [(key: Range<Int>, value: Range<Int>)] = []
+    var index: [String: Range<Int>]?
+
+    func range(for key: String, in bytes: ArraySlice<UInt8>) -> Range<Int>? {
+        if let index { return index[key] }
+        let utf8 = key.utf8
+        for entry in entries where entry.key.count == utf8.count && bytes[entry.key].elementsEqual(utf8) {
+            return entry.value
+        }
+        return nil
+    }
+}
+
 /// The `Decoder` handed to `Decodable` implementations: it reads one slot.
-private final class SlotDecoder: Decoder {
+///
+/// The coding path is kept as a parent link and a key, and built only when someone asks for it.
+final class SlotDecoder: Decoder {
     let input: BinaryInput
     let range: Range<Int>
     let depth: Int
-    let codingPath: [any CodingKey]
+    let parent: SlotDecoder?
+    let key: (any CodingKey)?
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-    init(input: BinaryInput, range: Range<Int>, depth: Int, codingPath: [any CodingKey]) {
+    var codingPath: [any CodingKey] {
+        var path: [any CodingKey] = []
+        var current: SlotDecoder? = self
+        while let decoder = current {
+            if let key = decoder.key { path.append(key) }
+            current = decoder.parent
+        }
+        return path.reversed()
+    }
+
+    init(input: BinaryInput, range: Range<Int>, depth: Int, parent: SlotDecoder?, key: (any CodingKey)?) {
         self.input = input
         self.range = range
         self.depth = depth
-        self.codingPath = codingPath
+        self.parent = parent
+        self.key = key
+    }
+
+    /// Decode a child slot; `key` extends the coding path (nil for a single-value container's value).
+    func decodeChild<T: Decodable>(_ type: T.Type, range: Range<Int>, key: (any CodingKey)?) throws -> T {
+        if key == nil {
+            return try input.decodeSlot(type, range: range, depth: depth + 1, parent: parent, key: self.key)
+        }
+        return try input.decodeSlot(type, range: range, depth: depth + 1, parent: self, key: key)
+    }
+
+    /// A decoder for a nested container's slot.
+    func child(_ range: Range<Int>, key: (any CodingKey)?) throws -> SlotDecoder {
+        guard depth < input.maxDepth else {
+            throw EnclaveError.limitExceeded("value nests deeper than \(input.maxDepth) levels")
+        }
+        if key == nil {
+            return SlotDecoder(input: input, range: range, depth: depth + 1, parent: parent, key: self.key)
+        }
+        return SlotDecoder(input: input, range: range, depth: depth + 1, parent: self, key: key)
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
@@ -270,20 +382,25 @@ private struct SlotReader {
 
 private struct KeyedSlotContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let decoder: SlotDecoder
-    let fields: [String: Range<Int>]
+    let fields: KeyedFields
     var codingPath: [any CodingKey] { decoder.codingPath }
-    var allKeys: [Key] { fields.keys.compactMap { Key(stringValue: $0) } }
+    var allKeys: [Key] {
+        let bytes = decoder.input.bytes
+        return fields.entries.compactMap { Key(stringValue: String(decoding: bytes[$0.key], as: UTF8.self)) }
+    }
     private var reader: SlotReader { SlotReader(input: decoder.input) }
 
-    init(decoder: SlotDecoder, fields: [String: Range<Int>]) {
+    init(decoder: SlotDecoder, fields: KeyedFields) {
         self.decoder = decoder
         self.fields = fields
     }
 
-    func contains(_ key: Key) -> Bool { fields[key.stringValue] != nil }
+    private func lookup(_ name: String) -> Range<Int>? { fields.range(for: name, in: decoder.input.bytes) }
+
+    func contains(_ key: Key) -> Bool { lookup(key.stringValue) != nil }
 
     private func range(_ key: Key) throws -> Range<Int> {
-        guard let range = fields[key.stringValue] else {
+        guard let range = lookup(key.stringValue) else {
             throw DecodingError.keyNotFound(
                 key,
                 .init(codingPath: codingPath, debugDescription: "no field \"\(key.stringValue)\"")
@@ -308,7 +425,7 @@ private struct KeyedSlotContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
     func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try reader.unsigned(type, range(key)) }
     func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try reader.unsigned(type, range(key)) }
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        try decoder.input.decodeSlot(type, range: range(key), depth: decoder.depth + 1, codingPath: codingPath + [key])
+        try decoder.decodeChild(type, range: range(key), key: key)
     }
 
     func nestedContainer<NestedKey: CodingKey>(
@@ -325,22 +442,15 @@ private struct KeyedSlotContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
     }
 
     func superDecoder() throws -> any Decoder {
-        guard let range = fields["super"] else {
+        guard let range = lookup("super") else {
             throw DecodingError.dataCorrupted(.init(codingPath: codingPath, debugDescription: "no super field"))
         }
-        return try child(range, path: codingPath)
+        return try decoder.child(range, key: nil)
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder { try nestedDecoder(key) }
 
-    private func nestedDecoder(_ key: Key) throws -> SlotDecoder { try child(range(key), path: codingPath + [key]) }
-
-    private func child(_ range: Range<Int>, path: [any CodingKey]) throws -> SlotDecoder {
-        guard decoder.depth < decoder.input.maxDepth else {
-            throw EnclaveError.limitExceeded("value nests deeper than \(decoder.input.maxDepth) levels")
-        }
-        return SlotDecoder(input: decoder.input, range: range, depth: decoder.depth + 1, codingPath: path)
-    }
+    private func nestedDecoder(_ key: Key) throws -> SlotDecoder { try decoder.child(range(key), key: key) }
 }
 
 private struct UnkeyedIndex: CodingKey {
@@ -400,8 +510,8 @@ private struct UnkeyedSlotContainer: UnkeyedDecodingContainer {
     mutating func decode(_ type: UInt32.Type) throws -> UInt32 { try reader.unsigned(type, next()) }
     mutating func decode(_ type: UInt64.Type) throws -> UInt64 { try reader.unsigned(type, next()) }
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        let path = codingPath + [UnkeyedIndex(currentIndex)]
-        return try decoder.input.decodeSlot(type, range: next(), depth: decoder.depth + 1, codingPath: path)
+        let key = UnkeyedIndex(currentIndex)
+        return try decoder.decodeChild(type, range: next(), key: key)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
@@ -422,8 +532,8 @@ private struct UnkeyedSlotContainer: UnkeyedDecodingContainer {
         guard decoder.depth < decoder.input.maxDepth else {
             throw EnclaveError.limitExceeded("value nests deeper than \(decoder.input.maxDepth) levels")
         }
-        let path = codingPath + [UnkeyedIndex(currentIndex)]
-        return SlotDecoder(input: decoder.input, range: try next(), depth: decoder.depth + 1, codingPath: path)
+        let key = UnkeyedIndex(currentIndex)
+        return try decoder.child(try next(), key: key)
     }
 }
 
@@ -449,6 +559,6 @@ private struct SingleSlotContainer: SingleValueDecodingContainer {
     func decode(_ type: UInt32.Type) throws -> UInt32 { try reader.unsigned(type, range) }
     func decode(_ type: UInt64.Type) throws -> UInt64 { try reader.unsigned(type, range) }
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try decoder.input.decodeSlot(type, range: range, depth: decoder.depth + 1, codingPath: codingPath)
+        try decoder.decodeChild(type, range: range, key: nil)
     }
 }

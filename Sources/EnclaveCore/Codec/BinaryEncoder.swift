@@ -29,7 +29,19 @@ public struct BinaryEncoder: Sendable {
     /// Encode `value` into a new byte array.
     /// - Throws: ``EnclaveError`` with code `limitExceeded` when the result would be too large or too deep.
     public func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-        let root = try BinaryEncoding.node(for: value, depth: 0, maxDepth: maxDepth, codingPath: [])
+        try write(BinaryEncoding.node(for: value, depth: 0, maxDepth: maxDepth, parent: nil, key: nil))
+    }
+
+    /// Encode `value` without the shortcuts for known types: every value goes through its `Encodable`
+    /// implementation (byte buffers excepted, which are one block either way). Tests compare the shortcuts'
+    /// bytes with these.
+    package func encodeWithoutShortcuts<T: Encodable>(_ value: T) throws -> [UInt8] {
+        try write(
+            BinaryEncoding.node(for: value, depth: 0, maxDepth: maxDepth, parent: nil, key: nil, shortcuts: false)
+        )
+    }
+
+    private func write(_ root: BinaryEncoding.Node) throws -> [UInt8] {
         let size = BinaryEncoding.slotSize(root)
         guard size <= maxMessageSize else {
             throw EnclaveError.limitExceeded("encoded value is \(size) bytes, over the \(maxMessageSize)-byte limit")
@@ -42,34 +54,79 @@ public struct BinaryEncoder: Sendable {
 }
 
 /// The encoder's intermediate tree and its serialisation.
+///
+/// Scalars and strings are held in the tree as values (no per-value buffer); containers are boxes because nested
+/// encoders fill them after the parent has moved on.
 enum BinaryEncoding {
     enum Node {
         case null
-        case primitive([UInt8])
+        /// A LEB128 varint (unsigned integers, and signed ones after zig-zag).
+        case varint(UInt64)
+        /// One raw byte (`Bool`, `Int8`, `UInt8`).
+        case byte(UInt8)
+        /// Four little-endian bytes (`Float`).
+        case fixed32(UInt32)
+        /// Eight little-endian bytes (`Double`).
+        case fixed64(UInt64)
+        /// A length, then the UTF-8 bytes.
+        case string(String)
         case data(Data)
         case bytes([UInt8])
         case keyed(KeyedBox)
         case unkeyed(UnkeyedBox)
+        /// A slot that a nested encoder fills.
         case pending(SlotBox)
     }
 
     /// A keyed container's fields, in the order they were first written.
     final class KeyedBox {
-        var fields: [(key: String, node: SlotBox)] = []
-        var index: [String: Int] = [:]
+        /// Up to this many fields, a key is found by a linear scan (cheaper than hashing for structs).
+        static let linearLimit = 16
+
+        var fields: [(key: String, node: Node)] = []
+        var index: [String: Int]?
         var cachedSize = -1
 
+        private func position(of key: String) -> Int? {
+            if let index { return index[key] }
+            for position in fields.indices where fields[position].key == key { return position }
+            return nil
+        }
+
+        func set(_ node: Node, for key: String) {
+            cachedSize = -1
+            if let position = position(of: key) {
+                fields[position].node = node
+                return
+            }
+            fields.append((key, node))
+            if index != nil {
+                index?[key] = fields.count - 1
+            } else if fields.count > Self.linearLimit {
+                var built = [String: Int](minimumCapacity: fields.count * 2)
+                for (position, field) in fields.enumerated() { built[field.key] = position }
+                index = built
+            }
+        }
+
+        /// The slot a nested encoder fills for `key` (holding what the key already has, so that a nested
+        /// container of the same kind adds to it).
         func slot(for key: String) -> SlotBox {
-            if let position = index[key] { return fields[position].node }
+            if let position = position(of: key) {
+                cachedSize = -1
+                if case .pending(let slot) = fields[position].node { return slot }
+                let slot = SlotBox(fields[position].node)
+                fields[position].node = .pending(slot)
+                return slot
+            }
             let slot = SlotBox()
-            index[key] = fields.count
-            fields.append((key, slot))
+            set(.pending(slot), for: key)
             return slot
         }
     }
 
     final class UnkeyedBox {
-        var elements: [SlotBox] = []
+        var elements: [Node] = []
         var cachedSize = -1
     }
 
@@ -83,20 +140,42 @@ enum BinaryEncoding {
         for value: T,
         depth: Int,
         maxDepth: Int,
-        codingPath: [any CodingKey]
+        parent: NodeEncoder?,
+        key: (any CodingKey)?,
+        shortcuts: Bool = true
     ) throws
         -> Node
     {
         // Compare types, then reinterpret: `as?` from a generic to an array converts element by element.
         if T.self == [UInt8].self { return .bytes(unsafeBitCast(value, to: [UInt8].self)) }
         if T.self == Data.self { return .data(unsafeBitCast(value, to: Data.self)) }
+        if shortcuts, let node = knownNode(value) { return node }
         guard depth <= maxDepth else {
             throw EnclaveError.limitExceeded("value nests deeper than \(maxDepth) levels")
         }
         let slot = SlotBox()
-        let encoder = NodeEncoder(slot: slot, depth: depth, maxDepth: maxDepth, codingPath: codingPath)
+        let encoder = NodeEncoder(slot: slot, depth: depth, maxDepth: maxDepth, parent: parent, key: key)
         try value.encode(to: encoder)
         return slot.node ?? .keyed(KeyedBox())
+    }
+
+    /// The node of a value whose type's encoding is known here, without going through its `Encodable`
+    /// implementation: the same bytes as that implementation writes (each is one single-value encode, or for
+    /// `Empty` a keyed container with no fields, whose encoding is its field count 0).
+    @inline(__always)
+    static func knownNode<T: Encodable>(_ value: T) -> Node? {
+        if T.self == Empty.self { return .byte(0) }
+        if T.self == String.self { return .string(unsafeBitCast(value, to: String.self)) }
+        if T.self == Int.self { return .varint(zigzag(Int64(unsafeBitCast(value, to: Int.self)))) }
+        if T.self == UInt64.self { return .varint(unsafeBitCast(value, to: UInt64.self)) }
+        if T.self == Int64.self { return .varint(zigzag(unsafeBitCast(value, to: Int64.self))) }
+        if T.self == UInt32.self { return .varint(UInt64(unsafeBitCast(value, to: UInt32.self))) }
+        if T.self == Int32.self { return .varint(zigzag(Int64(unsafeBitCast(value, to: Int32.self)))) }
+        if T.self == UInt.self { return .varint(UInt64(unsafeBitCast(value, to: UInt.self))) }
+        if T.self == Bool.self { return .byte(unsafeBitCast(value, to: Bool.self) ? 1 : 0) }
+        if T.self == UInt8.self { return .byte(unsafeBitCast(value, to: UInt8.self)) }
+        if T.self == Double.self { return .fixed64(unsafeBitCast(value, to: Double.self).bitPattern) }
+        return nil
     }
 
     // MARK: Serialisation
@@ -104,14 +183,23 @@ enum BinaryEncoding {
     static func resolved(_ slot: SlotBox) -> Node { slot.node ?? .keyed(KeyedBox()) }
 
     static func slotSize(_ node: Node) -> Int {
-        if case .null = node { return 1 }
-        return 1 + valueSize(node)
+        switch node {
+        case .null: return 1
+        case .pending(let slot): return slotSize(resolved(slot))
+        default: return 1 + valueSize(node)
+        }
     }
 
     static func valueSize(_ node: Node) -> Int {
         switch node {
         case .null: return 0
-        case .primitive(let bytes): return bytes.count
+        case .varint(let value): return Varint.size(value)
+        case .byte: return 1
+        case .fixed32: return 4
+        case .fixed64: return 8
+        case .string(let string):
+            let count = string.utf8.count
+            return Varint.size(UInt64(count)) + count
         case .data(let data): return Varint.size(UInt64(data.count)) + data.count
         case .bytes(let bytes): return Varint.size(UInt64(bytes.count)) + bytes.count
         case .pending(let slot): return valueSize(resolved(slot))
@@ -120,7 +208,7 @@ enum BinaryEncoding {
             var total = Varint.size(UInt64(box.fields.count))
             for field in box.fields {
                 let utf8Count = field.key.utf8.count
-                let inner = slotSize(resolved(field.node))
+                let inner = slotSize(field.node)
                 total += Varint.size(UInt64(utf8Count)) + utf8Count + Varint.size(UInt64(inner)) + inner
             }
             box.cachedSize = total
@@ -129,7 +217,7 @@ enum BinaryEncoding {
             if box.cachedSize >= 0 { return box.cachedSize }
             var total = Varint.size(UInt64(box.elements.count))
             for element in box.elements {
-                let inner = slotSize(resolved(element))
+                let inner = slotSize(element)
                 total += Varint.size(UInt64(inner)) + inner
             }
             box.cachedSize = total
@@ -138,22 +226,25 @@ enum BinaryEncoding {
     }
 
     static func writeSlot(_ node: Node, into out: inout [UInt8]) {
-        if case .pending(let slot) = node {
-            writeSlot(resolved(slot), into: &out)
-            return
+        switch node {
+        case .pending(let slot): writeSlot(resolved(slot), into: &out)
+        case .null: out.append(0)
+        default:
+            out.append(1)
+            writeValue(node, into: &out)
         }
-        if case .null = node {
-            out.append(0)
-            return
-        }
-        out.append(1)
-        writeValue(node, into: &out)
     }
 
     static func writeValue(_ node: Node, into out: inout [UInt8]) {
         switch node {
         case .null: break
-        case .primitive(let bytes): out.append(contentsOf: bytes)
+        case .varint(let value): Varint.append(value, to: &out)
+        case .byte(let byte): out.append(byte)
+        case .fixed32(let value): withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+        case .fixed64(let value): withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+        case .string(let string):
+            Varint.append(UInt64(string.utf8.count), to: &out)
+            out.append(contentsOf: string.utf8)
         case .data(let data):
             Varint.append(UInt64(data.count), to: &out)
             out.append(contentsOf: data)
@@ -163,59 +254,81 @@ enum BinaryEncoding {
         case .pending(let slot): writeValue(resolved(slot), into: &out)
         case .keyed(let box):
             Varint.append(UInt64(box.fields.count), to: &out)
-            // Fields in key order: the encoding of a value is canonical (dictionaries included).
-            for field in box.fields.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
-                Varint.append(UInt64(field.key.utf8.count), to: &out)
-                out.append(contentsOf: field.key.utf8)
-                let inner = resolved(field.node)
-                Varint.append(UInt64(slotSize(inner)), to: &out)
-                writeSlot(inner, into: &out)
+            // Fields in key order: the encoding of a value is canonical (dictionaries included). Synthesized
+            // `Encodable` conformances usually write them in that order already, which one pass checks.
+            if isSorted(box.fields) {
+                for field in box.fields { writeField(field.key, field.node, into: &out) }
+            } else {
+                for field in box.fields.sorted(by: { precedes($0.key, $1.key) }) {
+                    writeField(field.key, field.node, into: &out)
+                }
             }
         case .unkeyed(let box):
             Varint.append(UInt64(box.elements.count), to: &out)
             for element in box.elements {
-                let inner = resolved(element)
-                Varint.append(UInt64(slotSize(inner)), to: &out)
-                writeSlot(inner, into: &out)
+                Varint.append(UInt64(slotSize(element)), to: &out)
+                writeSlot(element, into: &out)
             }
         }
+    }
+
+    private static func writeField(_ key: String, _ node: Node, into out: inout [UInt8]) {
+        Varint.append(UInt64(key.utf8.count), to: &out)
+        out.append(contentsOf: key.utf8)
+        Varint.append(UInt64(slotSize(node)), to: &out)
+        writeSlot(node, into: &out)
+    }
+
+    private static func precedes(_ lhs: String, _ rhs: String) -> Bool {
+        lhs.utf8.lexicographicallyPrecedes(rhs.utf8)
+    }
+
+    private static func isSorted(_ fields: [(key: String, node: Node)]) -> Bool {
+        guard fields.count > 1 else { return true }
+        for position in 1..<fields.count where !precedes(fields[position - 1].key, fields[position].key) {
+            return false
+        }
+        return true
     }
 
     // MARK: Primitives
 
     static func zigzag(_ value: Int64) -> UInt64 { UInt64(bitPattern: (value << 1) ^ (value >> 63)) }
-
-    static func unsigned(_ value: UInt64) -> Node {
-        var bytes = [UInt8]()
-        Varint.append(value, to: &bytes)
-        return .primitive(bytes)
-    }
-
-    static func string(_ value: String) -> Node {
-        var bytes = [UInt8]()
-        Varint.append(UInt64(value.utf8.count), to: &bytes)
-        bytes.append(contentsOf: value.utf8)
-        return .primitive(bytes)
-    }
-
-    static func littleEndian<I: FixedWidthInteger>(_ value: I) -> Node {
-        withUnsafeBytes(of: value.littleEndian) { .primitive(Array($0)) }
-    }
 }
 
 /// The `Encoder` handed to `Encodable` implementations: it fills one slot.
-private final class NodeEncoder: Encoder {
+///
+/// The coding path is kept as a parent link and a key, and built only when someone asks for it.
+final class NodeEncoder: Encoder {
     let slot: BinaryEncoding.SlotBox
     let depth: Int
     let maxDepth: Int
-    let codingPath: [any CodingKey]
+    let parent: NodeEncoder?
+    let key: (any CodingKey)?
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-    init(slot: BinaryEncoding.SlotBox, depth: Int, maxDepth: Int, codingPath: [any CodingKey]) {
+    var codingPath: [any CodingKey] {
+        var path: [any CodingKey] = []
+        var current: NodeEncoder? = self
+        while let encoder = current {
+            if let key = encoder.key { path.append(key) }
+            current = encoder.parent
+        }
+        return path.reversed()
+    }
+
+    init(
+        slot: BinaryEncoding.SlotBox,
+        depth: Int,
+        maxDepth: Int,
+        parent: NodeEncoder?,
+        key: (any CodingKey)?
+    ) {
         self.slot = slot
         self.depth = depth
         self.maxDepth = maxDepth
-        self.codingPath = codingPath
+        self.parent = parent
+        self.key = key
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
@@ -242,28 +355,42 @@ private final class NodeEncoder: Encoder {
 
     func singleValueContainer() -> any SingleValueEncodingContainer { SingleNodeContainer(encoder: self) }
 
-    func encodeValue<T: Encodable>(_ value: T, at path: [any CodingKey]) throws -> BinaryEncoding.Node {
-        try BinaryEncoding.node(for: value, depth: depth + 1, maxDepth: maxDepth, codingPath: path)
+    /// Encode a child value; `key` extends the coding path (nil for a single-value container's value).
+    func encodeValue<T: Encodable>(_ value: T, key: (any CodingKey)?) throws -> BinaryEncoding.Node {
+        if key == nil {
+            // Same coding path as this encoder: a child linked to our parent with our key.
+            return try BinaryEncoding.node(
+                for: value,
+                depth: depth + 1,
+                maxDepth: maxDepth,
+                parent: parent,
+                key: self.key
+            )
+        }
+        return try BinaryEncoding.node(for: value, depth: depth + 1, maxDepth: maxDepth, parent: self, key: key)
     }
 
-    func nested(slot: BinaryEncoding.SlotBox, path: [any CodingKey]) -> NodeEncoder {
-        NodeEncoder(slot: slot, depth: depth + 1, maxDepth: maxDepth, codingPath: path)
+    func nested(slot: BinaryEncoding.SlotBox, key: (any CodingKey)?) -> NodeEncoder {
+        if key == nil {
+            return NodeEncoder(slot: slot, depth: depth + 1, maxDepth: maxDepth, parent: parent, key: self.key)
+        }
+        return NodeEncoder(slot: slot, depth: depth + 1, maxDepth: maxDepth, parent: self, key: key)
     }
 }
 
 /// Turns a primitive into its node; shared by all three container kinds.
 private enum PrimitiveNodes {
-    static func node(_ value: Bool) -> BinaryEncoding.Node { .primitive([value ? 1 : 0]) }
-    static func node(_ value: String) -> BinaryEncoding.Node { BinaryEncoding.string(value) }
-    static func node(_ value: Double) -> BinaryEncoding.Node { BinaryEncoding.littleEndian(value.bitPattern) }
-    static func node(_ value: Float) -> BinaryEncoding.Node { BinaryEncoding.littleEndian(value.bitPattern) }
-    static func node(_ value: Int8) -> BinaryEncoding.Node { .primitive([UInt8(bitPattern: value)]) }
-    static func node(_ value: UInt8) -> BinaryEncoding.Node { .primitive([value]) }
+    static func node(_ value: Bool) -> BinaryEncoding.Node { .byte(value ? 1 : 0) }
+    static func node(_ value: String) -> BinaryEncoding.Node { .string(value) }
+    static func node(_ value: Double) -> BinaryEncoding.Node { .fixed64(value.bitPattern) }
+    static func node(_ value: Float) -> BinaryEncoding.Node { .fixed32(value.bitPattern) }
+    static func node(_ value: Int8) -> BinaryEncoding.Node { .byte(UInt8(bitPattern: value)) }
+    static func node(_ value: UInt8) -> BinaryEncoding.Node { .byte(value) }
     static func node<I: FixedWidthInteger & SignedInteger>(signed value: I) -> BinaryEncoding.Node {
-        BinaryEncoding.unsigned(BinaryEncoding.zigzag(Int64(value)))
+        .varint(BinaryEncoding.zigzag(Int64(value)))
     }
     static func node<I: FixedWidthInteger & UnsignedInteger>(unsigned value: I) -> BinaryEncoding.Node {
-        BinaryEncoding.unsigned(UInt64(value))
+        .varint(UInt64(value))
     }
 }
 
@@ -272,10 +399,7 @@ private struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtoco
     let encoder: NodeEncoder
     var codingPath: [any CodingKey] { encoder.codingPath }
 
-    private func set(_ node: BinaryEncoding.Node, _ key: Key) {
-        box.slot(for: key.stringValue).node = node
-        box.cachedSize = -1
-    }
+    private func set(_ node: BinaryEncoding.Node, _ key: Key) { box.set(node, for: key.stringValue) }
 
     mutating func encodeNil(forKey key: Key) throws { set(.null, key) }
     mutating func encode(_ value: Bool, forKey key: Key) throws { set(PrimitiveNodes.node(value), key) }
@@ -293,7 +417,7 @@ private struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtoco
     mutating func encode(_ value: UInt32, forKey key: Key) throws { set(PrimitiveNodes.node(unsigned: value), key) }
     mutating func encode(_ value: UInt64, forKey key: Key) throws { set(PrimitiveNodes.node(unsigned: value), key) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        set(try encoder.encodeValue(value, at: codingPath + [key]), key)
+        set(try encoder.encodeValue(value, key: key), key)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
@@ -302,33 +426,27 @@ private struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtoco
     )
         -> KeyedEncodingContainer<NestedKey>
     {
-        let slot = box.slot(for: key.stringValue)
-        box.cachedSize = -1
-        return encoder.nested(slot: slot, path: codingPath + [key]).container(keyedBy: keyType)
+        encoder.nested(slot: box.slot(for: key.stringValue), key: key).container(keyedBy: keyType)
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-        let slot = box.slot(for: key.stringValue)
-        box.cachedSize = -1
-        return encoder.nested(slot: slot, path: codingPath + [key]).unkeyedContainer()
+        encoder.nested(slot: box.slot(for: key.stringValue), key: key).unkeyedContainer()
     }
 
     mutating func superEncoder() -> any Encoder {
-        encoder.nested(slot: box.slot(for: "super"), path: codingPath)
+        encoder.nested(slot: box.slot(for: "super"), key: nil)
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
-        encoder.nested(slot: box.slot(for: key.stringValue), path: codingPath + [key])
+        encoder.nested(slot: box.slot(for: key.stringValue), key: key)
     }
 }
 
+/// An unkeyed container's position as a coding key; its string form is built only when asked for.
 private struct IndexKey: CodingKey {
-    var stringValue: String
     var intValue: Int?
-    init(_ index: Int) {
-        stringValue = "\(index)"
-        intValue = index
-    }
+    var stringValue: String { "\(intValue ?? 0)" }
+    init(_ index: Int) { intValue = index }
     init?(stringValue: String) { nil }
     init?(intValue: Int) { self.init(intValue) }
 }
@@ -340,7 +458,7 @@ private struct UnkeyedNodeContainer: UnkeyedEncodingContainer {
     var count: Int { box.elements.count }
 
     private func append(_ node: BinaryEncoding.Node) {
-        box.elements.append(BinaryEncoding.SlotBox(node))
+        box.elements.append(node)
         box.cachedSize = -1
     }
 
@@ -360,7 +478,14 @@ private struct UnkeyedNodeContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt32) throws { append(PrimitiveNodes.node(unsigned: value)) }
     mutating func encode(_ value: UInt64) throws { append(PrimitiveNodes.node(unsigned: value)) }
     mutating func encode<T: Encodable>(_ value: T) throws {
-        append(try encoder.encodeValue(value, at: codingPath + [IndexKey(count)]))
+        append(try encoder.encodeValue(value, key: IndexKey(count)))
+    }
+
+    private mutating func nestedSlot() -> (BinaryEncoding.SlotBox, IndexKey) {
+        let slot = BinaryEncoding.SlotBox()
+        let key = IndexKey(count)
+        append(.pending(slot))
+        return (slot, key)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
@@ -368,27 +493,18 @@ private struct UnkeyedNodeContainer: UnkeyedEncodingContainer {
     )
         -> KeyedEncodingContainer<NestedKey>
     {
-        let slot = BinaryEncoding.SlotBox()
-        let path = codingPath + [IndexKey(count)]
-        box.elements.append(slot)
-        box.cachedSize = -1
-        return encoder.nested(slot: slot, path: path).container(keyedBy: keyType)
+        let (slot, key) = nestedSlot()
+        return encoder.nested(slot: slot, key: key).container(keyedBy: keyType)
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
-        let slot = BinaryEncoding.SlotBox()
-        let path = codingPath + [IndexKey(count)]
-        box.elements.append(slot)
-        box.cachedSize = -1
-        return encoder.nested(slot: slot, path: path).unkeyedContainer()
+        let (slot, key) = nestedSlot()
+        return encoder.nested(slot: slot, key: key).unkeyedContainer()
     }
 
     mutating func superEncoder() -> any Encoder {
-        let slot = BinaryEncoding.SlotBox()
-        let path = codingPath + [IndexKey(count)]
-        box.elements.append(slot)
-        box.cachedSize = -1
-        return encoder.nested(slot: slot, path: path)
+        let (slot, key) = nestedSlot()
+        return encoder.nested(slot: slot, key: key)
     }
 }
 
@@ -414,6 +530,6 @@ private struct SingleNodeContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt32) throws { set(PrimitiveNodes.node(unsigned: value)) }
     mutating func encode(_ value: UInt64) throws { set(PrimitiveNodes.node(unsigned: value)) }
     mutating func encode<T: Encodable>(_ value: T) throws {
-        set(try encoder.encodeValue(value, at: codingPath))
+        set(try encoder.encodeValue(value, key: nil))
     }
 }
