@@ -5,8 +5,8 @@ import EnclaveRuntime
 /// The clean room enclave: opens under a fully signed contract that names it, binds the contract ID and its
 /// ephemeral key into its evidence, and accepts halts.
 ///
-/// It loads data sets whose keys arrive wrapped to its attested key (``CleanRoomLoad``). Running queries is not
-/// served yet.
+/// It loads data sets whose keys arrive wrapped to its attested key (``CleanRoomLoad``). It runs approved queries for runners
+/// who signed their request (``CleanRoomRunQuery``).
 @main
 struct CleanRoomEnclave: EnclaveApplication {
     let context: EnclaveContext
@@ -22,13 +22,18 @@ struct CleanRoomEnclave: EnclaveApplication {
         calls.register(CleanRoomOpen.self) { request in
             let opened = try room.open(request, identity: context.identity)
             let evidence = try await context.evidence(reportData: EnclaveContext.reportData(hashing: opened.runtime))
-            return CleanRoomOpened(contractID: opened.contractID, runtimeData: opened.runtime, evidence: evidence)
+            let answer = CleanRoomOpened(contractID: opened.contractID, runtimeData: opened.runtime, evidence: evidence)
+            try room.remember(answer)
+            return answer
         }
         calls.register(CleanRoomHalt.self) { statement in
             try room.halt(statement)
         }
         calls.register(CleanRoomLoad.self) { request in
             try await room.load(request) { chunk in try await context.ocall(CleanRoomReadChunk.self, chunk) }
+        }
+        calls.register(CleanRoomRunQuery.self) { request in
+            try room.run(request)
         }
         calls.register(CleanRoomStatus.self) { _ in
             room.status()

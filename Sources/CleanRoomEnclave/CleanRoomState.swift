@@ -20,13 +20,23 @@ final class CleanRoomState: Sendable {
         var database: CleanRoomDatabase?
         /// Data sets loaded or loading (each loads once).
         var loads: Set<String> = []
+        /// The query engine over ``database`` (made with it).
+        var engine: QueryEngine?
+        /// SHA-256 of each loaded data set's ciphertext.
+        var inputs: [String: Digest32] = [:]
+        /// The latest evidence binding ``key`` (a JSON `CleanRoomOpened`), what receipts carry.
+        var evidence: [UInt8] = []
+        /// The last receipt made (the chain's head).
+        var lastReceipt: Receipt?
+        /// Query request nonces seen (replays are refused).
+        var nonces: Set<String> = []
     }
 
     /// The most ciphertext one data set may have (1 GiB), and the piece asked of the host per OCALL (1 MiB).
     static let maxDataSetBytes: Int64 = 1 << 30
     static let chunkBytes: Int32 = 1 << 20
 
-    private let opened = Mutex<Opened?>(nil)
+    let opened = Mutex<Opened?>(nil)
 
     /// Verify the request and open (or re-attest) the clean room; answers the contract ID and the runtime data to
     /// bind.
@@ -140,7 +150,13 @@ final class CleanRoomState: Sendable {
                 database = existing
             } else {
                 do throws(CleanRoomError) {
-                    database = try CleanRoomDatabase(contract: room.contract)
+                    let engine = try QueryEngine(
+                        contract: room.contract,
+                        state: room.state,
+                        budget: Self.budget(for: room.contract.id)
+                    )
+                    database = engine.database
+                    room.engine = engine
                 } catch {
                     throw Self.crossing(error)
                 }
@@ -152,6 +168,8 @@ final class CleanRoomState: Sendable {
         }
         do {
             let report = try await load(request, contract: contract, key: key, database: database, read: read)
+            let digest = try? Digest32(hex: report.ciphertextSHA256)
+            opened.withLock { $0?.inputs[request.dataSet] = digest }
             return report
         } catch {
             // Nothing of a failed load stays (the loader rolls back): the data set may be loaded again.

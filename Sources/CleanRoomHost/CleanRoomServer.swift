@@ -13,7 +13,9 @@ internal import ServiceLifecycle
 ///
 /// Routes: `GET /` (the status page), `GET /status` (JSON), `PUT /contract` and `GET /contract` (canonical bytes),
 /// `POST /signatures`, `POST /halts` (canonical documents), `PUT /datasets/{name}` (an encrypted data file as
-/// uploaded by its owner), `POST /datasets/{name}/load` (its key as a JWE to the enclave's key), `GET /attestation` (the enclave's runtime data and evidence). Errors are
+/// uploaded by its owner), `POST /datasets/{name}/load` (its key as a JWE to the enclave's key), `POST /queries` (a runner's signed query request), `GET /results/{id}` and
+/// `GET /receipts/{id}` (a run's encrypted result and receipt), `GET /attestation` (the enclave's runtime data and
+/// evidence). Errors are
 /// `{"error":{"code","message"}}`, the code naming the check that refused.
 public enum CleanRoomServer {
     /// The largest request body other than a data set (1 MiB: a contract).
@@ -69,6 +71,29 @@ public enum CleanRoomServer {
             let body = try await collect(request, limit: CleanRoomLoadRequest.maxWrappedKeyBytes)
             let wrapped = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             return json(try await host.loadDataSet(name: name, wrappedKey: wrapped))
+        }
+        router.post("/queries") { request, _ in
+            let body = try await collect(request, limit: CleanRoomQueryRequest.maxRequestBytes)
+            guard let query = try? JSONDecoder().decode(CleanRoomQueryRequest.self, from: Data(body)) else {
+                throw ServiceError.badRequest("malformed", "the body is not a query request")
+            }
+            return json(try await host.runQuery(query))
+        }
+        router.get("/results/{id}") { _, context in
+            let run = try await host.storedRun(try context.parameters.require("id"))
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: .init(bytes: run.result))
+            )
+        }
+        router.get("/receipts/{id}") { _, context in
+            let run = try await host.storedRun(try context.parameters.require("id"))
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: .init(bytes: run.receipt))
+            )
         }
         router.get("/attestation") { _, _ in
             let opened = try await host.attestation()

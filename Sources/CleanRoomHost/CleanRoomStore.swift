@@ -23,7 +23,7 @@ public final class CleanRoomStore: Sendable {
         public var uploaded: Date
     }
 
-    private let connection: SQLiteConnection
+    let connection: SQLiteConnection
     /// The data directory.
     public let directory: String
 
@@ -43,6 +43,7 @@ public final class CleanRoomStore: Sendable {
             "CREATE TABLE IF NOT EXISTS cr_signatures (party TEXT PRIMARY KEY, bytes BLOB NOT NULL, received REAL NOT NULL)",
             "CREATE TABLE IF NOT EXISTS cr_halts (party TEXT PRIMARY KEY, bytes BLOB NOT NULL, received REAL NOT NULL)",
             "CREATE TABLE IF NOT EXISTS cr_datasets (name TEXT PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL, uploaded REAL NOT NULL)",
+            CleanRoomStore.runsTable,
         ] {
             _ = try await connection.query(statement)
         }

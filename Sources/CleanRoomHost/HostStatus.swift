@@ -59,6 +59,28 @@ public struct HostStatus: Codable, Hashable, Sendable {
         }
     }
 
+    /// A query run and its receipt (the query log).
+    public struct QueryRun: Codable, Hashable, Sendable {
+        /// The run's ID (its receipt's digest, hex): `GET /receipts/{id}`, `GET /results/{id}`.
+        public var id: String
+        /// The query.
+        public var queryID: String
+        /// The receipt's sequence number.
+        public var sequence: Int64
+        /// When it ran, seconds since 1970.
+        public var time: Int64
+        /// Groups suppressed.
+        public var suppressedGroups: Int64
+
+        public init(id: String, queryID: String, sequence: Int64, time: Int64, suppressedGroups: Int64) {
+            self.id = id
+            self.queryID = queryID
+            self.sequence = sequence
+            self.time = time
+            self.suppressedGroups = suppressedGroups
+        }
+    }
+
     /// The contract ID (hex), nil before a contract was submitted.
     public var contractID: String?
     /// The contract's name.
@@ -75,6 +97,8 @@ public struct HostStatus: Codable, Hashable, Sendable {
     public var enclaveRefusal: String?
     /// The privacy budget left, in thousandths of ε, per owner with differential privacy (nil: not tracked yet).
     public var budgetLeftMilli: [String: Int64]?
+    /// The query log, oldest first.
+    public var queries: [QueryRun]
 
     public init(
         contractID: String? = nil,
@@ -84,7 +108,8 @@ public struct HostStatus: Codable, Hashable, Sendable {
         dataSets: [DataSet],
         enclave: CleanRoomStatusReport? = nil,
         enclaveRefusal: String? = nil,
-        budgetLeftMilli: [String: Int64]? = nil
+        budgetLeftMilli: [String: Int64]? = nil,
+        queries: [QueryRun] = []
     ) {
         self.contractID = contractID
         self.contractName = contractName
@@ -94,6 +119,7 @@ public struct HostStatus: Codable, Hashable, Sendable {
         self.enclave = enclave
         self.enclaveRefusal = enclaveRefusal
         self.budgetLeftMilli = budgetLeftMilli
+        self.queries = queries
     }
 
     /// The status of `host`.
@@ -140,7 +166,16 @@ public struct HostStatus: Codable, Hashable, Sendable {
                 )
             },
             enclave: enclave.report,
-            enclaveRefusal: enclave.refusal
+            enclaveRefusal: enclave.refusal,
+            queries: try await host.store.runs().map {
+                QueryRun(
+                    id: $0.id,
+                    queryID: $0.queryID,
+                    sequence: $0.sequence,
+                    time: Int64($0.time.timeIntervalSince1970),
+                    suppressedGroups: $0.suppressedGroups
+                )
+            }
         )
     }
 }

@@ -1,3 +1,5 @@
+internal import Foundation
+
 /// The read-only status page (`GET /`): server-rendered HTML, no scripts, no external assets, every value escaped.
 ///
 /// Served with a Content-Security-Policy that allows nothing but its own inline style (`default-src 'none'`), so
@@ -93,7 +95,20 @@ public enum StatusPage {
             html += "The enclave did not answer."
         }
         if let refusal = status.enclaveRefusal { html += " <span class=\"bad\">Refused: \(e(refusal))</span>" }
-        html += "</p>\n<h2>Queries</h2>\n<p id=\"queries\">No query has run (the query engine is not served yet).</p>\n"
+        html += "</p>\n<h2>Queries</h2>\n"
+        if status.queries.isEmpty {
+            html += "<p id=\"queries\">No query has run.</p>\n"
+        } else {
+            html += "<table id=\"queries\"><tr><th>#</th><th>Query</th><th>Time (UTC)</th><th>Suppressed groups</th>"
+            html += "<th>Receipt</th></tr>\n"
+            let format = ISO8601DateFormatter()
+            for run in status.queries {
+                let time = format.string(from: Date(timeIntervalSince1970: TimeInterval(run.time)))
+                html += "<tr><td>\(run.sequence)</td><td>\(e(run.queryID))</td><td>\(e(time))</td>"
+                html += "<td>\(run.suppressedGroups)</td><td><code>\(e(run.id))</code></td></tr>\n"
+            }
+            html += "</table>\n"
+        }
         html += "<h2>Privacy budget</h2>\n<p id=\"budget\">"
         if let budget = status.budgetLeftMilli, !budget.isEmpty {
             html += budget.sorted { $0.key < $1.key }.map { "\(e($0.key)): ε \(Double($0.value) / 1000) left" }

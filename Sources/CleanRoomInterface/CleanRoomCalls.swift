@@ -50,3 +50,15 @@ public enum CleanRoomReadChunk: EnclaveCall {
     public typealias Output = [UInt8]
     public static var name: String { "cleanroom.readChunk" }
 }
+
+/// ECALL: run an approved query of the open contract for a runner who signed the request.
+///
+/// The enclave verifies the runner's ES256 signature with the runner's key in the contract, refuses a replayed
+/// nonce, runs the query through the contract's rules (approved query, allowed runner, typed parameters, output
+/// rules, privacy budget), encrypts the result to every result recipient of the contract (HPKE) and answers it
+/// with a receipt signed by the key its evidence binds, chained to its previous receipt.
+public enum CleanRoomRunQuery: EnclaveCall {
+    public typealias Input = CleanRoomQueryRequest
+    public typealias Output = CleanRoomQueryAnswer
+    public static var name: String { "cleanroom.runQuery" }
+}
