@@ -213,5 +213,9 @@ struct QueryTests {
         #expect(await refusal(once) == "replay")
         // Nothing refused was stored: one run only.
         #expect(try await harness.store.runs().count == 1)
+        // Once a party halts the contract, nothing runs, even a correctly signed approved query.
+        _ = try await harness.host.submitHalt(try parties.halt(contract, by: "bank-b"))
+        #expect(await refusal(try request(contract, "count-by-merchant")) == "halted")
+        #expect(try await harness.store.runs().count == 1)
     }
 }
