@@ -185,11 +185,11 @@ struct ConnectionLimitTests {
             let silent = try (0..<10).map { _ in try LoopbackSocket(port: port) }
             let keptAlive = try LoopbackSocket(port: port)
             keptAlive.send("GET /challenge HTTP/1.1\r\nHost: x\r\n\r\n")
-            let first = keptAlive.read(for: 2, oneResponse: true)
+            let first = keptAlive.read(for: 6, oneResponse: true)
             #expect(first.text.hasPrefix("HTTP/1.1 200"), "\(first.text)")
             #expect(!first.closed)
             #expect(
-                await eventually(within: 2) { serverConnections(port: port) == 11 },
+                await eventually(within: 6) { serverConnections(port: port) == 11 },
                 "\(serverConnections(port: port)) server-side connections"
             )
             #expect(await eventually(within: 8) { serverConnections(port: port) == 0 }, "idle connections still open")
@@ -231,7 +231,7 @@ struct ConnectionLimitTests {
                 for _ in 0..<3 {
                     let client = try LoopbackSocket(port: port)
                     client.send(request)
-                    let answer = client.read(for: 1.5, oneResponse: true)
+                    let answer = client.read(for: 6, oneResponse: true)
                     #expect(answer.text.hasPrefix("HTTP/1.1 \(status)"), "\(answer.text.prefix(200))")
                     clients.append(client)  // kept open, never closed by the client
                 }
@@ -259,7 +259,7 @@ struct ConnectionLimitTests {
             #expect(await eventually(within: 3) { serverConnections(port: port) == 0 })
             let honest = try LoopbackSocket(port: port)
             #expect(honest.send("GET /challenge HTTP/1.1\r\nHost: x\r\n\r\n"))
-            let answer = honest.read(for: 2, oneResponse: true)
+            let answer = honest.read(for: 6, oneResponse: true)
             #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text)")
         }
     }
@@ -270,7 +270,7 @@ struct ConnectionLimitTests {
             let client = try LoopbackSocket(port: port)
             for _ in 0..<3 {
                 #expect(client.send("GET /challenge HTTP/1.1\r\nHost: x\r\n\r\n"))
-                let answer = client.read(for: 0.5, oneResponse: true)
+                let answer = client.read(for: 6, oneResponse: true)
                 #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text)")
                 #expect(!answer.closed)
             }

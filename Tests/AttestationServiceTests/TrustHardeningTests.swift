@@ -426,15 +426,15 @@ struct TrustHardeningTests {
             let certsStarted = ContinuousClock.now
             let certs = try await client.certificates()
             #expect(certs.contains("\"keys\""))
-            #expect(ContinuousClock.now - certsStarted < .seconds(2), "/certs stalled behind the policy")
-            let outcome = await Self.within(.seconds(10)) { try await attackTask.value }
+            #expect(ContinuousClock.now - certsStarted < .seconds(5), "/certs stalled behind the policy")
+            let outcome = await Self.within(.seconds(20)) { try await attackTask.value }
             switch outcome {
             case .some(.success(let code)): #expect(code == "PolicyEvaluationLimitExceeded")
             case .some(.failure(let error)): Issue.record("the attack request failed: \(error)")
-            case nil: Issue.record("the policy evaluation ran for more than 10 seconds")
+            case nil: Issue.record("the policy evaluation ran for more than 20 seconds")
             }
-            #expect(ContinuousClock.now - started < .seconds(10))
-            let stopped = await Self.within(.seconds(5)) { await running.stop() }
+            #expect(ContinuousClock.now - started < .seconds(20))
+            let stopped = await Self.within(.seconds(10)) { await running.stop() }
             #expect(stopped != nil, "the service did not stop promptly")
         }
     }

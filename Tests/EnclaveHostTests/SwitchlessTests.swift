@@ -142,7 +142,8 @@ struct SwitchlessTests {
         kill(enclave.processID, SIGKILL)
         let error = await #expect(throws: EnclaveError.self) { try await pending.value }
         #expect(error?.code == .enclaveTerminated)
-        #expect(Self.seconds(since: start) < 3)
+        // Well before the handler's 10 s (slack for the whole suite running in parallel on two cores).
+        #expect(Self.seconds(since: start) < 8)
         // Later calls fail at once, switchless or not.
         let after = await #expect(throws: EnclaveError.self) { try await enclave.call(Echo.self, [1]) }
         #expect(after?.code == .enclaveTerminated)
@@ -153,7 +154,7 @@ struct SwitchlessTests {
         let start = ContinuousClock.now
         let error = await #expect(throws: EnclaveError.self) { try await enclave.call(Crash.self, "trap") }
         #expect(error?.code == .enclaveTerminated)
-        #expect(Self.seconds(since: start) < 3)
+        #expect(Self.seconds(since: start) < 8)
     }
 
     @Test func enclaveCorruptingAFreeSlotFailsOneCallNotTheHost() async throws {
