@@ -1,6 +1,6 @@
 public import Crypto
 internal import EnclaveCore
-public import Foundation
+internal import Foundation
 internal import SwiftASN1
 internal import X509
 public import _CryptoExtras

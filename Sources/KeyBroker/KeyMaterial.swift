@@ -1,7 +1,7 @@
 internal import Crypto
 internal import EnclaveCore
 internal import Foundation
-public import KeyBrokerInterface
+internal import KeyBrokerInterface
 internal import KeyReleaseFormats
 internal import _CryptoExtras
 

@@ -2,7 +2,7 @@ public import AttestationAPI
 internal import Crypto
 internal import EnclaveCore
 public import Foundation
-public import KeyBrokerInterface
+internal import KeyBrokerInterface
 internal import _CryptoExtras
 
 /// Verifies an attestation token (JWS compact) for a release, against the pinned keys of the trusted authorities.
