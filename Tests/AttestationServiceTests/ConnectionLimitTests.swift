@@ -8,7 +8,7 @@ import Glibc
 
 /// A raw TCP client on loopback, for attacks no HTTP client makes: a head sent a byte at a time, a connection kept
 /// open and silent after a refusal.
-final class LoopbackSocket {
+final class LoopbackSocket: @unchecked Sendable {  // one caller at a time; the fd is immutable
     let fd: Int32
 
     init(port: Int) throws {
@@ -45,9 +45,21 @@ final class LoopbackSocket {
         return true
     }
 
+    /// ``readBlocking(for:oneResponse:)`` on a thread of its own: a blocking `recv` loop on one of the (two)
+    /// cooperative threads would starve the server under test, whose accept loop and handlers are Swift tasks, when
+    /// the rest of the suite occupies the other one.
+    func read(for seconds: Double, oneResponse: Bool = false) async -> (text: String, closed: Bool) {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(returning: self.readBlocking(for: seconds, oneResponse: oneResponse))
+            }
+            thread.start()
+        }
+    }
+
     /// Read what arrives within `seconds` (bounded), or until one complete response with its Content-Length body
     /// when `oneResponse`: the bytes, and whether the server closed the connection (EOF or reset).
-    func read(for seconds: Double, oneResponse: Bool = false) -> (text: String, closed: Bool) {
+    func readBlocking(for seconds: Double, oneResponse: Bool = false) -> (text: String, closed: Bool) {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         let deadline = Date().addingTimeInterval(seconds)
@@ -175,7 +187,7 @@ struct ConnectionLimitTests {
                 try await Task.sleep(for: .milliseconds(300))
             }
             #expect(serverConnections(port: port) == 0, "slow heads still held open after 9 s")
-            for client in clients { #expect(client.read(for: 1).closed) }
+            for client in clients { #expect(await client.read(for: 1).closed) }
         }
     }
 
@@ -185,7 +197,7 @@ struct ConnectionLimitTests {
             let silent = try (0..<10).map { _ in try LoopbackSocket(port: port) }
             let keptAlive = try LoopbackSocket(port: port)
             keptAlive.send("GET /challenge HTTP/1.1\r\nHost: x\r\n\r\n")
-            let first = keptAlive.read(for: 6, oneResponse: true)
+            let first = await keptAlive.read(for: 6, oneResponse: true)
             #expect(first.text.hasPrefix("HTTP/1.1 200"), "\(first.text)")
             #expect(!first.closed)
             #expect(
@@ -193,8 +205,8 @@ struct ConnectionLimitTests {
                 "\(serverConnections(port: port)) server-side connections"
             )
             #expect(await eventually(within: 8) { serverConnections(port: port) == 0 }, "idle connections still open")
-            #expect(keptAlive.read(for: 1).closed)
-            #expect(silent.allSatisfy { $0.read(for: 0.2).closed })
+            #expect(await keptAlive.read(for: 1).closed)
+            for client in silent { #expect(await client.read(for: 0.2).closed) }
         }
     }
 
@@ -205,7 +217,11 @@ struct ConnectionLimitTests {
             client.send("POST /attest/SimulatedEnclave HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
             var closed = false
             for _ in 0..<40 where !closed {
-                closed = !client.send(" ") || client.read(for: 0.1).closed
+                if !client.send(" ") {
+                    closed = true
+                } else {
+                    closed = await client.read(for: 0.1).closed
+                }
             }
             #expect(closed, "a trickling body kept its connection for 4 s")
             #expect(await eventually(within: 3) { serverConnections(port: port) == 0 })
@@ -231,7 +247,7 @@ struct ConnectionLimitTests {
                 for _ in 0..<3 {
                     let client = try LoopbackSocket(port: port)
                     client.send(request)
-                    let answer = client.read(for: 6, oneResponse: true)
+                    let answer = await client.read(for: 6, oneResponse: true)
                     #expect(answer.text.hasPrefix("HTTP/1.1 \(status)"), "\(answer.text.prefix(200))")
                     clients.append(client)  // kept open, never closed by the client
                 }
@@ -240,7 +256,7 @@ struct ConnectionLimitTests {
                 await eventually(within: 4) { serverConnections(port: port) == 0 },
                 "\(serverConnections(port: port)) refused connections still open on the server"
             )
-            #expect(clients.allSatisfy { $0.read(for: 0.2).closed })
+            for client in clients { #expect(await client.read(for: 0.2).closed) }
         }
     }
 
@@ -259,7 +275,7 @@ struct ConnectionLimitTests {
             #expect(await eventually(within: 3) { serverConnections(port: port) == 0 })
             let honest = try LoopbackSocket(port: port)
             #expect(honest.send("GET /challenge HTTP/1.1\r\nHost: x\r\n\r\n"))
-            let answer = honest.read(for: 6, oneResponse: true)
+            let answer = await honest.read(for: 6, oneResponse: true)
             #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text)")
         }
     }
@@ -270,7 +286,7 @@ struct ConnectionLimitTests {
             let client = try LoopbackSocket(port: port)
             for _ in 0..<3 {
                 #expect(client.send("GET /challenge HTTP/1.1\r\nHost: x\r\n\r\n"))
-                let answer = client.read(for: 6, oneResponse: true)
+                let answer = await client.read(for: 6, oneResponse: true)
                 #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text)")
                 #expect(!answer.closed)
             }
