@@ -36,6 +36,7 @@ public struct CSVReader: Sendable {
     private var error: String?
     private var records: [Record] = []
 
+    /// Creates an empty one.
     public init() {}
 
     private mutating func endField() {

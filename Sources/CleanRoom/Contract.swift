@@ -31,6 +31,7 @@ public struct Contract: Hashable, Sendable {
         /// Its ES256 signing key (signs the contract and halt statements).
         public var signingKey: P256.Signing.PublicKey
 
+        /// Creates one from its members, each as documented on its property.
         public init(name: String, roles: [Role], signingKey: P256.Signing.PublicKey) {
             self.name = name
             self.roles = roles
@@ -66,6 +67,7 @@ public struct Contract: Hashable, Sendable {
         /// Its type.
         public var type: ValueType
 
+        /// Creates one from its members, each as documented on its property.
         public init(name: String, type: ValueType) {
             self.name = name
             self.type = type
@@ -85,6 +87,7 @@ public struct Contract: Hashable, Sendable {
         /// The column that identifies a person or entity, for the minimum distinct identities per output group.
         public var identity: String
 
+        /// Creates one from its members, each as documented on its property.
         public init(name: String, owner: String, columns: [Column], readable: [String], identity: String) {
             self.name = name
             self.owner = owner
@@ -101,6 +104,7 @@ public struct Contract: Hashable, Sendable {
         /// Its type; a value of another type is refused.
         public var type: ValueType
 
+        /// Creates one from its members, each as documented on its property.
         public init(name: String, type: ValueType) {
             self.name = name
             self.type = type
@@ -115,6 +119,7 @@ public struct Contract: Hashable, Sendable {
         /// for a clamped sum).
         public var sensitivity: Int64
 
+        /// Creates one from its members, each as documented on its property.
         public init(column: String, sensitivity: Int64) {
             self.column = column
             self.sensitivity = sensitivity
@@ -139,6 +144,7 @@ public struct Contract: Hashable, Sendable {
         /// Output columns that get noise when an owner read configures differential privacy.
         public var noise: [Noise]
 
+        /// Creates one from its members, each as documented on its property.
         public init(
             id: String,
             sql: String,
@@ -165,6 +171,7 @@ public struct Contract: Hashable, Sendable {
         /// The total ε this owner's data may ever give, in thousandths.
         public var budgetMilli: Int64
 
+        /// Creates one from its members, each as documented on its property.
         public init(epsilonMilli: Int64, budgetMilli: Int64) {
             self.epsilonMilli = epsilonMilli
             self.budgetMilli = budgetMilli
@@ -182,6 +189,7 @@ public struct Contract: Hashable, Sendable {
         /// Optional differential privacy.
         public var privacy: Privacy?
 
+        /// Creates one from its members, each as documented on its property.
         public init(owner: String, minIdentities: Int64, neverOutput: [String], privacy: Privacy? = nil) {
             self.owner = owner
             self.minIdentities = minIdentities
@@ -197,6 +205,7 @@ public struct Contract: Hashable, Sendable {
         /// Its HPKE public key (DHKEM(X25519, HKDF-SHA256)).
         public var key: Curve25519.KeyAgreement.PublicKey
 
+        /// Creates one from its members, each as documented on its property.
         public init(party: String, key: Curve25519.KeyAgreement.PublicKey) {
             self.party = party
             self.key = key
@@ -220,6 +229,7 @@ public struct Contract: Hashable, Sendable {
         /// The lowest security version accepted.
         public var minSecurityVersion: UInt16
 
+        /// Creates one from its members, each as documented on its property.
         public init(signerID: Digest32, productID: UInt16, minSecurityVersion: UInt16) {
             self.signerID = signerID
             self.productID = productID
@@ -244,6 +254,7 @@ public struct Contract: Hashable, Sendable {
     /// The enclave allowed to run the clean room.
     public var enclave: EnclaveRequirement
 
+    /// Creates one from its members, each as documented on its property.
     public init(
         name: String,
         parties: [Party],

@@ -36,6 +36,7 @@ public struct ContractSignature: Hashable, Sendable {
         }
     }
 
+    /// Creates one from its members, each as documented on its property.
     public init(contractID: Digest32, party: String, signature: [UInt8]) {
         self.contractID = contractID
         self.party = party

@@ -26,6 +26,7 @@ public struct DataFileHeader: Hashable, Sendable {
     /// Random, chosen per file: salts the file key.
     public var fileID: Digest32
 
+    /// Creates one from its members, each as documented on its property.
     public init(contractID: Digest32, dataSet: String, chunkSize: UInt32, fileID: Digest32) {
         self.contractID = contractID
         self.dataSet = dataSet

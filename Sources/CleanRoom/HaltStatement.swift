@@ -46,6 +46,7 @@ public struct HaltStatement: Hashable, Sendable {
         }
     }
 
+    /// Creates one from its members, each as documented on its property.
     public init(contractID: Digest32, party: String, reason: String, signature: [UInt8]) {
         self.contractID = contractID
         self.party = party

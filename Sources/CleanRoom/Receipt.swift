@@ -39,6 +39,7 @@ public struct Receipt: Hashable, Sendable {
 
     static let domain = Array("EnclaveKit.cleanroom.receipt.v1".utf8) + [0]
 
+    /// Creates one from its members, each as documented on its property.
     public init(
         contractID: Digest32,
         queryID: String,

@@ -64,6 +64,7 @@ public struct ResultEnvelope: Hashable, Sendable {
         self.init(contractID: id, queryID: queryID, copies: copies)
     }
 
+    /// Creates one from its members, each as documented on its property.
     public init(contractID: Digest32, queryID: String, copies: [Copy]) {
         self.contractID = contractID
         self.queryID = queryID

@@ -28,6 +28,7 @@ public struct RowParser: Sendable {
     /// The first ``maxReported`` bad rows.
     public private(set) var badRows: [BadRow] = []
 
+    /// Creates one from its members, each as documented on its property.
     public init(dataSet: Contract.DataSet) {
         self.dataSet = dataSet
     }

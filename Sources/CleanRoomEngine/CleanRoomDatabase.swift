@@ -30,6 +30,7 @@ public final class CleanRoomDatabase: @unchecked Sendable {
         /// The most rows one query may return (before output rules).
         public var maxRows: Int
 
+        /// Creates one from its members, each as documented on its property.
         public init(time: Duration = .seconds(30), memoryBytes: Int64 = 256 << 20, maxRows: Int = 1_000_000) {
             self.time = time
             self.memoryBytes = memoryBytes
@@ -74,8 +75,8 @@ public final class CleanRoomDatabase: @unchecked Sendable {
 
     /// Open an empty database with the contract's tables.
     ///
-    /// - Throws: ``CleanRoomError/Code/memoryLimit`` when SQLite's memory accounting is off (a heap limit would not
-    ///   be enforced), ``CleanRoomError/Code/engine`` when SQLite fails.
+    /// - Throws: `CleanRoomError/Code/memoryLimit` when SQLite's memory accounting is off (a heap limit would not
+    ///   be enforced), `CleanRoomError/Code/engine` when SQLite fails.
     public init(contract: Contract, limits: Limits = Limits()) throws(CleanRoomError) {
         guard ek_cleanroom_sqlite_memory_accounting() == 1 else {
             throw CleanRoomError(.memoryLimit, "SQLite memory accounting is off, so heap limits would not be enforced")
@@ -194,7 +195,7 @@ public final class CleanRoomDatabase: @unchecked Sendable {
 
     /// Insert rows into a data set's table in one transaction: all of them or none.
     ///
-    /// - Throws: ``CleanRoomError/Code/engine`` when an insert fails (then nothing of this call is kept).
+    /// - Throws: `CleanRoomError/Code/engine` when an insert fails (then nothing of this call is kept).
     public func insert(_ rows: [[SQLValue]], into dataSet: String) throws(CleanRoomError) {
         try load(dataSet) { insert throws(CleanRoomError) in try insert(rows) }
     }
@@ -202,8 +203,8 @@ public final class CleanRoomDatabase: @unchecked Sendable {
     /// Load a data set in one transaction: `body` gets an `insert` function to call with batches of rows; when
     /// `body` or an insert throws, everything inserted by this call is rolled back.
     ///
-    /// - Throws: ``CleanRoomError/Code/wrongContract`` for a data set not in the contract, what `body` throws,
-    ///   ``CleanRoomError/Code/engine`` when SQLite fails.
+    /// - Throws: `CleanRoomError/Code/wrongContract` for a data set not in the contract, what `body` throws,
+    ///   `CleanRoomError/Code/engine` when SQLite fails.
     public func load(
         _ dataSet: String,
         _ body: (_ insert: ([[SQLValue]]) throws(CleanRoomError) -> Void) throws(CleanRoomError) -> Void
@@ -304,7 +305,7 @@ public final class CleanRoomDatabase: @unchecked Sendable {
 
     /// Prepare `query` under the authorizer and describe its output columns, without running it.
     ///
-    /// - Throws: ``CleanRoomError/Code/accessDenied`` naming what the authorizer refused.
+    /// - Throws: `CleanRoomError/Code/accessDenied` naming what the authorizer refused.
     public func describe(_ query: Contract.Query) throws(CleanRoomError) -> (columns: [String], origins: [String?]) {
         try lock.withLock { _ throws(CleanRoomError) in
             let statement = try prepareQuery(query)
@@ -388,9 +389,9 @@ public final class CleanRoomDatabase: @unchecked Sendable {
     ///
     /// The caller (``QueryEngine``) has checked that the query is approved, the runner allowed and the
     /// parameters typed; this binds them and enforces the authorizer and the limits.
-    /// - Throws: ``CleanRoomError/Code/accessDenied``, ``CleanRoomError/Code/timeLimit``,
-    ///   ``CleanRoomError/Code/memoryLimit``, ``CleanRoomError/Code/limitExceeded`` (too many rows),
-    ///   ``CleanRoomError/Code/badParameter``, ``CleanRoomError/Code/engine``.
+    /// - Throws: `CleanRoomError/Code/accessDenied`, `CleanRoomError/Code/timeLimit`,
+    ///   `CleanRoomError/Code/memoryLimit`, `CleanRoomError/Code/limitExceeded` (too many rows),
+    ///   `CleanRoomError/Code/badParameter`, `CleanRoomError/Code/engine`.
     public func run(_ query: Contract.Query, parameters: [String: SQLValue]) throws(CleanRoomError) -> RawResult {
         try lock.withLock { _ throws(CleanRoomError) in
             let statement = try prepareQuery(query)

@@ -25,8 +25,8 @@ public enum DataSetLoader {
 
     /// Load the file whose bytes `next` returns piece by piece (nil at the end).
     ///
-    /// - Throws: ``CleanRoomError/Code/dataTampered``, ``CleanRoomError/Code/wrongContract``,
-    ///   ``CleanRoomError/Code/badRows`` (a header that does not match the schema), or what `next` throws; then
+    /// - Throws: `CleanRoomError/Code/dataTampered`, `CleanRoomError/Code/wrongContract`,
+    ///   `CleanRoomError/Code/badRows` (a header that does not match the schema), or what `next` throws; then
     ///   nothing of this file is loaded.
     public static func load(
         into database: CleanRoomDatabase,

@@ -7,7 +7,7 @@ import Synchronization
 public protocol MonotonicCounter: Sendable {
     /// The current value.
     func read() throws(CleanRoomError) -> UInt64
-    /// Move from `expected` to `expected + 1` and return the new value; throw ``CleanRoomError/Code/rollback`` when
+    /// Move from `expected` to `expected + 1` and return the new value; throw `CleanRoomError/Code/rollback` when
     /// the counter is not at `expected` (another writer, or a replay).
     func increment(from expected: UInt64) throws(CleanRoomError) -> UInt64
 }
@@ -23,6 +23,7 @@ public protocol LedgerStore: Sendable {
 /// A counter in memory (tests, and a single-process demo).
 public final class InMemoryCounter: MonotonicCounter {
     private let value = Mutex<UInt64>(0)
+    /// Creates an empty one.
     public init() {}
     public func read() -> UInt64 { value.withLock { $0 } }
     public func increment(from expected: UInt64) throws(CleanRoomError) -> UInt64 {
@@ -36,9 +37,10 @@ public final class InMemoryCounter: MonotonicCounter {
     }
 }
 
-/// A ledger store in memory; ``saved`` lets tests play the host (keep an old copy, restore it).
+/// A ledger store in memory; ``load()`` and ``save(_:)`` let tests play the host (keep an old copy, restore it).
 public final class InMemoryLedgerStore: LedgerStore {
     private let blob = Mutex<[UInt8]?>(nil)
+    /// Creates an empty one.
     public init() {}
     public func load() -> [UInt8]? { blob.withLock { $0 } }
     public func save(_ sealed: [UInt8]) { blob.withLock { $0 = sealed } }
@@ -120,7 +122,7 @@ public final class PrivacyBudget: Sendable {
 
     /// The current ledger, checked against the counter.
     ///
-    /// - Throws: ``CleanRoomError/Code/rollback`` when the stored ledger is not the latest one.
+    /// - Throws: `CleanRoomError/Code/rollback` when the stored ledger is not the latest one.
     public func current() throws(CleanRoomError) -> Ledger {
         let version = try counter.read()
         guard let sealed = try store.load() else {
@@ -156,7 +158,7 @@ public final class PrivacyBudget: Sendable {
 
     /// Spend `epsilonMilli` on each owner, or nothing if any owner's budget lacks room.
     ///
-    /// - Throws: ``CleanRoomError/Code/budgetExhausted`` naming the owner, ``CleanRoomError/Code/rollback``.
+    /// - Throws: `CleanRoomError/Code/budgetExhausted` naming the owner, `CleanRoomError/Code/rollback`.
     public func spend(epsilonMilli: Int64, owners: [(owner: String, budgetMilli: Int64)]) throws(CleanRoomError) {
         try lock.withLock { _ throws(CleanRoomError) in
             var ledger = try current()

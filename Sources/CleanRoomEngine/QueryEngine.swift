@@ -34,6 +34,7 @@ public final class QueryEngine: Sendable {
         /// The parameters by name.
         public var parameters: [String: SQLValue]
 
+        /// Creates one from its members, each as documented on its property.
         public init(queryID: String, runner: String, parameters: [String: SQLValue]) {
             self.queryID = queryID
             self.runner = runner
@@ -66,10 +67,10 @@ public final class QueryEngine: Sendable {
     ///
     /// - Parameters:
     ///   - contract: the contract.
-    ///   - state: its verified state (``ContractState/evaluate(_:signatures:halts:)``); runs refuse unless active.
+    ///   - state: its verified state (`ContractState.evaluate(_:signatures:halts:)`); runs refuse unless active.
     ///   - limits: per-query limits.
     ///   - budget: the privacy budget ledger; required when an output rule configures differential privacy.
-    /// - Throws: ``CleanRoomError/Code/engine`` and the errors of ``CleanRoomDatabase/init(contract:limits:)``.
+    /// - Throws: `CleanRoomError/Code/engine` and the errors of ``CleanRoomDatabase/init(contract:limits:)``.
     public init(
         contract: Contract,
         state: ContractState,
@@ -96,8 +97,8 @@ public final class QueryEngine: Sendable {
 
     /// Check an approved query's output shape against the output rules without running it.
     ///
-    /// - Throws: ``CleanRoomError/Code/outputRule`` naming `minIdentities`, `neverOutput`, `computedColumns` or
-    ///   `differentialPrivacy`; ``CleanRoomError/Code/accessDenied`` from the authorizer.
+    /// - Throws: `CleanRoomError/Code/outputRule` naming `minIdentities`, `neverOutput`, `computedColumns` or
+    ///   `differentialPrivacy`; `CleanRoomError/Code/accessDenied` from the authorizer.
     public func validate(_ query: Contract.Query) throws(CleanRoomError) {
         let (columns, origins) = try database.describe(query)
         _ = try shape(query, columns: columns, origins: origins)
@@ -236,8 +237,8 @@ public final class QueryEngine: Sendable {
     /// Check a request against the contract: approved query, allowed runner, exactly the declared parameters
     /// with their types.
     ///
-    /// - Throws: ``CleanRoomError/Code/queryNotApproved``, ``CleanRoomError/Code/runnerNotAllowed``,
-    ///   ``CleanRoomError/Code/badParameter``.
+    /// - Throws: `CleanRoomError/Code/queryNotApproved`, `CleanRoomError/Code/runnerNotAllowed`,
+    ///   `CleanRoomError/Code/badParameter`.
     public func authorize(_ request: Request) throws(CleanRoomError) -> Contract.Query {
         guard let query = contract.query(request.queryID) else {
             throw CleanRoomError(.queryNotApproved, "approvedQueries: \(request.queryID) is not an approved query")

@@ -24,6 +24,7 @@ public actor CleanRoomHost {
         /// The largest signature or halt statement accepted (default 4 KiB).
         public var maxDocumentBytes: Int
 
+        /// Creates one from its members, each as documented on its property.
         public init(
             maxDataSetBytes: Int64 = 1 << 30,
             maxContractBytes: Int = CleanRoomOpenRequest.maxContractBytes,

@@ -22,6 +22,7 @@ extension CleanRoomStore {
         /// The receipt document.
         public var receipt: [UInt8]
 
+        /// Creates one from its members, each as documented on its property.
         public init(
             id: String,
             queryID: String,

@@ -15,6 +15,7 @@ public struct HostStatus: Codable, Hashable, Sendable {
         /// Its halt reason, if it halted the contract.
         public var haltReason: String?
 
+        /// Creates one from its members, each as documented on its property.
         public init(name: String, roles: [String], signed: Bool, haltReason: String? = nil) {
             self.name = name
             self.roles = roles
@@ -40,6 +41,7 @@ public struct HostStatus: Codable, Hashable, Sendable {
         /// Rows the enclave refused (nil: not loaded).
         public var badRows: Int?
 
+        /// Creates one from its members, each as documented on its property.
         public init(
             name: String,
             owner: String,
@@ -72,6 +74,7 @@ public struct HostStatus: Codable, Hashable, Sendable {
         /// Groups suppressed.
         public var suppressedGroups: Int64
 
+        /// Creates one from its members, each as documented on its property.
         public init(id: String, queryID: String, sequence: Int64, time: Int64, suppressedGroups: Int64) {
             self.id = id
             self.queryID = queryID
@@ -100,6 +103,7 @@ public struct HostStatus: Codable, Hashable, Sendable {
     /// The query log, oldest first.
     public var queries: [QueryRun]
 
+    /// Creates one from its members, each as documented on its property.
     public init(
         contractID: String? = nil,
         contractName: String? = nil,

@@ -8,6 +8,7 @@ public struct CleanRoomLoadRequest: Codable, Hashable, Sendable {
     /// The longest wrapped key accepted.
     public static let maxWrappedKeyBytes = 16 << 10
 
+    /// Creates one from its members, each as documented on its property.
     public init(dataSet: String, wrappedKey: String) {
         self.dataSet = dataSet
         self.wrappedKey = wrappedKey
@@ -23,6 +24,7 @@ public struct CleanRoomChunkRequest: Codable, Hashable, Sendable {
     /// At most this many bytes.
     public var length: Int32
 
+    /// Creates one from its members, each as documented on its property.
     public init(dataSet: String, offset: Int64, length: Int32) {
         self.dataSet = dataSet
         self.offset = offset
@@ -43,6 +45,7 @@ public struct CleanRoomLoadReport: Codable, Hashable, Sendable {
     /// SHA-256 of the ciphertext the enclave read, lower-case hex.
     public var ciphertextSHA256: String
 
+    /// Creates one from its members, each as documented on its property.
     public init(dataSet: String, rows: Int, badRowCount: Int, badRows: [String], ciphertextSHA256: String) {
         self.dataSet = dataSet
         self.rows = rows

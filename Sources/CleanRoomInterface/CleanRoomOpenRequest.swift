@@ -16,6 +16,7 @@ public struct CleanRoomOpenRequest: Codable, Hashable, Sendable {
     /// The largest signature or halt document accepted (4 KiB).
     public static let maxDocumentBytes = 4096
 
+    /// Creates one from its members, each as documented on its property.
     public init(contract: [UInt8], signatures: [[UInt8]], halts: [[UInt8]] = [], challenge: String? = nil) {
         self.contract = contract
         self.signatures = signatures

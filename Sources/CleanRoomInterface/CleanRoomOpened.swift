@@ -13,6 +13,7 @@ public struct CleanRoomOpened: Codable, Hashable, Sendable {
     /// Evidence whose report data starts with SHA-256 of ``runtimeData``.
     public var evidence: AttestationEvidence
 
+    /// Creates one from its members, each as documented on its property.
     public init(contractID: String, runtimeData: [UInt8], evidence: AttestationEvidence) {
         self.contractID = contractID
         self.runtimeData = runtimeData

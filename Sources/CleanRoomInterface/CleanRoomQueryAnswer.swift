@@ -14,6 +14,7 @@ public struct CleanRoomQueryAnswer: Codable, Hashable, Sendable {
     /// When the run finished, seconds since 1970.
     public var time: Int64
 
+    /// Creates one from its members, each as documented on its property.
     public init(
         id: String,
         queryID: String,
@@ -38,6 +39,7 @@ public struct CleanRoomResultTable: Codable, Hashable, Sendable {
     /// The rows released (suppressed groups are absent).
     public var rows: [[String]]
 
+    /// Creates one from its members, each as documented on its property.
     public init(columns: [String], rows: [[String]]) {
         self.columns = columns
         self.rows = rows

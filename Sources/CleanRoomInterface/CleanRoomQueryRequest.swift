@@ -19,6 +19,7 @@ public struct CleanRoomQueryRequest: Codable, Hashable, Sendable {
     /// The largest request body the host accepts (64 KiB).
     public static let maxRequestBytes = 64 << 10
 
+    /// Creates one from its members, each as documented on its property.
     public init(queryID: String, runner: String, parameters: [String: String], nonce: String, signature: String) {
         self.queryID = queryID
         self.runner = runner

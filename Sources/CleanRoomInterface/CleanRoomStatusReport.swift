@@ -17,6 +17,7 @@ public struct CleanRoomStatusReport: Codable, Hashable, Sendable {
         /// Its reason.
         public var reason: String
 
+        /// Creates one from its members, each as documented on its property.
         public init(party: String, reason: String) {
             self.party = party
             self.reason = reason
@@ -32,6 +33,7 @@ public struct CleanRoomStatusReport: Codable, Hashable, Sendable {
     /// The halts received.
     public var halts: [Halt]
 
+    /// Creates one from its members, each as documented on its property.
     public init(phase: Phase, contractID: String? = nil, signedBy: [String] = [], halts: [Halt] = []) {
         self.phase = phase
         self.contractID = contractID
