@@ -26,7 +26,7 @@ public enum CleanRoomServer {
         let router = Router()
         router.middlewares.add(LogRequestsMiddleware(.info))
         router.middlewares.add(SecurityHeadersMiddleware())
-        router.middlewares.add(ErrorMiddleware())
+        router.middlewares.add(ErrorMiddleware(what: "the clean room host"))
         router.get("/") { _, _ in
             let page = StatusPage.render(try await HostStatus.of(host))
             return Response(
@@ -209,29 +209,4 @@ public enum CleanRoomServer {
         }
     }
 
-    /// Every error as a `ServiceError` body; unexpected errors become a 500 without internals (logged here).
-    struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-        func handle(
-            _ request: Request,
-            context: Context,
-            next: (Request, Context) async throws -> Response
-        ) async throws -> Response {
-            do {
-                return try await next(request, context)
-            } catch let error as ServiceError {
-                throw error
-            } catch let error as HTTPError {
-                let code =
-                    switch error.status {
-                    case .notFound: "NotFound"
-                    case .contentTooLarge: "RequestTooLarge"
-                    default: "HTTP\(error.status.code)"
-                    }
-                throw ServiceError(status: error.status, code: code, message: error.body ?? error.status.reasonPhrase)
-            } catch {
-                context.logger.error("request failed", metadata: ["error": "\(error)"])
-                throw ServiceError.internal("the clean room host failed to process the request")
-            }
-        }
-    }
 }

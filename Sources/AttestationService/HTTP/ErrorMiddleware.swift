@@ -1,10 +1,19 @@
-internal import Hummingbird
+public import Hummingbird
 
 /// Turns every error into a ``ServiceError``, whose response is MAA's `{"error":{"code":…,"message":…}}` with its
 /// status: Hummingbird's errors (no route, a body too large) keep their status; unexpected errors become a 500
-/// without internals (logged here).
-struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(
+/// without internals (logged here). The key broker and the clean room host use it too.
+public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Who failed, in the 500 answer's message ("the service failed to process the request").
+    let what: String
+
+    /// A middleware whose 500 answers say `what` failed.
+    public init(what: String = "the service") {
+        self.what = what
+    }
+
+    /// Passes `request` on, and turns what `next` throws into a ``ServiceError``.
+    public func handle(
         _ request: Request,
         context: Context,
         next: (Request, Context) async throws -> Response
@@ -23,7 +32,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw ServiceError(status: error.status, code: code, message: error.body ?? error.status.reasonPhrase)
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(error)"])
-            throw ServiceError.internal("the service failed to process the request")
+            throw ServiceError.internal("\(what) failed to process the request")
         }
     }
 }

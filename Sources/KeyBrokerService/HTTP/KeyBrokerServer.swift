@@ -24,7 +24,7 @@ public enum KeyBrokerServer {
     public static func router(core: KeyBrokerCore) -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(LogRequestsMiddleware(.info))
-        router.middlewares.add(KeyBrokerErrorMiddleware())
+        router.middlewares.add(ErrorMiddleware(what: "the key broker"))
         KeysController(core: core).addRoutes(to: router)
         return router
     }
