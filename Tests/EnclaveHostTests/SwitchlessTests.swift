@@ -175,8 +175,8 @@ struct SwitchlessTests {
 
     @Test func enclaveAnsweringWithALengthBeyondTheSlotFailsTheCall() async throws {
         let enclave = try await Self.load(slots: 1, calls: [Sleep.name])
-        // The handler runs 5 s: an error well before that comes from the corrupt slot, not from its real answer.
-        let pending = Task { try await enclave.call(Sleep.self, 5_000) }
+        // The handler runs 30 s: an error well before that comes from the corrupt slot, not from its real answer.
+        let pending = Task { try await enclave.call(Sleep.self, 30_000) }
         try await Task.sleep(for: .milliseconds(200))
         // While the call runs, the enclave claims an answer far larger than the slot.
         _ = try await enclave.call(ScribbleSwitchlessRing.self, ScribbleRequest(slot: 0, word: 3, value: 0xFFFF_FF00))
@@ -185,7 +185,8 @@ struct SwitchlessTests {
         let error = await #expect(throws: EnclaveError.self) { try await pending.value }
         #expect(error?.code == .protocolViolation)
         #expect(error?.reason.contains("exceeds") == true)
-        #expect(Self.seconds(since: start) < 2)
+        // Prompt, not the handler's own end; generous, as the full suite runs on two busy cores (2.9 s seen in CI).
+        #expect(Self.seconds(since: start) < 10)
         #expect(enclave.switchlessCounters?.corrupt == 1)
         #expect(try await enclave.call(Sleep.self, 1) >= 1)
         await enclave.terminate()
@@ -193,12 +194,12 @@ struct SwitchlessTests {
 
     @Test func enclaveAnsweringAnUnknownStateFailsTheCall() async throws {
         let enclave = try await Self.load(slots: 1, calls: [Sleep.name])
-        let pending = Task { try await enclave.call(Sleep.self, 5_000) }
+        let pending = Task { try await enclave.call(Sleep.self, 30_000) }
         try await Task.sleep(for: .milliseconds(200))
         _ = try await enclave.call(ScribbleSwitchlessRing.self, ScribbleRequest(slot: 0, word: 0, value: 0xDEAD))
         let start = ContinuousClock.now
         let error = await #expect(throws: EnclaveError.self) { try await pending.value }
-        #expect(Self.seconds(since: start) < 2)
+        #expect(Self.seconds(since: start) < 10)
         #expect(error?.code == .protocolViolation)
         #expect(error?.reason.contains("unknown state") == true)
         await enclave.terminate()
