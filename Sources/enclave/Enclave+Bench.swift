@@ -8,7 +8,9 @@ extension EnclaveCommand {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks (build with -c release).",
-            subcommands: [Calls.self, Seal.self, Verify.self, Service.self, Codec.self, KeyBrokerBench.self]
+            subcommands: [
+                Calls.self, Seal.self, Verify.self, Service.self, Codec.self, KeyBrokerBench.self, CleanRoomBench.self,
+            ]
         )
     }
 }
