@@ -225,6 +225,7 @@ let package = Package(
             name: "CleanRoomHost",
             dependencies: [
                 "CleanRoom", "CleanRoomInterface", "AttestationService", "EnclaveCore", "EnclaveHost",
+                "KeyReleaseFormats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -252,11 +253,23 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The key broker's store on PostgreSQL, for replicas on one database; behind the Postgres trait like
+        // AttestationServicePostgres (whose connection and TLS handling it shares).
+        .target(
+            name: "KeyBrokerServicePostgres",
+            dependencies: [
+                "KeyBrokerService", "AttestationServicePostgres", "AttestationService", "AttestationAPI", "EnclaveCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Relying parties and attesters: the service's REST client and token verification against its JWKS.
         .target(
             name: "AttestationClient",
             dependencies: [
-                "EnclaveCore", "Attestation", "AttestationAPI",
+                "EnclaveCore", "Attestation", "AttestationAPI", "KeyReleaseFormats",
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -277,6 +290,7 @@ let package = Package(
                 "AttestationClient", "AttestationAPI", "CleanRoom", "CleanRoomHost",
                 "KeyBrokerService", "KeyBrokerInterface", "KeyEnvelope",
                 .target(name: "AttestationServicePostgres", condition: .when(traits: ["Postgres"])),
+                .target(name: "KeyBrokerServicePostgres", condition: .when(traits: ["Postgres"])),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -390,6 +404,7 @@ let package = Package(
             dependencies: [
                 "KeyBrokerService", "KeyBrokerInterface", "AttestationService", "AttestationAPI", "EnclaveCore",
                 "TestSupport", "KeyEnvelope", "KeyReleaseFormats", "AttestationClient", "EnclaveHost", "Attestation",
+                "KeyBrokerServicePostgres",
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -428,7 +443,7 @@ let package = Package(
             name: "CleanRoomHostTests",
             dependencies: [
                 "CleanRoomHost", "CleanRoomInterface", "CleanRoom", "AttestationService", "Attestation", "EnclaveHost",
-                "EnclaveCore", "KeyReleaseFormats", "TestSupport",
+                "EnclaveCore", "KeyReleaseFormats", "TestSupport", "KeyBroker", "KeyBrokerInterface",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

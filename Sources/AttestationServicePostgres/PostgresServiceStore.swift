@@ -3,7 +3,7 @@ internal import EnclaveCore
 public import Foundation
 internal import Logging
 internal import NIOSSL
-internal import PostgresNIO
+package import PostgresNIO
 
 /// The shared store for several instances: one PostgreSQL database. Instances agree on one signing key (the first
 /// inserted wins) and see each other's policy changes on their next request.
@@ -30,6 +30,16 @@ public final class PostgresServiceStore: ServiceStore {
     /// `password`, when given, takes precedence over one in the URL. Fails (rather than waiting) when the server
     /// cannot be reached, refuses TLS that `sslmode` requires, or refuses the credentials.
     public static func connect(url: String, password: String? = nil) async throws -> PostgresServiceStore {
+        let client = try await makeClient(url: url, password: password)
+        let store = PostgresServiceStore(client: client, runner: Task { await client.run() })
+        try await store.migrate()
+        return store
+    }
+
+    /// A pooled client for `url` (not yet running: the caller runs it), after one probe connection, so that a
+    /// refusal (no TLS where `sslmode` requires it, bad password, nobody listening) is an error rather than a wait.
+    /// Shared with the key broker's PostgreSQL store.
+    package static func makeClient(url: String, password: String?) async throws -> PostgresClient {
         let endpoint = try Endpoint(url: url, password: password)
         let logger = Logger(label: "enclavekit.postgres")
         // One connection first, so that a refusal (no TLS where required, bad password) is an error, not a wait.
@@ -71,10 +81,7 @@ public final class PostgresServiceStore: ServiceStore {
             tls: try endpoint.clientTLS()
         )
         configuration.options.maximumConnections = 8
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        let store = PostgresServiceStore(client: client, runner: Task { await client.run() })
-        try await store.migrate()
-        return store
+        return PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 
     /// A parsed connection URL.

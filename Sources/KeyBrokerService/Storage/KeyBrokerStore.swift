@@ -31,8 +31,12 @@ public protocol KeyBrokerStore: Sendable {
     func appendAudit(_ entry: KeyBrokerAuditEntry) async throws
     /// The newest `limit` audit records, newest first.
     func auditEntries(limit: Int) async throws -> [KeyBrokerAuditEntry]
-    /// The keyring's identifier recorded by the first instance, or `candidate` now recorded.
+    /// The keyring's identifier recorded by the first instance, or `candidate` now recorded. Race-safe: instances
+    /// starting at once on one database all get the one identifier that was recorded first.
     func keyringID(orInsert candidate: String) async throws -> String
+    /// The keyring's identifier, nil before any instance recorded one (a new instance decides by it whether to make
+    /// a keyring or join one).
+    func keyringID() async throws -> String?
     /// Close the connection.
     func close() async throws
 }

@@ -174,11 +174,15 @@ public final class SQLiteKeyBrokerStore: KeyBrokerStore {
 
     public func keyringID(orInsert candidate: String) async throws -> String {
         _ = try await connection.query("INSERT OR IGNORE INTO kb_master (id, key_id) VALUES (1, ?)", [.text(candidate)])
-        let rows = try await connection.query("SELECT key_id FROM kb_master WHERE id = 1")
-        guard let id = rows.first?.column("key_id")?.string else {
+        guard let id = try await keyringID() else {
             throw KeyBrokerCore.failure("the keyring's identifier did not persist")
         }
         return id
+    }
+
+    public func keyringID() async throws -> String? {
+        let rows = try await connection.query("SELECT key_id FROM kb_master WHERE id = 1")
+        return rows.first?.column("key_id")?.string
     }
 
     public func close() async throws { try await connection.close() }

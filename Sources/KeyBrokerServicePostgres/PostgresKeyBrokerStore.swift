@@ -1,0 +1,287 @@
+public import AttestationAPI
+internal import AttestationService
+internal import AttestationServicePostgres
+internal import EnclaveCore
+public import Foundation
+public import KeyBrokerService
+internal import Logging
+internal import PostgresNIO
+
+/// The key broker's store for replicas: one PostgreSQL database shared by every broker instance, with the same
+/// semantics as ``KeyBrokerService/SQLiteKeyBrokerStore`` (versions, soft delete and purge, one keyring identifier,
+/// an append-only audit log). Changes to one key name are serialized across instances (a transaction-scoped
+/// advisory lock per name), so a version can't slip in beside a concurrent delete. The audit table refuses
+/// `UPDATE`, `DELETE` and `TRUNCATE` by trigger: the store has no path that changes or removes a record.
+public final class PostgresKeyBrokerStore: KeyBrokerStore {
+    private let client: PostgresClient
+    private let runner: Task<Void, Never>
+    private let logger = Logger(label: "enclavekit.keybroker.postgres")
+
+    /// Connect to `url` (`postgres://user@host[:port]/database[?sslmode=…&sslrootcert=FILE]`, TLS as the
+    /// attestation service's `--database`: libpq's `sslmode`, `verify-full` the only mode that stops an attacker
+    /// on the path) and create the tables when missing. `password`, when given, takes precedence over one in the
+    /// URL. Fails (rather than waiting) when the server can't be reached, refuses the TLS `sslmode` requires, or
+    /// refuses the credentials.
+    public static func connect(url: String, password: String? = nil) async throws -> PostgresKeyBrokerStore {
+        let client = try await PostgresServiceStore.makeClient(url: url, password: password)
+        let store = PostgresKeyBrokerStore(client: client, runner: Task { await client.run() })
+        do {
+            try await store.migrate()
+        } catch {
+            store.runner.cancel()
+            throw error
+        }
+        return store
+    }
+
+    private init(client: PostgresClient, runner: Task<Void, Never>) {
+        self.client = client
+        self.runner = runner
+    }
+
+    /// The advisory lock (transaction-scoped) that serializes migrations across instances starting at once.
+    static let migrationLock: Int64 = 0x6B62_0001
+
+    public func migrate() async throws {
+        let logger = self.logger
+        // Two instances starting at once would otherwise race `CREATE TABLE IF NOT EXISTS` (a unique violation in
+        // PostgreSQL's catalog) and the trigger's existence check.
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
+            for statement in [
+                "CREATE TABLE IF NOT EXISTS kb_keys (seq BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, record TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, deleted DOUBLE PRECISION, UNIQUE (name, version))",
+                "CREATE INDEX IF NOT EXISTS kb_keys_name ON kb_keys (name)",
+                "CREATE TABLE IF NOT EXISTS kb_audit (id BIGSERIAL PRIMARY KEY, time DOUBLE PRECISION NOT NULL, operation TEXT NOT NULL, key TEXT, version TEXT, result TEXT NOT NULL, reason TEXT NOT NULL, issuer TEXT, jti TEXT, claims TEXT)",
+                "CREATE TABLE IF NOT EXISTS kb_master (id INTEGER PRIMARY KEY CHECK (id = 1), key_id TEXT NOT NULL)",
+                """
+                CREATE OR REPLACE FUNCTION kb_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$
+                """,
+                """
+                DO $$ BEGIN
+                IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'kb_audit_no_change'
+                    AND tgrelid = 'kb_audit'::regclass) THEN
+                    CREATE TRIGGER kb_audit_no_change BEFORE UPDATE OR DELETE ON kb_audit
+                        FOR EACH ROW EXECUTE FUNCTION kb_audit_append_only();
+                END IF;
+                IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'kb_audit_no_truncate'
+                    AND tgrelid = 'kb_audit'::regclass) THEN
+                    CREATE TRIGGER kb_audit_no_truncate BEFORE TRUNCATE ON kb_audit
+                        FOR EACH STATEMENT EXECUTE FUNCTION kb_audit_append_only();
+                END IF;
+                END $$
+                """,
+            ] {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+        }
+    }
+
+    /// Run `sql` as is (tests: prove the audit table refuses changes; make a scratch database).
+    package func execute(_ sql: String) async throws {
+        try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+    }
+
+    /// Runs `body` in a transaction holding the advisory lock of key `name`: every change to one name (a new
+    /// version, delete, recover, purge) is serialized across instances.
+    private func lockingName<T: Sendable>(
+        _ name: String,
+        _ body: @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let logger = self.logger
+        let lockKey = "kb:" + name
+        return try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(lockKey)))", logger: logger)
+            return try await body(connection)
+        }
+    }
+
+    public func insertVersion(_ version: StoredKeyVersion, created: Date) async throws -> Bool {
+        let record = try Self.encode(version)
+        let name = version.name
+        let id = version.version
+        let seconds = created.timeIntervalSince1970
+        let logger = self.logger
+        return try await lockingName(name) { connection in
+            let rows = try await connection.query(
+                """
+                INSERT INTO kb_keys (name, version, record, created, deleted)
+                SELECT \(name), \(id), \(record), \(seconds), NULL
+                WHERE NOT EXISTS (SELECT 1 FROM kb_keys WHERE name = \(name) AND deleted IS NOT NULL)
+                RETURNING seq
+                """,
+                logger: logger
+            )
+            var inserted = false
+            for try await _ in rows.decode(Int64.self) { inserted = true }
+            return inserted
+        }
+    }
+
+    public func version(name: String, version: String) async throws -> StoredKeyVersion? {
+        try await records(
+            "SELECT record FROM kb_keys WHERE name = \(name) AND version = \(version) AND deleted IS NULL"
+        ).first
+    }
+
+    public func latestVersion(name: String) async throws -> StoredKeyVersion? {
+        try await records(
+            "SELECT record FROM kb_keys WHERE name = \(name) AND deleted IS NULL ORDER BY seq DESC LIMIT 1"
+        ).first
+    }
+
+    public func versions(name: String) async throws -> [StoredKeyVersion] {
+        try await records("SELECT record FROM kb_keys WHERE name = \(name) AND deleted IS NULL ORDER BY seq")
+    }
+
+    public func latestVersions(limit: Int) async throws -> [StoredKeyVersion] {
+        try await records(
+            """
+            SELECT record FROM kb_keys WHERE seq IN (SELECT MAX(seq) FROM kb_keys WHERE deleted IS NULL GROUP BY name)
+            ORDER BY name LIMIT \(max(0, limit))
+            """
+        )
+    }
+
+    public func replaceVersion(_ version: StoredKeyVersion) async throws -> Bool {
+        let record = try Self.encode(version)
+        let name = version.name
+        let id = version.version
+        let logger = self.logger
+        return try await lockingName(name) { connection in
+            var replaced = false
+            for try await _ in try await connection.query(
+                "UPDATE kb_keys SET record = \(record) WHERE name = \(name) AND version = \(id) AND deleted IS NULL RETURNING seq",
+                logger: logger
+            ).decode(Int64.self) {
+                replaced = true
+            }
+            return replaced
+        }
+    }
+
+    public func setDeleted(name: String, at: Date?) async throws -> Bool {
+        let logger = self.logger
+        let seconds = at?.timeIntervalSince1970
+        return try await lockingName(name) { connection in
+            let rows =
+                if let seconds {
+                    try await connection.query(
+                        "UPDATE kb_keys SET deleted = \(seconds) WHERE name = \(name) AND deleted IS NULL RETURNING seq",
+                        logger: logger
+                    )
+                } else {
+                    try await connection.query(
+                        "UPDATE kb_keys SET deleted = NULL WHERE name = \(name) AND deleted IS NOT NULL RETURNING seq",
+                        logger: logger
+                    )
+                }
+            var changed = false
+            for try await _ in rows.decode(Int64.self) { changed = true }
+            return changed
+        }
+    }
+
+    public func deletedKey(name: String) async throws -> (version: StoredKeyVersion, deleted: Date)? {
+        for try await (record, deleted) in try await client.query(
+            "SELECT record, deleted FROM kb_keys WHERE name = \(name) AND deleted IS NOT NULL ORDER BY seq DESC LIMIT 1",
+            logger: logger
+        ).decode((String, Double).self) {
+            return (try Self.decode(record), Date(timeIntervalSince1970: deleted))
+        }
+        return nil
+    }
+
+    public func purge(name: String) async throws -> Bool {
+        let logger = self.logger
+        return try await lockingName(name) { connection in
+            var purged = false
+            for try await _ in try await connection.query(
+                "DELETE FROM kb_keys WHERE name = \(name) AND deleted IS NOT NULL RETURNING seq",
+                logger: logger
+            ).decode(Int64.self) {
+                purged = true
+            }
+            return purged
+        }
+    }
+
+    public func appendAudit(_ entry: KeyBrokerAuditEntry) async throws {
+        try await client.query(
+            """
+            INSERT INTO kb_audit (time, operation, key, version, result, reason, issuer, jti, claims)
+            VALUES (\(entry.time), \(entry.operation), \(entry.key), \(entry.version), \(entry.result), \(entry.reason), \(entry.issuer), \(entry.jti), \(entry.claims))
+            """,
+            logger: logger
+        )
+    }
+
+    public func auditEntries(limit: Int) async throws -> [KeyBrokerAuditEntry] {
+        var entries: [KeyBrokerAuditEntry] = []
+        for try await (id, time, operation, key, version, result, reason, issuer, jti, claims)
+            in try await client.query(
+                "SELECT id, time, operation, key, version, result, reason, issuer, jti, claims FROM kb_audit ORDER BY id DESC LIMIT \(max(0, limit))",
+                logger: logger
+            ).decode((Int64, Double, String, String?, String?, String, String, String?, String?, String?).self)
+        {
+            entries.append(
+                KeyBrokerAuditEntry(
+                    id: id,
+                    time: time,
+                    operation: operation,
+                    key: key,
+                    version: version,
+                    result: result,
+                    reason: reason,
+                    issuer: issuer,
+                    jti: jti,
+                    claims: claims
+                )
+            )
+        }
+        return entries
+    }
+
+    public func keyringID(orInsert candidate: String) async throws -> String {
+        // Two instances inserting at once: the second waits on the first's row and then does nothing; both read it.
+        try await client.query(
+            "INSERT INTO kb_master (id, key_id) VALUES (1, \(candidate)) ON CONFLICT (id) DO NOTHING",
+            logger: logger
+        )
+        guard let id = try await keyringID() else {
+            throw ServiceError.internal("the keyring's identifier did not persist")
+        }
+        return id
+    }
+
+    public func keyringID() async throws -> String? {
+        for try await id in try await client.query("SELECT key_id FROM kb_master WHERE id = 1", logger: logger)
+            .decode(String.self)
+        {
+            return id
+        }
+        return nil
+    }
+
+    public func close() async throws { runner.cancel() }
+
+    private func records(_ query: PostgresQuery) async throws -> [StoredKeyVersion] {
+        var versions: [StoredKeyVersion] = []
+        for try await record in try await client.query(query, logger: logger).decode(String.self) {
+            versions.append(try Self.decode(record))
+        }
+        return versions
+    }
+
+    static func encode(_ version: StoredKeyVersion) throws -> String {
+        try WireJSON.string(version)
+    }
+
+    static func decode(_ text: String) throws -> StoredKeyVersion {
+        do {
+            return try WireJSON.decode(StoredKeyVersion.self, from: Array(text.utf8))
+        } catch {
+            throw ServiceError.internal("a stored key record does not decode")
+        }
+    }
+}
