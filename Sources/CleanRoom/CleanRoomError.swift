@@ -55,6 +55,8 @@ public struct CleanRoomError: Error, Hashable, Sendable, CustomStringConvertible
         public static let rollback = Code("rollback")
         /// A recipient key is not one of the contract's recipients.
         public static let unknownRecipient = Code("unknownRecipient")
+        /// An encrypted data set's upload is not signed by the data set's owner (or its bytes changed since).
+        public static let uploadSignature = Code("uploadSignature")
         /// A receipt or receipt chain does not verify.
         public static let badReceipt = Code("badReceipt")
         /// The SQL engine failed for another reason.

@@ -46,13 +46,22 @@ public actor CleanRoomHost {
     private var enclaveRefusal: String?
     /// What the enclave said about each data set it loaded.
     private(set) var loads: [String: CleanRoomLoadReport] = [:]
+    /// How data keys are obtained from the key broker (nil: only keys already wrapped to the enclave are loaded).
+    let keyRelease: CleanRoomKeyRelease?
 
     /// A host over `store` driving `enclave` (a loaded CleanRoomEnclave); a contract already stored is reloaded and,
-    /// when every party signed it, opened in the enclave.
-    public init(store: CleanRoomStore, enclave: Enclave, limits: Limits = Limits()) async throws {
+    /// when every party signed it, opened in the enclave. With `keyRelease`, data sets are loaded with their owners'
+    /// keys released by the key broker to the attested clean room (``loadDataSet(name:brokerKey:version:)``).
+    public init(
+        store: CleanRoomStore,
+        enclave: Enclave,
+        limits: Limits = Limits(),
+        keyRelease: CleanRoomKeyRelease? = nil
+    ) async throws {
         self.store = store
         self.enclave = enclave
         self.limits = limits
+        self.keyRelease = keyRelease
         if let bytes = try await store.contract() {
             contract = try Self.refusing { () throws(CleanRoomError) in try Contract(canonicalBytes: bytes) }
             try await openIfActive()
@@ -162,10 +171,13 @@ public actor CleanRoomHost {
     }
 
     /// Store an encrypted data set streamed in `body`: at most ``Limits/maxDataSetBytes``; its header must name this
-    /// contract and the data set `name`, which the contract must have. Stored as is (ciphertext), replacing an
-    /// earlier upload of the same data set only once the new one is complete.
+    /// contract and the data set `name`, which the contract must have; `ownerSignature` must be the data set owner's
+    /// ``DataSetUploadSigning`` signature over the bytes received (`uploadSignature` otherwise, nothing stored).
+    /// Stored as is (ciphertext), replacing an earlier upload of the same data set only once the new one is complete
+    /// and its signature verified.
     public func storeDataSet(
         name: String,
+        ownerSignature: String,
         body: some AsyncSequence<ByteBuffer, any Error>
     ) async throws -> CleanRoomStore.DataSetRecord {
         let contract = try requireContract()
@@ -209,6 +221,10 @@ public actor CleanRoomHost {
         guard headerChecked else {
             throw ServiceError.badRequest("dataTampered", "the upload ends inside the data file's header")
         }
+        let sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        try Self.refusing { () throws(CleanRoomError) in
+            try DataSetUploadSigning.verify(ownerSignature, contract: contract, dataSet: name, sha256: sha256)
+        }
         try file.synchronize()
         try file.close()
         guard rename(temporary, path) == 0 else { throw ServiceError.internal("cannot store the data set file") }
@@ -217,7 +233,7 @@ public actor CleanRoomHost {
             name: name,
             path: path,
             size: size,
-            sha256: hasher.finalize().map { String(format: "%02x", $0) }.joined(),
+            sha256: sha256,
             uploaded: Date()
         )
         try await store.putDataSet(record)

@@ -13,7 +13,10 @@ internal import ServiceLifecycle
 ///
 /// Routes: `GET /` (the status page), `GET /status` (JSON), `PUT /contract` and `GET /contract` (canonical bytes),
 /// `POST /signatures`, `POST /halts` (canonical documents), `PUT /datasets/{name}` (an encrypted data file as
-/// uploaded by its owner), `POST /datasets/{name}/load` (its key as a JWE to the enclave's key), `POST /queries` (a runner's signed query request), `GET /results/{id}` and
+/// uploaded by its owner, signed by the owner in `X-Owner-Signature`; with `?key=NAME[&version=V]` the key broker
+/// releases that key to the clean room and the data set loads), `POST /datasets/{name}/load` (`?key=NAME`: the same
+/// release; otherwise the body is the key as a JWE to the enclave's key), `POST /queries` (a runner's signed query
+/// request), `GET /results/{id}` and
 /// `GET /receipts/{id}` (a run's encrypted result and receipt), `GET /attestation` (the enclave's runtime data and
 /// evidence). Errors are
 /// `{"error":{"code","message"}}`, the code naming the check that refused.
@@ -63,11 +66,26 @@ public enum CleanRoomServer {
         }
         router.put("/datasets/{name}") { request, context in
             let name = try context.parameters.require("name")
-            let record = try await host.storeDataSet(name: name, body: request.body)
-            return json(["name": record.name, "size": String(record.size), "sha256": record.sha256])
+            guard let signature = request.headers[.init(ownerSignatureHeader)!] else {
+                throw ServiceError.badRequest(
+                    "uploadSignature",
+                    "an upload needs the data set owner's signature in \(ownerSignatureHeader)"
+                )
+            }
+            let record = try await host.storeDataSet(name: name, ownerSignature: signature, body: request.body)
+            var answer = UploadAnswer(name: record.name, size: String(record.size), sha256: record.sha256, load: nil)
+            if let key = request.uri.queryParameters["key"].map(String.init) {
+                let version = request.uri.queryParameters["version"].map(String.init)
+                answer.load = try await host.loadDataSet(name: name, brokerKey: key, version: version)
+            }
+            return json(answer)
         }
         router.post("/datasets/{name}/load") { request, context in
             let name = try context.parameters.require("name")
+            if let key = request.uri.queryParameters["key"].map(String.init) {
+                let version = request.uri.queryParameters["version"].map(String.init)
+                return json(try await host.loadDataSet(name: name, brokerKey: key, version: version))
+            }
             let body = try await collect(request, limit: CleanRoomLoadRequest.maxWrappedKeyBytes)
             let wrapped = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             return json(try await host.loadDataSet(name: name, wrappedKey: wrapped))
@@ -178,6 +196,17 @@ public enum CleanRoomServer {
             headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: bytes))
         )
+    }
+
+    /// The header carrying a data set owner's upload signature (``DataSetUploadSigning``, base64url).
+    public static let ownerSignatureHeader = "X-Owner-Signature"
+
+    /// The answer to an upload: the stored file and, when a broker key was named, the enclave's load report.
+    struct UploadAnswer: Encodable {
+        let name: String
+        let size: String
+        let sha256: String
+        var load: CleanRoomLoadReport?
     }
 
     /// `GET /attestation`: what to send to the attestation service (runtime data as base64url, the evidence).

@@ -14,7 +14,9 @@ extension EnclaveCommand {
                 A refusal prints `Error: <check>: <reason>` and exits 1 (a contract, signature, halt or data file \
                 that does not verify); usage errors exit 64.
                 """,
-            subcommands: [Contract.self, Keygen.self, Encrypt.self, Result.self, ReceiptCommand.self, Serve.self]
+            subcommands: [
+                Contract.self, Keygen.self, Encrypt.self, Query.self, Result.self, ReceiptCommand.self, Serve.self,
+            ]
         )
 
         /// Run `body`; a clean room refusal prints its check and reason and exits 1.

@@ -1,23 +1,46 @@
 import ArgumentParser
+import AttestationClient
 import CleanRoom
+import CleanRoomHost
 import Crypto
 import EnclaveCore
 import Foundation
 
 extension EnclaveCommand.CleanRoomCLI {
     /// `enclave cleanroom encrypt`: encrypt a data owner's CSV file for the clean room, client-side.
-    struct Encrypt: ParsableCommand {
+    struct Encrypt: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Encrypt a CSV data set for a contract's clean room (streaming, chunked AES-256-GCM).",
             discussion: """
-                The data key is 32 raw bytes read from --key-file (`-` reads standard input). The file is bound to \
-                the contract ID and the data set name in its authenticated header; the clean room refuses it under \
-                any other contract or data set. Progress goes to standard error for inputs over 64 MiB.
+                With --key NAME (the usual way) a fresh data key is made in memory, imported into the key broker \
+                (--broker) as NAME, wrapped to the broker's import key after its evidence was checked with the \
+                attestation service (--attestation), exportable only to the contract's clean room: the contract's \
+                enclave signer and product, at least its minimum security version, not debug, and runtime data \
+                naming this contract's ID. The key never touches disk in the clear. Offline, --key-file gives the \
+                data key as 32 raw bytes (`-` reads standard input). The file is bound to the contract ID and the \
+                data set name in its authenticated header; the clean room refuses it under any other contract or \
+                data set. With --sign-upload the owner's signature for the host (PUT /datasets/NAME, header \
+                X-Owner-Signature) is written to OUTPUT.sig. Progress goes to standard error for inputs over 64 MiB.
                 """
         )
 
-        @Option(help: "A file holding the data key: exactly 32 raw bytes (`-` for standard input).")
-        var keyFile: String
+        @Option(help: "Import a fresh data key into the key broker under this name (released only to the clean room).")
+        var key: String?
+
+        @Option(help: "Offline: a file holding the data key, exactly 32 raw bytes (`-` for standard input).")
+        var keyFile: String?
+
+        @OptionGroup var brokerOptions: BrokerOptions
+
+        @OptionGroup var attestationOptions: AttestationServiceOptions
+
+        @Option(
+            help: "The broker enclave's expected signer ID (hex; default: the one `enclave serve` signed it with)."
+        )
+        var brokerSigner: String?
+
+        @Option(help: "The data owner's signing key (PEM): write the upload signature to OUTPUT.sig.")
+        var signUpload: String?
 
         @Option(help: "The canonical contract the data is for.")
         var contract: String
@@ -34,20 +57,92 @@ extension EnclaveCommand.CleanRoomCLI {
         @Argument(help: "Where to write the encrypted file (.ecr).")
         var output: String
 
-        func run() throws {
+        func validate() throws {
+            guard (key == nil) != (keyFile == nil) else {
+                throw ValidationError("give exactly one of --key (the key broker) and --key-file (offline)")
+            }
+        }
+
+        func run() async throws {
             let contract = try EnclaveCommand.CleanRoomCLI.readContract(contract)
-            guard contract.dataSet(dataSet) != nil else {
+            guard let set = contract.dataSet(dataSet) else {
                 throw ValidationError("the contract has no data set \"\(dataSet)\"")
             }
-            let key = try Self.readKey(keyFile)
+            let owner = try signUpload.map { try EnclaveCommand.CleanRoomCLI.signingKey($0) }
+            if let owner, contract.party(set.owner)?.signingKey.rawRepresentation != owner.publicKey.rawRepresentation {
+                throw ValidationError("--sign-upload is not the key of \(set.owner), the owner of \(dataSet)")
+            }
+            let dataKey: SymmetricKey
+            if let key {
+                dataKey = SymmetricKey(size: .bits256)
+                let broker = try brokerOptions.client()
+                let attestation = try attestationOptions.client()
+                let directory = brokerOptions.brokerDataDir ?? EnclaveCommand.Serve.KeyBroker.defaultDataDirectory()
+                let signer =
+                    brokerSigner ?? EnclaveCommand.CleanRoomCLI.localBrokerSigner(dataDirectory: directory)
+                let imported = try await Self.refusingService {
+                    try await EnclaveCommand.CleanRoomCLI.importDataKey(
+                        dataKey,
+                        name: key,
+                        policy: CleanRoomKeyRelease.releasePolicy(
+                            contract: contract,
+                            issuer: try await attestation.issuer()
+                        ),
+                        broker: broker,
+                        attestation: attestation,
+                        signer: signer
+                    )
+                }
+                print(
+                    "imported data key \(key) version \(imported.version) into the key broker (enclave signer "
+                        + "\(imported.brokerSigner.prefix(16))…), released only to clean room signer "
+                        + "\(contract.enclave.signerID.hex.prefix(16))… under contract \(contract.id.hex.prefix(16))…"
+                )
+            } else {
+                dataKey = try Self.readKey(keyFile ?? "-")
+            }
             try Self.encryptFile(
                 input: input,
                 output: output,
-                dataKey: key,
+                dataKey: dataKey,
                 contractID: contract.id,
                 dataSet: dataSet,
                 chunkSize: chunkSize
             )
+            if let owner {
+                let digest = try Self.sha256(ofFile: output)
+                let signature = try DataSetUploadSigning.sign(
+                    contractID: contract.id,
+                    dataSet: dataSet,
+                    sha256: digest,
+                    key: owner
+                )
+                try Files.write(Array((signature + "\n").utf8), to: output + ".sig")
+                print("\(output).sig: \(set.owner)'s upload signature (ciphertext SHA-256 \(digest.prefix(16))…)")
+            }
+        }
+
+        /// Run a step against the broker or the attestation service; their refusals print `Error: code: message`.
+        static func refusingService<T>(_ body: () async throws -> T) async throws -> T {
+            do {
+                return try await body()
+            } catch let failure as AttestationClient.Failure {
+                FileHandle.standardError.write(Data("Error: \(failure.code): \(failure.message)\n".utf8))
+                throw ExitCode(1)
+            } catch let failure as RuntimeFailure {
+                throw failure
+            } catch let failure as TokenVerifier.Failure {
+                throw RuntimeFailure(message: "the attestation service's token about the broker: \(failure.reason)")
+            }
+        }
+
+        /// SHA-256 (hex) of a file, read in pieces.
+        static func sha256(ofFile path: String) throws -> String {
+            guard let reader = FileHandle(forReadingAtPath: path) else { throw ValidationError("cannot read \(path)") }
+            defer { try? reader.close() }
+            var hasher = SHA256()
+            while let piece = try reader.read(upToCount: 4 << 20), !piece.isEmpty { hasher.update(data: piece) }
+            return hasher.finalize().map { String(format: "%02x", $0) }.joined()
         }
 
         /// The data key from a file of exactly 32 raw bytes (or standard input for `-`).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AttestationClient
 import AttestationService
 import CleanRoomHost
 import EnclaveCore
@@ -18,9 +19,21 @@ extension EnclaveCommand.CleanRoomCLI {
                 certificate there, the clean room enclave loaded from beside this executable (signature IMAGE.sig). \
                 The host stores only what the parties submit: the contract, signatures, halt statements and \
                 ciphertext; it never holds a data key. Parties submit with PUT /contract, POST /signatures, \
-                POST /halts, PUT /datasets/NAME; GET / is a read-only status page. Stops on SIGINT or SIGTERM.
+                POST /halts, PUT /datasets/NAME (signed by the data set's owner: X-Owner-Signature; with \
+                ?key=NAME the host gets the owner's key released by the key broker to the attested clean room and \
+                loads the data set); GET / is a read-only status page. Key release uses the attestation service \
+                (--attestation) and the key broker (--broker), by default the local ones of `enclave serve`, \
+                trusted by the TLS certificates in their data directories. Stops on SIGINT or SIGTERM.
                 """
         )
+
+        @OptionGroup var attestationOptions: AttestationServiceOptions
+
+        @Option(help: "The key broker's URL.")
+        var broker = "https://127.0.0.1:8443"
+
+        @Option(help: "The key broker's TLS certificate (PEM; default: the one in its data directory).")
+        var brokerCert: String?
 
         @Option(help: "Address to listen on.")
         var host = "127.0.0.1"
@@ -88,7 +101,8 @@ extension EnclaveCommand.CleanRoomCLI {
                 let room = try await CleanRoomHost(
                     store: store,
                     enclave: loaded,
-                    limits: .init(maxDataSetBytes: maxDataSetMib << 20)
+                    limits: .init(maxDataSetBytes: maxDataSetMib << 20),
+                    keyRelease: try keyRelease()
                 )
                 if let contract {
                     let bytes = try Files.read(contract, what: "contract", limit: 1 << 20)
@@ -121,6 +135,42 @@ extension EnclaveCommand.CleanRoomCLI {
                 throw error
             }
             await Self.close(store, loaded)
+        }
+
+        /// The key release through the attestation service and the broker; nil (with a note) when their default
+        /// certificates are not there (no `enclave serve` ran on this machine) and none was given.
+        func keyRelease() throws -> CleanRoomKeyRelease? {
+            let brokerPath =
+                brokerCert ?? EnclaveCommand.Serve.KeyBroker.defaultDataDirectory() + "/tls/certificate.pem"
+            let attestationPath =
+                attestationOptions.attestationCert
+                ?? EnclaveCommand.Serve.Attestation.defaultDataDirectory() + "/tls/certificate.pem"
+            if brokerCert == nil || attestationOptions.attestationCert == nil,
+                !FileManager.default.fileExists(atPath: brokerPath)
+                    || !FileManager.default.fileExists(atPath: attestationPath)
+            {
+                FileHandle.standardOutput.write(
+                    Data(
+                        ("Key release off: no TLS certificate of the local attestation service and key broker "
+                            + "(run `enclave serve`, or give --attestation-cert and --broker-cert)\n").utf8
+                    )
+                )
+                return nil
+            }
+            guard let url = URL(string: broker), url.scheme == "https" || url.scheme == "http" else {
+                throw ValidationError("--broker is an https:// URL, not \(broker)")
+            }
+            let trust: ServiceTrust
+            do { trust = try .certificateFile(brokerPath) } catch {
+                throw ValidationError("cannot trust the key broker: \(Files.describe(error))")
+            }
+            FileHandle.standardOutput.write(
+                Data("Key release: attestation service \(attestationOptions.attestation), key broker \(broker)\n".utf8)
+            )
+            return EnclaveCommand.CleanRoomCLI.keyRelease(
+                attestation: try attestationOptions.client(),
+                broker: KeyBrokerClient(endpoint: url, trust: trust)
+            )
         }
 
         static func close(_ store: CleanRoomStore, _ enclave: Enclave) async {

@@ -29,11 +29,19 @@ struct CleanRoomHostRoutesTests {
         }
     }
 
-    static func harness(limits: CleanRoomHost.Limits = .init()) async throws -> Harness {
+    static func harness(
+        limits: CleanRoomHost.Limits = .init(),
+        keyRelease: CleanRoomKeyRelease? = nil
+    ) async throws -> Harness {
         let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
         let store = try await CleanRoomStore.open(directory: directory)
         let fixture = try await CleanRoomEnclaveFixture.load(ocalls: CleanRoomHost.ocalls(directory: directory))
-        let host = try await CleanRoomHost(store: store, enclave: fixture.enclave, limits: limits)
+        let host = try await CleanRoomHost(
+            store: store,
+            enclave: fixture.enclave,
+            limits: limits,
+            keyRelease: keyRelease
+        )
         return Harness(host: host, store: store, fixture: fixture, directory: directory)
     }
 
@@ -41,12 +49,13 @@ struct CleanRoomHostRoutesTests {
         _ client: some TestClientProtocol,
         _ method: HTTPRequest.Method,
         _ uri: String,
-        _ body: [UInt8]? = nil
+        _ body: [UInt8]? = nil,
+        headers: HTTPFields = [:]
     ) async throws -> (status: Int, text: String, headers: HTTPFields) {
         let response = try await client.execute(
             uri: uri,
             method: method,
-            headers: [:],
+            headers: headers,
             body: body.map { ByteBuffer(bytes: $0) }
         )
         return (Int(response.status.code), String(buffer: response.body), response.headers)
@@ -153,10 +162,13 @@ struct CleanRoomHostRoutesTests {
         let csv = Array("card,merchant,amount\n\(marker),coffee-shop,42\n".utf8)
         let dataKey = SymmetricKey(size: .bits256)  // the owner's: it never reaches the host
         let file = try DataFileEncryptor.encrypt(csv, dataKey: dataKey, contractID: contract.id, dataSet: "a_tx")
+        let signed: HTTPFields = [
+            .init("X-Owner-Signature")!: try parties.uploadSignature(file, dataSet: "a_tx", contract: contract)
+        ]
         let app = Application(router: CleanRoomServer.router(host: harness.host))
         try await app.test(.router) { client in
             // Another data set's file under this name, another contract's file, junk, a truncated header.
-            let misnamed = try await Self.send(client, .put, "/datasets/b_tx", file)
+            let misnamed = try await Self.send(client, .put, "/datasets/b_tx", file, headers: signed)
             #expect(misnamed.status == 400)
             #expect(Self.code(misnamed.text) == "wrongContract", "\(misnamed.text)")
             let foreign = try DataFileEncryptor.encrypt(
@@ -165,13 +177,19 @@ struct CleanRoomHostRoutesTests {
                 contractID: try Digest32(bytes: [UInt8](repeating: 3, count: 32)),
                 dataSet: "a_tx"
             )
-            let wrong = try await Self.send(client, .put, "/datasets/a_tx", foreign)
+            let wrong = try await Self.send(client, .put, "/datasets/a_tx", foreign, headers: signed)
             #expect(Self.code(wrong.text) == "wrongContract", "\(wrong.text)")
-            let junk = try await Self.send(client, .put, "/datasets/a_tx", Array("card,merchant\n".utf8))
+            let junk = try await Self.send(
+                client,
+                .put,
+                "/datasets/a_tx",
+                Array("card,merchant\n".utf8),
+                headers: signed
+            )
             #expect(Self.code(junk.text) == "dataTampered", "\(junk.text)")
-            let cut = try await Self.send(client, .put, "/datasets/a_tx", Array(file.prefix(20)))
+            let cut = try await Self.send(client, .put, "/datasets/a_tx", Array(file.prefix(20)), headers: signed)
             #expect(Self.code(cut.text) == "dataTampered", "\(cut.text)")
-            let unknown = try await Self.send(client, .put, "/datasets/c_tx", file)
+            let unknown = try await Self.send(client, .put, "/datasets/c_tx", file, headers: signed)
             #expect(unknown.status == 404)
             #expect(Self.code(unknown.text) == "UnknownDataSet")
             // Over the size limit: refused, nothing left behind.
@@ -181,11 +199,11 @@ struct CleanRoomHostRoutesTests {
                 contractID: contract.id,
                 dataSet: "a_tx"
             )
-            let tooBig = try await Self.send(client, .put, "/datasets/a_tx", big)
+            let tooBig = try await Self.send(client, .put, "/datasets/a_tx", big, headers: signed)
             #expect(tooBig.status == 413, "\(tooBig.text)")
             #expect(try FileManager.default.contentsOfDirectory(atPath: harness.directory + "/datasets").isEmpty)
             // The real upload.
-            let stored = try await Self.send(client, .put, "/datasets/a_tx", file)
+            let stored = try await Self.send(client, .put, "/datasets/a_tx", file, headers: signed)
             #expect(stored.status == 200, "\(stored.text)")
             #expect(stored.text.contains(SHA256.hash(data: file).map { String(format: "%02x", $0) }.joined()))
             let status = try await Self.send(client, .get, "/status")

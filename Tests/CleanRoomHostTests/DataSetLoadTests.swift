@@ -41,7 +41,11 @@ struct DataSetLoadTests {
             dataSet: "a_tx",
             chunkSize: 4096
         )
-        _ = try await harness.host.storeDataSet(name: "a_tx", body: Self.body(file))
+        _ = try await harness.host.storeDataSet(
+            name: "a_tx",
+            ownerSignature: try parties.uploadSignature(file, dataSet: "a_tx", contract: contract),
+            body: Self.body(file)
+        )
 
         // The key wrapped to someone else's key: refused, nothing loaded.
         let stranger = P256.KeyAgreement.PrivateKey()

@@ -2,6 +2,7 @@ import CleanRoom
 import Crypto
 import EnclaveCore
 import EnclaveHost
+import Foundation
 import TestSupport
 
 /// Two banks and an analyst under one contract naming a clean room enclave, and that enclave loaded.
@@ -69,6 +70,17 @@ struct Parties {
     /// The signature documents of `parties`.
     func signatures(_ contract: Contract, by parties: [String] = ["analyst", "bank-a", "bank-b"]) throws -> [[UInt8]] {
         try parties.map { try ContractSignature(signing: contract, as: $0, key: key($0)).canonicalBytes }
+    }
+
+    /// The data set owner's upload signature over `file` (an encrypted data set of `contract`).
+    func uploadSignature(_ file: [UInt8], dataSet: String, contract: Contract) throws -> String {
+        let owner = dataSet == "a_tx" ? "bank-a" : "bank-b"
+        return try DataSetUploadSigning.sign(
+            contractID: contract.id,
+            dataSet: dataSet,
+            sha256: SHA256.hash(data: file).map { String(format: "%02x", $0) }.joined(),
+            key: key(owner)
+        )
     }
 
     /// `party`'s halt statement.

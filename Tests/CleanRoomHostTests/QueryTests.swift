@@ -82,7 +82,11 @@ struct QueryTests {
             dataSet: "a_tx",
             chunkSize: 4096
         )
-        _ = try await harness.host.storeDataSet(name: "a_tx", body: DataSetLoadTests.body(file))
+        _ = try await harness.host.storeDataSet(
+            name: "a_tx",
+            ownerSignature: try parties.uploadSignature(file, dataSet: "a_tx", contract: contract),
+            body: DataSetLoadTests.body(file)
+        )
         _ = try await harness.host.loadDataSet(
             name: "a_tx",
             wrappedKey: try DataSetLoadTests.wrap(dataKey, for: opened)
