@@ -1,5 +1,6 @@
 public import Crypto
 public import EnclaveCore
+import Foundation
 
 /// A signed record of one clean room run, hash-chained to the previous one.
 ///
@@ -203,5 +204,64 @@ public enum ReceiptChain {
             }
             last = receipt
         }
+    }
+}
+
+extension Receipt {
+    /// The evidence a receipt carries: what the clean room enclave answered when it opened (`CleanRoomOpened` as
+    /// JSON): the contract ID, the runtime data and the evidence whose report data starts with SHA-256 of it.
+    public struct BoundEvidence: Decodable, Sendable {
+        /// The contract ID, lower-case hex.
+        public var contractID: String
+        /// The runtime data: `{"challenge"?, "contract", "keys": [JWK], "receiptKey": JWK}`.
+        public var runtimeData: [UInt8]
+        /// The evidence (the quote or report), to verify with the platform's roots.
+        public var evidence: AttestationEvidence
+    }
+
+    /// The evidence this receipt carries, parsed (not verified: verify ``BoundEvidence/evidence`` with the
+    /// platform's roots, then ``attestedKey(reportData:runtimeData:)`` with its report data).
+    ///
+    /// - Throws: ``CleanRoomError/Code/badReceipt`` when it does not parse.
+    public func boundEvidence() throws(CleanRoomError) -> BoundEvidence {
+        do {
+            return try JSONDecoder().decode(BoundEvidence.self, from: Data(evidence))
+        } catch {
+            throw CleanRoomError(.badReceipt, "receipt \(sequence): the evidence does not parse")
+        }
+    }
+
+    /// The receipt key that verified evidence attests for this receipt: the evidence's report data must start with
+    /// SHA-256 of `runtimeData`, which must name this receipt's contract and hold a P-256 `receiptKey` (a signing
+    /// key of its own, never the key data keys are wrapped to: a receipt signed by that key or any other does not
+    /// verify).
+    ///
+    /// - Throws: ``CleanRoomError/Code/badReceipt`` naming the check that failed.
+    public func attestedKey(reportData: [UInt8], runtimeData: [UInt8]) throws(CleanRoomError) -> P256.Signing.PublicKey
+    {
+        guard reportData.count >= 32, Array(reportData.prefix(32)) == Array(SHA256.hash(data: runtimeData)) else {
+            throw CleanRoomError(.badReceipt, "receipt \(sequence): the evidence does not bind the runtime data")
+        }
+        struct JWK: Decodable {
+            let kty: String
+            let crv: String
+            let x: String
+            let y: String
+        }
+        struct Runtime: Decodable {
+            let contract: String
+            let receiptKey: JWK?
+        }
+        guard let runtime = try? JSONDecoder().decode(Runtime.self, from: Data(runtimeData)) else {
+            throw CleanRoomError(.badReceipt, "receipt \(sequence): the runtime data does not parse")
+        }
+        guard runtime.contract == contractID.hex else {
+            throw CleanRoomError(.badReceipt, "receipt \(sequence): the evidence binds contract \(runtime.contract)")
+        }
+        guard let jwk = runtime.receiptKey, jwk.kty == "EC", jwk.crv == "P-256",
+            let x = Base64URL.decode(jwk.x), let y = Base64URL.decode(jwk.y), x.count == 32, y.count == 32,
+            let key = try? P256.Signing.PublicKey(rawRepresentation: x + y)
+        else { throw CleanRoomError(.badReceipt, "receipt \(sequence): the evidence binds no P-256 receipt key") }
+        return key
     }
 }

@@ -19,8 +19,20 @@ struct CleanRoomEnclave: EnclaveApplication {
     func register(_ calls: inout ECallTable) {
         let context = self.context
         let room = self.room
+        let persistence = RoomPersistence(
+            seal: { plaintext in try await context.seal(plaintext, policy: .signerID) },
+            unseal: { blob in try await context.unseal(blob).plaintext },
+            load: { contractID in
+                try await context.ocall(CleanRoomLoadState.self, .init(contractID: contractID)).blob
+            },
+            save: { contractID, blob in
+                _ = try await context.ocall(CleanRoomSaveState.self, .init(contractID: contractID, blob: blob))
+            }
+        )
         calls.register(CleanRoomOpen.self) { request in
             let opened = try room.open(request, identity: context.identity)
+            // The durable state (budget ledger, receipt chain head) the host keeps, before anything runs.
+            try await room.restore(using: persistence)
             let evidence = try await context.evidence(reportData: EnclaveContext.reportData(hashing: opened.runtime))
             let answer = CleanRoomOpened(contractID: opened.contractID, runtimeData: opened.runtime, evidence: evidence)
             try room.remember(answer)
@@ -33,7 +45,7 @@ struct CleanRoomEnclave: EnclaveApplication {
             try await room.load(request) { chunk in try await context.ocall(CleanRoomReadChunk.self, chunk) }
         }
         calls.register(CleanRoomRunQuery.self) { request in
-            try room.run(request)
+            try await room.run(request, persistence: persistence)
         }
         calls.register(CleanRoomStatus.self) { _ in
             room.status()

@@ -19,29 +19,17 @@ extension CleanRoomState {
         self.opened.withLock { $0?.evidence = bytes }
     }
 
-    /// The privacy budget ledger of a contract.
-    ///
-    /// For now the ledger and its counter live in the enclave's memory (sealed with a key made at start): the
-    /// budget holds for the enclave's lifetime only; a restart starts a fresh ledger. The durable sealed ledger with
-    /// a counter held by the key broker plugs in here (`LedgerStore`, `MonotonicCounter`).
-    static func budget(for contractID: Digest32) -> PrivacyBudget {
-        let key = SymmetricKey(size: .bits256)
-        return PrivacyBudget(
-            contractID: contractID,
-            counter: InMemoryCounter(),
-            store: InMemoryLedgerStore(),
-            seal: { plaintext in
-                guard let combined = try AES.GCM.seal(plaintext, using: key).combined else {
-                    throw EnclaveError.callFailed("engine: the ledger did not seal")
-                }
-                return Array(combined)
-            },
-            unseal: { blob in Array(try AES.GCM.open(AES.GCM.SealedBox(combined: blob), using: key)) }
-        )
+    /// Run `request`: verify the runner's signature, run the query, encrypt the result, make the receipt, save the
+    /// durable state (budget ledger, chain head) through `persistence`; the answer leaves only once it is saved.
+    func run(_ request: CleanRoomQueryRequest, persistence: RoomPersistence? = nil) async throws -> CleanRoomQueryAnswer
+    {
+        try await gate.run { try await runAlone(request, persistence: persistence) }
     }
 
-    /// Run `request`: verify the runner's signature, run the query, encrypt the result, make the receipt.
-    func run(_ request: CleanRoomQueryRequest) throws -> CleanRoomQueryAnswer {
+    private func runAlone(
+        _ request: CleanRoomQueryRequest,
+        persistence: RoomPersistence?
+    ) async throws -> CleanRoomQueryAnswer {
         let limit = CleanRoomQueryRequest.maxFieldBytes
         guard request.parameters.count <= CleanRoomQueryRequest.maxParameters,
             ([request.queryID, request.runner, request.nonce, request.signature] + Array(request.parameters.keys)
@@ -50,18 +38,21 @@ extension CleanRoomState {
         guard (8...128).contains(request.nonce.utf8.count) else {
             throw EnclaveError.malformedInput("malformed: the nonce must have 8 to 128 characters")
         }
-        let (contract, engine, key) = try opened.withLock {
-            current throws -> (Contract, QueryEngine, P256.KeyAgreement.PrivateKey) in
+        let (contract, engine, signingKey) = try opened.withLock {
+            current throws -> (Contract, QueryEngine, P256.Signing.PrivateKey) in
             guard let room = current else {
                 throw EnclaveError.callFailed("notActive: no contract is open in this clean room")
             }
             guard room.state.phase == .active else {
                 throw EnclaveError.callFailed("halted: this clean room's contract was halted")
             }
+            guard room.restored else {
+                throw EnclaveError.callFailed("notRestored: the clean room's saved state was not restored")
+            }
             guard let engine = room.engine else {
                 throw EnclaveError.callFailed("notLoaded: no data set is loaded in this clean room")
             }
-            return (room.contract, engine, room.key)
+            return (room.contract, engine, room.receiptKey)
         }
         // The runner's signature, with the runner's key in the contract.
         guard let party = contract.parties.first(where: { $0.name == request.runner }) else {
@@ -125,7 +116,25 @@ extension CleanRoomState {
             current = room
             return inputs
         }
+        let made: (Receipt, ResultEnvelope, Int64, Int, String)
         do throws(CleanRoomError) {
+            made = try make()
+        } catch {
+            throw Self.crossing(error)
+        }
+        let (receipt, envelope, time, suppressed, queryID) = made
+        // The durable state first (the spent budget and the new chain head): no result leaves unless it is saved.
+        try await persist(head: .init(sequence: receipt.sequence, digest: receipt.digest), using: persistence)
+        return CleanRoomQueryAnswer(
+            id: receipt.digest.hex,
+            queryID: queryID,
+            result: envelope.canonicalBytes,
+            receipt: receipt.canonicalBytes,
+            suppressedGroups: suppressed,
+            time: time
+        )
+
+        func make() throws(CleanRoomError) -> (Receipt, ResultEnvelope, Int64, Int, String) {
             let outcome = try engine.run(engineRequest)
             let table = CleanRoomResultTable(
                 columns: outcome.columns,
@@ -142,15 +151,9 @@ extension CleanRoomState {
                 queryID: query.id,
                 recipients: contract.recipients.map(\.party)
             )
-            let signingKey: P256.Signing.PrivateKey
-            do {
-                signingKey = try P256.Signing.PrivateKey(rawRepresentation: key.rawRepresentation)
-            } catch {
-                throw CleanRoomError(.engine, "the receipt key is unusable")
-            }
             let time = Int64(Date().timeIntervalSince1970)
             let receipt = try opened.withLock { current throws(CleanRoomError) -> Receipt in
-                guard var room = current else { throw CleanRoomError(.notActive, "no contract is open") }
+                guard let room = current else { throw CleanRoomError(.notActive, "no contract is open") }
                 var receipt = Receipt(
                     contractID: contract.id,
                     queryID: query.id,
@@ -161,25 +164,14 @@ extension CleanRoomState {
                     suppressedGroups: Int64(outcome.suppressedGroups),
                     epsilonSpentMilli: outcome.epsilonSpentMilli,
                     time: time,
-                    sequence: room.lastReceipt.map { $0.sequence + 1 } ?? 0,
-                    previous: room.lastReceipt?.digest,
+                    sequence: room.head.map { $0.sequence + 1 } ?? 0,
+                    previous: room.head?.digest,
                     evidence: room.evidence
                 )
                 try receipt.sign(with: signingKey)
-                room.lastReceipt = receipt
-                current = room
                 return receipt
             }
-            return CleanRoomQueryAnswer(
-                id: receipt.digest.hex,
-                queryID: query.id,
-                result: envelope.canonicalBytes,
-                receipt: receipt.canonicalBytes,
-                suppressedGroups: outcome.suppressedGroups,
-                time: time
-            )
-        } catch {
-            throw Self.crossing(error)
+            return (receipt, envelope, time, outcome.suppressedGroups, query.id)
         }
     }
 }

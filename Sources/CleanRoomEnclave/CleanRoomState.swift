@@ -16,6 +16,9 @@ final class CleanRoomState: Sendable {
         var contract: Contract
         var state: ContractState
         var key: P256.KeyAgreement.PrivateKey
+        /// The key receipts are signed with (ES256), made at open beside ``key`` and bound in the same evidence
+        /// (runtime data `receiptKey`); it signs nothing else, and ``key`` signs nothing.
+        var receiptKey: P256.Signing.PrivateKey
         /// The clean room's database, made at the first load.
         var database: CleanRoomDatabase?
         /// Data sets loaded or loading (each loads once).
@@ -26,8 +29,16 @@ final class CleanRoomState: Sendable {
         var inputs: [String: Digest32] = [:]
         /// The latest evidence binding ``key`` (a JSON `CleanRoomOpened`), what receipts carry.
         var evidence: [UInt8] = []
-        /// The last receipt made (the chain's head).
-        var lastReceipt: Receipt?
+        /// The last receipt made (the chain's head), restored from the durable state after a restart.
+        var head: DurableRoomState.Head?
+        /// The privacy budget ledger (in memory; its durable copy is the sealed state the host keeps).
+        var budget: PrivacyBudget
+        /// The durable state's generation: how many times it was saved.
+        var generation: UInt64 = 0
+        /// Whether the host keeps the durable state (it has the state OCALLs).
+        var durable = false
+        /// Whether the durable state was restored (nothing loads or runs before).
+        var restored = false
         /// Query request nonces seen (replays are refused).
         var nonces: Set<String> = []
     }
@@ -37,6 +48,8 @@ final class CleanRoomState: Sendable {
     static let chunkBytes: Int32 = 1 << 20
 
     let opened = Mutex<Opened?>(nil)
+    /// Serializes restoring the durable state and running queries (each run saves it before answering).
+    let gate = SerialGate()
 
     /// Verify the request and open (or re-attest) the clean room; answers the contract ID and the runtime data to
     /// bind.
@@ -77,7 +90,8 @@ final class CleanRoomState: Sendable {
         }
         try Self.check(identity, against: contract.enclave)
         let id = contract.id
-        let key = try opened.withLock { current throws -> P256.KeyAgreement.PrivateKey in
+        let (key, receiptKey) = try opened.withLock {
+            current throws -> (P256.KeyAgreement.PrivateKey, P256.Signing.PrivateKey) in
             if let current {
                 guard current.contract.id == id else {
                     throw EnclaveError.callFailed(
@@ -87,13 +101,26 @@ final class CleanRoomState: Sendable {
                 guard current.state.phase == .active else {
                     throw EnclaveError.callFailed("halted: this clean room's contract was halted")
                 }
-                return current.key
+                return (current.key, current.receiptKey)
             }
             let key = P256.KeyAgreement.PrivateKey()
-            current = Opened(contract: contract, state: state, key: key)
-            return key
+            let receiptKey = P256.Signing.PrivateKey()
+            let budget: PrivacyBudget
+            do throws(CleanRoomError) {
+                budget = try Self.budget(contractID: id, ledger: [])
+            } catch {
+                throw Self.crossing(error)
+            }
+            current = Opened(contract: contract, state: state, key: key, receiptKey: receiptKey, budget: budget)
+            return (key, receiptKey)
         }
-        return (id.hex, try Self.runtimeData(contractID: id, key: key.publicKey, challenge: request.challenge))
+        let runtime = try Self.runtimeData(
+            contractID: id,
+            key: key.publicKey,
+            receiptKey: receiptKey.publicKey,
+            challenge: request.challenge
+        )
+        return (id.hex, runtime)
     }
 
     /// Apply a halt statement: it must verify for the open contract.
@@ -137,6 +164,9 @@ final class CleanRoomState: Sendable {
             guard room.state.phase == .active else {
                 throw EnclaveError.callFailed("halted: this clean room's contract was halted")
             }
+            guard room.restored else {
+                throw EnclaveError.callFailed("notRestored: the clean room's saved state was not restored")
+            }
             guard room.contract.dataSet(request.dataSet) != nil else {
                 throw EnclaveError.callFailed(
                     "wrongContract: the contract has no data set \(request.dataSet.prefix(100))"
@@ -153,7 +183,7 @@ final class CleanRoomState: Sendable {
                     let engine = try QueryEngine(
                         contract: room.contract,
                         state: room.state,
-                        budget: Self.budget(for: room.contract.id)
+                        budget: room.budget
                     )
                     database = engine.database
                     room.engine = engine
@@ -271,21 +301,35 @@ final class CleanRoomState: Sendable {
         }
     }
 
-    /// The runtime data bound into the evidence: `{"challenge"?, "contract": hex, "keys": [JWK]}`, sorted keys.
+    /// The runtime data bound into the evidence: `{"challenge"?, "contract": hex, "keys": [JWK], "receiptKey": JWK}`,
+    /// sorted keys. `keys` holds the key agreement key (what data keys are wrapped to); `receiptKey` the ES256 key
+    /// receipts are signed with.
     static func runtimeData(
         contractID: Digest32,
         key: P256.KeyAgreement.PublicKey,
+        receiptKey: P256.Signing.PublicKey,
         challenge: String?
     ) throws -> [UInt8] {
         struct Runtime: Encodable {
             let challenge: String?
             let contract: String
             let keys: [WrapJWK]
+            let receiptKey: WrapJWK
         }
         let jwk = WrapJWK(p256: key, kid: "cleanroom-\(contractID.hex.prefix(16))")
+        let point = receiptKey.rawRepresentation
+        let signing = WrapJWK(
+            kty: "EC",
+            kid: "receipt-\(contractID.hex.prefix(16))",
+            use: "sig",
+            crv: "P-256",
+            x: Base64URL.encode(Array(point.prefix(32))),
+            y: Base64URL.encode(Array(point.suffix(32)))
+        )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(Runtime(challenge: challenge, contract: contractID.hex, keys: [jwk])))
+        let runtime = Runtime(challenge: challenge, contract: contractID.hex, keys: [jwk], receiptKey: signing)
+        return Array(try encoder.encode(runtime))
     }
 
     /// A clean room refusal as an error that crosses the boundary: the code's name leads the reason.

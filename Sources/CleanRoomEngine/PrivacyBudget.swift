@@ -22,9 +22,10 @@ public protocol LedgerStore: Sendable {
 
 /// A counter in memory (tests, and a single-process demo).
 public final class InMemoryCounter: MonotonicCounter {
-    private let value = Mutex<UInt64>(0)
-    /// Creates an empty one.
-    public init() {}
+    private let value: Mutex<UInt64>
+    /// Creates one at `start` (0: a fresh ledger; a restored ledger's version when its durability is checked
+    /// elsewhere).
+    public init(start: UInt64 = 0) { value = Mutex(start) }
     public func read() -> UInt64 { value.withLock { $0 } }
     public func increment(from expected: UInt64) throws(CleanRoomError) -> UInt64 {
         try value.withLock { current throws(CleanRoomError) in
@@ -39,9 +40,9 @@ public final class InMemoryCounter: MonotonicCounter {
 
 /// A ledger store in memory; ``load()`` and ``save(_:)`` let tests play the host (keep an old copy, restore it).
 public final class InMemoryLedgerStore: LedgerStore {
-    private let blob = Mutex<[UInt8]?>(nil)
-    /// Creates an empty one.
-    public init() {}
+    private let blob: Mutex<[UInt8]?>
+    /// Creates one holding `sealed` (nil: empty).
+    public init(_ sealed: [UInt8]? = nil) { blob = Mutex(sealed) }
     public func load() -> [UInt8]? { blob.withLock { $0 } }
     public func save(_ sealed: [UInt8]) { blob.withLock { $0 = sealed } }
 }
@@ -73,13 +74,17 @@ public final class PrivacyBudget: Sendable {
             ]).canonicalBytes
         }
 
-        init(contractID: Digest32, version: UInt64, spentMilli: [String: Int64]) {
+        /// A ledger of `contractID` at `version` with `spentMilli` spent per owner.
+        public init(contractID: Digest32, version: UInt64, spentMilli: [String: Int64]) {
             self.contractID = contractID
             self.version = version
             self.spentMilli = spentMilli
         }
 
-        init(bytes: [UInt8]) throws(CleanRoomError) {
+        /// Parse a ledger's canonical JSON (``bytes``).
+        ///
+        /// - Throws: `CleanRoomError/Code/malformed` when it does not parse.
+        public init(bytes: [UInt8]) throws(CleanRoomError) {
             guard case .object(let members) = try CanonicalJSON.parseCanonical(bytes), members.count == 3,
                 case .string(let contract)? = members["contract"], let id = try? Digest32(hex: contract),
                 case .integer(let version)? = members["version"], version >= 0,

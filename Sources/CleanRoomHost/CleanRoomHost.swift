@@ -275,6 +275,8 @@ public actor CleanRoomHost {
     /// `directory` (bounded, by data set name: an SQL identifier, so never a path).
     public static func ocalls(directory: String) -> OCallTable {
         var table = OCallTable()
+        // The enclave's sealed durable state (budget ledger, receipt chain head): CleanRoomStore+Ledger.swift.
+        CleanRoomStore.registerStateCalls(&table, directory: directory)
         table.register(CleanRoomReadChunk.self) { request in
             guard Contract.isIdentifier(request.dataSet), request.dataSet.utf8.count <= 255 else {
                 throw EnclaveError.malformedInput("not a data set name")

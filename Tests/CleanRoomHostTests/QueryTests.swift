@@ -97,26 +97,11 @@ struct QueryTests {
     /// The receipt key the receipt's evidence attests: the evidence must be the clean room's (a DCAP quote whose
     /// report data starts with SHA-256 of the runtime data) and the runtime data must name the receipt's contract.
     static func receiptKey(_ receipt: Receipt) throws(CleanRoomError) -> P256.Signing.PublicKey {
-        struct Runtime: Decodable {
-            let contract: String
-            let keys: [WrapJWK]
+        let bound = try receipt.boundEvidence()
+        guard let quote = try? DCAPQuote(bytes: bound.evidence.bytes) else {
+            throw CleanRoomError(.badReceipt, "the evidence is not a DCAP quote")
         }
-        do {
-            let opened = try JSONDecoder().decode(CleanRoomOpened.self, from: Data(receipt.evidence))
-            let quote = try DCAPQuote(bytes: opened.evidence.bytes)
-            guard Array(quote.reportData.prefix(32)) == Array(SHA256.hash(data: opened.runtimeData)) else {
-                throw CleanRoomError(.badReceipt, "the evidence does not bind the runtime data")
-            }
-            let runtime = try JSONDecoder().decode(Runtime.self, from: Data(opened.runtimeData))
-            guard runtime.contract == receipt.contractID.hex, let jwk = runtime.keys.first,
-                case .p256(let key) = try jwk.wrapTarget()
-            else { throw CleanRoomError(.badReceipt, "the evidence binds another contract or no P-256 key") }
-            return try P256.Signing.PublicKey(rawRepresentation: key.rawRepresentation)
-        } catch let error as CleanRoomError {
-            throw error
-        } catch {
-            throw CleanRoomError(.badReceipt, "the evidence does not parse: \(error)")
-        }
+        return try receipt.attestedKey(reportData: quote.reportData, runtimeData: bound.runtimeData)
     }
 
     @Test func anApprovedQueryAnswersAnEncryptedResultAndAChainedReceipt() async throws {

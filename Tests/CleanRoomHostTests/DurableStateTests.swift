@@ -1,0 +1,196 @@
+import AttestationService
+import CleanRoom
+import CleanRoomHost
+import CleanRoomInterface
+import Crypto
+import EnclaveCore
+import EnclaveHost
+import Foundation
+import TestSupport
+import Testing
+
+/// The clean room's durable state: the privacy budget ledger and the receipt chain head, sealed by the enclave and
+/// kept by the untrusted host, survive a restart of the host and the enclave.
+@Suite("Clean room durable state", .serialized)
+struct DurableStateTests {
+    let parties = Parties()
+    static let budgetMilli: Int64 = 3500
+
+    /// A host over the store in `directory`, driving a fresh process of the enclave `signed`.
+    struct Room {
+        let host: CleanRoomHost
+        let store: CleanRoomStore
+        let enclave: Enclave
+
+        func close() async {
+            try? await store.close()
+            await enclave.terminate()
+        }
+    }
+
+    static func start(_ signed: Fixtures.Signed, directory: String) async throws -> Room {
+        let store = try await CleanRoomStore.open(directory: directory)
+        var options = Enclave.Options()
+        options.ocalls = CleanRoomHost.ocalls(directory: directory)
+        options.platform = try SimulatedPlatform.open(directory: Fixtures.platformDirectory)
+        options.evidenceSource = .simulated
+        options.signaturePath = signed.signature
+        let enclave = try await Enclave.load(path: signed.image, options: options)
+        let host = try await CleanRoomHost(store: store, enclave: enclave)
+        return Room(host: host, store: store, enclave: enclave)
+    }
+
+    /// The test contract with differential privacy on bank-a (ε 1 per query, `budgetMilli` in all) and a noised
+    /// count query.
+    func contract(_ signed: Fixtures.Signed) -> Contract {
+        var contract = parties.contract(
+            enclave: .init(
+                signerID: signed.identity.signerID,
+                productID: signed.identity.productID,
+                minSecurityVersion: 1
+            )
+        )
+        for index in contract.outputRules.indices where contract.outputRules[index].owner == "bank-a" {
+            contract.outputRules[index].privacy = .init(epsilonMilli: 1000, budgetMilli: Self.budgetMilli)
+        }
+        contract.queries.append(
+            .init(
+                id: "dp-count",
+                sql:
+                    "SELECT merchant, COUNT(DISTINCT card) AS n, COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx "
+                    + "GROUP BY merchant",
+                parameters: [],
+                runners: ["analyst"],
+                reads: ["a_tx"],
+                computed: ["n"],
+                noise: [.init(column: "n", sensitivity: 1)]
+            )
+        )
+        contract.sortLists()
+        return contract
+    }
+
+    /// Upload and load a_tx into `room`'s enclave, its key wrapped to the enclave's attested key.
+    func load(_ room: Room, _ contract: Contract) async throws {
+        let opened = try await room.host.attestation()
+        let dataKey = SymmetricKey(size: .bits256)
+        var csv = "card,merchant,amount\n"
+        for index in 0..<40 { csv += "card-\(index % 10),shop-big,\(index)\n" }
+        let file = try DataFileEncryptor.encrypt(
+            Array(csv.utf8),
+            dataKey: dataKey,
+            contractID: contract.id,
+            dataSet: "a_tx",
+            chunkSize: 4096
+        )
+        _ = try await room.host.storeDataSet(
+            name: "a_tx",
+            ownerSignature: try parties.uploadSignature(file, dataSet: "a_tx", contract: contract),
+            body: DataSetLoadTests.body(file)
+        )
+        _ = try await room.host.loadDataSet(
+            name: "a_tx",
+            wrappedKey: try DataSetLoadTests.wrap(dataKey.withUnsafeBytes { Array($0) }, for: opened)
+        )
+    }
+
+    func run(_ room: Room, _ contract: Contract) async throws -> Receipt {
+        let answer = try await room.host.runQuery(try QueryTests().request(contract, "dp-count", key: parties.analyst))
+        return try Receipt(canonicalBytes: answer.receipt)
+    }
+
+    /// The code of the refusal `body` throws.
+    static func refusal(_ body: () async throws -> Void) async -> String? {
+        do {
+            try await body()
+            return nil
+        } catch let error as ServiceError {
+            return error.code
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func theBudgetSpentAndTheReceiptChainSurviveARestart() async throws {
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        let signed = try Fixtures.sign("CleanRoomEnclave")
+        let contract = contract(signed)
+        let dataKey = SymmetricKey(size: .bits256)
+        var csv = "card,merchant,amount\n"
+        for index in 0..<40 { csv += "card-\(index % 10),shop-big,\(index)\n" }
+        let file = try DataFileEncryptor.encrypt(
+            Array(csv.utf8),
+            dataKey: dataKey,
+            contractID: contract.id,
+            dataSet: "a_tx",
+            chunkSize: 4096
+        )
+        func loadData(_ room: Room) async throws {
+            let opened = try await room.host.attestation()
+            _ = try await room.host.loadDataSet(
+                name: "a_tx",
+                wrappedKey: try DataSetLoadTests.wrap(dataKey.withUnsafeBytes { Array($0) }, for: opened)
+            )
+        }
+
+        // First life: contract, signatures, data, two DP queries (2 of 3.5 ε spent).
+        let first = try await Self.start(signed, directory: directory)
+        _ = try await first.host.submitContract(contract.canonicalBytes)
+        for signature in try parties.signatures(contract) { _ = try await first.host.submitSignature(signature) }
+        _ = try await first.host.storeDataSet(
+            name: "a_tx",
+            ownerSignature: try parties.uploadSignature(file, dataSet: "a_tx", contract: contract),
+            body: DataSetLoadTests.body(file)
+        )
+        try await loadData(first)
+        var receipts = [try await run(first, contract), try await run(first, contract)]
+        #expect(receipts.map(\.epsilonSpentMilli) == [1000, 1000])
+        #expect(
+            FileManager.default.fileExists(
+                atPath: try #require(CleanRoomStore.statePath(directory: directory, contractID: contract.id.hex))
+            )
+        )
+        await first.close()
+
+        // Second life: a new host process and a new enclave over the same data directory. The budget spent before
+        // is still spent and the chain continues where it stopped.
+        let second = try await Self.start(signed, directory: directory)
+        try await loadData(second)
+        receipts.append(try await run(second, contract))
+        #expect(receipts[2].sequence == 2)
+        #expect(receipts[2].previous == receipts[1].digest)
+        try ReceiptChain.verify(receipts, evidenceKey: QueryTests.receiptKey)
+        // 3 of 3.5 ε spent: the next DP query is refused by name, across the restart.
+        let code = await Self.refusal { _ = try await run(second, contract) }
+        #expect(code == "budgetExhausted")
+        await second.close()
+
+        // Third life: still exhausted (the refusal spent nothing and changed nothing).
+        let third = try await Self.start(signed, directory: directory)
+        try await loadData(third)
+        #expect(await Self.refusal { _ = try await run(third, contract) } == "budgetExhausted")
+        await third.close()
+    }
+
+    @Test func aTamperedSavedStateIsRefusedByName() async throws {
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        let signed = try Fixtures.sign("CleanRoomEnclave")
+        let contract = contract(signed)
+        let first = try await Self.start(signed, directory: directory)
+        _ = try await first.host.submitContract(contract.canonicalBytes)
+        for signature in try parties.signatures(contract) { _ = try await first.host.submitSignature(signature) }
+        try await load(first, contract)
+        _ = try await run(first, contract)
+        await first.close()
+
+        let path = try #require(CleanRoomStore.statePath(directory: directory, contractID: contract.id.hex))
+        var bytes = try #require(FileManager.default.contents(atPath: path))
+        bytes[bytes.count - 1] ^= 1
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let second = try await Self.start(signed, directory: directory)
+        defer { Task { await second.close() } }
+        let status = await second.host.enclaveStatus()
+        #expect(status.refusal?.hasPrefix("stateTampered:") == true, "\(status.refusal ?? "no refusal")")
+        #expect(await Self.refusal { _ = try await second.host.attestation() } == "NotOpen")
+    }
+}
