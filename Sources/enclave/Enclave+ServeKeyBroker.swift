@@ -1,4 +1,5 @@
 import ArgumentParser
+import Attestation
 import AttestationAPI
 import AttestationClient
 import AttestationService
@@ -13,6 +14,10 @@ import Logging
 import NIOCore
 import X509
 
+#if Postgres
+import KeyBrokerServicePostgres
+#endif
+
 extension EnclaveCommand.Serve {
     struct KeyBroker: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -24,6 +29,15 @@ extension EnclaveCommand.Serve {
                 administrator token in DATA-DIR/admin-token, a self-signed TLS certificate. With no --authority it \
                 trusts the local attestation service (https://127.0.0.1:8080, its TLS certificate from its data \
                 directory) and pins its token signing certificates at start. Stops on SIGINT or SIGTERM.
+
+                Replicas: instances started with the same --database serve the same keys. The first makes the \
+                keyring; every other gets it only by an attested join: --join URL of a running instance (its TLS \
+                certificate with --join-cert or --join-pin, its administrator token with --join-admin-token-file). \
+                The newcomer's broker enclave attests (through the first --authority), the running instance's enclave \
+                checks the token (same signer and product, a security version at least its own) and wraps the \
+                keyring to the newcomer's enclave, which seals it in DATA-DIR/keyring.sealed. An instance that finds a \
+                keyring in the database that it can't unseal refuses to start without --join; it never makes a \
+                second keyring over the same database.
                 """
         )
 
@@ -36,8 +50,34 @@ extension EnclaveCommand.Serve {
         @Option(help: "Data directory (default: $XDG_DATA_HOME/enclavekit/keybroker).")
         var dataDir: String?
 
-        @Option(help: "PostgreSQL URL, for replicas sharing one database (not available in this build yet).")
+        @Option(
+            help: """
+                PostgreSQL URL (postgres://user@host[:port]/database[?sslmode=disable|prefer|require|verify-ca|\
+                verify-full&sslrootcert=FILE]) instead of SQLite, for replicas sharing one database; the password \
+                comes from --database-password-file or $PGPASSWORD.
+                """
+        )
         var database: String?
+
+        @Option(help: "A file holding the PostgreSQL password (else $PGPASSWORD); a password in --database is refused.")
+        var databasePasswordFile: String?
+
+        @Option(
+            help: """
+                Join the running broker instance at this URL (sharing --database): its enclave wraps the keyring to \
+                this instance's attested enclave. Needed once, when the database has a keyring and DATA-DIR has none.
+                """
+        )
+        var join: String?
+
+        @Option(help: "The running instance's TLS certificate (or its CA), PEM, for --join.")
+        var joinCert: String?
+
+        @Option(help: "The SHA-256 fingerprint of the running instance's TLS certificate (it prints it), for --join.")
+        var joinPin: String?
+
+        @Option(help: "A file holding the running instance's administrator token, for --join.")
+        var joinAdminTokenFile: String?
 
         @Option(
             help: """
@@ -80,15 +120,51 @@ extension EnclaveCommand.Serve {
                 throw ValidationError("--tls-cert and --tls-key go together")
             }
             for value in authority { _ = try AuthoritySpec(value) }
+            if let database, URLComponents(string: database)?.password != nil {
+                throw ValidationError(
+                    "a password in --database is visible to every user of this machine; "
+                        + "use --database-password-file or $PGPASSWORD"
+                )
+            }
+            if databasePasswordFile != nil, database == nil {
+                throw ValidationError("--database-password-file goes with --database")
+            }
+            if join == nil {
+                guard joinCert == nil, joinPin == nil, joinAdminTokenFile == nil else {
+                    throw ValidationError("--join-cert, --join-pin and --join-admin-token-file go with --join")
+                }
+            } else if let join {
+                guard database != nil else {
+                    throw ValidationError(
+                        "--join shares a running instance's keyring over one PostgreSQL database: give --database"
+                    )
+                }
+                guard join.hasPrefix("https://") || join.hasPrefix("http://"), URL(string: join)?.host != nil else {
+                    throw ValidationError("--join is the running instance's https:// URL: \(join)")
+                }
+                guard !(joinCert != nil && joinPin != nil) else {
+                    throw ValidationError("--join-cert and --join-pin are two ways to trust one instance: give one")
+                }
+                guard joinAdminTokenFile != nil else {
+                    throw ValidationError(
+                        "--join needs the running instance's administrator token: --join-admin-token-file FILE"
+                    )
+                }
+            }
         }
 
         func run() async throws {
             let logger = Logger(label: "enclavekit.keybroker")
             let dataDirectory = dataDir ?? Self.defaultDataDirectory()
-            guard database == nil else {
-                throw ValidationError("--database (PostgreSQL replicas) is not available in this build yet")
-            }
             let authorities = try await resolveAuthorities(logger: logger)
+            let store = try await openDatabase()
+            let joining: KeyBrokerJoin?
+            do {
+                joining = try joinSpec()
+            } catch {
+                try? await store?.close()
+                throw error
+            }
             let launched = try await KeyBrokerLaunch.start(
                 dataDirectory: dataDirectory,
                 host: host,
@@ -98,7 +174,9 @@ extension EnclaveCommand.Serve {
                 debugEnclave: debugEnclave,
                 adminTokenFile: adminTokenFile,
                 tls: try tlsIdentity(dataDirectory: dataDirectory),
-                logger: logger
+                logger: logger,
+                store: store,
+                join: joining
             )
             do {
                 try await launched.app.runService()
@@ -113,6 +191,62 @@ extension EnclaveCommand.Serve {
                 throw error
             }
             await launched.close()
+        }
+
+        /// The PostgreSQL store for `--database`, nil without it (SQLite in the data directory).
+        func openDatabase() async throws -> (any KeyBrokerStore)? {
+            guard let database else { return nil }
+            #if Postgres
+            let password = try EnclaveCommand.Serve.Attestation.databasePassword(file: databasePasswordFile)
+            do {
+                return try await PostgresKeyBrokerStore.connect(url: database, password: password)
+            } catch let error as ServiceError {
+                if error.code == "InvalidDatabaseURL" { throw ValidationError(error.message) }
+                throw RuntimeFailure(message: error.message)
+            }
+            #else
+            _ = database
+            throw ValidationError(
+                "this enclave was built without PostgreSQL support (the Postgres trait); "
+                    + "rebuild with `swift build --product enclave` (default traits)"
+            )
+            #endif
+        }
+
+        /// How to join the running instance `--join` names: the attestation service the newcomer's evidence goes to
+        /// (the first authority), the running instance's client (its TLS trust and administrator token).
+        func joinSpec() throws -> KeyBrokerJoin? {
+            guard let join, let url = URL(string: join), let tokenFile = joinAdminTokenFile else { return nil }
+            let trust: ServiceTrust
+            do {
+                if let joinCert {
+                    trust = try ServiceTrust.certificateFile(joinCert)
+                } else if let joinPin {
+                    trust = try ServiceTrust.pinned(sha256: joinPin)
+                } else {
+                    trust = .system
+                }
+            } catch let error as AttestationClient.Failure {
+                throw ValidationError(error.message)
+            }
+            let token = try Files.readText(tokenFile, what: "the running instance's administrator token")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw ValidationError("\(tokenFile) is empty") }
+            let spec = try authority.first.map { try AuthoritySpec($0) } ?? AuthoritySpec("https://127.0.0.1:8080")
+            guard let authorityURL = URL(string: spec.url) else { throw ValidationError("\(spec.url) is not a URL") }
+            return KeyBrokerJoin(
+                attestation: AttestationClient(endpoint: authorityURL, trust: try authorityTrust()),
+                running: KeyBrokerClient(endpoint: url, trust: trust, adminToken: token),
+                url: join
+            )
+        }
+
+        /// How the CLI trusts an authority's HTTPS: the local attestation service's certificate for the default,
+        /// else the system's roots.
+        func authorityTrust() throws -> ServiceTrust {
+            guard authority.isEmpty else { return .system }
+            let tls = (attestationDataDir ?? Self.attestationDataDirectory()) + "/tls/certificate.pem"
+            return try ServiceTrust.certificateFile(tls)
         }
 
         func tlsIdentity(dataDirectory: String) throws -> TLSIdentity? {
@@ -146,13 +280,7 @@ extension EnclaveCommand.Serve {
                     resolved.append(BrokerAuthority(url: spec.url, certificates: try Self.certificates(pemFile: file)))
                     continue
                 }
-                let trust: ServiceTrust
-                if authority.isEmpty {
-                    let tls = (attestationDataDir ?? Self.attestationDataDirectory()) + "/tls/certificate.pem"
-                    trust = try ServiceTrust.certificateFile(tls)
-                } else {
-                    trust = .system
-                }
+                let trust = try authorityTrust()
                 guard let url = URL(string: spec.url) else { throw ValidationError("\(spec.url) is not a URL") }
                 let jwks: String
                 do {
@@ -229,12 +357,59 @@ struct AuthoritySpec {
     }
 }
 
+/// `--join`: where the newcomer's evidence is attested, and the running instance that wraps the keyring to it.
+struct KeyBrokerJoin {
+    /// The attestation service (the first authority) that turns the newcomer enclave's evidence into a token.
+    let attestation: AttestationClient
+    /// The running instance (`POST /replicas/join`, with its administrator token).
+    let running: KeyBrokerClient
+    /// Its URL, for messages.
+    let url: String
+
+    /// Has `enclave` (which has no keyring yet) offer a key bound into its evidence, gets the evidence attested,
+    /// asks the running instance for the keyring wrapped to that key, and seals what its enclave unwrapped at
+    /// `sealedKeyringPath`. The host only carries the evidence, the token and the wrapped keyring.
+    func perform(enclave: Enclave, sealedKeyringPath: String) async throws {
+        let attestation = self.attestation
+        let running = self.running
+        let url = self.url
+        try await EnclaveBrokerEngine.join(
+            enclave: enclave,
+            sealedKeyringPath: sealedKeyringPath,
+            attest: { evidence, runtimeData in
+                do {
+                    return try await attestation.attest(
+                        try Evidence(evidence),
+                        runtimeData: .init(data: runtimeData, dataType: .json)
+                    )
+                } catch let failure as AttestationClient.Failure {
+                    throw RuntimeFailure(
+                        message: "--join: the attestation service refused this broker enclave's evidence: "
+                            + "\(failure.code): \(failure.message)"
+                    )
+                }
+            },
+            grant: { request in
+                do {
+                    return try await running.join(request)
+                } catch let failure as AttestationClient.Failure {
+                    let what =
+                        failure.status == 0
+                        ? "cannot reach the running instance at \(url)"
+                        : "the running instance at \(url) refused the join (HTTP \(failure.status))"
+                    throw RuntimeFailure(message: "--join: \(what): \(failure.code): \(failure.message)")
+                }
+            }
+        )
+    }
+}
+
 /// A key broker ready to serve: store, broker enclave, core and application (shared by `serve keybroker` and
 /// `serve`).
 struct KeyBrokerLaunch {
     let app: any ApplicationProtocol
     let core: KeyBrokerCore
-    let store: SQLiteKeyBrokerStore
+    let store: any KeyBrokerStore
     let enclave: Enclave
 
     func close() async {
@@ -280,13 +455,61 @@ struct KeyBrokerLaunch {
         debugEnclave: Bool,
         adminTokenFile: String?,
         tls: TLSIdentity?,
-        logger: Logger
+        logger: Logger,
+        store existing: (any KeyBrokerStore)? = nil,
+        join: KeyBrokerJoin? = nil
+    ) async throws -> KeyBrokerLaunch {
+        let store: any KeyBrokerStore
+        do {
+            if let existing {
+                // The data directory still holds the sealed keyring, the signing key and the admin token.
+                try SecretFile.prepareDirectory(dataDirectory, what: "data directory")
+                store = existing
+            } else {
+                store = try await SQLiteKeyBrokerStore.open(directory: dataDirectory)
+            }
+        } catch let error as EnclaveError {
+            try? await existing?.close()
+            throw ValidationError(error.reason)
+        }
+        do {
+            return try await start(
+                dataDirectory: dataDirectory,
+                host: host,
+                port: port,
+                authorities: authorities,
+                enclavePath: given,
+                debugEnclave: debugEnclave,
+                adminTokenFile: adminTokenFile,
+                tls: tls,
+                logger: logger,
+                opened: store,
+                join: join
+            )
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    /// ``start(dataDirectory:host:port:authorities:enclavePath:debugEnclave:adminTokenFile:tls:logger:store:join:)``
+    /// on an open store (which the caller closes when this throws).
+    private static func start(
+        dataDirectory: String,
+        host: String,
+        port: Int,
+        authorities: [BrokerAuthority],
+        enclavePath given: String?,
+        debugEnclave: Bool,
+        adminTokenFile: String?,
+        tls: TLSIdentity?,
+        logger: Logger,
+        opened store: any KeyBrokerStore,
+        join: KeyBrokerJoin?
     ) async throws -> KeyBrokerLaunch {
         let path = enclavePath(given)
-        let store: SQLiteKeyBrokerStore
         let admin: AdminCredential
         do {
-            store = try await SQLiteKeyBrokerStore.open(directory: dataDirectory)
             let tokenPath = adminTokenFile ?? dataDirectory + "/admin-token"
             let (token, created) = try AdminCredential.loadOrCreate(path: tokenPath)
             if created { logger.notice("administrator token created", metadata: ["path": "\(tokenPath)"]) }
@@ -304,7 +527,6 @@ struct KeyBrokerLaunch {
             do {
                 options.signaturePath = try signDefault(path, dataDirectory: dataDirectory, logger: logger)
             } catch {
-                try? await store.close()
                 throw RuntimeFailure(message: "cannot sign the broker enclave \(path): \(Files.describe(error))")
             }
         }
@@ -312,23 +534,55 @@ struct KeyBrokerLaunch {
         do {
             enclave = try await Enclave.load(path: path, options: options)
         } catch let error as EnclaveError {
-            try? await store.close()
             throw RuntimeFailure(message: "cannot load the broker enclave \(path): \(error.reason)")
         }
         do {
             let scheme = tls == nil ? "http" : "https"
+            let sealedPath = dataDirectory + "/keyring.sealed"
+            let recorded = try await store.keyringID()
+            let hasKeyring = FileManager.default.fileExists(atPath: sealedPath)
+            if !hasKeyring, let recorded {
+                // The database already belongs to a keyring: never make a second one over it.
+                guard let join else { throw KeyringDecision.joinNeeded(recorded: recorded, sealedPath: sealedPath) }
+                try await join.perform(enclave: enclave, sealedKeyringPath: sealedPath)
+                logger.notice("joined the running instance: keyring sealed", metadata: ["from": "\(join.url)"])
+            } else if let join {
+                if hasKeyring {
+                    logger.notice(
+                        "already holds a sealed keyring: --join not needed",
+                        metadata: ["from": "\(join.url)"]
+                    )
+                } else {
+                    throw RuntimeFailure(
+                        message: "--join: the database holds no keyring yet, so there is nothing to join (is "
+                            + "\(join.url) on another database?); start the first instance without --join"
+                    )
+                }
+            }
             let engine = try await EnclaveBrokerEngine.open(
                 enclave: enclave,
-                sealedKeyringPath: dataDirectory + "/keyring.sealed",
+                sealedKeyringPath: sealedPath,
                 authorities: authorities,
-                brokerName: "\(scheme)://\(host):\(port)"
+                brokerName: "\(scheme)://\(host):\(port)",
+                requireExisting: recorded != nil
             )
-            let core = try await KeyBrokerCore(
-                store: store,
-                engine: engine,
-                configuration: .init(adminCredential: admin),
-                baseURL: "\(scheme)://\(host):\(port)"
-            )
+            let core: KeyBrokerCore
+            do {
+                core = try await KeyBrokerCore(
+                    store: store,
+                    engine: engine,
+                    configuration: .init(adminCredential: admin),
+                    baseURL: "\(scheme)://\(host):\(port)"
+                )
+            } catch let error as ServiceError where error.code == "KeyringMismatch" && !hasKeyring && recorded == nil {
+                // Two first instances started at once and the other recorded its keyring first: drop the one made
+                // here (it guards nothing yet), so that a restart with --join can seal the recorded one.
+                try? FileManager.default.removeItem(atPath: sealedPath)
+                throw RuntimeFailure(
+                    message: "another instance recorded its keyring in the database first: restart this one with "
+                        + "--join URL-OF-THAT-INSTANCE --join-admin-token-file FILE"
+                )
+            }
             let app = try KeyBrokerServer.application(
                 core: core,
                 host: host,
@@ -341,10 +595,26 @@ struct KeyBrokerLaunch {
             }
             return KeyBrokerLaunch(app: app, core: core, store: store, enclave: enclave)
         } catch {
-            try? await store.close()
             await enclave.terminate()
+            if let error = error as? KeyringDecision { throw RuntimeFailure(message: error.description) }
             if let error = error as? ServiceError { throw RuntimeFailure(message: error.message) }
             throw error
+        }
+    }
+}
+
+/// Why an instance can't start with the keyring it has.
+enum KeyringDecision: Error, CustomStringConvertible {
+    /// The database holds keys under `recorded`, and the data directory has no sealed keyring.
+    case joinNeeded(recorded: String, sealedPath: String)
+
+    var description: String {
+        switch self {
+        case .joinNeeded(let recorded, let sealedPath):
+            "the database holds keys under keyring \(recorded), and this instance has no sealed keyring "
+                + "(\(sealedPath)): join a running instance with --join https://RUNNING-INSTANCE "
+                + "--join-admin-token-file FILE (and --join-cert or --join-pin); a new keyring over this database "
+                + "could not read its keys"
         }
     }
 }

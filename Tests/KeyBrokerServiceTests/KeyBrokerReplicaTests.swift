@@ -1,0 +1,338 @@
+import Attestation
+import AttestationAPI
+import AttestationClient
+import AttestationService
+import Crypto
+import EnclaveCore
+import EnclaveHost
+import Foundation
+import KeyReleaseFormats
+import TestSupport
+import Testing
+import X509
+import _CryptoExtras
+
+/// Replicas (issue 12 item 6): two `enclave serve keybroker` processes with the real broker enclave, each on its own
+/// simulated platform (two platform directories), one PostgreSQL database. Instance A makes the keyring and the keys;
+/// B, whose database already has a keyring, refuses to start without `--join`, and joins only when its enclave
+/// attests with A's signer and product and a security version at least A's; then B releases A's keys with the same
+/// key material. `.ci/run` starts a private PostgreSQL cluster and sets `ENCLAVEKIT_TEST_POSTGRES_URL`
+/// (`Scripts/test-postgres.sh` does the same by hand).
+@Suite(
+    "KeyBrokerReplica: two broker instances, two simulated platforms, one PostgreSQL",
+    .serialized,
+    .enabled(
+        if: ProcessInfo.processInfo.environment["ENCLAVEKIT_TEST_POSTGRES_URL"] != nil,
+        "needs a PostgreSQL server: set ENCLAVEKIT_TEST_POSTGRES_URL (.ci/run and Scripts/test-postgres.sh start one)"
+    )
+)
+struct KeyBrokerReplicaTests {
+    static let targetSigner = try! Digest32(bytes: [UInt8](repeating: 0x5A, count: 32))
+
+    /// The enclave a key is released to (its evidence made on `platform`, which the attestation service trusts).
+    static func releaseToken(
+        core: AttestationServiceCore,
+        platform: SimulatedPlatform,
+        key: P256.KeyAgreement.PublicKey
+    ) async throws -> String {
+        let identity = EnclaveIdentity(
+            uniqueID: try Digest32(bytes: [UInt8](repeating: 0x11, count: 32)),
+            signerID: targetSigner,
+            productID: 3,
+            securityVersion: 2,
+            attributes: []
+        )
+        let raw = key.rawRepresentation
+        let jwk =
+            #"{"kty":"EC","crv":"P-256","kid":"release","x":""# + Base64URL.encode(raw.prefix(32)) + #"","y":""#
+            + Base64URL.encode(raw.suffix(32)) + #""}"#
+        let runtime = Array(#"{"keys":["#.utf8) + Array(jwk.utf8) + Array("]}".utf8)
+        let evidence = try platform.quote(
+            for: identity,
+            reportData: Array(SHA256.hash(data: runtime)) + [UInt8](repeating: 0, count: 32)
+        )
+        let request = AttestationServiceCore.AttestRequest(evidence: evidence, runtimeData: (runtime, true))
+        return try await core.attest(type: .simulatedEnclave, request: request)
+    }
+
+    /// Release `name`/`version` through `client` to a fresh target key; the key material the target unwraps, checked
+    /// against the broker's signature.
+    static func release(
+        _ client: KeyBrokerClient,
+        name: String,
+        version: String,
+        core: AttestationServiceCore,
+        platform: SimulatedPlatform
+    ) async throws -> [UInt8] {
+        let target = P256.KeyAgreement.PrivateKey()
+        let jwt = try await releaseToken(core: core, platform: platform, key: target.publicKey)
+        let jws = try await client.release(name: name, version: version, KeyReleaseParameters(target: jwt))
+        let certificate = try Certificate(
+            derEncoded: Array(try #require(Data(base64Encoded: try await client.attestation().certificate)))
+        )
+        let answer = try ReleaseAnswer(jws: jws, brokerKey: try #require(P256.Signing.PublicKey(certificate.publicKey)))
+        return try answer.unwrap(with: target)
+    }
+
+    static func adminToken(_ dataDirectory: String) throws -> String {
+        try String(contentsOfFile: dataDirectory + "/admin-token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A broker instance that must not start: what it printed before exiting.
+    static func refusedStart(_ arguments: [String], platform: String) throws -> String {
+        do {
+            let served = try ServedProcess(
+                arguments,
+                environment: ["ENCLAVEKIT_PLATFORM_DIR": platform],
+                service: "keybroker"
+            )
+            served.process.terminate()
+            Issue.record("the instance started: \(served.output)")
+            return served.output
+        } catch let error as ServedProcessError {
+            return error.output
+        }
+    }
+
+    @Test("A makes the keys; B joins attested via A and serves them; another signer or a lower SVN is refused")
+    func joinAttestedAndServeTheSameKeys() async throws {
+        let directory = try Fixtures.temporaryDirectory()
+        let database = try await PostgresKeyBrokerStoreTests.scratchDatabase()
+        let platformA = try SimulatedPlatform.open(directory: directory + "/platform-a")
+        let platformB = try SimulatedPlatform.open(directory: directory + "/platform-b")
+        #expect(platformA.directory != platformB.directory)
+
+        // The attestation service, in this process: it trusts platform B, where the newcomers and the release
+        // targets run (A never needs a token of its own).
+        var configuration = AttestationServiceCore.Configuration(issuer: "http://127.0.0.1")
+        configuration.allowSimulated = true
+        configuration.simulatedAnchor = try Certificate(pemEncoded: platformB.rootCertificatePEM())
+        configuration.simulatedCollateral = { time in
+            try Collateral(dcapQVLJSON: platformB.collateralJSON(issued: time.addingTimeInterval(-60)))
+        }
+        let attestationStore = try await SQLiteServiceStore.open(directory: directory + "/attestation")
+        let core = try await AttestationServiceCore(configuration: configuration, store: attestationStore)
+        let attestation = try await AttestationServer.start(core: core)
+        let authority = "http://127.0.0.1:\(attestation.port)"
+        core.useIssuer(authority)
+        let certificateFile = directory + "/authority.pem"
+        try core.signer.certificatePEM.write(toFile: certificateFile, atomically: true, encoding: .utf8)
+
+        // The broker enclave, signed by the product's key at security version 2 (A) and 3 (B, an upgrade).
+        let signer = P256.Signing.PrivateKey()
+        let signedA = try Fixtures.sign(
+            "KeyBrokerEnclave",
+            config: EnclaveConfig(productID: 70, securityVersion: 2),
+            copyImage: true,
+            key: signer
+        )
+        let signedB = try Fixtures.sign(
+            "KeyBrokerEnclave",
+            config: EnclaveConfig(productID: 70, securityVersion: 3),
+            copyImage: true,
+            key: signer
+        )
+        func arguments(_ data: String, _ image: String) -> [String] {
+            [
+                "--insecure-http", "--data-dir", data, "--database", database, "--authority",
+                "\(authority)=\(certificateFile)", "--broker-enclave", image,
+            ]
+        }
+
+        // A: the first instance on the database makes the keyring.
+        let dataA = directory + "/broker-a"
+        let brokerA = try ServedProcess(
+            arguments(dataA, signedA.image),
+            environment: ["ENCLAVEKIT_PLATFORM_DIR": platformA.directory],
+            service: "keybroker"
+        )
+        defer { brokerA.process.terminate() }
+        let clientA = KeyBrokerClient(
+            endpoint: try #require(URL(string: brokerA.base)),
+            httpClient: .shared,
+            adminToken: try Self.adminToken(dataA)
+        )
+        // A key made in A's enclave, and a known key imported through A (wrapped to A's import key).
+        let policy = """
+            {"version":"1.0.0","anyOf":[{"authority":"\(authority)","allOf":[\
+            {"claim":"x-ms-sgx-mrsigner","equals":"\(Self.targetSigner.hex)"}]}]}
+            """
+        let releasePolicy = KeyReleasePolicy(data: Base64URL.encode(Array(policy.utf8)))
+        let created = try await clientA.createKey(
+            name: "made-on-a",
+            KeyCreateParameters(
+                kty: "oct-HSM",
+                keySize: 256,
+                attributes: KeyAttributes(exportable: true),
+                releasePolicy: releasePolicy
+            )
+        )
+        let createdVersion = String(try #require(created.key.kid?.split(separator: "/").last))
+        let secret = Array(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
+        let importKey = try await clientA.importKey()
+        let rsa = try _RSA.Encryption.PublicKey(
+            n: try #require(importKey.n.flatMap { Base64URL.decode($0) }),
+            e: try #require(importKey.e.flatMap { Base64URL.decode($0) })
+        )
+        let imported = try await clientA.importKey(
+            name: "imported-on-a",
+            KeyImportParameters(
+                key: KeyBrokerWebKey(kty: "oct-HSM", keyHSM: Base64URL.encode(try RSAAESKeyWrap.wrap(secret, to: rsa))),
+                attributes: KeyAttributes(exportable: true),
+                releasePolicy: releasePolicy
+            )
+        )
+        let importedVersion = String(try #require(imported.key.kid?.split(separator: "/").last))
+        let fromA = try await Self.release(
+            clientA,
+            name: "made-on-a",
+            version: createdVersion,
+            core: core,
+            platform: platformB
+        )
+        #expect(fromA.count == 32)
+
+        // B without --join: the database has a keyring B can't unseal; it refuses, and makes no keyring.
+        let dataNoJoin = directory + "/broker-no-join"
+        let noJoin = try Self.refusedStart(arguments(dataNoJoin, signedB.image), platform: platformB.directory)
+        #expect(noJoin.contains("--join"), "\(noJoin)")
+        #expect(noJoin.contains("no sealed keyring"), "\(noJoin)")
+        #expect(!FileManager.default.fileExists(atPath: dataNoJoin + "/keyring.sealed"))
+
+        let join = ["--join", brokerA.base, "--join-admin-token-file", dataA + "/admin-token"]
+        // A newcomer signed by another key, and one of A's signer below A's security version: refused by A's
+        // enclave, by name; neither gets a keyring.
+        let otherSigner = try Fixtures.sign(
+            "KeyBrokerEnclave",
+            config: EnclaveConfig(productID: 70, securityVersion: 3),
+            copyImage: true
+        )
+        let lowerSVN = try Fixtures.sign(
+            "KeyBrokerEnclave",
+            config: EnclaveConfig(productID: 70, securityVersion: 1),
+            copyImage: true,
+            key: signer
+        )
+        for (name, signed, reason) in [
+            ("other-signer", otherSigner, "signer"), ("lower-svn", lowerSVN, "security version"),
+        ] {
+            let data = directory + "/broker-" + name
+            let output = try Self.refusedStart(
+                arguments(data, signed.image) + join,
+                platform: platformB.directory
+            )
+            #expect(output.contains("refused the join"), "\(name): \(output)")
+            #expect(output.contains("JoinRefused"), "\(name): \(output)")
+            #expect(output.contains(reason), "\(name): \(output)")
+            #expect(!FileManager.default.fileExists(atPath: data + "/keyring.sealed"), "\(name)")
+        }
+
+        // B: A's signer and product, security version 3 ≥ 2, on platform B: joins through A and seals the keyring.
+        let dataB = directory + "/broker-b"
+        var brokerB = try ServedProcess(
+            arguments(dataB, signedB.image) + join,
+            environment: ["ENCLAVEKIT_PLATFORM_DIR": platformB.directory],
+            service: "keybroker"
+        )
+        defer { brokerB.process.terminate() }
+        #expect(brokerB.output.contains("joined the running instance"), "\(brokerB.output)")
+        #expect(FileManager.default.fileExists(atPath: dataB + "/keyring.sealed"))
+        var clientB = KeyBrokerClient(
+            endpoint: try #require(URL(string: brokerB.base)),
+            httpClient: .shared,
+            adminToken: try Self.adminToken(dataB)
+        )
+        // Same broker identity, same keys, same key material.
+        #expect(try await clientB.attestation().certificate == (try await clientA.attestation().certificate))
+        #expect(try await clientB.key(name: "made-on-a").key.kid?.hasSuffix(createdVersion) == true)
+        let fromB = try await Self.release(
+            clientB,
+            name: "made-on-a",
+            version: createdVersion,
+            core: core,
+            platform: platformB
+        )
+        #expect(fromB == fromA)
+        let importedFromB = try await Self.release(
+            clientB,
+            name: "imported-on-a",
+            version: importedVersion,
+            core: core,
+            platform: platformB
+        )
+        #expect(importedFromB == secret)
+        // And the other way: a key made on B is released by A.
+        let madeOnB = try await clientB.createKey(
+            name: "made-on-b",
+            KeyCreateParameters(
+                kty: "oct-HSM",
+                keySize: 256,
+                attributes: KeyAttributes(exportable: true),
+                releasePolicy: releasePolicy
+            )
+        )
+        let madeOnBVersion = String(try #require(madeOnB.key.kid?.split(separator: "/").last))
+        #expect(
+            try await Self.release(clientA, name: "made-on-b", version: madeOnBVersion, core: core, platform: platformB)
+                == (try await Self.release(
+                    clientB,
+                    name: "made-on-b",
+                    version: madeOnBVersion,
+                    core: core,
+                    platform: platformB
+                ))
+        )
+        // One audit log: A's join decisions are visible through B.
+        let joins = try await clientB.audit(top: 100).value.filter { $0.operation == "join" }
+        #expect(joins.map(\.result) == ["succeeded", "failed", "failed"], "\(joins)")
+        #expect(joins.count == 3 && joins[1].reason.contains("security version") && joins[2].reason.contains("signer"))
+
+        // B restarts without --join: its sealed keyring opens on its own platform.
+        brokerB.process.terminate()
+        brokerB.process.waitUntilExit()
+        brokerB = try ServedProcess(
+            arguments(dataB, signedB.image),
+            environment: ["ENCLAVEKIT_PLATFORM_DIR": platformB.directory],
+            service: "keybroker"
+        )
+        clientB = KeyBrokerClient(
+            endpoint: try #require(URL(string: brokerB.base)),
+            httpClient: .shared,
+            adminToken: try Self.adminToken(dataB)
+        )
+        #expect(
+            try await Self.release(clientB, name: "made-on-a", version: createdVersion, core: core, platform: platformB)
+                == fromA
+        )
+
+        brokerB.process.terminate()
+        brokerA.process.terminate()
+        await attestation.stop()
+        try await attestationStore.close()
+    }
+
+    @Test("--join and --database options refused by name when they can't work")
+    func joinOptionsAreChecked() throws {
+        let database = try #require(ProcessInfo.processInfo.environment["ENCLAVEKIT_TEST_POSTGRES_URL"])
+        let cases: [([String], String)] = [
+            (["--join", "https://a.test:8443", "--join-admin-token-file", "/dev/null"], "give --database"),
+            (["--database", database, "--join", "https://a.test:8443"], "--join-admin-token-file"),
+            (
+                [
+                    "--database", database, "--join", "https://a.test:8443", "--join-admin-token-file", "/dev/null",
+                    "--join-cert", "/dev/null", "--join-pin", String(repeating: "ab", count: 32),
+                ],
+                "give one"
+            ),
+            (["--join-pin", String(repeating: "ab", count: 32)], "go with --join"),
+            (["--database", "postgres://u:secret@127.0.0.1/db"], "--database-password-file"),
+            (["--database-password-file", "/dev/null"], "goes with --database"),
+        ]
+        for (arguments, message) in cases {
+            let (status, output) = try ChildProcess.run(ChildProcess.cli, ["serve", "keybroker"] + arguments)
+            #expect(status == 64, "\(arguments): \(output)")
+            #expect(output.contains(message), "\(arguments): \(output)")
+        }
+    }
+}
