@@ -1,0 +1,153 @@
+internal import Attestation
+public import AttestationAPI
+internal import EnclaveCore
+internal import Foundation
+internal import KeyReleaseFormats
+internal import _CryptoExtras
+
+extension KeyBrokerClient {
+    /// Refusal codes of ``verifiedImportKey(attestation:expecting:)`` (``AttestationClient/Failure/code``, status 0:
+    /// decided on this side, before any key material is sent).
+    public enum ImportRefusal {
+        /// The broker's evidence does not decode, or the attestation service refused it.
+        public static let evidenceRefused = "BrokerEvidenceRefused"
+        /// The token is valid but states another signer, product, a lower security version or a debug enclave.
+        public static let identityMismatch = "BrokerIdentityMismatch"
+        /// The import key the broker offers is not the one its evidence binds, or is not RSA of at least 2048 bits.
+        public static let importKeyNotBound = "ImportKeyNotBound"
+    }
+
+    /// The broker's import key, after checking that a genuine broker enclave holds it: `GET /attestation` (evidence
+    /// and the runtime data it binds), the evidence attested by `attestation` (which checks the binding), the token
+    /// verified against that service's keys and required to state `expecting`'s identity, the import key found in the
+    /// token's `x-ms-runtime.keys` and equal to what `GET /importkey` answers.
+    /// - Throws: ``AttestationClient/Failure`` with an ``ImportRefusal`` code, or the services' errors.
+    public func verifiedImportKey(
+        attestation: AttestationClient,
+        expecting: KeyBrokerExpectation
+    ) async throws -> KeyBrokerWebKey {
+        let offered = try await self.attestation()
+        guard let evidenceJSON = Base64URL.decode(offered.evidence),
+            let runtimeData = Base64URL.decode(offered.runtimeData),
+            let decoded = try? WireJSON.decode(AttestationEvidence.self, from: evidenceJSON),
+            let evidence = try? Evidence(decoded)
+        else {
+            throw refusal(ImportRefusal.evidenceRefused, "the broker's evidence or runtime data does not decode")
+        }
+        let token: String
+        let claims: AttestationTokenClaims
+        do {
+            token = try await attestation.attest(evidence, runtimeData: .init(data: runtimeData, dataType: .json))
+            claims = try await attestation.verifier().verify(token)
+        } catch let failure as AttestationClient.Failure {
+            throw refusal(
+                ImportRefusal.evidenceRefused,
+                "the attestation service refused the broker's evidence: \(failure)"
+            )
+        } catch {
+            throw refusal(ImportRefusal.evidenceRefused, "the broker's attestation token does not verify: \(error)")
+        }
+        try Self.check(claims, expecting)
+        let current = try await importKey()
+        guard let n = offered.importKey.n, let e = offered.importKey.e, current.n == n, current.e == e else {
+            throw refusal(ImportRefusal.importKeyNotBound, "GET /importkey answers another key than GET /attestation")
+        }
+        guard case .object(let runtime)? = claims["x-ms-runtime"], case .array(let bound)? = runtime["keys"],
+            bound.contains(where: { value in
+                guard case .object(let jwk) = value else { return false }
+                return jwk["n"]?.stringValue == n && jwk["e"]?.stringValue == e
+            })
+        else {
+            throw refusal(ImportRefusal.importKeyNotBound, "the broker's evidence does not bind its import key")
+        }
+        guard let modulus = Base64URL.decode(n), let exponent = Base64URL.decode(e),
+            let key = try? _RSA.Encryption.PublicKey(n: modulus, e: exponent), key.keySizeInBits >= 2048
+        else {
+            throw refusal(ImportRefusal.importKeyNotBound, "the import key is not an RSA key of at least 2048 bits")
+        }
+        return current
+    }
+
+    /// Bring your own key: `material` wrapped (`RSA_AES_KEY_WRAP_256`) to the import key of a broker enclave that
+    /// ``verifiedImportKey(attestation:expecting:)`` accepted, then `POST /keys/{name}/import`. With `releasePolicy`
+    /// the key is exportable to enclaves that satisfy it; nothing is sent when the broker's evidence is refused.
+    /// - Parameters:
+    ///   - name: the key's name in the broker.
+    ///   - material: the key (AES bytes, an RSA or EC private key).
+    ///   - releasePolicy: Key Vault's release policy (JSON) and whether it is immutable; `nil` for a key that is never
+    ///     released.
+    ///   - tags: free-form tags.
+    ///   - attestation: the attestation service that checks the broker's evidence.
+    ///   - expecting: the broker enclave's identity.
+    /// - Throws: ``AttestationClient/Failure`` — an ``ImportRefusal`` code, or the broker's (`ImportRefused`, …).
+    public func importKey(
+        name: String,
+        material: KeyImportMaterial,
+        releasePolicy: KeyReleasePolicy? = nil,
+        tags: [String: String]? = nil,
+        attestation: AttestationClient,
+        expecting: KeyBrokerExpectation
+    ) async throws -> KeyBundle {
+        let importKey = try await verifiedImportKey(attestation: attestation, expecting: expecting)
+        guard let n = importKey.n.flatMap({ Base64URL.decode($0) }),
+            let e = importKey.e.flatMap({ Base64URL.decode($0) })
+        else { throw refusal(ImportRefusal.importKeyNotBound, "the import key has no RSA public part") }
+        let wrapped: [UInt8]
+        do {
+            wrapped = try RSAAESKeyWrap.wrap(material.bytes, to: try _RSA.Encryption.PublicKey(n: n, e: e))
+        } catch {
+            throw refusal(ImportRefusal.importKeyNotBound, "cannot wrap to the import key: \(error)")
+        }
+        let key = KeyBrokerWebKey(
+            kid: importKey.kid,
+            kty: material.kty,
+            n: material.modulus.map { Base64URL.encode($0) },
+            crv: material.curve,
+            keyHSM: Base64URL.encode(wrapped)
+        )
+        return try await self.importKey(
+            name: name,
+            KeyImportParameters(
+                key: key,
+                attributes: releasePolicy.map { _ in KeyAttributes(exportable: true) },
+                releasePolicy: releasePolicy,
+                tags: tags
+            )
+        )
+    }
+
+    static func check(_ claims: AttestationTokenClaims, _ expecting: KeyBrokerExpectation) throws {
+        let signer = claims["x-ms-sgx-mrsigner"]?.stringValue?.lowercased()
+        guard signer == expecting.signerID.hex.lowercased() else {
+            throw refusal(
+                ImportRefusal.identityMismatch,
+                "the broker enclave's signer is \(signer ?? "(none)"), expected \(expecting.signerID.hex)"
+            )
+        }
+        if let product = expecting.productID {
+            guard claims["x-ms-sgx-product-id"]?.integerValue == product else {
+                throw refusal(
+                    ImportRefusal.identityMismatch,
+                    "the broker enclave's product is \(claims["x-ms-sgx-product-id"]?.description ?? "(none)"), "
+                        + "expected \(product)"
+                )
+            }
+        }
+        guard let svn = claims["x-ms-sgx-svn"]?.integerValue, svn >= expecting.minimumSecurityVersion else {
+            throw refusal(
+                ImportRefusal.identityMismatch,
+                "the broker enclave's security version \(claims["x-ms-sgx-svn"]?.description ?? "(none)") is below "
+                    + "\(expecting.minimumSecurityVersion)"
+            )
+        }
+        if !expecting.allowDebug {
+            guard claims["x-ms-sgx-is-debuggable"]?.boolValue == false else {
+                throw refusal(ImportRefusal.identityMismatch, "the broker enclave is debuggable (or does not say)")
+            }
+        }
+    }
+}
+
+private func refusal(_ code: String, _ message: String) -> AttestationClient.Failure {
+    AttestationClient.Failure(status: 0, code: code, message: message)
+}
