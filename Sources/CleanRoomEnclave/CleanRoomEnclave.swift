@@ -27,12 +27,15 @@ struct CleanRoomEnclave: EnclaveApplication {
             },
             save: { contractID, blob in
                 _ = try await context.ocall(CleanRoomSaveState.self, .init(contractID: contractID, blob: blob))
-            }
+            },
+            counter: { request in try await context.ocall(CleanRoomCounter.self, request) }
         )
         calls.register(CleanRoomOpen.self) { request in
-            let opened = try room.open(request, identity: context.identity)
-            // The durable state (budget ledger, receipt chain head) the host keeps, before anything runs.
+            try room.open(request, identity: context.identity)
+            // The durable state (budget ledger, receipt chain head) the host keeps, checked against the key broker's
+            // rollback counter, before anything runs; the runtime data then binds the counter's key too.
             try await room.restore(using: persistence)
+            let opened = try room.runtime(challenge: request.challenge)
             let evidence = try await context.evidence(reportData: EnclaveContext.reportData(hashing: opened.runtime))
             let answer = CleanRoomOpened(contractID: opened.contractID, runtimeData: opened.runtime, evidence: evidence)
             try room.remember(answer)

@@ -1,7 +1,9 @@
 import CleanRoom
 import CleanRoomEngine
 import CleanRoomInterface
+import Crypto
 import EnclaveCore
+import Foundation
 
 /// The clean room's durable state: what must survive a restart of the host and the enclave.
 ///
@@ -36,6 +38,9 @@ struct DurableRoomState: Equatable, Sendable {
         }
         return CanonicalJSON.object(members).canonicalBytes
     }
+
+    /// SHA-256 of ``bytes``, lower-case hex: what the rollback counter records with the generation.
+    var digest: String { SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined() }
 
     init(contractID: Digest32, generation: UInt64, ledger: [UInt8], head: Head?) {
         self.contractID = contractID
@@ -97,6 +102,94 @@ struct RoomPersistence: Sendable {
     var load: @Sendable (String) async throws -> [UInt8]
     /// Have the host keep `blob` for a contract (hex ID), durably.
     var save: @Sendable (String, [UInt8]) async throws -> Void
+    /// The key broker's rollback counter, through the host (``CleanRoomCounter``). Throws `unknownCall` when the
+    /// host has none.
+    var counter: @Sendable (CleanRoomCounterRequest) async throws -> CleanRoomCounterAnswer
+}
+
+/// The rollback counter as the enclave uses it: every answer verified with the broker's key, for this contract and
+/// this request's fresh nonce.
+struct RollbackCounter: Sendable {
+    let key: P256.Signing.PublicKey
+    let contractID: String
+    let call: @Sendable (CleanRoomCounterRequest) async throws -> CleanRoomCounterAnswer
+
+    /// The broker's key, as the host's counter says it; nil when the host has no counter (`unknownCall`).
+    static func key(
+        contractID: String,
+        using persistence: RoomPersistence
+    ) async throws -> P256.Signing.PublicKey? {
+        let answer: CleanRoomCounterAnswer
+        do {
+            answer = try await persistence.counter(.init(operation: "key", contractID: contractID))
+        } catch let error as EnclaveError where error.code == .unknownCall {
+            return nil
+        } catch {
+            throw EnclaveError.callFailed("rollbackCounter: the key broker's counter did not answer its key")
+        }
+        guard answer.key.count == 64, let key = try? P256.Signing.PublicKey(rawRepresentation: answer.key) else {
+            throw EnclaveError.malformedInput("rollbackCounter: the counter key is not a P-256 public key")
+        }
+        return key
+    }
+
+    /// Read the counter: (value, state digest hex).
+    func read() async throws -> (value: UInt64, state: String) {
+        let answer = try await ask(.init(operation: "read", contractID: contractID, nonce: Self.nonce()))
+        return (answer.value, answer.state)
+    }
+
+    /// Move the counter from `expected` to `expected + 1` recording `state`.
+    func increment(from expected: UInt64, state: String) async throws {
+        let request = CleanRoomCounterRequest(
+            operation: "increment",
+            contractID: contractID,
+            nonce: Self.nonce(),
+            expected: expected,
+            state: state
+        )
+        let answer = try await ask(request)
+        guard answer.value == expected + 1, answer.state == state else {
+            throw EnclaveError.callFailed(
+                "rollbackCounter: the counter is at \(answer.value), not \(expected + 1) with this state (another "
+                    + "writer, or a refused increment)"
+            )
+        }
+    }
+
+    private func ask(_ request: CleanRoomCounterRequest) async throws -> CleanRoomCounterAnswer {
+        let answer: CleanRoomCounterAnswer
+        do {
+            answer = try await call(request)
+        } catch let error as EnclaveError {
+            throw EnclaveError.callFailed(
+                "rollbackCounter: the key broker's counter refused: \(error.reason.prefix(200))"
+            )
+        }
+        let message = CleanRoomCounterRequest.message(
+            contractID: contractID,
+            value: answer.value,
+            state: answer.state,
+            nonce: answer.nonce
+        )
+        guard answer.signature.count == 64,
+            let signature = try? P256.Signing.ECDSASignature(rawRepresentation: answer.signature),
+            key.isValidSignature(signature, for: message)
+        else {
+            throw EnclaveError.invalidSignature(
+                "counterForged: the counter answer is not signed by the key broker's key"
+            )
+        }
+        guard answer.nonce == request.nonce else {
+            throw EnclaveError.invalidSignature("counterReplay: the counter answer is for another request (old nonce)")
+        }
+        return answer
+    }
+
+    /// A fresh nonce: 16 random bytes, hex.
+    static func nonce() -> String {
+        SymmetricKey(size: .bits128).withUnsafeBytes { bytes in bytes.map { String(format: "%02x", $0) }.joined() }
+    }
 }
 
 extension CleanRoomState {
@@ -134,10 +227,16 @@ extension CleanRoomState {
                 return room.restored ? nil : room.contract.id
             }
             guard let contractID else { return }
+            let counter = try await RollbackCounter.key(contractID: contractID.hex, using: persistence).map {
+                RollbackCounter(key: $0, contractID: contractID.hex, call: persistence.counter)
+            }
             let blob: [UInt8]
             do {
                 blob = try await persistence.load(contractID.hex)
             } catch let error as EnclaveError where error.code == .unknownCall {
+                guard counter == nil else {
+                    throw EnclaveError.callFailed("notRestored: the host has a rollback counter but keeps no state")
+                }
                 opened.withLock { $0?.restored = true }
                 return
             }
@@ -165,6 +264,9 @@ extension CleanRoomState {
                     )
                 }
             }
+            if let counter {
+                try await Self.check(state, saved: !blob.isEmpty, against: counter)
+            }
             let budget: PrivacyBudget
             do throws(CleanRoomError) {
                 budget = try Self.budget(contractID: contractID, ledger: state.ledger)
@@ -176,15 +278,46 @@ extension CleanRoomState {
                 $0?.generation = state.generation
                 $0?.head = state.head
                 $0?.durable = true
+                $0?.counterKey = counter?.key
                 $0?.restored = true
             }
         }
     }
 
+    /// Check the restored `state` against the broker's counter: the counter holds the generation of the last state
+    /// saved and committed, and that state's digest.
+    ///
+    /// - Same generation, same digest: the latest state. A generation one ahead: the enclave saved it, then stopped
+    ///   before the increment (no result of that run left: results leave only after the increment), so the
+    ///   increment is completed now. Anything else is a rollback (an older copy, a missing one, another fork), refused
+    ///   by name: nothing loads or runs.
+    static func check(_ state: DurableRoomState, saved: Bool, against counter: RollbackCounter) async throws {
+        let (value, recorded) = try await counter.read()
+        guard saved else {
+            guard value == 0 else {
+                throw EnclaveError.callFailed(
+                    "rollback: the saved state is missing but the key broker's counter is at \(value)"
+                )
+            }
+            return
+        }
+        let digest = state.digest
+        if state.generation == value, digest == recorded { return }
+        if state.generation == value + 1 {
+            try await counter.increment(from: value, state: digest)
+            return
+        }
+        throw EnclaveError.callFailed(
+            "rollback: the saved state is generation \(state.generation) but the key broker's counter is at \(value)"
+                + (state.generation == value ? " with another state" : "") + " (an older or another copy was restored)"
+        )
+    }
+
     /// Save the durable state with `head` as the chain's head (the ledger as the budget holds it now), then make
     /// `head` the room's. Nothing is committed when the save fails: the caller must not release the run's result.
     func persist(head: DurableRoomState.Head, using persistence: RoomPersistence?) async throws {
-        let (state, durable) = try opened.withLock { current throws -> (DurableRoomState, Bool) in
+        let (state, durable, counterKey) = try opened.withLock {
+            current throws -> (DurableRoomState, Bool, P256.Signing.PublicKey?) in
             guard let room = current else {
                 throw EnclaveError.callFailed("notActive: no contract is open in this clean room")
             }
@@ -200,7 +333,7 @@ extension CleanRoomState {
                 ledger: ledger,
                 head: head
             )
-            return (state, room.durable)
+            return (state, room.durable, room.counterKey)
         }
         if durable, let persistence {
             do {
@@ -210,6 +343,16 @@ extension CleanRoomState {
                 throw EnclaveError.callFailed(
                     "stateNotSaved: the host did not keep the clean room's state, so the result is withheld"
                 )
+            }
+            // Saved, then counted: a crash in between leaves a state one ahead of the counter, completed at the next
+            // restore; the result leaves only once the counter moved.
+            if let counterKey {
+                let counter = RollbackCounter(
+                    key: counterKey,
+                    contractID: state.contractID.hex,
+                    call: persistence.counter
+                )
+                try await counter.increment(from: state.generation - 1, state: state.digest)
             }
         }
         opened.withLock {

@@ -39,6 +39,8 @@ final class CleanRoomState: Sendable {
         var durable = false
         /// Whether the durable state was restored (nothing loads or runs before).
         var restored = false
+        /// The key broker's signing key that signs rollback counter answers (nil: the host has no counter).
+        var counterKey: P256.Signing.PublicKey?
         /// Query request nonces seen (replays are refused).
         var nonces: Set<String> = []
     }
@@ -51,12 +53,9 @@ final class CleanRoomState: Sendable {
     /// Serializes restoring the durable state and running queries (each run saves it before answering).
     let gate = SerialGate()
 
-    /// Verify the request and open (or re-attest) the clean room; answers the contract ID and the runtime data to
-    /// bind.
-    func open(
-        _ request: CleanRoomOpenRequest,
-        identity: EnclaveIdentity
-    ) throws -> (contractID: String, runtime: [UInt8]) {
+    /// Verify the request and open (or re-attest) the clean room (then ``restore(using:)`` and
+    /// ``runtime(challenge:)``).
+    func open(_ request: CleanRoomOpenRequest, identity: EnclaveIdentity) throws {
         guard request.contract.count <= CleanRoomOpenRequest.maxContractBytes else {
             throw EnclaveError.limitExceeded("limitExceeded: the contract is over 1 MiB")
         }
@@ -90,8 +89,7 @@ final class CleanRoomState: Sendable {
         }
         try Self.check(identity, against: contract.enclave)
         let id = contract.id
-        let (key, receiptKey) = try opened.withLock {
-            current throws -> (P256.KeyAgreement.PrivateKey, P256.Signing.PrivateKey) in
+        try opened.withLock { current throws in
             if let current {
                 guard current.contract.id == id else {
                     throw EnclaveError.callFailed(
@@ -101,7 +99,7 @@ final class CleanRoomState: Sendable {
                 guard current.state.phase == .active else {
                     throw EnclaveError.callFailed("halted: this clean room's contract was halted")
                 }
-                return (current.key, current.receiptKey)
+                return
             }
             let key = P256.KeyAgreement.PrivateKey()
             let receiptKey = P256.Signing.PrivateKey()
@@ -112,15 +110,25 @@ final class CleanRoomState: Sendable {
                 throw Self.crossing(error)
             }
             current = Opened(contract: contract, state: state, key: key, receiptKey: receiptKey, budget: budget)
-            return (key, receiptKey)
+        }
+    }
+
+    /// The contract ID and the runtime data to bind in the evidence of the open room.
+    func runtime(challenge: String?) throws -> (contractID: String, runtime: [UInt8]) {
+        let room = try opened.withLock { current throws -> Opened in
+            guard let room = current else {
+                throw EnclaveError.callFailed("notActive: no contract is open in this clean room")
+            }
+            return room
         }
         let runtime = try Self.runtimeData(
-            contractID: id,
-            key: key.publicKey,
-            receiptKey: receiptKey.publicKey,
-            challenge: request.challenge
+            contractID: room.contract.id,
+            key: room.key.publicKey,
+            receiptKey: room.receiptKey.publicKey,
+            counterKey: room.counterKey,
+            challenge: challenge
         )
-        return (id.hex, runtime)
+        return (room.contract.id.hex, runtime)
     }
 
     /// Apply a halt statement: it must verify for the open contract.
@@ -308,27 +316,37 @@ final class CleanRoomState: Sendable {
         contractID: Digest32,
         key: P256.KeyAgreement.PublicKey,
         receiptKey: P256.Signing.PublicKey,
+        counterKey: P256.Signing.PublicKey? = nil,
         challenge: String?
     ) throws -> [UInt8] {
         struct Runtime: Encodable {
             let challenge: String?
             let contract: String
+            let counterKey: WrapJWK?
             let keys: [WrapJWK]
             let receiptKey: WrapJWK
         }
+        func signing(_ key: P256.Signing.PublicKey, kid: String) -> WrapJWK {
+            let point = key.rawRepresentation
+            return WrapJWK(
+                kty: "EC",
+                kid: kid,
+                use: "sig",
+                crv: "P-256",
+                x: Base64URL.encode(Array(point.prefix(32))),
+                y: Base64URL.encode(Array(point.suffix(32)))
+            )
+        }
         let jwk = WrapJWK(p256: key, kid: "cleanroom-\(contractID.hex.prefix(16))")
-        let point = receiptKey.rawRepresentation
-        let signing = WrapJWK(
-            kty: "EC",
-            kid: "receipt-\(contractID.hex.prefix(16))",
-            use: "sig",
-            crv: "P-256",
-            x: Base64URL.encode(Array(point.prefix(32))),
-            y: Base64URL.encode(Array(point.suffix(32)))
-        )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let runtime = Runtime(challenge: challenge, contract: contractID.hex, keys: [jwk], receiptKey: signing)
+        let runtime = Runtime(
+            challenge: challenge,
+            contract: contractID.hex,
+            counterKey: counterKey.map { signing($0, kid: "counter") },
+            keys: [jwk],
+            receiptKey: signing(receiptKey, kid: "receipt-\(contractID.hex.prefix(16))")
+        )
         return Array(try encoder.encode(runtime))
     }
 

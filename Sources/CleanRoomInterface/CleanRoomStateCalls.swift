@@ -34,3 +34,72 @@ public struct CleanRoomStateBlob: Codable, Hashable, Sendable {
         self.blob = blob
     }
 }
+
+/// OCALL: the rollback counter, held by the key broker for each contract; the host carries the request there and
+/// the broker's signed answer back (the host can't forge or replay one: it is signed by the broker's signing key over
+/// the contract, value, state digest and the enclave's fresh nonce; see ``CleanRoomCounterRequest/message(contractID:value:state:nonce:)``).
+///
+/// Operations: `key` (the broker's signing public key, bound into the clean room's evidence at open), `read`, and
+/// `increment` (from ``CleanRoomCounterRequest/expected`` to one more, recording the new state's digest; refused
+/// when the counter is not at `expected`). A host without this OCALL has no counter: the enclave then can't detect a
+/// restored older state (its evidence binds no counter key).
+public enum CleanRoomCounter: EnclaveCall {
+    public typealias Input = CleanRoomCounterRequest
+    public typealias Output = CleanRoomCounterAnswer
+    public static var name: String { "cleanroom.counter" }
+}
+
+/// What ``CleanRoomCounter`` asks.
+public struct CleanRoomCounterRequest: Codable, Hashable, Sendable {
+    /// `key`, `read` or `increment`.
+    public var operation: String
+    /// The contract ID, lower-case hex.
+    public var contractID: String
+    /// The enclave's fresh nonce (32 lower-case hex characters); empty for `key`.
+    public var nonce: String
+    /// `increment`: the value the counter must be at.
+    public var expected: UInt64
+    /// `increment`: SHA-256 (lower-case hex) of the state saved at `expected + 1`.
+    public var state: String
+
+    /// Creates one from its members, each as documented on its property.
+    public init(operation: String, contractID: String, nonce: String = "", expected: UInt64 = 0, state: String = "") {
+        self.operation = operation
+        self.contractID = contractID
+        self.nonce = nonce
+        self.expected = expected
+        self.state = state
+    }
+
+    /// What the broker signs (ES256) for an answer: a domain line, then `contract=`, `value=`, `state=` (empty at
+    /// value 0) and `nonce=` lines. Every field is hex or decimal, so the text can't be ambiguous.
+    public static func message(contractID: String, value: UInt64, state: String, nonce: String) -> [UInt8] {
+        Array(
+            "EnclaveKit.rollbackCounter.v1\ncontract=\(contractID)\nvalue=\(value)\nstate=\(state)\nnonce=\(nonce)"
+                .utf8
+        )
+    }
+}
+
+/// What ``CleanRoomCounter`` answers.
+public struct CleanRoomCounterAnswer: Codable, Hashable, Sendable {
+    /// The counter's value (after an increment: the new one).
+    public var value: UInt64
+    /// The state digest recorded with it (lower-case hex; empty at value 0).
+    public var state: String
+    /// The request's nonce, echoed.
+    public var nonce: String
+    /// The broker's ES256 signature (raw r‖s) over ``CleanRoomCounterRequest/message(contractID:value:state:nonce:)``.
+    public var signature: [UInt8]
+    /// `key`: the broker's signing public key (raw x‖y, 64 bytes); empty otherwise.
+    public var key: [UInt8]
+
+    /// Creates one from its members, each as documented on its property.
+    public init(value: UInt64, state: String, nonce: String, signature: [UInt8], key: [UInt8] = []) {
+        self.value = value
+        self.state = state
+        self.nonce = nonce
+        self.signature = signature
+        self.key = key
+    }
+}

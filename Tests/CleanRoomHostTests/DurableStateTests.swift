@@ -28,10 +28,10 @@ struct DurableStateTests {
         }
     }
 
-    static func start(_ signed: Fixtures.Signed, directory: String) async throws -> Room {
+    static func start(_ signed: Fixtures.Signed, directory: String, ocalls: OCallTable? = nil) async throws -> Room {
         let store = try await CleanRoomStore.open(directory: directory)
         var options = Enclave.Options()
-        options.ocalls = CleanRoomHost.ocalls(directory: directory)
+        options.ocalls = ocalls ?? CleanRoomHost.ocalls(directory: directory)
         options.platform = try SimulatedPlatform.open(directory: Fixtures.platformDirectory)
         options.evidenceSource = .simulated
         options.signaturePath = signed.signature
@@ -70,8 +70,9 @@ struct DurableStateTests {
         return contract
     }
 
-    /// Upload and load a_tx into `room`'s enclave, its key wrapped to the enclave's attested key.
-    func load(_ room: Room, _ contract: Contract) async throws {
+    /// Upload and load a_tx into `room`'s enclave, its key wrapped to the enclave's attested key; answers the key.
+    @discardableResult
+    func load(_ room: Room, _ contract: Contract) async throws -> SymmetricKey {
         let opened = try await room.host.attestation()
         let dataKey = SymmetricKey(size: .bits256)
         var csv = "card,merchant,amount\n"
@@ -92,6 +93,7 @@ struct DurableStateTests {
             name: "a_tx",
             wrappedKey: try DataSetLoadTests.wrap(dataKey.withUnsafeBytes { Array($0) }, for: opened)
         )
+        return dataKey
     }
 
     func run(_ room: Room, _ contract: Contract) async throws -> Receipt {

@@ -1,0 +1,238 @@
+import AttestationService
+import CleanRoom
+import CleanRoomHost
+import CleanRoomInterface
+import Crypto
+import EnclaveCore
+import EnclaveHost
+import Foundation
+import Synchronization
+import TestSupport
+import Testing
+
+/// A rollback counter the way the key broker answers it (signed with its key over the contract, value, state
+/// digest and the enclave's nonce), with switches that play a dishonest host or broker.
+final class TestCounter: Sendable {
+    enum Mode: Sendable {
+        case honest
+        /// Answers signed by another key than the one announced.
+        case forge
+        /// Every read answers the first read's answer again (a valid signature over an old nonce).
+        case replay
+        /// Increments are refused (the enclave stops between saving and counting).
+        case refuseIncrements
+    }
+
+    struct State {
+        var value: UInt64 = 0
+        var digest = ""
+        var mode = Mode.honest
+        var firstRead: CleanRoomCounterAnswer?
+    }
+
+    let key = P256.Signing.PrivateKey()
+    let state = Mutex(State())
+
+    var value: UInt64 { state.withLock { $0.value } }
+    func set(_ mode: Mode) { state.withLock { $0.mode = mode } }
+
+    func answer(_ request: CleanRoomCounterRequest) throws -> CleanRoomCounterAnswer {
+        try state.withLock { state throws -> CleanRoomCounterAnswer in
+            if request.operation == "key" {
+                return .init(value: 0, state: "", nonce: "", signature: [], key: Array(key.publicKey.rawRepresentation))
+            }
+            if request.operation == "increment" {
+                guard state.mode != .refuseIncrements else { throw EnclaveError.unavailable("the broker is down") }
+                guard request.expected == state.value else {
+                    throw EnclaveError.callFailed("counterConflict: the counter is at \(state.value)")
+                }
+                state.value += 1
+                state.digest = request.state
+            }
+            let signer = state.mode == .forge ? P256.Signing.PrivateKey() : key
+            let message = CleanRoomCounterRequest.message(
+                contractID: request.contractID,
+                value: state.value,
+                state: state.digest,
+                nonce: request.nonce
+            )
+            let answer = CleanRoomCounterAnswer(
+                value: state.value,
+                state: state.digest,
+                nonce: request.nonce,
+                signature: Array(try signer.signature(for: message).rawRepresentation)
+            )
+            if request.operation == "read" {
+                if state.mode == .replay, let first = state.firstRead { return first }
+                if state.firstRead == nil { state.firstRead = answer }
+            }
+            return answer
+        }
+    }
+}
+
+/// Rollback detection: the enclave's durable state is counted by the key broker's monotonic counter (per
+/// contract), whose answers the enclave verifies with the broker's key (bound in its evidence) and its own fresh
+/// nonce. Restoring an older sealed state is refused, and so are forged and replayed counter answers; a stop between
+/// saving and counting is recovered without losing spent budget.
+@Suite("Clean room rollback counter", .serialized)
+struct RollbackCounterTests {
+    let parties = Parties()
+    let durable = DurableStateTests()
+
+    /// A host and a fresh enclave process over `directory`, with `counter` as the broker's counter.
+    static func start(
+        _ signed: Fixtures.Signed,
+        directory: String,
+        counter: TestCounter
+    ) async throws
+        -> DurableStateTests.Room
+    {
+        var table = CleanRoomHost.ocalls(directory: directory)
+        table.register(CleanRoomCounter.self) { request in try counter.answer(request) }
+        return try await DurableStateTests.start(signed, directory: directory, ocalls: table)
+    }
+
+    /// The first life: the contract signed, a_tx uploaded and loaded; answers the data key for later lives.
+    func firstLife(
+        _ signed: Fixtures.Signed,
+        directory: String,
+        counter: TestCounter
+    ) async throws -> (DurableStateTests.Room, Contract, SymmetricKey) {
+        let contract = durable.contract(signed)
+        let room = try await Self.start(signed, directory: directory, counter: counter)
+        _ = try await room.host.submitContract(contract.canonicalBytes)
+        for signature in try durable.parties.signatures(contract) { _ = try await room.host.submitSignature(signature) }
+        let dataKey = try await durable.load(room, contract)
+        return (room, contract, dataKey)
+    }
+
+    func reload(_ room: DurableStateTests.Room, dataKey: SymmetricKey) async throws {
+        let opened = try await room.host.attestation()
+        _ = try await room.host.loadDataSet(
+            name: "a_tx",
+            wrappedKey: try DataSetLoadTests.wrap(dataKey.withUnsafeBytes { Array($0) }, for: opened)
+        )
+    }
+
+    @Test func theEvidenceBindsTheCounterKey() async throws {
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        let signed = try Fixtures.sign("CleanRoomEnclave")
+        let counter = TestCounter()
+        let (room, _, _) = try await firstLife(signed, directory: directory, counter: counter)
+        defer { Task { await room.close() } }
+        struct Runtime: Decodable {
+            struct JWK: Decodable {
+                let x: String
+                let y: String
+            }
+            let counterKey: JWK
+        }
+        let opened = try await room.host.attestation()
+        let runtime = try JSONDecoder().decode(Runtime.self, from: Data(opened.runtimeData))
+        let raw = Array(counter.key.publicKey.rawRepresentation)
+        #expect(Base64URL.decode(runtime.counterKey.x) == Array(raw.prefix(32)))
+        #expect(Base64URL.decode(runtime.counterKey.y) == Array(raw.suffix(32)))
+    }
+
+    @Test func restoringAnOlderSealedLedgerAfterADPQueryIsRefused() async throws {
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        let signed = try Fixtures.sign("CleanRoomEnclave")
+        let counter = TestCounter()
+        let (room, contract, _) = try await firstLife(signed, directory: directory, counter: counter)
+        let path = try #require(CleanRoomStore.statePath(directory: directory, contractID: contract.id.hex))
+        _ = try await durable.run(room, contract)
+        let older = try #require(FileManager.default.contents(atPath: path))
+        _ = try await durable.run(room, contract)
+        #expect(counter.value == 2)
+        await room.close()
+
+        // The host restores the copy saved after the first DP query (1 ε spent instead of 2).
+        try older.write(to: URL(fileURLWithPath: path))
+        let second = try await Self.start(signed, directory: directory, counter: counter)
+        defer { Task { await second.close() } }
+        let refusal = await second.host.enclaveStatus().refusal
+        #expect(refusal?.hasPrefix("rollback:") == true, "\(refusal ?? "no refusal")")
+        #expect(await DurableStateTests.refusal { _ = try await second.host.attestation() } == "NotOpen")
+    }
+
+    @Test func aMissingSavedStateIsARollbackToo() async throws {
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        let signed = try Fixtures.sign("CleanRoomEnclave")
+        let counter = TestCounter()
+        let (room, contract, _) = try await firstLife(signed, directory: directory, counter: counter)
+        _ = try await durable.run(room, contract)
+        await room.close()
+        try FileManager.default.removeItem(
+            atPath: try #require(CleanRoomStore.statePath(directory: directory, contractID: contract.id.hex))
+        )
+        let second = try await Self.start(signed, directory: directory, counter: counter)
+        defer { Task { await second.close() } }
+        let refusal = await second.host.enclaveStatus().refusal
+        #expect(refusal?.hasPrefix("rollback:") == true, "\(refusal ?? "no refusal")")
+    }
+
+    @Test func aForgedCounterAnswerIsRefused() async throws {
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        let signed = try Fixtures.sign("CleanRoomEnclave")
+        let counter = TestCounter()
+        let (room, contract, dataKey) = try await firstLife(signed, directory: directory, counter: counter)
+        _ = try await durable.run(room, contract)
+        // An increment answered with another key's signature: the result is withheld.
+        counter.set(.forge)
+        #expect(await DurableStateTests.refusal { _ = try await durable.run(room, contract) } == "counterForged")
+        await room.close()
+        // A read answered with another key's signature: the room does not open.
+        let second = try await Self.start(signed, directory: directory, counter: counter)
+        defer { Task { await second.close() } }
+        let refusal = await second.host.enclaveStatus().refusal
+        #expect(refusal?.hasPrefix("counterForged:") == true, "\(refusal ?? "no refusal")")
+        _ = dataKey
+    }
+
+    @Test func aReplayedCounterAnswerIsRefused() async throws {
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        let signed = try Fixtures.sign("CleanRoomEnclave")
+        let counter = TestCounter()
+        // The first read (value 0, at the first open) is recorded; then a DP query moves the counter to 1.
+        let (room, contract, _) = try await firstLife(signed, directory: directory, counter: counter)
+        _ = try await durable.run(room, contract)
+        await room.close()
+        // The host answers the old read again (value 0, validly signed, but for an old nonce) with the state file
+        // removed, hoping the enclave starts afresh.
+        try FileManager.default.removeItem(
+            atPath: try #require(CleanRoomStore.statePath(directory: directory, contractID: contract.id.hex))
+        )
+        counter.set(.replay)
+        let second = try await Self.start(signed, directory: directory, counter: counter)
+        defer { Task { await second.close() } }
+        let refusal = await second.host.enclaveStatus().refusal
+        #expect(refusal?.hasPrefix("counterReplay:") == true, "\(refusal ?? "no refusal")")
+    }
+
+    @Test func aStopBetweenSavingAndCountingRecoversWithTheBudgetStillSpent() async throws {
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        let signed = try Fixtures.sign("CleanRoomEnclave")
+        let counter = TestCounter()
+        let (room, contract, dataKey) = try await firstLife(signed, directory: directory, counter: counter)
+        _ = try await durable.run(room, contract)
+        // The state of the second run is saved, its increment fails: the result is withheld.
+        counter.set(.refuseIncrements)
+        #expect(await DurableStateTests.refusal { _ = try await durable.run(room, contract) } == "rollbackCounter")
+        #expect(counter.value == 1)
+        await room.close()
+
+        // Restart: the saved state is one ahead of the counter; the enclave completes the increment and opens.
+        counter.set(.honest)
+        let second = try await Self.start(signed, directory: directory, counter: counter)
+        defer { Task { await second.close() } }
+        #expect(await second.host.enclaveStatus().refusal == nil)
+        #expect(counter.value == 2)
+        try await reload(second, dataKey: dataKey)
+        // The withheld run's ε stays spent (3 of 3.5 after this one): the next DP query is refused.
+        let third = try await durable.run(second, contract)
+        #expect(third.epsilonSpentMilli == 1000)
+        #expect(counter.value == 3)
+        #expect(await DurableStateTests.refusal { _ = try await durable.run(second, contract) } == "budgetExhausted")
+    }
+}
