@@ -139,8 +139,13 @@ extension EnclaveCommand.Serve {
                         "--join shares a running instance's keyring over one PostgreSQL database: give --database"
                     )
                 }
-                guard join.hasPrefix("https://") || join.hasPrefix("http://"), URL(string: join)?.host != nil else {
+                guard join.hasPrefix("https://") || join.hasPrefix("http://"), let joinHost = URL(string: join)?.host
+                else {
                     throw ValidationError("--join is the running instance's https:// URL: \(join)")
+                }
+                // The administrator token travels with the join: in the clear only to this machine.
+                guard join.hasPrefix("https://") || AttestationServer.isLoopback(joinHost) else {
+                    throw ValidationError("--join over plain http:// is allowed only to a loopback address: \(join)")
                 }
                 guard !(joinCert != nil && joinPin != nil) else {
                     throw ValidationError("--join-cert and --join-pin are two ways to trust one instance: give one")
@@ -581,6 +586,14 @@ struct KeyBrokerLaunch {
                 throw RuntimeFailure(
                     message: "another instance recorded its keyring in the database first: restart this one with "
                         + "--join URL-OF-THAT-INSTANCE --join-admin-token-file FILE"
+                )
+            } catch let error as ServiceError where error.code == "KeyringMismatch" && hasKeyring {
+                // The data directory's keyring is not the database's: this data directory belongs to another
+                // database (--join can't help: it never replaces a sealed keyring).
+                throw RuntimeFailure(
+                    message: "\(sealedPath) holds another keyring than the database's (\(recorded ?? "none")): this "
+                        + "data directory belongs to another database; give this instance a data directory of its own "
+                        + "(and --join a running instance on this database)"
                 )
             }
             let app = try KeyBrokerServer.application(

@@ -326,6 +326,10 @@ struct KeyBrokerReplicaTests {
                 "give one"
             ),
             (["--join-pin", String(repeating: "ab", count: 32)], "go with --join"),
+            (
+                ["--database", database, "--join", "http://a.test:8443", "--join-admin-token-file", "/dev/null"],
+                "only to a loopback address"
+            ),
             (["--database", "postgres://u:secret@127.0.0.1/db"], "--database-password-file"),
             (["--database-password-file", "/dev/null"], "goes with --database"),
         ]
@@ -334,5 +338,97 @@ struct KeyBrokerReplicaTests {
             #expect(status == 64, "\(arguments): \(output)")
             #expect(output.contains(message), "\(arguments): \(output)")
         }
+    }
+
+    /// A `ServedProcess` started off the cooperative pool (its start blocks reading the log).
+    final class Start: @unchecked Sendable {
+        var served: ServedProcess?
+        var output = ""
+    }
+
+    static func start(_ arguments: [String], platform: String) async -> Start {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let start = Start()
+                do {
+                    start.served = try ServedProcess(
+                        arguments,
+                        environment: ["ENCLAVEKIT_PLATFORM_DIR": platform],
+                        service: "keybroker"
+                    )
+                    start.output = start.served?.output ?? ""
+                } catch let error as ServedProcessError {
+                    start.output = error.output
+                } catch {
+                    start.output = "\(error)"
+                }
+                continuation.resume(returning: start)
+            }
+        }
+    }
+
+    @Test("Two first instances at once: one keyring; the other refuses and keeps none; a data dir of another database")
+    func twoFirstInstancesAtOnceMakeOneKeyring() async throws {
+        let directory = try Fixtures.temporaryDirectory()
+        let database = try await PostgresKeyBrokerStoreTests.scratchDatabase()
+        let platforms = [directory + "/platform-a", directory + "/platform-b"]
+        for platform in platforms { _ = try SimulatedPlatform.open(directory: platform) }
+        let authorityCertificate = directory + "/authority.pem"
+        // An authority pinned from a file (no token is needed here: nobody joins).
+        let authorityKey = P256.Signing.PrivateKey()
+        let name = try DistinguishedName { CommonName("replica test authority") }
+        let certificate = try Certificate(
+            version: .v3,
+            serialNumber: Certificate.SerialNumber(),
+            publicKey: .init(authorityKey.publicKey),
+            notValidBefore: Date().addingTimeInterval(-60),
+            notValidAfter: Date().addingTimeInterval(3600),
+            issuer: name,
+            subject: name,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: Certificate.Extensions {},
+            issuerPrivateKey: .init(authorityKey)
+        )
+        try certificate.serializeAsPEM().pemString.write(
+            toFile: authorityCertificate,
+            atomically: true,
+            encoding: .utf8
+        )
+        let signed = try Fixtures.sign(
+            "KeyBrokerEnclave",
+            config: EnclaveConfig(productID: 70, securityVersion: 2),
+            copyImage: true
+        )
+        func arguments(_ data: String, _ database: String) -> [String] {
+            [
+                "--insecure-http", "--data-dir", data, "--database", database, "--authority",
+                "http://127.0.0.1:9=\(authorityCertificate)", "--broker-enclave", signed.image,
+            ]
+        }
+        let data = [directory + "/broker-1", directory + "/broker-2"]
+        async let first = Self.start(arguments(data[0], database), platform: platforms[0])
+        async let second = Self.start(arguments(data[1], database), platform: platforms[1])
+        let starts = await [first, second]
+        defer { for start in starts { start.served?.process.terminate() } }
+        let running = starts.indices.filter { starts[$0].served != nil }
+        #expect(running.count == 1, "\(starts.map(\.output))")
+        let winner = try #require(running.first)
+        let loser = 1 - winner
+        #expect(starts[loser].output.contains("--join"), "\(starts[loser].output)")
+        #expect(FileManager.default.fileExists(atPath: data[winner] + "/keyring.sealed"))
+        #expect(!FileManager.default.fileExists(atPath: data[loser] + "/keyring.sealed"))
+
+        // The winner's data directory against another database (which has a keyring of its own): refused by name.
+        starts[winner].served?.process.terminate()
+        starts[winner].served?.process.waitUntilExit()
+        let other = try await PostgresKeyBrokerStoreTests.scratchDatabase()
+        let third = directory + "/broker-3"
+        let owner = await Self.start(arguments(third, other), platform: platforms[loser])
+        #expect(owner.served != nil, "\(owner.output)")
+        owner.served?.process.terminate()
+        let mixed = await Self.start(arguments(data[winner], other), platform: platforms[winner])
+        mixed.served?.process.terminate()
+        #expect(mixed.served == nil)
+        #expect(mixed.output.contains("belongs to another database"), "\(mixed.output)")
     }
 }
