@@ -214,7 +214,7 @@ let package = Package(
         .target(
             name: "KeyEnvelope",
             dependencies: [
-                "EnclaveCore",
+                "EnclaveCore", "KeyReleaseFormats",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],

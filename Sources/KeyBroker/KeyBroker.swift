@@ -96,7 +96,8 @@ public struct KeyBroker: Sendable {
         )
     }
 
-    /// Unwraps a data key with a stored key: `RSA-OAEP-256` (RSA keys), `A256KW` (AES keys).
+    /// Unwraps a data key with a stored key: `RSA-OAEP-256` (RSA keys), `A256KW` (AES keys), `ECDH-ES+A256KW` (a
+    /// compact JWE to an EC key).
     public func unwrap(_ request: BrokerUnwrapRequest) throws(KeyBrokerError) -> [UInt8] {
         let material = try KeyEnvelope.open(request.key, master: keyring.masterKey)
         switch (request.algorithm, material.secret) {
@@ -109,6 +110,19 @@ public struct KeyBroker: Sendable {
             do { return try AESKeyWrap.unwrap(request.ciphertext, using: key) } catch {
                 throw KeyBrokerError(KeyBrokerError.invalidRequest, "the ciphertext does not unwrap")
             }
+        case ("ECDH-ES+A256KW", .p256(let key)):
+            // A compact JWE to the key's public part (`enclave keys encrypt` with an EC key).
+            guard let jwe = String(validating: request.ciphertext, as: UTF8.self),
+                let agreement = try? P256.KeyAgreement.PrivateKey(rawRepresentation: key.rawRepresentation),
+                let plaintext = try? ECDHESJWE.decrypt(jwe, with: agreement).plaintext
+            else { throw KeyBrokerError(KeyBrokerError.invalidRequest, "the ciphertext does not unwrap") }
+            return plaintext
+        case ("ECDH-ES+A256KW", .p384(let key)):
+            guard let jwe = String(validating: request.ciphertext, as: UTF8.self),
+                let agreement = try? P384.KeyAgreement.PrivateKey(rawRepresentation: key.rawRepresentation),
+                let plaintext = try? ECDHESJWE.decrypt(jwe, with: agreement).plaintext
+            else { throw KeyBrokerError(KeyBrokerError.invalidRequest, "the ciphertext does not unwrap") }
+            return plaintext
         default:
             throw KeyBrokerError(
                 KeyBrokerError.invalidRequest,

@@ -513,8 +513,11 @@ extension KeyBrokerCore {
     }
 
     static func operationValue(_ parameters: KeyOperationParameters) throws -> [UInt8] {
-        guard ["RSA-OAEP-256", "A256KW"].contains(parameters.alg) else {
-            throw ServiceError.badRequest("BadParameter", "alg must be RSA-OAEP-256 (RSA keys) or A256KW (AES keys)")
+        guard ["RSA-OAEP-256", "A256KW", "ECDH-ES+A256KW"].contains(parameters.alg) else {
+            throw ServiceError.badRequest(
+                "BadParameter",
+                "alg must be RSA-OAEP-256 (RSA keys), A256KW (AES keys) or ECDH-ES+A256KW (EC keys, unwrap)"
+            )
         }
         guard parameters.value.utf8.count <= 16 << 10, let value = Base64URL.decode(parameters.value) else {
             throw ServiceError.badRequest("BadParameter", "value is not base64url or is larger than 12 KiB")

@@ -3,13 +3,13 @@ public import EnclaveCore
 /// The header of an envelope-encrypted file (`enclave keys encrypt`), in clear and authenticated.
 ///
 /// Layout (little-endian): magic `EKEV`, `u8` format version (1), `u8` wrap algorithm (1 `RSA-OAEP-256`, 2
-/// `A256KW`), `u16` reserved (0), `u16` key identifier length and the identifier (UTF-8, the broker key version's
+/// `A256KW`, 3 `ECDH-ES+A256KW`), `u16` reserved (0), `u16` key identifier length and the identifier (UTF-8, the broker key version's
 /// `kid`), `u16` wrapped data key length and the wrapped key, a 32-byte random file ID, `u32` chunk size. The body is
 /// EnclaveKit's sealed stream (`StreamSealer`: per chunk a `u32` length, AES-256-GCM ciphertext and tag; the nonce is
 /// the chunk index and a final flag; the additional data covers this header) under
 /// `HKDF-SHA256(ikm: data key, salt: file ID, info: "EnclaveKit.keys.envelope.v1")`. The data key (32 random bytes
 /// per file) is wrapped with the broker key: RSA-OAEP-256 with an RSA key's public part (no broker needed),
-/// `A256KW` inside the broker for an AES key.
+/// `A256KW` inside the broker for an AES key, a JWE `ECDH-ES+A256KW` to an EC key's public part (no broker needed).
 public struct EnvelopeHeader: Hashable, Sendable {
     static let magic: [UInt8] = Array("EKEV".utf8)
     /// The format version this code writes and reads.
@@ -25,9 +25,18 @@ public struct EnvelopeHeader: Hashable, Sendable {
         case rsaOAEP256 = 1
         /// AES key wrap (RFC 3394) under an AES broker key, inside the broker.
         case a256KW = 2
+        /// A compact JWE `ECDH-ES+A256KW` / `A256GCM` to an EC broker key's public part (its UTF-8 is the wrapped
+        /// key).
+        case ecdhESA256KW = 3
 
-        /// Key Vault's name (`RSA-OAEP-256`, `A256KW`).
-        public var name: String { self == .rsaOAEP256 ? "RSA-OAEP-256" : "A256KW" }
+        /// The JOSE name (`RSA-OAEP-256`, `A256KW`, `ECDH-ES+A256KW`).
+        public var name: String {
+            switch self {
+            case .rsaOAEP256: "RSA-OAEP-256"
+            case .a256KW: "A256KW"
+            case .ecdhESA256KW: "ECDH-ES+A256KW"
+            }
+        }
     }
 
     /// How the data key is wrapped.

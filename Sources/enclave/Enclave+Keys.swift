@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import AttestationAPI
 import AttestationClient
 import Crypto
@@ -11,8 +12,8 @@ extension EnclaveCommand {
         static let configuration = CommandConfiguration(
             abstract: "Manage keys in the key broker and encrypt files under them.",
             subcommands: [
-                Create.self, List.self, Show.self, Rotate.self, Delete.self, Release.self, Encrypt.self,
-                Decrypt.self,
+                Create.self, Import.self, List.self, Show.self, Rotate.self, Delete.self, Release.self,
+                Encrypt.self, Decrypt.self,
             ]
         )
     }
@@ -40,6 +41,17 @@ struct BrokerOptions: ParsableArguments {
             throw ValidationError("--broker is an https:// URL, not \(broker)")
         }
         let directory = brokerDataDir ?? EnclaveCommand.Serve.KeyBroker.defaultDataDirectory()
+        let tokenPath = adminTokenFile ?? directory + "/admin-token"
+        let token = try? Files.readText(tokenPath, what: "administrator token").trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
+        if url.scheme == "http" {
+            // Plain HTTP only to a broker on this machine (`serve keybroker --insecure-http`, for development).
+            guard ["127.0.0.1", "localhost", "::1", "[::1]"].contains(url.host ?? "") else {
+                throw ValidationError("--broker over http:// only to a loopback broker; use https://")
+            }
+            return KeyBrokerClient(endpoint: url, httpClient: .shared, adminToken: token)
+        }
         let trust: ServiceTrust
         do {
             if let brokerPin {
@@ -50,10 +62,6 @@ struct BrokerOptions: ParsableArguments {
         } catch {
             throw ValidationError("cannot trust the broker: \(Files.describe(error))")
         }
-        let tokenPath = adminTokenFile ?? directory + "/admin-token"
-        let token = try? Files.readText(tokenPath, what: "administrator token").trimmingCharacters(
-            in: .whitespacesAndNewlines
-        )
         return KeyBrokerClient(endpoint: url, trust: trust, adminToken: token)
     }
 }
@@ -164,8 +172,10 @@ extension EnclaveCommand.Keys {
         static let configuration = CommandConfiguration(
             abstract: "Encrypt a file under a broker key (a fresh AES-256 data key, wrapped by the broker key).",
             discussion: """
-                RSA keys wrap the data key here with the key's public part (RSA-OAEP-256); AES (oct) keys wrap it \
-                inside the broker (wrapkey). EC keys can't wrap a data key this way and are refused.
+                RSA keys wrap the data key here with the key's public part (RSA-OAEP-256), EC keys (P-256, P-384) \
+                too (a JWE ECDH-ES+A256KW with an ephemeral key); AES (oct) keys wrap it inside the broker (wrapkey). \
+                `keys decrypt` (administrator) has the broker enclave unwrap it; an enclave the key is released to \
+                unwraps it itself.
                 """
         )
         @OptionGroup var options: BrokerOptions
@@ -199,11 +209,14 @@ extension EnclaveCommand.Keys {
                     key: dataKey.withUnsafeBytes { Array($0) }
                 )
                 algorithm = .a256KW
+            case "EC", "EC-HSM":
+                guard let crv = bundle.key.crv, let x = bundle.key.x.flatMap({ Base64URL.decode($0) }),
+                    let y = bundle.key.y.flatMap({ Base64URL.decode($0) })
+                else { throw RuntimeFailure(message: "the broker key \(key) has no EC public part") }
+                wrapped = try Envelope.wrapECDHES(dataKey, crv: crv, x: x, y: y)
+                algorithm = .ecdhESA256KW
             default:
-                throw ValidationError(
-                    "\(key) is an \(bundle.key.kty) key: encrypt under an RSA or oct (AES) key "
-                        + "(EC keys can't wrap a data key for the broker to unwrap)"
-                )
+                throw ValidationError("\(key) is an \(bundle.key.kty) key: encrypt under an RSA, EC or oct (AES) key")
             }
             let header = EnvelopeHeader(
                 algorithm: algorithm,

@@ -1,0 +1,137 @@
+import ArgumentParser
+import AttestationAPI
+import AttestationClient
+import EnclaveCore
+import Foundation
+
+/// What the key broker's enclave must be before a key is handed to it, and the attestation service that checks it.
+struct BrokerTrustOptions: ParsableArguments {
+    @Option(help: "The attestation service that checks the broker's evidence (default: the local one).")
+    var attestation = "https://127.0.0.1:8080"
+
+    @Option(help: "The attestation service's TLS certificate (PEM; default: the one in its data directory).")
+    var attestationCert: String?
+
+    @Option(
+        help: """
+            The broker enclave's signer (64 hex digits; default: the signer of the broker data directory's \
+            KeyBrokerEnclave.sig, the signature `serve keybroker` makes on first start).
+            """
+    )
+    var brokerSigner: String?
+
+    @Option(help: "The broker enclave's product ID (default: the signature's).")
+    var brokerProduct: Int?
+
+    @Option(help: "The broker enclave's minimum security version (default: the signature's).")
+    var brokerMinSvn: Int?
+
+    @Flag(help: "Accept a debuggable broker enclave (development only).")
+    var allowDebugBroker = false
+
+    func attestationClient() throws -> AttestationClient {
+        guard let url = URL(string: attestation), url.scheme == "https" || url.scheme == "http" else {
+            throw ValidationError("--attestation is an https:// URL, not \(attestation)")
+        }
+        if url.scheme == "http" { return AttestationClient(endpoint: url) }
+        let certificate =
+            attestationCert ?? EnclaveCommand.Serve.Attestation.defaultDataDirectory() + "/tls/certificate.pem"
+        do {
+            return AttestationClient(endpoint: url, trust: try .certificateFile(certificate))
+        } catch {
+            throw ValidationError("cannot trust the attestation service: \(Files.describe(error))")
+        }
+    }
+
+    /// The identity to require: the options given, the rest from the broker's own signature file.
+    func expectation(brokerDataDirectory: String) throws -> KeyBrokerExpectation {
+        var signature: EnclaveSignature?
+        let path = brokerDataDirectory + "/KeyBrokerEnclave.sig"
+        if brokerSigner == nil || brokerProduct == nil || brokerMinSvn == nil,
+            FileManager.default.fileExists(atPath: path)
+        {
+            do {
+                signature = try EnclaveSignature(bytes: try Files.read(path, what: "broker signature", limit: 1 << 20))
+            } catch {
+                throw ValidationError("\(path) is not an enclave signature: \(Files.describe(error))")
+            }
+        }
+        let signer: Digest32
+        if let brokerSigner {
+            guard let bytes = Hex.decode(brokerSigner), let digest = try? Digest32(bytes: bytes) else {
+                throw ValidationError("--broker-signer is 64 hex digits")
+            }
+            signer = digest
+        } else if let signature {
+            signer = signature.signerID
+        } else {
+            throw ValidationError(
+                "name the broker enclave's signer with --broker-signer (no \(path) to take it from): "
+                    + "a key goes only to a broker enclave whose identity you checked"
+            )
+        }
+        return KeyBrokerExpectation(
+            signerID: signer,
+            productID: brokerProduct ?? signature.map { Int($0.body.productID) },
+            minimumSecurityVersion: brokerMinSvn ?? signature.map { Int($0.body.securityVersion) } ?? 0,
+            allowDebug: allowDebugBroker
+        )
+    }
+}
+
+extension EnclaveCommand.Keys {
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import your own key (bring your own key), wrapped to the broker enclave's import key.",
+            discussion: """
+                Before anything is sent, the broker's evidence (GET /attestation) goes to the attestation service, \
+                whose token must state the broker enclave's signer, product and minimum security version \
+                (--broker-signer … or its signature file in the broker's data directory) and bind the import key \
+                (GET /importkey). The key is then wrapped to that key (RSA_AES_KEY_WRAP_256): it never crosses the \
+                wire or the broker's host in the clear. The key file: a PEM private key (RSA 2048/3072, P-256, \
+                P-384), a private JWK, or 32 raw bytes (AES-256).
+                """
+        )
+        @OptionGroup var options: BrokerOptions
+        @OptionGroup var trust: BrokerTrustOptions
+        @Argument(help: "The key's name (0-9, a-z, A-Z, -).") var name: String
+        @Option(help: "The key file: PEM, JWK or 32 raw bytes.") var keyFile: String
+        @Option(help: "oct, RSA or EC: refuse a key file that holds another kind.") var kty: String?
+        @Flag(help: "Make the key exportable (requires --policy).") var exportable = false
+        @Option(help: "A release policy (JSON file, Key Vault's grammar).") var policy: String?
+        @Flag(help: "Make the release policy immutable.") var immutable = false
+
+        func validate() throws {
+            if let kty, !["oct", "rsa", "ec"].contains(kty.lowercased()) {
+                throw ValidationError("--kty is oct, RSA or EC")
+            }
+            if exportable != (policy != nil) {
+                throw ValidationError("--exportable and --policy go together: a key is exportable only with a policy")
+            }
+            if immutable, policy == nil { throw ValidationError("--immutable needs --policy") }
+        }
+
+        func run() async throws {
+            let material = try KeyImportMaterial.file(
+                try Files.read(keyFile, what: "key file", limit: 64 << 10),
+                kty: kty
+            )
+            let releasePolicy = try policy.map {
+                KeyReleasePolicy(
+                    data: Base64URL.encode(try Files.read($0, what: "release policy", limit: 64 << 10)),
+                    immutable: immutable
+                )
+            }
+            let directory = options.brokerDataDir ?? EnclaveCommand.Serve.KeyBroker.defaultDataDirectory()
+            let expectation = try trust.expectation(brokerDataDirectory: directory)
+            let bundle = try await options.client().importKey(
+                name: name,
+                material: material,
+                releasePolicy: releasePolicy,
+                attestation: try trust.attestationClient(),
+                expecting: expectation
+            )
+            try printJSON(bundle)
+        }
+    }
+}
