@@ -8,8 +8,8 @@ internal import Logging
 internal import PostgresNIO
 
 /// The key broker's store for replicas: one PostgreSQL database shared by every broker instance, with the same
-/// semantics as ``KeyBrokerService/SQLiteKeyBrokerStore`` (versions, soft delete and purge, one keyring identifier,
-/// an append-only audit log). Changes to one key name are serialized across instances (a transaction-scoped
+/// semantics as `KeyBrokerService`'s `SQLiteKeyBrokerStore` (versions, soft delete and purge, one keyring
+/// identifier, an append-only audit log). Changes to one key name are serialized across instances (a transaction-scoped
 /// advisory lock per name), so a version can't slip in beside a concurrent delete. The audit table refuses
 /// `UPDATE`, `DELETE` and `TRUNCATE` by trigger: the store has no path that changes or removes a record.
 public final class PostgresKeyBrokerStore: KeyBrokerStore {

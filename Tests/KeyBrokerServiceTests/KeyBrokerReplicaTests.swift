@@ -312,6 +312,28 @@ struct KeyBrokerReplicaTests {
         try await attestationStore.close()
     }
 
+    /// A self-signed authority certificate written to `directory/authority.pem`, for `--authority URL=FILE` where
+    /// no token is verified.
+    static func authorityCertificate(_ directory: String) throws -> String {
+        let path = directory + "/authority.pem"
+        let authorityKey = P256.Signing.PrivateKey()
+        let name = try DistinguishedName { CommonName("replica test authority") }
+        let certificate = try Certificate(
+            version: .v3,
+            serialNumber: Certificate.SerialNumber(),
+            publicKey: .init(authorityKey.publicKey),
+            notValidBefore: Date().addingTimeInterval(-60),
+            notValidAfter: Date().addingTimeInterval(3600),
+            issuer: name,
+            subject: name,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: Certificate.Extensions {},
+            issuerPrivateKey: .init(authorityKey)
+        )
+        try certificate.serializeAsPEM().pemString.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     @Test("--join and --database options refused by name when they can't work")
     func joinOptionsAreChecked() throws {
         let database = try #require(ProcessInfo.processInfo.environment["ENCLAVEKIT_TEST_POSTGRES_URL"])
@@ -338,6 +360,19 @@ struct KeyBrokerReplicaTests {
             #expect(status == 64, "\(arguments): \(output)")
             #expect(output.contains(message), "\(arguments): \(output)")
         }
+        // A database nobody serves: a runtime failure naming it, before any keyring is made.
+        let directory = try Fixtures.temporaryDirectory()
+        let (status, output) = try ChildProcess.run(
+            ChildProcess.cli,
+            [
+                "serve", "keybroker", "--insecure-http", "--port", "0", "--data-dir", directory + "/broker",
+                "--database", "postgres://nobody@127.0.0.1:1/none?sslmode=disable", "--authority",
+                "http://127.0.0.1:9=" + (try Self.authorityCertificate(directory)),
+            ]
+        )
+        #expect(status == 70, "\(output)")
+        #expect(output.contains("cannot connect to PostgreSQL at 127.0.0.1:1"), "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/broker/keyring.sealed"))
     }
 
     /// A `ServedProcess` started off the cooperative pool (its start blocks reading the log).
@@ -373,27 +408,8 @@ struct KeyBrokerReplicaTests {
         let database = try await PostgresKeyBrokerStoreTests.scratchDatabase()
         let platforms = [directory + "/platform-a", directory + "/platform-b"]
         for platform in platforms { _ = try SimulatedPlatform.open(directory: platform) }
-        let authorityCertificate = directory + "/authority.pem"
         // An authority pinned from a file (no token is needed here: nobody joins).
-        let authorityKey = P256.Signing.PrivateKey()
-        let name = try DistinguishedName { CommonName("replica test authority") }
-        let certificate = try Certificate(
-            version: .v3,
-            serialNumber: Certificate.SerialNumber(),
-            publicKey: .init(authorityKey.publicKey),
-            notValidBefore: Date().addingTimeInterval(-60),
-            notValidAfter: Date().addingTimeInterval(3600),
-            issuer: name,
-            subject: name,
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: Certificate.Extensions {},
-            issuerPrivateKey: .init(authorityKey)
-        )
-        try certificate.serializeAsPEM().pemString.write(
-            toFile: authorityCertificate,
-            atomically: true,
-            encoding: .utf8
-        )
+        let authorityCertificate = try Self.authorityCertificate(directory)
         let signed = try Fixtures.sign(
             "KeyBrokerEnclave",
             config: EnclaveConfig(productID: 70, securityVersion: 2),
