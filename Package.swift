@@ -340,6 +340,34 @@ let package = Package(
             path: "Samples/Vault/VaultHost"
         ),
 
+        // Samples/SecretProcessing: a broker key released to an attested enclave, which decrypts, summarises and
+        // re-encrypts to the owner; the host carries only opaque bytes.
+        .target(
+            name: "SecretProcessingInterface",
+            dependencies: ["EnclaveCore"],
+            path: "Samples/SecretProcessing/SecretProcessingInterface"
+        ),
+        .executableTarget(
+            name: "SecretProcessingEnclave",
+            dependencies: [
+                "SecretProcessingInterface", "EnclaveRuntime", "EnclaveCore", "EnclaveKeyRelease", "KeyEnvelope",
+                "KeyReleaseFormats",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Samples/SecretProcessing/SecretProcessingEnclave"
+        ),
+        .executableTarget(
+            name: "SecretProcessingHost",
+            dependencies: [
+                "SecretProcessingInterface", "EnclaveHost", "EnclaveCore", "AttestationClient", "KeyBrokerService",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Samples/SecretProcessing/SecretProcessingHost"
+        ),
+
         // An enclave that misbehaves on request, for the sandbox and fault tests.
         .target(name: "TestInterface", dependencies: ["EnclaveCore"], path: "Tests/TestInterface"),
         .executableTarget(

@@ -13,7 +13,7 @@ extension EnclaveCommand {
             abstract: "Manage keys in the key broker and encrypt files under them.",
             subcommands: [
                 Create.self, Import.self, List.self, Show.self, Rotate.self, Delete.self, Release.self,
-                Encrypt.self, Decrypt.self,
+                Encrypt.self, Decrypt.self, Audit.self,
             ]
         )
     }
@@ -120,6 +120,18 @@ extension EnclaveCommand.Keys {
                 try printJSON(try await client.key(name: name, version: version))
             }
         }
+    }
+
+    struct Audit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the broker's audit log (management calls and release decisions), newest first."
+        )
+        @OptionGroup var options: BrokerOptions
+        @Option(help: "How many records (1-1000).") var top = 100
+        func validate() throws {
+            guard (1...1000).contains(top) else { throw ValidationError("--top is 1 to 1000") }
+        }
+        func run() async throws { try printJSON(try await options.client().audit(top: top)) }
     }
 
     struct Rotate: AsyncParsableCommand {
