@@ -265,7 +265,9 @@ extension CleanRoomState {
                 }
             }
             if let counter {
-                try await Self.check(state, saved: !blob.isEmpty, against: counter)
+                // A state one ahead of the counter counts as the counter's generation: the next save overwrites it
+                // and increments from there.
+                state.generation = try await Self.check(state, saved: !blob.isEmpty, against: counter)
             }
             let budget: PrivacyBudget
             do throws(CleanRoomError) {
@@ -284,14 +286,18 @@ extension CleanRoomState {
         }
     }
 
-    /// Check the restored `state` against the broker's counter: the counter holds the generation of the last state
-    /// saved and committed, and that state's digest.
+    /// Check the restored `state` against the broker's counter (which holds the generation of the last state saved
+    /// and counted, and that state's digest); answers the generation to continue from.
     ///
     /// - Same generation, same digest: the latest state. A generation one ahead: the enclave saved it, then stopped
-    ///   before the increment (no result of that run left: results leave only after the increment), so the
-    ///   increment is completed now. Anything else is a rollback (an older copy, a missing one, another fork), refused
-    ///   by name: nothing loads or runs.
-    static func check(_ state: DurableRoomState, saved: Bool, against counter: RollbackCounter) async throws {
+    ///   before the increment (no result of that run left: results leave only after the increment); it is kept as
+    ///   the counter's generation (its spent ε stays spent) and the next save replaces it. Anything else is a
+    ///   rollback (an older copy, a missing one, another fork), refused by name: nothing loads or runs.
+    static func check(
+        _ state: DurableRoomState,
+        saved: Bool,
+        against counter: RollbackCounter
+    ) async throws -> UInt64 {
         let (value, recorded) = try await counter.read()
         guard saved else {
             guard value == 0 else {
@@ -299,14 +305,10 @@ extension CleanRoomState {
                     "rollback: the saved state is missing but the key broker's counter is at \(value)"
                 )
             }
-            return
+            return 0
         }
-        let digest = state.digest
-        if state.generation == value, digest == recorded { return }
-        if state.generation == value + 1 {
-            try await counter.increment(from: value, state: digest)
-            return
-        }
+        if state.generation == value, state.digest == recorded { return value }
+        if value < UInt64.max, state.generation == value + 1 { return value }
         throw EnclaveError.callFailed(
             "rollback: the saved state is generation \(state.generation) but the key broker's counter is at \(value)"
                 + (state.generation == value ? " with another state" : "") + " (an older or another copy was restored)"

@@ -36,6 +36,10 @@ struct KeyBrokerEnclave: EnclaveApplication {
         calls.register(BrokerRelease.self) { request in try state.broker().release(request, now: Date()) }
         calls.register(BrokerUnwrap.self) { request in try Self.mapped { try state.broker().unwrap(request) } }
         calls.register(BrokerWrap.self) { request in try Self.mapped { try state.broker().wrap(request) } }
+        // A clean room's rollback counter (KeyBroker+Counter.swift).
+        calls.register(BrokerCounter.self) { request in
+            try Self.mapped { try state.broker().counter(request, now: Date()) }
+        }
         calls.register(BrokerJoinRequest.self) { _ in
             let key = P256.KeyAgreement.PrivateKey()
             state.setJoinKey(key)

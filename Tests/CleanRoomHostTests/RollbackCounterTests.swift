@@ -6,6 +6,8 @@ import Crypto
 import EnclaveCore
 import EnclaveHost
 import Foundation
+import KeyBroker
+import KeyBrokerInterface
 import Synchronization
 import TestSupport
 import Testing
@@ -222,17 +224,142 @@ struct RollbackCounterTests {
         #expect(counter.value == 1)
         await room.close()
 
-        // Restart: the saved state is one ahead of the counter; the enclave completes the increment and opens.
+        // Restart: the saved state is one ahead of the counter; the enclave opens with it as the counter's
+        // generation, and the next save replaces it and counts.
         counter.set(.honest)
         let second = try await Self.start(signed, directory: directory, counter: counter)
         defer { Task { await second.close() } }
         #expect(await second.host.enclaveStatus().refusal == nil)
-        #expect(counter.value == 2)
+        #expect(counter.value == 1)
         try await reload(second, dataKey: dataKey)
         // The withheld run's ε stays spent (3 of 3.5 after this one): the next DP query is refused.
         let third = try await durable.run(second, contract)
         #expect(third.epsilonSpentMilli == 1000)
-        #expect(counter.value == 3)
+        #expect(counter.value == 2)
         #expect(await DurableStateTests.refusal { _ = try await durable.run(second, contract) } == "budgetExhausted")
+    }
+}
+
+/// The counter held by a real key broker (its decision and signature, in this process) with tokens of a real
+/// attestation service for the clean room's evidence.
+@Suite("Clean room rollback counter in the key broker", .serialized)
+struct BrokerCounterTests {
+    let durable = DurableStateTests()
+
+    /// The counter OCALL as a host would serve it: the broker's key, reads, and increments carrying `token`.
+    final class BrokerSide: Sendable {
+        let broker: KeyBroker
+        let record = Mutex<BrokerCounterRecord?>(nil)
+        let token = Mutex("")
+
+        init(broker: KeyBroker) { self.broker = broker }
+
+        func answer(_ request: CleanRoomCounterRequest) throws -> CleanRoomCounterAnswer {
+            if request.operation == "key" {
+                return .init(
+                    value: 0,
+                    state: "",
+                    nonce: "",
+                    signature: [],
+                    key: Array(broker.keyring.signingKey.publicKey.rawRepresentation)
+                )
+            }
+            let response: BrokerCounterResponse
+            do {
+                response = try broker.counter(
+                    BrokerCounterRequest(
+                        token: token.withLock { $0 },
+                        operation: request.operation,
+                        contract: request.contractID,
+                        nonce: request.nonce,
+                        expected: request.expected,
+                        state: request.state,
+                        current: record.withLock { $0 }
+                    ),
+                    now: Date()
+                )
+            } catch {
+                throw EnclaveError.callFailed("\(error.code): \(error.reason)")
+            }
+            if request.operation == "increment" { record.withLock { $0 = response.record } }
+            return .init(
+                value: response.record.value,
+                state: response.record.state,
+                nonce: response.nonce,
+                signature: response.signature
+            )
+        }
+    }
+
+    @Test func theBrokerCountsOnlyTheContractsCleanRoomAndSignsItsAnswers() async throws {
+        let services = try await KeyReleaseTests.services()
+        defer { Task { await services.close() } }
+        let side = BrokerSide(broker: services.broker)
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        let signed = try Fixtures.sign("CleanRoomEnclave")
+        let contract = durable.contract(signed)
+        var table = CleanRoomHost.ocalls(directory: directory)
+        table.register(CleanRoomCounter.self) { request in try side.answer(request) }
+        let room = try await DurableStateTests.start(signed, directory: directory, ocalls: table)
+        defer { Task { await room.close() } }
+        _ = try await room.host.submitContract(contract.canonicalBytes)
+        for signature in try durable.parties.signatures(contract) {
+            _ = try await room.host.submitSignature(signature)
+        }
+        try await durable.load(room, contract)
+
+        // Without the clean room's token the broker does not move the counter: the result is withheld.
+        #expect(await DurableStateTests.refusal { _ = try await durable.run(room, contract) } == "rollbackCounter")
+        #expect(side.record.withLock { $0 } == nil)
+
+        // With the token the attestation service issued for the clean room's evidence (x-ms-runtime names the
+        // contract and this broker's key as counterKey), it does.
+        let opened = try await room.host.attestation()
+        let token = try await services.core.attest(
+            type: .simulatedEnclave,
+            request: .init(evidence: opened.evidence.bytes, runtimeData: (opened.runtimeData, true))
+        )
+        side.token.withLock { $0 = token }
+        let receipt = try await durable.run(room, contract)
+        #expect(receipt.epsilonSpentMilli == 1000)
+        #expect(side.record.withLock { $0?.value } == 1)
+
+        // The broker refuses an increment from a value the counter is not at.
+        let conflict = #expect(throws: KeyBrokerError.self) {
+            _ = try services.broker.counter(
+                BrokerCounterRequest(
+                    token: token,
+                    operation: "increment",
+                    contract: contract.id.hex,
+                    nonce: String(repeating: "ab", count: 16),
+                    expected: 0,
+                    state: String(repeating: "cd", count: 32),
+                    current: side.record.withLock { $0 }
+                ),
+                now: Date()
+            )
+        }
+        // And an increment for another contract with this token.
+        #expect(conflict?.code == "CounterConflict")
+        let notAllowed = #expect(throws: KeyBrokerError.self) {
+            _ = try services.broker.counter(
+                BrokerCounterRequest(
+                    token: token,
+                    operation: "increment",
+                    contract: String(repeating: "ef", count: 32),
+                    nonce: String(repeating: "ab", count: 16),
+                    expected: 0,
+                    state: String(repeating: "cd", count: 32),
+                    current: nil
+                ),
+                now: Date()
+            )
+        }
+        #expect(notAllowed?.code == "CounterNotAllowed")
+        // The message the broker signs is the one the clean room enclave verifies.
+        #expect(
+            BrokerCounterRequest.message(contract: "c", value: 7, state: "s", nonce: "n")
+                == CleanRoomCounterRequest.message(contractID: "c", value: 7, state: "s", nonce: "n")
+        )
     }
 }

@@ -20,12 +20,14 @@ public enum KeyBrokerServer {
     /// The largest request body accepted (256 KiB: a token, a policy or a wrapped key).
     public static let maxBodySize = 256 << 10
 
-    /// The routes, for an application or in-process tests.
-    public static func router(core: KeyBrokerCore) -> Router<BasicRequestContext> {
+    /// The routes, for an application or in-process tests; with `counters`, clean rooms' rollback counters too
+    /// (`GET /counters/{contract}`, `POST /counters/{contract}/increment`).
+    public static func router(core: KeyBrokerCore, counters: (any CounterStore)? = nil) -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(LogRequestsMiddleware(.info))
         router.middlewares.add(ErrorMiddleware(what: "the key broker"))
         KeysController(core: core).addRoutes(to: router)
+        if let counters { CountersController(core: core, store: counters).addRoutes(to: router) }
         return router
     }
 

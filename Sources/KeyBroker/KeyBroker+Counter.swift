@@ -1,0 +1,75 @@
+internal import AttestationAPI
+internal import Crypto
+internal import EnclaveCore
+public import Foundation
+public import KeyBrokerInterface
+
+extension KeyBroker {
+    /// A clean room's rollback counter (``BrokerCounter``). `read` needs no token (the value and digest are not
+    /// secret). For `increment` the token must verify as a release's does and its `x-ms-runtime` must name
+    /// `request.contract` and, as `counterKey`, this broker's signing key (only a clean room that checks this broker's
+    /// answers moves its counter); it moves `expected` to `expected + 1` with the new state digest and is refused
+    /// unless the counter is at `expected`. The answer is signed with the broker's
+    /// signing key over the contract, the record and the caller's nonce, so the host that carries it can't forge or
+    /// replay one.
+    ///
+    /// - Throws: ``KeyBrokerError``: `BadParameter`, the token's refusal (as for releases), `CounterNotAllowed`,
+    ///   `CounterConflict`.
+    public func counter(_ request: BrokerCounterRequest, now: Date) throws(KeyBrokerError) -> BrokerCounterResponse {
+        func hex64(_ text: String) -> Bool {
+            text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+        }
+        let nonceCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_".utf8)
+        guard hex64(request.contract), (16...128).contains(request.nonce.utf8.count),
+            request.nonce.utf8.allSatisfy(nonceCharacters.contains), ["read", "increment"].contains(request.operation)
+        else { throw KeyBrokerError("BadParameter", "the counter request's contract, nonce or operation is malformed") }
+        var record = request.current ?? BrokerCounterRecord(value: 0, state: "")
+        guard record.value == 0 ? record.state.isEmpty : hex64(record.state) else {
+            throw KeyBrokerError("BadParameter", "the stored counter record is malformed")
+        }
+        if request.operation == "increment" {
+            try checkCounterToken(request, now: now)
+            guard hex64(request.state) else {
+                throw KeyBrokerError("BadParameter", "the state digest is not 64 lower-case hex characters")
+            }
+            guard record.value == request.expected, request.expected < UInt64.max else {
+                throw KeyBrokerError(
+                    "CounterConflict",
+                    "the counter is at \(record.value), not \(request.expected)"
+                )
+            }
+            record = BrokerCounterRecord(value: request.expected + 1, state: request.state)
+        }
+        let message = BrokerCounterRequest.message(
+            contract: request.contract,
+            value: record.value,
+            state: record.state,
+            nonce: request.nonce
+        )
+        guard let signature = try? keyring.signingKey.signature(for: message) else {
+            throw KeyBrokerError("CounterNotAllowed", "the counter answer could not be signed")
+        }
+        return BrokerCounterResponse(
+            record: record,
+            nonce: request.nonce,
+            signature: Array(signature.rawRepresentation)
+        )
+    }
+
+    /// An increment's token: verified as a release's, its `x-ms-runtime` naming the contract and this broker's key.
+    func checkCounterToken(_ request: BrokerCounterRequest, now: Date) throws(KeyBrokerError) {
+        let verified = try verifier.verify(request.token, now: now)
+        guard case .object(let runtime)? = verified.claims["x-ms-runtime"],
+            case .string(let contract)? = runtime["contract"], contract == request.contract
+        else {
+            throw KeyBrokerError("CounterNotAllowed", "the token's x-ms-runtime.contract is not this contract")
+        }
+        let raw = Array(keyring.signingKey.publicKey.rawRepresentation)
+        guard case .object(let key)? = runtime["counterKey"], case .string(let x)? = key["x"],
+            case .string(let y)? = key["y"], Base64URL.decode(x) == Array(raw.prefix(32)),
+            Base64URL.decode(y) == Array(raw.suffix(32))
+        else {
+            throw KeyBrokerError("CounterNotAllowed", "the token's x-ms-runtime.counterKey is not this broker's key")
+        }
+    }
+}

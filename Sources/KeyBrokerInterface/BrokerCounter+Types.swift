@@ -1,0 +1,88 @@
+public import EnclaveCore
+
+/// ECALL: a clean room's rollback counter (one per contract). The broker enclave verifies the attestation token
+/// (as for releases: a trusted authority's signature, times) and that its `x-ms-runtime` names the contract and this
+/// broker's signing key as `counterKey`; for `increment` the counter must be at `expected`. It answers the new (or
+/// current) record signed with the broker's signing key over the contract, value, state digest and the caller's
+/// nonce. The host keeps the records (``BrokerCounterRequest/current``) and stores the answer's record.
+public enum BrokerCounter: EnclaveCall {
+    public typealias Input = BrokerCounterRequest
+    public typealias Output = BrokerCounterResponse
+    public static var name: String { "keybroker.counter" }
+}
+
+/// A counter's value and the state digest recorded with it.
+public struct BrokerCounterRecord: Codable, Hashable, Sendable {
+    /// The value (0: never incremented).
+    public var value: UInt64
+    /// SHA-256 (lower-case hex) of the state counted at ``value``; empty at 0.
+    public var state: String
+
+    /// Creates one from its members, each as documented on its property.
+    public init(value: UInt64, state: String) {
+        self.value = value
+        self.state = state
+    }
+}
+
+/// What ``BrokerCounter`` takes.
+public struct BrokerCounterRequest: Codable, Hashable, Sendable {
+    /// The clean room's attestation token (JWT).
+    public var token: String
+    /// `read` or `increment`.
+    public var operation: String
+    /// The contract ID (64 lower-case hex characters).
+    public var contract: String
+    /// The clean room enclave's nonce (16 to 128 characters of `[0-9a-zA-Z_-]`).
+    public var nonce: String
+    /// `increment`: the value the counter must be at.
+    public var expected: UInt64
+    /// `increment`: the new state's digest (64 lower-case hex characters).
+    public var state: String
+    /// The record the host keeps for the contract (nil: none yet).
+    public var current: BrokerCounterRecord?
+
+    /// Creates one from its members, each as documented on its property.
+    public init(
+        token: String,
+        operation: String,
+        contract: String,
+        nonce: String,
+        expected: UInt64 = 0,
+        state: String = "",
+        current: BrokerCounterRecord?
+    ) {
+        self.token = token
+        self.operation = operation
+        self.contract = contract
+        self.nonce = nonce
+        self.expected = expected
+        self.state = state
+        self.current = current
+    }
+
+    /// What the broker signs: `EnclaveKit.rollbackCounter.v1`, then `contract=`, `value=`, `state=` and `nonce=`
+    /// lines (the clean room enclave verifies the same text).
+    public static func message(contract: String, value: UInt64, state: String, nonce: String) -> [UInt8] {
+        Array(
+            "EnclaveKit.rollbackCounter.v1\ncontract=\(contract)\nvalue=\(value)\nstate=\(state)\nnonce=\(nonce)".utf8
+        )
+    }
+}
+
+/// What ``BrokerCounter`` answers.
+public struct BrokerCounterResponse: Codable, Hashable, Sendable {
+    /// The record after the operation (for the host to store after an increment).
+    public var record: BrokerCounterRecord
+    /// The request's nonce.
+    public var nonce: String
+    /// ES256 (raw r‖s) by the broker's signing key over ``BrokerCounterRequest/message(contract:value:state:nonce:)``.
+    public var signature: [UInt8]
+
+    /// Creates one from its members, each as documented on its property.
+    public init(record: BrokerCounterRecord, nonce: String, signature: [UInt8]) {
+        self.record = record
+        self.nonce = nonce
+        self.signature = signature
+    }
+}
