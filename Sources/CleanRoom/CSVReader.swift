@@ -29,36 +29,92 @@ public struct CSVReader: Sendable {
     private var state = State.fieldStart
     private var line = 1
     private var recordLine = 1
-    private var field: [UInt8] = []
+    /// The current record's field bytes, one after the other (reused from record to record: no allocation per
+    /// field or record once it has grown).
+    private var bytes: [UInt8] = []
+    /// Where each completed field of the current record ends in ``bytes``.
+    private var ends: [Int] = []
+    /// Where the field being read starts in ``bytes``.
+    private var fieldStart = 0
     private var fieldQuoted = false
-    private var fields: [[UInt8]] = []
     private var quotedFlags: [Bool] = []
     private var error: String?
-    private var records: [Record] = []
 
     /// Creates an empty one.
     public init() {}
 
+    /// A completed record as the reader holds it: it points into the reader's buffers, so it is valid only during
+    /// the ``RecordSink/record(_:)`` call that gets it (never kept).
+    struct RecordView {
+        /// The 1-based line the record starts on.
+        let line: Int
+        /// Why the record is malformed, or nil.
+        let error: String?
+        let bytes: UnsafeBufferPointer<UInt8>
+        let ends: UnsafeBufferPointer<Int>
+        let quoted: UnsafeBufferPointer<Bool>
+
+        /// The number of fields.
+        var count: Int { ends.count }
+
+        /// Field `index`'s bytes (quotes removed, `""` unescaped).
+        func field(_ index: Int) -> UnsafeBufferPointer<UInt8> {
+            let start = index == 0 ? 0 : ends[index - 1]
+            return UnsafeBufferPointer(rebasing: bytes[start..<ends[index]])
+        }
+    }
+
+    /// Takes the records a reader completes, without copying them.
+    protocol RecordSink {
+        /// One completed record (blank lines are not records).
+        mutating func record(_ record: RecordView)
+    }
+
+    /// Collects records as values (what ``feed(_:)`` returns).
+    private struct Collector: RecordSink {
+        var records: [Record] = []
+        mutating func record(_ record: RecordView) {
+            records.append(
+                Record(
+                    line: record.line,
+                    fields: (0..<record.count).map { Array(record.field($0)) },
+                    quoted: Array(record.quoted),
+                    error: record.error
+                )
+            )
+        }
+    }
+
     private mutating func endField() {
-        var value = field
-        if !fieldQuoted, value.last == 0x0D { value.removeLast() }
-        if fields.count >= Self.maxFields {
+        if !fieldQuoted, bytes.count > fieldStart, bytes[bytes.count - 1] == 0x0D { bytes.removeLast() }
+        if ends.count >= Self.maxFields {
             if error == nil { error = "more than \(Self.maxFields) fields" }
+            bytes.removeSubrange(fieldStart...)
         } else {
-            fields.append(value)
+            ends.append(bytes.count)
             quotedFlags.append(fieldQuoted)
         }
-        field.removeAll(keepingCapacity: true)
+        fieldStart = bytes.count
         fieldQuoted = false
     }
 
-    private mutating func endRecord() {
-        let blank = error == nil && fields.count == 1 && fields[0].isEmpty && !quotedFlags[0]
+    private mutating func endRecord(_ sink: inout some RecordSink) {
+        let blank = error == nil && ends.count == 1 && ends[0] == 0 && !quotedFlags[0]
         if !blank {
-            records.append(Record(line: recordLine, fields: fields, quoted: quotedFlags, error: error))
+            bytes.withUnsafeBufferPointer { bytes in
+                ends.withUnsafeBufferPointer { ends in
+                    quotedFlags.withUnsafeBufferPointer { quoted in
+                        sink.record(
+                            RecordView(line: recordLine, error: error, bytes: bytes, ends: ends, quoted: quoted)
+                        )
+                    }
+                }
+            }
         }
-        fields.removeAll(keepingCapacity: true)
+        bytes.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
         quotedFlags.removeAll(keepingCapacity: true)
+        fieldStart = 0
         error = nil
         state = .fieldStart
         recordLine = line
@@ -67,103 +123,133 @@ public struct CSVReader: Sendable {
     private mutating func fail(_ reason: String) {
         if error == nil { error = reason }
         state = .skipping
-        field.removeAll(keepingCapacity: true)
+        bytes.removeSubrange(fieldStart...)
         fieldQuoted = false
+    }
+
+    /// An empty field when a skipped record has none (so a malformed record always has at least one).
+    private mutating func endSkipped(_ sink: inout some RecordSink) {
+        if ends.isEmpty {
+            ends.append(bytes.count)
+            quotedFlags.append(false)
+        }
+        endRecord(&sink)
     }
 
     /// Feed bytes; returns the records they complete.
     public mutating func feed(_ bytes: some Sequence<UInt8>) -> [Record] {
-        for byte in bytes {
-            if byte == 0x0A { line += 1 }
+        var collector = Collector()
+        let input = Array(bytes)
+        input.withUnsafeBufferPointer { feed($0, into: &collector) }
+        return collector.records
+    }
+
+    /// End of input: the last record if it had no line break, or an error record for an unterminated quote.
+    public mutating func finish() -> [Record] {
+        var collector = Collector()
+        finish(into: &collector)
+        return collector.records
+    }
+
+    /// Feed bytes; each record they complete goes to `sink` (no copy of its fields).
+    mutating func feed(_ input: UnsafeBufferPointer<UInt8>, into sink: inout some RecordSink) {
+        let comma = UInt8(ascii: ",")
+        let quote = UInt8(ascii: "\"")
+        let newline: UInt8 = 0x0A
+        var index = 0
+        let count = input.count
+        while index < count {
+            let byte = input[index]
+            index += 1
+            if byte == newline { line += 1 }
             switch state {
             case .fieldStart:
-                if byte == UInt8(ascii: "\"") {
+                if byte == quote {
                     state = .quoted
                     fieldQuoted = true
-                } else if byte == UInt8(ascii: ",") {
+                } else if byte == comma {
                     endField()
-                } else if byte == 0x0A {
+                } else if byte == newline {
                     endField()
-                    endRecord()
+                    endRecord(&sink)
                 } else {
-                    field.append(byte)
+                    bytes.append(byte)
                     state = .unquoted
                 }
             case .unquoted:
-                if byte == UInt8(ascii: ",") {
+                if byte == comma {
                     endField()
                     state = .fieldStart
-                } else if byte == 0x0A {
+                } else if byte == newline {
                     endField()
-                    endRecord()
-                } else if byte == UInt8(ascii: "\"") {
+                    endRecord(&sink)
+                } else if byte == quote {
                     fail("a quote inside an unquoted field")
-                } else if field.count >= Self.maxFieldBytes {
+                } else if bytes.count - fieldStart >= Self.maxFieldBytes {
                     fail("a field longer than \(Self.maxFieldBytes) bytes")
                 } else {
-                    field.append(byte)
+                    bytes.append(byte)
+                    // The rest of an ordinary run in one go: bytes that are neither comma, quote nor line break.
+                    var end = index
+                    while end < count, input[end] != comma, input[end] != newline, input[end] != quote { end += 1 }
+                    if end > index {
+                        let room = Self.maxFieldBytes - (bytes.count - fieldStart)
+                        if end - index > room {
+                            fail("a field longer than \(Self.maxFieldBytes) bytes")
+                        } else {
+                            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: input[index..<end]))
+                        }
+                        index = end
+                    }
                 }
             case .quoted:
-                if byte == UInt8(ascii: "\"") {
+                if byte == quote {
                     state = .quoteInQuoted
-                } else if field.count >= Self.maxFieldBytes {
+                } else if bytes.count - fieldStart >= Self.maxFieldBytes {
                     fail("a field longer than \(Self.maxFieldBytes) bytes")
                 } else {
-                    field.append(byte)
+                    bytes.append(byte)
                 }
             case .quoteInQuoted:
-                if byte == UInt8(ascii: "\"") {
-                    field.append(byte)
+                if byte == quote {
+                    bytes.append(byte)
                     state = .quoted
-                } else if byte == UInt8(ascii: ",") {
+                } else if byte == comma {
                     endField()
                     state = .fieldStart
-                } else if byte == 0x0A {
+                } else if byte == newline {
                     endField()
-                    endRecord()
+                    endRecord(&sink)
                 } else if byte == 0x0D {
                     // CR of a CRLF after a closing quote.
                 } else {
                     fail("bytes after a closing quote")
                 }
             case .skipping:
-                if byte == 0x0A {
-                    if fields.isEmpty {
-                        fields.append([])
-                        quotedFlags.append(false)
-                    }
-                    endRecord()
-                }
+                if byte == newline { endSkipped(&sink) }
             }
         }
-        defer { records.removeAll(keepingCapacity: true) }
-        return records
     }
 
-    /// End of input: the last record if it had no line break, or an error record for an unterminated quote.
-    public mutating func finish() -> [Record] {
+    /// End of input, the records going to `sink`: the last record if it had no line break, or an error record
+    /// for an unterminated quote.
+    mutating func finish(into sink: inout some RecordSink) {
         switch state {
         case .fieldStart:
-            if !fields.isEmpty {
+            if !ends.isEmpty {
                 endField()
-                endRecord()
+                endRecord(&sink)
             }
         case .unquoted, .quoteInQuoted:
             endField()
-            endRecord()
+            endRecord(&sink)
         case .quoted:
             fail("an unterminated quoted field at the end of the file")
-            fields.append([])
+            ends.append(bytes.count)
             quotedFlags.append(false)
-            endRecord()
+            endRecord(&sink)
         case .skipping:
-            if fields.isEmpty {
-                fields.append([])
-                quotedFlags.append(false)
-            }
-            endRecord()
+            endSkipped(&sink)
         }
-        defer { records.removeAll(keepingCapacity: true) }
-        return records
     }
 }
