@@ -105,19 +105,10 @@ struct KeyBrokerReplicaTests {
 
         // The attestation service, in this process: it trusts platform B, where the newcomers and the release
         // targets run (A never needs a token of its own).
-        var configuration = AttestationServiceCore.Configuration(issuer: "http://127.0.0.1")
-        configuration.allowSimulated = true
-        configuration.simulatedAnchor = try Certificate(pemEncoded: platformB.rootCertificatePEM())
-        configuration.simulatedCollateral = { time in
-            try Collateral(dcapQVLJSON: platformB.collateralJSON(issued: time.addingTimeInterval(-60)))
-        }
-        let attestationStore = try await SQLiteServiceStore.open(directory: directory + "/attestation")
-        let core = try await AttestationServiceCore(configuration: configuration, store: attestationStore)
-        let attestation = try await AttestationServer.start(core: core)
-        let authority = "http://127.0.0.1:\(attestation.port)"
-        core.useIssuer(authority)
-        let certificateFile = directory + "/authority.pem"
-        try core.signer.certificatePEM.write(toFile: certificateFile, atomically: true, encoding: .utf8)
+        let service = try await Self.attestationService(trusting: platformB, directory: directory)
+        let core = service.core
+        let authority = service.authority
+        let certificateFile = service.certificateFile
 
         // The broker enclave, signed by the product's key at security version 2 (A) and 3 (B, an upgrade).
         let signer = P256.Signing.PrivateKey()
@@ -308,8 +299,40 @@ struct KeyBrokerReplicaTests {
 
         brokerB.process.terminate()
         brokerA.process.terminate()
-        await attestation.stop()
-        try await attestationStore.close()
+        await service.stop()
+    }
+
+    /// An attestation service in this process, on loopback, trusting `platform`'s simulated root.
+    struct Service {
+        let core: AttestationServiceCore
+        let server: AttestationServer.Running
+        let store: SQLiteServiceStore
+        /// `http://127.0.0.1:PORT`, its issuer.
+        let authority: String
+        /// Its token signing certificate (PEM), for `--authority URL=FILE`.
+        let certificateFile: String
+
+        func stop() async {
+            await server.stop()
+            try? await store.close()
+        }
+    }
+
+    static func attestationService(trusting platform: SimulatedPlatform, directory: String) async throws -> Service {
+        var configuration = AttestationServiceCore.Configuration(issuer: "http://127.0.0.1")
+        configuration.allowSimulated = true
+        configuration.simulatedAnchor = try Certificate(pemEncoded: platform.rootCertificatePEM())
+        configuration.simulatedCollateral = { time in
+            try Collateral(dcapQVLJSON: platform.collateralJSON(issued: time.addingTimeInterval(-60)))
+        }
+        let store = try await SQLiteServiceStore.open(directory: directory + "/attestation")
+        let core = try await AttestationServiceCore(configuration: configuration, store: store)
+        let server = try await AttestationServer.start(core: core)
+        let authority = "http://127.0.0.1:\(server.port)"
+        core.useIssuer(authority)
+        let certificateFile = directory + "/authority.pem"
+        try core.signer.certificatePEM.write(toFile: certificateFile, atomically: true, encoding: .utf8)
+        return Service(core: core, server: server, store: store, authority: authority, certificateFile: certificateFile)
     }
 
     /// A self-signed authority certificate written to `directory/authority.pem`, for `--authority URL=FILE` where
@@ -446,5 +469,68 @@ struct KeyBrokerReplicaTests {
         mixed.served?.process.terminate()
         #expect(mixed.served == nil)
         #expect(mixed.output.contains("belongs to another database"), "\(mixed.output)")
+    }
+
+    @Test(
+        "B joins A over HTTPS, trusting A's certificate by pin or file; a wrong pin fails the handshake before the admin token is sent"
+    )
+    func joinOverHTTPSTrustsThePinnedInstance() async throws {
+        let directory = try Fixtures.temporaryDirectory()
+        let database = try await PostgresKeyBrokerStoreTests.scratchDatabase()
+        let platformA = try SimulatedPlatform.open(directory: directory + "/platform-a")
+        let platformB = try SimulatedPlatform.open(directory: directory + "/platform-b")
+        let service = try await Self.attestationService(trusting: platformB, directory: directory)
+        let signed = try Fixtures.sign(
+            "KeyBrokerEnclave",
+            config: EnclaveConfig(productID: 70, securityVersion: 2),
+            copyImage: true
+        )
+        func arguments(_ data: String) -> [String] {
+            [
+                "--data-dir", data, "--database", database, "--authority",
+                "\(service.authority)=\(service.certificateFile)", "--broker-enclave", signed.image,
+            ]
+        }
+        // A serves HTTPS with its self-signed certificate, and prints that certificate's fingerprint.
+        let dataA = directory + "/broker-a"
+        let brokerA = try ServedProcess(
+            arguments(dataA),
+            environment: ["ENCLAVEKIT_PLATFORM_DIR": platformA.directory],
+            service: "keybroker"
+        )
+        defer { brokerA.process.terminate() }
+        let marker = "TLS certificate SHA-256 fingerprint: "
+        let printed = try #require(brokerA.output.range(of: marker), "\(brokerA.output)")
+        let pin = String(brokerA.output[printed.upperBound...].prefix { !$0.isWhitespace })
+        let urlA = "https://127.0.0.1:\(brokerA.port)"
+        let join = ["--join", urlA, "--join-admin-token-file", dataA + "/admin-token"]
+
+        // A pin of another certificate: refused at the TLS handshake, no keyring.
+        let wrongPin = String(repeating: "00", count: 32)
+        let dataWrong = directory + "/broker-wrong-pin"
+        let refused = try Self.refusedStart(
+            ["--insecure-http"] + arguments(dataWrong) + join + ["--join-pin", wrongPin],
+            platform: platformB.directory
+        )
+        #expect(refused.contains("cannot reach the running instance at \(urlA)"), "\(refused)")
+        #expect(refused.contains("CertificatePinMismatch"), "\(refused)")
+        #expect(!FileManager.default.fileExists(atPath: dataWrong + "/keyring.sealed"))
+
+        // The printed pin, and A's certificate file: both join.
+        for (name, trust) in [
+            ("pin", ["--join-pin", pin]), ("cert", ["--join-cert", dataA + "/tls/certificate.pem"]),
+        ] {
+            let data = directory + "/broker-" + name
+            let newcomer = try ServedProcess(
+                ["--insecure-http"] + arguments(data) + join + trust,
+                environment: ["ENCLAVEKIT_PLATFORM_DIR": platformB.directory],
+                service: "keybroker"
+            )
+            #expect(newcomer.output.contains("joined the running instance"), "\(name): \(newcomer.output)")
+            #expect(FileManager.default.fileExists(atPath: data + "/keyring.sealed"), "\(name)")
+            newcomer.process.terminate()
+        }
+        brokerA.process.terminate()
+        await service.stop()
     }
 }
