@@ -6,6 +6,7 @@ import Crypto
 import EnclaveCore
 import Foundation
 import KeyReleaseFormats
+import TestSupport
 import Testing
 
 /// The receipt key: a P-256 signing key of its own, made at open beside the key agreement key and bound by the same
@@ -45,6 +46,44 @@ struct ReceiptKeyTests {
         #expect(throws: CleanRoomError(.badReceipt, "")) {
             try ReceiptChain.verify([forged]) { _ in attested }
         }
+    }
+
+    @Test func theCLIVerifiesReceiptsAgainstTheirEvidence() async throws {
+        let queries = QueryTests()
+        let (harness, contract) = try await queries.loaded()
+        defer { Task { await harness.close() } }
+        let first = try await harness.host.runQuery(try queries.request(contract, "count-by-merchant"))
+        let second = try await harness.host.runQuery(try queries.request(contract, "count-by-merchant"))
+        let directory = try Fixtures.temporaryDirectory()
+        func write(_ name: String, _ bytes: [UInt8]) throws -> String {
+            let path = directory + "/" + name
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let contractPath = try write("contract.json", contract.canonicalBytes)
+        let paths = [try write("r0.json", first.receipt), try write("r1.json", second.receipt)]
+        let cli = Fixtures.product("enclave")
+        let ok = try Fixtures.run(
+            cli,
+            ["cleanroom", "receipt", "verify", "--allow-simulated", "--contract", contractPath] + paths
+        )
+        #expect(ok.status == 0, "\(ok.output)")
+        #expect(ok.output.contains("receipt 1: contract \(contract.id.hex)"), "\(ok.output)")
+        // Simulated evidence is refused unless allowed (the policy fails closed).
+        let strict = try Fixtures.run(cli, ["cleanroom", "receipt", "verify"] + paths)
+        #expect(strict.status != 0)
+        #expect(strict.output.contains("badReceipt"), "\(strict.output)")
+        // A receipt re-signed by another key is refused.
+        var forged = try Receipt(canonicalBytes: second.receipt)
+        try forged.sign(with: P256.Signing.PrivateKey())
+        let forgedPath = try write("forged.json", forged.canonicalBytes)
+        let refused = try Fixtures.run(
+            cli,
+            ["cleanroom", "receipt", "verify", "--allow-simulated", paths[0], forgedPath]
+        )
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("badReceipt"), "\(refused.output)")
+        #expect(refused.output.contains("signature does not verify"), "\(refused.output)")
     }
 
     @Test func runtimeDataWithoutAReceiptKeyOrOfAnotherContractIsRefused() throws {
