@@ -15,9 +15,20 @@ extension KeyBroker {
     /// of the token's `x-ms-runtime.keys` and answered as a JWS signed by the broker. A refusal is an answer (with
     /// its code), never a thrown error; either way the answer carries the audit record.
     public func release(_ request: BrokerReleaseRequest, now: Date) -> BrokerReleaseResponse {
-        var audit = Self.audit(ReleaseTokenVerifier.unverifiedClaims(request.target) ?? [:], verified: false)
+        // The token is parsed once: its claims feed the audit record (unverified until the verifier passes them)
+        // and the verifier.
+        let parsed: Result<ReleaseTokenVerifier.Parsed, KeyBrokerError>
+        var audit: BrokerReleaseAudit
         do {
-            let value = try releaseValue(request, now: now, audit: &audit)
+            let token = try ReleaseTokenVerifier.parse(request.target)
+            parsed = .success(token)
+            audit = Self.audit(token.claims, verified: false)
+        } catch {
+            parsed = .failure(error)
+            audit = Self.audit(ReleaseTokenVerifier.unverifiedClaims(request.target) ?? [:], verified: false)
+        }
+        do {
+            let value = try releaseValue(request, token: parsed, now: now, audit: &audit)
             return BrokerReleaseResponse(value: value, refusal: nil, audit: audit)
         } catch {
             return BrokerReleaseResponse(value: nil, refusal: error.refusal, audit: audit)
@@ -26,6 +37,7 @@ extension KeyBroker {
 
     func releaseValue(
         _ request: BrokerReleaseRequest,
+        token: Result<ReleaseTokenVerifier.Parsed, KeyBrokerError>,
         now: Date,
         audit: inout BrokerReleaseAudit
     ) throws(KeyBrokerError) -> String {
@@ -38,13 +50,16 @@ extension KeyBroker {
             throw KeyBrokerError(Code.unsupportedWrap, "the wrap \(enc.prefix(32)) is not supported")
         }
         let material = try KeyEnvelope.open(key, master: keyring.masterKey)
-        let policy: ReleasePolicy
-        do { policy = try ReleasePolicy(jsonBytes: Data(policyBytes)) } catch {
+        guard let policy = Self.policies.policy(policyBytes) else {
             throw KeyBrokerError(Code.keyBlobInvalid, "the key's release policy does not parse")
         }
-        let verified = try verifier.verify(request.target, now: now, nonce: request.nonce)
-        audit = Self.audit(verified.claims, verified: true)
-        if case .refused(let failure) = policy.evaluate(claims: verified.claims, issuer: verified.issuer) {
+        let verified = try verifier.verify(token.get(), now: now, nonce: request.nonce)
+        // The same claims the unverified record was made of, now verified.
+        audit.verified = true
+        if case .refused(let failure) = policy.evaluate(
+            claims: verified.claims,
+            normalizedIssuer: verified.normalizedIssuer
+        ) {
             throw KeyBrokerError(Code.policyNotSatisfied, "the release policy is not satisfied: \(failure)")
         }
         let (target, targetKeyID) = try Self.targetKey(in: verified.claims, enc: request.enc)
@@ -75,10 +90,9 @@ extension KeyBroker {
         var weak = false
         var otherCurve = false
         for value in keys {
-            guard case .object = value,
-                let jwk = try? JSONDecoder().decode(WrapJWK.self, from: Data(value.jsonText.utf8)),
-                jwk.allowsEncryption
-            else { continue }
+            guard case .object(let members) = value, let jwk = Self.jwk(members), jwk.allowsEncryption else {
+                continue
+            }
             if enc == "RSA_AES_KEY_WRAP_256", jwk.kty != "RSA" { continue }
             if enc == "ECDH-ES+A256KW", jwk.kty != "EC" { continue }
             do {
@@ -93,6 +107,47 @@ extension KeyBroker {
             throw KeyBrokerError(Code.unsupportedCurve, "the token's EC key is on a curve other than P-256 and P-384")
         }
         throw KeyBrokerError(Code.noRuntimeKey, "no key of x-ms-runtime.keys is usable for the wrap")
+    }
+
+    /// A `WrapJWK` from a JSON object's members, as `JSONDecoder` would make it: `kty` a string; `kid`, `use`,
+    /// `crv`, `x`, `y`, `n`, `e` absent, `null` or strings; `key_ops` absent, `null` or an array of strings; other
+    /// members ignored. `nil` when a member has another type.
+    static func jwk(_ members: [String: TokenValue]) -> WrapJWK? {
+        var wrongType = false
+        func string(_ name: String) -> String? {
+            switch members[name] {
+            case nil, .null?: return nil
+            case .string(let text)?: return text
+            default:
+                wrongType = true
+                return nil
+            }
+        }
+        guard case .string(let kty)? = members["kty"] else { return nil }
+        var operations: [String]?
+        switch members["key_ops"] {
+        case nil, .null?: operations = nil
+        case .array(let elements)?:
+            var names: [String] = []
+            for element in elements {
+                guard case .string(let name) = element else { return nil }
+                names.append(name)
+            }
+            operations = names
+        default: return nil
+        }
+        let jwk = WrapJWK(
+            kty: kty,
+            kid: string("kid"),
+            use: string("use"),
+            key_ops: operations,
+            crv: string("crv"),
+            x: string("x"),
+            y: string("y"),
+            n: string("n"),
+            e: string("e")
+        )
+        return wrongType ? nil : jwk
     }
 
     /// The release answer: a JWS `ES256` with `x5c`, payload shaped as Key Vault's release response.
@@ -126,6 +181,9 @@ extension KeyBroker {
         return sign(payload)
     }
 
+    /// The parsed release policies, by their bytes: a policy is parsed once, not on every release of its key.
+    static let policies = PolicyCache()
+
     /// A JWS compact `ES256` over `payload`, with `x5c`, `kid` and `x5t#S256` naming the signing certificate.
     func sign(_ payload: TokenValue) -> String {
         let header: TokenValue = .object([
@@ -134,7 +192,8 @@ extension KeyBroker {
             "x5t#S256": .string(keyring.signingKeyID), "typ": .string("JWT"),
         ])
         let signingInput =
-            Base64URL.encode(Array(header.jsonText.utf8)) + "." + Base64URL.encode(Array(payload.jsonText.utf8))
+            Base64URL.encode(Array(TokenJSON.text(header).utf8)) + "."
+            + Base64URL.encode(Array(TokenJSON.text(payload).utf8))
         let signature = (try? keyring.signingKey.signature(for: Array(signingInput.utf8)))?.rawRepresentation
         return signingInput + "." + Base64URL.encode(Array(signature ?? Data()))
     }
@@ -147,7 +206,10 @@ extension KeyBroker {
         ]
         var selected: [String: String] = [:]
         for name in names {
-            if let value = claims[name] { selected[name] = String(value.description.prefix(256)) }
+            guard let value = claims[name] else { continue }
+            let text: String
+            if case .string(let string) = value { text = string } else { text = TokenJSON.text(value) }
+            selected[name] = String(text.prefix(256))
         }
         return BrokerReleaseAudit(
             issuer: claims["iss"]?.stringValue.map { String($0.prefix(512)) },

@@ -14,7 +14,11 @@ extension ReleasePolicy {
     ///   - issuer: The token's `iss`.
     /// - Returns: ``ReleasePolicyDecision/allowed``, or a refusal naming the first failed condition.
     public func evaluate(claims: [String: TokenValue], issuer: String) -> ReleasePolicyDecision {
-        let normalizedIssuer = Self.normalizeAuthority(issuer)
+        evaluate(claims: claims, normalizedIssuer: Self.normalizeAuthority(issuer))
+    }
+
+    /// ``evaluate(claims:issuer:)`` with the issuer already normalized (`nil`: it does not normalize).
+    func evaluate(claims: [String: TokenValue], normalizedIssuer: String?) -> ReleasePolicyDecision {
         var firstFailure: ReleasePolicyDecision.Failure?
         for block in authorities {
             guard let normalizedIssuer, block.normalizedAuthority == normalizedIssuer else {

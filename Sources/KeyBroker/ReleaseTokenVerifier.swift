@@ -25,6 +25,9 @@ public struct ReleaseTokenVerifier: Sendable {
 
     /// The trusted authorities, by normalized URL.
     let authorities: [String: TrustedAuthority]
+    /// The normalized URLs that normalize to themselves: an issuer spelled as one of these is looked up without
+    /// parsing it again.
+    let canonicalURLs: Set<String>
     /// The clock skew allowed on `exp`, `nbf` and `iat`, in seconds (default 60).
     public var clockSkew: TimeInterval = 60
 
@@ -33,6 +36,7 @@ public struct ReleaseTokenVerifier: Sendable {
         var byURL: [String: TrustedAuthority] = [:]
         for authority in authorities { byURL[authority.normalizedURL] = authority }
         self.authorities = byURL
+        canonicalURLs = Set(byURL.keys.filter { ReleasePolicy.normalizeAuthority($0) == $0 })
     }
 
     /// A token that verified.
@@ -43,10 +47,26 @@ public struct ReleaseTokenVerifier: Sendable {
         public let claims: [String: TokenValue]
         /// The header's `alg`.
         public let algorithm: String
+        /// `iss` normalized (``ReleasePolicy`` compares authorities so).
+        let normalizedIssuer: String
     }
 
-    /// The payload of a token without verifying anything (for the audit record of a refused token).
+    /// A token split into its parts and its header and payload parsed, nothing verified yet.
+    public struct Parsed: Sendable {
+        /// The header's members.
+        public let header: [String: TokenValue]
+        /// The payload's members.
+        public let claims: [String: TokenValue]
+        /// The signature's bytes.
+        let signature: [UInt8]
+        /// The bytes the signature covers: the first two parts and the dot between them, as the token has them.
+        let signedBytes: [UInt8]
+    }
+
+    /// The payload of a token without verifying anything (for the audit record of a refused token). Lenient: a
+    /// payload this verifier refuses (a member named twice, say) is still read as `JSONDecoder` reads it.
     public static func unverifiedClaims(_ token: String) -> [String: TokenValue]? {
+        if let parsed = try? parse(token) { return parsed.claims }
         guard token.utf8.count <= maximumTokenSize else { return nil }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let payload = Base64URL.decode(parts[1]) else { return nil }
@@ -56,19 +76,37 @@ public struct ReleaseTokenVerifier: Sendable {
         return members
     }
 
-    /// Verifies `token` at `now`; `nonce`, when given, must be the token's.
-    public func verify(_ token: String, now: Date, nonce: String? = nil) throws(KeyBrokerError) -> Verified {
+    /// Splits `token` into its three parts and parses its header and payload (`MalformedToken` when it can't).
+    public static func parse(_ token: String) throws(KeyBrokerError) -> Parsed {
         typealias Code = BrokerRefusal.Code
         guard token.utf8.count <= Self.maximumTokenSize else {
             throw KeyBrokerError(Code.malformedToken, "the token is over \(Self.maximumTokenSize) characters")
         }
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw KeyBrokerError(Code.malformedToken, "the token is not three JWS parts") }
-        let header = try Self.object(parts[0], what: "header")
-        let claims = try Self.object(parts[1], what: "payload")
-        guard let signature = Base64URL.decode(parts[2]) else {
+        let bytes = Array(token.utf8)
+        var dots: [Int] = []
+        for (index, byte) in bytes.enumerated() where byte == UInt8(ascii: ".") {
+            dots.append(index)
+            guard dots.count <= 2 else { break }
+        }
+        guard dots.count == 2 else { throw KeyBrokerError(Code.malformedToken, "the token is not three JWS parts") }
+        let header = try Self.object(bytes[0..<dots[0]], what: "header")
+        let claims = try Self.object(bytes[(dots[0] + 1)..<dots[1]], what: "payload")
+        guard let signature = Self.base64URL(bytes[(dots[1] + 1)...]) else {
             throw KeyBrokerError(Code.malformedToken, "the token's signature is not base64url")
         }
+        return Parsed(header: header, claims: claims, signature: signature, signedBytes: Array(bytes[0..<dots[1]]))
+    }
+
+    /// Verifies `token` at `now`; `nonce`, when given, must be the token's.
+    public func verify(_ token: String, now: Date, nonce: String? = nil) throws(KeyBrokerError) -> Verified {
+        try verify(Self.parse(token), now: now, nonce: nonce)
+    }
+
+    /// Verifies a token already parsed (``parse(_:)``) at `now`; `nonce`, when given, must be the token's.
+    public func verify(_ parsed: Parsed, now: Date, nonce: String? = nil) throws(KeyBrokerError) -> Verified {
+        typealias Code = BrokerRefusal.Code
+        let header = parsed.header
+        let claims = parsed.claims
         guard case .string(let algorithm)? = header["alg"] else {
             throw KeyBrokerError(Code.malformedToken, "the token's header has no alg")
         }
@@ -78,14 +116,13 @@ public struct ReleaseTokenVerifier: Sendable {
         guard case .string(let issuer)? = claims["iss"] else {
             throw KeyBrokerError(Code.untrustedIssuer, "the token has no iss")
         }
-        guard let normalized = ReleasePolicy.normalizeAuthority(issuer), let authority = authorities[normalized] else {
+        guard let (authority, normalizedIssuer) = self.authority(issuer) else {
             throw KeyBrokerError(Code.untrustedIssuer, "the token's issuer is not a trusted authority")
         }
         guard case .string(let kid)? = header["kid"], let key = authority.keys[kid] else {
             throw KeyBrokerError(Code.unknownKeyID, "the token's kid names no pinned certificate of its authority")
         }
-        let signedBytes = Array((parts[0] + "." + parts[1]).utf8)
-        guard Self.verify(signature, over: signedBytes, algorithm: algorithm, key: key) else {
+        guard Self.verify(parsed.signature, over: parsed.signedBytes, algorithm: algorithm, key: key) else {
             throw KeyBrokerError(Code.invalidSignature, "the token's signature does not verify with the pinned key")
         }
         let time = now.timeIntervalSince1970
@@ -108,7 +145,17 @@ public struct ReleaseTokenVerifier: Sendable {
                 throw KeyBrokerError(Code.nonceMismatch, "the token does not carry the request's nonce")
             }
         }
-        return Verified(issuer: issuer, claims: claims, algorithm: algorithm)
+        return Verified(issuer: issuer, claims: claims, algorithm: algorithm, normalizedIssuer: normalizedIssuer)
+    }
+
+    /// The trusted authority `issuer` names, and `issuer` normalized; an issuer spelled as the authority's
+    /// normalized URL (as tokens spell it) is looked up without parsing it again.
+    func authority(_ issuer: String) -> (TrustedAuthority, String)? {
+        if canonicalURLs.contains(issuer), let authority = authorities[issuer] { return (authority, issuer) }
+        guard let normalized = ReleasePolicy.normalizeAuthority(issuer), let authority = authorities[normalized] else {
+            return nil
+        }
+        return (authority, normalized)
     }
 
     /// The nonces a token carries: `nonce`, `x-ms-runtime.nonce`, `x-ms-runtime.client-payload.nonce`.
@@ -132,17 +179,57 @@ public struct ReleaseTokenVerifier: Sendable {
         }
     }
 
-    static func object(_ part: Substring, what: String) throws(KeyBrokerError) -> [String: TokenValue] {
-        guard let bytes = Base64URL.decode(part) else {
+    /// The deepest nesting of a token's header or payload (the policy prescan's limit).
+    static let maximumNesting = 2 * ReleasePolicy.maximumDepth + 3
+
+    static func object(_ part: ArraySlice<UInt8>, what: String) throws(KeyBrokerError) -> [String: TokenValue] {
+        guard let bytes = base64URL(part) else {
             throw KeyBrokerError(BrokerRefusal.Code.malformedToken, "the token's \(what) is not base64url")
         }
-        do { try ReleasePolicy.prescan(Data(bytes)) } catch {
-            throw KeyBrokerError(BrokerRefusal.Code.malformedToken, "the token's \(what): \(error.reason)")
+        let value: TokenValue
+        do { value = try TokenJSON.parse(bytes, maximumDepth: maximumNesting) } catch {
+            throw KeyBrokerError(BrokerRefusal.Code.malformedToken, "the token's \(what): \(error)")
         }
-        guard case .object(let members)? = try? JSONDecoder().decode(TokenValue.self, from: Data(bytes)) else {
+        guard case .object(let members) = value else {
             throw KeyBrokerError(BrokerRefusal.Code.malformedToken, "the token's \(what) is not a JSON object")
         }
         return members
+    }
+
+    /// Base64url as ``Base64URL/decode(_:)`` reads it (the standard alphabet's `+` and `/` too, padding optional,
+    /// nothing after it; unused low bits ignored), straight from the token's bytes.
+    static func base64URL(_ text: ArraySlice<UInt8>) -> [UInt8]? {
+        var output: [UInt8] = []
+        output.reserveCapacity(text.count * 3 / 4 + 2)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        var count = 0
+        var padding = 0
+        for byte in text {
+            let sextet: UInt8
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): sextet = byte - UInt8(ascii: "A")
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): sextet = byte - UInt8(ascii: "a") + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): sextet = byte - UInt8(ascii: "0") + 52
+            case UInt8(ascii: "-"), UInt8(ascii: "+"): sextet = 62
+            case UInt8(ascii: "_"), UInt8(ascii: "/"): sextet = 63
+            case UInt8(ascii: "="):
+                padding += 1
+                continue
+            default: return nil
+            }
+            guard padding == 0 else { return nil }
+            count += 1
+            accumulator = accumulator << 6 | UInt32(sextet)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                output.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+                accumulator &= (1 << UInt32(bits)) - 1
+            }
+        }
+        guard padding <= 2, count % 4 != 1 else { return nil }
+        return output
     }
 
     static func verify(

@@ -147,9 +147,59 @@ public enum ECDHESJWE {
         return SymmetricKey(data: SHA256.hash(data: input))
     }
 
+    /// The protected header's JSON text, written directly when its `epk` has only `kty`, `crv`, `x` and `y` (as
+    /// ``encrypt(_:to:keyID:contentType:)`` makes it); the same bytes as `JSONEncoder` with sorted keys and slashes
+    /// unescaped, which writes any other header.
     static func json(_ header: Header) throws(KeyReleaseFormatError) -> Data {
+        let epk = header.epk
+        if epk.kid == nil, epk.use == nil, epk.key_ops == nil, epk.n == nil, epk.e == nil, let crv = epk.crv,
+            let x = epk.x, let y = epk.y
+        {
+            var text: [UInt8] = []
+            text.reserveCapacity(256)
+            func member(_ name: String, _ value: String?, first: Bool = false) {
+                guard let value else { return }
+                if !first { text.append(UInt8(ascii: ",")) }
+                text += Array("\"\(name)\":".utf8)
+                appendString(value, to: &text)
+            }
+            text.append(UInt8(ascii: "{"))
+            member("alg", header.alg, first: true)
+            member("cty", header.cty)
+            member("enc", header.enc)
+            text += Array(",\"epk\":{".utf8)
+            member("crv", crv, first: true)
+            member("kty", epk.kty)
+            member("x", x)
+            member("y", y)
+            text.append(UInt8(ascii: "}"))
+            member("kid", header.kid)
+            text.append(UInt8(ascii: "}"))
+            return Data(text)
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do { return try encoder.encode(header) } catch { throw .malformed("the JWE header does not encode") }
+    }
+
+    /// A JSON string literal with `JSONEncoder`'s escapes (`\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, other
+    /// control characters as `\u00xx`, nothing else escaped).
+    static func appendString(_ value: String, to text: inout [UInt8]) {
+        text.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): text += [UInt8(ascii: "\\"), byte]
+            case 0x08: text += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
+            case 0x0C: text += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
+            case 0x0A: text += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0D: text += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0x09: text += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                text += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            default: text.append(byte)
+            }
+        }
+        text.append(UInt8(ascii: "\""))
     }
 }

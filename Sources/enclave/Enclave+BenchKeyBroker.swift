@@ -36,6 +36,9 @@ extension EnclaveCommand.Bench {
         @Flag(help: "Print JSON.")
         var json = false
 
+        @Option(help: "Which measurements to run: both, raw or served (one alone, to profile it).")
+        var only = "both"
+
         struct Measurement {
             var rate: Double
             var p50: Double
@@ -44,7 +47,11 @@ extension EnclaveCommand.Bench {
         }
 
         /// `clients` loops of `body` for `seconds`, each call timed.
-        func measure(_ body: @escaping @Sendable (Int) async throws -> Void) async throws -> Measurement {
+        func measure(
+            skip: Bool = false,
+            _ body: @escaping @Sendable (Int) async throws -> Void
+        ) async throws -> Measurement {
+            guard !skip else { return Measurement(rate: 0, p50: 0, p99: 0) }
             let deadline = Date().addingTimeInterval(seconds)
             let start = Date()
             let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
@@ -77,6 +84,9 @@ extension EnclaveCommand.Bench {
         func run() async throws {
             guard seconds > 0, seconds <= 600, (1...1024).contains(clients) else {
                 throw ValidationError("--seconds is 0 to 600, --clients 1 to 1024")
+            }
+            guard ["both", "raw", "served"].contains(only) else {
+                throw ValidationError("--only is both, raw or served")
             }
             let directory = NSTemporaryDirectory() + "enclavekit-bench-keybroker-" + UUID().uuidString
             defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -169,7 +179,7 @@ extension EnclaveCommand.Bench {
             let tokenList = tokens
 
             // Raw: the enclave's release path, called directly.
-            let raw = try await measure { index in
+            let raw = try await measure(skip: only == "served") { index in
                 let answer = try await engine.release(
                     BrokerReleaseRequest(key: stored.key, target: tokenList[index % tokenList.count])
                 )
@@ -182,7 +192,7 @@ extension EnclaveCommand.Bench {
                 endpoint: URL(string: "https://127.0.0.1:\(running.port)")!,
                 trust: try .certificates(pem: tls.certificateChainPEM)
             )
-            let served = try await measure { index in
+            let served = try await measure(skip: only == "raw") { index in
                 _ = try await client.release(
                     name: "bench",
                     version: version,
