@@ -489,6 +489,7 @@ struct KeyBrokerLaunch {
                 tls: tls,
                 logger: logger,
                 opened: store,
+                shared: existing != nil,
                 join: join
             )
         } catch {
@@ -498,7 +499,7 @@ struct KeyBrokerLaunch {
     }
 
     /// ``start(dataDirectory:host:port:authorities:enclavePath:debugEnclave:adminTokenFile:tls:logger:store:join:)``
-    /// on an open store (which the caller closes when this throws).
+    /// on an open store (which the caller closes when this throws); `shared`: a database other instances may use.
     private static func start(
         dataDirectory: String,
         host: String,
@@ -510,6 +511,7 @@ struct KeyBrokerLaunch {
         tls: TLSIdentity?,
         logger: Logger,
         opened store: any KeyBrokerStore,
+        shared: Bool,
         join: KeyBrokerJoin?
     ) async throws -> KeyBrokerLaunch {
         let path = enclavePath(given)
@@ -548,7 +550,10 @@ struct KeyBrokerLaunch {
             let hasKeyring = FileManager.default.fileExists(atPath: sealedPath)
             if !hasKeyring, let recorded {
                 // The database already belongs to a keyring: never make a second one over it.
-                guard let join else { throw KeyringDecision.joinNeeded(recorded: recorded, sealedPath: sealedPath) }
+                guard let join else {
+                    if !shared { throw KeyringDecision.keyringLost(recorded: recorded, sealedPath: sealedPath) }
+                    throw KeyringDecision.joinNeeded(recorded: recorded, sealedPath: sealedPath)
+                }
                 try await join.perform(enclave: enclave, sealedKeyringPath: sealedPath)
                 logger.notice("joined the running instance: keyring sealed", metadata: ["from": "\(join.url)"])
             } else if let join {
@@ -618,8 +623,10 @@ struct KeyBrokerLaunch {
 
 /// Why an instance can't start with the keyring it has.
 enum KeyringDecision: Error, CustomStringConvertible {
-    /// The database holds keys under `recorded`, and the data directory has no sealed keyring.
+    /// The shared database holds keys under `recorded`, and the data directory has no sealed keyring.
     case joinNeeded(recorded: String, sealedPath: String)
+    /// The data directory's own SQLite database holds keys under `recorded`, and its sealed keyring is gone.
+    case keyringLost(recorded: String, sealedPath: String)
 
     var description: String {
         switch self {
@@ -628,6 +635,10 @@ enum KeyringDecision: Error, CustomStringConvertible {
                 + "(\(sealedPath)): join a running instance with --join https://RUNNING-INSTANCE "
                 + "--join-admin-token-file FILE (and --join-cert or --join-pin); a new keyring over this database "
                 + "could not read its keys"
+        case .keyringLost(let recorded, let sealedPath):
+            "the data directory's database holds keys under keyring \(recorded), but the sealed keyring "
+                + "\(sealedPath) is missing: restore it from a backup (a new keyring could not read these keys; "
+                + "replicas share a keyring over --database with --join)"
         }
     }
 }

@@ -533,4 +533,31 @@ struct KeyBrokerReplicaTests {
         brokerA.process.terminate()
         await service.stop()
     }
+
+    @Test("SQLite: a data directory whose sealed keyring is gone refuses to start and makes no new one")
+    func aLostKeyringIsNotReplaced() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        let platform = try SimulatedPlatform.open(directory: directory + "/platform")
+        let signed = try Fixtures.sign(
+            "KeyBrokerEnclave",
+            config: EnclaveConfig(productID: 70, securityVersion: 2),
+            copyImage: true
+        )
+        let data = directory + "/broker"
+        let arguments = [
+            "--insecure-http", "--data-dir", data, "--authority",
+            "http://127.0.0.1:9=" + (try Self.authorityCertificate(directory)), "--broker-enclave", signed.image,
+        ]
+        let first = try ServedProcess(
+            arguments,
+            environment: ["ENCLAVEKIT_PLATFORM_DIR": platform.directory],
+            service: "keybroker"
+        )
+        first.process.terminate()
+        first.process.waitUntilExit()
+        try FileManager.default.removeItem(atPath: data + "/keyring.sealed")
+        let output = try Self.refusedStart(arguments, platform: platform.directory)
+        #expect(output.contains("restore it from a backup"), "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: data + "/keyring.sealed"))
+    }
 }
