@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The clean room main job (issue 13 item 8), as far as its pieces exist: three parties (two banks pooling card
-# transactions, an analyst), a contract drafted and signed by all, the clean room enclave signed and served by the
-# untrusted host, each owner's data encrypted client-side and uploaded as ciphertext, an enclave that the contract
-# does not name refused, a scan showing the host's store holds no plaintext, and a halt by one party.
-# Steps whose pieces do not exist yet (key release through the key broker, loading data into the enclave, queries,
-# receipts) are listed as pending in the summary, never faked. Everything lives in .build/cleanroom-demo.
+# The clean room main job (issue 13 item 8): two banks pool card transactions to count shared fraud patterns, an
+# analyst asks. All in simulation, on embedded defaults, in one process tree: `enclave serve` (attestation service
+# and key broker, SQLite) in the background and `enclave cleanroom serve` (the untrusted host and the clean room
+# enclave). A contract drafted and signed by all three; each bank encrypts its data client-side under a fresh key it
+# imports into the key broker (checking the broker's evidence first), exportable only to the contract's clean room;
+# the host gets each key released to the attested clean room and loads the data; an approved query is answered with
+# small groups suppressed; an unapproved query, a non-owner's upload, a clean room opened under a contract one byte
+# away and an enclave of another signer are refused by name; the receipt is verified offline and the result opened
+# by the analyst; a scan shows the host's store holds no plaintext value. Everything lives in .build/cleanroom-demo.
 # It ends with one summary line and exits non-zero if any step did not behave as stated.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +18,6 @@ mkdir -p "$work"
 log="$work/build.log"
 : >"$log"
 started=$SECONDS
-pending="key release through the key broker and loading data into the enclave with it (the host and enclave side exist: POST /datasets/NAME/load), approved and unapproved queries, receipts"
 
 done_steps=()
 step="building"
@@ -28,7 +30,7 @@ summary() {
     shown="${shown// /, }"
     shown="${shown//_/ }"
     if [ "$status" -eq 0 ]; then
-        echo "cleanroom.sh: OK in $took — ${shown}; pending (not built yet): ${pending}."
+        echo "cleanroom.sh: OK in $took — ${shown}."
     else
         echo "cleanroom.sh: FAILED while $step (exit $status) after $took — shown before that: ${shown}." >&2
     fi
@@ -65,14 +67,42 @@ progress() {
     done
 }
 
-echo "==> building the enclave CLI and the clean room enclave"
-for product in enclave CleanRoomEnclave; do
+echo "==> building the enclave CLI, the clean room enclave and the key broker enclave"
+for product in enclave CleanRoomEnclave KeyBrokerEnclave; do
     swift build --product "$product" 2>&1 | progress
     [ "${PIPESTATUS[0]}" -eq 0 ] || fail "the build of $product failed (see $log)"
 done
 bin=$(swift build --show-bin-path)
 cli="$bin/enclave"
 done_steps+=(built)
+
+# Every service's data directory (attestation service, key broker) under the demo directory.
+export XDG_DATA_HOME="$PWD/$work/xdg"
+attestation_cert="$XDG_DATA_HOME/enclavekit/attestation/tls/certificate.pem"
+broker_cert="$XDG_DATA_HOME/enclavekit/keybroker/tls/certificate.pem"
+
+step="starting the attestation service and the key broker"
+echo "==> enclave serve: the attestation service (:8080) and the key broker (:8443), SQLite, in the background"
+for port in 8080 8443; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        fail "port $port is in use (another enclave serve?); stop it and run again"
+    fi
+done
+"$cli" serve >"$work/serve.log" 2>&1 &
+pids+=($!)
+ready=""
+for _ in $(seq 1 600); do
+    kill -0 "${pids[-1]}" 2>/dev/null || fail "enclave serve exited: $(tail -5 "$work/serve.log")"
+    if [ -f "$attestation_cert" ] && [ -f "$broker_cert" ] \
+        && curl -sf --cacert "$attestation_cert" https://127.0.0.1:8080/certs >/dev/null 2>&1 \
+        && curl -sf --cacert "$broker_cert" "https://127.0.0.1:8443/importkey?api-version=7.4" >/dev/null 2>&1; then
+        ready=1
+        break
+    fi
+    sleep 0.1
+done
+[ -n "$ready" ] || fail "enclave serve did not answer on 8080 and 8443: $(tail -5 "$work/serve.log")"
+done_steps+=(attestation_service_and_key_broker_up)
 
 step="signing the clean room enclave"
 cat >"$work/config.json" <<'JSON'
@@ -96,10 +126,12 @@ for party in bank-a bank-b analyst; do
     "$cli" cleanroom keygen --out "$work/$party.pem" >"$work/$party.pub"
 done
 "$cli" cleanroom keygen --recipient --out "$work/analyst.x25519" >"$work/analyst.x25519.pub"
-cat >"$work/spec.json" <<JSON
+# spec NAME: the contract spec (NAME is the contract's name: one byte changed gives another contract).
+spec() {
+    cat <<JSON
 {
   "version": 1,
-  "name": "shared fraud patterns",
+  "name": "$1",
   "parties": [
     {"name": "bank-a", "roles": ["dataOwner"], "signingKey": "$(cat "$work/bank-a.pub")"},
     {"name": "bank-b", "roles": ["dataOwner"], "signingKey": "$(cat "$work/bank-b.pub")"},
@@ -114,9 +146,9 @@ cat >"$work/spec.json" <<JSON
                  {"name": "amount", "type": "integer"}]}
   ],
   "queries": [
-    {"id": "shared-by-merchant", "runners": ["analyst"], "reads": ["a_tx", "b_tx"], "computed": ["n"],
+    {"id": "shared-by-merchant", "runners": ["analyst"], "reads": ["a_tx", "b_tx"], "computed": ["cards"],
      "parameters": [{"name": "min_amount", "type": "integer"}],
-     "sql": "SELECT a.merchant AS merchant, COUNT(*) AS n, COUNT(DISTINCT a.card) AS _ids_a_tx, COUNT(DISTINCT b.card) AS _ids_b_tx FROM a_tx a JOIN b_tx b ON a.card = b.card WHERE a.amount >= :min_amount GROUP BY a.merchant"}
+     "sql": "SELECT a.merchant AS merchant, COUNT(DISTINCT a.card) AS cards, COUNT(DISTINCT a.card) AS _ids_a_tx, COUNT(DISTINCT b.card) AS _ids_b_tx FROM a_tx a JOIN b_tx b ON a.card = b.card AND a.merchant = b.merchant WHERE a.amount >= :min_amount GROUP BY a.merchant"}
   ],
   "outputRules": [
     {"owner": "bank-a", "minIdentities": 3, "neverOutput": ["a_tx.card"]},
@@ -126,6 +158,8 @@ cat >"$work/spec.json" <<JSON
   "enclave": {"signerID": "$signer", "productID": 1, "minSecurityVersion": 1}
 }
 JSON
+}
+spec "shared fraud patterns" >"$work/spec.json"
 "$cli" cleanroom contract new "$work/spec.json" "$work/contract.json" | tee "$work/contract-id.txt"
 contract_id=$(grep -oE '[0-9a-f]{64}' "$work/contract-id.txt" | head -1)
 [ -n "$contract_id" ] || fail "contract new printed no contract ID"
@@ -142,11 +176,11 @@ done
 grep -qi "active" "$work/verify.txt" || fail "contract verify does not say active: $(cat "$work/verify.txt")"
 done_steps+=(signed_by_all_three)
 
-# serve NAME ENCLAVE: start a host in the background; sets $url and $cacert.
+# serve NAME ENCLAVE CONTRACT: start a host in the background; sets $url and $cacert.
 serve() {
-    local name=$1 enclave=$2
+    local name=$1 enclave=$2 contract=$3
     "$cli" cleanroom serve --port 0 --data-dir "$work/$name" --enclave "$enclave" \
-        --contract "$work/contract.json" >"$work/$name.log" 2>&1 &
+        --contract "$contract" >"$work/$name.log" 2>&1 &
     pids+=($!)
     url=""
     for _ in $(seq 1 300); do
@@ -156,25 +190,34 @@ serve() {
         sleep 0.1
     done
     [ -n "$url" ] || fail "the $name host did not start: $(tail -5 "$work/$name.log")"
+    grep -q "^Key release: " "$work/$name.log" || fail "the $name host has no key release: $(cat "$work/$name.log")"
     cacert="$work/$name/tls/certificate.pem"
 }
-# call METHOD PATH [FILE]: prints the body, then the status on the last line.
+# call METHOD PATH [FILE [HEADER]]: prints the body, then the status on the last line.
 call() {
-    local method=$1 path=$2 file=${3:-}
-    if [ -n "$file" ]; then
-        curl -sS --cacert "$cacert" -X "$method" --data-binary "@$file" -w '\n%{http_code}' "${url%/}$path"
-    else
-        curl -sS --cacert "$cacert" -X "$method" -w '\n%{http_code}' "${url%/}$path"
-    fi
+    local method=$1 path=$2 file=${3:-} header=${4:-}
+    local args=(-sS --cacert "$cacert" -X "$method" -w '\n%{http_code}')
+    [ -n "$file" ] && args+=(--data-binary "@$file")
+    [ -n "$header" ] && args+=(-H "$header")
+    curl "${args[@]}" "${url%/}$path"
 }
 expect_status() {
     local answer=$1 want=$2 what=$3
     [ "$(tail -n1 <<<"$answer")" = "$want" ] || fail "$what: expected HTTP $want, got: $answer"
 }
+# json FIELD < body: one field of a JSON answer (dotted path).
+json() {
+    python3 -c 'import json, sys
+value = json.loads(sys.stdin.read())
+for part in sys.argv[1].split("."):
+    value = value[part]
+print(value)' "$1"
+}
+body() { sed '$d' <<<"$1"; }
 
 step="serving the clean room"
 echo "==> the untrusted host, with the contract's clean room enclave"
-serve host "$work/CleanRoomEnclave"
+serve host "$work/CleanRoomEnclave" "$work/contract.json"
 for party in bank-a bank-b analyst; do
     answer=$(call POST /signatures "$work/$party.sig.json")
     expect_status "$answer" 200 "$party's signature"
@@ -186,39 +229,131 @@ grep -q "\"contractID\":\"$contract_id\"" <<<"$answer" || fail "the evidence doe
 echo "==> the clean room enclave opened under contract ${contract_id:0:12}…, its evidence binds the contract ID and its key"
 done_steps+=(clean_room_opened_and_attested)
 
-step="encrypting and uploading the data"
+step="generating the banks' transactions"
 marker="4000-0000-PLAINTEXT-$RANDOM$RANDOM"
 python3 - "$work" "$marker" <<'PY'
 import random, sys
 work, marker = sys.argv[1], sys.argv[2]
 random.seed(13)
-merchants = ["coffee", "books", "fuel", "grocer", "travel"]
-cards = [f"card-{i:04d}" for i in range(60)]
-for name, share in (("a", 0), ("b", 20)):
-    with open(f"{work}/{name}_tx.csv", "w") as out:
+common = ["coffee", "books", "fuel", "grocer", "travel"]
+shared = [f"4000-1000-0000-{i:04d}" for i in range(60)]  # cards both banks see (fraud rings span banks)
+only = {"a": [f"4000-2000-0000-{i:04d}" for i in range(100)], "b": [f"4000-3000-0000-{i:04d}" for i in range(100)]}
+for bank in ("a", "b"):
+    rows = []
+    for i in range(600):
+        card = shared[i % 60] if i % 3 == 0 else only[bank][i % 100]
+        rows.append((card, common[(i // 3) % len(common)] if i % 3 == 0 else random.choice(common), random.randint(1, 900)))
+    # Rare patterns seen by too few cards for the output rules: suppressed, never shown.
+    for card in shared[:2]:
+        rows.append((card, "casino-royale", 700))
+    rows.append((shared[5], "pawn-express", 650))
+    if bank == "a":
+        rows.append((marker, "coffee", 42))
+    with open(f"{work}/{bank}_tx.csv", "w") as out:
         out.write("card,merchant,amount\n")
-        for i in range(400):
-            card = cards[(i * 7 + share) % len(cards)]
-            out.write(f"{card},{random.choice(merchants)},{random.randint(1, 500)}\n")
-        out.write(f"{marker},coffee,42\n")
+        for card, merchant, amount in rows:
+            out.write(f"{card},{merchant},{amount}\n")
+        if bank == "b":
+            out.write("4000-3000-0000-9999,fuel,not-a-number\n")  # a bad row: counted, never silently dropped
 PY
-for owner in a b; do
-    # Each owner's data key stays with the owner (until the key broker releases it to the attested clean room).
-    head -c 32 /dev/urandom >"$work/${owner}_tx.key"
-    "$cli" cleanroom encrypt --key-file "$work/${owner}_tx.key" --contract "$work/contract.json" \
-        --data-set "${owner}_tx" "$work/${owner}_tx.csv" "$work/${owner}_tx.ecr" >/dev/null
-    answer=$(call PUT "/datasets/${owner}_tx" "$work/${owner}_tx.ecr")
-    expect_status "$answer" 200 "upload of ${owner}_tx"
+done_steps+=(transactions_generated)
+
+step="encrypting the data with keys imported into the broker"
+for bank in a b; do
+    echo "==> bank-$bank encrypts ${bank}_tx.csv under a fresh key, imported into the key broker (evidence checked)"
+    "$cli" cleanroom encrypt --key "bank-$bank-tx" --contract "$work/contract.json" --data-set "${bank}_tx" \
+        --sign-upload "$work/bank-$bank.pem" "$work/${bank}_tx.csv" "$work/${bank}_tx.ecr" | sed 's/^/    /'
+    [ "${PIPESTATUS[0]}" -eq 0 ] || fail "bank-$bank's encryption failed"
 done
-answer=$(call PUT /datasets/b_tx "$work/a_tx.ecr")
+if ls "$work"/*.key >/dev/null 2>&1; then fail "a data key was written to disk"; fi
+done_steps+=(keys_imported_into_the_broker)
+
+step="uploading and loading the data"
+for bank in a b; do
+    answer=$(call PUT "/datasets/${bank}_tx?key=bank-$bank-tx" "$work/${bank}_tx.ecr" \
+        "X-Owner-Signature: $(cat "$work/${bank}_tx.ecr.sig")")
+    expect_status "$answer" 200 "upload and load of ${bank}_tx"
+    rows=$(body "$answer" | json load.rows)
+    bad=$(body "$answer" | json load.badRowCount)
+    echo "==> ${bank}_tx: key released by the broker to the clean room, $rows rows loaded, $bad bad row(s) counted"
+done
+[ "$bad" = "1" ] || fail "b_tx's bad row was not counted: $answer"
+done_steps+=(keys_released_to_the_clean_room_and_data_loaded)
+
+step="refusing a non-owner's and a tampered upload"
+answer=$(call PUT /datasets/a_tx "$work/a_tx.ecr" "X-Owner-Signature: $(cat "$work/b_tx.ecr.sig")")
+expect_status "$answer" 400 "a_tx uploaded with bank-b's signature"
+grep -q '"code":"uploadSignature"' <<<"$answer" || fail "a non-owner's upload was not refused by name: $answer"
+cp "$work/a_tx.ecr" "$work/a_tx.tampered.ecr"
+printf '\x00' | dd of="$work/a_tx.tampered.ecr" bs=1 seek=$(($(stat -c %s "$work/a_tx.ecr") - 40)) conv=notrunc 2>/dev/null
+answer=$(call PUT /datasets/a_tx "$work/a_tx.tampered.ecr" "X-Owner-Signature: $(cat "$work/a_tx.ecr.sig")")
+expect_status "$answer" 400 "a tampered a_tx"
+grep -q '"code":"uploadSignature"' <<<"$answer" || fail "a tampered upload was not refused by name: $answer"
+answer=$(call PUT /datasets/b_tx "$work/a_tx.ecr" "X-Owner-Signature: $(cat "$work/a_tx.ecr.sig")")
 expect_status "$answer" 400 "bank-a's file uploaded as b_tx"
 grep -q '"code":"wrongContract"' <<<"$answer" || fail "a misnamed data set was not refused by name: $answer"
-done_steps+=(both_data_sets_uploaded_as_ciphertext)
+echo "==> refused, as expected: a_tx signed by bank-b (uploadSignature), a tampered a_tx (uploadSignature), a_tx as b_tx (wrongContract)"
+done_steps+=(non-owner_and_tampered_uploads_refused)
+
+step="running the approved query"
+"$cli" cleanroom query --contract "$work/contract.json" --party analyst --key "$work/analyst.pem" \
+    --query shared-by-merchant --param min_amount=integer:100 --out "$work/query.json"
+answer=$(call POST /queries "$work/query.json")
+expect_status "$answer" 200 "the approved query"
+run=$(body "$answer" | json id)
+suppressed=$(body "$answer" | json suppressedGroups)
+[ "$suppressed" -ge 1 ] || fail "no small group was suppressed: $answer"
+echo "==> shared-by-merchant answered (run ${run:0:12}…): $suppressed group(s) below the owners' minimum of distinct cards suppressed"
+done_steps+=(approved_query_answered_with_${suppressed}_groups_suppressed)
+
+step="refusing an unapproved query"
+"$cli" cleanroom query --contract "$work/contract.json" --party analyst --key "$work/analyst.pem" \
+    --query all-cards --out "$work/unapproved.json"
+answer=$(call POST /queries "$work/unapproved.json")
+expect_status "$answer" 422 "the unapproved query"
+grep -q '"code":"queryNotApproved"' <<<"$answer" || fail "the unapproved query was not refused by name: $answer"
+echo "==> refused, as expected: all-cards (queryNotApproved)"
+done_steps+=(unapproved_query_refused)
+
+step="verifying the receipt and opening the result"
+status=$(curl -sS --cacert "$cacert" -o "$work/receipt.json" -w '%{http_code}' "${url%/}/receipts/$run")
+[ "$status" = 200 ] || fail "the receipt: HTTP $status"
+"$cli" cleanroom receipt verify "$work/receipt.json" --contract "$work/contract.json" --allow-simulated \
+    >"$work/receipt-verify.txt" 2>&1 || fail "the receipt does not verify: $(cat "$work/receipt-verify.txt")"
+sed 's/^/    /' "$work/receipt-verify.txt"
+status=$(curl -sS --cacert "$cacert" -o "$work/result.json" -w '%{http_code}' "${url%/}/results/$run")
+[ "$status" = 200 ] || fail "the result: HTTP $status"
+"$cli" cleanroom result open "$work/result.json" --party analyst --key "$work/analyst.x25519" \
+    --out "$work/result.plain" || fail "the analyst cannot open the result"
+echo "==> the analyst's result (merchants where both banks saw at least the minimum of shared cards):"
+sed 's/^/    /' "$work/result.plain"
+grep -q "coffee" "$work/result.plain" || fail "the result does not hold the common merchants"
+if grep -q "casino-royale\|pawn-express" "$work/result.plain"; then fail "a small group was released"; fi
+done_steps+=(receipt_verified_and_result_opened)
 
 step="scanning the host's store"
-if grep -rqaF "$marker" "$work/host"; then fail "the host's store holds a plaintext row"; fi
+python3 - "$work" "$work/host" <<'PY' || fail "the host's store holds plaintext"
+import os, sys
+work, store = sys.argv[1], sys.argv[2]
+values = set()
+for bank in ("a", "b"):
+    for line in open(f"{work}/{bank}_tx.csv").read().splitlines()[1:]:
+        card, merchant, _ = line.split(",")
+        values.add(card)
+        values.add(merchant)
+needles = [v.encode() for v in values if len(v) >= 5]
+hits, scanned = [], 0
+for root, _, files in os.walk(store):
+    for name in files:
+        data = open(os.path.join(root, name), "rb").read()
+        scanned += len(data)
+        hits += [(name, n.decode()) for n in needles if n in data]
+if hits:
+    print(f"plaintext found: {hits[:5]}", file=sys.stderr)
+    sys.exit(1)
+print(f"==> the host's store (SQLite, data set files, {scanned} bytes) holds none of the {len(needles)} card numbers and merchants")
+PY
 grep -rqaF "$contract_id" "$work/host" || fail "the scan finds nothing at all (the contract ID should be stored)"
-echo "==> the host's store (SQLite, data set files) holds no plaintext row"
 done_steps+=(no_plaintext_in_the_host_store)
 
 step="checking the status page"
@@ -227,17 +362,45 @@ grep -qi "^content-security-policy: default-src 'none'" <<<"$headers" || fail "t
 grep -q "$contract_id" "$work/status.html" || fail "the status page does not show the contract ID"
 done_steps+=(status_page_served)
 
-step="refusing an enclave the contract does not name"
-echo "==> the same code signed by another signer, under the same contract"
+step="refusing a clean room opened under another contract"
+echo "==> the same clean room enclave, opened by another host under a contract one byte away"
 host_url=$url host_cacert=$cacert
-serve rogue "$work/rogue/CleanRoomEnclave"
+spec "shared fraud patternz" >"$work/near-spec.json"
+"$cli" cleanroom contract new "$work/near-spec.json" "$work/near.json" >/dev/null
+for party in bank-a bank-b analyst; do
+    "$cli" cleanroom contract sign "$work/near.json" --party "$party" --key "$work/$party.pem" \
+        --out "$work/near-$party.sig.json" >/dev/null
+done
+serve near "$work/CleanRoomEnclave" "$work/near.json"
+for party in bank-a bank-b analyst; do call POST /signatures "$work/near-$party.sig.json" >/dev/null; done
+head -c 32 /dev/urandom >"$work/near.key"
+"$cli" cleanroom encrypt --key-file "$work/near.key" --contract "$work/near.json" --data-set a_tx \
+    --sign-upload "$work/bank-a.pem" "$work/a_tx.csv" "$work/near-a_tx.ecr" >/dev/null
+answer=$(call PUT /datasets/a_tx "$work/near-a_tx.ecr" "X-Owner-Signature: $(cat "$work/near-a_tx.ecr.sig")")
+expect_status "$answer" 200 "the look-alike contract's upload"
+answer=$(call POST "/datasets/a_tx/load?key=bank-a-tx")
+expect_status "$answer" 403 "bank-a's key for a clean room under another contract"
+grep -q '"code":"PolicyNotSatisfied"' <<<"$answer" || fail "the broker did not refuse by policy: $answer"
+grep -q 'x-ms-runtime.contract' <<<"$answer" || fail "the refusal does not name the contract claim: $answer"
+echo "==> refused by the key broker, as expected: PolicyNotSatisfied (x-ms-runtime.contract)"
+done_steps+=(wrong-contract_clean_room_refused)
+
+step="refusing an enclave the contract does not name"
+echo "==> the same code signed by another signer, under the contract"
+serve rogue "$work/rogue/CleanRoomEnclave" "$work/contract.json"
 for party in bank-a bank-b analyst; do call POST /signatures "$work/$party.sig.json" >/dev/null; done
 answer=$(call GET /attestation)
 expect_status "$answer" 409 "the rogue clean room's evidence"
 grep -q "enclaveMismatch" <<<"$answer" || fail "the rogue enclave was not refused for its identity: $answer"
-echo "==> refused, as expected: $(grep -oE 'enclaveMismatch: [^"]*' <<<"$answer" | head -1)"
+refusal=$answer
+answer=$(call PUT /datasets/a_tx "$work/a_tx.ecr" "X-Owner-Signature: $(cat "$work/a_tx.ecr.sig")")
+expect_status "$answer" 200 "the upload to the rogue host"
+answer=$(call POST "/datasets/a_tx/load?key=bank-a-tx")
+expect_status "$answer" 409 "a key for the rogue enclave"
+grep -q '"code":"NotOpen"' <<<"$answer" || fail "the rogue host's load was not refused by name: $answer"
+echo "==> refused, as expected: $(grep -oE 'enclaveMismatch: [^"]*' <<<"$refusal" | head -1); no key asked for"
 url=$host_url cacert=$host_cacert
-done_steps+=(wrong_enclave_refused)
+done_steps+=(wrong-signer_enclave_refused)
 
 step="halting"
 "$cli" cleanroom contract halt "$work/contract.json" --party bank-b --key "$work/bank-b.pem" \
@@ -246,7 +409,10 @@ answer=$(call POST /halts "$work/halt.json")
 expect_status "$answer" 200 "bank-b's halt"
 answer=$(call GET /status)
 grep -q '"phase":"halted"' <<<"$answer" || fail "the clean room is not halted: $answer"
-answer=$(call PUT /datasets/a_tx "$work/a_tx.ecr")
-expect_status "$answer" 409 "an upload after the halt"
+"$cli" cleanroom query --contract "$work/contract.json" --party analyst --key "$work/analyst.pem" \
+    --query shared-by-merchant --param min_amount=integer:100 --out "$work/query-after-halt.json"
+answer=$(call POST /queries "$work/query-after-halt.json")
+[ "$(tail -n1 <<<"$answer")" != 200 ] || fail "a query ran after the halt: $answer"
+echo "==> halted by bank-b: a query is refused ($(grep -oE '"code":"[A-Za-z]+"' <<<"$answer" | head -1))"
 done_steps+=(halted_by_bank-b)
 step="done"

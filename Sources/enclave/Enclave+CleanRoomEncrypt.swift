@@ -1,4 +1,5 @@
 import ArgumentParser
+import AttestationAPI
 import AttestationClient
 import CleanRoom
 import CleanRoomHost
@@ -32,12 +33,7 @@ extension EnclaveCommand.CleanRoomCLI {
 
         @OptionGroup var brokerOptions: BrokerOptions
 
-        @OptionGroup var attestationOptions: AttestationServiceOptions
-
-        @Option(
-            help: "The broker enclave's expected signer ID (hex; default: the one `enclave serve` signed it with)."
-        )
-        var brokerSigner: String?
+        @OptionGroup var trust: BrokerTrustOptions
 
         @Option(help: "The data owner's signing key (PEM): write the upload signature to OUTPUT.sig.")
         var signUpload: String?
@@ -76,26 +72,27 @@ extension EnclaveCommand.CleanRoomCLI {
             if let key {
                 dataKey = SymmetricKey(size: .bits256)
                 let broker = try brokerOptions.client()
-                let attestation = try attestationOptions.client()
+                let attestation = try trust.attestationClient()
                 let directory = brokerOptions.brokerDataDir ?? EnclaveCommand.Serve.KeyBroker.defaultDataDirectory()
-                let signer =
-                    brokerSigner ?? EnclaveCommand.CleanRoomCLI.localBrokerSigner(dataDirectory: directory)
-                let imported = try await Self.refusingService {
-                    try await EnclaveCommand.CleanRoomCLI.importDataKey(
-                        dataKey,
+                let expectation = try trust.expectation(brokerDataDirectory: directory)
+                let bundle = try await Self.refusingService {
+                    let policy = CleanRoomKeyRelease.releasePolicy(
+                        contract: contract,
+                        issuer: try await attestation.issuer()
+                    )
+                    return try await broker.importKey(
                         name: key,
-                        policy: CleanRoomKeyRelease.releasePolicy(
-                            contract: contract,
-                            issuer: try await attestation.issuer()
-                        ),
-                        broker: broker,
+                        material: try dataKey.withUnsafeBytes { try KeyImportMaterial.aes(Array($0)) },
+                        releasePolicy: KeyReleasePolicy(data: Base64URL.encode(policy), immutable: true),
+                        tags: ["purpose": "cleanroom", "contract": String(contract.id.hex.prefix(16))],
                         attestation: attestation,
-                        signer: signer
+                        expecting: expectation
                     )
                 }
+                let version = bundle.key.kid.map { String($0.split(separator: "/").last ?? "") } ?? "?"
                 print(
-                    "imported data key \(key) version \(imported.version) into the key broker (enclave signer "
-                        + "\(imported.brokerSigner.prefix(16))…), released only to clean room signer "
+                    "imported data key \(key) version \(version) into the key broker (its evidence checked: signer "
+                        + "\(expectation.signerID.hex.prefix(16))…, not debug), released only to clean room signer "
                         + "\(contract.enclave.signerID.hex.prefix(16))… under contract \(contract.id.hex.prefix(16))…"
                 )
             } else {

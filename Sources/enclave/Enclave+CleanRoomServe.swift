@@ -90,6 +90,7 @@ extension EnclaveCommand.CleanRoomCLI {
             let path = enclave ?? Self.besideExecutable("CleanRoomEnclave")
             var options = Enclave.Options()
             options.signaturePath = enclaveSignature
+            options.ocalls = CleanRoomHost.ocalls(directory: directory)
             let loaded: Enclave
             do {
                 loaded = try await Enclave.load(path: path, options: options)
