@@ -162,14 +162,10 @@ extension EnclaveCommand.Serve {
             let logger = Logger(label: "enclavekit.keybroker")
             let dataDirectory = dataDir ?? Self.defaultDataDirectory()
             let authorities = try await resolveAuthorities(logger: logger)
+            let joining = try joinSpec()
+            let tls = try tlsIdentity(dataDirectory: dataDirectory)
+            // Last, so that nothing between opening and handing over can leave the connection open.
             let store = try await openDatabase()
-            let joining: KeyBrokerJoin?
-            do {
-                joining = try joinSpec()
-            } catch {
-                try? await store?.close()
-                throw error
-            }
             let launched = try await KeyBrokerLaunch.start(
                 dataDirectory: dataDirectory,
                 host: host,
@@ -178,7 +174,7 @@ extension EnclaveCommand.Serve {
                 enclavePath: brokerEnclave,
                 debugEnclave: debugEnclave,
                 adminTokenFile: adminTokenFile,
-                tls: try tlsIdentity(dataDirectory: dataDirectory),
+                tls: tls,
                 logger: logger,
                 store: store,
                 join: joining

@@ -80,18 +80,34 @@ struct KeyBrokerReplicaTests {
     }
 
     /// A broker instance that must not start: what it printed before exiting.
-    static func refusedStart(_ arguments: [String], platform: String) throws -> String {
-        do {
-            let served = try ServedProcess(
-                arguments,
-                environment: ["ENCLAVEKIT_PLATFORM_DIR": platform],
-                service: "keybroker"
-            )
+    static func refusedStart(_ arguments: [String], platform: String) async -> String {
+        let start = await Self.start(arguments, platform: platform)
+        if let served = start.served {
             served.process.terminate()
             Issue.record("the instance started: \(served.output)")
-            return served.output
-        } catch let error as ServedProcessError {
-            return error.output
+        }
+        return start.output
+    }
+
+    /// A broker instance that must start (on `platform`), started off the cooperative pool: its start blocks
+    /// reading the log while it may call the attestation service in this process, whose handlers need the pool.
+    static func served(_ arguments: [String], platform: String) async throws -> ServedProcess {
+        let start = await Self.start(arguments, platform: platform)
+        return try #require(start.served, "the instance did not start: \(start.output)")
+    }
+
+    /// Terminate `served` and wait (without blocking a thread) until it exited.
+    static func stop(_ served: ServedProcess) async throws {
+        served.process.terminate()
+        let deadline = Date().addingTimeInterval(30)
+        while served.process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!served.process.isRunning)
+    }
+
+    /// `body` on a thread of its own (a blocking child-process wait, off the cooperative pool).
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
         }
     }
 
@@ -133,11 +149,7 @@ struct KeyBrokerReplicaTests {
 
         // A: the first instance on the database makes the keyring.
         let dataA = directory + "/broker-a"
-        let brokerA = try ServedProcess(
-            arguments(dataA, signedA.image),
-            environment: ["ENCLAVEKIT_PLATFORM_DIR": platformA.directory],
-            service: "keybroker"
-        )
+        let brokerA = try await Self.served(arguments(dataA, signedA.image), platform: platformA.directory)
         defer { brokerA.process.terminate() }
         let clientA = KeyBrokerClient(
             endpoint: try #require(URL(string: brokerA.base)),
@@ -186,7 +198,7 @@ struct KeyBrokerReplicaTests {
 
         // B without --join: the database has a keyring B can't unseal; it refuses, and makes no keyring.
         let dataNoJoin = directory + "/broker-no-join"
-        let noJoin = try Self.refusedStart(arguments(dataNoJoin, signedB.image), platform: platformB.directory)
+        let noJoin = await Self.refusedStart(arguments(dataNoJoin, signedB.image), platform: platformB.directory)
         #expect(noJoin.contains("--join"), "\(noJoin)")
         #expect(noJoin.contains("no sealed keyring"), "\(noJoin)")
         #expect(!FileManager.default.fileExists(atPath: dataNoJoin + "/keyring.sealed"))
@@ -209,7 +221,7 @@ struct KeyBrokerReplicaTests {
             ("other-signer", otherSigner, "signer"), ("lower-svn", lowerSVN, "security version"),
         ] {
             let data = directory + "/broker-" + name
-            let output = try Self.refusedStart(
+            let output = await Self.refusedStart(
                 arguments(data, signed.image) + join,
                 platform: platformB.directory
             )
@@ -221,11 +233,7 @@ struct KeyBrokerReplicaTests {
 
         // B: A's signer and product, security version 3 ≥ 2, on platform B: joins through A and seals the keyring.
         let dataB = directory + "/broker-b"
-        var brokerB = try ServedProcess(
-            arguments(dataB, signedB.image) + join,
-            environment: ["ENCLAVEKIT_PLATFORM_DIR": platformB.directory],
-            service: "keybroker"
-        )
+        var brokerB = try await Self.served(arguments(dataB, signedB.image) + join, platform: platformB.directory)
         defer { brokerB.process.terminate() }
         #expect(brokerB.output.contains("joined the running instance"), "\(brokerB.output)")
         #expect(FileManager.default.fileExists(atPath: dataB + "/keyring.sealed"))
@@ -280,13 +288,8 @@ struct KeyBrokerReplicaTests {
         #expect(joins.count == 3 && joins[1].reason.contains("security version") && joins[2].reason.contains("signer"))
 
         // B restarts without --join: its sealed keyring opens on its own platform.
-        brokerB.process.terminate()
-        brokerB.process.waitUntilExit()
-        brokerB = try ServedProcess(
-            arguments(dataB, signedB.image),
-            environment: ["ENCLAVEKIT_PLATFORM_DIR": platformB.directory],
-            service: "keybroker"
-        )
+        try await Self.stop(brokerB)
+        brokerB = try await Self.served(arguments(dataB, signedB.image), platform: platformB.directory)
         clientB = KeyBrokerClient(
             endpoint: try #require(URL(string: brokerB.base)),
             httpClient: .shared,
@@ -358,7 +361,7 @@ struct KeyBrokerReplicaTests {
     }
 
     @Test("--join and --database options refused by name when they can't work")
-    func joinOptionsAreChecked() throws {
+    func joinOptionsAreChecked() async throws {
         let database = try #require(ProcessInfo.processInfo.environment["ENCLAVEKIT_TEST_POSTGRES_URL"])
         let cases: [([String], String)] = [
             (["--join", "https://a.test:8443", "--join-admin-token-file", "/dev/null"], "give --database"),
@@ -379,20 +382,25 @@ struct KeyBrokerReplicaTests {
             (["--database-password-file", "/dev/null"], "goes with --database"),
         ]
         for (arguments, message) in cases {
-            let (status, output) = try ChildProcess.run(ChildProcess.cli, ["serve", "keybroker"] + arguments)
+            let (status, output) = try await Self.offPool {
+                try ChildProcess.run(ChildProcess.cli, ["serve", "keybroker"] + arguments)
+            }
             #expect(status == 64, "\(arguments): \(output)")
             #expect(output.contains(message), "\(arguments): \(output)")
         }
         // A database nobody serves: a runtime failure naming it, before any keyring is made.
         let directory = try Fixtures.temporaryDirectory()
-        let (status, output) = try ChildProcess.run(
-            ChildProcess.cli,
-            [
-                "serve", "keybroker", "--insecure-http", "--port", "0", "--data-dir", directory + "/broker",
-                "--database", "postgres://nobody@127.0.0.1:1/none?sslmode=disable", "--authority",
-                "http://127.0.0.1:9=" + (try Self.authorityCertificate(directory)),
-            ]
-        )
+        let certificate = try Self.authorityCertificate(directory)
+        let (status, output) = try await Self.offPool {
+            try ChildProcess.run(
+                ChildProcess.cli,
+                [
+                    "serve", "keybroker", "--insecure-http", "--port", "0", "--data-dir", directory + "/broker",
+                    "--database", "postgres://nobody@127.0.0.1:1/none?sslmode=disable", "--authority",
+                    "http://127.0.0.1:9=" + certificate,
+                ]
+            )
+        }
         #expect(status == 70, "\(output)")
         #expect(output.contains("cannot connect to PostgreSQL at 127.0.0.1:1"), "\(output)")
         #expect(!FileManager.default.fileExists(atPath: directory + "/broker/keyring.sealed"))
@@ -458,8 +466,7 @@ struct KeyBrokerReplicaTests {
         #expect(!FileManager.default.fileExists(atPath: data[loser] + "/keyring.sealed"))
 
         // The winner's data directory against another database (which has a keyring of its own): refused by name.
-        starts[winner].served?.process.terminate()
-        starts[winner].served?.process.waitUntilExit()
+        try await Self.stop(try #require(starts[winner].served))
         let other = try await PostgresKeyBrokerStoreTests.scratchDatabase()
         let third = directory + "/broker-3"
         let owner = await Self.start(arguments(third, other), platform: platforms[loser])
@@ -493,11 +500,7 @@ struct KeyBrokerReplicaTests {
         }
         // A serves HTTPS with its self-signed certificate, and prints that certificate's fingerprint.
         let dataA = directory + "/broker-a"
-        let brokerA = try ServedProcess(
-            arguments(dataA),
-            environment: ["ENCLAVEKIT_PLATFORM_DIR": platformA.directory],
-            service: "keybroker"
-        )
+        let brokerA = try await Self.served(arguments(dataA), platform: platformA.directory)
         defer { brokerA.process.terminate() }
         let marker = "TLS certificate SHA-256 fingerprint: "
         let printed = try #require(brokerA.output.range(of: marker), "\(brokerA.output)")
@@ -508,7 +511,7 @@ struct KeyBrokerReplicaTests {
         // A pin of another certificate: refused at the TLS handshake, no keyring.
         let wrongPin = String(repeating: "00", count: 32)
         let dataWrong = directory + "/broker-wrong-pin"
-        let refused = try Self.refusedStart(
+        let refused = await Self.refusedStart(
             ["--insecure-http"] + arguments(dataWrong) + join + ["--join-pin", wrongPin],
             platform: platformB.directory
         )
@@ -521,10 +524,9 @@ struct KeyBrokerReplicaTests {
             ("pin", ["--join-pin", pin]), ("cert", ["--join-cert", dataA + "/tls/certificate.pem"]),
         ] {
             let data = directory + "/broker-" + name
-            let newcomer = try ServedProcess(
+            let newcomer = try await Self.served(
                 ["--insecure-http"] + arguments(data) + join + trust,
-                environment: ["ENCLAVEKIT_PLATFORM_DIR": platformB.directory],
-                service: "keybroker"
+                platform: platformB.directory
             )
             #expect(newcomer.output.contains("joined the running instance"), "\(name): \(newcomer.output)")
             #expect(FileManager.default.fileExists(atPath: data + "/keyring.sealed"), "\(name)")
@@ -535,7 +537,7 @@ struct KeyBrokerReplicaTests {
     }
 
     @Test("SQLite: a data directory whose sealed keyring is gone refuses to start and makes no new one")
-    func aLostKeyringIsNotReplaced() throws {
+    func aLostKeyringIsNotReplaced() async throws {
         let directory = try Fixtures.temporaryDirectory()
         let platform = try SimulatedPlatform.open(directory: directory + "/platform")
         let signed = try Fixtures.sign(
@@ -548,15 +550,10 @@ struct KeyBrokerReplicaTests {
             "--insecure-http", "--data-dir", data, "--authority",
             "http://127.0.0.1:9=" + (try Self.authorityCertificate(directory)), "--broker-enclave", signed.image,
         ]
-        let first = try ServedProcess(
-            arguments,
-            environment: ["ENCLAVEKIT_PLATFORM_DIR": platform.directory],
-            service: "keybroker"
-        )
-        first.process.terminate()
-        first.process.waitUntilExit()
+        let first = try await Self.served(arguments, platform: platform.directory)
+        try await Self.stop(first)
         try FileManager.default.removeItem(atPath: data + "/keyring.sealed")
-        let output = try Self.refusedStart(arguments, platform: platform.directory)
+        let output = await Self.refusedStart(arguments, platform: platform.directory)
         #expect(output.contains("restore it from a backup"), "\(output)")
         #expect(!FileManager.default.fileExists(atPath: data + "/keyring.sealed"))
     }
