@@ -16,7 +16,8 @@ struct DurableStateTests {
     let parties = Parties()
     static let budgetMilli: Int64 = 3500
 
-    /// A host over the store in `directory`, driving a fresh process of the enclave `signed`.
+    /// A host over the store in `directory`, driving a fresh process of the enclave `signed`. ``close()`` may be
+    /// called more than once (a test closes a room to restart it and again on every way out).
     struct Room {
         let host: CleanRoomHost
         let store: CleanRoomStore
@@ -137,6 +138,7 @@ struct DurableStateTests {
 
         // First life: contract, signatures, data, two DP queries (2 of 3.5 ε spent).
         let first = try await Self.start(signed, directory: directory)
+        defer { Task { await first.close() } }
         _ = try await first.host.submitContract(contract.canonicalBytes)
         for signature in try parties.signatures(contract) { _ = try await first.host.submitSignature(signature) }
         _ = try await first.host.storeDataSet(
@@ -157,6 +159,7 @@ struct DurableStateTests {
         // Second life: a new host process and a new enclave over the same data directory. The budget spent before
         // is still spent and the chain continues where it stopped.
         let second = try await Self.start(signed, directory: directory)
+        defer { Task { await second.close() } }
         try await loadData(second)
         receipts.append(try await run(second, contract))
         #expect(receipts[2].sequence == 2)
@@ -169,6 +172,7 @@ struct DurableStateTests {
 
         // Third life: still exhausted (the refusal spent nothing and changed nothing).
         let third = try await Self.start(signed, directory: directory)
+        defer { Task { await third.close() } }
         try await loadData(third)
         #expect(await Self.refusal { _ = try await run(third, contract) } == "budgetExhausted")
         await third.close()
@@ -179,6 +183,7 @@ struct DurableStateTests {
         let signed = try Fixtures.sign("CleanRoomEnclave")
         let contract = contract(signed)
         let first = try await Self.start(signed, directory: directory)
+        defer { Task { await first.close() } }
         _ = try await first.host.submitContract(contract.canonicalBytes)
         for signature in try parties.signatures(contract) { _ = try await first.host.submitSignature(signature) }
         try await load(first, contract)

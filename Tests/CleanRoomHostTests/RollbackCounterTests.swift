@@ -103,10 +103,17 @@ struct RollbackCounterTests {
     ) async throws -> (DurableStateTests.Room, Contract, SymmetricKey) {
         let contract = durable.contract(signed)
         let room = try await Self.start(signed, directory: directory, counter: counter)
-        _ = try await room.host.submitContract(contract.canonicalBytes)
-        for signature in try durable.parties.signatures(contract) { _ = try await room.host.submitSignature(signature) }
-        let dataKey = try await durable.load(room, contract)
-        return (room, contract, dataKey)
+        do {
+            _ = try await room.host.submitContract(contract.canonicalBytes)
+            for signature in try durable.parties.signatures(contract) {
+                _ = try await room.host.submitSignature(signature)
+            }
+            let dataKey = try await durable.load(room, contract)
+            return (room, contract, dataKey)
+        } catch {
+            await room.close()
+            throw error
+        }
     }
 
     func reload(_ room: DurableStateTests.Room, dataKey: SymmetricKey) async throws {
@@ -142,6 +149,7 @@ struct RollbackCounterTests {
         let signed = try Fixtures.sign("CleanRoomEnclave")
         let counter = TestCounter()
         let (room, contract, _) = try await firstLife(signed, directory: directory, counter: counter)
+        defer { Task { await room.close() } }
         let path = try #require(CleanRoomStore.statePath(directory: directory, contractID: contract.id.hex))
         _ = try await durable.run(room, contract)
         let older = try #require(FileManager.default.contents(atPath: path))
@@ -163,6 +171,7 @@ struct RollbackCounterTests {
         let signed = try Fixtures.sign("CleanRoomEnclave")
         let counter = TestCounter()
         let (room, contract, _) = try await firstLife(signed, directory: directory, counter: counter)
+        defer { Task { await room.close() } }
         _ = try await durable.run(room, contract)
         await room.close()
         try FileManager.default.removeItem(
@@ -179,6 +188,7 @@ struct RollbackCounterTests {
         let signed = try Fixtures.sign("CleanRoomEnclave")
         let counter = TestCounter()
         let (room, contract, dataKey) = try await firstLife(signed, directory: directory, counter: counter)
+        defer { Task { await room.close() } }
         _ = try await durable.run(room, contract)
         // An increment answered with another key's signature: the result is withheld.
         counter.set(.forge)
@@ -198,6 +208,7 @@ struct RollbackCounterTests {
         let counter = TestCounter()
         // The first read (value 0, at the first open) is recorded; then a DP query moves the counter to 1.
         let (room, contract, _) = try await firstLife(signed, directory: directory, counter: counter)
+        defer { Task { await room.close() } }
         _ = try await durable.run(room, contract)
         await room.close()
         // The host answers the old read again (value 0, validly signed, but for an old nonce) with the state file
@@ -217,6 +228,7 @@ struct RollbackCounterTests {
         let signed = try Fixtures.sign("CleanRoomEnclave")
         let counter = TestCounter()
         let (room, contract, dataKey) = try await firstLife(signed, directory: directory, counter: counter)
+        defer { Task { await room.close() } }
         _ = try await durable.run(room, contract)
         // The state of the second run is saved, its increment fails: the result is withheld.
         counter.set(.refuseIncrements)
