@@ -30,7 +30,7 @@ summary() {
     shown="${shown// /, }"
     shown="${shown//_/ }"
     if [ "$status" -eq 0 ]; then
-        echo "cleanroom.sh: OK in $took — ${shown}."
+        echo "cleanroom.sh: OK in $took (build ${built_after:-0}s, the flow $((elapsed - ${built_after:-0}))s) — ${shown}."
     else
         echo "cleanroom.sh: FAILED while $step (exit $status) after $took — shown before that: ${shown}." >&2
     fi
@@ -74,6 +74,7 @@ for product in enclave CleanRoomEnclave KeyBrokerEnclave; do
 done
 bin=$(swift build --show-bin-path)
 cli="$bin/enclave"
+built_after=$((SECONDS - started))
 done_steps+=(built)
 
 # Every service's data directory (attestation service, key broker) under the demo directory.
@@ -327,6 +328,7 @@ status=$(curl -sS --cacert "$cacert" -o "$work/result.json" -w '%{http_code}' "$
     --out "$work/result.plain" || fail "the analyst cannot open the result"
 echo "==> the analyst's result (merchants where both banks saw at least the minimum of shared cards):"
 sed 's/^/    /' "$work/result.plain"
+echo
 grep -q "coffee" "$work/result.plain" || fail "the result does not hold the common merchants"
 if grep -q "casino-royale\|pawn-express" "$work/result.plain"; then fail "a small group was released"; fi
 done_steps+=(receipt_verified_and_result_opened)

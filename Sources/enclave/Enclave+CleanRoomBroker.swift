@@ -18,6 +18,7 @@ struct AttestationServiceOptions: ParsableArguments {
         guard let url = URL(string: attestation), url.scheme == "https" || url.scheme == "http" else {
             throw ValidationError("--attestation is an https:// URL, not \(attestation)")
         }
+        if url.scheme == "http" { return AttestationClient(endpoint: url) }
         let path =
             attestationCert ?? EnclaveCommand.Serve.Attestation.defaultDataDirectory() + "/tls/certificate.pem"
         do {

@@ -146,9 +146,11 @@ extension EnclaveCommand.CleanRoomCLI {
             let attestationPath =
                 attestationOptions.attestationCert
                 ?? EnclaveCommand.Serve.Attestation.defaultDataDirectory() + "/tls/certificate.pem"
-            if brokerCert == nil || attestationOptions.attestationCert == nil,
-                !FileManager.default.fileExists(atPath: brokerPath)
-                    || !FileManager.default.fileExists(atPath: attestationPath)
+            let brokerHTTPS = !broker.hasPrefix("http://")
+            let attestationHTTPS = !attestationOptions.attestation.hasPrefix("http://")
+            if (brokerHTTPS && brokerCert == nil && !FileManager.default.fileExists(atPath: brokerPath))
+                || (attestationHTTPS && attestationOptions.attestationCert == nil
+                    && !FileManager.default.fileExists(atPath: attestationPath))
             {
                 FileHandle.standardOutput.write(
                     Data(
@@ -162,7 +164,7 @@ extension EnclaveCommand.CleanRoomCLI {
                 throw ValidationError("--broker is an https:// URL, not \(broker)")
             }
             let trust: ServiceTrust
-            do { trust = try .certificateFile(brokerPath) } catch {
+            do { trust = brokerHTTPS ? try .certificateFile(brokerPath) : .system } catch {
                 throw ValidationError("cannot trust the key broker: \(Files.describe(error))")
             }
             FileHandle.standardOutput.write(
