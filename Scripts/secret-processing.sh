@@ -143,9 +143,15 @@ step="encrypting the owner's file"
 if grep -q "patient" "$work/readings.ekev"; then fail "the encrypted file holds plaintext"; fi
 done_steps+=(file_encrypted_by_the_owner)
 
+step="checking the broker's evidence"
+echo "==> the owner checks the broker enclave's evidence and pins its release signing certificate (keys verify-broker)"
+"$cli" keys verify-broker --signing-cert-out "$work/broker-signing.pem" | sed 's/^/    /'
+done_steps+=(broker_evidence_checked)
+
 step="processing in the enclave"
 echo "==> SecretProcessingHost: the enclave attests, gets owner-data released, decrypts, computes, re-encrypts"
 "$bin/SecretProcessingHost" --enclave "$work/enclave/SecretProcessingEnclave" --key owner-data \
+    --broker-signing-cert "$work/broker-signing.pem" \
     "$work/readings.ekev" "$work/statistics.ekev" | tee "$work/host.txt"
 grep -q '^==> released: ' "$work/host.txt" || fail "the enclave did not get the key released"
 if grep -q "patient" "$work/statistics.ekev"; then fail "the result holds plaintext"; fi
@@ -163,6 +169,7 @@ step="running the enclave of another signer"
 echo "==> the same enclave signed by another key asks for the key"
 set +e
 "$bin/SecretProcessingHost" --enclave "$work/rogue/SecretProcessingEnclave" --key owner-data \
+    --broker-signing-cert "$work/broker-signing.pem" \
     "$work/readings.ekev" "$work/rogue.ekev" | tee "$work/rogue.txt"
 status=${PIPESTATUS[0]}
 set -e

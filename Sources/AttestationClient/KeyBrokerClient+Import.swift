@@ -1,8 +1,10 @@
 internal import Attestation
 public import AttestationAPI
+internal import Crypto
 internal import EnclaveCore
 internal import Foundation
 internal import KeyReleaseFormats
+internal import X509
 internal import _CryptoExtras
 
 extension KeyBrokerClient {
@@ -13,19 +15,34 @@ extension KeyBrokerClient {
         public static let evidenceRefused = "BrokerEvidenceRefused"
         /// The token is valid but states another signer, product, a lower security version or a debug enclave.
         public static let identityMismatch = "BrokerIdentityMismatch"
-        /// The import key the broker offers is not the one its evidence binds, or is not RSA of at least 2048 bits.
+        /// The import key or signing certificate the broker offers is not the one its evidence binds, or is not RSA
+        /// of at least 2048 bits (P-256 for the signing key).
         public static let importKeyNotBound = "ImportKeyNotBound"
     }
 
-    /// The broker's import key, after checking that a genuine broker enclave holds it: `GET /attestation` (evidence
-    /// and the runtime data it binds), the evidence attested by `attestation` (which checks the binding), the token
-    /// verified against that service's keys and required to state `expecting`'s identity, the import key found in the
-    /// token's `x-ms-runtime.keys` and equal to what `GET /importkey` answers.
+    /// A broker enclave that ``verifiedBroker(attestation:expecting:)`` accepted: the keys its evidence binds.
+    public struct VerifiedBroker: Sendable {
+        /// The import key (RSA): wrap keys to import to it.
+        public let importKey: KeyBrokerWebKey
+        /// The release signing certificate (DER) whose P-256 key signs release answers: pin it in the enclaves that
+        /// get keys released (`EnclaveContext.releaseKey`'s `brokerKey`).
+        public let signingCertificate: [UInt8]
+        /// The broker signing key, raw P-256 (`x ‖ y`).
+        public let signingKey: [UInt8]
+        /// The claims of the token the attestation service issued for the broker's evidence.
+        public let claims: AttestationTokenClaims
+    }
+
+    /// The broker's import key and release signing key, after checking that a genuine broker enclave holds them:
+    /// `GET /attestation` (evidence and the runtime data it binds), the evidence attested by `attestation` (which
+    /// checks the binding), the token verified against that service's keys and required to state `expecting`'s
+    /// identity, both keys found in the token's `x-ms-runtime.keys`, the import key equal to what `GET /importkey`
+    /// answers and the signing certificate's key equal to the bound signing key.
     /// - Throws: ``AttestationClient/Failure`` with an ``ImportRefusal`` code, or the services' errors.
-    public func verifiedImportKey(
+    public func verifiedBroker(
         attestation: AttestationClient,
         expecting: KeyBrokerExpectation
-    ) async throws -> KeyBrokerWebKey {
+    ) async throws -> VerifiedBroker {
         let offered = try await self.attestation()
         guard let evidenceJSON = Base64URL.decode(offered.evidence),
             let runtimeData = Base64URL.decode(offered.runtimeData),
@@ -48,16 +65,20 @@ extension KeyBrokerClient {
             throw refusal(ImportRefusal.evidenceRefused, "the broker's attestation token does not verify: \(error)")
         }
         try Self.check(claims, expecting)
+        guard case .object(let runtime)? = claims["x-ms-runtime"], case .array(let bound)? = runtime["keys"] else {
+            throw refusal(ImportRefusal.importKeyNotBound, "the broker's evidence binds no keys")
+        }
+        func isBound(_ members: [String: String]) -> Bool {
+            bound.contains { value in
+                guard case .object(let jwk) = value else { return false }
+                return members.allSatisfy { jwk[$0.key]?.stringValue == $0.value }
+            }
+        }
         let current = try await importKey()
         guard let n = offered.importKey.n, let e = offered.importKey.e, current.n == n, current.e == e else {
             throw refusal(ImportRefusal.importKeyNotBound, "GET /importkey answers another key than GET /attestation")
         }
-        guard case .object(let runtime)? = claims["x-ms-runtime"], case .array(let bound)? = runtime["keys"],
-            bound.contains(where: { value in
-                guard case .object(let jwk) = value else { return false }
-                return jwk["n"]?.stringValue == n && jwk["e"]?.stringValue == e
-            })
-        else {
+        guard isBound(["kty": "RSA", "n": n, "e": e]) else {
             throw refusal(ImportRefusal.importKeyNotBound, "the broker's evidence does not bind its import key")
         }
         guard let modulus = Base64URL.decode(n), let exponent = Base64URL.decode(e),
@@ -65,7 +86,34 @@ extension KeyBrokerClient {
         else {
             throw refusal(ImportRefusal.importKeyNotBound, "the import key is not an RSA key of at least 2048 bits")
         }
-        return current
+        guard let certificateDER = Data(base64Encoded: offered.certificate).map({ Array($0) }),
+            let certificate = try? Certificate(derEncoded: certificateDER),
+            let signing = P256.Signing.PublicKey(certificate.publicKey)
+        else {
+            throw refusal(
+                ImportRefusal.importKeyNotBound,
+                "the broker's signing certificate is not a P-256 certificate"
+            )
+        }
+        let raw = Array(signing.rawRepresentation)
+        guard
+            isBound([
+                "kty": "EC", "crv": "P-256", "x": Base64URL.encode(raw.prefix(32)),
+                "y": Base64URL.encode(raw.suffix(32)),
+            ])
+        else {
+            throw refusal(ImportRefusal.importKeyNotBound, "the broker's evidence does not bind its signing key")
+        }
+        return VerifiedBroker(importKey: current, signingCertificate: certificateDER, signingKey: raw, claims: claims)
+    }
+
+    /// The broker's import key, from ``verifiedBroker(attestation:expecting:)``.
+    /// - Throws: ``AttestationClient/Failure`` with an ``ImportRefusal`` code, or the services' errors.
+    public func verifiedImportKey(
+        attestation: AttestationClient,
+        expecting: KeyBrokerExpectation
+    ) async throws -> KeyBrokerWebKey {
+        try await verifiedBroker(attestation: attestation, expecting: expecting).importKey
     }
 
     /// Bring your own key: `material` wrapped (`RSA_AES_KEY_WRAP_256`) to the import key of a broker enclave that

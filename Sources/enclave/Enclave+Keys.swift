@@ -13,7 +13,7 @@ extension EnclaveCommand {
             abstract: "Manage keys in the key broker and encrypt files under them.",
             subcommands: [
                 Create.self, Import.self, List.self, Show.self, Rotate.self, Delete.self, Release.self,
-                Encrypt.self, Decrypt.self, Audit.self,
+                Encrypt.self, Decrypt.self, Audit.self, VerifyBroker.self,
             ]
         )
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AttestationAPI
 import AttestationClient
+import Crypto
 import EnclaveCore
 import Foundation
 
@@ -132,6 +133,47 @@ extension EnclaveCommand.Keys {
                 expecting: expectation
             )
             try printJSON(bundle)
+        }
+    }
+}
+
+extension EnclaveCommand.Keys {
+    struct VerifyBroker: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-broker",
+            abstract:
+                "Check the broker enclave's evidence and print what it binds; optionally save its signing certificate.",
+            discussion: """
+                The same check `keys import` makes before it sends a key: the broker's evidence attested by the \
+                attestation service, the token's signer, product and security version as expected, the import key \
+                and the release signing key bound by the evidence. --signing-cert-out saves the signing certificate \
+                (PEM) to pin in enclaves that get keys released (SecretProcessingHost --broker-signing-cert).
+                """
+        )
+        @OptionGroup var options: BrokerOptions
+        @OptionGroup var trust: BrokerTrustOptions
+        @Option(help: "Write the broker's release signing certificate (PEM) here.") var signingCertOut: String?
+
+        func run() async throws {
+            let directory = options.brokerDataDir ?? EnclaveCommand.Serve.KeyBroker.defaultDataDirectory()
+            let verified = try await options.client().verifiedBroker(
+                attestation: try trust.attestationClient(),
+                expecting: try trust.expectation(brokerDataDirectory: directory)
+            )
+            if let signingCertOut {
+                let base64 = Data(verified.signingCertificate).base64EncodedString(options: [.lineLength64Characters])
+                let pem = "-----BEGIN CERTIFICATE-----\n" + base64 + "\n-----END CERTIFICATE-----\n"
+                try Files.write(Array(pem.utf8), to: signingCertOut, mode: 0o644)
+            }
+            let claims = verified.claims
+            print("broker enclave verified by \(trust.attestation)")
+            print("signer:          \(claims["x-ms-sgx-mrsigner"]?.description ?? "?")")
+            print("productID:       \(claims["x-ms-sgx-product-id"]?.description ?? "?")")
+            print("securityVersion: \(claims["x-ms-sgx-svn"]?.description ?? "?")")
+            print("import key:      \(verified.importKey.kid ?? "(no kid)")")
+            print(
+                "signing key:     \(Hex.encode(Array(SHA256.hash(data: verified.signingKey))).prefix(16))… (SHA-256 of x‖y)"
+            )
         }
     }
 }

@@ -153,6 +153,16 @@ struct KeysCLITests {
             ["bad", "--key-file", secret, "--broker-signer", Self.stranger.hex] + attestationOption,
             naming: "BrokerIdentityMismatch"
         )
+        // The same check on its own, saving the signing certificate to pin.
+        let pin = services.work + "/broker-signing.pem"
+        let verified = try services.ok("verify-broker", ["--signing-cert-out", pin] + attestationOption)
+        #expect(verified.contains("signer:") && verified.contains("import key:"), "\(verified)")
+        #expect(try String(contentsOfFile: pin, encoding: .utf8).hasPrefix("-----BEGIN CERTIFICATE-----"))
+        try services.refused(
+            "verify-broker",
+            ["--broker-min-svn", "9"] + attestationOption,
+            naming: "BrokerIdentityMismatch"
+        )
         let listed = try services.ok("list", [])
         for name in ["aes-key", "rsa-key", "ec-key", "byok", "byok-ec", "byok-jwk"] {
             #expect(listed.contains("/keys/\(name)"), "\(name) missing: \(listed)")

@@ -37,13 +37,20 @@ struct SecretProcessingTests {
         let encrypted = services.work + "/readings.ekev"
         _ = try services.ok("encrypt", ["--key", "owner-data", plaintext, encrypted])
 
+        // The owner checks the broker's evidence and pins its release signing certificate for the host to hand on.
+        let pin = services.work + "/broker-signing.pem"
+        _ = try services.ok(
+            "verify-broker",
+            ["--signing-cert-out", pin, "--attestation", services.attestation.base]
+        )
+
         func host(_ signed: Fixtures.Signed, _ output: String) throws -> (status: Int32, output: String) {
             try Fixtures.run(
                 Fixtures.product("SecretProcessingHost"),
                 [
                     "--enclave", signed.image, "--signature", signed.signature,
                     "--attestation", services.attestation.base, "--broker", services.broker.base,
-                    "--key", "owner-data", encrypted, output,
+                    "--broker-signing-cert", pin, "--key", "owner-data", encrypted, output,
                 ]
             )
         }

@@ -139,10 +139,19 @@ struct KeyImportClientTests {
             version: version,
             KeyReleaseParameters(target: jwt)
         )
-        let certificate = try Certificate(
-            derEncoded: Array(try #require(Data(base64Encoded: try await harness.client.attestation().certificate)))
+        let certificateDER = Array(
+            try #require(Data(base64Encoded: try await harness.client.attestation().certificate))
         )
-        let answer = try ReleaseAnswer(jws: jws, brokerKey: try #require(P256.Signing.PublicKey(certificate.publicKey)))
+        let certificate = try Certificate(derEncoded: certificateDER)
+        let brokerKey = try #require(P256.Signing.PublicKey(certificate.publicKey))
+        let verified = try await harness.client.verifiedBroker(
+            attestation: harness.attestation,
+            expecting: harness.expectation
+        )
+        #expect(verified.signingCertificate == certificateDER)
+        #expect(verified.signingKey == Array(brokerKey.rawRepresentation))
+        #expect(verified.claims["x-ms-sgx-mrsigner"]?.stringValue == harness.signed.identity.signerID.hex)
+        let answer = try ReleaseAnswer(jws: jws, brokerKey: brokerKey)
         #expect(try answer.unwrap(with: target) == secret)
         #expect(try await harness.imports().map(\.result) == ["succeeded"])
         try await harness.stop()
