@@ -35,6 +35,8 @@ public final class KeyBrokerCore: Sendable {
     /// The configuration.
     public let configuration: Configuration
     private let base: Mutex<String>
+    /// The audit log's group commit (every record still stored before its request answers).
+    let auditLog: AuditBatcher
 
     /// A broker on `store` and `engine`, answering identifiers under `baseURL` (`https://host:port`; settable once
     /// the port is known with ``setBaseURL(_:)``). Records the engine's master key identifier in the store, and
@@ -49,6 +51,7 @@ public final class KeyBrokerCore: Sendable {
         self.engine = engine
         self.configuration = configuration
         self.base = Mutex(baseURL)
+        self.auditLog = AuditBatcher(store: store)
         let identity = try await engine.identity()
         let recorded = try await store.keyringID(orInsert: identity.keyringID)
         guard recorded == identity.keyringID else {
@@ -138,7 +141,7 @@ public final class KeyBrokerCore: Sendable {
         claims: String? = nil
     ) async throws {
         do {
-            try await store.appendAudit(
+            try await auditLog.append(
                 KeyBrokerAuditEntry(
                     id: 0,
                     time: Date().timeIntervalSince1970,

@@ -29,6 +29,8 @@ public protocol KeyBrokerStore: Sendable {
     func purge(name: String) async throws -> Bool
     /// Append an audit record.
     func appendAudit(_ entry: KeyBrokerAuditEntry) async throws
+    /// Append audit records in their order, all or none (the audit log's group commit).
+    func appendAudit(batch entries: [KeyBrokerAuditEntry]) async throws
     /// The newest `limit` audit records, newest first.
     func auditEntries(limit: Int) async throws -> [KeyBrokerAuditEntry]
     /// The keyring's identifier recorded by the first instance, or `candidate` now recorded. Race-safe: instances
@@ -39,4 +41,11 @@ public protocol KeyBrokerStore: Sendable {
     func keyringID() async throws -> String?
     /// Close the connection.
     func close() async throws
+}
+
+extension KeyBrokerStore {
+    /// One ``appendAudit(_:)`` per record (a store that can write several at once does so instead).
+    public func appendAudit(batch entries: [KeyBrokerAuditEntry]) async throws {
+        for entry in entries { try await appendAudit(entry) }
+    }
 }

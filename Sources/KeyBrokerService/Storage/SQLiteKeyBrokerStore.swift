@@ -147,6 +147,25 @@ public final class SQLiteKeyBrokerStore: KeyBrokerStore {
         )
     }
 
+    /// One multi-row `INSERT`: one statement, one transaction, one sync for the whole batch.
+    public func appendAudit(batch entries: [KeyBrokerAuditEntry]) async throws {
+        guard !entries.isEmpty else { return }
+        var binds: [SQLiteData] = []
+        binds.reserveCapacity(entries.count * 9)
+        for entry in entries {
+            binds += [
+                .float(entry.time), .text(entry.operation), Self.optional(entry.key), Self.optional(entry.version),
+                .text(entry.result), .text(entry.reason), Self.optional(entry.issuer), Self.optional(entry.jti),
+                Self.optional(entry.claims),
+            ]
+        }
+        let rows = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?)", count: entries.count).joined(separator: ", ")
+        _ = try await connection.query(
+            "INSERT INTO kb_audit (time, operation, key, version, result, reason, issuer, jti, claims) VALUES " + rows,
+            binds
+        )
+    }
+
     public func auditEntries(limit: Int) async throws -> [KeyBrokerAuditEntry] {
         let rows = try await connection.query(
             "SELECT id, time, operation, key, version, result, reason, issuer, jti, claims FROM kb_audit ORDER BY id DESC LIMIT ?",
