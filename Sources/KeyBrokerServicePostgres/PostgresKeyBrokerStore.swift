@@ -216,6 +216,45 @@ public final class PostgresKeyBrokerStore: KeyBrokerStore {
         )
     }
 
+    /// Several records in their order, all or none: multi-row `INSERT`s (at most 1,000 rows each, within
+    /// PostgreSQL's 65,535 parameters) in one transaction.
+    public func appendAudit(batch entries: [KeyBrokerAuditEntry]) async throws {
+        guard !entries.isEmpty else { return }
+        var statements: [PostgresQuery] = []
+        var start = entries.startIndex
+        while start < entries.endIndex {
+            let end = min(start + 1000, entries.endIndex)
+            var binds = PostgresBindings(capacity: (end - start) * 9)
+            var rows: [String] = []
+            for (offset, entry) in entries[start..<end].enumerated() {
+                let first = offset * 9
+                rows.append("(" + (1...9).map { "$\(first + $0)" }.joined(separator: ", ") + ")")
+                binds.append(entry.time)
+                binds.append(entry.operation)
+                binds.append(entry.key)
+                binds.append(entry.version)
+                binds.append(entry.result)
+                binds.append(entry.reason)
+                binds.append(entry.issuer)
+                binds.append(entry.jti)
+                binds.append(entry.claims)
+            }
+            statements.append(
+                PostgresQuery(
+                    unsafeSQL: "INSERT INTO kb_audit (time, operation, key, version, result, reason, issuer, jti, "
+                        + "claims) VALUES " + rows.joined(separator: ", "),
+                    binds: binds
+                )
+            )
+            start = end
+        }
+        let logger = self.logger
+        let batch = statements
+        try await client.withTransaction(logger: logger) { connection in
+            for statement in batch { try await connection.query(statement, logger: logger) }
+        }
+    }
+
     public func auditEntries(limit: Int) async throws -> [KeyBrokerAuditEntry] {
         var entries: [KeyBrokerAuditEntry] = []
         for try await (id, time, operation, key, version, result, reason, issuer, jti, claims)

@@ -134,6 +134,30 @@ struct PostgresKeyBrokerStoreTests {
         try await store.close()
     }
 
+    @Test func anAuditBatchIsStoredInOrderAllOrNone() async throws {
+        let store = try await PostgresKeyBrokerStore.connect(url: try await Self.scratchDatabase())
+        // 2,500 records: three statements (1,000 rows each at most) in one transaction, in order, NULLs kept.
+        let entries = (0..<2500).map { index in
+            var entry = Self.audit("op\(index)")
+            if index.isMultiple(of: 2) { entry.jti = nil }
+            return entry
+        }
+        try await store.appendAudit(batch: entries)
+        let stored = try await store.auditEntries(limit: 3000)
+        #expect(stored.count == 2500)
+        #expect(stored.map(\.operation) == entries.reversed().map(\.operation))
+        #expect(stored.map(\.jti) == entries.reversed().map(\.jti))
+        // A batch whose last record the database refuses (NUL is not allowed in TEXT) stores none of it.
+        var bad = Self.audit("bad")
+        bad.reason = "nul\u{0}byte"
+        await #expect(throws: (any Error).self) {
+            try await store.appendAudit(batch: (0..<1500).map { _ in Self.audit("lost") } + [bad])
+        }
+        #expect(try await store.auditEntries(limit: 5000).count == 2500)
+        try await store.appendAudit(batch: [])
+        try await store.close()
+    }
+
     @Test func twoInstancesStartingAtOnceAgreeOnOneKeyringAndInterleaveVersions() async throws {
         let url = try await Self.scratchDatabase()
         // Both migrate at once (CREATE TABLE races), then race to record their own keyring.
