@@ -23,8 +23,11 @@ extension EnclaveCommand.Bench {
                 parses and inserts; approved queries (a filtered grouped aggregate, a grouped aggregate of the other \
                 owner, a join of both) run as signed requests with thresholds on, each result encrypted and receipted. \
                 The baseline is the same CSV parser and the same SQLite (same schema, one transaction, a prepared \
-                insert) in this process on plaintext, then the same SQL with the same parameters. Rounds alternate \
-                baseline and clean room; the medians' ratio is printed. Results are checked to agree (the clean room's \
+                insert) in this process on plaintext, then the same SQL with the same parameters, with \
+                temp_store = MEMORY as in the clean room (which must keep temporary b-trees and sort runs off the \
+                host's disk); a second baseline with SQLite's default settings is shown beside it (defaults: \
+                grouped aggregates sort faster, joins build their automatic index slower). Rounds alternate \
+                baselines and clean room; the medians' ratios are printed. Results are checked to agree (the clean room's \
                 rows plus its suppressed groups are the baseline's rows). Targets (issue 13): queries <= 1.5x \
                 plaintext, ingest >= 50% of plaintext. Opaque SQL's published overhead is 5.5-52x on TPC-H. \
                 Build with -c release.
@@ -256,16 +259,16 @@ extension EnclaveCommand.Bench {
             let opened = try await host.attestation()
 
             // Both owners' data: generated, encrypted client-side, uploaded to the host as ciphertext.
-            var plaintexts: [[UInt8]] = []
             var ingest: [[String: Any]] = []
             var encryptSeconds = 0.0
             var cleanRoomIngestSeconds = 0.0
             var plainIngestSeconds = 0.0
+            var defaultsIngestSeconds = 0.0
             var loadedRows = 0
-            let plain = try PlainSQLite(contract: contract)
+            let plain = try PlainSQLite(contract: contract, tempInMemory: true)
+            let defaults = try PlainSQLite(contract: contract, tempInMemory: false)
             for (owner, name) in ["a_tx", "b_tx"].enumerated() {
                 let csv = Self.csv(owner: owner, rows: rows)
-                plaintexts.append(csv)
                 let dataKey = SymmetricKey(size: .bits256)
                 let encryptStart = DispatchTime.now().uptimeNanoseconds
                 let file = try DataFileEncryptor.encrypt(
@@ -296,7 +299,10 @@ extension EnclaveCommand.Bench {
                 let plainStart = DispatchTime.now().uptimeNanoseconds
                 let plainRows = try plain.ingest(name, csv: csv)
                 let plainSeconds = Self.seconds(since: plainStart)
-                guard report.rows == rows, plainRows == rows, report.badRowCount == 0 else {
+                let defaultsStart = DispatchTime.now().uptimeNanoseconds
+                let defaultsRows = try defaults.ingest(name, csv: csv)
+                let defaultsSeconds = Self.seconds(since: defaultsStart)
+                guard report.rows == rows, plainRows == rows, defaultsRows == rows, report.badRowCount == 0 else {
                     throw RuntimeFailure(
                         message: "\(name): the clean room loaded \(report.rows) rows (\(report.badRowCount) bad), "
                             + "plaintext \(plainRows), of \(rows)"
@@ -304,6 +310,7 @@ extension EnclaveCommand.Bench {
                 }
                 cleanRoomIngestSeconds += cleanRoomSeconds
                 plainIngestSeconds += plainSeconds
+                defaultsIngestSeconds += defaultsSeconds
                 loadedRows += rows
                 ingest.append([
                     "dataSet": name,
@@ -315,6 +322,7 @@ extension EnclaveCommand.Bench {
                     "cleanRoomRowsPerSecond": Double(rows) / cleanRoomSeconds,
                     "plaintextRowsPerSecond": Double(rows) / plainSeconds,
                     "cleanRoomOverPlaintext": plainSeconds / cleanRoomSeconds,
+                    "plaintextDefaultsRowsPerSecond": Double(rows) / defaultsSeconds,
                 ])
             }
             let memoryAfterLoad = Self.memory(of: loaded.processID)
@@ -324,16 +332,21 @@ extension EnclaveCommand.Bench {
             for entry in queries {
                 var cleanRoom = Timings()
                 var plaintext = Timings()
+                var plaintextDefaults = Timings()
                 var agree = true
                 var released = 0
                 var suppressed = 0
                 // One warm-up each (page cache, SQLite's first-use work), not timed.
                 _ = try plain.run(entry.query.sql, entry.parameters)
+                _ = try defaults.run(entry.query.sql, entry.parameters)
                 _ = try await host.runQuery(try Self.request(contract, entry, key: analyst))
                 for _ in 0..<rounds {
                     let plainStart = DispatchTime.now().uptimeNanoseconds
                     let baseline = try plain.run(entry.query.sql, entry.parameters)
                     plaintext.samples.append(Self.seconds(since: plainStart) * 1000)
+                    let defaultsStart = DispatchTime.now().uptimeNanoseconds
+                    let defaultsResult = try defaults.run(entry.query.sql, entry.parameters)
+                    plaintextDefaults.samples.append(Self.seconds(since: defaultsStart) * 1000)
 
                     let request = try Self.request(contract, entry, key: analyst)
                     let start = DispatchTime.now().uptimeNanoseconds
@@ -348,7 +361,9 @@ extension EnclaveCommand.Bench {
                     )
                     released = table.rows.count
                     suppressed = answer.suppressedGroups
-                    agree = agree && Self.agrees(table, suppressed: suppressed, baseline: baseline)
+                    agree =
+                        agree && Self.agrees(table, suppressed: suppressed, baseline: baseline)
+                        && Self.agrees(table, suppressed: suppressed, baseline: defaultsResult)
                 }
                 guard agree else {
                     throw RuntimeFailure(
@@ -365,6 +380,12 @@ extension EnclaveCommand.Bench {
                         "median": plaintext.median, "p99": plaintext.p99, "samples": plaintext.samples,
                     ],
                     "cleanRoomOverPlaintext": plaintext.median > 0 ? cleanRoom.median / plaintext.median : 0,
+                    "plaintextDefaultsMillis": [
+                        "median": plaintextDefaults.median, "p99": plaintextDefaults.p99,
+                        "samples": plaintextDefaults.samples,
+                    ],
+                    "cleanRoomOverPlaintextDefaults": plaintextDefaults.median > 0
+                        ? cleanRoom.median / plaintextDefaults.median : 0,
                     "groupsReleased": released,
                     "groupsSuppressed": suppressed,
                     "resultsAgree": agree,
@@ -386,6 +407,7 @@ extension EnclaveCommand.Bench {
                     "cleanRoomRowsPerSecond": ingestRate,
                     "plaintextRowsPerSecond": plainRate,
                     "cleanRoomOverPlaintext": ingestRate / plainRate,
+                    "plaintextDefaultsRowsPerSecond": Double(loadedRows) / defaultsIngestSeconds,
                     "clientEncryptSeconds": encryptSeconds,
                 ],
                 "queries": results,
@@ -396,6 +418,9 @@ extension EnclaveCommand.Bench {
                 ],
                 "benchProcessPeakBytes": benchMemory.peak,
                 "targets": ["queryCleanRoomOverPlaintextMax": 1.5, "ingestCleanRoomOverPlaintextMin": 0.5],
+                "plaintextSettings": "same SQLite library and schema, one transaction, prepared insert; "
+                    + "temp_store = MEMORY like the clean room (plaintextDefaults: SQLite's defaults, temporary "
+                    + "b-trees and sort runs in files)",
                 "opaqueSQLPublishedOverhead": ["min": 5.5, "max": 52, "workload": "TPC-H"],
                 "loadAverage": ["before": loadBefore, "after": loadAfter],
             ]
@@ -405,17 +430,25 @@ extension EnclaveCommand.Bench {
             }
             print(
                 "enclave bench cleanroom — \(rows) rows per owner, 2 owners, thresholds on (\(Self.minIdentities) "
-                    + "distinct cards per group); plaintext: same parser, same SQLite, this process"
+                    + "distinct cards per group)"
             )
-            print("ingest (decrypt + parse + insert)        clean room          plaintext  clean room/plaintext")
+            print(
+                "plaintext: same parser and SQLite in this process, temp_store = MEMORY like the clean room; "
+                    + "defaults: SQLite's default settings"
+            )
+            print(
+                "ingest (decrypt + parse + insert)        clean room          plaintext  clean room/plaintext"
+                    + "     defaults"
+            )
             for entry in ingest {
                 print(
                     String(
-                        format: "  %@ %9.0f rows/s %9.0f rows/s %8.0f%%",
+                        format: "  %@ %9.0f rows/s %9.0f rows/s %8.0f%%           %9.0f rows/s",
                         Self.padded(entry["dataSet"] as? String ?? "", 34),
                         entry["cleanRoomRowsPerSecond"] as? Double ?? 0,
                         entry["plaintextRowsPerSecond"] as? Double ?? 0,
-                        100 * (entry["cleanRoomOverPlaintext"] as? Double ?? 0)
+                        100 * (entry["cleanRoomOverPlaintext"] as? Double ?? 0),
+                        entry["plaintextDefaultsRowsPerSecond"] as? Double ?? 0
                     )
                 )
             }
@@ -430,20 +463,23 @@ extension EnclaveCommand.Bench {
             )
             print(
                 Self.padded("query (ms: median / p99 of \(rounds))", 28) + Self.padded("      clean room", 20)
-                    + Self.padded("       plaintext", 20) + "   ratio  groups released/suppressed"
+                    + Self.padded("       plaintext", 20) + "   ratio   defaults  ratio  groups released/suppressed"
             )
             for entry in results {
                 let clean = entry["cleanRoomMillis"] as? [String: Any] ?? [:]
                 let base = entry["plaintextMillis"] as? [String: Any] ?? [:]
+                let defaults = entry["plaintextDefaultsMillis"] as? [String: Any] ?? [:]
                 print(
                     String(
-                        format: "  %@ %8.1f / %8.1f %8.1f / %8.1f %6.2fx  %d/%d",
+                        format: "  %@ %8.1f / %8.1f %8.1f / %8.1f %6.2fx %10.1f %5.2fx  %d/%d",
                         Self.padded(entry["query"] as? String ?? "", 26),
                         clean["median"] as? Double ?? 0,
                         clean["p99"] as? Double ?? 0,
                         base["median"] as? Double ?? 0,
                         base["p99"] as? Double ?? 0,
                         entry["cleanRoomOverPlaintext"] as? Double ?? 0,
+                        defaults["median"] as? Double ?? 0,
+                        entry["cleanRoomOverPlaintextDefaults"] as? Double ?? 0,
                         entry["groupsReleased"] as? Int ?? 0,
                         entry["groupsSuppressed"] as? Int ?? 0
                     )
@@ -561,8 +597,9 @@ extension EnclaveCommand.Bench {
 }
 
 extension EnclaveCommand.Bench.CleanRoomBench {
-    /// The baseline: a plain in-memory SQLite database (the same SQLite library, default settings) in the bench's own
-    /// process, with the contract's tables as the clean room makes them (`STRICT`, same column types).
+    /// The baseline: a plain in-memory SQLite database (the same SQLite library, no lock-down, no memory accounting)
+    /// in the bench's own process, with the contract's tables as the clean room makes them (`STRICT`, same column
+    /// types).
     final class PlainSQLite {
         struct Result {
             var columns: [String]
@@ -572,7 +609,8 @@ extension EnclaveCommand.Bench.CleanRoomBench {
         private let handle: OpaquePointer
         private let contract: Contract
 
-        init(contract: Contract) throws {
+        /// - Parameter tempInMemory: `PRAGMA temp_store = MEMORY`, as the clean room sets it.
+        init(contract: Contract, tempInMemory: Bool) throws {
             var db: OpaquePointer?
             guard
                 sqlite_nio_sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nil)
@@ -593,6 +631,7 @@ extension EnclaveCommand.Bench.CleanRoomBench {
                 }
                 try execute("CREATE TABLE \"\(set.name)\" (\(columns.joined(separator: ", "))) STRICT")
             }
+            if tempInMemory { try execute("PRAGMA temp_store = MEMORY") }
         }
 
         deinit { sqlite_nio_sqlite3_close_v2(handle) }

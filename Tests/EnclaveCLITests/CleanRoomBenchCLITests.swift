@@ -22,6 +22,7 @@ struct CleanRoomBenchCLITests {
         let ingest = try #require(object["ingest"] as? [String: Any])
         for key in [
             "cleanRoomRowsPerSecond", "plaintextRowsPerSecond", "cleanRoomOverPlaintext", "clientEncryptSeconds",
+            "plaintextDefaultsRowsPerSecond",
         ] {
             let value = try #require(ingest[key] as? Double, "ingest.\(key)")
             #expect(value > 0 && value.isFinite, "ingest.\(key) = \(value)")
@@ -46,7 +47,7 @@ struct CleanRoomBenchCLITests {
         for query in queries {
             let name = query["query"] as? String ?? "?"
             #expect(query["resultsAgree"] as? Bool == true, "\(name)")
-            for side in ["cleanRoomMillis", "plaintextMillis"] {
+            for side in ["cleanRoomMillis", "plaintextMillis", "plaintextDefaultsMillis"] {
                 let timing = try #require(query[side] as? [String: Any], "\(name).\(side)")
                 let median = try #require(timing["median"] as? Double)
                 let p99 = try #require(timing["p99"] as? Double)
@@ -54,6 +55,7 @@ struct CleanRoomBenchCLITests {
                 #expect((timing["samples"] as? [Double])?.count == 2, "\(name).\(side) samples")
             }
             #expect((query["cleanRoomOverPlaintext"] as? Double ?? 0) > 0, "\(name) ratio")
+            #expect((query["cleanRoomOverPlaintextDefaults"] as? Double ?? 0) > 0, "\(name) ratio to defaults")
             #expect((query["groupsReleased"] as? Int ?? 0) > 0, "\(name): some groups pass the threshold")
         }
         // Rare merchants (1% of rows, about two each) fall below 10 distinct cards.
@@ -69,6 +71,7 @@ struct CleanRoomBenchCLITests {
         #expect(targets["ingestCleanRoomOverPlaintextMin"] as? Double == 0.5)
         let opaque = try #require(object["opaqueSQLPublishedOverhead"] as? [String: Any])
         #expect(opaque["min"] as? Double == 5.5)
+        #expect((object["plaintextSettings"] as? String)?.contains("temp_store = MEMORY") == true)
         let load = try #require(object["loadAverage"] as? [String: Any])
         #expect((load["before"] as? String)?.split(separator: " ").count == 3)
     }
