@@ -76,3 +76,57 @@ extension CleanRoomStore {
         return path
     }
 }
+
+/// How the clean room's host reaches the key broker's rollback counter for the enclave (``CleanRoomCounter``): the
+/// broker's signing key (from its attestation: the key of its signing certificate), reads, and increments that carry
+/// the clean room's current attestation token (`POST /counters/{contract}/increment` with `Authorization: Bearer`).
+/// The host only carries bytes: the enclave checks every answer's signature and nonce.
+public struct CleanRoomCounterLink: Sendable {
+    /// The broker's signing public key, raw x‖y (64 bytes).
+    public var brokerKey: @Sendable () async throws -> [UInt8]
+    /// `GET /counters/{contract}?nonce=`.
+    public var read: @Sendable (_ contract: String, _ nonce: String) async throws -> CleanRoomCounterAnswer
+    /// `POST /counters/{contract}/increment`.
+    public var increment:
+        @Sendable (_ contract: String, _ nonce: String, _ expected: UInt64, _ state: String) async throws ->
+            CleanRoomCounterAnswer
+
+    /// A link over these three calls.
+    public init(
+        brokerKey: @escaping @Sendable () async throws -> [UInt8],
+        read: @escaping @Sendable (String, String) async throws -> CleanRoomCounterAnswer,
+        increment: @escaping @Sendable (String, String, UInt64, String) async throws -> CleanRoomCounterAnswer
+    ) {
+        self.brokerKey = brokerKey
+        self.read = read
+        self.increment = increment
+    }
+}
+
+extension CleanRoomStore {
+    /// Register ``CleanRoomCounter`` over `link` (requests bounded: a hex contract ID, a short nonce, a hex digest).
+    /// Without it the enclave has no rollback counter and says so in its evidence (no `counterKey`).
+    public static func registerCounterCalls(_ table: inout OCallTable, link: CleanRoomCounterLink) {
+        table.register(CleanRoomCounter.self) { request in
+            guard statePath(directory: "", contractID: request.contractID) != nil, request.nonce.utf8.count <= 128,
+                request.state.utf8.count <= 64
+            else { throw EnclaveError.malformedInput("not a counter request") }
+            switch request.operation {
+            case "key":
+                return CleanRoomCounterAnswer(
+                    value: 0,
+                    state: "",
+                    nonce: "",
+                    signature: [],
+                    key: try await link.brokerKey()
+                )
+            case "read":
+                return try await link.read(request.contractID, request.nonce)
+            case "increment":
+                return try await link.increment(request.contractID, request.nonce, request.expected, request.state)
+            default:
+                throw EnclaveError.malformedInput("not a counter operation")
+            }
+        }
+    }
+}

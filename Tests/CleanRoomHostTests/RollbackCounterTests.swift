@@ -311,7 +311,27 @@ struct BrokerCounterTests {
         let signed = try Fixtures.sign("CleanRoomEnclave")
         let contract = durable.contract(signed)
         var table = CleanRoomHost.ocalls(directory: directory)
-        table.register(CleanRoomCounter.self) { request in try side.answer(request) }
+        // The host's link to the broker (here the broker's decision in this process rather than over HTTP).
+        CleanRoomStore.registerCounterCalls(
+            &table,
+            link: CleanRoomCounterLink(
+                brokerKey: { Array(side.broker.keyring.signingKey.publicKey.rawRepresentation) },
+                read: { contract, nonce in
+                    try side.answer(.init(operation: "read", contractID: contract, nonce: nonce))
+                },
+                increment: { contract, nonce, expected, state in
+                    try side.answer(
+                        .init(
+                            operation: "increment",
+                            contractID: contract,
+                            nonce: nonce,
+                            expected: expected,
+                            state: state
+                        )
+                    )
+                }
+            )
+        )
         let room = try await DurableStateTests.start(signed, directory: directory, ocalls: table)
         defer { Task { await room.close() } }
         _ = try await room.host.submitContract(contract.canonicalBytes)
