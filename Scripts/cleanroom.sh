@@ -12,7 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-work=.build/cleanroom-demo
+# CLEANROOM_WORK: another directory (the test of this script); CLEANROOM_BIN: products already built (no build).
+work=${CLEANROOM_WORK:-.build/cleanroom-demo}
 rm -rf "$work"
 mkdir -p "$work"
 log="$work/build.log"
@@ -63,22 +64,31 @@ progress() {
             fi
             ;;
         *error:* | *"Build complete"*) printf '    %s\n' "$line" ;;
+        *"Another instance of SwiftPM"*) printf '    waiting for another build of this package to finish (SwiftPM lock)\n' ;;
         esac
     done
 }
 
-echo "==> building the enclave CLI, the clean room enclave and the key broker enclave"
-for product in enclave CleanRoomEnclave KeyBrokerEnclave; do
-    swift build --product "$product" 2>&1 | progress
-    [ "${PIPESTATUS[0]}" -eq 0 ] || fail "the build of $product failed (see $log)"
-done
-bin=$(swift build --show-bin-path)
+if [ -n "${CLEANROOM_BIN:-}" ]; then
+    bin=$CLEANROOM_BIN
+    echo "==> using the products in $bin (CLEANROOM_BIN: no build)"
+else
+    echo "==> building the enclave CLI, the clean room enclave and the key broker enclave"
+    for product in enclave CleanRoomEnclave KeyBrokerEnclave; do
+        swift build --product "$product" 2>&1 | progress
+        [ "${PIPESTATUS[0]}" -eq 0 ] || fail "the build of $product failed (see $log)"
+    done
+    bin=$(swift build --show-bin-path)
+fi
 cli="$bin/enclave"
 built_after=$((SECONDS - started))
 done_steps+=(built)
 
 # Every service's data directory (attestation service, key broker) under the demo directory.
-export XDG_DATA_HOME="$PWD/$work/xdg"
+case "$work" in
+/*) export XDG_DATA_HOME="$work/xdg" ;;
+*) export XDG_DATA_HOME="$PWD/$work/xdg" ;;
+esac
 attestation_cert="$XDG_DATA_HOME/enclavekit/attestation/tls/certificate.pem"
 broker_cert="$XDG_DATA_HOME/enclavekit/keybroker/tls/certificate.pem"
 
