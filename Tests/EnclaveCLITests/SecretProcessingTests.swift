@@ -44,13 +44,18 @@ struct SecretProcessingTests {
             ["--signing-cert-out", pin, "--attestation", services.attestation.base]
         )
 
-        func host(_ signed: Fixtures.Signed, _ output: String) throws -> (status: Int32, output: String) {
+        func host(
+            _ signed: Fixtures.Signed,
+            _ output: String,
+            input: String? = nil,
+            signingCert: String? = nil
+        ) throws -> (status: Int32, output: String) {
             try Fixtures.run(
                 Fixtures.product("SecretProcessingHost"),
                 [
                     "--enclave", signed.image, "--signature", signed.signature,
                     "--attestation", services.attestation.base, "--broker", services.broker.base,
-                    "--broker-signing-cert", pin, "--key", "owner-data", encrypted, output,
+                    "--broker-signing-cert", signingCert ?? pin, "--key", "owner-data", input ?? encrypted, output,
                 ]
             )
         }
@@ -85,9 +90,25 @@ struct SecretProcessingTests {
             #expect(refused.output.contains("PolicyNotSatisfied"), "\(label): \(refused.output)")
             #expect(!FileManager.default.fileExists(atPath: services.work + "/rogue.ekev"))
         }
+        // A flipped byte in the file: the right enclave gets the key but refuses the file by name, writes nothing.
+        var bytes = Array(try #require(FileManager.default.contents(atPath: encrypted)))
+        bytes[bytes.count - 5] ^= 0x40
+        let tampered = try services.write("tampered.ekev", bytes)
+        let flipped = try host(right, services.work + "/tampered.out", input: tampered)
+        #expect(flipped.status == 1, "\(flipped.output)")
+        #expect(flipped.output.contains("authenticate"), "\(flipped.output)")
+        #expect(!FileManager.default.fileExists(atPath: services.work + "/tampered.out"))
+        // A broker signing key other than the pinned one: the release answer is refused inside the enclave.
+        let other = try Fixtures.temporaryDirectory() + "/other.pem"
+        _ = try Fixtures.run(ChildProcess.cli, ["keygen", "--out", other + ".key", "--public-out", other + ".pub"])
+        let impostor = try host(right, services.work + "/impostor.out", signingCert: other + ".pub")
+        #expect(impostor.status == 1, "\(impostor.output)")
+        #expect(impostor.output.contains("not the broker's"), "\(impostor.output)")
+        #expect(!FileManager.default.fileExists(atPath: services.work + "/impostor.out"))
+
         let audit = try services.ok("audit", ["--top", "20"])
         let decisions = audit.components(separatedBy: "\"operation\" : \"release\"").count - 1
-        #expect(decisions == 3, "\(audit)")
+        #expect(decisions == 5, "\(audit)")
         #expect(audit.contains("\"result\" : \"granted\""), "\(audit)")
         #expect(audit.contains("\"result\" : \"refused\""), "\(audit)")
         #expect(audit.contains(rogue.identity.signerID.hex), "the refusal names the rogue signer: \(audit)")

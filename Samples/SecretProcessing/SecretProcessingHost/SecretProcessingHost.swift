@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttestationClient
+import Crypto
 import EnclaveCore
 import EnclaveHost
 import Foundation
@@ -32,7 +33,8 @@ struct SecretProcessingHost: AsyncParsableCommand {
     var brokerCert: String?
     @Option(
         help: """
-            The broker's release signing certificate (PEM or DER), as the owner pinned it. Default: the one the broker \
+            The broker's release signing certificate (PEM or DER) or its P-256 public key (PEM), as the owner pinned \
+            it (`enclave keys verify-broker --signing-cert-out`). Default: the one the broker \
             answers on GET /attestation (a substitute could not decrypt the owner's file: its data key is wrapped to \
             the real broker key).
             """
@@ -83,6 +85,12 @@ struct SecretProcessingHost: AsyncParsableCommand {
         if let brokerSigningCert {
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: brokerSigningCert)))
             let text = String(decoding: bytes, as: UTF8.self)
+            if text.contains("-----BEGIN PUBLIC KEY-----") {
+                guard let key = try? P256.Signing.PublicKey(pemRepresentation: text) else {
+                    throw ValidationError("\(brokerSigningCert) is not a P-256 public key")
+                }
+                return Array(key.rawRepresentation)
+            }
             if text.contains("-----BEGIN CERTIFICATE-----") {
                 let body = text.components(separatedBy: "-----BEGIN CERTIFICATE-----")[1]
                     .components(separatedBy: "-----END CERTIFICATE-----")[0]
