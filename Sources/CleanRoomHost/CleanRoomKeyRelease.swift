@@ -34,15 +34,27 @@ public struct CleanRoomKeyRelease: Sendable {
     /// debuggable, whose runtime data names the contract (`x-ms-runtime.contract`: the clean room enclave puts the
     /// ID of the contract it opened under there, bound into its evidence). One byte changed in the contract changes
     /// its ID, so no key is released to a clean room opened under it.
-    public static func releasePolicy(contract: Contract, issuer: String) -> [UInt8] {
+    ///
+    /// With `counterKey` (the key broker's signing key, raw P-256 `x ‖ y`, taken from its attested evidence) the
+    /// runtime data must also name it as `x-ms-runtime.counterKey`: the clean room's rollback counter is then the
+    /// broker's, not one the untrusted host answers itself (which could roll the privacy budget back at a restart).
+    public static func releasePolicy(contract: Contract, issuer: String, counterKey: [UInt8]? = nil) -> [UInt8] {
         let requirement = contract.enclave
-        let conditions: [[String: Any]] = [
+        var conditions: [[String: Any]] = [
             ["claim": "x-ms-sgx-mrsigner", "equals": requirement.signerID.hex],
             ["claim": "x-ms-sgx-product-id", "equals": Int(requirement.productID)],
             ["claim": "x-ms-sgx-svn", "greaterOrEquals": Int(requirement.minSecurityVersion)],
             ["claim": "x-ms-sgx-is-debuggable", "equals": false],
             ["claim": "x-ms-runtime.contract", "equals": contract.id.hex],
         ]
+        if let counterKey {
+            // A key that is not 64 bytes matches no token: nothing is released rather than the check dropped.
+            let valid = counterKey.count == 64
+            let x = valid ? Base64URL.encode(counterKey.prefix(32)) : "(not a P-256 key)"
+            let y = valid ? Base64URL.encode(counterKey.suffix(32)) : "(not a P-256 key)"
+            conditions.append(["claim": "x-ms-runtime.counterKey.x", "equals": x])
+            conditions.append(["claim": "x-ms-runtime.counterKey.y", "equals": y])
+        }
         let policy: [String: Any] = [
             "version": "1.0.0",
             "anyOf": [["authority": issuer, "allOf": conditions]],
