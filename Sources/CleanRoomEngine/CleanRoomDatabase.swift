@@ -62,6 +62,10 @@ public final class CleanRoomDatabase: @unchecked Sendable {
     private let lock = Mutex<Void>(())
     private let authorizer: Authorizer
     private let watchdog = Mutex<(generation: UInt64, running: Bool)>((0, false))
+    /// Queries whose compiled program passed the `EXPLAIN` scan (``checkTablesOpened(_:)``). The schema never changes
+    /// after `init` (the authorizer refuses every statement but `SELECT`), so the tables a query's program opens are
+    /// the same every time: the scan runs once per query. The authorizer still runs at every prepare.
+    private var programsChecked: Set<Contract.Query> = []
 
     /// What the authorizer allows right now.
     final class Authorizer: @unchecked Sendable {  // unchecked: only touched under the database lock
@@ -320,7 +324,10 @@ public final class CleanRoomDatabase: @unchecked Sendable {
             if let set = contract.dataSet(name) { readable[set.name] = Set(set.readable) }
         }
         authorizer.readable = readable
-        try checkTablesOpened(query)
+        if !programsChecked.contains(query) {
+            try checkTablesOpened(query)
+            programsChecked.insert(query)
+        }
         return try prepare(query.sql)
     }
 
@@ -392,10 +399,18 @@ public final class CleanRoomDatabase: @unchecked Sendable {
     /// - Throws: `CleanRoomError/Code/accessDenied`, `CleanRoomError/Code/timeLimit`,
     ///   `CleanRoomError/Code/memoryLimit`, `CleanRoomError/Code/limitExceeded` (too many rows),
     ///   `CleanRoomError/Code/badParameter`, `CleanRoomError/Code/engine`.
-    public func run(_ query: Contract.Query, parameters: [String: SQLValue]) throws(CleanRoomError) -> RawResult {
+    /// - Parameter check: called with the output columns and their origins once the query is prepared, before
+    ///   anything is bound or run (what it throws ends the run): the output rules, without preparing twice.
+    public func run(
+        _ query: Contract.Query,
+        parameters: [String: SQLValue],
+        checkingColumns check: (_ columns: [String], _ origins: [String?]) throws(CleanRoomError) -> Void = { _, _ in }
+    ) throws(CleanRoomError) -> RawResult {
         try lock.withLock { _ throws(CleanRoomError) in
             let statement = try prepareQuery(query)
             defer { sqlite_nio_sqlite3_finalize(statement) }
+            let (names, origins) = columns(statement)
+            try check(names, origins)
             let bound = sqlite_nio_sqlite3_bind_parameter_count(statement)
             guard Int(bound) == parameters.count else {
                 throw CleanRoomError(.badParameter, "the query takes \(bound) parameters, \(parameters.count) given")
@@ -405,7 +420,6 @@ public final class CleanRoomDatabase: @unchecked Sendable {
                 guard index > 0 else { throw CleanRoomError(.badParameter, "the query has no parameter :\(name)") }
                 try bind(value, at: index, statement)
             }
-            let (names, origins) = columns(statement)
 
             // Memory: what the data already holds plus this query's allowance; restored afterwards.
             let used = sqlite_nio_sqlite3_memory_used()

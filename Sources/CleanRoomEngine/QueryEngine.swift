@@ -270,9 +270,13 @@ public final class QueryEngine: Sendable {
     public func run(_ request: Request) throws(CleanRoomError) -> Outcome {
         try state.requireActive()
         let query = try authorize(request)
-        let (columns, origins) = try database.describe(query)
-        let countColumns = try shape(query, columns: columns, origins: origins)
-        let raw = try database.run(query, parameters: request.parameters)
+        // One prepare: the output rules are checked on the prepared statement's columns before it runs.
+        var columns: [String] = []
+        var countColumns: [Int] = []
+        let raw = try database.run(query, parameters: request.parameters) { names, origins throws(CleanRoomError) in
+            columns = names
+            countColumns = try shape(query, columns: names, origins: origins)
+        }
         let minimum = minIdentities(for: query)
 
         var suppressed = 0
