@@ -133,12 +133,13 @@ public struct KeyImportMaterial: Sendable {
             in: .whitespacesAndNewlines
         )
         let material: KeyImportMaterial
-        if text.hasPrefix("-----BEGIN") {
+        if bytes.count == 32 {
+            // Exactly an AES key's size: raw bytes, whatever they start with (no PEM or JWK is this short).
+            material = try aes(bytes)
+        } else if text.hasPrefix("-----BEGIN") {
             material = try pem(text)
         } else if text.hasPrefix("{") {
             material = try jwk(bytes)
-        } else if bytes.count == 32 {
-            material = try aes(bytes)
         } else {
             throw .malformedInput(
                 "the key file is neither a PEM private key, a JWK, nor 32 raw bytes (an AES key); it has \(bytes.count) bytes"

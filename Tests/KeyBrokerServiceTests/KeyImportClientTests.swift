@@ -244,6 +244,18 @@ struct KeyImportClientTests {
             expectEnclaveError(.malformedInput) { try KeyImportMaterial.aes([UInt8](repeating: 1, count: count)) }
         }
         expectEnclaveError(.malformedInput) { try KeyImportMaterial.pem("not a key") }
+        // 32 bytes are an AES key whatever they start with; other sizes must be PEM or JWK.
+        let braced = Array("{".utf8) + [UInt8](repeating: 9, count: 31)
+        #expect(try KeyImportMaterial.file(braced).kty == "oct-HSM")
+        #expect(
+            try KeyImportMaterial.file(Array(" -----BEGIN".utf8) + [UInt8](repeating: 1, count: 21)).kty == "oct-HSM"
+        )
+        expectEnclaveError(.malformedInput) { try KeyImportMaterial.file([UInt8](repeating: 1, count: 48)) }
+        expectEnclaveError(.malformedInput) { try KeyImportMaterial.file(braced, kty: "EC") }
+        let jwk = #"{"kty":"EC","crv":"P-256","d":""# + Base64URL.encode([UInt8](repeating: 3, count: 32)) + #""}"#
+        #expect(try KeyImportMaterial.file(Array(jwk.utf8), kty: "ec").curve == "P-256")
+        let publicOnly = #"{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}"#
+        expectEnclaveError(.malformedInput) { try KeyImportMaterial.jwk(Array(publicOnly.utf8)) }
         let small = try _RSA.Signing.PrivateKey(unsafeKeySize: .init(bitCount: 1024))
         expectEnclaveError(.malformedInput) { try KeyImportMaterial.pem(small.pemRepresentation) }
         expectEnclaveError(.malformedInput) { try KeyImportMaterial.rsa(small) }
