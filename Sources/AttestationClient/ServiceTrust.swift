@@ -19,6 +19,16 @@ public struct ServiceTrust: Sendable, Hashable {
         case system
         case certificates(pem: String)
         case pinned(sha256: [UInt8])
+
+        /// The kind as a client cache key, built without `String(describing:)` (which reflected the PEM text on
+        /// every request).
+        var cacheKey: String {
+            switch self {
+            case .system: "system"
+            case .certificates(let pem): "certificates:" + pem
+            case .pinned(let digest): "pinned:" + digest.map { String($0, radix: 16) }.joined(separator: ":")
+            }
+        }
     }
 
     let kind: Kind
@@ -85,7 +95,7 @@ public struct ServiceTrust: Sendable, Hashable {
         let host = endpoint.host ?? ""
         let port = endpoint.port ?? (endpoint.scheme?.lowercased() == "https" ? 443 : 80)
         let https = endpoint.scheme?.lowercased() == "https"
-        let key = "\(kind):\(host):\(port)"
+        let key = kind.cacheKey + "|\(host):\(port)"
         if let existing = Self.clients.withLock({ $0[key] }) { return existing }
         var tls: TLSConfiguration
         switch kind {

@@ -212,12 +212,15 @@ public final class SQLiteKeyBrokerStore: KeyBrokerStore {
         try WireJSON.string(version)
     }
 
+    /// Records decoded once per distinct text (a release reads its key's record every time).
+    static let records = RecordDecodeCache<StoredKeyVersion>()
+
     static func decode(_ row: SQLiteRow) throws -> StoredKeyVersion {
         guard let text = row.column("record")?.string else {
             throw KeyBrokerCore.failure("a stored key record is missing")
         }
         do {
-            return try WireJSON.decode(StoredKeyVersion.self, from: Array(text.utf8))
+            return try records.value(for: text) { try WireJSON.decode(StoredKeyVersion.self, from: Array($0.utf8)) }
         } catch {
             throw KeyBrokerCore.failure("a stored key record does not decode")
         }
