@@ -5,7 +5,8 @@
 # enclave). A contract drafted and signed by all three; each bank encrypts its data client-side under a fresh key it
 # imports into the key broker (checking the broker's evidence first), exportable only to the contract's clean room;
 # the host gets each key released to the attested clean room and loads the data; an approved query is answered with
-# small groups suppressed; an unapproved query, a non-owner's upload, a clean room opened under a contract one byte
+# small groups suppressed (its state counted first by the key broker's rollback counter, shown advancing; the owners'
+# keys are released only to a clean room bound to that counter's key); an unapproved query, a non-owner's upload, a clean room opened under a contract one byte
 # away and an enclave of another signer are refused by name; the receipt is verified offline and the result opened
 # by the analyst; a scan shows the host's store holds no plaintext value. Everything lives in .build/cleanroom-demo.
 # It ends with one summary line and exits non-zero if any step did not behave as stated.
@@ -306,6 +307,16 @@ grep -q '"code":"wrongContract"' <<<"$answer" || fail "a misnamed data set was n
 echo "==> refused, as expected: a_tx signed by bank-b (uploadSignature), a tampered a_tx (uploadSignature), a_tx as b_tx (wrongContract)"
 done_steps+=(non-owner_and_tampered_uploads_refused)
 
+# The clean room's durable state (privacy budget, receipt chain) is counted by the key broker's rollback counter for
+# the contract: read it before and after the query (signed answers; the clean room checks them, this only shows them).
+counter_value() {
+    curl -sS --cacert "$broker_cert" \
+        "https://127.0.0.1:8443/counters/$contract_id?nonce=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')&api-version=7.4" \
+        | json value
+}
+step="reading the key broker's rollback counter"
+counter_before=$(counter_value) || fail "the key broker serves no rollback counter for the contract"
+
 step="running the approved query"
 "$cli" cleanroom query --contract "$work/contract.json" --party analyst --key "$work/analyst.pem" \
     --query shared-by-merchant --param min_amount=integer:100 --out "$work/query.json"
@@ -316,6 +327,12 @@ suppressed=$(body "$answer" | json suppressedGroups)
 [ "$suppressed" -ge 1 ] || fail "no small group was suppressed: $answer"
 echo "==> shared-by-merchant answered (run ${run:0:12}…): $suppressed group(s) below the owners' minimum of distinct cards suppressed"
 done_steps+=(approved_query_answered_with_${suppressed}_groups_suppressed)
+step="reading the key broker's rollback counter after the query"
+counter_after=$(counter_value) || fail "the key broker's rollback counter did not answer"
+[ "$counter_after" -gt "$counter_before" ] \
+    || fail "the key broker's rollback counter did not advance with the run ($counter_before -> $counter_after)"
+echo "==> the key broker's rollback counter for the contract: $counter_before -> $counter_after (the run's state counted before its result was released)"
+done_steps+=(rollback_counter_${counter_before}_to_${counter_after})
 
 step="refusing an unapproved query"
 "$cli" cleanroom query --contract "$work/contract.json" --party analyst --key "$work/analyst.pem" \

@@ -190,7 +190,7 @@ public struct KeyBrokerClient: Sendable {
         return try decode(type, response, what: "the answer to \(method) /\(path) does not decode")
     }
 
-    private func decode<T: Decodable>(
+    func decode<T: Decodable>(
         _ type: T.Type,
         _ response: (status: Int, body: [UInt8]),
         what: String
@@ -204,12 +204,14 @@ public struct KeyBrokerClient: Sendable {
         }
     }
 
-    private func raw(
+    /// One request; `bearer` (when given) is sent as the `Authorization` instead of the administrator's token.
+    func raw(
         _ method: HTTPMethod,
         _ path: String,
         body: Data?,
         admin: Bool,
-        query: [URLQueryItem] = []
+        query: [URLQueryItem] = [],
+        bearer: String? = nil
     ) async throws -> (status: Int, body: [UInt8]) {
         var components = URLComponents(url: endpoint.appendingPathComponent(path), resolvingAgainstBaseURL: false)
         components?.queryItems = [URLQueryItem(name: "api-version", value: apiVersion)] + query
@@ -218,7 +220,11 @@ public struct KeyBrokerClient: Sendable {
         }
         var request = HTTPClientRequest(url: url)
         request.method = method
-        if admin, let adminToken { request.headers.add(name: "Authorization", value: "Bearer " + adminToken) }
+        if let bearer {
+            request.headers.add(name: "Authorization", value: "Bearer " + bearer)
+        } else if admin, let adminToken {
+            request.headers.add(name: "Authorization", value: "Bearer " + adminToken)
+        }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(data: body))

@@ -17,7 +17,9 @@ extension EnclaveCommand.CleanRoomCLI {
                 (--broker) as NAME, wrapped to the broker's import key after its evidence was checked with the \
                 attestation service (--attestation), exportable only to the contract's clean room: the contract's \
                 enclave signer and product, at least its minimum security version, not debug, and runtime data \
-                naming this contract's ID. The key never touches disk in the clear. Offline, --key-file gives the \
+                naming this contract's ID and, as its rollback counter's key (x-ms-runtime.counterKey), the broker's own \
+                signing key (so no clean room whose privacy budget a host could roll back gets it). The key never \
+                touches disk in the clear. Offline, --key-file gives the \
                 data key as 32 raw bytes (`-` reads standard input). The file is bound to the contract ID and the \
                 data set name in its authenticated header; the clean room refuses it under any other contract or \
                 data set. With --sign-upload the owner's signature for the host (PUT /datasets/NAME, header \
@@ -76,9 +78,14 @@ extension EnclaveCommand.CleanRoomCLI {
                 let directory = brokerOptions.brokerDataDir ?? EnclaveCommand.Serve.KeyBroker.defaultDataDirectory()
                 let expectation = try trust.expectation(brokerDataDirectory: directory)
                 let bundle = try await Self.refusingService {
+                    // The broker's signing key as its evidence binds it: the clean room must name it as its rollback
+                    // counter's key (x-ms-runtime.counterKey), or a host answering the counter itself could roll the
+                    // privacy budget back.
+                    let verified = try await broker.verifiedBroker(attestation: attestation, expecting: expectation)
                     let policy = CleanRoomKeyRelease.releasePolicy(
                         contract: contract,
-                        issuer: try await attestation.issuer()
+                        issuer: try await attestation.issuer(),
+                        counterKey: verified.signingKey
                     )
                     return try await broker.importKey(
                         name: key,

@@ -88,9 +88,23 @@ extension EnclaveCommand.CleanRoomCLI {
                 throw ValidationError(error.reason)
             }
             let path = enclave ?? Self.besideExecutable("CleanRoomEnclave")
+            let services: (release: CleanRoomKeyRelease, broker: KeyBrokerClient)?
+            do { services = try keyRelease() } catch {
+                try? await store.close()
+                throw error
+            }
             var options = Enclave.Options()
             options.signaturePath = enclaveSignature
             options.ocalls = CleanRoomHost.ocalls(directory: directory)
+            // The key broker's rollback counter for the durable state (privacy budget, receipt chain): the enclave
+            // binds the broker's key as counterKey, which the owners' release policy requires.
+            let tokens = EnclaveCommand.CleanRoomCLI.CounterTokenSource()
+            if let services {
+                CleanRoomStore.registerCounterCalls(
+                    &options.ocalls,
+                    link: EnclaveCommand.CleanRoomCLI.counterLink(broker: services.broker, tokens: tokens)
+                )
+            }
             let loaded: Enclave
             do {
                 loaded = try await Enclave.load(path: path, options: options)
@@ -103,8 +117,9 @@ extension EnclaveCommand.CleanRoomCLI {
                     store: store,
                     enclave: loaded,
                     limits: .init(maxDataSetBytes: maxDataSetMib << 20),
-                    keyRelease: try keyRelease()
+                    keyRelease: services?.release
                 )
+                tokens.set(room)
                 if let contract {
                     let bytes = try Files.read(contract, what: "contract", limit: 1 << 20)
                     let id = try await room.submitContract(bytes)
@@ -140,7 +155,7 @@ extension EnclaveCommand.CleanRoomCLI {
 
         /// The key release through the attestation service and the broker; nil (with a note) when their default
         /// certificates are not there (no `enclave serve` ran on this machine) and none was given.
-        func keyRelease() throws -> CleanRoomKeyRelease? {
+        func keyRelease() throws -> (release: CleanRoomKeyRelease, broker: KeyBrokerClient)? {
             let brokerPath =
                 brokerCert ?? EnclaveCommand.Serve.KeyBroker.defaultDataDirectory() + "/tls/certificate.pem"
             let attestationPath =
@@ -170,10 +185,13 @@ extension EnclaveCommand.CleanRoomCLI {
             FileHandle.standardOutput.write(
                 Data("Key release: attestation service \(attestationOptions.attestation), key broker \(broker)\n".utf8)
             )
-            return EnclaveCommand.CleanRoomCLI.keyRelease(
+            FileHandle.standardOutput.write(Data("Rollback counter: key broker \(broker)\n".utf8))
+            let client = KeyBrokerClient(endpoint: url, trust: trust)
+            let release = EnclaveCommand.CleanRoomCLI.keyRelease(
                 attestation: try attestationOptions.client(),
-                broker: KeyBrokerClient(endpoint: url, trust: trust)
+                broker: client
             )
+            return (release, client)
         }
 
         static func close(_ store: CleanRoomStore, _ enclave: Enclave) async {

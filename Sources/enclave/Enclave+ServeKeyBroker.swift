@@ -38,6 +38,11 @@ extension EnclaveCommand.Serve {
                 keyring to the newcomer's enclave, which seals it in DATA-DIR/keyring.sealed. An instance that finds a \
                 keyring in the database that it can't unseal refuses to start without --join; it never makes a \
                 second keyring over the same database.
+
+                Clean rooms' rollback counters (GET /counters/CONTRACT, POST /counters/CONTRACT/increment) are kept \
+                in DATA-DIR/counters.sqlite and served only without --database: replicas share one signing key, so \
+                per-instance counters would let a clean room's host read an older value from another replica. A \
+                clean room bound to a broker that serves no counters does not open.
                 """
         )
 
@@ -412,10 +417,34 @@ struct KeyBrokerLaunch {
     let core: KeyBrokerCore
     let store: any KeyBrokerStore
     let enclave: Enclave
+    /// Clean rooms' rollback counters (`DATA-DIR/counters.sqlite`); nil on a shared PostgreSQL database, where the
+    /// counter routes are not served (see ``openCounters(dataDirectory:shared:logger:)``).
+    var counters: SQLiteCounterStore? = nil
 
     func close() async {
         try? await store.close()
+        try? await counters?.close()
         await enclave.terminate()
+    }
+
+    /// The rollback counter store: `DATA-DIR/counters.sqlite` for an instance on its own SQLite database; none for
+    /// replicas on a shared PostgreSQL database. Replicas share one keyring, so every replica signs counter answers
+    /// with the same key: counters kept per instance would let a clean room's host read an older value from another
+    /// replica and roll the privacy budget back. Without the routes a clean room bound to this broker refuses to
+    /// open (fail closed) instead.
+    static func openCounters(dataDirectory: String, shared: Bool, logger: Logger) async throws -> SQLiteCounterStore? {
+        guard !shared else {
+            logger.notice(
+                "clean room rollback counters not served on a shared --database",
+                metadata: ["why": "replicas would each keep their own; use a broker on its own data directory"]
+            )
+            return nil
+        }
+        do {
+            return try await SQLiteCounterStore.open(directory: dataDirectory)
+        } catch let error as EnclaveError {
+            throw ValidationError(error.reason)
+        }
     }
 
     static func enclavePath(_ given: String?) -> String {
@@ -597,17 +626,25 @@ struct KeyBrokerLaunch {
                         + "(and --join a running instance on this database)"
                 )
             }
-            let app = try KeyBrokerServer.application(
-                core: core,
-                host: host,
-                port: port,
-                tls: tls,
-                logger: logger
-            ) { bound in
-                core.setBaseURL("\(scheme)://\(host):\(bound)")
-                logger.notice("key broker listening", metadata: ["port": "\(bound)", "scheme": "\(scheme)"])
+            let counters = try await openCounters(dataDirectory: dataDirectory, shared: shared, logger: logger)
+            let app: any ApplicationProtocol
+            do {
+                app = try KeyBrokerServer.application(
+                    core: core,
+                    counters: counters,
+                    host: host,
+                    port: port,
+                    tls: tls,
+                    logger: logger
+                ) { bound in
+                    core.setBaseURL("\(scheme)://\(host):\(bound)")
+                    logger.notice("key broker listening", metadata: ["port": "\(bound)", "scheme": "\(scheme)"])
+                }
+            } catch {
+                try? await counters?.close()
+                throw error
             }
-            return KeyBrokerLaunch(app: app, core: core, store: store, enclave: enclave)
+            return KeyBrokerLaunch(app: app, core: core, store: store, enclave: enclave, counters: counters)
         } catch {
             await enclave.terminate()
             if let error = error as? KeyringDecision { throw RuntimeFailure(message: error.description) }

@@ -15,7 +15,8 @@ internal import ServiceLifecycle
 /// `POST /deletedkeys/{name}/recover`, `PUT /keys/{name}/{version}/releasepolicy`,
 /// `POST /keys/{name}/{version}/release` (no administrator: the token is the credential),
 /// `POST /keys/{name}/{version}/unwrapkey`, `GET /attestation`, `GET /importkey`, `GET /audit`,
-/// `POST /replicas/join`. `api-version` query parameters are accepted and ignored.
+/// `POST /replicas/join`, and with a counter store `GET /counters/{contract}` and
+/// `POST /counters/{contract}/increment`. `api-version` query parameters are accepted and ignored.
 public enum KeyBrokerServer {
     /// The largest request body accepted (256 KiB: a token, a policy or a wrapped key).
     public static let maxBodySize = 256 << 10
@@ -32,9 +33,11 @@ public enum KeyBrokerServer {
     }
 
     /// An application serving `core` on `host:port` (0: any free port, reported to `onServerRunning`), over HTTPS
-    /// with `tls` (plain HTTP when nil: the caller allows that only on loopback).
+    /// with `tls` (plain HTTP when nil: the caller allows that only on loopback); with `counters`, clean rooms'
+    /// rollback counters too.
     public static func application(
         core: KeyBrokerCore,
+        counters: (any CounterStore)? = nil,
         host: String = "127.0.0.1",
         port: Int = 8443,
         tls: TLSIdentity?,
@@ -43,7 +46,7 @@ public enum KeyBrokerServer {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         Application(
-            router: router(core: core),
+            router: router(core: core, counters: counters),
             server: try AttestationServer.server(tls: tls, limits: limits, logger: logger),
             configuration: .init(address: .hostname(host, port: port), serverName: "EnclaveKit key broker"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
@@ -65,9 +68,11 @@ public enum KeyBrokerServer {
         }
     }
 
-    /// Start serving `core` on `host` at a free port and return once it listens; sets the core's base URL.
+    /// Start serving `core` on `host` at a free port and return once it listens; sets the core's base URL. With
+    /// `counters`, clean rooms' rollback counters are served too.
     public static func start(
         core: KeyBrokerCore,
+        counters: (any CounterStore)? = nil,
         host: String = "127.0.0.1",
         tls: TLSIdentity?,
         logger: Logger = Logger(label: "enclavekit.keybroker")
@@ -76,7 +81,7 @@ public enum KeyBrokerServer {
             throw ServiceError.badRequest("InsecureTransport", "plain HTTP is served only on loopback")
         }
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = try application(core: core, host: host, port: 0, tls: tls, logger: logger) {
+        let app = try application(core: core, counters: counters, host: host, port: 0, tls: tls, logger: logger) {
             continuation.yield($0)
             continuation.finish()
         }
