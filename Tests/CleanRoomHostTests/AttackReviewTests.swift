@@ -267,4 +267,78 @@ struct AttackReviewTests {
         #expect(!verifies(contract: contract.id.hex, value: 4, nonce: nonce), "another value")
         #expect(!verifies(contract: contract.id.hex, value: 5, nonce: String(repeating: "1e", count: 16)), "replay")
     }
+
+    /// `?key=` names another owner's key: bank-b's key, released to the clean room under the same contract, is used to
+    /// load bank-a's data set. The enclave gets the key but bank-a's file does not open with it: nothing loads, and
+    /// bank-b's key alone never reads bank-a's rows.
+    @Test func anotherOwnersKeyDoesNotLoadAnOwnersDataSet() async throws {
+        let services = try await KeyReleaseTests.services()
+        let keysBox = KeysBox()
+        let harness = try await CleanRoomHostRoutesTests.harness(keyRelease: keysBox.release(services))
+        defer {
+            Task {
+                await harness.close()
+                await services.close()
+            }
+        }
+        let parties = Parties()
+        let contract = parties.contract(enclave: harness.fixture.requirement)
+        let keyA = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let keyB = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let policy = CleanRoomKeyRelease.releasePolicy(contract: contract, issuer: KeyReleaseTests.issuer)
+        keysBox.set([
+            "bank-a-tx": try services.importKey(keyA, name: "bank-a-tx", policy: policy),
+            "bank-b-tx": try services.importKey(keyB, name: "bank-b-tx", policy: policy),
+        ])
+        _ = try await harness.host.submitContract(contract.canonicalBytes)
+        for signature in try parties.signatures(contract) { _ = try await harness.host.submitSignature(signature) }
+        let file = try KeyReleaseTests.dataFile(keyA, contract: contract)
+        _ = try await harness.host.storeDataSet(
+            name: "a_tx",
+            ownerSignature: try parties.uploadSignature(file, dataSet: "a_tx", contract: contract),
+            body: DataSetLoadTests.body(file)
+        )
+        let refused = await #expect(throws: ServiceError.self) {
+            _ = try await harness.host.loadDataSet(name: "a_tx", brokerKey: "bank-b-tx", version: nil)
+        }
+        #expect(refused?.code == "dataTampered", "\(String(describing: refused))")
+        #expect(try await HostStatus.of(harness.host).dataSets.first { $0.name == "a_tx" }?.rows == nil)
+        // The owner's own key loads it (control: the refusal was the key's).
+        let report = try await harness.host.loadDataSet(name: "a_tx", brokerKey: "bank-a-tx", version: nil)
+        #expect(report.rows == 300)
+    }
+
+    /// An owner's upload signature does not carry over to another spelling of the data set's name (case, a trailing
+    /// space or NUL, full-width letters, a decomposed accent) nor to a contract one byte away.
+    @Test func anUploadSignatureHoldsOnlyForTheExactNameAndContract() throws {
+        let parties = Parties()
+        let requirement = Contract.EnclaveRequirement(
+            signerID: try Digest32(bytes: [UInt8](repeating: 0x33, count: 32)),
+            productID: 1,
+            minSecurityVersion: 1
+        )
+        let contract = parties.contract(enclave: requirement)
+        let file = [UInt8](repeating: 0xA5, count: 100)
+        let sha = SHA256.hash(data: file).map { String(format: "%02x", $0) }.joined()
+        let signature = try parties.uploadSignature(file, dataSet: "a_tx", contract: contract)
+        try DataSetUploadSigning.verify(signature, contract: contract, dataSet: "a_tx", sha256: sha)
+        for name in ["A_TX", "a_tx ", "a_tx\u{0}", "\u{FF41}_tx", "b_tx", "a_t\u{0078}\u{0301}"] {
+            let refused = #expect(throws: CleanRoomError.self, "\(name.unicodeScalars.map(\.value))") {
+                try DataSetUploadSigning.verify(signature, contract: contract, dataSet: name, sha256: sha)
+            }
+            #expect(refused?.code == .uploadSignature, "\(String(describing: refused))")
+        }
+        // The digest in upper case is another message.
+        let upper = #expect(throws: CleanRoomError.self) {
+            try DataSetUploadSigning.verify(signature, contract: contract, dataSet: "a_tx", sha256: sha.uppercased())
+        }
+        #expect(upper?.code == .uploadSignature)
+        var near = parties
+        near.name = "shared fraud patternz"
+        let other = near.contract(enclave: requirement)
+        let moved = #expect(throws: CleanRoomError.self) {
+            try DataSetUploadSigning.verify(signature, contract: other, dataSet: "a_tx", sha256: sha)
+        }
+        #expect(moved?.code == .uploadSignature)
+    }
 }
