@@ -73,6 +73,11 @@ extension EnclaveCommand.CleanRoomCLI {
     private static func calling<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
+        } catch let failure as AttestationClient.Failure where failure.status == 404 {
+            throw EnclaveError.callFailed(
+                "the key broker serves no rollback counters (a replica on a shared --database, or an older broker): "
+                    + "the clean room does not open without one"
+            )
         } catch let failure as AttestationClient.Failure {
             throw EnclaveError.callFailed(
                 "the key broker's counter (\(what)): \(failure.code): \(String(failure.message.prefix(300)))"

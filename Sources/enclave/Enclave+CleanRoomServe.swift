@@ -23,7 +23,10 @@ extension EnclaveCommand.CleanRoomCLI {
                 ?key=NAME the host gets the owner's key released by the key broker to the attested clean room and \
                 loads the data set); GET / is a read-only status page. Key release uses the attestation service \
                 (--attestation) and the key broker (--broker), by default the local ones of `enclave serve`, \
-                trusted by the TLS certificates in their data directories. Stops on SIGINT or SIGTERM.
+                trusted by the TLS certificates in their data directories. The clean room's durable state (privacy \
+                budget, receipt chain) is counted by the key broker's rollback counter for the contract (the enclave \
+                binds the broker's signing key as counterKey, which the owners' release policy requires; each \
+                increment carries a fresh attestation token of the clean room). Stops on SIGINT or SIGTERM.
                 """
         )
 
