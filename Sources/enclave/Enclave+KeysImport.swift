@@ -24,7 +24,7 @@ struct BrokerTrustOptions: ParsableArguments {
     @Option(help: "The broker enclave's product ID (default: the signature's).")
     var brokerProduct: Int?
 
-    @Option(help: "The broker enclave's minimum security version (default: the signature's).")
+    @Option(help: "The broker enclave's minimum security version (default: the signature's, else 0).")
     var brokerMinSvn: Int?
 
     @Flag(help: "Accept a debuggable broker enclave (development only).")
@@ -71,9 +71,17 @@ struct BrokerTrustOptions: ParsableArguments {
                     + "a key goes only to a broker enclave whose identity you checked"
             )
         }
+        // One signer may sign several products: without the broker's product, another enclave of that signer
+        // (a sample, a test build) would pass for the broker. Fail closed rather than check no product.
+        guard let productID = brokerProduct ?? signature.map({ Int($0.body.productID) }) else {
+            throw ValidationError(
+                "name the broker enclave's product with --broker-product (no \(path) to take it from): "
+                    + "a signer may sign other enclaves too"
+            )
+        }
         return KeyBrokerExpectation(
             signerID: signer,
-            productID: brokerProduct ?? signature.map { Int($0.body.productID) },
+            productID: productID,
             minimumSecurityVersion: brokerMinSvn ?? signature.map { Int($0.body.securityVersion) } ?? 0,
             allowDebug: allowDebugBroker
         )

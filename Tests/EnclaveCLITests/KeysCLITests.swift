@@ -153,6 +153,15 @@ struct KeysCLITests {
             ["bad", "--key-file", secret, "--broker-signer", Self.stranger.hex] + attestationOption,
             naming: "BrokerIdentityMismatch"
         )
+        // Without the broker's signature file a signer alone is not enough: another enclave of that signer would
+        // pass for the broker. Refused before anything is sent.
+        let noSignature = services.work + "/no-broker-signature"
+        try FileManager.default.createDirectory(atPath: noSignature, withIntermediateDirectories: true)
+        try services.refused(
+            "verify-broker",
+            ["--broker-data-dir", noSignature, "--broker-signer", Self.stranger.hex] + attestationOption,
+            naming: "--broker-product"
+        )
         // The same check on its own, saving the signing certificate to pin.
         let pin = services.work + "/broker-signing.pem"
         let verified = try services.ok("verify-broker", ["--signing-cert-out", pin] + attestationOption)
