@@ -251,6 +251,22 @@ final class CleanRoomState: Sendable {
             }
             pieces.append(piece)
         }
+        // The owner's signature over exactly the bytes read, checked here: a host that wrapped a key of its own to
+        // this enclave's (public) key and encrypted rows of its own could otherwise load them as an owner's data
+        // set — fake identities that pad groups past the thresholds, or skew the other owners' results.
+        var hasher = SHA256()
+        for piece in pieces { hasher.update(data: piece) }
+        let sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        do throws(CleanRoomError) {
+            try DataSetUploadSigning.verify(
+                request.ownerSignature,
+                contract: contract,
+                dataSet: request.dataSet,
+                sha256: sha256
+            )
+        } catch {
+            throw Self.crossing(error)
+        }
         var index = 0
         do throws(CleanRoomError) {
             let report = try DataSetLoader.load(into: database, dataSet: request.dataSet, dataKey: dataKey) {

@@ -227,6 +227,19 @@ public actor CleanRoomHost {
         }
         try file.synchronize()
         try file.close()
+        // The signature goes beside the file (the enclave checks it again when it loads): written first, so a stop
+        // between the two renames leaves a new signature over the old file, which the enclave refuses (re-upload).
+        let signatureTemporary = temporary + ".sig"
+        guard
+            FileManager.default.createFile(
+                atPath: signatureTemporary,
+                contents: Data(ownerSignature.utf8),
+                attributes: [.posixPermissions: 0o600]
+            ), rename(signatureTemporary, store.dataSetSignaturePath(name)) == 0
+        else {
+            try? FileManager.default.removeItem(atPath: signatureTemporary)
+            throw ServiceError.internal("cannot store the data set's signature")
+        }
         guard rename(temporary, path) == 0 else { throw ServiceError.internal("cannot store the data set file") }
         completed = true
         let record = CleanRoomStore.DataSetRecord(
@@ -251,8 +264,23 @@ public actor CleanRoomHost {
                 message: "data set \(String(name.prefix(100))) was not uploaded"
             )
         }
+        let signature: String
         do {
-            let report = try await enclave.call(CleanRoomLoad.self, .init(dataSet: name, wrappedKey: wrappedKey))
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: store.dataSetSignaturePath(name)))
+            guard bytes.count <= 256 else { throw CocoaError(.fileReadTooLarge) }
+            signature = String(decoding: bytes, as: UTF8.self)
+        } catch {
+            throw ServiceError(
+                status: .conflict,
+                code: "NotUploaded",
+                message: "data set \(String(name.prefix(100))) has no owner's signature: upload it again"
+            )
+        }
+        do {
+            let report = try await enclave.call(
+                CleanRoomLoad.self,
+                .init(dataSet: name, wrappedKey: wrappedKey, ownerSignature: signature)
+            )
             loads[name] = report
             return report
         } catch let error as EnclaveError {

@@ -104,6 +104,9 @@ public final class CleanRoomStore: Sendable {
     /// The path a data set's ciphertext is stored at.
     public func dataSetPath(_ name: String) -> String { directory + "/datasets/" + name + ".ecr" }
 
+    /// Where the owner's upload signature of data set `name` is kept (beside ``dataSetPath(_:)``).
+    public func dataSetSignaturePath(_ name: String) -> String { directory + "/datasets/" + name + ".sig" }
+
     /// Record a data set whose ciphertext is now at ``dataSetPath(_:)``.
     public func putDataSet(_ record: DataSetRecord) async throws {
         _ = try await connection.query(

@@ -1,17 +1,22 @@
-/// What ``CleanRoomLoad`` takes: which data set, and its key wrapped to the enclave's attested key.
+/// What ``CleanRoomLoad`` takes: which data set, its key wrapped to the enclave's attested key, and the owner's
+/// upload signature, which the enclave checks itself over the bytes it reads (the host is not trusted to have).
 public struct CleanRoomLoadRequest: Codable, Hashable, Sendable {
     /// The data set (table) of the contract.
     public var dataSet: String
     /// The data key (32 bytes) as a compact JWE to the enclave's key.
     public var wrappedKey: String
+    /// The data set owner's `DataSetUploadSigning` signature over the contract, the data set and the SHA-256 of the
+    /// whole encrypted file (base64url raw ES256).
+    public var ownerSignature: String
 
     /// The longest wrapped key accepted.
     public static let maxWrappedKeyBytes = 16 << 10
 
     /// Creates one from its members, each as documented on its property.
-    public init(dataSet: String, wrappedKey: String) {
+    public init(dataSet: String, wrappedKey: String, ownerSignature: String) {
         self.dataSet = dataSet
         self.wrappedKey = wrappedKey
+        self.ownerSignature = ownerSignature
     }
 }
 

@@ -55,21 +55,61 @@ struct DataSetLoadTests {
         }
         #expect(refused?.code == "keyUnwrap", "\(String(describing: refused))")
 
-        // A malicious host flips one byte of the stored ciphertext: refused, nothing loaded.
+        // A malicious host flips one byte of the stored ciphertext: the enclave finds the owner's signature does
+        // not cover what it read, nothing loaded. Truncated after a chunk: the same.
         let path = harness.store.dataSetPath("a_tx")
+        let signaturePath = harness.store.dataSetSignaturePath("a_tx")
+        let genuineSignature = try Data(contentsOf: URL(fileURLWithPath: signaturePath))
         var flipped = file
         flipped[file.count / 2] ^= 1
-        try Data(flipped).write(to: URL(fileURLWithPath: path))
-        let tampered = await #expect(throws: ServiceError.self) {
-            _ = try await harness.host.loadDataSet(name: "a_tx", wrappedKey: try Self.wrap(dataKey, for: opened))
+        for changed in [flipped, Array(file.prefix(file.count - 100))] {
+            try Data(changed).write(to: URL(fileURLWithPath: path))
+            let refused = await #expect(throws: ServiceError.self) {
+                _ = try await harness.host.loadDataSet(name: "a_tx", wrappedKey: try Self.wrap(dataKey, for: opened))
+            }
+            #expect(refused?.code == "uploadSignature", "\(String(describing: refused))")
         }
-        #expect(tampered?.code == "dataTampered", "\(String(describing: tampered))")
-        // Truncated after a chunk: refused too.
-        try Data(file.prefix(file.count - 100)).write(to: URL(fileURLWithPath: path))
-        let truncated = await #expect(throws: ServiceError.self) {
-            _ = try await harness.host.loadDataSet(name: "a_tx", wrappedKey: try Self.wrap(dataKey, for: opened))
+        // Bytes the owner did sign but that don't decrypt (a flipped chunk, a lost tail): the file's own
+        // authentication refuses them inside the enclave.
+        for changed in [flipped, Array(file.prefix(file.count - 100))] {
+            try Data(changed).write(to: URL(fileURLWithPath: path))
+            let signature = try parties.uploadSignature(changed, dataSet: "a_tx", contract: contract)
+            try Data(signature.utf8).write(to: URL(fileURLWithPath: signaturePath))
+            let tampered = await #expect(throws: ServiceError.self) {
+                _ = try await harness.host.loadDataSet(name: "a_tx", wrappedKey: try Self.wrap(dataKey, for: opened))
+            }
+            #expect(tampered?.code == "dataTampered", "\(String(describing: tampered))")
         }
-        #expect(truncated?.code == "dataTampered", "\(String(describing: truncated))")
+        try genuineSignature.write(to: URL(fileURLWithPath: signaturePath))
+
+        // The host's own rows under the owner's name: a data key of its own wrapped to the enclave's public key, a
+        // file it encrypted, the owner's genuine signature (or none of the owner's) beside it: refused, not loaded.
+        let hostKey = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let forged = try DataFileEncryptor.encrypt(
+            Array("card,merchant,amount\n".utf8) + (0..<50).flatMap { Array("fake-\($0),shop-0,1\n".utf8) },
+            dataKey: SymmetricKey(data: hostKey),
+            contractID: contract.id,
+            dataSet: "a_tx",
+            chunkSize: 4096
+        )
+        try Data(forged).write(to: URL(fileURLWithPath: path))
+        let substituted = await #expect(throws: ServiceError.self) {
+            _ = try await harness.host.loadDataSet(name: "a_tx", wrappedKey: try Self.wrap(hostKey, for: opened))
+        }
+        #expect(substituted?.code == "uploadSignature", "\(String(describing: substituted))")
+        let otherSigner = P256.Signing.PrivateKey()
+        let hostSigned = try DataSetUploadSigning.sign(
+            contractID: contract.id,
+            dataSet: "a_tx",
+            sha256: SHA256.hash(data: forged).map { String(format: "%02x", $0) }.joined(),
+            key: otherSigner
+        )
+        try Data(hostSigned.utf8).write(to: URL(fileURLWithPath: signaturePath))
+        let selfSigned = await #expect(throws: ServiceError.self) {
+            _ = try await harness.host.loadDataSet(name: "a_tx", wrappedKey: try Self.wrap(hostKey, for: opened))
+        }
+        #expect(selfSigned?.code == "uploadSignature", "\(String(describing: selfSigned))")
+        try genuineSignature.write(to: URL(fileURLWithPath: signaturePath))
 
         // The genuine file with the key wrapped to the clean room: loaded, the bad row counted by line.
         try Data(file).write(to: URL(fileURLWithPath: path))

@@ -83,7 +83,12 @@ struct UploadSigningTests {
         let onDisk = try Data(contentsOf: URL(fileURLWithPath: harness.store.dataSetPath("a_tx")))
         #expect(Array(onDisk) == file)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: harness.directory + "/datasets")
-        #expect(leftovers == ["a_tx.ecr"], "\(leftovers)")
+        #expect(leftovers.sorted() == ["a_tx.ecr", "a_tx.sig"], "\(leftovers)")
+        // The signature kept beside it (the enclave checks it again at load) is still the owner's over that file.
+        let kept = try String(contentsOfFile: harness.store.dataSetSignaturePath("a_tx"), encoding: .utf8)
+        #expect(throws: Never.self) {
+            try DataSetUploadSigning.verify(kept, contract: contract, dataSet: "a_tx", sha256: digest)
+        }
         let record = try await harness.store.dataSets().first { $0.name == "a_tx" }
         #expect(record?.sha256 == digest)
     }
