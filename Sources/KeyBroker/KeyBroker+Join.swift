@@ -1,5 +1,6 @@
 internal import AttestationAPI
 public import Crypto
+internal import EnclaveCore
 public import Foundation
 public import KeyBrokerInterface
 internal import KeyReleaseFormats
@@ -70,17 +71,85 @@ extension KeyBroker {
                 to: try offered.wrapTarget(),
                 contentType: Self.keyringContentType
             )
-            return BrokerJoinGrantResponse(grant: grant)
+            let runtime = Self.joinGrantRuntime(newcomer: offered, keyring: keyring)
+            return BrokerJoinGrantResponse(grant: grant, runtimeData: Array(runtime.jsonText.utf8))
         } catch { throw refuse("the keyring could not be wrapped to the offered key") }
     }
 
-    /// The newcomer's side: the keyring from a grant, with the ephemeral key it offered.
+    /// The `purpose` of a grant's runtime data, so that no other evidence of a broker enclave passes for a grant's.
+    public static let joinGrantPurpose = "enclavekit.keybroker.join-grant.v1"
+
+    /// The keyring's public identity a grant binds: base64url SHA-256 of the import key's public DER and the signing
+    /// certificate's DER (length-prefixed), so that a newcomer can tell it got exactly the keyring the granter attested.
+    public static func keyringIdentity(_ keyring: BrokerKeyring) -> String {
+        let importKey = Array(keyring.importKey.publicKey.derRepresentation)
+        var hasher = SHA256()
+        for part in [importKey, keyring.signingCertificate] {
+            withUnsafeBytes(of: UInt32(part.count).bigEndian) { hasher.update(bufferPointer: $0) }
+            hasher.update(data: part)
+        }
+        return Base64URL.encode(Array(hasher.finalize()))
+    }
+
+    /// The runtime data a granter's evidence binds: `{"purpose", "newcomer": {kty, crv, x, y}, "keyring": identity}`.
+    static func joinGrantRuntime(newcomer: WrapJWK, keyring: BrokerKeyring) -> TokenValue {
+        .object([
+            "purpose": .string(joinGrantPurpose),
+            "newcomer": .object([
+                "kty": .string(newcomer.kty), "crv": .string(newcomer.crv ?? ""), "x": .string(newcomer.x ?? ""),
+                "y": .string(newcomer.y ?? ""),
+            ]),
+            "keyring": .string(keyringIdentity(keyring)),
+        ])
+    }
+
+    /// The newcomer's side: the keyring from a grant, with the ephemeral key it offered, only when the granter is
+    /// authenticated as a genuine broker enclave. `granterToken` (the attestation token of the evidence the granter
+    /// enclave made with the grant) must verify with `authorities` (the ones this broker pins for release tokens),
+    /// name the newcomer's own signer and product, not be debug (unless the newcomer is), and its `x-ms-runtime`
+    /// must bind the grant's purpose, this newcomer's ephemeral key and exactly the public identity
+    /// (``keyringIdentity(_:)``) of the keyring that decrypts.
+    ///
+    /// - Throws: ``KeyBrokerError`` `JoinRefused` naming the failed check on the granter, `KeyringInvalid` when the
+    ///   grant does not decrypt or is no keyring.
     public static func completeJoin(
         grant: String,
-        with key: P256.KeyAgreement.PrivateKey
-    ) throws(KeyBrokerError)
-        -> BrokerKeyring
-    {
+        granterToken: String,
+        with key: P256.KeyAgreement.PrivateKey,
+        authorities: [BrokerAuthority],
+        newcomer: ReplicaIdentity,
+        now: Date
+    ) throws(KeyBrokerError) -> BrokerKeyring {
+        func refuse(_ reason: String) -> KeyBrokerError {
+            KeyBrokerError(BrokerRefusal.Code.joinRefused, "granter: \(reason)")
+        }
+        guard !authorities.isEmpty else { throw refuse("no authority is pinned to verify the granter's token") }
+        var trusted: [TrustedAuthority] = []
+        for authority in authorities { trusted.append(try TrustedAuthority(authority)) }
+        let claims: [String: TokenValue]
+        do { claims = try ReleaseTokenVerifier(authorities: trusted).verify(granterToken, now: now).claims } catch {
+            throw refuse("its token does not verify: \(error.code): \(error.reason)")
+        }
+        guard case .string(let signer)? = claims["x-ms-sgx-mrsigner"],
+            signer.lowercased() == newcomer.signerID.lowercased()
+        else { throw refuse("another signer than this enclave's") }
+        guard case .integer(let product)? = claims["x-ms-sgx-product-id"], product == newcomer.productID else {
+            throw refuse("another product ID than this enclave's")
+        }
+        guard case .bool(let debug)? = claims["x-ms-sgx-is-debuggable"], !debug || newcomer.debug else {
+            throw refuse("a debug enclave (its keyring may be known outside it)")
+        }
+        guard case .object(let runtime)? = claims["x-ms-runtime"],
+            runtime["purpose"] == .string(joinGrantPurpose)
+        else { throw refuse("its evidence is not a join grant's") }
+        let own = WrapJWK(p256: key.publicKey)
+        guard case .object(let bound)? = runtime["newcomer"], bound["kty"] == .string(own.kty),
+            bound["crv"] == .string(own.crv ?? ""), bound["x"] == .string(own.x ?? ""),
+            bound["y"] == .string(own.y ?? "")
+        else { throw refuse("its evidence does not bind this newcomer's key (a grant made for another)") }
+        guard case .string(let identity)? = runtime["keyring"] else {
+            throw refuse("its evidence binds no keyring")
+        }
         let opened: (header: ECDHESJWE.Header, plaintext: [UInt8])
         do { opened = try ECDHESJWE.decrypt(grant, with: key) } catch {
             throw KeyBrokerError(KeyBrokerError.keyringInvalid, "the grant does not decrypt: \(error)")
@@ -88,6 +157,10 @@ extension KeyBroker {
         guard opened.header.cty == keyringContentType else {
             throw KeyBrokerError(KeyBrokerError.keyringInvalid, "the grant is not a keyring")
         }
-        return try BrokerKeyring(bytes: opened.plaintext)
+        let keyring = try BrokerKeyring(bytes: opened.plaintext)
+        guard keyringIdentity(keyring) == identity else {
+            throw refuse("the keyring in the grant is not the one its evidence binds")
+        }
+        return keyring
     }
 }

@@ -50,7 +50,7 @@ struct KeyBrokerEnclave: EnclaveApplication {
         }
         calls.register(BrokerJoinGrant.self) { request in
             let identity = context.identity
-            return try Self.mapped {
+            var answer = try Self.mapped {
                 try state.broker().grantJoin(
                     request,
                     granter: KeyBroker.ReplicaIdentity(
@@ -62,12 +62,35 @@ struct KeyBrokerEnclave: EnclaveApplication {
                     now: Date()
                 )
             }
+            // The newcomer's enclave authenticates the granter by this evidence (its key and the keyring bound).
+            answer.evidence = try await context.evidence(
+                reportData: EnclaveContext.reportData(hashing: answer.runtimeData)
+            )
+            return answer
         }
         calls.register(BrokerJoinComplete.self) { request in
             guard let key = state.takeJoinKey() else {
                 throw EnclaveError.malformedInput("no join request is pending in this enclave")
             }
-            let keyring = try Self.mapped { try KeyBroker.completeJoin(grant: request.grant, with: key) }
+            guard request.grant.utf8.count <= 64 * 1024, request.authorities.count <= 64 else {
+                throw EnclaveError.malformedInput("the grant or the authority list is too long")
+            }
+            let identity = context.identity
+            let keyring = try Self.mapped {
+                try KeyBroker.completeJoin(
+                    grant: request.grant,
+                    granterToken: request.granterToken,
+                    with: key,
+                    authorities: request.authorities,
+                    newcomer: KeyBroker.ReplicaIdentity(
+                        signerID: identity.signerID.hex,
+                        productID: Int(identity.productID),
+                        securityVersion: Int(identity.securityVersion),
+                        debug: identity.isDebug
+                    ),
+                    now: Date()
+                )
+            }
             return try await context.seal(keyring.bytes, policy: .signerID, additionalData: Self.keyringLabel)
         }
     }

@@ -32,20 +32,40 @@ public struct BrokerJoinGrantRequest: Codable, Hashable, Sendable {
     }
 }
 
-/// ``BrokerJoinGrant``'s answer: the keyring wrapped to the newcomer's key.
+/// ``BrokerJoinGrant``'s answer: the keyring wrapped to the newcomer's key, and the granter enclave's evidence
+/// binding the newcomer's key and the keyring's public identity (for the newcomer enclave to authenticate the granter).
 public struct BrokerJoinGrantResponse: Codable, Hashable, Sendable {
     /// JWE compact, `ECDH-ES+A256KW` / `A256GCM`, to the offered key.
     public var grant: String
+    /// JSON `{"purpose", "newcomer": key, "keyring": identity}`; its SHA-256 leads the evidence's report data. Send it
+    /// as the attestation service's JSON `runtimeData`, so the token carries it in `x-ms-runtime`.
+    public var runtimeData: [UInt8]
+    /// The granter enclave's evidence binding ``runtimeData`` (made by the enclave's ECALL; `nil` from the pure
+    /// `KeyBroker.grantJoin`).
+    public var evidence: AttestationEvidence?
 
     /// A grant.
-    public init(grant: String) { self.grant = grant }
+    public init(grant: String, runtimeData: [UInt8], evidence: AttestationEvidence? = nil) {
+        self.grant = grant
+        self.runtimeData = runtimeData
+        self.evidence = evidence
+    }
 }
 
-/// ``BrokerJoinComplete``'s input: the grant from the running replica.
+/// ``BrokerJoinComplete``'s input: the grant from the running replica, the attestation token of the granter
+/// enclave's evidence, and the authorities to verify it with (the ones the broker will pin for release tokens).
 public struct BrokerJoinCompleteRequest: Codable, Hashable, Sendable {
     /// ``BrokerJoinGrantResponse/grant``.
     public var grant: String
+    /// The token of ``BrokerJoinGrantResponse/evidence`` with its runtime data, from a trusted authority.
+    public var granterToken: String
+    /// The authorities whose tokens the newcomer accepts (at least one).
+    public var authorities: [BrokerAuthority]
 
     /// A completion request.
-    public init(grant: String) { self.grant = grant }
+    public init(grant: String, granterToken: String, authorities: [BrokerAuthority]) {
+        self.grant = grant
+        self.granterToken = granterToken
+        self.authorities = authorities
+    }
 }

@@ -116,7 +116,15 @@ extension KeyBrokerCore {
             let grant = try await engineCall {
                 try await engine.grantJoin(BrokerJoinGrantRequest(token: request.token, key: request.key))
             }
-            return (ReplicaJoinGrant(grant: grant.grant), nil, "keyring wrapped to an attested newcomer")
+            guard let evidence = grant.evidence else {
+                throw ServiceError.internal("the broker enclave made a grant without its evidence")
+            }
+            let answer = ReplicaJoinGrant(
+                grant: grant.grant,
+                evidence: Base64URL.encode(try WireJSON.encode(evidence)),
+                runtimeData: Base64URL.encode(grant.runtimeData)
+            )
+            return (answer, nil, "keyring wrapped to an attested newcomer")
         }
     }
 }

@@ -373,15 +373,17 @@ struct KeyBrokerJoin {
     let url: String
 
     /// Has `enclave` (which has no keyring yet) offer a key bound into its evidence, gets the evidence attested,
-    /// asks the running instance for the keyring wrapped to that key, and seals what its enclave unwrapped at
-    /// `sealedKeyringPath`. The host only carries the evidence, the token and the wrapped keyring.
-    func perform(enclave: Enclave, sealedKeyringPath: String) async throws {
+    /// asks the running instance for the keyring wrapped to that key, has the running instance's enclave evidence
+    /// (in the answer) attested the same way, and seals what its enclave unwrapped at `sealedKeyringPath` once it
+    /// checked that token against `authorities`. The host only carries the evidence, the tokens and the wrapped keyring.
+    func perform(enclave: Enclave, sealedKeyringPath: String, authorities: [BrokerAuthority]) async throws {
         let attestation = self.attestation
         let running = self.running
         let url = self.url
         try await EnclaveBrokerEngine.join(
             enclave: enclave,
             sealedKeyringPath: sealedKeyringPath,
+            authorities: authorities,
             attest: { evidence, runtimeData in
                 do {
                     return try await attestation.attest(
@@ -390,8 +392,8 @@ struct KeyBrokerJoin {
                     )
                 } catch let failure as AttestationClient.Failure {
                     throw RuntimeFailure(
-                        message: "--join: the attestation service refused this broker enclave's evidence: "
-                            + "\(failure.code): \(failure.message)"
+                        message: "--join: the attestation service refused a broker enclave's evidence (this one's "
+                            + "or the running instance's): \(failure.code): \(failure.message)"
                     )
                 }
             },
@@ -579,7 +581,7 @@ struct KeyBrokerLaunch {
                     if !shared { throw KeyringDecision.keyringLost(recorded: recorded, sealedPath: sealedPath) }
                     throw KeyringDecision.joinNeeded(recorded: recorded, sealedPath: sealedPath)
                 }
-                try await join.perform(enclave: enclave, sealedKeyringPath: sealedPath)
+                try await join.perform(enclave: enclave, sealedKeyringPath: sealedPath, authorities: authorities)
                 logger.notice("joined the running instance: keyring sealed", metadata: ["from": "\(join.url)"])
             } else if let join {
                 if hasKeyring {

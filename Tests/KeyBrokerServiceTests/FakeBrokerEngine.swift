@@ -84,6 +84,10 @@ struct FakeBrokerEngine: BrokerEngine {
     func wrap(_ request: BrokerWrapRequest) async throws -> [UInt8] { request.plaintext.reversed() }
 
     func grantJoin(_ request: BrokerJoinGrantRequest) async throws -> BrokerJoinGrantResponse {
-        BrokerJoinGrantResponse(grant: "grant-for-" + request.key)
+        BrokerJoinGrantResponse(
+            grant: "grant-for-" + request.key,
+            runtimeData: [],
+            evidence: AttestationEvidence(provider: "fake", bytes: [])
+        )
     }
 }

@@ -115,12 +115,12 @@ struct KeyBrokerReplicaTests {
     func joinAttestedAndServeTheSameKeys() async throws {
         let directory = try Fixtures.temporaryDirectory()
         let database = try await PostgresKeyBrokerStoreTests.scratchDatabase()
-        let platformA = try SimulatedPlatform.open(directory: directory + "/platform-a")
-        let platformB = try SimulatedPlatform.open(directory: directory + "/platform-b")
+        let (platformA, platformB) = try Self.platforms(in: directory)
         #expect(platformA.directory != platformB.directory)
+        #expect(try platformA.rootCertificatePEM() == platformB.rootCertificatePEM())
 
-        // The attestation service, in this process: it trusts platform B, where the newcomers and the release
-        // targets run (A never needs a token of its own).
+        // The attestation service, in this process: it trusts the simulated root of both platforms; the newcomers,
+        // the release targets and (for the join) A's granting enclave are attested by it.
         let service = try await Self.attestationService(trusting: platformB, directory: directory)
         let core = service.core
         let authority = service.authority
@@ -321,6 +321,18 @@ struct KeyBrokerReplicaTests {
         }
     }
 
+    /// Platforms A and B in `directory`: B has its own root secret (it can't unseal A's keyring) but its quotes chain
+    /// to A's simulated root, as two real CPUs chain to one vendor root, so that one attestation service attests both
+    /// (B's newcomer enclave checks a token of A's granting enclave).
+    static func platforms(in directory: String) throws -> (SimulatedPlatform, SimulatedPlatform) {
+        let platformA = try SimulatedPlatform.open(directory: directory + "/platform-a")
+        _ = try platformA.rootCertificatePEM()
+        try FileManager.default.createDirectory(atPath: directory + "/platform-b", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: platformA.directory + "/pki", toPath: directory + "/platform-b/pki")
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory + "/platform-b/pki")
+        return (platformA, try SimulatedPlatform.open(directory: directory + "/platform-b"))
+    }
+
     static func attestationService(trusting platform: SimulatedPlatform, directory: String) async throws -> Service {
         var configuration = AttestationServiceCore.Configuration(issuer: "http://127.0.0.1")
         configuration.allowSimulated = true
@@ -484,8 +496,7 @@ struct KeyBrokerReplicaTests {
     func joinOverHTTPSTrustsThePinnedInstance() async throws {
         let directory = try Fixtures.temporaryDirectory()
         let database = try await PostgresKeyBrokerStoreTests.scratchDatabase()
-        let platformA = try SimulatedPlatform.open(directory: directory + "/platform-a")
-        let platformB = try SimulatedPlatform.open(directory: directory + "/platform-b")
+        let (platformA, platformB) = try Self.platforms(in: directory)
         let service = try await Self.attestationService(trusting: platformB, directory: directory)
         let signed = try Fixtures.sign(
             "KeyBrokerEnclave",

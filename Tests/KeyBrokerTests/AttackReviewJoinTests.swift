@@ -69,30 +69,143 @@ struct AttackReviewJoinTests {
         #expect(unbound?.reason.contains("does not bind") == true, "\(String(describing: unbound))")
     }
 
+    /// The newcomer enclave's own identity (the granter's signer and product, not debug).
+    static let newcomerIdentity = KeyBroker.ReplicaIdentity(
+        signerID: TestKeys.signer,
+        productID: 1,
+        securityVersion: 3,
+        debug: false
+    )
+
+    /// Claims of the granter enclave's token: a genuine broker enclave (the newcomer's signer and product) whose
+    /// `x-ms-runtime` is the grant's runtime data.
+    static func granterClaims(_ granted: BrokerJoinGrantResponse) throws -> [String: TokenValue] {
+        let runtime = try JSONDecoder().decode(TokenValue.self, from: Data(granted.runtimeData))
+        return authority.claims(keys: []).merging(["x-ms-runtime": runtime]) { $1 }
+    }
+
+    /// `completeJoin` as the newcomer enclave runs it, pinning the test authority.
+    static func complete(
+        _ grant: String,
+        token: String,
+        key: P256.KeyAgreement.PrivateKey,
+        authorities: [BrokerAuthority] = [authority.brokerAuthority]
+    ) throws -> BrokerKeyring {
+        try KeyBroker.completeJoin(
+            grant: grant,
+            granterToken: token,
+            with: key,
+            authorities: authorities,
+            newcomer: newcomerIdentity,
+            now: Date()
+        )
+    }
+
+    /// Expects `body` to be refused `JoinRefused` with a reason about the granter mentioning `text`.
+    static func expectGranterRefused(
+        _ name: String,
+        mentioning text: String,
+        sourceLocation: SourceLocation = #_sourceLocation,
+        _ body: () throws -> BrokerKeyring
+    ) {
+        let refused = #expect(throws: KeyBrokerError.self, "\(name)", sourceLocation: sourceLocation) {
+            _ = try body()
+        }
+        #expect(
+            refused?.code == BrokerRefusal.Code.joinRefused,
+            "\(name): \(String(describing: refused))",
+            sourceLocation: sourceLocation
+        )
+        #expect(
+            refused?.reason.hasPrefix("granter: ") == true && refused?.reason.contains(text) == true,
+            "\(name): \(String(describing: refused))",
+            sourceLocation: sourceLocation
+        )
+    }
+
+    @Test("A genuine granter's grant with its token opens for the newcomer it was made for (control)")
+    func aGenuineGrantOpens() throws {
+        let newcomer = try Self.newcomer()
+        let granted = try Self.grant(newcomer.claims, key: newcomer.jwk)
+        let token = try Self.authority.token(try Self.granterClaims(granted))
+        let keyring = try Self.complete(granted.grant, token: token, key: newcomer.key)
+        #expect(keyring.bytes == KeyReleaseTests.broker.keyring.bytes)
+        #expect(KeyBroker.keyringIdentity(keyring) == KeyBroker.keyringIdentity(KeyReleaseTests.broker.keyring))
+    }
+
     @Test("A grant made for one newcomer does not open for another")
     func aGrantReplayedToAnotherNewcomerDoesNotOpen() throws {
         let first = try Self.newcomer()
         let second = try Self.newcomer()
         let granted = try Self.grant(first.claims, key: first.jwk)
-        let keyring = try KeyBroker.completeJoin(grant: granted.grant, with: first.key)
+        let token = try Self.authority.token(try Self.granterClaims(granted))
+        let keyring = try Self.complete(granted.grant, token: token, key: first.key)
         #expect(keyring.bytes == KeyReleaseTests.broker.keyring.bytes)
-        let refused = #expect(throws: KeyBrokerError.self) {
-            _ = try KeyBroker.completeJoin(grant: granted.grant, with: second.key)
+        // The grant and its token replayed to another newcomer: the token binds the first newcomer's key.
+        Self.expectGranterRefused("replayed", mentioning: "does not bind this newcomer's key") {
+            try Self.complete(granted.grant, token: token, key: second.key)
         }
-        #expect(refused?.code == KeyBrokerError.keyringInvalid, "\(String(describing: refused))")
     }
 
-    /// HOLE: the grant is ECDH-ES to the newcomer's public key, so anyone can make one; `completeJoin` checks only
-    /// that it decrypts and is a keyring. The host of a newcomer can answer its join itself with a keyring it
-    /// generated: a genuine broker enclave then attests an import key and a signing key the host knows (owners'
-    /// imported keys and the clean rooms' counter answers are then the host's). The database's keyring ID check at
-    /// start does not stop it (the host writes that database). Fix: the granter's grant must be authenticated as a
-    /// genuine broker enclave's (e.g. the granter attests binding a key that signs the grant, checked by the newcomer
-    /// enclave against the same identity rules), or the newcomer pinned to the keyring's import key.
-    @Test(
-        "A grant made by someone who is not a broker enclave is refused by the newcomer",
-        .disabled("HOLE: KeyBroker.completeJoin accepts any keyring encrypted to the newcomer's public key")
-    )
+    @Test("A grant whose granter token binds another newcomer's key is refused")
+    func aTokenBindingAnotherNewcomerIsRefused() throws {
+        let newcomer = try Self.newcomer()
+        let other = try Self.newcomer()
+        // A genuine grant made for the other newcomer: its token binds the other key.
+        let otherGrant = try Self.grant(other.claims, key: other.jwk)
+        let otherToken = try Self.authority.token(try Self.granterClaims(otherGrant))
+        // The host re-encrypts nothing it can't: it pairs this newcomer's genuine grant with the other's token.
+        let granted = try Self.grant(newcomer.claims, key: newcomer.jwk)
+        Self.expectGranterRefused("token of another newcomer", mentioning: "does not bind this newcomer's key") {
+            try Self.complete(granted.grant, token: otherToken, key: newcomer.key)
+        }
+    }
+
+    @Test("A grant from a debug, other-signer or other-product granter, or evidence that is no grant's, is refused")
+    func ineligibleGrantersAreRefused() throws {
+        let newcomer = try Self.newcomer()
+        let granted = try Self.grant(newcomer.claims, key: newcomer.jwk)
+        let claims = try Self.granterClaims(granted)
+        let attacks: [(String, [String: TokenValue], String)] = [
+            ("debug granter", claims.merging(["x-ms-sgx-is-debuggable": .bool(true)]) { $1 }, "debug"),
+            ("no debug claim", claims.filter { $0.key != "x-ms-sgx-is-debuggable" }, "debug"),
+            (
+                "other signer",
+                claims.merging(["x-ms-sgx-mrsigner": .string(String(repeating: "66", count: 32))]) { $1 },
+                "signer"
+            ),
+            ("other product", claims.merging(["x-ms-sgx-product-id": .integer(2)]) { $1 }, "product"),
+            (
+                "broker evidence that is no grant's",
+                claims.merging(["x-ms-runtime": .object(["broker": .string("https://b"), "keys": .array([])])]) {
+                    $1
+                },
+                "not a join grant"
+            ),
+            ("expired", claims.merging(["exp": .integer(Int(Date().timeIntervalSince1970) - 3600)]) { $1 }, "verify"),
+        ]
+        for (name, attack, reason) in attacks {
+            let token = try Self.authority.token(attack)
+            Self.expectGranterRefused(name, mentioning: reason) {
+                try Self.complete(granted.grant, token: token, key: newcomer.key)
+            }
+        }
+        // A token from an authority the newcomer does not pin, and no pinned authority at all.
+        let untrusted = try TestAuthority.other.token(claims.merging(["iss": .string(TestAuthority.other.url)]) { $1 })
+        Self.expectGranterRefused("untrusted authority", mentioning: "does not verify") {
+            try Self.complete(granted.grant, token: untrusted, key: newcomer.key)
+        }
+        let genuine = try Self.authority.token(claims)
+        Self.expectGranterRefused("no authorities", mentioning: "no authority") {
+            try Self.complete(granted.grant, token: genuine, key: newcomer.key, authorities: [])
+        }
+    }
+
+    /// Was a HOLE (the grant is ECDH-ES to the newcomer's public key, so anyone can make one, and `completeJoin`
+    /// checked only that it decrypts and is a keyring: the newcomer's host could answer its join with a keyring it
+    /// made, and a genuine broker enclave then attested keys the host knows). Now the newcomer enclave takes a keyring
+    /// only with a granter token of its own signer and product binding its key and that keyring's public identity.
+    @Test("A grant made by someone who is not a broker enclave is refused by the newcomer")
     func aGrantFromAFakeGranterIsRefused() throws {
         let newcomer = try Self.newcomer()
         let fake = try BrokerKeyring.generate(name: "https://broker.example")
@@ -101,9 +214,31 @@ struct AttackReviewJoinTests {
             to: try WrapJWK(p256: newcomer.key.publicKey).wrapTarget(),
             contentType: KeyBroker.keyringContentType
         )
-        let refused = #expect(throws: KeyBrokerError.self) {
-            _ = try KeyBroker.completeJoin(grant: grant, with: newcomer.key)
+        // No token, garbage, or a token of the host's own making.
+        let forged = try TestAuthority(url: Self.authority.url)
+        let fakeRuntime = TokenValue.object([
+            "purpose": .string(KeyBroker.joinGrantPurpose),
+            "newcomer": .object([
+                "kty": .string("EC"), "crv": .string("P-256"),
+                "x": .string(WrapJWK(p256: newcomer.key.publicKey).x ?? ""),
+                "y": .string(WrapJWK(p256: newcomer.key.publicKey).y ?? ""),
+            ]),
+            "keyring": .string(KeyBroker.keyringIdentity(fake)),
+        ])
+        let forgedToken = try forged.token(
+            Self.authority.claims(keys: []).merging(["x-ms-runtime": fakeRuntime]) { $1 }
+        )
+        for (name, token) in [("no token", ""), ("garbage", "a.b.c"), ("forged signature", forgedToken)] {
+            Self.expectGranterRefused(name, mentioning: "does not verify") {
+                try Self.complete(grant, token: token, key: newcomer.key)
+            }
         }
-        #expect(refused != nil, "the newcomer adopted a keyring the attacker made")
+        // A genuine granter's token for this very newcomer (the host asked a real replica too), beside the host's
+        // keyring: the token binds the genuine keyring's identity, not the fake one's.
+        let granted = try Self.grant(newcomer.claims, key: newcomer.jwk)
+        let genuine = try Self.authority.token(try Self.granterClaims(granted))
+        Self.expectGranterRefused("fake keyring, genuine token", mentioning: "not the one its evidence binds") {
+            try Self.complete(grant, token: genuine, key: newcomer.key)
+        }
     }
 }

@@ -7,6 +7,7 @@ import Foundation
 import KeyBroker
 import KeyBrokerInterface
 import KeyReleaseFormats
+import TestSupport
 import Testing
 
 /// Replicas (issue 12 item 6): a newcomer broker enclave on another simulated platform gets the keyring only by an
@@ -25,18 +26,33 @@ struct BrokerJoinTests {
         let granterOpen: BrokerOpenResponse
     }
 
+    /// Another simulated platform (its own root secret: it can't unseal the first one's blobs) whose quotes chain
+    /// to the same simulated root as `platform`'s, as two real CPUs chain to one vendor root: one attestation service
+    /// then attests both the granter and the newcomer.
+    static func platform(sharingRootWith platform: SimulatedPlatform) throws -> SimulatedPlatform {
+        _ = try platform.rootCertificatePEM()
+        let directory = try Fixtures.temporaryDirectory() + "/platform"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: platform.directory + "/pki", toPath: directory + "/pki")
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory + "/pki")
+        let other = try SimulatedPlatform.open(directory: directory)
+        #expect(try other.rootCertificatePEM() == platform.rootCertificatePEM())
+        return other
+    }
+
     static func withSetup(
         granterSVN: UInt16 = 2,
+        granterDebug: Bool = false,
         _ body: (Setup, AttestationServiceCore) async throws -> Void
     )
         async throws
     {
         let granterPlatform = try BrokerEnclaveFixture.platform()
-        let newcomerPlatform = try BrokerEnclaveFixture.platform()
+        let newcomerPlatform = try Self.platform(sharingRootWith: granterPlatform)
         let signer = P256.Signing.PrivateKey()
         try await BrokerEnclaveFixture.withService(trusting: newcomerPlatform, issuer: issuer) { service in
             let granter = try await BrokerEnclaveFixture.load(
-                try BrokerEnclaveFixture.sign(key: signer, securityVersion: granterSVN),
+                try BrokerEnclaveFixture.sign(key: signer, securityVersion: granterSVN, debug: granterDebug),
                 on: granterPlatform
             )
             do {
@@ -73,6 +89,20 @@ struct BrokerJoinTests {
             runtimeData: offer.runtimeData
         )
         return (offer, token)
+    }
+
+    /// The newcomer's completion: the grant, the token of the granter enclave's evidence, the service pinned.
+    static func completion(
+        _ grant: BrokerJoinGrantResponse,
+        service: AttestationServiceCore
+    ) async throws -> BrokerJoinCompleteRequest {
+        let evidence = try #require(grant.evidence, "the granter enclave gave no evidence with its grant")
+        let token = try await BrokerEnclaveFixture.token(service, evidence: evidence, runtimeData: grant.runtimeData)
+        return BrokerJoinCompleteRequest(
+            grant: grant.grant,
+            granterToken: token,
+            authorities: [try BrokerEnclaveFixture.authority(service, url: issuer)]
+        )
     }
 
     static func expectRefused(
@@ -119,7 +149,8 @@ struct BrokerJoinTests {
                 BrokerJoinGrant.self,
                 BrokerJoinGrantRequest(token: token, key: offer.key)
             )
-            let sealed = try await newcomer.call(BrokerJoinComplete.self, BrokerJoinCompleteRequest(grant: grant.grant))
+            let completion = try await Self.completion(grant, service: service)
+            let sealed = try await newcomer.call(BrokerJoinComplete.self, completion)
             let opened = try await newcomer.call(
                 BrokerOpen.self,
                 BrokerOpenRequest(sealedKeyring: sealed, authorities: [], brokerName: "https://broker.test")
@@ -134,7 +165,7 @@ struct BrokerJoinTests {
             #expect(unwrapped == dataKey)
             // The grant is for this enclave's pending key only: a second completion has no key.
             await #expect(throws: EnclaveError.self) {
-                _ = try await newcomer.call(BrokerJoinComplete.self, BrokerJoinCompleteRequest(grant: grant.grant))
+                _ = try await newcomer.call(BrokerJoinComplete.self, completion)
             }
             await newcomer.terminate()
         }
@@ -206,6 +237,65 @@ struct BrokerJoinTests {
             encoder.outputFormatting = .sortedKeys
             let swapped = String(decoding: try encoder.encode(hostKey), as: UTF8.self)
             await Self.expectRefused(setup, BrokerJoinGrantRequest(token: token, key: swapped), mentioning: "bind")
+        }
+    }
+
+    @Test func aGrantFromADebugGranterIsRefusedByTheNewcomer() async throws {
+        try await Self.withSetup(granterDebug: true) { setup, service in
+            let newcomer = try await BrokerEnclaveFixture.load(
+                try BrokerEnclaveFixture.sign(key: setup.granterSigner, securityVersion: 2),
+                on: setup.newcomerPlatform
+            )
+            let (offer, token) = try await Self.offer(newcomer, service: service)
+            // The debug granter grants (the newcomer is not debug), but its keyring may be known outside it.
+            let grant = try await setup.granter.call(
+                BrokerJoinGrant.self,
+                BrokerJoinGrantRequest(token: token, key: offer.key)
+            )
+            let completion = try await Self.completion(grant, service: service)
+            do {
+                _ = try await newcomer.call(BrokerJoinComplete.self, completion)
+                Issue.record("the newcomer took a debug granter's keyring")
+            } catch let error as EnclaveError {
+                #expect(error.code == .invalidSignature, "\(error)")
+                #expect("\(error)".contains(BrokerRefusal.Code.joinRefused + ": granter: a debug enclave"), "\(error)")
+            }
+            await newcomer.terminate()
+        }
+    }
+
+    @Test func aGrantWithoutTheGranterTokenOrWithTheNewcomersOwnTokenIsRefused() async throws {
+        try await Self.withSetup { setup, service in
+            let newcomer = try await BrokerEnclaveFixture.load(
+                try BrokerEnclaveFixture.sign(key: setup.granterSigner, securityVersion: 2),
+                on: setup.newcomerPlatform
+            )
+            let authority = try BrokerEnclaveFixture.authority(service, url: Self.issuer)
+            // The host hands the genuine grant with the newcomer's own token (a genuine enclave's, same signer, but
+            // no grant's evidence), then with none: both refused, and the pending key is spent by the first try.
+            let (offer, token) = try await Self.offer(newcomer, service: service)
+            let grant = try await setup.granter.call(
+                BrokerJoinGrant.self,
+                BrokerJoinGrantRequest(token: token, key: offer.key)
+            )
+            for (name, granterToken, text) in [
+                ("the newcomer's own token", token, "not a join grant"), ("no token", "", "no join request"),
+            ] {
+                do {
+                    _ = try await newcomer.call(
+                        BrokerJoinComplete.self,
+                        BrokerJoinCompleteRequest(
+                            grant: grant.grant,
+                            granterToken: granterToken,
+                            authorities: [authority]
+                        )
+                    )
+                    Issue.record("\(name): the newcomer took the keyring")
+                } catch let error as EnclaveError {
+                    #expect("\(error)".contains(text), "\(name): \(error)")
+                }
+            }
+            await newcomer.terminate()
         }
     }
 }

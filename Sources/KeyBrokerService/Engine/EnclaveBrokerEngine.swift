@@ -56,10 +56,13 @@ public final class EnclaveBrokerEngine: BrokerEngine {
 
     /// A newcomer replica's join: `BrokerJoinRequest` in `enclave`, the offer's evidence attested by `attest`
     /// (evidence and runtime data → token from a trusted authority), the token and key taken to a running instance by
-    /// `grant`, and `BrokerJoinComplete`; the sealed keyring is written to `sealedKeyringPath` (which must not exist).
+    /// `grant`, the granter enclave's evidence in the answer attested by `attest` too, and `BrokerJoinComplete` with
+    /// that token and `authorities` (the newcomer enclave checks the granter with them); the sealed keyring is written
+    /// to `sealedKeyringPath` (which must not exist).
     public static func join(
         enclave: Enclave,
         sealedKeyringPath: String,
+        authorities: [BrokerAuthority],
         attest: @Sendable (AttestationEvidence, [UInt8]) async throws -> String,
         grant: @Sendable (ReplicaJoinRequest) async throws -> ReplicaJoinGrant
     ) async throws {
@@ -69,7 +72,18 @@ public final class EnclaveBrokerEngine: BrokerEngine {
         let offer = try await enclave.call(BrokerJoinRequest.self, Empty())
         let token = try await attest(offer.evidence, offer.runtimeData)
         let answer = try await grant(ReplicaJoinRequest(token: token, key: offer.key))
-        let sealed = try await enclave.call(BrokerJoinComplete.self, BrokerJoinCompleteRequest(grant: answer.grant))
+        guard answer.evidence.utf8.count <= 1 << 20, answer.runtimeData.utf8.count <= 64 << 10,
+            let evidenceJSON = Base64URL.decode(answer.evidence),
+            let runtimeData = Base64URL.decode(answer.runtimeData),
+            let granterEvidence = try? WireJSON.decode(AttestationEvidence.self, from: evidenceJSON)
+        else {
+            throw ServiceError.badRequest("BadParameter", "the running instance's grant carries no readable evidence")
+        }
+        let granterToken = try await attest(granterEvidence, runtimeData)
+        let sealed = try await enclave.call(
+            BrokerJoinComplete.self,
+            BrokerJoinCompleteRequest(grant: answer.grant, granterToken: granterToken, authorities: authorities)
+        )
         try SecretFile.write(sealed, to: sealedKeyringPath, mode: 0o600, replacing: false)
     }
 
