@@ -1,4 +1,4 @@
-public import AttestationService
+internal import AttestationService
 
 extension CleanRoomHost {
     /// A fresh attestation token for the opened clean room (its evidence and runtime data through the attestation

@@ -1,4 +1,4 @@
-public import AttestationService
+internal import AttestationService
 public import CleanRoomInterface
 internal import EnclaveCore
 

@@ -1,4 +1,4 @@
-public import AttestationService
+internal import AttestationService
 public import CleanRoom
 public import EnclaveCore
 internal import Foundation
@@ -38,7 +38,9 @@ public struct CleanRoomKeyRelease: Sendable {
     /// With `counterKey` (the key broker's signing key, raw P-256 `x ‖ y`, taken from its attested evidence) the
     /// runtime data must also name it as `x-ms-runtime.counterKey`: the clean room's rollback counter is then the
     /// broker's, not one the untrusted host answers itself (which could roll the privacy budget back at a restart).
-    public static func releasePolicy(contract: Contract, issuer: String, counterKey: [UInt8]? = nil) -> [UInt8] {
+    /// `nil` releases to a clean room whatever its counter, or with none: no rollback protection for the privacy
+    /// budget. There is no default, so that choice is always written out.
+    public static func releasePolicy(contract: Contract, issuer: String, counterKey: [UInt8]?) -> [UInt8] {
         let requirement = contract.enclave
         var conditions: [[String: Any]] = [
             ["claim": "x-ms-sgx-mrsigner", "equals": requirement.signerID.hex],

@@ -127,7 +127,11 @@ struct CounterWiringTests {
         let unpinned = try services.importKey(
             raw,
             name: "bank-a-tx-unpinned",
-            policy: CleanRoomKeyRelease.releasePolicy(contract: contract, issuer: KeyReleaseTests.issuer)
+            policy: CleanRoomKeyRelease.releasePolicy(
+                contract: contract,
+                issuer: KeyReleaseTests.issuer,
+                counterKey: nil
+            )
         )
         let release = services.keyRelease(["bank-a-tx": pinned, "bank-a-tx-unpinned": unpinned])
         let side = BrokerCounterTests.BrokerSide(broker: services.broker)

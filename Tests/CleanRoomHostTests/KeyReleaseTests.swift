@@ -127,7 +127,7 @@ struct KeyReleaseTests {
         keys["bank-a-tx"] = try services.importKey(
             dataKey,
             name: "bank-a-tx",
-            policy: CleanRoomKeyRelease.releasePolicy(contract: contract, issuer: Self.issuer)
+            policy: CleanRoomKeyRelease.releasePolicy(contract: contract, issuer: Self.issuer, counterKey: nil)
         )
         keysBox.set(keys)
         _ = try await harness.host.submitContract(contract.canonicalBytes)
@@ -174,7 +174,7 @@ struct KeyReleaseTests {
             "bank-a-tx": try services.importKey(
                 dataKey,
                 name: "bank-a-tx",
-                policy: CleanRoomKeyRelease.releasePolicy(contract: contract, issuer: Self.issuer)
+                policy: CleanRoomKeyRelease.releasePolicy(contract: contract, issuer: Self.issuer, counterKey: nil)
             )
         ])
         // The host opens the same clean room enclave under a contract whose name differs in one byte.
@@ -210,7 +210,7 @@ struct KeyReleaseTests {
         let key = try services.importKey(
             (0..<32).map { UInt8($0) },
             name: "bank-a-tx",
-            policy: CleanRoomKeyRelease.releasePolicy(contract: contract, issuer: Self.issuer)
+            policy: CleanRoomKeyRelease.releasePolicy(contract: contract, issuer: Self.issuer, counterKey: nil)
         )
         let release = services.keyRelease(["bank-a-tx": key])
 
