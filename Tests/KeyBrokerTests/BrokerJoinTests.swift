@@ -264,35 +264,70 @@ struct BrokerJoinTests {
         }
     }
 
-    @Test func aGrantWithoutTheGranterTokenOrWithTheNewcomersOwnTokenIsRefused() async throws {
+    /// The newcomer's host answers the join itself (the attack-review HOLE): with the newcomer's own token, no
+    /// token, or a keyring it made beside a genuine granter's token for this very newcomer. Each is refused by the
+    /// newcomer enclave, and a refused completion spends the pending key.
+    @Test func aGrantTheHostMadeOrWithoutAGranterTokenIsRefused() async throws {
         try await Self.withSetup { setup, service in
             let newcomer = try await BrokerEnclaveFixture.load(
                 try BrokerEnclaveFixture.sign(key: setup.granterSigner, securityVersion: 2),
                 on: setup.newcomerPlatform
             )
             let authority = try BrokerEnclaveFixture.authority(service, url: Self.issuer)
-            // The host hands the genuine grant with the newcomer's own token (a genuine enclave's, same signer, but
-            // no grant's evidence), then with none: both refused, and the pending key is spent by the first try.
-            let (offer, token) = try await Self.offer(newcomer, service: service)
-            let grant = try await setup.granter.call(
-                BrokerJoinGrant.self,
-                BrokerJoinGrantRequest(token: token, key: offer.key)
-            )
-            for (name, granterToken, text) in [
-                ("the newcomer's own token", token, "not a join grant"), ("no token", "", "no join request"),
-            ] {
-                do {
-                    _ = try await newcomer.call(
-                        BrokerJoinComplete.self,
-                        BrokerJoinCompleteRequest(
-                            grant: grant.grant,
-                            granterToken: granterToken,
-                            authorities: [authority]
-                        )
+            let fake = try BrokerKeyring.generate(name: "https://broker.test")
+            enum Forgery: CaseIterable { case ownToken, noToken, hostKeyring }
+            for forgery in Forgery.allCases {
+                let (offer, token) = try await Self.offer(newcomer, service: service)
+                let genuine = try await setup.granter.call(
+                    BrokerJoinGrant.self,
+                    BrokerJoinGrantRequest(token: token, key: offer.key)
+                )
+                let genuineCompletion = try await Self.completion(genuine, service: service)
+                let request: BrokerJoinCompleteRequest
+                let text: String
+                switch forgery {
+                case .ownToken:
+                    request = BrokerJoinCompleteRequest(
+                        grant: genuine.grant,
+                        granterToken: token,
+                        authorities: [authority]
                     )
-                    Issue.record("\(name): the newcomer took the keyring")
+                    text = "not a join grant"
+                case .noToken:
+                    request = BrokerJoinCompleteRequest(
+                        grant: genuine.grant,
+                        granterToken: "",
+                        authorities: [authority]
+                    )
+                    text = "does not verify"
+                case .hostKeyring:
+                    let offered = try JSONDecoder().decode(WrapJWK.self, from: Data(offer.key.utf8))
+                    let forged = try ECDHESJWE.encrypt(
+                        fake.bytes,
+                        to: try offered.wrapTarget(),
+                        contentType: KeyBroker.keyringContentType
+                    )
+                    request = BrokerJoinCompleteRequest(
+                        grant: forged,
+                        granterToken: genuineCompletion.granterToken,
+                        authorities: [authority]
+                    )
+                    text = "not the one its evidence binds"
+                }
+                do {
+                    _ = try await newcomer.call(BrokerJoinComplete.self, request)
+                    Issue.record("\(forgery): the newcomer took the keyring")
                 } catch let error as EnclaveError {
-                    #expect("\(error)".contains(text), "\(name): \(error)")
+                    #expect(error.code == .invalidSignature, "\(forgery): \(error)")
+                    #expect("\(error)".contains(BrokerRefusal.Code.joinRefused + ": granter: "), "\(forgery): \(error)")
+                    #expect("\(error)".contains(text), "\(forgery): \(error)")
+                }
+                // The refused completion spent the pending key: not even the genuine grant opens now.
+                do {
+                    _ = try await newcomer.call(BrokerJoinComplete.self, genuineCompletion)
+                    Issue.record("\(forgery): a second completion was accepted")
+                } catch let error as EnclaveError {
+                    #expect("\(error)".contains("no join request is pending"), "\(forgery): \(error)")
                 }
             }
             await newcomer.terminate()
