@@ -67,15 +67,17 @@ public enum BrokerJoinRequest: EnclaveCall {
 
 /// ECALL, on a running replica: check a newcomer's token (same signer and product, security version at least
 /// this one's, not debug unless this one is, evidence binding the offered key) and wrap the keyring to the offered
-/// key.
+/// key; answers it with this enclave's evidence binding the offered key and the keyring's public identity.
 public enum BrokerJoinGrant: EnclaveCall {
     public typealias Input = BrokerJoinGrantRequest
     public typealias Output = BrokerJoinGrantResponse
     public static var name: String { "keybroker.joinGrant" }
 }
 
-/// ECALL, on the newcomer: unwrap the grant with the ephemeral key of ``BrokerJoinRequest`` and seal the keyring
-/// under the signer policy; answers the sealed blob (then ``BrokerOpen`` it).
+/// ECALL, on the newcomer: authenticate the granter by the token of its evidence (a pinned authority, this enclave's
+/// signer and product, not debug, binding this enclave's ephemeral key and the keyring it grants), unwrap the grant
+/// with the ephemeral key of ``BrokerJoinRequest`` and seal the keyring under the signer policy; answers the sealed
+/// blob (then ``BrokerOpen`` it). Any refusal spends the ephemeral key.
 public enum BrokerJoinComplete: EnclaveCall {
     public typealias Input = BrokerJoinCompleteRequest
     public typealias Output = [UInt8]
