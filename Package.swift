@@ -264,6 +264,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The clean room host's records on PostgreSQL (`enclave cleanroom serve --database`); behind the Postgres
+        // trait like KeyBrokerServicePostgres.
+        .target(
+            name: "CleanRoomHostPostgres",
+            dependencies: [
+                "CleanRoomHost", "AttestationServicePostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Relying parties and attesters: the service's REST client and token verification against its JWKS.
         .target(
             name: "AttestationClient",
@@ -291,6 +303,7 @@ let package = Package(
                 "KeyBrokerService", "KeyBrokerInterface", "KeyEnvelope",
                 .target(name: "AttestationServicePostgres", condition: .when(traits: ["Postgres"])),
                 .target(name: "KeyBrokerServicePostgres", condition: .when(traits: ["Postgres"])),
+                .target(name: "CleanRoomHostPostgres", condition: .when(traits: ["Postgres"])),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -472,6 +485,7 @@ let package = Package(
             dependencies: [
                 "CleanRoomHost", "CleanRoomInterface", "CleanRoom", "AttestationService", "Attestation", "EnclaveHost",
                 "EnclaveCore", "KeyReleaseFormats", "TestSupport", "KeyBroker", "KeyBrokerInterface",
+                "CleanRoomHostPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

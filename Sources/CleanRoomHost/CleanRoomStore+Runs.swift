@@ -1,6 +1,4 @@
 public import Foundation
-internal import NIOCore
-internal import SQLiteNIO
 
 /// The query runs the host stores: each run's encrypted result and its receipt (both safe to keep on an untrusted
 /// host: the result is ciphertext to the recipients, the receipt holds digests and counts only).
@@ -42,55 +40,12 @@ extension CleanRoomStore {
         }
     }
 
-    static let runsTable =
-        "CREATE TABLE IF NOT EXISTS cr_runs (id TEXT PRIMARY KEY, query TEXT NOT NULL, sequence INTEGER NOT NULL, "
-        + "time REAL NOT NULL, suppressed INTEGER NOT NULL, result BLOB NOT NULL, receipt BLOB NOT NULL)"
-
     /// Store a run.
-    public func putRun(_ run: RunRecord) async throws {
-        _ = try await connection.query(
-            "INSERT INTO cr_runs (id, query, sequence, time, suppressed, result, receipt) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                + "ON CONFLICT (id) DO NOTHING",
-            [
-                .text(run.id), .text(run.queryID), .integer(Int(run.sequence)), .float(run.time.timeIntervalSince1970),
-                .integer(Int(run.suppressedGroups)), .blob(ByteBuffer(bytes: run.result)),
-                .blob(ByteBuffer(bytes: run.receipt)),
-            ]
-        )
-    }
+    public func putRun(_ run: RunRecord) async throws { try await records.putRun(run) }
 
     /// The run with `id`, if stored.
-    public func run(_ id: String) async throws -> RunRecord? {
-        try await runs(where: "WHERE id = ?", [.text(id)]).first
-    }
+    public func run(_ id: String) async throws -> RunRecord? { try await records.run(id) }
 
     /// The runs stored, oldest first (at most `limit`, the latest ones).
-    public func runs(limit: Int = 1000) async throws -> [RunRecord] {
-        try await runs(
-            where: "WHERE sequence >= (SELECT COALESCE(MAX(sequence), 0) FROM cr_runs) - ?",
-            [.integer(limit - 1)]
-        )
-    }
-
-    private func runs(where clause: String, _ binds: [SQLiteData]) async throws -> [RunRecord] {
-        try await connection.query(
-            "SELECT id, query, sequence, time, suppressed, result, receipt FROM cr_runs \(clause) ORDER BY sequence",
-            binds
-        ).compactMap { row in
-            guard let id = row.column("id")?.string, let query = row.column("query")?.string,
-                let sequence = row.column("sequence")?.integer, let time = row.column("time")?.double,
-                let suppressed = row.column("suppressed")?.integer,
-                case .blob(let result) = row.column("result"), case .blob(let receipt) = row.column("receipt")
-            else { return nil }
-            return RunRecord(
-                id: id,
-                queryID: query,
-                sequence: Int64(sequence),
-                time: Date(timeIntervalSince1970: time),
-                suppressedGroups: Int64(suppressed),
-                result: Array(buffer: result),
-                receipt: Array(buffer: receipt)
-            )
-        }
-    }
+    public func runs(limit: Int = 1000) async throws -> [RunRecord] { try await records.runs(limit: limit) }
 }

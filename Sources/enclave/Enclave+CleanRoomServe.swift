@@ -9,14 +9,19 @@ import Hummingbird
 import Logging
 import NIOCore
 
+#if Postgres
+import CleanRoomHostPostgres
+#endif
+
 extension EnclaveCommand.CleanRoomCLI {
     /// `enclave cleanroom serve`: the clean room's untrusted host.
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the clean room's untrusted host (HTTPS API, store, status page) and its enclave.",
             discussion: """
-                Starts with no set-up: SQLite and the encrypted data sets in the data directory, a self-signed TLS \
-                certificate there, the clean room enclave loaded from beside this executable (signature IMAGE.sig). \
+                Starts with no set-up: SQLite and the encrypted data sets in the data directory (--database keeps \
+                the records in PostgreSQL instead; the files stay there), a self-signed TLS certificate there, the \
+                clean room enclave loaded from beside this executable (signature IMAGE.sig). \
                 The host stores only what the parties submit: the contract, signatures, halt statements and \
                 ciphertext; it never holds a data key. Parties submit with PUT /contract, POST /signatures, \
                 POST /halts, PUT /datasets/NAME (signed by the data set's owner: X-Owner-Signature; with \
@@ -46,6 +51,20 @@ extension EnclaveCommand.CleanRoomCLI {
 
         @Option(help: "Data directory (default: $XDG_DATA_HOME/enclavekit/cleanroom).")
         var dataDir: String?
+
+        @Option(
+            help: """
+                PostgreSQL URL (postgres://user@host[:port]/database[?sslmode=disable|prefer|require|verify-ca|\
+                verify-full&sslrootcert=FILE]) for the records (contract, signatures, halts, data set records, \
+                runs) instead of SQLite in the data directory; the data set files, their upload signatures and the \
+                sealed state stay in the data directory. The password comes from --database-password-file or \
+                $PGPASSWORD.
+                """
+        )
+        var database: String?
+
+        @Option(help: "A file holding the PostgreSQL password (else $PGPASSWORD); a password in --database is refused.")
+        var databasePasswordFile: String?
 
         @Option(help: "A contract (canonical JSON) to submit at start (it can also be PUT to /contract).")
         var contract: String?
@@ -78,6 +97,15 @@ extension EnclaveCommand.CleanRoomCLI {
             guard (1...(1 << 20)).contains(maxDataSetMib) else {
                 throw ValidationError("--max-data-set-mib must be between 1 and 1048576")
             }
+            if let database, URLComponents(string: database)?.password != nil {
+                throw ValidationError(
+                    "a password in --database is visible to every user of this machine; "
+                        + "use --database-password-file or $PGPASSWORD"
+                )
+            }
+            if databasePasswordFile != nil, database == nil {
+                throw ValidationError("--database-password-file goes with --database")
+            }
         }
 
         func run() async throws {
@@ -86,7 +114,7 @@ extension EnclaveCommand.CleanRoomCLI {
             let tls = try tlsIdentity(dataDirectory: directory)
             let store: CleanRoomStore
             do {
-                store = try await CleanRoomStore.open(directory: directory)
+                store = try await openStore(directory: directory)
             } catch let error as EnclaveError {
                 throw ValidationError(error.reason)
             }
@@ -154,6 +182,27 @@ extension EnclaveCommand.CleanRoomCLI {
                 throw error
             }
             await Self.close(store, loaded)
+        }
+
+        /// The store: SQLite in the data directory, or the records on PostgreSQL with `--database` (the files stay in
+        /// the data directory either way).
+        func openStore(directory: String) async throws -> CleanRoomStore {
+            guard let database else { return try await CleanRoomStore.open(directory: directory) }
+            #if Postgres
+            let password = try EnclaveCommand.Serve.Attestation.databasePassword(file: databasePasswordFile)
+            do {
+                return try await PostgresCleanRoomStore.open(directory: directory, url: database, password: password)
+            } catch let error as ServiceError {
+                if error.code == "InvalidDatabaseURL" { throw ValidationError(error.message) }
+                throw RuntimeFailure(message: error.message)
+            }
+            #else
+            _ = database
+            throw ValidationError(
+                "this enclave was built without PostgreSQL support (the Postgres trait); "
+                    + "rebuild with `swift build --product enclave` (default traits)"
+            )
+            #endif
         }
 
         /// The key release through the attestation service and the broker; nil (with a note) when their default
