@@ -434,8 +434,10 @@ struct TrustHardeningTests {
             case nil: Issue.record("the policy evaluation ran for more than 20 seconds")
             }
             #expect(ContinuousClock.now - started < .seconds(20))
-            let stopped = await Self.within(.seconds(10)) { await running.stop() }
-            #expect(stopped != nil, "the service did not stop promptly")
+            // Prompt means it does not hang behind the cut-off evaluation; the bound is generous because the whole
+            // suite runs in parallel on two busy cores (over 10 s was seen once with a cold build beside it).
+            let stopped = await Self.within(.seconds(30)) { await running.stop() }
+            #expect(stopped != nil, "the service did not stop within 30 s")
         }
     }
 
