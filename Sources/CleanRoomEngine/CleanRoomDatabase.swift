@@ -399,8 +399,11 @@ public final class CleanRoomDatabase: @unchecked Sendable {
     /// - Throws: `CleanRoomError/Code/accessDenied`, `CleanRoomError/Code/timeLimit`,
     ///   `CleanRoomError/Code/memoryLimit`, `CleanRoomError/Code/limitExceeded` (too many rows),
     ///   `CleanRoomError/Code/badParameter`, `CleanRoomError/Code/engine`.
-    /// - Parameter check: called with the output columns and their origins once the query is prepared, before
-    ///   anything is bound or run (what it throws ends the run): the output rules, without preparing twice.
+    /// - Parameters:
+    ///   - query: The approved query of the contract.
+    ///   - parameters: Its parameters by name, already typed against the query's declaration.
+    ///   - check: Called with the output columns and their origins once the query is prepared, before anything is
+    ///     bound or run (what it throws ends the run): the output rules, without preparing twice.
     public func run(
         _ query: Contract.Query,
         parameters: [String: SQLValue],

@@ -5,7 +5,7 @@ extension CleanRoomHost {
     /// service, as for a key release): the credential the key broker needs to move the clean room's rollback counter
     /// (`POST /counters/{contract}/increment`). Its `x-ms-runtime` names the contract and the counter key the
     /// enclave bound; the broker moves the counter only when that key is its own.
-    /// - Throws: ``ServiceError`` — `KeyReleaseNotConfigured`, `NotOpen`, or the attestation service's refusal.
+    /// - Throws: `ServiceError` — `KeyReleaseNotConfigured`, `NotOpen`, or the attestation service's refusal.
     public func counterToken() async throws -> String {
         guard let keyRelease else {
             throw ServiceError(

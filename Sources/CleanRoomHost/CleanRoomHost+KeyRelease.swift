@@ -8,7 +8,7 @@ extension CleanRoomHost {
     /// attestation service, the token to the broker, whose release policy decides (the clean room's signer, product,
     /// security version, not debug, `x-ms-runtime.contract` equal to the contract ID); the JWE in its answer goes to
     /// the enclave, which loads only if it opens with its key and the owner's file opens with the key.
-    /// - Throws: ``ServiceError`` — `NotOpen`, `NotUploaded`, `KeyReleaseNotConfigured`; the attestation service's
+    /// - Throws: `ServiceError` — `NotOpen`, `NotUploaded`, `KeyReleaseNotConfigured`; the attestation service's
     ///   or the broker's refusal with its code (`PolicyNotSatisfied`, …, status 403); the enclave's refusals.
     public func loadDataSet(name: String, brokerKey: String, version: String?) async throws -> CleanRoomLoadReport {
         guard let keyRelease else {

@@ -172,7 +172,7 @@ public actor CleanRoomHost {
 
     /// Store an encrypted data set streamed in `body`: at most ``Limits/maxDataSetBytes``; its header must name this
     /// contract and the data set `name`, which the contract must have; `ownerSignature` must be the data set owner's
-    /// ``DataSetUploadSigning`` signature over the bytes received (`uploadSignature` otherwise, nothing stored).
+    /// `DataSetUploadSigning` signature over the bytes received (`uploadSignature` otherwise, nothing stored).
     /// Stored as is (ciphertext), replacing an earlier upload of the same data set only once the new one is complete
     /// and its signature verified.
     public func storeDataSet(

@@ -9,7 +9,7 @@ internal import KeyReleaseFormats
 /// out of the broker's answer goes to the enclave. The host carries opaque bytes: it can read neither the token's
 /// meaning for the broker nor the key (wrapped to the enclave's key).
 ///
-/// Both closures throw ``ServiceError`` whose code names who refused and why (the CLI maps the attestation
+/// Both closures throw `ServiceError` whose code names who refused and why (the CLI maps the attestation
 /// service's and the broker's error codes, e.g. `PolicyNotSatisfied`, into it); anything else becomes
 /// `KeyReleaseFailed`.
 public struct CleanRoomKeyRelease: Sendable {
@@ -71,7 +71,7 @@ public struct CleanRoomKeyRelease: Sendable {
     /// The JWE (`ECDH-ES+A256KW`) in a release answer: `response.key.key.key_hsm` of the JWS payload. The host does
     /// not verify the broker's signature: it has nothing to pin it to that the enclave would trust, and the enclave
     /// accepts a key only if the owner's file opens with it (see docs/cleanroom.md).
-    /// - Throws: ``ServiceError`` `BadReleaseAnswer` when the answer is not that shape.
+    /// - Throws: `ServiceError` `BadReleaseAnswer` when the answer is not that shape.
     public static func wrappedKey(fromReleaseAnswer answer: String) throws -> String {
         func bad(_ why: String) -> ServiceError {
             ServiceError(status: .badGateway, code: "BadReleaseAnswer", message: "the key broker's answer \(why)")

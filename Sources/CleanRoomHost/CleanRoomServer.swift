@@ -198,7 +198,7 @@ public enum CleanRoomServer {
         )
     }
 
-    /// The header carrying a data set owner's upload signature (``DataSetUploadSigning``, base64url).
+    /// The header carrying a data set owner's upload signature (`DataSetUploadSigning`, base64url).
     public static let ownerSignatureHeader = "X-Owner-Signature"
 
     /// The answer to an upload: the stored file and, when a broker key was named, the enclave's load report.

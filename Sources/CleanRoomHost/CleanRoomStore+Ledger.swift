@@ -18,7 +18,7 @@ extension CleanRoomStore {
         return directory + "/state/" + contractID + ".sealed"
     }
 
-    /// Register the state OCALLs (``CleanRoomLoadState``, ``CleanRoomSaveState``) over `directory`.
+    /// Register the state OCALLs (`CleanRoomLoadState`, `CleanRoomSaveState`) over `directory`.
     public static func registerStateCalls(_ table: inout OCallTable, directory: String) {
         table.register(CleanRoomLoadState.self) { request in
             let path = try requirePath(directory: directory, request.contractID)
@@ -77,7 +77,7 @@ extension CleanRoomStore {
     }
 }
 
-/// How the clean room's host reaches the key broker's rollback counter for the enclave (``CleanRoomCounter``): the
+/// How the clean room's host reaches the key broker's rollback counter for the enclave (`CleanRoomCounter`): the
 /// broker's signing key (from its attestation: the key of its signing certificate), reads, and increments that carry
 /// the clean room's current attestation token (`POST /counters/{contract}/increment` with `Authorization: Bearer`).
 /// The host only carries bytes: the enclave checks every answer's signature and nonce.
@@ -104,7 +104,7 @@ public struct CleanRoomCounterLink: Sendable {
 }
 
 extension CleanRoomStore {
-    /// Register ``CleanRoomCounter`` over `link` (requests bounded: a hex contract ID, a short nonce, a hex digest).
+    /// Register `CleanRoomCounter` over `link` (requests bounded: a hex contract ID, a short nonce, a hex digest).
     /// Without it the enclave has no rollback counter and says so in its evidence (no `counterKey`).
     public static func registerCounterCalls(_ table: inout OCallTable, link: CleanRoomCounterLink) {
         table.register(CleanRoomCounter.self) { request in

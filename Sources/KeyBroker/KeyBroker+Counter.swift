@@ -5,7 +5,7 @@ public import Foundation
 public import KeyBrokerInterface
 
 extension KeyBroker {
-    /// A clean room's rollback counter (``BrokerCounter``). `read` needs no token (the value and digest are not
+    /// A clean room's rollback counter (`BrokerCounter`). `read` needs no token (the value and digest are not
     /// secret). For `increment` the token must verify as a release's does and its `x-ms-runtime` must name
     /// `request.contract` and, as `counterKey`, this broker's signing key (only a clean room that checks this broker's
     /// answers moves its counter); it moves `expected` to `expected + 1` with the new state digest and is refused

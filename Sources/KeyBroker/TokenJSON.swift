@@ -1,18 +1,18 @@
 public import AttestationAPI
 
-/// The release path's own JSON reader and writer for ``TokenValue``: one pass over the bytes, no `Codable`.
+/// The release path's own JSON reader and writer for `TokenValue`: one pass over the bytes, no `Codable`.
 ///
 /// `JSONDecoder` read a token's header and payload through `TokenValue`'s `init(from:)`, which tries six types in
 /// turn and builds a `DecodingError` for each miss; with the duplicate-member prescan before it, that was half of a
-/// release's time. This reader makes the same values (``TokenValue/integer(_:)`` for a number that is a whole number
-/// and fits in `Int`, however it is written; ``TokenValue/double(_:)`` for any other finite number) and is stricter
+/// release's time. This reader makes the same values (`TokenValue/integer(_:)` for a number that is a whole number
+/// and fits in `Int`, however it is written; `TokenValue/double(_:)` for any other finite number) and is stricter
 /// where `JSONDecoder` is lenient: it refuses a member named twice, nesting deeper than the limit given, trailing
 /// commas, trailing bytes, control characters and lone surrogates in strings, invalid UTF-8 and numbers out of
 /// `Double`'s range.
 ///
-/// The writer makes the bytes ``TokenValue/jsonText`` makes (members sorted by their UTF-8 bytes, slashes
+/// The writer makes the bytes `TokenValue/jsonText` makes (members sorted by their UTF-8 bytes, slashes
 /// unescaped, `JSONEncoder`'s escapes); a number is written by `JSONEncoder` itself, and an object with a non-ASCII
-/// member name falls back to ``TokenValue/jsonText``, so the output never differs.
+/// member name falls back to `TokenValue/jsonText`, so the output never differs.
 public enum TokenJSON {
     /// Why JSON text was refused: the reason and the byte offset.
     public struct Failure: Error, Sendable, CustomStringConvertible {
@@ -49,7 +49,7 @@ public enum TokenJSON {
         return try result.get()
     }
 
-    /// `value` as JSON text, the same bytes as ``TokenValue/jsonText``.
+    /// `value` as JSON text, the same bytes as `TokenValue/jsonText`.
     public static func text(_ value: TokenValue) -> String {
         var output: [UInt8] = []
         output.reserveCapacity(256)
@@ -321,8 +321,8 @@ public enum TokenJSON {
             return text
         }
 
-        /// A number: ``TokenValue/integer(_:)`` when its value is a whole number that fits in `Int` (`2`, `2.0`,
-        /// `2e0` alike, as `JSONDecoder` reads them), else a finite ``TokenValue/double(_:)``.
+        /// A number: `TokenValue/integer(_:)` when its value is a whole number that fits in `Int` (`2`, `2.0`,
+        /// `2e0` alike, as `JSONDecoder` reads them), else a finite `TokenValue/double(_:)`.
         mutating func number() throws(Failure) -> TokenValue {
             let start = position
             var negative = false
