@@ -1,5 +1,5 @@
 internal import EnclaveCore
-public import Foundation
+import Foundation
 public import KeyBrokerInterface
 internal import SQLiteNIO
 
