@@ -40,30 +40,8 @@ fail() {
     exit 1
 }
 
-# SwiftPM's progress, compacted (each module once as it starts compiling; a line every 15 s while nothing new
-# starts), so a cold build is seen to move. Full output: $log.
-progress() {
-    local line counter verb module last_print=$SECONDS
-    declare -A seen=()
-    while IFS= read -r line; do
-        printf '%s\n' "$line" >>"$log"
-        case "$line" in
-        \[*/*\]\ Compiling\ * | \[*/*\]\ Linking\ *)
-            read -r counter verb module _ <<<"$line"
-            case "$module" in *.c | *.cc | *.cpp | *.S) module="C sources" ;; esac
-            if [ -z "${seen[$module]:-}" ]; then
-                seen[$module]=1
-                printf '    %s %s %s\n' "$counter" "$verb" "$module"
-                last_print=$SECONDS
-            elif ((SECONDS - last_print >= 15)); then
-                printf '    %s still compiling %s, %ss so far\n' "$counter" "$module" "$((SECONDS - started))"
-                last_print=$SECONDS
-            fi
-            ;;
-        Fetched\ * | *error:* | *"Build complete"*) printf '    %s\n' "$line" ;;
-        esac
-    done
-}
+# progress (compacted build output) and start_services (`enclave serve` in the background, waited for).
+source Scripts/lib/demo.sh
 
 echo "==> building the enclave CLI, the key broker enclave, SecretProcessingEnclave and SecretProcessingHost (debug)"
 echo "    A first build compiles about 150 modules: roughly 10 minutes on 2 idle cores. Later runs take seconds."
@@ -83,25 +61,7 @@ broker_cert="$XDG_DATA_HOME/enclavekit/keybroker/tls/certificate.pem"
 
 step="starting the attestation service and the key broker"
 echo "==> enclave serve: the attestation service (:8080) and the key broker (:8443), SQLite, in the background"
-for port in 8080 8443; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        fail "port $port is in use (another enclave serve?); stop it and run again"
-    fi
-done
-"$cli" serve >"$work/serve.log" 2>&1 &
-pids+=($!)
-ready=""
-for _ in $(seq 1 600); do
-    kill -0 "${pids[-1]}" 2>/dev/null || fail "enclave serve exited: $(tail -5 "$work/serve.log")"
-    if [ -f "$attestation_cert" ] && [ -f "$broker_cert" ] \
-        && curl -sf --cacert "$attestation_cert" https://127.0.0.1:8080/certs >/dev/null 2>&1 \
-        && curl -sf --cacert "$broker_cert" "https://127.0.0.1:8443/importkey?api-version=7.4" >/dev/null 2>&1; then
-        ready=1
-        break
-    fi
-    sleep 0.1
-done
-[ -n "$ready" ] || fail "enclave serve did not answer on 8080 and 8443: $(tail -5 "$work/serve.log")"
+start_services
 done_steps+=(attestation_service_and_key_broker_up)
 
 step="signing the enclave twice"
