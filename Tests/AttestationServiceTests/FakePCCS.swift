@@ -24,6 +24,8 @@ final class FakePCCS: Sendable {
         case stall(Duration)
         /// 302 elsewhere on the same server.
         case redirect
+        /// 503, as a PCCS that is down behind its proxy (the request is still counted).
+        case unavailable
     }
 
     struct State {
@@ -131,6 +133,7 @@ final class FakePCCS: Sendable {
             case .stall(let duration): try await Task.sleep(for: duration)
             case .redirect:
                 return Response(status: .found, headers: [.location: key + (key.contains("?") ? "&" : "?") + "moved"])
+            case .unavailable: return Response(status: .serviceUnavailable)
             }
             guard let answer else { return Response(status: .notFound) }
             var headers = HTTPFields()
