@@ -1,50 +1,10 @@
-internal import AttestationAPI
+public import AttestationAPI
 internal import AttestationService
 internal import EnclaveCore
 internal import Foundation
 internal import KeyBrokerInterface
 
 extension KeyBrokerCore {
-    /// A rollback counter answer on the wire (`GET /counters/{contract}`, `POST /counters/{contract}/increment`).
-    public struct CounterAnswer: Codable, Hashable, Sendable {
-        /// The contract ID.
-        public var contract: String
-        /// The counter's value.
-        public var value: UInt64
-        /// The state digest recorded with it (empty at 0).
-        public var state: String
-        /// The caller's nonce.
-        public var nonce: String
-        /// The broker's ES256 signature (raw r‖s, base64url) over `BrokerCounterRequest.message`.
-        public var signature: String
-
-        /// Creates one from its members, each as documented on its property.
-        public init(contract: String, value: UInt64, state: String, nonce: String, signature: String) {
-            self.contract = contract
-            self.value = value
-            self.state = state
-            self.nonce = nonce
-            self.signature = signature
-        }
-    }
-
-    /// What `POST /counters/{contract}/increment` takes (the token is the `Authorization: Bearer` credential).
-    public struct CounterIncrement: Codable, Hashable, Sendable {
-        /// The clean room enclave's nonce.
-        public var nonce: String
-        /// The value the counter must be at.
-        public var expected: UInt64
-        /// The new state's SHA-256, lower-case hex.
-        public var state: String
-
-        /// Creates one from its members, each as documented on its property.
-        public init(nonce: String, expected: UInt64, state: String) {
-            self.nonce = nonce
-            self.expected = expected
-            self.state = state
-        }
-    }
-
     /// Read (`increment` nil) or increment `contract`'s rollback counter in `store`: the broker enclave verifies
     /// `token` and decides (see `KeyBroker.counter`); the host stores an incremented record by compare-and-swap.
     /// Refusals: 400 `BadParameter`, 401 with the token's refusal code, 403 `CounterNotAllowed`, 409
@@ -53,9 +13,9 @@ extension KeyBrokerCore {
         contract: String,
         token: String,
         nonce: String,
-        increment: CounterIncrement?,
+        increment: RollbackCounterIncrement?,
         store: any CounterStore
-    ) async throws -> CounterAnswer {
+    ) async throws -> RollbackCounterAnswer {
         guard token.utf8.count <= Self.maximumTokenSize else {
             throw ServiceError.badRequest("BadParameter", "the token is larger than \(Self.maximumTokenSize) bytes")
         }
@@ -96,7 +56,7 @@ extension KeyBrokerCore {
                 )
             }
         }
-        return CounterAnswer(
+        return RollbackCounterAnswer(
             contract: contract,
             value: response.record.value,
             state: response.record.state,

@@ -85,7 +85,7 @@ extension EnclaveCommand.CleanRoomCLI {
         }
     }
 
-    private static func answer(_ wire: KeyBrokerClient.CounterAnswer) -> CleanRoomCounterAnswer {
+    private static func answer(_ wire: RollbackCounterAnswer) -> CleanRoomCounterAnswer {
         CleanRoomCounterAnswer(
             value: wire.value,
             state: wire.state,

@@ -50,7 +50,7 @@ struct CounterServeTests {
     static func nonce() -> String { (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined() }
 
     /// The answer's signature verifies with `key` over the contract, value, state and `nonce`.
-    static func verifies(_ answer: KeyBrokerClient.CounterAnswer, key: P256.Signing.PublicKey, nonce: String) -> Bool {
+    static func verifies(_ answer: RollbackCounterAnswer, key: P256.Signing.PublicKey, nonce: String) -> Bool {
         guard answer.nonce == nonce, let raw = Base64URL.decode(answer.signature),
             let signature = try? P256.Signing.ECDSASignature(rawRepresentation: raw)
         else { return false }

@@ -15,6 +15,20 @@ struct KeyBrokerWireTypeTests {
         }
     }
 
+    @Test("A counter increment with a misspelt member is refused, naming it; the exact one decodes")
+    func counterIncrementIsStrict() throws {
+        let misspelt = #"{"nonce":"n","expectd":3,"expected":2,"state":"aa"}"#
+        #expect {
+            try WireJSON.decode(RollbackCounterIncrement.self, from: Array(misspelt.utf8))
+        } throws: { error in
+            guard case DecodingError.dataCorrupted(let context) = error else { return false }
+            return context.debugDescription.contains("expectd")
+        }
+        let exact = #"{"nonce":"n","expected":2,"state":"aa"}"#
+        let decoded = try WireJSON.decode(RollbackCounterIncrement.self, from: Array(exact.utf8))
+        #expect(decoded == RollbackCounterIncrement(nonce: "n", expected: 2, state: "aa"))
+    }
+
     @Test("A JWK carrying a private member is refused")
     func privateMemberRefused() throws {
         let text = #"{"kty":"EC","crv":"P-256","x":"AA","y":"AA","d":"AA"}"#

@@ -1,3 +1,4 @@
+internal import AttestationAPI
 internal import AttestationService
 internal import Hummingbird
 
@@ -26,7 +27,7 @@ struct CountersController: Sendable {
         router.post("/counters/:contract/increment") { request, context -> Response in
             let token = try Self.token(request)
             let increment = try await KeyBrokerServer.decode(
-                KeyBrokerCore.CounterIncrement.self,
+                RollbackCounterIncrement.self,
                 request,
                 what: "the increment"
             )

@@ -1,0 +1,30 @@
+/// The body of `POST /counters/{contract}/increment` (the clean room enclave's token is the `Authorization: Bearer`
+/// credential): move the counter from `expected` to `expected + 1`, recording the new state's digest.
+public struct RollbackCounterIncrement: Codable, Hashable, Sendable {
+    /// The clean room enclave's nonce.
+    public var nonce: String
+    /// The value the counter must be at.
+    public var expected: UInt64
+    /// The new state's SHA-256, lower-case hex.
+    public var state: String
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case nonce, expected, state
+    }
+
+    /// Creates one from its members, each as documented on its property.
+    public init(nonce: String, expected: UInt64, state: String) {
+        self.nonce = nonce
+        self.expected = expected
+        self.state = state
+    }
+
+    /// Decodes one, refusing members it does not know (a misspelt `expected` must not read as a missing one).
+    public init(from decoder: any Decoder) throws {
+        try StrictMembers.refuse(in: decoder, allowed: CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        nonce = try container.decode(String.self, forKey: .nonce)
+        expected = try container.decode(UInt64.self, forKey: .expected)
+        state = try container.decode(String.self, forKey: .state)
+    }
+}
