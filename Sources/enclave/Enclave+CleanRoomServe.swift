@@ -189,19 +189,12 @@ extension EnclaveCommand.CleanRoomCLI {
         func openStore(directory: String) async throws -> CleanRoomStore {
             guard let database else { return try await CleanRoomStore.open(directory: directory) }
             #if Postgres
-            let password = try EnclaveCommand.Serve.Attestation.databasePassword(file: databasePasswordFile)
-            do {
-                return try await PostgresCleanRoomStore.open(directory: directory, url: database, password: password)
-            } catch let error as ServiceError {
-                if error.code == "InvalidDatabaseURL" { throw ValidationError(error.message) }
-                throw RuntimeFailure(message: error.message)
+            return try await EnclaveCommand.Serve.Attestation.openPostgres(database, passwordFile: databasePasswordFile)
+            {
+                try await PostgresCleanRoomStore.open(directory: directory, url: $0, password: $1)
             }
             #else
-            _ = database
-            throw ValidationError(
-                "this enclave was built without PostgreSQL support (the Postgres trait); "
-                    + "rebuild with `swift build --product enclave` (default traits)"
-            )
+            throw EnclaveCommand.Serve.Attestation.withoutPostgres(database)
             #endif
         }
 

@@ -265,16 +265,11 @@ extension EnclaveCommand {
                 let store: any ServiceStore
                 if let database {
                     #if Postgres
-                    store = try await PostgresServiceStore.connect(
-                        url: database,
-                        password: try Self.databasePassword(file: databasePasswordFile)
-                    )
+                    store = try await Self.openPostgres(database, passwordFile: databasePasswordFile) {
+                        try await PostgresServiceStore.connect(url: $0, password: $1)
+                    }
                     #else
-                    _ = database
-                    throw ValidationError(
-                        "this enclave was built without PostgreSQL support (the Postgres trait); "
-                            + "rebuild with `swift build --product enclave` (default traits)"
-                    )
+                    throw Self.withoutPostgres(database)
                     #endif
                 } else {
                     do {
@@ -356,6 +351,33 @@ extension EnclaveCommand {
             }
 
             /// The PostgreSQL password: from `file` (first line), else `$PGPASSWORD`, else none.
+            /// Opens what `--database` names with `open(url, password)`, the password from `--database-password-file`
+            /// or `PGPASSWORD`: a URL the store refuses (`InvalidDatabaseURL`) is a usage error, any other
+            /// ``ServiceError`` a runtime failure with its message.
+            static func openPostgres<Store>(
+                _ url: String,
+                passwordFile: String?,
+                _ open: (_ url: String, _ password: String?) async throws -> Store
+            ) async throws -> Store {
+                let password = try databasePassword(file: passwordFile)
+                do {
+                    return try await open(url, password)
+                } catch let error as ServiceError {
+                    if error.code == "InvalidDatabaseURL" { throw ValidationError(error.message) }
+                    throw RuntimeFailure(message: error.message)
+                }
+            }
+
+            /// The usage error for `--database` in a build without the Postgres trait. `url` is taken, not printed (it
+            /// may carry a password), so that the caller's binding is used in either build.
+            static func withoutPostgres(_ url: String) -> ValidationError {
+                _ = url
+                return ValidationError(
+                    "this enclave was built without PostgreSQL support (the Postgres trait); "
+                        + "rebuild with `swift build --product enclave` (default traits)"
+                )
+            }
+
             static func databasePassword(file: String?) throws -> String? {
                 if let file {
                     // Like libpq's .pgpass: a password file others can read is not a secret.

@@ -203,19 +203,12 @@ extension EnclaveCommand.Serve {
         func openDatabase() async throws -> (any KeyBrokerStore)? {
             guard let database else { return nil }
             #if Postgres
-            let password = try EnclaveCommand.Serve.Attestation.databasePassword(file: databasePasswordFile)
-            do {
-                return try await PostgresKeyBrokerStore.connect(url: database, password: password)
-            } catch let error as ServiceError {
-                if error.code == "InvalidDatabaseURL" { throw ValidationError(error.message) }
-                throw RuntimeFailure(message: error.message)
+            return try await EnclaveCommand.Serve.Attestation.openPostgres(database, passwordFile: databasePasswordFile)
+            {
+                try await PostgresKeyBrokerStore.connect(url: $0, password: $1)
             }
             #else
-            _ = database
-            throw ValidationError(
-                "this enclave was built without PostgreSQL support (the Postgres trait); "
-                    + "rebuild with `swift build --product enclave` (default traits)"
-            )
+            throw EnclaveCommand.Serve.Attestation.withoutPostgres(database)
             #endif
         }
 
