@@ -52,6 +52,14 @@ extension EnclaveCommand.Bench {
         @Flag(help: "Print JSON.")
         var json = false
 
+        @Option(
+            help: ArgumentHelp(
+                "Run only one of our paths (bundle, object or cached), --rounds × --quotes times, for a profiler.",
+                visibility: .hidden
+            )
+        )
+        var only: String?
+
         /// Latencies in microseconds, and what they add up to.
         struct Figures {
             var latencies: [Double]
@@ -105,7 +113,7 @@ extension EnclaveCommand.Bench {
                 _ = try await parsed.verify(anchors: anchors, collateral: collateral, at: time)
                 if bundle == nil {
                     peerNote = "dcap-qvl: not run (it takes a JSON bundle; --collateral is a directory)"
-                } else if let python = DCAPQVLPeer.python(self.python) {
+                } else if only == nil, let python = DCAPQVLPeer.python(self.python) {
                     // dcap-qvl reads binary quotes: hand it the decoded bytes.
                     let temporary = NSTemporaryDirectory() + "enclavekit-bench-verify-" + UUID().uuidString
                     directory = temporary
@@ -156,7 +164,9 @@ extension EnclaveCommand.Bench {
                 Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
             }
             /// One path: `count` verifications, each timed.
-            func measure(bundlePerCall: Bool, cache: VerificationCache?) async throws -> [Double] {
+            /// `bundlePerCall`: the collateral read from the bundle's bytes in each call, through the process's
+            /// `CollateralCache` unless `cold` (then parsed in full every time).
+            func measure(bundlePerCall: Bool, cold: Bool = false, cache: VerificationCache?) async throws -> [Double] {
                 var latencies: [Double] = []
                 latencies.reserveCapacity(count)
                 for bytes in evidence {
@@ -164,7 +174,8 @@ extension EnclaveCommand.Bench {
                     let quote = try DCAPQuote(bytes: bytes)
                     let claims = try await quote.verify(
                         anchors: anchors,
-                        collateral: bundlePerCall ? Collateral(dcapQVLJSON: bundle ?? []) : collateral,
+                        collateral: bundlePerCall
+                            ? Collateral(dcapQVLJSON: bundle ?? [], cache: cold ? nil : .shared) : collateral,
                         at: time,
                         cache: cache
                     )
@@ -196,14 +207,32 @@ extension EnclaveCommand.Bench {
                 }
                 return Double(evidence.count) / (micros(clock.now - start) / 1e6)
             }
-            let counter = SignatureCounter()
             let cache = VerificationCache()
+            if let only {
+                guard ["bundle", "cold", "object", "cached"].contains(only) else {
+                    throw ValidationError("--only takes bundle, cold, object or cached")
+                }
+                if only == "cached" { _ = try await measure(bundlePerCall: false, cache: cache) }
+                var latencies: [Double] = []
+                for _ in 0..<rounds {
+                    latencies += try await measure(
+                        bundlePerCall: only == "bundle" || only == "cold",
+                        cold: only == "cold",
+                        cache: only == "cached" ? cache : nil
+                    )
+                }
+                let figures = Figures(latencies: latencies)
+                print(String(format: "%@: median %.1f µs, p99 %.1f µs", only, figures.median, figures.p99))
+                return
+            }
+            let counter = SignatureCounter()
             _ = try await SignatureCounter.$current.withValue(counter) {
                 try await measure(bundlePerCall: false, cache: nil)
             }
             let signaturesPerQuote = Double(counter.value) / Double(count)
             _ = try await measure(bundlePerCall: true, cache: cache)  // warm up, fill the cache
             var oursBundle: [Double] = []
+            var oursCold: [Double] = []
             var oursObject: [Double] = []
             var oursCached: [Double] = []
             var theirsBundle: [Double] = []
@@ -211,6 +240,7 @@ extension EnclaveCommand.Bench {
             for _ in 0..<rounds {
                 oursBundle += try await measure(bundlePerCall: true, cache: nil)
                 if peer != nil { theirsBundle += try peer!.measure(.bundle, count: count) }
+                oursCold += try await measure(bundlePerCall: true, cold: true, cache: nil)
                 oursObject += try await measure(bundlePerCall: false, cache: nil)
                 if peer != nil { theirsObject += try peer!.measure(.object, count: count) }
                 oursCached += try await measure(bundlePerCall: false, cache: cache)
@@ -219,7 +249,10 @@ extension EnclaveCommand.Bench {
             let concurrentRate = try await throughput(workers: workers, cache: nil)
             let sequentialRate = try await throughput(workers: 1, cache: nil)
 
-            let ours = (bundle: Figures(latencies: oursBundle), object: Figures(latencies: oursObject))
+            let ours = (
+                bundle: Figures(latencies: oursBundle), cold: Figures(latencies: oursCold),
+                object: Figures(latencies: oursObject)
+            )
             let cached = Figures(latencies: oursCached)
             let theirs =
                 peer == nil ? nil : (bundle: Figures(latencies: theirsBundle), object: Figures(latencies: theirsObject))
@@ -229,6 +262,7 @@ extension EnclaveCommand.Bench {
                     "signatureVerificationsPerQuote": signaturesPerQuote,
                     "ours": [
                         "bundlePerCall": bundle == nil ? [:] : ours.bundle.json,
+                        "bundlePerCallNoCollateralCache": bundle == nil ? [:] : ours.cold.json,
                         "collateralObject": ours.object.json,
                         "cached": cached.json,
                         "throughput": [
@@ -244,6 +278,7 @@ extension EnclaveCommand.Bench {
                     ]
                     object["oursOverDcapQVLMedian"] = [
                         "bundlePerCall": ours.bundle.median / theirs.bundle.median,
+                        "bundlePerCallNoCollateralCache": ours.cold.median / theirs.bundle.median,
                         "collateralObject": ours.object.median / theirs.object.median,
                         "cachedOverDcapQVLObject": cached.median / theirs.object.median,
                     ]
@@ -266,7 +301,10 @@ extension EnclaveCommand.Bench {
                         + String(format: "%11.1f%11.1f%18.0f", figures.median, figures.p99, 1e6 / figures.mean) + ratio
                 )
             }
-            if bundle != nil { row("ours, bundle parsed per call", ours.bundle, theirs?.bundle) }
+            if bundle != nil {
+                row("ours, bundle per call (CollateralCache)", ours.bundle, theirs?.bundle)
+                row("ours, bundle parsed per call (no cache)", ours.cold, theirs?.bundle)
+            }
             row("ours, collateral object reused", ours.object, theirs?.object)
             if let theirs {
                 row("dcap-qvl \(peer?.version ?? ""), bundle parsed per call", theirs.bundle, nil)

@@ -34,10 +34,27 @@ public struct Collateral: Sendable {
 
     /// Parse the single-file JSON bundle in the layout of the dcap-qvl project (`QuoteCollateralV3`): the signed
     /// JSON as strings, signatures and CRLs in hexadecimal, issuer chains in PEM.
+    ///
+    /// A bundle whose exact bytes `cache` already holds is not read again (``CollateralCache``: looked up by the
+    /// SHA-256 of the bytes, confirmed by comparing them); what it gives is what parsing those bytes gives.
+    /// - Parameters:
+    ///   - bytes: The bundle.
+    ///   - cache: Where parsed bundles are kept; `nil` parses every time.
     /// - Throws: `EnclaveError` — `limitExceeded` over 1 MiB, `malformedInput` when a field is missing or malformed.
     ///   Nothing is verified here: signatures, chains and dates are checked with each quote.
-    public init(dcapQVLJSON bytes: [UInt8]) throws(EnclaveError) {
+    public init(dcapQVLJSON bytes: [UInt8], cache: CollateralCache? = .shared) throws(EnclaveError) {
         guard bytes.count <= 1 << 20 else { throw .limitExceeded("collateral bundle larger than 1 MiB") }
+        guard let cache else {
+            try self.init(parsingDCAPQVLJSON: bytes)
+            return
+        }
+        self = try cache.collateral(bundle: bytes) { (bytes) throws(EnclaveError) in
+            try Collateral(parsingDCAPQVLJSON: bytes)
+        }
+    }
+
+    /// ``init(dcapQVLJSON:cache:)`` without a cache.
+    private init(parsingDCAPQVLJSON bytes: [UInt8]) throws(EnclaveError) {
         // The strict JSON reader of the collateral documents (Foundation's bridges every value to an object).
         let object: JSONFields
         do {

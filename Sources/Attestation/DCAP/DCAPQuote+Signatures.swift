@@ -29,7 +29,8 @@ extension DCAPQuote {
         }
         do {
             // Quote generators end the chain with a NUL.
-            return try PEMCertificates.parse(certification.data.prefix { $0 != 0 }, reusing: &known)
+            // The leaf is this platform's: parsed every time; its issuers are shared by every platform.
+            return try PEMCertificates.parse(certification.data.prefix { $0 != 0 }, reusing: &known, sharedFrom: 1)
         } catch {
             throw VerificationFailure(check: .pckChain, reason: "certification data is not a PEM certificate chain")
         }

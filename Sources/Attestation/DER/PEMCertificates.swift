@@ -47,14 +47,27 @@ enum PEMCertificates {
     }
 
     /// The chain's certificates, in order; a block whose DER bytes equal those of a certificate in `known` is that
-    /// certificate (parsing is a function of the bytes alone), any other is parsed and added to `known`.
-    static func parse(_ text: some Collection<UInt8>, reusing known: inout KnownCertificates) throws -> [Certificate] {
-        try derBlocks(text).map { der in
-            if let certificate = known[der] { return certificate }
-            let certificate = try Certificate(derEncoded: der)
+    /// certificate (parsing is a function of the bytes alone), any other is parsed and added to `known`. Blocks from
+    /// index `sharedFrom` on are parsed through the process's ``CertificateCache`` (issuing certificates: the same few
+    /// for every platform); those before it (a quote's own PCK certificate) are always parsed.
+    static func parse(
+        _ text: some Collection<UInt8>,
+        reusing known: inout KnownCertificates,
+        sharedFrom: Int = 0
+    ) throws -> [Certificate] {
+        var certificates: [Certificate] = []
+        for (index, der) in try derBlocks(text).enumerated() {
+            if let certificate = known[der] {
+                certificates.append(certificate)
+                continue
+            }
+            let certificate =
+                index >= sharedFrom
+                ? try CertificateCache.shared.certificate(der: der) : try Certificate(derEncoded: der)
             known.add(der: der, certificate)
-            return certificate
+            certificates.append(certificate)
         }
+        return certificates
     }
 
     enum PEMError: Error, CustomStringConvertible {
