@@ -3,6 +3,7 @@ internal import AttestationService
 internal import EnclaveCore
 internal import Foundation
 internal import Hummingbird
+internal import KeyBroker
 internal import KeyBrokerInterface
 
 extension KeyBrokerCore {
@@ -56,7 +57,7 @@ extension KeyBrokerCore {
             enc: parameters.enc
         )
         let response = try await engineCall { try await engine.release(request) }
-        let claims = response.audit.claims.isEmpty ? nil : (try? WireJSON.string(response.audit.claims))
+        let claims = Self.auditText(response.audit.claims)
         let marker = response.audit.verified ? "" : " (token unverified)"
         if let value = response.value, response.refusal == nil {
             try await audit(
@@ -87,6 +88,13 @@ extension KeyBrokerCore {
             refusal.code == BrokerRefusal.Code.malformedToken || refusal.code == BrokerRefusal.Code.unsupportedWrap
             ? .badRequest : .forbidden
         throw ServiceError(status: status, code: refusal.code, message: refusal.message)
+    }
+
+    /// A release's measurement claims as the audit record keeps them (nil when there are none): the JSON text
+    /// `WireJSON.string` makes of them (members sorted, `JSONEncoder`'s escapes), written by `TokenJSON` without an
+    /// encoder per release.
+    static func auditText(_ claims: [String: String]) -> String? {
+        claims.isEmpty ? nil : TokenJSON.text(.object(claims.mapValues { .string($0) }))
     }
 
     /// `GET /attestation`: the broker enclave's evidence, signing certificate and import key.

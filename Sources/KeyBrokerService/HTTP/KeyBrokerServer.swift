@@ -3,6 +3,7 @@ public import AttestationService
 internal import Foundation
 public import Hummingbird
 internal import HummingbirdCore
+internal import KeyBroker
 public import Logging
 internal import NIOCore
 internal import ServiceLifecycle
@@ -106,14 +107,50 @@ public enum KeyBrokerServer {
 
     /// The body decoded as `T`: at most ``maxBodySize`` bytes, unknown members refused, errors named.
     static func decode<T: Decodable>(_ type: T.Type, _ request: Request, what: String) async throws -> T {
-        let body: ByteBuffer
+        try decode(T.self, try await body(request), what: what)
+    }
+
+    /// The body's bytes, at most ``maxBodySize``.
+    static func body(_ request: Request) async throws -> [UInt8] {
         do {
-            body = try await request.body.collect(upTo: maxBodySize)
+            return Array(buffer: try await request.body.collect(upTo: maxBodySize))
         } catch {
             throw ServiceError.tooLarge("the request body is larger than \(maxBodySize) bytes")
         }
+    }
+
+    /// A release's parameters. The common body — a JSON object of string members `target` and optionally `nonce`
+    /// and `enc`, nothing else — is read in one pass (`TokenJSON`, which is stricter than `JSONDecoder`: a member
+    /// named twice, trailing bytes or an invalid escape are not read here); any other body goes through
+    /// ``decode(_:_:what:)``, which answers exactly as before (the parameters, or the error naming what is wrong).
+    static func decodeRelease(_ request: Request) async throws -> KeyReleaseParameters {
+        let bytes = try await body(request)
+        if let parameters = releaseParameters(bytes) { return parameters }
+        return try decode(KeyReleaseParameters.self, bytes, what: "the release")
+    }
+
+    /// `bytes` as release parameters when they are the common body (see ``decodeRelease(_:)``), else nil.
+    static func releaseParameters(_ bytes: [UInt8]) -> KeyReleaseParameters? {
+        guard case .object(let members)? = try? TokenJSON.parse(bytes, maximumDepth: 2),
+            case .string(let target)? = members["target"]
+        else { return nil }
+        var nonce: String?
+        var enc: String?
+        for (name, value) in members {
+            switch (name, value) {
+            case ("target", _): continue
+            case ("nonce", .string(let text)): nonce = text
+            case ("enc", .string(let text)): enc = text
+            default: return nil
+            }
+        }
+        return KeyReleaseParameters(target: target, nonce: nonce, enc: enc)
+    }
+
+    /// `bytes` decoded as `T`: unknown members refused, errors named.
+    static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], what: String) throws -> T {
         do {
-            return try WireJSON.decode(T.self, from: Array(buffer: body))
+            return try WireJSON.decode(T.self, from: bytes)
         } catch let error as DecodingError {
             throw ServiceError.badRequest("BadParameter", "\(what): \(describe(error))")
         } catch {
@@ -135,6 +172,21 @@ public enum KeyBrokerServer {
             return "\(path(context)): wrong type"
         @unknown default: return "does not decode"
         }
+    }
+
+    /// A release's answer as an `application/json` response: the bytes ``json(_:status:)`` writes (`TokenJSON`
+    /// writes `JSONEncoder`'s), without an encoder per release.
+    static func json(_ result: KeyReleaseResult) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: answerText(result)))
+        )
+    }
+
+    /// A release's answer as JSON text.
+    static func answerText(_ result: KeyReleaseResult) -> String {
+        TokenJSON.text(.object(["value": .string(result.value)]))
     }
 
     /// `value` as an `application/json` response.

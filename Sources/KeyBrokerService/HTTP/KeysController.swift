@@ -87,13 +87,13 @@ struct KeysController: Sendable {
         }
         router.post("/keys/:name/release") { request, context -> Response in
             // Key Vault's release without a version: the current one.
-            let parameters = try await KeyBrokerServer.decode(KeyReleaseParameters.self, request, what: "the release")
+            let parameters = try await KeyBrokerServer.decodeRelease(request)
             return KeyBrokerServer.json(
                 try await core.release(name: name(context), version: "", parameters: parameters)
             )
         }
         router.post("/keys/:name/:version/release") { request, context -> Response in
-            let parameters = try await KeyBrokerServer.decode(KeyReleaseParameters.self, request, what: "the release")
+            let parameters = try await KeyBrokerServer.decodeRelease(request)
             return KeyBrokerServer.json(
                 try await core.release(name: name(context), version: version(context), parameters: parameters)
             )

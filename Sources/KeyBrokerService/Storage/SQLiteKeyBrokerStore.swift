@@ -4,27 +4,47 @@ public import Foundation
 internal import KeyBrokerInterface
 internal import SQLiteNIO
 
-/// The embedded store: `keybroker.sqlite` in the data directory (0600, directory 0700). The audit table is
-/// append-only: triggers abort any `UPDATE` or `DELETE` on it.
+/// The embedded store: `keybroker.sqlite` in the data directory (0600, directory 0700), for one instance: it holds
+/// the directory's lock while open (a second store on it is refused `DataDirectoryInUse`), so every change to its
+/// keys goes through it and the key versions it read are kept until its next change (``KeyVersionCache``: a release
+/// reads its key without a database round trip, and still sees a new policy, a disabled or deleted key at once). The
+/// audit table is append-only: triggers abort any `UPDATE` or `DELETE` on it.
 public final class SQLiteKeyBrokerStore: KeyBrokerStore {
     private let connection: SQLiteConnection
+    private let lock: DataDirectoryLock
+    /// Key versions read, until the next change (``KeyVersionCache``).
+    let keyVersions = KeyVersionCache()
 
     /// Open (creating) `directory/keybroker.sqlite`; the directory is created 0700 and checked as the attestation
-    /// service's is.
+    /// service's is. Throws `DataDirectoryInUse` while another store has the directory open.
     public static func open(directory: String) async throws -> SQLiteKeyBrokerStore {
         try SecretFile.prepareDirectory(directory, what: "data directory")
-        let path = directory + "/keybroker.sqlite"
-        try SecretFile.createEmpty(path)
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
-        let connection = try await SQLiteConnection.open(storage: .file(path: path))
-        _ = try await connection.query("PRAGMA journal_mode=WAL")
-        _ = try await connection.query("PRAGMA busy_timeout=5000")
-        let store = SQLiteKeyBrokerStore(connection: connection)
-        try await store.migrate()
-        return store
+        let lock = try DataDirectoryLock(directory: directory)
+        do {
+            let path = directory + "/keybroker.sqlite"
+            try SecretFile.createEmpty(path)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+            let connection = try await SQLiteConnection.open(storage: .file(path: path))
+            let store = SQLiteKeyBrokerStore(connection: connection, lock: lock)
+            do {
+                _ = try await connection.query("PRAGMA journal_mode=WAL")
+                _ = try await connection.query("PRAGMA busy_timeout=5000")
+                try await store.migrate()
+            } catch {
+                try? await store.close()
+                throw error
+            }
+            return store
+        } catch {
+            lock.release()
+            throw error
+        }
     }
 
-    private init(connection: SQLiteConnection) { self.connection = connection }
+    private init(connection: SQLiteConnection, lock: DataDirectoryLock) {
+        self.connection = connection
+        self.lock = lock
+    }
 
     public func migrate() async throws {
         for statement in [
@@ -41,10 +61,14 @@ public final class SQLiteKeyBrokerStore: KeyBrokerStore {
 
     /// Run `sql` as is (tests: prove the audit table refuses changes).
     package func execute(_ sql: String) async throws {
-        _ = try await connection.query(sql)
+        try await keyVersions.change { _ = try await connection.query(sql) }
     }
 
     public func insertVersion(_ version: StoredKeyVersion, created: Date) async throws -> Bool {
+        try await keyVersions.change { try await insert(version, created: created) }
+    }
+
+    private func insert(_ version: StoredKeyVersion, created: Date) async throws -> Bool {
         let deleted = try await connection.query(
             "SELECT 1 FROM kb_keys WHERE name = ? AND deleted IS NOT NULL LIMIT 1",
             [.text(version.name)]
@@ -61,19 +85,23 @@ public final class SQLiteKeyBrokerStore: KeyBrokerStore {
     }
 
     public func version(name: String, version: String) async throws -> StoredKeyVersion? {
-        let rows = try await connection.query(
-            "SELECT record FROM kb_keys WHERE name = ? AND version = ? AND deleted IS NULL",
-            [.text(name), .text(version)]
-        )
-        return try rows.first.map { try Self.decode($0) }
+        try await keyVersions.record(name: name, version: version) {
+            let rows = try await connection.query(
+                "SELECT record FROM kb_keys WHERE name = ? AND version = ? AND deleted IS NULL",
+                [.text(name), .text(version)]
+            )
+            return try rows.first.map { try Self.decode($0) }
+        }
     }
 
     public func latestVersion(name: String) async throws -> StoredKeyVersion? {
-        let rows = try await connection.query(
-            "SELECT record FROM kb_keys WHERE name = ? AND deleted IS NULL ORDER BY seq DESC LIMIT 1",
-            [.text(name)]
-        )
-        return try rows.first.map { try Self.decode($0) }
+        try await keyVersions.record(name: name, version: nil) {
+            let rows = try await connection.query(
+                "SELECT record FROM kb_keys WHERE name = ? AND deleted IS NULL ORDER BY seq DESC LIMIT 1",
+                [.text(name)]
+            )
+            return try rows.first.map { try Self.decode($0) }
+        }
     }
 
     public func versions(name: String) async throws -> [StoredKeyVersion] {
@@ -96,14 +124,20 @@ public final class SQLiteKeyBrokerStore: KeyBrokerStore {
     }
 
     public func replaceVersion(_ version: StoredKeyVersion) async throws -> Bool {
-        let rows = try await connection.query(
-            "UPDATE kb_keys SET record = ? WHERE name = ? AND version = ? AND deleted IS NULL RETURNING seq",
-            [.text(try Self.encode(version)), .text(version.name), .text(version.version)]
-        )
-        return !rows.isEmpty
+        try await keyVersions.change {
+            let rows = try await connection.query(
+                "UPDATE kb_keys SET record = ? WHERE name = ? AND version = ? AND deleted IS NULL RETURNING seq",
+                [.text(try Self.encode(version)), .text(version.name), .text(version.version)]
+            )
+            return !rows.isEmpty
+        }
     }
 
     public func setDeleted(name: String, at: Date?) async throws -> Bool {
+        try await keyVersions.change { try await markDeleted(name: name, at: at) }
+    }
+
+    private func markDeleted(name: String, at: Date?) async throws -> Bool {
         let rows: [SQLiteRow]
         if let at {
             rows = try await connection.query(
@@ -129,11 +163,13 @@ public final class SQLiteKeyBrokerStore: KeyBrokerStore {
     }
 
     public func purge(name: String) async throws -> Bool {
-        let rows = try await connection.query(
-            "DELETE FROM kb_keys WHERE name = ? AND deleted IS NOT NULL RETURNING seq",
-            [.text(name)]
-        )
-        return !rows.isEmpty
+        try await keyVersions.change {
+            let rows = try await connection.query(
+                "DELETE FROM kb_keys WHERE name = ? AND deleted IS NOT NULL RETURNING seq",
+                [.text(name)]
+            )
+            return !rows.isEmpty
+        }
     }
 
     public func appendAudit(_ entry: KeyBrokerAuditEntry) async throws {
@@ -204,7 +240,11 @@ public final class SQLiteKeyBrokerStore: KeyBrokerStore {
         return rows.first?.column("key_id")?.string
     }
 
-    public func close() async throws { try await connection.close() }
+    /// Closes the connection and releases the data directory's lock.
+    public func close() async throws {
+        defer { lock.release() }
+        try await connection.close()
+    }
 
     static func optional(_ text: String?) -> SQLiteData { text.map { .text($0) } ?? .null }
 
