@@ -73,26 +73,7 @@ struct AttackReviewTests {
                 return try await RollbackCounterTests.start(signed, directory: directory, counter: TestCounter())
             case .broker:
                 var table = CleanRoomHost.ocalls(directory: directory)
-                CleanRoomStore.registerCounterCalls(
-                    &table,
-                    link: CleanRoomCounterLink(
-                        brokerKey: { Array(side.broker.keyring.signingKey.publicKey.rawRepresentation) },
-                        read: { contract, nonce in
-                            try side.answer(.init(operation: "read", contractID: contract, nonce: nonce))
-                        },
-                        increment: { contract, nonce, expected, state in
-                            try side.answer(
-                                .init(
-                                    operation: "increment",
-                                    contractID: contract,
-                                    nonce: nonce,
-                                    expected: expected,
-                                    state: state
-                                )
-                            )
-                        }
-                    )
-                )
+                CleanRoomStore.registerCounterCalls(&table, link: side.link())
                 return try await DurableStateTests.start(signed, directory: directory, ocalls: table)
             }
         }

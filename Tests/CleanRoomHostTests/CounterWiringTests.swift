@@ -54,29 +54,12 @@ struct CounterWiringTests {
             let own = TestCounter()
             table.register(CleanRoomCounter.self) { request in try own.answer(request) }
         case .broker:
-            CleanRoomStore.registerCounterCalls(
-                &table,
-                link: CleanRoomCounterLink(
-                    brokerKey: { Array(services.broker.keyring.signingKey.publicKey.rawRepresentation) },
-                    read: { contract, nonce in
-                        try side.answer(.init(operation: "read", contractID: contract, nonce: nonce))
-                    },
-                    increment: { contract, nonce, expected, state in
-                        // As the CLI's link: a fresh token of the clean room from the host for each increment.
-                        let token = try await box.token()
-                        side.token.withLock { $0 = token }
-                        return try side.answer(
-                            .init(
-                                operation: "increment",
-                                contractID: contract,
-                                nonce: nonce,
-                                expected: expected,
-                                state: state
-                            )
-                        )
-                    }
-                )
-            )
+            // As the CLI's link: a fresh token of the clean room from the host for each increment.
+            let link = side.link {
+                let token = try await box.token()
+                side.token.withLock { $0 = token }
+            }
+            CleanRoomStore.registerCounterCalls(&table, link: link)
         }
         let store = try await CleanRoomStore.open(directory: directory)
         var options = Enclave.Options()
@@ -84,6 +67,7 @@ struct CounterWiringTests {
         options.platform = try SimulatedPlatform.open(directory: Fixtures.platformDirectory)
         options.evidenceSource = .simulated
         options.signaturePath = signed.signature
+        options.startTimeout = .seconds(120)  // generous: a loaded CI machine starts enclaves slowly
         let enclave: Enclave
         do { enclave = try await Enclave.load(path: signed.image, options: options) } catch {
             try? await store.close()

@@ -266,6 +266,29 @@ struct BrokerCounterTests {
 
         init(broker: KeyBroker) { self.broker = broker }
 
+        /// The host's link to this broker side, as `CleanRoomStore.registerCounterCalls` takes it; `beforeIncrement`
+        /// runs first on each increment (e.g. fetching a fresh token, as the CLI's link does).
+        func link(beforeIncrement: @escaping @Sendable () async throws -> Void = {}) -> CleanRoomCounterLink {
+            CleanRoomCounterLink(
+                brokerKey: { Array(self.broker.keyring.signingKey.publicKey.rawRepresentation) },
+                read: { contract, nonce in
+                    try self.answer(.init(operation: "read", contractID: contract, nonce: nonce))
+                },
+                increment: { contract, nonce, expected, state in
+                    try await beforeIncrement()
+                    return try self.answer(
+                        .init(
+                            operation: "increment",
+                            contractID: contract,
+                            nonce: nonce,
+                            expected: expected,
+                            state: state
+                        )
+                    )
+                }
+            )
+        }
+
         func answer(_ request: CleanRoomCounterRequest) throws -> CleanRoomCounterAnswer {
             if request.operation == "key" {
                 return .init(
@@ -312,26 +335,7 @@ struct BrokerCounterTests {
         let contract = durable.contract(signed)
         var table = CleanRoomHost.ocalls(directory: directory)
         // The host's link to the broker (here the broker's decision in this process rather than over HTTP).
-        CleanRoomStore.registerCounterCalls(
-            &table,
-            link: CleanRoomCounterLink(
-                brokerKey: { Array(side.broker.keyring.signingKey.publicKey.rawRepresentation) },
-                read: { contract, nonce in
-                    try side.answer(.init(operation: "read", contractID: contract, nonce: nonce))
-                },
-                increment: { contract, nonce, expected, state in
-                    try side.answer(
-                        .init(
-                            operation: "increment",
-                            contractID: contract,
-                            nonce: nonce,
-                            expected: expected,
-                            state: state
-                        )
-                    )
-                }
-            )
-        )
+        CleanRoomStore.registerCounterCalls(&table, link: side.link())
         let room = try await DurableStateTests.start(signed, directory: directory, ocalls: table)
         defer { Task { await room.close() } }
         _ = try await room.host.submitContract(contract.canonicalBytes)
