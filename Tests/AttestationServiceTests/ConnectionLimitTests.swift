@@ -247,28 +247,41 @@ struct ConnectionLimitTests {
         }
     }
 
-    /// A body that trickles in is cut off at the body deadline even though bytes keep arriving.
+    /// A body that trickles in is cut off at the 2 s body deadline even though bytes keep arriving: not before it (a
+    /// lower bound: a loaded machine only sees the close late), and within 30 s (a hang guard, far above the deadline
+    /// because CI runs the whole suite in parallel on two cores).
     @Test func slowBodyIsCutOff() async throws {
         try await Self.withServer { port in
             let client = try LoopbackSocket(port: port)
+            let sent = ContinuousClock.now
             client.send("POST /attest/SimulatedEnclave HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
-            var closed = false
-            for _ in 0..<40 where !closed {
-                if !client.send(" ") {
-                    closed = true
+            var closed: Duration?
+            while closed == nil, ContinuousClock.now - sent < .seconds(30) {
+                if !client.send(" ") || client.closedNow() {
+                    closed = ContinuousClock.now - sent
                 } else {
-                    closed = await client.read(for: 0.1).closed
+                    try await Task.sleep(for: .milliseconds(100))
                 }
             }
-            #expect(closed, "a trickling body kept its connection for 4 s")
+            let cut = try #require(closed, "a trickling body kept its connection for 30 s")
+            #expect(cut >= .milliseconds(1900), "cut off after \(cut), before the 2 s body deadline")
             #expect(await eventually(within: 10) { serverConnections(port: port) == 0 })
         }
     }
 
     /// Requests refused as too large (URL, one header, the header section, the body) end their connection, even when
     /// the client keeps its end open. Before: each left a descriptor in FIN-WAIT-2 until the client closed.
+    /// The deadlines are long here: on a loaded machine (CI runs the whole suite in parallel on two cores) a 1 s head
+    /// deadline can fire before the server has read a 40 KiB head, and a 500 ms linger can end in a reset before the
+    /// client has read its 400, which the reset then discards (a client saw no answer at all under load).
     @Test func oversizeRequestsCloseTheirConnection() async throws {
-        try await Self.withServer { port in
+        let limits = AttestationServer.ConnectionLimits(
+            headerTimeout: .seconds(120),
+            bodyTimeout: .seconds(120),
+            idleTimeout: .seconds(120),
+            lingerTimeout: .seconds(5)
+        )
+        try await Self.withServer(limits) { port in
             let longURL = "GET /challenge?" + String(repeating: "a", count: 40 << 10) + " HTTP/1.1\r\nHost: x\r\n\r\n"
             let longHeader =
                 "GET /challenge HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "b", count: 40 << 10)
@@ -284,16 +297,17 @@ struct ConnectionLimitTests {
                 for _ in 0..<3 {
                     let client = try LoopbackSocket(port: port)
                     client.send(request)
-                    let answer = await client.read(for: 6, oneResponse: true)
+                    let answer = await client.read(for: 30, oneResponse: true)  // ends at the answer
                     #expect(answer.text.hasPrefix("HTTP/1.1 \(status)"), "\(answer.text.prefix(200))")
                     clients.append(client)  // kept open, never closed by the client
                 }
             }
+            // Only the 5 s linger can close them (the clients keep their ends open, the other deadlines are 120 s).
             #expect(
-                await eventually(within: 10) { serverConnections(port: port) == 0 },
+                await eventually(within: 40) { serverConnections(port: port) == 0 },
                 "\(serverConnections(port: port)) refused connections still open on the server"
             )
-            for client in clients { #expect(await client.read(for: 0.2).closed) }
+            for client in clients { #expect(client.closedNow()) }
         }
     }
 
@@ -302,30 +316,36 @@ struct ConnectionLimitTests {
     @Test func connectionsAreCappedAndFreedForHonestClients() async throws {
         var limits = Self.slowLimits
         limits.maxConnections = 5
-        limits.headerTimeout = .seconds(30)  // the flood is held for the whole test, however slow the machine
+        // The flood is held for the whole test, however slow the machine: only the clients leaving can free it.
+        limits.headerTimeout = .seconds(120)
         try await Self.withServer(limits) { port in
             var flood = try (0..<15).map { _ in try LoopbackSocket(port: port) }
-            #expect(await eventually(within: 10) { serverConnections(port: port) >= 5 }, "the limit is never reached")
+            #expect(await eventually(within: 30) { serverConnections(port: port) >= 5 }, "the limit is never reached")
             try await Task.sleep(for: .milliseconds(500))
             // The listener stops reading at the limit; NIO accepts in batches of up to 4 per read, hence the slack.
             let accepted = serverConnections(port: port)
             #expect((5...9).contains(accepted), "\(accepted) of 15 accepted")
             flood.removeAll()  // the attacker gives up
-            #expect(await eventually(within: 10) { serverConnections(port: port) == 0 })
+            #expect(await eventually(within: 30) { serverConnections(port: port) == 0 }, "the flood is still held")
             let honest = try LoopbackSocket(port: port)
             #expect(honest.send("GET /challenge HTTP/1.1\r\nHost: x\r\n\r\n"))
-            let answer = await honest.read(for: 6, oneResponse: true)
+            let answer = await honest.read(for: 30, oneResponse: true)  // ends at the answer
             #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text)")
         }
     }
 
-    /// The limits leave honest clients alone: keep-alive requests within the deadlines are all served.
+    /// The limits leave honest clients alone: keep-alive requests within the deadlines are all served. The deadlines
+    /// are 30 s here: with 1 s ones, a loaded machine (CI runs the whole suite in parallel on two cores) could hold
+    /// this client off the CPU past the idle deadline between two requests, and the server would rightly close.
     @Test func honestKeepAliveClientIsServed() async throws {
-        try await Self.withServer { port in
+        var limits = Self.limits
+        limits.headerTimeout = .seconds(30)
+        limits.idleTimeout = .seconds(30)
+        try await Self.withServer(limits) { port in
             let client = try LoopbackSocket(port: port)
             for _ in 0..<3 {
                 #expect(client.send("GET /challenge HTTP/1.1\r\nHost: x\r\n\r\n"))
-                let answer = await client.read(for: 6, oneResponse: true)
+                let answer = await client.read(for: 30, oneResponse: true)  // ends at the answer
                 #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text)")
                 #expect(!answer.closed)
             }
