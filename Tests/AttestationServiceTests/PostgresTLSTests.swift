@@ -9,7 +9,8 @@ import Glibc
 #endif
 
 /// A loopback listener that plays a PostgreSQL server without TLS: it answers the client's SSLRequest with `N`,
-/// records the first bytes of each message, and closes.
+/// records the first bytes of each message, and closes. Its waits are generous (they end as soon as the client
+/// connects, sends or closes): a loaded CI machine (the whole suite in parallel on two cores) connects late.
 final class NoTLSPostgres: Sendable {
     let port: Int
     private let listener: Int32
@@ -30,14 +31,14 @@ final class NoTLSPostgres: Sendable {
         }
         try #require(bound && listen(listener, 4) == 0)
         port = Int(UInt16(bigEndian: address.sin_port))
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         Thread.detachNewThread { [self] in serve() }
     }
 
     /// The messages received (each up to its first 8 bytes), once the client is gone (bounded wait).
     func messages() -> [[UInt8]] {
-        _ = done.wait(timeout: .now() + 15)
+        _ = done.wait(timeout: .now() + 120)
         return received.withLock { $0 }
     }
 
@@ -49,7 +50,7 @@ final class NoTLSPostgres: Sendable {
         let connection = accept(listener, nil, nil)
         guard connection >= 0 else { return }
         defer { close(connection) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         for _ in 0..<2 {
             var buffer = [UInt8](repeating: 0, count: 512)
