@@ -36,6 +36,7 @@ struct DurableStateTests {
         options.platform = try SimulatedPlatform.open(directory: Fixtures.platformDirectory)
         options.evidenceSource = .simulated
         options.signaturePath = signed.signature
+        options.startTimeout = .seconds(120)  // generous: a loaded CI machine starts enclaves slowly
         let enclave = try await Enclave.load(path: signed.image, options: options)
         let host = try await CleanRoomHost(store: store, enclave: enclave)
         return Room(host: host, store: store, enclave: enclave)

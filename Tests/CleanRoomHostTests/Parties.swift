@@ -104,6 +104,7 @@ struct CleanRoomEnclaveFixture {
         options.platform = try SimulatedPlatform.open(directory: Fixtures.platformDirectory)
         options.evidenceSource = .simulated
         options.signaturePath = signed.signature
+        options.startTimeout = .seconds(120)  // generous: a loaded CI machine starts enclaves slowly
         return Self(signed: signed, enclave: try await Enclave.load(path: signed.image, options: options))
     }
 

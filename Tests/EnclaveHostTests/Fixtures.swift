@@ -8,12 +8,17 @@ typealias Vectors = TestSupport.Vectors
 
 /// What the host tests add to ``Fixtures``: load options on the private platform, and evidence from a fresh one.
 extension TestSupport.Fixtures {
+    /// How long an enclave may take to start in these tests: generous, because CI starts many at once on two loaded
+    /// cores; no test here wants the start timeout to fire.
+    static let startTimeout = Duration.seconds(120)
+
     static func options(_ signed: Signed, debug: Bool = false) -> Enclave.Options {
         var options = Enclave.Options()
         options.platform = try? SimulatedPlatform.open(directory: platformDirectory)
         options.evidenceSource = .simulated  // the tests' evidence is the simulated platform's, even on a CVM
         options.signaturePath = signed.signature
         options.debug = debug
+        options.startTimeout = Self.startTimeout
         return options
     }
 

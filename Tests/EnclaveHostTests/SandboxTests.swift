@@ -63,7 +63,8 @@ struct SandboxTests {
         let enclave = try await Enclave.load(path: signed.image, options: options)
         let hostile = "\u{1B}]0;owned\u{07}\u{1B}[2Jred\r\nback\\slash \u{202E}txt\nlast\n"
         _ = try await enclave.call(WriteStandardError.self, Array(hostile.utf8) + [0xFF, 0x0A])
-        let deadline = ContinuousClock.now + .seconds(10)
+        // Waits only until the 4 lines arrive; 30 s at most (a loaded CI machine reads the pipe late, never early).
+        let deadline = ContinuousClock.now + .seconds(30)
         while lines.withLock({ $0.count }) < 4 && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -160,7 +161,7 @@ struct SandboxTests {
         let enclave = probe.enclavePID
         #expect(HostProbe.isAlive(enclave))
         probe.killHost()
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(30)  // a hang guard: the loop ends as soon as the enclave is gone
         while HostProbe.isAlive(enclave) && Date() < deadline { usleep(20_000) }
         #expect(!HostProbe.isAlive(enclave))
     }
@@ -168,6 +169,7 @@ struct SandboxTests {
     @Test func nonRootHostCannotReadEnclaveMemory() throws {
         // CI runs as root, and root may read any process: run host and reader as an unprivileged user.
         let signed = try Fixtures.sign("HelloEnclave")
+        // The host's start (it launches an enclave) is waited for up to 1200 × 50 ms: a loaded CI machine is slow.
         let script = """
             set -u
             export ENCLAVEKIT_PLATFORM_DIR="$(mktemp -d)/platform"
@@ -176,7 +178,7 @@ struct SandboxTests {
             "$1" --enclave "$2" --signature "$3" --verbose < "$fifo" > "$fifo.out" 2>&1 &
             host=$!
             exec 8> "$fifo"
-            i=0; while ! grep -q 'enclave pid:' "$fifo.out" 2>/dev/null; do i=$((i+1)); [ $i -gt 300 ] && { echo "no pid"; cat "$fifo.out"; exit 3; }; sleep 0.05; done
+            i=0; while ! grep -q 'enclave pid:' "$fifo.out" 2>/dev/null; do i=$((i+1)); [ $i -gt 1200 ] && { echo "no pid"; cat "$fifo.out"; exit 3; }; sleep 0.05; done
             pid=$(sed -n 's/^enclave pid: //p' "$fifo.out")
             if (exec 7< /proc/$pid/mem) 2>/dev/null; then echo "enclave: readable"; else echo "enclave: denied"; fi
             sleep 30 & control=$!

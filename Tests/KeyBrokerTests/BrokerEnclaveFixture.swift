@@ -38,6 +38,7 @@ enum BrokerEnclaveFixture {
         options.evidenceSource = .simulated
         options.signaturePath = signed.signature
         options.debug = signed.identity.isDebug
+        options.startTimeout = .seconds(120)  // generous: a loaded CI machine starts enclaves slowly
         return try await Enclave.load(path: signed.image, options: options)
     }
 
