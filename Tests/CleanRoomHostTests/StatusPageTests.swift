@@ -174,7 +174,8 @@ struct StatusPageTests {
         print(width, height, len(colours), differing)
         """#
 
-    /// Run a program without blocking a thread of the cooperative pool; killed after 90 s.
+    /// Run a program without blocking a thread of the cooperative pool; killed after 300 s (a hang guard: Chromium and
+    /// the pure-Python PNG check take seconds alone, many times that on a loaded CI machine).
     static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -195,7 +196,7 @@ struct StatusPageTests {
                 return
             }
             let pid = process.processIdentifier
-            DispatchQueue.global().asyncAfter(deadline: .now() + 90) {
+            DispatchQueue.global().asyncAfter(deadline: .now() + 300) {
                 if process.isRunning { kill(pid, SIGKILL) }
             }
         }

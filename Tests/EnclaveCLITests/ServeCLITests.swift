@@ -38,7 +38,7 @@ struct ServeCLITests {
         defer { if server.isRunning { server.terminate() } }
         var port: String?
         var seen = ""
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = Date().addingTimeInterval(120)  // the port line ends the wait; a loaded CI machine starts slowly
         while port == nil, Date() < deadline {
             let chunk = log.fileHandleForReading.availableData
             if chunk.isEmpty { break }

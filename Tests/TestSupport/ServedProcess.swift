@@ -1,7 +1,7 @@
 public import Foundation
 
 /// `enclave serve attestation` run as a process, as an operator runs it: started with the given arguments, its log
-/// read until it names the port it bound (30 s at most), terminated when the value is no longer needed.
+/// read until it names the port it bound (120 s at most), terminated when the value is no longer needed.
 public final class ServedProcess {
     /// The running service.
     public let process = Process()
@@ -24,7 +24,7 @@ public final class ServedProcess {
         process.standardOutput = log
         process.standardError = log
         try process.run()
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = Date().addingTimeInterval(120)  // the port line ends the wait; a loaded CI machine starts slowly
         var bound: String?
         while bound == nil, Date() < deadline {
             let chunk = log.fileHandleForReading.availableData
