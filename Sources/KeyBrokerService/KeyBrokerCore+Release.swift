@@ -91,10 +91,10 @@ extension KeyBrokerCore {
     }
 
     /// A release's measurement claims as the audit record keeps them (nil when there are none): the JSON text
-    /// `WireJSON.string` makes of them (members sorted, `JSONEncoder`'s escapes), written by `TokenJSON` without an
-    /// encoder per release.
+    /// `WireJSON.string` makes of them (members sorted, `JSONEncoder`'s escapes), written by ``PlainJSON`` (or
+    /// `TokenJSON` when a claim needs escaping) without an encoder per release.
     static func auditText(_ claims: [String: String]) -> String? {
-        claims.isEmpty ? nil : TokenJSON.text(.object(claims.mapValues { .string($0) }))
+        claims.isEmpty ? nil : PlainJSON.object(claims) ?? TokenJSON.text(.object(claims.mapValues { .string($0) }))
     }
 
     /// `GET /attestation`: the broker enclave's evidence, signing certificate and import key.

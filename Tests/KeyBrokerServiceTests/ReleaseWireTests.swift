@@ -48,13 +48,18 @@ struct ReleaseWireTests {
     }
 
     @Test func theAnswerAndTheAuditClaimsAreTheEncodersBytes() throws {
-        for value in ["header.payload.signature", "", "q\"u\\o/te\n\u{7}é😀", String(repeating: "x", count: 5000)] {
+        for value in [
+            "header.payload.signature", "", "q\"u\\o/te\n\u{7}é😀", String(repeating: "x", count: 5000),
+            "eyJhbGciOiJSUzI1NiJ9.e30.c2ln-_", "slash/é😀 \u{7f}", "\u{1f}", "\\",
+        ] {
             let result = KeyReleaseResult(value: value)
             #expect(Array(KeyBrokerServer.answerText(result).utf8) == (try WireJSON.encode(result)))
         }
         for claims in [
             ["x-ms-sgx-mrsigner": "ab", "x-ms-sgx-svn": "2", "x-ms-attestation-type": "sgx"],
             ["b": "q\"u\\o/te\n\u{1}é😀", "a": "", "A": "z", "é": "non-ASCII name"],
+            ["x-ms-sgx-svn": "2", "x-ms-sgx-product-id": "3", "tdx_mrtd": "ab/cd+é😀 \u{7f}", "Z": "", "_": "_"],
+            ["only": "one"],
         ] {
             #expect(KeyBrokerCore.auditText(claims) == (try WireJSON.string(claims)))
         }

@@ -174,8 +174,8 @@ public enum KeyBrokerServer {
         }
     }
 
-    /// A release's answer as an `application/json` response: the bytes ``json(_:status:)`` writes (`TokenJSON`
-    /// writes `JSONEncoder`'s), without an encoder per release.
+    /// A release's answer as an `application/json` response: the bytes ``json(_:status:)`` writes, without an
+    /// encoder per release.
     static func json(_ result: KeyReleaseResult) -> Response {
         Response(
             status: .ok,
@@ -184,9 +184,9 @@ public enum KeyBrokerServer {
         )
     }
 
-    /// A release's answer as JSON text.
+    /// A release's answer as JSON text (``PlainJSON`` for the common JWS, else `TokenJSON`: the same bytes).
     static func answerText(_ result: KeyReleaseResult) -> String {
-        TokenJSON.text(.object(["value": .string(result.value)]))
+        PlainJSON.answer(result.value) ?? TokenJSON.text(.object(["value": .string(result.value)]))
     }
 
     /// `value` as an `application/json` response.
