@@ -18,6 +18,9 @@ extension KeyBrokerClient {
         /// The import key or signing certificate the broker offers is not the one its evidence binds, or is not RSA
         /// of at least 2048 bits (P-256 for the signing key).
         public static let importKeyNotBound = "ImportKeyNotBound"
+        /// The attestation authorities (or their signing certificates) the broker enclave's evidence says it trusts
+        /// are not exactly the ones expected: its host may have had it trust an authority of its own choosing.
+        public static let authoritiesNotExpected = "BrokerAuthoritiesNotExpected"
     }
 
     /// A broker enclave that ``verifiedBroker(attestation:expecting:)`` accepted: the keys its evidence binds.
@@ -31,13 +34,17 @@ extension KeyBrokerClient {
         public let signingKey: [UInt8]
         /// The claims of the token the attestation service issued for the broker's evidence.
         public let claims: AttestationTokenClaims
+        /// The authorities the broker enclave trusts, as its evidence binds them (checked against the expectation).
+        public let authorities: [KeyBrokerExpectation.Authority]
     }
 
     /// The broker's import key and release signing key, after checking that a genuine broker enclave holds them:
     /// `GET /attestation` (evidence and the runtime data it binds), the evidence attested by `attestation` (which
     /// checks the binding), the token verified against that service's keys and required to state `expecting`'s
     /// identity, both keys found in the token's `x-ms-runtime.keys`, the import key equal to what `GET /importkey`
-    /// answers and the signing certificate's key equal to the bound signing key.
+    /// answers and the signing certificate's key equal to the bound signing key; and the token's
+    /// `x-ms-runtime.authorities` exactly `expecting`'s authorities (by default `attestation` itself with the signing
+    /// certificates its `/certs` publishes).
     /// - Throws: ``AttestationClient/Failure`` with an ``ImportRefusal`` code, or the services' errors.
     public func verifiedBroker(
         attestation: AttestationClient,
@@ -65,6 +72,7 @@ extension KeyBrokerClient {
             throw refusal(ImportRefusal.evidenceRefused, "the broker's attestation token does not verify: \(error)")
         }
         try Self.check(claims, expecting)
+        let authorities = try await checkAuthorities(claims, expecting: expecting, attestation: attestation)
         guard case .object(let runtime)? = claims["x-ms-runtime"], case .array(let bound)? = runtime["keys"] else {
             throw refusal(ImportRefusal.importKeyNotBound, "the broker's evidence binds no keys")
         }
@@ -104,7 +112,13 @@ extension KeyBrokerClient {
         else {
             throw refusal(ImportRefusal.importKeyNotBound, "the broker's evidence does not bind its signing key")
         }
-        return VerifiedBroker(importKey: current, signingCertificate: certificateDER, signingKey: raw, claims: claims)
+        return VerifiedBroker(
+            importKey: current,
+            signingCertificate: certificateDER,
+            signingKey: raw,
+            claims: claims,
+            authorities: authorities
+        )
     }
 
     /// The broker's import key, from ``verifiedBroker(attestation:expecting:)``.

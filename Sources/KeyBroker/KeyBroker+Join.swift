@@ -71,7 +71,7 @@ extension KeyBroker {
                 to: try offered.wrapTarget(),
                 contentType: Self.keyringContentType
             )
-            let runtime = Self.joinGrantRuntime(newcomer: offered, keyring: keyring)
+            let runtime = Self.joinGrantRuntime(newcomer: offered, keyring: keyring, authorities: pinnedAuthorities)
             return BrokerJoinGrantResponse(grant: grant, runtimeData: Array(runtime.jsonText.utf8))
         } catch { throw refuse("the keyring could not be wrapped to the offered key") }
     }
@@ -91,9 +91,15 @@ extension KeyBroker {
         return Base64URL.encode(Array(hasher.finalize()))
     }
 
-    /// The runtime data a granter's evidence binds: `{"purpose", "newcomer": {kty, crv, x, y}, "keyring": identity}`.
-    static func joinGrantRuntime(newcomer: WrapJWK, keyring: BrokerKeyring) -> TokenValue {
+    /// The runtime data a granter's evidence binds: `{"purpose", "newcomer": {kty, crv, x, y}, "keyring": identity,
+    /// "authorities": the granter's pins}`.
+    static func joinGrantRuntime(
+        newcomer: WrapJWK,
+        keyring: BrokerKeyring,
+        authorities: AuthorityPins = .none
+    ) -> TokenValue {
         .object([
+            "authorities": authorities.runtimeValue,
             "purpose": .string(joinGrantPurpose),
             "newcomer": .object([
                 "kty": .string(newcomer.kty), "crv": .string(newcomer.crv ?? ""), "x": .string(newcomer.x ?? ""),

@@ -49,7 +49,7 @@ extension KeyBroker {
         if let enc = request.enc, !Self.supportedWraps.contains(enc) {
             throw KeyBrokerError(Code.unsupportedWrap, "the wrap \(enc.prefix(32)) is not supported")
         }
-        let material = try KeyEnvelope.open(key, master: keyring.masterKey)
+        let (material, pins) = try KeyEnvelope.open(key, master: keyring.masterKey)
         guard let policy = Self.policies.policy(policyBytes) else {
             throw KeyBrokerError(Code.keyBlobInvalid, "the key's release policy does not parse")
         }
@@ -61,6 +61,14 @@ extension KeyBroker {
             normalizedIssuer: verified.normalizedIssuer
         ) {
             throw KeyBrokerError(Code.policyNotSatisfied, "the release policy is not satisfied: \(failure)")
+        }
+        // The token verified with a certificate the broker pins now; it must also be one the key was pinned to when
+        // it was made (a certificate the host added later for the same URL releases nothing).
+        guard pins.covers(url: verified.normalizedIssuer, thumbprint: verified.keyID) else {
+            throw KeyBrokerError(
+                Code.authorityCertificateNotPinned,
+                "the token's signing certificate is not one the key is pinned to for its authority"
+            )
         }
         let (target, targetKeyID) = try Self.targetKey(in: verified.claims, enc: request.enc)
         let keyHSM: KeyHSM

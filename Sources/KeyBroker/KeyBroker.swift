@@ -23,14 +23,25 @@ public struct KeyBroker: Sendable {
 
     /// A broker with its keyring, trusting `authorities`.
     ///
-    /// - Throws: ``KeyBrokerError`` `InvalidRequest` for an unusable authority.
+    /// - Throws: ``KeyBrokerError`` `InvalidRequest` for an unusable authority, or more than
+    ///   ``AuthorityPins/maximumAuthorities``.
     public init(keyring: BrokerKeyring, authorities: [BrokerAuthority], name: String) throws(KeyBrokerError) {
+        guard authorities.count <= AuthorityPins.maximumAuthorities else {
+            throw KeyBrokerError(
+                KeyBrokerError.invalidRequest,
+                "more than \(AuthorityPins.maximumAuthorities) authorities"
+            )
+        }
         self.keyring = keyring
         var trusted: [TrustedAuthority] = []
         for authority in authorities { trusted.append(try TrustedAuthority(authority)) }
         verifier = ReleaseTokenVerifier(authorities: trusted)
         self.name = name
     }
+
+    /// The authorities the broker trusts now, with the thumbprints of their pinned signing certificates: bound into
+    /// its evidence, and recorded (those a key's policy names) in each key's envelope when it is made.
+    public var pinnedAuthorities: AuthorityPins { verifier.pins }
 
     /// The import key's public JWK (JSON text).
     public var importKeyJWK: String {
@@ -80,9 +91,11 @@ public struct KeyBroker: Sendable {
         )
     }
 
-    /// Changes a key's attributes; refused when its policy is immutable.
+    /// Changes a key's attributes; refused when its policy is immutable. The key is pinned again, to the signing
+    /// certificates the broker trusts now for the authorities the new policy names (an immutable key's pins never
+    /// change: a new signing certificate of its authority needs a new key version).
     public func updatePolicy(_ request: BrokerUpdatePolicyRequest) throws(KeyBrokerError) -> StoredKey {
-        let material = try KeyEnvelope.open(request.key, master: keyring.masterKey)
+        let (material, _) = try KeyEnvelope.open(request.key, master: keyring.masterKey)
         guard !request.key.attributes.immutable else {
             throw KeyBrokerError(KeyBrokerError.policyImmutable, "the key's release policy is immutable")
         }
@@ -99,7 +112,7 @@ public struct KeyBroker: Sendable {
     /// Unwraps a data key with a stored key: `RSA-OAEP-256` (RSA keys), `A256KW` (AES keys), `ECDH-ES+A256KW` (a
     /// compact JWE to an EC key).
     public func unwrap(_ request: BrokerUnwrapRequest) throws(KeyBrokerError) -> [UInt8] {
-        let material = try KeyEnvelope.open(request.key, master: keyring.masterKey)
+        let (material, _) = try KeyEnvelope.open(request.key, master: keyring.masterKey)
         switch (request.algorithm, material.secret) {
         case ("RSA-OAEP-256", .rsa(let key)):
             guard let decrypting = try? _RSA.Encryption.PrivateKey(derRepresentation: key.derRepresentation),
@@ -133,7 +146,7 @@ public struct KeyBroker: Sendable {
 
     /// Wraps a data key with a stored key: `RSA-OAEP-256` (RSA keys), `A256KW` (AES keys).
     public func wrap(_ request: BrokerWrapRequest) throws(KeyBrokerError) -> [UInt8] {
-        let material = try KeyEnvelope.open(request.key, master: keyring.masterKey)
+        let (material, _) = try KeyEnvelope.open(request.key, master: keyring.masterKey)
         switch (request.algorithm, material.secret) {
         case ("RSA-OAEP-256", .rsa(let key)):
             guard let encrypting = try? _RSA.Encryption.PublicKey(derRepresentation: key.publicKey.derRepresentation),
@@ -160,12 +173,14 @@ public struct KeyBroker: Sendable {
         attributes: BrokerKeyAttributes
     ) throws(KeyBrokerError) -> StoredKey {
         let operations = operations.isEmpty ? KeyMaterial.defaultOperations(material.type) : operations
-        let associated = KeyEnvelope.associatedData(
+        let blob = try KeyEnvelope.seal(
+            material,
+            master: keyring.masterKey,
             name: name,
             version: version,
-            type: material.type,
             operations: operations,
-            attributes: attributes
+            attributes: attributes,
+            pins: pins(for: attributes)
         )
         return StoredKey(
             name: name,
@@ -174,8 +189,15 @@ public struct KeyBroker: Sendable {
             keyOperations: operations,
             attributes: attributes,
             publicKey: material.publicJWK(keyID: keyID(name: name, version: version)),
-            blob: try KeyEnvelope.seal(material, master: keyring.masterKey, associatedData: associated)
+            blob: blob
         )
+    }
+
+    /// The pins a key with `attributes` is sealed with: for each authority its release policy names, the thumbprints
+    /// of the signing certificates the broker trusts for it now (none for a key without a policy).
+    func pins(for attributes: BrokerKeyAttributes) -> AuthorityPins {
+        guard let bytes = attributes.releasePolicy, let policy = Self.policies.policy(bytes) else { return .none }
+        return verifier.pins(for: policy.authorities.map(\.normalizedAuthority))
     }
 
     /// `https://broker/keys/name/version`.

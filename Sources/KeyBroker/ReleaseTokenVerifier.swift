@@ -2,7 +2,7 @@ public import AttestationAPI
 internal import Crypto
 internal import EnclaveCore
 public import Foundation
-internal import KeyBrokerInterface
+public import KeyBrokerInterface
 internal import _CryptoExtras
 
 /// Verifies an attestation token (JWS compact) for a release, against the pinned keys of the trusted authorities.
@@ -49,6 +49,8 @@ public struct ReleaseTokenVerifier: Sendable {
         public let algorithm: String
         /// `iss` normalized (``ReleasePolicy`` compares authorities so).
         let normalizedIssuer: String
+        /// The header's `kid`: the thumbprint of the pinned certificate the signature verified with.
+        let keyID: String
     }
 
     /// A token split into its parts and its header and payload parsed, nothing verified yet.
@@ -145,7 +147,31 @@ public struct ReleaseTokenVerifier: Sendable {
                 throw KeyBrokerError(Code.nonceMismatch, "the token does not carry the request's nonce")
             }
         }
-        return Verified(issuer: issuer, claims: claims, algorithm: algorithm, normalizedIssuer: normalizedIssuer)
+        return Verified(
+            issuer: issuer,
+            claims: claims,
+            algorithm: algorithm,
+            normalizedIssuer: normalizedIssuer,
+            keyID: kid
+        )
+    }
+
+    /// Every trusted authority with the thumbprints of its pinned certificates (the broker's evidence binds these).
+    public var pins: AuthorityPins {
+        var pins: [String: Set<String>] = [:]
+        for (url, authority) in authorities { pins[url] = Set(authority.keys.keys) }
+        // The limits hold: `TrustedAuthority` and `KeyBroker` check them.
+        return (try? AuthorityPins(pins)) ?? .none
+    }
+
+    /// The pins of the trusted authorities among `urls` (normalized): what a key whose policy names them is
+    /// released under. An authority the broker does not trust gets no pin (nothing of it releases the key).
+    public func pins(for urls: some Sequence<String>) -> AuthorityPins {
+        var pins: [String: Set<String>] = [:]
+        for url in urls {
+            if let authority = authorities[url] { pins[url] = Set(authority.keys.keys) }
+        }
+        return (try? AuthorityPins(pins)) ?? .none
     }
 
     /// The trusted authority `issuer` names, and `issuer` normalized; an issuer spelled as the authority's

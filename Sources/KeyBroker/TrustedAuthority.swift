@@ -30,6 +30,15 @@ public struct TrustedAuthority: Sendable {
         guard let normalized = ReleasePolicy.normalizeAuthority(authority.url) else {
             throw KeyBrokerError(KeyBrokerError.invalidRequest, "the authority \(authority.url) is not an http(s) URL")
         }
+        guard normalized.utf8.count <= AuthorityPins.maximumURLLength,
+            authority.certificates.count <= AuthorityPins.maximumThumbprints
+        else {
+            throw KeyBrokerError(
+                KeyBrokerError.invalidRequest,
+                "the authority \(authority.url.prefix(64)) has a URL over \(AuthorityPins.maximumURLLength) bytes or "
+                    + "more than \(AuthorityPins.maximumThumbprints) certificates"
+            )
+        }
         url = authority.url
         normalizedURL = normalized
         var keys: [String: PinnedKey] = [:]
@@ -57,4 +66,7 @@ public struct TrustedAuthority: Sendable {
         }
         self.keys = keys
     }
+
+    /// The thumbprints (`kid`: base64url SHA-256 of the DER) of the pinned certificates, ordered.
+    public var thumbprints: [String] { keys.keys.sorted() }
 }

@@ -121,9 +121,12 @@ struct KeyBrokerEnclave: EnclaveApplication {
             try KeyBroker(keyring: keyring, authorities: request.authorities, name: request.brokerName)
         }
         state.setBroker(broker)
+        // The authorities and signing certificates the host had this enclave trust are part of what the evidence
+        // proves: a client refuses a broker that trusts other ones than it expects.
         let runtime: TokenValue = .object([
             "broker": .string(request.brokerName),
             "keys": .array([try value(broker.importKeyJWK), try value(broker.signingKeyJWK)]),
+            "authorities": broker.pinnedAuthorities.runtimeValue,
         ])
         let runtimeData = Array(runtime.jsonText.utf8)
         let evidence = try await context.evidence(reportData: EnclaveContext.reportData(hashing: runtimeData))
@@ -143,8 +146,8 @@ struct KeyBrokerEnclave: EnclaveApplication {
         do { return try body() } catch let error as KeyBrokerError {
             let message = "\(error.code): \(error.reason)"
             switch error.code {
-            case BrokerRefusal.Code.keyBlobInvalid, KeyBrokerError.keyringInvalid, KeyBrokerError.importRefused,
-                BrokerRefusal.Code.joinRefused:
+            case BrokerRefusal.Code.keyBlobInvalid, BrokerRefusal.Code.keyBlobOutdated, KeyBrokerError.keyringInvalid,
+                KeyBrokerError.importRefused, BrokerRefusal.Code.joinRefused:
                 throw EnclaveError.invalidSignature(message)
             default:
                 throw EnclaveError.malformedInput(message)

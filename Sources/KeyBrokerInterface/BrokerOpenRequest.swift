@@ -41,8 +41,10 @@ public struct BrokerOpenResponse: Codable, Sendable {
     public var signingCertificate: [UInt8]
     /// The broker's import key, a public RSA JWK (JSON text): bring-your-own keys are wrapped to it.
     public var importKey: String
-    /// JSON `{"broker": name, "keys": [import JWK, signing JWK]}`; its SHA-256 leads the evidence's report data
-    /// (the attestation service's `runtimeData` binding), so a client can check both keys belong to this enclave.
+    /// JSON `{"broker": name, "keys": [import JWK, signing JWK], "authorities": [{"url", "thumbprints"}, …]}`; its
+    /// SHA-256 leads the evidence's report data (the attestation service's `runtimeData` binding), so a client can
+    /// check both keys belong to this enclave and which authorities and signing certificates (``AuthorityPins``) it
+    /// was opened trusting.
     public var runtimeData: [UInt8]
     /// Evidence binding ``runtimeData``.
     public var evidence: AttestationEvidence

@@ -87,6 +87,12 @@ public struct BrokerRefusal: Codable, Hashable, Sendable, CustomStringConvertibl
         public static let keyNotExportable = "KeyNotExportable"
         /// The stored key's blob does not open under the master key with its attributes (tampered or swapped).
         public static let keyBlobInvalid = "KeyBlobInvalid"
+        /// The token verified with a certificate the broker pins now, but not with one of the certificates pinned in
+        /// the key's envelope for its issuer when the key (or its policy) was made: a certificate the host added
+        /// later for the same authority URL releases nothing.
+        public static let authorityCertificateNotPinned = "AuthorityCertificateNotPinned"
+        /// The stored key's blob is in an older at-rest format (before authority pins): re-create or re-import it.
+        public static let keyBlobOutdated = "KeyBlobOutdated"
         /// The token is not an acceptable join token (another signer or product, a lower security version, a
         /// debug enclave, or evidence not binding the offered key).
         public static let joinRefused = "JoinRefused"

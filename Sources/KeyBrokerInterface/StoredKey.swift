@@ -1,6 +1,8 @@
+internal import EnclaveCore
+
 /// A key as the host stores it: its names, attributes, public part and the secret part wrapped under the broker's
-/// master key (AES-256-GCM, associated data binding name, version, type, operations and attributes). The host
-/// never sees the secret part.
+/// master key (AES-256-GCM, associated data binding name, version, type, operations, attributes and the authority
+/// pins the key may be released under). The host never sees the secret part.
 public struct StoredKey: Codable, Hashable, Sendable {
     /// The key's name.
     public var name: String
@@ -34,5 +36,20 @@ public struct StoredKey: Codable, Hashable, Sendable {
         self.attributes = attributes
         self.publicKey = publicKey
         self.blob = blob
+    }
+}
+
+extension StoredKey {
+    /// The at-rest envelope's format: the first byte of ``blob``. Format 2 names the authority pins in a header the
+    /// envelope authenticates; format 1 (before pins) is refused (`KeyBlobOutdated`).
+    public static let blobFormat: UInt8 = 2
+
+    /// The authority pins the blob's header names: the signing certificates the key may be released under. Read here
+    /// for display and audit only; the broker enclave authenticates them (the envelope's associated data) when it
+    /// opens the blob. `nil` when the blob has no readable format-2 header.
+    public var pinnedAuthorities: AuthorityPins? {
+        guard blob.first == Self.blobFormat else { return nil }
+        var reader = ByteReader(Array(blob.dropFirst()))
+        return try? AuthorityPins.read(&reader)
     }
 }

@@ -76,7 +76,7 @@ extension EnclaveCommand.CleanRoomCLI {
                 let broker = try brokerOptions.client()
                 let attestation = try trust.attestationClient()
                 let directory = brokerOptions.brokerDataDir ?? EnclaveCommand.Serve.KeyBroker.defaultDataDirectory()
-                let expectation = try trust.expectation(brokerDataDirectory: directory)
+                let expectation = try await trust.expectation(brokerDataDirectory: directory, attestation: attestation)
                 let bundle = try await Self.refusingService {
                     // The broker's signing key as its evidence binds it: the clean room must name it as its rollback
                     // counter's key (x-ms-runtime.counterKey), or a host answering the counter itself could roll the

@@ -30,6 +30,16 @@ struct BrokerTrustOptions: ParsableArguments {
     @Flag(help: "Accept a debuggable broker enclave (development only).")
     var allowDebugBroker = false
 
+    @Option(
+        help: """
+            An attestation authority the broker enclave must trust: URL (its signing certificates from URL/certs; \
+            over --attestation's TLS trust when URL is --attestation, else the system's roots) or URL=CERT.pem. \
+            Repeatable; the broker's evidence must name exactly these authorities and certificates. Default: \
+            --attestation itself (the issuer it names) with the certificates it publishes.
+            """
+    )
+    var brokerAuthority: [String] = []
+
     func attestationClient() throws -> AttestationClient {
         guard let url = URL(string: attestation), url.scheme == "https" || url.scheme == "http" else {
             throw ValidationError("--attestation is an https:// URL, not \(attestation)")
@@ -42,6 +52,46 @@ struct BrokerTrustOptions: ParsableArguments {
         } catch {
             throw ValidationError("cannot trust the attestation service: \(Files.describe(error))")
         }
+    }
+
+    /// The identity and authorities to require: ``expectation(brokerDataDirectory:)`` and the `--broker-authority`
+    /// values (none: `attestation` itself, which `KeyBrokerClient` resolves).
+    func expectation(
+        brokerDataDirectory: String,
+        attestation: AttestationClient
+    ) async throws -> KeyBrokerExpectation {
+        var expectation = try expectation(brokerDataDirectory: brokerDataDirectory)
+        guard !brokerAuthority.isEmpty else { return expectation }
+        var authorities: [KeyBrokerExpectation.Authority] = []
+        for value in brokerAuthority {
+            let spec: AuthoritySpec
+            do { spec = try AuthoritySpec(value) } catch {
+                throw ValidationError("--broker-authority is URL or URL=CERT.pem, with an https:// URL: \(value)")
+            }
+            if let file = spec.certificateFile {
+                authorities.append(
+                    .init(url: spec.url, certificates: try EnclaveCommand.Serve.KeyBroker.certificates(pemFile: file))
+                )
+                continue
+            }
+            guard let url = URL(string: spec.url) else { throw ValidationError("\(spec.url) is not a URL") }
+            let client =
+                KeyBrokerClient.normalizeAuthority(spec.url)
+                    == KeyBrokerClient.normalizeAuthority(attestation.endpoint.absoluteString)
+                ? attestation : AttestationClient(endpoint: url, trust: .system)
+            let jwks: String
+            do { jwks = try await client.certificates() } catch {
+                throw RuntimeFailure(
+                    message: "cannot fetch the signing certificates of \(spec.url): \(error) (or pin them: "
+                        + "--broker-authority \(spec.url)=CERT.pem)"
+                )
+            }
+            authorities.append(
+                .init(url: spec.url, certificates: try EnclaveCommand.Serve.KeyBroker.certificates(jwks: jwks))
+            )
+        }
+        expectation.authorities = authorities
+        return expectation
     }
 
     /// The identity to require: the options given, the rest from the broker's own signature file.
@@ -96,7 +146,9 @@ extension EnclaveCommand.Keys {
                 Before anything is sent, the broker's evidence (GET /attestation) goes to the attestation service, \
                 whose token must state the broker enclave's signer, product and minimum security version \
                 (--broker-signer … or its signature file in the broker's data directory) and bind the import key \
-                (GET /importkey). The key is then wrapped to that key (RSA_AES_KEY_WRAP_256): it never crosses the \
+                (GET /importkey), and name exactly the attestation authorities and signing certificates expected \
+                (--broker-authority; default: the attestation service itself with the certificates it publishes): a \
+                broker its host had trust another certificate is refused. The key is then wrapped to that key (RSA_AES_KEY_WRAP_256): it never crosses the \
                 wire or the broker's host in the clear. The key file: a PEM private key (RSA 2048/3072, P-256, \
                 P-384), a private JWK, or 32 raw bytes (AES-256).
                 """
@@ -132,12 +184,13 @@ extension EnclaveCommand.Keys {
                 )
             }
             let directory = options.brokerDataDir ?? EnclaveCommand.Serve.KeyBroker.defaultDataDirectory()
-            let expectation = try trust.expectation(brokerDataDirectory: directory)
+            let attestation = try trust.attestationClient()
+            let expectation = try await trust.expectation(brokerDataDirectory: directory, attestation: attestation)
             let bundle = try await options.client().importKey(
                 name: name,
                 material: material,
                 releasePolicy: releasePolicy,
-                attestation: try trust.attestationClient(),
+                attestation: attestation,
                 expecting: expectation
             )
             try printJSON(bundle)
@@ -154,7 +207,9 @@ extension EnclaveCommand.Keys {
             discussion: """
                 The same check `keys import` makes before it sends a key: the broker's evidence attested by the \
                 attestation service, the token's signer, product and security version as expected, the import key \
-                and the release signing key bound by the evidence. --signing-cert-out saves the signing certificate \
+                and the release signing key bound by the evidence, and the attestation authorities and signing \
+                certificates the broker enclave trusts exactly as expected (--broker-authority; default: the \
+                attestation service). --signing-cert-out saves the signing certificate \
                 (PEM) to pin in enclaves that get keys released (SecretProcessingHost --broker-signing-cert).
                 """
         )
@@ -164,9 +219,10 @@ extension EnclaveCommand.Keys {
 
         func run() async throws {
             let directory = options.brokerDataDir ?? EnclaveCommand.Serve.KeyBroker.defaultDataDirectory()
+            let attestation = try trust.attestationClient()
             let verified = try await options.client().verifiedBroker(
-                attestation: try trust.attestationClient(),
-                expecting: try trust.expectation(brokerDataDirectory: directory)
+                attestation: attestation,
+                expecting: try await trust.expectation(brokerDataDirectory: directory, attestation: attestation)
             )
             if let signingCertOut {
                 let base64 = Data(verified.signingCertificate).base64EncodedString(options: [.lineLength64Characters])
@@ -179,6 +235,9 @@ extension EnclaveCommand.Keys {
             print("productID:       \(claims["x-ms-sgx-product-id"]?.description ?? "?")")
             print("securityVersion: \(claims["x-ms-sgx-svn"]?.description ?? "?")")
             print("import key:      \(verified.importKey.kid ?? "(no kid)")")
+            for authority in verified.authorities {
+                print("authority:       \(authority.url) (\(authority.thumbprints.sorted().joined(separator: ", ")))")
+            }
             print(
                 "signing key:     \(Hex.encode(Array(SHA256.hash(data: verified.signingKey))).prefix(16))… (SHA-256 of x‖y)"
             )

@@ -103,9 +103,14 @@ struct AttackReviewKeyImportTests {
         let attacker = try Self.attackerImportKey()
         let certificate = try Certificate(derEncoded: Array(try #require(Data(base64Encoded: genuine.certificate))))
         let signing = try #require(P256.Signing.PublicKey(certificate.publicKey)).rawRepresentation
+        // The authorities the client expects (its attestation service), so that only the debug attribute differs.
+        let thumbprint = KeyBrokerClient.thumbprint(
+            try BrokerAuthorityExpectationTests.der(pem: harness.core.signer.certificatePEM)
+        )
         func runtime() -> [UInt8] {
             Array(
-                (#"{"keys":[{"e":""# + attacker.e + #"","kty":"RSA","n":""# + attacker.n
+                (#"{"authorities":[{"thumbprints":[""# + thumbprint + #""],"url":""# + harness.authority
+                    + #""}],"keys":[{"e":""# + attacker.e + #"","kty":"RSA","n":""# + attacker.n
                     + #""},{"crv":"P-256","kty":"EC","x":""# + Base64URL.encode(signing.prefix(32)) + #"","y":""#
                     + Base64URL.encode(signing.suffix(32)) + #""}]}"#).utf8
             )
