@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: build the hello sample, make a signing key, sign the enclave, greet from inside it, then attest it
+# The first sample: build the hello sample, make a signing key, sign the enclave, greet from inside it, then attest it
 # to an attestation service started in process and verify the token as a relying party would.
 # Everything it creates lives in .build/hello-demo; nothing needs to be set up by hand.
 # It ends with one summary line and exits non-zero if any step did not do what it says.
@@ -29,31 +29,8 @@ summary() {
 }
 trap summary EXIT
 
-# SwiftPM's progress, compacted: each module once as it starts compiling (C and C++ files as one "C sources"), and a
-# line every 15 s while nothing new starts (BoringSSL, SQLite), so the build is seen to move. Full output: $log.
-progress() {
-    local line counter verb module file last_print=$SECONDS
-    declare -A seen=()
-    while IFS= read -r line; do
-        printf '%s\n' "$line" >>"$log"
-        case "$line" in
-        \[*/*\]\ Compiling\ * | \[*/*\]\ Linking\ *)
-            read -r counter verb module _ <<<"$line"
-            file=""
-            case "$module" in *.c | *.cc | *.cpp | *.S) file=" ($module)" module="C sources" ;; esac
-            if [ -z "${seen[$module]:-}" ]; then
-                seen[$module]=1
-                printf '    %s %s %s\n' "$counter" "$verb" "$module"
-                last_print=$SECONDS
-            elif ((SECONDS - last_print >= 15)); then
-                printf '    %s still compiling %s%s, %ss so far\n' "$counter" "$module" "$file" "$((SECONDS - started))"
-                last_print=$SECONDS
-            fi
-            ;;
-        Fetched\ * | *error:* | *"Build of product"* | *"Build complete"*) printf '    %s\n' "$line" ;;
-        esac
-    done
-}
+# progress (SwiftPM's output compacted), shared with the other scripts.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/demo.sh"
 
 # The hello path needs no PostgreSQL driver: without the default `Postgres` trait, PostgresNIO is not compiled (on a
 # fresh clone that saves about 120 s of CPU, an eighth of the build). Switching traits recompiles this package's own

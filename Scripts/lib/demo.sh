@@ -1,27 +1,29 @@
-# Shared by the end-to-end scripts (cleanroom.sh, secret-processing.sh); sourced, not run. The caller defines
-# `fail MESSAGE` and the variables `log`, `started`, `work`, `cli` and `pids` (an array) before using these.
+# Shared by the scripts (hello.sh, cleanroom.sh, secret-processing.sh); sourced, not run. The caller defines the
+# variables `log` and `started` before `progress`, and `fail MESSAGE`, `work`, `cli` and `pids` (an array) before
+# `start_services`.
 
-# SwiftPM's progress, compacted (each module once as it starts compiling; a line every 15 s while nothing new
-# starts), so a cold build is seen to move. Full output: $log.
+# SwiftPM's progress, compacted: each module once as it starts compiling (C and C++ files as one "C sources"), and a
+# line every 15 s while nothing new starts (BoringSSL, SQLite), so a cold build is seen to move. Full output: $log.
 progress() {
-    local line counter verb module last_print=$SECONDS
+    local line counter verb module file last_print=$SECONDS
     declare -A seen=()
     while IFS= read -r line; do
         printf '%s\n' "$line" >>"$log"
         case "$line" in
         \[*/*\]\ Compiling\ * | \[*/*\]\ Linking\ *)
             read -r counter verb module _ <<<"$line"
-            case "$module" in *.c | *.cc | *.cpp | *.S) module="C sources" ;; esac
+            file=""
+            case "$module" in *.c | *.cc | *.cpp | *.S) file=" ($module)" module="C sources" ;; esac
             if [ -z "${seen[$module]:-}" ]; then
                 seen[$module]=1
                 printf '    %s %s %s\n' "$counter" "$verb" "$module"
                 last_print=$SECONDS
             elif ((SECONDS - last_print >= 15)); then
-                printf '    %s still compiling %s, %ss so far\n' "$counter" "$module" "$((SECONDS - started))"
+                printf '    %s still compiling %s%s, %ss so far\n' "$counter" "$module" "$file" "$((SECONDS - started))"
                 last_print=$SECONDS
             fi
             ;;
-        Fetched\ * | *error:* | *"Build complete"*) printf '    %s\n' "$line" ;;
+        Fetched\ * | *error:* | *"Build of product"* | *"Build complete"*) printf '    %s\n' "$line" ;;
         *"Another instance of SwiftPM"*) printf '    waiting for another build of this package to finish (SwiftPM lock)\n' ;;
         esac
     done
