@@ -325,3 +325,39 @@ long long ek_process_cpu_ticks(pid_t pid) {
 }
 
 long ek_clock_ticks_per_second(void) { return sysconf(_SC_CLK_TCK); }
+
+int ek_process_context_switches(pid_t pid, long long *voluntary, long long *involuntary) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *tasks = opendir(path);
+    if (tasks == NULL) return -1;
+    long long sums[2] = {0, 0};
+    int threads = 0;
+    struct dirent *entry;
+    while ((entry = readdir(tasks)) != NULL) {
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+        char status[96];
+        snprintf(status, sizeof(status), "/proc/%d/task/%.20s/status", (int)pid, entry->d_name);
+        int fd = open(status, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;  // the thread ended meanwhile
+        char text[4096];
+        ssize_t got = read(fd, text, sizeof(text) - 1);
+        close(fd);
+        if (got <= 0) continue;
+        text[got] = '\0';
+        const char *keys[2] = {"\nvoluntary_ctxt_switches:", "\nnonvoluntary_ctxt_switches:"};
+        for (int i = 0; i < 2; i++) {
+            const char *found = strstr(text, keys[i]);
+            if (found != NULL) sums[i] += strtoll(found + strlen(keys[i]), NULL, 10);
+        }
+        threads++;
+    }
+    closedir(tasks);
+    if (threads == 0) {
+        errno = ESRCH;
+        return -1;
+    }
+    *voluntary = sums[0];
+    *involuntary = sums[1];
+    return 0;
+}

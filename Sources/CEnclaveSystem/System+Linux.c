@@ -512,6 +512,8 @@ int ek_install_seccomp(void) {
         EK_ALLOW(SYS_rt_sigaction), EK_ALLOW(SYS_rt_sigprocmask), EK_ALLOW(SYS_rt_sigreturn),
         EK_ALLOW(SYS_sigaltstack), EK_ALLOW(SYS_rt_sigsuspend), EK_ALLOW(SYS_rt_sigtimedwait),
         EK_ALLOW(SYS_exit), EK_ALLOW(SYS_exit_group),
+        // A timed wait interrupted by a stop (SIGSTOP, then SIGCONT) resumes through restart_syscall.
+        EK_ALLOW(SYS_restart_syscall),
         EK_ALLOW(SYS_ppoll), EK_ALLOW(SYS_epoll_create1), EK_ALLOW(SYS_epoll_ctl), EK_ALLOW(SYS_epoll_pwait),
         EK_ALLOW(SYS_eventfd2), EK_ALLOW(SYS_timerfd_create), EK_ALLOW(SYS_timerfd_settime), EK_ALLOW(SYS_pipe2),
         EK_ALLOW(SYS_dup), EK_ALLOW(SYS_dup3), EK_ALLOW(SYS_getcwd),

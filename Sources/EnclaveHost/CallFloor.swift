@@ -74,6 +74,15 @@ public enum CallFloor {
         return Double(ticks) / Double(perSecond)
     }
 
+    /// Context switches of every live thread of process `pid` (`nil`: this process) so far, voluntary (the thread
+    /// blocked) and involuntary (it was preempted); `nil` when `/proc` is unreadable.
+    public static func contextSwitches(process pid: Int32? = nil) -> (voluntary: Int, involuntary: Int)? {
+        var voluntary: Int64 = 0
+        var involuntary: Int64 = 0
+        guard ek_process_context_switches(pid ?? getpid(), &voluntary, &involuntary) == 0 else { return nil }
+        return (Int(voluntary), Int(involuntary))
+    }
+
     /// How many CPUs this process may run on.
     public static var availableCPUs: Int {
         Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))

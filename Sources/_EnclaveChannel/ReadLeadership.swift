@@ -10,10 +10,16 @@ internal import Glibc
 ///
 /// A caller that finds no one reading blocks in `poll`/`read` on its own thread for at most
 /// ``leadTimeoutMilliseconds``: its answer then wakes it directly, as the answer of a raw socket round trip wakes the
-/// process waiting for it. It reads and delivers whatever else arrives meanwhile (other callers' answers, pings,
-/// requests, whose handlers start as tasks). It hands reading to the dedicated thread when the answer takes longer,
-/// when a request arrives and the global executor has a single thread (the handler needs it), or when the channel
-/// ends (the thread reports the end: mapping the reason may wait for the enclave process to exit).
+/// process waiting for it. It delivers whatever else arrives meanwhile (other callers' answers, pings) and serves a
+/// request (an OCALL made by the enclave's handler of this caller's ECALL) itself: the request's task prefers an
+/// ``InlineExecutor`` this thread drains, so the handler runs here, now, without waking another thread, and its answer
+/// goes out before the caller reads again. A handler that suspends continues on the global executor. It hands
+/// reading to the dedicated thread when the answer takes longer, or when the channel ends (the thread reports the
+/// end: mapping the reason may wait for the enclave process to exit).
+///
+/// While a caller serves a request nobody reads: the dedicated thread, which looks every ``idleGraceNanoseconds``
+/// while a caller leads, takes reading over from a caller that has been serving the same request since its last
+/// look (a slow OCALL handler, or one that waits for another ECALL's answer), and the caller then waits as others do.
 ///
 /// The dedicated thread reads whenever callers are suspended waiting, when asked to, and once the channel has been
 /// left alone for ``idleGraceNanoseconds``: then it blocks in `read`, so an idle channel costs no CPU and its end is
@@ -25,10 +31,6 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
     /// How long reading may stay unclaimed before the dedicated thread takes it.
     static let idleGraceNanoseconds: UInt64 = 1_000_000
 
-    /// Whether Swift's global executor has more than one thread, so that a request's handler can run while a
-    /// caller keeps reading (an OCALL inside the caller's ECALL: its answer then reaches the caller directly).
-    static let poolHasSpareThreads = ProcessInfo.processInfo.activeProcessorCount > 1
-
     private enum Leader {
         case none
         case caller
@@ -37,6 +39,13 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
 
     private let condition = NSCondition()
     private var leader = Leader.none
+    /// Counts claims of reading, so that a caller knows whether it still leads after serving a request.
+    private var generation: UInt64 = 0
+    /// Whether the leading caller serves a request (reads nothing meanwhile), and how many it started serving.
+    private var callerServing = false
+    private var servings: UInt64 = 0
+    /// Runs requests' tasks on the leading caller's thread.
+    private let inline = InlineExecutor()
     private var threadWanted = false
     private var ended: EnclaveError?
     private var closed = false
@@ -68,6 +77,8 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
             return nil
         }
         leader = .caller
+        generation &+= 1
+        let claimed = generation
         condition.unlock()
         while true {
             if let answer = peer.takeAnswer(id) {
@@ -93,12 +104,24 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
                 condition.unlock()
                 return nil
             case .success(let frame):
-                peer.receive(frame)
-                // A request's handler runs as a task; on a one-thread executor pool that task needs this thread.
-                if frame.kind == .request && !Self.poolHasSpareThreads {
-                    release(peer: peer, wantThread: true)
-                    return nil
+                guard frame.kind == .request else {
+                    peer.receive(frame)
+                    continue
                 }
+                // Serve the request here and now; the dedicated thread takes reading over if this takes long.
+                condition.lock()
+                callerServing = true
+                servings &+= 1
+                condition.unlock()
+                inline.beginDraining()
+                peer.receive(frame, executor: inline)
+                inline.runQueued()
+                inline.endDraining()
+                condition.lock()
+                let leads = leader == .caller && generation == claimed
+                if leads { callerServing = false }
+                condition.unlock()
+                if !leads { return nil }  // the dedicated thread reads now: wait for the answer as others do
             }
         }
     }
@@ -137,6 +160,8 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
 
     /// The dedicated thread's loop: claim reading when needed, read until a caller could take over.
     func serve(_ peer: RPCPeer) {
+        // The leading caller's count of served requests at the last look, while it served one.
+        var seenServings: UInt64?
         while true {
             condition.lock()
             while true {
@@ -159,6 +184,19 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
                     }
                     _ = condition.wait(until: Date(timeIntervalSinceNow: Double(idleSince - now) / 1e9))
                 } else {
+                    // A caller reads: take over from one that has served the same request since the last look.
+                    if leader == .caller && callerServing {
+                        if seenServings == servings {
+                            leader = .thread
+                            generation &+= 1
+                            callerServing = false
+                            seenServings = nil
+                            break
+                        }
+                        seenServings = servings
+                    } else {
+                        seenServings = nil
+                    }
                     _ = condition.wait(until: Date(timeIntervalSinceNow: Double(Self.idleGraceNanoseconds) / 1e9))
                 }
             }

@@ -37,6 +37,21 @@ extension EnclaveCommand.Bench {
         @Flag(help: "Print JSON.")
         var json = false
 
+        @Option(
+            help: ArgumentHelp(
+                "Profile one call kind instead: make only that call for --seconds and print its rate and context "
+                    + "switches per call on each side (empty, ocall, echo, 4kib, 1mib).",
+                valueName: "kind"
+            )
+        )
+        var loop: String?
+
+        @Option(help: "With --loop: how long to run.")
+        var seconds = 5.0
+
+        @Option(help: "With --loop: host and enclave CPUs as HOST,ENCLAVE (e.g. 0,0); unpinned by default.")
+        var cpus: String?
+
         /// One CPU placement: where the host's threads and the enclave's threads run.
         struct Placement {
             var name: String
@@ -53,11 +68,17 @@ extension EnclaveCommand.Bench {
             /// The key of the floor this figure is compared with, and how many floor crossings it makes.
             var floorKey: String?
             var crossings: Double = 1
+            /// Context switches per call on each side (regular calls only).
+            var switches: Switches?
         }
 
         func run() async throws {
             let enclave = try await Self.loadSelf()
             defer { Task { await enclave.terminate() } }
+            if let loop {
+                try await Self.profile(enclave, kind: loop, seconds: seconds, cpus: cpus)
+                return
+            }
             var placements = [
                 Placement(name: "oneCPU", description: "host and enclave on CPU 0", hostCPU: 0, enclaveCPU: 0)
             ]
@@ -264,6 +285,20 @@ extension EnclaveCommand.Bench {
                     crossings: call.crossings
                 )
             }
+            // Context switches per call, each regular call kind on its own (a load-independent figure).
+            let counted: [(key: String, every: Int, kind: String)] = [
+                ("emptyECallMicros", 1, "empty"), ("ecall4KiBMicros", 1, "4kib"), ("ecall1MiBMicros", 20, "1mib"),
+                ("ecallWithOCallMicros", 1, "ocall"), ("channelEchoMicros", 1, "echo"),
+            ]
+            for (key, every, kind) in counted {
+                guard let index = figures.firstIndex(where: { $0.key == key }) else { continue }
+                let operation = try loopOperation(enclave, kind: kind)
+                figures[index].switches = try await Switches.measure(
+                    enclave,
+                    count: max(50, min(2000, small / 10) / every),
+                    operation
+                )
+            }
             return figures
         }
 
@@ -307,6 +342,9 @@ extension EnclaveCommand.Bench {
                             "p99": figure.samples.p99,
                             "p99OverMedian": figure.samples.p99 / figure.samples.median,
                         ]
+                        if let switches = figure.switches {
+                            value["ctxSwitchesPerCall"] = ["host": switches.host, "enclave": switches.enclave]
+                        }
                         if let key = figure.floorKey, let ratio = ratio(figure, in: figures) {
                             value["floor"] = key
                             value["crossings"] = figure.crossings
@@ -329,7 +367,7 @@ extension EnclaveCommand.Bench {
                 print("\(placement.description):")
                 print(
                     "name".padding(toLength: 40, withPad: " ", startingAt: 0)
-                        + "      n     median        p99   p99/med   ×floor"
+                        + "      n     median        p99   p99/med   ×floor   switches/call host+enclave"
                 )
                 for figure in figures {
                     let row = figure.samples
@@ -339,8 +377,13 @@ extension EnclaveCommand.Bench {
                         + String(format: "%.1f", row.p99 / row.median).leftPadded(10)
                     if let ratio = ratio(figure, in: figures) {
                         line += String(format: "%.2f", ratio.median).leftPadded(9)
-                        if figure.crossings > 1 { line += " (per crossing)" }
+                    } else {
+                        line += String(repeating: " ", count: 9)
                     }
+                    if let switches = figure.switches {
+                        line += String(format: "%.2f+%.2f", switches.host, switches.enclave).leftPadded(14)
+                    }
+                    if figure.crossings > 1 { line += " (per crossing)" }
                     print(line)
                 }
             }
@@ -349,6 +392,7 @@ extension EnclaveCommand.Bench {
                 "targets: empty ECALL ≤ 2× floor, p99 ≤ 10× median; 1 MiB ECALL ≤ 1.2× the raw 1 MiB; OCALL ≤ 2× per crossing"
             )
             print("         switchless empty ECALL ≤ 0.5 µs and ≤ 3× the handoff; switchless 4 KiB ≤ 1.5 µs")
+            print("switches/call: context switches per call of every thread of each process (a raw round trip: 1+1)")
             if let idle {
                 print(
                     "idle enclave (\(switchlessSlots) switchless workers asleep): \(String(format: "%.2f", idle))% of one "

@@ -118,6 +118,10 @@ long long ek_process_cpu_ticks(pid_t pid);
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
 long ek_clock_ticks_per_second(void);
 
+/// Context switches of every live thread of process `pid` so far, summed from `/proc/PID/task/*/status`
+/// (`voluntary_ctxt_switches`, `nonvoluntary_ctxt_switches`). Returns 0, or -1 with errno when unreadable.
+int ek_process_context_switches(pid_t pid, long long *voluntary, long long *involuntary);
+
 // MARK: Switchless calls: a call ring in a memory file both processes map
 
 /// Create a close-on-exec memory file of `size` bytes for a call ring, sealed against growing, shrinking and
