@@ -154,7 +154,9 @@ serve() {
         --contract "$contract" >"$work/$name.log" 2>&1 &
     pids+=($!)
     url=""
-    for _ in $(seq 1 300); do
+    # Up to 180 s to print its URL (seconds alone; the tests run this beside the whole suite on two cores).
+    local deadline=$((SECONDS + 180))
+    while ((SECONDS < deadline)); do
         url=$(grep -oE 'https://127\.0\.0\.1:[0-9]+/' "$work/$name.log" | head -1 || true)
         [ -n "$url" ] && break
         kill -0 "${pids[-1]}" 2>/dev/null || fail "the $name host exited: $(tail -5 "$work/$name.log")"
