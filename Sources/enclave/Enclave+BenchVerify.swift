@@ -15,15 +15,18 @@ extension EnclaveCommand.Bench {
                 found (--python, $ENCLAVEKIT_DCAP_QVL_PYTHON, python3 on PATH) and the collateral is a dcap-qvl JSON \
                 bundle, dcap-qvl verifies the same quote, collateral and time in rounds alternating with ours.
 
-                What each figure includes. ours, bundle per call: reading the JSON bundle (hex, PEM issuer chains), \
-                parsing the quote, its PEM PCK chain (a certificate whose DER bytes equal Intel's pinned root or one \
+                What each figure includes. ours, bundle parsed per call (no cache): reading the JSON bundle (hex, PEM \
+                issuer chains; issuing certificates such as the PCK CA and TCB Signing certificate taken from the \
+                process's CertificateCache by their exact DER bytes), parsing the quote, its PEM PCK chain (a certificate whose DER bytes equal Intel's pinned root or one \
                 already parsed from the same bundle, such as the PCK CA of the PCK CRL's issuer chain, is compared \
                 byte for byte instead of parsed again), both DER CRLs, the TCB info and QE identity JSON, building and \
                 validating the PCK path and the TCB signing path, both CRL signatures, revocation of every \
                 certificate, the TCB info, QE identity, QE report and quote signatures, the QE identity and TCB level \
                 evaluation. ours, collateral object: the same with the collateral made once (Collateral: issuer \
                 chains parsed when it is made; CRLs, TCB info and QE identity on first use, reused while their bytes \
-                are unchanged; every signature still checked on every call). \
+                are unchanged; every signature still checked on every call). ours, bundle per call (CollateralCache): \
+                Collateral(dcapQVLJSON:) as callers use it, the bundle's bytes hashed (SHA-256) and compared with a \
+                bundle parsed before, then as the collateral object. \
                 dcap-qvl object: `verify(quote, collateral, now)` with a QuoteCollateralV3 made once (it keeps PEM, \
                 DER and JSON as bytes and parses them in every call). dcap-qvl bundle: `QuoteCollateralV3.from_json` \
                 inside each call as well. cached: ours with a VerificationCache (the platform's path and collateral \
