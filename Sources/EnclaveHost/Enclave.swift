@@ -122,6 +122,7 @@ public final class Enclave: Sendable {
         let ring = try options.switchless.map { switchless throws(EnclaveError) in
             try SwitchlessRing.create(
                 slots: switchless.slots,
+                ocallSlots: switchless.ocallSlots,
                 capacity: switchless.slotCapacity,
                 workerSpinMicroseconds: UInt32(clamping: switchless.workerSpinMicroseconds)
             )
@@ -234,8 +235,12 @@ public final class Enclave: Sendable {
         if let switchless {
             // The enclave's end fails every switchless call at once, waiting or spinning.
             Task { [peer] in switchless.fail(with: await peer.closed()) }
+            Switchless.serveOCalls(ring: switchless.ring, handlers: options.ocalls.handlers)
             do {
-                _ = try await peer.call(name: SwitchlessRing.startCall, argument: [])
+                _ = try await peer.call(
+                    name: SwitchlessRing.startCall,
+                    argument: try options.switchless?.startArgument() ?? []
+                )
             } catch {
                 await enclave.terminate()
                 throw EnclaveError.unavailable("the enclave did not start switchless calls: \(error)")
@@ -250,7 +255,7 @@ public final class Enclave: Sendable {
     public func call<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) async throws -> C.Output {
         let argument = try encoder.encode(input)
         if let switchless, switchlessCalls?.contains(C.name) ?? true,
-            let result = try await switchless.call(prefix: FramePayload.requestPrefix(name: C.name), argument: argument)
+            let result = try await switchless.call(name: C.name, argument: argument)
         {
             return try CallCodec.decodeResult(call, result, decoder: decoder)
         }
@@ -277,7 +282,7 @@ public final class Enclave: Sendable {
 
     /// Switchless slot `slot`'s state, length and (up to the slot's capacity) data, as the enclave left them.
     package func switchlessSlot(_ slot: Int) -> (state: UInt32, length: UInt32, data: [UInt8])? {
-        guard let ring = switchless?.ring, slot >= 0, slot < ring.slotCount else { return nil }
+        guard let ring = switchless?.ring, slot >= 0, slot < ring.totalSlots else { return nil }
         let snapshot = ring.snapshot(slot)
         return (snapshot.state, snapshot.length, ring.copyOut(slot, count: min(Int(snapshot.length), ring.capacity)))
     }

@@ -18,8 +18,16 @@ public struct EnclaveContext: Sendable {
     ///
     /// The host is untrusted: its answer is decoded strictly, and a malformed answer throws
     /// `EnclaveError.Code.malformedInput` rather than producing a value. Validate what it means, too.
+    ///
+    /// When the host opted the call in to switchless OCALLs (`Switchless.ocallSlots`), it goes through the shared
+    /// call ring while a slot is free and the request fits one; the host's answer there is checked the same way.
     public func ocall<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) async throws -> C.Output {
         let argument = try encoder.encode(input)
+        if let switchless = SwitchlessWorker.current, switchless.routes(C.name),
+            let result = try await switchless.caller.call(name: C.name, argument: argument)
+        {
+            return try CallCodec.decodeResult(call, result, decoder: decoder)
+        }
         let result = try await peer.call(name: C.name, argument: argument)
         return try CallCodec.decodeResult(call, result, decoder: decoder)
     }

@@ -58,8 +58,22 @@ public enum EnclaveRuntime {
                 // The host asks for switchless calls (it passed the ring as fd 5): serve the ring's slots with the
                 // same handlers, through the same concurrency limit.
                 if name == SwitchlessRing.startCall {
-                    try SwitchlessWorker.start(handler: handle, pool: EnclaveExecutors.workers)
+                    try SwitchlessWorker.start(
+                        argument: argument,
+                        resolve: { name in
+                            guard let handler = table.state.withLock({ $0?.handlers[name] }) else {
+                                throw EnclaveError.unknownCall("the enclave has no call named \"\(name)\"")
+                            }
+                            return handler
+                        },
+                        pool: EnclaveExecutors.workers
+                    )
                     return []
+                }
+                if name == SwitchlessRing.countersCall {
+                    return try BinaryEncoder().encode(
+                        SwitchlessWorker.current?.caller.counters ?? SwitchlessCaller.Counters()
+                    )
                 }
                 return try await handle(name, argument)
             }

@@ -7,22 +7,23 @@ internal import Synchronization
 internal import Glibc
 #endif
 
-/// The host's side of switchless calls: posts requests into free slots of a ``SwitchlessRing`` and takes the
-/// enclave's answers, without a system call when the enclave's worker is awake.
+/// The calling side of switchless calls: posts requests into free slots of a ``SwitchlessRing`` and takes the other
+/// side's answers, without a system call when the other side's server is awake. The host calls ECALLs through the
+/// ring's ECALL slots with one; the enclave calls OCALLs through its OCALL slots with another.
 ///
-/// A caller claims a slot it owns (the host's own free list, never the ring's word), writes the request, and spins
+/// A caller claims a slot it owns (its own free list, never the ring's word), writes the request, and spins
 /// on the slot for at most `spinNanoseconds` (yielding the CPU between looks after a short busy spin, so one vCPU
 /// still makes progress). When the answer takes longer it suspends; a collector thread then sleeps on the ring's
-/// doorbell (a futex the enclave rings for waiting callers, with a timeout so an enclave that never rings still
-/// gets looked at) and resumes it. With no free slot, or a call too large for one, ``call(prefix:argument:)``
+/// doorbell (a futex the other side rings for waiting callers, with a timeout so a side that never rings still
+/// gets looked at) and resumes it. With no free slot, or a call too large for one, ``call(name:argument:)``
 /// answers `nil` and the caller makes a regular call.
 ///
-/// Whatever the enclave writes is checked (``SwitchlessRing/checkAnswer(_:sequence:capacity:)``) before it is used:
-/// a slot whose answer is malformed fails its call with `protocolViolation` and is never used again. ``fail(with:)``
-/// (the enclave's channel ended) fails every pending call at once.
+/// Whatever the other side writes is checked (``SwitchlessRing/checkAnswer(_:sequence:capacity:)``) before it is
+/// used: a slot whose answer is malformed fails its call with `protocolViolation` and is never used again.
+/// ``fail(with:)`` (the channel ended) fails every pending call at once.
 package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutable state behind `state`, ring atomic
     /// What the caller has done so far.
-    package struct Counters: Sendable, Equatable {
+    package struct Counters: Codable, Sendable, Equatable {
         /// Calls answered through the ring.
         package var switchless = 0
         /// Of those, calls whose caller spun, found no answer, and slept until the enclave rang.
@@ -31,6 +32,8 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
         package var fallback = 0
         /// Calls failed by a corrupt slot (a slot so found is retired).
         package var corrupt = 0
+
+        package init() {}
     }
 
     private struct Waiter {
@@ -48,18 +51,30 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
     }
 
     package let ring: SwitchlessRing
+    private let doorbell: UnsafeMutablePointer<UInt32>
     private let spinNanoseconds: UInt64
+    private let collectorName: String?
     private let state: Mutex<State>
     private let closedFlag = Atomic<Bool>(false)
     private let collectorWake = NSCondition()
     /// Two spinners on one vCPU only make progress when one yields: busy-spin only with more than one CPU.
     private let busySpin = ProcessInfo.processInfo.activeProcessorCount > 1
 
-    /// Serve calls through `ring`; callers spin up to `spinNanoseconds` for an answer before they suspend.
-    package init(ring: SwitchlessRing, spinNanoseconds: UInt64) {
+    /// Call through `slots` of `ring` (`nil`: its ECALL slots); callers spin up to `spinNanoseconds` for an answer
+    /// before they suspend.
+    package init(
+        ring: SwitchlessRing,
+        slots: Range<Int>? = nil,
+        spinNanoseconds: UInt64,
+        collectorName: String? = "enclave-switchless"
+    ) {
+        let slots = slots ?? ring.ecallSlots
+        precondition(!slots.isEmpty && slots.lowerBound >= 0 && slots.upperBound <= ring.totalSlots)
         self.ring = ring
+        self.doorbell = ring.doorbell(for: slots.lowerBound)
         self.spinNanoseconds = spinNanoseconds
-        self.state = Mutex(State(free: Array((0..<ring.slotCount).reversed())))
+        self.collectorName = collectorName
+        self.state = Mutex(State(free: Array(slots.reversed())))
     }
 
     /// The counters so far.
@@ -68,21 +83,56 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
     /// Call through the ring: `prefix` (the call name's prefix) then `argument` form the request. Returns the
     /// encoded result, or `nil` when the call must go over the regular channel (no free slot, or too large).
     package func call(prefix: [UInt8], argument: [UInt8]) async throws -> [UInt8]? {
-        try await post(.request, prefix: prefix, argument: argument)
+        guard
+            let posted = try post(
+                .request,
+                count: prefix.count + argument.count,
+                write: { slot in
+                    ring.copyIn(slot, prefix, argument)
+                }
+            )
+        else { return nil }
+        return try await answer(posted)
     }
 
-    /// Echo `payload` through an enclave worker without decoding (the ring's transport floor); `nil` as for
-    /// ``call(prefix:argument:)``.
+    /// Call `name` through the ring with the encoded `argument`: the request (the name's length and bytes, then the
+    /// argument, as in a request frame) is written straight into the slot, with no buffer of its own. Returns the
+    /// encoded result, or `nil` when the call must go over the regular channel (no free slot, or too large).
+    package func call(name: String, argument: [UInt8]) async throws -> [UInt8]? {
+        var name = name
+        let posted = try name.withUTF8 { utf8 in
+            var head = (UInt64(0), UInt8(0))  // the name's length as a varint: at most 10 bytes
+            let headCount = withUnsafeMutableBytes(of: &head) { Varint.write(UInt64(utf8.count), into: $0) }
+            let total = headCount + utf8.count + argument.count
+            return try post(.request, count: total) { slot in
+                withUnsafeBytes(of: head) {
+                    ring.copyIn(slot, at: 0, UnsafeRawBufferPointer(rebasing: $0[..<headCount]))
+                }
+                ring.copyIn(slot, at: headCount, UnsafeRawBufferPointer(utf8))
+                argument.withUnsafeBytes { ring.copyIn(slot, at: headCount + utf8.count, $0) }
+            }
+        }
+        guard let posted else { return nil }
+        return try await answer(posted)
+    }
+
+    /// Echo `payload` through a server without decoding (the ring's transport floor); `nil` as for
+    /// ``call(name:argument:)``.
     package func ping(_ payload: [UInt8]) async throws -> [UInt8]? {
-        try await post(.ping, prefix: [], argument: payload)
+        guard let posted = try post(.ping, count: payload.count, write: { slot in ring.copyIn(slot, payload) }) else {
+            return nil
+        }
+        return try await answer(posted)
     }
 
+    /// Claim a free slot, `write` the request's `count` bytes into it and post it as `kind`; `nil` when the call
+    /// must take the channel.
     private func post(
         _ kind: SwitchlessRing.State,
-        prefix: [UInt8],
-        argument: [UInt8]
-    ) async throws -> [UInt8]? {
-        guard prefix.count + argument.count <= ring.capacity else {
+        count: Int,
+        write: (Int) -> Void
+    ) throws -> (slot: Int, sequence: UInt64)? {
+        guard count <= ring.capacity else {
             state.withLock { $0.counters.fallback += 1 }
             return nil
         }
@@ -99,16 +149,18 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
         guard let claim = try claimed.get() else { return nil }
         let slot = claim.slot
         let sequence = claim.sequence
-        // The slot is ours: the enclave must have left it free.
-        let before = ring.snapshot(slot)
-        guard before.state == SwitchlessRing.State.free.rawValue else {
+        // The slot is ours: the other side must have left it free.
+        let before = ek_atomic_load32(ring.slotWord(slot, SwitchlessRing.stateOffset))
+        guard before == SwitchlessRing.State.free.rawValue else {
             throw retire(
                 slot,
-                .protocolViolation("switchless slot \(slot): the enclave changed a free slot (state \(before.state))")
+                .protocolViolation(
+                    "switchless slot \(slot): the \(otherSide) changed a free slot (state \(before))"
+                )
             )
         }
-        ring.copyIn(slot, prefix, argument)
-        ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.lengthOffset), UInt32(prefix.count + argument.count))
+        write(slot)
+        ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.lengthOffset), UInt32(count))
         ek_atomic_store64(ring.sequenceWord(slot), sequence)
         let stateWord = ring.slotWord(slot, SwitchlessRing.stateOffset)
         ring.publishCPU(SwitchlessRing.hostCPUOffset, slot: slot)
@@ -116,11 +168,18 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
         if ek_atomic_load32(ring.slotWord(slot, SwitchlessRing.workerSleepingOffset)) != 0 {
             _ = ek_futex_wake(stateWord, 1)
         }
-        // Spin for the answer: busy while the worker runs on another CPU, yielding while it shares this one (or
-        // this process may use only one CPU), so that it can run.
+        return claim
+    }
+
+    /// Wait for the answer to the request `posted`.
+    private func answer(_ posted: (slot: Int, sequence: UInt64)) async throws -> [UInt8] {
+        let (slot, sequence) = posted
+        // Spin for the answer: busy while the server runs on another CPU, yielding while it shares this one (or
+        // this process may use only one CPU, or has servers of its own awake that may need this CPU), so that it
+        // can run.
         let deadline = Self.now() &+ spinNanoseconds
         var spins = 0
-        var yielding = !busySpin || ring.sharesCPU(with: SwitchlessRing.workerCPUOffset, slot: slot)
+        var yielding = mustYield(slot)
         while true {
             if let answer = try take(slot, sequence: sequence) { return try answer.get() }
             if closedFlag.load(ordering: .relaxed) { break }
@@ -131,12 +190,28 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
                 ek_spin_pause()
             }
             if spins & 63 == 0 {
-                if Self.now() > deadline { break }
-                yielding = !busySpin || ring.sharesCPU(with: SwitchlessRing.workerCPUOffset, slot: slot)
+                if Self.now() > deadline || closedByServer() { break }
+                yielding = mustYield(slot)
             }
         }
         return try await sleep(slot: slot, sequence: sequence)
     }
+
+    /// Whether the other side closed the ring (the host does when the enclave goes away): every call then fails.
+    private func closedByServer() -> Bool {
+        guard ring.isClosed else { return false }
+        fail(with: .unavailable("the switchless call ring was closed"))
+        return true
+    }
+
+    /// Whether a caller waiting on `slot` yields the CPU between looks instead of busy-spinning.
+    private func mustYield(_ slot: Int) -> Bool {
+        !busySpin || ring.sharesCPU(with: SwitchlessRing.workerCPUOffset, slot: slot)
+            || SwitchlessServer.othersAwake()
+    }
+
+    /// Who answers: the enclave for ECALL slots, the host for OCALL slots.
+    private var otherSide: String { doorbell == ring.doorbell ? "enclave" : "host" }
 
     /// Suspend until the collector sees the answer in `slot`.
     private func sleep(slot: Int, sequence: UInt64) async throws -> [UInt8] {
@@ -151,7 +226,7 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
                 continuation.resume(throwing: closed)
                 return
             }
-            // After registering: the enclave, having written its answer, reads this word and rings the doorbell;
+            // After registering: the server, having written its answer, reads this word and rings the doorbell;
             // the collector looks at the slot after this store in any case.
             ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.hostWaitingOffset), 1)
             startCollector()
@@ -225,13 +300,13 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
         }
         if start {
             let thread = Thread { [self] in self.collect() }
-            thread.name = "enclave-switchless"
+            if let collectorName { thread.name = collectorName }
             thread.stackSize = 256 << 10
             thread.start()
         } else {
             // The collector may be asleep on the doorbell, or idle on the condition: wake it either way.
-            _ = ek_atomic_add32(ring.doorbell, 1)
-            _ = ek_futex_wake(ring.doorbell, Int32.max)
+            _ = ek_atomic_add32(doorbell, 1)
+            _ = ek_futex_wake(doorbell, Int32.max)
             collectorWake.lock()
             collectorWake.signal()
             collectorWake.unlock()
@@ -242,12 +317,11 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
     /// none does. Ends when the caller fails.
     private func collect() {
         while true {
-            let ring = self.ring
-            let bell = ek_atomic_load32(ring.doorbell)
+            let bell = ek_atomic_load32(doorbell)
             let waiting = state.withLock { state -> [(Int, Waiter)]? in
                 state.closed == nil ? state.waiting.map { ($0.key, $0.value) } : nil
             }
-            guard let waiting else { return }
+            guard let waiting, !closedByServer() else { return }
             if waiting.isEmpty {
                 collectorWake.lock()
                 let idle = state.withLock { $0.waiting.isEmpty && $0.closed == nil }
@@ -270,8 +344,8 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
                 }
                 if mine { waiter.continuation.resume(with: outcome.mapError { $0 as any Error }) }
             }
-            // The enclave rings for waiting callers; look again at least every 20 ms in case it does not.
-            _ = ek_futex_wait(ring.doorbell, bell, 20_000_000)
+            // The server rings for waiting callers; look again at least every 20 ms in case it does not.
+            _ = ek_futex_wait(doorbell, bell, 20_000_000)
         }
     }
 

@@ -9,9 +9,16 @@ internal import Glibc
 /// passes to the enclave as fd ``descriptor``; both map it.
 ///
 /// Layout (native byte order, both sides run on one machine): a 64-byte header — `u32` magic, `u32` version, `u32`
-/// slot count, `u32` slot capacity, `u32` doorbell, `u32` closed, `u32` worker spin in microseconds — then the
-/// slots, each a 64-byte header — `u32` state, `u32` worker sleeping, `u32` host waiting, `u32` length, `u64`
-/// sequence, `u32` host CPU, `u32` worker CPU — followed by `capacity` data bytes.
+/// ECALL slot count, `u32` slot capacity, `u32` doorbell, `u32` closed, `u32` worker spin in microseconds, `u32`
+/// OCALL slot count, `u32` OCALL doorbell — then the slots (ECALL slots first, then OCALL slots), each 64-byte
+/// aligned: a 32-byte header — `u32` state, `u32` server sleeping, `u32` caller waiting, `u32` length, `u64`
+/// sequence, `u32` caller CPU, `u32` server CPU — then `capacity` data bytes (and 32 bytes of padding). A small
+/// request or answer (up to 32 bytes: an empty call) shares the header's cache line, so a call moves one line each
+/// way, as a bare handoff does.
+///
+/// ECALL slots are posted by the host and served by enclave threads; OCALL slots are posted by the enclave and
+/// served by host threads. The checks are the same either way: the caller checks answers
+/// (``checkAnswer(_:sequence:capacity:)``), the server checks requests (``checkRequest(_:capacity:)``).
 ///
 /// Neither side trusts what the other writes: a reader takes one snapshot of a slot's header words, validates the
 /// snapshot (state, length within the capacity it computed itself, sequence), then copies the data out and parses
@@ -23,16 +30,35 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
     package static let descriptor: Int32 = 5
     /// The reserved ECALL that asks the enclave to start serving the ring.
     package static let startCall = "__enclavekit.switchless.start"
+    /// The reserved ECALL that answers the enclave's switchless OCALL counters (``SwitchlessCaller/Counters``).
+    package static let countersCall = "__enclavekit.switchless.counters"
     static let magic: UInt32 = 0x5753_4B45  // "EKSW"
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
     static let headerSize = 64
-    static let slotHeaderSize = 64
+    /// The bytes of each slot's header words; the data follows them in the same cache line.
+    static let slotHeaderSize = 32
+    /// The distance between two slots beyond their capacity (header and padding to a 64-byte boundary).
+    static let slotOverhead = 64
     /// Bounds on what the host may ask for, checked on both sides.
     package static let slotLimit = 64
     package static let minimumCapacity = 8 << 10
     package static let maximumCapacity = 16 << 20
     package static let maximumSize = 64 << 20
     package static let maximumWorkerSpinMicroseconds: UInt32 = 10_000
+
+    /// What the host sends with ``startCall``: which OCALLs the enclave makes switchless and how long its callers
+    /// spin. Untrusted input to the enclave (decoded strictly, the spin clamped).
+    package struct StartRequest: Codable, Sendable, Equatable {
+        /// The OCALLs that go through the ring's OCALL slots; `nil`: every OCALL.
+        package var ocalls: [String]?
+        /// How long an enclave caller spins for the host's answer before it suspends.
+        package var callerSpinMicroseconds: UInt32
+
+        package init(ocalls: [String]? = nil, callerSpinMicroseconds: UInt32 = 50) {
+            self.ocalls = ocalls
+            self.callerSpinMicroseconds = callerSpinMicroseconds
+        }
+    }
 
     /// A slot's state word.
     package enum State: UInt32, Sendable {
@@ -55,6 +81,8 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
     // Header word offsets.
     package static let doorbellOffset = 16
     package static let closedOffset = 20
+    /// The doorbell the enclave's collector sleeps on, rung by host threads answering OCALLs for waiting callers.
+    package static let ocallDoorbellOffset = 32
     // Slot header word offsets.
     package static let stateOffset = 0
     package static let workerSleepingOffset = 4
@@ -69,29 +97,46 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
     let base: UnsafeMutableRawPointer
     /// The mapping's size in bytes.
     package let size: Int
-    /// How many slots (one enclave worker each).
+    /// How many ECALL slots (one enclave worker each): slots `0..<slotCount`.
     package let slotCount: Int
+    /// How many OCALL slots (one host thread each): slots `slotCount..<slotCount + ocallSlotCount`.
+    package let ocallSlotCount: Int
+    /// Every slot, ECALL and OCALL.
+    package var totalSlots: Int { slotCount + ocallSlotCount }
+    /// The ECALL slots.
+    package var ecallSlots: Range<Int> { 0..<slotCount }
+    /// The OCALL slots.
+    package var ocallSlots: Range<Int> { slotCount..<slotCount + ocallSlotCount }
     /// The data bytes of each slot: the largest request (name and argument) or result it carries.
     package let capacity: Int
     /// How long an enclave worker spins on its slot before it sleeps.
     package let workerSpinMicroseconds: UInt32
     let stride: Int
 
-    private init(base: UnsafeMutableRawPointer, size: Int, slotCount: Int, capacity: Int, workerSpin: UInt32) {
+    private init(
+        base: UnsafeMutableRawPointer,
+        size: Int,
+        slotCount: Int,
+        ocallSlotCount: Int,
+        capacity: Int,
+        workerSpin: UInt32
+    ) {
         self.base = base
         self.size = size
         self.slotCount = slotCount
+        self.ocallSlotCount = ocallSlotCount
         self.capacity = capacity
         self.workerSpinMicroseconds = workerSpin
-        self.stride = Self.slotHeaderSize + capacity
+        self.stride = Self.slotOverhead + capacity
     }
 
-    /// The bytes a ring of `slots` slots of `capacity` bytes takes, or `nil` when the request is out of bounds.
-    package static func size(slots: Int, capacity: Int) -> Int? {
-        guard (1...slotLimit).contains(slots), (minimumCapacity...maximumCapacity).contains(capacity),
-            capacity % 64 == 0
+    /// The bytes a ring of `slots` ECALL slots and `ocallSlots` OCALL slots of `capacity` bytes takes, or `nil` when
+    /// the request is out of bounds.
+    package static func size(slots: Int, ocallSlots: Int = 0, capacity: Int) -> Int? {
+        guard (1...slotLimit).contains(slots), (0...slotLimit).contains(ocallSlots),
+            (minimumCapacity...maximumCapacity).contains(capacity), capacity % 64 == 0
         else { return nil }
-        let total = headerSize + slots * (slotHeaderSize + capacity)
+        let total = headerSize + (slots + ocallSlots) * (slotOverhead + capacity)
         return total <= maximumSize ? total : nil
     }
 
@@ -99,13 +144,15 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
     /// resizing). The mapping lives as long as the process.
     package static func create(
         slots: Int,
+        ocallSlots: Int = 0,
         capacity: Int,
         workerSpinMicroseconds: UInt32
     ) throws(EnclaveError) -> (ring: SwitchlessRing, fd: Int32) {
-        guard let size = size(slots: slots, capacity: capacity) else {
+        guard let size = size(slots: slots, ocallSlots: ocallSlots, capacity: capacity) else {
             throw .invalidConfiguration(
-                "switchless ring: 1…\(slotLimit) slots of \(minimumCapacity)…\(maximumCapacity) bytes (a multiple of "
-                    + "64), at most \(maximumSize) bytes in all; asked for \(slots) of \(capacity)"
+                "switchless ring: 1…\(slotLimit) ECALL slots and 0…\(slotLimit) OCALL slots of "
+                    + "\(minimumCapacity)…\(maximumCapacity) bytes (a multiple of 64), at most \(maximumSize) bytes in "
+                    + "all; asked for \(slots) and \(ocallSlots) of \(capacity)"
             )
         }
         var mapping: UnsafeMutableRawPointer?
@@ -119,8 +166,17 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
         header[2] = UInt32(slots)
         header[3] = UInt32(capacity)
         header[6] = spin
+        header[7] = UInt32(ocallSlots)
         ek_atomic_store32(header, magic)
-        return (SwitchlessRing(base: base, size: size, slotCount: slots, capacity: capacity, workerSpin: spin), fd)
+        let ring = SwitchlessRing(
+            base: base,
+            size: size,
+            slotCount: slots,
+            ocallSlotCount: ocallSlots,
+            capacity: capacity,
+            workerSpin: spin
+        )
+        return (ring, fd)
     }
 
     /// Map the ring the host passed on `fd` (enclave side) and validate its header: a sealed memory file of at most
@@ -135,22 +191,25 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
         }
         let header = base.assumingMemoryBound(to: UInt32.self)
         // One copy of each word; only the copies are checked and used.
-        let fields = (0..<7).map { ek_atomic_load32(header + $0) }
+        let fields = (0..<8).map { ek_atomic_load32(header + $0) }
         let slots = Int(fields[2])
         let capacity = Int(fields[3])
-        guard fields[0] == magic, fields[1] == version, let expected = size(slots: slots, capacity: capacity),
+        let ocallSlots = Int(fields[7])
+        guard fields[0] == magic, fields[1] == version,
+            let expected = size(slots: slots, ocallSlots: ocallSlots, capacity: capacity),
             expected <= Int(mappedSize)
         else {
             _ = ek_ring_unmap(base, mappedSize)
             throw .invalidConfiguration(
-                "switchless ring: bad header (magic \(fields[0]), version \(fields[1]), \(slots) slots of \(capacity) "
-                    + "bytes in a \(mappedSize)-byte file)"
+                "switchless ring: bad header (magic \(fields[0]), version \(fields[1]), \(slots) + \(ocallSlots) "
+                    + "slots of \(capacity) bytes in a \(mappedSize)-byte file)"
             )
         }
         return SwitchlessRing(
             base: base,
             size: Int(mappedSize),
             slotCount: slots,
+            ocallSlotCount: ocallSlots,
             capacity: capacity,
             workerSpin: min(fields[6], maximumWorkerSpinMicroseconds)
         )
@@ -163,32 +222,39 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
     }
 
     package func slotWord(_ slot: Int, _ offset: Int) -> UnsafeMutablePointer<UInt32> {
-        precondition(slot >= 0 && slot < slotCount)
+        precondition(slot >= 0 && slot < totalSlots)
         return (base + Self.headerSize + slot * stride + offset).assumingMemoryBound(to: UInt32.self)
     }
 
     package func sequenceWord(_ slot: Int) -> UnsafeMutablePointer<UInt64> {
-        precondition(slot >= 0 && slot < slotCount)
+        precondition(slot >= 0 && slot < totalSlots)
         return (base + Self.headerSize + slot * stride + Self.sequenceOffset).assumingMemoryBound(to: UInt64.self)
     }
 
     package func data(_ slot: Int) -> UnsafeMutableRawPointer {
-        precondition(slot >= 0 && slot < slotCount)
+        precondition(slot >= 0 && slot < totalSlots)
         return base + Self.headerSize + slot * stride + Self.slotHeaderSize
     }
 
     /// The doorbell the host's collector thread sleeps on; the enclave rings it when a host caller waits.
     package var doorbell: UnsafeMutablePointer<UInt32> { headerWord(Self.doorbellOffset) }
 
+    /// The doorbell of the callers of `slot`: the host's for ECALL slots, the enclave's for OCALL slots.
+    package func doorbell(for slot: Int) -> UnsafeMutablePointer<UInt32> {
+        headerWord(slot < slotCount ? Self.doorbellOffset : Self.ocallDoorbellOffset)
+    }
+
     /// Whether the host closed the ring (its workers then stop).
     package var isClosed: Bool { ek_atomic_load32(headerWord(Self.closedOffset)) != 0 }
 
-    /// Mark the ring closed and wake every worker and the doorbell's sleeper.
+    /// Mark the ring closed and wake every server and the doorbells' sleepers.
     package func close() {
         ek_atomic_store32(headerWord(Self.closedOffset), 1)
-        for slot in 0..<slotCount { _ = ek_futex_wake(slotWord(slot, Self.stateOffset), Int32.max) }
-        _ = ek_atomic_add32(doorbell, 1)
-        _ = ek_futex_wake(doorbell, Int32.max)
+        for slot in 0..<totalSlots { _ = ek_futex_wake(slotWord(slot, Self.stateOffset), Int32.max) }
+        for offset in [Self.doorbellOffset, Self.ocallDoorbellOffset] {
+            _ = ek_atomic_add32(headerWord(offset), 1)
+            _ = ek_futex_wake(headerWord(offset), Int32.max)
+        }
     }
 
     // MARK: Snapshots and their checks
@@ -287,6 +353,14 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
         first.withUnsafeBytes { if let base = $0.baseAddress { target.copyMemory(from: base, byteCount: $0.count) } }
         second.withUnsafeBytes {
             if let base = $0.baseAddress { (target + first.count).copyMemory(from: base, byteCount: $0.count) }
+        }
+    }
+
+    /// Copy `bytes` into slot `slot`'s data at `offset`; the caller checked they fit.
+    package func copyIn(_ slot: Int, at offset: Int, _ bytes: UnsafeRawBufferPointer) {
+        precondition(offset >= 0 && offset + bytes.count <= capacity)
+        if let source = bytes.baseAddress, bytes.count > 0 {
+            (data(slot) + offset).copyMemory(from: source, byteCount: bytes.count)
         }
     }
 

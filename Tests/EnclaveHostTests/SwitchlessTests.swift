@@ -236,6 +236,131 @@ struct SwitchlessTests {
         await enclave.terminate()
     }
 
+    // MARK: Switchless OCALLs
+
+    /// An enclave with two ECALL slots and one OCALL slot for ``HostTransform``; the host's handler stalls for 30 s
+    /// on "stall" and never answers "never".
+    static func loadWithOCalls() async throws -> Enclave {
+        try await load(slots: 2) { options in
+            options.switchless?.ocallSlots = 1
+            options.switchless?.ocalls = [HostTransform.name]
+            options.ocalls.register(HostTransform.self) { text in
+                if text == "stall" { try await Task.sleep(for: .seconds(30)) }
+                if text == "never" { try await Task.sleep(for: .seconds(3600)) }
+                return text.uppercased()
+            }
+        }
+    }
+
+    @Test func ocallsGoThroughTheRingAndAreCounted() async throws {
+        let enclave = try await Self.loadWithOCalls()
+        for text in ["quiet", "", String(repeating: "a", count: 5000)] {
+            #expect(try await enclave.call(AskHost.self, text) == text.uppercased())
+        }
+        let counters = try #require(try await enclave.switchlessOCallCounters())
+        #expect(counters.switchless == 3)
+        #expect(counters.fallback == 0)
+        #expect(counters.corrupt == 0)
+        // Too large for a 64 KiB slot: the channel carries it, and the enclave counts the fallback.
+        let large = String(repeating: "b", count: 100 << 10)
+        #expect(try await enclave.call(AskHost.self, large) == large.uppercased())
+        #expect(try await enclave.switchlessOCallCounters()?.fallback == 1)
+        // ECALLs still go through their own slots.
+        #expect(enclave.switchlessCounters?.corrupt == 0)
+        await enclave.terminate()
+    }
+
+    @Test func ocallsStayOnTheChannelUnlessOptedIn() async throws {
+        let enclave = try await Self.load()
+        #expect(try await enclave.call(AskHost.self, "plain") == "PLAIN")
+        let counters = try #require(try await enclave.switchlessOCallCounters())
+        #expect(counters.switchless == 0)
+        #expect(counters.fallback == 0)
+        #expect(counters.corrupt == 0)
+        await enclave.terminate()
+    }
+
+    @Test func hostCorruptingAPendingOCallAnswerFailsItInTheEnclave() async throws {
+        let enclave = try await Self.loadWithOCalls()
+        let slot = 2  // the OCALL slot follows the two ECALL slots
+        // The host's handler stalls; meanwhile the host claims an answer far larger than the slot.
+        let pending = Task { try await enclave.call(AskHost.self, "stall") }
+        #expect(try await Self.eventually(within: 5) { enclave.switchlessSlot(slot)?.state == 1 })
+        enclave.scribbleSwitchlessSlot(slot, word: 3, value: 0xFFFF_FF00)
+        enclave.scribbleSwitchlessSlot(slot, word: 0, value: SwitchlessRing.State.response.rawValue)
+        let start = ContinuousClock.now
+        let error = await #expect(throws: EnclaveError.self) { try await pending.value }
+        #expect(error?.reason.contains("exceeds") == true, "\(error?.reason ?? "")")
+        #expect(error?.reason.contains("switchless slot \(slot)") == true)
+        // Prompt, not the handler's 30 s (slack for a loaded machine).
+        #expect(Self.seconds(since: start) < 10)
+        #expect(!enclave.isTerminated)
+        #expect(try await enclave.switchlessOCallCounters()?.corrupt == 1)
+        // The slot is retired: OCALLs take the channel and still answer.
+        #expect(try await enclave.call(AskHost.self, "after") == "AFTER")
+        #expect(try await enclave.switchlessOCallCounters()?.fallback == 1)
+        await enclave.terminate()
+    }
+
+    @Test func hostAnsweringWithAnUnknownStateOrAnotherSequenceFailsTheOCall() async throws {
+        for (word, value, needle) in [(0, UInt32(0xDEAD), "unknown state"), (4, UInt32(0x7777), "expected")] {
+            let enclave = try await Self.loadWithOCalls()
+            let slot = 2
+            let pending = Task { try await enclave.call(AskHost.self, "stall") }
+            #expect(try await Self.eventually(within: 5) { enclave.switchlessSlot(slot)?.state == 1 })
+            enclave.scribbleSwitchlessSlot(slot, word: 3, value: 2)
+            enclave.scribbleSwitchlessSlot(slot, word: word, value: value)
+            if word != 0 {
+                enclave.scribbleSwitchlessSlot(slot, word: 0, value: SwitchlessRing.State.response.rawValue)
+            }
+            let error = await #expect(throws: EnclaveError.self) { try await pending.value }
+            #expect(error?.reason.contains(needle) == true, "\(error?.reason ?? "")")
+            #expect(!enclave.isTerminated)
+            await enclave.terminate()
+        }
+    }
+
+    @Test func aHostThatNeverAnswersAnOCallCostsTheEnclaveNoCPUAndTerminationEndsIt() async throws {
+        let enclave = try await Self.loadWithOCalls()
+        let pending = Task { try await enclave.call(AskHost.self, "never") }
+        #expect(try await Self.eventually(within: 5) { enclave.switchlessSlot(2)?.state == 1 })
+        // The enclave's caller spins briefly, then sleeps: the waiting enclave uses (almost) no CPU.
+        try await Task.sleep(for: .milliseconds(300))
+        let before = try #require(CallFloor.cpuSeconds(process: enclave.processID))
+        let start = ContinuousClock.now
+        try await Task.sleep(for: .seconds(1))
+        let after = try #require(CallFloor.cpuSeconds(process: enclave.processID))
+        let share = (after - before) / Self.seconds(since: start)
+        #expect(share < 0.03, "an enclave waiting for an OCALL used \(share * 100)% of a CPU")
+        #expect(try await enclave.switchlessOCallCounters()?.spunThenSlept == 1)
+        // Stopping the enclave fails the pending ECALL promptly; nothing hangs.
+        let stop = ContinuousClock.now
+        await enclave.terminate()
+        let error = await #expect(throws: EnclaveError.self) { try await pending.value }
+        #expect(error?.code == .enclaveTerminated)
+        #expect(Self.seconds(since: stop) < 10)
+    }
+
+    @Test func reservedCallsAreNotServedOnTheOCallRing() async throws {
+        let enclave = try await Self.loadWithOCalls()
+        // The host writes a request for the loader's own call into the OCALL slot, as the enclave would: refused.
+        _ = try await enclave.call(AskHost.self, "warm")
+        let slot = 2
+        var request = [UInt8]()
+        Varint.append(UInt64(LaunchProtocol.readyCall.utf8.count), to: &request)
+        request += Array(LaunchProtocol.readyCall.utf8)
+        request += try BinaryEncoder().encode(Empty())
+        #expect(try await Self.eventually(within: 5) { enclave.switchlessSlot(slot)?.state == 0 })
+        enclave.writeSwitchlessRequest(slot, request)
+        #expect(
+            try await Self.eventually(within: 5) {
+                enclave.switchlessSlot(slot)?.state == SwitchlessRing.State.error.rawValue
+            }
+        )
+        #expect(FramePayload.parseError(try #require(enclave.switchlessSlot(slot)).data).code == "unknownCall")
+        await enclave.terminate()
+    }
+
     // MARK: Idle
 
     @Test func idleSwitchlessWorkersUseNoCPU() async throws {

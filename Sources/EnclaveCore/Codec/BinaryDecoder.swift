@@ -44,6 +44,13 @@ public struct BinaryDecoder: Sendable {
                 "message is \(bytes.count) bytes, over the \(maxMessageSize)-byte limit"
             )
         }
+        if T.self == Empty.self {
+            // Checked here as `BinaryInput.decodeSlot` checks it, without allocating the input.
+            guard bytes.count == 2, bytes.first == 1, bytes.last == 0 else {
+                throw EnclaveError.malformedInput("an empty value must be encoded as [1, 0], got \(bytes.count) bytes")
+            }
+            return unsafeBitCast(Empty(), to: T.self)
+        }
         let input = BinaryInput(bytes: bytes, maxDepth: maxDepth, shortcuts: shortcuts)
         return try input.decodeSlot(type, range: bytes.startIndex..<bytes.endIndex, depth: 0, parent: nil, key: nil)
     }

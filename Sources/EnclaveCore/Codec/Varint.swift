@@ -14,6 +14,21 @@ package enum Varint {
         bytes.append(UInt8(v))
     }
 
+    /// Write `value` at the start of `buffer` (which has room for ``size(_:)`` bytes); returns how many it took.
+    @inlinable
+    package static func write(_ value: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        precondition(buffer.count >= size(value))
+        var v = value
+        var n = 0
+        while v >= 0x80 {
+            buffer[n] = UInt8(truncatingIfNeeded: v) | 0x80
+            v >>= 7
+            n += 1
+        }
+        buffer[n] = UInt8(v)
+        return n + 1
+    }
+
     /// How many bytes `value` takes.
     @inlinable
     package static func size(_ value: UInt64) -> Int {

@@ -1,0 +1,302 @@
+internal import CEnclaveSystem
+internal import Dispatch
+package import EnclaveCore
+internal import Foundation
+internal import Synchronization
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// One thread serving one slot of a ``SwitchlessRing``: an enclave thread for an ECALL slot, a host thread for an
+/// OCALL slot.
+///
+/// The thread spins on its slot's state word for the ring's worker spin, then sleeps on it (a futex the caller wakes
+/// when it posts a request to a sleeping server): an idle server uses no CPU. It takes a snapshot of the slot's
+/// words, checks it, copies the request out and parses only the copy, so a caller that rewrites the slot meanwhile
+/// changes nothing it has read; a request too large for the slot, an unparsable one, a reserved or unknown call is
+/// answered with an error, and a state that is not a request is left alone.
+///
+/// The thread runs one long-lived task whose preferred executor is this server: the task waits for requests and
+/// calls their handlers directly, so a handler that completes without suspending costs no task, no job and no
+/// hand-off. When a handler suspends, the thread runs this executor's jobs (the handler's resumption among them)
+/// until the task goes on. Jobs that reach this executor while no handler runs go to `fallback`.
+package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // unchecked: mutable state behind `jobs`
+    /// A call's handler: the encoded argument in, the encoded result out.
+    package typealias Handler = @Sendable (ArraySlice<UInt8>) async throws -> [UInt8]
+    /// The handler of a call name, or the error that answers the call (`unknownCall`).
+    package typealias Resolve = @Sendable (String) throws -> Handler
+
+    private struct Jobs {
+        var queue: [UnownedJob] = []
+        var head = 0
+        /// A handler runs: jobs for this executor run on this thread.
+        var serving = false
+        /// The thread waits for jobs.
+        var sleeping = false
+        /// The serving task has ended (the ring closed).
+        var finished = false
+    }
+
+    private let ring: SwitchlessRing
+    private let slot: Int
+    private let resolve: Resolve
+    private let fallback: @Sendable (UnownedJob) -> Void
+    private let jobs = Mutex(Jobs())
+    private let wake = DispatchSemaphore(value: 0)
+    /// How many names the server remembers the handler of.
+    private static let cacheLimit = 16
+
+    private init(
+        ring: SwitchlessRing,
+        slot: Int,
+        resolve: @escaping Resolve,
+        fallback: @escaping @Sendable (UnownedJob) -> Void
+    ) {
+        self.ring = ring
+        self.slot = slot
+        self.resolve = resolve
+        self.fallback = fallback
+    }
+
+    /// Serve `slot` of `ring` on a new thread: `setup` runs first on it (naming it), `resolve` finds each call's
+    /// handler (by name; a name is resolved once, then remembered), `fallback` takes jobs that reach the server while
+    /// no handler runs. The thread ends when the ring closes.
+    package static func start(
+        ring: SwitchlessRing,
+        slot: Int,
+        setup: @escaping @Sendable () -> Void = {},
+        resolve: @escaping Resolve,
+        fallback: @escaping @Sendable (UnownedJob) -> Void
+    ) {
+        let server = SwitchlessServer(ring: ring, slot: slot, resolve: resolve, fallback: fallback)
+        let thread = Thread {
+            setup()
+            server.run()
+        }
+        thread.stackSize = 2 << 20
+        thread.start()
+    }
+
+    // MARK: Servers awake in this process
+
+    private static let awake = Atomic<Int>(0)
+    private static let serverKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// Whether servers of this process other than the calling thread are awake (spinning or serving): a caller on
+    /// this process then yields between looks rather than busy-spinning, as one of them may need its CPU.
+    package static func othersAwake() -> Bool {
+        let count = awake.load(ordering: .relaxed)
+        guard count > 0 else { return false }
+        return count > (pthread_getspecific(serverKey) != nil ? 1 : 0)
+    }
+
+    // MARK: The executor
+
+    package func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let action = jobs.withLock { jobs -> Int in
+            guard jobs.serving else { return 0 }
+            jobs.queue.append(job)
+            guard jobs.sleeping else { return 1 }
+            jobs.sleeping = false
+            return 2
+        }
+        switch action {
+        case 0: fallback(job)
+        case 2: wake.signal()
+        default: break
+        }
+    }
+
+    private func run() {
+        pthread_setspecific(Self.serverKey, UnsafeRawPointer(bitPattern: 1))
+        Self.awake.add(1, ordering: .relaxed)
+        // The serving task starts here, on this thread, and runs until a handler first suspends.
+        Task.immediateDetached(executorPreference: self) {
+            await self.serveRing()
+            self.jobs.withLock { $0.finished = true }
+            self.wake.signal()
+        }
+        // Then this thread runs the jobs of this executor (the serving task's resumptions among them) until the
+        // serving task ends.
+        while true {
+            let next = jobs.withLock { jobs -> UnownedJob?? in
+                if jobs.head < jobs.queue.count {
+                    let job = jobs.queue[jobs.head]
+                    jobs.head += 1
+                    return .some(job)
+                }
+                jobs.queue.removeAll(keepingCapacity: true)
+                jobs.head = 0
+                if jobs.finished { return .none }
+                jobs.sleeping = true
+                return .some(nil)
+            }
+            guard let next else { break }
+            if let next {
+                next.runSynchronously(on: asUnownedTaskExecutor())
+            } else {
+                wake.wait()
+            }
+        }
+        Self.awake.add(-1, ordering: .relaxed)
+    }
+
+    /// Jobs still queued when a handler has returned (a task it started and did not await, say) go to the fallback:
+    /// this thread now waits for the next request and runs no jobs.
+    private func stopServing() {
+        let left = jobs.withLock { jobs -> ArraySlice<UnownedJob> in
+            jobs.serving = false
+            jobs.sleeping = false
+            defer {
+                jobs.queue.removeAll(keepingCapacity: true)
+                jobs.head = 0
+            }
+            return jobs.queue[jobs.head...]
+        }
+        for job in left { fallback(job) }
+    }
+
+    // MARK: Serving
+
+    /// Wait for requests and serve them until the ring closes.
+    private func serveRing() async {
+        let stateWord = ring.slotWord(slot, SwitchlessRing.stateOffset)
+        let sleepingWord = ring.slotWord(slot, SwitchlessRing.workerSleepingOffset)
+        let spin = UInt64(ring.workerSpinMicroseconds) * 1000
+        let busySpin = ProcessInfo.processInfo.activeProcessorCount > 1
+        var cache: [(name: [UInt8], handler: Handler)] = []
+        var idleSince = Self.now()
+        var spins = 0
+        var yielding = false
+        while !ring.isClosed {
+            let observed = ek_atomic_load32(stateWord)
+            if observed == SwitchlessRing.State.request.rawValue || observed == SwitchlessRing.State.ping.rawValue {
+                await serve(cache: &cache)
+                idleSince = Self.now()
+                spins = 0
+                continue
+            }
+            // Spin: busy while the caller runs on another CPU, yielding while it shares this one.
+            if spins & 63 == 0 {
+                if spins > 0 && Self.now() &- idleSince >= spin {
+                    sleep(stateWord: stateWord, sleepingWord: sleepingWord)
+                    idleSince = Self.now()
+                    spins = 0
+                    continue
+                }
+                ring.publishCPU(SwitchlessRing.workerCPUOffset, slot: slot)
+                yielding = !busySpin || ring.sharesCPU(with: SwitchlessRing.hostCPUOffset, slot: slot)
+            }
+            spins &+= 1
+            if yielding {
+                sched_yield()
+            } else {
+                ek_spin_pause()
+            }
+        }
+    }
+
+    /// Sleep until the caller changes the state word (it wakes a sleeping server after posting a request).
+    private func sleep(stateWord: UnsafeMutablePointer<UInt32>, sleepingWord: UnsafeMutablePointer<UInt32>) {
+        ek_atomic_store32(sleepingWord, 1)
+        let current = ek_atomic_load32(stateWord)
+        if current != SwitchlessRing.State.request.rawValue && current != SwitchlessRing.State.ping.rawValue
+            && !ring.isClosed
+        {
+            Self.awake.add(-1, ordering: .relaxed)
+            _ = ek_futex_wait(stateWord, current, -1)
+            Self.awake.add(1, ordering: .relaxed)
+        }
+        ek_atomic_store32(sleepingWord, 0)
+    }
+
+    /// Serve the request in the slot and write the answer.
+    private func serve(cache: inout [(name: [UInt8], handler: Handler)]) async {
+        let snapshot = ring.snapshot(slot)
+        var answer: [UInt8]
+        var state = SwitchlessRing.State.response
+        switch SwitchlessRing.checkRequest(snapshot, capacity: ring.capacity) {
+        case .failure(let error):
+            answer = RPCPeer.errorPayload(error)
+            state = .error
+        case .success(let length):
+            let payload = ring.copyOut(slot, count: length)
+            if snapshot.state == SwitchlessRing.State.ping.rawValue {
+                answer = payload
+            } else {
+                do {
+                    answer = try await execute(payload, cache: &cache)
+                } catch {
+                    answer = RPCPeer.errorPayload(error, name: Self.name(in: payload))
+                    state = .error
+                }
+            }
+        }
+        if answer.count > ring.capacity {
+            answer = RPCPeer.errorPayload(
+                EnclaveError.limitExceeded(
+                    "result of \(answer.count) bytes exceeds the \(ring.capacity)-byte switchless slot"
+                )
+            )
+            state = .error
+        }
+        ring.copyIn(slot, answer)
+        ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.lengthOffset), UInt32(answer.count))
+        ek_atomic_store64(ring.sequenceWord(slot), snapshot.sequence)
+        ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.stateOffset), state.rawValue)
+        if ek_atomic_load32(ring.slotWord(slot, SwitchlessRing.hostWaitingOffset)) != 0 {
+            let doorbell = ring.doorbell(for: slot)
+            _ = ek_atomic_add32(doorbell, 1)
+            _ = ek_futex_wake(doorbell, Int32.max)
+        }
+    }
+
+    /// Run the call in `payload` (a copy: the name's length and bytes, then the argument) in this task.
+    private func execute(_ payload: [UInt8], cache: inout [(name: [UInt8], handler: Handler)]) async throws -> [UInt8] {
+        var position = 0
+        let length = try Varint.readLength(
+            payload[...],
+            at: &position,
+            end: payload.count,
+            limit: min(256, payload.count)
+        )
+        guard length <= payload.count - position else {
+            throw EnclaveError.malformedInput("call name is truncated or not UTF-8")
+        }
+        let nameBytes = payload[position..<position + length]
+        let argument = payload[(position + length)...]
+        let handler: Handler
+        if let known = cache.first(where: { $0.name.elementsEqual(nameBytes) }) {
+            handler = known.handler
+        } else {
+            guard let name = String(validating: nameBytes, as: UTF8.self) else {
+                throw EnclaveError.malformedInput("call name is truncated or not UTF-8")
+            }
+            guard !name.hasPrefix(LaunchProtocol.reservedPrefix) else {
+                throw EnclaveError.unknownCall("\(name) is not served switchless")
+            }
+            handler = try resolve(name)
+            if cache.count < Self.cacheLimit { cache.append((Array(nameBytes), handler)) }
+        }
+        jobs.withLock { $0.serving = true }
+        defer { stopServing() }
+        return try await handler(argument)
+    }
+
+    /// The call name in a request payload, for error messages (`nil` when it does not parse).
+    private static func name(in payload: [UInt8]) -> String? {
+        try? FramePayload.parseRequest(payload).name
+    }
+
+    private static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+}
