@@ -1,6 +1,7 @@
 public import Crypto
 internal import EnclaveCore
 internal import Foundation
+public import KeyBrokerInterface
 internal import SwiftASN1
 internal import X509
 public import _CryptoExtras
@@ -14,6 +15,7 @@ public struct BrokerKeyring: @unchecked Sendable {  // swift-crypto keys are imm
         var importKey: [UInt8]
         var signingKey: [UInt8]
         var signingCertificate: [UInt8]
+        var authorityPins: [UInt8]
     }
 
     let masterKey: SymmetricKey
@@ -23,9 +25,16 @@ public struct BrokerKeyring: @unchecked Sendable {  // swift-crypto keys are imm
     public let signingKey: P256.Signing.PrivateKey
     /// The signing key's certificate, DER.
     public let signingCertificate: [UInt8]
+    /// The authorities and signing certificates the broker trusted when the keyring was made: a newcomer replica's
+    /// join token must be signed with one of them (and one the granter still trusts), whatever its host passes
+    /// later. Shared with the keyring by every join; never changed.
+    public let authorityPins: AuthorityPins
 
-    /// A new keyring for the broker `name`.
-    public static func generate(name: String) throws(KeyBrokerError) -> BrokerKeyring {
+    /// A new keyring for the broker `name`, pinning `authorities` (``KeyBroker/pins(of:)``) for replica joins.
+    public static func generate(
+        name: String,
+        authorities: AuthorityPins = .none
+    ) throws(KeyBrokerError) -> BrokerKeyring {
         do {
             let signing = P256.Signing.PrivateKey()
             let import_ = try _RSA.Signing.PrivateKey(keySize: .bits3072)
@@ -56,7 +65,8 @@ public struct BrokerKeyring: @unchecked Sendable {  // swift-crypto keys are imm
                 masterKey: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) },
                 importKey: Array(import_.derRepresentation),
                 signingKey: Array(signing.rawRepresentation),
-                signingCertificate: serializer.serializedBytes
+                signingCertificate: serializer.serializedBytes,
+                authorityPins: authorities.bytes
             )
             return try BrokerKeyring(stored)
         } catch let error as KeyBrokerError {
@@ -78,8 +88,10 @@ public struct BrokerKeyring: @unchecked Sendable {  // swift-crypto keys are imm
             let importKey = try? _RSA.Encryption.PrivateKey(derRepresentation: stored.importKey),
             let signingKey = try? P256.Signing.PrivateKey(rawRepresentation: stored.signingKey),
             let certificate = try? Certificate(derEncoded: stored.signingCertificate),
-            P256.Signing.PublicKey(certificate.publicKey)?.rawRepresentation == signingKey.publicKey.rawRepresentation
+            P256.Signing.PublicKey(certificate.publicKey)?.rawRepresentation == signingKey.publicKey.rawRepresentation,
+            let pins = try? AuthorityPins(bytes: stored.authorityPins)
         else { throw KeyBrokerError(KeyBrokerError.keyringInvalid, "the keyring's keys are not consistent") }
+        authorityPins = pins
         masterKey = SymmetricKey(data: stored.masterKey)
         self.importKey = importKey
         self.signingKey = signingKey
@@ -92,7 +104,8 @@ public struct BrokerKeyring: @unchecked Sendable {  // swift-crypto keys are imm
             masterKey: masterKey.withUnsafeBytes { Array($0) },
             importKey: Array(importKey.derRepresentation),
             signingKey: Array(signingKey.rawRepresentation),
-            signingCertificate: signingCertificate
+            signingCertificate: signingCertificate,
+            authorityPins: authorityPins.bytes
         )
         return (try? BinaryEncoder().encode(stored)) ?? []
     }

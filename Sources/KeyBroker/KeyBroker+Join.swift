@@ -29,7 +29,8 @@ extension KeyBroker {
     /// The content type of a join grant's JWE.
     public static let keyringContentType = "application/vnd.enclavekit.keybroker-keyring"
 
-    /// Grants the keyring to a newcomer replica: its token must verify (a trusted authority, fresh) and say the
+    /// Grants the keyring to a newcomer replica: its token must verify (a trusted authority, fresh, signed with a
+    /// certificate also pinned in the keyring, ``BrokerKeyring/authorityPins``) and say the
     /// same signer and product, a security version at least `granter`'s, not debug unless `granter` is, and hold
     /// the offered key in `x-ms-runtime.keys` (the evidence binds it). Answers the keyring as a JWE to that key.
     ///
@@ -42,6 +43,11 @@ extension KeyBroker {
         let verified = try verifier.verify(request.token, now: now)
         let claims = verified.claims
         func refuse(_ reason: String) -> KeyBrokerError { KeyBrokerError(BrokerRefusal.Code.joinRefused, reason) }
+        // The keyring goes only to a newcomer attested under a certificate pinned when the keyring was made: a host
+        // that reopened this replica trusting a certificate of its own could otherwise mint the newcomer's token.
+        guard keyring.authorityPins.covers(url: verified.normalizedIssuer, thumbprint: verified.keyID) else {
+            throw refuse("the newcomer's token is signed by a certificate the keyring was not made trusting")
+        }
         guard case .string(let signer)? = claims["x-ms-sgx-mrsigner"],
             signer.lowercased() == granter.signerID.lowercased()
         else { throw refuse("the newcomer has another signer") }

@@ -43,6 +43,15 @@ public struct KeyBroker: Sendable {
     /// its evidence, and recorded (those a key's policy names) in each key's envelope when it is made.
     public var pinnedAuthorities: AuthorityPins { verifier.pins }
 
+    /// The pins of `authorities` (every one, with all its certificates), as a new keyring records them.
+    ///
+    /// - Throws: ``KeyBrokerError`` `InvalidRequest` for an unusable authority.
+    public static func pins(of authorities: [BrokerAuthority]) throws(KeyBrokerError) -> AuthorityPins {
+        var trusted: [TrustedAuthority] = []
+        for authority in authorities { trusted.append(try TrustedAuthority(authority)) }
+        return ReleaseTokenVerifier(authorities: trusted).pins
+    }
+
     /// The import key's public JWK (JSON text).
     public var importKeyJWK: String {
         guard let jwk = try? WrapJWK(rsa: keyring.importKey.publicKey, kid: "import") else { return "{}" }

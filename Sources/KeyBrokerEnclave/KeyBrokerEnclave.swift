@@ -114,7 +114,12 @@ struct KeyBrokerEnclave: EnclaveApplication {
             }
             keyring = try Self.mapped { try BrokerKeyring(bytes: opened.plaintext) }
         } else {
-            keyring = try Self.mapped { try BrokerKeyring.generate(name: request.brokerName) }
+            keyring = try Self.mapped {
+                try BrokerKeyring.generate(
+                    name: request.brokerName,
+                    authorities: try KeyBroker.pins(of: request.authorities)
+                )
+            }
             newBlob = try await context.seal(keyring.bytes, policy: .signerID, additionalData: keyringLabel)
         }
         let broker = try Self.mapped {

@@ -139,20 +139,21 @@ struct AuthorityPinAttackTests {
         #expect(response.refusal?.code == Code.authorityCertificateNotPinned, "\(String(describing: response.refusal))")
     }
 
-    /// HOLE (not closed by the pins in key envelopes): a replica join hands over the whole keyring, and the granter
-    /// verifies the newcomer's token against the authorities its own host passed at open. A host that reopens the
-    /// granter trusting a forged certificate for the authority URL mints a newcomer token (the broker's own signer and
-    /// product) over a key of its own, gets the keyring and can open every stored blob. Closing it needs the keyring
-    /// to carry the authority pins it was made under (sealed with it, shared by join) and grants to check them.
-    @Test(.disabled("HOLE: a join grant verifies the newcomer's token under host-supplied certificates"))
-    func aForgedNewcomerTokenGetsNoKeyring() throws {
-        let keyring = try BrokerKeyring.generate(name: "https://broker.example")
-        let forged = try TestAuthority(url: TestAuthority.shared.url)
-        let hostile = try KeyBroker(
-            keyring: keyring,
-            authorities: [forged.brokerAuthority],
-            name: "https://broker.example"
+    /// A replica join hands over the whole keyring. A host that reopens a running replica trusting a forged
+    /// certificate for the authority URL mints a newcomer token (the broker's own signer and product) over a key of its
+    /// own: the grant must verify the token under the certificates pinned in the keyring when it was made. (Before:
+    /// the keyring went to the host's key, which then opens every stored blob.)
+    @Test func aForgedNewcomerTokenGetsNoKeyring() throws {
+        let keyring = try BrokerKeyring.generate(
+            name: "https://broker.example",
+            authorities: KeyBroker.pins(of: [TestAuthority.shared.brokerAuthority])
         )
+        let forged = try TestAuthority(url: TestAuthority.shared.url)
+        let both = BrokerAuthority(
+            url: TestAuthority.shared.url,
+            certificates: [TestAuthority.shared.certificateDER, forged.certificateDER]
+        )
+        let hostile = try KeyBroker(keyring: keyring, authorities: [both], name: "https://broker.example")
         let hostKey = P256.KeyAgreement.PrivateKey()
         let wrap = WrapJWK(p256: hostKey.publicKey, kid: "join")
         let encoder = JSONEncoder()
@@ -164,12 +165,21 @@ struct AuthorityPinAttackTests {
             securityVersion: 3,
             debug: false
         )
-        #expect(throws: KeyBrokerError.self) {
+        let claims = forged.claims(keys: [TestKeys.jwk(wrap)])
+        let refused = #expect(throws: KeyBrokerError.self) {
             _ = try hostile.grantJoin(
-                BrokerJoinGrantRequest(token: try forged.token(forged.claims(keys: [TestKeys.jwk(wrap)])), key: jwk),
+                BrokerJoinGrantRequest(token: try forged.token(claims), key: jwk),
                 granter: granter,
                 now: Date()
             )
         }
+        #expect(refused?.code == Code.joinRefused && refused?.reason.contains("keyring was not made") == true)
+        // A newcomer attested by the genuine authority's certificate is granted (control).
+        let granted = try hostile.grantJoin(
+            BrokerJoinGrantRequest(token: try TestAuthority.shared.token(claims), key: jwk),
+            granter: granter,
+            now: Date()
+        )
+        #expect(!granted.grant.isEmpty)
     }
 }

@@ -13,7 +13,10 @@ import _CryptoExtras
 @Suite("KeyBroker: release")
 struct KeyReleaseTests {
     static let broker = try! KeyBroker(
-        keyring: BrokerKeyring.generate(name: "https://broker.example"),
+        keyring: BrokerKeyring.generate(
+            name: "https://broker.example",
+            authorities: KeyBroker.pins(of: [TestAuthority.shared.brokerAuthority])
+        ),
         authorities: [TestAuthority.shared.brokerAuthority],
         name: "https://broker.example"
     )
