@@ -1,6 +1,6 @@
 internal import CEnclaveSystem
 internal import Dispatch
-package import EnclaveCore
+internal import EnclaveCore
 internal import Foundation
 internal import Synchronization
 

@@ -31,6 +31,20 @@ enum BenchCalls {
         static var name: String { "bench.switchless.bytes" }
     }
 
+    /// A switchless ECALL that makes one switchless OCALL (``SwitchlessHostNothing``).
+    enum SwitchlessWithOCall: EnclaveCall {
+        typealias Input = Empty
+        typealias Output = Empty
+        static var name: String { "bench.switchless.withOCall" }
+    }
+
+    /// ``HostNothing`` under another name, which the benchmark host makes a switchless OCALL.
+    enum SwitchlessHostNothing: EnclaveCall {
+        typealias Input = Empty
+        typealias Output = Empty
+        static var name: String { "bench.switchless.host.empty" }
+    }
+
     enum WithOCall: EnclaveCall {
         typealias Input = Empty
         typealias Output = Empty
@@ -71,6 +85,9 @@ struct BenchEnclave: EnclaveApplication {
         calls.register(BenchCalls.Bytes.self) { _ in Empty() }
         calls.register(BenchCalls.SwitchlessNothing.self) { _ in Empty() }
         calls.register(BenchCalls.SwitchlessBytes.self) { _ in Empty() }
+        calls.register(BenchCalls.SwitchlessWithOCall.self) { _ in
+            try await context.ocall(BenchCalls.SwitchlessHostNothing.self, Empty())
+        }
         calls.register(BenchCalls.WithOCall.self) { _ in try await context.ocall(BenchCalls.HostNothing.self, Empty()) }
         calls.register(BenchCalls.Seal.self) { run in try await Self.seal(run, context: context) }
     }

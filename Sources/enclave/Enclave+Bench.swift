@@ -102,6 +102,7 @@ extension EnclaveCommand.Bench {
             try CallFloor.pin(process: enclave.processID, cpu: nil)
             let idle = try await Self.idleCPU(of: enclave.processID)
             let counters = enclave.switchlessCounters
+            let ocallCounters = try await enclave.switchlessOCallCounters()
             if json {
                 var object = Self.jsonObject(measured, idle: idle)
                 if let counters {
@@ -113,6 +114,14 @@ extension EnclaveCommand.Bench {
                     ]
                     object["switchlessWorkers"] = Self.switchlessSlots
                 }
+                if let ocallCounters {
+                    object["switchlessOCallCounters"] = [
+                        "switchless": ocallCounters.switchless,
+                        "spunThenSlept": ocallCounters.spunThenSlept,
+                        "fallback": ocallCounters.fallback,
+                        "corrupt": ocallCounters.corrupt,
+                    ]
+                }
                 try Files.printJSON(object)
             } else {
                 Self.printTable(measured, idle: idle)
@@ -120,6 +129,13 @@ extension EnclaveCommand.Bench {
                     print(
                         "switchless calls: \(counters.switchless) through the ring (\(counters.spunThenSlept) spun then "
                             + "slept), \(counters.fallback) fell back to the channel, \(counters.corrupt) corrupt"
+                    )
+                }
+                if let ocallCounters {
+                    print(
+                        "switchless OCALLs (the enclave's count): \(ocallCounters.switchless) through the ring "
+                            + "(\(ocallCounters.spunThenSlept) spun then slept), \(ocallCounters.fallback) fell back, "
+                            + "\(ocallCounters.corrupt) corrupt"
                     )
                 }
             }
@@ -244,6 +260,13 @@ extension EnclaveCommand.Bench {
                 (
                     "switchlessEchoMicros", "sharedMemoryHandoffMicros", 1,
                     ("switchless echo (no decoding)", 1, { _ = try await enclave.switchlessPing() })
+                ),
+                (
+                    "switchlessECallWithOCallMicros", "sharedMemoryHandoffMicros", 2,
+                    (
+                        "switchless ECALL + switchless OCALL", 1,
+                        { _ = try await enclave.call(BenchCalls.SwitchlessWithOCall.self, Empty()) }
+                    )
                 ),
                 (
                     "ecallWithOCallMicros", "floorMicros", 2,
@@ -424,7 +447,12 @@ extension EnclaveCommand.Bench {
             options.signaturePath = signaturePath
             options.arguments = [BenchEnclave.launchArgument]
             options.ocalls.register(BenchCalls.HostNothing.self) { _ in Empty() }
-            var switchless = Switchless(calls: [BenchCalls.SwitchlessNothing.name, BenchCalls.SwitchlessBytes.name])
+            var switchless = Switchless(calls: [
+                BenchCalls.SwitchlessNothing.name, BenchCalls.SwitchlessBytes.name, BenchCalls.SwitchlessWithOCall.name,
+            ])
+            options.ocalls.register(BenchCalls.SwitchlessHostNothing.self) { _ in Empty() }
+            switchless.ocallSlots = 1
+            switchless.ocalls = [BenchCalls.SwitchlessHostNothing.name]
             switchless.slots = switchlessSlots
             options.switchless = switchless
             return try await Enclave.load(path: image, options: options)
