@@ -180,18 +180,23 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
         let deadline = Self.now() &+ spinNanoseconds
         var spins = 0
         var yielding = mustYield(slot)
-        while true {
-            if let answer = try take(slot, sequence: sequence) { return try answer.get() }
-            if closedFlag.load(ordering: .relaxed) { break }
-            spins &+= 1
-            if yielding {
-                sched_yield()
-            } else {
-                ek_spin_pause()
-            }
-            if spins & 63 == 0 {
-                if Self.now() > deadline || closedByServer() { break }
-                yielding = mustYield(slot)
+        do {
+            // Counted while spinning (not while asleep): this process's servers yield meanwhile.
+            SwitchlessServer.callerSpinning(1)
+            defer { SwitchlessServer.callerSpinning(-1) }
+            while true {
+                if let answer = try take(slot, sequence: sequence) { return try answer.get() }
+                if closedFlag.load(ordering: .relaxed) { break }
+                spins &+= 1
+                if yielding {
+                    sched_yield()
+                } else {
+                    ek_spin_pause()
+                }
+                if spins & 63 == 0 {
+                    if Self.now() > deadline || closedByServer() { break }
+                    yielding = mustYield(slot)
+                }
             }
         }
         return try await sleep(slot: slot, sequence: sequence)

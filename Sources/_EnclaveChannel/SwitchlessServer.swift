@@ -87,6 +87,13 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
         return key
     }()
 
+    /// Callers of this process spinning for an answer: a server then yields between looks rather than busy-spinning
+    /// (the host's OCALL servers share the host's CPUs with its ECALL callers).
+    private static let spinningCallers = Atomic<Int>(0)
+
+    /// Count a caller of this process as spinning (`1`) or no longer (`-1`).
+    package static func callerSpinning(_ delta: Int) { spinningCallers.add(delta, ordering: .relaxed) }
+
     /// Whether servers of this process other than the calling thread are awake (spinning or serving): a caller on
     /// this process then yields between looks rather than busy-spinning, as one of them may need its CPU.
     package static func othersAwake() -> Bool {
@@ -191,7 +198,9 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
                     continue
                 }
                 ring.publishCPU(SwitchlessRing.workerCPUOffset, slot: slot)
-                yielding = !busySpin || ring.sharesCPU(with: SwitchlessRing.hostCPUOffset, slot: slot)
+                yielding =
+                    !busySpin || ring.sharesCPU(with: SwitchlessRing.hostCPUOffset, slot: slot)
+                    || Self.spinningCallers.load(ordering: .relaxed) > 0 || Self.othersAwake()
             }
             spins &+= 1
             if yielding {
