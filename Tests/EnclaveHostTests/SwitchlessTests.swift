@@ -137,13 +137,13 @@ struct SwitchlessTests {
     @Test func enclaveDeathFailsAPendingSwitchlessCallPromptly() async throws {
         let enclave = try await Self.load()
         let start = ContinuousClock.now
-        let pending = Task { try await enclave.call(Sleep.self, 10_000) }
+        let pending = Task { try await enclave.call(Sleep.self, 120_000) }
         try await Task.sleep(for: .milliseconds(300))
         kill(enclave.processID, SIGKILL)
         let error = await #expect(throws: EnclaveError.self) { try await pending.value }
         #expect(error?.code == .enclaveTerminated)
-        // Well before the handler's 10 s (slack for the whole suite running in parallel on two cores).
-        #expect(Self.seconds(since: start) < 8)
+        // Well before the handler's 120 s (60 s of slack: the whole suite runs in parallel on two cores).
+        #expect(Self.seconds(since: start) < 60)
         // Later calls fail at once, switchless or not.
         let after = await #expect(throws: EnclaveError.self) { try await enclave.call(Echo.self, [1]) }
         #expect(after?.code == .enclaveTerminated)
@@ -154,7 +154,7 @@ struct SwitchlessTests {
         let start = ContinuousClock.now
         let error = await #expect(throws: EnclaveError.self) { try await enclave.call(Crash.self, "trap") }
         #expect(error?.code == .enclaveTerminated)
-        #expect(Self.seconds(since: start) < 8)
+        #expect(Self.seconds(since: start) < 60)
     }
 
     @Test func enclaveCorruptingAFreeSlotFailsOneCallNotTheHost() async throws {
@@ -176,7 +176,7 @@ struct SwitchlessTests {
     @Test func enclaveAnsweringWithALengthBeyondTheSlotFailsTheCall() async throws {
         let enclave = try await Self.load(slots: 1, calls: [Sleep.name])
         // The handler runs 30 s: an error well before that comes from the corrupt slot, not from its real answer.
-        let pending = Task { try await enclave.call(Sleep.self, 30_000) }
+        let pending = Task { try await enclave.call(Sleep.self, 120_000) }
         try await Task.sleep(for: .milliseconds(200))
         // While the call runs, the enclave claims an answer far larger than the slot.
         _ = try await enclave.call(ScribbleSwitchlessRing.self, ScribbleRequest(slot: 0, word: 3, value: 0xFFFF_FF00))
@@ -185,8 +185,9 @@ struct SwitchlessTests {
         let error = await #expect(throws: EnclaveError.self) { try await pending.value }
         #expect(error?.code == .protocolViolation)
         #expect(error?.reason.contains("exceeds") == true)
-        // Prompt, not the handler's own end; generous, as the full suite runs on two busy cores (2.9 s seen in CI).
-        #expect(Self.seconds(since: start) < 10)
+        // Prompt, not the handler's own end (120 s); 60 s of slack: the whole suite runs beside it on two cores (9.7 s
+        // seen beside six builds).
+        #expect(Self.seconds(since: start) < 60)
         #expect(enclave.switchlessCounters?.corrupt == 1)
         #expect(try await enclave.call(Sleep.self, 1) >= 1)
         await enclave.terminate()
@@ -194,12 +195,12 @@ struct SwitchlessTests {
 
     @Test func enclaveAnsweringAnUnknownStateFailsTheCall() async throws {
         let enclave = try await Self.load(slots: 1, calls: [Sleep.name])
-        let pending = Task { try await enclave.call(Sleep.self, 30_000) }
+        let pending = Task { try await enclave.call(Sleep.self, 120_000) }
         try await Task.sleep(for: .milliseconds(200))
         _ = try await enclave.call(ScribbleSwitchlessRing.self, ScribbleRequest(slot: 0, word: 0, value: 0xDEAD))
         let start = ContinuousClock.now
         let error = await #expect(throws: EnclaveError.self) { try await pending.value }
-        #expect(Self.seconds(since: start) < 10)
+        #expect(Self.seconds(since: start) < 60)
         #expect(error?.code == .protocolViolation)
         #expect(error?.reason.contains("unknown state") == true)
         await enclave.terminate()
@@ -210,7 +211,7 @@ struct SwitchlessTests {
         // A request whose length is far beyond the slot: the enclave answers malformedInput in the slot.
         enclave.scribbleSwitchlessSlot(1, word: 3, value: 0xFFFF_FFF0)
         enclave.scribbleSwitchlessSlot(1, word: 0, value: SwitchlessRing.State.request.rawValue)
-        let answered = try await Self.eventually(within: 3) {
+        let answered = try await Self.eventually(within: 30) {
             enclave.switchlessSlot(1)?.state == SwitchlessRing.State.error.rawValue
         }
         #expect(answered)
@@ -220,7 +221,7 @@ struct SwitchlessTests {
         enclave.scribbleSwitchlessSlot(1, word: 3, value: 0)
         enclave.scribbleSwitchlessSlot(1, word: 0, value: SwitchlessRing.State.request.rawValue)
         #expect(
-            try await Self.eventually(within: 3) {
+            try await Self.eventually(within: 30) {
                 enclave.switchlessSlot(1)?.state == SwitchlessRing.State.error.rawValue
             }
         )
@@ -238,14 +239,14 @@ struct SwitchlessTests {
 
     // MARK: Switchless OCALLs
 
-    /// An enclave with two ECALL slots and one OCALL slot for ``HostTransform``; the host's handler stalls for 30 s
+    /// An enclave with two ECALL slots and one OCALL slot for ``HostTransform``; the host's handler stalls for 120 s
     /// on "stall" and never answers "never".
     static func loadWithOCalls() async throws -> Enclave {
         try await load(slots: 2) { options in
             options.switchless?.ocallSlots = 1
             options.switchless?.ocalls = [HostTransform.name]
             options.ocalls.register(HostTransform.self) { text in
-                if text == "stall" { try await Task.sleep(for: .seconds(30)) }
+                if text == "stall" { try await Task.sleep(for: .seconds(120)) }
                 if text == "never" { try await Task.sleep(for: .seconds(3600)) }
                 return text.uppercased()
             }
@@ -285,15 +286,15 @@ struct SwitchlessTests {
         let slot = 2  // the OCALL slot follows the two ECALL slots
         // The host's handler stalls; meanwhile the host claims an answer far larger than the slot.
         let pending = Task { try await enclave.call(AskHost.self, "stall") }
-        #expect(try await Self.eventually(within: 5) { enclave.switchlessSlot(slot)?.state == 1 })
+        #expect(try await Self.eventually(within: 30) { enclave.switchlessSlot(slot)?.state == 1 })
         enclave.scribbleSwitchlessSlot(slot, word: 3, value: 0xFFFF_FF00)
         enclave.scribbleSwitchlessSlot(slot, word: 0, value: SwitchlessRing.State.response.rawValue)
         let start = ContinuousClock.now
         let error = await #expect(throws: EnclaveError.self) { try await pending.value }
         #expect(error?.reason.contains("exceeds") == true, "\(error?.reason ?? "")")
         #expect(error?.reason.contains("switchless slot \(slot)") == true)
-        // Prompt, not the handler's 30 s (slack for a loaded machine).
-        #expect(Self.seconds(since: start) < 10)
+        // Prompt, not the handler's 120 s (60 s of slack: the whole suite runs beside it on two cores).
+        #expect(Self.seconds(since: start) < 60)
         #expect(!enclave.isTerminated)
         #expect(try await enclave.switchlessOCallCounters()?.corrupt == 1)
         // The slot is retired: OCALLs take the channel and still answer.
@@ -307,7 +308,7 @@ struct SwitchlessTests {
             let enclave = try await Self.loadWithOCalls()
             let slot = 2
             let pending = Task { try await enclave.call(AskHost.self, "stall") }
-            #expect(try await Self.eventually(within: 5) { enclave.switchlessSlot(slot)?.state == 1 })
+            #expect(try await Self.eventually(within: 30) { enclave.switchlessSlot(slot)?.state == 1 })
             enclave.scribbleSwitchlessSlot(slot, word: 3, value: 2)
             enclave.scribbleSwitchlessSlot(slot, word: word, value: value)
             if word != 0 {
@@ -323,7 +324,7 @@ struct SwitchlessTests {
     @Test func aHostThatNeverAnswersAnOCallCostsTheEnclaveNoCPUAndTerminationEndsIt() async throws {
         let enclave = try await Self.loadWithOCalls()
         let pending = Task { try await enclave.call(AskHost.self, "never") }
-        #expect(try await Self.eventually(within: 5) { enclave.switchlessSlot(2)?.state == 1 })
+        #expect(try await Self.eventually(within: 30) { enclave.switchlessSlot(2)?.state == 1 })
         // The enclave's caller spins briefly, then sleeps: the waiting enclave uses (almost) no CPU.
         try await Task.sleep(for: .milliseconds(300))
         let before = try #require(CallFloor.cpuSeconds(process: enclave.processID))
@@ -338,7 +339,7 @@ struct SwitchlessTests {
         await enclave.terminate()
         let error = await #expect(throws: EnclaveError.self) { try await pending.value }
         #expect(error?.code == .enclaveTerminated)
-        #expect(Self.seconds(since: stop) < 10)
+        #expect(Self.seconds(since: stop) < 60)
     }
 
     @Test func reservedCallsAreNotServedOnTheOCallRing() async throws {
@@ -350,10 +351,10 @@ struct SwitchlessTests {
         Varint.append(UInt64(LaunchProtocol.readyCall.utf8.count), to: &request)
         request += Array(LaunchProtocol.readyCall.utf8)
         request += try BinaryEncoder().encode(Empty())
-        #expect(try await Self.eventually(within: 5) { enclave.switchlessSlot(slot)?.state == 0 })
+        #expect(try await Self.eventually(within: 30) { enclave.switchlessSlot(slot)?.state == 0 })
         enclave.writeSwitchlessRequest(slot, request)
         #expect(
-            try await Self.eventually(within: 5) {
+            try await Self.eventually(within: 30) {
                 enclave.switchlessSlot(slot)?.state == SwitchlessRing.State.error.rawValue
             }
         )
