@@ -120,21 +120,7 @@ extension KeyBrokerClient {
         return KeyBrokerExpectation.Authority(url: try await attestation.issuer(), certificates: certificates)
     }
 
-    /// An authority URL normalized as the broker compares authorities (its `ReleasePolicy.normalizeAuthority`):
-    /// `https`/`http` only, with a host and nothing but a path; scheme and host in lower case, the default port and
-    /// trailing slashes dropped. `nil` when it is not such a URL.
-    public static func normalizeAuthority(_ text: String) -> String? {
-        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
-            scheme == "https" || scheme == "http", let host = components.host, !host.isEmpty,
-            components.user == nil, components.password == nil, components.query == nil,
-            components.fragment == nil
-        else { return nil }
-        var path = components.path
-        while path.hasSuffix("/") { path.removeLast() }
-        var normalized = scheme + "://" + host.lowercased()
-        if let port = components.port, !(scheme == "https" && port == 443), !(scheme == "http" && port == 80) {
-            normalized += ":\(port)"
-        }
-        return normalized + path
-    }
+    /// An authority URL normalized as the broker compares authorities (`KeyReleasePolicy.normalizedAuthority`).
+    /// `nil` when it is not an http(s) URL with a host and only a path.
+    public static func normalizeAuthority(_ text: String) -> String? { KeyReleasePolicy.normalizedAuthority(text) }
 }

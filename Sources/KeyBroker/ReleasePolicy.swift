@@ -141,20 +141,7 @@ public struct ReleasePolicy: Hashable, Sendable {
         try self.init(jsonBytes: Data(jsonText.utf8))
     }
 
-    /// Normalizes an authority or issuer URL: `https`/`http` only, with a host and nothing but a path; scheme and
-    /// host lowercased, the default port and trailing slashes dropped. `nil` when it is not such a URL.
-    static func normalizeAuthority(_ text: String) -> String? {
-        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
-            scheme == "https" || scheme == "http", let host = components.host, !host.isEmpty,
-            components.user == nil, components.password == nil, components.query == nil,
-            components.fragment == nil
-        else { return nil }
-        var path = components.path
-        while path.hasSuffix("/") { path.removeLast() }
-        var normalized = scheme + "://" + host.lowercased()
-        if let port = components.port, !(scheme == "https" && port == 443), !(scheme == "http" && port == 80) {
-            normalized += ":\(port)"
-        }
-        return normalized + path
-    }
+    /// Normalizes an authority or issuer URL as every side of the broker does (see the wire type's
+    /// `KeyReleasePolicy.normalizedAuthority`). `nil` when it is not an http(s) URL with a host and only a path.
+    static func normalizeAuthority(_ text: String) -> String? { KeyReleasePolicy.normalizedAuthority(text) }
 }
