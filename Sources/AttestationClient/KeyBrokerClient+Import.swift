@@ -3,7 +3,7 @@ public import AttestationAPI
 internal import Crypto
 internal import EnclaveCore
 internal import Foundation
-internal import KeyReleaseFormats
+public import KeyReleaseFormats
 internal import X509
 internal import _CryptoExtras
 
@@ -150,13 +150,18 @@ extension KeyBrokerClient {
         attestation: AttestationClient,
         expecting: KeyBrokerExpectation
     ) async throws -> KeyBundle {
-        let importKey = try await verifiedImportKey(attestation: attestation, expecting: expecting)
+        let broker = try await verifiedBroker(attestation: attestation, expecting: expecting)
+        let importKey = broker.importKey
         guard let n = importKey.n.flatMap({ Base64URL.decode($0) }),
             let e = importKey.e.flatMap({ Base64URL.decode($0) })
         else { throw refusal(ImportRefusal.importKeyNotBound, "the import key has no RSA public part") }
         let wrapped: [UInt8]
         do {
-            wrapped = try RSAAESKeyWrap.wrap(material.bytes, to: try _RSA.Encryption.PublicKey(n: n, e: e))
+            wrapped = try RSAAESKeyWrap.wrap(
+                try Self.importIntent(name: name, material: material, releasePolicy: releasePolicy, broker: broker)
+                    .payload(material.bytes),
+                to: try _RSA.Encryption.PublicKey(n: n, e: e)
+            )
         } catch {
             throw refusal(ImportRefusal.importKeyNotBound, "cannot wrap to the import key: \(error)")
         }
@@ -175,6 +180,36 @@ extension KeyBrokerClient {
                 releasePolicy: releasePolicy,
                 tags: tags
             )
+        )
+    }
+
+    /// The owner's import intent for `material` under `name` and `releasePolicy` (exportable exactly when a policy is
+    /// given, operations the type's defaults), bound to the authority pins `broker`'s evidence showed and this client
+    /// checked: what ``importKey(name:material:releasePolicy:tags:attestation:expecting:)`` wraps with the key.
+    /// - Throws: ``AttestationClient/Failure`` `InvalidReleasePolicy` when the policy's data is not base64url.
+    public static func importIntent(
+        name: String,
+        material: KeyImportMaterial,
+        releasePolicy: KeyReleasePolicy?,
+        broker: VerifiedBroker
+    ) throws -> ImportIntent {
+        var policyBytes: [UInt8]?
+        if let releasePolicy {
+            guard let bytes = Base64URL.decode(releasePolicy.data) else {
+                throw refusal("InvalidReleasePolicy", "the release policy's data is not base64url")
+            }
+            policyBytes = bytes
+        }
+        var pins: [String: Set<String>] = [:]
+        for authority in broker.authorities { pins[authority.url, default: []].formUnion(authority.thumbprints) }
+        return ImportIntent(
+            name: name,
+            type: material.brokerType,
+            operations: [],
+            exportable: releasePolicy != nil,
+            immutable: releasePolicy?.immutable ?? false,
+            releasePolicy: policyBytes,
+            pins: pins
         )
     }
 

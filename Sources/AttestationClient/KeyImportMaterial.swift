@@ -16,6 +16,18 @@ public struct KeyImportMaterial: Sendable {
     /// The bytes the import key wraps.
     let bytes: [UInt8]
 
+    /// The broker's name of the key's type (`oct-256`, `RSA-2048`, `RSA-3072`, `EC-P-256`, `EC-P-384`), as the broker
+    /// derives it from what the import request states: hashed into the owner's import intent.
+    public var brokerType: String {
+        switch curve {
+        case "P-256"?: return "EC-P-256"
+        case "P-384"?: return "EC-P-384"
+        default: break
+        }
+        if let modulus { return modulus.drop { $0 == 0 }.count == 384 ? "RSA-3072" : "RSA-2048" }
+        return "oct-256"
+    }
+
     /// An AES-256 key.
     /// - Throws: `EnclaveError` `malformedInput` unless `key` is 32 bytes.
     public static func aes(_ key: [UInt8]) throws(EnclaveError) -> KeyImportMaterial {

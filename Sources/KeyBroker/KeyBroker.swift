@@ -3,7 +3,7 @@ internal import Crypto
 internal import EnclaveCore
 internal import Foundation
 public import KeyBrokerInterface
-internal import KeyReleaseFormats
+public import KeyReleaseFormats
 internal import _CryptoExtras
 
 /// The broker's key operations, as the broker enclave runs them: create and import keys into the at-rest envelope,
@@ -91,12 +91,50 @@ public struct KeyBroker: Sendable {
         do { bytes = try RSAAESKeyWrap.unwrap(request.wrappedKey, with: keyring.importKey) } catch {
             throw KeyBrokerError(KeyBrokerError.importRefused, "the key does not unwrap with the import key: \(error)")
         }
+        guard let (digest, material) = ImportIntent.split(bytes) else {
+            throw KeyBrokerError(
+                KeyBrokerError.importIntentMissing,
+                "the wrapped key does not carry the owner's import intent (EKI1 prefix and digest)"
+            )
+        }
+        guard digest == importIntent(request).digest else {
+            throw KeyBrokerError(
+                KeyBrokerError.importIntentMismatch,
+                "the name, type, operations, attributes, release policy or authority pins differ from the owner's"
+            )
+        }
         return try store(
-            KeyMaterial(bytes: bytes, type: request.type),
+            KeyMaterial(bytes: material, type: request.type),
             name: request.name,
             version: request.version,
             operations: request.keyOperations,
             attributes: request.attributes
+        )
+    }
+
+    /// The import intent `request` states, with the pins this broker trusts now (every authority it trusts, as its
+    /// evidence binds them and an importing owner verified): what the owner's wrapped digest must equal.
+    public func importIntent(_ request: BrokerImportKeyRequest) -> ImportIntent {
+        Self.importIntent(request, pins: pinnedAuthorities)
+    }
+
+    /// The import intent `request` states with `pins` (a broker's ``pinnedAuthorities``).
+    public static func importIntent(
+        _ request: BrokerImportKeyRequest,
+        pins authorityPins: AuthorityPins
+    )
+        -> ImportIntent
+    {
+        var pins: [String: Set<String>] = [:]
+        for authority in authorityPins.authorities { pins[authority.url] = Set(authority.thumbprints) }
+        return ImportIntent(
+            name: request.name,
+            type: request.type.rawValue,
+            operations: request.keyOperations,
+            exportable: request.attributes.exportable,
+            immutable: request.attributes.immutable,
+            releasePolicy: request.attributes.releasePolicy,
+            pins: pins
         )
     }
 

@@ -20,6 +20,12 @@ public struct KeyBrokerError: Error, Hashable, Sendable, CustomStringConvertible
     public static let policyImmutable = "PolicyImmutable"
     /// The imported key does not unwrap with the import key, or is not the declared type.
     public static let importRefused = "ImportRefused"
+    /// The imported key's wrapped payload does not carry the owner's import intent (the `EKI1` prefix and digest).
+    public static let importIntentMissing = "ImportIntentMissing"
+    /// The import request's name, type, operations, attributes or release policy, or the broker's current authority
+    /// pins, differ from what the owner bound into the wrapped payload (a replay or a broker trusting another
+    /// certificate).
+    public static let importIntentMismatch = "ImportIntentMismatch"
     /// The keyring does not open (another broker's, tampered, or from a newer broker).
     public static let keyringInvalid = "KeyringInvalid"
 

@@ -152,7 +152,8 @@ struct KeyBrokerEnclave: EnclaveApplication {
             let message = "\(error.code): \(error.reason)"
             switch error.code {
             case BrokerRefusal.Code.keyBlobInvalid, BrokerRefusal.Code.keyBlobOutdated, KeyBrokerError.keyringInvalid,
-                KeyBrokerError.importRefused, BrokerRefusal.Code.joinRefused:
+                KeyBrokerError.importRefused, KeyBrokerError.importIntentMissing, KeyBrokerError.importIntentMismatch,
+                BrokerRefusal.Code.joinRefused:
                 throw EnclaveError.invalidSignature(message)
             default:
                 throw EnclaveError.malformedInput(message)

@@ -39,15 +39,16 @@ struct KeyReleaseTests {
         func importKey(_ dataKey: [UInt8], name: String, policy: [UInt8]) throws -> StoredKey {
             let jwk = try JSONDecoder().decode(WrapJWK.self, from: Data(broker.importKeyJWK.utf8))
             guard case .rsa(let importKey) = try jwk.wrapTarget() else { throw EnclaveError.malformedInput("RSA") }
-            return try broker.importKey(
-                BrokerImportKeyRequest(
-                    name: name,
-                    version: "1",
-                    type: .aes256,
-                    wrappedKey: try RSAAESKeyWrap.wrap(dataKey, to: importKey),
-                    attributes: BrokerKeyAttributes(exportable: true, releasePolicy: policy, immutable: true)
-                )
+            var request = BrokerImportKeyRequest(
+                name: name,
+                version: "1",
+                type: .aes256,
+                wrappedKey: [],
+                attributes: BrokerKeyAttributes(exportable: true, releasePolicy: policy, immutable: true)
             )
+            // The owner's import intent (name, attributes, policy, the broker's pins) wrapped with the key.
+            request.wrappedKey = try RSAAESKeyWrap.wrap(broker.importIntent(request).payload(dataKey), to: importKey)
+            return try broker.importKey(request)
         }
 
         /// The host's key release against these services, the broker holding `keys`.

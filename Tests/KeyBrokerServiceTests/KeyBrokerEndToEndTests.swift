@@ -129,18 +129,26 @@ struct KeyBrokerEndToEndTests {
             n: try #require(importKey.n.flatMap { Base64URL.decode($0) }),
             e: try #require(importKey.e.flatMap { Base64URL.decode($0) })
         )
-        let wrapped = try RSAAESKeyWrap.wrap(secret, to: rsa)
         let policy = """
             {"version":"1.0.0","anyOf":[{"authority":"\(authority)","allOf":[\
             {"claim":"x-ms-sgx-mrsigner","equals":"\(Self.rightSigner.hex)"},\
             {"claim":"x-ms-sgx-svn","greaterOrEquals":2}]}]}
             """
+        let releasePolicy = KeyReleasePolicy(data: Base64URL.encode(Array(policy.utf8)), immutable: true)
+        let wrapped = try OwnerImportIntent.wrapped(
+            secret,
+            name: "owner-data",
+            policy: releasePolicy,
+            to: rsa,
+            authority: authority,
+            certificateFile: certificateFile
+        )
         let bundle = try await client.importKey(
             name: "owner-data",
             KeyImportParameters(
                 key: KeyBrokerWebKey(kty: "oct-HSM", keyHSM: Base64URL.encode(wrapped)),
                 attributes: KeyAttributes(exportable: true),
-                releasePolicy: KeyReleasePolicy(data: Base64URL.encode(Array(policy.utf8)), immutable: true)
+                releasePolicy: releasePolicy
             )
         )
         let version = String(try #require(bundle.key.kid?.split(separator: "/").last))

@@ -181,7 +181,19 @@ struct KeyBrokerReplicaTests {
         let imported = try await clientA.importKey(
             name: "imported-on-a",
             KeyImportParameters(
-                key: KeyBrokerWebKey(kty: "oct-HSM", keyHSM: Base64URL.encode(try RSAAESKeyWrap.wrap(secret, to: rsa))),
+                key: KeyBrokerWebKey(
+                    kty: "oct-HSM",
+                    keyHSM: Base64URL.encode(
+                        try OwnerImportIntent.wrapped(
+                            secret,
+                            name: "imported-on-a",
+                            policy: releasePolicy,
+                            to: rsa,
+                            authority: authority,
+                            certificateFile: certificateFile
+                        )
+                    )
+                ),
                 attributes: KeyAttributes(exportable: true),
                 releasePolicy: releasePolicy
             )

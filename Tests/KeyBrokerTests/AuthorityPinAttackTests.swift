@@ -34,13 +34,13 @@ struct AuthorityPinAttackTests {
                 name: "owner-key",
                 version: "v1",
                 type: .aes256,
-                wrappedKey: try RSAAESKeyWrap.wrap(secret, to: importKey),
+                wrappedKey: [],
                 attributes: BrokerKeyAttributes(
                     exportable: true,
                     releasePolicy: TestKeys.policy(),
                     immutable: immutable
                 )
-            )
+            ).wrapping(secret, to: importKey, for: broker)
         )
     }
 
@@ -111,9 +111,9 @@ struct AuthorityPinAttackTests {
                 name: "owner-key",
                 version: "1",
                 type: .aes256,
-                wrappedKey: try RSAAESKeyWrap.wrap(Self.secret, to: importKey),
+                wrappedKey: [],
                 attributes: BrokerKeyAttributes(exportable: true, releasePolicy: TestKeys.policy(), immutable: true)
-            )
+            ).wrapping(Self.secret, to: importKey, trusting: [TestAuthority.shared.brokerAuthority])
         )
         await first.terminate()
         let sealed = try #require(opened.newSealedKeyring)

@@ -106,9 +106,9 @@ struct KeyBrokerEnclaveTests {
                 name: "owner-key",
                 version: "1",
                 type: .aes256,
-                wrappedKey: try RSAAESKeyWrap.wrap(secret, to: importKey),
+                wrappedKey: [],
                 attributes: BrokerKeyAttributes(exportable: true, releasePolicy: TestKeys.policy(), immutable: false)
-            )
+            ).wrapping(secret, to: importKey, trusting: [TestAuthority.shared.brokerAuthority])
         )
         #expect(!key.blob.isEmpty && !Self.contains(key.blob, secret))
         // A data key wrapped with it (A256KW) unwraps in the enclave.

@@ -33,9 +33,9 @@ struct KeyReleaseTests {
                 name: "data-key",
                 version: "v1",
                 type: .aes256,
-                wrappedKey: try RSAAESKeyWrap.wrap(aesKey, to: importKey),
+                wrappedKey: [],
                 attributes: BrokerKeyAttributes(exportable: exportable, releasePolicy: policy, immutable: false)
-            )
+            ).wrapping(aesKey, to: importKey, for: broker)
         )
     }
 

@@ -56,12 +56,16 @@ struct ReleaseKeyEndToEndTests {
                         name: "owner",
                         version: "1",
                         type: .aes256,
-                        wrappedKey: try RSAAESKeyWrap.wrap(secret, to: importKey),
+                        wrappedKey: [],
                         attributes: BrokerKeyAttributes(
                             exportable: true,
                             releasePolicy: Array(policy.utf8),
                             immutable: true
                         )
+                    ).wrapping(
+                        secret,
+                        to: importKey,
+                        trusting: [try BrokerEnclaveFixture.authority(service, url: issuer)]
                     )
                 )
                 let certificate = try X509Bridge.publicKeyRaw(certificateDER: opened.signingCertificate)
