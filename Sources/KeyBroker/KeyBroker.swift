@@ -24,7 +24,7 @@ public struct KeyBroker: Sendable {
     /// A broker with its keyring, trusting `authorities`.
     ///
     /// - Throws: ``KeyBrokerError`` `InvalidRequest` for an unusable authority, or more than
-    ///   ``AuthorityPins/maximumAuthorities``.
+    ///   `AuthorityPins.maximumAuthorities`.
     public init(keyring: BrokerKeyring, authorities: [BrokerAuthority], name: String) throws(KeyBrokerError) {
         guard authorities.count <= AuthorityPins.maximumAuthorities else {
             throw KeyBrokerError(

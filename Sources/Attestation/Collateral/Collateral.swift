@@ -191,7 +191,7 @@ extension Collateral {
     }
 
     /// Read collateral from `path`: a directory as PCCS serves the pieces (``init(directory:)``), or a JSON bundle in
-    /// the dcap-qvl layout (``init(dcapQVLJSON:)``).
+    /// the dcap-qvl layout (``init(dcapQVLJSON:cache:)``).
     /// - Throws: `EnclaveError` `malformedInput` when nothing is at `path` or what is there is neither layout.
     public init(contentsOf path: String) throws(EnclaveError) {
         var isDirectory: ObjCBool = false

@@ -1,5 +1,5 @@
 internal import Crypto
-public import EnclaveCore
+internal import EnclaveCore
 internal import Synchronization
 
 /// Collateral bundles already parsed, kept with the exact bytes they came from, so that a verifier handed the same

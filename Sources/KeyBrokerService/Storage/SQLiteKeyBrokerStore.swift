@@ -6,7 +6,7 @@ internal import SQLiteNIO
 
 /// The embedded store: `keybroker.sqlite` in the data directory (0600, directory 0700), for one instance: it holds
 /// the directory's lock while open (a second store on it is refused `DataDirectoryInUse`), so every change to its
-/// keys goes through it and the key versions it read are kept until its next change (``KeyVersionCache``: a release
+/// keys goes through it and the key versions it read are kept until its next change (`KeyVersionCache`: a release
 /// reads its key without a database round trip, and still sees a new policy, a disabled or deleted key at once). The
 /// audit table is append-only: triggers abort any `UPDATE` or `DELETE` on it.
 public final class SQLiteKeyBrokerStore: KeyBrokerStore {
