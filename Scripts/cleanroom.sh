@@ -14,38 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # CLEANROOM_WORK: another directory (the test of this script); CLEANROOM_BIN: products already built (no build).
-work=${CLEANROOM_WORK:-.build/cleanroom-demo}
-rm -rf "$work"
-mkdir -p "$work"
-log="$work/build.log"
-: >"$log"
-started=$SECONDS
-
-done_steps=()
-step="building"
-pids=()
-summary() {
-    local status=$? elapsed=$((SECONDS - started))
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    local took="$((elapsed / 60))m$((elapsed % 60))s"
-    local shown="${done_steps[*]:-nothing}"
-    shown="${shown// /, }"
-    shown="${shown//_/ }"
-    if [ "$status" -eq 0 ]; then
-        echo "cleanroom.sh: OK in $took (build ${built_after:-0}s, the flow $((elapsed - ${built_after:-0}))s) — ${shown}."
-    else
-        echo "cleanroom.sh: FAILED while $step (exit $status) after $took — shown before that: ${shown}." >&2
-    fi
-}
-trap summary EXIT
-
-fail() {
-    echo "cleanroom.sh: $*" >&2
-    exit 1
-}
-
-# progress (compacted build output) and start_services (`enclave serve` in the background, waited for).
+# progress (compacted build output), start_services (`enclave serve` in the background, waited for), fail, and the
+# summary line on exit.
 source Scripts/lib/demo.sh
+demo_setup cleanroom.sh "${CLEANROOM_WORK:-.build/cleanroom-demo}"
 
 if [ -n "${CLEANROOM_BIN:-}" ]; then
     bin=$CLEANROOM_BIN

@@ -6,31 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-work=.build/hello-demo
-mkdir -p "$work"
-log="$work/build.log"
-: >"$log"
-started=$SECONDS
-
-# What has been shown so far, for the summary line (printed on every exit, success or not).
-done_steps=()
-step="building"
-summary() {
-    local status=$? elapsed=$((SECONDS - started))
-    local took="$((elapsed / 60))m$((elapsed % 60))s"
-    local shown="${done_steps[*]:-nothing}"
-    shown="${shown// /, }"
-    shown="${shown//_/ }"
-    if [ "$status" -eq 0 ]; then
-        echo "hello.sh: OK in $took — ${shown}."
-    else
-        echo "hello.sh: FAILED while $step (exit $status) after $took — shown before that: ${shown}." >&2
-    fi
-}
-trap summary EXIT
-
-# progress (SwiftPM's output compacted), shared with the other scripts.
-source "$(dirname "${BASH_SOURCE[0]}")/lib/demo.sh"
+# progress (SwiftPM's output compacted), fail, and the summary line on exit, shared with the other scripts.
+source Scripts/lib/demo.sh
+demo_setup hello.sh .build/hello-demo keep
 
 # The hello path needs no PostgreSQL driver: without the default `Postgres` trait, PostgresNIO is not compiled (on a
 # fresh clone that saves about 120 s of CPU, an eighth of the build). Switching traits recompiles this package's own

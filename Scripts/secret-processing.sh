@@ -10,38 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-work=.build/secret-processing-demo
-rm -rf "$work"
-mkdir -p "$work"
-log="$work/build.log"
-: >"$log"
-started=$SECONDS
-
-done_steps=()
-step="building"
-pids=()
-summary() {
-    local status=$? elapsed=$((SECONDS - started))
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    local took="$((elapsed / 60))m$((elapsed % 60))s"
-    local shown="${done_steps[*]:-nothing}"
-    shown="${shown// /, }"
-    shown="${shown//_/ }"
-    if [ "$status" -eq 0 ]; then
-        echo "secret-processing.sh: OK in $took — ${shown}."
-    else
-        echo "secret-processing.sh: FAILED while $step (exit $status) after $took — shown before that: ${shown}." >&2
-    fi
-}
-trap summary EXIT
-
-fail() {
-    echo "secret-processing.sh: $*" >&2
-    exit 1
-}
-
-# progress (compacted build output) and start_services (`enclave serve` in the background, waited for).
+# progress (compacted build output), start_services (`enclave serve` in the background, waited for), fail, and the
+# summary line on exit.
 source Scripts/lib/demo.sh
+demo_setup secret-processing.sh .build/secret-processing-demo
 
 echo "==> building the enclave CLI, the key broker enclave, SecretProcessingEnclave and SecretProcessingHost (debug)"
 echo "    A first build compiles about 150 modules: roughly 10 minutes on 2 idle cores. Later runs take seconds."

@@ -1,6 +1,44 @@
-# Shared by the scripts (hello.sh, cleanroom.sh, secret-processing.sh); sourced, not run. The caller defines the
-# variables `log` and `started` before `progress`, and `fail MESSAGE`, `work`, `cli` and `pids` (an array) before
+# Shared by the scripts (hello.sh, cleanroom.sh, secret-processing.sh); sourced, not run. `demo_setup` defines
+# what the rest uses (`work`, `log`, `started`, `step`, `done_steps`, `pids`, `fail`); the caller defines `cli` before
 # `start_services`.
+
+# `demo_setup NAME WORKDIR [keep]`: a fresh WORKDIR (kept as it is with `keep`), its build log, and the summary line
+# printed on every exit, success or not: "NAME: OK in …" with the steps shown (and the build's time, once the caller
+# sets `built_after`), or "NAME: FAILED while <step> …". Background processes in `pids` are stopped first.
+demo_setup() {
+    demo_name=$1
+    work=$2
+    if [ "${3:-}" != keep ]; then rm -rf "$work"; fi
+    mkdir -p "$work"
+    log="$work/build.log"
+    : >"$log"
+    started=$SECONDS
+    done_steps=()
+    step="building"
+    pids=()
+    trap demo_summary EXIT
+}
+
+demo_summary() {
+    local status=$? elapsed=$((SECONDS - started))
+    local pid
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    local took="$((elapsed / 60))m$((elapsed % 60))s"
+    local shown="${done_steps[*]:-nothing}"
+    shown="${shown// /, }"
+    shown="${shown//_/ }"
+    if [ "$status" -eq 0 ]; then
+        if [ -n "${built_after:-}" ]; then took="$took (build ${built_after}s, the flow $((elapsed - built_after))s)"; fi
+        echo "$demo_name: OK in $took — ${shown}."
+    else
+        echo "$demo_name: FAILED while $step (exit $status) after $took — shown before that: ${shown}." >&2
+    fi
+}
+
+fail() {
+    echo "$demo_name: $*" >&2
+    exit 1
+}
 
 # SwiftPM's progress, compacted: each module once as it starts compiling (C and C++ files as one "C sources"), and a
 # line every 15 s while nothing new starts (BoringSSL, SQLite), so a cold build is seen to move. Full output: $log.
