@@ -8,21 +8,6 @@ import Testing
 struct ContractTests {
     let fixture = Fixture()
 
-    func expectError(
-        _ code: CleanRoomError.Code,
-        sourceLocation: SourceLocation = #_sourceLocation,
-        _ body: () throws -> Void
-    ) {
-        do {
-            try body()
-            Issue.record("expected \(code), nothing was thrown", sourceLocation: sourceLocation)
-        } catch let error as CleanRoomError {
-            #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-        } catch {
-            Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
-        }
-    }
-
     @Test("canonical bytes round-trip to the same bytes and ID")
     func roundTrip() throws {
         let contract = fixture.contract

@@ -8,21 +8,6 @@ struct DataFileTests {
     let key = SymmetricKey(size: .bits256)
     let contractID = try! Digest32(bytes: [UInt8](repeating: 1, count: 32))
 
-    func expectError(
-        _ code: CleanRoomError.Code,
-        sourceLocation: SourceLocation = #_sourceLocation,
-        _ body: () throws -> Void
-    ) {
-        do {
-            try body()
-            Issue.record("expected \(code), nothing was thrown", sourceLocation: sourceLocation)
-        } catch let error as CleanRoomError {
-            #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-        } catch {
-            Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
-        }
-    }
-
     /// Plaintext of `count` bytes, encrypted with 4 KiB chunks; the header and chunk boundaries.
     func sample(_ count: Int = 4096 * 3 + 100) throws -> (plaintext: [UInt8], file: [UInt8], chunks: [Range<Int>]) {
         let plaintext = (0..<count).map { UInt8(truncatingIfNeeded: $0 * 7) }

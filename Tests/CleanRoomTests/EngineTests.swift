@@ -12,23 +12,6 @@ struct EngineTests {
 
     init() { fixture = Fixture() }
 
-    func expectError(
-        _ code: CleanRoomError.Code,
-        _ rule: String? = nil,
-        sourceLocation: SourceLocation = #_sourceLocation,
-        _ body: () throws -> Void
-    ) {
-        do {
-            try body()
-            Issue.record("expected \(code), nothing was thrown", sourceLocation: sourceLocation)
-        } catch let error as CleanRoomError {
-            #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-            if let rule { #expect(error.reason.hasPrefix(rule + ":"), "\(error)", sourceLocation: sourceLocation) }
-        } catch {
-            Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
-        }
-    }
-
     static let header = "card,merchant,amount,score,day,secret\n"
 
     /// Bank A: m1 has cards c1–c5, m2 has c6–c7, m3 has c8–c10 (amounts 100), plus c11 at m1 with amount 5.

@@ -1,6 +1,7 @@
 import CleanRoom
 import Crypto
 import EnclaveCore
+import Testing
 
 /// A three-party contract (two banks pooling transactions, one analyst who also receives results) and its keys.
 struct Fixture {
@@ -86,5 +87,24 @@ struct Fixture {
         -> [ContractSignature]
     {
         try parties.map { try ContractSignature(signing: contract, as: $0, key: keys($0)) }
+    }
+}
+
+/// Expect `body` to throw a `CleanRoomError` with `code` (and, given `rule`, a reason naming that rule first): the
+/// test fails when nothing is thrown, another type is, or the code differs.
+func expectError(
+    _ code: CleanRoomError.Code,
+    _ rule: String? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () throws -> Void
+) {
+    do {
+        try body()
+        Issue.record("expected \(code), nothing was thrown", sourceLocation: sourceLocation)
+    } catch let error as CleanRoomError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        if let rule { #expect(error.reason.hasPrefix(rule + ":"), "\(error)", sourceLocation: sourceLocation) }
+    } catch {
+        Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
     }
 }

@@ -8,21 +8,6 @@ struct ReceiptTests {
     let fixture = Fixture()
     let receiptKey = P256.Signing.PrivateKey()
 
-    func expectError(
-        _ code: CleanRoomError.Code,
-        sourceLocation: SourceLocation = #_sourceLocation,
-        _ body: () throws -> Void
-    ) {
-        do {
-            try body()
-            Issue.record("expected \(code), nothing was thrown", sourceLocation: sourceLocation)
-        } catch let error as CleanRoomError {
-            #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-        } catch {
-            Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
-        }
-    }
-
     @Test("a result opens only for a contract recipient with its key")
     func results() throws {
         let contract = fixture.contract
