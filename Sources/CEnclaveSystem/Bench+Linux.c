@@ -114,7 +114,7 @@ static int ek_wait_child(pid_t pid) {
 }
 
 int ek_bench_socketpair_floor(int iterations, int warmup, int request_bytes, int reply_bytes, int cpu_a, int cpu_b,
-                              int64_t *out_ns) {
+                              int socket_buffer_bytes, int64_t *out_ns) {
     if (iterations < 1 || warmup < 0 || request_bytes < 1 || reply_bytes < 1 || out_ns == NULL) {
         errno = EINVAL;
         return -1;
@@ -129,7 +129,9 @@ int ek_bench_socketpair_floor(int iterations, int warmup, int request_bytes, int
         return -1;
     }
     cpu_set_t saved;
-    if (ek_pin_saving(cpu_a, &saved) != 0) {
+    if ((socket_buffer_bytes > 0 && (ek_set_socket_buffers(fds[0], socket_buffer_bytes) != 0 ||
+                                     ek_set_socket_buffers(fds[1], socket_buffer_bytes) != 0)) ||
+        ek_pin_saving(cpu_a, &saved) != 0) {
         close(fds[0]);
         close(fds[1]);
         free(buffer);

@@ -130,6 +130,18 @@ int ek_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int ek_socketpair(int fds[2]) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds); }
 
+int ek_set_socket_buffers(int fd, int bytes) {
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)) != 0) return -1;
+    return setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+}
+
+int ek_socket_send_buffer(int fd) {
+    int bytes = 0;
+    socklen_t length = sizeof(bytes);
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, &length) != 0) return -1;
+    return bytes;
+}
+
 int ek_close_from(int lowest) {
 #ifdef SYS_close_range
     if (syscall(SYS_close_range, (unsigned)lowest, ~0U, 0) == 0) return 0;

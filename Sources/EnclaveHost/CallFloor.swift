@@ -8,15 +8,37 @@ internal import Glibc
 /// The machine's floor for crossing between two processes, measured by a minimal C program with none of EnclaveKit's
 /// code on the path (no framing, no Swift concurrency): what `enclave bench calls` compares every call against.
 public enum CallFloor {
+    /// The send and receive buffer the enclave channel's sockets ask for, on both ends (`SO_SNDBUF`, `SO_RCVBUF`):
+    /// room for a 1 MiB call in flight, so that its writer does not stop halfway to wait for the reader (the
+    /// kernel's default is about 208 KiB). The socket floor uses the same.
+    public static let channelSocketBufferBytes = 2 << 20
+
+    /// The send buffer a socket gets when it asks for `bytes` (the kernel doubles the request and caps it at
+    /// `net.core.wmem_max`), or `nil` when that cannot be seen.
+    public static func effectiveSocketBuffer(asking bytes: Int) -> Int? {
+        var fds: [Int32] = [-1, -1]
+        guard ek_socketpair(&fds) == 0 else { return nil }
+        defer {
+            close(fds[0])
+            close(fds[1])
+        }
+        guard ek_set_socket_buffers(fds[0], Int32(clamping: bytes)) == 0 else { return nil }
+        let effective = ek_socket_send_buffer(fds[0])
+        return effective > 0 ? Int(effective) : nil
+    }
+
     /// Round trips over an `AF_UNIX` stream socket pair (the transport of the enclave channel) between this thread,
     /// pinned to `hostCPU`, and a forked child echoing with blocking `read`/`write`, pinned to `peerCPU` (`nil`:
-    /// unpinned). Each sends `requestBytes` and waits for `replyBytes`. Returns each latency in microseconds.
+    /// unpinned). Each sends `requestBytes` and waits for `replyBytes`. Both sockets ask for `socketBufferBytes` of
+    /// send and receive buffer as the enclave channel's do (`nil`: the system's default). Returns each latency in
+    /// microseconds.
     public static func socketRoundTrips(
         iterations: Int,
         requestBytes: Int,
         replyBytes: Int,
         hostCPU: Int?,
-        peerCPU: Int?
+        peerCPU: Int?,
+        socketBufferBytes: Int? = channelSocketBufferBytes
     ) throws(EnclaveError) -> [Double] {
         var samples = [Int64](repeating: 0, count: max(1, iterations))
         let status = samples.withUnsafeMutableBufferPointer { buffer in
@@ -27,6 +49,7 @@ public enum CallFloor {
                 Int32(max(1, replyBytes)),
                 Int32(hostCPU ?? -1),
                 Int32(peerCPU ?? -1),
+                Int32(clamping: socketBufferBytes ?? 0),
                 buffer.baseAddress
             )
         }

@@ -128,7 +128,8 @@ public final class Enclave: Sendable {
             )
         }
         defer { if let ring { Spawn.closeFD(ring.fd) } }
-        let sockets = try Spawn.socketPair()
+        // Room for a 1 MiB call in flight on the call channel (see CallFloor.channelSocketBufferBytes).
+        let sockets = try Spawn.socketPair(bufferBytes: CallFloor.channelSocketBufferBytes)
         let platformSockets: (host: Int32, enclave: Int32)
         let errorPipe: (read: Int32, write: Int32)
         do {
@@ -253,14 +254,34 @@ public final class Enclave: Sendable {
     /// - Throws: `EnclaveError` — `callFailed` with the enclave's message when its handler threw,
     ///   `unknownCall`, `limitExceeded`, `malformedInput`, or `enclaveTerminated` when the process is gone.
     public func call<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) async throws -> C.Output {
+        let switchlessCall = switchless != nil && switchlessCalls?.contains(C.name) ?? true
+        if !switchlessCall, let id = try beginByteBlockCall(call, input) {
+            return try CallCodec.decodeResult(call, try await peer.answer(to: id), decoder: decoder)
+        }
         let argument = try encoder.encode(input)
-        if let switchless, switchlessCalls?.contains(C.name) ?? true,
-            let result = try await switchless.call(name: C.name, argument: argument)
-        {
+        if switchlessCall, let switchless, let result = try await switchless.call(name: C.name, argument: argument) {
             return try CallCodec.decodeResult(call, result, decoder: decoder)
         }
         let result = try await peer.call(name: C.name, argument: argument)
         return try CallCodec.decodeResult(call, result, decoder: decoder)
+    }
+
+    /// Send a call whose argument is a `[UInt8]` or `Data` straight from the caller's buffer, as the encoder would
+    /// have written it (no copy into an encoded array: a 1 MiB argument is copied only by the kernel); `nil` for any
+    /// other argument type.
+    private func beginByteBlockCall<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) throws -> UInt64? {
+        let limit = encoder.maxMessageSize
+        if C.Input.self == [UInt8].self {
+            return try unsafeBitCast(input, to: [UInt8].self).withUnsafeBytes { bytes in
+                try peer.beginCall(name: C.name, byteBlock: bytes, maxArgumentSize: limit)
+            }
+        }
+        if C.Input.self == Data.self {
+            return try unsafeBitCast(input, to: Data.self).withUnsafeBytes { bytes in
+                try peer.beginCall(name: C.name, byteBlock: bytes, maxArgumentSize: limit)
+            }
+        }
+        return nil
     }
 
     /// What switchless calls have done so far; `nil` when they are not enabled (``Options/switchless``).

@@ -44,7 +44,8 @@ public enum EnclaveRuntime {
 
     static func serve<App: EnclaveApplication>(_ app: App.Type, mapped: [LaunchProtocol.Mapping]) async -> Never {
         let table = TableBox()
-        let channel = FrameChannel(fd: Sandbox.channelFD, maxFrameSize: maxFrameSize)
+        // The enclave announces where its threads run, so that each side spins for the other only across CPUs.
+        let channel = FrameChannel(fd: Sandbox.channelFD, maxFrameSize: maxFrameSize, announcesPlacement: true)
         let handle: RPCPeer.Handler = { name, argument in
             guard let handler = table.state.withLock({ $0?.handlers[name] }) else {
                 throw EnclaveError.unknownCall("the enclave has no call named \"\(name)\"")
@@ -61,7 +62,7 @@ public enum EnclaveRuntime {
                     try SwitchlessWorker.start(
                         argument: argument,
                         resolve: { name in
-                            guard let handler = table.state.withLock({ $0?.handlers[name] }) else {
+                            guard let handler = table.state.withLock({ $0?.switchlessHandler(name) }) else {
                                 throw EnclaveError.unknownCall("the enclave has no call named \"\(name)\"")
                             }
                             return handler
@@ -139,6 +140,7 @@ public enum EnclaveRuntime {
             for (name, handler) in calls.handlers {
                 limited.handlers[name] = { argument in try await concurrency.run { try await handler(argument) } }
             }
+            limited.limiter = concurrency
             table.state.withLock { $0 = limited }
             _ = try await peer.call(name: LaunchProtocol.readyCall, argument: encoder.encode(Empty()))
         } catch {

@@ -17,6 +17,9 @@ public struct Frame: Sendable {
         case ping = 4
         /// The answer to a ping, carrying the same payload.
         case pong = 5
+        /// Where the sender's sending thread runs: payload exactly a `u32` CPU number, call ID 0. Sent ahead of a
+        /// frame when that thread's CPU changed, read as a hint (see `SpinPolicy`), never answered.
+        case placement = 6
     }
 
     /// Header size in bytes.

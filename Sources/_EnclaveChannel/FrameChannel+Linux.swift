@@ -1,3 +1,4 @@
+internal import CEnclaveSystem
 public import EnclaveCore
 internal import Foundation
 internal import Synchronization
@@ -18,7 +19,10 @@ public final class FrameChannel: Sendable {
     public let fd: Int32
     /// The largest payload accepted or sent.
     public let maxFrameSize: Int
-    private let writeLock = Mutex(())
+    /// Whether readers of this channel spin before blocking, and where the peer runs (see `SpinPolicy`).
+    package let spin: SpinPolicy
+    /// Serialises writers; holds the CPU last announced in a placement frame (-1: none yet).
+    private let writeLock = Mutex(-1)
     private let state = Mutex(State())
 
     private struct State {
@@ -27,9 +31,13 @@ public final class FrameChannel: Sendable {
     }
 
     /// Wrap a connected socket. The channel owns `fd` from now on.
-    public init(fd: Int32, maxFrameSize: Int) {
+    ///
+    /// With `announcesPlacement` the channel sends placement frames from its first frame on (the enclave's side);
+    /// without, only once the peer sent one.
+    public init(fd: Int32, maxFrameSize: Int, announcesPlacement: Bool = false) {
         self.fd = fd
         self.maxFrameSize = maxFrameSize
+        self.spin = SpinPolicy(announcing: announcesPlacement)
     }
 
     deinit { close(fd) }
@@ -57,25 +65,71 @@ public final class FrameChannel: Sendable {
 
     /// Send one frame. Throws `channelClosed` if the peer is gone, `limitExceeded` if the payload is too large.
     /// `prefix` (small) and `payload` are sent back to back as one frame payload, without concatenating them.
+    ///
+    /// When this side announces its placement and the sending thread runs on another CPU than it last announced, a
+    /// placement frame goes first, in the same `sendmsg`.
     public func send(_ kind: Frame.Kind, callID: UInt64, prefix: [UInt8] = [], payload: [UInt8]) throws(EnclaveError) {
+        let failure = prefix.withUnsafeBytes { prefixBytes in
+            payload.withUnsafeBytes { payloadBytes -> EnclaveError? in
+                do throws(EnclaveError) {
+                    try send(kind, callID: callID, prefixBytes, payloadBytes)
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// ``send(_:callID:prefix:payload:)`` from raw buffers.
+    package func send(
+        _ kind: Frame.Kind,
+        callID: UInt64,
+        _ prefix: UnsafeRawBufferPointer,
+        _ payload: UnsafeRawBufferPointer
+    ) throws(EnclaveError) {
         let total = prefix.count + payload.count
         guard total <= maxFrameSize, let length = UInt32(exactly: total) else {
             throw .limitExceeded("frame of \(total) bytes exceeds the \(maxFrameSize)-byte limit")
         }
+        let cpu = spin.announces ? Int(ek_current_cpu()) : -1
         // Header, prefix and payload go out in one sendmsg from where they are: no concatenation, no allocation.
         var header: (UInt64, UInt64) = (0, 0)
+        var placement: (UInt64, UInt64, UInt64) = (0, 0, 0)
         let ok = withUnsafeMutableBytes(of: &header) { headerBytes in
-            headerBytes.storeBytes(of: length.littleEndian, toByteOffset: 0, as: UInt32.self)
-            headerBytes.storeBytes(of: kind.rawValue, toByteOffset: 4, as: UInt8.self)
-            headerBytes.storeBytes(of: callID.littleEndian, toByteOffset: 5, as: UInt64.self)
-            return prefix.withUnsafeBytes { prefixBytes in
-                payload.withUnsafeBytes { payloadBytes in
-                    let headerPart = UnsafeRawBufferPointer(rebasing: headerBytes[0..<Frame.headerSize])
-                    return writeLock.withLock { _ in Self.writeAll(fd: fd, headerPart, prefixBytes, payloadBytes) }
+            Self.storeHeader(into: headerBytes, kind: kind, callID: callID, length: length)
+            return withUnsafeMutableBytes(of: &placement) { placementBytes in
+                let headerPart = UnsafeRawBufferPointer(rebasing: headerBytes[0..<Frame.headerSize])
+                return writeLock.withLock { announced in
+                    var placementPart = UnsafeRawBufferPointer(start: nil, count: 0)
+                    if cpu >= 0 && cpu != announced, let value = UInt32(exactly: cpu) {
+                        Self.storeHeader(into: placementBytes, kind: .placement, callID: 0, length: 4)
+                        placementBytes.storeBytes(
+                            of: value.littleEndian,
+                            toByteOffset: Frame.headerSize,
+                            as: UInt32.self
+                        )
+                        placementPart = UnsafeRawBufferPointer(rebasing: placementBytes[0..<Frame.headerSize + 4])
+                    }
+                    let sent = Self.writeAll(fd: fd, placementPart, headerPart, prefix, payload)
+                    if sent && !placementPart.isEmpty { announced = cpu }
+                    return sent
                 }
             }
         }
         guard ok else { throw .channelClosed("the peer closed the channel") }
+    }
+
+    private static func storeHeader(
+        into bytes: UnsafeMutableRawBufferPointer,
+        kind: Frame.Kind,
+        callID: UInt64,
+        length: UInt32
+    ) {
+        bytes.storeBytes(of: length.littleEndian, toByteOffset: 0, as: UInt32.self)
+        bytes.storeBytes(of: kind.rawValue, toByteOffset: 4, as: UInt8.self)
+        bytes.storeBytes(of: callID.littleEndian, toByteOffset: 5, as: UInt64.self)
     }
 
     /// Stop both directions; the reader thread then sees EOF and reports the close.
@@ -92,15 +146,16 @@ public final class FrameChannel: Sendable {
 
     // MARK: I/O
 
-    /// Write `first`, `second` and `third` back to back with `sendmsg`, resuming after partial writes.
+    /// Write the parts back to back with `sendmsg`, resuming after partial writes.
     private static func writeAll(
         fd: Int32,
         _ first: UnsafeRawBufferPointer,
         _ second: UnsafeRawBufferPointer,
-        _ third: UnsafeRawBufferPointer
+        _ third: UnsafeRawBufferPointer,
+        _ fourth: UnsafeRawBufferPointer
     ) -> Bool {
-        withUnsafeTemporaryAllocation(of: iovec.self, capacity: 3) { vectors in
-            var parts = (first, second, third)
+        withUnsafeTemporaryAllocation(of: iovec.self, capacity: 4) { vectors in
+            var parts = (first, second, third, fourth)
             while true {
                 var count = 0
                 func add(_ part: UnsafeRawBufferPointer) {
@@ -111,6 +166,7 @@ public final class FrameChannel: Sendable {
                 add(parts.0)
                 add(parts.1)
                 add(parts.2)
+                add(parts.3)
                 if count == 0 { return true }
                 // sendmsg with MSG_NOSIGNAL: a vanished peer is an error to report, not a SIGPIPE to die of.
                 var message = msghdr()
@@ -130,13 +186,14 @@ public final class FrameChannel: Sendable {
                 advance(&parts.0)
                 advance(&parts.1)
                 advance(&parts.2)
+                advance(&parts.3)
             }
         }
     }
 
     /// Read frames until the stream ends; returns why it ended.
     private func readLoop(_ onFrame: @Sendable (Frame) -> Void) -> EnclaveError {
-        let reader = FrameReader(fd: fd, maxFrameSize: maxFrameSize)
+        let reader = makeReader()
         while true {
             switch reader.next() {
             case .success(let frame): onFrame(frame)
@@ -146,23 +203,71 @@ public final class FrameChannel: Sendable {
     }
 
     /// A reader for callers that run their own read loop (one reader at a time).
-    package func makeReader() -> FrameReader { FrameReader(fd: fd, maxFrameSize: maxFrameSize) }
+    package func makeReader() -> FrameReader { FrameReader(fd: fd, maxFrameSize: maxFrameSize, spin: spin) }
 }
 
 /// Reads and parses frames from a socket through a buffer.
 ///
 /// Only one thread may call ``next()`` at a time; callers serialise it (the dedicated reader thread, or the
 /// enclave's leader/follower workers, which hand the reader from one thread to the next under a lock).
+///
+/// Every wait for bytes first spins when the channel's `SpinPolicy` says the peer runs on another CPU: it reads with
+/// `MSG_DONTWAIT` until bytes come or the spin runs out, then blocks in `read`.
 package final class FrameReader: @unchecked Sendable {  // unchecked: access is serialised by the caller (see above)
     private let fd: Int32
     private let maxFrameSize: Int
+    private let spin: SpinPolicy
     private var buffer = [UInt8](repeating: 0, count: 64 << 10)
     private var start = 0
     private var end = 0
 
-    init(fd: Int32, maxFrameSize: Int) {
+    init(fd: Int32, maxFrameSize: Int, spin: SpinPolicy) {
         self.fd = fd
         self.maxFrameSize = maxFrameSize
+        self.spin = spin
+    }
+
+    /// Read up to `count` bytes into `target`, spinning first when the policy says so; `read`'s result (and errno).
+    private func readSome(_ target: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        if let got = spinRead(target, count) { return got }
+        return read(fd, target, count)
+    }
+
+    /// Read up to `count` bytes without blocking, looking again until bytes come or the spin runs out (`nil`: it ran
+    /// out, or the policy says block at once). EOF and errors other than `EAGAIN` are returned as `recv` gave them.
+    private func spinRead(_ target: UnsafeMutableRawPointer, _ count: Int) -> Int? {
+        guard let deadline = spin.spinDeadline() else { return nil }
+        while true {
+            let got = recv(fd, target, count, Int32(MSG_DONTWAIT))
+            if got >= 0 {
+                spin.spinPaidOff()
+                return got
+            }
+            let error = errno
+            if error == EINTR { continue }
+            // Not a socket (a test's pipe): read as before.
+            if error == ENOTSOCK { return nil }
+            if error != EAGAIN && error != EWOULDBLOCK { return got }
+            if SpinPolicy.now() >= deadline {
+                spin.spinRanOut()
+                return nil
+            }
+            ek_spin_pause()
+        }
+    }
+
+    /// Spin for the next bytes into the buffer when the policy says so (the caller then reads without waiting).
+    /// Returns whether anything is buffered now, or the stream ended (``next()`` then reports it); `false` when the
+    /// caller must wait for the socket to become readable.
+    package func spinForBytes() -> Bool {
+        if end > start { return true }
+        start = 0
+        end = 0
+        let got = buffer.withUnsafeMutableBytes { raw in spinRead(raw.baseAddress!, raw.count) }
+        guard let got else { return false }
+        if got > 0 { end = got }
+        // EOF or an error: the next read sees it again and reports it.
+        return true
     }
 
     /// Make sure at least `count` bytes are buffered at `start`, reading more as needed.
@@ -177,7 +282,7 @@ package final class FrameReader: @unchecked Sendable {  // unchecked: access is 
         }
         while end - start < count {
             let got = buffer.withUnsafeMutableBytes { raw in
-                read(fd, raw.baseAddress! + end, raw.count - end)
+                readSome(raw.baseAddress! + end, raw.count - end)
             }
             if got == 0 { return .channelClosed(end == start ? "end of stream" : "stream ended inside a frame") }
             if got < 0 {
@@ -213,6 +318,9 @@ package final class FrameReader: @unchecked Sendable {  // unchecked: access is 
                 .protocolViolation("peer announced a \(header.length)-byte frame, over the \(maxFrameSize)-byte limit")
             )
         }
+        guard kind != .placement || header.length == 4 else {
+            return .failure(.protocolViolation("placement frame of \(header.length) bytes (must be 4)"))
+        }
         start += Frame.headerSize
         if header.length <= buffer.count / 2 {
             if let failure = fill(header.length) { return .failure(failure) }
@@ -234,7 +342,7 @@ package final class FrameReader: @unchecked Sendable {  // unchecked: access is 
             }
             var filled = buffered
             while filled < header.length {
-                let got = read(fd, raw.baseAddress! + filled, header.length - filled)
+                let got = readSome(raw.baseAddress! + filled, header.length - filled)
                 if got == 0 {
                     failure = .channelClosed("stream ended inside a frame")
                     break

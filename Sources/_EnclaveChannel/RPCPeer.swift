@@ -129,42 +129,67 @@ public final class RPCPeer: Sendable {
     public var closeError: EnclaveError? { state.withLock { $0.closed } }
 
     private func send(_ kind: Frame.Kind, prefix: [UInt8] = [], payload: [UInt8]) async throws -> [UInt8] {
+        let id = try payload.withUnsafeBytes { payloadBytes in try begin(kind, prefix: prefix, payload: payloadBytes) }
+        return try await answer(to: id)
+    }
+
+    /// Start a call whose argument is one block of bytes (a `[UInt8]` or `Data`), sent straight from `bytes`: the
+    /// request carries exactly what `BinaryEncoder` writes for them (a present slot: 1, the length as a varint, the
+    /// bytes), without encoding them into a new array first. `maxArgumentSize` is the encoder's limit for that
+    /// encoding. Returns the call's ID for ``answer(to:)``, which the caller must await.
+    package func beginCall(
+        name: String,
+        byteBlock bytes: UnsafeRawBufferPointer,
+        maxArgumentSize: Int
+    ) throws(EnclaveError) -> UInt64 {
+        var prefix = FramePayload.requestPrefix(name: name)
+        let nameLength = prefix.count
+        prefix.append(1)
+        Varint.append(UInt64(bytes.count), to: &prefix)
+        let encoded = prefix.count - nameLength + bytes.count
+        guard encoded <= maxArgumentSize else {
+            throw .limitExceeded("encoded value is \(encoded) bytes, over the \(maxArgumentSize)-byte limit")
+        }
+        return try begin(.request, prefix: prefix, payload: bytes)
+    }
+
+    /// Register a call and send its frame (`prefix` then `payload`); returns its ID.
+    private func begin(
+        _ kind: Frame.Kind,
+        prefix: [UInt8],
+        payload: UnsafeRawBufferPointer
+    ) throws(EnclaveError) -> UInt64 {
         guard prefix.count + payload.count <= channel.maxFrameSize else {
-            throw EnclaveError.limitExceeded(
+            throw .limitExceeded(
                 "call of \(payload.count) bytes exceeds the \(channel.maxFrameSize)-byte channel limit"
             )
         }
-        guard let reads = leadership.withLock({ $0 }) else {
-            return try await withCheckedThrowingContinuation { continuation in
-                switch register(.waiting(continuation)) {
-                case .failure(let error):
-                    continuation.resume(throwing: error)
-                case .success(let id):
-                    do throws(EnclaveError) {
-                        try channel.send(kind, callID: id, prefix: prefix, payload: payload)
-                    } catch {
-                        // The reader also sees the close; whoever removes the entry resumes it.
-                        if case .waiting(let pending)? = takePending(id) {
-                            pending.resume(throwing: closeError ?? closeReason(error))
-                        }
-                    }
-                }
+        let id = try register(.reading).get()
+        let failure = prefix.withUnsafeBytes { prefixBytes -> EnclaveError? in
+            do throws(EnclaveError) {
+                try channel.send(kind, callID: id, prefixBytes, payload)
+                return nil
+            } catch {
+                return error
             }
         }
-        // Caller reads: send, then read the answer here if no one else is reading.
-        let id = try register(.reading).get()
-        do throws(EnclaveError) {
-            try channel.send(kind, callID: id, prefix: prefix, payload: payload)
-        } catch {
+        if let failure {
             _ = takePending(id)
-            throw closeError ?? closeReason(error)
+            throw closeError ?? closeReason(failure)
         }
-        if let answer = reads.lead(for: id, peer: self) { return try answer.get() }
+        return id
+    }
+
+    /// The answer to call `id` (from ``beginCall(name:byteBlock:maxArgumentSize:)``): read here when this peer's
+    /// callers read their own answers and no one else reads, else waited for.
+    package func answer(to id: UInt64) async throws -> [UInt8] {
+        let reads = leadership.withLock { $0 }
+        if let reads, let answer = reads.lead(for: id, peer: self) { return try answer.get() }
         return try await wait(for: id, reads: reads)
     }
 
     /// Suspend until call `id` is answered (or take its answer if it came already).
-    private func wait(for id: UInt64, reads: ReadLeadership) async throws -> [UInt8] {
+    private func wait(for id: UInt64, reads: ReadLeadership?) async throws -> [UInt8] {
         try await withCheckedThrowingContinuation { continuation in
             let immediate = state.withLock { state -> Result<[UInt8], EnclaveError>? in
                 switch state.pending[id] {
@@ -182,7 +207,7 @@ public final class RPCPeer: Sendable {
             if let immediate {
                 continuation.resume(with: immediate)
             } else {
-                reads.needReader()
+                reads?.needReader()
             }
         }
     }
@@ -253,6 +278,10 @@ public final class RPCPeer: Sendable {
             resolve(frame.callID, .failure(Self.peerError(code: code, message: message)))
         case .ping:
             try? channel.send(.pong, callID: frame.callID, payload: frame.payload)
+        case .placement:
+            // Four bytes, checked by the reader.
+            let cpu = frame.payload.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+            channel.spin.peerRuns(on: Int(cpu))
         case .request:
             let callID = frame.callID
             let size = frame.payload.count

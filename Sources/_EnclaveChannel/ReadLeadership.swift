@@ -85,7 +85,8 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
                 release(peer: peer, wantThread: false)
                 return answer
             }
-            if !reader.hasBufferedBytes {
+            // Across CPUs the answer is spun for first (see `SpinPolicy`); poll only when it did not come meanwhile.
+            if !reader.spinForBytes() {
                 var request = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 let ready = poll(&request, 1, Self.leadTimeoutMilliseconds)
                 if ready < 0 && errno == EINTR { continue }

@@ -52,6 +52,13 @@ int ek_pipe(int fds[2]);
 /// Create a close-on-exec `AF_UNIX`/`SOCK_STREAM` socket pair.
 int ek_socketpair(int fds[2]);
 
+/// Ask for `bytes` of send and receive buffer on socket `fd` (`SO_SNDBUF`, `SO_RCVBUF`; the kernel doubles the value
+/// and caps it at `net.core.wmem_max`/`rmem_max`). Returns 0 or -1 with errno.
+int ek_set_socket_buffers(int fd, int bytes);
+
+/// The send buffer socket `fd` has (`SO_SNDBUF` as the kernel reports it), or -1 with errno.
+int ek_socket_send_buffer(int fd);
+
 /// A raw syscall with up to three arguments (sandbox tests use it to attempt forbidden calls).
 long ek_syscall3(long number, long a, long b, long c);
 
@@ -101,10 +108,11 @@ int ek_pin_thread(int cpu);
 /// The raw floor of a socket round trip: fork a child that echoes over an `AF_UNIX`/`SOCK_STREAM` socket pair (the
 /// kind the enclave channel uses) with blocking `read`/`write` only; the calling thread runs on `cpu_a`, the child on
 /// `cpu_b` (< 0: unpinned). Each of `iterations` round trips sends `request_bytes` (≥ 1) and waits for
-/// `reply_bytes` (≥ 1) back; `out_ns[i]` is its latency in nanoseconds, after `warmup` untimed round trips. The
-/// calling thread's affinity is restored. Returns 0, or -1 with errno.
+/// `reply_bytes` (≥ 1) back; `out_ns[i]` is its latency in nanoseconds, after `warmup` untimed round trips. Both
+/// sockets get `socket_buffer_bytes` of send and receive buffer as ``ek_set_socket_buffers`` sets them (≤ 0: the
+/// system's default). The calling thread's affinity is restored. Returns 0, or -1 with errno.
 int ek_bench_socketpair_floor(int iterations, int warmup, int request_bytes, int reply_bytes, int cpu_a, int cpu_b,
-                              int64_t *out_ns);
+                              int socket_buffer_bytes, int64_t *out_ns);
 
 /// The raw floor of a shared-memory handoff: fork a child; the two processes pass a sequence number back and forth
 /// through a shared anonymous mapping, spinning on it (with `sched_yield` after a bounded spin, so one vCPU still

@@ -31,9 +31,19 @@ enum Spawn {
         return fd
     }
 
-    static func socketPair() throws(EnclaveError) -> (host: Int32, enclave: Int32) {
+    /// A close-on-exec socket pair; with `bufferBytes`, both ends ask for that much send and receive buffer.
+    static func socketPair(bufferBytes: Int? = nil) throws(EnclaveError) -> (host: Int32, enclave: Int32) {
         var fds: [Int32] = [-1, -1]
         guard ek_socketpair(&fds) == 0 else { throw .launchFailed("socketpair failed (errno \(ek_errno()))") }
+        if let bufferBytes {
+            let size = Int32(clamping: bufferBytes)
+            guard ek_set_socket_buffers(fds[0], size) == 0, ek_set_socket_buffers(fds[1], size) == 0 else {
+                let code = ek_errno()
+                close(fds[0])
+                close(fds[1])
+                throw .launchFailed("could not size the channel's socket buffers (errno \(code))")
+            }
+        }
         return (fds[0], fds[1])
     }
 
