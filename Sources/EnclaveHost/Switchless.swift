@@ -63,7 +63,7 @@ extension Switchless {
                     guard let handler = handlers[name] else {
                         throw EnclaveError.unknownCall("the host has no OCALL named \"\(name)\"")
                     }
-                    return handler
+                    return SwitchlessServer.Handler(handler)
                 },
                 fallback: { job in globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
             )

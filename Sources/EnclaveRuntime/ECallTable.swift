@@ -1,8 +1,14 @@
 public import EnclaveCore
+internal import _EnclaveChannel
 
 /// The ECALLs an enclave serves, by name.
 public struct ECallTable: Sendable {
     var handlers: [String: CallCodec.RawHandler] = [:]
+    /// The handlers registered as synchronous, which a switchless server runs on its own thread.
+    var inlineHandlers: [String: CallCodec.SyncRawHandler] = [:]
+    /// The application's limit on concurrent calls: `handlers` take their permits themselves, `inlineHandlers`
+    /// through ``switchlessHandler(_:)``'s caller.
+    var limiter: AsyncLimiter?
     let encoder: BinaryEncoder
     let decoder: BinaryDecoder
 
@@ -29,6 +35,33 @@ public struct ECallTable: Sendable {
             "call names starting with __enclavekit. are reserved"
         )
         handlers[C.name] = CallCodec.rawHandler(call, encoder: encoder, decoder: decoder, handler: handler)
+        inlineHandlers[C.name] = nil
+    }
+
+    /// Serve `call` with a `handler` that does not suspend: the same as the asynchronous registration for regular
+    /// calls; a switchless call runs it directly on the thread that took the call from the ring (no task, no
+    /// executor hop), so keep it short or make the call regular.
+    ///
+    /// A closure without `await` takes this registration. Decoding, errors and the limit on concurrent calls are
+    /// those of the asynchronous one.
+    public mutating func register<C: EnclaveCall>(
+        _ call: C.Type,
+        handler: @escaping @Sendable (C.Input) throws -> C.Output
+    ) {
+        precondition(
+            !C.name.hasPrefix(LaunchProtocol.reservedPrefix),
+            "call names starting with __enclavekit. are reserved"
+        )
+        let inline = CallCodec.syncRawHandler(call, encoder: encoder, decoder: decoder, handler: handler)
+        handlers[C.name] = { bytes in try inline(bytes) }
+        inlineHandlers[C.name] = inline
+    }
+
+    /// The switchless server's handler of `name`: the (limited) asynchronous handler, and the synchronous one with
+    /// the limit's permits when it was registered so.
+    func switchlessHandler(_ name: String) -> SwitchlessServer.Handler? {
+        guard let handler = handlers[name] else { return nil }
+        return SwitchlessServer.Handler(handler, inline: inlineHandlers[name], limiter: limiter)
     }
 
     /// The names of the registered calls.

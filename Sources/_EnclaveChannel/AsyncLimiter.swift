@@ -43,6 +43,15 @@ package final class AsyncLimiter: Sendable {
         }
     }
 
+    /// Take a free permit without waiting; `false` when none is free (or callers wait for one: they go first).
+    package func tryAcquire() -> Bool {
+        state.withLock { state in
+            guard state.available > 0, state.waiters.isEmpty else { return false }
+            state.available -= 1
+            return true
+        }
+    }
+
     package func release() {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if state.waiters.isEmpty {

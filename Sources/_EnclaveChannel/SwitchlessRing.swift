@@ -338,12 +338,28 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
     package func copyOut(_ slot: Int, count: Int) -> [UInt8] {
         precondition(count >= 0 && count <= capacity)
         let source = data(slot)
+        if count == 2 {
+            // Read once, then compared: an empty value's answer is the shared encoding, not an allocation.
+            let first = source.load(as: UInt8.self)
+            let second = source.load(fromByteOffset: 1, as: UInt8.self)
+            return first == 1 && second == 0 ? BinaryEncoder.emptyEncoding : [first, second]
+        }
         return [UInt8](unsafeUninitializedCapacity: count) { target, initialized in
             if count > 0 {
                 target.baseAddress!.initialize(from: source.assumingMemoryBound(to: UInt8.self), count: count)
             }
             initialized = count
         }
+    }
+
+    /// Copy `count` (checked) bytes out of slot `slot`'s data into `buffer` (its storage reused when it is large
+    /// enough and not shared).
+    package func copyOut(_ slot: Int, count: Int, into buffer: inout [UInt8]) {
+        precondition(count >= 0 && count <= capacity)
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(
+            contentsOf: UnsafeBufferPointer(start: data(slot).assumingMemoryBound(to: UInt8.self), count: count)
+        )
     }
 
     /// Copy `first` then `second` into slot `slot`'s data; the caller checked they fit.
@@ -371,9 +387,12 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
         return mine >= 0 && UInt32(truncatingIfNeeded: mine) == ek_atomic_load32(slotWord(slot, word))
     }
 
-    /// Record this thread's CPU in `word` of slot `slot` (advice for the other side's spin).
+    /// Record this thread's CPU in `word` of slot `slot` (advice for the other side's spin). Written only when it
+    /// changed: a store takes the slot's cache line from the other side, which then misses on its next look.
     package func publishCPU(_ word: Int, slot: Int) {
-        ek_atomic_store32(slotWord(slot, word), UInt32(truncatingIfNeeded: ek_current_cpu()))
+        let cpu = UInt32(truncatingIfNeeded: ek_current_cpu())
+        let target = slotWord(slot, word)
+        if ek_atomic_load32(target) != cpu { ek_atomic_store32(target, cpu) }
     }
 
     // MARK: Test access

@@ -1,6 +1,6 @@
 internal import CEnclaveSystem
 internal import Dispatch
-internal import EnclaveCore
+package import EnclaveCore
 internal import Foundation
 internal import Synchronization
 
@@ -23,7 +23,25 @@ internal import Glibc
 /// until the task goes on. Jobs that reach this executor while no handler runs go to `fallback`.
 package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // unchecked: mutable state behind `jobs`
     /// A call's handler: the encoded argument in, the encoded result out.
-    package typealias Handler = @Sendable (ArraySlice<UInt8>) async throws -> [UInt8]
+    package struct Handler: Sendable {
+        /// Runs the call in the serving task (it may suspend).
+        package var run: CallCodec.RawHandler
+        /// Runs the call on the server's thread without a task, when set and ``limiter`` has a free permit (else
+        /// ``run`` runs it).
+        package var runInline: CallCodec.SyncRawHandler?
+        /// The limit on concurrent calls ``runInline`` takes a permit of (``run`` takes its own).
+        package var limiter: AsyncLimiter?
+
+        package init(
+            _ run: @escaping CallCodec.RawHandler,
+            inline: CallCodec.SyncRawHandler? = nil,
+            limiter: AsyncLimiter? = nil
+        ) {
+            self.run = run
+            self.runInline = inline
+            self.limiter = limiter
+        }
+    }
     /// The handler of a call name, or the error that answers the call (`unknownCall`).
     package typealias Resolve = @Sendable (String) throws -> Handler
 
@@ -171,6 +189,15 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
 
     // MARK: Serving
 
+    /// A request whose handler runs in the serving task (it may suspend).
+    private struct Pending {
+        var sequence: UInt64
+        var run: CallCodec.RawHandler
+        /// The request's copy (the name's length and bytes, then the argument).
+        var request: [UInt8]
+        var argument: Range<Int>
+    }
+
     /// Wait for requests and serve them until the ring closes.
     private func serveRing() async {
         let stateWord = ring.slotWord(slot, SwitchlessRing.stateOffset)
@@ -178,13 +205,17 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
         let spin = UInt64(ring.workerSpinMicroseconds) * 1000
         let busySpin = ProcessInfo.processInfo.activeProcessorCount > 1
         var cache: [(name: [UInt8], handler: Handler)] = []
+        // The copy of each request, reused: a request costs no allocation once the buffer has grown to it.
+        var request: [UInt8] = []
         var idleSince = Self.now()
         var spins = 0
         var yielding = false
         while !ring.isClosed {
             let observed = ek_atomic_load32(stateWord)
             if observed == SwitchlessRing.State.request.rawValue || observed == SwitchlessRing.State.ping.rawValue {
-                await serve(cache: &cache)
+                if let pending = serveInline(cache: &cache, request: &request) {
+                    await serve(pending)
+                }
                 idleSince = Self.now()
                 spins = 0
                 continue
@@ -225,28 +256,61 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
         ek_atomic_store32(sleepingWord, 0)
     }
 
-    /// Serve the request in the slot and write the answer.
-    private func serve(cache: inout [(name: [UInt8], handler: Handler)]) async {
+    /// Serve the request in the slot on this thread, without a task: check and copy it (into `request`), find its
+    /// handler and, when the handler runs inline and a permit is free, run it and write the answer. Returns the
+    /// request when its handler must run in the serving task instead.
+    private func serveInline(cache: inout [(name: [UInt8], handler: Handler)], request: inout [UInt8]) -> Pending? {
         let snapshot = ring.snapshot(slot)
-        var answer: [UInt8]
-        var state = SwitchlessRing.State.response
+        let length: Int
         switch SwitchlessRing.checkRequest(snapshot, capacity: ring.capacity) {
         case .failure(let error):
-            answer = RPCPeer.errorPayload(error)
-            state = .error
-        case .success(let length):
-            let payload = ring.copyOut(slot, count: length)
-            if snapshot.state == SwitchlessRing.State.ping.rawValue {
-                answer = payload
-            } else {
-                do {
-                    answer = try await execute(payload, cache: &cache)
-                } catch {
-                    answer = RPCPeer.errorPayload(error, name: Self.name(in: payload))
-                    state = .error
-                }
-            }
+            finish(sequence: snapshot.sequence, RPCPeer.errorPayload(error), .error)
+            return nil
+        case .success(let count):
+            length = count
         }
+        // Only the copy is parsed: what the caller writes into the slot from now on changes nothing read here.
+        ring.copyOut(slot, count: length, into: &request)
+        if snapshot.state == SwitchlessRing.State.ping.rawValue {
+            finish(sequence: snapshot.sequence, request, .response)
+            return nil
+        }
+        do {
+            let (handler, argument) = try lookUp(request, cache: &cache)
+            if let inline = handler.runInline, handler.limiter?.tryAcquire() ?? true {
+                defer { handler.limiter?.release() }
+                let answer = try inline(request[argument])
+                finish(sequence: snapshot.sequence, answer, .response)
+                return nil
+            }
+            return Pending(sequence: snapshot.sequence, run: handler.run, request: request, argument: argument)
+        } catch {
+            finish(sequence: snapshot.sequence, RPCPeer.errorPayload(error, name: Self.name(in: request)), .error)
+            return nil
+        }
+    }
+
+    /// Run `pending`'s handler in this task (jobs for this executor run on this thread meanwhile) and write its
+    /// answer.
+    private func serve(_ pending: Pending) async {
+        jobs.withLock { $0.serving = true }
+        let answer: [UInt8]
+        var state = SwitchlessRing.State.response
+        do {
+            answer = try await pending.run(pending.request[pending.argument])
+        } catch {
+            answer = RPCPeer.errorPayload(error, name: Self.name(in: pending.request))
+            state = .error
+        }
+        stopServing()
+        finish(sequence: pending.sequence, answer, state)
+    }
+
+    /// Write the answer to request `sequence` into the slot (an error when it does not fit) and wake a waiting
+    /// caller.
+    private func finish(sequence: UInt64, _ answer: [UInt8], _ state: SwitchlessRing.State) {
+        var answer = answer
+        var state = state
         if answer.count > ring.capacity {
             answer = RPCPeer.errorPayload(
                 EnclaveError.limitExceeded(
@@ -257,7 +321,7 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
         }
         ring.copyIn(slot, answer)
         ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.lengthOffset), UInt32(answer.count))
-        ek_atomic_store64(ring.sequenceWord(slot), snapshot.sequence)
+        ek_atomic_store64(ring.sequenceWord(slot), sequence)
         ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.stateOffset), state.rawValue)
         if ek_atomic_load32(ring.slotWord(slot, SwitchlessRing.hostWaitingOffset)) != 0 {
             let doorbell = ring.doorbell(for: slot)
@@ -266,36 +330,45 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
         }
     }
 
-    /// Run the call in `payload` (a copy: the name's length and bytes, then the argument) in this task.
-    private func execute(_ payload: [UInt8], cache: inout [(name: [UInt8], handler: Handler)]) async throws -> [UInt8] {
+    /// The handler of the call in `request` (a copy: the name's length and bytes, then the argument) and where its
+    /// argument lies. A name is resolved once, then found by its bytes.
+    private func lookUp(
+        _ request: [UInt8],
+        cache: inout [(name: [UInt8], handler: Handler)]
+    ) throws -> (Handler, Range<Int>) {
         var position = 0
         let length = try Varint.readLength(
-            payload[...],
+            request[...],
             at: &position,
-            end: payload.count,
-            limit: min(256, payload.count)
+            end: request.count,
+            limit: min(256, request.count)
         )
-        guard length <= payload.count - position else {
+        guard length <= request.count - position else {
             throw EnclaveError.malformedInput("call name is truncated or not UTF-8")
         }
-        let nameBytes = payload[position..<position + length]
-        let argument = payload[(position + length)...]
-        let handler: Handler
-        if let known = cache.first(where: { $0.name.elementsEqual(nameBytes) }) {
-            handler = known.handler
-        } else {
-            guard let name = String(validating: nameBytes, as: UTF8.self) else {
-                throw EnclaveError.malformedInput("call name is truncated or not UTF-8")
+        let name = position..<position + length
+        let argument = name.upperBound..<request.count
+        let known = request.withUnsafeBytes { bytes -> Handler? in
+            guard let base = bytes.baseAddress else { return nil }
+            let candidate = base + name.lowerBound
+            for entry in cache where entry.name.count == length {
+                let same = entry.name.withUnsafeBytes { known in
+                    length == 0 || memcmp(known.baseAddress!, candidate, length) == 0
+                }
+                if same { return entry.handler }
             }
-            guard !name.hasPrefix(LaunchProtocol.reservedPrefix) else {
-                throw EnclaveError.unknownCall("\(name) is not served switchless")
-            }
-            handler = try resolve(name)
-            if cache.count < Self.cacheLimit { cache.append((Array(nameBytes), handler)) }
+            return nil
         }
-        jobs.withLock { $0.serving = true }
-        defer { stopServing() }
-        return try await handler(argument)
+        if let known { return (known, argument) }
+        guard let text = String(validating: request[name], as: UTF8.self) else {
+            throw EnclaveError.malformedInput("call name is truncated or not UTF-8")
+        }
+        guard !text.hasPrefix(LaunchProtocol.reservedPrefix) else {
+            throw EnclaveError.unknownCall("\(text) is not served switchless")
+        }
+        let handler = try resolve(text)
+        if cache.count < Self.cacheLimit { cache.append((Array(request[name]), handler)) }
+        return (handler, argument)
     }
 
     /// The call name in a request payload, for error messages (`nil` when it does not parse).

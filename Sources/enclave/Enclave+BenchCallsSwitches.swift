@@ -46,8 +46,16 @@ extension EnclaveCommand.Bench.Calls {
         case "1mib":
             let mib1 = [UInt8](repeating: 0x5A, count: 1 << 20)
             return { _ = try await enclave.call(BenchCalls.Bytes.self, mib1) }
+        case "sl-empty": return { _ = try await enclave.call(BenchCalls.SwitchlessNothing.self, Empty()) }
+        case "sl-4kib":
+            let kib4 = [UInt8](repeating: 0xA5, count: 4 << 10)
+            return { _ = try await enclave.call(BenchCalls.SwitchlessBytes.self, kib4) }
+        case "sl-echo": return { _ = try await enclave.switchlessPing() }
+        case "sl-ocall": return { _ = try await enclave.call(BenchCalls.SwitchlessWithOCall.self, Empty()) }
         default:
-            throw EnclaveError.invalidConfiguration("--loop takes empty, ocall, echo, 4kib or 1mib, not \(kind)")
+            throw EnclaveError.invalidConfiguration(
+                "--loop takes empty, ocall, echo, 4kib, 1mib, sl-empty, sl-4kib, sl-echo or sl-ocall, not \(kind)"
+            )
         }
     }
 

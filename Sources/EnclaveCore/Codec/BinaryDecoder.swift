@@ -51,8 +51,30 @@ public struct BinaryDecoder: Sendable {
             }
             return unsafeBitCast(Empty(), to: T.self)
         }
+        if T.self == [UInt8].self {
+            // A byte buffer is one block either way: checked as `BinaryInput.blob` checks it, with one copy and
+            // without allocating the input.
+            return unsafeBitCast(Array(try Self.block(bytes)), to: T.self)
+        }
         let input = BinaryInput(bytes: bytes, maxDepth: maxDepth, shortcuts: shortcuts)
         return try input.decodeSlot(type, range: bytes.startIndex..<bytes.endIndex, depth: 0, parent: nil, key: nil)
+    }
+
+    /// The bytes of a top-level byte buffer's slot (`bytes`, all of it): the same checks and errors as
+    /// `BinaryInput.valueStart` then `BinaryInput.blob`.
+    private static func block(_ bytes: ArraySlice<UInt8>) throws(EnclaveError) -> ArraySlice<UInt8> {
+        guard let tag = bytes.first else { throw .malformedInput("empty slot") }
+        switch tag {
+        case 1: break
+        case 0: throw .malformedInput("unexpected nil")
+        default: throw .malformedInput("invalid presence byte \(tag)")
+        }
+        var position = bytes.startIndex + 1
+        let count = try Varint.readByteLength(bytes, at: &position, end: bytes.endIndex)
+        guard position + count == bytes.endIndex else {
+            throw .malformedInput("byte block of \(count) bytes does not fill its \(bytes.count)-byte slot")
+        }
+        return bytes[position...]
     }
 
     /// Decode a `T` from exactly `data`.

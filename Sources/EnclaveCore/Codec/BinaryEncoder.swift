@@ -30,9 +30,14 @@ public struct BinaryEncoder: Sendable {
     /// - Throws: ``EnclaveError`` with code `limitExceeded` when the result would be too large or too deep.
     public func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         // The commonest argument and result of all (calls that take or return nothing): its bytes without a tree.
-        if T.self == Empty.self, maxMessageSize >= 2 { return [1, 0] }
+        // One shared buffer: returning it costs a retain, not an allocation.
+        if T.self == Empty.self, maxMessageSize >= 2 { return Self.emptyEncoding }
         return try write(BinaryEncoding.node(for: value, depth: 0, maxDepth: maxDepth, parent: nil, key: nil))
     }
+
+    /// The encoding of ``Empty`` (a present keyed container with no fields), shared by every call that takes or
+    /// returns nothing.
+    package static let emptyEncoding: [UInt8] = [1, 0]
 
     /// Encode `value` without the shortcuts for known types: every value goes through its `Encodable`
     /// implementation (byte buffers excepted, which are one block either way). Tests compare the shortcuts'

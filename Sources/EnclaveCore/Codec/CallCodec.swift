@@ -21,6 +21,30 @@ package enum CallCodec {
         }
     }
 
+    /// A handler that completes without suspending: a caller on a thread of its own (a switchless server) runs it
+    /// inline, with no task, frame or executor hop.
+    package typealias SyncRawHandler = @Sendable (ArraySlice<UInt8>) throws -> [UInt8]
+
+    /// ``rawHandler(_:encoder:decoder:handler:)`` for a synchronous `handler`: the same strict decoding and errors.
+    package static func syncRawHandler<C: EnclaveCall>(
+        _ call: C.Type,
+        encoder: BinaryEncoder,
+        decoder: BinaryDecoder,
+        handler: @escaping @Sendable (C.Input) throws -> C.Output
+    ) -> SyncRawHandler {
+        { bytes in
+            let input: C.Input
+            do {
+                input = try decoder.decode(C.Input.self, from: bytes)
+            } catch let error as EnclaveError {
+                throw error
+            } catch {
+                throw EnclaveError.malformedInput("\(C.name): argument does not decode: \(error)")
+            }
+            return try encoder.encode(try handler(input))
+        }
+    }
+
     /// Decode a call's result, mapping a decoding failure to `malformedInput`.
     package static func decodeResult<C: EnclaveCall>(
         _ call: C.Type,
