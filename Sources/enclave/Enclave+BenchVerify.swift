@@ -83,6 +83,44 @@ extension EnclaveCommand.Bench {
             }
         }
 
+        /// `--only phases`: the median of `count` runs of each parsing step of a from-scratch verification on its
+        /// own (no signature is checked), to see where the parse time goes.
+        static func phases(evidence: [UInt8], collateral: Collateral, bundle: [UInt8]?, count: Int) throws {
+            let clock = ContinuousClock()
+            func time(_ name: String, _ body: () throws -> Void) rethrows {
+                var latencies: [Double] = []
+                latencies.reserveCapacity(count)
+                for _ in 0..<count {
+                    let start = clock.now
+                    try body()
+                    let elapsed = clock.now - start
+                    latencies.append(
+                        Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12
+                    )
+                }
+                let figures = Figures(latencies: latencies)
+                print(
+                    name.padding(toLength: 40, withPad: " ", startingAt: 0)
+                        + String(format: "median %8.1f µs, p99 %8.1f µs", figures.median, figures.p99)
+                )
+            }
+            if let bundle {
+                try time("bundle (no CollateralCache)") { _ = try Collateral(dcapQVLJSON: bundle, cache: nil) }
+            }
+            try time("TCB info JSON") { _ = try TCBInfo(jsonBytes: collateral.tcbInfoBytes) }
+            try time("QE identity JSON") { _ = try QEIdentity(jsonBytes: collateral.qeIdentityBytes) }
+            try time("root CA CRL") { _ = try CertificateRevocationList(bytes: collateral.rootCACRL) }
+            try time("PCK CRL") { _ = try CertificateRevocationList(bytes: collateral.pckCRL) }
+            try time("quote") { _ = try DCAPQuote(bytes: evidence) }
+            let quote = try DCAPQuote(bytes: evidence)
+            try time("PCK chain (PEM, leaf parsed)") { _ = try quote.pckChain() }
+            let leaf = try quote.pckChain()[0]
+            guard let value = leaf.extensions.first(where: { $0.oid == SGXExtensions.oid })?.value else {
+                throw ValidationError("the PCK certificate has no SGX extension")
+            }
+            try time("SGX extension") { _ = try SGXExtensions(derEncoded: value) }
+        }
+
         func run() async throws {
             let count = max(10, quotes)
             let rounds = max(1, self.rounds)
@@ -211,9 +249,13 @@ extension EnclaveCommand.Bench {
                 return Double(evidence.count) / (micros(clock.now - start) / 1e6)
             }
             let cache = VerificationCache()
+            if only == "phases" {
+                try Self.phases(evidence: evidence[0], collateral: collateral, bundle: bundle, count: count * rounds)
+                return
+            }
             if let only {
                 guard ["bundle", "cold", "object", "cached"].contains(only) else {
-                    throw ValidationError("--only takes bundle, cold, object or cached")
+                    throw ValidationError("--only takes bundle, cold, object, cached or phases")
                 }
                 if only == "cached" { _ = try await measure(bundlePerCall: false, cache: cache) }
                 var latencies: [Double] = []

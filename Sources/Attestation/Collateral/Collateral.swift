@@ -62,32 +62,35 @@ public struct Collateral: Sendable {
         } catch {
             throw .malformedInput("collateral is not a JSON object")
         }
-        func string(_ key: String) throws(EnclaveError) -> String {
-            do { return try object.string(key) } catch { throw .malformedInput("collateral lacks \(key)") }
+        /// The UTF-8 bytes of the string `key` (the signed JSON exactly as the bundle's string holds it).
+        func string(_ key: String) throws(EnclaveError) -> [UInt8] {
+            do { return try object.bytes(key) } catch { throw .malformedInput("collateral lacks \(key)") }
         }
         // Intel's bundles carry one chain for the TCB info and the QE identity: the same text is parsed once, and a
         // certificate met again (Intel's root ends every chain) is compared by its bytes, not parsed again.
-        var chains: [String: [Certificate]] = [:]
+        var chains: [(text: [UInt8], certificates: [Certificate])] = []  // a few kilobytes each: compared, not hashed
         var known = KnownCertificates.intelRoot
         func hex(_ key: String) throws(EnclaveError) -> [UInt8] {
-            guard let value = Hex.decode(try string(key)) else { throw .malformedInput("\(key) is not hexadecimal") }
+            guard let value = JSONFields.hex(try string(key)) else {
+                throw .malformedInput("\(key) is not hexadecimal")
+            }
             return value
         }
         func chain(_ key: String) throws(EnclaveError) -> [Certificate] {
             let text = try string(key)
-            if let parsed = chains[text] { return parsed }
+            if let parsed = chains.first(where: { $0.text == text }) { return parsed.certificates }
             do {
-                let parsed = try PEMCertificates.parse(Array(text.utf8), reusing: &known)
-                chains[text] = parsed
+                let parsed = try PEMCertificates.parse(text, reusing: &known)
+                chains.append((text, parsed))
                 return parsed
             } catch {
                 throw .malformedInput("\(key) is not a PEM certificate chain")
             }
         }
-        tcbInfoBytes = Array(try string("tcb_info").utf8)
+        tcbInfoBytes = try string("tcb_info")
         tcbInfoSignature = try hex("tcb_info_signature")
         tcbInfoIssuerChain = try chain("tcb_info_issuer_chain")
-        qeIdentityBytes = Array(try string("qe_identity").utf8)
+        qeIdentityBytes = try string("qe_identity")
         qeIdentitySignature = try hex("qe_identity_signature")
         qeIdentityIssuerChain = try chain("qe_identity_issuer_chain")
         rootCACRL = try hex("root_ca_crl")

@@ -1,30 +1,56 @@
 internal import EnclaveCore
 internal import Foundation
 
-/// Typed access to a JSON object of a collateral document. Every field is type-checked; unknown fields are ignored
-/// (Intel adds fields within a version).
+/// Typed access to a JSON object of a collateral document, read from a ``JSONTape``. Every field is type-checked;
+/// unknown fields are ignored (Intel adds fields within a version).
 struct JSONFields {
-    let object: JSONValue
-    let what: String
+    let tape: JSONTape
+    /// The object's token.
+    let index: Int
+    /// What the object is, for error messages: `base`, or `base.key` for a nested object (made only when needed).
+    private let base: String
+    private let key: String?
+
+    var what: String { key.map { "\(base).\($0)" } ?? base }
 
     init(bytes: [UInt8], what: String) throws(EnclaveError) {
-        let object = try JSONValue(parsing: bytes)
-        guard case .object = object else { throw .malformedInput("\(what) is not a JSON object") }
-        self.init(object, what: what)
+        let tape = try JSONTape(parsing: bytes)
+        guard tape.tokens[0].kind == .object else { throw .malformedInput("\(what) is not a JSON object") }
+        self.init(tape, 0, what: what)
     }
 
-    init(_ object: JSONValue, what: String) {
-        self.object = object
-        self.what = what
+    private init(_ tape: JSONTape, _ index: Int, what: String, key: String? = nil) {
+        self.tape = tape
+        self.index = index
+        self.base = what
+        self.key = key
+    }
+
+    /// The token of the member `key`, if there is one.
+    private func member(_ key: String) -> JSONTape.Token? {
+        tape.member(key, of: index).map { tape.tokens[$0] }
     }
 
     func has(_ key: String) -> Bool {
-        guard let value = object[key] else { return false }
-        return value != .null
+        guard let token = member(key) else { return false }
+        return token.kind != .null
+    }
+
+    /// The raw or escaped string token of `key`.
+    private func stringToken(_ key: String) -> JSONString? {
+        tape.member(key, of: index).flatMap { tape.string(at: $0) }
     }
 
     func string(_ key: String) throws(EnclaveError) -> String {
-        guard case .string(let token) = object[key], let value = token.decoded() else {
+        guard let token = stringToken(key), let value = token.decoded() else {
+            throw .malformedInput("\(what) lacks the string \(key)")
+        }
+        return value
+    }
+
+    /// The UTF-8 bytes of the string `key` (``string(_:)``'s value, without making a `String`).
+    func bytes(_ key: String) throws(EnclaveError) -> [UInt8] {
+        guard let token = stringToken(key), let value = token.decodedUTF8() else {
             throw .malformedInput("\(what) lacks the string \(key)")
         }
         return value
@@ -35,8 +61,10 @@ struct JSONFields {
     }
 
     func int(_ key: String) throws(EnclaveError) -> Int {
-        guard case .integer(let number) = object[key] else { throw .malformedInput("\(what) lacks the integer \(key)") }
-        return number
+        guard let token = member(key), token.kind == .integer else {
+            throw .malformedInput("\(what) lacks the integer \(key)")
+        }
+        return token.value
     }
 
     func optionalInt(_ key: String) throws(EnclaveError) -> Int? {
@@ -44,7 +72,7 @@ struct JSONFields {
     }
 
     func hex(_ key: String, count: Int) throws(EnclaveError) -> [UInt8] {
-        guard let bytes = Hex.decode(try string(key)), bytes.count == count else {
+        guard let bytes = Self.hex(try bytes(key)), bytes.count == count else {
             throw .malformedInput("\(what): \(key) is not \(count) bytes of hexadecimal")
         }
         return bytes
@@ -59,53 +87,101 @@ struct JSONFields {
 
     /// A TCB status, compared on the raw bytes (no string is made for the common, unescaped spelling).
     func status(_ key: String) throws(EnclaveError) -> TCBStatus {
-        guard case .string(let token) = object[key] else { throw .malformedInput("\(what) lacks the string \(key)") }
-        for status in TCBStatus.allCases where token.equals(status.rawValue) { return status }
+        guard let value = tape.member(key, of: index), let token = tape.string(at: value) else {
+            throw .malformedInput("\(what) lacks the string \(key)")
+        }
+        for status in TCBStatus.allCases where tape.string(at: value, equals: status.rawValue) { return status }
         throw .malformedInput("\(what): unknown TCB status \(token.decoded() ?? "(not text)")")
     }
 
     func object(_ key: String) throws(EnclaveError) -> JSONFields {
-        guard let value = object[key], case .object = value else {
+        guard let value = tape.member(key, of: index), tape.tokens[value].kind == .object else {
             throw .malformedInput("\(what) lacks the object \(key)")
         }
-        return JSONFields(value, what: "\(what).\(key)")
+        return JSONFields(tape, value, what: what, key: key)
     }
 
     func objects(_ key: String) throws(EnclaveError) -> [JSONFields] {
-        guard case .array(let values) = object[key] else { throw .malformedInput("\(what) lacks the array \(key)") }
+        guard let value = tape.member(key, of: index), tape.tokens[value].kind == .array else {
+            throw .malformedInput("\(what) lacks the array \(key)")
+        }
+        let what = self.what
         var result: [JSONFields] = []
-        result.reserveCapacity(values.count)
-        for value in values {
-            guard case .object = value else { throw .malformedInput("\(what).\(key) holds a non-object") }
-            result.append(JSONFields(value, what: what))
+        for element in tape.elements(of: value) {
+            guard tape.tokens[element].kind == .object else {
+                throw .malformedInput("\(what).\(key) holds a non-object")
+            }
+            result.append(JSONFields(tape, element, what: what))
         }
         return result
     }
 
     /// The `svn` members of an array of component objects (`[{"svn": 2, "category": …}, …]`).
     func svns(_ key: String) throws(EnclaveError) -> [Int] {
-        guard case .array(let values) = object[key] else { throw .malformedInput("\(what) lacks the array \(key)") }
+        guard let value = tape.member(key, of: index), tape.tokens[value].kind == .array else {
+            throw .malformedInput("\(what) lacks the array \(key)")
+        }
         var result: [Int] = []
-        result.reserveCapacity(values.count)
-        for value in values {
-            guard case .integer(let svn) = value["svn"] else {
+        result.reserveCapacity(16)
+        var element = value + 1
+        while element < tape.tokens[value].next {
+            guard let svn = tape.member("svn", of: element), tape.tokens[svn].kind == .integer else {
                 throw .malformedInput("\(what).\(key) holds a component without an integer svn")
             }
-            result.append(svn)
+            result.append(tape.tokens[svn].value)
+            element = tape.tokens[element].next
         }
         return result
     }
 
     func strings(_ key: String) throws(EnclaveError) -> [String] {
         guard has(key) else { return [] }
-        guard case .array(let values) = object[key] else { throw .malformedInput("\(what): \(key) is not strings") }
+        guard let value = tape.member(key, of: index), tape.tokens[value].kind == .array else {
+            throw .malformedInput("\(what): \(key) is not strings")
+        }
         var result: [String] = []
-        for value in values {
-            guard case .string(let token) = value, let text = token.decoded() else {
+        var element = value + 1
+        while element < tape.tokens[value].next {
+            guard let token = tape.string(at: element), let text = token.decoded() else {
                 throw .malformedInput("\(what): \(key) is not strings")
             }
             result.append(text)
+            element = tape.tokens[element].next
         }
         return result
+    }
+
+    /// Hexadecimal (either case, no separators) as ``Hex/decode(_:)`` reads it; `nil` on any other byte or an odd
+    /// length.
+    static func hex(_ text: [UInt8]) -> [UInt8]? {
+        guard text.count % 2 == 0 else { return nil }
+        return text.withUnsafeBufferPointer { input -> [UInt8]? in
+            var valid = true
+            let output = [UInt8](unsafeUninitializedCapacity: input.count / 2) { out, written in
+                var index = 0
+                while index < input.count {
+                    let high = nibble(input[index])
+                    let low = nibble(input[index + 1])
+                    guard high | low < 0x10 else {
+                        valid = false
+                        break
+                    }
+                    out[index / 2] = high << 4 | low
+                    index += 2
+                }
+                written = valid ? input.count / 2 : 0
+            }
+            return valid ? output : nil
+        }
+    }
+
+    /// The value of a hexadecimal digit, or 0xFF.
+    private static func nibble(_ c: UInt8) -> UInt8 {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: 0xFF
+        }
     }
 }

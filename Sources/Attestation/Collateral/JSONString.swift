@@ -30,6 +30,24 @@ struct JSONString: Hashable, Sendable {
         return String(validating: output, as: UTF8.self)
     }
 
+    /// The UTF-8 bytes of ``decoded()``, without making a `String`; `nil` exactly when ``decoded()`` is.
+    func decodedUTF8() -> [UInt8]? {
+        let output: [UInt8]
+        if escaped {
+            guard let bytes = decodedBytes(write: true) else { return nil }
+            output = bytes
+        } else {
+            output = Array(raw)
+        }
+        let ascii = output.withUnsafeBufferPointer { buffer in
+            var any: UInt8 = 0
+            for byte in buffer { any |= byte }
+            return any < 0x80
+        }
+        guard ascii || String(validating: output, as: UTF8.self) != nil else { return nil }
+        return output
+    }
+
     /// The UTF-8 bytes the escapes stand for (nothing is written when not `write`: the escapes are only checked);
     /// `nil` when an escape is malformed. One pass over the raw bytes, writing into a buffer of their size (an
     /// escape never decodes to more bytes than it takes).
@@ -37,14 +55,9 @@ struct JSONString: Hashable, Sendable {
         var valid = true
         let output = raw.withUnsafeBufferPointer { input -> [UInt8] in
             [UInt8](unsafeUninitializedCapacity: write ? input.count : 0) { out, written in
+                written = 0
                 var index = 0
                 var count = 0
-                func emit(_ byte: UInt8) {
-                    if write {
-                        out[count] = byte
-                        count += 1
-                    }
-                }
                 func hex4() -> UInt32? {
                     guard input.count - index >= 4 else { return nil }
                     var value: UInt32 = 0
@@ -62,44 +75,79 @@ struct JSONString: Hashable, Sendable {
                     }
                     return value
                 }
-                func fail() {
-                    valid = false
-                    written = 0
-                }
                 while index < input.count {
-                    let byte = input[index]
-                    index += 1
-                    guard byte == UInt8(ascii: "\\") else {
-                        emit(byte)
-                        continue
+                    // The bytes up to the next escape, copied at once.
+                    var run = index
+                    while run < input.count, input[run] != UInt8(ascii: "\\") { run += 1 }
+                    if write, run > index, let source = input.baseAddress, let target = out.baseAddress {
+                        (target + count).update(from: source + index, count: run - index)
+                        count += run - index
                     }
-                    guard index < input.count else { return fail() }
+                    index = run
+                    guard index < input.count else { break }
+                    index += 1  // the backslash
+                    guard index < input.count else {
+                        valid = false
+                        return
+                    }
                     let escape = input[index]
                     index += 1
+                    var code: UInt32
                     switch escape {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): emit(escape)
-                    case UInt8(ascii: "b"): emit(0x08)
-                    case UInt8(ascii: "f"): emit(0x0C)
-                    case UInt8(ascii: "n"): emit(0x0A)
-                    case UInt8(ascii: "r"): emit(0x0D)
-                    case UInt8(ascii: "t"): emit(0x09)
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): code = UInt32(escape)
+                    case UInt8(ascii: "b"): code = 0x08
+                    case UInt8(ascii: "f"): code = 0x0C
+                    case UInt8(ascii: "n"): code = 0x0A
+                    case UInt8(ascii: "r"): code = 0x0D
+                    case UInt8(ascii: "t"): code = 0x09
                     case UInt8(ascii: "u"):
-                        guard var code = hex4() else { return fail() }
+                        guard let unit = hex4() else {
+                            valid = false
+                            return
+                        }
+                        code = unit
                         if (0xD800..<0xDC00).contains(code) {
                             guard input.count - index >= 2, input[index] == UInt8(ascii: "\\"),
                                 input[index + 1] == UInt8(ascii: "u")
-                            else { return fail() }
+                            else {
+                                valid = false
+                                return
+                            }
                             index += 2
-                            guard let low = hex4(), (0xDC00..<0xE000).contains(low) else { return fail() }
+                            guard let low = hex4(), (0xDC00..<0xE000).contains(low) else {
+                                valid = false
+                                return
+                            }
                             code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                         } else if (0xDC00..<0xE000).contains(code) {
-                            return fail()
+                            valid = false
+                            return
                         }
-                        guard let scalar = Unicode.Scalar(code) else { return fail() }
-                        // 1 to 4 UTF-8 bytes for a 6- or 12-byte escape.
-                        for byte in String(Character(scalar)).utf8 { emit(byte) }
                     default:
-                        return fail()
+                        valid = false
+                        return
+                    }
+                    guard write else { continue }
+                    // 1 to 4 UTF-8 bytes for a 2-, 6- or 12-byte escape.
+                    switch code {
+                    case 0..<0x80:
+                        out[count] = UInt8(code)
+                        count += 1
+                    case 0x80..<0x800:
+                        out[count] = UInt8(0xC0 | code >> 6)
+                        out[count + 1] = UInt8(0x80 | code & 0x3F)
+                        count += 2
+                    case 0x800..<0x10000:
+                        out[count] = UInt8(0xE0 | code >> 12)
+                        out[count + 1] = UInt8(0x80 | code >> 6 & 0x3F)
+                        out[count + 2] = UInt8(0x80 | code & 0x3F)
+                        count += 3
+                    default:
+                        out[count] = UInt8(0xF0 | code >> 18)
+                        out[count + 1] = UInt8(0x80 | code >> 12 & 0x3F)
+                        out[count + 2] = UInt8(0x80 | code >> 6 & 0x3F)
+                        out[count + 3] = UInt8(0x80 | code & 0x3F)
+                        count += 4
                     }
                 }
                 written = count

@@ -72,8 +72,37 @@ public struct SGXExtensions: Hashable, Sendable {
 
     /// Parse the extension's value (DER). Unknown entries (platform instance, configuration) are skipped; the
     /// required ones must all be present with the right sizes.
+    ///
+    /// The extension as Intel writes it is read by a direct reader of that layout (`fastFields`); anything else it
+    /// leaves to swift-asn1's parser, which also gives every refusal. Both read the same values (a differential test
+    /// of mutated real extensions holds them to it).
     /// - Throws: `EnclaveError` `malformedInput` when the extension does not parse or lacks a required field.
     public init(derEncoded bytes: ArraySlice<UInt8>) throws(EnclaveError) {
+        let fields: Fields
+        if let fast = Self.fastFields(bytes) {
+            fields = fast
+        } else {
+            fields = try Self.asn1Fields(bytes)
+        }
+        guard let ppid = fields.ppid, ppid.count == 16, let pceSVN = fields.pceSVN, let cpuSVN = fields.cpuSVN,
+            cpuSVN.count == 16, let pceID = fields.pceID, pceID.count == 2, let fmspc = fields.fmspc,
+            fmspc.count == 6, let sgxType = fields.sgxType, fields.components.allSatisfy({ $0 != nil })
+        else {
+            throw .malformedInput("the PCK certificate's SGX extension lacks a required field or has a wrong size")
+        }
+        self.init(
+            ppid: ppid,
+            tcbComponents: fields.components.map { $0 ?? 0 },
+            pceSVN: pceSVN,
+            cpuSVN: cpuSVN,
+            pceID: pceID,
+            fmspc: fmspc,
+            sgxType: sgxType
+        )
+    }
+
+    /// What the extension holds, before the required fields are checked (a later entry for the same field wins).
+    struct Fields: Equatable {
         var ppid: [UInt8]?
         var components = [Int?](repeating: nil, count: 16)
         var pceSVN: Int?
@@ -81,6 +110,11 @@ public struct SGXExtensions: Hashable, Sendable {
         var pceID: [UInt8]?
         var fmspc: [UInt8]?
         var sgxType: Int?
+    }
+
+    /// The extension's fields read with swift-asn1 (every DER rule checked).
+    static func asn1Fields(_ bytes: ArraySlice<UInt8>) throws(EnclaveError) -> Fields {
+        var result = Fields()
         do {
             let root = try DER.parse(bytes)
             try DER.sequence(root, identifier: .sequence) { entries in
@@ -89,10 +123,10 @@ public struct SGXExtensions: Hashable, Sendable {
                         let oid = try ASN1ObjectIdentifier(derEncoded: &fields)
                         guard let value = fields.next() else { throw ASN1Error.invalidASN1Object(reason: "no value") }
                         switch oid {
-                        case Self.child(1): ppid = try Self.octets(value)
-                        case Self.child(3): pceID = try Self.octets(value)
-                        case Self.child(4): fmspc = try Self.octets(value)
-                        case Self.child(5): sgxType = try Self.integer(value, identifier: .enumerated)
+                        case Self.child(1): result.ppid = try Self.octets(value)
+                        case Self.child(3): result.pceID = try Self.octets(value)
+                        case Self.child(4): result.fmspc = try Self.octets(value)
+                        case Self.child(5): result.sgxType = try Self.integer(value, identifier: .enumerated)
                         case Self.child(2):
                             try DER.sequence(value, identifier: .sequence) { tcbEntries in
                                 while let tcbEntry = tcbEntries.next() {
@@ -103,9 +137,9 @@ public struct SGXExtensions: Hashable, Sendable {
                                         }
                                         switch Self.tcbArcs[arc] {
                                         case .some(let index) where (1...16).contains(index):
-                                            components[index - 1] = try Self.integer(item, identifier: .integer)
-                                        case 17: pceSVN = try Self.integer(item, identifier: .integer)
-                                        case 18: cpuSVN = try Self.octets(item)
+                                            result.components[index - 1] = try Self.integer(item, identifier: .integer)
+                                        case 17: result.pceSVN = try Self.integer(item, identifier: .integer)
+                                        case 18: result.cpuSVN = try Self.octets(item)
                                         default: break
                                         }
                                     }
@@ -119,20 +153,7 @@ public struct SGXExtensions: Hashable, Sendable {
         } catch {
             throw .malformedInput("the PCK certificate's SGX extension does not parse: \(error)")
         }
-        guard let ppid, ppid.count == 16, let pceSVN, let cpuSVN, cpuSVN.count == 16, let pceID, pceID.count == 2,
-            let fmspc, fmspc.count == 6, let sgxType, components.allSatisfy({ $0 != nil })
-        else {
-            throw .malformedInput("the PCK certificate's SGX extension lacks a required field or has a wrong size")
-        }
-        self.init(
-            ppid: ppid,
-            tcbComponents: components.map { $0 ?? 0 },
-            pceSVN: pceSVN,
-            cpuSVN: cpuSVN,
-            pceID: pceID,
-            fmspc: fmspc,
-            sgxType: sgxType
-        )
+        return result
     }
 
     /// The extension's value, DER-encoded.
