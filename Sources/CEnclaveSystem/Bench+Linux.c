@@ -85,6 +85,31 @@ static int ek_read_exact(int fd, char *buffer, size_t count) {
     return 0;
 }
 
+/// ``ek_read_exact``, but each wait for bytes first reads with MSG_DONTWAIT for up to `spin_ns` (0: blocks at once).
+static int ek_read_exact_spinning(int fd, char *buffer, size_t count, int64_t spin_ns) {
+    if (spin_ns <= 0) return ek_read_exact(fd, buffer, count);
+    size_t done = 0;
+    while (done < count) {
+        int64_t deadline = ek_now_ns() + spin_ns;
+        ssize_t got;
+        for (;;) {
+            got = recv(fd, buffer + done, count - done, MSG_DONTWAIT);
+            if (got >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
+            if (ek_now_ns() >= deadline) {
+                got = read(fd, buffer + done, count - done);
+                break;
+            }
+        }
+        if (got == 0) return -1;
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        done += (size_t)got;
+    }
+    return 0;
+}
+
 static int ek_write_exact(int fd, const char *buffer, size_t count) {
     size_t done = 0;
     while (done < count) {
@@ -114,7 +139,7 @@ static int ek_wait_child(pid_t pid) {
 }
 
 int ek_bench_socketpair_floor(int iterations, int warmup, int request_bytes, int reply_bytes, int cpu_a, int cpu_b,
-                              int socket_buffer_bytes, int64_t *out_ns) {
+                              int socket_buffer_bytes, int64_t spin_ns, int64_t *out_ns) {
     if (iterations < 1 || warmup < 0 || request_bytes < 1 || reply_bytes < 1 || out_ns == NULL) {
         errno = EINVAL;
         return -1;
@@ -159,7 +184,7 @@ int ek_bench_socketpair_floor(int iterations, int warmup, int request_bytes, int
             sched_setaffinity(0, sizeof(saved), &saved);
         }
         for (;;) {
-            if (ek_read_exact(fds[1], buffer, (size_t)request_bytes) != 0) _exit(0);
+            if (ek_read_exact_spinning(fds[1], buffer, (size_t)request_bytes, spin_ns) != 0) _exit(0);
             if (ek_write_exact(fds[1], buffer, (size_t)reply_bytes) != 0) _exit(1);
         }
     }
@@ -168,7 +193,7 @@ int ek_bench_socketpair_floor(int iterations, int warmup, int request_bytes, int
     for (int i = -warmup; i < iterations && !failed; i++) {
         int64_t start = ek_now_ns();
         if (ek_write_exact(fds[0], buffer, (size_t)request_bytes) != 0 ||
-            ek_read_exact(fds[0], buffer, (size_t)reply_bytes) != 0) {
+            ek_read_exact_spinning(fds[0], buffer, (size_t)reply_bytes, spin_ns) != 0) {
             failed = 1;
             break;
         }

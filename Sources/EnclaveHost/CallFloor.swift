@@ -30,15 +30,17 @@ public enum CallFloor {
     /// Round trips over an `AF_UNIX` stream socket pair (the transport of the enclave channel) between this thread,
     /// pinned to `hostCPU`, and a forked child echoing with blocking `read`/`write`, pinned to `peerCPU` (`nil`:
     /// unpinned). Each sends `requestBytes` and waits for `replyBytes`. Both sockets ask for `socketBufferBytes` of
-    /// send and receive buffer as the enclave channel's do (`nil`: the system's default). Returns each latency in
-    /// microseconds.
+    /// send and receive buffer as the enclave channel's do (`nil`: the system's default). With `spinMicroseconds`
+    /// both sides first read without blocking for up to that long whenever they wait (as the channel does across
+    /// CPUs); by default they block at once. Returns each latency in microseconds.
     public static func socketRoundTrips(
         iterations: Int,
         requestBytes: Int,
         replyBytes: Int,
         hostCPU: Int?,
         peerCPU: Int?,
-        socketBufferBytes: Int? = channelSocketBufferBytes
+        socketBufferBytes: Int? = channelSocketBufferBytes,
+        spinMicroseconds: Int = 0
     ) throws(EnclaveError) -> [Double] {
         var samples = [Int64](repeating: 0, count: max(1, iterations))
         let status = samples.withUnsafeMutableBufferPointer { buffer in
@@ -50,6 +52,7 @@ public enum CallFloor {
                 Int32(hostCPU ?? -1),
                 Int32(peerCPU ?? -1),
                 Int32(clamping: socketBufferBytes ?? 0),
+                Int64(max(0, spinMicroseconds)) * 1000,
                 buffer.baseAddress
             )
         }

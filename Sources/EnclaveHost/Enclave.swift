@@ -255,8 +255,8 @@ public final class Enclave: Sendable {
     ///   `unknownCall`, `limitExceeded`, `malformedInput`, or `enclaveTerminated` when the process is gone.
     public func call<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) async throws -> C.Output {
         let switchlessCall = switchless != nil && switchlessCalls?.contains(C.name) ?? true
-        if !switchlessCall, let id = try beginByteBlockCall(call, input) {
-            return try CallCodec.decodeResult(call, try await peer.answer(to: id), decoder: decoder)
+        if !switchlessCall, let (id, sent) = try beginByteBlockCall(call, input) {
+            return try CallCodec.decodeResult(call, try await peer.answer(to: id, sentBytes: sent), decoder: decoder)
         }
         let argument = try encoder.encode(input)
         if switchlessCall, let switchless, let result = try await switchless.call(name: C.name, argument: argument) {
@@ -269,16 +269,16 @@ public final class Enclave: Sendable {
     /// Send a call whose argument is a `[UInt8]` or `Data` straight from the caller's buffer, as the encoder would
     /// have written it (no copy into an encoded array: a 1 MiB argument is copied only by the kernel); `nil` for any
     /// other argument type.
-    private func beginByteBlockCall<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) throws -> UInt64? {
+    private func beginByteBlockCall<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) throws -> (UInt64, Int)? {
         let limit = encoder.maxMessageSize
         if C.Input.self == [UInt8].self {
             return try unsafeBitCast(input, to: [UInt8].self).withUnsafeBytes { bytes in
-                try peer.beginCall(name: C.name, byteBlock: bytes, maxArgumentSize: limit)
+                (try peer.beginCall(name: C.name, byteBlock: bytes, maxArgumentSize: limit), bytes.count)
             }
         }
         if C.Input.self == Data.self {
             return try unsafeBitCast(input, to: Data.self).withUnsafeBytes { bytes in
-                try peer.beginCall(name: C.name, byteBlock: bytes, maxArgumentSize: limit)
+                (try peer.beginCall(name: C.name, byteBlock: bytes, maxArgumentSize: limit), bytes.count)
             }
         }
         return nil
@@ -307,6 +307,13 @@ public final class Enclave: Sendable {
         let snapshot = ring.snapshot(slot)
         return (snapshot.state, snapshot.length, ring.copyOut(slot, count: min(Int(snapshot.length), ring.capacity)))
     }
+
+    /// How many times this host's waits on the enclave's channel spun and got bytes, and spun in vain (see the
+    /// channel's spin policy: only while the enclave runs on another CPU).
+    package var channelSpins: (paid: Int, ranOut: Int) { peer.channel.spin.outcomes }
+
+    /// Where the enclave last said its sending thread runs (`nil` until it said so).
+    package var enclaveCPU: Int? { peer.channel.spin.peer }
 
     /// Send raw bytes as the argument of `name`, bypassing the encoder (tests of hostile input).
     package func rawCall(name: String, argument: [UInt8]) async throws -> [UInt8] {

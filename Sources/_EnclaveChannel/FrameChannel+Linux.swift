@@ -235,8 +235,8 @@ package final class FrameReader: @unchecked Sendable {  // unchecked: access is 
 
     /// Read up to `count` bytes without blocking, looking again until bytes come or the spin runs out (`nil`: it ran
     /// out, or the policy says block at once). EOF and errors other than `EAGAIN` are returned as `recv` gave them.
-    private func spinRead(_ target: UnsafeMutableRawPointer, _ count: Int) -> Int? {
-        guard let deadline = spin.spinDeadline() else { return nil }
+    private func spinRead(_ target: UnsafeMutableRawPointer, _ count: Int, extraNanoseconds: UInt64 = 0) -> Int? {
+        guard let deadline = spin.spinDeadline(extraNanoseconds: extraNanoseconds) else { return nil }
         while true {
             let got = recv(fd, target, count, Int32(MSG_DONTWAIT))
             if got >= 0 {
@@ -256,14 +256,16 @@ package final class FrameReader: @unchecked Sendable {  // unchecked: access is 
         }
     }
 
-    /// Spin for the next bytes into the buffer when the policy says so (the caller then reads without waiting).
-    /// Returns whether anything is buffered now, or the stream ended (``next()`` then reports it); `false` when the
-    /// caller must wait for the socket to become readable.
-    package func spinForBytes() -> Bool {
+    /// Spin for the next bytes into the buffer when the policy says so (the caller then reads without waiting),
+    /// `extraNanoseconds` longer than usual. Returns whether anything is buffered now, or the stream ended
+    /// (``next()`` then reports it); `false` when the caller must wait for the socket to become readable.
+    package func spinForBytes(extraNanoseconds: UInt64 = 0) -> Bool {
         if end > start { return true }
         start = 0
         end = 0
-        let got = buffer.withUnsafeMutableBytes { raw in spinRead(raw.baseAddress!, raw.count) }
+        let got = buffer.withUnsafeMutableBytes { raw in
+            spinRead(raw.baseAddress!, raw.count, extraNanoseconds: extraNanoseconds)
+        }
         guard let got else { return false }
         if got > 0 { end = got }
         // EOF or an error: the next read sees it again and reports it.

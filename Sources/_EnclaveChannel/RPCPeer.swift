@@ -130,7 +130,7 @@ public final class RPCPeer: Sendable {
 
     private func send(_ kind: Frame.Kind, prefix: [UInt8] = [], payload: [UInt8]) async throws -> [UInt8] {
         let id = try payload.withUnsafeBytes { payloadBytes in try begin(kind, prefix: prefix, payload: payloadBytes) }
-        return try await answer(to: id)
+        return try await answer(to: id, sentBytes: prefix.count + payload.count)
     }
 
     /// Start a call whose argument is one block of bytes (a `[UInt8]` or `Data`), sent straight from `bytes`: the
@@ -181,10 +181,11 @@ public final class RPCPeer: Sendable {
     }
 
     /// The answer to call `id` (from ``beginCall(name:byteBlock:maxArgumentSize:)``): read here when this peer's
-    /// callers read their own answers and no one else reads, else waited for.
-    package func answer(to id: UInt64) async throws -> [UInt8] {
+    /// callers read their own answers and no one else reads, else waited for. `sentBytes`, the request's size,
+    /// lengthens the first spin for the answer across CPUs.
+    package func answer(to id: UInt64, sentBytes: Int = 0) async throws -> [UInt8] {
         let reads = leadership.withLock { $0 }
-        if let reads, let answer = reads.lead(for: id, peer: self) { return try answer.get() }
+        if let reads, let answer = reads.lead(for: id, peer: self, sentBytes: sentBytes) { return try answer.get() }
         return try await wait(for: id, reads: reads)
     }
 

@@ -65,7 +65,10 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
 
     /// Read for call `id` on the calling thread if no one else reads. Returns its answer, or `nil` when the caller must
     /// suspend and wait for it (someone else reads, the answer is slow, a request came in, or the channel ended).
-    func lead(for id: UInt64, peer: RPCPeer) -> Result<[UInt8], EnclaveError>? {
+    ///
+    /// `sentBytes` is the size of the request: the first spin for its answer lasts that much longer (see
+    /// `SpinPolicy.extraNanosecondsPerByteSent`).
+    func lead(for id: UInt64, peer: RPCPeer, sentBytes: Int = 0) -> Result<[UInt8], EnclaveError>? {
         condition.lock()
         guard leader == .none, !closed, ended == nil else {
             condition.unlock()
@@ -80,13 +83,15 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
         generation &+= 1
         let claimed = generation
         condition.unlock()
+        var extra = UInt64(Double(max(0, sentBytes)) * SpinPolicy.extraNanosecondsPerByteSent)
         while true {
+            defer { extra = 0 }
             if let answer = peer.takeAnswer(id) {
                 release(peer: peer, wantThread: false)
                 return answer
             }
             // Across CPUs the answer is spun for first (see `SpinPolicy`); poll only when it did not come meanwhile.
-            if !reader.spinForBytes() {
+            if !reader.spinForBytes(extraNanoseconds: extra) {
                 var request = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 let ready = poll(&request, 1, Self.leadTimeoutMilliseconds)
                 if ready < 0 && errno == EINTR { continue }

@@ -67,8 +67,13 @@ package final class SpinPolicy: Sendable {
         (paid.load(ordering: .relaxed), ranOut.load(ordering: .relaxed))
     }
 
+    /// How much longer a wait spins per byte this side just sent: the peer copies them (at least once more after the
+    /// kernel) before it can answer, so the answer to a large request takes longer to come and is still worth a spin.
+    package static let extraNanosecondsPerByteSent = 0.25
+
     /// When a wait that starts now stops spinning (monotonic nanoseconds), or `nil` when it must block at once.
-    func spinDeadline() -> UInt64? {
+    /// `extraNanoseconds` lengthens this one spin (see ``extraNanosecondsPerByteSent``).
+    package func spinDeadline(extraNanoseconds: UInt64 = 0) -> UInt64? {
         let peer = peerCPU.load(ordering: .relaxed)
         guard peer >= 0 else { return nil }
         let here = Int(ek_current_cpu())
@@ -78,17 +83,17 @@ package final class SpinPolicy: Sendable {
             skips.store(skipping - 1, ordering: .relaxed)
             return nil
         }
-        return Self.now() &+ Self.spinNanoseconds
+        return Self.now() &+ Self.spinNanoseconds &+ min(extraNanoseconds, 10 * Self.spinNanoseconds)
     }
 
     /// A spin got bytes: keep spinning.
-    func spinPaidOff() {
+    package func spinPaidOff() {
         misses.store(0, ordering: .relaxed)
         paid.add(1, ordering: .relaxed)
     }
 
     /// A spin ran out: block at once for the next 2^(misses in a row - 1) waits, at most ``maxSkips``.
-    func spinRanOut() {
+    package func spinRanOut() {
         let inRow = min(misses.load(ordering: .relaxed) + 1, 16)
         misses.store(inRow, ordering: .relaxed)
         skips.store(min(1 << (inRow - 1), Self.maxSkips), ordering: .relaxed)

@@ -105,6 +105,17 @@ extension EnclaveCommand.Bench {
             let ocallCounters = try await enclave.switchlessOCallCounters()
             if json {
                 var object = Self.jsonObject(measured, idle: idle)
+                object["socketBufferBytes"] = [
+                    "asked": CallFloor.channelSocketBufferBytes,
+                    "effective": CallFloor.effectiveSocketBuffer(asking: CallFloor.channelSocketBufferBytes) ?? -1,
+                    "usedBy": "the enclave channel (both ends) and every raw socket floor",
+                ]
+                let spins = enclave.channelSpins
+                object["regularCallSpins"] = [
+                    "paid": spins.paid, "ranOut": spins.ranOut,
+                    "note": "regular calls spin up to 50 µs before blocking only while the other side runs on "
+                        + "another CPU; floorMicros blocks, floorSpinningMicros spins like them",
+                ]
                 if let counters {
                     object["switchlessCounters"] = [
                         "switchless": counters.switchless,
@@ -125,6 +136,18 @@ extension EnclaveCommand.Bench {
                 try Files.printJSON(object)
             } else {
                 Self.printTable(measured, idle: idle)
+                let effective = CallFloor.effectiveSocketBuffer(asking: CallFloor.channelSocketBufferBytes)
+                let spins = enclave.channelSpins
+                print(
+                    "sockets: the channel (both ends) and every raw socket floor ask for \(CallFloor.channelSocketBufferBytes >> 20) "
+                        + "MiB of SO_SNDBUF/SO_RCVBUF (the kernel gives \(effective.map { "\($0 >> 10) KiB" } ?? "?"))"
+                )
+                print(
+                    "spinning: regular calls read without blocking for up to 50 µs before they block, only while the other "
+                        + "side runs on another CPU (never on one); the raw round trip blocks, so across CPUs a call can beat "
+                        + "it: compare with the spinning raw row. Host waits that spun: \(spins.paid) got bytes, "
+                        + "\(spins.ranOut) ran out"
+                )
                 if let counters {
                     print(
                         "switchless calls: \(counters.switchless) through the ring (\(counters.spunThenSlept) spun then "
@@ -201,6 +224,19 @@ extension EnclaveCommand.Bench {
                             replyBytes: 1 << 20,
                             hostCPU: host,
                             peerCPU: peer
+                        )
+                    }
+                ),
+                (
+                    "floorSpinningMicros", "raw socket, both sides spinning (C)", host == peer ? 0 : 1,
+                    {
+                        try CallFloor.socketRoundTrips(
+                            iterations: $0,
+                            requestBytes: request,
+                            replyBytes: reply,
+                            hostCPU: host,
+                            peerCPU: peer,
+                            spinMicroseconds: 50
                         )
                     }
                 ),
@@ -284,7 +320,8 @@ extension EnclaveCommand.Bench {
             var floorSamples = [[Double]](repeating: [], count: floors.count)
             var callSamples = [[Double]](repeating: [], count: calls.count)
             for _ in 0..<chunks {
-                for (index, floor) in floors.enumerated() {
+                // A floor with `every` 0 does not apply to this placement (spinning on one CPU).
+                for (index, floor) in floors.enumerated() where floor.every > 0 {
                     floorSamples[index] += try floor.measure(max(10, small / chunks / floor.every))
                 }
                 // Switchless calls in a block of their own: their worker spins only while calls keep coming (it
@@ -296,13 +333,22 @@ extension EnclaveCommand.Bench {
                 let switchless = calls.indices.filter {
                     calls[$0].key.hasPrefix("switchless") && !withOCall.contains($0)
                 }
-                let regular = calls.indices.filter { !calls[$0].key.hasPrefix("switchless") }
-                for block in [regular, switchless, withOCall] {
-                    let chunk = try await Row.sample(rounds: small / chunks, block.map { calls[$0].operation })
+                // The 1 MiB calls run back to back in a block of their own, as their floors do (interleaved with
+                // thousands of small calls they started with cold caches that their floors never had).
+                let large = calls.indices.filter { calls[$0].operation.every > 1 }
+                let regular = calls.indices.filter {
+                    !calls[$0].key.hasPrefix("switchless") && !large.contains($0)
+                }
+                for block in [regular, large, switchless, withOCall] {
+                    let every = block.map { calls[$0].operation.every }.max() ?? 1
+                    let chunk = try await Row.sample(
+                        rounds: max(10, small / chunks / every),
+                        block.map { (calls[$0].operation.name, 1, calls[$0].operation.body) }
+                    )
                     for (position, index) in block.enumerated() { callSamples[index] += chunk[position] }
                 }
             }
-            var figures = zip(floors, floorSamples).map { floor, samples in
+            var figures = zip(floors, floorSamples).filter { $0.0.every > 0 }.map { floor, samples in
                 Figure(key: floor.key, name: floor.name, samples: Row(name: floor.name, samples: samples))
             }
             figures += zip(calls, callSamples).map { call, samples in

@@ -110,9 +110,10 @@ int ek_pin_thread(int cpu);
 /// `cpu_b` (< 0: unpinned). Each of `iterations` round trips sends `request_bytes` (≥ 1) and waits for
 /// `reply_bytes` (≥ 1) back; `out_ns[i]` is its latency in nanoseconds, after `warmup` untimed round trips. Both
 /// sockets get `socket_buffer_bytes` of send and receive buffer as ``ek_set_socket_buffers`` sets them (≤ 0: the
-/// system's default). The calling thread's affinity is restored. Returns 0, or -1 with errno.
+/// system's default). With `spin_ns` > 0 each wait for bytes first reads with `MSG_DONTWAIT` for up to that long on
+/// both sides (0: blocking reads only). The calling thread's affinity is restored. Returns 0, or -1 with errno.
 int ek_bench_socketpair_floor(int iterations, int warmup, int request_bytes, int reply_bytes, int cpu_a, int cpu_b,
-                              int socket_buffer_bytes, int64_t *out_ns);
+                              int socket_buffer_bytes, int64_t spin_ns, int64_t *out_ns);
 
 /// The raw floor of a shared-memory handoff: fork a child; the two processes pass a sequence number back and forth
 /// through a shared anonymous mapping, spinning on it (with `sched_yield` after a bounded spin, so one vCPU still
