@@ -29,6 +29,11 @@ public struct BrokerKeyring: @unchecked Sendable {  // swift-crypto keys are imm
     /// join token must be signed with one of them (and one the granter still trusts), whatever its host passes
     /// later. Shared with the keyring by every join; never changed.
     public let authorityPins: AuthorityPins
+    /// The authority certificate the granter's token was verified under when this keyring was joined (the newcomer's
+    /// host chose the list it was checked with); `.none` for a keyring made in this enclave. Not part of ``bytes``
+    /// (a grant never carries it): kept in ``sealedRecord``, and a broker opens the keyring only while it trusts this
+    /// certificate (``KeyBroker/init(keyring:authorities:name:)``), so a forged one stays visible in its evidence.
+    public let joinedUnder: AuthorityPins
 
     /// A new keyring for the broker `name`, pinning `authorities` (``KeyBroker/pins(of:)``) for replica joins.
     public static func generate(
@@ -92,10 +97,57 @@ public struct BrokerKeyring: @unchecked Sendable {  // swift-crypto keys are imm
             let pins = try? AuthorityPins(bytes: stored.authorityPins)
         else { throw KeyBrokerError(KeyBrokerError.keyringInvalid, "the keyring's keys are not consistent") }
         authorityPins = pins
+        joinedUnder = .none
         masterKey = SymmetricKey(data: stored.masterKey)
         self.importKey = importKey
         self.signingKey = signingKey
         signingCertificate = stored.signingCertificate
+    }
+
+    /// This keyring as joined under `pins` (the granter token's authority and certificate thumbprint).
+    public func joined(under pins: AuthorityPins) -> BrokerKeyring {
+        BrokerKeyring(self, joinedUnder: pins)
+    }
+
+    private init(_ keyring: BrokerKeyring, joinedUnder: AuthorityPins) {
+        masterKey = keyring.masterKey
+        importKey = keyring.importKey
+        signingKey = keyring.signingKey
+        signingCertificate = keyring.signingCertificate
+        authorityPins = keyring.authorityPins
+        self.joinedUnder = joinedUnder
+    }
+
+    /// What the broker enclave seals (format 2): `u32` length of ``bytes``, ``bytes``, then ``joinedUnder``
+    /// (`AuthorityPins/bytes`); little endian. Secret: seal it, never hand it to the host in clear.
+    public var sealedRecord: [UInt8] {
+        let keyring = bytes
+        var writer = ByteWriter()
+        writer.integer(UInt32(keyring.count))
+        writer.append(keyring)
+        writer.append(joinedUnder.bytes)
+        return writer.bytes
+    }
+
+    /// The keyring from its ``sealedRecord``, refused unless it is exactly one.
+    ///
+    /// - Throws: ``KeyBrokerError`` `KeyringInvalid`.
+    public init(sealedRecord: [UInt8]) throws(KeyBrokerError) {
+        var reader = ByteReader(sealedRecord)
+        let keyring: BrokerKeyring
+        let pins: AuthorityPins
+        do {
+            let length = Int(try reader.integer(UInt32.self, "keyring length"))
+            guard length <= sealedRecord.count else { throw EnclaveError.malformedInput("the keyring is truncated") }
+            keyring = try BrokerKeyring(bytes: Array(try reader.take(length, "keyring")))
+            pins = try AuthorityPins.read(&reader)
+            try reader.expectEnd("sealed keyring")
+        } catch let error as KeyBrokerError {
+            throw error
+        } catch {
+            throw KeyBrokerError(KeyBrokerError.keyringInvalid, "the sealed keyring record does not decode: \(error)")
+        }
+        self.init(keyring, joinedUnder: pins)
     }
 
     /// The keyring's bytes (secret: seal them, never hand them to the host in clear).

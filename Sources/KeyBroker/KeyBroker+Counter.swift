@@ -6,15 +6,16 @@ public import KeyBrokerInterface
 
 extension KeyBroker {
     /// A clean room's rollback counter (`BrokerCounter`). `read` needs no token (the value and digest are not
-    /// secret). For `increment` the token must verify as a release's does and its `x-ms-runtime` must name
+    /// secret). For `increment` the token must verify as a release's does, be signed with a certificate also pinned in
+    /// the keyring when it was made (``BrokerKeyring/authorityPins``), and its `x-ms-runtime` must name
     /// `request.contract` and, as `counterKey`, this broker's signing key (only a clean room that checks this broker's
     /// answers moves its counter); it moves `expected` to `expected + 1` with the new state digest and is refused
     /// unless the counter is at `expected`. The answer is signed with the broker's
     /// signing key over the contract, the record and the caller's nonce, so the host that carries it can't forge or
     /// replay one.
     ///
-    /// - Throws: ``KeyBrokerError``: `BadParameter`, the token's refusal (as for releases), `CounterNotAllowed`,
-    ///   `CounterConflict`.
+    /// - Throws: ``KeyBrokerError``: `BadParameter`, the token's refusal (as for releases),
+    ///   `AuthorityCertificateNotPinned`, `CounterNotAllowed`, `CounterConflict`.
     public func counter(_ request: BrokerCounterRequest, now: Date) throws(KeyBrokerError) -> BrokerCounterResponse {
         func hex64(_ text: String) -> Bool {
             text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
@@ -59,6 +60,13 @@ extension KeyBroker {
     /// An increment's token: verified as a release's, its `x-ms-runtime` naming the contract and this broker's key.
     func checkCounterToken(_ request: BrokerCounterRequest, now: Date) throws(KeyBrokerError) {
         let verified = try verifier.verify(request.token, now: now)
+        // Trusted now is what the host chose at open; the keyring's pins were sealed when it was made.
+        guard keyring.authorityPins.covers(url: verified.normalizedIssuer, thumbprint: verified.keyID) else {
+            throw KeyBrokerError(
+                BrokerRefusal.Code.authorityCertificateNotPinned,
+                "the token is signed by a certificate the keyring was not made trusting"
+            )
+        }
         guard case .object(let runtime)? = verified.claims["x-ms-runtime"],
             case .string(let contract)? = runtime["contract"], contract == request.contract
         else {

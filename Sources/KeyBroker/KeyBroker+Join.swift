@@ -120,7 +120,8 @@ extension KeyBroker {
     /// enclave made with the grant) must verify with `authorities` (the ones this broker pins for release tokens),
     /// name the newcomer's own signer and product, not be debug (unless the newcomer is), and its `x-ms-runtime`
     /// must bind the grant's purpose, this newcomer's ephemeral key and exactly the public identity
-    /// (``keyringIdentity(_:)``) of the keyring that decrypts.
+    /// (``keyringIdentity(_:)``) of the keyring that decrypts. The keyring comes back ``BrokerKeyring/joinedUnder`` the
+    /// authority and certificate that signed `granterToken`: a broker opens it only while trusting that certificate.
     ///
     /// - Throws: ``KeyBrokerError`` `JoinRefused` naming the failed check on the granter, `KeyringInvalid` when the
     ///   grant does not decrypt or is no keyring.
@@ -138,9 +139,16 @@ extension KeyBroker {
         guard !authorities.isEmpty else { throw refuse("no authority is pinned to verify the granter's token") }
         var trusted: [TrustedAuthority] = []
         for authority in authorities { trusted.append(try TrustedAuthority(authority)) }
-        let claims: [String: TokenValue]
-        do { claims = try ReleaseTokenVerifier(authorities: trusted).verify(granterToken, now: now).claims } catch {
+        let verified: ReleaseTokenVerifier.Verified
+        do { verified = try ReleaseTokenVerifier(authorities: trusted).verify(granterToken, now: now) } catch {
             throw refuse("its token does not verify: \(error.code): \(error.reason)")
+        }
+        let claims = verified.claims
+        // The certificate this newcomer's host had it trust for the granter: recorded with the keyring (sealed), which
+        // then opens only while the broker trusts it (a certificate of the host's own stays visible in the evidence).
+        let joinedUnder: AuthorityPins
+        do { joinedUnder = try AuthorityPins([verified.normalizedIssuer: [verified.keyID]]) } catch {
+            throw refuse("its token's authority or certificate can't be recorded: \(error)")
         }
         guard case .string(let signer)? = claims["x-ms-sgx-mrsigner"],
             signer.lowercased() == newcomer.signerID.lowercased()
@@ -173,6 +181,6 @@ extension KeyBroker {
         guard keyringIdentity(keyring) == identity else {
             throw refuse("the keyring in the grant is not the one its evidence binds")
         }
-        return keyring
+        return keyring.joined(under: joinedUnder)
     }
 }

@@ -24,7 +24,8 @@ public struct KeyBroker: Sendable {
     /// A broker with its keyring, trusting `authorities`.
     ///
     /// - Throws: ``KeyBrokerError`` `InvalidRequest` for an unusable authority, or more than
-    ///   `AuthorityPins.maximumAuthorities`.
+    ///   `AuthorityPins.maximumAuthorities`; `KeyringAuthorityNotTrusted` when the keyring was joined under a
+    ///   certificate (``BrokerKeyring/joinedUnder``) that `authorities` do not pin.
     public init(keyring: BrokerKeyring, authorities: [BrokerAuthority], name: String) throws(KeyBrokerError) {
         guard authorities.count <= AuthorityPins.maximumAuthorities else {
             throw KeyBrokerError(
@@ -37,6 +38,20 @@ public struct KeyBroker: Sendable {
         for authority in authorities { trusted.append(try TrustedAuthority(authority)) }
         verifier = ReleaseTokenVerifier(authorities: trusted)
         self.name = name
+        // A joined keyring was accepted on a granter token checked with the list the newcomer's host chose: it opens
+        // only while that certificate is trusted, so that a forged one can't be dropped from the evidence afterwards.
+        let trustedNow = verifier.pins
+        for authority in keyring.joinedUnder.authorities {
+            for thumbprint in authority.thumbprints where !trustedNow.covers(url: authority.url, thumbprint: thumbprint)
+            {
+                throw KeyBrokerError(
+                    KeyBrokerError.keyringAuthorityNotTrusted,
+                    "the keyring was joined under a granter token of \(authority.url) signed with the certificate "
+                        + "\(thumbprint), which the broker is not opened trusting: trust it (clients see it in the "
+                        + "evidence) or join again"
+                )
+            }
+        }
     }
 
     /// The authorities the broker trusts now, with the thumbprints of their pinned signing certificates: bound into

@@ -28,6 +28,12 @@ public struct KeyBrokerError: Error, Hashable, Sendable, CustomStringConvertible
     public static let importIntentMismatch = "ImportIntentMismatch"
     /// The keyring does not open (another broker's, tampered, or from a newer broker).
     public static let keyringInvalid = "KeyringInvalid"
+    /// The keyring was joined under a granter token signed by an authority certificate this broker is not opened
+    /// trusting now: a keyring the newcomer's host could have made and attested with a certificate of its own opens
+    /// only while that certificate stays in the list the broker's evidence binds (where clients see it).
+    public static let keyringAuthorityNotTrusted = "KeyringAuthorityNotTrusted"
+    /// The sealed keyring is of an older format that does not record which certificate it was joined under.
+    public static let keyringOutdated = "KeyringOutdated"
 
     /// The refusal the release ECALL answers.
     public var refusal: BrokerRefusal { BrokerRefusal(code: code, message: reason) }

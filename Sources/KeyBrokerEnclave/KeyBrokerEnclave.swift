@@ -15,8 +15,12 @@ struct KeyBrokerEnclave: EnclaveApplication {
     let context: EnclaveContext
     let state = BrokerState()
 
-    /// The additional data of the sealed keyring, so that no other sealed blob of the same signer passes for it.
-    static let keyringLabel = Array("enclavekit.keybroker.keyring.v1".utf8)
+    /// The additional data of the sealed keyring (format 2, `BrokerKeyring.sealedRecord`: the keyring and the
+    /// certificate it was joined under), so that no other sealed blob of the same signer passes for it.
+    static let keyringLabel = Array("enclavekit.keybroker.keyring.v2".utf8)
+    /// Format 1 (the keyring alone): refused, as it does not record the certificate a joined keyring was accepted
+    /// under (an older enclave of the same signer could have sealed a keyring its host made).
+    static let outdatedKeyringLabel = Array("enclavekit.keybroker.keyring.v1".utf8)
 
     init(context: EnclaveContext) {
         self.context = context
@@ -91,7 +95,7 @@ struct KeyBrokerEnclave: EnclaveApplication {
                     now: Date()
                 )
             }
-            return try await context.seal(keyring.bytes, policy: .signerID, additionalData: Self.keyringLabel)
+            return try await context.seal(keyring.sealedRecord, policy: .signerID, additionalData: Self.keyringLabel)
         }
     }
 
@@ -109,10 +113,16 @@ struct KeyBrokerEnclave: EnclaveApplication {
         var newBlob: [UInt8]?
         if let sealed = request.sealedKeyring {
             let opened = try await context.unseal(sealed)
-            guard opened.policy == .signerID, opened.additionalData == keyringLabel else {
+            guard opened.policy == .signerID, opened.additionalData != outdatedKeyringLabel else {
+                throw EnclaveError.invalidSignature(
+                    "\(KeyBrokerError.keyringOutdated): the sealed keyring is of format 1, which does not record the "
+                        + "certificate a joined keyring was accepted under; make a new keyring or join again"
+                )
+            }
+            guard opened.additionalData == keyringLabel else {
                 throw EnclaveError.invalidSignature("the sealed blob is not a broker keyring")
             }
-            keyring = try Self.mapped { try BrokerKeyring(bytes: opened.plaintext) }
+            keyring = try Self.mapped { try BrokerKeyring(sealedRecord: opened.plaintext) }
         } else {
             keyring = try Self.mapped {
                 try BrokerKeyring.generate(
@@ -120,7 +130,7 @@ struct KeyBrokerEnclave: EnclaveApplication {
                     authorities: try KeyBroker.pins(of: request.authorities)
                 )
             }
-            newBlob = try await context.seal(keyring.bytes, policy: .signerID, additionalData: keyringLabel)
+            newBlob = try await context.seal(keyring.sealedRecord, policy: .signerID, additionalData: keyringLabel)
         }
         let broker = try Self.mapped {
             try KeyBroker(keyring: keyring, authorities: request.authorities, name: request.brokerName)
@@ -153,6 +163,7 @@ struct KeyBrokerEnclave: EnclaveApplication {
             switch error.code {
             case BrokerRefusal.Code.keyBlobInvalid, BrokerRefusal.Code.keyBlobOutdated, KeyBrokerError.keyringInvalid,
                 KeyBrokerError.importRefused, KeyBrokerError.importIntentMissing, KeyBrokerError.importIntentMismatch,
+                KeyBrokerError.keyringAuthorityNotTrusted, KeyBrokerError.keyringOutdated,
                 BrokerRefusal.Code.joinRefused:
                 throw EnclaveError.invalidSignature(message)
             default:

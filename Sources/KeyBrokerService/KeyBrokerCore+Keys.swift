@@ -155,8 +155,11 @@ extension KeyBrokerCore {
         )
     }
 
-    /// Runs an engine call; an engine's `ServiceError` passes, a refused call keeps its message, anything else is a
-    /// 500.
+    /// The broker enclave's refusal codes a refused call answers by name (400); other refusals are `BadParameter`.
+    static let namedEnclaveRefusals = [KeyBrokerError.importIntentMissing, KeyBrokerError.importIntentMismatch]
+
+    /// Runs an engine call; an engine's `ServiceError` passes, a refused call keeps its message (and, for
+    /// `namedEnclaveRefusals`, its code), anything else is a 500.
     func engineCall<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
@@ -165,7 +168,11 @@ extension KeyBrokerCore {
         } catch let error as EnclaveError
             where error.code == .malformedInput || error.code == .invalidSignature || error.code == .limitExceeded
         {
-            // The enclave refused the input (a tampered blob, a wrong wrapped key, a policy it rejects).
+            // The enclave refused the input (a tampered blob, a wrong wrapped key, a policy it rejects). Its refusals
+            // of an import's intent keep their names, so that an owner's client can tell a replay from a typo.
+            for code in Self.namedEnclaveRefusals where error.reason.hasPrefix(code + ": ") {
+                throw ServiceError.badRequest(code, "the broker enclave refused the request: \(error.reason)")
+            }
             throw ServiceError.badRequest("BadParameter", "the broker enclave refused the request: \(error.reason)")
         } catch {
             throw ServiceError(

@@ -90,9 +90,14 @@ struct KeyReleaseTests {
         let core = try await AttestationServiceCore(configuration: configuration, store: store)
         var serializer = DER.Serializer()
         try serializer.serialize(try Certificate(pemEncoded: core.signer.certificatePEM))
+        // The keyring pins the authority, as the broker enclave's does (counter tokens need a pinned certificate).
+        let authority = BrokerAuthority(url: issuer, certificates: [serializer.serializedBytes])
         let broker = try KeyBroker(
-            keyring: try BrokerKeyring.generate(name: "https://broker.cleanroom.test"),
-            authorities: [BrokerAuthority(url: issuer, certificates: [serializer.serializedBytes])],
+            keyring: try BrokerKeyring.generate(
+                name: "https://broker.cleanroom.test",
+                authorities: KeyBroker.pins(of: [authority])
+            ),
+            authorities: [authority],
             name: "https://broker.cleanroom.test"
         )
         return Services(core: core, broker: broker, platform: platform)

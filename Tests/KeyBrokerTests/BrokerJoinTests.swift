@@ -151,9 +151,22 @@ struct BrokerJoinTests {
             )
             let completion = try await Self.completion(grant, service: service)
             let sealed = try await newcomer.call(BrokerJoinComplete.self, completion)
+            // The joined keyring opens only while the certificate that signed the granter's token is trusted.
+            await #expect {
+                _ = try await newcomer.call(
+                    BrokerOpen.self,
+                    BrokerOpenRequest(sealedKeyring: sealed, authorities: [], brokerName: "https://broker.test")
+                )
+            } throws: { error in
+                "\(error)".contains("KeyringAuthorityNotTrusted")
+            }
             let opened = try await newcomer.call(
                 BrokerOpen.self,
-                BrokerOpenRequest(sealedKeyring: sealed, authorities: [], brokerName: "https://broker.test")
+                BrokerOpenRequest(
+                    sealedKeyring: sealed,
+                    authorities: completion.authorities,
+                    brokerName: "https://broker.test"
+                )
             )
             #expect(opened.newSealedKeyring == nil)
             #expect(opened.signingCertificate == setup.granterOpen.signingCertificate)
