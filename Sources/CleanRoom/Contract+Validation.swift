@@ -5,6 +5,9 @@ extension Contract {
     /// (`_ids_<dataset>`); see `CleanRoomEngine`'s output rules.
     public static let identityCountPrefix = "_ids_"
 
+    /// SQLite's names for a table's rowid (lower case): no data set column may be called so.
+    public static let rowidNames: Set<String> = ["rowid", "oid", "_rowid_"]
+
     /// Whether `name` is a safe SQL identifier for a table, column or parameter: an ASCII letter, then letters,
     /// digits or `_`, at most 64 bytes, not starting with `sqlite_` (SQLite's own tables).
     public static func isIdentifier(_ name: String) -> Bool {
@@ -48,6 +51,10 @@ extension Contract {
             for column in set.columns where !Self.isIdentifier(column.name) {
                 throw fail("column name \"\(column.name)\" of \(set.name) is not an identifier")
             }
+            // The engine checks identity counts with a probe that reads the table's rowid by these names.
+            for column in set.columns where Self.rowidNames.contains(column.name.lowercased()) {
+                throw fail("column name \"\(column.name)\" of \(set.name) is one of SQLite's names for the rowid")
+            }
             let names = Set(set.columns.map(\.name))
             try unique(set.readable, "readable column of \(set.name)")
             for column in set.readable where !names.contains(column) {
@@ -63,6 +70,18 @@ extension Contract {
                 throw fail("query ID \"\(query.id)\" is empty or has spaces or control characters")
             }
             guard !query.sql.isEmpty else { throw fail("query \(query.id) has no SQL") }
+            let tokens = SQLTokens(query.sql)
+            guard !tokens.hasNUL else { throw fail("query \(query.id): the SQL has a NUL byte") }
+            if let offset = tokens.illegal {
+                throw fail("query \(query.id): the SQL has a token SQLite cannot read at byte \(offset)")
+            }
+            if let keyword = tokens.compoundOperator {
+                throw fail(
+                    "query \(query.id) uses \(keyword): compound SELECTs (UNION, INTERSECT, EXCEPT, VALUES lists, "
+                        + "recursive CTEs) are refused, because SQLite reports a compound's column names and origins "
+                        + "from one arm only"
+                )
+            }
             try unique(query.parameters.map { $0.name.lowercased() }, "parameter of \(query.id)")
             for parameter in query.parameters where !Self.isIdentifier(parameter.name) {
                 throw fail("query \(query.id): parameter name \"\(parameter.name)\" is not an identifier")

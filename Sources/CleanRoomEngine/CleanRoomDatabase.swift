@@ -9,11 +9,16 @@ internal import VaporCSQLite
 /// - Tables are created from the contract's schema as `STRICT` tables; nothing else exists.
 /// - The connection is hardened (`sqlite3_db_config`: defensive, untrusted schema, no triggers, no views, no
 ///   double-quoted strings; extension loading is compiled out) and limited (`sqlite3_limit`: no attached databases,
-///   short SQL, shallow expressions, few compound selects and variables, 1 MiB values).
-/// - While a query is prepared and run, an authorizer (`sqlite3_set_authorizer`) allows only `SELECT`, recursive
-///   CTEs, reads of the readable columns of the data sets the query declares, and functions of an allow-list;
-///   it denies everything else (`ATTACH`/`DETACH`, `PRAGMA`, every write, temporary objects, virtual tables,
-///   transactions) and remembers why, so the refusal names the table, column or function.
+///   short SQL, shallow expressions, no compound selects, few variables, 1 MiB values).
+/// - While a query is prepared and run, an authorizer (`sqlite3_set_authorizer`) allows only `SELECT`, reads of the
+///   readable columns of the data sets the query declares, and functions of an allow-list; it denies everything
+///   else (`ATTACH`/`DETACH`, `PRAGMA`, every write, temporary objects, virtual tables, transactions, recursive
+///   CTEs) and remembers why, so the refusal names the table, column or function.
+/// - Compound SELECTs (`UNION`, `INTERSECT`, `EXCEPT`, `VALUES` lists) are refused (`compoundSelect`): SQLite
+///   reports a compound's column names and origins from one arm only, so the output rules, which go by each
+///   column's origin, could be shown one arm while another outputs forbidden values. SQLite refuses them itself
+///   (`SQLITE_LIMIT_COMPOUND_SELECT` is 1) and the query plan of each query is checked for compound steps (a
+///   trailing `VALUES` arm is exempt from the limit); `QueryEngine` also refuses the words in the SQL text.
 /// - Each query runs under a time limit (a watchdog calls `sqlite3_interrupt`) and a memory limit
 ///   (`sqlite3_hard_heap_limit64`, enforced because memory accounting is turned on at load, see
 ///   `CCleanRoomSQLite`); either failure leaves the database usable for the next query.
@@ -75,6 +80,8 @@ public final class CleanRoomDatabase: @unchecked Sendable {
         var readable: [String: Set<String>] = [:]
         /// Why the last denial happened.
         var denial: String?
+        /// The table whose rowid a probe (never run) may read: see `CleanRoomDatabase/Probe`.
+        var rowidTable: String?
     }
 
     /// Open an empty database with the contract's tables.
@@ -101,7 +108,7 @@ public final class CleanRoomDatabase: @unchecked Sendable {
         }
         let settings: [(Int32, Int32)] = [
             (SQLITE_LIMIT_LENGTH, 1 << 20), (SQLITE_LIMIT_SQL_LENGTH, 64 << 10), (SQLITE_LIMIT_COLUMN, 256),
-            (SQLITE_LIMIT_EXPR_DEPTH, 64), (SQLITE_LIMIT_COMPOUND_SELECT, 16), (SQLITE_LIMIT_VDBE_OP, 100_000),
+            (SQLITE_LIMIT_EXPR_DEPTH, 64), (SQLITE_LIMIT_COMPOUND_SELECT, 1), (SQLITE_LIMIT_VDBE_OP, 100_000),
             (SQLITE_LIMIT_FUNCTION_ARG, 8), (SQLITE_LIMIT_ATTACHED, 0), (SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 1000),
             (SQLITE_LIMIT_VARIABLE_NUMBER, 64), (SQLITE_LIMIT_TRIGGER_DEPTH, 1), (SQLITE_LIMIT_WORKER_THREADS, 0),
         ]
@@ -152,9 +159,15 @@ public final class CleanRoomDatabase: @unchecked Sendable {
     ) -> Int32 {
         if state.mode == .setup { return SQLITE_OK }
         switch action {
-        case SQLITE_SELECT, SQLITE_RECURSIVE:
+        case SQLITE_SELECT:
             return SQLITE_OK
+        case SQLITE_RECURSIVE:
+            state.denial = "compoundSelect: recursive CTEs are not allowed"
+            return SQLITE_DENY
         case SQLITE_READ:
+            if let table = first, table == state.rowidTable, second?.uppercased() == "ROWID", database == "main" {
+                return SQLITE_OK
+            }
             guard database == "main", let table = first, let columns = state.readable[table] else {
                 state.denial = "table \(first ?? "?") is not a data set this query reads"
                 return SQLITE_DENY
@@ -290,6 +303,10 @@ public final class CleanRoomDatabase: @unchecked Sendable {
                 throw CleanRoomError(.accessDenied, authorizer.denial ?? "not authorized")
             }
             if status == SQLITE_NOMEM { throw CleanRoomError(.memoryLimit, "out of memory preparing the query") }
+            let message = self.message
+            if message.contains("compound SELECT") {
+                throw CleanRoomError(.outputRule, "compoundSelect: SQLite refused the query: \(message)")
+            }
             throw CleanRoomError(.engine, "the query does not compile: \(message)")
         }
         return statement
@@ -302,20 +319,66 @@ public final class CleanRoomDatabase: @unchecked Sendable {
         case .null: status = sqlite_nio_sqlite3_bind_null(statement, index)
         case .integer(let number): status = sqlite_nio_sqlite3_bind_int64(statement, index, number)
         case .real(let number): status = sqlite_nio_sqlite3_bind_double(statement, index, number)
-        case .text(let text): status = sqlite_nio_sqlite3_bind_text(statement, index, text, -1, transient)
+        case .text(let text):
+            // With its UTF-8 byte count: a NUL inside is bound too (with -1, SQLite would stop at it, so a parameter
+            // "a\0b" would run as "a" while the receipt records "a\0b").
+            var text = text
+            status = text.withUTF8 { utf8 in
+                guard let length = Int32(exactly: utf8.count) else { return SQLITE_TOOBIG }
+                guard let base = utf8.baseAddress else {
+                    return sqlite_nio_sqlite3_bind_text(statement, index, "", 0, transient)
+                }
+                return base.withMemoryRebound(to: CChar.self, capacity: utf8.count) {
+                    sqlite_nio_sqlite3_bind_text(statement, index, $0, length, transient)
+                }
+            }
         }
         guard status == SQLITE_OK else { throw CleanRoomError(.engine, "cannot bind a value: \(message)") }
     }
 
+    /// Prepares, and never runs, a variant of the query being checked (its SQL with a piece replaced), under the
+    /// same authorizer, and returns its output columns and their origins: how the output rules let SQLite resolve a
+    /// name of the query (see `QueryEngine`'s identity counts). The second argument names a table whose rowid the
+    /// variant may read (no query may).
+    public typealias Probe = (_ sql: String, _ rowidOf: String?) throws(CleanRoomError) -> (
+        columns: [String], origins: [String?]
+    )
+
     /// Prepare `query` under the authorizer and describe its output columns, without running it.
     ///
-    /// - Throws: `CleanRoomError/Code/accessDenied` naming what the authorizer refused.
-    public func describe(_ query: Contract.Query) throws(CleanRoomError) -> (columns: [String], origins: [String?]) {
+    /// - Parameters:
+    ///   - query: The approved query.
+    ///   - check: Called with the columns, their origins and a ``Probe`` while the query is prepared.
+    /// - Throws: `CleanRoomError/Code/accessDenied` naming what the authorizer refused,
+    ///   `CleanRoomError/Code/outputRule` (`compoundSelect`), what `check` throws.
+    @discardableResult
+    public func describe(
+        _ query: Contract.Query,
+        checking check: (_ columns: [String], _ origins: [String?], _ probe: Probe) throws(CleanRoomError) -> Void =
+            { _, _, _ in }
+    ) throws(CleanRoomError) -> (columns: [String], origins: [String?]) {
         try lock.withLock { _ throws(CleanRoomError) in
             let statement = try prepareQuery(query)
             defer { sqlite_nio_sqlite3_finalize(statement) }
-            return columns(statement)
+            let (names, origins) = columns(statement)
+            try check(names, origins) { sql, table throws(CleanRoomError) in try probe(sql, rowidOf: table) }
+            return (names, origins)
         }
+    }
+
+    /// A ``Probe``: called with the lock held, while the query being checked is prepared (so the authorizer has its
+    /// readable columns).
+    private func probe(
+        _ sql: String,
+        rowidOf table: String?
+    ) throws(CleanRoomError) -> (
+        columns: [String], origins: [String?]
+    ) {
+        authorizer.rowidTable = table
+        defer { authorizer.rowidTable = nil }
+        let statement = try prepare(sql)
+        defer { sqlite_nio_sqlite3_finalize(statement) }
+        return columns(statement)
     }
 
     private func prepareQuery(_ query: Contract.Query) throws(CleanRoomError) -> OpaquePointer {
@@ -326,6 +389,7 @@ public final class CleanRoomDatabase: @unchecked Sendable {
         authorizer.readable = readable
         if !programsChecked.contains(query) {
             try checkTablesOpened(query)
+            try checkPlan(query)
             programsChecked.insert(query)
         }
         return try prepare(query.sql)
@@ -375,6 +439,28 @@ public final class CleanRoomDatabase: @unchecked Sendable {
         }
     }
 
+    /// SQLite's own account of compound SELECTs: the query plan (`EXPLAIN QUERY PLAN`) of a compound has a
+    /// `COMPOUND QUERY` or `MERGE (…)` step, a recursive CTE a `RECURSIVE STEP`, a `VALUES` list a `VALUES CLAUSE`
+    /// or constant-row scan. Backs the compound limit, which exempts a compound whose last arm is `VALUES`.
+    private func checkPlan(_ query: Contract.Query) throws(CleanRoomError) {
+        let statement = try prepare("EXPLAIN QUERY PLAN " + query.sql)
+        defer { sqlite_nio_sqlite3_finalize(statement) }
+        let markers = ["COMPOUND", "MERGE (", "RECURSIVE STEP", "SETUP", "LEFT-MOST SUBQUERY", "VALUES CLAUSE"]
+        while true {
+            let status = sqlite_nio_sqlite3_step(statement)
+            if status == SQLITE_DONE { return }
+            guard status == SQLITE_ROW else { throw CleanRoomError(.engine, "cannot inspect the query: \(message)") }
+            guard let text = sqlite_nio_sqlite3_column_text(statement, 3) else { continue }
+            let detail = String(cString: text)
+            // `SCAN <n> CONSTANT ROWS`: a VALUES list run as a compound of constant rows.
+            let constantRows =
+                detail.hasPrefix("SCAN ") && detail.dropFirst(5).drop(while: \.isNumber).hasPrefix(" CONSTANT ROW")
+            if markers.contains(where: { detail.hasPrefix($0) }) || detail.contains("VALUES CLAUSE") || constantRows {
+                throw CleanRoomError(.outputRule, "compoundSelect: the query plan has a compound step (\(detail))")
+            }
+        }
+    }
+
     private func columns(_ statement: OpaquePointer) -> (columns: [String], origins: [String?]) {
         let count = sqlite_nio_sqlite3_column_count(statement)
         var names: [String] = []
@@ -402,18 +488,20 @@ public final class CleanRoomDatabase: @unchecked Sendable {
     /// - Parameters:
     ///   - query: The approved query of the contract.
     ///   - parameters: Its parameters by name, already typed against the query's declaration.
-    ///   - check: Called with the output columns and their origins once the query is prepared, before anything is
-    ///     bound or run (what it throws ends the run): the output rules, without preparing twice.
+    ///   - check: Called with the output columns, their origins and a ``Probe`` once the query is prepared, before
+    ///     anything is bound or run (what it throws ends the run): the output rules, without preparing twice.
     public func run(
         _ query: Contract.Query,
         parameters: [String: SQLValue],
-        checkingColumns check: (_ columns: [String], _ origins: [String?]) throws(CleanRoomError) -> Void = { _, _ in }
+        checkingColumns check: (_ columns: [String], _ origins: [String?], _ probe: Probe) throws(CleanRoomError) ->
+            Void =
+            { _, _, _ in }
     ) throws(CleanRoomError) -> RawResult {
         try lock.withLock { _ throws(CleanRoomError) in
             let statement = try prepareQuery(query)
             defer { sqlite_nio_sqlite3_finalize(statement) }
             let (names, origins) = columns(statement)
-            try check(names, origins)
+            try check(names, origins) { sql, table throws(CleanRoomError) in try probe(sql, rowidOf: table) }
             let bound = sqlite_nio_sqlite3_bind_parameter_count(statement)
             guard Int(bound) == parameters.count else {
                 throw CleanRoomError(.badParameter, "the query takes \(bound) parameters, \(parameters.count) given")
@@ -475,7 +563,11 @@ public final class CleanRoomDatabase: @unchecked Sendable {
                     case SQLITE_NULL: row.append(.null)
                     default:
                         if let text = sqlite_nio_sqlite3_column_text(statement, index) {
-                            row.append(.text(String(cString: text)))
+                            // By its byte count: a NUL inside a value is kept.
+                            let count = Int(sqlite_nio_sqlite3_column_bytes(statement, index))
+                            row.append(
+                                .text(String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self))
+                            )
                         } else {
                             row.append(.null)
                         }

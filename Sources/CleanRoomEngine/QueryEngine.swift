@@ -7,23 +7,30 @@ public import CleanRoom
 /// 1. the contract is active (every party signed, nobody halted) — `contractState`;
 /// 2. the query ID is approved (`approvedQueries`), the requester may run it (`runners`), the parameters are exactly
 ///    the declared ones with the declared types (`typedParameters`) — no SQL text is ever taken from a caller;
-/// 3. the query's output columns pass `neverOutput` (no column whose origin is a forbidden column) and
-///    `computedColumns` (a column computed by an expression, whose origin SQLite cannot tell, must be declared in
-///    the query's `computed` list that every party signed), and carry the identity counts (`minIdentities`);
+/// 3. the SQL is not a compound SELECT (`compoundSelect`: no `UNION`, `INTERSECT`, `EXCEPT`, `VALUES` list or
+///    recursive CTE — SQLite reports a compound's column names and origins from one arm only, which every rule
+///    below relies on); its output column names are unique, case-insensitively (`duplicateColumns`: the rules and
+///    the noise go by name); the output columns pass `neverOutput` (no column whose origin is a forbidden column)
+///    and `computedColumns` (a column computed by an expression, whose origin SQLite cannot tell, must be declared
+///    in the query's `computed` list that every party signed), and carry the identity counts (`minIdentities`);
 /// 4. SQLite runs it under the authorizer, the time limit and the memory limit;
 /// 5. groups below the strictest owner's minimum of distinct identities are suppressed and counted;
 /// 6. with differential privacy, the budget of every DP owner read is checked and spent (persisted, rollback
 ///    checked) before Laplace noise is added and the result is returned.
 ///
 /// **How the engine knows each group's distinct identity count.** An approved query must output, for every data
-/// set it reads, a column named `_ids_<dataset>` computed as `COUNT(DISTINCT <that set's identity column>)`
-/// (qualified by the table or its alias). The engine checks this when it validates the query (the column exists,
-/// is computed, and the SQL text has that exact aggregate under that name), uses the counts to suppress groups
-/// and strips the columns from the output. This was chosen over rewriting the query: SQL rewriting needs a full
-/// SQL parser inside the enclave and silently changes what the parties signed, whereas the reserved columns keep
-/// the signed SQL exactly what runs, work for joins and any grouping, and cost one aggregate per data set.
-/// Limit: the check is textual, so a contract whose parties signed a misleading SQL (e.g. the aggregate inside a
-/// `CASE`) is the parties' responsibility; the engine still guarantees the rule on the numbers the query outputs.
+/// set it reads, a column named `_ids_<dataset>` computed as `COUNT(DISTINCT <q>.<identity>)`, where `<q>` is that
+/// data set's table (or an alias of it) in the query's own `FROM` — not a subquery or CTE, which could rename or
+/// pick the values — and the aggregate is one of the query's own result columns (outside every parenthesis, so not
+/// a count made in a subquery and attached to single records). The unqualified `COUNT(DISTINCT <identity>)` is
+/// accepted only when the query reads one data set. The engine finds the aggregate in SQLite's tokens of the SQL
+/// (`Contract.SQLTokens`) and lets SQLite resolve the names: it prepares — never runs — the SQL with the aggregate
+/// replaced by its argument, whose origin must be `<dataset>.<identity>`, and by `<q>.rowid`, whose origin must be
+/// `<dataset>.rowid` (only a table has one; no query may read it, so a subquery cannot pass one through). The
+/// engine uses the counts to suppress groups and strips the columns from the output. This was chosen over
+/// rewriting the query: SQL rewriting needs a full SQL parser inside the enclave and silently changes what the
+/// parties signed, whereas the reserved columns keep the signed SQL exactly what runs, work for joins and any
+/// grouping, and cost one aggregate per data set.
 public final class QueryEngine: Sendable {
     /// A request to run an approved query.
     public struct Request: Hashable, Sendable {
@@ -97,22 +104,54 @@ public final class QueryEngine: Sendable {
 
     /// Check an approved query's output shape against the output rules without running it.
     ///
-    /// - Throws: `CleanRoomError/Code/outputRule` naming `minIdentities`, `neverOutput`, `computedColumns` or
-    ///   `differentialPrivacy`; `CleanRoomError/Code/accessDenied` from the authorizer.
+    /// - Throws: `CleanRoomError/Code/outputRule` naming `compoundSelect`, `sqlText`, `duplicateColumns`,
+    ///   `minIdentities`, `neverOutput`, `computedColumns` or `differentialPrivacy`;
+    ///   `CleanRoomError/Code/accessDenied` from the authorizer.
     public func validate(_ query: Contract.Query) throws(CleanRoomError) {
-        let (columns, origins) = try database.describe(query)
-        _ = try shape(query, columns: columns, origins: origins)
+        let tokens = try Self.tokens(query)
+        try database.describe(query) { columns, origins, probe throws(CleanRoomError) in
+            _ = try shape(query, tokens: tokens, columns: columns, origins: origins, probe: probe)
+        }
+    }
+
+    /// SQLite's tokens of the query's SQL, refusing compound SELECTs and SQL SQLite would not read whole.
+    static func tokens(_ query: Contract.Query) throws(CleanRoomError) -> Contract.SQLTokens {
+        let tokens = Contract.SQLTokens(query.sql)
+        guard !tokens.hasNUL, tokens.illegal == nil else {
+            throw CleanRoomError(
+                .outputRule,
+                "sqlText: query \(query.id): the SQL has a NUL byte or a token SQLite cannot read"
+            )
+        }
+        if let keyword = tokens.compoundOperator {
+            throw CleanRoomError(
+                .outputRule,
+                "compoundSelect: query \(query.id) uses \(keyword); compound SELECTs (UNION, INTERSECT, EXCEPT, "
+                    + "VALUES lists, recursive CTEs) are refused, because SQLite reports a compound's column names and "
+                    + "origins from one arm only"
+            )
+        }
+        return tokens
     }
 
     /// Where each data set's identity count is among the output columns.
     private func shape(
         _ query: Contract.Query,
+        tokens: Contract.SQLTokens,
         columns: [String],
-        origins: [String?]
+        origins: [String?],
+        probe: CleanRoomDatabase.Probe
     ) throws(CleanRoomError) -> [Int] {
+        var seen: Set<String> = []
+        for column in columns where !seen.insert(column.lowercased()).inserted {
+            throw CleanRoomError(
+                .outputRule,
+                "duplicateColumns: query \(query.id) outputs more than one column named \(column) (the output rules "
+                    + "and the noise go by name)"
+            )
+        }
         let forbidden = Set(contract.outputRules.flatMap(\.neverOutput))
         var countColumns: [Int] = []
-        let normalizedSQL = Self.normalize(query.sql)
         for read in query.reads {
             let name = Contract.identityCountPrefix + read
             let indexes = columns.indices.filter { columns[$0].lowercased() == name.lowercased() }
@@ -123,14 +162,7 @@ public final class QueryEngine: Sendable {
                         + "COUNT(DISTINCT <identity of \(read)>)"
                 )
             }
-            // Force-unwrap is safe: reads were validated against the data sets.
-            let identity = contract.dataSet(read)!.identity.lowercased()
-            guard Self.countsIdentity(normalizedSQL, dataSet: read.lowercased(), identity: identity, name: name) else {
-                throw CleanRoomError(
-                    .outputRule,
-                    "minIdentities: query \(query.id): \(name) is not COUNT(DISTINCT \(read).\(identity))"
-                )
-            }
+            try checkIdentityCount(query, read: read, name: name, tokens: tokens, probe: probe)
             countColumns.append(indexes[0])
         }
         for (index, column) in columns.enumerated() where !countColumns.contains(index) {
@@ -171,56 +203,107 @@ public final class QueryEngine: Sendable {
         return countColumns
     }
 
-    /// Lower case, whitespace collapsed, no spaces around punctuation.
-    static func normalize(_ sql: String) -> String {
-        var out = ""
-        var pendingSpace = false
-        for character in sql.lowercased() {
-            if character.isWhitespace {
-                pendingSpace = true
-                continue
-            }
-            if pendingSpace, let last = out.last, !"(),.".contains(last), !"(),.".contains(character) {
-                out.append(" ")
-            }
-            pendingSpace = false
-            out.append(character)
-        }
-        return out
+    /// One `COUNT(DISTINCT <q>.<column>) [AS] <name>` of the query's own result columns, by byte ranges of the SQL.
+    struct IdentityCount {
+        /// The whole aggregate, `COUNT` to its `)`.
+        var aggregate: Range<Int>
+        /// The qualifier `<q>` as written, if any.
+        var qualifier: Range<Int>?
+        /// The argument as written.
+        var argument: Range<Int>
+        /// The counted column's name (lower case, unquoted).
+        var column: String
     }
 
-    /// Whether the normalized SQL has `count(distinct <q>.<identity>)as <name>` (normalized form) with `<q>` the data set or an
-    /// alias of it (`<dataset> <q>` or `<dataset> as <q>`), or an unqualified identity when it reads one set.
-    static func countsIdentity(_ sql: String, dataSet: String, identity: String, name: String) -> Bool {
-        let suffix = ")as " + name.lowercased()
-        var searchFrom = sql.startIndex
-        while let start = sql.range(of: "count(distinct ", range: searchFrom..<sql.endIndex)
-            ?? sql.range(of: "count(distinct", range: searchFrom..<sql.endIndex)
-        {
-            searchFrom = start.upperBound
-            guard let close = sql.range(of: ")", range: start.upperBound..<sql.endIndex) else { return false }
-            guard sql[close.lowerBound...].hasPrefix(suffix) else { continue }
-            let inside = sql[start.upperBound..<close.lowerBound].trimmingSpaces
-            let parts = inside.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-            if parts.count == 1 { return parts[0] == identity }
-            guard parts.count == 2, parts[1] == identity else { continue }
-            let qualifier = parts[0]
-            if qualifier == dataSet { return true }
-            for form in ["\(dataSet) \(qualifier)", "\(dataSet) as \(qualifier)"] {
-                var from = sql.startIndex
-                while let hit = sql.range(of: form, range: from..<sql.endIndex) {
-                    from = hit.upperBound
-                    let before = hit.lowerBound == sql.startIndex ? " " : sql[sql.index(before: hit.lowerBound)]
-                    let after = hit.upperBound == sql.endIndex ? " " : sql[hit.upperBound]
-                    if !(before.isLetter || before.isNumber || before == "_"),
-                        !(after.isLetter || after.isNumber || after == "_")
-                    {
-                        return true
-                    }
-                }
+    /// Every `COUNT(DISTINCT <q>.<column>) [AS] <name>` at depth 0 (the query's own result columns).
+    static func identityCounts(_ sql: Contract.SQLTokens, name: String) -> [IdentityCount] {
+        let tokens = sql.tokens
+        let wanted = name.lowercased()
+        var found: [IdentityCount] = []
+        for start in tokens.indices where tokens[start].depth == 0 && sql.word(tokens[start]) == "COUNT" {
+            var index = start + 1
+            func next() -> Contract.SQLTokens.Token? { index < tokens.count ? tokens[index] : nil }
+            guard let open = next(), sql.isPunctuation(open, "(") else { continue }
+            index += 1
+            guard let distinct = next(), sql.word(distinct) == "DISTINCT" else { continue }
+            index += 1
+            guard let first = next(), var column = sql.identifier(first) else { continue }
+            var qualifier: Range<Int>?
+            var argument = first.range
+            index += 1
+            if let dot = next(), sql.isPunctuation(dot, "."), index + 1 < tokens.count,
+                let second = sql.identifier(tokens[index + 1])
+            {
+                qualifier = first.range
+                column = second
+                argument = first.range.lowerBound..<tokens[index + 1].range.upperBound
+                index += 2
+            }
+            guard let close = next(), sql.isPunctuation(close, ")") else { continue }
+            index += 1
+            if let alias = next(), sql.word(alias) == "AS" { index += 1 }
+            guard let alias = next(), sql.identifier(alias) == wanted else { continue }
+            found.append(
+                IdentityCount(
+                    aggregate: tokens[start].range.lowerBound..<close.range.upperBound,
+                    qualifier: qualifier,
+                    argument: argument,
+                    column: column
+                )
+            )
+        }
+        return found
+    }
+
+    /// Check that `name` counts the distinct identities of `read` on `read`'s own table in the query's own FROM (see
+    /// the type's discussion): the aggregate is found in the tokens, then SQLite resolves its argument in two probes.
+    private func checkIdentityCount(
+        _ query: Contract.Query,
+        read: String,
+        name: String,
+        tokens: Contract.SQLTokens,
+        probe: CleanRoomDatabase.Probe
+    ) throws(CleanRoomError) {
+        // Force-unwrap is safe: reads were validated against the data sets.
+        let identity = contract.dataSet(read)!.identity
+        func refuse(_ why: String) -> CleanRoomError {
+            CleanRoomError(
+                .outputRule,
+                "minIdentities: query \(query.id): \(name) must be COUNT(DISTINCT \(read).\(identity)) (or over an "
+                    + "alias of \(read) in the query's own FROM) among the query's own result columns: \(why)"
+            )
+        }
+        let counts = Self.identityCounts(tokens, name: name)
+        guard counts.count == 1 else {
+            throw refuse(counts.isEmpty ? "there is no such aggregate" : "there are \(counts.count)")
+        }
+        let count = counts[0]
+        guard count.column == identity.lowercased() else { throw refuse("it counts \(count.column)") }
+        guard count.qualifier != nil || query.reads.count == 1 else {
+            throw refuse("the identity column must be qualified when the query reads more than one data set")
+        }
+        let before = tokens.bytes[..<count.aggregate.lowerBound]
+        let after = tokens.bytes[count.aggregate.upperBound...]
+        let rowid = (count.qualifier.map { Array(tokens.bytes[$0]) + Array(".".utf8) } ?? []) + Array("rowid".utf8)
+        let probes: [(sql: [UInt8], origin: String, rowidOf: String?)] = [
+            (Array(before) + tokens.bytes[count.argument] + Array(after), "\(read).\(identity)", nil),
+            (Array(before) + rowid + Array(after), "\(read).rowid", read),
+        ]
+        for (sql, expected, rowidOf) in probes {
+            let described: (columns: [String], origins: [String?])
+            do {
+                described = try probe(String(decoding: sql, as: UTF8.self), rowidOf)
+            } catch {
+                throw refuse("SQLite does not resolve it to a table of the query's own FROM (\(error.reason))")
+            }
+            let indexes = described.columns.indices.filter { described.columns[$0].lowercased() == name.lowercased() }
+            guard indexes.count == 1, let origin = described.origins[indexes[0]],
+                origin.lowercased() == expected.lowercased()
+            else {
+                let origin = indexes.count == 1 ? described.origins[indexes[0]] : nil
+                throw refuse("SQLite resolves it to \(origin ?? "an expression"), not \(expected)")
             }
         }
-        return false
     }
 
     private func dpOwners(_ query: Contract.Query) -> [(owner: String, privacy: Contract.Privacy)] {
@@ -273,9 +356,13 @@ public final class QueryEngine: Sendable {
         // One prepare: the output rules are checked on the prepared statement's columns before it runs.
         var columns: [String] = []
         var countColumns: [Int] = []
-        let raw = try database.run(query, parameters: request.parameters) { names, origins throws(CleanRoomError) in
+        let tokens = try Self.tokens(query)
+        let raw = try database.run(query, parameters: request.parameters) {
+            names,
+            origins,
+            probe throws(CleanRoomError) in
             columns = names
-            countColumns = try shape(query, columns: names, origins: origins)
+            countColumns = try shape(query, tokens: tokens, columns: names, origins: origins, probe: probe)
         }
         let minimum = minIdentities(for: query)
 
@@ -316,11 +403,5 @@ public final class QueryEngine: Sendable {
             minIdentities: minimum,
             epsilonSpentMilli: epsilon
         )
-    }
-}
-
-extension Substring {
-    fileprivate var trimmingSpaces: String {
-        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
     }
 }

@@ -143,6 +143,35 @@ struct ContractTests {
         expectError(.invalidContract) { try contract.validate() }
     }
 
+    @Test("compound SELECTs, NUL in SQL and columns named like SQLite's rowid are refused at drafting")
+    func sqlRefusedAtDrafting() throws {
+        try fixture.contract.validate()
+        for (id, sql) in EngineTests.compoundCases {
+            var contract = fixture.contract
+            contract.queries[0].sql = sql
+            do {
+                try contract.validate()
+                Issue.record("\(id): a compound SELECT was accepted")
+            } catch {
+                #expect(error.code == .invalidContract && error.reason.contains("compound"), "\(id): \(error)")
+            }
+        }
+        var quoted = fixture.contract
+        quoted.queries[0].sql = "SELECT merchant AS \"union\", 'values' AS v FROM a_tx -- UNION"
+        try quoted.validate()
+        var nul = fixture.contract
+        nul.queries[0].sql = Fixture.sharedSQL + "\u{0} UNION ALL SELECT card, 1, 1000, 1000 FROM a_tx"
+        expectError(.invalidContract) { try nul.validate() }
+        var unterminated = fixture.contract
+        unterminated.queries[0].sql = Fixture.sharedSQL + " AND 'x"
+        expectError(.invalidContract) { try unterminated.validate() }
+        for name in ["rowid", "OID", "_rowid_"] {
+            var contract = fixture.contract
+            contract.dataSets[0].columns.append(.init(name: name, type: .integer))
+            expectError(.invalidContract) { try contract.validate() }
+        }
+    }
+
     @Test("a contract is active only when every party signed")
     func signedByAll() throws {
         let contract = fixture.contract

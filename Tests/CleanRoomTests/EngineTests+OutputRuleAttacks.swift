@@ -1,0 +1,257 @@
+import CleanRoom
+import CleanRoomEngine
+import Testing
+
+/// Holes an attack review found in the output rules: approved SQL that parties might sign without noticing that it
+/// hides a forbidden column's origin, launders the identity count or escapes the noise. In the serialized engine
+/// suite (an extension of it), because every test touches SQLite.
+extension EngineTests {
+    /// A query with a noise list (the fixture's `query` has none).
+    func query(
+        _ id: String,
+        _ sql: String,
+        reads: [String] = ["a_tx"],
+        computed: [String],
+        noise: [Contract.Noise],
+        parameters: [Contract.Parameter] = []
+    ) -> Contract.Query {
+        Contract.Query(
+            id: id,
+            sql: sql,
+            parameters: parameters,
+            runners: ["analyst"],
+            reads: reads,
+            computed: computed,
+            noise: noise
+        )
+    }
+
+    /// A DP engine for `contract` with a fresh ledger.
+    func dpEngine(_ contract: Contract) throws -> QueryEngine {
+        try engine(contract, budget: budget(contract, counter: InMemoryCounter(), store: InMemoryLedgerStore()))
+    }
+
+    /// SQLite takes a compound SELECT's column names and origins from one arm only (the leftmost at the top, the
+    /// rightmost in a FROM or scalar subquery), so every rule keyed on a column's origin could be steered by the
+    /// arm the rules look at while another arm outputs card numbers or an unnoised sum.
+    static let compoundCases: [(id: String, sql: String)] = [
+        (
+            "union-all-cards",
+            "SELECT merchant, COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx GROUP BY merchant "
+                + "UNION ALL SELECT card, 1000 FROM a_tx"
+        ),
+        (
+            "union-in-from",
+            "SELECT k, COUNT(DISTINCT k) AS _ids_a_tx FROM (SELECT card AS k FROM a_tx UNION SELECT merchant "
+                + "FROM a_tx) GROUP BY k"
+        ),
+        (
+            "lower-case-behind-comments",
+            "SELECT merchant, COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx GROUP BY merchant /* ' */ union--'\n"
+                + "all SELECT card, 1000 FROM a_tx"
+        ),
+        (
+            "intersect",
+            "SELECT merchant, COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx GROUP BY merchant "
+                + "INTERSECT SELECT card, 1000 FROM a_tx"
+        ),
+        (
+            "except",
+            "SELECT merchant, COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx GROUP BY merchant "
+                + "EXCEPT SELECT card, 1000 FROM a_tx"
+        ),
+        (
+            "values-rows",
+            "SELECT v.column1 AS k, COUNT(DISTINCT t.card) AS _ids_a_tx FROM a_tx t, "
+                + "(VALUES ((SELECT card FROM a_tx LIMIT 1)), ((SELECT merchant FROM a_tx LIMIT 1))) v "
+                + "GROUP BY v.column1"
+        ),
+        (
+            "recursive-cte",
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3) "
+                + "SELECT merchant, COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx, c GROUP BY merchant"
+        ),
+        (
+            // SQLite reads a byte-order mark that starts a token as a space: a scanner that took it for part of a
+            // word would miss the UNION.
+            "byte-order-mark-before-the-keyword",
+            "SELECT merchant, COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx GROUP BY merchant \u{FEFF}UNION ALL "
+                + "SELECT card, 1000 FROM a_tx"
+        ),
+    ]
+
+    @Test("compoundSelect: UNION / INTERSECT / EXCEPT / VALUES lists / recursive CTEs are refused by name")
+    func compoundSelect() throws {
+        for (id, sql) in Self.compoundCases {
+            let contract = contract(adding: query(id, sql))
+            let engine = try engine(contract)
+            expectError(.outputRule, "compoundSelect") { _ = try engine.run(request(id, parameters: [:])) }
+            expectError(.outputRule, "compoundSelect") { try engine.validate(try #require(contract.query(id))) }
+        }
+    }
+
+    @Test("compoundSelect: the second arm cannot carry an unnoised SUM past differential privacy")
+    func compoundHidesUnnoisedSum() throws {
+        let sql =
+            "SELECT merchant, COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx GROUP BY merchant "
+            + "UNION ALL SELECT merchant, SUM(amount) FROM a_tx GROUP BY merchant"
+        let contract = contract(adding: query("dp-union", sql), privacy: .init(epsilonMilli: 100, budgetMilli: 1000))
+        let engine = try dpEngine(contract)
+        expectError(.outputRule, "compoundSelect") { _ = try engine.run(request("dp-union", parameters: [:])) }
+    }
+
+    @Test("compoundSelect: SQLite itself refuses compounds too (compound limit, query plan), without the text scan")
+    func compoundRefusedBySQLite() throws {
+        for (id, sql) in [
+            ("union", "SELECT merchant FROM a_tx UNION ALL SELECT card FROM a_tx"),
+            // A trailing VALUES arm is exempt from SQLITE_LIMIT_COMPOUND_SELECT: the query plan still shows it.
+            ("values-arm", "SELECT merchant FROM a_tx UNION ALL SELECT card FROM a_tx UNION ALL VALUES ('x')"),
+            (
+                "values-rows",
+                "SELECT column1 AS k FROM (VALUES ((SELECT card FROM a_tx)), ((SELECT merchant FROM a_tx)))"
+            ),
+        ] {
+            let contract = contract(adding: query(id, sql))
+            let engine = try engine(contract)
+            // The database alone (no QueryEngine text scan in front of it).
+            expectError(.outputRule, "compoundSelect") {
+                _ = try engine.database.describe(try #require(contract.query(id)))
+            }
+        }
+        let recursive = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3) SELECT x FROM c"
+        let contract = contract(adding: query("recursive", recursive))
+        let engine = try engine(contract)
+        let query = try #require(contract.query("recursive"))
+        do {
+            _ = try engine.database.describe(query)
+            Issue.record("a recursive CTE was prepared")
+        } catch {
+            #expect(error.code == .outputRule || error.code == .accessDenied, "\(error)")
+        }
+    }
+
+    @Test("compoundSelect: the words in strings, quoted identifiers and comments are not compounds")
+    func compoundWordsElsewhere() throws {
+        let sql = """
+            SELECT merchant AS "union", MAX(amount) AS [except], COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx \
+            -- UNION ALL SELECT card\n WHERE merchant <> 'x UNION y' /* INTERSECT */ GROUP BY merchant ORDER BY merchant
+            """
+        let engine = try engine(contract(adding: query("words", sql, computed: ["except"])))
+        let outcome = try engine.run(request("words", parameters: [:]))
+        #expect(outcome.columns == ["union", "except"])
+        #expect(outcome.rows == [[.text("m1"), .integer(100)], [.text("m3"), .integer(100)]])
+    }
+
+    /// Each of these makes `_ids_<set>` count something that is not the set's identity column, or counts it
+    /// somewhere else than the top-level groups.
+    static let identityLaunderingCases: [(id: String, sql: String, reads: [String])] = [
+        (
+            // b_tx reached only through a renaming subquery: the unqualified card is a_tx's.
+            "unqualified-two-sets",
+            "SELECT a.merchant AS merchant, COUNT(DISTINCT a.card) AS _ids_a_tx, COUNT(DISTINCT card) AS _ids_b_tx "
+                + "FROM a_tx a JOIN (SELECT card AS k FROM b_tx) b ON a.card = b.k GROUP BY a.merchant",
+            ["a_tx", "b_tx"]
+        ),
+        (
+            "subquery-named-as-the-set",
+            "SELECT merchant, COUNT(DISTINCT a_tx.card) AS _ids_a_tx FROM (SELECT merchant, amount AS card FROM a_tx) "
+                + "a_tx GROUP BY merchant",
+            ["a_tx"]
+        ),
+        (
+            "alias-without-as",
+            "SELECT merchant, COUNT(DISTINCT a_tx.card) AS _ids_a_tx FROM (SELECT merchant, day card FROM a_tx) "
+                + "a_tx GROUP BY merchant",
+            ["a_tx"]
+        ),
+        (
+            "unaliased-renaming-subquery",
+            "SELECT merchant, COUNT(DISTINCT card) AS _ids_a_tx FROM (SELECT merchant, day AS card FROM a_tx) "
+                + "GROUP BY merchant",
+            ["a_tx"]
+        ),
+        (
+            "cte-column-list",
+            "WITH t(merchant, card) AS (SELECT merchant, day FROM a_tx) "
+                + "SELECT merchant, COUNT(DISTINCT card) AS _ids_a_tx FROM t GROUP BY merchant",
+            ["a_tx"]
+        ),
+        (
+            // The column's origin is a_tx.card, but its values are chosen by a correlated scalar subquery.
+            "scalar-subquery-picks-cards",
+            "SELECT merchant, COUNT(DISTINCT a_tx.card) AS _ids_a_tx FROM (SELECT t.merchant AS merchant, "
+                + "(SELECT c.card FROM a_tx c WHERE c.day >= t.day ORDER BY c.day LIMIT 1) AS card FROM a_tx t) a_tx "
+                + "GROUP BY merchant",
+            ["a_tx"]
+        ),
+        (
+            // The count is over the whole set, attached to every single record.
+            "count-in-a-subquery",
+            "SELECT t.day, s._ids_a_tx FROM a_tx t, (SELECT COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx) s",
+            ["a_tx"]
+        ),
+    ]
+
+    @Test("minIdentities: the identity count must count the set's identity column on the set itself, at the top")
+    func identityLaundering() throws {
+        for (id, sql, reads) in Self.identityLaunderingCases {
+            let contract = contract(adding: query(id, sql, reads: reads))
+            let engine = try engine(contract)
+            expectError(.outputRule, "minIdentities") { _ = try engine.run(request(id, parameters: [:])) }
+        }
+    }
+
+    @Test("minIdentities: the honest forms still run (qualified by the set or an alias, quoted, unqualified alone)")
+    func identityHonestForms() throws {
+        for (id, sql, reads) in [
+            ("plain", "SELECT merchant, COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx GROUP BY merchant", ["a_tx"]),
+            (
+                "qualified",
+                "SELECT merchant, COUNT(DISTINCT a_tx.card) AS \"_ids_a_tx\" FROM a_tx WHERE amount > 50 "
+                    + "GROUP BY merchant",
+                ["a_tx"]
+            ),
+            (
+                "join",
+                "SELECT a.merchant AS merchant, count ( distinct a.\"card\" ) _ids_a_tx, COUNT(DISTINCT b.card) AS "
+                    + "_ids_b_tx FROM a_tx AS a JOIN b_tx b ON a.card = b.card WHERE a.amount > 50 GROUP BY a.merchant",
+                ["a_tx", "b_tx"]
+            ),
+        ] {
+            let engine = try engine(contract(adding: query(id, sql, reads: reads)))
+            let outcome = try engine.run(request(id, parameters: [:]))
+            #expect(outcome.rows == [[.text("m1")], [.text("m3")]], "\(id)")
+            #expect(outcome.suppressedGroups == 1, "\(id)")
+        }
+    }
+
+    @Test("duplicateColumns: two output columns with one name are refused (the noise would cover only the first)")
+    func duplicateColumns() throws {
+        for (id, second) in [("same", "n"), ("case", "N")] {
+            let sql =
+                "SELECT merchant, COUNT(*) AS n, SUM(amount) AS \(second), COUNT(DISTINCT card) AS _ids_a_tx "
+                + "FROM a_tx GROUP BY merchant"
+            let contract = contract(
+                adding: query(id, sql, computed: ["n", second], noise: [.init(column: "n", sensitivity: 1)]),
+                privacy: .init(epsilonMilli: 100, budgetMilli: 1000)
+            )
+            let engine = try dpEngine(contract)
+            expectError(.outputRule, "duplicateColumns") { _ = try engine.run(request(id, parameters: [:])) }
+        }
+    }
+
+    @Test("a text parameter with a NUL is bound whole (what runs is what the receipt records)")
+    func nulInTextParameter() throws {
+        let sql =
+            "SELECT merchant, COUNT(*) AS n, COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx WHERE merchant = :m "
+            + "GROUP BY merchant"
+        let contract = contract(
+            adding: query("by-merchant", sql, computed: ["n"], noise: [], parameters: [.init(name: "m", type: .text)])
+        )
+        let engine = try engine(contract)
+        let plain = try engine.run(request("by-merchant", parameters: ["m": .text("m1")]))
+        #expect(plain.rows == [[.text("m1"), .integer(6)]])
+        let nul = try engine.run(request("by-merchant", parameters: ["m": .text("m1\u{0}zz")]))
+        #expect(nul.rows.isEmpty, "ran as \"m1\": \(nul.rows)")
+    }
+}
