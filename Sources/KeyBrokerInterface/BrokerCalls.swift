@@ -76,8 +76,10 @@ public enum BrokerJoinGrant: EnclaveCall {
 
 /// ECALL, on the newcomer: authenticate the granter by the token of its evidence (a pinned authority, this enclave's
 /// signer and product, not debug, binding this enclave's ephemeral key and the keyring it grants), unwrap the grant
-/// with the ephemeral key of ``BrokerJoinRequest`` and seal the keyring under the signer policy; answers the sealed
-/// blob (then ``BrokerOpen`` it). Any refusal spends the ephemeral key.
+/// with the ephemeral key of ``BrokerJoinRequest`` and seal the keyring under the signer policy, with the authority
+/// certificate that signed the granter's token; answers the sealed blob (then ``BrokerOpen`` it, trusting that
+/// certificate: the keyring opens only while it is trusted, so the evidence shows it). Any refusal spends the
+/// ephemeral key.
 public enum BrokerJoinComplete: EnclaveCall {
     public typealias Input = BrokerJoinCompleteRequest
     public typealias Output = [UInt8]

@@ -59,7 +59,8 @@ public struct BrokerJoinCompleteRequest: Codable, Hashable, Sendable {
     public var grant: String
     /// The token of ``BrokerJoinGrantResponse/evidence`` with its runtime data, from a trusted authority.
     public var granterToken: String
-    /// The authorities whose tokens the newcomer accepts (at least one).
+    /// The authorities whose tokens the newcomer accepts (at least one). The certificate that signed
+    /// ``granterToken`` is sealed with the keyring: the broker opens it only while trusting that certificate.
     public var authorities: [BrokerAuthority]
 
     /// A completion request.

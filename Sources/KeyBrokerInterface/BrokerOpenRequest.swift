@@ -17,7 +17,9 @@ public struct BrokerAuthority: Codable, Hashable, Sendable {
 
 /// What the host gives the broker enclave when it opens.
 public struct BrokerOpenRequest: Codable, Sendable {
-    /// The keyring sealed by an earlier open (or by ``BrokerJoinComplete``); `nil` to make a new one.
+    /// The keyring sealed by an earlier open (or by ``BrokerJoinComplete``); `nil` to make a new one. A joined keyring
+    /// opens only when ``authorities`` pin the certificate that signed its granter's token (`KeyringAuthorityNotTrusted`);
+    /// a keyring sealed by an older broker (format 1) is refused (`KeyringOutdated`).
     public var sealedKeyring: [UInt8]?
     /// The authorities whose tokens the broker accepts.
     public var authorities: [BrokerAuthority]
