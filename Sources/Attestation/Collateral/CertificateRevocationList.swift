@@ -18,7 +18,9 @@ public struct CertificateRevocationList: Sendable {
     /// Serial numbers of revoked certificates, as unsigned integers: big-endian magnitude without leading zero
     /// octets, the form swift-certificates keeps a certificate's serial in. (DER prefixes a serial whose top bit is
     /// set with a `00` octet; comparing the encoded octets would miss about half of all serials.)
-    public let revokedSerials: Set<[UInt8]>
+    public var revokedSerials: Set<[UInt8]> { Set(serials.map(\.bytes)) }
+    /// ``revokedSerials``, hashed over their buffers (a CRL lists hundreds; `Array<UInt8>` hashes byte by byte).
+    let serials: Set<CertificateCache.DERKey>
     let signedBytes: [UInt8]
     let signature: [UInt8]
 
@@ -38,24 +40,55 @@ public struct CertificateRevocationList: Sendable {
                 throw .malformedInput("CRL is neither DER, hexadecimal DER nor PEM")
             }
         }
+        let parts: Parts
+        if let fast = Self.fastParts(der) {
+            parts = fast
+        } else {
+            parts = try Self.asn1Parts(der)
+        }
+        (issuer, thisUpdate, nextUpdate, serials) = (parts.issuer, parts.thisUpdate, parts.nextUpdate, parts.serials)
+        (signedBytes, signature) = (parts.signedBytes, parts.signature)
+    }
+
+    /// What a CRL's DER holds.
+    struct Parts: Equatable {
+        var issuer: DistinguishedName
+        var thisUpdate: Date
+        var nextUpdate: Date?
+        var serials: Set<CertificateCache.DERKey>
+        var signedBytes: [UInt8]
+        var signature: [UInt8]
+    }
+
+    /// The CRL read with swift-asn1 (every DER rule checked); its errors are the CRL's.
+    static func asn1Parts(_ der: [UInt8]) throws(EnclaveError) -> Parts {
         do {
             let root = try DER.parse(der)
-            var parsed: (DistinguishedName, Date, Date?, Set<[UInt8]>, [UInt8], [UInt8])?
+            var parsed: Parts?
             try DER.sequence(root, identifier: .sequence) { outer in
                 guard let tbs = outer.next() else { throw ASN1Error.invalidASN1Object(reason: "no tbsCertList") }
                 _ = outer.next()  // signatureAlgorithm: ECDSA with SHA-256 is checked by the verification itself
                 let signature = try ASN1BitString(derEncoded: &outer)
                 let fields = try Self.parseTBS(tbs)
-                parsed = (fields.0, fields.1, fields.2, fields.3, Array(tbs.encodedBytes), Array(signature.bytes))
+                parsed = Parts(
+                    issuer: fields.0,
+                    thisUpdate: fields.1,
+                    nextUpdate: fields.2,
+                    serials: fields.3,
+                    signedBytes: Array(tbs.encodedBytes),
+                    signature: Array(signature.bytes)
+                )
             }
             guard let parsed else { throw ASN1Error.invalidASN1Object(reason: "empty CRL") }
-            (issuer, thisUpdate, nextUpdate, revokedSerials, signedBytes, signature) = parsed
+            return parsed
         } catch {
             throw .malformedInput("CRL does not parse: \(error)")
         }
     }
 
-    private static func parseTBS(_ node: ASN1Node) throws -> (DistinguishedName, Date, Date?, Set<[UInt8]>) {
+    private static func parseTBS(
+        _ node: ASN1Node
+    ) throws -> (DistinguishedName, Date, Date?, Set<CertificateCache.DERKey>) {
         try DER.sequence(node, identifier: .sequence) { nodes in
             var next = nodes.next()
             if let version = next, version.identifier == .integer {
@@ -70,7 +103,7 @@ public struct CertificateRevocationList: Sendable {
             guard let thisNode = nodes.next() else { throw ASN1Error.invalidASN1Object(reason: "no thisUpdate") }
             let thisUpdate = try DERTime.date(thisNode)
             var nextUpdate: Date?
-            var revoked = Set<[UInt8]>()
+            var revoked = Set<CertificateCache.DERKey>()
             while let item = nodes.next() {
                 switch item.identifier {
                 case .utcTime, .generalizedTime:
@@ -84,7 +117,7 @@ public struct CertificateRevocationList: Sendable {
                                 }
                                 // A positive INTEGER in strict DER (fewest octets, no negative numbers), read as
                                 // its magnitude: a malformed entry fails the whole CRL.
-                                revoked.insert(Self.magnitude(try ArraySlice<UInt8>(derEncoded: serial)))
+                                revoked.insert(.init(Self.magnitude(try ArraySlice<UInt8>(derEncoded: serial))))
                                 while fields.next() != nil {}  // revocation date, entry extensions
                             }
                         }
@@ -113,7 +146,7 @@ public struct CertificateRevocationList: Sendable {
 
     /// Whether `serial` is listed as revoked, compared as an integer.
     public func revokes(serial: Certificate.SerialNumber) -> Bool {
-        revokedSerials.contains(Self.magnitude(serial.bytes))
+        serials.contains(.init(Self.magnitude(serial.bytes)))
     }
 
     /// An unsigned big-endian integer without leading zero octets.

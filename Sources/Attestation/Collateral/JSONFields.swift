@@ -175,13 +175,12 @@ struct JSONFields {
         }
     }
 
-    /// The value of a hexadecimal digit, or 0xFF.
+    /// The value of a hexadecimal digit, or 0xFF (without branches on the digit's kind).
+    @inline(__always)
     private static func nibble(_ c: UInt8) -> UInt8 {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: 0xFF
-        }
+        let digit = c &- UInt8(ascii: "0")
+        let letter = (c | 0x20) &- UInt8(ascii: "a")
+        if digit < 10 { return digit }
+        return letter < 6 ? letter + 10 : 0xFF
     }
 }

@@ -25,9 +25,20 @@ struct JSONString: Hashable, Sendable {
 
     /// The string's value; `nil` if its bytes are not valid UTF-8 or its escapes are malformed.
     func decoded() -> String? {
-        guard escaped else { return String(validating: raw, as: UTF8.self) }
+        guard escaped else { return Self.string(raw) }
         guard let output = decodedBytes(write: true) else { return nil }
-        return String(validating: output, as: UTF8.self)
+        return Self.string(output[...])
+    }
+
+    /// `String(validating:as:)` over the bytes' buffer (on an `ArraySlice` it ran unspecialized, looking up generic
+    /// metadata on every call); ASCII, the common case, needs no validation.
+    private static func string(_ bytes: ArraySlice<UInt8>) -> String? {
+        bytes.withUnsafeBufferPointer { buffer in
+            var any: UInt8 = 0
+            for byte in buffer { any |= byte }
+            return any < 0x80
+                ? String(decoding: buffer, as: UTF8.self) : String(validating: buffer, as: UTF8.self)
+        }
     }
 
     /// The UTF-8 bytes of ``decoded()``, without making a `String`; `nil` exactly when ``decoded()`` is.
@@ -78,6 +89,15 @@ struct JSONString: Hashable, Sendable {
                 while index < input.count {
                     // The bytes up to the next escape, copied at once.
                     var run = index
+                    if let base = input.baseAddress {
+                        // Eight bytes at a time while none is a backslash.
+                        while run + 8 <= input.count {
+                            let word =
+                                UnsafeRawPointer(base + run).loadUnaligned(as: UInt64.self) ^ 0x5C5C_5C5C_5C5C_5C5C
+                            if (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080 != 0 { break }
+                            run += 8
+                        }
+                    }
                     while run < input.count, input[run] != UInt8(ascii: "\\") { run += 1 }
                     if write, run > index, let source = input.baseAddress, let target = out.baseAddress {
                         (target + count).update(from: source + index, count: run - index)

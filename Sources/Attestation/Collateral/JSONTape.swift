@@ -287,9 +287,24 @@ final class JSONTape: Sendable {
             var escaped = false
             var ascii = true
             var control = false
+            // Whether an escape is malformed (judged here as JSONString's decoding judges it), and where the low half
+            // of a surrogate pair starts (checked with its high half, not again on its own).
+            var badEscape = false
+            var pairedLow = -1
             var index = start
             var end: Int?
-            while index < bytes.count {
+            let count = bytes.count
+            let base = bytes.baseAddress
+            while index < count {
+                // Eight bytes at a time while none is a quote, a backslash, a control character or non-ASCII.
+                if let base {
+                    while index + 8 <= count {
+                        let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+                        if Self.special(word) { break }
+                        index += 8
+                    }
+                    guard index < count else { break }
+                }
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
                     end = index
@@ -297,7 +312,8 @@ final class JSONTape: Sendable {
                 }
                 if byte == UInt8(ascii: "\\") {
                     escaped = true
-                    index += 2  // the escape's first character; \u digits are checked when decoded
+                    if !badEscape, index != pairedLow { badEscape = !validEscape(at: index, pairedLow: &pairedLow) }
+                    index += 2  // the escape's first character; \u digits were checked above
                     continue
                 }
                 if byte < 0x20 {
@@ -316,10 +332,68 @@ final class JSONTape: Sendable {
             guard !control else { throw fail("control character in a string") }
             append(escaped ? .escapedString : .string, start, end)
             position += 1
-            if !ascii || escaped {
+            if !ascii {
                 let token = JSONString(raw: array[start..<end], escaped: escaped)
-                guard token.isWellFormed(ascii: ascii) else { throw fail("invalid string") }
+                guard token.isWellFormed(ascii: false) else { throw fail("invalid string") }
+            } else if badEscape {
+                throw fail("invalid string")
             }
+        }
+
+        /// Whether any byte of `word` is a quote, a backslash, below 0x20 or above 0x7F.
+        @inline(__always)
+        static func special(_ word: UInt64) -> Bool {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            let quote = word ^ 0x2222_2222_2222_2222
+            let backslash = word ^ 0x5C5C_5C5C_5C5C_5C5C
+            let zeroQuote = (quote &- ones) & ~quote
+            let zeroBackslash = (backslash &- ones) & ~backslash
+            let control = (word &- 0x2020_2020_2020_2020) & ~word
+            return (zeroQuote | zeroBackslash | control | word) & highs != 0
+        }
+
+        /// Whether the escape at `index` (a backslash) is well formed, as `JSONString`'s decoding judges it: one of
+        /// `"\\/bfnrt`, or `u` and four hexadecimal digits, a high surrogate only followed by an escaped low one
+        /// (whose start is recorded in `pairedLow`), never a low surrogate alone.
+        func validEscape(at index: Int, pairedLow: inout Int) -> Bool {
+            guard index + 1 < bytes.count else { return false }
+            switch bytes[index + 1] {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                return true
+            case UInt8(ascii: "u"):
+                guard let code = hex4(at: index + 2) else { return false }
+                if (0xD800..<0xDC00).contains(code) {
+                    guard index + 7 < bytes.count, bytes[index + 6] == UInt8(ascii: "\\"),
+                        bytes[index + 7] == UInt8(ascii: "u"), let low = hex4(at: index + 8),
+                        (0xDC00..<0xE000).contains(low)
+                    else { return false }
+                    pairedLow = index + 6
+                    return true
+                }
+                return !(0xDC00..<0xE000).contains(code)
+            default:
+                return false
+            }
+        }
+
+        /// Four hexadecimal digits at `index`.
+        func hex4(at index: Int) -> UInt32? {
+            guard index + 4 <= bytes.count else { return nil }
+            var value: UInt32 = 0
+            for offset in 0..<4 {
+                let byte = bytes[index + offset]
+                let digit: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+                default: return nil
+                }
+                value = value << 4 | UInt32(digit)
+            }
+            return value
         }
 
         mutating func number() throws(EnclaveError) {

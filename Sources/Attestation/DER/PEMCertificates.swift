@@ -11,33 +11,49 @@ enum PEMCertificates {
     /// The DER encodings of the chain's certificates, in order.
     static func derBlocks(_ text: some Collection<UInt8>) throws -> [[UInt8]] {
         let bytes = Array(text)
-        var blocks: [[UInt8]] = []
-        var position = 0
-        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
-        func matches(_ marker: [UInt8], at index: Int) -> Bool {
-            index + marker.count <= bytes.count && bytes[index..<index + marker.count].elementsEqual(marker)
-        }
-        while position < bytes.count {
-            if isSpace(bytes[position]) {
-                position += 1
-                continue
+        return try bytes.withUnsafeBufferPointer { bytes in
+            var blocks: [[UInt8]] = []
+            var position = 0
+            func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
+            func matches(_ marker: [UInt8], at index: Int) -> Bool {
+                index + marker.count <= bytes.count && bytes[index..<index + marker.count].elementsEqual(marker)
             }
-            guard matches(begin, at: position) else { throw PEMError.unexpectedText }
-            position += begin.count
-            var body: [UInt8] = []
-            body.reserveCapacity(2048)
-            // The end line is looked for only at a dash (base64 has none): one comparison per byte, not a slice.
-            while position < bytes.count, bytes[position] != UInt8(ascii: "-") || !matches(end, at: position) {
-                if !isSpace(bytes[position]) { body.append(bytes[position]) }
-                position += 1
+            while position < bytes.count {
+                if isSpace(bytes[position]) {
+                    position += 1
+                    continue
+                }
+                guard matches(begin, at: position) else { throw PEMError.unexpectedText }
+                position += begin.count
+                // The body without its whitespace, written into a buffer of the rest's size. The end line is looked
+                // for only at a dash (base64 has none): one comparison per byte, not a slice.
+                var found = false
+                let body = [UInt8](unsafeUninitializedCapacity: bytes.count - position) { out, written in
+                    var count = 0
+                    while position < bytes.count {
+                        let byte = bytes[position]
+                        if byte == UInt8(ascii: "-") {
+                            if matches(end, at: position) {
+                                found = true
+                                break
+                            }
+                        }
+                        if !isSpace(byte) {
+                            out[count] = byte
+                            count += 1
+                        }
+                        position += 1
+                    }
+                    written = count
+                }
+                guard found else { throw PEMError.unterminated }
+                position += end.count
+                guard let der = Data(base64Encoded: Data(body)), !der.isEmpty else { throw PEMError.badBase64 }
+                blocks.append([UInt8](der))
             }
-            guard position < bytes.count else { throw PEMError.unterminated }
-            position += end.count
-            guard let der = Data(base64Encoded: Data(body)), !der.isEmpty else { throw PEMError.badBase64 }
-            blocks.append([UInt8](der))
+            guard !blocks.isEmpty else { throw PEMError.empty }
+            return blocks
         }
-        guard !blocks.isEmpty else { throw PEMError.empty }
-        return blocks
     }
 
     /// The chain's certificates, in order.
