@@ -113,13 +113,13 @@ struct KeyBrokerEnclave: EnclaveApplication {
         var newBlob: [UInt8]?
         if let sealed = request.sealedKeyring {
             let opened = try await context.unseal(sealed)
-            guard opened.policy == .signerID, opened.additionalData != outdatedKeyringLabel else {
+            guard opened.additionalData != outdatedKeyringLabel else {
                 throw EnclaveError.invalidSignature(
                     "\(KeyBrokerError.keyringOutdated): the sealed keyring is of format 1, which does not record the "
                         + "certificate a joined keyring was accepted under; make a new keyring or join again"
                 )
             }
-            guard opened.additionalData == keyringLabel else {
+            guard opened.policy == .signerID, opened.additionalData == keyringLabel else {
                 throw EnclaveError.invalidSignature("the sealed blob is not a broker keyring")
             }
             keyring = try Self.mapped { try BrokerKeyring(sealedRecord: opened.plaintext) }
