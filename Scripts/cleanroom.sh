@@ -284,8 +284,11 @@ status=$(curl -sS --cacert "$cacert" -o "$work/receipt.json" -w '%{http_code}' "
 sed 's/^/    /' "$work/receipt-verify.txt"
 status=$(curl -sS --cacert "$cacert" -o "$work/result.json" -w '%{http_code}' "${url%/}/results/$run")
 [ "$status" = 200 ] || fail "the result: HTTP $status"
-"$cli" cleanroom result open "$work/result.json" --party analyst --key "$work/analyst.x25519" \
-    --out "$work/result.plain" || fail "the analyst cannot open the result"
+# The result opens only beside its verified receipt, which must name its digest (a result the host made itself, or one
+# of an earlier run, is refused: badResult).
+"$cli" cleanroom result open "$work/result.json" --receipt "$work/receipt.json" --contract "$work/contract.json" \
+    --allow-simulated --party analyst --key "$work/analyst.x25519" --out "$work/result.plain" \
+    || fail "the analyst cannot open the result"
 echo "==> the analyst's result (merchants where both banks saw at least the minimum of shared cards):"
 sed 's/^/    /' "$work/result.plain"
 echo
@@ -369,6 +372,18 @@ step="halting"
     --reason "demo: bank-b withdraws" --out "$work/halt.json" >/dev/null
 answer=$(call POST /halts "$work/halt.json")
 expect_status "$answer" 200 "bank-b's halt"
+# The enclave acknowledges the halt (signed by its attested receipt key) once it is saved in its sealed state and
+# counted by the key broker: a restarted clean room stays halted. No acknowledgement: the halt may never have landed.
+body "$answer" | json acknowledgement | python3 -c 'import base64, sys
+text = sys.stdin.read().strip()
+sys.stdout.buffer.write(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))' >"$work/halt-ack.json" \
+    || fail "the clean room did not acknowledge bank-b's halt: $answer"
+"$cli" cleanroom receipt verify-halt "$work/halt-ack.json" --halt "$work/halt.json" --contract "$work/contract.json" \
+    --allow-simulated >"$work/halt-verify.txt" 2>&1 \
+    || fail "the halt acknowledgement does not verify: $(cat "$work/halt-verify.txt")"
+sed 's/^/    /' "$work/halt-verify.txt"
+grep -q "durable: saved.*, counted" "$work/halt-verify.txt" \
+    || fail "the halt was not saved and counted: $(cat "$work/halt-verify.txt")"
 answer=$(call GET /status)
 grep -q '"phase":"halted"' <<<"$answer" || fail "the clean room is not halted: $answer"
 "$cli" cleanroom query --contract "$work/contract.json" --party analyst --key "$work/analyst.pem" \

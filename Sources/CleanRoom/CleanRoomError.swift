@@ -59,6 +59,12 @@ public struct CleanRoomError: Error, Hashable, Sendable, CustomStringConvertible
         public static let uploadSignature = Code("uploadSignature")
         /// A receipt or receipt chain does not verify.
         public static let badReceipt = Code("badReceipt")
+        /// A result document is not the one its verified receipt names (another digest, contract or query).
+        public static let badResult = Code("badResult")
+        /// A saved state or signed statement is in an older format this build no longer accepts.
+        public static let formatOutdated = Code("formatOutdated")
+        /// An upload older than the newest version of its data set already loaded under the contract.
+        public static let staleUpload = Code("staleUpload")
         /// The SQL engine failed for another reason.
         public static let engine = Code("engine")
 

@@ -41,6 +41,13 @@ struct JSONFields {
         return number
     }
 
+    mutating func bool(_ key: String) throws(CleanRoomError) -> Bool {
+        guard case .bool(let value) = try take(key) else {
+            throw CleanRoomError(.malformed, "\(what).\(key) is not a boolean")
+        }
+        return value
+    }
+
     mutating func array(_ key: String, maxCount: Int = 1024) throws(CleanRoomError) -> [CanonicalJSON] {
         guard case .array(let items) = try take(key) else {
             throw CleanRoomError(.malformed, "\(what).\(key) is not an array")

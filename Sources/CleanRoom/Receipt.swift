@@ -176,17 +176,17 @@ public enum ReceiptChain {
     /// what it must link to (nil: it must be the chain's first, sequence 0).
     ///
     /// - Throws: ``CleanRoomError/Code/badReceipt`` naming the receipt and the check, or what `evidenceKey` throws.
+    /// - Returns: the receipts, verified (what ``ResultEnvelope/open(as:key:receipt:)`` takes).
+    @discardableResult
     public static func verify(
         _ receipts: [Receipt],
         after previous: Receipt? = nil,
         evidenceKey: (Receipt) throws(CleanRoomError) -> P256.Signing.PublicKey
-    ) throws(CleanRoomError) {
+    ) throws(CleanRoomError) -> [VerifiedReceipt] {
         var last = previous
+        var verified: [VerifiedReceipt] = []
         for receipt in receipts {
-            let key = try evidenceKey(receipt)
-            guard let signature = try? P256.Signing.ECDSASignature(rawRepresentation: receipt.signature),
-                key.isValidSignature(signature, for: receipt.message)
-            else { throw CleanRoomError(.badReceipt, "receipt \(receipt.sequence): the signature does not verify") }
+            verified.append(try VerifiedReceipt(receipt, key: try evidenceKey(receipt)))
             if let last {
                 guard receipt.previous == last.digest, receipt.sequence == last.sequence + 1 else {
                     throw CleanRoomError(
@@ -204,6 +204,28 @@ public enum ReceiptChain {
             }
             last = receipt
         }
+        return verified
+    }
+}
+
+/// A receipt whose signature verified with the receipt key its evidence attests: what a result is opened against
+/// (``ResultEnvelope/open(as:key:receipt:)``).
+///
+/// Made by ``ReceiptChain/verify(_:after:evidenceKey:)`` or ``init(_:key:)``; the key must come from
+/// ``Receipt/attestedKey(reportData:runtimeData:)`` over evidence verified with the platform's roots (and, for the
+/// contract's enclave, its signer, product and minimum security version).
+public struct VerifiedReceipt: Hashable, Sendable {
+    /// The receipt.
+    public let receipt: Receipt
+
+    /// Verify `receipt`'s signature with `key`, the receipt key its verified evidence attests.
+    ///
+    /// - Throws: ``CleanRoomError/Code/badReceipt`` when the signature does not verify.
+    public init(_ receipt: Receipt, key: P256.Signing.PublicKey) throws(CleanRoomError) {
+        guard let signature = try? P256.Signing.ECDSASignature(rawRepresentation: receipt.signature),
+            key.isValidSignature(signature, for: receipt.message)
+        else { throw CleanRoomError(.badReceipt, "receipt \(receipt.sequence): the signature does not verify") }
+        self.receipt = receipt
     }
 }
 
@@ -224,10 +246,14 @@ extension Receipt {
     ///
     /// - Throws: ``CleanRoomError/Code/badReceipt`` when it does not parse.
     public func boundEvidence() throws(CleanRoomError) -> BoundEvidence {
+        try Self.boundEvidence(evidence, what: "receipt \(sequence)")
+    }
+
+    static func boundEvidence(_ evidence: [UInt8], what: String) throws(CleanRoomError) -> BoundEvidence {
         do {
             return try JSONDecoder().decode(BoundEvidence.self, from: Data(evidence))
         } catch {
-            throw CleanRoomError(.badReceipt, "receipt \(sequence): the evidence does not parse")
+            throw CleanRoomError(.badReceipt, "\(what): the evidence does not parse")
         }
     }
 
@@ -239,8 +265,22 @@ extension Receipt {
     /// - Throws: ``CleanRoomError/Code/badReceipt`` naming the check that failed.
     public func attestedKey(reportData: [UInt8], runtimeData: [UInt8]) throws(CleanRoomError) -> P256.Signing.PublicKey
     {
+        try Self.attestedKey(
+            reportData: reportData,
+            runtimeData: runtimeData,
+            contractID: contractID,
+            what: "receipt \(sequence)"
+        )
+    }
+
+    static func attestedKey(
+        reportData: [UInt8],
+        runtimeData: [UInt8],
+        contractID: Digest32,
+        what: String
+    ) throws(CleanRoomError) -> P256.Signing.PublicKey {
         guard reportData.count >= 32, Array(reportData.prefix(32)) == Array(SHA256.hash(data: runtimeData)) else {
-            throw CleanRoomError(.badReceipt, "receipt \(sequence): the evidence does not bind the runtime data")
+            throw CleanRoomError(.badReceipt, "\(what): the evidence does not bind the runtime data")
         }
         struct JWK: Decodable {
             let kty: String
@@ -253,15 +293,15 @@ extension Receipt {
             let receiptKey: JWK?
         }
         guard let runtime = try? JSONDecoder().decode(Runtime.self, from: Data(runtimeData)) else {
-            throw CleanRoomError(.badReceipt, "receipt \(sequence): the runtime data does not parse")
+            throw CleanRoomError(.badReceipt, "\(what): the runtime data does not parse")
         }
         guard runtime.contract == contractID.hex else {
-            throw CleanRoomError(.badReceipt, "receipt \(sequence): the evidence binds contract \(runtime.contract)")
+            throw CleanRoomError(.badReceipt, "\(what): the evidence binds contract \(runtime.contract)")
         }
         guard let jwk = runtime.receiptKey, jwk.kty == "EC", jwk.crv == "P-256",
             let x = Base64URL.decode(jwk.x), let y = Base64URL.decode(jwk.y), x.count == 32, y.count == 32,
             let key = try? P256.Signing.PublicKey(rawRepresentation: x + y)
-        else { throw CleanRoomError(.badReceipt, "receipt \(sequence): the evidence binds no P-256 receipt key") }
+        else { throw CleanRoomError(.badReceipt, "\(what): the evidence binds no P-256 receipt key") }
         return key
     }
 }

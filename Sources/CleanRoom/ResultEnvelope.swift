@@ -7,7 +7,8 @@ import Foundation
 ///
 /// The HPKE `info` binds the contract ID and the query ID (`EnclaveKit.cleanroom.result.v1`, zero byte, contract
 /// ID, query ID), so a result cannot be passed off as another contract's or query's. The document is canonical
-/// JSON; its SHA-256 is the result digest a receipt names.
+/// JSON; its SHA-256 is the result digest a receipt names. Base mode authenticates no sender: a recipient opens a
+/// result only beside the verified receipt naming its digest (``open(as:key:receipt:)``).
 public struct ResultEnvelope: Hashable, Sendable {
     /// One recipient's copy.
     public struct Copy: Hashable, Sendable {
@@ -118,11 +119,45 @@ public struct ResultEnvelope: Hashable, Sendable {
         self.init(contractID: id, queryID: query, copies: copies)
     }
 
-    /// Decrypt the copy of `party` with its private key.
+    /// Decrypt the copy of `party` with its private key, once `receipt` names this very document.
+    ///
+    /// HPKE base mode authenticates no sender: anyone with the recipients' public keys (the host among them) can
+    /// make an envelope that opens, or serve one of an earlier run. Only the receipt, signed by the key the clean
+    /// room's evidence binds, says which result the enclave made: its result digest must be SHA-256 of this document,
+    /// and its contract and query this document's.
+    ///
+    /// - Throws: ``CleanRoomError/Code/badResult`` when the receipt names another document, contract or query;
+    ///   ``CleanRoomError/Code/unknownRecipient`` when there is no copy for `party`;
+    ///   ``CleanRoomError/Code/dataTampered`` when it does not open (wrong key, tampered, other contract or query).
+    public func open(
+        as party: String,
+        key: Curve25519.KeyAgreement.PrivateKey,
+        receipt: VerifiedReceipt
+    ) throws(CleanRoomError) -> [UInt8] {
+        let named = receipt.receipt
+        guard named.contractID == contractID, named.queryID == queryID else {
+            throw CleanRoomError(
+                .badResult,
+                "the result is of contract \(contractID) query \(queryID), the receipt of contract \(named.contractID) "
+                    + "query \(named.queryID)"
+            )
+        }
+        guard named.result == digest else {
+            throw CleanRoomError(
+                .badResult,
+                "the result's SHA-256 is \(digest), receipt \(named.sequence) names \(named.result): not the result the "
+                    + "clean room made for it (forged or swapped)"
+            )
+        }
+        return try open(as: party, key: key)
+    }
+
+    /// Decrypt the copy of `party` with its private key, without checking which run made it (the package's own tests
+    /// and bench only: recipients use ``open(as:key:receipt:)``).
     ///
     /// - Throws: ``CleanRoomError/Code/unknownRecipient`` when there is no copy for `party`,
     ///   ``CleanRoomError/Code/dataTampered`` when it does not open (wrong key, tampered, other contract or query).
-    public func open(as party: String, key: Curve25519.KeyAgreement.PrivateKey) throws(CleanRoomError) -> [UInt8] {
+    package func open(as party: String, key: Curve25519.KeyAgreement.PrivateKey) throws(CleanRoomError) -> [UInt8] {
         guard let copy = copies.first(where: { $0.party == party }) else {
             throw CleanRoomError(.unknownRecipient, "the result has no copy for \(party)")
         }

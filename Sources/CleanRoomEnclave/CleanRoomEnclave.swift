@@ -21,7 +21,10 @@ struct CleanRoomEnclave: EnclaveApplication {
         let room = self.room
         let persistence = RoomPersistence(
             seal: { plaintext in try await context.seal(plaintext, policy: .signerID) },
-            unseal: { blob in try await context.unseal(blob).plaintext },
+            unseal: { blob in
+                let unsealed = try await context.unseal(blob)
+                return (unsealed.plaintext, unsealed.securityVersion)
+            },
             load: { contractID in
                 try await context.ocall(CleanRoomLoadState.self, .init(contractID: contractID)).blob
             },
@@ -42,10 +45,12 @@ struct CleanRoomEnclave: EnclaveApplication {
             return answer
         }
         calls.register(CleanRoomHalt.self) { statement in
-            try room.halt(statement)
+            try await room.halt(statement, persistence: persistence)
         }
         calls.register(CleanRoomLoad.self) { request in
-            try await room.load(request) { chunk in try await context.ocall(CleanRoomReadChunk.self, chunk) }
+            try await room.load(request, persistence: persistence) { chunk in
+                try await context.ocall(CleanRoomReadChunk.self, chunk)
+            }
         }
         calls.register(CleanRoomRunQuery.self) { request in
             try await room.run(request, persistence: persistence)

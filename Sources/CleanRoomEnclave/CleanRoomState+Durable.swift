@@ -7,10 +7,12 @@ import Foundation
 
 /// The clean room's durable state: what must survive a restart of the host and the enclave.
 ///
-/// It holds the privacy budget ledger (ε spent per owner, its version) and the receipt chain's head (the last
-/// receipt's sequence and digest), under a generation number that grows by one at every save. The enclave seals it
-/// to its signer (any enclave of the contract's signer and product at the same or a higher security version can
-/// read it) and the untrusted host keeps it (``CleanRoomSaveState``, ``CleanRoomLoadState``).
+/// It holds the privacy budget ledger (ε spent per owner, its version), the receipt chain's head (the last
+/// receipt's sequence and digest) and the halts received (party, reason), under a generation number that grows by
+/// one at every save. The enclave seals it to its signer (any enclave of the contract's signer and product at the
+/// same or a higher security version can read it) and the untrusted host keeps it (``CleanRoomSaveState``,
+/// ``CleanRoomLoadState``). Format v2 (`EnclaveKit.cleanroom.state.v2`) added the halts; a v1 state is refused by
+/// name (`formatOutdated`): it can't say whether the contract was halted.
 struct DurableRoomState: Equatable, Sendable {
     /// The last receipt made: the next one follows it.
     struct Head: Equatable, Sendable {
@@ -18,13 +20,25 @@ struct DurableRoomState: Equatable, Sendable {
         var digest: Digest32
     }
 
+    /// A halt in force: who and why.
+    struct Halt: Equatable, Sendable {
+        var party: String
+        var reason: String
+    }
+
     var contractID: Digest32
     var generation: UInt64
     /// The budget ledger's canonical JSON (`PrivacyBudget.Ledger`), empty before the first DP query.
     var ledger: [UInt8]
     var head: Head?
+    /// The halts received, in order (empty: not halted).
+    var halts: [Halt] = []
+    /// The highest upload version loaded per data set (a lower one is refused: `staleUpload`).
+    var uploads: [String: UInt64] = [:]
 
-    static let domain = "EnclaveKit.cleanroom.state.v1"
+    static let domain = "EnclaveKit.cleanroom.state.v2"
+    /// The format before halts were saved: refused.
+    static let domainV1 = "EnclaveKit.cleanroom.state.v1"
 
     var bytes: [UInt8] {
         var members: [String: CanonicalJSON] = [
@@ -32,6 +46,8 @@ struct DurableRoomState: Equatable, Sendable {
             "contract": .string(contractID.hex),
             "generation": .integer(Int64(truncatingIfNeeded: generation)),
             "ledger": .string(Base64URL.encode(ledger)),
+            "halts": .array(halts.map { .object(["party": .string($0.party), "reason": .string($0.reason)]) }),
+            "uploads": .object(uploads.mapValues { .integer(Int64(clamping: $0)) }),
         ]
         if let head {
             members["head"] = .object(["sequence": .integer(head.sequence), "digest": .string(head.digest.hex)])
@@ -42,20 +58,41 @@ struct DurableRoomState: Equatable, Sendable {
     /// SHA-256 of ``bytes``, lower-case hex: what the rollback counter records with the generation.
     var digest: String { SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined() }
 
-    init(contractID: Digest32, generation: UInt64, ledger: [UInt8], head: Head?) {
+    init(
+        contractID: Digest32,
+        generation: UInt64,
+        ledger: [UInt8],
+        head: Head?,
+        halts: [Halt] = [],
+        uploads: [String: UInt64] = [:]
+    ) {
         self.contractID = contractID
         self.generation = generation
         self.ledger = ledger
         self.head = head
+        self.halts = halts
+        self.uploads = uploads
     }
 
     init(bytes: [UInt8]) throws(CleanRoomError) {
-        guard case .object(let members) = try CanonicalJSON.parseCanonical(bytes),
-            members.keys.allSatisfy(["domain", "contract", "generation", "ledger", "head"].contains),
+        guard case .object(let members) = try CanonicalJSON.parseCanonical(bytes) else {
+            throw CleanRoomError(.malformed, "the clean room's saved state does not parse")
+        }
+        if case .string(Self.domainV1)? = members["domain"] {
+            throw CleanRoomError(
+                .formatOutdated,
+                "the clean room's saved state is format v1, which did not record halts: this build can't tell whether "
+                    + "the contract was halted, so it does not restore it (sign a new contract)"
+            )
+        }
+        let known = ["domain", "contract", "generation", "ledger", "head", "halts", "uploads"]
+        guard members.keys.allSatisfy(known.contains),
             case .string(Self.domain)? = members["domain"],
             case .string(let contract)? = members["contract"], let id = try? Digest32(hex: contract),
             case .integer(let generation)? = members["generation"], generation >= 0,
-            case .string(let ledgerText)? = members["ledger"], let ledger = Base64URL.decode(ledgerText)
+            case .string(let ledgerText)? = members["ledger"], let ledger = Base64URL.decode(ledgerText),
+            case .array(let haltItems)? = members["halts"], haltItems.count <= CleanRoomOpenRequest.maxDocuments,
+            case .object(let uploadItems)? = members["uploads"], uploadItems.count <= 1024
         else { throw CleanRoomError(.malformed, "the clean room's saved state does not parse") }
         var head: Head?
         if let value = members["head"] {
@@ -65,7 +102,28 @@ struct DurableRoomState: Equatable, Sendable {
             else { throw CleanRoomError(.malformed, "the clean room's saved chain head does not parse") }
             head = Head(sequence: sequence, digest: digestValue)
         }
-        self.init(contractID: id, generation: UInt64(generation), ledger: ledger, head: head)
+        var halts: [Halt] = []
+        for item in haltItems {
+            guard case .object(let fields) = item, fields.count == 2,
+                case .string(let party)? = fields["party"], case .string(let reason)? = fields["reason"]
+            else { throw CleanRoomError(.malformed, "the clean room's saved halts do not parse") }
+            halts.append(Halt(party: party, reason: reason))
+        }
+        var uploads: [String: UInt64] = [:]
+        for (dataSet, item) in uploadItems {
+            guard case .integer(let version) = item, version >= 1 else {
+                throw CleanRoomError(.malformed, "the clean room's saved upload versions do not parse")
+            }
+            uploads[dataSet] = UInt64(version)
+        }
+        self.init(
+            contractID: id,
+            generation: UInt64(generation),
+            ledger: ledger,
+            head: head,
+            halts: halts,
+            uploads: uploads
+        )
     }
 }
 
@@ -96,8 +154,8 @@ actor SerialGate {
 struct RoomPersistence: Sendable {
     /// Seal state bytes (to the enclave's signer).
     var seal: @Sendable ([UInt8]) async throws -> [UInt8]
-    /// Unseal what ``seal`` made; throws for anything else.
-    var unseal: @Sendable ([UInt8]) async throws -> [UInt8]
+    /// Unseal what ``seal`` made: the plaintext and the security version it was sealed at; throws for anything else.
+    var unseal: @Sendable ([UInt8]) async throws -> (plaintext: [UInt8], securityVersion: UInt16)
     /// The host's copy for a contract (hex ID); empty when none. Throws `unknownCall` when the host keeps none.
     var load: @Sendable (String) async throws -> [UInt8]
     /// Have the host keep `blob` for a contract (hex ID), durably.
@@ -216,17 +274,20 @@ extension CleanRoomState {
     /// Restore the durable state the host keeps, once per open room (before any load or query runs).
     ///
     /// A host without the state OCALLs (`unknownCall`) keeps nothing: the room runs in memory, as before durable
-    /// state existed. A state that does not unseal or belongs to another contract is refused by name
-    /// (`stateTampered`, `wrongContract`) and the room stays unusable until a later open restores it.
+    /// state existed. A state that does not unseal, was sealed by a build below the contract's minimum security
+    /// version or belongs to another contract is refused by name (`stateTampered`, `wrongContract`) and the room
+    /// stays unusable until a later open restores it. A state that records halts restores them and refuses
+    /// (`halted`): whatever halts the host passed at open, the contract stays halted.
     func restore(using persistence: RoomPersistence) async throws {
         try await gate.run {
-            let contractID = try opened.withLock { current throws -> Digest32? in
+            let room = try opened.withLock { current throws -> (id: Digest32, minimum: UInt16)? in
                 guard let room = current else {
                     throw EnclaveError.callFailed("notActive: no contract is open in this clean room")
                 }
-                return room.restored ? nil : room.contract.id
+                return room.restored ? nil : (room.contract.id, room.contract.enclave.minSecurityVersion)
             }
-            guard let contractID else { return }
+            guard let room else { return }
+            let (contractID, minimumVersion) = (room.id, room.minimum)
             let counter = try await RollbackCounter.key(contractID: contractID.hex, using: persistence).map {
                 RollbackCounter(key: $0, contractID: contractID.hex, call: persistence.counter)
             }
@@ -246,11 +307,20 @@ extension CleanRoomState {
             var state = DurableRoomState(contractID: contractID, generation: 0, ledger: [], head: nil)
             if !blob.isEmpty {
                 let plaintext: [UInt8]
+                let sealedVersion: UInt16
                 do {
-                    plaintext = try await persistence.unseal(blob)
+                    (plaintext, sealedVersion) = try await persistence.unseal(blob)
                 } catch {
                     throw EnclaveError.invalidSignature(
                         "stateTampered: the saved clean room state does not unseal in this enclave"
+                    )
+                }
+                // A build below the contract's minimum (same signer, an older and maybe flawed version) can seal
+                // state this build can read: it is not the contract's clean room, so its state is not restored.
+                guard sealedVersion >= minimumVersion else {
+                    throw EnclaveError.invalidSignature(
+                        "stateTampered: the saved clean room state was sealed by security version \(sealedVersion), "
+                            + "below the contract's minimum \(minimumVersion)"
                     )
                 }
                 do throws(CleanRoomError) {
@@ -275,13 +345,25 @@ extension CleanRoomState {
             } catch {
                 throw Self.crossing(error)
             }
-            opened.withLock {
-                $0?.budget = budget
-                $0?.generation = state.generation
-                $0?.head = state.head
-                $0?.durable = true
-                $0?.counterKey = counter?.key
-                $0?.restored = true
+            opened.withLock { current in
+                guard var room = current else { return }
+                room.budget = budget
+                room.generation = state.generation
+                room.head = state.head
+                room.durable = true
+                room.counterKey = counter?.key
+                room.restored = true
+                room.uploads = state.uploads
+                for halt in state.halts where !room.state.halts.contains(where: { $0.party == halt.party }) {
+                    room.state.halts.append((halt.party, halt.reason))
+                }
+                if !state.halts.isEmpty { room.state.phase = .halted }
+                current = room
+            }
+            // Halted before the restart: nothing opens, loads or runs, whatever halts the host passed.
+            guard state.halts.isEmpty else {
+                let by = state.halts.map { "\($0.party) (\($0.reason.prefix(200)))" }.joined(separator: ", ")
+                throw EnclaveError.callFailed("halted: the contract was halted by \(by) (the clean room's saved state)")
             }
         }
     }
@@ -315,9 +397,12 @@ extension CleanRoomState {
         )
     }
 
-    /// Save the durable state with `head` as the chain's head (the ledger as the budget holds it now), then make
-    /// `head` the room's. Nothing is committed when the save fails: the caller must not release the run's result.
-    func persist(head: DurableRoomState.Head, using persistence: RoomPersistence?) async throws {
+    /// Save the durable state with `head` as the chain's head (nil: the room's current head), the ledger as the
+    /// budget holds it now and the room's halts, then make `head` the room's; answers the generation saved (the
+    /// room's current one when it keeps no durable state). Nothing is committed when the save fails: the caller must
+    /// not release what depends on it (a run's result, a halt's acknowledgement). Call it inside ``gate``.
+    @discardableResult
+    func persist(head: DurableRoomState.Head?, using persistence: RoomPersistence?) async throws -> UInt64 {
         let (state, durable, counterKey) = try opened.withLock {
             current throws -> (DurableRoomState, Bool, P256.Signing.PublicKey?) in
             guard let room = current else {
@@ -333,7 +418,9 @@ extension CleanRoomState {
                 contractID: room.contract.id,
                 generation: room.generation + 1,
                 ledger: ledger,
-                head: head
+                head: head ?? room.head,
+                halts: room.state.halts.map { .init(party: $0.party, reason: $0.reason) },
+                uploads: room.uploads
             )
             return (state, room.durable, room.counterKey)
         }
@@ -343,7 +430,8 @@ extension CleanRoomState {
                 try await persistence.save(state.contractID.hex, sealed)
             } catch {
                 throw EnclaveError.callFailed(
-                    "stateNotSaved: the host did not keep the clean room's state, so the result is withheld"
+                    "stateNotSaved: the host did not keep the clean room's state, so the answer (a result or a halt's "
+                        + "acknowledgement) is withheld"
                 )
             }
             // Saved, then counted: a crash in between leaves a state one ahead of the counter, completed at the next
@@ -357,9 +445,14 @@ extension CleanRoomState {
                 try await counter.increment(from: state.generation - 1, state: state.digest)
             }
         }
+        guard durable, persistence != nil else {
+            if let head { opened.withLock { $0?.head = head } }
+            return state.generation - 1
+        }
         opened.withLock {
             $0?.generation = state.generation
-            $0?.head = head
+            $0?.head = state.head
         }
+        return state.generation
     }
 }

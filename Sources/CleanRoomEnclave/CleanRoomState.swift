@@ -43,6 +43,8 @@ final class CleanRoomState: Sendable {
         var counterKey: P256.Signing.PublicKey?
         /// Query request nonces seen (replays are refused).
         var nonces: Set<String> = []
+        /// The highest upload version loaded per data set (restored from and saved in the durable state).
+        var uploads: [String: UInt64] = [:]
     }
 
     /// The most ciphertext one data set may have (1 GiB), and the piece asked of the host per OCALL (1 MiB).
@@ -131,34 +133,70 @@ final class CleanRoomState: Sendable {
         return (room.contract.id.hex, runtime)
     }
 
-    /// Apply a halt statement: it must verify for the open contract.
-    func halt(_ bytes: [UInt8]) throws -> CleanRoomStatusReport {
+    /// Apply a halt statement (it must verify for the open contract), save it in the durable state (counted by the
+    /// rollback counter) and answer the acknowledgement signed by the receipt key.
+    ///
+    /// The halt holds in memory at once, whatever follows; the acknowledgement leaves only once it is saved, as a
+    /// run's result does. A room whose saved state was not restored can't save (it would overwrite the state it
+    /// refused): it keeps the halt in memory and refuses `notRestored`, without acknowledgement.
+    func halt(_ bytes: [UInt8], persistence: RoomPersistence?) async throws -> CleanRoomHaltAnswer {
         guard bytes.count <= CleanRoomOpenRequest.maxDocumentBytes else {
             throw EnclaveError.limitExceeded("limitExceeded: the halt statement is over 4 KiB")
         }
-        try opened.withLock { current throws in
-            guard var room = current else {
-                throw EnclaveError.callFailed("notActive: no contract is open in this clean room")
-            }
-            do throws(CleanRoomError) {
-                let statement = try HaltStatement(canonicalBytes: bytes)
-                try statement.verify(for: room.contract)
+        return try await gate.run {
+            let (statement, restored) = try opened.withLock { current throws -> (HaltStatement, Bool) in
+                guard var room = current else {
+                    throw EnclaveError.callFailed("notActive: no contract is open in this clean room")
+                }
+                let statement: HaltStatement
+                do throws(CleanRoomError) {
+                    statement = try HaltStatement(canonicalBytes: bytes)
+                    try statement.verify(for: room.contract)
+                } catch {
+                    throw Self.crossing(error)
+                }
                 if !room.state.halts.contains(where: { $0.party == statement.party }) {
                     room.state.halts.append((statement.party, statement.reason))
                 }
                 room.state.phase = .halted
-            } catch {
-                throw Self.crossing(error)
+                current = room
+                return (statement, room.restored)
             }
-            current = room
+            guard restored else {
+                throw EnclaveError.callFailed(
+                    "notRestored: the halt holds in this enclave's memory only: the clean room's saved state was not "
+                        + "restored, so the halt is not saved and not acknowledged"
+                )
+            }
+            let generation = try await persist(head: nil, using: persistence)
+            return try opened.withLock { current throws -> CleanRoomHaltAnswer in
+                guard let room = current else {
+                    throw EnclaveError.callFailed("notActive: no contract is open in this clean room")
+                }
+                var acknowledgement = HaltAcknowledgement(
+                    contractID: room.contract.id,
+                    party: statement.party,
+                    halt: HaltAcknowledgement.digest(ofHalt: bytes),
+                    durable: room.durable && persistence != nil,
+                    counted: room.durable && persistence != nil && room.counterKey != nil,
+                    generation: room.durable && persistence != nil ? generation : 0,
+                    evidence: room.evidence
+                )
+                do throws(CleanRoomError) {
+                    try acknowledgement.sign(with: room.receiptKey)
+                } catch {
+                    throw Self.crossing(error)
+                }
+                return CleanRoomHaltAnswer(status: Self.report(room), acknowledgement: acknowledgement.canonicalBytes)
+            }
         }
-        return status()
     }
 
     /// Load data set `request.dataSet`: unwrap its key with the enclave's key, pull the ciphertext through
     /// `read`, decrypt and load it in one transaction.
     func load(
         _ request: CleanRoomLoadRequest,
+        persistence: RoomPersistence? = nil,
         read: (CleanRoomChunkRequest) async throws -> [UInt8]
     ) async throws -> CleanRoomLoadReport {
         guard request.wrappedKey.utf8.count <= CleanRoomLoadRequest.maxWrappedKeyBytes else {
@@ -205,7 +243,14 @@ final class CleanRoomState: Sendable {
             return (room.contract, room.key, database)
         }
         do {
-            let report = try await load(request, contract: contract, key: key, database: database, read: read)
+            let report = try await load(
+                request,
+                contract: contract,
+                key: key,
+                database: database,
+                persistence: persistence,
+                read: read
+            )
             let digest = try? Digest32(hex: report.ciphertextSHA256)
             opened.withLock { $0?.inputs[request.dataSet] = digest }
             return report
@@ -221,6 +266,7 @@ final class CleanRoomState: Sendable {
         contract: Contract,
         key: P256.KeyAgreement.PrivateKey,
         database: CleanRoomDatabase,
+        persistence: RoomPersistence?,
         read: (CleanRoomChunkRequest) async throws -> [UInt8]
     ) async throws -> CleanRoomLoadReport {
         let plaintext: [UInt8]
@@ -257,8 +303,9 @@ final class CleanRoomState: Sendable {
         var hasher = SHA256()
         for piece in pieces { hasher.update(data: piece) }
         let sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let version: UInt64
         do throws(CleanRoomError) {
-            try DataSetUploadSigning.verify(
+            version = try DataSetUploadSigning.verify(
                 request.ownerSignature,
                 contract: contract,
                 dataSet: request.dataSet,
@@ -267,6 +314,9 @@ final class CleanRoomState: Sendable {
         } catch {
             throw Self.crossing(error)
         }
+        // Never an older upload than one loaded before (an owner's replaced data brought back by the host); a newer
+        // one is recorded in the durable state before its rows load.
+        try await record(upload: request.dataSet, version: version, persistence: persistence)
         var index = 0
         do throws(CleanRoomError) {
             let report = try DataSetLoader.load(into: database, dataSet: request.dataSet, dataKey: dataKey) {
@@ -287,17 +337,60 @@ final class CleanRoomState: Sendable {
         }
     }
 
+    /// Refuse `version` of data set `dataSet` below the highest loaded before (`staleUpload`); a higher one becomes
+    /// the highest and is saved (and counted) before the caller loads the rows.
+    func record(upload dataSet: String, version: UInt64, persistence: RoomPersistence?) async throws {
+        try await gate.run {
+            let recorded = try opened.withLock { current throws -> UInt64 in
+                guard var room = current else {
+                    throw EnclaveError.callFailed("notActive: no contract is open in this clean room")
+                }
+                guard room.state.phase == .active else {
+                    throw EnclaveError.callFailed("halted: this clean room's contract was halted")
+                }
+                let recorded = room.uploads[dataSet] ?? 0
+                if version > recorded {
+                    room.uploads[dataSet] = version
+                    current = room
+                }
+                return recorded
+            }
+            guard version >= recorded else {
+                throw EnclaveError.callFailed(
+                    "staleUpload: version \(version) of data set \(dataSet) is older than version \(recorded), which "
+                        + "this contract's clean room loaded before (the owner replaced it)"
+                )
+            }
+            guard version > recorded else { return }
+            do {
+                try await persist(head: nil, using: persistence)
+            } catch {
+                // Not saved: forget it, so that loading this version again saves (and counts) it.
+                opened.withLock { current in
+                    if current?.uploads[dataSet] == version {
+                        current?.uploads[dataSet] = recorded == 0 ? nil : recorded
+                    }
+                }
+                throw error
+            }
+        }
+    }
+
     /// The status.
     func status() -> CleanRoomStatusReport {
         opened.withLock { current in
             guard let current else { return CleanRoomStatusReport(phase: .closed) }
-            return CleanRoomStatusReport(
-                phase: current.state.phase == .halted ? .halted : .open,
-                contractID: current.contract.id.hex,
-                signedBy: current.state.signedBy,
-                halts: current.state.halts.map { .init(party: $0.party, reason: $0.reason) }
-            )
+            return Self.report(current)
         }
+    }
+
+    static func report(_ room: Opened) -> CleanRoomStatusReport {
+        CleanRoomStatusReport(
+            phase: room.state.phase == .halted ? .halted : .open,
+            contractID: room.contract.id.hex,
+            signedBy: room.state.signedBy,
+            halts: room.state.halts.map { .init(party: $0.party, reason: $0.reason) }
+        )
     }
 
     /// Refuse to serve a contract that names another enclave: another signer, another product, a lower security

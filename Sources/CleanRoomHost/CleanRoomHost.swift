@@ -112,8 +112,21 @@ public actor CleanRoomHost {
         return try await state()
     }
 
-    /// Store a party's halt statement (it must verify) and deliver it to the enclave: nothing runs afterwards.
-    public func submitHalt(_ bytes: [UInt8]) async throws -> ContractState {
+    /// What ``submitHalt(_:)`` answers.
+    public struct HaltAnswer: Sendable {
+        /// The contract's state from the stored documents (halted).
+        public var state: ContractState
+        /// The enclave's acknowledgement (canonical JSON `HaltAcknowledgement`, signed by its receipt key once the
+        /// halt was saved and counted); nil when no enclave is open or it refused (``refusal``).
+        public var acknowledgement: [UInt8]?
+        /// Why the enclave gave no acknowledgement, if it was open and refused.
+        public var refusal: String?
+    }
+
+    /// Store a party's halt statement (it must verify) and deliver it to the enclave: nothing runs afterwards. The
+    /// enclave saves the halt in its durable state and acknowledges it; the party holds the host to that
+    /// acknowledgement (a host that never delivers a halt is caught only by its absence).
+    public func submitHalt(_ bytes: [UInt8]) async throws -> HaltAnswer {
         let contract = try requireContract()
         guard bytes.count <= limits.maxDocumentBytes else {
             throw ServiceError.tooLarge("the halt statement is larger than \(limits.maxDocumentBytes) bytes")
@@ -124,15 +137,19 @@ public actor CleanRoomHost {
             return halt
         }
         try await store.putHalt(party: halt.party, bytes)
+        var acknowledgement: [UInt8]?
+        var refusal: String?
         if opened != nil {
             do {
-                _ = try await enclave.call(CleanRoomHalt.self, bytes)
+                acknowledgement = try await enclave.call(CleanRoomHalt.self, bytes).acknowledgement
             } catch let error as EnclaveError {
-                // The halt is stored: the enclave is never opened again under this contract.
+                // The halt is stored here (this host does not open the enclave again under it) and holds in the
+                // enclave's memory; without the acknowledgement the party can't count on it surviving a restart.
                 enclaveRefusal = error.reason
+                refusal = error.reason
             }
         }
-        return try await state()
+        return HaltAnswer(state: try await state(), acknowledgement: acknowledgement, refusal: refusal)
     }
 
     /// The contract's state from the stored documents.

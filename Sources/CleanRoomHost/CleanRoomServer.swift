@@ -61,8 +61,15 @@ public enum CleanRoomServer {
             return json(["phase": state.phase.rawValue])
         }
         router.post("/halts") { request, _ in
-            let state = try await host.submitHalt(try await collect(request, limit: maxBodySize))
-            return json(["phase": state.phase.rawValue])
+            let answer = try await host.submitHalt(try await collect(request, limit: maxBodySize))
+            var body = ["phase": answer.state.phase.rawValue]
+            // The enclave's acknowledgement, base64url of its canonical bytes (`enclave cleanroom receipt
+            // verify-halt` checks it); absent when the enclave was not open or refused (`refusal`).
+            if let acknowledgement = answer.acknowledgement {
+                body["acknowledgement"] = Base64URL.encode(acknowledgement)
+            }
+            if let refusal = answer.refusal { body["refusal"] = refusal }
+            return json(body)
         }
         router.put("/datasets/{name}") { request, context in
             let name = try context.parameters.require("name")

@@ -21,10 +21,15 @@ public enum CleanRoomOpen: EnclaveCall {
 
 /// ECALL: deliver a halt statement to an open clean room. A statement that verifies halts it for good; nothing runs
 /// afterwards (the status says who halted).
+///
+/// The enclave saves the halt in its sealed durable state (and counts that state with the key broker's rollback
+/// counter) before it answers, so a restarted enclave restores it whatever halts the host passes at open; the answer
+/// carries an acknowledgement signed by the receipt key (``CleanRoomHaltAnswer``). A room whose saved state was not
+/// restored keeps the halt in memory and refuses (`notRestored`): no acknowledgement.
 public enum CleanRoomHalt: EnclaveCall {
     public typealias Input = [UInt8]
-    public typealias Output = CleanRoomStatusReport
-    public static var name: String { "cleanroom.halt" }
+    public typealias Output = CleanRoomHaltAnswer
+    public static var name: String { "cleanroom.halt.v2" }
 }
 
 /// ECALL: what the clean room holds (contract, phase, parties).

@@ -285,6 +285,7 @@ extension EnclaveCommand.Bench {
                         contractID: contract.id,
                         dataSet: name,
                         sha256: digest,
+                        version: 1,
                         key: owner == 0 ? bankA : bankB
                     ),
                     body: Self.pieces(file)

@@ -40,6 +40,14 @@ extension EnclaveCommand.CleanRoomCLI {
         @Option(help: "The data owner's signing key (PEM): write the upload signature to OUTPUT.sig.")
         var signUpload: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "With --sign-upload: the upload's version, above every earlier upload of the data set (the clean "
+                    + "room refuses a lower one than it loaded: staleUpload). Default: the time in milliseconds."
+            )
+        )
+        var uploadVersion: UInt64?
+
         @Option(help: "The canonical contract the data is for.")
         var contract: String
 
@@ -115,14 +123,21 @@ extension EnclaveCommand.CleanRoomCLI {
             )
             if let owner {
                 let digest = try Self.sha256(ofFile: output)
-                let signature = try DataSetUploadSigning.sign(
-                    contractID: contract.id,
-                    dataSet: dataSet,
-                    sha256: digest,
-                    key: owner
-                )
+                let version = uploadVersion ?? UInt64(Date().timeIntervalSince1970 * 1000)
+                let signature = try EnclaveCommand.CleanRoomCLI.refusing {
+                    try DataSetUploadSigning.sign(
+                        contractID: contract.id,
+                        dataSet: dataSet,
+                        sha256: digest,
+                        version: version,
+                        key: owner
+                    )
+                }
                 try Files.write(Array((signature + "\n").utf8), to: output + ".sig")
-                print("\(output).sig: \(set.owner)'s upload signature (ciphertext SHA-256 \(digest.prefix(16))…)")
+                print(
+                    "\(output).sig: \(set.owner)'s upload signature, version \(version) (ciphertext SHA-256 "
+                        + "\(digest.prefix(16))…)"
+                )
             }
         }
 

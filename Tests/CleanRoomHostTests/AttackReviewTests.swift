@@ -1,3 +1,4 @@
+import Attestation
 import AttestationService
 import CleanRoom
 import CleanRoomHost
@@ -21,7 +22,8 @@ struct AttackReviewTests {
     enum HostCounter: Sendable, CustomStringConvertible {
         /// No counter at all (`unknownCall`): the room keeps its state without rollback detection.
         case none
-        /// A counter the host runs itself, signed with a key of its own (a fresh one in each life, starting at 0).
+        /// A counter the host runs itself, signed with a key of its own; in the second life it answers one below the
+        /// generation of the copy the host restores (which the host knows by counting the saves).
         case ownKey
         /// The key broker's counter (its decision and key, in this process), carried honestly.
         case broker
@@ -66,11 +68,12 @@ struct AttackReviewTests {
         )
         let release = services.keyRelease(["bank-a-tx": key])
         let side = BrokerCounterTests.BrokerSide(broker: services.broker)
+        let own = TestCounter()
         func start() async throws -> DurableStateTests.Room {
             switch counter {
             case .none: return try await DurableStateTests.start(signed, directory: directory)
             case .ownKey:
-                return try await RollbackCounterTests.start(signed, directory: directory, counter: TestCounter())
+                return try await RollbackCounterTests.start(signed, directory: directory, counter: own)
             case .broker:
                 var table = CleanRoomHost.ocalls(directory: directory)
                 CleanRoomStore.registerCounterCalls(&table, link: side.link())
@@ -120,6 +123,7 @@ struct AttackReviewTests {
         if let refusal = try await releaseAndLoad(first) { return Outcome(refusal: refusal) }
         _ = try await durable.run(first, contract)
         let older = try #require(FileManager.default.contents(atPath: path))
+        let olderGeneration = own.value
         _ = try await durable.run(first, contract)
         _ = try await durable.run(first, contract)
         #expect(await DurableStateTests.refusal { _ = try await durable.run(first, contract) } == "budgetExhausted")
@@ -127,6 +131,7 @@ struct AttackReviewTests {
 
         // Second life: the older state back in place, a counter that agrees with it.
         try older.write(to: URL(fileURLWithPath: path))
+        own.state.withLock { $0 = .init(value: olderGeneration > 0 ? olderGeneration - 1 : 0) }
         let second = try await start()
         defer { Task { await second.close() } }
         if let refusal = await second.host.enclaveStatus().refusal { return Outcome(openRefusal: refusal) }
@@ -174,6 +179,92 @@ struct AttackReviewTests {
             #expect(outcome.refusal == nil, "\(String(describing: outcome))")
             #expect(outcome.openRefusal?.hasPrefix("rollback:") == true, "\(String(describing: outcome))")
         }
+    }
+
+    /// F1: a halt survives an enclave restart. bank-a halts the contract; the host kills the enclave, launches a fresh
+    /// one over the same saved state and the broker's counter, and opens it with every signature and no halt (the host
+    /// chooses which halts it passes). The saved state says halted: the open is refused (no evidence, so no key is
+    /// released) and nothing loads or runs.
+    @Test func aHaltSurvivesARestartWhateverHaltsTheHostPasses() async throws {
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        let signed = try Fixtures.sign("CleanRoomEnclave")
+        let counter = TestCounter()
+        let rollback = RollbackCounterTests()
+        let (first, contract, _) = try await rollback.firstLife(signed, directory: directory, counter: counter)
+        defer { Task { await first.close() } }
+        _ = try await rollback.durable.run(first, contract)
+        let halt = try rollback.durable.parties.halt(contract, by: "bank-a", reason: "consent withdrawn")
+        _ = try await first.host.submitHalt(halt)
+        #expect(
+            await DurableStateTests.refusal { _ = try await rollback.durable.run(first, contract) } == "halted"
+        )
+        await first.close()
+
+        // Second life: a fresh enclave over the same state and counter, opened by the host with no halt.
+        let second = try await RollbackCounterTests.start(signed, directory: directory, counter: counter)
+        defer { Task { await second.close() } }
+        let request = CleanRoomOpenRequest(
+            contract: contract.canonicalBytes,
+            signatures: try rollback.durable.parties.signatures(contract),
+            halts: []
+        )
+        do {
+            _ = try await second.enclave.call(CleanRoomOpen.self, request)
+            Issue.record("a fresh enclave opened under the halted contract (the host passed no halt)")
+        } catch let error as EnclaveError {
+            #expect(error.reason.hasPrefix("halted:"), "\(error.reason)")
+            #expect(error.reason.contains("bank-a"), "\(error.reason)")
+        }
+        let status = try await second.enclave.call(CleanRoomStatus.self, Empty())
+        #expect(status.phase == .halted, "\(status)")
+        #expect(status.halts == [.init(party: "bank-a", reason: "consent withdrawn")], "\(status)")
+        // Asked again (the host retries), still refused.
+        do {
+            _ = try await second.enclave.call(CleanRoomOpen.self, request)
+            Issue.record("the second open under the halted contract succeeded")
+        } catch let error as EnclaveError {
+            #expect(error.reason.hasPrefix("halted:"), "\(error.reason)")
+        }
+    }
+
+    /// F1: the enclave acknowledges a halt with a statement signed by its receipt key (bound in its evidence), once
+    /// the halt is saved and counted: the party knows its halt landed. A host that never delivers a halt is caught
+    /// only by the missing acknowledgement.
+    @Test func aHaltIsAcknowledgedOnceItIsSavedAndCounted() async throws {
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        let signed = try Fixtures.sign("CleanRoomEnclave")
+        let counter = TestCounter()
+        let rollback = RollbackCounterTests()
+        let (room, contract, _) = try await rollback.firstLife(signed, directory: directory, counter: counter)
+        defer { Task { await room.close() } }
+        let before = counter.value
+        let halt = try rollback.durable.parties.halt(contract, by: "bank-b")
+        let answer = try await room.host.submitHalt(halt)
+        let bytes = try #require(answer.acknowledgement, "no acknowledgement")
+        let acknowledgement = try HaltAcknowledgement(canonicalBytes: bytes)
+        #expect(acknowledgement.contractID == contract.id)
+        #expect(acknowledgement.party == "bank-b")
+        #expect(acknowledgement.halt == HaltAcknowledgement.digest(ofHalt: halt))
+        #expect(acknowledgement.durable)
+        #expect(acknowledgement.counted)
+        #expect(counter.value == before + 1, "the halt was not counted")
+        #expect(acknowledgement.generation == counter.value)
+        let bound = try acknowledgement.boundEvidence()
+        let quote = try DCAPQuote(bytes: bound.evidence.bytes)
+        let key = try acknowledgement.attestedKey(reportData: quote.reportData, runtimeData: bound.runtimeData)
+        try acknowledgement.verify(key: key, halt: halt, contract: contract)
+        // Another halt statement, or the same acknowledgement's bytes changed, does not verify.
+        let other = try rollback.durable.parties.halt(contract, by: "bank-b", reason: "other")
+        let refused = #expect(throws: CleanRoomError.self) {
+            try acknowledgement.verify(key: key, halt: other, contract: contract)
+        }
+        #expect(refused?.code == .badReceipt, "\(String(describing: refused))")
+        var changed = acknowledgement
+        changed.generation += 1
+        let forged = #expect(throws: CleanRoomError.self) {
+            try changed.verify(key: key, halt: halt, contract: contract)
+        }
+        #expect(forged?.code == .badReceipt, "\(String(describing: forged))")
     }
 
     /// The broker moves a counter only for a token whose runtime data names its own key as `counterKey` and the

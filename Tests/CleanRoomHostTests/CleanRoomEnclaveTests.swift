@@ -181,8 +181,13 @@ struct CleanRoomEnclaveTests {
             _ = try await fixture.enclave.call(CleanRoomHalt.self, try renamed.halt(other, by: "bank-a"))
         }
         let halted = try await fixture.enclave.call(CleanRoomHalt.self, try parties.halt(contract, by: "bank-a"))
-        #expect(halted.phase == .halted)
-        #expect(halted.halts == [.init(party: "bank-a", reason: "stop")])
+        #expect(halted.status.phase == .halted)
+        #expect(halted.status.halts == [.init(party: "bank-a", reason: "stop")])
+        // This enclave keeps no durable state (no state OCALLs): the acknowledgement says the halt is in memory only.
+        let acknowledgement = try HaltAcknowledgement(canonicalBytes: halted.acknowledgement)
+        #expect(!acknowledgement.durable)
+        #expect(!acknowledgement.counted)
+        #expect(acknowledgement.generation == 0)
         await expectRefused(.callFailed, "halted") {
             _ = try await fixture.enclave.call(
                 CleanRoomOpen.self,

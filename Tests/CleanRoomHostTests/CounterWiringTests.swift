@@ -166,7 +166,8 @@ struct CounterWiringTests {
             // The host's increment carries the clean room's fresh token (counterToken), which the broker accepts.
             let receipt = try await durable.run(room, contract)
             #expect(receipt.epsilonSpentMilli == 1000)
-            #expect(side.record.withLock { $0?.value } == 1)
+            // Counted twice: the load (its upload version), then the run.
+            #expect(side.record.withLock { $0?.value } == 2)
         }
     }
 }

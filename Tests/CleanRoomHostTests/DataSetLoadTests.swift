@@ -102,6 +102,7 @@ struct DataSetLoadTests {
             contractID: contract.id,
             dataSet: "a_tx",
             sha256: SHA256.hash(data: forged).map { String(format: "%02x", $0) }.joined(),
+            version: 1,
             key: otherSigner
         )
         try Data(hostSigned.utf8).write(to: URL(fileURLWithPath: signaturePath))

@@ -72,13 +72,15 @@ struct Parties {
         try parties.map { try ContractSignature(signing: contract, as: $0, key: key($0)).canonicalBytes }
     }
 
-    /// The data set owner's upload signature over `file` (an encrypted data set of `contract`).
-    func uploadSignature(_ file: [UInt8], dataSet: String, contract: Contract) throws -> String {
+    /// The data set owner's upload signature over `file` (an encrypted data set of `contract`), as version
+    /// `version` of the data set.
+    func uploadSignature(_ file: [UInt8], dataSet: String, contract: Contract, version: UInt64 = 1) throws -> String {
         let owner = dataSet == "a_tx" ? "bank-a" : "bank-b"
         return try DataSetUploadSigning.sign(
             contractID: contract.id,
             dataSet: dataSet,
             sha256: SHA256.hash(data: file).map { String(format: "%02x", $0) }.joined(),
+            version: version,
             key: key(owner)
         )
     }

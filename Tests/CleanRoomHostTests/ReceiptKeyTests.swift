@@ -70,7 +70,7 @@ struct ReceiptKeyTests {
         #expect(ok.status == 0, "\(ok.output)")
         #expect(ok.output.contains("receipt 1: contract \(contract.id.hex)"), "\(ok.output)")
         // Simulated evidence is refused unless allowed (the policy fails closed).
-        let strict = try Fixtures.run(cli, ["cleanroom", "receipt", "verify"] + paths)
+        let strict = try Fixtures.run(cli, ["cleanroom", "receipt", "verify", "--contract", contractPath] + paths)
         #expect(strict.status != 0)
         #expect(strict.output.contains("badReceipt"), "\(strict.output)")
         // A receipt re-signed by another key is refused.
@@ -79,7 +79,7 @@ struct ReceiptKeyTests {
         let forgedPath = try write("forged.json", forged.canonicalBytes)
         let refused = try Fixtures.run(
             cli,
-            ["cleanroom", "receipt", "verify", "--allow-simulated", paths[0], forgedPath]
+            ["cleanroom", "receipt", "verify", "--allow-simulated", "--contract", contractPath, paths[0], forgedPath]
         )
         #expect(refused.status != 0)
         #expect(refused.output.contains("badReceipt"), "\(refused.output)")

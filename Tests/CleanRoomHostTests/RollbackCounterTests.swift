@@ -151,10 +151,11 @@ struct RollbackCounterTests {
         let (room, contract, _) = try await firstLife(signed, directory: directory, counter: counter)
         defer { Task { await room.close() } }
         let path = try #require(CleanRoomStore.statePath(directory: directory, contractID: contract.id.hex))
+        #expect(counter.value == 1, "the load's upload version is counted")
         _ = try await durable.run(room, contract)
         let older = try #require(FileManager.default.contents(atPath: path))
         _ = try await durable.run(room, contract)
-        #expect(counter.value == 2)
+        #expect(counter.value == 3)
         await room.close()
 
         // The host restores the copy saved after the first DP query (1 ε spent instead of 2).
@@ -230,10 +231,12 @@ struct RollbackCounterTests {
         let (room, contract, dataKey) = try await firstLife(signed, directory: directory, counter: counter)
         defer { Task { await room.close() } }
         _ = try await durable.run(room, contract)
+        // The load (its upload version) and the first run were counted.
+        #expect(counter.value == 2)
         // The state of the second run is saved, its increment fails: the result is withheld.
         counter.set(.refuseIncrements)
         #expect(await DurableStateTests.refusal { _ = try await durable.run(room, contract) } == "rollbackCounter")
-        #expect(counter.value == 1)
+        #expect(counter.value == 2)
         await room.close()
 
         // Restart: the saved state is one ahead of the counter; the enclave opens with it as the counter's
@@ -242,12 +245,12 @@ struct RollbackCounterTests {
         let second = try await Self.start(signed, directory: directory, counter: counter)
         defer { Task { await second.close() } }
         #expect(await second.host.enclaveStatus().refusal == nil)
-        #expect(counter.value == 1)
+        #expect(counter.value == 2)
         try await reload(second, dataKey: dataKey)
         // The withheld run's ε stays spent (3 of 3.5 after this one): the next DP query is refused.
         let third = try await durable.run(second, contract)
         #expect(third.epsilonSpentMilli == 1000)
-        #expect(counter.value == 2)
+        #expect(counter.value == 3)
         #expect(await DurableStateTests.refusal { _ = try await durable.run(second, contract) } == "budgetExhausted")
     }
 }
@@ -342,10 +345,9 @@ struct BrokerCounterTests {
         for signature in try durable.parties.signatures(contract) {
             _ = try await room.host.submitSignature(signature)
         }
-        try await durable.load(room, contract)
-
-        // Without the clean room's token the broker does not move the counter: the result is withheld.
-        #expect(await DurableStateTests.refusal { _ = try await durable.run(room, contract) } == "rollbackCounter")
+        // Without the clean room's token the broker does not move the counter: the load (whose upload version is
+        // counted before its rows load) is refused, as a run's result would be withheld.
+        #expect(await DurableStateTests.refusal { _ = try await durable.load(room, contract) } == "rollbackCounter")
         #expect(side.record.withLock { $0 } == nil)
 
         // With the token the attestation service issued for the clean room's evidence (x-ms-runtime names the
@@ -356,9 +358,11 @@ struct BrokerCounterTests {
             request: .init(evidence: opened.evidence.bytes, runtimeData: (opened.runtimeData, true))
         )
         side.token.withLock { $0 = token }
+        try await durable.load(room, contract)
+        #expect(side.record.withLock { $0?.value } == 1)
         let receipt = try await durable.run(room, contract)
         #expect(receipt.epsilonSpentMilli == 1000)
-        #expect(side.record.withLock { $0?.value } == 1)
+        #expect(side.record.withLock { $0?.value } == 2)
 
         // The broker refuses an increment from a value the counter is not at.
         let conflict = #expect(throws: KeyBrokerError.self) {
@@ -368,7 +372,7 @@ struct BrokerCounterTests {
                     operation: "increment",
                     contract: contract.id.hex,
                     nonce: String(repeating: "ab", count: 16),
-                    expected: 0,
+                    expected: 1,
                     state: String(repeating: "cd", count: 32),
                     current: side.record.withLock { $0 }
                 ),

@@ -1,11 +1,13 @@
 import AttestationService
 import CleanRoom
 import CleanRoomHost
+import CleanRoomInterface
 import Crypto
 import EnclaveCore
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import TestSupport
 import Testing
 
 /// Per-party upload authentication: a data set is stored only with its owner's ES256 signature over the contract
@@ -34,6 +36,7 @@ struct UploadSigningTests {
                 contractID: contractID ?? contract.id,
                 dataSet: dataSet,
                 sha256: digest,
+                version: 1,
                 key: parties.key(party)
             )
         }
@@ -91,5 +94,118 @@ struct UploadSigningTests {
         }
         let record = try await harness.store.dataSets().first { $0.name == "a_tx" }
         #expect(record?.sha256 == digest)
+    }
+
+    /// F5: the owner re-uploads a_tx as version 2 (rows removed after consent was withdrawn) and the clean room loads
+    /// it; the host keeps version 1 and its signature and loads them after a restart. The clean room recorded version
+    /// 2 in its counted state: version 1 is refused (`staleUpload`), version 2 still loads.
+    @Test func anUploadOlderThanOneLoadedIsRefusedAcrossRestarts() async throws {
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        let signed = try Fixtures.sign("CleanRoomEnclave")
+        let counter = TestCounter()
+        let durable = DurableStateTests()
+        let contract = durable.contract(signed)
+        let dataKey = SymmetricKey(size: .bits256)
+        func file(rows: Int) throws -> [UInt8] {
+            var csv = "card,merchant,amount\n"
+            for index in 0..<rows { csv += "card-\(index % 10),shop-big,\(index)\n" }
+            return try DataFileEncryptor.encrypt(
+                Array(csv.utf8),
+                dataKey: dataKey,
+                contractID: contract.id,
+                dataSet: "a_tx",
+                chunkSize: 4096
+            )
+        }
+        let first = try file(rows: 40)
+        let second = try file(rows: 30)
+        let firstSignature = try durable.parties.uploadSignature(first, dataSet: "a_tx", contract: contract, version: 1)
+        let secondSignature = try durable.parties.uploadSignature(
+            second,
+            dataSet: "a_tx",
+            contract: contract,
+            version: 2
+        )
+        func load(_ room: DurableStateTests.Room) async throws -> CleanRoomLoadReport {
+            let opened = try await room.host.attestation()
+            return try await room.host.loadDataSet(
+                name: "a_tx",
+                wrappedKey: try DataSetLoadTests.wrap(dataKey.withUnsafeBytes { Array($0) }, for: opened)
+            )
+        }
+
+        // First life: version 1 loaded.
+        let life1 = try await RollbackCounterTests.start(signed, directory: directory, counter: counter)
+        defer { Task { await life1.close() } }
+        _ = try await life1.host.submitContract(contract.canonicalBytes)
+        for signature in try durable.parties.signatures(contract) {
+            _ = try await life1.host.submitSignature(signature)
+        }
+        _ = try await life1.host.storeDataSet(
+            name: "a_tx",
+            ownerSignature: firstSignature,
+            body: DataSetLoadTests.body(first)
+        )
+        #expect(try await load(life1).rows == 40)
+        await life1.close()
+
+        // Second life: the owner's version 2 loaded.
+        let life2 = try await RollbackCounterTests.start(signed, directory: directory, counter: counter)
+        defer { Task { await life2.close() } }
+        _ = try await life2.host.storeDataSet(
+            name: "a_tx",
+            ownerSignature: secondSignature,
+            body: DataSetLoadTests.body(second)
+        )
+        #expect(try await load(life2).rows == 30)
+        await life2.close()
+
+        // Third life: the host puts version 1 and its signature back and loads it.
+        let life3 = try await RollbackCounterTests.start(signed, directory: directory, counter: counter)
+        defer { Task { await life3.close() } }
+        try Data(first).write(to: URL(fileURLWithPath: life3.store.dataSetPath("a_tx")))
+        try Data(firstSignature.utf8).write(to: URL(fileURLWithPath: life3.store.dataSetSignaturePath("a_tx")))
+        #expect(await DurableStateTests.refusal { _ = try await load(life3) } == "staleUpload")
+        // The owner's newest upload still loads (the refusal left nothing behind).
+        try Data(second).write(to: URL(fileURLWithPath: life3.store.dataSetPath("a_tx")))
+        try Data(secondSignature.utf8).write(to: URL(fileURLWithPath: life3.store.dataSetSignaturePath("a_tx")))
+        #expect(try await load(life3).rows == 30)
+    }
+
+    /// A signature in the v1 format (no version) is refused by name, and so are malformed versions.
+    @Test func aVersionlessOrMalformedUploadSignatureIsRefusedByName() throws {
+        let contract = parties.contract(
+            enclave: .init(
+                signerID: try Digest32(bytes: [UInt8](repeating: 0x33, count: 32)),
+                productID: 1,
+                minSecurityVersion: 1
+            )
+        )
+        let file = [UInt8](repeating: 0xA5, count: 100)
+        let digest = SHA256.hash(data: file).map { String(format: "%02x", $0) }.joined()
+        let v1Message =
+            Array("EnclaveKit.cleanroom.upload.v1".utf8) + [0]
+            + CanonicalJSON.object([
+                "contract": .string(contract.id.hex), "dataSet": .string("a_tx"), "sha256": .string(digest),
+            ]).canonicalBytes
+        let v1 = Base64URL.encode(Array(try parties.bankA.signature(for: v1Message).rawRepresentation))
+        let outdated = #expect(throws: CleanRoomError.self) {
+            try DataSetUploadSigning.verify(v1, contract: contract, dataSet: "a_tx", sha256: digest)
+        }
+        #expect(outdated?.code == .formatOutdated, "\(String(describing: outdated))")
+        let good = try parties.uploadSignature(file, dataSet: "a_tx", contract: contract, version: 7)
+        #expect(try DataSetUploadSigning.verify(good, contract: contract, dataSet: "a_tx", sha256: digest) == 7)
+        let body = good.split(separator: ".")[1]
+        for version in ["0", "07", "-7", "+7", "8", "", "99999999999999999999", "7 "] {
+            let refused = #expect(throws: CleanRoomError.self, "version \(version)") {
+                try DataSetUploadSigning.verify(
+                    version + "." + body,
+                    contract: contract,
+                    dataSet: "a_tx",
+                    sha256: digest
+                )
+            }
+            #expect(refused?.code == .uploadSignature, "\(version): \(String(describing: refused))")
+        }
     }
 }
