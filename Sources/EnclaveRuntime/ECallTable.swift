@@ -7,7 +7,7 @@ public struct ECallTable: Sendable {
     /// The handlers registered as synchronous, which a switchless server runs on its own thread.
     var inlineHandlers: [String: CallCodec.SyncRawHandler] = [:]
     /// The application's limit on concurrent calls: `handlers` take their permits themselves, `inlineHandlers`
-    /// through ``switchlessHandler(_:)``'s caller.
+    /// through `switchlessHandler(_:)`'s caller.
     var limiter: AsyncLimiter?
     let encoder: BinaryEncoder
     let decoder: BinaryDecoder

@@ -43,6 +43,9 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
 
     private struct State {
         var free: [Int]
+        /// The state word each slot was left with: free, or the answer's state (a taken answer stays in the slot,
+        /// so that freeing it costs no store into the line the other side watches).
+        var left: [UInt32]
         var nextSequence: UInt64 = 1
         var waiting: [Int: Waiter] = [:]
         var closed: EnclaveError?
@@ -74,7 +77,12 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
         self.doorbell = ring.doorbell(for: slots.lowerBound)
         self.spinNanoseconds = spinNanoseconds
         self.collectorName = collectorName
-        self.state = Mutex(State(free: Array(slots.reversed())))
+        self.state = Mutex(
+            State(
+                free: Array(slots.reversed()),
+                left: Array(repeating: SwitchlessRing.State.free.rawValue, count: ring.totalSlots)
+            )
+        )
     }
 
     /// The counters so far.
@@ -136,7 +144,8 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
             state.withLock { $0.counters.fallback += 1 }
             return nil
         }
-        let claimed = state.withLock { state -> Result<(slot: Int, sequence: UInt64)?, EnclaveError> in
+        let claimed = state.withLock {
+            state -> Result<(slot: Int, sequence: UInt64, left: UInt32)?, EnclaveError> in
             if let closed = state.closed { return .failure(closed) }
             guard let slot = state.free.popLast() else {
                 state.counters.fallback += 1
@@ -144,14 +153,14 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
             }
             let sequence = state.nextSequence
             state.nextSequence &+= 1
-            return .success((slot, sequence))
+            return .success((slot, sequence, state.left[slot]))
         }
         guard let claim = try claimed.get() else { return nil }
         let slot = claim.slot
         let sequence = claim.sequence
-        // The slot is ours: the other side must have left it free.
+        // The slot is ours: the other side must have left it as we did (free, or holding the answer we took).
         let before = ek_atomic_load32(ring.slotWord(slot, SwitchlessRing.stateOffset))
-        guard before == SwitchlessRing.State.free.rawValue else {
+        guard before == claim.left else {
             throw retire(
                 slot,
                 .protocolViolation(
@@ -168,38 +177,54 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
         if ek_atomic_load32(ring.slotWord(slot, SwitchlessRing.workerSleepingOffset)) != 0 {
             _ = ek_futex_wake(stateWord, 1)
         }
-        return claim
+        return (slot, sequence)
     }
 
-    /// Wait for the answer to the request `posted`.
+    /// Wait for the answer to the request `posted`: spin on this thread (no suspension, no task hop when the
+    /// answer comes within the spin), then suspend.
     private func answer(_ posted: (slot: Int, sequence: UInt64)) async throws -> [UInt8] {
+        if let answer = try spin(posted) { return answer }
+        return try await sleep(slot: posted.slot, sequence: posted.sequence)
+    }
+
+    /// Spin for the answer to `posted` for at most the spin time: busy while the server runs on another CPU,
+    /// yielding while it shares this one (or this process may use only one CPU, or has servers of its own awake
+    /// that may need this CPU), so that it can run. `nil`: no answer yet (or the ring closed).
+    private func spin(_ posted: (slot: Int, sequence: UInt64)) throws -> [UInt8]? {
         let (slot, sequence) = posted
-        // Spin for the answer: busy while the server runs on another CPU, yielding while it shares this one (or
-        // this process may use only one CPU, or has servers of its own awake that may need this CPU), so that it
-        // can run.
-        let deadline = Self.now() &+ spinNanoseconds
-        var spins = 0
         var yielding = mustYield(slot)
-        do {
-            // Counted while spinning (not while asleep): this process's servers yield meanwhile.
+        // Counted while spinning (not while asleep): this process's servers yield meanwhile. A caller that yields
+        // (a server of this process may need its CPU) says so at once; a busy one only past its first looks.
+        var counted = yielding
+        if counted { SwitchlessServer.callerSpinning(1) }
+        defer { if counted { SwitchlessServer.callerSpinning(-1) } }
+        // The first looks cost no clock reading: most answers come within them.
+        for _ in 0..<64 {
+            if let answer = try take(slot, sequence: sequence) { return try answer.get() }
+            if yielding { sched_yield() } else { ek_spin_pause() }
+        }
+        if closedFlag.load(ordering: .relaxed) || closedByServer() { return nil }
+        let deadline = Self.now() &+ spinNanoseconds
+        if !counted {
+            counted = true
             SwitchlessServer.callerSpinning(1)
-            defer { SwitchlessServer.callerSpinning(-1) }
-            while true {
-                if let answer = try take(slot, sequence: sequence) { return try answer.get() }
-                if closedFlag.load(ordering: .relaxed) { break }
-                spins &+= 1
-                if yielding {
-                    sched_yield()
-                } else {
-                    ek_spin_pause()
-                }
-                if spins & 63 == 0 {
-                    if Self.now() > deadline || closedByServer() { break }
-                    yielding = mustYield(slot)
-                }
+        }
+        yielding = mustYield(slot)
+        var spins = 0
+        while true {
+            if let answer = try take(slot, sequence: sequence) { return try answer.get() }
+            if closedFlag.load(ordering: .relaxed) { return nil }
+            spins &+= 1
+            if yielding {
+                sched_yield()
+            } else {
+                ek_spin_pause()
+            }
+            if spins & 63 == 0 {
+                if Self.now() > deadline || closedByServer() { return nil }
+                yielding = mustYield(slot)
             }
         }
-        return try await sleep(slot: slot, sequence: sequence)
     }
 
     /// Whether the other side closed the ring (the host does when the enclave goes away): every call then fails.
@@ -253,21 +278,24 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
             return nil
         case .response(let length):
             let bytes = ring.copyOut(slot, count: length)
-            release(slot)
+            release(slot, left: snapshot.state)
             return .success(bytes)
         case .error(let length):
             let bytes = ring.copyOut(slot, count: length)
-            release(slot)
+            release(slot, left: snapshot.state)
             let (code, message) = FramePayload.parseError(bytes)
             return .failure(RPCPeer.peerError(code: code, message: message))
         }
     }
 
     /// Free an answered slot (its answer copied out) and count the call.
-    private func release(_ slot: Int) {
-        ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.hostWaitingOffset), 0)
-        ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.stateOffset), SwitchlessRing.State.free.rawValue)
+    private func release(_ slot: Int, left: UInt32) {
+        // No store into the slot unless a sleeping caller marked it: the answer stays (the next request replaces
+        // it), so the line moves once each way per call, as in a bare handoff.
+        let waiting = ring.slotWord(slot, SwitchlessRing.hostWaitingOffset)
+        if ek_atomic_load32(waiting) != 0 { ek_atomic_store32(waiting, 0) }
         state.withLock { state in
+            state.left[slot] = left
             state.free.append(slot)
             state.counters.switchless += 1
         }

@@ -14,7 +14,8 @@ internal import Glibc
 /// aligned: a 32-byte header — `u32` state, `u32` server sleeping, `u32` caller waiting, `u32` length, `u64`
 /// sequence, `u32` caller CPU, `u32` server CPU — then `capacity` data bytes (and 32 bytes of padding). A small
 /// request or answer (up to 32 bytes: an empty call) shares the header's cache line, so a call moves one line each
-/// way, as a bare handoff does.
+/// way, as a bare handoff does: the caller writes the line once (its request; a taken answer stays in place) and the
+/// server once (its answer).
 ///
 /// ECALL slots are posted by the host and served by enclave threads; OCALL slots are posted by the enclave and
 /// served by host threads. The checks are the same either way: the caller checks answers
@@ -62,7 +63,9 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
 
     /// A slot's state word.
     package enum State: UInt32, Sendable {
-        /// The host owns the slot.
+        /// The caller owns the slot and has never used it. (A caller that took an answer leaves the answer's
+        /// state in place until its next request: freeing the slot costs no store into the line the server
+        /// watches.)
         case free = 0
         /// The host wrote a request: the enclave's worker takes it.
         case request = 1
