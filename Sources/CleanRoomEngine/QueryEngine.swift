@@ -12,7 +12,10 @@ public import CleanRoom
 ///    below relies on); its output column names are unique, case-insensitively (`duplicateColumns`: the rules and
 ///    the noise go by name); the output columns pass `neverOutput` (no column whose origin is a forbidden column)
 ///    and `computedColumns` (a column computed by an expression, whose origin SQLite cannot tell, must be declared
-///    in the query's `computed` list that every party signed), and carry the identity counts (`minIdentities`);
+///    in the query's `computed` list that every party signed), a raw column must be grouped by (`groupedColumns`:
+///    written exactly as a `GROUP BY` term, or named by its ordinal — every approved query aggregates, and SQLite
+///    would output one arbitrary record's value for a "bare" column), and the identity counts are there
+///    (`minIdentities`);
 /// 4. SQLite runs it under the authorizer, the time limit and the memory limit;
 /// 5. groups below the strictest owner's minimum of distinct identities are suppressed and counted;
 /// 6. with differential privacy, the budget of every DP owner read is checked and spent (persisted, rollback
@@ -105,7 +108,7 @@ public final class QueryEngine: Sendable {
     /// Check an approved query's output shape against the output rules without running it.
     ///
     /// - Throws: `CleanRoomError/Code/outputRule` naming `compoundSelect`, `sqlText`, `duplicateColumns`,
-    ///   `minIdentities`, `neverOutput`, `computedColumns` or `differentialPrivacy`;
+    ///   `minIdentities`, `neverOutput`, `computedColumns`, `groupedColumns` or `differentialPrivacy`;
     ///   `CleanRoomError/Code/accessDenied` from the authorizer.
     public func validate(_ query: Contract.Query) throws(CleanRoomError) {
         let tokens = try Self.tokens(query)
@@ -165,6 +168,7 @@ public final class QueryEngine: Sendable {
             try checkIdentityCount(query, read: read, name: name, tokens: tokens, probe: probe)
             countColumns.append(indexes[0])
         }
+        let grouped = Self.groupedColumns(tokens, count: columns.count)
         for (index, column) in columns.enumerated() where !countColumns.contains(index) {
             if column.lowercased().hasPrefix(Contract.identityCountPrefix) {
                 throw CleanRoomError(
@@ -175,6 +179,14 @@ public final class QueryEngine: Sendable {
             if let origin = origins[index] {
                 guard !forbidden.contains(origin) else {
                     throw CleanRoomError(.outputRule, "neverOutput: query \(query.id) outputs \(origin)")
+                }
+                guard grouped.contains(index) else {
+                    throw CleanRoomError(
+                        .outputRule,
+                        "groupedColumns: query \(query.id) outputs \(column) (\(origin)), which is neither computed nor "
+                            + "written exactly as a GROUP BY term: in an aggregate query SQLite would output the value "
+                            + "of one arbitrary record of the group"
+                    )
                 }
             } else if !query.computed.contains(column) {
                 throw CleanRoomError(
@@ -201,6 +213,74 @@ public final class QueryEngine: Sendable {
             }
         }
         return countColumns
+    }
+
+    /// The indexes of the query's own result columns that are a plain column reference (`c` or `q.c`, with or
+    /// without an alias) written exactly as one of the query's own `GROUP BY` terms (identifiers compared as SQLite
+    /// compares them), or named by a `GROUP BY` ordinal. Every approved query aggregates (it outputs identity counts),
+    /// so a raw column not among these is a "bare column": SQLite outputs one arbitrary record's value for it (the
+    /// record with the largest value next to `MAX`). Anything else is left out (refused if it has an origin): a
+    /// scalar subquery, a `*`, or a column grouped under another spelling or through an alias.
+    static func groupedColumns(_ sql: Contract.SQLTokens, count: Int) -> Set<Int> {
+        let tokens = sql.tokens
+        // The query's own SELECT: the first at depth 0 (CTE bodies are in parentheses).
+        guard let select = tokens.firstIndex(where: { $0.depth == 0 && sql.word($0) == "SELECT" }) else { return [] }
+        let clauseWords: Set<String> = ["FROM", "WHERE", "GROUP", "HAVING", "WINDOW", "ORDER", "LIMIT"]
+        func clause(from start: Int) -> [[Contract.SQLTokens.Token]] {
+            var items: [[Contract.SQLTokens.Token]] = [[]]
+            var index = start
+            while index < tokens.count {
+                let token = tokens[index]
+                if token.depth == 0, let word = sql.word(token), clauseWords.contains(word) { break }
+                if token.depth == 0, sql.isPunctuation(token, ",") {
+                    items.append([])
+                } else {
+                    items[items.count - 1].append(token)
+                }
+                index += 1
+            }
+            return items
+        }
+        var first = select + 1
+        if first < tokens.count, let word = sql.word(tokens[first]), word == "DISTINCT" || word == "ALL" { first += 1 }
+        let results = clause(from: first)
+        guard results.count == count else { return [] }
+        guard
+            let group = tokens.indices.first(where: {
+                tokens[$0].depth == 0 && sql.word(tokens[$0]) == "GROUP" && $0 + 1 < tokens.count
+                    && sql.word(tokens[$0 + 1]) == "BY"
+            })
+        else { return [] }
+        let terms = clause(from: group + 2)
+        // A token as SQLite compares it: identifiers unquoted and lower-cased, other tokens as written.
+        func key(_ token: Contract.SQLTokens.Token) -> String {
+            sql.identifier(token).map { "id:" + $0 } ?? "tk:" + sql.text(token)
+        }
+        let termKeys = Set(terms.map { $0.map(key) })
+        var ordinals: Set<Int> = []
+        for term in terms where term.count == 1 && term[0].kind == .number {
+            if let ordinal = Int(sql.text(term[0])) { ordinals.insert(ordinal - 1) }
+        }
+        var grouped: Set<Int> = []
+        for (index, item) in results.enumerated() {
+            // The reference: `c`, `q.c`, then an optional `[AS] alias`.
+            var reference = item
+            if reference.count >= 2, sql.identifier(reference[reference.count - 1]) != nil {
+                let before = reference[reference.count - 2]
+                if sql.word(before) == "AS" {
+                    reference.removeLast(2)
+                } else if !sql.isPunctuation(before, ".") {
+                    reference.removeLast()
+                }
+            }
+            let isReference =
+                (reference.count == 1 && sql.identifier(reference[0]) != nil)
+                || (reference.count == 3 && sql.identifier(reference[0]) != nil
+                    && sql.isPunctuation(reference[1], ".") && sql.identifier(reference[2]) != nil)
+            guard isReference else { continue }
+            if ordinals.contains(index) || termKeys.contains(reference.map(key)) { grouped.insert(index) }
+        }
+        return grouped
     }
 
     /// One `COUNT(DISTINCT <q>.<column>) [AS] <name>` of the query's own result columns, by byte ranges of the SQL.

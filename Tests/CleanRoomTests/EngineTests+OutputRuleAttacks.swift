@@ -255,3 +255,43 @@ extension EngineTests {
         #expect(nul.rows.isEmpty, "ran as \"m1\": \(nul.rows)")
     }
 }
+
+extension EngineTests {
+    @Test("groupedColumns: a raw column that is not grouped by (one arbitrary record's value) is refused")
+    func bareColumns() throws {
+        for (id, sql) in [
+            // SQLite outputs the day of the record with the largest amount.
+            (
+                "bare-with-max",
+                "SELECT merchant, day, MAX(amount) AS top, COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx "
+                    + "GROUP BY merchant"
+            ),
+            ("no-group-by", "SELECT t.amount, COUNT(DISTINCT t.card) AS _ids_a_tx FROM a_tx t"),
+            (
+                "other-alias-of-the-same-column",
+                "SELECT a2.merchant, COUNT(DISTINCT a1.card) AS _ids_a_tx FROM a_tx a1 JOIN a_tx a2 "
+                    + "ON a2.day = a1.day GROUP BY a1.merchant"
+            ),
+            (
+                "scalar-subquery",
+                "SELECT merchant, (SELECT c.day FROM a_tx c WHERE c.merchant = a_tx.merchant) AS d, "
+                    + "COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx GROUP BY merchant"
+            ),
+        ] {
+            let engine = try engine(contract(adding: query(id, sql, computed: ["top"])))
+            expectError(.outputRule, "groupedColumns") { _ = try engine.run(request(id, parameters: [:])) }
+        }
+        for (id, sql) in [
+            ("ordinal", "SELECT merchant, COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx GROUP BY 1"),
+            (
+                "expression-and-alias",
+                "SELECT \"t\".merchant AS m, COUNT(DISTINCT t.card) AS _ids_a_tx FROM a_tx t "
+                    + "GROUP BY T.\"MERCHANT\" HAVING COUNT(*) > 0 ORDER BY m"
+            ),
+        ] {
+            let engine = try engine(contract(adding: query(id, sql)))
+            let outcome = try engine.run(request(id, parameters: [:]))
+            #expect(outcome.rows == [[.text("m1")], [.text("m3")]], "\(id)")
+        }
+    }
+}
