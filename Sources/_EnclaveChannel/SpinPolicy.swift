@@ -76,7 +76,7 @@ package final class SpinPolicy: Sendable {
     package func spinDeadline(extraNanoseconds: UInt64 = 0) -> UInt64? {
         let peer = peerCPU.load(ordering: .relaxed)
         guard peer >= 0 else { return nil }
-        let here = Int(ek_current_cpu())
+        let here = Self.currentCPU
         guard here >= 0, here != peer else { return nil }
         let skipping = skips.load(ordering: .relaxed)
         if skipping > 0 {
@@ -100,8 +100,11 @@ package final class SpinPolicy: Sendable {
         ranOut.add(1, ordering: .relaxed)
     }
 
+    /// The CPU the calling thread runs on now (-1 if unknown).
+    package static var currentCPU: Int { Int(ek_current_cpu()) }
+
     /// Monotonic nanoseconds.
-    static func now() -> UInt64 {
+    package static func now() -> UInt64 {
         var time = timespec()
         clock_gettime(CLOCK_MONOTONIC, &time)
         return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
