@@ -12,7 +12,7 @@ extension Contract {
         public enum Kind: Sendable, Hashable {
             /// An unquoted word: a keyword or an identifier.
             case word
-            /// A `"…"`, `` `…` `` or `[…]` identifier.
+            /// A double-quoted, backquoted or bracketed identifier.
             case quotedIdentifier
             /// A `'…'` string.
             case string
