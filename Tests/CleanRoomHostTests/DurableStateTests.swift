@@ -201,4 +201,76 @@ struct DurableStateTests {
         #expect(status.refusal?.hasPrefix("stateTampered:") == true, "\(status.refusal ?? "no refusal")")
         #expect(await Self.refusal { _ = try await second.host.attestation() } == "NotOpen")
     }
+
+    /// What the TestEnclave's `test.seal` ECALL takes (its interface module is not a dependency here).
+    struct TestSealRequest: Codable, Sendable {
+        var plaintext: [UInt8]
+        var policy: SealPolicy
+        var additionalData: [UInt8]
+    }
+
+    /// The TestEnclave's seal ECALL: seals any plaintext with the enclave's own sealing key.
+    enum TestSeal: EnclaveCall {
+        typealias Input = TestSealRequest
+        typealias Output = [UInt8]
+        static var name: String { "test.seal" }
+    }
+
+    /// F8: a build of the contract's signer and product below the contract's minimum security version (an older,
+    /// maybe flawed one, which can't open under the contract) can still seal a state the current build unseals: here
+    /// a fresh ledger (the privacy budget spent before, forgotten). The current build refuses it by name.
+    @Test func aStateSealedBelowTheContractsMinimumSecurityVersionIsRefused() async throws {
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        let key = P256.Signing.PrivateKey()
+        let signed = try Fixtures.sign(
+            "CleanRoomEnclave",
+            config: EnclaveConfig(productID: 1, securityVersion: 2),
+            key: key
+        )
+        var contract = contract(signed)
+        contract.enclave = .init(
+            signerID: signed.identity.signerID,
+            productID: signed.identity.productID,
+            minSecurityVersion: 2
+        )
+        let first = try await Self.start(signed, directory: directory)
+        defer { Task { await first.close() } }
+        _ = try await first.host.submitContract(contract.canonicalBytes)
+        for signature in try parties.signatures(contract) { _ = try await first.host.submitSignature(signature) }
+        try await load(first, contract)
+        #expect(try await run(first, contract).epsilonSpentMilli == 1000)
+        await first.close()
+
+        // The older build (security version 1, same signer and product) mints a state with a fresh ledger.
+        let older = try Fixtures.sign("TestEnclave", config: EnclaveConfig(productID: 1, securityVersion: 1), key: key)
+        var options = Enclave.Options()
+        options.platform = try SimulatedPlatform.open(directory: Fixtures.platformDirectory)
+        options.evidenceSource = .simulated
+        options.signaturePath = older.signature
+        options.startTimeout = .seconds(120)
+        let minting = try await Enclave.load(path: older.image, options: options)
+        defer { Task { await minting.terminate() } }
+        let forged = CanonicalJSON.object([
+            "domain": .string("EnclaveKit.cleanroom.state.v2"),
+            "contract": .string(contract.id.hex),
+            "generation": .integer(0),
+            "ledger": .string(""),
+            "halts": .array([]),
+            "uploads": .object([:]),
+        ]).canonicalBytes
+        let blob = try await minting.call(
+            TestSeal.self,
+            .init(plaintext: forged, policy: .signerID, additionalData: [])
+        )
+        await minting.terminate()
+        let path = try #require(CleanRoomStore.statePath(directory: directory, contractID: contract.id.hex))
+        try Data(blob).write(to: URL(fileURLWithPath: path))
+
+        let second = try await Self.start(signed, directory: directory)
+        defer { Task { await second.close() } }
+        let refusal = await second.host.enclaveStatus().refusal
+        #expect(refusal?.hasPrefix("stateTampered:") == true, "\(refusal ?? "no refusal")")
+        #expect(refusal?.contains("security version 1") == true, "\(refusal ?? "no refusal")")
+        #expect(await Self.refusal { _ = try await second.host.attestation() } == "NotOpen")
+    }
 }
