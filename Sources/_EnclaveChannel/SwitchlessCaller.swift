@@ -90,7 +90,7 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
 
     /// Call through the ring: `prefix` (the call name's prefix) then `argument` form the request. Returns the
     /// encoded result, or `nil` when the call must go over the regular channel (no free slot, or too large).
-    package func call(prefix: [UInt8], argument: [UInt8]) async throws -> [UInt8]? {
+    package nonisolated(nonsending) func call(prefix: [UInt8], argument: [UInt8]) async throws -> [UInt8]? {
         guard
             let posted = try post(
                 .request,
@@ -100,13 +100,14 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
                 }
             )
         else { return nil }
-        return try await answer(posted)
+        if let answer = try spin(posted) { return answer }
+        return try await sleep(slot: posted.slot, sequence: posted.sequence)
     }
 
     /// Call `name` through the ring with the encoded `argument`: the request (the name's length and bytes, then the
     /// argument, as in a request frame) is written straight into the slot, with no buffer of its own. Returns the
     /// encoded result, or `nil` when the call must go over the regular channel (no free slot, or too large).
-    package func call(name: String, argument: [UInt8]) async throws -> [UInt8]? {
+    package nonisolated(nonsending) func call(name: String, argument: [UInt8]) async throws -> [UInt8]? {
         var name = name
         let posted = try name.withUTF8 { utf8 in
             var head = (UInt64(0), UInt8(0))  // the name's length as a varint: at most 10 bytes
@@ -121,16 +122,18 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
             }
         }
         guard let posted else { return nil }
-        return try await answer(posted)
+        if let answer = try spin(posted) { return answer }
+        return try await sleep(slot: posted.slot, sequence: posted.sequence)
     }
 
     /// Echo `payload` through a server without decoding (the ring's transport floor); `nil` as for
     /// ``call(name:argument:)``.
-    package func ping(_ payload: [UInt8]) async throws -> [UInt8]? {
+    package nonisolated(nonsending) func ping(_ payload: [UInt8]) async throws -> [UInt8]? {
         guard let posted = try post(.ping, count: payload.count, write: { slot in ring.copyIn(slot, payload) }) else {
             return nil
         }
-        return try await answer(posted)
+        if let answer = try spin(posted) { return answer }
+        return try await sleep(slot: posted.slot, sequence: posted.sequence)
     }
 
     /// Claim a free slot, `write` the request's `count` bytes into it and post it as `kind`; `nil` when the call
@@ -180,14 +183,8 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
         return (slot, sequence)
     }
 
-    /// Wait for the answer to the request `posted`: spin on this thread (no suspension, no task hop when the
-    /// answer comes within the spin), then suspend.
-    private func answer(_ posted: (slot: Int, sequence: UInt64)) async throws -> [UInt8] {
-        if let answer = try spin(posted) { return answer }
-        return try await sleep(slot: posted.slot, sequence: posted.sequence)
-    }
-
-    /// Spin for the answer to `posted` for at most the spin time: busy while the server runs on another CPU,
+    /// Spin for the answer to `posted` on this thread (no suspension, no async frame when the answer comes within
+    /// the spin; callers then sleep) for at most the spin time: busy while the server runs on another CPU,
     /// yielding while it shares this one (or this process may use only one CPU, or has servers of its own awake
     /// that may need this CPU), so that it can run. `nil`: no answer yet (or the ring closed).
     private func spin(_ posted: (slot: Int, sequence: UInt64)) throws -> [UInt8]? {
@@ -244,7 +241,7 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
     private var otherSide: String { doorbell == ring.doorbell ? "enclave" : "host" }
 
     /// Suspend until the collector sees the answer in `slot`.
-    private func sleep(slot: Int, sequence: UInt64) async throws -> [UInt8] {
+    private nonisolated(nonsending) func sleep(slot: Int, sequence: UInt64) async throws -> [UInt8] {
         try await withCheckedThrowingContinuation { continuation in
             let closed = state.withLock { state -> EnclaveError? in
                 if let closed = state.closed { return closed }
