@@ -136,7 +136,7 @@ public final class RPCPeer: Sendable {
     /// Start a call whose argument is one block of bytes (a `[UInt8]` or `Data`), sent straight from `bytes`: the
     /// request carries exactly what `BinaryEncoder` writes for them (a present slot: 1, the length as a varint, the
     /// bytes), without encoding them into a new array first. `maxArgumentSize` is the encoder's limit for that
-    /// encoding. Returns the call's ID for ``answer(to:)``, which the caller must await.
+    /// encoding. Returns the call's ID for `answer(to:sentBytes:)`, which the caller must await.
     package func beginCall(
         name: String,
         byteBlock bytes: UnsafeRawBufferPointer,
@@ -180,7 +180,7 @@ public final class RPCPeer: Sendable {
         return id
     }
 
-    /// The answer to call `id` (from ``beginCall(name:byteBlock:maxArgumentSize:)``): read here when this peer's
+    /// The answer to call `id` (from `beginCall(name:byteBlock:maxArgumentSize:)`): read here when this peer's
     /// callers read their own answers and no one else reads, else waited for. `sentBytes`, the request's size,
     /// lengthens the first spin for the answer across CPUs.
     package func answer(to id: UInt64, sentBytes: Int = 0) async throws -> [UInt8] {
