@@ -172,6 +172,33 @@ struct ContractTests {
         }
     }
 
+    @Test("SQL tokens: cut where SQLite cuts; every prefix of hostile SQL tokenizes without a crash")
+    func sqlTokens() {
+        let tokens = Contract.SQLTokens("SELECT 'a''UNION' AS [b UNION], \"c\"\"UNION\" FROM t /* UNION */ -- UNION")
+        #expect(tokens.compoundOperator == nil)
+        #expect(
+            tokens.tokens.map(\.kind) == [
+                .word, .string, .word, .quotedIdentifier, .punctuation, .quotedIdentifier, .word, .word,
+            ]
+        )
+        #expect(tokens.identifier(tokens.tokens[5]) == "c\"union")
+        #expect(Contract.SQLTokens("SELECT a FROM t \u{FEFF}union SELECT b FROM t").compoundOperator == "UNION")
+        #expect(Contract.SQLTokens("SELECT a\u{FEFF}union FROM t").compoundOperator == nil)
+        #expect(Contract.SQLTokens("SELECT (a) FROM (VALUES (1))").compoundOperator == "VALUES")
+        #expect(Contract.SQLTokens("SELECT 1e5, 0x1F, 1_000, .5 FROM t").illegal == nil)
+        #expect(Contract.SQLTokens("SELECT 1union FROM t").illegal != nil)
+        #expect(Contract.SQLTokens("SELECT :p(') FROM t").illegal != nil)  // no TCL variables: ' opens a string
+        let depths = Contract.SQLTokens("SELECT (SELECT x FROM (t)) FROM t").tokens.map(\.depth)
+        #expect(depths == [0, 0, 1, 1, 1, 1, 2, 1, 0, 0, 0])
+        for (_, sql) in EngineTests.compoundCases + [("shared", Fixture.sharedSQL)] {
+            let bytes = Array(sql.utf8)
+            for length in 0...bytes.count {
+                _ = Contract.SQLTokens(String(decoding: bytes[..<length], as: UTF8.self)).compoundOperator
+            }
+            #expect(Contract.SQLTokens(sql).illegal == nil, "\(sql)")
+        }
+    }
+
     @Test("a contract is active only when every party signed")
     func signedByAll() throws {
         let contract = fixture.contract
