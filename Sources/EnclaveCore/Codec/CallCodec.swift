@@ -25,7 +25,7 @@ package enum CallCodec {
     /// inline, with no task, frame or executor hop.
     package typealias SyncRawHandler = @Sendable (ArraySlice<UInt8>) throws -> [UInt8]
 
-    /// ``rawHandler(_:encoder:decoder:handler:)`` for a synchronous `handler`: the same strict decoding and errors.
+    /// `rawHandler(_:encoder:decoder:handler:)` for a synchronous `handler`: the same strict decoding and errors.
     package static func syncRawHandler<C: EnclaveCall>(
         _ call: C.Type,
         encoder: BinaryEncoder,
