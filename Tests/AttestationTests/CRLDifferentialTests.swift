@@ -64,6 +64,18 @@ struct CRLDifferentialTests {
         }
     }
 
+    @Test func everyLengthInALongerFormIsRefusedAlike() throws {
+        for crl in try Self.crls() {
+            #expect(SGXExtensionsDifferentialTests.nonMinimalLength(crl, target: -1) == crl)
+            for target in 0..<2_000 {
+                let stretched = SGXExtensionsDifferentialTests.nonMinimalLength(crl, target: target)
+                guard stretched != crl else { break }
+                Self.check(stretched)
+                expectEnclaveError(.malformedInput) { try CertificateRevocationList(bytes: stretched) }
+            }
+        }
+    }
+
     @Test func mutatedCRLsAreReadAlikeOrRefusedAlike() throws {
         var generator = SGXExtensionsDifferentialTests.Generator(state: 0xC41_0003)
         var readDirectly = 0

@@ -51,6 +51,46 @@ struct SGXExtensionsDifferentialTests {
         0x00, 0x01, 0x02, 0x04, 0x06, 0x0A, 0x1F, 0x20, 0x24, 0x26, 0x30, 0x7F, 0x80, 0x81, 0x82, 0x83, 0xA0, 0xFF,
     ]
 
+    /// `der` (well-formed DER) written again with the length of its `target`-th node (in document order) in a
+    /// longer form than DER allows (`0x81 L` for a short length, one leading zero octet more for a long one), the
+    /// lengths of its ancestors grown to match: a mutation random byte changes rarely make consistent.
+    static func nonMinimalLength(_ der: [UInt8], target: Int) -> [UInt8] {
+        var counter = 0
+        func length(_ count: Int, stretched: Bool) -> [UInt8] {
+            var octets: [UInt8] = []
+            var rest = count
+            while rest > 0 {
+                octets.insert(UInt8(rest & 0xFF), at: 0)
+                rest >>= 8
+            }
+            if !stretched { return count < 0x80 ? [UInt8(count)] : [0x80 | UInt8(octets.count)] + octets }
+            return count < 0x80 ? [0x81, UInt8(count)] : [0x80 | UInt8(octets.count + 1), 0] + octets
+        }
+        func write(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+            var output: [UInt8] = []
+            var index = bytes.startIndex
+            while index < bytes.endIndex {
+                let tag = bytes[index]
+                var count = Int(bytes[index + 1])
+                var start = index + 2
+                if count & 0x80 != 0 {
+                    let octets = count & 0x7F
+                    count = 0
+                    for offset in 0..<octets { count = count << 8 | Int(bytes[start + offset]) }
+                    start += octets
+                }
+                let stretched = counter == target
+                counter += 1
+                let contents =
+                    tag & 0x20 != 0 ? write(bytes[start..<start + count]) : Array(bytes[start..<start + count])
+                output += [tag] + length(contents.count, stretched: stretched) + contents
+                index = start + count
+            }
+            return output
+        }
+        return write(der[...])
+    }
+
     static func mutate(_ bytes: [UInt8], _ generator: inout Generator) -> [UInt8] {
         var result = bytes
         for _ in 0...generator.below(2) {
@@ -122,5 +162,17 @@ struct SGXExtensionsDifferentialTests {
         }
         // The mutations reach the direct reader's accepting paths, not only its hand-offs.
         #expect(readDirectly > total / 20, "\(readDirectly) of \(total) read directly")
+    }
+
+    @Test func everyLengthInALongerFormIsRefusedAlike() throws {
+        for value in try Self.extensions() {
+            #expect(Self.nonMinimalLength(value, target: -1) == value)  // the rewriter itself changes nothing
+            for target in 0..<200 {
+                let stretched = Self.nonMinimalLength(value, target: target)
+                guard stretched != value else { break }
+                Self.check(stretched)
+                expectEnclaveError(.malformedInput) { try SGXExtensions(derEncoded: stretched[...]) }
+            }
+        }
     }
 }
