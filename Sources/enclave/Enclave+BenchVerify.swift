@@ -57,7 +57,8 @@ extension EnclaveCommand.Bench {
 
         @Option(
             help: ArgumentHelp(
-                "Run only one of our paths (bundle, object or cached), --rounds × --quotes times, for a profiler.",
+                "Run only one of our paths (bundle, cold, object or cached), --rounds × --quotes times, for a "
+                    + "profiler; phases: the median time of each parsing step alone.",
                 visibility: .hidden
             )
         )
