@@ -15,10 +15,10 @@ internal import Glibc
 /// either side (the peer's write finds no sleeper), so a call can beat the raw blocking round trip.
 ///
 /// It never spins when the peer last ran on this thread's own CPU or when this side does not know where the peer
-/// runs: on one vCPU no spin ever happens. And it spins only while spinning has paid off recently: after a spin that
-/// ran out, the next 1, 2, 4 … up to ``maxSkips`` waits block at once (a success resets that), so a peer that
-/// answers slowly or calls rarely costs at most one spin in every `maxSkips + 1` waits, and an idle channel costs
-/// one spin, then nothing.
+/// runs: on one vCPU no spin ever happens. And it spins only while spinning has paid off recently: after two spins
+/// in a row that ran out, the next 1, then 2, 4 … up to ``maxSkips`` waits block at once (a success resets that), so
+/// a peer that answers slowly or calls rarely costs at most one spin in every `maxSkips + 1` waits, and an idle
+/// channel costs two spins, then nothing.
 ///
 /// Each side learns where the other runs from ``Frame/Kind/placement`` frames, which a side sends ahead of its next
 /// frame whenever the sending thread's CPU changed (``FrameChannel/send(_:callID:prefix:payload:)``). The enclave
@@ -92,11 +92,12 @@ package final class SpinPolicy: Sendable {
         paid.add(1, ordering: .relaxed)
     }
 
-    /// A spin ran out: block at once for the next 2^(misses in a row - 1) waits, at most ``maxSkips``.
+    /// A spin ran out: from the second in a row on, block at once for the next 2^(misses in a row - 2) waits, at
+    /// most ``maxSkips`` (a lone miss, a pause of the peer's, costs the waits after it nothing).
     package func spinRanOut() {
         let inRow = min(misses.load(ordering: .relaxed) + 1, 16)
         misses.store(inRow, ordering: .relaxed)
-        skips.store(min(1 << (inRow - 1), Self.maxSkips), ordering: .relaxed)
+        skips.store(inRow < 2 ? 0 : min(1 << (inRow - 2), Self.maxSkips), ordering: .relaxed)
         ranOut.add(1, ordering: .relaxed)
     }
 
