@@ -10,7 +10,7 @@ extension CertificateRevocationList {
     /// numbers, definite lengths in the fewest octets, each node inside its parent exactly, no trailing bytes); the
     /// issuer and the times are still read by swift-asn1 and swift-certificates from their own bytes, and each
     /// revoked serial is checked as swift-asn1 checks an unsigned INTEGER. `nil` for anything else, valid or not
-    /// (then ``asn1Parts(_:)`` reads it, or refuses it): this reader never refuses, so what is accepted and every
+    /// (then `asn1Parts(_:)` reads it, or refuses it): this reader never refuses, so what is accepted and every
     /// error message stay swift-asn1's. The per-entry cost is what it saves: a CRL lists hundreds of certificates.
     static func fastParts(_ der: [UInt8]) -> Parts? {
         der.withUnsafeBufferPointer { buffer -> Parts? in
@@ -59,7 +59,7 @@ private struct DERScanner {
         return Node(tag: tag, offset: position, start: start, end: start + length)
     }
 
-    /// The children of `parent` (checked already: see ``wellFormed(_:depth:)``).
+    /// The children of `parent` (checked already: see `wellFormed(_:depth:)`).
     func children(_ parent: Node) -> [Node]? {
         var result: [Node] = []
         var position = parent.start

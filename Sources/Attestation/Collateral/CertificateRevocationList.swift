@@ -19,7 +19,7 @@ public struct CertificateRevocationList: Sendable {
     /// octets, the form swift-certificates keeps a certificate's serial in. (DER prefixes a serial whose top bit is
     /// set with a `00` octet; comparing the encoded octets would miss about half of all serials.)
     public var revokedSerials: Set<[UInt8]> { Set(serials.map(\.bytes)) }
-    /// ``revokedSerials``, hashed over their buffers (a CRL lists hundreds; `Array<UInt8>` hashes byte by byte).
+    /// `revokedSerials`, hashed over their buffers (a CRL lists hundreds; `Array<UInt8>` hashes byte by byte).
     let serials: Set<CertificateCache.DERKey>
     let signedBytes: [UInt8]
     let signature: [UInt8]

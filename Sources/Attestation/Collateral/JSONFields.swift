@@ -1,7 +1,7 @@
 internal import EnclaveCore
 internal import Foundation
 
-/// Typed access to a JSON object of a collateral document, read from a ``JSONTape``. Every field is type-checked;
+/// Typed access to a JSON object of a collateral document, read from a `JSONTape`. Every field is type-checked;
 /// unknown fields are ignored (Intel adds fields within a version).
 struct JSONFields {
     let tape: JSONTape
@@ -48,7 +48,7 @@ struct JSONFields {
         return value
     }
 
-    /// The UTF-8 bytes of the string `key` (``string(_:)``'s value, without making a `String`).
+    /// The UTF-8 bytes of the string `key` (`string(_:)`'s value, without making a `String`).
     func bytes(_ key: String) throws(EnclaveError) -> [UInt8] {
         guard let token = stringToken(key), let value = token.decodedUTF8() else {
             throw .malformedInput("\(what) lacks the string \(key)")
@@ -151,7 +151,7 @@ struct JSONFields {
         return result
     }
 
-    /// Hexadecimal (either case, no separators) as ``Hex/decode(_:)`` reads it; `nil` on any other byte or an odd
+    /// Hexadecimal (either case, no separators) as `Hex.decode(_:)` reads it; `nil` on any other byte or an odd
     /// length.
     static func hex(_ text: [UInt8]) -> [UInt8]? {
         guard text.count % 2 == 0 else { return nil }

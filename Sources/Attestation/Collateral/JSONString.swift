@@ -41,7 +41,7 @@ struct JSONString: Hashable, Sendable {
         }
     }
 
-    /// The UTF-8 bytes of ``decoded()``, without making a `String`; `nil` exactly when ``decoded()`` is.
+    /// The UTF-8 bytes of `decoded()`, without making a `String`; `nil` exactly when `decoded()` is.
     func decodedUTF8() -> [UInt8]? {
         let output: [UInt8]
         if escaped {

@@ -1,13 +1,13 @@
 internal import EnclaveCore
 
 /// A JSON document read in one pass into a flat list of tokens (a "tape"): the collateral documents' reader.
-/// ``JSONValue`` builds a tree (an array per object and per array, a box per nested value); the TCB info alone has
+/// `JSONValue` builds a tree (an array per object and per array, a box per nested value); the TCB info alone has
 /// a few hundred small objects, and building and releasing that tree was most of its parse time. The tape is one
 /// array; a container's token records where its contents end, so a lookup skips over what it does not read.
 ///
-/// What is accepted is exactly what ``JSONValue`` accepts (the same parser, the same checks in the same order, the
+/// What is accepted is exactly what `JSONValue` accepts (the same parser, the same checks in the same order, the
 /// same error messages): RFC 8259, one value, no trailing bytes, UTF-8, escapes including surrogate pairs, no
-/// duplicate keys (in every object, read or not), nesting below ``JSONValue/maxDepth``.
+/// duplicate keys (in every object, read or not), nesting below `JSONValue/maxDepth`.
 final class JSONTape: Sendable {
     /// What a token is.
     enum Kind: UInt8, Sendable {
@@ -53,14 +53,14 @@ final class JSONTape: Sendable {
         self.tokens = tokens
     }
 
-    /// The string token at `index` as a ``JSONString`` (`nil` for any other kind).
+    /// The string token at `index` as a `JSONString` (`nil` for any other kind).
     func string(at index: Int) -> JSONString? {
         let token = tokens[index]
         guard token.kind == .string || token.kind == .escapedString else { return nil }
         return JSONString(raw: bytes[token.start..<token.end], escaped: token.kind == .escapedString)
     }
 
-    /// Whether the string token at `index` is exactly `text` (as ``JSONString/equals(_:)`` judges).
+    /// Whether the string token at `index` is exactly `text` (as `JSONString/equals(_:)` judges).
     func string(at index: Int, equals text: String) -> Bool {
         let token = tokens[index]
         if token.kind == .escapedString { return string(at: index)?.equals(text) ?? false }
@@ -167,7 +167,7 @@ final class JSONTape: Sendable {
             position += count
         }
 
-        /// Whether the key at token `key` equals the key at token `other`, as ``JSONString``'s `==` judges.
+        /// Whether the key at token `key` equals the key at token `other`, as `JSONString`'s `==` judges.
         func sameKey(_ key: Int, _ other: Int) -> Bool {
             let a = tokens[key]
             let b = tokens[other]
@@ -280,7 +280,7 @@ final class JSONTape: Sendable {
             }
         }
 
-        /// A string token (see ``JSONValue``'s): checked (UTF-8, escapes, no control characters), not decoded.
+        /// A string token (see `JSONValue`'s): checked (UTF-8, escapes, no control characters), not decoded.
         mutating func string() throws(EnclaveError) {
             position += 1  // the opening quote
             let start = position

@@ -6,7 +6,7 @@ extension SGXExtensions {
     /// SEQUENCE of (OID, INTEGER or OCTET STRING) SEQUENCEs — with every DER rule swift-asn1's parser applies to it:
     /// low tag numbers only, definite lengths in the fewest octets, each node inside its parent exactly, no trailing
     /// bytes, OIDs byte for byte Intel's, INTEGERs and ENUMERATEDs primitive, non-empty, in the fewest octets.
-    /// `nil` for anything else, valid or not (then ``asn1Fields(_:)`` reads it, or refuses it): this reader never
+    /// `nil` for anything else, valid or not (then `asn1Fields(_:)` reads it, or refuses it): this reader never
     /// refuses, so what is accepted and every error message stay swift-asn1's.
     static func fastFields(_ bytes: ArraySlice<UInt8>) -> Fields? {
         bytes.withUnsafeBufferPointer { buffer -> Fields? in
