@@ -40,7 +40,8 @@ extension EnclaveCommand.Bench {
         @Option(
             help: ArgumentHelp(
                 "Profile one call kind instead: make only that call for --seconds and print its rate and context "
-                    + "switches per call on each side (empty, ocall, echo, 4kib, 1mib).",
+                    + "switches per call on each side (empty, ocall, echo, 4kib, 1mib; switchless: sl-empty, sl-4kib, "
+                    + "sl-echo, sl-ocall).",
                 valueName: "kind"
             )
         )
