@@ -140,7 +140,7 @@ let package = Package(
         .target(
             name: "KeyBroker",
             dependencies: [
-                "AttestationAPI", "KeyBrokerInterface", "KeyReleaseFormats", "EnclaveCore",
+                "AttestationAPI", "KeyBrokerInterface", "KeyReleaseFormats", "EnclaveCore", "CleanRoom",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -446,6 +446,7 @@ let package = Package(
         .testTarget(
             name: "KeyBrokerServiceTests",
             dependencies: [
+                "CleanRoom",
                 "KeyBrokerService", "KeyBrokerInterface", "AttestationService", "AttestationAPI", "EnclaveCore",
                 "TestSupport", "KeyEnvelope", "KeyReleaseFormats", "AttestationClient", "EnclaveHost", "Attestation",
                 "KeyBrokerServicePostgres",
@@ -460,6 +461,7 @@ let package = Package(
         .testTarget(
             name: "KeyBrokerTests",
             dependencies: [
+                "CleanRoom",
                 "KeyBroker", "KeyBrokerInterface", "KeyReleaseFormats", "AttestationAPI", "EnclaveCore", "TestSupport",
                 "EnclaveHost", "AttestationService", "Attestation", "EnclaveKeyRelease", "EnclaveRuntime",
                 "TestInterface",

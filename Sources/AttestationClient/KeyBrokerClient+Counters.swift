@@ -1,4 +1,5 @@
 public import AttestationAPI
+internal import EnclaveCore
 internal import Foundation
 
 extension KeyBrokerClient {
@@ -17,7 +18,8 @@ extension KeyBrokerClient {
     }
 
     /// `POST /counters/{contract}/increment` from `expected`, recording `state`, with the clean room's attestation
-    /// `token` as `Authorization: Bearer`.
+    /// `token` as `Authorization: Bearer` and the contract's canonical bytes `document` (the broker moves the counter
+    /// only for a token of the enclave the contract names; nil sends none, which the broker refuses).
     /// - Throws: ``AttestationClient/Failure`` with the broker's code (`CounterNotAllowed`, `CounterConflict`, the
     ///   token's refusal, …).
     public func incrementCounter(
@@ -25,9 +27,17 @@ extension KeyBrokerClient {
         nonce: String,
         expected: UInt64,
         state: String,
-        token: String
+        token: String,
+        document: [UInt8]?
     ) async throws -> RollbackCounterAnswer {
-        let body = try WireJSON.encode(RollbackCounterIncrement(nonce: nonce, expected: expected, state: state))
+        let body = try WireJSON.encode(
+            RollbackCounterIncrement(
+                nonce: nonce,
+                expected: expected,
+                state: state,
+                contract: document.map { Base64URL.encode($0) }
+            )
+        )
         let response = try await raw(
             .POST,
             "counters/\(contract)/increment",

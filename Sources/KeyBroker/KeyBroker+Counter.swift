@@ -1,4 +1,5 @@
 internal import AttestationAPI
+internal import CleanRoom
 internal import Crypto
 internal import EnclaveCore
 public import Foundation
@@ -9,7 +10,10 @@ extension KeyBroker {
     /// secret). For `increment` the token must verify as a release's does, be signed with a certificate also pinned in
     /// the keyring when it was made (``BrokerKeyring/authorityPins``), and its `x-ms-runtime` must name
     /// `request.contract` and, as `counterKey`, this broker's signing key (only a clean room that checks this broker's
-    /// answers moves its counter); it moves `expected` to `expected + 1` with the new state digest and is refused
+    /// answers moves its counter), and its enclave must be the one the contract names, as the data owners' release
+    /// policy requires: `request.contractDocument` (the contract's canonical bytes, at most 1 MiB, their SHA-256 the
+    /// contract ID) names the signer, product and minimum security version, and the enclave must not be debuggable
+    /// (so no other enclave that binds this broker's key can push the contract's counter ahead); it moves `expected` to `expected + 1` with the new state digest and is refused
     /// unless the counter is at `expected`. The answer is signed with the broker's
     /// signing key over the contract, the record and the caller's nonce, so the host that carries it can't forge or
     /// replay one.
@@ -57,7 +61,8 @@ extension KeyBroker {
         )
     }
 
-    /// An increment's token: verified as a release's, its `x-ms-runtime` naming the contract and this broker's key.
+    /// An increment's token: verified as a release's, its `x-ms-runtime` naming the contract and this broker's key, its
+    /// enclave the one the contract document names.
     func checkCounterToken(_ request: BrokerCounterRequest, now: Date) throws(KeyBrokerError) {
         let verified = try verifier.verify(request.token, now: now)
         // Trusted now is what the host chose at open; the keyring's pins were sealed when it was made.
@@ -78,6 +83,63 @@ extension KeyBroker {
             Base64URL.decode(y) == Array(raw.suffix(32))
         else {
             throw KeyBrokerError("CounterNotAllowed", "the token's x-ms-runtime.counterKey is not this broker's key")
+        }
+        let requirement = try Self.counterEnclave(request)
+        try Self.checkCounterEnclave(verified.claims, requirement)
+    }
+
+    /// The enclave the increment's contract document names: the document is at most `CanonicalJSON.maxBytes`, its
+    /// SHA-256 is `request.contract`, and it reads as a canonical contract.
+    static func counterEnclave(_ request: BrokerCounterRequest) throws(KeyBrokerError) -> Contract.EnclaveRequirement {
+        guard let document = request.contractDocument else {
+            throw KeyBrokerError("CounterNotAllowed", "the increment carries no contract document")
+        }
+        guard document.count <= CanonicalJSON.maxBytes else {
+            throw KeyBrokerError(
+                "CounterNotAllowed",
+                "the increment's contract document is larger than \(CanonicalJSON.maxBytes) bytes"
+            )
+        }
+        guard Hex.encode(Array(SHA256.hash(data: document))) == request.contract else {
+            throw KeyBrokerError(
+                "CounterNotAllowed",
+                "the increment's contract document is not contract \(request.contract)"
+            )
+        }
+        do {
+            return try Contract(canonicalBytes: document).enclave
+        } catch {
+            throw KeyBrokerError("CounterNotAllowed", "the increment's contract document does not read: \(error)")
+        }
+    }
+
+    /// The token's SGX claims against the contract's enclave, compared as the data owners' release policy compares
+    /// them (`CleanRoomKeyRelease.releasePolicy`): signer and product equal, security version at least the minimum,
+    /// not debuggable. A missing claim fails its check.
+    static func checkCounterEnclave(
+        _ claims: [String: TokenValue],
+        _ requirement: Contract.EnclaveRequirement
+    ) throws(KeyBrokerError) {
+        let checks: [(claim: String, expected: TokenValue, atLeast: Bool)] = [
+            ("x-ms-sgx-mrsigner", .string(requirement.signerID.hex), false),
+            ("x-ms-sgx-product-id", .integer(Int(requirement.productID)), false),
+            ("x-ms-sgx-svn", .integer(Int(requirement.minSecurityVersion)), true),
+            ("x-ms-sgx-is-debuggable", .bool(false), false),
+        ]
+        for check in checks {
+            let order = claims[check.claim].flatMap { ReleasePolicy.compare($0, check.expected) }
+            let holds =
+                check.atLeast
+                ? (order == .orderedSame || order == .orderedDescending)
+                    && claims[check.claim].map(ReleasePolicy.isNumber) == true
+                : order == .orderedSame
+            guard holds else {
+                throw KeyBrokerError(
+                    "CounterNotAllowed",
+                    "the token's \(check.claim) is not the contract's enclave (\(check.atLeast ? "at least " : "")"
+                        + "\(check.expected))"
+                )
+            }
         }
     }
 }

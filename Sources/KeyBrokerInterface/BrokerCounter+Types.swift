@@ -1,8 +1,9 @@
 public import EnclaveCore
 
 /// ECALL: a clean room's rollback counter (one per contract). The broker enclave verifies the attestation token
-/// (as for releases: a trusted authority's signature, times) and that its `x-ms-runtime` names the contract and this
-/// broker's signing key as `counterKey`; for `increment` the counter must be at `expected`. It answers the new (or
+/// (as for releases: a trusted authority's signature, times), that its `x-ms-runtime` names the contract and this
+/// broker's signing key as `counterKey`, and that its enclave is the one the contract names
+/// (``BrokerCounterRequest/contractDocument``); for `increment` the counter must be at `expected`. It answers the new (or
 /// current) record signed with the broker's signing key over the contract, value, state digest and the caller's
 /// nonce. The host keeps the records (``BrokerCounterRequest/current``) and stores the answer's record.
 public enum BrokerCounter: EnclaveCall {
@@ -41,6 +42,9 @@ public struct BrokerCounterRequest: Codable, Hashable, Sendable {
     public var state: String
     /// The record the host keeps for the contract (nil: none yet).
     public var current: BrokerCounterRecord?
+    /// `increment`: the contract's canonical bytes (SHA-256 of them is ``contract``); the token's enclave must be the
+    /// one they name (signer, product, minimum security version, not debuggable). Nil: the increment is refused.
+    public var contractDocument: [UInt8]?
 
     /// Creates one from its members, each as documented on its property.
     public init(
@@ -50,7 +54,8 @@ public struct BrokerCounterRequest: Codable, Hashable, Sendable {
         nonce: String,
         expected: UInt64 = 0,
         state: String = "",
-        current: BrokerCounterRecord?
+        current: BrokerCounterRecord?,
+        contractDocument: [UInt8]? = nil
     ) {
         self.token = token
         self.operation = operation
@@ -59,6 +64,7 @@ public struct BrokerCounterRequest: Codable, Hashable, Sendable {
         self.expected = expected
         self.state = state
         self.current = current
+        self.contractDocument = contractDocument
     }
 
     /// What the broker signs: `EnclaveKit.rollbackCounter.v1`, then `contract=`, `value=`, `state=` and `nonce=`

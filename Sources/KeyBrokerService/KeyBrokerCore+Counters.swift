@@ -6,7 +6,8 @@ internal import KeyBrokerInterface
 
 extension KeyBrokerCore {
     /// Read (`increment` nil) or increment `contract`'s rollback counter in `store`: the broker enclave verifies
-    /// `token` and decides (see `KeyBroker.counter`); the host stores an incremented record by compare-and-swap.
+    /// `token` and decides (see `KeyBroker.counter`: the token's enclave must be the one the increment's contract
+    /// document names); the host stores an incremented record by compare-and-swap.
     /// Refusals: 400 `BadParameter`, 401 with the token's refusal code, 403 `CounterNotAllowed`, 409
     /// `CounterConflict`.
     public func counter(
@@ -22,6 +23,17 @@ extension KeyBrokerCore {
         guard let engine = engine as? EnclaveBrokerEngine else {
             throw ServiceError(status: .notImplemented, code: "NoCounter", message: "this broker keeps no counters")
         }
+        var document: [UInt8]?
+        if let encoded = increment?.contract {
+            // Base64url of at most 1 MiB (the largest contract), checked before decoding.
+            guard encoded.utf8.count <= ((1 << 20) * 4 + 2) / 3, let bytes = Base64URL.decode(encoded) else {
+                throw ServiceError.badRequest(
+                    "BadParameter",
+                    "the increment's contract is not base64url of at most 1 MiB"
+                )
+            }
+            document = bytes
+        }
         let current = try await store.counter(contract: contract)
         let request = BrokerCounterRequest(
             token: token,
@@ -30,7 +42,8 @@ extension KeyBrokerCore {
             nonce: increment?.nonce ?? nonce,
             expected: increment?.expected ?? 0,
             state: increment?.state ?? "",
-            current: current
+            current: current,
+            contractDocument: document
         )
         let response: BrokerCounterResponse
         do {

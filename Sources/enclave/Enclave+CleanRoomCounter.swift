@@ -29,8 +29,13 @@ extension EnclaveCommand.CleanRoomCLI {
     /// (the P-256 key of the signing certificate in `GET /attestation`), `GET /counters/{contract}?nonce=` and
     /// `POST /counters/{contract}/increment` with a fresh attestation token of the clean room. The host checks
     /// nothing: the enclave verifies every answer with that key and its nonce, and the data owners' release policy
-    /// requires the key to be the broker's own (`x-ms-runtime.counterKey`).
-    static func counterLink(broker: KeyBrokerClient, tokens: CounterTokenSource) -> CleanRoomCounterLink {
+    /// requires the key to be the broker's own (`x-ms-runtime.counterKey`). An increment carries the stored contract's
+    /// bytes (`contract`), from which the broker enclave reads the enclave allowed to move the counter.
+    static func counterLink(
+        broker: KeyBrokerClient,
+        tokens: CounterTokenSource,
+        contract document: @escaping @Sendable () async throws -> [UInt8]?
+    ) -> CleanRoomCounterLink {
         CleanRoomCounterLink(
             brokerKey: {
                 let offered = try await calling("key") { try await broker.attestation() }
@@ -61,7 +66,8 @@ extension EnclaveCommand.CleanRoomCLI {
                             nonce: nonce,
                             expected: expected,
                             state: state,
-                            token: token
+                            token: token,
+                            document: try await document()
                         )
                     }
                 )

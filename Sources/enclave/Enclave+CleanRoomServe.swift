@@ -133,7 +133,9 @@ extension EnclaveCommand.CleanRoomCLI {
             if let services {
                 CleanRoomStore.registerCounterCalls(
                     &options.ocalls,
-                    link: EnclaveCommand.CleanRoomCLI.counterLink(broker: services.broker, tokens: tokens)
+                    link: EnclaveCommand.CleanRoomCLI.counterLink(broker: services.broker, tokens: tokens) {
+                        try await store.contract()
+                    }
                 )
             }
             let loaded: Enclave

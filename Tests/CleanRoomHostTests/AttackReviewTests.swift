@@ -67,7 +67,7 @@ struct AttackReviewTests {
             )
         )
         let release = services.keyRelease(["bank-a-tx": key])
-        let side = BrokerCounterTests.BrokerSide(broker: services.broker)
+        let side = BrokerCounterTests.BrokerSide(broker: services.broker, document: contract.canonicalBytes)
         let own = TestCounter()
         func start() async throws -> DurableStateTests.Room {
             switch counter {
@@ -294,7 +294,8 @@ struct AttackReviewTests {
                     nonce: String(repeating: "ab", count: 16),
                     expected: expected,
                     state: String(repeating: "cd", count: 32),
-                    current: nil
+                    current: nil,
+                    contractDocument: contract.canonicalBytes
                 ),
                 now: Date()
             )

@@ -118,7 +118,7 @@ struct CounterWiringTests {
             )
         )
         let release = services.keyRelease(["bank-a-tx": pinned, "bank-a-tx-unpinned": unpinned])
-        let side = BrokerCounterTests.BrokerSide(broker: services.broker)
+        let side = BrokerCounterTests.BrokerSide(broker: services.broker, document: contract.canonicalBytes)
         let room = try await Self.start(
             signed,
             directory: directory,

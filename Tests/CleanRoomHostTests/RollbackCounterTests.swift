@@ -266,8 +266,13 @@ struct BrokerCounterTests {
         let broker: KeyBroker
         let record = Mutex<BrokerCounterRecord?>(nil)
         let token = Mutex("")
+        /// The contract's canonical bytes, carried with each increment (the broker reads the allowed enclave there).
+        let document: [UInt8]?
 
-        init(broker: KeyBroker) { self.broker = broker }
+        init(broker: KeyBroker, document: [UInt8]?) {
+            self.broker = broker
+            self.document = document
+        }
 
         /// The host's link to this broker side, as `CleanRoomStore.registerCounterCalls` takes it; `beforeIncrement`
         /// runs first on each increment (e.g. fetching a fresh token, as the CLI's link does).
@@ -312,7 +317,8 @@ struct BrokerCounterTests {
                         nonce: request.nonce,
                         expected: request.expected,
                         state: request.state,
-                        current: record.withLock { $0 }
+                        current: record.withLock { $0 },
+                        contractDocument: document
                     ),
                     now: Date()
                 )
@@ -332,10 +338,10 @@ struct BrokerCounterTests {
     @Test func theBrokerCountsOnlyTheContractsCleanRoomAndSignsItsAnswers() async throws {
         let services = try await KeyReleaseTests.services()
         defer { Task { await services.close() } }
-        let side = BrokerSide(broker: services.broker)
         let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
         let signed = try Fixtures.sign("CleanRoomEnclave")
         let contract = durable.contract(signed)
+        let side = BrokerSide(broker: services.broker, document: contract.canonicalBytes)
         var table = CleanRoomHost.ocalls(directory: directory)
         // The host's link to the broker (here the broker's decision in this process rather than over HTTP).
         CleanRoomStore.registerCounterCalls(&table, link: side.link())
@@ -374,7 +380,8 @@ struct BrokerCounterTests {
                     nonce: String(repeating: "ab", count: 16),
                     expected: 1,
                     state: String(repeating: "cd", count: 32),
-                    current: side.record.withLock { $0 }
+                    current: side.record.withLock { $0 },
+                    contractDocument: contract.canonicalBytes
                 ),
                 now: Date()
             )

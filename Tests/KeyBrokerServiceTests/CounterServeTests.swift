@@ -2,6 +2,7 @@ import Attestation
 import AttestationAPI
 import AttestationClient
 import AttestationService
+import CleanRoom
 import Crypto
 import EnclaveCore
 import Foundation
@@ -14,20 +15,36 @@ import Testing
 /// and that key as `counterKey`, compare-and-swap, through ``KeyBrokerClient``'s counter calls.
 @Suite("Key broker counters served by enclave serve keybroker", .serialized)
 struct CounterServeTests {
-    static let contract = String(repeating: "ab", count: 32)
+    /// A contract naming the enclave of ``token(_:contract:counterKey:signer:)``'s tokens (signer 0x22…, product 3,
+    /// SVN at least 2); its canonical bytes go with each increment.
+    static let document = Contract(
+        name: "served counters",
+        parties: [.init(name: "owner", roles: [.dataOwner], signingKey: P256.Signing.PrivateKey().publicKey)],
+        dataSets: [],
+        queries: [],
+        outputRules: [],
+        recipients: [],
+        enclave: .init(
+            signerID: try! Digest32(bytes: [UInt8](repeating: 0x22, count: 32)),
+            productID: 3,
+            minSecurityVersion: 2
+        )
+    ).canonicalBytes
+    static let contract = Hex.encode(Array(SHA256.hash(data: document)))
 
     /// A token of the harness's attestation service for an enclave whose runtime data names `contract` and
     /// `counterKey` (raw P-256 x‖y).
     static func token(
         _ harness: KeyImportClientTests.Harness,
         contract: String,
-        counterKey: [UInt8]
+        counterKey: [UInt8],
+        signer: UInt8 = 0x22
     ) async throws
         -> String
     {
         let identity = EnclaveIdentity(
             uniqueID: try Digest32(bytes: [UInt8](repeating: 0x11, count: 32)),
-            signerID: try Digest32(bytes: [UInt8](repeating: 0x22, count: 32)),
+            signerID: try Digest32(bytes: [UInt8](repeating: signer, count: 32)),
             productID: 3,
             securityVersion: 2,
             attributes: []
@@ -96,22 +113,51 @@ struct CounterServeTests {
                 nonce: Self.nonce(),
                 expected: 0,
                 state: state,
-                token: wrongToken
+                token: wrongToken,
+                document: Self.document
             )
         }
         #expect(refused?.code == "CounterNotAllowed", "\(String(describing: refused))")
         #expect(refused?.status == 403)
         #expect(refused?.message.contains("counterKey") == true, "\(String(describing: refused))")
 
-        // With the broker's key it moves 0 → 1, recording the state; a second writer from 0 loses.
+        // Another signer's enclave naming the contract and the broker's key (attack review F7): refused by the claim
+        // that fails; and the genuine enclave's increment without the contract document: refused by name.
         let token = try await Self.token(harness, contract: Self.contract, counterKey: verified.signingKey)
+        let attacker = try await Self.token(
+            harness,
+            contract: Self.contract,
+            counterKey: verified.signingKey,
+            signer: 0x33
+        )
+        for (credential, document, named) in [
+            (attacker, Self.document, "x-ms-sgx-mrsigner"), (token, nil, "no contract document"),
+        ] {
+            let notAllowed = await #expect(throws: AttestationClient.Failure.self) {
+                _ = try await client.incrementCounter(
+                    contract: Self.contract,
+                    nonce: Self.nonce(),
+                    expected: 0,
+                    state: state,
+                    token: credential,
+                    document: document
+                )
+            }
+            #expect(notAllowed?.code == "CounterNotAllowed", "\(String(describing: notAllowed))")
+            #expect(notAllowed?.status == 403)
+            #expect(notAllowed?.message.contains(named) == true, "\(String(describing: notAllowed))")
+        }
+        #expect(try await client.counter(contract: Self.contract, nonce: Self.nonce()).value == 0)
+
+        // With the broker's key it moves 0 → 1, recording the state; a second writer from 0 loses.
         let second = Self.nonce()
         let one = try await client.incrementCounter(
             contract: Self.contract,
             nonce: second,
             expected: 0,
             state: state,
-            token: token
+            token: token,
+            document: Self.document
         )
         #expect(one.value == 1 && one.state == state)
         #expect(Self.verifies(one, key: key, nonce: second))
@@ -121,7 +167,8 @@ struct CounterServeTests {
                 nonce: Self.nonce(),
                 expected: 0,
                 state: state,
-                token: token
+                token: token,
+                document: Self.document
             )
         }
         #expect(conflict?.code == "CounterConflict", "\(String(describing: conflict))")
@@ -132,7 +179,8 @@ struct CounterServeTests {
                 nonce: Self.nonce(),
                 expected: 0,
                 state: state,
-                token: token
+                token: token,
+                document: Self.document
             )
         }
         #expect(elsewhere?.code == "CounterNotAllowed", "\(String(describing: elsewhere))")

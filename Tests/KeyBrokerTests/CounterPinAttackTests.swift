@@ -1,4 +1,5 @@
 import AttestationAPI
+import CleanRoom
 import Crypto
 import EnclaveCore
 import Foundation
@@ -13,7 +14,22 @@ import Testing
 @Suite("KeyBroker: rollback-counter tokens under a host-forged certificate")
 struct CounterPinAttackTests {
     static let genuine = TestAuthority.shared
-    static let contract = String(repeating: "c0", count: 32)
+    /// A contract naming the test authority's enclave (signer, product 1, SVN at least 1): the broker reads the
+    /// enclave allowed to move the counter from its bytes, carried with the increment.
+    static let document = Contract(
+        name: "counter pins",
+        parties: [.init(name: "owner", roles: [.dataOwner], signingKey: P256.Signing.PrivateKey().publicKey)],
+        dataSets: [],
+        queries: [],
+        outputRules: [],
+        recipients: [],
+        enclave: .init(
+            signerID: try! Digest32(bytes: Hex.decode(TestKeys.signer) ?? []),
+            productID: 1,
+            minSecurityVersion: 1
+        )
+    ).canonicalBytes
+    static let contract = Hex.encode(Array(SHA256.hash(data: document)))
     static let state = String(repeating: "5e", count: 32)
 
     /// An increment token of `authority` naming the contract and `broker`'s key.
@@ -38,7 +54,8 @@ struct CounterPinAttackTests {
                 nonce: "nonce-0123456789abcdef",
                 expected: 0,
                 state: state,
-                current: nil
+                current: nil,
+                contractDocument: document
             ),
             now: Date()
         )

@@ -1,5 +1,6 @@
 /// The body of `POST /counters/{contract}/increment` (the clean room enclave's token is the `Authorization: Bearer`
-/// credential): move the counter from `expected` to `expected + 1`, recording the new state's digest.
+/// credential): move the counter from `expected` to `expected + 1`, recording the new state's digest. `contract` carries
+/// the contract's canonical bytes: the broker enclave moves the counter only for a token of the enclave they name.
 public struct RollbackCounterIncrement: Codable, Hashable, Sendable {
     /// The clean room enclave's nonce.
     public var nonce: String
@@ -7,16 +8,20 @@ public struct RollbackCounterIncrement: Codable, Hashable, Sendable {
     public var expected: UInt64
     /// The new state's SHA-256, lower-case hex.
     public var state: String
+    /// The contract's canonical bytes, base64url (their SHA-256 is the contract ID in the path). Nil: not sent, and
+    /// the broker refuses the increment (`CounterNotAllowed`).
+    public var contract: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case nonce, expected, state
+        case nonce, expected, state, contract
     }
 
     /// Creates one from its members, each as documented on its property.
-    public init(nonce: String, expected: UInt64, state: String) {
+    public init(nonce: String, expected: UInt64, state: String, contract: String? = nil) {
         self.nonce = nonce
         self.expected = expected
         self.state = state
+        self.contract = contract
     }
 
     /// Decodes one, refusing members it does not know (a misspelt `expected` must not read as a missing one).
@@ -26,5 +31,6 @@ public struct RollbackCounterIncrement: Codable, Hashable, Sendable {
         nonce = try container.decode(String.self, forKey: .nonce)
         expected = try container.decode(UInt64.self, forKey: .expected)
         state = try container.decode(String.self, forKey: .state)
+        contract = try container.decodeIfPresent(String.self, forKey: .contract)
     }
 }
