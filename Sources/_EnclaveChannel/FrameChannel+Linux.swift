@@ -300,6 +300,41 @@ package final class FrameReader: @unchecked Sendable {  // unchecked: access is 
     /// socket to become readable).
     package var hasBufferedBytes: Bool { end > start }
 
+    /// Reads what the socket holds now, without waiting, and says whether ``next()`` would return without waiting for
+    /// more bytes: a whole frame (header and announced payload) is buffered or already in the socket, a header
+    /// announces more than the limit (refused at once), or the stream ended or failed (reported at once).
+    ///
+    /// A caller that reads on a thread it must not lose for long checks this first: a peer that sends part of a frame
+    /// and then nothing would otherwise hold that thread in `read` for as long as it likes.
+    package func wholeFrameReady() -> Bool {
+        if start == end {
+            start = 0
+            end = 0
+        }
+        if end < buffer.count {
+            let got = buffer.withUnsafeMutableBytes { raw in
+                recv(fd, raw.baseAddress! + end, raw.count - end, Int32(MSG_DONTWAIT))
+            }
+            if got == 0 { return true }
+            if got > 0 {
+                end += got
+            } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
+                return true
+            }
+        }
+        let buffered = end - start
+        guard buffered >= Frame.headerSize else { return false }
+        let length = buffer.withUnsafeBytes { raw in
+            Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
+        }
+        guard length <= maxFrameSize else { return true }
+        let needed = Frame.headerSize + length
+        if buffered >= needed { return true }
+        var available: Int32 = 0
+        guard ioctl(fd, UInt(FIONREAD), &available) == 0 else { return true }
+        return buffered + Int(available) >= needed
+    }
+
     /// The next frame, or why the stream can no longer be read.
     package func next() -> Result<Frame, EnclaveError> {
         if let failure = fill(Frame.headerSize) { return .failure(failure) }

@@ -8,8 +8,10 @@ internal import Glibc
 /// Who reads a channel in the caller-reads mode (``RPCPeer/startCallerReads()``): at most one caller waiting for its
 /// own answer, or the dedicated thread.
 ///
-/// A caller that finds no one reading blocks in `poll`/`read` on its own thread for at most
-/// ``leadTimeoutMilliseconds``: its answer then wakes it directly, as the answer of a raw socket round trip wakes the
+/// A caller that finds no one reading blocks in `poll` on its own thread for at most ``leadTimeoutMilliseconds``, and
+/// reads a frame only once all of it is there (waiting at most ``partialFrameWaitNanoseconds`` for the rest of one
+/// that started coming), so a peer that sends part of a frame and then nothing cannot hold the caller's thread: its
+/// answer then wakes it directly, as the answer of a raw socket round trip wakes the
 /// process waiting for it. It delivers whatever else arrives meanwhile (other callers' answers, pings) and serves a
 /// request (an OCALL made by the enclave's handler of this caller's ECALL) itself: the request's task prefers an
 /// ``InlineExecutor`` this thread drains, so the handler runs here, now, without waking another thread, and its answer
@@ -101,6 +103,11 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
                 }
                 // Readable, hung up, or a poll error: the read reports which.
             }
+            // Only a whole frame is read here: part of one, and the rest is left to the dedicated thread.
+            guard reader.wholeFrameReady() || waitForWholeFrame() else {
+                release(peer: peer, wantThread: true, timedOut: true)
+                return nil
+            }
             switch reader.next() {
             case .failure(let reason):
                 condition.lock()
@@ -130,6 +137,21 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
                 if !leads { return nil }  // the dedicated thread reads now: wait for the answer as others do
             }
         }
+    }
+
+    /// The longest a leading caller waits for the rest of a frame whose first bytes came (a large frame is still being
+    /// copied in by the peer) before it leaves reading to the dedicated thread.
+    static let partialFrameWaitNanoseconds: UInt64 = 2_000_000
+
+    /// Wait up to ``partialFrameWaitNanoseconds`` for the frame whose first bytes are buffered to be whole, yielding the
+    /// CPU between looks (on one vCPU the peer needs it to finish sending). `false`: not whole in time.
+    private func waitForWholeFrame() -> Bool {
+        let deadline = Self.now() + Self.partialFrameWaitNanoseconds
+        repeat {
+            sched_yield()
+            if reader.wholeFrameReady() { return true }
+        } while Self.now() < deadline
+        return false
     }
 
     /// A caller suspended to wait: make sure someone reads.
