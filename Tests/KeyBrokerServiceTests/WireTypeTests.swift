@@ -27,6 +27,19 @@ struct KeyBrokerWireTypeTests {
         let exact = #"{"nonce":"n","expected":2,"state":"aa"}"#
         let decoded = try WireJSON.decode(RollbackCounterIncrement.self, from: Array(exact.utf8))
         #expect(decoded == RollbackCounterIncrement(nonce: "n", expected: 2, state: "aa"))
+        // The contract's canonical bytes travel as `contract` (base64url) and round-trip; a misspelt `contrac` is
+        // refused by name rather than read as "no document".
+        let withDocument = RollbackCounterIncrement(nonce: "n", expected: 2, state: "aa", contract: "eyJ9")
+        let encoded = try WireJSON.encode(withDocument)
+        #expect(String(decoding: encoded, as: UTF8.self).contains(#""contract":"eyJ9""#))
+        #expect(try WireJSON.decode(RollbackCounterIncrement.self, from: encoded) == withDocument)
+        let misspeltDocument = #"{"nonce":"n","expected":2,"state":"aa","contrac":"eyJ9"}"#
+        #expect {
+            try WireJSON.decode(RollbackCounterIncrement.self, from: Array(misspeltDocument.utf8))
+        } throws: { error in
+            guard case DecodingError.dataCorrupted(let context) = error else { return false }
+            return context.debugDescription.contains("contrac")
+        }
     }
 
     @Test("A JWK carrying a private member is refused")
