@@ -148,6 +148,32 @@ struct CounterServeTests {
             #expect(notAllowed?.message.contains(named) == true, "\(String(describing: notAllowed))")
         }
         #expect(try await client.counter(contract: Self.contract, nonce: Self.nonce()).value == 0)
+        // A contract document larger than other requests' 256 KiB body limit reaches the broker enclave (contracts
+        // may be 1 MiB): here it is not the contract, and is refused as such; a body over 2 MiB is refused unread.
+        let large = Array(Self.document) + [UInt8](repeating: 0x20, count: 400 << 10)
+        let notThis = await #expect(throws: AttestationClient.Failure.self) {
+            _ = try await client.incrementCounter(
+                contract: Self.contract,
+                nonce: Self.nonce(),
+                expected: 0,
+                state: state,
+                token: token,
+                document: large
+            )
+        }
+        #expect(notThis?.code == "CounterNotAllowed", "\(String(describing: notThis))")
+        #expect(notThis?.message.contains("is not contract") == true, "\(String(describing: notThis))")
+        let huge = await #expect(throws: AttestationClient.Failure.self) {
+            _ = try await client.incrementCounter(
+                contract: Self.contract,
+                nonce: Self.nonce(),
+                expected: 0,
+                state: state,
+                token: token,
+                document: [UInt8](repeating: 0x20, count: 2 << 20)
+            )
+        }
+        #expect(huge?.status == 413, "\(String(describing: huge))")
 
         // With the broker's key it moves 0 → 1, recording the state; a second writer from 0 loses.
         let second = Self.nonce()

@@ -26,11 +26,13 @@ struct CountersController: Sendable {
         }
         router.post("/counters/:contract/increment") { request, context -> Response in
             let token = try Self.token(request)
-            let increment = try await KeyBrokerServer.decode(
-                RollbackCounterIncrement.self,
-                request,
-                what: "the increment"
-            )
+            let body: [UInt8]
+            do {
+                body = Array(buffer: try await request.body.collect(upTo: Self.maxIncrementBodySize))
+            } catch {
+                throw ServiceError.tooLarge("the increment is larger than \(Self.maxIncrementBodySize) bytes")
+            }
+            let increment = try KeyBrokerServer.decode(RollbackCounterIncrement.self, body, what: "the increment")
             return KeyBrokerServer.json(
                 try await core.counter(
                     contract: context.parameters.get("contract") ?? "",
@@ -42,6 +44,10 @@ struct CountersController: Sendable {
             )
         }
     }
+
+    /// The largest increment body: it carries the contract's canonical bytes (at most 1 MiB) in base64url, more than
+    /// `KeyBrokerServer.maxBodySize` allows other requests.
+    static let maxIncrementBodySize = 2 << 20
 
     static func token(_ request: Request) throws -> String {
         guard let token = KeyBrokerServer.bearerToken(request) else {
