@@ -67,6 +67,9 @@ public final class Enclave: Sendable {
     /// The switchless side, when enabled; `switchlessCalls` `nil` means every call.
     let switchless: SwitchlessCaller?
     private let switchlessCalls: Set<String>?
+    /// `switchlessCalls` as a list when it is short: a few `==` on the call's name (equal literals compare by their
+    /// bits) cost less than hashing the name for every call.
+    private let switchlessCallList: [String]?
     private let encoder: BinaryEncoder
     private let decoder: BinaryDecoder
 
@@ -87,6 +90,7 @@ public final class Enclave: Sendable {
         self.platformPeer = platformPeer
         self.switchless = switchless
         self.switchlessCalls = switchlessCalls
+        self.switchlessCallList = switchlessCalls.flatMap { $0.count <= 8 ? Array($0) : nil }
         self.encoder = BinaryEncoder(maxMessageSize: maxMessageSize)
         self.decoder = BinaryDecoder(maxMessageSize: maxMessageSize)
     }
@@ -254,7 +258,7 @@ public final class Enclave: Sendable {
     /// - Throws: `EnclaveError` — `callFailed` with the enclave's message when its handler threw,
     ///   `unknownCall`, `limitExceeded`, `malformedInput`, or `enclaveTerminated` when the process is gone.
     public func call<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) async throws -> C.Output {
-        let switchlessCall = switchless != nil && switchlessCalls?.contains(C.name) ?? true
+        let switchlessCall = switchless != nil && isSwitchless(C.name)
         if !switchlessCall, let (id, sent) = try beginByteBlockCall(call, input) {
             return try CallCodec.decodeResult(call, try await peer.answer(to: id, sentBytes: sent), decoder: decoder)
         }
@@ -264,6 +268,15 @@ public final class Enclave: Sendable {
         }
         let result = try await peer.call(name: C.name, argument: argument)
         return try CallCodec.decodeResult(call, result, decoder: decoder)
+    }
+
+    /// Whether the call named `name` goes through the switchless ring (when there is one).
+    private func isSwitchless(_ name: String) -> Bool {
+        if let list = switchlessCallList {
+            for candidate in list where candidate == name { return true }
+            return false
+        }
+        return switchlessCalls?.contains(name) ?? true
     }
 
     /// Send a call whose argument is a `[UInt8]` or `Data` straight from the caller's buffer, as the encoder would
