@@ -5,32 +5,11 @@ import Testing
 
 @testable import Attestation
 
-/// The collateral documents' one-pass reader (`JSONTape`) against the tree reader it replaced (`JSONValue`): on
-/// real collateral and on byte mutations of it, both accept and refuse alike, with the same message, and read the
-/// same values.
+/// The collateral documents' one-pass reader (`JSONTape`, and `JSONValue` built from it) against the tree reader it
+/// replaced (`ReferenceJSONParser`): on real collateral and on byte mutations of it, both accept and refuse alike,
+/// with the same message, and read the same values.
 @Suite("Collateral JSON tape against the tree reader")
 struct JSONTapeTests {
-    /// The value at token `index` as a tree, to compare with `JSONValue`'s.
-    static func tree(_ tape: JSONTape, _ index: Int) -> JSONValue {
-        let token = tape.tokens[index]
-        switch token.kind {
-        case .null: return .null
-        case .bool: return .bool(token.value == 1)
-        case .integer: return .integer(token.value)
-        case .double: return .double(Double(bitPattern: UInt64(UInt(bitPattern: token.value))))
-        case .string, .escapedString: return .string(tape.string(at: index)!)
-        case .array: return .array(tape.elements(of: index).map { tree(tape, $0) })
-        case .object:
-            var members: [(key: JSONString, value: JSONValue)] = []
-            var member = index + 1
-            while member < token.next {
-                members.append((tape.string(at: member)!, tree(tape, member + 1)))
-                member = tape.tokens[member + 1].next
-            }
-            return .object(members)
-        }
-    }
-
     static func documents() throws -> [[UInt8]] {
         var result: [[UInt8]] = []
         for path in ["sgx/phala-dcap-qvl/sgx_quote_collateral.json", "tdx/phala-dcap-qvl/tdx_quote_collateral.json"] {
@@ -48,11 +27,11 @@ struct JSONTapeTests {
     }
 
     static func check(_ bytes: [UInt8]) {
-        let tree = Result { () throws(EnclaveError) in try JSONValue(parsing: bytes) }
-        let tape = Result { () throws(EnclaveError) in try JSONTape(parsing: bytes) }
-        switch (tree, tape) {
-        case (.success(let value), .success(let tape)):
-            #expect(value == Self.tree(tape, 0), "values differ: \(String(decoding: bytes.prefix(200), as: UTF8.self))")
+        let reference = Result { () throws(EnclaveError) in try ReferenceJSONParser.parse(bytes) }
+        let tape = Result { () throws(EnclaveError) in try JSONValue(parsing: bytes) }
+        switch (reference, tape) {
+        case (.success(let value), .success(let read)):
+            #expect(value == read, "values differ: \(String(decoding: bytes.prefix(200), as: UTF8.self))")
         case (.failure(let expected), .failure(let actual)):
             #expect("\(expected)" == "\(actual)")
         default:

@@ -1,13 +1,13 @@
 internal import EnclaveCore
 
-/// A JSON document read in one pass into a flat list of tokens (a "tape"): the collateral documents' reader.
-/// `JSONValue` builds a tree (an array per object and per array, a box per nested value); the TCB info alone has
-/// a few hundred small objects, and building and releasing that tree was most of its parse time. The tape is one
-/// array; a container's token records where its contents end, so a lookup skips over what it does not read.
+/// A JSON document read in one pass into a flat list of tokens (a "tape"): the collateral documents' reader, and the
+/// only strict JSON parser of this module (`JSONValue`, the tree the Azure vTPM evidence is read as, is built from
+/// a tape). A tree costs an array per object and per array and a box per nested value; the TCB info alone has a few
+/// hundred small objects, and building and releasing that tree was most of its parse time. The tape is one array; a
+/// container's token records where its contents end, so a lookup skips over what it does not read.
 ///
-/// What is accepted is exactly what `JSONValue` accepts (the same parser, the same checks in the same order, the
-/// same error messages): RFC 8259, one value, no trailing bytes, UTF-8, escapes including surrogate pairs, no
-/// duplicate keys (in every object, read or not), nesting below `JSONValue/maxDepth`.
+/// What is accepted: RFC 8259, one value, no trailing bytes, UTF-8, escapes including surrogate pairs, no duplicate
+/// keys (in every object, read or not), nesting below `JSONValue/maxDepth`.
 final class JSONTape: Sendable {
     /// What a token is.
     enum Kind: UInt8, Sendable {
@@ -190,7 +190,7 @@ final class JSONTape: Sendable {
             append(.object, position, position)
             position += 1
             var count = 0
-            var keys: Set<String> = []  // used once an object grows large, as JSONValue does
+            var keys: Set<String> = []  // used once an object grows large
             skipWhitespace()
             if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
                 position += 1
@@ -280,7 +280,7 @@ final class JSONTape: Sendable {
             }
         }
 
-        /// A string token (see `JSONValue`'s): checked (UTF-8, escapes, no control characters), not decoded.
+        /// A string token: checked (UTF-8, escapes, no control characters), not decoded (`JSONString` decodes it).
         mutating func string() throws(EnclaveError) {
             position += 1  // the opening quote
             let start = position
