@@ -98,29 +98,37 @@ struct AsyncLimiterTests {
     }
 
     @Test func aPermitReleasedWhileItsWaiterIsOnItsWayIsNotLost() async throws {
-        // One permit passed back and forth between two tasks as fast as they go: a release that finds a waiter
-        // counted but not yet queued must still wake it (else the test hangs; it is bounded by a deadline).
+        // One permit passed back and forth between two tasks running at once, as fast as they go: a release that
+        // finds a waiter counted but not yet queued must still wake it (else a task waits for good; the test gives
+        // up at a deadline instead of hanging).
         let limiter = AsyncLimiter(limit: 1)
         let rounds = Counter()
+        let started = Counter()
+        let perTask = 50_000
         let work = Task {
             await withTaskGroup(of: Void.self) { group in
                 for _ in 0..<2 {
                     group.addTask {
-                        for _ in 0..<20_000 {
+                        // Start together (bounded: a busy pool may run the tasks one after the other).
+                        started.add()
+                        let start = ContinuousClock.now
+                        while started.now < 2, ContinuousClock.now - start < .seconds(1) {}
+                        for _ in 0..<perTask {
                             await limiter.acquire()
                             rounds.add()
+                            for _ in 0..<20 { withExtendedLifetime(rounds) {} }
                             limiter.release()
                         }
                     }
                 }
             }
         }
-        let deadline = ContinuousClock.now + .seconds(60)
-        while rounds.now < 40_000, ContinuousClock.now < deadline {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while rounds.now < 2 * perTask, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }
         // A lost wake-up leaves a task waiting for good: fail here rather than wait for it.
-        try #require(rounds.now == 40_000)
+        try #require(rounds.now == 2 * perTask)
         await work.value
         #expect(limiter.tryAcquire())
         #expect(!limiter.tryAcquire())
