@@ -43,6 +43,9 @@ package final class AsyncLimiter: Sendable {
         }
     }
 
+    /// How many callers wait for a permit now.
+    package var waiting: Int { state.withLock { $0.waiters.count } }
+
     /// Take a free permit without waiting; `false` when none is free (or callers wait for one: they go first).
     package func tryAcquire() -> Bool {
         state.withLock { state in
