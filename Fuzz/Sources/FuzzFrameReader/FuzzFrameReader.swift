@@ -53,7 +53,7 @@ public func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         close(fds[1])
     }
     writer.start()
-    let reader = FrameReader(fd: fds[0], maxFrameSize: maxFrameSize)
+    let reader = FrameReader(fd: fds[0], maxFrameSize: maxFrameSize, spin: SpinPolicy(announcing: false))
     var frames = 0
     var consumed = 0
     loop: while true {
