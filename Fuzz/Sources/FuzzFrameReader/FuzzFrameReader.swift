@@ -67,6 +67,9 @@ public func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
             switch frame.kind {
             case .request: _ = try? FramePayload.parseRequest(frame.payload)
             case .error: _ = FramePayload.parseError(frame.payload)
+            case .placement:
+                // The reader refuses a placement frame that is not exactly 4 bytes.
+                guard frame.payload.count == 4 else { fatalError("a placement frame of \(frame.payload.count) bytes") }
             case .response, .ping, .pong: break
             }
         case .failure:
