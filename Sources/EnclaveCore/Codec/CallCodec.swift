@@ -9,14 +9,7 @@ package enum CallCodec {
         handler: @escaping @Sendable (C.Input) async throws -> C.Output
     ) -> RawHandler {
         { bytes in
-            let input: C.Input
-            do {
-                input = try decoder.decode(C.Input.self, from: bytes)
-            } catch let error as EnclaveError {
-                throw error
-            } catch {
-                throw EnclaveError.malformedInput("\(C.name): argument does not decode: \(error)")
-            }
+            let input = try decodeArgument(C.self, bytes, decoder)
             return try encoder.encode(try await handler(input))
         }
     }
@@ -33,15 +26,25 @@ package enum CallCodec {
         handler: @escaping @Sendable (C.Input) throws -> C.Output
     ) -> SyncRawHandler {
         { bytes in
-            let input: C.Input
-            do {
-                input = try decoder.decode(C.Input.self, from: bytes)
-            } catch let error as EnclaveError {
-                throw error
-            } catch {
-                throw EnclaveError.malformedInput("\(C.name): argument does not decode: \(error)")
-            }
+            let input = try decodeArgument(C.self, bytes, decoder)
             return try encoder.encode(try handler(input))
+        }
+    }
+
+    /// A call's argument, decoded strictly; a failure that is not already an `EnclaveError` becomes `malformedInput`
+    /// naming the call (both raw handlers).
+    @inline(__always)
+    static func decodeArgument<C: EnclaveCall>(
+        _ call: C.Type,
+        _ bytes: ArraySlice<UInt8>,
+        _ decoder: BinaryDecoder
+    ) throws -> C.Input {
+        do {
+            return try decoder.decode(C.Input.self, from: bytes)
+        } catch let error as EnclaveError {
+            throw error
+        } catch {
+            throw EnclaveError.malformedInput("\(C.name): argument does not decode: \(error)")
         }
     }
 
