@@ -7,6 +7,7 @@ import EnclaveHost
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import TestSupport
 import X509
 
 /// A service on a fresh SQLite store and simulated platform, and evidence from that platform.
@@ -39,7 +40,7 @@ struct ServiceFixture {
         evidencePolicy: EvidencePolicy = EvidencePolicy(),
         configure: (inout AttestationServiceCore.Configuration) -> Void = { _ in }
     ) async throws -> ServiceFixture {
-        let directory = NSTemporaryDirectory() + "enclavekit-service-" + UUID().uuidString
+        let directory = try Fixtures.temporaryDirectory("service")
         let platform = try SimulatedPlatform.open(directory: directory + "/platform")
         var configuration = AttestationServiceCore.Configuration(issuer: issuer)
         configuration.allowSimulated = allowSimulated

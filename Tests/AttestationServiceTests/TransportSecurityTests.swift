@@ -4,6 +4,7 @@ import Crypto
 import EnclaveCore
 import EnclaveHost
 import Foundation
+import TestSupport
 import Testing
 import X509
 
@@ -19,9 +20,7 @@ struct TransportSecurityTests {
     }
 
     static func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "enclavekit-h3-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
+        try Fixtures.temporaryDirectory("h3")
     }
 
     @Test func selfSignedIdentityIsPrivateAndStable() async throws {

@@ -180,7 +180,7 @@ struct StatusPageTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("crhost-\(UUID().uuidString).out")
+        let output = URL(fileURLWithPath: try Fixtures.temporaryDirectory("crhost") + "/output")
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let handle = try FileHandle(forWritingTo: output)
         process.standardOutput = handle

@@ -21,12 +21,10 @@ public enum Fixtures {
         )
     }
 
-    /// A world-readable temporary directory (the unprivileged-user test reads from it).
-    public static func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "enclavekit-tests-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
-        return path
+    /// A new world-readable temporary directory (the unprivileged-user test reads from it), named after `label`;
+    /// it lives under this test process's own root, removed when the process exits.
+    public static func temporaryDirectory(_ label: String = "t") throws -> String {
+        try TestDirectories.make(label)
     }
 
     /// A signed enclave image: where the image and its signature are, the key that signed it and its identity.
@@ -62,7 +60,7 @@ public enum Fixtures {
     /// A private platform directory for the tests' enclaves and the processes they start (set as
     /// `ENCLAVEKIT_PLATFORM_DIR` in this process, so children inherit it).
     public static let platformDirectory: String = {
-        let path = NSTemporaryDirectory() + "enclavekit-test-platform-" + UUID().uuidString
+        let path = TestDirectories.root + "/platform-" + UUID().uuidString
         setenv("ENCLAVEKIT_PLATFORM_DIR", path, 1)  // inherited by HelloHost and the CLI
         return path
     }()
