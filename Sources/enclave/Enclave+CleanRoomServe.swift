@@ -111,7 +111,7 @@ extension EnclaveCommand.CleanRoomCLI {
         func run() async throws {
             let logger = Logger(label: "enclavekit.cleanroom")
             let directory = dataDir ?? Self.defaultDataDirectory()
-            let tls = try tlsIdentity(dataDirectory: directory)
+            let tls = try tlsIdentity(dataDirectory: directory, logger: logger)
             let store: CleanRoomStore
             do {
                 store = try await openStore(directory: directory)
@@ -246,24 +246,16 @@ extension EnclaveCommand.CleanRoomCLI {
             await enclave.terminate()
         }
 
-        func tlsIdentity(dataDirectory: String) throws -> TLSIdentity? {
-            if insecureHttp { return nil }
-            do {
-                let identity =
-                    if let tlsCert, let tlsKey {
-                        try TLSIdentity(certificatePath: tlsCert, keyPath: tlsKey)
-                    } else {
-                        try TLSIdentity.selfSigned(directory: dataDirectory, hostnames: [host])
-                    }
-                FileHandle.standardOutput.write(
-                    Data("Clean room host TLS certificate SHA-256 fingerprint: \(identity.fingerprint)\n".utf8)
-                )
-                return identity
-            } catch let error as EnclaveError {
-                throw ValidationError(error.reason)
-            } catch let error as ServiceError {
-                throw ValidationError(error.message)
-            }
+        func tlsIdentity(dataDirectory: String, logger: Logger) throws -> TLSIdentity? {
+            try ServedTLS.identity(
+                service: "Clean room host ",
+                insecureHttp: insecureHttp,
+                certificate: tlsCert,
+                key: tlsKey,
+                dataDirectory: dataDirectory,
+                host: host,
+                logger: logger
+            )
         }
 
         static func defaultDataDirectory() -> String {

@@ -46,7 +46,7 @@ extension EnclaveCommand {
                     enclavePath: nil,
                     debugEnclave: false,
                     adminTokenFile: nil,
-                    tls: try options.tlsIdentity(dataDirectory: dataDirectory),
+                    tls: try options.tlsIdentity(dataDirectory: dataDirectory, logger: logger),
                     logger: logger
                 )
             } catch {
@@ -197,25 +197,15 @@ extension EnclaveCommand {
 
             /// The TLS identity to serve with (nil: plain HTTP, only when asked for and on loopback).
             func tlsIdentity(dataDirectory: String, logger: Logger) throws -> TLSIdentity? {
-                if insecureHttp {
-                    logger.warning("serving plain HTTP on loopback (--insecure-http)")
-                    return nil
-                }
-                let identity: TLSIdentity
-                if let tlsCert, let tlsKey {
-                    identity = try TLSIdentity(certificatePath: tlsCert, keyPath: tlsKey)
-                } else {
-                    identity = try TLSIdentity.selfSigned(directory: dataDirectory, hostnames: [host])
-                    logger.notice(
-                        "self-signed TLS certificate",
-                        metadata: ["path": "\(dataDirectory)/tls/certificate.pem"]
-                    )
-                }
-                // Unbuffered, so that a supervisor reading a pipe sees it before the service stops.
-                FileHandle.standardOutput.write(
-                    Data("TLS certificate SHA-256 fingerprint: \(identity.fingerprint)\n".utf8)
+                try ServedTLS.identity(
+                    service: "",
+                    insecureHttp: insecureHttp,
+                    certificate: tlsCert,
+                    key: tlsKey,
+                    dataDirectory: dataDirectory,
+                    host: host,
+                    logger: logger
                 )
-                return identity
             }
 
             func run() async throws {
@@ -254,14 +244,7 @@ extension EnclaveCommand {
                 app: any ApplicationProtocol, core: AttestationServiceCore, store: any ServiceStore
             ) {
                 let dataDirectory = dataDir ?? Self.defaultDataDirectory()
-                let tls: TLSIdentity?
-                do {
-                    tls = try tlsIdentity(dataDirectory: dataDirectory, logger: logger)
-                } catch let error as EnclaveError {
-                    throw ValidationError(error.reason)
-                } catch let error as ServiceError {
-                    throw ValidationError(error.message)
-                }
+                let tls = try tlsIdentity(dataDirectory: dataDirectory, logger: logger)
                 let store: any ServiceStore
                 if let database {
                     #if Postgres

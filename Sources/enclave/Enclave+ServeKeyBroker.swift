@@ -168,7 +168,7 @@ extension EnclaveCommand.Serve {
             let dataDirectory = dataDir ?? Self.defaultDataDirectory()
             let authorities = try await resolveAuthorities(logger: logger)
             let joining = try joinSpec()
-            let tls = try tlsIdentity(dataDirectory: dataDirectory)
+            let tls = try tlsIdentity(dataDirectory: dataDirectory, logger: logger)
             // Last, so that nothing between opening and handing over can leave the connection open.
             let store = try await openDatabase()
             let launched = try await KeyBrokerLaunch.start(
@@ -248,24 +248,16 @@ extension EnclaveCommand.Serve {
             return try ServiceTrust.certificateFile(tls)
         }
 
-        func tlsIdentity(dataDirectory: String) throws -> TLSIdentity? {
-            if insecureHttp { return nil }
-            do {
-                let identity =
-                    if let tlsCert, let tlsKey {
-                        try TLSIdentity(certificatePath: tlsCert, keyPath: tlsKey)
-                    } else {
-                        try TLSIdentity.selfSigned(directory: dataDirectory, hostnames: [host])
-                    }
-                FileHandle.standardOutput.write(
-                    Data("Key broker TLS certificate SHA-256 fingerprint: \(identity.fingerprint)\n".utf8)
-                )
-                return identity
-            } catch let error as EnclaveError {
-                throw ValidationError(error.reason)
-            } catch let error as ServiceError {
-                throw ValidationError(error.message)
-            }
+        func tlsIdentity(dataDirectory: String, logger: Logger) throws -> TLSIdentity? {
+            try ServedTLS.identity(
+                service: "Key broker ",
+                insecureHttp: insecureHttp,
+                certificate: tlsCert,
+                key: tlsKey,
+                dataDirectory: dataDirectory,
+                host: host,
+                logger: logger
+            )
         }
 
         /// The authorities given (or the local attestation service), with their signing certificates.
