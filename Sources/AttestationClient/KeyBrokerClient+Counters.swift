@@ -19,7 +19,9 @@ extension KeyBrokerClient {
 
     /// `POST /counters/{contract}/increment` from `expected`, recording `state`, with the clean room's attestation
     /// `token` as `Authorization: Bearer` and the contract's canonical bytes `document` (the broker moves the counter
-    /// only for a token of the enclave the contract names; nil sends none, which the broker refuses).
+    /// only for a token of the enclave the contract names; nil sends none, which the broker refuses) and the clean room
+    /// enclave's `signature` over the increment (raw r‖s, with the `counterRequestKey` the token binds; nil sends none,
+    /// which the broker refuses).
     /// - Throws: ``AttestationClient/Failure`` with the broker's code (`CounterNotAllowed`, `CounterConflict`, the
     ///   token's refusal, …).
     public func incrementCounter(
@@ -28,14 +30,16 @@ extension KeyBrokerClient {
         expected: UInt64,
         state: String,
         token: String,
-        document: [UInt8]?
+        document: [UInt8]?,
+        signature: [UInt8]? = nil
     ) async throws -> RollbackCounterAnswer {
         let body = try WireJSON.encode(
             RollbackCounterIncrement(
                 nonce: nonce,
                 expected: expected,
                 state: state,
-                contract: document.map { Base64URL.encode($0) }
+                contract: document.map { Base64URL.encode($0) },
+                signature: signature.map { Base64URL.encode($0) }
             )
         )
         let response = try await raw(

@@ -197,14 +197,30 @@ struct RollbackCounter: Sendable {
         return (answer.value, answer.state)
     }
 
-    /// Move the counter from `expected` to `expected + 1` recording `state`.
-    func increment(from expected: UInt64, state: String) async throws {
+    /// Move the counter from `expected` to `expected + 1` recording `state`, the request signed with `requestKey`
+    /// (the counter request key the evidence binds: the broker moves the counter only for the enclave's own
+    /// request).
+    func increment(from expected: UInt64, state: String, signedBy requestKey: P256.Signing.PrivateKey) async throws {
+        let nonce = Self.nonce()
+        let message = CleanRoomCounterRequest.incrementMessage(
+            contractID: contractID,
+            expected: expected,
+            state: state,
+            nonce: nonce
+        )
+        let signature: P256.Signing.ECDSASignature
+        do {
+            signature = try requestKey.signature(for: message)
+        } catch {
+            throw EnclaveError.callFailed("rollbackCounter: the increment could not be signed")
+        }
         let request = CleanRoomCounterRequest(
             operation: "increment",
             contractID: contractID,
-            nonce: Self.nonce(),
+            nonce: nonce,
             expected: expected,
-            state: state
+            state: state,
+            requestSignature: Array(signature.rawRepresentation)
         )
         let answer = try await ask(request)
         guard answer.value == expected + 1, answer.state == state else {
@@ -403,8 +419,8 @@ extension CleanRoomState {
     /// not release what depends on it (a run's result, a halt's acknowledgement). Call it inside ``gate``.
     @discardableResult
     func persist(head: DurableRoomState.Head?, using persistence: RoomPersistence?) async throws -> UInt64 {
-        let (state, durable, counterKey) = try opened.withLock {
-            current throws -> (DurableRoomState, Bool, P256.Signing.PublicKey?) in
+        let (state, durable, counterKey, requestKey) = try opened.withLock {
+            current throws -> (DurableRoomState, Bool, P256.Signing.PublicKey?, P256.Signing.PrivateKey) in
             guard let room = current else {
                 throw EnclaveError.callFailed("notActive: no contract is open in this clean room")
             }
@@ -422,7 +438,7 @@ extension CleanRoomState {
                 halts: room.state.halts.map { .init(party: $0.party, reason: $0.reason) },
                 uploads: room.uploads
             )
-            return (state, room.durable, room.counterKey)
+            return (state, room.durable, room.counterKey, room.counterRequestKey)
         }
         if durable, let persistence {
             do {
@@ -442,7 +458,7 @@ extension CleanRoomState {
                     contractID: state.contractID.hex,
                     call: persistence.counter
                 )
-                try await counter.increment(from: state.generation - 1, state: state.digest)
+                try await counter.increment(from: state.generation - 1, state: state.digest, signedBy: requestKey)
             }
         }
         guard durable, persistence != nil else {

@@ -19,6 +19,11 @@ final class CleanRoomState: Sendable {
         /// The key receipts are signed with (ES256), made at open beside ``key`` and bound in the same evidence
         /// (runtime data `receiptKey`); it signs nothing else, and ``key`` signs nothing.
         var receiptKey: P256.Signing.PrivateKey
+        /// The key rollback counter increments are signed with (ES256 over
+        /// `CleanRoomCounterRequest.incrementMessage`), made at open and bound in the evidence (runtime data
+        /// `counterRequestKey`) with ``counterKey``; it signs nothing else. The evidence is public: this key is what
+        /// tells the key broker an increment is this enclave's.
+        var counterRequestKey: P256.Signing.PrivateKey
         /// The clean room's database, made at the first load.
         var database: CleanRoomDatabase?
         /// Data sets loaded or loading (each loads once).
@@ -111,7 +116,14 @@ final class CleanRoomState: Sendable {
             } catch {
                 throw Self.crossing(error)
             }
-            current = Opened(contract: contract, state: state, key: key, receiptKey: receiptKey, budget: budget)
+            current = Opened(
+                contract: contract,
+                state: state,
+                key: key,
+                receiptKey: receiptKey,
+                counterRequestKey: P256.Signing.PrivateKey(),
+                budget: budget
+            )
         }
     }
 
@@ -128,6 +140,7 @@ final class CleanRoomState: Sendable {
             key: room.key.publicKey,
             receiptKey: room.receiptKey.publicKey,
             counterKey: room.counterKey,
+            counterRequestKey: room.counterKey == nil ? nil : room.counterRequestKey.publicKey,
             challenge: challenge
         )
         return (room.contract.id.hex, runtime)
@@ -418,20 +431,24 @@ final class CleanRoomState: Sendable {
         }
     }
 
-    /// The runtime data bound into the evidence: `{"challenge"?, "contract": hex, "keys": [JWK], "receiptKey": JWK}`,
-    /// sorted keys. `keys` holds the key agreement key (what data keys are wrapped to); `receiptKey` the ES256 key
-    /// receipts are signed with.
+    /// The runtime data bound into the evidence: `{"challenge"?, "contract": hex, "counterKey"?: JWK,
+    /// "counterRequestKey"?: JWK, "keys": [JWK], "receiptKey": JWK}`, sorted keys. `keys` holds the key agreement key
+    /// (what data keys are wrapped to); `receiptKey` the ES256 key receipts are signed with; `counterKey` the key
+    /// broker's key that signs the rollback counter's answers and `counterRequestKey` the enclave's ES256 key that
+    /// signs its increments (both or neither).
     static func runtimeData(
         contractID: Digest32,
         key: P256.KeyAgreement.PublicKey,
         receiptKey: P256.Signing.PublicKey,
         counterKey: P256.Signing.PublicKey? = nil,
+        counterRequestKey: P256.Signing.PublicKey? = nil,
         challenge: String?
     ) throws -> [UInt8] {
         struct Runtime: Encodable {
             let challenge: String?
             let contract: String
             let counterKey: WrapJWK?
+            let counterRequestKey: WrapJWK?
             let keys: [WrapJWK]
             let receiptKey: WrapJWK
         }
@@ -453,6 +470,7 @@ final class CleanRoomState: Sendable {
             challenge: challenge,
             contract: contractID.hex,
             counterKey: counterKey.map { signing($0, kid: "counter") },
+            counterRequestKey: counterRequestKey.map { signing($0, kid: "counter-request") },
             keys: [jwk],
             receiptKey: signing(receiptKey, kid: "receipt-\(contractID.hex.prefix(16))")
         )

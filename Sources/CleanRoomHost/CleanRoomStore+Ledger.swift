@@ -86,16 +86,18 @@ public struct CleanRoomCounterLink: Sendable {
     public var brokerKey: @Sendable () async throws -> [UInt8]
     /// `GET /counters/{contract}?nonce=`.
     public var read: @Sendable (_ contract: String, _ nonce: String) async throws -> CleanRoomCounterAnswer
-    /// `POST /counters/{contract}/increment`.
+    /// `POST /counters/{contract}/increment`, carrying the enclave's `signature` over the increment (raw r‖s; nil
+    /// when the enclave sent none, which the broker refuses).
     public var increment:
-        @Sendable (_ contract: String, _ nonce: String, _ expected: UInt64, _ state: String) async throws ->
-            CleanRoomCounterAnswer
+        @Sendable (
+            _ contract: String, _ nonce: String, _ expected: UInt64, _ state: String, _ signature: [UInt8]?
+        ) async throws -> CleanRoomCounterAnswer
 
     /// A link over these three calls.
     public init(
         brokerKey: @escaping @Sendable () async throws -> [UInt8],
         read: @escaping @Sendable (String, String) async throws -> CleanRoomCounterAnswer,
-        increment: @escaping @Sendable (String, String, UInt64, String) async throws -> CleanRoomCounterAnswer
+        increment: @escaping @Sendable (String, String, UInt64, String, [UInt8]?) async throws -> CleanRoomCounterAnswer
     ) {
         self.brokerKey = brokerKey
         self.read = read
@@ -104,12 +106,13 @@ public struct CleanRoomCounterLink: Sendable {
 }
 
 extension CleanRoomStore {
-    /// Register `CleanRoomCounter` over `link` (requests bounded: a hex contract ID, a short nonce, a hex digest).
+    /// Register `CleanRoomCounter` over `link` (requests bounded: a hex contract ID, a short nonce, a hex digest, a
+    /// 64-byte signature).
     /// Without it the enclave has no rollback counter and says so in its evidence (no `counterKey`).
     public static func registerCounterCalls(_ table: inout OCallTable, link: CleanRoomCounterLink) {
         table.register(CleanRoomCounter.self) { request in
             guard statePath(directory: "", contractID: request.contractID) != nil, request.nonce.utf8.count <= 128,
-                request.state.utf8.count <= 64
+                request.state.utf8.count <= 64, (request.requestSignature?.count ?? 0) <= 64
             else { throw EnclaveError.malformedInput("not a counter request") }
             switch request.operation {
             case "key":
@@ -123,7 +126,13 @@ extension CleanRoomStore {
             case "read":
                 return try await link.read(request.contractID, request.nonce)
             case "increment":
-                return try await link.increment(request.contractID, request.nonce, request.expected, request.state)
+                return try await link.increment(
+                    request.contractID,
+                    request.nonce,
+                    request.expected,
+                    request.state,
+                    request.requestSignature
+                )
             default:
                 throw EnclaveError.malformedInput("not a counter operation")
             }

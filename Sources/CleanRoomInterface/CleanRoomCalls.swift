@@ -8,9 +8,11 @@ public import EnclaveCore
 /// The enclave parses the canonical contract, verifies every signature and halt statement (the contract must be
 /// signed by every party and not halted), checks its own identity against the contract's enclave requirement
 /// (signer ID, product ID, minimum security version), makes an ephemeral P-256 key and answers evidence whose report
-/// data starts with SHA-256 of the runtime data `{"challenge"?, "contract": <hex ID>, "keys": [<JWK>],
-/// "receiptKey": <JWK>}` (`keys`: the key data keys are wrapped to; `receiptKey`: the ES256 key of its own that signs
-/// receipts). It restores its sealed durable state through ``CleanRoomLoadState`` before anything runs. An enclave
+/// data starts with SHA-256 of the runtime data `{"challenge"?, "contract": <hex ID>, "counterKey"?: <JWK>,
+/// "counterRequestKey"?: <JWK>, "keys": [<JWK>], "receiptKey": <JWK>}` (`keys`: the key data keys are wrapped to;
+/// `receiptKey`: the ES256 key of its own that signs receipts; with a rollback counter, `counterKey`: the key broker's
+/// key that signs the counter's answers, and `counterRequestKey`: the ES256 key of its own that signs its increments,
+/// which the broker verifies). It restores its sealed durable state through ``CleanRoomLoadState`` before anything runs. An enclave
 /// serves one contract: opening it again under the same contract answers fresh evidence for the same key; under
 /// another contract it is refused.
 public enum CleanRoomOpen: EnclaveCall {

@@ -8,7 +8,8 @@ public import EnclaveCore
 public struct CleanRoomOpened: Codable, Hashable, Sendable {
     /// The contract ID, lower-case hex.
     public var contractID: String
-    /// The runtime data (JSON, sorted keys): `{"challenge"?, "contract", "keys": [JWK], "receiptKey": JWK}`.
+    /// The runtime data (JSON, sorted keys): `{"challenge"?, "contract", "counterKey"?: JWK, "counterRequestKey"?: JWK,
+    /// "keys": [JWK], "receiptKey": JWK}`.
     public var runtimeData: [UInt8]
     /// Evidence whose report data starts with SHA-256 of ``runtimeData``.
     public var evidence: AttestationEvidence

@@ -61,14 +61,39 @@ public struct CleanRoomCounterRequest: Codable, Hashable, Sendable {
     public var expected: UInt64
     /// `increment`: SHA-256 (lower-case hex) of the state saved at `expected + 1`.
     public var state: String
+    /// `increment`: the enclave's ES256 signature (raw r‖s, 64 bytes) over
+    /// ``incrementMessage(contractID:expected:state:nonce:)`` with its counter request key (bound in its evidence as
+    /// `counterRequestKey`); the host forwards it and the key broker moves the counter only when it verifies. Nil for
+    /// `key` and `read`.
+    public var requestSignature: [UInt8]?
 
     /// Creates one from its members, each as documented on its property.
-    public init(operation: String, contractID: String, nonce: String = "", expected: UInt64 = 0, state: String = "") {
+    public init(
+        operation: String,
+        contractID: String,
+        nonce: String = "",
+        expected: UInt64 = 0,
+        state: String = "",
+        requestSignature: [UInt8]? = nil
+    ) {
         self.operation = operation
         self.contractID = contractID
         self.nonce = nonce
         self.expected = expected
         self.state = state
+        self.requestSignature = requestSignature
+    }
+
+    /// What the enclave signs for an increment: `EnclaveKit.counter.increment.v1` and a zero byte, then the contract
+    /// ID, `expected` (8 bytes, big-endian), the state digest and the nonce, each string preceded by its UTF-8 length
+    /// (4 bytes, big-endian). The key broker verifies the same bytes.
+    public static func incrementMessage(contractID: String, expected: UInt64, state: String, nonce: String) -> [UInt8] {
+        func field(_ text: String) -> [UInt8] {
+            let bytes = Array(text.utf8)
+            return withUnsafeBytes(of: UInt32(truncatingIfNeeded: bytes.count).bigEndian, Array.init) + bytes
+        }
+        return Array("EnclaveKit.counter.increment.v1".utf8) + [0] + field(contractID)
+            + withUnsafeBytes(of: expected.bigEndian, Array.init) + field(state) + field(nonce)
     }
 
     /// What the broker signs (ES256) for an answer: a domain line, then `contract=`, `value=`, `state=` (empty at

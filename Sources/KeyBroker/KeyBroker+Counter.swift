@@ -13,8 +13,12 @@ extension KeyBroker {
     /// answers moves its counter), and its enclave must be the one the contract names, as the data owners' release
     /// policy requires: `request.contractDocument` (the contract's canonical bytes, at most 1 MiB, their SHA-256 the
     /// contract ID) names the signer, product and minimum security version, and the enclave must not be debuggable
-    /// (so no other enclave that binds this broker's key can push the contract's counter ahead); it moves `expected` to `expected + 1` with the new state digest and is refused
-    /// unless the counter is at `expected`. The answer is signed with the broker's
+    /// (so no other enclave that binds this broker's key can push the contract's counter ahead). The token's runtime
+    /// data and evidence are public (the clean room publishes them, every receipt carries them), so anyone can have
+    /// them attested: the increment must also carry `request.requestSignature`, the enclave's ES256 signature over
+    /// ``BrokerCounterRequest/incrementMessage(contract:expected:state:nonce:)`` by the key the token's
+    /// `x-ms-runtime.counterRequestKey` names, which only the enclave holds. It moves `expected` to `expected + 1`
+    /// with the new state digest and is refused unless the counter is at `expected`. The answer is signed with the broker's
     /// signing key over the contract, the record and the caller's nonce, so the host that carries it can't forge or
     /// replay one.
     ///
@@ -62,7 +66,7 @@ extension KeyBroker {
     }
 
     /// An increment's token: verified as a release's, its `x-ms-runtime` naming the contract and this broker's key, its
-    /// enclave the one the contract document names.
+    /// enclave the one the contract document names, and the increment signed by its `counterRequestKey`.
     func checkCounterToken(_ request: BrokerCounterRequest, now: Date) throws(KeyBrokerError) {
         let verified = try verifier.verify(request.token, now: now)
         // Trusted now is what the host chose at open; the keyring's pins were sealed when it was made.
@@ -86,6 +90,49 @@ extension KeyBroker {
         }
         let requirement = try Self.counterEnclave(request)
         try Self.checkCounterEnclave(verified.claims, requirement)
+        try Self.checkRequestSignature(request, runtime: runtime)
+    }
+
+    /// The increment's signature (`request.requestSignature`) by the key the token's `x-ms-runtime.counterRequestKey`
+    /// binds (a JWK: P-256 `x`, `y`), over `BrokerCounterRequest.incrementMessage`: what the enclave asked for, not
+    /// what someone holding its public evidence would like.
+    static func checkRequestSignature(
+        _ request: BrokerCounterRequest,
+        runtime: [String: TokenValue]
+    ) throws(KeyBrokerError) {
+        guard let signature = request.requestSignature else {
+            throw KeyBrokerError(
+                "CounterNotAllowed",
+                "the increment carries no signature of the clean room enclave (a host or clean room enclave older "
+                    + "than signed increments): anyone can have the enclave's public evidence attested"
+            )
+        }
+        guard case .object(let jwk)? = runtime["counterRequestKey"], case .string(let x)? = jwk["x"],
+            case .string(let y)? = jwk["y"], let xBytes = Base64URL.decode(x), let yBytes = Base64URL.decode(y),
+            xBytes.count == 32, yBytes.count == 32,
+            let key = try? P256.Signing.PublicKey(rawRepresentation: xBytes + yBytes)
+        else {
+            throw KeyBrokerError(
+                "CounterNotAllowed",
+                "the token's x-ms-runtime binds no P-256 counterRequestKey (a clean room enclave older than signed "
+                    + "increments)"
+            )
+        }
+        let message = BrokerCounterRequest.incrementMessage(
+            contract: request.contract,
+            expected: request.expected,
+            state: request.state,
+            nonce: request.nonce
+        )
+        guard signature.count == 64, let parsed = try? P256.Signing.ECDSASignature(rawRepresentation: signature),
+            key.isValidSignature(parsed, for: message)
+        else {
+            throw KeyBrokerError(
+                "CounterNotAllowed",
+                "the increment's signature does not verify with the token's x-ms-runtime.counterRequestKey (not the "
+                    + "clean room enclave's request)"
+            )
+        }
     }
 
     /// The enclave the increment's contract document names: the document is at most `CanonicalJSON.maxBytes`, its

@@ -3,7 +3,9 @@ public import EnclaveCore
 /// ECALL: a clean room's rollback counter (one per contract). The broker enclave verifies the attestation token
 /// (as for releases: a trusted authority's signature, times), that its `x-ms-runtime` names the contract and this
 /// broker's signing key as `counterKey`, and that its enclave is the one the contract names
-/// (``BrokerCounterRequest/contractDocument``); for `increment` the counter must be at `expected`. It answers the new (or
+/// (``BrokerCounterRequest/contractDocument``); for `increment` the request must also be signed by the clean room
+/// enclave's counter request key, bound in the same runtime data (``BrokerCounterRequest/requestSignature``), and the
+/// counter must be at `expected`. It answers the new (or
 /// current) record signed with the broker's signing key over the contract, value, state digest and the caller's
 /// nonce. The host keeps the records (``BrokerCounterRequest/current``) and stores the answer's record.
 public enum BrokerCounter: EnclaveCall {
@@ -45,6 +47,12 @@ public struct BrokerCounterRequest: Codable, Hashable, Sendable {
     /// `increment`: the contract's canonical bytes (SHA-256 of them is ``contract``); the token's enclave must be the
     /// one they name (signer, product, minimum security version, not debuggable). Nil: the increment is refused.
     public var contractDocument: [UInt8]?
+    /// `increment`: the clean room enclave's ES256 signature (raw r‖s) over
+    /// ``incrementMessage(contract:expected:state:nonce:)``, by the key the token's `x-ms-runtime.counterRequestKey`
+    /// binds. The token and the contract are public (anyone can have the genuine enclave's published evidence
+    /// attested); only the enclave holds this key, so only it chooses what the counter records. Nil: the increment is
+    /// refused (`CounterNotAllowed`).
+    public var requestSignature: [UInt8]?
 
     /// Creates one from its members, each as documented on its property.
     public init(
@@ -55,7 +63,8 @@ public struct BrokerCounterRequest: Codable, Hashable, Sendable {
         expected: UInt64 = 0,
         state: String = "",
         current: BrokerCounterRecord?,
-        contractDocument: [UInt8]? = nil
+        contractDocument: [UInt8]? = nil,
+        requestSignature: [UInt8]? = nil
     ) {
         self.token = token
         self.operation = operation
@@ -65,6 +74,20 @@ public struct BrokerCounterRequest: Codable, Hashable, Sendable {
         self.state = state
         self.current = current
         self.contractDocument = contractDocument
+        self.requestSignature = requestSignature
+    }
+
+    /// What the clean room enclave signs for an increment (``requestSignature``): `EnclaveKit.counter.increment.v1`
+    /// and a zero byte, then the contract ID, `expected` (8 bytes, big-endian), the state digest and the nonce, each
+    /// string preceded by its UTF-8 length (4 bytes, big-endian), so no two requests share a message. The clean room
+    /// enclave builds the same bytes (`CleanRoomCounterRequest.incrementMessage`).
+    public static func incrementMessage(contract: String, expected: UInt64, state: String, nonce: String) -> [UInt8] {
+        func field(_ text: String) -> [UInt8] {
+            let bytes = Array(text.utf8)
+            return withUnsafeBytes(of: UInt32(truncatingIfNeeded: bytes.count).bigEndian, Array.init) + bytes
+        }
+        return Array("EnclaveKit.counter.increment.v1".utf8) + [0] + field(contract)
+            + withUnsafeBytes(of: expected.bigEndian, Array.init) + field(state) + field(nonce)
     }
 
     /// What the broker signs: `EnclaveKit.rollbackCounter.v1`, then `contract=`, `value=`, `state=` and `nonce=`

@@ -7,7 +7,8 @@ internal import KeyBrokerInterface
 extension KeyBrokerCore {
     /// Read (`increment` nil) or increment `contract`'s rollback counter in `store`: the broker enclave verifies
     /// `token` and decides (see `KeyBroker.counter`: the token's enclave must be the one the increment's contract
-    /// document names); the host stores an incremented record by compare-and-swap.
+    /// document names, and the increment signed by the key its runtime data binds as `counterRequestKey`); the host
+    /// stores an incremented record by compare-and-swap.
     /// Refusals: 400 `BadParameter`, 401 with the token's refusal code, 403 `CounterNotAllowed`, 409
     /// `CounterConflict`.
     public func counter(
@@ -34,6 +35,14 @@ extension KeyBrokerCore {
             }
             document = bytes
         }
+        var signature: [UInt8]?
+        if let encoded = increment?.signature {
+            // Base64url of an ES256 signature (raw r‖s): 64 bytes, 86 characters.
+            guard encoded.utf8.count <= 128, let bytes = Base64URL.decode(encoded) else {
+                throw ServiceError.badRequest("BadParameter", "the increment's signature is not base64url")
+            }
+            signature = bytes
+        }
         let current = try await store.counter(contract: contract)
         let request = BrokerCounterRequest(
             token: token,
@@ -43,7 +52,8 @@ extension KeyBrokerCore {
             expected: increment?.expected ?? 0,
             state: increment?.state ?? "",
             current: current,
-            contractDocument: document
+            contractDocument: document,
+            requestSignature: signature
         )
         let response: BrokerCounterResponse
         do {

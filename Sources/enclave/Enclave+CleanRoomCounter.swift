@@ -30,7 +30,8 @@ extension EnclaveCommand.CleanRoomCLI {
     /// `POST /counters/{contract}/increment` with a fresh attestation token of the clean room. The host checks
     /// nothing: the enclave verifies every answer with that key and its nonce, and the data owners' release policy
     /// requires the key to be the broker's own (`x-ms-runtime.counterKey`). An increment carries the stored contract's
-    /// bytes (`contract`), from which the broker enclave reads the enclave allowed to move the counter.
+    /// bytes (`contract`), from which the broker enclave reads the enclave allowed to move the counter, and the
+    /// enclave's signature over it (`signature`, with the `counterRequestKey` its token binds).
     static func counterLink(
         broker: KeyBrokerClient,
         tokens: CounterTokenSource,
@@ -50,7 +51,7 @@ extension EnclaveCommand.CleanRoomCLI {
             read: { contract, nonce in
                 answer(try await calling("read") { try await broker.counter(contract: contract, nonce: nonce) })
             },
-            increment: { contract, nonce, expected, state in
+            increment: { contract, nonce, expected, state, signature in
                 let token: String
                 do {
                     token = try await tokens.token()
@@ -67,7 +68,8 @@ extension EnclaveCommand.CleanRoomCLI {
                             expected: expected,
                             state: state,
                             token: token,
-                            document: try await document()
+                            document: try await document(),
+                            signature: signature
                         )
                     }
                 )

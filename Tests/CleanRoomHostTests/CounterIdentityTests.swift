@@ -25,6 +25,8 @@ struct CounterIdentityTests {
         minSecurityVersion: 2
     )
     static let state = String(repeating: "cd", count: 32)
+    /// The counter request key the test enclaves bind (`x-ms-runtime.counterRequestKey`) and sign increments with.
+    static let requestKey = P256.Signing.PrivateKey()
 
     /// `KeyReleaseTests.services()` with an attestation service that also issues tokens for debuggable enclaves
     /// (`x-ms-sgx-is-debuggable: true`), so the broker's own check is what refuses them.
@@ -54,14 +56,15 @@ struct CounterIdentityTests {
     }
 
     /// A genuine token of the test attestation service for an enclave of `identity` whose runtime data names
-    /// `contract` and the broker's signing key as `counterKey`.
+    /// `contract`, the broker's signing key as `counterKey` and (unless nil) `requestKey` as `counterRequestKey`.
     static func token(
         _ services: KeyReleaseTests.Services,
         contract: String,
         signer: UInt8 = 0x22,
         product: UInt16 = 3,
         svn: UInt16 = 2,
-        debug: Bool = false
+        debug: Bool = false,
+        requestKey: P256.Signing.PublicKey? = requestKey.publicKey
     ) async throws -> String {
         let key = Array(services.broker.keyring.signingKey.publicKey.rawRepresentation)
         let identity = EnclaveIdentity(
@@ -73,7 +76,12 @@ struct CounterIdentityTests {
         )
         let runtime = Array(
             (#"{"contract":""# + contract + #"","counterKey":{"crv":"P-256","kid":"counter","kty":"EC","x":""#
-                + Base64URL.encode(key.prefix(32)) + #"","y":""# + Base64URL.encode(key.suffix(32)) + #""}}"#).utf8
+                + Base64URL.encode(key.prefix(32)) + #"","y":""# + Base64URL.encode(key.suffix(32)) + #""}"#
+                + (requestKey.map { requestKey in
+                    let raw = Array(requestKey.rawRepresentation)
+                    return #","counterRequestKey":{"crv":"P-256","kid":"counter-request","kty":"EC","x":""#
+                        + Base64URL.encode(raw.prefix(32)) + #"","y":""# + Base64URL.encode(raw.suffix(32)) + #""}"#
+                } ?? "") + "}").utf8
         )
         let evidence = try services.platform.quote(
             for: identity,
@@ -89,18 +97,28 @@ struct CounterIdentityTests {
         _ services: KeyReleaseTests.Services,
         token: String,
         contract: String,
-        document: [UInt8]?
+        document: [UInt8]?,
+        signedBy signer: P256.Signing.PrivateKey? = requestKey,
+        signing signed: String = state
     ) throws(KeyBrokerError) -> BrokerCounterResponse {
-        try services.broker.counter(
+        let nonce = String(repeating: "ab", count: 16)
+        let message = BrokerCounterRequest.incrementMessage(
+            contract: contract,
+            expected: 0,
+            state: signed,
+            nonce: nonce
+        )
+        return try services.broker.counter(
             BrokerCounterRequest(
                 token: token,
                 operation: "increment",
                 contract: contract,
-                nonce: String(repeating: "ab", count: 16),
+                nonce: nonce,
                 expected: 0,
                 state: state,
                 current: nil,
-                contractDocument: document
+                contractDocument: document,
+                requestSignature: signer.flatMap { try? $0.signature(for: message) }.map { Array($0.rawRepresentation) }
             ),
             now: Date()
         )
@@ -119,6 +137,45 @@ struct CounterIdentityTests {
             #expect(error.code == "CounterNotAllowed", "\(error)", sourceLocation: sourceLocation)
             #expect(what.isEmpty || error.reason.contains(what), "\(error)", sourceLocation: sourceLocation)
         }
+    }
+
+    /// Attack review F1 (session 20): the genuine enclave's runtime data and evidence are public (`GET /attestation`,
+    /// every receipt), so anyone gets a genuine token of the contract's enclave from the attestation service. An
+    /// increment with that token alone, without the enclave's signature over the request, moves nothing: otherwise
+    /// a garbage state digest at `expected + 1` bricks the room (every save `rollbackCounter`, every restore
+    /// `rollback`).
+    @Test func aReplayedTokenOfTheContractsEnclaveMovesNothing() async throws {
+        let services = try await Self.services()
+        defer { Task { await services.close() } }
+        let contract = Parties().contract(enclave: Self.requirement)
+        let id = contract.id.hex
+        let bytes = contract.canonicalBytes
+        let genuine = try await Self.token(services, contract: id)
+        // The genuine token alone (what anyone gets from the published evidence): refused.
+        Self.refused("no signature") { () throws(KeyBrokerError) in
+            try Self.increment(services, token: genuine, contract: id, document: bytes, signedBy: nil)
+        }
+        // Signed by another key than the token's counterRequestKey, or over another state digest: refused.
+        Self.refused("does not verify") { () throws(KeyBrokerError) in
+            try Self.increment(services, token: genuine, contract: id, document: bytes, signedBy: .init())
+        }
+        Self.refused("does not verify") { () throws(KeyBrokerError) in
+            try Self.increment(
+                services,
+                token: genuine,
+                contract: id,
+                document: bytes,
+                signing: String(repeating: "ef", count: 32)
+            )
+        }
+        // A token binding no counterRequestKey (an older clean room enclave): refused by name.
+        let older = try await Self.token(services, contract: id, requestKey: nil)
+        Self.refused("binds no P-256 counterRequestKey") { () throws(KeyBrokerError) in
+            try Self.increment(services, token: older, contract: id, document: bytes)
+        }
+        // The enclave's own signed request moves it (control).
+        let moved = try Self.increment(services, token: genuine, contract: id, document: bytes)
+        #expect(moved.record == BrokerCounterRecord(value: 1, state: Self.state))
     }
 
     @Test func anotherEnclaveNamingTheContractAndTheBrokersKeyMovesNothing() async throws {

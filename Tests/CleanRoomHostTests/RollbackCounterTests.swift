@@ -282,7 +282,7 @@ struct BrokerCounterTests {
                 read: { contract, nonce in
                     try self.answer(.init(operation: "read", contractID: contract, nonce: nonce))
                 },
-                increment: { contract, nonce, expected, state in
+                increment: { contract, nonce, expected, state, signature in
                     try await beforeIncrement()
                     return try self.answer(
                         .init(
@@ -290,7 +290,8 @@ struct BrokerCounterTests {
                             contractID: contract,
                             nonce: nonce,
                             expected: expected,
-                            state: state
+                            state: state,
+                            requestSignature: signature
                         )
                     )
                 }
@@ -318,7 +319,8 @@ struct BrokerCounterTests {
                         expected: request.expected,
                         state: request.state,
                         current: record.withLock { $0 },
-                        contractDocument: document
+                        contractDocument: document,
+                        requestSignature: request.requestSignature
                     ),
                     now: Date()
                 )
@@ -333,6 +335,87 @@ struct BrokerCounterTests {
                 signature: response.signature
             )
         }
+    }
+
+    /// Attack review F1 (session 20), end to end: after a run, anyone with network access takes the clean room's
+    /// published runtime data and evidence (`GET /attestation`), gets a genuine token of the contract's enclave from
+    /// the attestation service and asks the broker to move the counter from its current value with a state digest of
+    /// their own. Without the enclave's signature over that request the broker refuses (`CounterNotAllowed`), so the
+    /// next query still runs and a restarted enclave still restores.
+    @Test func aReplayOfThePublishedEvidenceDoesNotBrickTheRoom() async throws {
+        let services = try await KeyReleaseTests.services()
+        defer { Task { await services.close() } }
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        let signed = try Fixtures.sign("CleanRoomEnclave")
+        let contract = durable.contract(signed)
+        let side = BrokerSide(broker: services.broker, document: contract.canonicalBytes)
+        var table = CleanRoomHost.ocalls(directory: directory)
+        CleanRoomStore.registerCounterCalls(&table, link: side.link())
+        func token(_ room: DurableStateTests.Room) async throws -> String {
+            let opened = try await room.host.attestation()
+            return try await services.core.attest(
+                type: .simulatedEnclave,
+                request: .init(evidence: opened.evidence.bytes, runtimeData: (opened.runtimeData, true))
+            )
+        }
+        let room = try await DurableStateTests.start(signed, directory: directory, ocalls: table)
+        defer { Task { await room.close() } }
+        _ = try await room.host.submitContract(contract.canonicalBytes)
+        for signature in try durable.parties.signatures(contract) {
+            _ = try await room.host.submitSignature(signature)
+        }
+        let honest = try await token(room)
+        side.token.withLock { $0 = honest }
+        let dataKey = try await durable.load(room, contract)
+        _ = try await durable.run(room, contract)
+        let value = try #require(side.record.withLock { $0?.value })
+        #expect(value == 2)
+
+        // The attacker: the published runtime data and evidence, a genuine token for them, an increment from the
+        // current value with a garbage digest and the contract's (public) bytes.
+        let replayed = try await token(room)
+        do {
+            let moved = try services.broker.counter(
+                BrokerCounterRequest(
+                    token: replayed,
+                    operation: "increment",
+                    contract: contract.id.hex,
+                    nonce: String(repeating: "ab", count: 16),
+                    expected: value,
+                    state: String(repeating: "ab", count: 32),
+                    current: side.record.withLock { $0 },
+                    contractDocument: contract.canonicalBytes
+                ),
+                now: Date()
+            )
+            // The broker's host would store it (compare-and-swap from `value`).
+            side.record.withLock { $0 = moved.record }
+            Issue.record("a replayed token moved the counter to \(moved.record.value)")
+        } catch {
+            #expect(error.code == "CounterNotAllowed", "\(error)")
+        }
+        #expect(side.record.withLock { $0?.value } == value)
+
+        // The next query still runs and is counted; a restarted enclave still restores and runs.
+        let next = try await durable.run(room, contract)
+        #expect(next.epsilonSpentMilli == 1000)
+        #expect(side.record.withLock { $0?.value } == value + 1)
+        await room.close()
+        let second = try await DurableStateTests.start(signed, directory: directory, ocalls: table)
+        defer { Task { await second.close() } }
+        #expect(await second.host.enclaveStatus().refusal == nil)
+        let restarted = try await token(second)
+        side.token.withLock { $0 = restarted }
+        _ = try await second.host.loadDataSet(
+            name: "a_tx",
+            wrappedKey: try DataSetLoadTests.wrap(
+                dataKey.withUnsafeBytes { Array($0) },
+                for: try await second.host.attestation()
+            )
+        )
+        let third = try await durable.run(second, contract)
+        #expect(third.epsilonSpentMilli == 1000)
+        #expect(side.record.withLock { $0?.value } == value + 2)
     }
 
     @Test func theBrokerCountsOnlyTheContractsCleanRoomAndSignsItsAnswers() async throws {
@@ -370,8 +453,9 @@ struct BrokerCounterTests {
         #expect(receipt.epsilonSpentMilli == 1000)
         #expect(side.record.withLock { $0?.value } == 2)
 
-        // The broker refuses an increment from a value the counter is not at.
-        let conflict = #expect(throws: KeyBrokerError.self) {
+        // The broker refuses an increment carrying the clean room's token but not the enclave's signature (the token
+        // and the contract are public: anyone can ask for them).
+        let unsigned = #expect(throws: KeyBrokerError.self) {
             _ = try services.broker.counter(
                 BrokerCounterRequest(
                     token: token,
@@ -387,7 +471,8 @@ struct BrokerCounterTests {
             )
         }
         // And an increment for another contract with this token.
-        #expect(conflict?.code == "CounterConflict")
+        #expect(unsigned?.code == "CounterNotAllowed", "\(String(describing: unsigned))")
+        #expect(unsigned?.reason.contains("no signature") == true, "\(String(describing: unsigned))")
         let notAllowed = #expect(throws: KeyBrokerError.self) {
             _ = try services.broker.counter(
                 BrokerCounterRequest(
@@ -407,6 +492,19 @@ struct BrokerCounterTests {
         #expect(
             BrokerCounterRequest.message(contract: "c", value: 7, state: "s", nonce: "n")
                 == CleanRoomCounterRequest.message(contractID: "c", value: 7, state: "s", nonce: "n")
+        )
+        // And the increment the enclave signs is the one the broker verifies; its fields can't run into each other.
+        #expect(
+            BrokerCounterRequest.incrementMessage(contract: "c", expected: 7, state: "s", nonce: "n")
+                == CleanRoomCounterRequest.incrementMessage(contractID: "c", expected: 7, state: "s", nonce: "n")
+        )
+        #expect(
+            BrokerCounterRequest.incrementMessage(contract: "c", expected: 7, state: "sn", nonce: "")
+                != BrokerCounterRequest.incrementMessage(contract: "c", expected: 7, state: "s", nonce: "n")
+        )
+        #expect(
+            BrokerCounterRequest.incrementMessage(contract: "c", expected: 7, state: "s", nonce: "n")
+                != BrokerCounterRequest.incrementMessage(contract: "c", expected: 8, state: "s", nonce: "n")
         )
     }
 }

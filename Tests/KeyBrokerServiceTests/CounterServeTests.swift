@@ -32,8 +32,22 @@ struct CounterServeTests {
     ).canonicalBytes
     static let contract = Hex.encode(Array(SHA256.hash(data: document)))
 
-    /// A token of the harness's attestation service for an enclave whose runtime data names `contract` and
-    /// `counterKey` (raw P-256 x‖y).
+    /// The clean room enclave's counter request key: bound in the tokens' runtime data, signs each increment.
+    static let requestKey = P256.Signing.PrivateKey()
+
+    /// The enclave's signature over an increment (as `signature` in its body).
+    static func sign(expected: UInt64, state: String, nonce: String, contract: String = contract) -> [UInt8]? {
+        let message = BrokerCounterRequest.incrementMessage(
+            contract: contract,
+            expected: expected,
+            state: state,
+            nonce: nonce
+        )
+        return (try? requestKey.signature(for: message)).map { Array($0.rawRepresentation) }
+    }
+
+    /// A token of the harness's attestation service for an enclave whose runtime data names `contract`,
+    /// `counterKey` (raw P-256 x‖y) and ``requestKey`` as `counterRequestKey`.
     static func token(
         _ harness: KeyImportClientTests.Harness,
         contract: String,
@@ -49,9 +63,12 @@ struct CounterServeTests {
             securityVersion: 2,
             attributes: []
         )
+        let request = Array(requestKey.publicKey.rawRepresentation)
         let runtime = Array(
             (#"{"contract":""# + contract + #"","counterKey":{"crv":"P-256","kid":"counter","kty":"EC","x":""#
                 + Base64URL.encode(counterKey.prefix(32)) + #"","y":""# + Base64URL.encode(counterKey.suffix(32))
+                + #""},"counterRequestKey":{"crv":"P-256","kid":"counter-request","kty":"EC","x":""#
+                + Base64URL.encode(request.prefix(32)) + #"","y":""# + Base64URL.encode(request.suffix(32))
                 + #""}}"#).utf8
         )
         let evidence = try harness.platform.quote(
@@ -175,6 +192,32 @@ struct CounterServeTests {
         }
         #expect(huge?.status == 413, "\(String(describing: huge))")
 
+        // The genuine enclave's token and the contract without the enclave's signature over the increment (anyone can
+        // have the published evidence attested), or with a signature over another state: refused by name.
+        let unsignedNonce = Self.nonce()
+        for (signature, named) in [
+            (nil, "no signature"),
+            (
+                Self.sign(expected: 0, state: String(repeating: "ab", count: 32), nonce: unsignedNonce),
+                "does not verify"
+            ),
+        ] {
+            let unsigned = await #expect(throws: AttestationClient.Failure.self) {
+                _ = try await client.incrementCounter(
+                    contract: Self.contract,
+                    nonce: unsignedNonce,
+                    expected: 0,
+                    state: state,
+                    token: token,
+                    document: Self.document,
+                    signature: signature
+                )
+            }
+            #expect(unsigned?.code == "CounterNotAllowed", "\(String(describing: unsigned))")
+            #expect(unsigned?.message.contains(named) == true, "\(String(describing: unsigned))")
+        }
+        #expect(try await client.counter(contract: Self.contract, nonce: Self.nonce()).value == 0)
+
         // With the broker's key it moves 0 → 1, recording the state; a second writer from 0 loses.
         let second = Self.nonce()
         let one = try await client.incrementCounter(
@@ -183,18 +226,21 @@ struct CounterServeTests {
             expected: 0,
             state: state,
             token: token,
-            document: Self.document
+            document: Self.document,
+            signature: Self.sign(expected: 0, state: state, nonce: second)
         )
         #expect(one.value == 1 && one.state == state)
         #expect(Self.verifies(one, key: key, nonce: second))
         let conflict = await #expect(throws: AttestationClient.Failure.self) {
+            let nonce = Self.nonce()
             _ = try await client.incrementCounter(
                 contract: Self.contract,
-                nonce: Self.nonce(),
+                nonce: nonce,
                 expected: 0,
                 state: state,
                 token: token,
-                document: Self.document
+                document: Self.document,
+                signature: Self.sign(expected: 0, state: state, nonce: nonce)
             )
         }
         #expect(conflict?.code == "CounterConflict", "\(String(describing: conflict))")

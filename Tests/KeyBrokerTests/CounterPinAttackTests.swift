@@ -31,31 +31,41 @@ struct CounterPinAttackTests {
     ).canonicalBytes
     static let contract = Hex.encode(Array(SHA256.hash(data: document)))
     static let state = String(repeating: "5e", count: 32)
+    /// The clean room enclave's counter request key: bound in the tokens' runtime data, signs each increment.
+    static let requestKey = P256.Signing.PrivateKey()
 
-    /// An increment token of `authority` naming the contract and `broker`'s key.
+    /// An increment token of `authority` naming the contract, `broker`'s key and ``requestKey``.
     static func token(_ authority: TestAuthority, broker: KeyBroker) throws -> String {
         let raw = Array(broker.keyring.signingKey.publicKey.rawRepresentation)
+        let request = Array(requestKey.publicKey.rawRepresentation)
         let runtime = TokenValue.object([
             "contract": .string(contract),
             "counterKey": .object([
                 "kty": .string("EC"), "crv": .string("P-256"), "x": .string(Base64URL.encode(raw.prefix(32))),
                 "y": .string(Base64URL.encode(raw.suffix(32))),
             ]),
+            "counterRequestKey": .object([
+                "kty": .string("EC"), "crv": .string("P-256"), "x": .string(Base64URL.encode(request.prefix(32))),
+                "y": .string(Base64URL.encode(request.suffix(32))),
+            ]),
         ])
         return try authority.token(authority.claims(keys: []).merging(["x-ms-runtime": runtime]) { $1 })
     }
 
     static func increment(_ broker: KeyBroker, token: String) throws(KeyBrokerError) -> BrokerCounterResponse {
-        try broker.counter(
+        let nonce = "nonce-0123456789abcdef"
+        let message = BrokerCounterRequest.incrementMessage(contract: contract, expected: 0, state: state, nonce: nonce)
+        return try broker.counter(
             BrokerCounterRequest(
                 token: token,
                 operation: "increment",
                 contract: contract,
-                nonce: "nonce-0123456789abcdef",
+                nonce: nonce,
                 expected: 0,
                 state: state,
                 current: nil,
-                contractDocument: document
+                contractDocument: document,
+                requestSignature: (try? requestKey.signature(for: message)).map { Array($0.rawRepresentation) }
             ),
             now: Date()
         )

@@ -3,8 +3,9 @@ internal import AttestationService
 internal import Hummingbird
 
 /// Clean rooms' rollback counters: `GET /counters/{contract}?nonce=…` (no credential: the value is not secret) and
-/// `POST /counters/{contract}/increment` (`{"nonce", "expected", "state", "contract"}`, `contract` the contract's
-/// canonical bytes in base64url, the clean room's attestation token as `Authorization: Bearer`).
+/// `POST /counters/{contract}/increment` (`{"nonce", "expected", "state", "contract", "signature"}`, `contract` the
+/// contract's canonical bytes in base64url, `signature` the clean room enclave's over the increment with the
+/// `counterRequestKey` its token binds, the clean room's attestation token as `Authorization: Bearer`).
 /// Answers `{"contract", "value", "state", "nonce", "signature"}` signed by the broker enclave.
 struct CountersController: Sendable {
     let core: KeyBrokerCore
