@@ -80,7 +80,8 @@ public final class CleanRoomDatabase: @unchecked Sendable {
         var readable: [String: Set<String>] = [:]
         /// Why the last denial happened.
         var denial: String?
-        /// The table whose rowid a probe (never run) may read: see `CleanRoomDatabase/Probe`.
+        /// The table whose every column, rowid and unreadable ones included, a probe (never run, so nothing is read)
+        /// may name: see `CleanRoomDatabase/Probe`.
         var rowidTable: String?
     }
 
@@ -165,9 +166,9 @@ public final class CleanRoomDatabase: @unchecked Sendable {
             state.denial = "compoundSelect: recursive CTEs are not allowed"
             return SQLITE_DENY
         case SQLITE_READ:
-            if let table = first, table == state.rowidTable, second?.uppercased() == "ROWID", database == "main" {
-                return SQLITE_OK
-            }
+            // A probe: prepared to learn where a name resolves, never run. A table none of whose columns is used is
+            // announced with an empty column and the schema as written (nil unless qualified).
+            if let table = first, table == state.rowidTable, database == "main" || database == nil { return SQLITE_OK }
             guard database == "main", let table = first, let columns = state.readable[table] else {
                 state.denial = "table \(first ?? "?") is not a data set this query reads"
                 return SQLITE_DENY
@@ -338,8 +339,8 @@ public final class CleanRoomDatabase: @unchecked Sendable {
 
     /// Prepares, and never runs, a variant of the query being checked (its SQL with a piece replaced), under the
     /// same authorizer, and returns its output columns and their origins: how the output rules let SQLite resolve a
-    /// name of the query (see `QueryEngine`'s identity counts). The second argument names a table whose rowid the
-    /// variant may read (no query may).
+    /// name of the query (see `QueryEngine`'s identity counts). The second argument names a table whose rowid (no
+    /// query may read it) and every column (`q.*`) the variant may name.
     public typealias Probe = (_ sql: String, _ rowidOf: String?) throws(CleanRoomError) -> (
         columns: [String], origins: [String?]
     )

@@ -14,8 +14,10 @@ public import CleanRoom
 ///    and `computedColumns` (a column computed by an expression, whose origin SQLite cannot tell, must be declared
 ///    in the query's `computed` list that every party signed), a raw column must be grouped by (`groupedColumns`:
 ///    written exactly as a `GROUP BY` term, or named by its ordinal — every approved query aggregates, and SQLite
-///    would output one arbitrary record's value for a "bare" column), and the identity counts are there
-///    (`minIdentities`);
+///    would output one arbitrary record's value for a "bare" column), the identity counts are there
+///    (`minIdentities`), and every raw output column and `GROUP BY` term comes from the very table instance whose
+///    identities are counted (`countedInstance`: not another alias of a self-join, a subquery or a CTE, whose raw
+///    values could be one record's while the count covers the whole counted instance);
 /// 4. SQLite runs it under the authorizer, the time limit and the memory limit;
 /// 5. groups below the strictest owner's minimum of distinct identities are suppressed and counted;
 /// 6. with differential privacy, the budget of every DP owner read is checked and spent (persisted, rollback
@@ -108,7 +110,8 @@ public final class QueryEngine: Sendable {
     /// Check an approved query's output shape against the output rules without running it.
     ///
     /// - Throws: `CleanRoomError/Code/outputRule` naming `compoundSelect`, `sqlText`, `duplicateColumns`,
-    ///   `minIdentities`, `neverOutput`, `computedColumns`, `groupedColumns` or `differentialPrivacy`;
+    ///   `minIdentities`, `neverOutput`, `computedColumns`, `groupedColumns`, `countedInstance` or
+    ///   `differentialPrivacy`;
     ///   `CleanRoomError/Code/accessDenied` from the authorizer.
     public func validate(_ query: Contract.Query) throws(CleanRoomError) {
         let tokens = try Self.tokens(query)
@@ -155,6 +158,7 @@ public final class QueryEngine: Sendable {
         }
         let forbidden = Set(contract.outputRules.flatMap(\.neverOutput))
         var countColumns: [Int] = []
+        var counts: [String: (index: Int, count: IdentityCount)] = [:]
         for read in query.reads {
             let name = Contract.identityCountPrefix + read
             let indexes = columns.indices.filter { columns[$0].lowercased() == name.lowercased() }
@@ -165,7 +169,8 @@ public final class QueryEngine: Sendable {
                         + "COUNT(DISTINCT <identity of \(read)>)"
                 )
             }
-            try checkIdentityCount(query, read: read, name: name, tokens: tokens, probe: probe)
+            let count = try checkIdentityCount(query, read: read, name: name, tokens: tokens, probe: probe)
+            counts[read] = (indexes[0], count)
             countColumns.append(indexes[0])
         }
         let grouped = Self.groupedColumns(tokens, count: columns.count)
@@ -196,6 +201,7 @@ public final class QueryEngine: Sendable {
                 )
             }
         }
+        try checkInstances(query, tokens: tokens, columns: columns, origins: origins, counts: counts, probe: probe)
         for noise in query.noise where !columns.contains(noise.column) {
             throw CleanRoomError(
                 .outputRule,
@@ -215,6 +221,87 @@ public final class QueryEngine: Sendable {
         return countColumns
     }
 
+    /// The query's own clauses, cut where SQLite's tokens are at depth 0 (outside every parenthesis, so not in a CTE
+    /// body, a subquery or an argument list).
+    struct TopLevel {
+        /// The result columns, each as written (with its alias).
+        var results: [[Contract.SQLTokens.Token]]
+        /// The `FROM` clause's tokens (empty without one).
+        var from: [Contract.SQLTokens.Token]
+        /// The `GROUP BY` terms (empty without one).
+        var groupTerms: [[Contract.SQLTokens.Token]]
+    }
+
+    /// The query's own `SELECT` (the first at depth 0: CTE bodies are in parentheses) cut into its clauses.
+    static func topLevel(_ sql: Contract.SQLTokens) -> TopLevel? {
+        let tokens = sql.tokens
+        guard let select = tokens.firstIndex(where: { $0.depth == 0 && sql.word($0) == "SELECT" }) else { return nil }
+        let clauseWords: Set<String> = ["FROM", "WHERE", "GROUP", "HAVING", "WINDOW", "ORDER", "LIMIT"]
+        // The tokens from `start` to the next clause at depth 0.
+        func span(from start: Int) -> [Contract.SQLTokens.Token] {
+            var index = start
+            while index < tokens.count {
+                if tokens[index].depth == 0, let word = sql.word(tokens[index]), clauseWords.contains(word) { break }
+                index += 1
+            }
+            return Array(tokens[min(start, index)..<index])
+        }
+        // The same, cut at the commas at depth 0.
+        func clause(from start: Int) -> [[Contract.SQLTokens.Token]] {
+            var items: [[Contract.SQLTokens.Token]] = [[]]
+            for token in span(from: start) {
+                if token.depth == 0, sql.isPunctuation(token, ",") {
+                    items.append([])
+                } else {
+                    items[items.count - 1].append(token)
+                }
+            }
+            return items
+        }
+        var first = select + 1
+        if first < tokens.count, let word = sql.word(tokens[first]), word == "DISTINCT" || word == "ALL" { first += 1 }
+        let results = clause(from: first)
+        var from: [Contract.SQLTokens.Token] = []
+        if let start = tokens.indices.first(where: {
+            $0 > select && tokens[$0].depth == 0 && sql.word(tokens[$0]) == "FROM"
+        }) {
+            from = span(from: start + 1)
+        }
+        var groupTerms: [[Contract.SQLTokens.Token]] = []
+        if let group = tokens.indices.first(where: {
+            tokens[$0].depth == 0 && sql.word(tokens[$0]) == "GROUP" && $0 + 1 < tokens.count
+                && sql.word(tokens[$0 + 1]) == "BY"
+        }) {
+            groupTerms = clause(from: group + 2)
+        }
+        return TopLevel(results: results, from: from, groupTerms: groupTerms)
+    }
+
+    /// A plain column reference (`c` or `q.c`), with the alias of a result column (`[AS] alias`) first removed when
+    /// `alias` is true; nil for anything else.
+    static func reference(
+        _ item: [Contract.SQLTokens.Token],
+        _ sql: Contract.SQLTokens,
+        alias: Bool
+    ) -> (qualifier: Contract.SQLTokens.Token?, column: Contract.SQLTokens.Token)? {
+        var reference = item
+        if alias, reference.count >= 2, sql.identifier(reference[reference.count - 1]) != nil {
+            let before = reference[reference.count - 2]
+            if sql.word(before) == "AS" {
+                reference.removeLast(2)
+            } else if !sql.isPunctuation(before, ".") {
+                reference.removeLast()
+            }
+        }
+        if reference.count == 1, sql.identifier(reference[0]) != nil { return (nil, reference[0]) }
+        if reference.count == 3, sql.identifier(reference[0]) != nil, sql.isPunctuation(reference[1], "."),
+            sql.identifier(reference[2]) != nil
+        {
+            return (reference[0], reference[2])
+        }
+        return nil
+    }
+
     /// The indexes of the query's own result columns that are a plain column reference (`c` or `q.c`, with or
     /// without an alias) written exactly as one of the query's own `GROUP BY` terms (identifiers compared as SQLite
     /// compares them), or named by a `GROUP BY` ordinal. Every approved query aggregates (it outputs identity counts),
@@ -222,73 +309,172 @@ public final class QueryEngine: Sendable {
     /// record with the largest value next to `MAX`). Anything else is left out (refused if it has an origin): a
     /// scalar subquery, a `*`, or a column grouped under another spelling or through an alias.
     static func groupedColumns(_ sql: Contract.SQLTokens, count: Int) -> Set<Int> {
-        let tokens = sql.tokens
-        // The query's own SELECT: the first at depth 0 (CTE bodies are in parentheses).
-        guard let select = tokens.firstIndex(where: { $0.depth == 0 && sql.word($0) == "SELECT" }) else { return [] }
-        let clauseWords: Set<String> = ["FROM", "WHERE", "GROUP", "HAVING", "WINDOW", "ORDER", "LIMIT"]
-        func clause(from start: Int) -> [[Contract.SQLTokens.Token]] {
-            var items: [[Contract.SQLTokens.Token]] = [[]]
-            var index = start
-            while index < tokens.count {
-                let token = tokens[index]
-                if token.depth == 0, let word = sql.word(token), clauseWords.contains(word) { break }
-                if token.depth == 0, sql.isPunctuation(token, ",") {
-                    items.append([])
-                } else {
-                    items[items.count - 1].append(token)
-                }
-                index += 1
-            }
-            return items
-        }
-        var first = select + 1
-        if first < tokens.count, let word = sql.word(tokens[first]), word == "DISTINCT" || word == "ALL" { first += 1 }
-        let results = clause(from: first)
-        guard results.count == count else { return [] }
-        guard
-            let group = tokens.indices.first(where: {
-                tokens[$0].depth == 0 && sql.word(tokens[$0]) == "GROUP" && $0 + 1 < tokens.count
-                    && sql.word(tokens[$0 + 1]) == "BY"
-            })
-        else { return [] }
-        let terms = clause(from: group + 2)
+        guard let top = topLevel(sql), top.results.count == count, !top.groupTerms.isEmpty else { return [] }
         // A token as SQLite compares it: identifiers unquoted and lower-cased, other tokens as written.
         func key(_ token: Contract.SQLTokens.Token) -> String {
             sql.identifier(token).map { "id:" + $0 } ?? "tk:" + sql.text(token)
         }
-        let termKeys = Set(terms.map { $0.map(key) })
+        let termKeys = Set(top.groupTerms.map { $0.map(key) })
         var ordinals: Set<Int> = []
-        for term in terms where term.count == 1 && term[0].kind == .number {
+        for term in top.groupTerms where term.count == 1 && term[0].kind == .number {
             if let ordinal = Int(sql.text(term[0])) { ordinals.insert(ordinal - 1) }
         }
         var grouped: Set<Int> = []
-        for (index, item) in results.enumerated() {
-            // The reference: `c`, `q.c`, then an optional `[AS] alias`.
-            var reference = item
-            if reference.count >= 2, sql.identifier(reference[reference.count - 1]) != nil {
-                let before = reference[reference.count - 2]
-                if sql.word(before) == "AS" {
-                    reference.removeLast(2)
-                } else if !sql.isPunctuation(before, ".") {
-                    reference.removeLast()
-                }
-            }
-            let isReference =
-                (reference.count == 1 && sql.identifier(reference[0]) != nil)
-                || (reference.count == 3 && sql.identifier(reference[0]) != nil
-                    && sql.isPunctuation(reference[1], ".") && sql.identifier(reference[2]) != nil)
-            guard isReference else { continue }
-            if ordinals.contains(index) || termKeys.contains(reference.map(key)) { grouped.insert(index) }
+        for (index, item) in top.results.enumerated() {
+            guard let reference = reference(item, sql, alias: true) else { continue }
+            let written = [reference.qualifier, reference.column].compactMap { $0 }.map(key)
+            let spelled = reference.qualifier == nil ? written : [written[0], "tk:.", written[1]]
+            if ordinals.contains(index) || termKeys.contains(spelled) { grouped.insert(index) }
         }
         return grouped
+    }
+
+    /// Whether the `FROM` clause is one table and nothing else: `t`, `t q` or `t AS q`.
+    static func isSingleTable(_ from: [Contract.SQLTokens.Token], _ sql: Contract.SQLTokens) -> Bool {
+        guard from.allSatisfy({ $0.depth == 0 && sql.identifier($0) != nil }) else { return false }
+        switch from.count {
+        case 1, 2: return sql.word(from[0]) != "AS" && (from.count == 1 || sql.word(from[1]) != "AS")
+        case 3: return sql.word(from[1]) == "AS"
+        default: return false
+        }
+    }
+
+    /// Check that every raw output column and every `GROUP BY` term comes from the very table instance whose
+    /// identities `_ids_<set>` counts (`countedInstance`). Otherwise a self-join, a subquery or a CTE in `FROM` lets a
+    /// group's count cover every identity of the counted instance while the released value comes from another
+    /// instance, possibly one record: `SELECT a2.amount, COUNT(DISTINCT a1.card) AS _ids_a_tx FROM a_tx a1, a_tx a2
+    /// GROUP BY a2.amount`.
+    ///
+    /// - With one table in `FROM` (`t`, `t q`, `t AS q`), everything comes from it (the identity count proved it is
+    ///   the data set's table); a raw column or term may be written either way.
+    /// - Otherwise it must be written `q.c`, where `q` is the qualifier of the count of one data set; SQLite's
+    ///   `q.*` (in place of the count, prepared and never run) must expand to exactly that set's columns — no other
+    ///   `FROM` item is named `q`.
+    /// - In both cases `q.rowid` (or `rowid`) in place of the count must be the set's rowid (a subquery or CTE has
+    ///   none), and a raw column's origin must be in that set.
+    /// - A `GROUP BY` term is such a reference, or an ordinal naming a raw result column; an expression or an
+    ///   ordinal naming a computed column only with one table in `FROM`. No result column and no `GROUP BY` term may
+    ///   hold a subquery, which could read any instance.
+    private func checkInstances(
+        _ query: Contract.Query,
+        tokens: Contract.SQLTokens,
+        columns: [String],
+        origins: [String?],
+        counts: [String: (index: Int, count: IdentityCount)],
+        probe: CleanRoomDatabase.Probe
+    ) throws(CleanRoomError) {
+        func refuse(_ why: String) -> CleanRoomError {
+            CleanRoomError(
+                .outputRule,
+                "countedInstance: query \(query.id): \(why); a raw output column or GROUP BY term must come from the "
+                    + "table instance whose identities _ids_<dataset> counts"
+            )
+        }
+        guard let top = Self.topLevel(tokens), top.results.count == columns.count else {
+            throw refuse("its result columns cannot be told apart")
+        }
+        for item in top.results + top.groupTerms where item.contains(where: { tokens.word($0) == "SELECT" }) {
+            throw refuse("a result column or GROUP BY term holds a subquery, which can read another instance")
+        }
+        let single = Self.isSingleTable(top.from, tokens)
+        var unique: Set<String> = []
+        func text(_ item: [Contract.SQLTokens.Token]) -> String {
+            guard let first = item.first, let last = item.last else { return "" }
+            return String(decoding: tokens.bytes[first.range.lowerBound..<last.range.upperBound], as: UTF8.self)
+        }
+        // Replaces the count of `set` (`range` of it) with `replacement` and lets SQLite describe the result.
+        func describe(
+            _ set: String,
+            _ range: Range<Int>,
+            _ replacement: [UInt8]
+        ) throws(CleanRoomError) -> (columns: [String], origins: [String?]) {
+            let sql = Array(tokens.bytes[..<range.lowerBound]) + replacement + Array(tokens.bytes[range.upperBound...])
+            do {
+                return try probe(String(decoding: sql, as: UTF8.self), set)
+            } catch {
+                throw refuse("SQLite does not resolve it in the query's own FROM (\(error.reason))")
+            }
+        }
+        func check(
+            _ reference: (qualifier: Contract.SQLTokens.Token?, column: Contract.SQLTokens.Token),
+            origin: String?,
+            what: String
+        ) throws(CleanRoomError) {
+            let set: String
+            if single {
+                guard query.reads.count == 1 else { throw refuse("\(what): the query reads more than one data set") }
+                set = query.reads[0]
+            } else {
+                guard let qualifier = reference.qualifier.flatMap({ tokens.identifier($0) }) else {
+                    throw refuse("\(what) is not qualified, and FROM has more than one table")
+                }
+                guard let found = query.reads.first(where: { counts[$0]?.count.qualifierName == qualifier }) else {
+                    throw refuse("\(what) is qualified by \(qualifier), which no identity count counts")
+                }
+                set = found
+            }
+            // Force-unwrap is safe: shape found a count for every read.
+            let counted = counts[set]!
+            if let origin, origin.split(separator: ".").first?.lowercased() != set.lowercased() {
+                throw refuse("\(what) comes from \(origin), not from \(set)")
+            }
+            if !single, !unique.contains(set) {
+                // Force-unwraps are safe: the qualifier matched, and reads were validated against the data sets.
+                let qualifier = Array(tokens.bytes[counted.count.qualifier!])
+                let expected = contract.dataSet(set)!.columns.map { "\(set).\($0.name)".lowercased() }
+                let star = try describe(set, counted.count.whole, qualifier + Array(".*".utf8))
+                let expanded =
+                    star.origins.count == columns.count - 1 + expected.count
+                    ? star.origins[counted.index..<(counted.index + expected.count)].map { $0?.lowercased() } : []
+                guard expanded == expected else {
+                    throw refuse("\(text([reference.qualifier!])) names more than the data set's table in FROM")
+                }
+                unique.insert(set)
+            }
+            let rowid =
+                (reference.qualifier.map { Array(tokens.bytes[$0.range]) + Array(".".utf8) } ?? [])
+                + Array("rowid".utf8)
+            let described = try describe(set, counted.count.aggregate, rowid)
+            guard described.origins.indices.contains(counted.index),
+                described.origins[counted.index]?.lowercased() == "\(set).rowid".lowercased()
+            else { throw refuse("\(what) does not come from the table \(set) itself (a subquery or CTE?)") }
+        }
+        for (index, item) in top.results.enumerated() {
+            guard let origin = origins[index], !counts.values.contains(where: { $0.index == index }) else { continue }
+            guard let reference = Self.reference(item, tokens, alias: true) else {
+                throw refuse("the raw column \(columns[index]) is not a plain column reference")
+            }
+            try check(reference, origin: origin, what: "the raw column \(columns[index])")
+        }
+        for term in top.groupTerms {
+            if term.count == 1, term[0].kind == .number {
+                if single { continue }
+                guard let ordinal = Int(tokens.text(term[0])), top.results.indices.contains(ordinal - 1),
+                    origins[ordinal - 1] != nil, Self.reference(top.results[ordinal - 1], tokens, alias: true) != nil
+                else {
+                    throw refuse("GROUP BY \(text(term)) names a computed column, and FROM has more than one table")
+                }
+                // The raw column it names was checked above.
+                continue
+            }
+            if let reference = Self.reference(term, tokens, alias: false) {
+                try check(reference, origin: nil, what: "GROUP BY \(text(term))")
+            } else if !single {
+                throw refuse("GROUP BY \(text(term)) is an expression, and FROM has more than one table")
+            }
+        }
     }
 
     /// One `COUNT(DISTINCT <q>.<column>) [AS] <name>` of the query's own result columns, by byte ranges of the SQL.
     struct IdentityCount {
         /// The whole aggregate, `COUNT` to its `)`.
         var aggregate: Range<Int>
+        /// The whole result column, `COUNT` to the end of its alias.
+        var whole: Range<Int>
         /// The qualifier `<q>` as written, if any.
         var qualifier: Range<Int>?
+        /// The qualifier as SQLite compares it (unquoted, lower case), if any.
+        var qualifierName: String?
         /// The argument as written.
         var argument: Range<Int>
         /// The counted column's name (lower case, unquoted).
@@ -309,12 +495,14 @@ public final class QueryEngine: Sendable {
             index += 1
             guard let first = next(), var column = sql.identifier(first) else { continue }
             var qualifier: Range<Int>?
+            var qualifierName: String?
             var argument = first.range
             index += 1
             if let dot = next(), sql.isPunctuation(dot, "."), index + 1 < tokens.count,
                 let second = sql.identifier(tokens[index + 1])
             {
                 qualifier = first.range
+                qualifierName = column
                 column = second
                 argument = first.range.lowerBound..<tokens[index + 1].range.upperBound
                 index += 2
@@ -326,7 +514,9 @@ public final class QueryEngine: Sendable {
             found.append(
                 IdentityCount(
                     aggregate: tokens[start].range.lowerBound..<close.range.upperBound,
+                    whole: tokens[start].range.lowerBound..<alias.range.upperBound,
                     qualifier: qualifier,
+                    qualifierName: qualifierName,
                     argument: argument,
                     column: column
                 )
@@ -343,7 +533,7 @@ public final class QueryEngine: Sendable {
         name: String,
         tokens: Contract.SQLTokens,
         probe: CleanRoomDatabase.Probe
-    ) throws(CleanRoomError) {
+    ) throws(CleanRoomError) -> IdentityCount {
         // Force-unwrap is safe: reads were validated against the data sets.
         let identity = contract.dataSet(read)!.identity
         func refuse(_ why: String) -> CleanRoomError {
@@ -384,6 +574,7 @@ public final class QueryEngine: Sendable {
                 throw refuse("SQLite resolves it to \(origin ?? "an expression"), not \(expected)")
             }
         }
+        return count
     }
 
     private func dpOwners(_ query: Contract.Query) -> [(owner: String, privacy: Contract.Privacy)] {

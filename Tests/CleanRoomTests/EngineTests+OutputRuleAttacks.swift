@@ -295,3 +295,156 @@ extension EngineTests {
         }
     }
 }
+
+extension EngineTests {
+    /// Each of these outputs (or groups by) a raw value of another table instance than the one whose identities
+    /// `_ids_a_tx` counts: every group's count covers all identities of the counted instance, so it passes the
+    /// threshold, while the released value comes from one record (c11 alone has amount 5; the minimum is 3).
+    static let otherInstanceCases: [(id: String, sql: String, computed: [String])] = [
+        (
+            "self-join",
+            "SELECT a2.amount, COUNT(DISTINCT a1.card) AS _ids_a_tx FROM a_tx a1, a_tx a2 "
+                + "WHERE :c = :c GROUP BY a2.amount", []
+        ),
+        (
+            "self-join-targeted",
+            "SELECT a2.amount, COUNT(DISTINCT a1.card) AS _ids_a_tx FROM a_tx a1, a_tx a2 WHERE a2.card = :c "
+                + "GROUP BY a2.amount", []
+        ),
+        (
+            "from-subquery",
+            "SELECT t.amount, COUNT(DISTINCT a_tx.card) AS _ids_a_tx FROM a_tx, "
+                + "(SELECT amount FROM a_tx WHERE card = :c) t GROUP BY t.amount", []
+        ),
+        (
+            "cte",
+            "WITH t AS (SELECT amount FROM a_tx WHERE card = :c) SELECT t.amount, COUNT(DISTINCT a_tx.card) AS "
+                + "_ids_a_tx FROM a_tx, t GROUP BY t.amount", []
+        ),
+        (
+            // Unqualified: the name resolves to the only FROM item that has it, the subquery.
+            "unqualified-from-subquery",
+            "SELECT amt, COUNT(DISTINCT a_tx.card) AS _ids_a_tx FROM a_tx, "
+                + "(SELECT amount AS amt FROM a_tx WHERE card = :c) GROUP BY amt", []
+        ),
+        (
+            // Two FROM items named q: q.card and q.rowid resolve to the table, q.amt to the subquery.
+            "duplicate-alias",
+            "SELECT q.amt, COUNT(DISTINCT q.card) AS _ids_a_tx FROM a_tx q, "
+                + "(SELECT amount AS amt FROM a_tx WHERE card = :c) q GROUP BY q.amt", []
+        ),
+        (
+            "natural-join",
+            "SELECT amt, COUNT(DISTINCT a_tx.card) AS _ids_a_tx FROM a_tx NATURAL JOIN "
+                + "(SELECT amount AS amt, merchant FROM a_tx WHERE card = :c) GROUP BY amt", []
+        ),
+        (
+            "using-join",
+            "SELECT amt, COUNT(DISTINCT a_tx.card) AS _ids_a_tx FROM a_tx JOIN "
+                + "(SELECT amount AS amt, merchant FROM a_tx WHERE card = :c) USING (merchant) GROUP BY amt", []
+        ),
+        (
+            // A computed group key made of the other instance's raw value.
+            "computed-key-by-ordinal",
+            "SELECT a2.amount + 0 AS k, COUNT(DISTINCT a1.card) AS _ids_a_tx FROM a_tx a1, a_tx a2 "
+                + "WHERE a2.card = :c GROUP BY 1", ["k"]
+        ),
+        (
+            "computed-key-by-alias",
+            "SELECT a2.amount + 0 AS k, COUNT(DISTINCT a1.card) AS _ids_a_tx FROM a_tx a1, a_tx a2 "
+                + "WHERE a2.card = :c GROUP BY k", ["k"]
+        ),
+        (
+            "computed-key-by-expression",
+            "SELECT a2.amount + 0 AS k, COUNT(DISTINCT a1.card) AS _ids_a_tx FROM a_tx a1, a_tx a2 "
+                + "WHERE a2.card = :c GROUP BY a2.amount + 0", ["k"]
+        ),
+        (
+            // Not output, but the groups split by it: the rows tell the other instance's distinct values.
+            "hidden-group-term",
+            "SELECT a1.merchant, COUNT(DISTINCT a1.card) AS _ids_a_tx FROM a_tx a1, a_tx a2 WHERE a2.card = :c "
+                + "GROUP BY a1.merchant, a2.amount", []
+        ),
+        (
+            // A scalar subquery picks one card's value for every group (computed, so groupedColumns lets it by).
+            "scalar-subquery-computed",
+            "SELECT a_tx.merchant, (SELECT c.amount FROM a_tx c WHERE c.card = :c) + 0 AS amt, "
+                + "COUNT(DISTINCT a_tx.card) AS _ids_a_tx FROM a_tx GROUP BY a_tx.merchant", ["amt"]
+        ),
+        (
+            "scalar-subquery-group-key",
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx "
+                + "GROUP BY (SELECT c.amount FROM a_tx c WHERE c.card = :c)", ["n"]
+        ),
+    ]
+
+    @Test("countedInstance: a raw output or group term from another instance than the counted one is refused")
+    func rawColumnOfAnotherInstance() throws {
+        for (id, sql, computed) in Self.otherInstanceCases {
+            let contract = contract(
+                adding: query(id, sql, computed: computed, noise: [], parameters: [.init(name: "c", type: .text)])
+            )
+            let engine = try engine(contract)
+            do {
+                let outcome = try engine.run(request(id, parameters: ["c": .text("c11")]))
+                Issue.record("\(id) ran: \(outcome.rows), \(outcome.suppressedGroups) suppressed")
+            } catch {
+                #expect(error.code == .outputRule && error.reason.hasPrefix("countedInstance:"), "\(id): \(error)")
+            }
+            expectError(.outputRule, "countedInstance") { try engine.validate(try #require(contract.query(id))) }
+        }
+    }
+
+    @Test("countedInstance: other routes are refused by their own rule, or the threshold still holds")
+    func otherInstanceRoutes() throws {
+        let parameters: [Contract.Parameter] = [.init(name: "c", type: .text)]
+        // A raw scalar subquery is not a plain column reference.
+        let scalar =
+            "SELECT a_tx.merchant, (SELECT c.amount FROM a_tx c WHERE c.card = :c) AS amt, "
+            + "COUNT(DISTINCT a_tx.card) AS _ids_a_tx FROM a_tx GROUP BY a_tx.merchant"
+        // A window over the groups would attach the total count to every group.
+        let window = "SELECT amount, SUM(COUNT(DISTINCT card)) OVER () AS _ids_a_tx FROM a_tx GROUP BY amount"
+        for (id, sql, rule) in [
+            ("scalar-subquery-raw", scalar, "groupedColumns"), ("window-count", window, "minIdentities"),
+        ] {
+            let contract = contract(adding: query(id, sql, computed: [], noise: [], parameters: parameters))
+            let engine = try engine(contract)
+            expectError(.outputRule, rule) { _ = try engine.run(request(id, parameters: ["c": .text("c11")])) }
+        }
+        // A correlated subquery in WHERE picks the groups, but each group still counts its own identities.
+        let filtered =
+            "SELECT a1.amount, COUNT(DISTINCT a1.card) AS _ids_a_tx FROM a_tx a1 WHERE EXISTS "
+            + "(SELECT 1 FROM a_tx a2 WHERE a2.card = :c AND a2.amount = a1.amount) GROUP BY a1.amount"
+        let engine = try engine(
+            contract(adding: query("filtered", filtered, computed: [], noise: [], parameters: parameters))
+        )
+        let outcome = try engine.run(request("filtered", parameters: ["c": .text("c11")]))
+        #expect(outcome.rows.isEmpty)
+        #expect(outcome.suppressedGroups == 1)
+    }
+
+    @Test("countedInstance: outputs of the counted instance still run (self-join, qualified by a single table)")
+    func countedInstanceHonestForms() throws {
+        for (id, sql) in [
+            (
+                "self-join-counted-side",
+                "SELECT a1.merchant, COUNT(DISTINCT a1.card) AS _ids_a_tx FROM a_tx a1 JOIN a_tx a2 "
+                    + "ON a2.card = a1.card GROUP BY a1.merchant"
+            ),
+            (
+                "qualified-single-table",
+                "SELECT t.merchant, COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx AS t GROUP BY t.merchant"
+            ),
+            (
+                "computed-key-single-table",
+                "SELECT lower(merchant) AS m, COUNT(DISTINCT card) AS _ids_a_tx FROM a_tx GROUP BY lower(merchant)"
+            ),
+        ] {
+            let engine = try engine(contract(adding: query(id, sql, computed: ["m"], noise: [])))
+            try engine.validate(try #require(engine.contract.query(id)))
+            let outcome = try engine.run(request(id, parameters: [:]))
+            #expect(outcome.rows == [[.text("m1")], [.text("m3")]], "\(id)")
+            #expect(outcome.suppressedGroups == 1, "\(id)")
+        }
+    }
+}
