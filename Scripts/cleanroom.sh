@@ -378,8 +378,14 @@ body "$answer" | json acknowledgement | python3 -c 'import base64, sys
 text = sys.stdin.read().strip()
 sys.stdout.buffer.write(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))' >"$work/halt-ack.json" \
     || fail "the clean room did not acknowledge bank-b's halt: $answer"
+# verify-halt exits 1 unless the halt was saved and counted; --broker-key: counted by this key broker (the signing
+# certificate of its GET /attestation, whose evidence the owners' `cleanroom encrypt` verified), not a counter the
+# host chose.
+curl -sS --cacert "$broker_cert" "https://127.0.0.1:8443/attestation?api-version=7.4" | json certificate \
+    | { echo "-----BEGIN CERTIFICATE-----"; fold -w 64; echo "-----END CERTIFICATE-----"; } >"$work/broker-signing.pem" \
+    || fail "the key broker's signing certificate is not available"
 "$cli" cleanroom receipt verify-halt "$work/halt-ack.json" --halt "$work/halt.json" --contract "$work/contract.json" \
-    --allow-simulated >"$work/halt-verify.txt" 2>&1 \
+    --broker-key "$work/broker-signing.pem" --allow-simulated >"$work/halt-verify.txt" 2>&1 \
     || fail "the halt acknowledgement does not verify: $(cat "$work/halt-verify.txt")"
 sed 's/^/    /' "$work/halt-verify.txt"
 grep -q "durable: saved.*, counted" "$work/halt-verify.txt" \

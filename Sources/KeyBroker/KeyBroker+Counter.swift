@@ -16,7 +16,7 @@ extension KeyBroker {
     /// (so no other enclave that binds this broker's key can push the contract's counter ahead). The token's runtime
     /// data and evidence are public (the clean room publishes them, every receipt carries them), so anyone can have
     /// them attested: the increment must also carry `request.requestSignature`, the enclave's ES256 signature over
-    /// ``BrokerCounterRequest/incrementMessage(contract:expected:state:nonce:)`` by the key the token's
+    /// `BrokerCounterRequest.incrementMessage(contract:expected:state:nonce:)` by the key the token's
     /// `x-ms-runtime.counterRequestKey` names, which only the enclave holds. It moves `expected` to `expected + 1`
     /// with the new state digest and is refused unless the counter is at `expected`. The answer is signed with the broker's
     /// signing key over the contract, the record and the caller's nonce, so the host that carries it can't forge or

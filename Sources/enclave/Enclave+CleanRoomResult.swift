@@ -4,6 +4,7 @@ import CleanRoom
 import Crypto
 import EnclaveCore
 import Foundation
+import X509
 
 extension EnclaveCommand.CleanRoomCLI {
     /// How the clean room's evidence in a receipt or a halt acknowledgement is verified: as `enclave verify` does
@@ -234,8 +235,11 @@ extension EnclaveCommand.CleanRoomCLI {
                     binds (verified as for receipts, as the enclave --contract names) and names the halt statement by \
                     its SHA-256. `durable: saved …, counted` means the enclave saved the halt in its sealed state and \
                     counted it with the rollback counter its evidence binds (`counterKey`) before answering: a \
-                    restarted clean room refuses to open under the contract. No acknowledgement means the halt may \
-                    never have reached the enclave.
+                    restarted clean room refuses to open under the contract. An acknowledgement of a halt that was \
+                    not saved (a host that keeps no state) or not counted (no rollback counter: the host could \
+                    restore a state from before the halt) is refused (badReceipt, exit 1). With --broker-key the \
+                    counter must be that key broker's (the evidence's counterKey), not one the host chose. No \
+                    acknowledgement means the halt may never have reached the enclave.
                     """
             )
 
@@ -244,6 +248,14 @@ extension EnclaveCommand.CleanRoomCLI {
 
             @Option(help: "The halt statement it must acknowledge.")
             var halt: String
+
+            @Option(
+                help: """
+                    The key broker's signing key (PEM: a P-256 public key, or the signing certificate of the broker's \
+                    verified evidence): the evidence's counterKey must be it.
+                    """
+            )
+            var brokerKey: String?
 
             @OptionGroup var evidence: AttestedKeyOptions
 
@@ -267,6 +279,9 @@ extension EnclaveCommand.CleanRoomCLI {
                 }
                 try EnclaveCommand.CleanRoomCLI.refusing {
                     try parsed.verify(key: key, halt: haltBytes, contract: required)
+                    if let brokerKey {
+                        try Self.checkCounterKey(bound.runtimeData, is: try Self.brokerKey(brokerKey))
+                    }
                 }
                 let durable =
                     !parsed.durable
@@ -280,6 +295,54 @@ extension EnclaveCommand.CleanRoomCLI {
                     "\(parsed.party)'s halt of contract \(parsed.contractID.hex): acknowledged by the clean room, "
                         + "durable: \(durable)"
                 )
+                // Not saved, or saved but not counted: a restarted clean room may open as if never halted.
+                try EnclaveCommand.CleanRoomCLI.refusing {
+                    guard parsed.durable, parsed.counted else {
+                        throw CleanRoomError(
+                            .badReceipt,
+                            "the halt was \(parsed.durable ? "saved but not counted by a rollback counter" : "not saved")"
+                                + ": a restarted clean room may open as if it had never been halted"
+                        )
+                    }
+                }
+            }
+
+            /// The P-256 key in `path`: a PEM public key or certificate.
+            static func brokerKey(_ path: String) throws -> P256.Signing.PublicKey {
+                let text = try Files.readText(path, what: "broker key")
+                if let key = try? P256.Signing.PublicKey(pemRepresentation: text) { return key }
+                guard let certificate = try? Certificate(pemEncoded: text),
+                    let key = P256.Signing.PublicKey(certificate.publicKey)
+                else { throw ValidationError("\(path) is not a P-256 public key or certificate (PEM)") }
+                return key
+            }
+
+            /// The evidence's runtime data must bind `key` as `counterKey` (a JWK: P-256 `x`, `y`).
+            static func checkCounterKey(_ runtimeData: [UInt8], is key: P256.Signing.PublicKey) throws {
+                struct Runtime: Decodable {
+                    struct JWK: Decodable {
+                        let x: String
+                        let y: String
+                    }
+                    let counterKey: JWK?
+                }
+                guard let runtime = try? JSONDecoder().decode(Runtime.self, from: Data(runtimeData)) else {
+                    throw CleanRoomError(.badReceipt, "halt acknowledgement: the runtime data does not parse")
+                }
+                guard let jwk = runtime.counterKey else {
+                    throw CleanRoomError(
+                        .badReceipt,
+                        "halt acknowledgement: the evidence binds no counterKey (no rollback counter)"
+                    )
+                }
+                let raw = Array(key.rawRepresentation)
+                guard Base64URL.decode(jwk.x) == Array(raw.prefix(32)), Base64URL.decode(jwk.y) == Array(raw.suffix(32))
+                else {
+                    throw CleanRoomError(
+                        .badReceipt,
+                        "halt acknowledgement: the evidence's counterKey is not --broker-key (a counter the host chose)"
+                    )
+                }
             }
         }
     }

@@ -108,4 +108,69 @@ struct ResultOpenCLITests {
         #expect(full.status == 0, "\(full.output)")
         #expect(full.output.contains("receipt 1: contract \(files.contract.id.hex)"), "\(full.output)")
     }
+
+    /// F7 (session 20): `receipt verify-halt` exits 1 (`badReceipt`) for the acknowledgement of a halt saved but not
+    /// counted by a rollback counter (a restarted clean room could open as if never halted), and, with
+    /// `--broker-key`, for a counter key other than the broker's.
+    @Test func verifyHaltRefusesAHaltNotCountedOrCountedByAnotherKey() async throws {
+        let directory = try Fixtures.temporaryDirectory()
+        let signed = try Fixtures.sign("CleanRoomEnclave")
+        let rollback = RollbackCounterTests()
+        func write(_ bytes: [UInt8], _ name: String) throws -> String {
+            try Data(bytes).write(to: URL(fileURLWithPath: directory + "/" + name))
+            return directory + "/" + name
+        }
+        // Counted: the room's counter key is the test counter's.
+        let counter = TestCounter()
+        let (room, contract, _) = try await rollback.firstLife(
+            signed,
+            directory: directory + "/counted",
+            counter: counter
+        )
+        defer { Task { await room.close() } }
+        let halt = try write(try rollback.durable.parties.halt(contract, by: "bank-b"), "halt.json")
+        let countedAnswer = try await room.host.submitHalt(try Array(Data(contentsOf: URL(fileURLWithPath: halt))))
+        let counted = try write(try #require(countedAnswer.acknowledgement, "no acknowledgement"), "counted.json")
+        // Saved, not counted: a host with the state OCALLs and no counter.
+        let uncountedRoom = try await DurableStateTests.start(signed, directory: directory + "/uncounted")
+        defer { Task { await uncountedRoom.close() } }
+        _ = try await uncountedRoom.host.submitContract(contract.canonicalBytes)
+        for signature in try rollback.durable.parties.signatures(contract) {
+            _ = try await uncountedRoom.host.submitSignature(signature)
+        }
+        let uncountedAnswer = try await uncountedRoom.host.submitHalt(
+            try Array(Data(contentsOf: URL(fileURLWithPath: halt)))
+        )
+        let uncounted = try write(try #require(uncountedAnswer.acknowledgement, "no acknowledgement"), "uncounted.json")
+        let contractPath = try write(contract.canonicalBytes, "contract.json")
+        let brokerKey = try write(Array(counter.key.publicKey.pemRepresentation.utf8), "broker.pem")
+        let otherKey = try write(Array(P256.Signing.PrivateKey().publicKey.pemRepresentation.utf8), "other.pem")
+        func verify(_ acknowledgement: String, _ extra: [String] = []) throws -> (status: Int32, output: String) {
+            try cli(
+                [
+                    "receipt", "verify-halt", acknowledgement, "--halt", halt, "--contract", contractPath,
+                    "--allow-simulated",
+                ]
+                    + extra
+            )
+        }
+
+        let ok = try verify(counted)
+        #expect(ok.status == 0, "\(ok.output)")
+        #expect(ok.output.contains(", counted by the rollback counter"), "\(ok.output)")
+        let pinned = try verify(counted, ["--broker-key", brokerKey])
+        #expect(pinned.status == 0, "\(pinned.output)")
+        let another = try verify(counted, ["--broker-key", otherKey])
+        #expect(another.status == 1, "\(another.output)")
+        #expect(another.output.contains("badReceipt"), "\(another.output)")
+        #expect(another.output.contains("is not --broker-key"), "\(another.output)")
+
+        let notCounted = try verify(uncounted)
+        #expect(notCounted.status == 1, "\(notCounted.output)")
+        #expect(notCounted.output.contains("badReceipt"), "\(notCounted.output)")
+        #expect(notCounted.output.contains("not counted"), "\(notCounted.output)")
+        let noCounterKey = try verify(uncounted, ["--broker-key", brokerKey])
+        #expect(noCounterKey.status == 1, "\(noCounterKey.output)")
+        #expect(noCounterKey.output.contains("binds no counterKey"), "\(noCounterKey.output)")
+    }
 }

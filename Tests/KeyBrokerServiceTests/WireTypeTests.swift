@@ -40,6 +40,19 @@ struct KeyBrokerWireTypeTests {
             guard case DecodingError.dataCorrupted(let context) = error else { return false }
             return context.debugDescription.contains("contrac")
         }
+        // The enclave's signature over the increment travels as `signature` (base64url) and round-trips; a misspelt
+        // `signatur` is refused by name rather than read as "no signature".
+        let signed = RollbackCounterIncrement(nonce: "n", expected: 2, state: "aa", contract: "eyJ9", signature: "c2ln")
+        let signedBytes = try WireJSON.encode(signed)
+        #expect(String(decoding: signedBytes, as: UTF8.self).contains(#""signature":"c2ln""#))
+        #expect(try WireJSON.decode(RollbackCounterIncrement.self, from: signedBytes) == signed)
+        let misspeltSignature = #"{"nonce":"n","expected":2,"state":"aa","signatur":"c2ln"}"#
+        #expect {
+            try WireJSON.decode(RollbackCounterIncrement.self, from: Array(misspeltSignature.utf8))
+        } throws: { error in
+            guard case DecodingError.dataCorrupted(let context) = error else { return false }
+            return context.debugDescription.contains("signatur")
+        }
     }
 
     @Test("A JWK carrying a private member is refused")
