@@ -136,12 +136,24 @@ struct RollbackCounterTests {
                 let y: String
             }
             let counterKey: JWK
+            let counterRequestKey: JWK
+            let receiptKey: JWK
         }
         let opened = try await room.host.attestation()
         let runtime = try JSONDecoder().decode(Runtime.self, from: Data(opened.runtimeData))
         let raw = Array(counter.key.publicKey.rawRepresentation)
         #expect(Base64URL.decode(runtime.counterKey.x) == Array(raw.prefix(32)))
         #expect(Base64URL.decode(runtime.counterKey.y) == Array(raw.suffix(32)))
+        // The key the enclave signs its increments with: a P-256 key of its own, not the receipt key (which signs
+        // receipts and halt acknowledgements) nor the broker's.
+        let request = try #require(
+            Base64URL.decode(runtime.counterRequestKey.x).flatMap { x in
+                Base64URL.decode(runtime.counterRequestKey.y).map { x + $0 }
+            }
+        )
+        #expect((try? P256.Signing.PublicKey(rawRepresentation: request)) != nil)
+        #expect(runtime.counterRequestKey.x != runtime.receiptKey.x)
+        #expect(request != raw)
     }
 
     @Test func restoringAnOlderSealedLedgerAfterADPQueryIsRefused() async throws {
