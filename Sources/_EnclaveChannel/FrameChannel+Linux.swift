@@ -24,6 +24,10 @@ public final class FrameChannel: Sendable {
     /// Serialises writers; holds the CPU last announced in a placement frame (-1: none yet).
     private let writeLock = Mutex(-1)
     private let state = Mutex(State())
+    /// How long frames may wait to be sent while the peer reads none of their bytes before the channel fails.
+    public let writeStallNanoseconds: UInt64
+    /// The default ``writeStallNanoseconds``: 30 seconds.
+    public static let defaultWriteStallNanoseconds: UInt64 = 30_000_000_000
 
     private struct State {
         var closed = false
@@ -34,8 +38,14 @@ public final class FrameChannel: Sendable {
     ///
     /// With `announcesPlacement` the channel sends placement frames from its first frame on (the enclave's side);
     /// without, only once the peer sent one.
-    public init(fd: Int32, maxFrameSize: Int, announcesPlacement: Bool = false) {
+    public init(
+        fd: Int32,
+        maxFrameSize: Int,
+        announcesPlacement: Bool = false,
+        writeStallNanoseconds: UInt64 = FrameChannel.defaultWriteStallNanoseconds
+    ) {
         self.fd = fd
+        self.writeStallNanoseconds = writeStallNanoseconds
         self.maxFrameSize = maxFrameSize
         self.spin = SpinPolicy(announcing: announcesPlacement)
     }
@@ -213,6 +223,10 @@ public final class FrameChannel: Sendable {
 ///
 /// Every wait for bytes first spins when the channel's `SpinPolicy` says the peer runs on another CPU: it reads with
 /// `MSG_DONTWAIT` until bytes come or the spin runs out, then blocks in `read`.
+///
+/// A payload larger than half the buffer is read straight into its own array, as its bytes come: ``next()`` blocks
+/// until all are there, ``wholeFrameReady()`` takes what the socket holds without waiting, and either may finish a
+/// frame the other began.
 package final class FrameReader: @unchecked Sendable {  // unchecked: access is serialised by the caller (see above)
     private let fd: Int32
     private let maxFrameSize: Int
@@ -220,6 +234,24 @@ package final class FrameReader: @unchecked Sendable {  // unchecked: access is 
     private var buffer = [UInt8](repeating: 0, count: 64 << 10)
     private var start = 0
     private var end = 0
+    /// A frame too large for the buffer whose payload is being read into its own array.
+    private var large: LargeFrame?
+    /// How many bytes were read from the socket so far: a caller waiting for a frame tells progress by it.
+    package private(set) var bytesReceived = 0
+
+    private struct LargeFrame {
+        let kind: Frame.Kind
+        let callID: UInt64
+        /// All of the payload's length; bytes from `filled` on are not read yet (never handed out before they are).
+        var payload: [UInt8]
+        var filled: Int
+    }
+
+    private struct Header {
+        let rawKind: UInt8
+        let callID: UInt64
+        let length: Int
+    }
 
     init(fd: Int32, maxFrameSize: Int, spin: SpinPolicy) {
         self.fd = fd
@@ -229,8 +261,9 @@ package final class FrameReader: @unchecked Sendable {  // unchecked: access is 
 
     /// Read up to `count` bytes into `target`, spinning first when the policy says so; `read`'s result (and errno).
     private func readSome(_ target: UnsafeMutableRawPointer, _ count: Int) -> Int {
-        if let got = spinRead(target, count) { return got }
-        return read(fd, target, count)
+        let got = spinRead(target, count) ?? read(fd, target, count)
+        if got > 0 { bytesReceived += got }
+        return got
     }
 
     /// Read up to `count` bytes without blocking, looking again until bytes come or the spin runs out (`nil`: it ran
@@ -261,26 +294,59 @@ package final class FrameReader: @unchecked Sendable {  // unchecked: access is 
     /// (``next()`` then reports it); `false` when the caller must wait for the socket to become readable.
     package func spinForBytes(extraNanoseconds: UInt64 = 0) -> Bool {
         if end > start { return true }
+        if var frame = large {
+            large = nil
+            defer { large = frame }
+            if frame.filled == frame.payload.count { return true }
+            let filled = frame.filled
+            let got = frame.payload.withUnsafeMutableBytes { raw in
+                spinRead(raw.baseAddress! + filled, raw.count - filled, extraNanoseconds: extraNanoseconds)
+            }
+            guard let got else { return false }
+            if got > 0 {
+                frame.filled += got
+                bytesReceived += got
+            }
+            return true
+        }
         start = 0
         end = 0
         let got = buffer.withUnsafeMutableBytes { raw in
             spinRead(raw.baseAddress!, raw.count, extraNanoseconds: extraNanoseconds)
         }
         guard let got else { return false }
-        if got > 0 { end = got }
+        if got > 0 {
+            end = got
+            bytesReceived += got
+        }
         // EOF or an error: the next read sees it again and reports it.
         return true
+    }
+
+    /// Move the buffered bytes to the buffer's start.
+    private func compact() {
+        let pending = end - start
+        if start > 0 && pending > 0 {
+            let from = start
+            buffer.withUnsafeMutableBytes { raw in _ = memmove(raw.baseAddress!, raw.baseAddress! + from, pending) }
+        }
+        start = 0
+        end = pending
     }
 
     /// Make sure at least `count` bytes are buffered at `start`, reading more as needed.
     private func fill(_ count: Int) -> EnclaveError? {
         if buffer.count - start < count {
-            let pending = end - start
-            var fresh = [UInt8](repeating: 0, count: max(buffer.count, count))
-            if pending > 0 { fresh[0..<pending] = buffer[start..<end] }
-            buffer = fresh
-            start = 0
-            end = pending
+            if count > buffer.count {
+                let pending = end - start
+                var fresh = [UInt8](repeating: 0, count: count)
+                if pending > 0 { fresh[0..<pending] = buffer[start..<end] }
+                buffer = fresh
+                start = 0
+                end = pending
+            } else {
+                compact()
+            }
         }
         while end - start < count {
             let got = buffer.withUnsafeMutableBytes { raw in
@@ -298,19 +364,56 @@ package final class FrameReader: @unchecked Sendable {  // unchecked: access is 
 
     /// Whether bytes of a next frame are already buffered (then ``next()`` must be called before waiting for the
     /// socket to become readable).
-    package var hasBufferedBytes: Bool { end > start }
+    package var hasBufferedBytes: Bool { end > start || large != nil }
+
+    /// The header at `start` (at least ``Frame/headerSize`` bytes are buffered).
+    private func bufferedHeader() -> Header {
+        buffer.withUnsafeBytes { raw in
+            Header(
+                rawKind: raw[start + 4],
+                callID: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: start + 5, as: UInt64.self)),
+                length: Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
+            )
+        }
+    }
+
+    /// Why a header cannot be followed (the stream is out of sync from there), or `nil`.
+    private func refusal(_ header: Header) -> EnclaveError? {
+        guard let kind = Frame.Kind(rawValue: header.rawKind) else {
+            return .protocolViolation("unknown frame kind \(header.rawKind)")
+        }
+        guard header.length <= maxFrameSize else {
+            return .protocolViolation(
+                "peer announced a \(header.length)-byte frame, over the \(maxFrameSize)-byte limit"
+            )
+        }
+        guard kind != .placement || header.length == 4 else {
+            return .protocolViolation("placement frame of \(header.length) bytes (must be 4)")
+        }
+        return nil
+    }
+
+    /// Whether a payload of `length` bytes is read into its own array rather than through the buffer.
+    private func isLarge(_ length: Int) -> Bool { length > buffer.count / 2 }
 
     /// Reads what the socket holds now, without waiting, and says whether ``next()`` would return without waiting for
-    /// more bytes: a whole frame (header and announced payload) is buffered or already in the socket, a header
-    /// announces more than the limit (refused at once), or the stream ended or failed (reported at once).
+    /// more bytes: a whole frame (header and announced payload) is buffered, a header announces what is refused (at
+    /// once), or the stream ended or failed (reported at once). The payload of a large frame is read as it comes.
     ///
     /// A caller that reads on a thread it must not lose for long checks this first: a peer that sends part of a frame
     /// and then nothing would otherwise hold that thread in `read` for as long as it likes.
     package func wholeFrameReady() -> Bool {
+        if large != nil { return receiveLarge() }
         if start == end {
             start = 0
             end = 0
         }
+        if let verdict = bufferedVerdict() { return verdict }
+        // Not all here: make room at the buffer's end for the rest of a frame that fits (a header split at the end
+        // of the buffer included), then take what the socket holds.
+        let buffered = end - start
+        let needed = buffered < Frame.headerSize ? Frame.headerSize : Frame.headerSize + bufferedHeader().length
+        if start + needed > buffer.count { compact() }
         if end < buffer.count {
             let got = buffer.withUnsafeMutableBytes { raw in
                 recv(fd, raw.baseAddress! + end, raw.count - end, Int32(MSG_DONTWAIT))
@@ -318,88 +421,130 @@ package final class FrameReader: @unchecked Sendable {  // unchecked: access is 
             if got == 0 { return true }
             if got > 0 {
                 end += got
+                bytesReceived += got
             } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
                 return true
             }
         }
-        let buffered = end - start
-        guard buffered >= Frame.headerSize else { return false }
-        let length = buffer.withUnsafeBytes { raw in
-            Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
-        }
-        guard length <= maxFrameSize else { return true }
-        let needed = Frame.headerSize + length
-        if buffered >= needed { return true }
-        var available: Int32 = 0
-        guard ioctl(fd, UInt(FIONREAD), &available) == 0 else { return true }
-        return buffered + Int(available) >= needed
+        return bufferedVerdict() ?? false
     }
 
-    /// The next frame, or why the stream can no longer be read.
-    package func next() -> Result<Frame, EnclaveError> {
-        if let failure = fill(Frame.headerSize) { return .failure(failure) }
-        let header: (kind: Frame.Kind, callID: UInt64, length: Int)
-        let fields = buffer.withUnsafeBytes { raw in
-            (
-                UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt32.self)),
-                raw[start + 4],
-                UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: start + 5, as: UInt64.self))
-            )
+    /// `true` when a whole frame or a refused header is buffered, `nil` when more bytes are needed. A large frame's
+    /// header begins that frame and reads what the socket holds of its payload (`false` if not all of it).
+    private func bufferedVerdict() -> Bool? {
+        guard end - start >= Frame.headerSize else { return nil }
+        let header = bufferedHeader()
+        if refusal(header) != nil { return true }
+        if isLarge(header.length) {
+            beginLarge(header)
+            return receiveLarge()
         }
-        guard let kind = Frame.Kind(rawValue: fields.1) else {
-            return .failure(.protocolViolation("unknown frame kind \(fields.1)"))
-        }
-        header = (kind, fields.2, Int(fields.0))
-        guard header.length <= maxFrameSize else {
-            return .failure(
-                .protocolViolation("peer announced a \(header.length)-byte frame, over the \(maxFrameSize)-byte limit")
-            )
-        }
-        guard kind != .placement || header.length == 4 else {
-            return .failure(.protocolViolation("placement frame of \(header.length) bytes (must be 4)"))
-        }
+        return end - start >= Frame.headerSize + header.length ? true : nil
+    }
+
+    /// Start reading a large frame whose header (checked) is at `start`: its payload gets its own array, holding the
+    /// bytes already buffered.
+    private func beginLarge(_ header: Header) {
         start += Frame.headerSize
-        if header.length <= buffer.count / 2 {
-            if let failure = fill(header.length) { return .failure(failure) }
-            let payload = Array(buffer[start..<start + header.length])
-            start += header.length
-            if start == end {
-                start = 0
-                end = 0
-            }
-            return .success(Frame(kind: header.kind, callID: header.callID, payload: payload))
-        }
-        // A large payload is read straight into its own array: no staging copy, no zero-filling.
         let buffered = min(end - start, header.length)
-        var failure: EnclaveError?
+        let from = start
+        // The bytes past `buffered` are written by reads before the frame is handed out; if the stream fails first,
+        // the array is discarded unread. No zero-filling: UInt8 has no invalid values and nothing reads them.
         let payload = [UInt8](unsafeUninitializedCapacity: header.length) { target, initialized in
-            let raw = UnsafeMutableRawBufferPointer(target)
             buffer.withUnsafeBytes { source in
-                raw.baseAddress!.copyMemory(from: source.baseAddress! + start, byteCount: buffered)
+                UnsafeMutableRawBufferPointer(target).baseAddress!.copyMemory(
+                    from: source.baseAddress! + from,
+                    byteCount: buffered
+                )
             }
-            var filled = buffered
-            while filled < header.length {
-                let got = readSome(raw.baseAddress! + filled, header.length - filled)
-                if got == 0 {
-                    failure = .channelClosed("stream ended inside a frame")
-                    break
-                }
-                if got < 0 {
-                    if errno == EINTR { continue }
-                    failure = .channelClosed("read failed (errno \(errno))")
-                    break
-                }
-                filled += got
-            }
-            // Bytes past `filled` are never read: on failure the array is discarded.
-            initialized = failure == nil ? header.length : filled
+            initialized = header.length
         }
-        if let failure { return .failure(failure) }
         start += buffered
         if start == end {
             start = 0
             end = 0
         }
-        return .success(Frame(kind: header.kind, callID: header.callID, payload: payload))
+        // The kind was checked by `refusal`.
+        large = LargeFrame(
+            kind: Frame.Kind(rawValue: header.rawKind) ?? .response,
+            callID: header.callID,
+            payload: payload,
+            filled: buffered
+        )
+    }
+
+    /// Read what the socket holds of the large frame's payload without waiting. Returns whether ``next()`` would
+    /// return without waiting: the payload is complete, or the stream ended or failed (``next()`` reports it).
+    private func receiveLarge() -> Bool {
+        guard var frame = large else { return true }
+        large = nil
+        defer { large = frame }
+        var filled = frame.filled
+        var ended = false
+        frame.payload.withUnsafeMutableBytes { raw in
+            while filled < raw.count {
+                let got = recv(fd, raw.baseAddress! + filled, raw.count - filled, Int32(MSG_DONTWAIT))
+                if got > 0 {
+                    filled += got
+                    continue
+                }
+                if got < 0 && errno == EINTR { continue }
+                ended = got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)
+                return
+            }
+        }
+        bytesReceived += filled - frame.filled
+        frame.filled = filled
+        return ended || filled == frame.payload.count
+    }
+
+    /// Finish the large frame with blocking reads and return it.
+    private func finishLarge() -> Result<Frame, EnclaveError> {
+        guard var frame = large else { return .failure(.channelClosed("no frame in progress")) }
+        large = nil
+        var filled = frame.filled
+        var failure: EnclaveError?
+        frame.payload.withUnsafeMutableBytes { raw in
+            while filled < raw.count {
+                let got = readSome(raw.baseAddress! + filled, raw.count - filled)
+                if got == 0 {
+                    failure = .channelClosed("stream ended inside a frame")
+                    return
+                }
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    failure = .channelClosed("read failed (errno \(errno))")
+                    return
+                }
+                filled += got
+            }
+        }
+        // On failure the partly read payload is dropped with `frame`.
+        if let failure { return .failure(failure) }
+        return .success(Frame(kind: frame.kind, callID: frame.callID, payload: frame.payload))
+    }
+
+    /// The next frame, or why the stream can no longer be read.
+    package func next() -> Result<Frame, EnclaveError> {
+        if large != nil { return finishLarge() }
+        if let failure = fill(Frame.headerSize) { return .failure(failure) }
+        let header = bufferedHeader()
+        if let refusal = refusal(header) { return .failure(refusal) }
+        if isLarge(header.length) {
+            // A large payload is read straight into its own array: no staging copy, no zero-filling.
+            beginLarge(header)
+            return finishLarge()
+        }
+        start += Frame.headerSize
+        if let failure = fill(header.length) { return .failure(failure) }
+        let payload = Array(buffer[start..<start + header.length])
+        start += header.length
+        if start == end {
+            start = 0
+            end = 0
+        }
+        // The kind was checked by `refusal`.
+        let kind = Frame.Kind(rawValue: header.rawKind) ?? .response
+        return .success(Frame(kind: kind, callID: header.callID, payload: payload))
     }
 }

@@ -125,6 +125,11 @@ public final class RPCPeer: Sendable {
     /// How many incoming requests are accepted and not yet answered, and the bytes they hold.
     package var queued: (requests: Int, bytes: Int) { state.withLock { ($0.queuedRequests, $0.queuedBytes) } }
 
+    /// How many times a caller reading its own answer gave up waiting for the rest of a frame (caller-reads mode).
+    package var partialWaitsTimedOut: Int {
+        leadership.withLock { $0 }?.partialWaitsRanOut.load(ordering: .relaxed) ?? 0
+    }
+
     /// The reason the channel closed, if it has.
     public var closeError: EnclaveError? { state.withLock { $0.closed } }
 

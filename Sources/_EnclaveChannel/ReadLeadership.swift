@@ -1,5 +1,6 @@
 internal import EnclaveCore
 internal import Foundation
+internal import Synchronization
 
 #if canImport(Glibc)
 internal import Glibc
@@ -9,9 +10,10 @@ internal import Glibc
 /// own answer, or the dedicated thread.
 ///
 /// A caller that finds no one reading blocks in `poll` on its own thread for at most ``leadTimeoutMilliseconds``, and
-/// reads a frame only once all of it is there (waiting at most ``partialFrameWaitNanoseconds`` for the rest of one
-/// that started coming), so a peer that sends part of a frame and then nothing cannot hold the caller's thread: its
-/// answer then wakes it directly, as the answer of a raw socket round trip wakes the
+/// reads a frame only once all of it is there (waiting while its bytes keep coming, at most
+/// ``partialFrameWaitNanoseconds`` without one), so a peer that sends part of a frame and then nothing cannot hold the
+/// caller's thread; nor can one that keeps sending frames other than the answer: a caller reads for at most
+/// ``leadBudgetNanoseconds`` in all. Its answer wakes it directly, as the answer of a raw socket round trip wakes the
 /// process waiting for it. It delivers whatever else arrives meanwhile (other callers' answers, pings) and serves a
 /// request (an OCALL made by the enclave's handler of this caller's ECALL) itself: the request's task prefers an
 /// ``InlineExecutor`` this thread drains, so the handler runs here, now, without waking another thread, and its answer
@@ -59,14 +61,24 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
     private var released: UInt64 = 0
     private let reader: FrameReader
     private let fd: Int32
+    /// How many times a leading caller gave up on a frame of which no new byte came for
+    /// ``partialFrameWaitNanoseconds`` (tests and benchmarks).
+    let partialWaitsRanOut = Atomic<Int>(0)
 
     init(reader: FrameReader, fd: Int32) {
         self.reader = reader
         self.fd = fd
     }
 
+    /// The longest a caller keeps reading in all, from claiming reading to giving it up: frames that are not its
+    /// answer and the requests it serves meanwhile count too. A peer that never answers but keeps sending whole
+    /// frames (placements, pongs for unknown calls, pings, cheap requests) would otherwise keep the caller's thread,
+    /// one of the host's executor threads, for ever. Once it is spent the dedicated thread reads.
+    static let leadBudgetNanoseconds: UInt64 = 2_000_000
+
     /// Read for call `id` on the calling thread if no one else reads. Returns its answer, or `nil` when the caller must
-    /// suspend and wait for it (someone else reads, the answer is slow, a request came in, or the channel ended).
+    /// suspend and wait for it (someone else reads, the answer is slow, a request came in, the budget
+    /// ``leadBudgetNanoseconds`` is spent, or the channel ended).
     ///
     /// `sentBytes` is the size of the request: the first spin for its answer lasts that much longer (see
     /// `SpinPolicy.extraNanosecondsPerByteSent`).
@@ -85,12 +97,17 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
         generation &+= 1
         let claimed = generation
         condition.unlock()
+        let budgetEnd = Self.now() &+ Self.leadBudgetNanoseconds
         var extra = UInt64(Double(max(0, sentBytes)) * SpinPolicy.extraNanosecondsPerByteSent)
         while true {
             defer { extra = 0 }
             if let answer = peer.takeAnswer(id) {
                 release(peer: peer, wantThread: false)
                 return answer
+            }
+            guard Self.now() < budgetEnd else {
+                release(peer: peer, wantThread: true, timedOut: true)
+                return nil
             }
             // Across CPUs the answer is spun for first (see `SpinPolicy`); poll only when it did not come meanwhile.
             if !reader.spinForBytes(extraNanoseconds: extra) {
@@ -104,7 +121,7 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
                 // Readable, hung up, or a poll error: the read reports which.
             }
             // Only a whole frame is read here: part of one, and the rest is left to the dedicated thread.
-            guard reader.wholeFrameReady() || waitForWholeFrame() else {
+            guard reader.wholeFrameReady() || waitForWholeFrame(until: budgetEnd) else {
                 release(peer: peer, wantThread: true, timedOut: true)
                 return nil
             }
@@ -139,19 +156,30 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
         }
     }
 
-    /// The longest a leading caller waits for the rest of a frame whose first bytes came (a large frame is still being
-    /// copied in by the peer) before it leaves reading to the dedicated thread.
+    /// The longest a leading caller waits for more of a frame whose first bytes came (a large frame still being
+    /// copied in by the peer) while none come, before it leaves reading to the dedicated thread.
     static let partialFrameWaitNanoseconds: UInt64 = 2_000_000
 
-    /// Wait up to ``partialFrameWaitNanoseconds`` for the frame whose first bytes are buffered to be whole, yielding the
-    /// CPU between looks (on one vCPU the peer needs it to finish sending). `false`: not whole in time.
-    private func waitForWholeFrame() -> Bool {
-        let deadline = Self.now() + Self.partialFrameWaitNanoseconds
-        repeat {
+    /// Wait for the frame whose first bytes are buffered to be whole, yielding the CPU between looks (on one vCPU the
+    /// peer needs it to finish sending) and taking its bytes as they come (a frame larger than the socket's buffer is
+    /// never all in the socket at once): at most ``partialFrameWaitNanoseconds`` without a new byte, and never past
+    /// `budgetEnd`. `false`: not whole in time.
+    private func waitForWholeFrame(until budgetEnd: UInt64) -> Bool {
+        var received = reader.bytesReceived
+        var quietSince = Self.now()
+        while true {
             sched_yield()
             if reader.wholeFrameReady() { return true }
-        } while Self.now() < deadline
-        return false
+            let now = Self.now()
+            if reader.bytesReceived != received {
+                received = reader.bytesReceived
+                quietSince = now
+            } else if now >= quietSince &+ Self.partialFrameWaitNanoseconds {
+                partialWaitsRanOut.add(1, ordering: .relaxed)
+                return false
+            }
+            if now >= budgetEnd { return false }
+        }
     }
 
     /// A caller suspended to wait: make sure someone reads.
