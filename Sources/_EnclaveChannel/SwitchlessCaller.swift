@@ -161,8 +161,9 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
         guard let claim = try claimed.get() else { return nil }
         let slot = claim.slot
         let sequence = claim.sequence
-        // The slot is ours: the other side must have left it as we did (free, or holding the answer we took).
-        let before = ek_atomic_load32(ring.slotWord(slot, SwitchlessRing.stateOffset))
+        // The slot is ours: the other side must have left it as we did (free, or holding the answer we took). Relaxed:
+        // a check of a word we last read with acquire (the answer), nothing read depends on it.
+        let before = ek_atomic_load32_relaxed(ring.slotWord(slot, SwitchlessRing.stateOffset))
         guard before == claim.left else {
             throw retire(
                 slot,
@@ -172,10 +173,14 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
             )
         }
         write(slot)
-        ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.lengthOffset), UInt32(count))
-        ek_atomic_store64(ring.sequenceWord(slot), sequence)
+        ring.storeHeader(slot, length: count, sequence: sequence)
         let stateWord = ring.slotWord(slot, SwitchlessRing.stateOffset)
         ring.publishCPU(SwitchlessRing.hostCPUOffset, slot: slot)
+        // The state publishes the request (release: the data, length and sequence above happen before the server's
+        // acquire of it). Sequentially consistent, not only release, because the load of the server's sleeping flag
+        // below must not be ordered before it: the server stores that flag and then loads the state before it sleeps
+        // (store-load on both sides, as in Dekker's algorithm); with a weaker store both could miss the other's write
+        // and the server would sleep on a posted request.
         ek_atomic_store32(stateWord, kind.rawValue)
         if ek_atomic_load32(ring.slotWord(slot, SwitchlessRing.workerSleepingOffset)) != 0 {
             _ = ek_futex_wake(stateWord, 1)
@@ -289,8 +294,9 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
     private func release(_ slot: Int, left: UInt32) {
         // No store into the slot unless a sleeping caller marked it: the answer stays (the next request replaces
         // it), so the line moves once each way per call, as in a bare handoff.
+        // Relaxed: a word only this caller sets and clears; the next request's state store publishes the clearing.
         let waiting = ring.slotWord(slot, SwitchlessRing.hostWaitingOffset)
-        if ek_atomic_load32(waiting) != 0 { ek_atomic_store32(waiting, 0) }
+        if ek_atomic_load32_relaxed(waiting) != 0 { ek_atomic_store32_relaxed(waiting, 0) }
         state.withLock { state in
             state.left[slot] = left
             state.free.append(slot)
@@ -359,6 +365,10 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
                 collectorWake.unlock()
                 continue
             }
+            // The waiters' flags were stored (sequentially consistent) before they were listed under the lock; this
+            // fence orders them before the loads of the slots' states below (the servers store the state, then load
+            // the flag: store-load on both sides), so a server that missed a flag left an answer this pass sees.
+            ek_atomic_fence()
             for (slot, waiter) in waiting {
                 let outcome: Result<[UInt8], EnclaveError>
                 do throws(EnclaveError) {

@@ -275,13 +275,25 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
         }
     }
 
-    /// Read slot `slot`'s header words once.
+    /// Read slot `slot`'s header words once: the state with acquire first, then the length and sequence (relaxed).
+    ///
+    /// The writer stores the data, the length and the sequence, then the state (with release, or sequentially
+    /// consistent, which includes it): reading that state with acquire makes everything stored before it visible, so
+    /// the length, sequence and data read after it are at least those published with it. Whatever the other side
+    /// stores later (a corrupt or hostile writer) is a race on plain words, never a torn decision: each word is read
+    /// once, atomically, and only the snapshot is checked and used.
     package func snapshot(_ slot: Int) -> Snapshot {
-        Snapshot(
-            state: ek_atomic_load32(slotWord(slot, Self.stateOffset)),
-            length: ek_atomic_load32(slotWord(slot, Self.lengthOffset)),
-            sequence: ek_atomic_load64(sequenceWord(slot))
-        )
+        let state = ek_atomic_load32_acquire(slotWord(slot, Self.stateOffset))
+        let length = ek_atomic_load32_relaxed(slotWord(slot, Self.lengthOffset))
+        let sequence = ek_atomic_load64_relaxed(sequenceWord(slot))
+        return Snapshot(state: state, length: length, sequence: sequence)
+    }
+
+    /// Store the length and sequence of what the caller is about to publish in slot `slot` (relaxed: the state
+    /// store that follows publishes them, see ``snapshot(_:)``).
+    package func storeHeader(_ slot: Int, length: Int, sequence: UInt64) {
+        ek_atomic_store32_relaxed(slotWord(slot, Self.lengthOffset), UInt32(length))
+        ek_atomic_store64_relaxed(sequenceWord(slot), sequence)
     }
 
     /// What a host caller found in its slot.
@@ -387,15 +399,16 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
     /// only keeps it from running, and a waiter yields instead. Advice only.
     package func sharesCPU(with word: Int, slot: Int) -> Bool {
         let mine = ek_current_cpu()
-        return mine >= 0 && UInt32(truncatingIfNeeded: mine) == ek_atomic_load32(slotWord(slot, word))
+        return mine >= 0 && UInt32(truncatingIfNeeded: mine) == ek_atomic_load32_relaxed(slotWord(slot, word))
     }
 
     /// Record this thread's CPU in `word` of slot `slot` (advice for the other side's spin). Written only when it
-    /// changed: a store takes the slot's cache line from the other side, which then misses on its next look.
+    /// changed: a store takes the slot's cache line from the other side, which then misses on its next look. Relaxed:
+    /// advice orders nothing.
     package func publishCPU(_ word: Int, slot: Int) {
         let cpu = UInt32(truncatingIfNeeded: ek_current_cpu())
         let target = slotWord(slot, word)
-        if ek_atomic_load32(target) != cpu { ek_atomic_store32(target, cpu) }
+        if ek_atomic_load32_relaxed(target) != cpu { ek_atomic_store32_relaxed(target, cpu) }
     }
 
     // MARK: Test access

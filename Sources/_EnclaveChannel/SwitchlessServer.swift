@@ -211,7 +211,8 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
         var spins = 0
         var yielding = false
         while !ring.isClosed {
-            let observed = ek_atomic_load32(stateWord)
+            // Relaxed: only a look; `serveInline` takes the snapshot (with acquire) that everything read depends on.
+            let observed = ek_atomic_load32_relaxed(stateWord)
             if observed == SwitchlessRing.State.request.rawValue || observed == SwitchlessRing.State.ping.rawValue {
                 if let pending = serveInline(cache: &cache, request: &request) {
                     await serve(pending)
@@ -320,8 +321,11 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
             state = .error
         }
         ring.copyIn(slot, answer)
-        ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.lengthOffset), UInt32(answer.count))
-        ek_atomic_store64(ring.sequenceWord(slot), sequence)
+        ring.storeHeader(slot, length: answer.count, sequence: sequence)
+        // Publishes the answer (release: its data, length and sequence happen before the caller's acquire of the
+        // state). Sequentially consistent because the load of the caller's waiting flag below must not be ordered
+        // before it: a sleeping caller stores that flag, then its collector loads the state (Dekker's store-load on
+        // both sides); with a weaker store both could miss and the caller would wait for the collector's timeout.
         ek_atomic_store32(ring.slotWord(slot, SwitchlessRing.stateOffset), state.rawValue)
         if ek_atomic_load32(ring.slotWord(slot, SwitchlessRing.hostWaitingOffset)) != 0 {
             let doorbell = ring.doorbell(for: slot)

@@ -170,6 +170,32 @@ static inline void ek_atomic_store64(uint64_t *word, uint64_t value) {
 static inline uint32_t ek_atomic_add32(uint32_t *word, uint32_t value) {
     return __atomic_add_fetch(word, value, __ATOMIC_SEQ_CST);
 }
+/// Weaker orderings for the ring's hot path (see `SwitchlessRing`): on x86 a sequentially consistent store is an
+/// `xchg` (a full barrier that waits for the store buffer to drain); a release store and every load below are plain
+/// moves. Only the slot's state word publishes: its writer stores the data, length and sequence first, then the
+/// state with release (or sequentially consistent, where a futex wake-up needs store-load order); its reader loads
+/// the state with acquire, then the rest. The other words are relaxed: the release/acquire pair on the state orders
+/// them.
+static inline uint32_t ek_atomic_load32_acquire(const uint32_t *word) {
+    return __atomic_load_n(word, __ATOMIC_ACQUIRE);
+}
+static inline void ek_atomic_store32_release(uint32_t *word, uint32_t value) {
+    __atomic_store_n(word, value, __ATOMIC_RELEASE);
+}
+static inline uint32_t ek_atomic_load32_relaxed(const uint32_t *word) {
+    return __atomic_load_n(word, __ATOMIC_RELAXED);
+}
+static inline void ek_atomic_store32_relaxed(uint32_t *word, uint32_t value) {
+    __atomic_store_n(word, value, __ATOMIC_RELAXED);
+}
+static inline uint64_t ek_atomic_load64_relaxed(const uint64_t *word) {
+    return __atomic_load_n(word, __ATOMIC_RELAXED);
+}
+static inline void ek_atomic_store64_relaxed(uint64_t *word, uint64_t value) {
+    __atomic_store_n(word, value, __ATOMIC_RELAXED);
+}
+/// A sequentially consistent fence.
+static inline void ek_atomic_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 /// A hint to the CPU that this thread is spinning.
 static inline void ek_spin_pause(void) {
 #if defined(__x86_64__)
