@@ -15,9 +15,9 @@ public import CleanRoom
 ///    in the query's `computed` list that every party signed), a raw column must be grouped by (`groupedColumns`:
 ///    written exactly as a `GROUP BY` term, or named by its ordinal — every approved query aggregates, and SQLite
 ///    would output one arbitrary record's value for a "bare" column), the identity counts are there
-///    (`minIdentities`), and every raw output column and `GROUP BY` term comes from the very table instance whose
-///    identities are counted (`countedInstance`: not another alias of a self-join, a subquery or a CTE, whose raw
-///    values could be one record's while the count covers the whole counted instance);
+///    (`minIdentities`), and every raw output column, `GROUP BY` term and name in a computed column comes from the
+///    very table instance whose identities are counted (`countedInstance`: not another alias of a self-join, a
+///    subquery or a CTE, whose values could be one record's while the count covers the whole counted instance);
 /// 4. SQLite runs it under the authorizer, the time limit and the memory limit;
 /// 5. groups below the strictest owner's minimum of distinct identities are suppressed and counted;
 /// 6. with differential privacy, the budget of every DP owner read is checked and spent (persisted, rollback
@@ -302,6 +302,22 @@ public final class QueryEngine: Sendable {
         return nil
     }
 
+    /// A result column without its alias: `AS alias`, or a last name right after what ends an expression (`)`, a
+    /// literal, a quoted identifier, `END`, or `q.c`). When unsure, the name is kept (and checked as a name).
+    static func withoutAlias(
+        _ item: [Contract.SQLTokens.Token],
+        _ sql: Contract.SQLTokens
+    ) -> [Contract.SQLTokens.Token] {
+        guard item.count >= 2, sql.identifier(item[item.count - 1]) != nil else { return item }
+        let before = item[item.count - 2]
+        if sql.word(before) == "AS" { return Array(item.dropLast(2)) }
+        let endsExpression =
+            sql.isPunctuation(before, ")") || [.number, .string, .blob, .quotedIdentifier].contains(before.kind)
+            || sql.word(before) == "END"
+            || (item.count >= 3 && sql.isPunctuation(item[item.count - 3], ".") && sql.identifier(before) != nil)
+        return endsExpression ? Array(item.dropLast()) : item
+    }
+
     /// The indexes of the query's own result columns that are a plain column reference (`c` or `q.c`, with or
     /// without an alias) written exactly as one of the query's own `GROUP BY` terms (identifiers compared as SQLite
     /// compares them), or named by a `GROUP BY` ordinal. Every approved query aggregates (it outputs identity counts),
@@ -355,6 +371,9 @@ public final class QueryEngine: Sendable {
     /// - A `GROUP BY` term is such a reference, or an ordinal naming a raw result column; an expression or an
     ///   ordinal naming a computed column only with one table in `FROM`. No result column and no `GROUP BY` term may
     ///   hold a subquery, which could read any instance.
+    /// - With more than one `FROM` item, a computed column names only `q.c` of counted instances too (an aggregate of
+    ///   another instance, or a bare expression, one arbitrary record of it, would release what the counts do not
+    ///   cover).
     private func checkInstances(
         _ query: Contract.Query,
         tokens: Contract.SQLTokens,
@@ -439,12 +458,51 @@ public final class QueryEngine: Sendable {
                 described.origins[counted.index]?.lowercased() == "\(set).rowid".lowercased()
             else { throw refuse("\(what) does not come from the table \(set) itself (a subquery or CTE?)") }
         }
+        // A computed column of a query with more than one FROM item: every name in it must be `q.c` of a counted
+        // instance. A word that is not a function's name is put alone in place of a count: if SQLite resolves it to
+        // a column, it is an unqualified column reference (keywords, type and collation names do not resolve).
+        func checkComputed(_ item: [Contract.SQLTokens.Token], column: String) throws(CleanRoomError) {
+            var index = 0
+            while index < item.count {
+                let token = item[index]
+                defer { index += 1 }
+                guard tokens.identifier(token) != nil else { continue }
+                let next = index + 1 < item.count ? item[index + 1] : nil
+                if let next, tokens.isPunctuation(next, ".") {
+                    guard index + 2 < item.count, tokens.identifier(item[index + 2]) != nil,
+                        index + 3 >= item.count || !tokens.isPunctuation(item[index + 3], ".")
+                    else { throw refuse("the computed column \(column) names a column with a schema") }
+                    try check((token, item[index + 2]), origin: nil, what: "the computed column \(column)")
+                    index += 2
+                    continue
+                }
+                if let next, tokens.isPunctuation(next, "(") { continue }
+                // Force-unwrap is safe: shape found a count for every read, and there is at least one read.
+                let counted = counts[query.reads[0]]!
+                let sql =
+                    Array(tokens.bytes[..<counted.count.aggregate.lowerBound]) + Array(tokens.bytes[token.range])
+                    + Array(tokens.bytes[counted.count.aggregate.upperBound...])
+                guard let described = try? probe(String(decoding: sql, as: UTF8.self), nil),
+                    described.origins.indices.contains(counted.index), described.origins[counted.index] != nil
+                else { continue }
+                throw refuse(
+                    "the computed column \(column) names \(tokens.text(token)) unqualified, and FROM has more than one "
+                        + "table"
+                )
+            }
+        }
         for (index, item) in top.results.enumerated() {
             guard let origin = origins[index], !counts.values.contains(where: { $0.index == index }) else { continue }
             guard let reference = Self.reference(item, tokens, alias: true) else {
                 throw refuse("the raw column \(columns[index]) is not a plain column reference")
             }
             try check(reference, origin: origin, what: "the raw column \(columns[index])")
+        }
+        if !single {
+            for (index, item) in top.results.enumerated()
+            where origins[index] == nil && !counts.values.contains(where: { $0.index == index }) {
+                try checkComputed(Self.withoutAlias(item, tokens), column: columns[index])
+            }
         }
         for term in top.groupTerms {
             if term.count == 1, term[0].kind == .number {

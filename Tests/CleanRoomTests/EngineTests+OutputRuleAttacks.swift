@@ -366,6 +366,22 @@ extension EngineTests {
                 + "GROUP BY a1.merchant, a2.amount", []
         ),
         (
+            // A computed column that is not an aggregate: one arbitrary record of the other instance (here c11's).
+            "bare-computed-other-instance",
+            "SELECT a1.merchant, a2.amount + 0 AS k, COUNT(DISTINCT a1.card) AS _ids_a_tx FROM a_tx a1, a_tx a2 "
+                + "WHERE a2.card = :c GROUP BY a1.merchant", ["k"]
+        ),
+        (
+            "bare-computed-unqualified",
+            "SELECT a_tx.merchant, amt + 0 AS k, COUNT(DISTINCT a_tx.card) AS _ids_a_tx FROM a_tx, "
+                + "(SELECT amount AS amt FROM a_tx WHERE card = :c) GROUP BY a_tx.merchant", ["k"]
+        ),
+        (
+            "aggregate-of-other-instance",
+            "SELECT a1.merchant, MAX(a2.amount) AS k, COUNT(DISTINCT a1.card) AS _ids_a_tx FROM a_tx a1 "
+                + "JOIN a_tx a2 ON a2.card = :c GROUP BY a1.merchant", ["k"]
+        ),
+        (
             // A scalar subquery picks one card's value for every group (computed, so groupedColumns lets it by).
             "scalar-subquery-computed",
             "SELECT a_tx.merchant, (SELECT c.amount FROM a_tx c WHERE c.card = :c) + 0 AS amt, "
@@ -446,5 +462,12 @@ extension EngineTests {
             #expect(outcome.rows == [[.text("m1")], [.text("m3")]], "\(id)")
             #expect(outcome.suppressedGroups == 1, "\(id)")
         }
+        // A computed column over the counted instance of a self-join (keywords, functions, literals are no names).
+        let sql =
+            "SELECT a1.merchant, SUM(CASE WHEN a1.amount > 50 THEN 1 ELSE 0 END) AS m, COUNT(DISTINCT a1.card) AS "
+            + "_ids_a_tx FROM a_tx a1 JOIN a_tx a2 ON a2.card = a1.card GROUP BY a1.merchant"
+        let engine = try engine(contract(adding: query("computed-counted", sql, computed: ["m"], noise: [])))
+        let outcome = try engine.run(request("computed-counted", parameters: [:]))
+        #expect(outcome.rows == [[.text("m1"), .integer(5)], [.text("m3"), .integer(3)]])
     }
 }

@@ -208,10 +208,12 @@ struct EngineTests {
 
     @Test("a memory-hungry query fails by name; the engine keeps working")
     func memoryLimit() throws {
-        // 11^7 distinct strings to remember.
-        let tables = (1...7).map { "a_tx a\($0)" }.joined(separator: ", ")
-        let key = (1...7).map { "a\($0).card" }.joined(separator: " || ")
-        let sql = "SELECT COUNT(DISTINCT \(key)) AS n, COUNT(DISTINCT a1.card) AS _ids_a_tx FROM \(tables)"
+        // 11^6 distinct strings to remember, in a filter (an output may only come from the counted instance).
+        let tables = (2...7).map { "a_tx a\($0)" }.joined(separator: ", ")
+        let key = (2...7).map { "a\($0).card" }.joined(separator: " || ")
+        let sql =
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT a1.card) AS _ids_a_tx FROM a_tx a1 WHERE a1.card IN "
+            + "(SELECT \(key) FROM \(tables))"
         let contract = contract(adding: query("hungry", sql, computed: ["n"]))
         // The time limit only backs the memory limit up: this query needs about 3 s alone, but over 60 s was seen with
         // the machine loaded as CI loads it (the whole suite in parallel on two cores), and then the time limit fired.
