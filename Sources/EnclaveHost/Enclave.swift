@@ -263,8 +263,17 @@ public final class Enclave: Sendable {
             return try CallCodec.decodeResult(call, try await peer.answer(to: id, sentBytes: sent), decoder: decoder)
         }
         let argument = try encoder.encode(input)
-        if switchlessCall, let switchless, let result = try await switchless.call(name: C.name, argument: argument) {
-            return try CallCodec.decodeResult(call, result, decoder: decoder)
+        if switchlessCall, let switchless {
+            // The spin runs here, with no async frame of its own; only a call left pending suspends.
+            switch try switchless.begin(name: C.name, argument: argument) {
+            case .answered(let result):
+                return try CallCodec.decodeResult(call, result, decoder: decoder)
+            case .pending(let slot, let sequence):
+                let result = try await switchless.wait(slot: slot, sequence: sequence)
+                return try CallCodec.decodeResult(call, result, decoder: decoder)
+            case .fallback:
+                break
+            }
         }
         let result = try await peer.call(name: C.name, argument: argument)
         return try CallCodec.decodeResult(call, result, decoder: decoder)

@@ -108,6 +108,26 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
     /// argument, as in a request frame) is written straight into the slot, with no buffer of its own. Returns the
     /// encoded result, or `nil` when the call must go over the regular channel (no free slot, or too large).
     package nonisolated(nonsending) func call(name: String, argument: [UInt8]) async throws -> [UInt8]? {
+        switch try begin(name: name, argument: argument) {
+        case .answered(let answer): return answer
+        case .fallback: return nil
+        case .pending(let slot, let sequence): return try await sleep(slot: slot, sequence: sequence)
+        }
+    }
+
+    /// What ``begin(name:argument:)`` got.
+    package enum Begun {
+        /// The answer came while the caller spun.
+        case answered([UInt8])
+        /// The call must take the regular channel (no free slot, or too large).
+        case fallback
+        /// Posted, not answered within the spin: ``wait(slot:sequence:)`` suspends until it is.
+        case pending(slot: Int, sequence: UInt64)
+    }
+
+    /// ``call(name:argument:)`` up to the end of its spin, without an async frame: a caller that gets `.pending`
+    /// must then `wait` for that slot and sequence.
+    package func begin(name: String, argument: [UInt8]) throws -> Begun {
         var name = name
         let posted = try name.withUTF8 { utf8 in
             var head = (UInt64(0), UInt8(0))  // the name's length as a varint: at most 10 bytes
@@ -121,9 +141,14 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
                 argument.withUnsafeBytes { ring.copyIn(slot, at: headCount + utf8.count, $0) }
             }
         }
-        guard let posted else { return nil }
-        if let answer = try spin(posted) { return answer }
-        return try await sleep(slot: posted.slot, sequence: posted.sequence)
+        guard let posted else { return .fallback }
+        if let answer = try spin(posted) { return .answered(answer) }
+        return .pending(slot: posted.slot, sequence: posted.sequence)
+    }
+
+    /// Suspend until the answer to a call ``begin(name:argument:)`` left pending comes.
+    package nonisolated(nonsending) func wait(slot: Int, sequence: UInt64) async throws -> [UInt8] {
+        try await sleep(slot: slot, sequence: sequence)
     }
 
     /// Echo `payload` through a server without decoding (the ring's transport floor); `nil` as for
@@ -194,6 +219,7 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
     /// that may need this CPU), so that it can run. `nil`: no answer yet (or the ring closed).
     private func spin(_ posted: (slot: Int, sequence: UInt64)) throws -> [UInt8]? {
         let (slot, sequence) = posted
+        let stateWord = ring.slotWord(slot, SwitchlessRing.stateOffset)
         var yielding = mustYield(slot)
         // Counted while spinning (not while asleep): this process's servers yield meanwhile. A caller that yields
         // (a server of this process may need its CPU) says so at once; a busy one only past its first looks.
@@ -202,7 +228,7 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
         defer { if counted { SwitchlessServer.callerSpinning(-1) } }
         // The first looks cost no clock reading: most answers come within them.
         for _ in 0..<64 {
-            if let answer = try take(slot, sequence: sequence) { return try answer.get() }
+            if settled(stateWord), let answer = try take(slot, sequence: sequence) { return try answer.get() }
             if yielding { sched_yield() } else { ek_spin_pause() }
         }
         if closedFlag.load(ordering: .relaxed) || closedByServer() { return nil }
@@ -214,7 +240,7 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
         yielding = mustYield(slot)
         var spins = 0
         while true {
-            if let answer = try take(slot, sequence: sequence) { return try answer.get() }
+            if settled(stateWord), let answer = try take(slot, sequence: sequence) { return try answer.get() }
             if closedFlag.load(ordering: .relaxed) { return nil }
             spins &+= 1
             if yielding {
@@ -227,6 +253,15 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
                 yielding = mustYield(slot)
             }
         }
+    }
+
+    /// Whether the slot's state (a relaxed look) is no longer a pending request: only then does `take` read and check
+    /// the slot (with acquire). A look, not a decision: `take` decides on its own snapshot.
+    @inline(__always)
+    private func settled(_ stateWord: UnsafeMutablePointer<UInt32>) -> Bool {
+        let state = ek_atomic_load32_relaxed(stateWord)
+        return state != SwitchlessRing.State.request.rawValue && state != SwitchlessRing.State.working.rawValue
+            && state != SwitchlessRing.State.ping.rawValue
     }
 
     /// Whether the other side closed the ring (the host does when the enclave goes away): every call then fails.
