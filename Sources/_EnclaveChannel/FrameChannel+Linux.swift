@@ -12,7 +12,11 @@ internal import Musl
 /// A framed, full-duplex byte channel over a connected stream socket.
 ///
 /// One dedicated thread reads and parses frames and hands each to `onFrame`; writers serialise on a lock and write
-/// header and payload with one `sendmsg`. A frame header that announces more than `maxFrameSize` bytes, an unknown
+/// header and payload with one `sendmsg`, never waiting for the peer in it: when the peer's socket buffer is full the
+/// sender waits for it on its own thread for at most 2 ms, without the lock, then leaves the rest of its frame to the
+/// channel's writer thread and returns. Frames sent meanwhile wait in order behind it (at most ``maxWaitingBytes``), so
+/// frames never interleave on the wire. A peer that reads none of the waiting bytes for ``writeStallNanoseconds``
+/// fails the channel. A frame header that announces more than `maxFrameSize` bytes, an unknown
 /// kind, or any read error closes the channel: the stream can no longer be trusted to be in sync.
 public final class FrameChannel: Sendable {
     /// The socket; closed when the channel is released.
@@ -21,17 +25,40 @@ public final class FrameChannel: Sendable {
     public let maxFrameSize: Int
     /// Whether readers of this channel spin before blocking, and where the peer runs (see `SpinPolicy`).
     package let spin: SpinPolicy
-    /// Serialises writers; holds the CPU last announced in a placement frame (-1: none yet).
-    private let writeLock = Mutex(-1)
+    /// Serialises writers; holds the CPU last announced in a placement frame and the frames waiting to be sent.
+    private let writeLock = Mutex(WriteState())
     private let state = Mutex(State())
     /// How long frames may wait to be sent while the peer reads none of their bytes before the channel fails.
     public let writeStallNanoseconds: UInt64
     /// The default ``writeStallNanoseconds``: 30 seconds.
     public static let defaultWriteStallNanoseconds: UInt64 = 30_000_000_000
 
+    /// The most bytes that may wait to be sent (see ``send(_:callID:prefix:payload:)``): twice the largest frame, at
+    /// least 64 MiB.
+    public var maxWaitingBytes: Int { max(64 << 20, 2 * maxFrameSize + 64) }
+    /// How long a sender waits on its own thread for the peer to take the rest of its frame before the channel's
+    /// writer thread takes it over.
+    static let inlineWriteNanoseconds: UInt64 = 2_000_000
+
     private struct State {
         var closed = false
         var started = false
+    }
+
+    private struct WriteState {
+        /// The CPU last announced in a placement frame (-1: none yet).
+        var announced = -1
+        /// A sender writes the rest of a frame without the lock (the peer's buffer was full): others queue theirs.
+        var busy = false
+        /// Frames (the first may be the rest of one) waiting for the peer to read, in order, and their bytes; the
+        /// first `waitingOffset` bytes of the first are sent.
+        var waiting: [[UInt8]] = []
+        var waitingOffset = 0
+        var waitingBytes = 0
+        /// Whether the writer thread is sending `waiting`.
+        var writerRunning = false
+        /// Why sending failed for good (the channel is shut down).
+        var failure: EnclaveError?
     }
 
     /// Wrap a connected socket. The channel owns `fd` from now on.
@@ -107,28 +134,187 @@ public final class FrameChannel: Sendable {
         // Header, prefix and payload go out in one sendmsg from where they are: no concatenation, no allocation.
         var header: (UInt64, UInt64) = (0, 0)
         var placement: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        let ok = withUnsafeMutableBytes(of: &header) { headerBytes in
+        let failure = withUnsafeMutableBytes(of: &header) { headerBytes in
             Self.storeHeader(into: headerBytes, kind: kind, callID: callID, length: length)
             return withUnsafeMutableBytes(of: &placement) { placementBytes in
                 let headerPart = UnsafeRawBufferPointer(rebasing: headerBytes[0..<Frame.headerSize])
-                return writeLock.withLock { announced in
-                    var placementPart = UnsafeRawBufferPointer(start: nil, count: 0)
-                    if cpu >= 0 && cpu != announced, let value = UInt32(exactly: cpu) {
-                        Self.storeHeader(into: placementBytes, kind: .placement, callID: 0, length: 4)
-                        placementBytes.storeBytes(
-                            of: value.littleEndian,
-                            toByteOffset: Frame.headerSize,
-                            as: UInt32.self
-                        )
-                        placementPart = UnsafeRawBufferPointer(rebasing: placementBytes[0..<Frame.headerSize + 4])
-                    }
-                    let sent = Self.writeAll(fd: fd, placementPart, headerPart, prefix, payload)
-                    if sent && !placementPart.isEmpty { announced = cpu }
-                    return sent
-                }
+                return sendFrame(cpu: cpu, placementBytes: placementBytes, header: headerPart, prefix, payload)
             }
         }
-        guard ok else { throw .channelClosed("the peer closed the channel") }
+        if let failure { throw failure }
+    }
+
+    /// Why sending failed for good, if it has (the channel is then shut down).
+    package var writeFailure: EnclaveError? { writeLock.withLock { $0.failure } }
+
+    private typealias Parts = (
+        UnsafeRawBufferPointer, UnsafeRawBufferPointer, UnsafeRawBufferPointer, UnsafeRawBufferPointer
+    )
+
+    private enum Written {
+        case all
+        case blocked
+        case failed
+    }
+
+    /// Send one frame (see ``send(_:callID:prefix:payload:)``); the error, or `nil` when it is sent or waits its turn.
+    private func sendFrame(
+        cpu: Int,
+        placementBytes: UnsafeMutableRawBufferPointer,
+        header: UnsafeRawBufferPointer,
+        _ prefix: UnsafeRawBufferPointer,
+        _ payload: UnsafeRawBufferPointer
+    ) -> EnclaveError? {
+        var parts: Parts = (UnsafeRawBufferPointer(start: nil, count: 0), header, prefix, payload)
+        let first = writeLock.withLock { state -> (failure: EnclaveError?, blocked: Bool) in
+            if let failure = state.failure { return (failure, false) }
+            var placementPart = UnsafeRawBufferPointer(start: nil, count: 0)
+            if cpu >= 0 && cpu != state.announced, let value = UInt32(exactly: cpu) {
+                Self.storeHeader(into: placementBytes, kind: .placement, callID: 0, length: 4)
+                placementBytes.storeBytes(of: value.littleEndian, toByteOffset: Frame.headerSize, as: UInt32.self)
+                placementPart = UnsafeRawBufferPointer(rebasing: placementBytes[0..<Frame.headerSize + 4])
+            }
+            parts.0 = placementPart
+            if state.busy || !state.waiting.isEmpty {
+                // Another frame is going out: this one waits behind it, copied.
+                let size = Self.count(parts)
+                guard state.waitingBytes == 0 || state.waitingBytes + size <= maxWaitingBytes else {
+                    return (
+                        .limitExceeded(
+                            "the peer has not read the \(state.waitingBytes) bytes already waiting to be sent"
+                        ),
+                        false
+                    )
+                }
+                state.waiting.append(Self.copy(parts))
+                state.waitingBytes += size
+                if !placementPart.isEmpty { state.announced = cpu }
+                startWriterIfNeeded(&state)
+                return (nil, false)
+            }
+            switch Self.writeSome(fd: fd, &parts) {
+            case .all:
+                if !placementPart.isEmpty { state.announced = cpu }
+                return (nil, false)
+            case .failed:
+                return (.channelClosed("the peer closed the channel"), false)
+            case .blocked:
+                if !placementPart.isEmpty { state.announced = cpu }
+                state.busy = true
+                return (nil, true)
+            }
+        }
+        if let failure = first.failure { return failure }
+        guard first.blocked else { return nil }
+        // The peer's buffer is full: wait for it here, without the lock, for a while; then leave the rest to the
+        // writer thread rather than hold this (executor) thread for as long as the peer likes.
+        let deadline = SpinPolicy.now() &+ Self.inlineWriteNanoseconds
+        while true {
+            var request = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&request, 1, 1)
+            let written = Self.writeSome(fd: fd, &parts)
+            if written == .blocked && SpinPolicy.now() < deadline { continue }
+            return writeLock.withLock { state -> EnclaveError? in
+                state.busy = false
+                switch written {
+                case .all:
+                    break
+                case .failed:
+                    state.failure = state.failure ?? .channelClosed("the peer closed the channel")
+                    state.waiting.removeAll()
+                    state.waitingBytes = 0
+                    state.waitingOffset = 0
+                    return .channelClosed("the peer closed the channel")
+                case .blocked:
+                    let rest = Self.copy(parts)
+                    state.waiting.insert(rest, at: 0)
+                    state.waitingBytes += rest.count
+                }
+                startWriterIfNeeded(&state)
+                return nil
+            }
+        }
+    }
+
+    private static func count(_ parts: Parts) -> Int { parts.0.count + parts.1.count + parts.2.count + parts.3.count }
+
+    private static func copy(_ parts: Parts) -> [UInt8] {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(count(parts))
+        bytes.append(contentsOf: parts.0)
+        bytes.append(contentsOf: parts.1)
+        bytes.append(contentsOf: parts.2)
+        bytes.append(contentsOf: parts.3)
+        return bytes
+    }
+
+    /// Start the writer thread when frames wait and no one sends them.
+    private func startWriterIfNeeded(_ state: inout WriteState) {
+        guard !state.writerRunning, !state.busy, !state.waiting.isEmpty, state.failure == nil else { return }
+        state.writerRunning = true
+        let thread = Thread { [self] in self.sendWaiting() }
+        thread.name = "enclave-channel-writer"
+        thread.stackSize = 256 << 10
+        thread.start()
+    }
+
+    /// The writer thread: send the waiting frames as the peer reads them; fail the channel when it reads nothing for
+    /// ``writeStallNanoseconds``. Ends once nothing waits.
+    private func sendWaiting() {
+        var progressed = SpinPolicy.now()
+        while true {
+            let next = writeLock.withLock { state -> ([UInt8], Int)? in
+                guard state.failure == nil, let first = state.waiting.first else {
+                    state.writerRunning = false
+                    return nil
+                }
+                return (first, state.waitingOffset)
+            }
+            guard let (chunk, offset) = next else { return }
+            let now = SpinPolicy.now()
+            let left = writeStallNanoseconds > now &- progressed ? writeStallNanoseconds - (now &- progressed) : 0
+            var request = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&request, 1, Int32(min(1000, (left + 999_999) / 1_000_000)))
+            let written = chunk.withUnsafeBytes { raw in
+                Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+            }
+            let error = errno
+            if written > 0 {
+                progressed = SpinPolicy.now()
+                writeLock.withLock { state in
+                    state.waitingOffset += written
+                    state.waitingBytes -= written
+                    if state.waitingOffset == chunk.count {
+                        state.waiting.removeFirst()
+                        state.waitingOffset = 0
+                    }
+                }
+                continue
+            }
+            if written < 0 && (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) {
+                guard SpinPolicy.now() &- progressed >= writeStallNanoseconds else { continue }
+                let waiting = writeLock.withLock { $0.waitingBytes }
+                let seconds = Double(writeStallNanoseconds) / 1e9
+                failWrites(
+                    .channelClosed("the peer read nothing of the \(waiting) bytes waiting to be sent for \(seconds) s")
+                )
+            } else {
+                failWrites(.channelClosed("the peer closed the channel"))
+            }
+            return
+        }
+    }
+
+    /// Sending failed for good: drop what waits, remember why, and shut the socket down (readers then see the end).
+    private func failWrites(_ failure: EnclaveError) {
+        writeLock.withLock { state in
+            state.failure = state.failure ?? failure
+            state.waiting.removeAll()
+            state.waitingBytes = 0
+            state.waitingOffset = 0
+            state.writerRunning = false
+        }
+        shutdown()
     }
 
     private static func storeHeader(
@@ -156,16 +342,10 @@ public final class FrameChannel: Sendable {
 
     // MARK: I/O
 
-    /// Write the parts back to back with `sendmsg`, resuming after partial writes.
-    private static func writeAll(
-        fd: Int32,
-        _ first: UnsafeRawBufferPointer,
-        _ second: UnsafeRawBufferPointer,
-        _ third: UnsafeRawBufferPointer,
-        _ fourth: UnsafeRawBufferPointer
-    ) -> Bool {
+    /// Write the parts back to back with `sendmsg` without waiting, resuming after partial writes, until all are sent,
+    /// the peer's buffer is full (`parts` then holds what is left) or the write fails.
+    private static func writeSome(fd: Int32, _ parts: inout Parts) -> Written {
         withUnsafeTemporaryAllocation(of: iovec.self, capacity: 4) { vectors in
-            var parts = (first, second, third, fourth)
             while true {
                 var count = 0
                 func add(_ part: UnsafeRawBufferPointer) {
@@ -177,15 +357,16 @@ public final class FrameChannel: Sendable {
                 add(parts.1)
                 add(parts.2)
                 add(parts.3)
-                if count == 0 { return true }
-                // sendmsg with MSG_NOSIGNAL: a vanished peer is an error to report, not a SIGPIPE to die of.
+                if count == 0 { return .all }
+                // MSG_NOSIGNAL: a vanished peer is an error to report, not a SIGPIPE to die of. MSG_DONTWAIT: a peer
+                // that does not read must not hold this thread.
                 var message = msghdr()
                 message.msg_iov = vectors.baseAddress
                 message.msg_iovlen = count
-                let written = sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+                let written = sendmsg(fd, &message, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
                 if written < 0 {
                     if errno == EINTR { continue }
-                    return false
+                    return errno == EAGAIN || errno == EWOULDBLOCK ? .blocked : .failed
                 }
                 var remaining = written
                 func advance(_ part: inout UnsafeRawBufferPointer) {

@@ -77,7 +77,7 @@ public final class RPCPeer: Sendable {
     public func start() {
         channel.start(
             onFrame: { [self] frame in self.receive(frame) },
-            onClose: { [self] reason in self.fail(with: self.closeReason(reason)) }
+            onClose: { [self] reason in self.fail(with: self.closeReason(self.channel.writeFailure ?? reason)) }
         )
     }
 
@@ -130,6 +130,11 @@ public final class RPCPeer: Sendable {
         leadership.withLock { $0 }?.partialWaitsRanOut.load(ordering: .relaxed) ?? 0
     }
 
+    /// How many answers callers read themselves, from frames they read (caller-reads mode).
+    package var answersReadByCallers: Int {
+        leadership.withLock { $0 }?.answersReadByCallers.load(ordering: .relaxed) ?? 0
+    }
+
     /// The reason the channel closed, if it has.
     public var closeError: EnclaveError? { state.withLock { $0.closed } }
 
@@ -180,7 +185,9 @@ public final class RPCPeer: Sendable {
         }
         if let failure {
             _ = takePending(id)
-            throw closeError ?? closeReason(failure)
+            // Too much already waits to be sent: this call is refused, the channel stays.
+            if failure.code == .limitExceeded { throw failure }
+            throw closeError ?? closeReason(channel.writeFailure ?? failure)
         }
         return id
     }
@@ -270,7 +277,7 @@ public final class RPCPeer: Sendable {
     /// The channel ended: fail everything with the mapped reason.
     func channelEnded(_ reason: EnclaveError) {
         channel.shutdown()
-        fail(with: closeReason(reason))
+        fail(with: closeReason(channel.writeFailure ?? reason))
     }
 
     /// Handle one incoming frame. Requests run as tasks that prefer `executor` when one is given (the enclave's

@@ -9,7 +9,7 @@ import Glibc
 #endif
 
 /// A hostile enclave against its host's threads: part of a frame, then silence.
-@Suite("Channel: a partial frame from the peer")
+@Suite("Channel: a partial frame from the peer", .serialized)
 struct PartialFrameTests {
     /// What the hostile remote end does once it answered ``PoisonedPeer/answered`` requests.
     enum Poison: Sendable {
@@ -203,7 +203,7 @@ struct PartialFrameTests {
     /// 1 MiB argument is more than it holds); the rest of the frame must be left to the channel's writer, and the
     /// caller's thread freed, not blocked in `sendmsg` for as long as the peer likes (two such calls on two cores
     /// would stall the whole executor).
-    @Test(.disabled("the fix follows")) func aPeerThatStopsReadingDoesNotHoldCallersThreads() async throws {
+    @Test func aPeerThatStopsReadingDoesNotHoldCallersThreads() async throws {
         var fds: [Int32] = [0, 0]
         try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
         let remote = fds[1]
@@ -244,7 +244,7 @@ struct PartialFrameTests {
 
     /// A peer that reads nothing for the channel's stall limit (shortened here) fails the channel with a named error:
     /// the frames waiting to be sent are not kept for ever.
-    @Test(.disabled("the fix follows")) func aPeerThatReadsNothingForTheStallLimitFailsTheChannel() async throws {
+    @Test func aPeerThatReadsNothingForTheStallLimitFailsTheChannel() async throws {
         var fds: [Int32] = [0, 0]
         try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
         let remote = fds[1]
@@ -272,7 +272,7 @@ struct PartialFrameTests {
 
     /// Frames from several writers stay whole on the wire while the peer reads slowly: each one that must wait goes
     /// out after the frame in progress, never into the middle of it.
-    @Test(.disabled("the fix follows")) func framesStayWholeWhileThePeerReadsSlowly() async throws {
+    @Test func framesStayWholeWhileThePeerReadsSlowly() async throws {
         var fds: [Int32] = [0, 0]
         try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
         let peer = RPCPeer(
@@ -316,7 +316,7 @@ struct PartialFrameTests {
     /// wait.
     @Test func aHeaderAtTheBuffersEndIsNotWaitedFor() async throws {
         // Two pongs of 13 + 32 760 and 13 + 32 747 bytes: 65 533 bytes, then the answer's header.
-        let waitsRanOut = try await answerEachCall(calls: 20) { request in
+        let (waitsRanOut, _) = try await answerEachCall(calls: 20) { request in
             var bytes = Self.frame(kind: .pong, callID: 999, payload: [UInt8](repeating: 0, count: 32_760))
             bytes += Self.frame(kind: .pong, callID: 999, payload: [UInt8](repeating: 0, count: 32_747))
             #expect(bytes.count == 65_533)
@@ -332,7 +332,7 @@ struct PartialFrameTests {
     @Test func anAnswerLargerThanTheSocketBufferIsReadAsItComes() async throws {
         let answer = (0..<(512 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         let template = Self.frame(kind: .response, callID: 0, payload: answer)
-        let waitsRanOut = try await answerEachCall(calls: 20, sendBuffer: 64 << 10) { request in
+        let (waitsRanOut, _) = try await answerEachCall(calls: 40, sendBuffer: 64 << 10) { request in
             var bytes = template
             bytes.withUnsafeMutableBytes {
                 $0.storeBytes(of: request.callID.littleEndian, toByteOffset: 5, as: UInt64.self)
@@ -341,7 +341,10 @@ struct PartialFrameTests {
         } check: {
             #expect($0 == answer)
         }
-        #expect(waitsRanOut == 0, "\(waitsRanOut) partial-frame waits ran out")
+        // Before, every leading caller gave such an answer up after the whole wait (it never fits in the socket), and
+        // the 16 calls after it did not lead: 3 of 40 here. Now one gives up only when the sender was not scheduled
+        // for the whole wait (a loaded machine), or reads on until its reading budget is spent (not counted).
+        #expect(waitsRanOut <= 1, "\(waitsRanOut) partial-frame waits ran out")
     }
 
     static func frame(kind: Frame.Kind, callID: UInt64, payload: [UInt8]) -> [UInt8] {
@@ -350,13 +353,14 @@ struct PartialFrameTests {
     }
 
     /// Make `calls` calls back to back on a caller-reads peer whose remote answers each request with the bytes
-    /// `answer` makes, in one `send`. Returns how many of the leading callers' partial-frame waits ran out.
+    /// `answer` makes, in one `send`. Returns how many of the leading callers' partial-frame waits ran out, and how
+    /// many answers callers read themselves.
     func answerEachCall(
         calls: Int,
         sendBuffer: Int32? = nil,
         answer: @escaping @Sendable (Frame) -> [UInt8],
         check: ([UInt8]) -> Void
-    ) async throws -> Int {
+    ) async throws -> (waitsRanOut: Int, readByCallers: Int) {
         var fds: [Int32] = [0, 0]
         try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
         if var size = sendBuffer {
@@ -393,6 +397,6 @@ struct PartialFrameTests {
         #expect(!watchdog.finish())
         remote.shutdown()
         peer.channel.shutdown()
-        return peer.partialWaitsTimedOut
+        return (peer.partialWaitsTimedOut, peer.answersReadByCallers)
     }
 }
