@@ -1,4 +1,5 @@
 public import AttestationAPI
+internal import EnclaveCore
 
 /// The release path's own JSON reader and writer for `TokenValue`: one pass over the bytes, no `Codable`.
 ///
@@ -31,12 +32,158 @@ public enum TokenJSON {
         _ bytes: UnsafeBufferPointer<UInt8>,
         maximumDepth: Int
     ) throws(Failure) -> TokenValue {
-        var reader = Reader(bytes: bytes, maximumDepth: maximumDepth)
-        reader.skipWhitespace()
-        let value = try reader.value(depth: 0)
-        reader.skipWhitespace()
-        guard reader.position == bytes.count else { throw reader.fail("trailing bytes") }
-        return value
+        let tokens: [JSONTape.Token]
+        do {
+            tokens = try JSONTape.tokens(
+                of: bytes,
+                rules: JSONTape.Rules(maximumDepth: maximumDepth, scalarsNest: false)
+            )
+        } catch {
+            switch error.code {
+            case .duplicateKey:
+                let name = TokenValue.string(String((error.key ?? "").prefix(64))).jsonText
+                throw Failure(reason: "duplicate member \(name)", offset: error.offset)
+            case .nesting:
+                throw Failure(reason: "nesting deeper than \(maximumDepth) levels", offset: error.offset)
+            case .syntax, .notAllowed:
+                throw Failure(reason: error.reason, offset: error.offset)
+            }
+        }
+        return value(at: 0, of: tokens, in: bytes)
+    }
+
+    /// The value of the token at `index` (the tokenizer checked everything: strings are valid UTF-8 with valid
+    /// escapes, keys are unique, nesting is within the limit, numbers are finite).
+    static func value(at index: Int, of tokens: [JSONTape.Token], in bytes: UnsafeBufferPointer<UInt8>) -> TokenValue {
+        let token = tokens[index]
+        switch token.kind {
+        case .null: return .null
+        case .bool: return .bool(token.value == 1)
+        case .integer: return .integer(token.value)
+        case .double: return number(token, in: bytes)
+        case .string, .escapedString: return .string(string(token, in: bytes))
+        case .array:
+            var elements: [TokenValue] = []
+            var element = index + 1
+            while element < token.next {
+                elements.append(value(at: element, of: tokens, in: bytes))
+                element = tokens[element].next
+            }
+            return .array(elements)
+        case .object:
+            var members: [String: TokenValue] = [:]
+            var member = index + 1
+            while member < token.next {
+                members[string(tokens[member], in: bytes)] = value(at: member + 1, of: tokens, in: bytes)
+                member = tokens[member + 1].next
+            }
+            return .object(members)
+        }
+    }
+
+    /// A string token's value (valid UTF-8 and escapes, as the tokenizer checked).
+    static func string(_ token: JSONTape.Token, in bytes: UnsafeBufferPointer<UInt8>) -> String {
+        let raw = UnsafeBufferPointer(rebasing: bytes[token.start..<token.end])
+        return JSONString.decoded(raw, escaped: token.kind == .escapedString) ?? ""
+    }
+
+    /// A number the tokenizer made a double (a fraction, an exponent, or an integer past ±2^53):
+    /// `TokenValue/integer(_:)` when its value is a whole number that fits in `Int` (`2.0`, `2e0`,
+    /// `9007199254740993` alike, as `JSONDecoder` reads them), else the tokenizer's finite double.
+    static func number(_ token: JSONTape.Token, in bytes: UnsafeBufferPointer<UInt8>) -> TokenValue {
+        var position = token.start
+        let end = token.end
+        func isDigit(_ index: Int) -> Bool {
+            index < end && bytes[index] >= UInt8(ascii: "0") && bytes[index] <= UInt8(ascii: "9")
+        }
+        let negative = position < end && bytes[position] == UInt8(ascii: "-")
+        if negative { position += 1 }
+        let integerStart = position
+        while isDigit(position) { position += 1 }
+        let integerEnd = position
+        var fractionStart = position
+        var fractionEnd = position
+        if position < end, bytes[position] == UInt8(ascii: ".") {
+            position += 1
+            fractionStart = position
+            while isDigit(position) { position += 1 }
+            fractionEnd = position
+        }
+        var exponent = 0
+        if position < end, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
+            position += 1
+            var exponentNegative = false
+            if position < end, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
+                exponentNegative = bytes[position] == UInt8(ascii: "-")
+                position += 1
+            }
+            while isDigit(position) {
+                exponent = min(exponent * 10 + Int(bytes[position] - UInt8(ascii: "0")), 100_000)
+                position += 1
+            }
+            if exponentNegative { exponent = -exponent }
+        }
+        if let integer = wholeNumber(
+            bytes: bytes,
+            integer: integerStart..<integerEnd,
+            fraction: fractionStart..<fractionEnd,
+            exponent: exponent,
+            negative: negative
+        ) {
+            return .integer(integer)
+        }
+        return .double(Double(bitPattern: UInt64(UInt(bitPattern: token.value))))
+    }
+
+    /// The exact value of digits × 10^exponent when it is a whole number within `Int`, else `nil`.
+    static func wholeNumber(
+        bytes: UnsafeBufferPointer<UInt8>,
+        integer: Range<Int>,
+        fraction: Range<Int>,
+        exponent: Int,
+        negative: Bool
+    ) -> Int? {
+        // The significant digits (integer then fraction), and the power of ten that scales them.
+        let digits = Array(bytes[integer]) + Array(bytes[fraction])
+        var first = 0
+        var end = digits.count
+        var scale = exponent - fraction.count
+        while first < end, digits[first] == UInt8(ascii: "0") { first += 1 }
+        if first == end { return 0 }
+        while scale < 0, digits[end - 1] == UInt8(ascii: "0") {
+            end -= 1
+            scale += 1
+        }
+        guard scale >= 0, end - first + scale <= 19 else { return nil }
+        // At most 19 digits: the magnitude fits in a UInt64.
+        var magnitude: UInt64 = 0
+        for digit in digits[first..<end] { magnitude = magnitude * 10 + UInt64(digit - UInt8(ascii: "0")) }
+        for _ in 0..<scale {
+            let (product, overflow) = magnitude.multipliedReportingOverflow(by: 10)
+            guard !overflow else { return nil }
+            magnitude = product
+        }
+        if negative {
+            guard magnitude <= UInt64(Int.max) + 1 else { return nil }
+            return magnitude == UInt64(Int.max) + 1 ? Int.min : -Int(magnitude)
+        }
+        guard magnitude <= UInt64(Int.max) else { return nil }
+        return Int(magnitude)
+    }
+
+    /// The reader this one replaced (kept until the differential tests pass; then removed).
+    static func legacyParse(_ bytes: [UInt8], maximumDepth: Int) throws(Failure) -> TokenValue {
+        let result = bytes.withUnsafeBufferPointer { buffer -> Result<TokenValue, Failure> in
+            do throws(Failure) {
+                var reader = Reader(bytes: buffer, maximumDepth: maximumDepth)
+                reader.skipWhitespace()
+                let value = try reader.value(depth: 0)
+                reader.skipWhitespace()
+                guard reader.position == buffer.count else { throw reader.fail("trailing bytes") }
+                return .success(value)
+            } catch { return .failure(error) }
+        }
+        return try result.get()
     }
 
     /// Parses one JSON value filling all of `bytes`.

@@ -71,10 +71,24 @@ struct JSONTapeTests {
         "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "[1 2]", "01", "1.", "1e", "-", "+1", ".5",
         "tru", "nul", "\"abc", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"", "\"a\u{01}b\"", "[1] [2]", "{} x",
         "{\"a\":1,\"a\":2}", "1e400", "[\"\\", "NaN", "{\"\\u0061\":1,\"a\":2}", "\"\\u12\\\"\"", "\"\\ud83d\\ude00\"",
-        "{\"e\\u0301\":1,\"\\u00e9\":2}", "123456789012345678", "-9007199254740993", "[[[[]]]]",
+        "{\"e\\u0301\":1,\"\\u00e9\":2}", "{\"é\":1,\"e\u{301}\":2}", "123456789012345678", "-9007199254740993",
+        "[[[[]]]]",
     ])
     func edgeCasesReadAlike(_ text: String) {
         Self.check(Array(text.utf8))
+    }
+
+    /// Two unescaped keys that are canonically equivalent (NFC "é" and NFD "e\u{301}") are the same key, in a small
+    /// object as in a large one: the tape used to compare small objects' plain keys byte by byte and took them as two
+    /// (while a large object's key set, and every reader that makes a `[String: …]`, merges them).
+    @Test(arguments: [0, 20])
+    func canonicallyEquivalentKeysAreDuplicates(_ members: Int) throws {
+        let filler = (0..<members).map { "\"k\($0)\":\($0)," }.joined()
+        let bytes = Array(("{" + filler + "\"é\":1,\"e\u{301}\":2}").utf8)
+        let error = try #require(throws: EnclaveError.self) { try JSONValue(parsing: bytes) }
+        #expect(error.code == .malformedInput)
+        #expect("\(error)".contains("duplicate key \"é\""), "\(error)")
+        Self.check(bytes)
     }
 
     @Test func largeObjectsAndDeepNestingReadAlike() {

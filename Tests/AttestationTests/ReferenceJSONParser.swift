@@ -71,7 +71,9 @@ struct ReferenceJSONParser {
             let member = try value(depth: depth + 1)
             let duplicate: Bool
             if members.count < 16 {
-                duplicate = members.contains { $0.key == key }
+                // The same key as Swift strings judge it (canonically equivalent spellings too), as the large
+                // objects' set does: what a `[String: …]` built from the object would merge.
+                duplicate = members.contains { $0.key.decoded() == key.decoded() }
             } else {
                 if keys.isEmpty { keys = Set(members.compactMap { $0.key.decoded() }) }
                 duplicate = !keys.insert(key.decoded() ?? "").inserted

@@ -14,7 +14,7 @@ struct JSONFields {
     var what: String { key.map { "\(base).\($0)" } ?? base }
 
     init(bytes: [UInt8], what: String) throws(EnclaveError) {
-        let tape = try JSONTape(parsing: bytes)
+        let tape = try JSONTape.document(bytes)
         guard tape.tokens[0].kind == .object else { throw .malformedInput("\(what) is not a JSON object") }
         self.init(tape, 0, what: what)
     }

@@ -1,6 +1,6 @@
 internal import EnclaveCore
 
-/// A parsed JSON value, as a tree: read by `JSONTape` (strict RFC 8259: one value, no trailing bytes, UTF-8, escapes
+/// A parsed JSON value, as a tree: read by EnclaveCore's `JSONTape` (strict RFC 8259: one value, no trailing bytes, UTF-8, escapes
 /// including surrogate pairs, no duplicate keys, nesting capped) rather than Foundation's `JSONDecoder` and
 /// `JSONSerialization` (which bridges every value to an `NSObject` on Linux and took most of a full quote
 /// verification's time on Intel's TCB info). Collateral is read from the tape directly; the tree serves the Azure
@@ -50,12 +50,12 @@ enum JSONValue: Hashable, Sendable {
     }
 
     /// The deepest nesting accepted.
-    static let maxDepth = 64
+    static let maxDepth = JSONTape.Rules.collateral.maximumDepth
 
     /// Parse exactly one JSON value from `bytes`: `JSONTape` reads it (every check and error message is the tape's),
     /// and the tree is built from the tape.
     init(parsing bytes: [UInt8]) throws(EnclaveError) {
-        let tape = try JSONTape(parsing: bytes)
+        let tape = try JSONTape.document(bytes)
         self.init(tape: tape, at: 0)
     }
 
@@ -84,6 +84,16 @@ enum JSONValue: Hashable, Sendable {
                 member = tape.tokens[member + 1].next
             }
             self = .object(members)
+        }
+    }
+}
+
+extension JSONTape {
+    /// A collateral or evidence document read under `Rules/collateral`; a refusal is
+    /// `EnclaveError/malformedInput(_:)` with the tape's reason and offset.
+    static func document(_ bytes: [UInt8]) throws(EnclaveError) -> JSONTape {
+        do { return try JSONTape(parsing: bytes, rules: .collateral) } catch {
+            throw .malformedInput("JSON: \(error.reason) at offset \(error.offset)")
         }
     }
 }

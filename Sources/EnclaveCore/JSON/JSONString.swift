@@ -1,51 +1,60 @@
-/// A JSON string token: the raw bytes between its quotes, validated at parse time, decoded on demand.
-struct JSONString: Hashable, Sendable {
-    let raw: ArraySlice<UInt8>
-    let escaped: Bool
+/// A JSON string token: the raw bytes between its quotes, validated at parse time (by `JSONTape`), decoded on
+/// demand.
+package struct JSONString: Hashable, Sendable {
+    package let raw: ArraySlice<UInt8>
+    package let escaped: Bool
+
+    package init(raw: ArraySlice<UInt8>, escaped: Bool) {
+        self.raw = raw
+        self.escaped = escaped
+    }
 
     /// Whether the string is exactly `text`.
-    func equals(_ text: String) -> Bool {
+    package func equals(_ text: String) -> Bool {
         escaped ? decoded() == text : raw.elementsEqual(text.utf8)
     }
 
-    static func == (lhs: JSONString, rhs: JSONString) -> Bool {
+    package static func == (lhs: JSONString, rhs: JSONString) -> Bool {
         if !lhs.escaped && !rhs.escaped { return lhs.raw.elementsEqual(rhs.raw) }
         return lhs.decoded() == rhs.decoded()
     }
 
-    func hash(into hasher: inout Hasher) { hasher.combine(decoded()) }
+    package func hash(into hasher: inout Hasher) { hasher.combine(decoded()) }
 
     /// Whether ``decoded()`` gives a value, without making it: for a string of ASCII bytes only its escapes can be
     /// malformed (what they decode to is valid UTF-8), so no output is built; any other is decoded.
-    func isWellFormed(ascii: Bool) -> Bool {
+    package func isWellFormed(ascii: Bool) -> Bool {
         guard ascii else { return decoded() != nil }
         guard escaped else { return true }
-        return decodedBytes(write: false) != nil
+        return raw.withUnsafeBufferPointer { Self.decodedBytes($0, write: false) } != nil
     }
 
     /// The string's value; `nil` if its bytes are not valid UTF-8 or its escapes are malformed.
-    func decoded() -> String? {
-        guard escaped else { return Self.string(raw) }
-        guard let output = decodedBytes(write: true) else { return nil }
-        return Self.string(output[...])
+    package func decoded() -> String? {
+        raw.withUnsafeBufferPointer { Self.decoded($0, escaped: escaped) }
+    }
+
+    /// The value of the string whose raw bytes (between the quotes) are `raw`; `nil` if they are not valid UTF-8 or
+    /// an escape is malformed.
+    package static func decoded(_ raw: UnsafeBufferPointer<UInt8>, escaped: Bool) -> String? {
+        guard escaped else { return string(raw) }
+        guard let output = decodedBytes(raw, write: true) else { return nil }
+        return output.withUnsafeBufferPointer { string($0) }
     }
 
     /// `String(validating:as:)` over the bytes' buffer (on an `ArraySlice` it ran unspecialized, looking up generic
     /// metadata on every call); ASCII, the common case, needs no validation.
-    private static func string(_ bytes: ArraySlice<UInt8>) -> String? {
-        bytes.withUnsafeBufferPointer { buffer in
-            var any: UInt8 = 0
-            for byte in buffer { any |= byte }
-            return any < 0x80
-                ? String(decoding: buffer, as: UTF8.self) : String(validating: buffer, as: UTF8.self)
-        }
+    private static func string(_ buffer: UnsafeBufferPointer<UInt8>) -> String? {
+        var any: UInt8 = 0
+        for byte in buffer { any |= byte }
+        return any < 0x80 ? String(decoding: buffer, as: UTF8.self) : String(validating: buffer, as: UTF8.self)
     }
 
     /// The UTF-8 bytes of `decoded()`, without making a `String`; `nil` exactly when `decoded()` is.
-    func decodedUTF8() -> [UInt8]? {
+    package func decodedUTF8() -> [UInt8]? {
         let output: [UInt8]
         if escaped {
-            guard let bytes = decodedBytes(write: true) else { return nil }
+            guard let bytes = raw.withUnsafeBufferPointer({ Self.decodedBytes($0, write: true) }) else { return nil }
             output = bytes
         } else {
             output = Array(raw)
@@ -59,12 +68,12 @@ struct JSONString: Hashable, Sendable {
         return output
     }
 
-    /// The UTF-8 bytes the escapes stand for (nothing is written when not `write`: the escapes are only checked);
-    /// `nil` when an escape is malformed. One pass over the raw bytes, writing into a buffer of their size (an
-    /// escape never decodes to more bytes than it takes).
-    private func decodedBytes(write: Bool) -> [UInt8]? {
+    /// The UTF-8 bytes the escapes in `input` stand for (nothing is written when not `write`: the escapes are only
+    /// checked); `nil` when an escape is malformed. One pass over the raw bytes, writing into a buffer of their size
+    /// (an escape never decodes to more bytes than it takes). The bytes between escapes are copied, not validated.
+    package static func decodedBytes(_ input: UnsafeBufferPointer<UInt8>, write: Bool) -> [UInt8]? {
         var valid = true
-        let output = raw.withUnsafeBufferPointer { input -> [UInt8] in
+        let output = {
             [UInt8](unsafeUninitializedCapacity: write ? input.count : 0) { out, written in
                 written = 0
                 var index = 0
@@ -172,7 +181,7 @@ struct JSONString: Hashable, Sendable {
                 }
                 written = count
             }
-        }
+        }()
         return valid ? output : nil
     }
 }

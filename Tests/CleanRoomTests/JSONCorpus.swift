@@ -1,0 +1,1 @@
+../KeyBrokerTests/JSONCorpus.swift
