@@ -47,14 +47,44 @@ package struct JSONString: Hashable, Sendable {
     private static func string(_ buffer: UnsafeBufferPointer<UInt8>) -> String? {
         var any: UInt8 = 0
         for byte in buffer { any |= byte }
-        return any < 0x80 ? String(decoding: buffer, as: UTF8.self) : String(validating: buffer, as: UTF8.self)
+        return any < 0x80
+            ? String(decoding: buffer, as: UTF8.self) : String(validating: buffer, as: UTF8.self)
+    }
+
+    /// Appends `text` as a JSON string literal: `"` and `\` escaped, the control characters as `\b`, `\t`, `\n`,
+    /// `\f`, `\r` or else `\u00xx` (lower-case hex), everything else (slashes, non-ASCII) as is. `JSONEncoder`
+    /// writes these escapes (the key broker's token text) and the clean room's canonical encoding is defined by them.
+    package static func write(_ text: String, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x08: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+            case 0x09: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0x0A: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0C: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+            case 0x0D: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0..<0x20:
+                let hex: StaticString = "0123456789abcdef"
+                output.append(contentsOf: [
+                    UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                ])
+                output.append(hex.utf8Start[Int(byte >> 4)])
+                output.append(hex.utf8Start[Int(byte & 0x0F)])
+            default: output.append(byte)
+            }
+        }
+        output.append(UInt8(ascii: "\""))
     }
 
     /// The UTF-8 bytes of `decoded()`, without making a `String`; `nil` exactly when `decoded()` is.
     package func decodedUTF8() -> [UInt8]? {
         let output: [UInt8]
         if escaped {
-            guard let bytes = raw.withUnsafeBufferPointer({ Self.decodedBytes($0, write: true) }) else { return nil }
+            guard let bytes = raw.withUnsafeBufferPointer({ Self.decodedBytes($0, write: true) }) else {
+                return nil
+            }
             output = bytes
         } else {
             output = Array(raw)

@@ -52,7 +52,9 @@ struct JSONTokenizer {
             try literal("false")
             append(.bool, position - 5, position, value: 0)
         case UInt8(ascii: "n"):
-            guard rules.allowsNull else { throw fail("null is not allowed", .notAllowed) }
+            guard rules.allowsNull else {
+                throw fail("null is not allowed (leave the member out)", .notAllowed)
+            }
             try literal("null")
             append(.null, position - 4, position)
         default: try number()
@@ -110,7 +112,9 @@ struct JSONTokenizer {
             let key = tokens.count
             try string()
             skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
+                throw fail("expected ':'")
+            }
             position += 1
             skipWhitespace()
             try value(depth: depth + 1)
@@ -128,6 +132,7 @@ struct JSONTokenizer {
                 duplicate = found
             } else {
                 if keys.isEmpty {
+                    keys.reserveCapacity(4 * count)
                     var other = open + 1
                     while other < key {
                         keys.insert(decodedKey(other))
@@ -138,7 +143,12 @@ struct JSONTokenizer {
             }
             guard !duplicate else {
                 let name = decodedKey(key)
-                throw Failure(code: .duplicateKey, reason: "duplicate key \"\(name)\"", offset: position, key: name)
+                throw Failure(
+                    code: .duplicateKey,
+                    reason: "duplicate key \"\(name)\"",
+                    offset: position,
+                    key: name
+                )
             }
             count += 1
             skipWhitespace()
@@ -220,7 +230,9 @@ struct JSONTokenizer {
             }
             if byte == UInt8(ascii: "\\") {
                 escaped = true
-                if !badEscape, index != pairedLow { badEscape = !validEscape(at: index, pairedLow: &pairedLow) }
+                if !badEscape, index != pairedLow {
+                    badEscape = !validEscape(at: index, pairedLow: &pairedLow)
+                }
                 index += 2  // the escape's first character; \u digits were checked above
                 continue
             }
@@ -267,7 +279,8 @@ struct JSONTokenizer {
     func validEscape(at index: Int, pairedLow: inout Int) -> Bool {
         guard index + 1 < bytes.count else { return false }
         switch bytes[index + 1] {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+            UInt8(ascii: "f"),
             UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
             return true
         case UInt8(ascii: "u"):
@@ -325,11 +338,15 @@ struct JSONTokenizer {
             while isDigit(position) { position += 1 }
             guard position > digits else { throw fail("invalid number") }
         }
-        if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
+        if position < bytes.count,
+            bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E")
+        {
             guard !rules.integersOnly else { throw fail("only integers are allowed", .notAllowed) }
             integral = false
             position += 1
-            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
+            if position < bytes.count,
+                bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-")
+            {
                 position += 1
             }
             let digits = position
@@ -351,7 +368,10 @@ struct JSONTokenizer {
             append(.integer, start, position, value: negative ? -value : value)
             return
         }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+        let text = String(
+            decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]),
+            as: UTF8.self
+        )
         if rules.integersOnly {
             guard let value = Int64(text) else { throw fail("integer out of range", .notAllowed) }
             append(.integer, start, position, value: Int(value))
