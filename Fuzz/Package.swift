@@ -25,6 +25,8 @@ let fuzzers: [(String, [Target.Dependency])] = [
     ("FuzzCRL", attestation),
     ("FuzzCollateralJSON", attestation),
     ("FuzzJSONValue", attestation),
+    // The shared tokenizer under all three of its readers (KeyBroker brings CleanRoom and AttestationAPI).
+    ("FuzzJSONReaders", attestation + [product("KeyBroker")]),
     ("FuzzTCBInfo", attestation),
     ("FuzzQEIdentity", attestation),
     ("FuzzVTPMEvidence", attestation),

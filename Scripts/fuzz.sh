@@ -59,7 +59,7 @@ seeds() {
         FuzzCollateralJSON)
             find . -type f \( -name '*collateral*.json' -o -path './derived/collateral-dcapqvl-json/*' \
                 -o -name 'sample_*_response*' \) ;;
-        FuzzJSONValue)
+        FuzzJSONValue | FuzzJSONReaders)
             find . -type f \( -name '*.json' -o -name 'sample_*_response*' \) -size -64k ;;
         FuzzTCBInfo)
             find . -type f \( -iname 'tcbinfo.json' -o -iname 'sample_tcbinfo_response*' \) ;;

@@ -1,6 +1,7 @@
 import Foundation
 
 @testable import Attestation
+@testable import EnclaveCore
 
 /// The strict JSON reader collateral and vTPM evidence are read with. Every string it accepts must decode, and
 /// nothing it accepts may be refused by Foundation's reader (which is laxer: duplicate keys, deeper nesting).
