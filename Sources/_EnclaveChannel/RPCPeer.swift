@@ -130,11 +130,6 @@ public final class RPCPeer: Sendable {
         leadership.withLock { $0 }?.partialWaitsRanOut.load(ordering: .relaxed) ?? 0
     }
 
-    /// How many answers callers read themselves, from frames they read (caller-reads mode).
-    package var answersReadByCallers: Int {
-        leadership.withLock { $0 }?.answersReadByCallers.load(ordering: .relaxed) ?? 0
-    }
-
     /// The reason the channel closed, if it has.
     public var closeError: EnclaveError? { state.withLock { $0.closed } }
 

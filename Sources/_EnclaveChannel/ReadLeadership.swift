@@ -64,8 +64,6 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
     /// How many times a leading caller gave up on a frame of which no new byte came for
     /// ``partialFrameWaitNanoseconds`` (tests and benchmarks).
     let partialWaitsRanOut = Atomic<Int>(0)
-    /// How many answers a leading caller read itself, from frames it read (tests and benchmarks).
-    let answersReadByCallers = Atomic<Int>(0)
 
     init(reader: FrameReader, fd: Int32) {
         self.reader = reader
@@ -101,11 +99,9 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
         condition.unlock()
         let budgetEnd = Self.now() &+ Self.leadBudgetNanoseconds
         var extra = UInt64(Double(max(0, sentBytes)) * SpinPolicy.extraNanosecondsPerByteSent)
-        var readFrames = false
         while true {
             defer { extra = 0 }
             if let answer = peer.takeAnswer(id) {
-                if readFrames { answersReadByCallers.add(1, ordering: .relaxed) }
                 release(peer: peer, wantThread: false)
                 return answer
             }
@@ -138,7 +134,6 @@ final class ReadLeadership: @unchecked Sendable {  // unchecked: mutable state i
                 condition.unlock()
                 return nil
             case .success(let frame):
-                readFrames = true
                 guard frame.kind == .request else {
                     peer.receive(frame)
                     continue
