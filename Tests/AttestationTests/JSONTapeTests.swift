@@ -91,6 +91,20 @@ struct JSONTapeTests {
         Self.check(bytes)
     }
 
+    /// A member is found only under the very bytes of its name: KELVIN SIGN (U+212A) is canonically equivalent to
+    /// "K" as a Swift string, yet a reader asking for "K" must not take it, escaped or not (attack review: another
+    /// spelling of a name must not stand in for it).
+    @Test func membersAreFoundByTheirExactBytes() throws {
+        for text in [#"{"\u212A":1}"#, "{\"\u{212A}\":1}"] {
+            let tape = try JSONTape.document(Array(text.utf8))
+            #expect(tape.member("K", of: 0) == nil, "\(text)")
+            #expect(try JSONValue(parsing: Array(text.utf8))["K"] == nil, "\(text)")
+            #expect(tape.member("\u{212A}", of: 0) != nil, "\(text)")
+        }
+        let escapedASCII = try JSONTape.document(Array(#"{"\u004B":1}"#.utf8))
+        #expect(escapedASCII.member("K", of: 0) != nil)
+    }
+
     @Test func largeObjectsAndDeepNestingReadAlike() {
         var members = (0..<40).map { "\"k\($0)\":\($0)" }
         Self.check(Array(("{" + members.joined(separator: ",") + "}").utf8))

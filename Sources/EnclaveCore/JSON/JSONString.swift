@@ -9,9 +9,12 @@ package struct JSONString: Hashable, Sendable {
         self.escaped = escaped
     }
 
-    /// Whether the string is exactly `text`.
+    /// Whether the string is exactly `text`, byte for byte in UTF-8 (not Swift's `==`, under which a canonically
+    /// equivalent spelling, KELVIN SIGN for "K", would stand in for a member's name).
     package func equals(_ text: String) -> Bool {
-        escaped ? decoded() == text : raw.elementsEqual(text.utf8)
+        guard escaped else { return raw.elementsEqual(text.utf8) }
+        guard let value = decoded() else { return false }
+        return value.utf8.elementsEqual(text.utf8)
     }
 
     package static func == (lhs: JSONString, rhs: JSONString) -> Bool {
