@@ -210,7 +210,11 @@ public final class Enclave: Sendable {
             maxConcurrentRequests: 1024,
             maxQueuedRequests: options.maxQueuedOCalls,
             maxQueuedBytes: options.maxQueuedOCallBytes,
-            closeReason: { _ in .enclaveTerminated("enclave process \(pid) \(Spawn.reap(pid, grace: 2))") },
+            closeReason: { _ in
+                // A channel failed by its writer (the enclave read nothing for the stall limit) says so.
+                let why = channel.writeFailure.map { "; \($0.reason)" } ?? ""
+                return .enclaveTerminated("enclave process \(pid) \(Spawn.reap(pid, grace: 2))\(why)")
+            },
             handler: { name, argument in
                 guard let handler = frozen[name] else {
                     throw EnclaveError.unknownCall("the host has no OCALL named \"\(name)\"")
