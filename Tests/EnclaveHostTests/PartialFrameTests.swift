@@ -270,6 +270,37 @@ struct PartialFrameTests {
         close(remote)
     }
 
+    /// What waits for a peer that does not read is capped: once the queue holds `maxWaitingBytes`, a further frame is
+    /// refused by name (`limitExceeded`) rather than growing the host's memory without end; the channel stays open
+    /// (the peer may still start reading).
+    @Test func theQueueForAPeerThatDoesNotReadIsCapped() throws {
+        var fds: [Int32] = [0, 0]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        let remote = fds[1]
+        defer { close(remote) }
+        let channel = FrameChannel(fd: fds[0], maxFrameSize: 1 << 20)
+        defer { channel.shutdown() }
+        let frame = [UInt8](repeating: 3, count: 1 << 20)
+        var sent = 0
+        var refusal: EnclaveError?
+        // The socket takes a few MiB, the queue 64 MiB: the refusal must come well before 128 frames.
+        while sent < 128 {
+            do {
+                try channel.send(.request, callID: UInt64(sent), payload: frame)
+                sent += 1
+            } catch {
+                refusal = error
+                break
+            }
+        }
+        let error = try #require(refusal, "\(sent) MiB were taken for a peer that reads nothing")
+        #expect(error.code == .limitExceeded, "\(error)")
+        #expect(sent * (1 << 20) >= channel.maxWaitingBytes, "refused after only \(sent) MiB")
+        // The refusal holds while the queue is full, and it does not fail the channel (the peer may yet read).
+        #expect(throws: EnclaveError.limitExceeded("")) { try channel.send(.request, callID: 999, payload: frame) }
+        #expect(channel.writeFailure == nil)
+    }
+
     /// Frames from several writers stay whole on the wire while the peer reads slowly: each one that must wait goes
     /// out after the frame in progress, never into the middle of it.
     @Test func framesStayWholeWhileThePeerReadsSlowly() async throws {
