@@ -217,7 +217,8 @@ struct ChannelSpinTests {
     }
 
     /// End to end, host on CPU 0 and enclave on CPU 1: the enclave says where it runs and the host's waits spin and
-    /// get their answers.
+    /// get their answers. Whether a spin pays off (the answer within 50 µs) depends on the machine's load: under the
+    /// whole suite on two CPUs none of 300 did (CI), so the test asks that waits spun, paid off or not.
     @Test(.enabled(if: CallFloor.availableCPUs > 1))
     func theHostSpinsWhileTheEnclaveRunsOnAnotherCPU() async throws {
         let enclave = try await CallTests.load()
@@ -231,7 +232,8 @@ struct ChannelSpinTests {
         #expect(enclave.enclaveCPU == 1)
         let before = enclave.channelSpins
         for _ in 0..<300 { #expect(try await enclave.call(Echo.self, [4]) == [4]) }
-        #expect(enclave.channelSpins.paid > before.paid, "no wait spun across CPUs")
+        let after = enclave.channelSpins
+        #expect(after.paid + after.ranOut > before.paid + before.ranOut, "no wait spun across CPUs")
         await enclave.terminate()
     }
 }

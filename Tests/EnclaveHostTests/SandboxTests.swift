@@ -172,7 +172,8 @@ struct SandboxTests {
         // The host's start (it launches an enclave) is waited for up to 1200 × 50 ms: a loaded CI machine is slow.
         let script = """
             set -u
-            export ENCLAVEKIT_PLATFORM_DIR="$(mktemp -d)/platform"
+            scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
+            export ENCLAVEKIT_PLATFORM_DIR="$scratch/platform"
             exec 9>&1
             fifo=$(mktemp -u); mkfifo "$fifo"
             "$1" --enclave "$2" --signature "$3" --verbose < "$fifo" > "$fifo.out" 2>&1 &
