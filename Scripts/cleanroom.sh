@@ -256,10 +256,11 @@ step="running the approved query"
 answer=$(call POST /queries "$work/query.json")
 expect_status "$answer" 200 "the approved query"
 run=$(body "$answer" | json id)
-suppressed=$(body "$answer" | json suppressedGroups)
-[ "$suppressed" -ge 1 ] || fail "no small group was suppressed: $answer"
-echo "==> shared-by-merchant answered (run ${run:0:12}…): $suppressed group(s) below the owners' minimum of distinct cards suppressed"
-done_steps+=(approved_query_answered_with_${suppressed}_groups_suppressed)
+# How many groups were below the minimum never leaves the enclave (it could depend on one card): the answer does not
+# say; the result shows the rare merchants absent below.
+if grep -qi "suppress" <<<"$answer"; then fail "the answer says something of the suppressed groups: $answer"; fi
+echo "==> shared-by-merchant answered (run ${run:0:12}…; groups below the owners' minimum of distinct cards are suppressed, uncounted)"
+done_steps+=(approved_query_answered)
 step="reading the key broker's rollback counter after the query"
 counter_after=$(counter_value) || fail "the key broker's rollback counter did not answer"
 [ "$counter_after" -gt "$counter_before" ] \
@@ -294,6 +295,7 @@ sed 's/^/    /' "$work/result.plain"
 echo
 grep -q "coffee" "$work/result.plain" || fail "the result does not hold the common merchants"
 if grep -q "casino-royale\|pawn-express" "$work/result.plain"; then fail "a small group was released"; fi
+if grep -qi "suppress" "$work/receipt.json"; then fail "the receipt says something of the suppressed groups"; fi
 done_steps+=(receipt_verified_and_result_opened)
 
 step="scanning the host's store"

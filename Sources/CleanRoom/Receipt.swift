@@ -4,12 +4,16 @@ import Foundation
 
 /// A signed record of one clean room run, hash-chained to the previous one.
 ///
-/// The body (canonical JSON) holds the contract ID, the query ID and its parameters, the digests of the input data
-/// sets (their ciphertext as received) and of the encrypted result, the rules applied (minimum of identities,
-/// suppressed groups, ε spent), the time, the sequence number, the previous receipt's digest, and the evidence
+/// The body (canonical JSON) holds the format version (2), the contract ID, the query ID and its parameters, the
+/// digests of the input data sets (their ciphertext as received) and of the encrypted result, the rules applied
+/// (minimum of identities, ε spent), the time, the sequence number, the previous receipt's digest, and the evidence
 /// (filled by the enclave: the attestation evidence binding the receipt key). The receipt key signs
-/// `EnclaveKit.cleanroom.receipt.v1`, a zero byte, then the body (ES256). The receipt's digest (what the next one
+/// `EnclaveKit.cleanroom.receipt.v2`, a zero byte, then the body (ES256). The receipt's digest (what the next one
 /// links to) is SHA-256 of the whole document, signature included.
+///
+/// A receipt never says how many groups were suppressed: that count depends on groups below the minimum (with a
+/// parameter, on single records), and receipts are public. A v1 receipt (which carried `suppressedGroups`) is
+/// refused by name (``CleanRoomError/Code/formatOutdated``).
 public struct Receipt: Hashable, Sendable {
     /// The contract.
     public var contractID: Digest32
@@ -23,8 +27,6 @@ public struct Receipt: Hashable, Sendable {
     public var result: Digest32
     /// The minimum distinct identities per group applied.
     public var minIdentities: Int64
-    /// Groups suppressed.
-    public var suppressedGroups: Int64
     /// ε spent, in thousandths.
     public var epsilonSpentMilli: Int64
     /// Seconds since 1970 when the run finished.
@@ -38,7 +40,10 @@ public struct Receipt: Hashable, Sendable {
     /// The ES256 signature (raw r‖s) over the body.
     public var signature: [UInt8] = []
 
-    static let domain = Array("EnclaveKit.cleanroom.receipt.v1".utf8) + [0]
+    /// The format version this code writes and reads.
+    public static let formatVersion: Int64 = 2
+
+    static let domain = Array("EnclaveKit.cleanroom.receipt.v2".utf8) + [0]
 
     /// Creates one from its members, each as documented on its property.
     public init(
@@ -48,7 +53,6 @@ public struct Receipt: Hashable, Sendable {
         inputs: [String: Digest32],
         result: Digest32,
         minIdentities: Int64,
-        suppressedGroups: Int64,
         epsilonSpentMilli: Int64,
         time: Int64,
         sequence: Int64,
@@ -61,7 +65,6 @@ public struct Receipt: Hashable, Sendable {
         self.inputs = inputs
         self.result = result
         self.minIdentities = minIdentities
-        self.suppressedGroups = suppressedGroups
         self.epsilonSpentMilli = epsilonSpentMilli
         self.time = time
         self.sequence = sequence
@@ -86,7 +89,7 @@ public struct Receipt: Hashable, Sendable {
             "inputs": .object(inputs.mapValues { .string($0.hex) }),
             "result": .string(result.hex),
             "minIdentities": .integer(minIdentities),
-            "suppressedGroups": .integer(suppressedGroups),
+            "version": .integer(Self.formatVersion),
             "epsilonSpentMilli": .integer(epsilonSpentMilli),
             "time": .integer(time),
             "sequence": .integer(sequence),
@@ -123,10 +126,36 @@ public struct Receipt: Hashable, Sendable {
 
     /// Read a canonical receipt.
     ///
-    /// - Throws: ``CleanRoomError/Code/badReceipt`` when it does not parse, is not canonical or has unknown fields.
+    /// - Throws: ``CleanRoomError/Code/formatOutdated`` for a receipt of an older format (v1: no `version`, a
+    ///   `suppressedGroups` count); ``CleanRoomError/Code/badReceipt`` when it does not parse, is not canonical, is
+    ///   of an unknown version or has unknown fields.
     public init(canonicalBytes bytes: [UInt8]) throws(CleanRoomError) {
+        var fields: JSONFields
         do throws(CleanRoomError) {
-            var fields = try JSONFields(try CanonicalJSON.parseCanonical(bytes), "receipt")
+            fields = try JSONFields(try CanonicalJSON.parseCanonical(bytes), "receipt")
+        } catch {
+            throw CleanRoomError(.badReceipt, "receipt does not parse: \(error.reason)")
+        }
+        if !fields.has("version"), fields.has("suppressedGroups") {
+            throw CleanRoomError(
+                .formatOutdated,
+                "the receipt is format v1 (no version; it carries the count of suppressed groups): this build reads "
+                    + "v\(Self.formatVersion) receipts only"
+            )
+        }
+        let version: Int64
+        do throws(CleanRoomError) {
+            version = try fields.integer("version", in: 1...Int64.max)
+        } catch {
+            throw CleanRoomError(.badReceipt, "receipt does not parse: \(error.reason)")
+        }
+        guard version == Self.formatVersion else {
+            throw CleanRoomError(
+                version < Self.formatVersion ? .formatOutdated : .badReceipt,
+                "the receipt is format v\(version): this build reads v\(Self.formatVersion) receipts only"
+            )
+        }
+        do throws(CleanRoomError) {
             func digest(_ text: String) throws(CleanRoomError) -> Digest32 {
                 guard text == text.lowercased(), let value = try? Digest32(hex: text) else {
                     throw CleanRoomError(.malformed, "receipt: \(text) is not a hex SHA-256")
@@ -151,7 +180,6 @@ public struct Receipt: Hashable, Sendable {
             }
             result = try digest(try fields.string("result", maxLength: 64))
             minIdentities = try fields.integer("minIdentities", in: 0...Int64.max)
-            suppressedGroups = try fields.integer("suppressedGroups", in: 0...Int64.max)
             epsilonSpentMilli = try fields.integer("epsilonSpentMilli", in: 0...Int64.max)
             time = try fields.integer("time", in: 0...Int64.max)
             sequence = try fields.integer("sequence", in: 0...Int64.max)

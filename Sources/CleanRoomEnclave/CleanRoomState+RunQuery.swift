@@ -116,13 +116,14 @@ extension CleanRoomState {
             current = room
             return inputs
         }
-        let made: (Receipt, ResultEnvelope, Int64, Int, String)
+        let made: (Receipt, ResultEnvelope, Int64, String)
         do throws(CleanRoomError) {
             made = try make()
         } catch {
             throw Self.crossing(error)
         }
-        let (receipt, envelope, time, suppressed, queryID) = made
+        // The engine's count of suppressed groups stays here: it can depend on groups below the minimum.
+        let (receipt, envelope, time, queryID) = made
         // The durable state first (the spent budget and the new chain head): no result leaves unless it is saved.
         try await persist(head: .init(sequence: receipt.sequence, digest: receipt.digest), using: persistence)
         return CleanRoomQueryAnswer(
@@ -130,11 +131,10 @@ extension CleanRoomState {
             queryID: queryID,
             result: envelope.canonicalBytes,
             receipt: receipt.canonicalBytes,
-            suppressedGroups: suppressed,
             time: time
         )
 
-        func make() throws(CleanRoomError) -> (Receipt, ResultEnvelope, Int64, Int, String) {
+        func make() throws(CleanRoomError) -> (Receipt, ResultEnvelope, Int64, String) {
             let outcome = try engine.run(engineRequest)
             let table = CleanRoomResultTable(
                 columns: outcome.columns,
@@ -161,7 +161,6 @@ extension CleanRoomState {
                     inputs: inputs,
                     result: envelope.digest,
                     minIdentities: outcome.minIdentities,
-                    suppressedGroups: Int64(outcome.suppressedGroups),
                     epsilonSpentMilli: outcome.epsilonSpentMilli,
                     time: time,
                     sequence: room.head.map { $0.sequence + 1 } ?? 0,
@@ -171,7 +170,7 @@ extension CleanRoomState {
                 try receipt.sign(with: signingKey)
                 return receipt
             }
-            return (receipt, envelope, time, outcome.suppressedGroups, query.id)
+            return (receipt, envelope, time, query.id)
         }
     }
 }

@@ -26,7 +26,6 @@ extension CleanRoomHost {
                 queryID: answer.queryID,
                 sequence: sequence,
                 time: Date(timeIntervalSince1970: TimeInterval(answer.time)),
-                suppressedGroups: Int64(answer.suppressedGroups),
                 result: answer.result,
                 receipt: answer.receipt
             )

@@ -13,8 +13,6 @@ extension CleanRoomStore {
         public var sequence: Int64
         /// When it ran.
         public var time: Date
-        /// Groups suppressed.
-        public var suppressedGroups: Int64
         /// The encrypted result document.
         public var result: [UInt8]
         /// The receipt document.
@@ -26,7 +24,6 @@ extension CleanRoomStore {
             queryID: String,
             sequence: Int64,
             time: Date,
-            suppressedGroups: Int64,
             result: [UInt8],
             receipt: [UInt8]
         ) {
@@ -34,7 +31,6 @@ extension CleanRoomStore {
             self.queryID = queryID
             self.sequence = sequence
             self.time = time
-            self.suppressedGroups = suppressedGroups
             self.result = result
             self.receipt = receipt
         }

@@ -20,10 +20,11 @@ final class SQLiteCleanRoomRecords: CleanRoomRecords {
                 "CREATE TABLE IF NOT EXISTS cr_signatures (party TEXT PRIMARY KEY, bytes BLOB NOT NULL, received REAL NOT NULL)",
                 "CREATE TABLE IF NOT EXISTS cr_halts (party TEXT PRIMARY KEY, bytes BLOB NOT NULL, received REAL NOT NULL)",
                 "CREATE TABLE IF NOT EXISTS cr_datasets (name TEXT PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL, uploaded REAL NOT NULL)",
-                "CREATE TABLE IF NOT EXISTS cr_runs (id TEXT PRIMARY KEY, query TEXT NOT NULL, sequence INTEGER NOT NULL, time REAL NOT NULL, suppressed INTEGER NOT NULL, result BLOB NOT NULL, receipt BLOB NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS cr_runs (id TEXT PRIMARY KEY, query TEXT NOT NULL, sequence INTEGER NOT NULL, time REAL NOT NULL, result BLOB NOT NULL, receipt BLOB NOT NULL)",
             ] {
                 _ = try await connection.query(statement)
             }
+            try await dropSuppressedColumn(connection)
         } catch {
             try? await connection.close()
             throw error
@@ -32,6 +33,15 @@ final class SQLiteCleanRoomRecords: CleanRoomRecords {
     }
 
     private init(connection: SQLiteConnection) { self.connection = connection }
+
+    /// A database made before receipt format v2 has `cr_runs.suppressed` (NOT NULL, no default), the count of
+    /// suppressed groups of each run: a count that can depend on groups below the minimum. The column is dropped
+    /// (the stored counts with it), so new rows need none and the database stays openable; the runs stay.
+    private static func dropSuppressedColumn(_ connection: SQLiteConnection) async throws {
+        let columns = try await connection.query("PRAGMA table_info(cr_runs)").compactMap { $0.column("name")?.string }
+        guard columns.contains("suppressed") else { return }
+        _ = try await connection.query("ALTER TABLE cr_runs DROP COLUMN suppressed")
+    }
 
     func close() async throws { try await connection.close() }
 
@@ -107,12 +117,11 @@ final class SQLiteCleanRoomRecords: CleanRoomRecords {
 
     func putRun(_ run: CleanRoomStore.RunRecord) async throws {
         _ = try await connection.query(
-            "INSERT INTO cr_runs (id, query, sequence, time, suppressed, result, receipt) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "INSERT INTO cr_runs (id, query, sequence, time, result, receipt) VALUES (?, ?, ?, ?, ?, ?) "
                 + "ON CONFLICT (id) DO NOTHING",
             [
                 .text(run.id), .text(run.queryID), .integer(Int(run.sequence)), .float(run.time.timeIntervalSince1970),
-                .integer(Int(run.suppressedGroups)), .blob(ByteBuffer(bytes: run.result)),
-                .blob(ByteBuffer(bytes: run.receipt)),
+                .blob(ByteBuffer(bytes: run.result)), .blob(ByteBuffer(bytes: run.receipt)),
             ]
         )
     }
@@ -130,12 +139,11 @@ final class SQLiteCleanRoomRecords: CleanRoomRecords {
 
     private func runs(where clause: String, _ binds: [SQLiteData]) async throws -> [CleanRoomStore.RunRecord] {
         try await connection.query(
-            "SELECT id, query, sequence, time, suppressed, result, receipt FROM cr_runs \(clause) ORDER BY sequence",
+            "SELECT id, query, sequence, time, result, receipt FROM cr_runs \(clause) ORDER BY sequence",
             binds
         ).compactMap { row in
             guard let id = row.column("id")?.string, let query = row.column("query")?.string,
                 let sequence = row.column("sequence")?.integer, let time = row.column("time")?.double,
-                let suppressed = row.column("suppressed")?.integer,
                 case .blob(let result) = row.column("result"), case .blob(let receipt) = row.column("receipt")
             else { return nil }
             return CleanRoomStore.RunRecord(
@@ -143,10 +151,33 @@ final class SQLiteCleanRoomRecords: CleanRoomRecords {
                 queryID: query,
                 sequence: Int64(sequence),
                 time: Date(timeIntervalSince1970: time),
-                suppressedGroups: Int64(suppressed),
                 result: Array(buffer: result),
                 receipt: Array(buffer: receipt)
             )
+        }
+    }
+}
+
+extension CleanRoomStore {
+    /// Run `sql` as is on the SQLite database at `path` and answer its rows, each column as text (tests: make a
+    /// database as an older build left it, read what a table holds).
+    package static func executeSQLite(_ sql: String, path: String) async throws -> [[String: String]] {
+        let connection = try await SQLiteConnection.open(storage: .file(path: path))
+        do {
+            let rows = try await connection.query(sql).map { row in
+                Dictionary(
+                    row.columns.map { column in
+                        if case .text(let text) = column.data { return (column.name, text) }
+                        return (column.name, column.data.description)
+                    },
+                    uniquingKeysWith: { first, _ in first }
+                )
+            }
+            try await connection.close()
+            return rows
+        } catch {
+            try? await connection.close()
+            throw error
         }
     }
 }

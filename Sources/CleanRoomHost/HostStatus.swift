@@ -61,7 +61,8 @@ public struct HostStatus: Codable, Hashable, Sendable {
         }
     }
 
-    /// A query run and its receipt (the query log).
+    /// A query run and its receipt (the query log). It has no count of suppressed groups: that count can depend on
+    /// groups below the minimum, and this page is public.
     public struct QueryRun: Codable, Hashable, Sendable {
         /// The run's ID (its receipt's digest, hex): `GET /receipts/{id}`, `GET /results/{id}`.
         public var id: String
@@ -71,16 +72,13 @@ public struct HostStatus: Codable, Hashable, Sendable {
         public var sequence: Int64
         /// When it ran, seconds since 1970.
         public var time: Int64
-        /// Groups suppressed.
-        public var suppressedGroups: Int64
 
         /// Creates one from its members, each as documented on its property.
-        public init(id: String, queryID: String, sequence: Int64, time: Int64, suppressedGroups: Int64) {
+        public init(id: String, queryID: String, sequence: Int64, time: Int64) {
             self.id = id
             self.queryID = queryID
             self.sequence = sequence
             self.time = time
-            self.suppressedGroups = suppressedGroups
         }
     }
 
@@ -176,8 +174,7 @@ public struct HostStatus: Codable, Hashable, Sendable {
                     id: $0.id,
                     queryID: $0.queryID,
                     sequence: $0.sequence,
-                    time: Int64($0.time.timeIntervalSince1970),
-                    suppressedGroups: $0.suppressedGroups
+                    time: Int64($0.time.timeIntervalSince1970)
                 )
             }
         )

@@ -99,13 +99,13 @@ public enum StatusPage {
         if status.queries.isEmpty {
             html += "<p id=\"queries\">No query has run.</p>\n"
         } else {
-            html += "<table id=\"queries\"><tr><th>#</th><th>Query</th><th>Time (UTC)</th><th>Suppressed groups</th>"
+            html += "<table id=\"queries\"><tr><th>#</th><th>Query</th><th>Time (UTC)</th>"
             html += "<th>Receipt</th></tr>\n"
             let format = ISO8601DateFormatter()
             for run in status.queries {
                 let time = format.string(from: Date(timeIntervalSince1970: TimeInterval(run.time)))
                 html += "<tr><td>\(run.sequence)</td><td>\(e(run.queryID))</td><td>\(e(time))</td>"
-                html += "<td>\(run.suppressedGroups)</td><td><code>\(e(run.id))</code></td></tr>\n"
+                html += "<td><code>\(e(run.id))</code></td></tr>\n"
             }
             html += "</table>\n"
         }

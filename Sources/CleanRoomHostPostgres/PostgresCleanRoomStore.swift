@@ -75,7 +75,16 @@ final class PostgresCleanRoomRecords: CleanRoomRecords {
                 "CREATE TABLE IF NOT EXISTS cr_signatures (party TEXT PRIMARY KEY, bytes BYTEA NOT NULL, received DOUBLE PRECISION NOT NULL)",
                 "CREATE TABLE IF NOT EXISTS cr_halts (party TEXT PRIMARY KEY, bytes BYTEA NOT NULL, received DOUBLE PRECISION NOT NULL)",
                 "CREATE TABLE IF NOT EXISTS cr_datasets (name TEXT PRIMARY KEY, path TEXT NOT NULL, size BIGINT NOT NULL, sha256 TEXT NOT NULL, uploaded DOUBLE PRECISION NOT NULL)",
-                "CREATE TABLE IF NOT EXISTS cr_runs (id TEXT PRIMARY KEY, query TEXT NOT NULL, sequence BIGINT NOT NULL, time DOUBLE PRECISION NOT NULL, suppressed BIGINT NOT NULL, result BYTEA NOT NULL, receipt BYTEA NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS cr_runs (id TEXT PRIMARY KEY, query TEXT NOT NULL, sequence BIGINT NOT NULL, time DOUBLE PRECISION NOT NULL, result BYTEA NOT NULL, receipt BYTEA NOT NULL)",
+                // A database made before receipt format v2 holds each run's count of suppressed groups (NOT NULL,
+                // no default), a count that can depend on groups below the minimum: dropped, so new rows need none
+                // and the database stays usable; the runs stay. (Looked up first: the ALTER TABLE's exclusive lock
+                // is taken only once.)
+                """
+                DO $$ BEGIN IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() \
+                AND table_name = 'cr_runs' AND column_name = 'suppressed') THEN \
+                ALTER TABLE cr_runs DROP COLUMN suppressed; END IF; END $$
+                """,
             ] {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
             }
@@ -176,9 +185,9 @@ final class PostgresCleanRoomRecords: CleanRoomRecords {
         let receipt = ByteBuffer(bytes: run.receipt)
         try await client.query(
             """
-            INSERT INTO cr_runs (id, query, sequence, time, suppressed, result, receipt) \
-            VALUES (\(run.id), \(run.queryID), \(run.sequence), \(time), \(run.suppressedGroups), \(result), \
-            \(receipt)) ON CONFLICT (id) DO NOTHING
+            INSERT INTO cr_runs (id, query, sequence, time, result, receipt) \
+            VALUES (\(run.id), \(run.queryID), \(run.sequence), \(time), \(result), \(receipt)) \
+            ON CONFLICT (id) DO NOTHING
             """,
             logger: logger
         )
@@ -186,7 +195,7 @@ final class PostgresCleanRoomRecords: CleanRoomRecords {
 
     func run(_ id: String) async throws -> CleanRoomStore.RunRecord? {
         try await runs(
-            "SELECT id, query, sequence, time, suppressed, result, receipt FROM cr_runs WHERE id = \(id)"
+            "SELECT id, query, sequence, time, result, receipt FROM cr_runs WHERE id = \(id)"
         ).first
     }
 
@@ -194,7 +203,7 @@ final class PostgresCleanRoomRecords: CleanRoomRecords {
         let back = Int64(limit) - 1
         return try await runs(
             """
-            SELECT id, query, sequence, time, suppressed, result, receipt FROM cr_runs \
+            SELECT id, query, sequence, time, result, receipt FROM cr_runs \
             WHERE sequence >= (SELECT COALESCE(MAX(sequence), 0) FROM cr_runs) - \(back) ORDER BY sequence
             """
         )
@@ -202,17 +211,16 @@ final class PostgresCleanRoomRecords: CleanRoomRecords {
 
     private func runs(_ query: PostgresQuery) async throws -> [CleanRoomStore.RunRecord] {
         var runs: [CleanRoomStore.RunRecord] = []
-        for try await (id, queryID, sequence, time, suppressed, result, receipt) in try await client.query(
+        for try await (id, queryID, sequence, time, result, receipt) in try await client.query(
             query,
             logger: logger
-        ).decode((String, String, Int64, Double, Int64, ByteBuffer, ByteBuffer).self) {
+        ).decode((String, String, Int64, Double, ByteBuffer, ByteBuffer).self) {
             runs.append(
                 .init(
                     id: id,
                     queryID: queryID,
                     sequence: sequence,
                     time: Date(timeIntervalSince1970: time),
-                    suppressedGroups: suppressed,
                     result: Array(buffer: result),
                     receipt: Array(buffer: receipt)
                 )

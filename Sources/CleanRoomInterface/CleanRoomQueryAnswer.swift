@@ -1,4 +1,7 @@
 /// What ``CleanRoomRunQuery`` answers: the encrypted result and the signed receipt of the run.
+///
+/// It says nothing of the groups below the minimum (not even how many there were): with a parameter, that count
+/// could depend on one record, and the host (and every reader of its status page) sees the answer.
 public struct CleanRoomQueryAnswer: Codable, Hashable, Sendable {
     /// The run's ID: the receipt's digest (SHA-256 of its canonical document), lower-case hex.
     public var id: String
@@ -9,8 +12,6 @@ public struct CleanRoomQueryAnswer: Codable, Hashable, Sendable {
     public var result: [UInt8]
     /// The receipt: a `Receipt` canonical document, signed by the enclave's attested key and chained.
     public var receipt: [UInt8]
-    /// Groups suppressed for too few distinct identities.
-    public var suppressedGroups: Int
     /// When the run finished, seconds since 1970.
     public var time: Int64
 
@@ -20,14 +21,12 @@ public struct CleanRoomQueryAnswer: Codable, Hashable, Sendable {
         queryID: String,
         result: [UInt8],
         receipt: [UInt8],
-        suppressedGroups: Int,
         time: Int64
     ) {
         self.id = id
         self.queryID = queryID
         self.result = result
         self.receipt = receipt
-        self.suppressedGroups = suppressedGroups
         self.time = time
     }
 }

@@ -217,7 +217,7 @@ extension EnclaveCommand.CleanRoomCLI {
                     for receipt in chain {
                         print(
                             "receipt \(receipt.sequence): contract \(receipt.contractID.hex), query \(receipt.queryID), "
-                                + "result \(receipt.result.hex), \(receipt.suppressedGroups) group(s) suppressed, "
+                                + "result \(receipt.result.hex), groups of at least \(receipt.minIdentities) identities, "
                                 + "ε \(Double(receipt.epsilonSpentMilli) / 1000): verified"
                         )
                     }

@@ -17,6 +17,26 @@ struct CleanRoomStoreRecordsTests {
         #expect(FileManager.default.fileExists(atPath: directory + "/cleanroom.sqlite"))
     }
 
+    @Test("SQLite: a database made before receipt v2 (a count of suppressed groups per run) opens, the count dropped")
+    func sqliteBeforeReceiptV2() async throws {
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        let path = directory + "/cleanroom.sqlite"
+        try await CleanRoomStore.open(directory: directory).close()
+        // The runs table as the older build made it, with one run.
+        for statement in [
+            "DROP TABLE cr_runs",
+            "CREATE TABLE cr_runs (id TEXT PRIMARY KEY, query TEXT NOT NULL, sequence INTEGER NOT NULL, time REAL NOT NULL, suppressed INTEGER NOT NULL, result BLOB NOT NULL, receipt BLOB NOT NULL)",
+            "INSERT INTO cr_runs VALUES ('old', 'q', 0, 1790000000.0, 1, X'01', X'02')",
+        ] {
+            _ = try await CleanRoomStore.executeSQLite(statement, path: path)
+        }
+        try await CleanRoomStoreRecordsChecks.beforeReceiptV2 {
+            try await CleanRoomStore.open(directory: directory)
+        } columns: {
+            try await CleanRoomStore.executeSQLite("PRAGMA table_info(cr_runs)", path: path).compactMap { $0["name"] }
+        }
+    }
+
     @Test("PostgreSQL: an unreachable server or a bad URL is a named error, not a hang")
     func unreachable() async throws {
         let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
@@ -58,10 +78,80 @@ struct CleanRoomStorePostgresTests {
         #expect(FileManager.default.fileExists(atPath: directory + "/datasets"))
     }
 
+    @Test(
+        "PostgreSQL: a database made before receipt v2 (a count of suppressed groups per run) opens, the count dropped"
+    )
+    func postgresBeforeReceiptV2() async throws {
+        let base = try #require(ProcessInfo.processInfo.environment["ENCLAVEKIT_TEST_POSTGRES_URL"])
+        let name = "cr_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        try await PostgresCleanRoomStore.execute("CREATE DATABASE \(name)", url: base)
+        var components = try #require(URLComponents(string: base))
+        components.path = "/" + name
+        let url = try #require(components.string)
+        // The runs table as the older build made it, with one run.
+        for statement in [
+            "CREATE TABLE cr_runs (id TEXT PRIMARY KEY, query TEXT NOT NULL, sequence BIGINT NOT NULL, time DOUBLE PRECISION NOT NULL, suppressed BIGINT NOT NULL, result BYTEA NOT NULL, receipt BYTEA NOT NULL)",
+            "INSERT INTO cr_runs VALUES ('old', 'q', 0, 1790000000.0, 1, decode('01', 'hex'), decode('02', 'hex'))",
+        ] {
+            try await PostgresCleanRoomStore.execute(statement, url: url)
+        }
+        let directory = try Fixtures.temporaryDirectory() + "/cleanroom"
+        try await CleanRoomStoreRecordsChecks.beforeReceiptV2 {
+            try await PostgresCleanRoomStore.open(directory: directory, url: url)
+        } columns: {
+            // execute answers no rows: a statement per column that fails when the column is not there.
+            var columns: [String] = []
+            for column in ["id", "query", "sequence", "time", "suppressed", "result", "receipt"] {
+                let check = """
+                    DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = \
+                    current_schema() AND table_name = 'cr_runs' AND column_name = '\(column)') THEN \
+                    RAISE EXCEPTION 'no such column'; END IF; END $$
+                    """
+                if (try? await PostgresCleanRoomStore.execute(check, url: url)) == nil { continue }
+                columns.append(column)
+            }
+            return columns
+        }
+    }
+
 }
 
 /// The checks both backends run.
 enum CleanRoomStoreRecordsChecks {
+    /// A store whose runs table an older build made (with `suppressed`, NOT NULL, and the run `old` in it) opens:
+    /// the old run is read, a new one (which has no such count) is stored, the column is gone (`columns` lists the
+    /// table's), and it opens again.
+    static func beforeReceiptV2(
+        open: () async throws -> CleanRoomStore,
+        columns: () async throws -> [String]
+    ) async throws {
+        let old = CleanRoomStore.RunRecord(
+            id: "old",
+            queryID: "q",
+            sequence: 0,
+            time: Date(timeIntervalSince1970: 1_790_000_000),
+            result: [1],
+            receipt: [2]
+        )
+        let new = CleanRoomStore.RunRecord(
+            id: "new",
+            queryID: "q",
+            sequence: 1,
+            time: Date(timeIntervalSince1970: 1_790_000_001),
+            result: [3],
+            receipt: [4]
+        )
+        let store = try await open()
+        #expect(try await store.runs() == [old])
+        try await store.putRun(new)
+        #expect(try await store.runs() == [old, new])
+        try await store.close()
+        #expect(try await columns() == ["id", "query", "sequence", "time", "result", "receipt"])
+        let reopened = try await open()
+        #expect(try await reopened.runs() == [old, new])
+        try await reopened.close()
+    }
+
     static func run(directory: String, open: () async throws -> CleanRoomStore) async throws {
         let store = try await open()
         #expect(store.dataSetPath("sales").hasPrefix(directory + "/datasets/"))
@@ -114,7 +204,6 @@ enum CleanRoomStoreRecordsChecks {
                 queryID: "q\(sequence % 2)",
                 sequence: Int64(sequence),
                 time: Date(timeIntervalSince1970: seconds),
-                suppressedGroups: Int64(sequence) * 2,
                 result: [byte, 0, 0xFF],
                 receipt: [UInt8](repeating: byte, count: 40)
             )

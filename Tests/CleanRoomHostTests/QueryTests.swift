@@ -113,9 +113,7 @@ struct QueryTests {
             let posted = try await CleanRoomHostRoutesTests.send(client, .post, "/queries", Array(body))
             #expect(posted.status == 200, "\(posted.text)")
             let answer = try JSONDecoder().decode(CleanRoomQueryAnswer.self, from: Data(posted.text.utf8))
-            #expect(answer.suppressedGroups == 1)
-
-            // The result opens for the recipient; the small group is absent.
+            // The result opens for the recipient; the small group is absent (the answer does not say how many were).
             let fetched = try await CleanRoomHostRoutesTests.send(client, .get, "/results/\(answer.id)")
             #expect(fetched.status == 200)
             #expect(Array(fetched.text.utf8) == answer.result)
@@ -132,7 +130,6 @@ struct QueryTests {
             let receipt = try Receipt(canonicalBytes: Array(receiptText.text.utf8))
             #expect(receipt.digest.hex == answer.id)
             #expect(receipt.result == envelope.digest)
-            #expect(receipt.suppressedGroups == 1)
             #expect(receipt.minIdentities == 3)
             #expect(receipt.sequence == 0)
             #expect(receipt.inputs["a_tx"] != nil)
@@ -148,7 +145,7 @@ struct QueryTests {
             #expect(next.parameters == ["min": "integer:0"])
             try ReceiptChain.verify([receipt, next], evidenceKey: Self.receiptKey)
             var forged = next
-            forged.suppressedGroups = 0
+            forged.minIdentities = 2
             #expect(throws: CleanRoomError(.badReceipt, "")) {
                 try ReceiptChain.verify([receipt, forged], evidenceKey: Self.receiptKey)
             }
@@ -156,7 +153,6 @@ struct QueryTests {
             // The status page's query log lists both runs.
             let status = try await HostStatus.of(harness.host)
             #expect(status.queries.map(\.id) == [answer.id, second.id])
-            #expect(status.queries.map(\.suppressedGroups) == [1, 1])
             let page = try await CleanRoomHostRoutesTests.send(client, .get, "/")
             #expect(page.text.contains(answer.id) && page.text.contains("count-above"))
             let missing = try await CleanRoomHostRoutesTests.send(
@@ -165,6 +161,118 @@ struct QueryTests {
                 "/receipts/\(String(repeating: "0", count: 64))"
             )
             #expect(missing.status == 404)
+        }
+    }
+
+    /// A JSON object's members but `dropped`, as sorted JSON text (what two runs are compared on).
+    static func members(_ bytes: [UInt8], without dropped: Set<String>) throws -> String {
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        var kept = object.filter { !dropped.contains($0.key) }
+        // The receipt's evidence (the same for both runs), by its digest: it is long.
+        if let evidence = kept["evidence"] as? String {
+            kept["evidence"] = SHA256.hash(data: Data(evidence.utf8)).map { String(format: "%02x", $0) }.joined()
+        }
+        return String(decoding: try JSONSerialization.data(withJSONObject: kept, options: [.sortedKeys]), as: UTF8.self)
+    }
+
+    /// What the host and the public see of a run, with the run's own fields (its ID, time, sequence, parameters, the
+    /// result's ciphertext and digest, the link and the signature) taken out.
+    struct Seen: Equatable, CustomStringConvertible {
+        var answer: String
+        var receipt: String
+        var record: [String]
+        var status: String
+        var pageRow: String
+        var resultSize: Int
+
+        var description: String {
+            "answer \(answer)\nreceipt \(receipt)\nrecord \(record)\nstatus \(status)\npage \(pageRow)\nsize \(resultSize)"
+        }
+    }
+
+    /// Review finding F1: the number of groups below the minimum must never leave the enclave. `count-above` with
+    /// :min 5 matches one row of shop-small (card-101's amount 5: a group of one card, suppressed), with :min 6
+    /// none; a count of suppressed groups would tell the host, and anyone reading the status page or the receipts,
+    /// whether card-101 spent at least 5 (a binary search on :min finds the amount, below the threshold). Both runs
+    /// must look the same from outside the enclave: the answer, the receipt's signed bytes (GET /receipts/{id}),
+    /// the store's row (and the database file), GET /status and the status page, apart from the run's own fields.
+    @Test func theCountOfSuppressedGroupsNeverLeavesTheEnclave() async throws {
+        let (harness, contract) = try await loaded()
+        defer { Task { await harness.close() } }
+        let app = Application(router: CleanRoomServer.router(host: harness.host))
+        try await app.test(.router) { client in
+            var runs: [(id: String, answer: String, receipt: String, record: [String], size: Int)] = []
+            for (min, n) in [("integer:5", "integer:35"), ("integer:6", "integer:34")] {
+                let body = try JSONEncoder().encode(try request(contract, "count-above", parameters: ["min": min]))
+                let posted = try await CleanRoomHostRoutesTests.send(client, .post, "/queries", Array(body))
+                #expect(posted.status == 200, "\(posted.text)")
+                let answer = try JSONDecoder().decode(CleanRoomQueryAnswer.self, from: Data(posted.text.utf8))
+                // Suppression, proved by the rows that come out: shop-small never does, whichever :min.
+                let plaintext = try ResultEnvelope(canonicalBytes: answer.result).open(
+                    as: "analyst",
+                    key: parties.recipient
+                )
+                let table = try JSONDecoder().decode(CleanRoomResultTable.self, from: Data(plaintext))
+                #expect(table.rows == [["text:shop-big", n]], "\(min)")
+                // GET /receipts/{id} serves the answer's receipt as it is.
+                let served = try await CleanRoomHostRoutesTests.send(client, .get, "/receipts/\(answer.id)")
+                #expect(served.status == 200)
+                #expect(Array(served.text.utf8) == answer.receipt)
+                let record = try #require(try await harness.store.run(answer.id))
+                #expect(record.result == answer.result && record.receipt == answer.receipt)
+                let own: Set = ["id", "sequence", "time", "result", "receipt"]
+                runs.append(
+                    (
+                        answer.id,
+                        try Self.members(Array(posted.text.utf8), without: own),
+                        try Self.members(
+                            answer.receipt,
+                            without: ["parameters", "result", "time", "sequence", "previous", "signature"]
+                        ),
+                        Mirror(reflecting: record).children.filter { !own.contains($0.label ?? "") }.map {
+                            "\($0.label ?? ""): \($0.value)"
+                        },
+                        answer.result.count
+                    )
+                )
+            }
+            // The status (GET /status) and the status page (GET /), per run.
+            let statusText = try await CleanRoomHostRoutesTests.send(client, .get, "/status")
+            let status = try JSONDecoder().decode(HostStatus.self, from: Data(statusText.text.utf8))
+            let statusObject = try #require(
+                try JSONSerialization.jsonObject(with: Data(statusText.text.utf8)) as? [String: Any]
+            )
+            let logged = try #require(statusObject["queries"] as? [Any])
+            #expect(status.queries.map(\.id) == runs.map(\.id))
+            let page = try await CleanRoomHostRoutesTests.send(client, .get, "/")
+            let format = ISO8601DateFormatter()
+            var seen: [Seen] = []
+            for (index, run) in runs.enumerated() {
+                let entry = try #require(status.queries.first { $0.id == run.id })
+                let row = try #require(page.text.split(separator: "\n").first { $0.contains(run.id) })
+                let time = format.string(from: Date(timeIntervalSince1970: TimeInterval(entry.time)))
+                seen.append(
+                    Seen(
+                        answer: run.answer,
+                        receipt: run.receipt,
+                        record: run.record,
+                        status: try Self.members(
+                            Array(try JSONSerialization.data(withJSONObject: logged[index])),
+                            without: ["id", "sequence", "time"]
+                        ),
+                        pageRow: row.replacingOccurrences(of: run.id, with: "ID")
+                            .replacingOccurrences(of: time, with: "TIME")
+                            .replacingOccurrences(of: "<td>\(entry.sequence)</td>", with: "<td>SEQ</td>"),
+                        resultSize: run.size
+                    )
+                )
+            }
+            #expect(seen[0] == seen[1])
+            #expect(!seen[0].description.lowercased().contains("suppress"), "\(seen[0])")
+            // Nor does any file of the host's store (its database among them) hold such a column.
+            #expect(FileManager.default.fileExists(atPath: harness.directory + "/cleanroom.sqlite"))
+            let files = try CleanRoomHostRoutesTests.filesContaining(Array("suppressed".utf8), under: harness.directory)
+            #expect(files.isEmpty, "\(files)")
         }
     }
 

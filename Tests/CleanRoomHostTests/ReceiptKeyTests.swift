@@ -125,7 +125,6 @@ struct ReceiptKeyTests {
             inputs: [:],
             result: try Digest32(bytes: Array(SHA256.hash(data: [2]))),
             minIdentities: 3,
-            suppressedGroups: 0,
             epsilonSpentMilli: 0,
             time: 0,
             sequence: 0,

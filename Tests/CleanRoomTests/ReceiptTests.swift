@@ -46,7 +46,6 @@ struct ReceiptTests {
                 inputs: ["a_tx": try Digest32(bytes: [UInt8](repeating: 1, count: 32))],
                 result: try Digest32(bytes: [UInt8](repeating: UInt8(index), count: 32)),
                 minIdentities: 3,
-                suppressedGroups: 1,
                 epsilonSpentMilli: 0,
                 time: 1_700_000_000 + Int64(index),
                 sequence: Int64(index),
@@ -70,7 +69,7 @@ struct ReceiptTests {
         try ReceiptChain.verify(Array(receipts[1...]), after: receipts[0], evidenceKey: evidence)
 
         var tampered = receipts
-        tampered[1].suppressedGroups = 0
+        tampered[1].minIdentities = 2
         expectError(.badReceipt) { try ReceiptChain.verify(tampered, evidenceKey: evidence) }
         expectError(.badReceipt) { try ReceiptChain.verify([receipts[0], receipts[2]], evidenceKey: evidence) }
         expectError(.badReceipt) { try ReceiptChain.verify([receipts[1], receipts[0]], evidenceKey: evidence) }
@@ -86,5 +85,41 @@ struct ReceiptTests {
         var text = String(decoding: receipts[0].canonicalBytes, as: UTF8.self)
         text = text.replacingOccurrences(of: "\"time\":", with: "\"zz\":1,\"time\":")
         expectError(.badReceipt) { _ = try Receipt(canonicalBytes: Array(text.utf8)) }
+    }
+
+    /// `receipts`' first one with `change` applied to its members, as a canonical document.
+    func document(_ change: (inout [String: CanonicalJSON]) -> Void) throws -> [UInt8] {
+        guard case .object(var members) = try CanonicalJSON.parseCanonical(try chain(1)[0].canonicalBytes) else {
+            throw CleanRoomError(.malformed, "a receipt is not an object")
+        }
+        change(&members)
+        return CanonicalJSON.object(members).canonicalBytes
+    }
+
+    @Test("receipts say nothing of the suppressed groups; a v1 receipt (which did) is refused by name")
+    func receiptFormat() throws {
+        let current = try chain(1)[0]
+        let text = String(decoding: current.canonicalBytes, as: UTF8.self)
+        #expect(text.contains("\"version\":2"))
+        #expect(!text.lowercased().contains("suppress"), "\(text)")
+        #expect(String(decoding: current.message.prefix(31), as: UTF8.self) == "EnclaveKit.cleanroom.receipt.v2")
+        // v1: no version, a suppressedGroups count (refused before its signature is looked at).
+        let v1 = try document {
+            $0["version"] = nil
+            $0["suppressedGroups"] = .integer(1)
+        }
+        expectError(.formatOutdated) { _ = try Receipt(canonicalBytes: v1) }
+        expectError(.formatOutdated) { _ = try Receipt(canonicalBytes: try document { $0["version"] = .integer(1) }) }
+        // A newer version, a version that is not a positive integer, no version at all, or a v2 receipt that carries
+        // the count: not a receipt this build reads.
+        for document in [
+            try document { $0["version"] = .integer(3) },
+            try document { $0["version"] = .string("2") },
+            try document { $0["version"] = .integer(0) },
+            try document { $0["version"] = nil },
+            try document { $0["suppressedGroups"] = .integer(0) },
+        ] {
+            expectError(.badReceipt) { _ = try Receipt(canonicalBytes: document) }
+        }
     }
 }
