@@ -86,23 +86,17 @@ public struct CleanRoomCounterRequest: Codable, Hashable, Sendable {
 
     /// What the enclave signs for an increment: `EnclaveKit.counter.increment.v1` and a zero byte, then the contract
     /// ID, `expected` (8 bytes, big-endian), the state digest and the nonce, each string preceded by its UTF-8 length
-    /// (4 bytes, big-endian). The key broker verifies the same bytes.
+    /// (4 bytes, big-endian). Built by EnclaveCore's `RollbackCounterMessage.increment`, the builder the key broker
+    /// verifies with.
     public static func incrementMessage(contractID: String, expected: UInt64, state: String, nonce: String) -> [UInt8] {
-        func field(_ text: String) -> [UInt8] {
-            let bytes = Array(text.utf8)
-            return withUnsafeBytes(of: UInt32(truncatingIfNeeded: bytes.count).bigEndian, Array.init) + bytes
-        }
-        return Array("EnclaveKit.counter.increment.v1".utf8) + [0] + field(contractID)
-            + withUnsafeBytes(of: expected.bigEndian, Array.init) + field(state) + field(nonce)
+        RollbackCounterMessage.increment(contract: contractID, expected: expected, state: state, nonce: nonce)
     }
 
     /// What the broker signs (ES256) for an answer: a domain line, then `contract=`, `value=`, `state=` (empty at
-    /// value 0) and `nonce=` lines. Every field is hex or decimal, so the text can't be ambiguous.
+    /// value 0) and `nonce=` lines. Every field is hex or decimal, so the text can't be ambiguous. Built by
+    /// EnclaveCore's `RollbackCounterMessage.answer`, the builder the key broker signs with.
     public static func message(contractID: String, value: UInt64, state: String, nonce: String) -> [UInt8] {
-        Array(
-            "EnclaveKit.rollbackCounter.v1\ncontract=\(contractID)\nvalue=\(value)\nstate=\(state)\nnonce=\(nonce)"
-                .utf8
-        )
+        RollbackCounterMessage.answer(contract: contractID, value: value, state: state, nonce: nonce)
     }
 }
 

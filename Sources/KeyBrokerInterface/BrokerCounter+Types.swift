@@ -79,23 +79,18 @@ public struct BrokerCounterRequest: Codable, Hashable, Sendable {
 
     /// What the clean room enclave signs for an increment (``requestSignature``): `EnclaveKit.counter.increment.v1`
     /// and a zero byte, then the contract ID, `expected` (8 bytes, big-endian), the state digest and the nonce, each
-    /// string preceded by its UTF-8 length (4 bytes, big-endian), so no two requests share a message. The clean room
-    /// enclave builds the same bytes (`CleanRoomCounterRequest.incrementMessage`).
+    /// string preceded by its UTF-8 length (4 bytes, big-endian), so no two requests share a message. Built by
+    /// EnclaveCore's `RollbackCounterMessage.increment`, as the clean room enclave builds it
+    /// (`CleanRoomCounterRequest.incrementMessage`).
     public static func incrementMessage(contract: String, expected: UInt64, state: String, nonce: String) -> [UInt8] {
-        func field(_ text: String) -> [UInt8] {
-            let bytes = Array(text.utf8)
-            return withUnsafeBytes(of: UInt32(truncatingIfNeeded: bytes.count).bigEndian, Array.init) + bytes
-        }
-        return Array("EnclaveKit.counter.increment.v1".utf8) + [0] + field(contract)
-            + withUnsafeBytes(of: expected.bigEndian, Array.init) + field(state) + field(nonce)
+        RollbackCounterMessage.increment(contract: contract, expected: expected, state: state, nonce: nonce)
     }
 
     /// What the broker signs: `EnclaveKit.rollbackCounter.v1`, then `contract=`, `value=`, `state=` and `nonce=`
-    /// lines (the clean room enclave verifies the same text).
+    /// lines. Built by EnclaveCore's `RollbackCounterMessage.answer`, as the clean room enclave builds the text it
+    /// verifies (`CleanRoomCounterRequest.message`).
     public static func message(contract: String, value: UInt64, state: String, nonce: String) -> [UInt8] {
-        Array(
-            "EnclaveKit.rollbackCounter.v1\ncontract=\(contract)\nvalue=\(value)\nstate=\(state)\nnonce=\(nonce)".utf8
-        )
+        RollbackCounterMessage.answer(contract: contract, value: value, state: state, nonce: nonce)
     }
 }
 
