@@ -476,7 +476,8 @@ let package = Package(
         .testTarget(
             name: "CleanRoomTests",
             dependencies: [
-                "CleanRoom", "CleanRoomEngine", "EnclaveCore", .product(name: "Crypto", package: "swift-crypto"),
+                "CleanRoom", "CleanRoomEngine", "EnclaveCore", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),

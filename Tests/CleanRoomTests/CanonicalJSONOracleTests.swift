@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import CleanRoom
@@ -48,53 +49,24 @@ struct CanonicalJSONOracleTests {
         return result
     }
 
-    /// Whether Foundation's reading of a document is `value`.
+    /// Whether Foundation's reading of a document is `value` (its integers exact, no `null`, no fractions).
     static func matches(_ value: CanonicalJSON, _ object: Any) -> Bool {
         switch value {
-        case .string(let text):
-            return (object as? String).map { Array($0.utf8) == Array(text.utf8) } ?? false
-        case .bool(let flag):
-            guard let number = object as? NSNumber, String(cString: number.objCType) == "c" else {
-                return false
-            }
-            return number.boolValue == flag
+        case .string(let text): return FoundationJSON.isString(object, text)
+        case .bool(let flag): return FoundationJSON.isBool(object, flag)
         case .integer(let integer):
-            guard let number = object as? NSNumber, String(cString: number.objCType) != "c" else {
-                return false
-            }
+            guard let number = FoundationJSON.number(object) else { return false }
             return number.int64Value == integer && number.doubleValue == Double(integer)
-        case .array(let items):
-            guard let array = object as? [Any], array.count == items.count else { return false }
-            return zip(items, array).allSatisfy { matches($0, $1) }
-        case .object(let members):
-            guard let dictionary = object as? [String: Any], dictionary.count == members.count else {
-                return false
-            }
-            return members.allSatisfy { key, member in
-                dictionary[key].map { matches(member, $0) } ?? false
-            }
+        case .array(let items): return FoundationJSON.isArray(object, items, matches)
+        case .object(let members): return FoundationJSON.isObject(object, members, matches)
         }
-    }
-
-    /// The depth of Foundation's reading, scalars counting as a level (a scalar document is 0 deep).
-    static func depth(_ object: Any) -> Int {
-        if let array = object as? [Any] { return 1 + (array.map(depth).max() ?? -1) }
-        if let dictionary = object as? [String: Any] {
-            return 1 + (dictionary.values.map(depth).max() ?? -1)
-        }
-        return 0
     }
 
     static func check(_ bytes: [UInt8]) -> Bool {
-        let foundation = try? JSONSerialization.jsonObject(
-            with: Data(bytes),
-            options: .fragmentsAllowed
-        )
+        let foundation = FoundationJSON.read(bytes)
         let read = Result { () throws(CleanRoomError) in try CanonicalJSON.parse(bytes) }
         func fail(_ what: String) -> Bool {
-            Issue.record(
-                "\(what): \(String(decoding: bytes.prefix(300), as: UTF8.self).debugDescription)"
-            )
+            Issue.record("\(what): \(JSONCorpus.excerpt(bytes))")
             return false
         }
         switch read {
@@ -102,7 +74,7 @@ struct CanonicalJSONOracleTests {
             guard let foundation, matches(value, foundation) else {
                 return fail("Foundation reads otherwise")
             }
-            guard Self.depth(foundation) <= CanonicalJSON.maxDepth else {
+            guard FoundationJSON.depth(foundation) <= CanonicalJSON.maxDepth else {
                 return fail("accepted too deep")
             }
             let encoded = value.canonicalBytes
@@ -115,7 +87,7 @@ struct CanonicalJSONOracleTests {
             }
         case .failure(let error) where error.code == .limitExceeded:
             guard let foundation else { break }  // too deep before it was malformed
-            guard Self.depth(foundation) > CanonicalJSON.maxDepth || bytes.count > CanonicalJSON.maxBytes
+            guard FoundationJSON.depth(foundation) > CanonicalJSON.maxDepth || bytes.count > CanonicalJSON.maxBytes
             else {
                 return fail("limitExceeded, yet Foundation reads it within the limits")
             }

@@ -1,6 +1,7 @@
 import AttestationAPI
 import EnclaveCore
 import Foundation
+import TestSupport
 import Testing
 
 @testable import KeyBroker
@@ -48,57 +49,37 @@ struct TokenJSONOracleTests {
     static func matches(_ value: TokenValue, _ object: Any) -> Bool {
         switch value {
         case .null: return object is NSNull
-        case .string(let text):
-            return (object as? String).map { Array($0.utf8) == Array(text.utf8) } ?? false
-        case .bool(let flag):
-            guard let number = object as? NSNumber, String(cString: number.objCType) == "c" else {
-                return false
-            }
-            return number.boolValue == flag
+        case .string(let text): return FoundationJSON.isString(object, text)
+        case .bool(let flag): return FoundationJSON.isBool(object, flag)
         case .integer(let integer): return sameNumber(Double(integer), object)
         case .double(let double): return sameNumber(double, object)
-        case .array(let elements):
-            guard let array = object as? [Any], array.count == elements.count else { return false }
-            return zip(elements, array).allSatisfy { matches($0, $1) }
-        case .object(let members):
-            guard let dictionary = object as? [String: Any], dictionary.count == members.count else {
-                return false
-            }
-            return members.allSatisfy { key, member in
-                dictionary[key].map { matches(member, $0) } ?? false
-            }
+        case .array(let elements): return FoundationJSON.isArray(object, elements, matches)
+        case .object(let members): return FoundationJSON.isObject(object, members, matches)
         }
     }
 
+    /// Whether Foundation read a number of `expected`'s value (to the last bit or two of a double).
     static func sameNumber(_ expected: Double, _ object: Any) -> Bool {
-        guard let number = object as? NSNumber, String(cString: number.objCType) != "c" else {
-            return false
-        }
-        let actual = number.doubleValue
+        guard let actual = FoundationJSON.number(object)?.doubleValue else { return false }
         return actual == expected || abs(actual - expected) <= abs(expected) * 1e-15
     }
 
     static func check(_ bytes: [UInt8]) -> Bool {
-        let foundation = try? JSONSerialization.jsonObject(
-            with: Data(bytes),
-            options: .fragmentsAllowed
-        )
+        let foundation = FoundationJSON.read(bytes)
         let read = try? TokenJSON.parse(bytes, maximumDepth: 64)
         if let read {
             guard let foundation, matches(read, foundation) else {
-                Issue.record(
-                    "Foundation reads otherwise: \(String(decoding: bytes.prefix(300), as: UTF8.self))"
-                )
+                Issue.record("Foundation reads otherwise: \(JSONCorpus.excerpt(bytes))")
                 return false
             }
         }
         let tape = try? JSONTape(parsing: bytes, rules: .collateral)
         if tape != nil, read == nil {
-            Issue.record("TokenJSON refuses what the collateral tape reads: \(bytes.prefix(300))")
+            Issue.record("TokenJSON refuses what the collateral tape reads: \(JSONCorpus.excerpt(bytes))")
             return false
         }
         if (try? TokenJSON.parse(bytes, maximumDepth: 63)) != nil, tape == nil {
-            Issue.record("the collateral tape refuses what TokenJSON reads 63 deep: \(bytes.prefix(300))")
+            Issue.record("the collateral tape refuses what TokenJSON reads 63 deep: \(JSONCorpus.excerpt(bytes))")
             return false
         }
         return true
@@ -119,11 +100,7 @@ struct TokenJSONOracleTests {
             if !Self.check(document) { failures += 1 }
             let read = (try? TokenJSON.parse(document, maximumDepth: 64)) != nil
             if read { accepted += 1 }
-            if !read,
-                (try? JSONSerialization.jsonObject(with: Data(document), options: .fragmentsAllowed)) != nil
-            {
-                foundationOnly += 1
-            }
+            if !read, FoundationJSON.read(document) != nil { foundationOnly += 1 }
             if failures > 20 { break }
         }
         #expect(failures == 0)

@@ -1,26 +1,33 @@
 import Foundation
 
 /// Documents for the JSON readers' differential tests (the key broker's `TokenJSON`, the clean room's
-/// `CanonicalJSON`; this file is linked into both test targets): every input the readers' own tests use, real
-/// documents from Tests/Vectors, and hostile mutations of all of them — byte flips, truncations at every length,
-/// insertions, deletions, duplicated runs, duplicate keys (escaped, canonically equivalent, past the 16th member),
-/// nesting around each limit, big and odd numbers, escapes, surrogates and invalid UTF-8.
-enum JSONCorpus {
+/// `CanonicalJSON`, each against ``FoundationJSON``): every input the readers' own tests use, real documents from
+/// Tests/Vectors, and hostile mutations of all of them — byte flips, truncations at every length, insertions,
+/// deletions, duplicated runs, duplicate keys (escaped, canonically equivalent, past the 16th member), nesting around
+/// each limit, big and odd numbers, escapes, surrogates and invalid UTF-8.
+public enum JSONCorpus {
     /// A deterministic generator (splitmix64), so that a failure names a reproducible input.
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
+    public struct Generator: Sendable {
+        /// The state, advanced by each number drawn.
+        public var state: UInt64
+
+        /// A generator that starts from `state` (the seed).
+        public init(state: UInt64) { self.state = state }
+
+        /// The next 64 random bits.
+        public mutating func next() -> UInt64 {
             state &+= 0x9E37_79B9_7F4A_7C15
             var z = state
             z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
             return z ^ (z >> 31)
         }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+        /// A number from 0 to `bound - 1` (`bound` must be positive).
+        public mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
     }
 
     /// The inputs of the readers' own tests (ReleaseFastPathTests, ContractTests, JSONTapeTests) and more edge cases.
-    static let seeds: [String] = [
+    public static let seeds: [String] = [
         #"{"a":1,"b":-2,"c":2.5,"d":true,"e":false,"f":null,"g":"x","h":[1,"y",[],{}],"i":{"j":{"k":[null]}}}"#,
         #"{"n":[0,-0,2.0,1e2,1E+2,0.1e1,1.5e1,100e-2,-0.0,9223372036854775807,-9223372036854775808]}"#,
         #"{"n":[9223372036854775808,12345678901234567890,1e19,2.5,1e-300,0.000001,-1.25e-3,123456789.125]}"#,
@@ -48,7 +55,7 @@ enum JSONCorpus {
     ]
 
     /// Invalid or unusual UTF-8 sequences, inside a string and outside one.
-    static let utf8: [[UInt8]] = [
+    public static let utf8: [[UInt8]] = [
         [0xC3, 0x28], [0xA0, 0xA1], [0xE2, 0x28, 0xA1], [0xE2, 0x82, 0x28], [0xF0, 0x28, 0x8C, 0xBC],
         [0xF0, 0x90, 0x28, 0xBC], [0xF8, 0xA1, 0xA1, 0xA1, 0xA1], [0xC0, 0x80], [0xED, 0xA0, 0x80],
         [0xED, 0xBF, 0xBF], [0xF4, 0x90, 0x80, 0x80], [0xEF, 0xBF, 0xBF], [0xFF], [0xFE], [0xC3], [0xE2, 0x82],
@@ -56,9 +63,8 @@ enum JSONCorpus {
     ]
 
     /// Real JSON documents under Tests/Vectors (up to 64 KiB each, at most `limit` of them).
-    static func vectors(limit: Int = 24) -> [[UInt8]] {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Vectors")
+    public static func vectors(limit: Int = 24) -> [[UInt8]] {
+        let root = URL(fileURLWithPath: Vectors.root)
         guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else { return [] }
         var paths: [String] = []
         for case let url as URL in walker where url.pathExtension == "json" { paths.append(url.path) }
@@ -72,7 +78,7 @@ enum JSONCorpus {
     }
 
     /// Nesting of arrays and objects from `low` to `high` levels, empty inside, with a scalar inside, and unclosed.
-    static func nesting(_ low: Int, _ high: Int) -> [[UInt8]] {
+    public static func nesting(_ low: Int, _ high: Int) -> [[UInt8]] {
         var result: [[UInt8]] = []
         for depth in max(0, low)...high {
             let open = String(repeating: "[", count: depth)
@@ -93,7 +99,7 @@ enum JSONCorpus {
     }
 
     /// Objects of `count` members with a duplicate key (plain, escaped, canonically equivalent) at the end.
-    static func duplicates() -> [[UInt8]] {
+    public static func duplicates() -> [[UInt8]] {
         var result: [[UInt8]] = []
         for count in [1, 2, 15, 16, 17, 40] {
             let members = (0..<count).map { "\"k\($0)\":\($0)" }
@@ -109,13 +115,13 @@ enum JSONCorpus {
     }
 
     /// Every prefix of `document` (for short documents) or a sample of them.
-    static func truncations(_ document: [UInt8], generator: inout Generator) -> [[UInt8]] {
+    public static func truncations(_ document: [UInt8], generator: inout Generator) -> [[UInt8]] {
         if document.count <= 300 { return (0..<document.count).map { Array(document[..<$0]) } }
         return (0..<60).map { _ in Array(document[..<generator.below(document.count)]) }
     }
 
     /// `rounds` random mutations of `document`: one to three byte edits each.
-    static func mutations(_ document: [UInt8], rounds: Int, generator: inout Generator) -> [[UInt8]] {
+    public static func mutations(_ document: [UInt8], rounds: Int, generator: inout Generator) -> [[UInt8]] {
         let alphabet = Array(#"{}[]":,\/ bfnrtu0123456789.eE+-aé"#.utf8) + [0x00, 0x1F, 0x7F, 0x80, 0xC3, 0xED, 0xFF]
         var result: [[UInt8]] = []
         for _ in 0..<rounds {
@@ -142,7 +148,7 @@ enum JSONCorpus {
 
     /// The whole corpus: seeds, vectors, `extra` documents (valid ones the caller generated), each with its
     /// truncations and `rounds` mutations; nesting from `depths`; duplicates; strings with every odd UTF-8 sequence.
-    static func documents(extra: [[UInt8]], depths: ClosedRange<Int>, rounds: Int, seed: UInt64) -> [[UInt8]] {
+    public static func documents(extra: [[UInt8]], depths: ClosedRange<Int>, rounds: Int, seed: UInt64) -> [[UInt8]] {
         var generator = Generator(state: seed)
         let base = seeds.map { Array($0.utf8) } + vectors() + extra + duplicates()
         var result = base
@@ -158,5 +164,10 @@ enum JSONCorpus {
             result.append(sequence)
         }
         return result
+    }
+
+    /// The start of `document` (300 bytes at most) as quoted text, for a test's failure message.
+    public static func excerpt(_ document: [UInt8]) -> String {
+        String(decoding: document.prefix(300), as: UTF8.self).debugDescription
     }
 }

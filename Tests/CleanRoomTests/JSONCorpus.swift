@@ -1,1 +1,0 @@
-../KeyBrokerTests/JSONCorpus.swift
