@@ -13,7 +13,9 @@ internal import _CryptoExtras
 /// `AlgorithmNotAllowed`; `iss` names a trusted authority — `UntrustedIssuer`; `kid` names one of that authority's
 /// pinned certificates — `UnknownKeyID` (`jku`, `x5u`, `jwk` and `x5c` headers are ignored: a key is never taken
 /// from the token, nor fetched); the signature verifies with that key, whose type must match `alg` —
-/// `InvalidSignature`; `exp` is present and not past, `nbf` and `iat` not in the future, both with ``clockSkew`` —
+/// `InvalidSignature`; the token is an attestation token, not one of the service's policy tokens (signed with the
+/// same key): `typ` absent or `JWT`, a string `x-ms-attestation-type`, and none of `x-enclavekit-token-kind`,
+/// `x-ms-policy`, `x-ms-policy-result` — `NotAnAttestationToken`; `exp` is present and not past, `nbf` and `iat` not in the future, both with ``clockSkew`` —
 /// `TokenExpired`, `TokenNotYetValid`; a requested nonce equals the token's — `NonceMismatch`.
 public struct ReleaseTokenVerifier: Sendable {
     /// The JWS algorithms accepted.
@@ -127,6 +129,7 @@ public struct ReleaseTokenVerifier: Sendable {
         guard Self.verify(parsed.signature, over: parsed.signedBytes, algorithm: algorithm, key: key) else {
             throw KeyBrokerError(Code.invalidSignature, "the token's signature does not verify with the pinned key")
         }
+        try Self.checkAttestationToken(header: header, claims: claims)
         let time = now.timeIntervalSince1970
         guard let expiry = Self.number(claims["exp"]) else {
             throw KeyBrokerError(Code.tokenExpired, "the token has no numeric exp")
@@ -154,6 +157,36 @@ public struct ReleaseTokenVerifier: Sendable {
             normalizedIssuer: normalizedIssuer,
             keyID: kid
         )
+    }
+
+    /// The claims only a policy token carries (the attestation service's `GET /policies/{type}` and the answers to
+    /// policy and certificate changes; MAA's policy tokens carry the last two).
+    static let policyTokenClaims = ["x-enclavekit-token-kind", "x-ms-policy", "x-ms-policy-result"]
+
+    /// Refuses (`NotAnAttestationToken`) a token that is not an attestation token, as the client's `TokenVerifier`
+    /// does: the service signs its policy tokens with its attestation key, so the signature alone does not tell them
+    /// apart. An attestation token as MAA and the service issue it has `typ` `JWT` (or none), names its
+    /// `x-ms-attestation-type` and carries no policy claim; a policy token has `typ` `policy+jwt` (MAA's: `JWT`),
+    /// `x-enclavekit-token-kind`, `x-ms-policy` or `x-ms-policy-result`, and no attestation type.
+    static func checkAttestationToken(
+        header: [String: TokenValue],
+        claims: [String: TokenValue]
+    ) throws(KeyBrokerError) {
+        let code = BrokerRefusal.Code.notAttestationToken
+        if let type = header["typ"] {
+            guard case .string(let text) = type, text.uppercased() == "JWT" else {
+                throw KeyBrokerError(code, "the token is not an attestation token: its typ is not JWT")
+            }
+        }
+        guard case .string(let attestationType)? = claims["x-ms-attestation-type"], !attestationType.isEmpty else {
+            throw KeyBrokerError(code, "the token is not an attestation token: it names no x-ms-attestation-type")
+        }
+        if let name = policyTokenClaims.first(where: { claims[$0] != nil }) {
+            throw KeyBrokerError(
+                code,
+                "the token is not an attestation token: it carries the policy token claim \(name)"
+            )
+        }
     }
 
     /// Every trusted authority with the thumbprints of its pinned certificates (the broker's evidence binds these).

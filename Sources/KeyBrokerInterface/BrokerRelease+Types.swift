@@ -63,6 +63,10 @@ public struct BrokerRefusal: Codable, Hashable, Sendable, CustomStringConvertibl
         public static let algorithmNotAllowed = "AlgorithmNotAllowed"
         /// The token's issuer is not one of the broker's trusted authorities.
         public static let untrustedIssuer = "UntrustedIssuer"
+        /// The token verifies but is not an attestation token: its header's `typ` is neither absent nor `JWT` (the
+        /// attestation service gives its policy tokens `policy+jwt`), it names no `x-ms-attestation-type`, or it
+        /// carries a policy token's claims (`x-enclavekit-token-kind`, `x-ms-policy`, `x-ms-policy-result`).
+        public static let notAttestationToken = "NotAnAttestationToken"
         /// The token's `kid` names no pinned certificate of its authority.
         public static let unknownKeyID = "UnknownKeyID"
         /// The signature does not verify with the authority's pinned key.
