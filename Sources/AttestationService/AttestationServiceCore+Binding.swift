@@ -74,7 +74,8 @@ extension AttestationServiceCore {
 
     /// Init-time data is vouched for only when the evidence measured it at launch: its SHA-256 (or SHA-384) must be
     /// SGX CONFIGID, TDX MRCONFIGID or SEV-SNP HOST_DATA (zero-padded). Anything else is refused
-    /// (`InitTimeDataNotBound`): it never becomes a claim on the requester's word.
+    /// (`InitTimeDataNotBound`): it never becomes a claim on the requester's word. JSON with a member named twice is
+    /// refused (`DuplicateJSONKey`), as in runtime data.
     func bindInitTimeData(
         _ initTime: (data: [UInt8], json: Bool),
         claims: Claims,
@@ -99,10 +100,12 @@ extension AttestationServiceCore {
                 } ?? "this evidence measures no init-time data"
             )
         }
+        // As runtime data: JSON with a member named twice is refused whatever the declared type (the service would
+        // sign what Foundation kept, a relying party reading the JSON or the binary copy might keep the other).
+        let parsed = try? JSONDecoder().decode(TokenValue.self, from: Data(initTime.data))
+        if parsed != nil { _ = try StrictJSON(initTime.data, what: "the init-time data") }
         if initTime.json {
-            guard let object = try? JSONDecoder().decode(TokenValue.self, from: Data(initTime.data)),
-                case .object = object
-            else {
+            guard let object = parsed, case .object = object else {
                 throw ServiceError.badRequest("InvalidInitTimeData", "initTimeData of type JSON is not a JSON object")
             }
             token["x-ms-inittime"] = object
