@@ -97,8 +97,8 @@ extension AttestationServiceCore {
     }
 
     /// Reset the policy of `type` to the default: with policy signers, `jws` is a signed request (naming this type,
-    /// the operation `reset` and a new version, or in MAA's form: an empty payload, accepted once); without,
-    /// `credential` must be the administrator's token.
+    /// the operation `reset` and a new version, or in MAA's form: an empty payload, see
+    /// `commitUnversionedReset(digest:type:at:)`); without, `credential` must be the administrator's token.
     public func resetPolicy(
         type: AttestationType,
         jws: String? = nil,
@@ -106,9 +106,21 @@ extension AttestationServiceCore {
         at time: Date = Date()
     ) async throws -> String {
         let request = try await authorize(.reset, type: type, jws: jws, credential: credential, at: time)
-        try await commit(request, scope: type.rawValue, at: time)
-        try await store.setPolicy(nil, type: type.rawValue)
-        logger.notice("policy reset", metadata: ["type": "\(type.rawValue)", "by": "\(request.signer)"])
+        var changes = true
+        if let digest = request.singleUseDigest {
+            changes = try await commitUnversionedReset(digest: digest, type: type, at: time)
+        } else {
+            try await commit(request, scope: type.rawValue, at: time)
+        }
+        if changes {
+            try await store.setPolicy(nil, type: type.rawValue)
+            logger.notice("policy reset", metadata: ["type": "\(type.rawValue)", "by": "\(request.signer)"])
+        } else {
+            logger.notice(
+                "policy reset repeated: the default is in force, nothing changed",
+                metadata: ["type": "\(type.rawValue)", "by": "\(request.signer)"]
+            )
+        }
         var claims = try Self.changeClaims(request)
         claims["x-ms-policy-result"] = .string("Removed")
         return try await policyToken(claims, at: time)
@@ -320,6 +332,62 @@ extension AttestationServiceCore {
                     + "\(scope): the request is a replay or out of order"
             )
         }
+    }
+
+    /// Record a signed reset in MAA's form (an empty payload, as Microsoft's clients sign it) for `type`; whether to
+    /// apply it (false: a repeat while the default is in force, answered as a reset that changed nothing).
+    ///
+    /// Such a reset names neither the type, nor the service, nor anything fresh: one signer's resets are the same
+    /// signed bytes (`digest`) every time, for every type. So:
+    /// - the first time the service sees them, they reset `type` and are recorded for `type` (and as seen at all);
+    /// - again for `type` while `type` has the default policy: a no-op success. Nothing changes, so a replay gains
+    ///   nothing, and an operator repeating an idempotent reset is not refused;
+    /// - again for `type` after a policy was set since: refused (`PolicyRequestReplayed`). This is exactly what a
+    ///   captured copy would do (undo the newer policy) and the bytes cannot tell the owner from a replayer; the
+    ///   message says how to reset again: a reset naming this service, the type, the operation and a new version;
+    /// - for another type: refused (`PolicyRequestReplayed`): a reset recorded for one type never acts on another.
+    /// What remains (the form has nothing else to bind): a reset seen by someone before the service saw it acts on
+    /// whichever type it is first presented for; ``Configuration/requireVersionedPolicyRequests`` closes that.
+    func commitUnversionedReset(digest: String, type: AttestationType, at time: Date) async throws -> Bool {
+        if try await store.markPolicyRequestUsed(digest: digest, at: time) {
+            _ = try await store.markPolicyRequestUsed(digest: Self.resetRecord(digest, type: type), at: time)
+            return true
+        }
+        let howToReset =
+            "To reset \(type.rawValue) now, sign a reset naming \(Self.policyAudienceClaim) (this service, \(issuer)), "
+            + "\(Self.policyTypeClaim) \(type.rawValue), \(Self.policyOperationClaim) reset and a "
+            + "\(Self.policyVersionClaim) greater than any accepted for \(type.rawValue) (`enclave policy reset --type "
+            + "\(type.rawValue) --signer-key KEY --signer-cert CERT` makes one)."
+        guard try await store.policyRequestUsed(digest: Self.resetRecord(digest, type: type)) else {
+            var accepted: [String] = []
+            for other in AttestationType.allCases {
+                if try await store.policyRequestUsed(digest: Self.resetRecord(digest, type: other)) {
+                    accepted.append(other.rawValue)
+                }
+            }
+            throw ServiceError(
+                status: 403,
+                code: "PolicyRequestReplayed",
+                message: "this reset in MAA's form (an empty payload, no \(Self.policyVersionClaim)) was accepted for "
+                    + (accepted.isEmpty ? "another attestation type" : accepted.joined(separator: ", "))
+                    + ": it names no type, so it resets only the type it was first accepted for. " + howToReset
+            )
+        }
+        guard try await store.policy(type: type.rawValue) == nil else {
+            throw ServiceError(
+                status: 403,
+                code: "PolicyRequestReplayed",
+                message: "this reset in MAA's form (an empty payload, no \(Self.policyVersionClaim)) was accepted for "
+                    + "\(type.rawValue) before and a policy has been set since: its signed bytes are the same every "
+                    + "time, so it cannot be told from a captured copy undoing that policy. " + howToReset
+            )
+        }
+        return false
+    }
+
+    /// The record of an MAA-form reset (`digest`) accepted for `type`.
+    static func resetRecord(_ digest: String, type: AttestationType) -> String {
+        Hex.encode(Array(SHA256.hash(data: Array("maa-form reset for \(type.rawValue): \(digest)".utf8))))
     }
 
     /// The administrator token's digest in force: the one in the store (shared by every instance, replaced by a

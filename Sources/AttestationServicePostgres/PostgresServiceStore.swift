@@ -543,4 +543,14 @@ extension PostgresServiceStore {
         }
         return inserted
     }
+
+    public func policyRequestUsed(digest: String) async throws -> Bool {
+        var found = false
+        for try await _ in try await client.query("SELECT digest FROM policy_requests WHERE digest = \(digest)")
+            .decode(String.self)
+        {
+            found = true
+        }
+        return found
+    }
 }

@@ -341,4 +341,9 @@ extension SQLiteServiceStore {
         )
         return !rows.isEmpty
     }
+
+    public func policyRequestUsed(digest: String) async throws -> Bool {
+        let rows = try await connection.query("SELECT digest FROM policy_requests WHERE digest = ?", [.text(digest)])
+        return !rows.isEmpty
+    }
 }

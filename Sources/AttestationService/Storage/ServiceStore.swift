@@ -65,6 +65,8 @@ public protocol ServiceStore: Sendable {
     /// Record the SHA-256 of a signed management request that names no version (MAA's form): true once, false if
     /// it was accepted before, so that such a request cannot be replayed.
     func markPolicyRequestUsed(digest: String, at time: Date) async throws -> Bool
+    /// Whether `digest` was recorded by ``markPolicyRequestUsed(digest:at:)`` (a read: records nothing).
+    func policyRequestUsed(digest: String) async throws -> Bool
 }
 
 extension ServiceStore {
