@@ -211,7 +211,21 @@ public enum ReceiptChain {
         after previous: Receipt? = nil,
         evidenceKey: (Receipt) throws(CleanRoomError) -> P256.Signing.PublicKey
     ) throws(CleanRoomError) -> [VerifiedReceipt] {
-        var last = previous
+        try verify(receipts, following: previous.map(ReceiptLink.init), evidenceKey: evidenceKey)
+    }
+
+    /// Verify `receipts` as ``verify(_:after:evidenceKey:)`` does, the first one following `link` (nil: it must be
+    /// the chain's first, sequence 0): a ``ReceiptLink`` can be read from a receipt of an older format.
+    ///
+    /// - Throws: ``CleanRoomError/Code/badReceipt`` naming the receipt and the check, or what `evidenceKey` throws.
+    /// - Returns: the receipts, verified.
+    @discardableResult
+    public static func verify(
+        _ receipts: [Receipt],
+        following link: ReceiptLink?,
+        evidenceKey: (Receipt) throws(CleanRoomError) -> P256.Signing.PublicKey
+    ) throws(CleanRoomError) -> [VerifiedReceipt] {
+        var last = link
         var verified: [VerifiedReceipt] = []
         for receipt in receipts {
             verified.append(try VerifiedReceipt(receipt, key: try evidenceKey(receipt)))
@@ -230,7 +244,7 @@ public enum ReceiptChain {
                     throw CleanRoomError(.badReceipt, "receipt \(receipt.sequence): the chain's start is missing")
                 }
             }
-            last = receipt
+            last = ReceiptLink(receipt)
         }
         return verified
     }

@@ -168,14 +168,18 @@ extension EnclaveCommand.CleanRoomCLI {
                     do, so it is required); its report data must bind the runtime data, which must name the \
                     receipt's contract and hold the receipt key (`receiptKey`, a key of its own: a receipt signed by \
                     the key data keys are wrapped to, or by any other, is refused). --after names the receipt the \
-                    first one must follow (default: the first must start the chain).
+                    first one must follow (default: the first must start the chain); it is trusted as given (not \
+                    verified again) and may be a v1 receipt, read for its digest and sequence only, so a chain that \
+                    crossed the upgrade to receipt format v2 still links. Any other v1 receipt is refused \
+                    (formatOutdated, exit 1): v1 receipts carried the count of suppressed groups; verify them with \
+                    the build that made them.
                     """
             )
 
             @Argument(help: "Receipt documents, oldest first.")
             var receipts: [String]
 
-            @Option(help: "The receipt the first one must follow.")
+            @Option(help: "The receipt the first one must follow (trusted as given; may be a v1 receipt).")
             var after: String?
 
             @OptionGroup var evidence: AttestedKeyOptions
@@ -207,7 +211,7 @@ extension EnclaveCommand.CleanRoomCLI {
                 try EnclaveCommand.CleanRoomCLI.refusing {
                     try ReceiptChain.verify(
                         chain,
-                        after: try previous.map { try CleanRoom.Receipt(canonicalBytes: $0) }
+                        following: try previous.map { try ReceiptLink(document: $0) }
                     ) { receipt throws(CleanRoomError) in
                         guard let key = keys[receipt.evidence] else {
                             throw CleanRoomError(.badReceipt, "receipt \(receipt.sequence): no verified evidence")

@@ -84,6 +84,35 @@ struct ReceiptKeyTests {
         #expect(refused.status != 0)
         #expect(refused.output.contains("badReceipt"), "\(refused.output)")
         #expect(refused.output.contains("signature does not verify"), "\(refused.output)")
+        // Mid-chain: the second receipt after the first.
+        let after = try Fixtures.run(
+            cli,
+            ["cleanroom", "receipt", "verify", "--allow-simulated", "--contract", contractPath, "--after", paths[0]]
+                + [paths[1]]
+        )
+        #expect(after.status == 0, "\(after.output)")
+        #expect(after.output.contains("receipt 1: contract \(contract.id.hex)"), "\(after.output)")
+        // A v1 receipt (it carried the count of suppressed groups) is refused by name; as --after it is read for its
+        // digest only (here the first receipt made v1, which the second does not link to).
+        guard case .object(var members) = try CanonicalJSON.parseCanonical(first.receipt) else {
+            throw CleanRoomError(.malformed, "a receipt is not an object")
+        }
+        members["version"] = nil
+        members["suppressedGroups"] = .integer(1)
+        let v1 = try write("v1.json", CanonicalJSON.object(members).canonicalBytes)
+        let outdated = try Fixtures.run(
+            cli,
+            ["cleanroom", "receipt", "verify", "--allow-simulated", "--contract", contractPath, v1]
+        )
+        #expect(outdated.status == 1, "\(outdated.output)")
+        #expect(outdated.output.contains("formatOutdated"), "\(outdated.output)")
+        let crossing = try Fixtures.run(
+            cli,
+            ["cleanroom", "receipt", "verify", "--allow-simulated", "--contract", contractPath, "--after", v1]
+                + [paths[1]]
+        )
+        #expect(crossing.status == 1, "\(crossing.output)")
+        #expect(crossing.output.contains("receipt 1: does not follow receipt 0"), "\(crossing.output)")
     }
 
     @Test func runtimeDataWithoutAReceiptKeyOrOfAnotherContractIsRefused() throws {

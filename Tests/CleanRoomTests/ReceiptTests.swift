@@ -122,4 +122,36 @@ struct ReceiptTests {
             expectError(.badReceipt) { _ = try Receipt(canonicalBytes: document) }
         }
     }
+
+    @Test("a chain that crossed the upgrade to v2 links to its last v1 receipt, read as a link only")
+    func chainAcrossTheUpgrade() throws {
+        let key = receiptKey.publicKey
+        let evidence: (Receipt) throws(CleanRoomError) -> P256.Signing.PublicKey = { _ in key }
+        // The last receipt the older build made (v1), then the first the new one makes, linked to its digest.
+        let v1 = try document {
+            $0["version"] = nil
+            $0["suppressedGroups"] = .integer(1)
+        }
+        var next = try chain(1)[0]
+        next.sequence = 1
+        next.previous = try Digest32(bytes: Array(SHA256.hash(data: v1)))
+        try next.sign(with: receiptKey)
+        let link = try ReceiptLink(document: v1)
+        #expect(link.sequence == 0 && link.contractID == fixture.contract.id)
+        try ReceiptChain.verify([next], following: link, evidenceKey: evidence)
+        // Another v1 document (one byte changed), or none at all: refused.
+        let other = try document {
+            $0["version"] = nil
+            $0["suppressedGroups"] = .integer(2)
+        }
+        expectError(.badReceipt) {
+            try ReceiptChain.verify([next], following: try ReceiptLink(document: other), evidenceKey: evidence)
+        }
+        expectError(.badReceipt) { try ReceiptChain.verify([next], following: nil, evidenceKey: evidence) }
+        expectError(.badReceipt) { _ = try ReceiptLink(document: Array("{}".utf8)) }
+        // A v2 receipt's link is the receipt's own.
+        let current = try chain(1)[0]
+        #expect(try ReceiptLink(document: current.canonicalBytes) == ReceiptLink(current))
+        #expect(ReceiptLink(current).digest == current.digest)
+    }
 }
