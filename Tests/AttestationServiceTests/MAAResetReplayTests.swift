@@ -1,5 +1,6 @@
 import AttestationAPI
 import AttestationService
+import AttestationServicePostgres
 import Crypto
 import EnclaveCore
 import Foundation
@@ -197,5 +198,28 @@ extension TrustHardeningTests.Signer {
                 + "\"x-enclavekit-policy-audience\":\"http://attestation.test\","
                 + "\"policyCertificate\":{\"kty\":\"RSA\",\"x5c\":[\"\(x5c)\"]}}"
         )
+    }
+}
+
+/// The store primitive the replay records rest on, on PostgreSQL (the SQLite one runs in the suite above): a digest
+/// reads as used only once recorded, and reading records nothing.
+@Suite(
+    "Attestation service: MAA-form reset records on PostgreSQL",
+    .enabled(
+        if: ProcessInfo.processInfo.environment["ENCLAVEKIT_TEST_POSTGRES_URL"] != nil,
+        "needs a PostgreSQL server: set ENCLAVEKIT_TEST_POSTGRES_URL (.ci/run and Scripts/test-postgres.sh start one)"
+    )
+)
+struct MAAResetRecordPostgresTests {
+    @Test func aRecordReadsAsUsedOnlyOnceMarked() async throws {
+        let url = try #require(ProcessInfo.processInfo.environment["ENCLAVEKIT_TEST_POSTGRES_URL"])
+        let store = try await PostgresServiceStore.connect(url: url)
+        let digest = Hex.encode(Array(SHA256.hash(data: Array(UUID().uuidString.utf8))))
+        #expect(try await store.policyRequestUsed(digest: digest) == false)
+        #expect(try await store.policyRequestUsed(digest: digest) == false, "reading recorded it")
+        #expect(try await store.markPolicyRequestUsed(digest: digest, at: Date()))
+        #expect(try await store.policyRequestUsed(digest: digest))
+        #expect(try await store.markPolicyRequestUsed(digest: digest, at: Date()) == false)
+        try await store.close()
     }
 }
