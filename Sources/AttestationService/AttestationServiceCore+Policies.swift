@@ -146,7 +146,8 @@ extension AttestationServiceCore {
         /// base64url SHA-256 of the JWS as sent (`x-ms-policy-token-hash`).
         var tokenHash: String?
         /// For a signed request in MAA's form (no version): hex SHA-256 of what was signed, recorded so that it is
-        /// accepted once.
+        /// accepted once (a reset, the same bytes every time, is then a no-op for its type while the default is in
+        /// force: `commitUnversionedReset(digest:type:at:)`).
         var singleUseDigest: String?
     }
 
@@ -244,7 +245,8 @@ extension AttestationServiceCore {
                 request.version = try checkCertificateClaims(document, operation: operation)
             }
         } else {
-            // MAA's form: nothing in it names the type, the operation or a freshness value, so it is good once.
+            // MAA's form: nothing in it names the type, the operation or a freshness value, so it is good once (a
+            // reset: once for the type it is first accepted for, see `commitUnversionedReset`).
             request.singleUseDigest = Hex.encode(Array(SHA256.hash(data: document.signedBytes)))
         }
         return request
@@ -355,9 +357,10 @@ extension AttestationServiceCore {
         }
         let howToReset =
             "To reset \(type.rawValue) now, sign a reset naming \(Self.policyAudienceClaim) (this service, \(issuer)), "
-            + "\(Self.policyTypeClaim) \(type.rawValue), \(Self.policyOperationClaim) reset and a "
-            + "\(Self.policyVersionClaim) greater than any accepted for \(type.rawValue) (`enclave policy reset --type "
-            + "\(type.rawValue) --signer-key KEY --signer-cert CERT` makes one)."
+            + "\(Self.policyTypeClaim) \(type.rawValue), \(Self.policyOperationClaim) reset and an "
+            + "\(Self.policyVersionClaim) greater than any accepted for \(type.rawValue) (with a P-256 signer, "
+            + "`enclave policy reset --service URL --type \(type.rawValue) --signer-key KEY --signer-cert CERT` "
+            + "makes one)."
         guard try await store.policyRequestUsed(digest: Self.resetRecord(digest, type: type)) else {
             var accepted: [String] = []
             for other in AttestationType.allCases {

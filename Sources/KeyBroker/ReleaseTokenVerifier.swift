@@ -15,8 +15,9 @@ internal import _CryptoExtras
 /// from the token, nor fetched); the signature verifies with that key, whose type must match `alg` —
 /// `InvalidSignature`; the token is an attestation token, not one of the service's policy tokens (signed with the
 /// same key): `typ` absent or `JWT`, a string `x-ms-attestation-type`, and none of `x-enclavekit-token-kind`,
-/// `x-ms-policy`, `x-ms-policy-result` — `NotAnAttestationToken`; `exp` is present and not past, `nbf` and `iat` not in the future, both with ``clockSkew`` —
-/// `TokenExpired`, `TokenNotYetValid`; a requested nonce equals the token's — `NonceMismatch`.
+/// `x-ms-policy`, `x-ms-policy-result` — `NotAnAttestationToken`; `exp` is present and not past, `nbf` and `iat`
+/// not in the future, both with ``clockSkew`` — `TokenExpired`, `TokenNotYetValid`; a requested nonce equals the
+/// token's — `NonceMismatch`.
 public struct ReleaseTokenVerifier: Sendable {
     /// The JWS algorithms accepted.
     public static let allowedAlgorithms: Set<String> = [
