@@ -202,6 +202,8 @@ public final class QueryEngine: Sendable {
             }
         }
         try checkInstances(query, tokens: tokens, columns: columns, origins: origins, counts: counts, probe: probe)
+        // Force-unwrap is safe: checkInstances refused a query whose own SELECT cannot be cut into clauses.
+        try checkRelease(query, tokens: tokens, top: Self.topLevel(tokens)!, probe: probe)
         for noise in query.noise where !columns.contains(noise.column) {
             throw CleanRoomError(
                 .outputRule,
@@ -230,6 +232,12 @@ public final class QueryEngine: Sendable {
         var from: [Contract.SQLTokens.Token]
         /// The `GROUP BY` terms (empty without one).
         var groupTerms: [[Contract.SQLTokens.Token]]
+        /// The index of the query's own `SELECT` among SQLite's tokens.
+        var select: Int
+        /// The token indexes of the `FROM` clause (after `FROM`), if any.
+        var fromIndexes: Range<Int>?
+        /// The token indexes of the `HAVING` expression (after `HAVING`), if any.
+        var havingIndexes: Range<Int>?
     }
 
     /// The query's own `SELECT` (the first at depth 0: CTE bodies are in parentheses) cut into its clauses.
@@ -237,14 +245,19 @@ public final class QueryEngine: Sendable {
         let tokens = sql.tokens
         guard let select = tokens.firstIndex(where: { $0.depth == 0 && sql.word($0) == "SELECT" }) else { return nil }
         let clauseWords: Set<String> = ["FROM", "WHERE", "GROUP", "HAVING", "WINDOW", "ORDER", "LIMIT"]
-        // The tokens from `start` to the next clause at depth 0.
-        func span(from start: Int) -> [Contract.SQLTokens.Token] {
+        // The token indexes from `start` to the next clause at depth 0 (or the `;` that ends the statement).
+        func end(from start: Int) -> Int {
             var index = start
             while index < tokens.count {
                 if tokens[index].depth == 0, let word = sql.word(tokens[index]), clauseWords.contains(word) { break }
+                if tokens[index].depth == 0, sql.isPunctuation(tokens[index], ";") { break }
                 index += 1
             }
-            return Array(tokens[min(start, index)..<index])
+            return max(start, index)
+        }
+        // The tokens from `start` to the next clause at depth 0.
+        func span(from start: Int) -> [Contract.SQLTokens.Token] {
+            Array(tokens[min(start, tokens.count)..<end(from: start)])
         }
         // The same, cut at the commas at depth 0.
         func clause(from start: Int) -> [[Contract.SQLTokens.Token]] {
@@ -262,10 +275,18 @@ public final class QueryEngine: Sendable {
         if first < tokens.count, let word = sql.word(tokens[first]), word == "DISTINCT" || word == "ALL" { first += 1 }
         let results = clause(from: first)
         var from: [Contract.SQLTokens.Token] = []
+        var fromIndexes: Range<Int>?
         if let start = tokens.indices.first(where: {
             $0 > select && tokens[$0].depth == 0 && sql.word(tokens[$0]) == "FROM"
         }) {
             from = span(from: start + 1)
+            fromIndexes = (start + 1)..<end(from: start + 1)
+        }
+        var havingIndexes: Range<Int>?
+        if let having = tokens.indices.first(where: {
+            $0 > select && tokens[$0].depth == 0 && sql.word(tokens[$0]) == "HAVING"
+        }) {
+            havingIndexes = (having + 1)..<end(from: having + 1)
         }
         var groupTerms: [[Contract.SQLTokens.Token]] = []
         if let group = tokens.indices.first(where: {
@@ -274,7 +295,14 @@ public final class QueryEngine: Sendable {
         }) {
             groupTerms = clause(from: group + 2)
         }
-        return TopLevel(results: results, from: from, groupTerms: groupTerms)
+        return TopLevel(
+            results: results,
+            from: from,
+            groupTerms: groupTerms,
+            select: select,
+            fromIndexes: fromIndexes,
+            havingIndexes: havingIndexes
+        )
     }
 
     /// A plain column reference (`c` or `q.c`), with the alias of a result column (`[AS] alias`) first removed when
@@ -635,7 +663,39 @@ public final class QueryEngine: Sendable {
         return count
     }
 
-    private func dpOwners(_ query: Contract.Query) -> [(owner: String, privacy: Contract.Privacy)] {
+    /// The released rows in the engine's canonical order, so that the order SQLite produced (which an `ORDER BY`
+    /// over anything, a bare column or an exact aggregate included, could steer) never leaves the enclave: rows
+    /// compare column by column, first to last; within a column `NULL` sorts first, then integers (by value), then
+    /// reals (by value), then texts (by their UTF-8 bytes). The order is a function of the released values alone.
+    public static func canonicalOrder(_ rows: [[SQLValue]]) -> [[SQLValue]] {
+        func rank(_ value: SQLValue) -> Int {
+            switch value {
+            case .null: return 0
+            case .integer: return 1
+            case .real: return 2
+            case .text: return 3
+            }
+        }
+        func less(_ left: SQLValue, _ right: SQLValue) -> Bool? {
+            switch (left, right) {
+            case (.integer(let a), .integer(let b)): return a == b ? nil : a < b
+            case (.real(let a), .real(let b)):
+                return a == b ? nil : a.isTotallyOrdered(belowOrEqualTo: b)
+            case (.text(let a), .text(let b)):
+                return a.utf8.elementsEqual(b.utf8) ? nil : a.utf8.lexicographicallyPrecedes(b.utf8)
+            default:
+                return rank(left) == rank(right) ? nil : rank(left) < rank(right)
+            }
+        }
+        return rows.sorted { left, right in
+            for (a, b) in zip(left, right) {
+                if let less = less(a, b) { return less }
+            }
+            return left.count < right.count
+        }
+    }
+
+    func dpOwners(_ query: Contract.Query) -> [(owner: String, privacy: Contract.Privacy)] {
         var owners: [(String, Contract.Privacy)] = []
         for read in query.reads {
             guard let owner = contract.dataSet(read)?.owner, let privacy = contract.outputRule(owner)?.privacy,
@@ -678,7 +738,8 @@ public final class QueryEngine: Sendable {
     /// Run a request through every check and rule.
     ///
     /// - Throws: the named refusal of the first rule that fails (see the type's discussion); nothing is returned
-    ///   and no budget is spent then, except that a run refused after the budget was spent keeps it spent.
+    ///   then. With differential privacy the budget is spent once the query passed the output rules, before it runs:
+    ///   a run that fails after that (an SQL error, the time or memory limit) keeps it spent.
     public func run(_ request: Request) throws(CleanRoomError) -> Outcome {
         try state.requireActive()
         let query = try authorize(request)
@@ -686,12 +747,22 @@ public final class QueryEngine: Sendable {
         var columns: [String] = []
         var countColumns: [Int] = []
         let tokens = try Self.tokens(query)
+        var epsilon: Int64 = 0
+        let owners = dpOwners(query)
         let raw = try database.run(query, parameters: request.parameters) {
             names,
             origins,
             probe throws(CleanRoomError) in
             columns = names
             countColumns = try shape(query, tokens: tokens, columns: names, origins: origins, probe: probe)
+            if !owners.isEmpty {
+                // Spent once the query passed the rules, before a row is computed: a run that then fails (an SQL
+                // error such as an integer overflow, a limit) costs ε too, so a condition on one record that makes
+                // the query fail is no free oracle.
+                // Force-unwrap is safe: init requires a budget when any rule configures privacy.
+                epsilon = owners.map(\.privacy.epsilonMilli).min() ?? 0
+                try budget!.spend(epsilonMilli: epsilon, owners: owners.map { ($0.owner, $0.privacy.budgetMilli) })
+            }
         }
         let minimum = minIdentities(for: query)
 
@@ -710,13 +781,7 @@ public final class QueryEngine: Sendable {
         }
         let outputColumns = columns.enumerated().filter { !countColumns.contains($0.offset) }.map(\.element)
 
-        var epsilon: Int64 = 0
-        let owners = dpOwners(query)
         if !owners.isEmpty {
-            // Force-unwrap is safe: init requires a budget when any rule configures privacy.
-            let budget = budget!
-            epsilon = owners.map(\.privacy.epsilonMilli).min() ?? 0
-            try budget.spend(epsilonMilli: epsilon, owners: owners.map { ($0.owner, $0.privacy.budgetMilli) })
             let scale = Double(epsilon) / 1000
             for noise in query.noise {
                 guard let index = outputColumns.firstIndex(of: noise.column) else { continue }
@@ -727,7 +792,7 @@ public final class QueryEngine: Sendable {
         }
         return Outcome(
             columns: outputColumns,
-            rows: rows,
+            rows: Self.canonicalOrder(rows),
             suppressedGroups: suppressed,
             minIdentities: minimum,
             epsilonSpentMilli: epsilon
