@@ -2,7 +2,7 @@ internal import CleanRoom
 
 /// The rules that keep what a run releases from being steered by one record (`limitOffset`, `subqueries`, and
 /// `groupedColumns` and `differentialPrivacy` applied to `HAVING`); the order of the released rows is the engine's
-/// own (``QueryEngine/canonicalOrder(_:)``), so `ORDER BY` decides nothing that leaves the enclave.
+/// own (`QueryEngine/canonicalOrder(_:)`), so `ORDER BY` decides nothing that leaves the enclave.
 extension QueryEngine {
     /// The aggregate functions of the authorizer's allow-list (`min` and `max` only with one argument).
     static let aggregateFunctions: Set<String> = ["COUNT", "SUM", "TOTAL", "AVG", "MIN", "MAX"]
@@ -24,7 +24,7 @@ extension QueryEngine {
     ///   expression of a probe (prepared, never run); if it prepares, it resolved to a column or an alias.
     /// - `differentialPrivacy` in `HAVING`: with a DP owner read, no aggregate at all in `HAVING` (whether a group is
     ///   released is not noised, so `HAVING SUM(amount) > :x` or `HAVING COUNT(*) > :x` compares the exact value,
-    ///   and a binary search on `:x` finds it; `ORDER BY` no longer matters, see ``canonicalOrder(_:)``).
+    ///   and a binary search on `:x` finds it; `ORDER BY` no longer matters, see `canonicalOrder(_:)`).
     func checkRelease(
         _ query: Contract.Query,
         tokens: Contract.SQLTokens,

@@ -18,10 +18,16 @@ public import CleanRoom
 ///    (`minIdentities`), and every raw output column, `GROUP BY` term and name in a computed column comes from the
 ///    very table instance whose identities are counted (`countedInstance`: not another alias of a self-join, a
 ///    subquery or a CTE, whose values could be one record's while the count covers the whole counted instance);
-/// 4. SQLite runs it under the authorizer, the time limit and the memory limit;
-/// 5. groups below the strictest owner's minimum of distinct identities are suppressed and counted;
-/// 6. with differential privacy, the budget of every DP owner read is checked and spent (persisted, rollback
-///    checked) before Laplace noise is added and the result is returned.
+///    nothing but the records chooses which groups are released (`checkRelease(_:tokens:top:probe:)`): no `LIMIT`
+///    or `OFFSET` (`limitOffset`), a subquery only as a `FROM` item or CTE (`subqueries`), in `HAVING` a name only
+///    inside an aggregate or as a `GROUP BY` term (`groupedColumns`), and under differential privacy no aggregate
+///    in `HAVING` (`differentialPrivacy`);
+/// 4. with differential privacy, the budget of every DP owner read is checked and spent (persisted, rollback
+///    checked) before the query runs, so a run that fails costs ε too;
+/// 5. SQLite runs it under the authorizer, the time limit and the memory limit;
+/// 6. groups below the strictest owner's minimum of distinct identities are suppressed and counted;
+/// 7. with differential privacy, Laplace noise is added; the released rows are put in the engine's canonical order
+///    (``canonicalOrder(_:)``: SQLite's order, which `ORDER BY` could steer, never leaves) and returned.
 ///
 /// **How the engine knows each group's distinct identity count.** An approved query must output, for every data
 /// set it reads, a column named `_ids_<dataset>` computed as `COUNT(DISTINCT <q>.<identity>)`, where `<q>` is that
@@ -58,7 +64,8 @@ public final class QueryEngine: Sendable {
     public struct Outcome: Hashable, Sendable {
         /// Output column names (the identity count columns removed).
         public var columns: [String]
-        /// The rows released.
+        /// The rows released, in the engine's canonical order (``QueryEngine/canonicalOrder(_:)``), whatever the
+        /// query's `ORDER BY`.
         public var rows: [[SQLValue]]
         /// Groups suppressed for too few distinct identities.
         public var suppressedGroups: Int
@@ -110,8 +117,8 @@ public final class QueryEngine: Sendable {
     /// Check an approved query's output shape against the output rules without running it.
     ///
     /// - Throws: `CleanRoomError/Code/outputRule` naming `compoundSelect`, `sqlText`, `duplicateColumns`,
-    ///   `minIdentities`, `neverOutput`, `computedColumns`, `groupedColumns`, `countedInstance` or
-    ///   `differentialPrivacy`;
+    ///   `minIdentities`, `neverOutput`, `computedColumns`, `groupedColumns`, `countedInstance`, `limitOffset`,
+    ///   `subqueries` or `differentialPrivacy`;
     ///   `CleanRoomError/Code/accessDenied` from the authorizer.
     public func validate(_ query: Contract.Query) throws(CleanRoomError) {
         let tokens = try Self.tokens(query)
