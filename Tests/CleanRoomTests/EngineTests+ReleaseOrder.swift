@@ -177,6 +177,13 @@ extension EngineTests {
             expected: m1m3
         ),
         SteeringCase(
+            id: "order-bare-other-instance",
+            sql: "SELECT a1.merchant, COUNT(DISTINCT a1.card) AS _ids_a_tx FROM a_tx a1 JOIN a_tx a2 ON "
+                + "a2.merchant = a1.merchant AND a2.card <> :c GROUP BY a1.merchant ORDER BY a2.card DESC",
+            values: (.text("c2"), .text("c9")),
+            expected: m1m3
+        ),
+        SteeringCase(
             id: "order-window",
             sql: "SELECT merchant, \(ids) FROM a_tx WHERE card <> :c GROUP BY merchant ORDER BY "
                 + "SUM(COUNT(*)) OVER (ORDER BY merchant DESC)",
@@ -325,6 +332,20 @@ extension EngineTests {
                 "from-subquery-filter",
                 "SELECT a.merchant, COUNT(DISTINCT a.card) AS _ids_a_tx FROM a_tx a JOIN (SELECT card FROM a_tx "
                     + "WHERE amount > (SELECT 50)) big ON big.card = a.card GROUP BY a.merchant ORDER BY 1 DESC",
+                [],
+                Self.m1m3
+            ),
+            (
+                "comma-from-subquery",
+                "SELECT a.merchant, COUNT(DISTINCT a.card) AS _ids_a_tx FROM a_tx a, (SELECT card FROM a_tx WHERE "
+                    + "amount IN (SELECT 100)) big WHERE big.card = a.card GROUP BY a.merchant",
+                [],
+                Self.m1m3
+            ),
+            (
+                "subquery-item-in-parenthesized-join",
+                "SELECT a.merchant, COUNT(DISTINCT a.card) AS _ids_a_tx FROM (a_tx a JOIN (SELECT card FROM a_tx "
+                    + "WHERE EXISTS (SELECT 1)) big ON big.card = a.card) GROUP BY a.merchant",
                 [],
                 Self.m1m3
             ),
