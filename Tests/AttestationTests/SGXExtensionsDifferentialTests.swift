@@ -34,17 +34,7 @@ struct SGXExtensionsDifferentialTests {
     }
 
     /// A small deterministic generator (SplitMix64): the same mutations on every run.
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-    }
+    typealias Generator = SplitMix64
 
     /// Values that matter to a DER reader: tags, length forms, sign bits.
     static let interesting: [UInt8] = [

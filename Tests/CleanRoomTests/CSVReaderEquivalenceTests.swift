@@ -1,4 +1,5 @@
 import CleanRoom
+import TestSupport
 import Testing
 
 /// The CSV reader and row parser were rewritten to read records in place (no array per field, integers parsed
@@ -7,17 +8,7 @@ import Testing
 @Suite("CSV reader equivalence")
 struct CSVReaderEquivalenceTests {
     /// A deterministic generator (SplitMix64).
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-    }
+    typealias Generator = SplitMix64
 
     /// Random bytes over an alphabet heavy in CSV's special characters, digits and signs.
     static func input(_ random: inout Generator, length: Int) -> [UInt8] {

@@ -6,25 +6,8 @@ import Foundation
 /// deletions, duplicated runs, duplicate keys (escaped, canonically equivalent, past the 16th member), nesting around
 /// each limit, big and odd numbers, escapes, surrogates and invalid UTF-8.
 public enum JSONCorpus {
-    /// A deterministic generator (splitmix64), so that a failure names a reproducible input.
-    public struct Generator: Sendable {
-        /// The state, advanced by each number drawn.
-        public var state: UInt64
-
-        /// A generator that starts from `state` (the seed).
-        public init(state: UInt64) { self.state = state }
-
-        /// The next 64 random bits.
-        public mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        /// A number from 0 to `bound - 1` (`bound` must be positive).
-        public mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-    }
+    /// The corpus's generator (``SplitMix64``), so that a failure names a reproducible input.
+    public typealias Generator = SplitMix64
 
     /// The inputs of the readers' own tests (ReleaseFastPathTests, ContractTests, JSONTapeTests) and more edge cases.
     public static let seeds: [String] = [
