@@ -131,10 +131,27 @@ final class SQLiteCleanRoomRecords: CleanRoomRecords {
     }
 
     func runs(limit: Int) async throws -> [CleanRoomStore.RunRecord] {
-        try await runs(
-            where: "WHERE sequence >= (SELECT COALESCE(MAX(sequence), 0) FROM cr_runs) - ?",
+        try await runs(where: Self.latest, [.integer(limit - 1)])
+    }
+
+    /// The runs whose sequence is within the bound number of the latest.
+    private static let latest = "WHERE sequence >= (SELECT COALESCE(MAX(sequence), 0) FROM cr_runs) - ?"
+
+    func runSummaries(limit: Int) async throws -> [CleanRoomStore.RunSummary] {
+        try await connection.query(
+            "SELECT id, query, sequence, time FROM cr_runs \(Self.latest) ORDER BY sequence",
             [.integer(limit - 1)]
-        )
+        ).compactMap { row in
+            guard let id = row.column("id")?.string, let query = row.column("query")?.string,
+                let sequence = row.column("sequence")?.integer, let time = row.column("time")?.double
+            else { return nil }
+            return CleanRoomStore.RunSummary(
+                id: id,
+                queryID: query,
+                sequence: Int64(sequence),
+                time: Date(timeIntervalSince1970: time)
+            )
+        }
     }
 
     private func runs(where clause: String, _ binds: [SQLiteData]) async throws -> [CleanRoomStore.RunRecord] {

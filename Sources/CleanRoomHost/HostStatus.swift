@@ -169,7 +169,9 @@ public struct HostStatus: Codable, Hashable, Sendable {
             },
             enclave: enclave.report,
             enclaveRefusal: enclave.refusal,
-            queries: try await host.store.runs().map {
+            // Summaries only: the results and receipts (up to 1000 runs of up to a million rows each) stay unread on
+            // this anonymous path.
+            queries: try await host.store.runSummaries().map {
                 QueryRun(
                     id: $0.id,
                     queryID: $0.queryID,

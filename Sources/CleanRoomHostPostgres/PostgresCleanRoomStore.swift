@@ -209,6 +209,23 @@ final class PostgresCleanRoomRecords: CleanRoomRecords {
         )
     }
 
+    func runSummaries(limit: Int) async throws -> [CleanRoomStore.RunSummary] {
+        let back = Int64(limit) - 1
+        var summaries: [CleanRoomStore.RunSummary] = []
+        for try await (id, queryID, sequence, time) in try await client.query(
+            """
+            SELECT id, query, sequence, time FROM cr_runs \
+            WHERE sequence >= (SELECT COALESCE(MAX(sequence), 0) FROM cr_runs) - \(back) ORDER BY sequence
+            """,
+            logger: logger
+        ).decode((String, String, Int64, Double).self) {
+            summaries.append(
+                .init(id: id, queryID: queryID, sequence: sequence, time: Date(timeIntervalSince1970: time))
+            )
+        }
+        return summaries
+    }
+
     private func runs(_ query: PostgresQuery) async throws -> [CleanRoomStore.RunRecord] {
         var runs: [CleanRoomStore.RunRecord] = []
         for try await (id, queryID, sequence, time, result, receipt) in try await client.query(

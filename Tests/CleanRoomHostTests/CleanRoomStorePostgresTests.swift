@@ -216,6 +216,9 @@ enum CleanRoomStoreRecordsChecks {
         #expect(try await store.run("none") == nil)
         #expect(try await store.runs() == runs)
         #expect(try await store.runs(limit: 2) == Array(runs[1...]))
+        // The summaries (the status page's read): the same runs, without results and receipts.
+        #expect(try await store.runSummaries() == runs.map(CleanRoomStore.RunSummary.init))
+        #expect(try await store.runSummaries(limit: 2) == runs[1...].map(CleanRoomStore.RunSummary.init))
         try await store.close()
 
         // Everything is still there after a reopen.
