@@ -259,9 +259,18 @@ public final class Enclave: Sendable {
     }
 
     /// Make an ECALL.
+    ///
+    /// Runs on the caller's executor (`nonisolated(nonsending)`): a switchless call whose answer comes within the
+    /// spin never leaves it (no hop to the global executor and back); a regular call's sending and waiting run in the
+    /// channel's own async functions as before.
     /// - Throws: `EnclaveError` — `callFailed` with the enclave's message when its handler threw,
     ///   `unknownCall`, `limitExceeded`, `malformedInput`, or `enclaveTerminated` when the process is gone.
-    public func call<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) async throws -> C.Output {
+    public nonisolated(nonsending) func call<C: EnclaveCall>(
+        _ call: C.Type,
+        _ input: C.Input
+    ) async throws
+        -> C.Output
+    {
         let switchlessCall = switchless != nil && isSwitchless(C.name)
         if !switchlessCall, let (id, sent) = try beginByteBlockCall(call, input) {
             return try CallCodec.decodeResult(call, try await peer.answer(to: id, sentBytes: sent), decoder: decoder)
@@ -359,10 +368,14 @@ public final class Enclave: Sendable {
     /// Echo bytes through a switchless worker of the enclave, without marshaling (the call ring's transport floor).
     /// Takes the channel (``ping(_:)``) when no slot is free or `payload` does not fit one.
     /// - Throws: `EnclaveError.unavailable` when switchless calls are not enabled (``Options/switchless``).
-    public func switchlessPing(_ payload: [UInt8] = []) async throws -> [UInt8] {
+    public nonisolated(nonsending) func switchlessPing(_ payload: [UInt8] = []) async throws -> [UInt8] {
         guard let switchless else { throw EnclaveError.unavailable("switchless calls are not enabled") }
-        if let echoed = try await switchless.ping(payload) { return echoed }
-        return try await peer.ping(payload)
+        // As in `call`: the spin runs here; only a ping left pending suspends.
+        switch try switchless.beginPing(payload) {
+        case .answered(let echoed): return echoed
+        case .pending(let slot, let sequence): return try await switchless.wait(slot: slot, sequence: sequence)
+        case .fallback: return try await peer.ping(payload)
+        }
     }
 
     /// Stop the enclave: close its channel, give it a moment to exit, then kill it. Pending calls fail.

@@ -406,7 +406,14 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
     /// changed: a store takes the slot's cache line from the other side, which then misses on its next look. Relaxed:
     /// advice orders nothing.
     package func publishCPU(_ word: Int, slot: Int) {
-        let cpu = UInt32(truncatingIfNeeded: ek_current_cpu())
+        publishCPU(word, slot: slot, cpu: ek_current_cpu())
+    }
+
+    /// ``publishCPU(_:slot:)`` with the CPU read beforehand (`ek_current_cpu`), by a writer that keeps its stores
+    /// into the slot together.
+    @inline(__always)
+    package func publishCPU(_ word: Int, slot: Int, cpu: Int32) {
+        let cpu = UInt32(truncatingIfNeeded: cpu)
         let target = slotWord(slot, word)
         if ek_atomic_load32_relaxed(target) != cpu { ek_atomic_store32_relaxed(target, cpu) }
     }

@@ -1,6 +1,7 @@
 #ifndef C_ENCLAVE_SYSTEM_H
 #define C_ENCLAVE_SYSTEM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -193,6 +194,11 @@ static inline uint64_t ek_atomic_load64_relaxed(const uint64_t *word) {
 }
 static inline void ek_atomic_store64_relaxed(uint64_t *word, uint64_t value) {
     __atomic_store_n(word, value, __ATOMIC_RELAXED);
+}
+/// Set `*word` from `expected` to `desired` if it holds `expected` (acquire on success, relaxed on failure): a
+/// process-private claim (a switchless caller's slot), not a word of the ring.
+static inline bool ek_atomic_claim32(uint32_t *word, uint32_t expected, uint32_t desired) {
+    return __atomic_compare_exchange_n(word, &expected, desired, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 /// A sequentially consistent fence.
 static inline void ek_atomic_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
