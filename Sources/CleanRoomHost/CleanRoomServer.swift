@@ -141,7 +141,11 @@ public enum CleanRoomServer {
         Application(
             router: router(host: host),
             server: try AttestationServer.server(tls: tls, limits: limits, logger: logger),
-            configuration: .init(address: .hostname(address, port: port), serverName: "EnclaveKit clean room"),
+            configuration: .init(
+                address: .hostname(address, port: port),
+                serverName: "EnclaveKit clean room",
+                availableConnectionsDelegate: MaximumAvailableConnections(limits.connectionLimit, logger: logger)
+            ),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )
@@ -161,18 +165,20 @@ public enum CleanRoomServer {
         }
     }
 
-    /// Start serving `host` on `address` at a free port and return once it listens.
+    /// Start serving `host` on `address` at a free port and return once it listens, within `limits` (connections
+    /// held at once included).
     public static func start(
         host: CleanRoomHost,
         address: String = "127.0.0.1",
         tls: TLSIdentity?,
+        limits: AttestationServer.ConnectionLimits = .init(),
         logger: Logger = Logger(label: "enclavekit.cleanroom")
     ) async throws -> Running {
         guard tls != nil || AttestationServer.isLoopback(address) else {
             throw ServiceError.badRequest("InsecureTransport", "plain HTTP is served only on loopback")
         }
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = try application(host: host, address: address, port: 0, tls: tls, logger: logger) {
+        let app = try application(host: host, address: address, port: 0, tls: tls, limits: limits, logger: logger) {
             continuation.yield($0)
             continuation.finish()
         }

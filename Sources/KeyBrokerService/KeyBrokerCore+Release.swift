@@ -11,9 +11,12 @@ extension KeyBrokerCore {
     public static let maximumTokenSize = 64 << 10
 
     /// `POST /keys/{name}/{version}/release`: the key, wrapped to the token's key, when the broker enclave finds the
-    /// token valid and the policy satisfied. No administrator credential: the token is the credential. Every
-    /// decision is audited with the token's issuer, `jti` and measurement claims (as the enclave read them; marked
-    /// unverified when the token did not verify).
+    /// token valid and the policy satisfied. No administrator credential: the token is the credential. A grant, and
+    /// a refusal of a token the enclave verified, is audited with the token's issuer, `jti` and measurement claims.
+    /// An anonymous refusal — before the enclave (bad or unknown name or version, disabled key, oversize target) or
+    /// of a token the enclave did not verify — is only counted (``KeyBrokerRefusalCount``: the key's name when it
+    /// exists, the code, the minute), in a bounded table: nobody authenticated can grow the append-only audit log,
+    /// and nothing of an unverified token is kept.
     public func release(
         name: String,
         version: String,
@@ -22,6 +25,7 @@ extension KeyBrokerCore {
         -> KeyReleaseResult
     {
         let stored: StoredKeyVersion
+        var known: String?
         do {
             guard parameters.target.utf8.count <= Self.maximumTokenSize else {
                 throw ServiceError.badRequest("BadParameter", "target is larger than \(Self.maximumTokenSize) bytes")
@@ -30,6 +34,7 @@ extension KeyBrokerCore {
                 throw ServiceError.badRequest("BadParameter", "nonce is longer than 1024 bytes")
             }
             stored = try await self.stored(name: name, version: version)
+            known = stored.name
             let now = Int64(Date().timeIntervalSince1970)
             guard stored.attributes.enabled != false else {
                 throw ServiceError(status: .forbidden, code: "KeyDisabled", message: "key \(name) is disabled")
@@ -41,13 +46,7 @@ extension KeyBrokerCore {
                 throw ServiceError(status: .forbidden, code: "KeyExpired", message: "key \(name) has expired")
             }
         } catch let error as ServiceError {
-            try await audit(
-                "release",
-                key: name,
-                version: version,
-                result: "refused",
-                reason: "\(error.code): \(error.message)"
-            )
+            try await countRefusal(key: known ?? KeyBrokerRefusalCount.unknownKey, code: error.code)
             throw error
         }
         let request = BrokerReleaseRequest(
@@ -57,9 +56,8 @@ extension KeyBrokerCore {
             enc: parameters.enc
         )
         let response = try await engineCall { try await engine.release(request) }
-        let claims = Self.auditText(response.audit.claims)
-        let marker = response.audit.verified ? "" : " (token unverified)"
         if let value = response.value, response.refusal == nil {
+            let claims = Self.auditText(response.audit.claims)
             try await audit(
                 "release",
                 key: name,
@@ -74,16 +72,20 @@ extension KeyBrokerCore {
         }
         let refusal =
             response.refusal ?? BrokerRefusal(code: "ReleaseRefused", message: "the broker refused the release")
-        try await audit(
-            "release",
-            key: name,
-            version: stored.version,
-            result: "refused",
-            reason: "\(refusal.code): \(refusal.message)\(marker)",
-            issuer: response.audit.issuer,
-            jti: response.audit.tokenID,
-            claims: claims
-        )
+        if response.audit.verified {
+            try await audit(
+                "release",
+                key: name,
+                version: stored.version,
+                result: "refused",
+                reason: "\(refusal.code): \(refusal.message)",
+                issuer: response.audit.issuer,
+                jti: response.audit.tokenID,
+                claims: Self.auditText(response.audit.claims)
+            )
+        } else {
+            try await countRefusal(key: stored.name, code: refusal.code)
+        }
         let status: HTTPResponse.Status =
             refusal.code == BrokerRefusal.Code.malformedToken || refusal.code == BrokerRefusal.Code.unsupportedWrap
             ? .badRequest : .forbidden

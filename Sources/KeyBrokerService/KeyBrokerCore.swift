@@ -8,8 +8,9 @@ internal import Synchronization
 
 /// The key broker's host side: validates requests, keeps wrapped keys and the audit log in a ``KeyBrokerStore``, and
 /// has the broker enclave (a ``BrokerEngine``) do every key operation. Errors are AttestationService's
-/// `ServiceError` (Key Vault's `{"error":{"code","message"}}` body). Every management call and every release decision
-/// is audited, refusals included.
+/// `ServiceError` (Key Vault's `{"error":{"code","message"}}` body). Every management call, every granted release and
+/// every refusal of a verified token is audited one record each; anonymous refusals (no verified token) are counted
+/// per minute, key and code in a bounded table (``KeyBrokerRefusalCount``).
 public final class KeyBrokerCore: Sendable {
     /// The service's configuration.
     public struct Configuration: Sendable {
@@ -19,12 +20,24 @@ public final class KeyBrokerCore: Sendable {
         public var recoverableDays: Int
         /// The most keys and versions a list answers.
         public var listLimit: Int
+        /// How long anonymous refusal counts (``KeyBrokerRefusalCount``) are kept, in seconds; 90 days by default.
+        public var refusalRetention: Double
+        /// The most anonymous refusal counts kept (the newest); 1,000,000 rows (about 100 MB) by default.
+        public var maxRefusalRecords: Int
 
         /// A configuration with the members given.
-        public init(adminCredential: AdminCredential?, recoverableDays: Int = 90, listLimit: Int = 1000) {
+        public init(
+            adminCredential: AdminCredential?,
+            recoverableDays: Int = 90,
+            listLimit: Int = 1000,
+            refusalRetention: Double = 90 * 86400,
+            maxRefusalRecords: Int = 1_000_000
+        ) {
             self.adminCredential = adminCredential
             self.recoverableDays = recoverableDays
             self.listLimit = listLimit
+            self.refusalRetention = refusalRetention
+            self.maxRefusalRecords = maxRefusalRecords
         }
     }
 
@@ -37,6 +50,8 @@ public final class KeyBrokerCore: Sendable {
     private let base: Mutex<String>
     /// The audit log's group commit (every record still stored before its request answers).
     let auditLog: AuditBatcher
+    /// Anonymous release refusals, counted in a bounded table (not in the audit log).
+    let refusals: RefusalCounter
 
     /// A broker on `store` and `engine`, answering identifiers under `baseURL` (`https://host:port`; settable once
     /// the port is known with ``setBaseURL(_:)``). Records the engine's master key identifier in the store, and
@@ -52,6 +67,11 @@ public final class KeyBrokerCore: Sendable {
         self.configuration = configuration
         self.base = Mutex(baseURL)
         self.auditLog = AuditBatcher(store: store)
+        self.refusals = RefusalCounter(
+            store: store,
+            retention: configuration.refusalRetention,
+            maximum: configuration.maxRefusalRecords
+        )
         let identity = try await engine.identity()
         let recorded = try await store.keyringID(orInsert: identity.keyringID)
         guard recorded == identity.keyringID else {
@@ -158,6 +178,22 @@ public final class KeyBrokerCore: Sendable {
         } catch {
             throw Self.failure("the audit log could not be written")
         }
+    }
+
+    /// Counts an anonymous release refusal (``KeyBrokerRefusalCount``); a failure to count fails the request, as a
+    /// failure to audit does.
+    func countRefusal(key: String, code: String) async throws {
+        do {
+            try await refusals.count(key: key, code: code)
+        } catch {
+            throw Self.failure("the audit log could not be written")
+        }
+    }
+
+    /// Anonymous release refusals, counted per minute, key and code, newest first (administrators).
+    public func refusalLog(limit: Int, credential: String?) async throws -> KeyBrokerRefusalLog {
+        try authorize(credential)
+        return KeyBrokerRefusalLog(value: try await store.refusalCounts(limit: max(1, min(limit, 10_000))))
     }
 
     /// The audit log, newest first (administrators).

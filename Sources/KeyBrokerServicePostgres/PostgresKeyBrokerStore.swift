@@ -53,6 +53,8 @@ public final class PostgresKeyBrokerStore: KeyBrokerStore {
                 "CREATE INDEX IF NOT EXISTS kb_keys_name ON kb_keys (name)",
                 "CREATE TABLE IF NOT EXISTS kb_audit (id BIGSERIAL PRIMARY KEY, time DOUBLE PRECISION NOT NULL, operation TEXT NOT NULL, key TEXT, version TEXT, result TEXT NOT NULL, reason TEXT NOT NULL, issuer TEXT, jti TEXT, claims TEXT)",
                 "CREATE TABLE IF NOT EXISTS kb_master (id INTEGER PRIMARY KEY CHECK (id = 1), key_id TEXT NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS kb_refusals (id BIGSERIAL PRIMARY KEY, minute BIGINT NOT NULL, key TEXT NOT NULL, code TEXT NOT NULL, count BIGINT NOT NULL, UNIQUE (minute, key, code))",
+                "CREATE INDEX IF NOT EXISTS kb_refusals_minute ON kb_refusals (minute)",
                 """
                 CREATE OR REPLACE FUNCTION kb_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$
@@ -279,6 +281,61 @@ public final class PostgresKeyBrokerStore: KeyBrokerStore {
             )
         }
         return entries
+    }
+
+    /// One multi-row upsert (at most 1,000 rows each) in one transaction. Identifiers a conflicting row would have
+    /// taken are skipped (a sequence), so pruning may keep fewer than the limit, never more.
+    public func countRefusals(_ counts: [KeyBrokerRefusalCount]) async throws {
+        guard !counts.isEmpty else { return }
+        var statements: [PostgresQuery] = []
+        var start = counts.startIndex
+        while start < counts.endIndex {
+            let end = min(start + 1000, counts.endIndex)
+            var binds = PostgresBindings(capacity: (end - start) * 4)
+            var rows: [String] = []
+            for (offset, count) in counts[start..<end].enumerated() {
+                let first = offset * 4
+                rows.append("(" + (1...4).map { "$\(first + $0)" }.joined(separator: ", ") + ")")
+                binds.append(count.minute)
+                binds.append(count.key)
+                binds.append(count.code)
+                binds.append(count.count)
+            }
+            statements.append(
+                PostgresQuery(
+                    unsafeSQL: "INSERT INTO kb_refusals (minute, key, code, count) VALUES "
+                        + rows.joined(separator: ", ")
+                        + " ON CONFLICT (minute, key, code) DO UPDATE SET count = kb_refusals.count + EXCLUDED.count",
+                    binds: binds
+                )
+            )
+            start = end
+        }
+        let logger = self.logger
+        let batch = statements
+        try await client.withTransaction(logger: logger) { connection in
+            for statement in batch { try await connection.query(statement, logger: logger) }
+        }
+    }
+
+    public func pruneRefusals(before minute: Int64, keepingAtMost limit: Int) async throws {
+        try await client.query("DELETE FROM kb_refusals WHERE minute < \(minute)", logger: logger)
+        let keep = Int64(max(0, limit))
+        try await client.query(
+            "DELETE FROM kb_refusals WHERE id <= (SELECT MAX(id) FROM kb_refusals) - \(keep)",
+            logger: logger
+        )
+    }
+
+    public func refusalCounts(limit: Int) async throws -> [KeyBrokerRefusalCount] {
+        var counts: [KeyBrokerRefusalCount] = []
+        for try await (minute, key, code, count) in try await client.query(
+            "SELECT minute, key, code, count FROM kb_refusals ORDER BY id DESC LIMIT \(Int64(max(0, limit)))",
+            logger: logger
+        ).decode((Int64, String, String, Int64).self) {
+            counts.append(KeyBrokerRefusalCount(minute: minute, key: key, code: code, count: count))
+        }
+        return counts
     }
 
     public func keyringID(orInsert candidate: String) async throws -> String {

@@ -6,7 +6,8 @@ import KeyBrokerInterface
 import KeyBrokerService
 
 /// A stand-in for the broker enclave, for the routing, storage and audit tests only (the end-to-end tests use the
-/// real broker enclave). Blobs are random bytes; a release is granted to the token `good` and refused otherwise.
+/// real broker enclave). Blobs are random bytes; a release is granted to the token `good`, refused as a verified token
+/// of the wrong enclave to `verified-refused`, and refused as unverified otherwise.
 struct FakeBrokerEngine: BrokerEngine {
     let keyring = "fake-keyring"
 
@@ -57,8 +58,15 @@ struct FakeBrokerEngine: BrokerEngine {
             issuer: "https://authority.test",
             tokenID: "jti-1",
             claims: ["x-ms-sgx-mrsigner": "ab"],
-            verified: request.target == "good"
+            verified: request.target == "good" || request.target == "verified-refused"
         )
+        if request.target == "verified-refused" {
+            return BrokerReleaseResponse(
+                value: nil,
+                refusal: BrokerRefusal(code: "PolicyNotSatisfied", message: "no policy rule is satisfied"),
+                audit: audit
+            )
+        }
         if request.target == "good" {
             return BrokerReleaseResponse(value: "header.payload.signature", refusal: nil, audit: audit)
         }

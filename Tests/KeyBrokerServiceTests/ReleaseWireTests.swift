@@ -155,6 +155,13 @@ struct ReleaseWireTests {
         func auditEntries(limit: Int) async throws -> [KeyBrokerAuditEntry] {
             try await base.auditEntries(limit: limit)
         }
+        func countRefusals(_ counts: [KeyBrokerRefusalCount]) async throws { throw CancellationError() }
+        func pruneRefusals(before minute: Int64, keepingAtMost limit: Int) async throws {
+            try await base.pruneRefusals(before: minute, keepingAtMost: limit)
+        }
+        func refusalCounts(limit: Int) async throws -> [KeyBrokerRefusalCount] {
+            try await base.refusalCounts(limit: limit)
+        }
         func keyringID(orInsert candidate: String) async throws -> String {
             try await base.keyringID(orInsert: candidate)
         }

@@ -16,6 +16,7 @@ internal import ServiceLifecycle
 /// `POST /deletedkeys/{name}/recover`, `PUT /keys/{name}/{version}/releasepolicy`,
 /// `POST /keys/{name}/{version}/release` (no administrator: the token is the credential),
 /// `POST /keys/{name}/{version}/unwrapkey`, `GET /attestation`, `GET /importkey`, `GET /audit`,
+/// `GET /audit/refusals`,
 /// `POST /replicas/join`, and with a counter store `GET /counters/{contract}` and
 /// `POST /counters/{contract}/increment`. `api-version` query parameters are accepted and ignored.
 public enum KeyBrokerServer {
@@ -49,7 +50,11 @@ public enum KeyBrokerServer {
         Application(
             router: router(core: core, counters: counters),
             server: try AttestationServer.server(tls: tls, limits: limits, logger: logger),
-            configuration: .init(address: .hostname(host, port: port), serverName: "EnclaveKit key broker"),
+            configuration: .init(
+                address: .hostname(host, port: port),
+                serverName: "EnclaveKit key broker",
+                availableConnectionsDelegate: MaximumAvailableConnections(limits.connectionLimit, logger: logger)
+            ),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )
@@ -70,19 +75,29 @@ public enum KeyBrokerServer {
     }
 
     /// Start serving `core` on `host` at a free port and return once it listens; sets the core's base URL. With
-    /// `counters`, clean rooms' rollback counters are served too.
+    /// `counters`, clean rooms' rollback counters are served too. `limits` bound connections as the application's
+    /// (at most `limits.connectionLimit` held at once).
     public static func start(
         core: KeyBrokerCore,
         counters: (any CounterStore)? = nil,
         host: String = "127.0.0.1",
         tls: TLSIdentity?,
+        limits: AttestationServer.ConnectionLimits = .init(),
         logger: Logger = Logger(label: "enclavekit.keybroker")
     ) async throws -> Running {
         guard tls != nil || AttestationServer.isLoopback(host) else {
             throw ServiceError.badRequest("InsecureTransport", "plain HTTP is served only on loopback")
         }
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = try application(core: core, counters: counters, host: host, port: 0, tls: tls, logger: logger) {
+        let app = try application(
+            core: core,
+            counters: counters,
+            host: host,
+            port: 0,
+            tls: tls,
+            limits: limits,
+            logger: logger
+        ) {
             continuation.yield($0)
             continuation.finish()
         }

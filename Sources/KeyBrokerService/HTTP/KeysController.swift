@@ -132,6 +132,12 @@ struct KeysController: Sendable {
                 try await core.auditLog(limit: limit, credential: KeyBrokerServer.bearerToken(request))
             )
         }
+        router.get("/audit/refusals") { request, _ -> Response in
+            let limit = request.uri.queryParameters.get("top").flatMap { Int($0) } ?? 1000
+            return KeyBrokerServer.json(
+                try await core.refusalLog(limit: limit, credential: KeyBrokerServer.bearerToken(request))
+            )
+        }
         router.post("/replicas/join") { request, _ -> Response in
             let join = try await KeyBrokerServer.decode(ReplicaJoinRequest.self, request, what: "the join request")
             return KeyBrokerServer.json(

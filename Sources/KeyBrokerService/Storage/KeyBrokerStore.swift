@@ -3,7 +3,8 @@ public import Foundation
 
 /// Where the broker keeps wrapped keys, policies and its audit log: SQLite (``SQLiteKeyBrokerStore``) for one
 /// instance, PostgreSQL for replicas. The audit log is append-only: the protocol has no way to change or remove a
-/// record, and the stores refuse `UPDATE`/`DELETE` on it at the database level.
+/// record, and the stores refuse `UPDATE`/`DELETE` on it at the database level. Anonymous release refusals are not
+/// in it: they are counted per minute, key and code (``KeyBrokerRefusalCount``) in a table kept bounded.
 public protocol KeyBrokerStore: Sendable {
     /// Create the tables when missing.
     func migrate() async throws
@@ -33,6 +34,13 @@ public protocol KeyBrokerStore: Sendable {
     func appendAudit(batch entries: [KeyBrokerAuditEntry]) async throws
     /// The newest `limit` audit records, newest first.
     func auditEntries(limit: Int) async throws -> [KeyBrokerAuditEntry]
+    /// Add `counts` to the anonymous refusal counts (one row per minute, key and code: a count already there grows),
+    /// all or none. `counts` has at most one entry per minute, key and code.
+    func countRefusals(_ counts: [KeyBrokerRefusalCount]) async throws
+    /// Delete refusal counts of minutes before `minute`, then all but the `limit` newest rows.
+    func pruneRefusals(before minute: Int64, keepingAtMost limit: Int) async throws
+    /// The newest `limit` refusal counts, newest first.
+    func refusalCounts(limit: Int) async throws -> [KeyBrokerRefusalCount]
     /// The keyring's identifier recorded by the first instance, or `candidate` now recorded. Race-safe: instances
     /// starting at once on one database all get the one identifier that was recorded first.
     func keyringID(orInsert candidate: String) async throws -> String

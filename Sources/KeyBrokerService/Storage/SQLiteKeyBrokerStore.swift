@@ -54,6 +54,8 @@ public final class SQLiteKeyBrokerStore: KeyBrokerStore {
             "CREATE TRIGGER IF NOT EXISTS kb_audit_no_update BEFORE UPDATE ON kb_audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
             "CREATE TRIGGER IF NOT EXISTS kb_audit_no_delete BEFORE DELETE ON kb_audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
             "CREATE TABLE IF NOT EXISTS kb_master (id INTEGER PRIMARY KEY CHECK (id = 1), key_id TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS kb_refusals (id INTEGER PRIMARY KEY AUTOINCREMENT, minute INTEGER NOT NULL, key TEXT NOT NULL, code TEXT NOT NULL, count INTEGER NOT NULL, UNIQUE (minute, key, code))",
+            "CREATE INDEX IF NOT EXISTS kb_refusals_minute ON kb_refusals (minute)",
         ] {
             _ = try await connection.query(statement)
         }
@@ -224,6 +226,43 @@ public final class SQLiteKeyBrokerStore: KeyBrokerStore {
                 jti: row.column("jti")?.string,
                 claims: row.column("claims")?.string
             )
+        }
+    }
+
+    /// One multi-row upsert: one statement, one transaction, one sync for the whole batch.
+    public func countRefusals(_ counts: [KeyBrokerRefusalCount]) async throws {
+        guard !counts.isEmpty else { return }
+        var binds: [SQLiteData] = []
+        binds.reserveCapacity(counts.count * 4)
+        for count in counts {
+            binds += [.integer(Int(count.minute)), .text(count.key), .text(count.code), .integer(Int(count.count))]
+        }
+        let rows = Array(repeating: "(?, ?, ?, ?)", count: counts.count).joined(separator: ", ")
+        _ = try await connection.query(
+            "INSERT INTO kb_refusals (minute, key, code, count) VALUES " + rows
+                + " ON CONFLICT (minute, key, code) DO UPDATE SET count = count + excluded.count",
+            binds
+        )
+    }
+
+    public func pruneRefusals(before minute: Int64, keepingAtMost limit: Int) async throws {
+        _ = try await connection.query("DELETE FROM kb_refusals WHERE minute < ?", [.integer(Int(minute))])
+        _ = try await connection.query(
+            "DELETE FROM kb_refusals WHERE id <= (SELECT MAX(id) FROM kb_refusals) - ?",
+            [.integer(max(0, limit))]
+        )
+    }
+
+    public func refusalCounts(limit: Int) async throws -> [KeyBrokerRefusalCount] {
+        let rows = try await connection.query(
+            "SELECT minute, key, code, count FROM kb_refusals ORDER BY id DESC LIMIT ?",
+            [.integer(max(0, limit))]
+        )
+        return rows.compactMap { row in
+            guard let minute = row.column("minute")?.integer, let key = row.column("key")?.string,
+                let code = row.column("code")?.string, let count = row.column("count")?.integer
+            else { return nil }
+            return KeyBrokerRefusalCount(minute: Int64(minute), key: key, code: code, count: Int64(count))
         }
     }
 
