@@ -15,9 +15,28 @@ internal import Musl
 /// header and payload with one `sendmsg`, never waiting for the peer in it: when the peer's socket buffer is full the
 /// sender waits for it on its own thread for at most 2 ms, without the lock, then leaves the rest of its frame to the
 /// channel's writer thread and returns. Frames sent meanwhile wait in order behind it (at most ``maxWaitingBytes``), so
-/// frames never interleave on the wire. A peer that reads none of the waiting bytes for ``writeStallNanoseconds``
-/// fails the channel. A frame header that announces more than `maxFrameSize` bytes, an unknown
-/// kind, or any read error closes the channel: the stream can no longer be trusted to be in sync.
+/// frames never interleave on the wire. A peer that reads none of the waiting bytes for ``writeStallNanoseconds``, or
+/// reads them on average slower than ``minimumDrainBytesPerSecond``, fails the channel. A frame header that announces
+/// more than `maxFrameSize` bytes, an unknown kind, or any read error closes the channel: the stream can no longer be
+/// trusted to be in sync.
+///
+/// Who writes the socket (the invariant the send path keeps): at any time at most one party writes it, and frames
+/// leave in the order the channel accepted them. The parties are
+/// 1. a sender writing inline under the lock: only when no one else may write (`!busy && !writerRunning` and nothing
+///    waits, so it is also next in order);
+/// 2. that same sender, without the lock, once the peer's buffer filled (`busy`): it set `busy` under the lock while
+///    it was the only party, and while `busy` holds every other sender queues (rule 1 fails) and the writer thread is
+///    neither started (`startWriterIfNeeded` requires `!busy`) nor running (it was not running when the sender went
+///    inline, and only `startWriterIfNeeded` starts it). When it stops it either finished its frame or puts the rest
+///    at the front of the queue: nobody wrote from the queue meanwhile, so no queued frame is begun (offset 0), and
+///    every queued frame was accepted after its frame. It then clears `busy` and starts the writer if frames wait;
+/// 3. the writer thread, while `writerRunning`: rule 1 fails while it runs, `busy` cannot be set, and it alone
+///    removes frames from the front; it clears `writerRunning` (under the lock) only when nothing waits or the
+///    channel failed, so a sender that goes inline afterwards is again next in order.
+/// Frames join the queue only at its end (in the order the lock admitted their senders), except for rule 2's rest,
+/// which goes first because its frame was accepted before all of them. Anything that contradicts this (a begun frame
+/// where the rest must go, an empty queue where the writer sent a frame) fails the channel by name rather than mix
+/// frames or trap.
 public final class FrameChannel: Sendable {
     /// The socket; closed when the channel is released.
     public let fd: Int32
@@ -32,13 +51,22 @@ public final class FrameChannel: Sendable {
     public let writeStallNanoseconds: UInt64
     /// The default ``writeStallNanoseconds``: 30 seconds.
     public static let defaultWriteStallNanoseconds: UInt64 = 30_000_000_000
+    /// The slowest average rate, in bytes per second, at which the peer may read the frames waiting to be sent (after
+    /// the ``writeStallNanoseconds`` of grace); 0 turns the rule off.
+    public let minimumDrainBytesPerSecond: UInt64
+    /// The default ``minimumDrainBytesPerSecond``: 64 KiB/s.
+    public static let defaultMinimumDrainBytesPerSecond: UInt64 = 64 << 10
 
     /// The most bytes that may wait to be sent (see ``send(_:callID:prefix:payload:)``): twice the largest frame, at
     /// least 64 MiB.
     public var maxWaitingBytes: Int { max(64 << 20, 2 * maxFrameSize + 64) }
     /// How long a sender waits on its own thread for the peer to take the rest of its frame before the channel's
     /// writer thread takes it over.
-    static let inlineWriteNanoseconds: UInt64 = 2_000_000
+    package let inlineWriteNanoseconds: UInt64
+    /// The default `inlineWriteNanoseconds`: 2 ms.
+    package static let defaultInlineWriteNanoseconds: UInt64 = 2_000_000
+    /// Tests only: runs on the writer thread right after it sent a frame's last byte and let go of the lock.
+    private let writerSentFrameHook = Mutex<(@Sendable () -> Void)?>(nil)
 
     private struct State {
         var closed = false
@@ -65,16 +93,74 @@ public final class FrameChannel: Sendable {
     ///
     /// With `announcesPlacement` the channel sends placement frames from its first frame on (the enclave's side);
     /// without, only once the peer sent one.
-    public init(
+    ///
+    /// - Parameters:
+    ///   - fd: A connected stream socket.
+    ///   - maxFrameSize: The largest payload accepted or sent.
+    ///   - announcesPlacement: Whether this side sends placement frames from its first frame on.
+    ///   - writeStallNanoseconds: How long the peer may read nothing of the frames waiting to be sent.
+    ///   - minimumDrainBytesPerSecond: The slowest average rate at which the peer may read them (0: no such rule).
+    public convenience init(
         fd: Int32,
         maxFrameSize: Int,
         announcesPlacement: Bool = false,
-        writeStallNanoseconds: UInt64 = FrameChannel.defaultWriteStallNanoseconds
+        writeStallNanoseconds: UInt64 = FrameChannel.defaultWriteStallNanoseconds,
+        minimumDrainBytesPerSecond: UInt64 = FrameChannel.defaultMinimumDrainBytesPerSecond
+    ) {
+        self.init(
+            fd: fd,
+            maxFrameSize: maxFrameSize,
+            announcesPlacement: announcesPlacement,
+            writeStallNanoseconds: writeStallNanoseconds,
+            minimumDrainBytesPerSecond: minimumDrainBytesPerSecond,
+            inlineWriteNanoseconds: FrameChannel.defaultInlineWriteNanoseconds
+        )
+    }
+
+    /// A channel whose senders wait `inlineWriteNanoseconds` on their own thread for a full socket (tests).
+    package init(
+        fd: Int32,
+        maxFrameSize: Int,
+        announcesPlacement: Bool = false,
+        writeStallNanoseconds: UInt64 = FrameChannel.defaultWriteStallNanoseconds,
+        minimumDrainBytesPerSecond: UInt64 = FrameChannel.defaultMinimumDrainBytesPerSecond,
+        inlineWriteNanoseconds: UInt64
     ) {
         self.fd = fd
         self.writeStallNanoseconds = writeStallNanoseconds
+        self.minimumDrainBytesPerSecond = minimumDrainBytesPerSecond
+        self.inlineWriteNanoseconds = inlineWriteNanoseconds
         self.maxFrameSize = maxFrameSize
         self.spin = SpinPolicy(announcing: announcesPlacement)
+    }
+
+    /// Tests only: `hook` runs on the channel's writer thread each time it has sent the last byte of a waiting frame,
+    /// right after it let go of the lock (`nil` removes it).
+    package func setWriterSentFrameHook(_ hook: (@Sendable () -> Void)?) {
+        writerSentFrameHook.withLock { $0 = hook }
+    }
+
+    /// A snapshot of the sending side (tests).
+    package struct WriteStatus: Sendable {
+        /// A sender is writing the rest of its frame without the lock.
+        package var busy: Bool
+        /// The writer thread is sending the waiting frames.
+        package var writerRunning: Bool
+        /// How many frames (the first may be the rest of one) and bytes wait to be sent.
+        package var waitingFrames: Int
+        package var waitingBytes: Int
+    }
+
+    /// The sending side now (tests).
+    package var writeStatus: WriteStatus {
+        writeLock.withLock { state in
+            WriteStatus(
+                busy: state.busy,
+                writerRunning: state.writerRunning,
+                waitingFrames: state.waiting.count,
+                waitingBytes: state.waitingBytes
+            )
+        }
     }
 
     deinit { close(fd) }
@@ -175,8 +261,9 @@ public final class FrameChannel: Sendable {
                 placementPart = UnsafeRawBufferPointer(rebasing: placementBytes[0..<Frame.headerSize + 4])
             }
             parts.0 = placementPart
-            if state.busy || !state.waiting.isEmpty {
-                // Another frame is going out: this one waits behind it, copied.
+            if state.busy || state.writerRunning || !state.waiting.isEmpty {
+                // Another party writes (an inline sender or the writer thread, which may be between two frames with
+                // an empty queue): this frame waits behind what is queued, copied.
                 let size = Self.count(parts)
                 guard state.waitingBytes == 0 || state.waitingBytes + size <= maxWaitingBytes else {
                     return (
@@ -208,31 +295,39 @@ public final class FrameChannel: Sendable {
         guard first.blocked else { return nil }
         // The peer's buffer is full: wait for it here, without the lock, for a while; then leave the rest to the
         // writer thread rather than hold this (executor) thread for as long as the peer likes.
-        let deadline = SpinPolicy.now() &+ Self.inlineWriteNanoseconds
+        let deadline = SpinPolicy.now() &+ inlineWriteNanoseconds
         while true {
             var request = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
             _ = poll(&request, 1, 1)
             let written = Self.writeSome(fd: fd, &parts)
             if written == .blocked && SpinPolicy.now() < deadline { continue }
-            return writeLock.withLock { state -> EnclaveError? in
+            let outcome = writeLock.withLock { state -> (failure: EnclaveError?, shut: Bool) in
                 state.busy = false
                 switch written {
                 case .all:
                     break
                 case .failed:
-                    state.failure = state.failure ?? .channelClosed("the peer closed the channel")
-                    state.waiting.removeAll()
-                    state.waitingBytes = 0
-                    state.waitingOffset = 0
-                    return .channelClosed("the peer closed the channel")
+                    Self.fail(&state, .channelClosed("the peer closed the channel"))
+                    return (.channelClosed("the peer closed the channel"), false)
                 case .blocked:
+                    // Nobody wrote from the queue while this sender was busy (see the type's invariant): the rest of
+                    // its frame goes first, before frames that are all still whole.
+                    guard state.waitingOffset == 0, !state.writerRunning else {
+                        let failure = EnclaveError.channelClosed(
+                            "the send queue is out of step (a queued frame was begun while a sender wrote); channel closed"
+                        )
+                        Self.fail(&state, failure)
+                        return (failure, true)
+                    }
                     let rest = Self.copy(parts)
                     state.waiting.insert(rest, at: 0)
                     state.waitingBytes += rest.count
                 }
                 startWriterIfNeeded(&state)
-                return nil
+                return (nil, false)
             }
+            if outcome.shut { shutdown() }
+            return outcome.failure
         }
     }
 
@@ -258,48 +353,80 @@ public final class FrameChannel: Sendable {
         thread.start()
     }
 
-    /// The writer thread: send the waiting frames as the peer reads them; fail the channel when it reads nothing for
-    /// ``writeStallNanoseconds``. Ends once nothing waits.
+    /// The writer thread: send the waiting frames as the peer reads them; fail the channel when the peer reads nothing
+    /// for ``writeStallNanoseconds`` or, on average, slower than ``minimumDrainBytesPerSecond`` (see `DrainDeadline`).
+    /// Ends once nothing waits (or, defensively, when a sender is busy: that sender starts it again).
     private func sendWaiting() {
-        var progressed = SpinPolicy.now()
+        var drain = DrainDeadline(
+            now: SpinPolicy.now(),
+            stallNanoseconds: writeStallNanoseconds,
+            minimumBytesPerSecond: minimumDrainBytesPerSecond
+        )
         while true {
             let next = writeLock.withLock { state -> ([UInt8], Int)? in
-                guard state.failure == nil, let first = state.waiting.first else {
+                guard state.failure == nil, !state.busy, let first = state.waiting.first else {
                     state.writerRunning = false
                     return nil
                 }
                 return (first, state.waitingOffset)
             }
             guard let (chunk, offset) = next else { return }
-            let now = SpinPolicy.now()
-            let left = writeStallNanoseconds > now &- progressed ? writeStallNanoseconds - (now &- progressed) : 0
             var request = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            let left = drain.remaining(at: SpinPolicy.now())
             _ = poll(&request, 1, Int32(min(1000, (left + 999_999) / 1_000_000)))
             let written = chunk.withUnsafeBytes { raw in
                 Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
             }
             let error = errno
             if written > 0 {
-                progressed = SpinPolicy.now()
-                writeLock.withLock { state in
+                drain.sent(written, at: SpinPolicy.now())
+                let step = writeLock.withLock { state -> EnclaveError?? in
+                    // Failed meanwhile (the queue is already dropped): stop quietly.
+                    guard state.failure == nil else {
+                        state.writerRunning = false
+                        return .some(nil)
+                    }
+                    // Only this thread takes from the queue's front while it runs: anything else is a broken
+                    // invariant, and the channel fails by name rather than trap or send a frame twice.
+                    guard let first = state.waiting.first, first.count == chunk.count, state.waitingOffset == offset
+                    else {
+                        return .some(
+                            .channelClosed("the send queue changed under the channel's writer; channel closed")
+                        )
+                    }
                     state.waitingOffset += written
                     state.waitingBytes -= written
                     if state.waitingOffset == chunk.count {
                         state.waiting.removeFirst()
                         state.waitingOffset = 0
                     }
+                    return nil
                 }
-                continue
+                if let stop = step {
+                    if let failure = stop { failWrites(failure) }
+                    return
+                }
+                if offset + written == chunk.count, let hook = writerSentFrameHook.withLock({ $0 }) { hook() }
+                if !drain.expired(at: SpinPolicy.now()) { continue }
+            } else if written == 0 || (error != EAGAIN && error != EWOULDBLOCK && error != EINTR) {
+                failWrites(.channelClosed("the peer closed the channel"))
+                return
             }
-            if written < 0 && (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) {
-                guard SpinPolicy.now() &- progressed >= writeStallNanoseconds else { continue }
-                let waiting = writeLock.withLock { $0.waitingBytes }
-                let seconds = Double(writeStallNanoseconds) / 1e9
+            let now = SpinPolicy.now()
+            guard drain.expired(at: now) else { continue }
+            let waiting = writeLock.withLock { $0.waitingBytes }
+            let seconds = Double(writeStallNanoseconds) / 1e9
+            if drain.stalled(at: now) {
                 failWrites(
                     .channelClosed("the peer read nothing of the \(waiting) bytes waiting to be sent for \(seconds) s")
                 )
             } else {
-                failWrites(.channelClosed("the peer closed the channel"))
+                failWrites(
+                    .channelClosed(
+                        "the peer read the \(waiting) bytes waiting to be sent slower than the minimum of "
+                            + "\(minimumDrainBytesPerSecond) bytes/s"
+                    )
+                )
             }
             return
         }
@@ -307,14 +434,17 @@ public final class FrameChannel: Sendable {
 
     /// Sending failed for good: drop what waits, remember why, and shut the socket down (readers then see the end).
     private func failWrites(_ failure: EnclaveError) {
-        writeLock.withLock { state in
-            state.failure = state.failure ?? failure
-            state.waiting.removeAll()
-            state.waitingBytes = 0
-            state.waitingOffset = 0
-            state.writerRunning = false
-        }
+        writeLock.withLock { state in Self.fail(&state, failure) }
         shutdown()
+    }
+
+    /// Drop what waits and remember why sending failed (the first reason wins); the writer thread stops.
+    private static func fail(_ state: inout WriteState, _ failure: EnclaveError) {
+        state.failure = state.failure ?? failure
+        state.waiting.removeAll()
+        state.waitingBytes = 0
+        state.waitingOffset = 0
+        state.writerRunning = false
     }
 
     private static func storeHeader(
