@@ -126,20 +126,54 @@ extension AttestationServiceCore {
     }
 
     /// Evaluate `policy` on a thread of its own, not on the concurrency pool that serves every other request (a
-    /// policy at its step budget takes a noticeable time). Cancelling the request stops the evaluation.
-    static func evaluate(_ policy: AttestationPolicy, _ claims: [PolicyClaim]) async -> AttestationPolicy.Decision {
+    /// policy at its step budget takes a noticeable time). Cancelling the request stops the evaluation, and so does
+    /// `timeout` (seconds) running out: both end as ``AttestationPolicy/Decision/limitExceeded``.
+    static func evaluate(
+        _ policy: AttestationPolicy,
+        _ claims: [PolicyClaim],
+        timeout: TimeInterval = 2
+    ) async -> AttestationPolicy.Decision {
         let cancelled = CancellationFlag()
+        let deadline = ContinuousClock.now + .milliseconds(Int(max(0, min(timeout, 86400)) * 1000))
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 DispatchQueue.global(qos: .userInitiated).async {
                     continuation.resume(
-                        returning: policy.evaluate(claims) { cancelled.isSet }
+                        returning: policy.evaluate(claims) { cancelled.isSet || ContinuousClock.now >= deadline }
                     )
                 }
             }
         } onCancel: {
             cancelled.set()
         }
+    }
+
+    /// Parse and evaluate a draft policy (anyone may send one): at most ``Configuration/maxDraftPolicyLength``
+    /// bytes (`DraftPolicyTooLarge`), and at most ``Configuration/maxConcurrentDraftEvaluations`` at once, one more
+    /// refused at once with 429 `TooManyDraftPolicyEvaluations` rather than queued beside stored policies'
+    /// evaluations. Drafts are not cached: they would push the stored policies out of the cache.
+    func evaluateDraft(_ text: String, claims: [PolicyClaim]) async throws -> AttestationPolicy.Decision {
+        guard text.utf8.count <= configuration.maxDraftPolicyLength else {
+            throw ServiceError.badRequest(
+                "DraftPolicyTooLarge",
+                "the draft policy is longer than \(configuration.maxDraftPolicyLength) bytes"
+            )
+        }
+        let policy: AttestationPolicy
+        do {
+            policy = try AttestationPolicy(text: text)
+        } catch {
+            throw ServiceError.badRequest("InvalidPolicy", error.description)
+        }
+        guard draftEvaluations.acquire() else {
+            throw ServiceError(
+                status: .tooManyRequests,
+                code: "TooManyDraftPolicyEvaluations",
+                message: "\(draftEvaluations.limit) draft policies are being evaluated already; try again later"
+            )
+        }
+        defer { draftEvaluations.release() }
+        return await Self.evaluate(policy, claims, timeout: configuration.policyEvaluationTimeout)
     }
 
     /// The parsed policy of `text` (whose hash is `hash`), from the cache or parsed now.

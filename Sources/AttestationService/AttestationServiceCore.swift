@@ -59,6 +59,14 @@ public final class AttestationServiceCore: Sendable {
         /// How long a challenge from `GET /challenge` may be used, in seconds; 5 minutes by default. Each is accepted
         /// once.
         public var challengeLifetime: TimeInterval = 300
+        /// The most draft policies (`draftPolicyForAttestation`, sent without authentication) evaluated at once;
+        /// one more is refused with 429 `TooManyDraftPolicyEvaluations`. 0 refuses every draft.
+        public var maxConcurrentDraftEvaluations = 1
+        /// The longest draft policy accepted, in bytes (a stored policy may be up to 256 KiB).
+        public var maxDraftPolicyLength = 64 << 10
+        /// How long one policy evaluation may run (seconds) before it is stopped with
+        /// `PolicyEvaluationLimitExceeded`, whatever its step count (``AttestationPolicy/maxEvaluationSteps``).
+        public var policyEvaluationTimeout: TimeInterval = 2
         /// How long a management request may use the administrator token digest read from the store before reading
         /// it again (a rotation on another instance takes effect here within this time).
         public var adminCredentialRefresh: TimeInterval = 2
@@ -130,6 +138,8 @@ public final class AttestationServiceCore: Sendable {
     let adminDigestCache = Mutex<(credential: AdminCredential?, read: ContinuousClock.Instant)?>(nil)
     /// The issuer set once the listening port was known (``useIssuer(_:)``), overriding the configured one.
     let boundIssuer = Mutex<String?>(nil)
+    /// The draft policies being evaluated (at most ``Configuration/maxConcurrentDraftEvaluations``).
+    let draftEvaluations: DraftEvaluationLimiter
     /// The key that authenticates challenges (shared through the store by every instance).
     let challengeKey: SymmetricKey
     /// The longest audit `detail` kept (bytes): refusal messages quote input, which must not fill the disk.
@@ -145,6 +155,7 @@ public final class AttestationServiceCore: Sendable {
         self.store = store
         self.logger = logger
         self.metrics = ServiceMetrics()
+        self.draftEvaluations = DraftEvaluationLimiter(limit: configuration.maxConcurrentDraftEvaluations)
         self.signer = try await TokenSigner.load(
             from: store,
             type: configuration.tokenKeyType,
@@ -279,8 +290,17 @@ public final class AttestationServiceCore: Sendable {
             policyText = AttestationPolicy.defaultText
             policyHash = Self.hash(policyText)
         }
-        let policy = try parsedPolicy(policyText, hash: policyHash)
-        let decision = await Self.evaluate(policy, EvidenceClaims.policyClaims(token))
+        let decision: AttestationPolicy.Decision
+        if request.draftPolicy != nil {
+            decision = try await evaluateDraft(policyText, claims: EvidenceClaims.policyClaims(token))
+        } else {
+            let policy = try parsedPolicy(policyText, hash: policyHash)
+            decision = await Self.evaluate(
+                policy,
+                EvidenceClaims.policyClaims(token),
+                timeout: configuration.policyEvaluationTimeout
+            )
+        }
         if decision.limitExceeded {
             throw ServiceError.badRequest("PolicyEvaluationLimitExceeded", decision.reason ?? "")
         }

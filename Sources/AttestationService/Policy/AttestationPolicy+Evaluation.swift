@@ -7,15 +7,20 @@ extension AttestationPolicy {
         public var reason: String?
         /// Claims the issuance rules put into the token, in order.
         public var issued: [PolicyClaim]
-        /// Evaluation stopped at ``AttestationPolicy/maxEvaluationSteps`` (or its task was cancelled): the policy
-        /// is refused, whatever its rules would have said.
+        /// Evaluation stopped at ``AttestationPolicy/maxEvaluationSteps`` (or its task was cancelled, or its time
+        /// was up): the policy is refused, whatever its rules would have said.
         public var limitExceeded = false
+        /// The steps the evaluation took (see ``AttestationPolicy/maxEvaluationSteps``).
+        public var steps = 0
     }
 
     /// The most claims a policy's `add()` rules may accumulate.
     static let maxClaims = 4096
-    /// The most claim tests one evaluation may make (a claim tried against a condition is one step). A rule whose
-    /// conditions backtrack over claims^conditions reaches it in well under a second and is refused.
+    /// The most steps one evaluation may take. Every predicate tested against a claim is a step (a claim tried
+    /// against a condition is at least one), and a comparison of strings costs one more step per 256 bytes compared,
+    /// so the time an evaluation takes is bounded by its steps whatever the policy's shape. A rule whose conditions
+    /// backtrack over claims^conditions, or that tests one claim many times, reaches it in about a second and is
+    /// refused.
     public static let maxEvaluationSteps = 1_000_000
 
     /// Counts the steps of one evaluation.
@@ -23,14 +28,32 @@ extension AttestationPolicy {
         var remaining: Int
         let isCancelled: @Sendable () -> Bool
         var exhausted = false
+        /// Steps taken since `isCancelled` was last asked.
+        private var sincePoll = 0
+        /// All steps taken.
+        private(set) var taken = 0
 
-        /// Take a step; false once the budget is spent or the evaluation cancelled.
-        mutating func step() -> Bool {
+        init(remaining: Int, isCancelled: @escaping @Sendable () -> Bool) {
+            self.remaining = remaining
+            self.isCancelled = isCancelled
+        }
+
+        /// Take `cost` steps; false once the budget is spent or the evaluation cancelled (asked every 4096 steps).
+        mutating func step(_ cost: Int = 1) -> Bool {
             guard !exhausted else { return false }
-            remaining -= 1
-            if remaining < 0 || (remaining & 0xFFF == 0 && isCancelled()) {
+            remaining -= cost
+            taken += cost
+            sincePoll += cost
+            if remaining < 0 {
                 exhausted = true
                 return false
+            }
+            if sincePoll >= 0x1000 {
+                sincePoll = 0
+                if isCancelled() {
+                    exhausted = true
+                    return false
+                }
             }
             return true
         }
@@ -51,13 +74,16 @@ extension AttestationPolicy {
         var claims = incoming
         var permitted = false
         var budget = Budget(remaining: maxSteps, isCancelled: isCancelled)
-        let exceeded = Decision(
-            permitted: false,
-            reason: "the policy exceeded its evaluation limit of \(maxSteps) steps (conditions that backtrack over "
-                + "many claims); simplify its rules",
-            issued: [],
-            limitExceeded: true
-        )
+        var exceeded: Decision {
+            Decision(
+                permitted: false,
+                reason: "the policy exceeded its evaluation limit of \(maxSteps) steps or its time (conditions that "
+                    + "backtrack over many claims, or many predicates); simplify its rules",
+                issued: [],
+                limitExceeded: true,
+                steps: budget.taken
+            )
+        }
         for rule in authorizationRules {
             let found = matches(rule.conditions, in: claims, limit: 1, budget: &budget)
             if budget.exhausted { return exceeded }
@@ -65,7 +91,12 @@ extension AttestationPolicy {
                 switch rule.action {
                 case .permit: permitted = true
                 case .deny:
-                    return Decision(permitted: false, reason: "denied by the rule on line \(rule.line)", issued: [])
+                    return Decision(
+                        permitted: false,
+                        reason: "denied by the rule on line \(rule.line)",
+                        issued: [],
+                        steps: budget.taken
+                    )
                 case .add(let spec):
                     if let claim = make(spec, binding), claims.count < Self.maxClaims { claims.append(claim) }
                 case .issue: break
@@ -73,7 +104,12 @@ extension AttestationPolicy {
             }
         }
         guard permitted else {
-            return Decision(permitted: false, reason: "no authorization rule permitted the evidence", issued: [])
+            return Decision(
+                permitted: false,
+                reason: "no authorization rule permitted the evidence",
+                issued: [],
+                steps: budget.taken
+            )
         }
         var issued: [PolicyClaim] = []
         for rule in issuanceRules {
@@ -91,7 +127,7 @@ extension AttestationPolicy {
                 }
             }
         }
-        return Decision(permitted: true, reason: nil, issued: issued)
+        return Decision(permitted: true, reason: nil, issued: issued, steps: budget.taken)
     }
 
     /// Every assignment of claims to the conditions (in order) that satisfies them all; one empty assignment for a
@@ -111,8 +147,18 @@ extension AttestationPolicy {
             }
             let condition = conditions[index]
             for claim in claims {
-                guard budget.step() else { return }
-                guard condition.predicates.allSatisfy({ holds($0, claim, binding) }) else { continue }
+                // Every predicate tested is paid for (a condition may hold many): none runs free.
+                if condition.predicates.isEmpty, !budget.step() { return }
+                var satisfied = true
+                for predicate in condition.predicates {
+                    guard budget.step() else { return }
+                    guard holds(predicate, claim, binding, budget: &budget) else {
+                        satisfied = false
+                        break
+                    }
+                }
+                guard !budget.exhausted else { return }
+                guard satisfied else { continue }
                 var next = binding
                 next[condition.identifier ?? "#\(index)"] = claim
                 search(index + 1, next)
@@ -138,9 +184,19 @@ extension AttestationPolicy {
         }
     }
 
-    private func holds(_ predicate: Predicate, _ claim: PolicyClaim, _ binding: [String: PolicyClaim]) -> Bool {
+    private func holds(
+        _ predicate: Predicate,
+        _ claim: PolicyClaim,
+        _ binding: [String: PolicyClaim],
+        budget: inout Budget
+    ) -> Bool {
         guard let operand = resolve(predicate.operand, binding) else { return false }
         let actual = property(predicate.property, of: claim)
+        // Comparing strings reads them: long ones cost a step per 256 bytes compared.
+        if case .string(let left) = actual, case .string(let right) = operand {
+            let compared = min(left.utf8.count, right.utf8.count)
+            if compared >= 256, !budget.step(compared >> 8) { return false }
+        }
         switch predicate.comparison {
         case .equal: return actual == operand
         case .notEqual: return actual != operand

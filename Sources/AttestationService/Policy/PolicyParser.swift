@@ -6,6 +6,11 @@ struct PolicyParser {
     /// The longest policy accepted, in bytes.
     static let maxLength = 256 << 10
     static let maxRules = 1024
+    /// The most conditions one rule may join with `&&` (Microsoft's sample policies use a handful): each one
+    /// multiplies the claims an evaluation may try.
+    static let maxConditions = 16
+    /// The most predicates one condition may hold (`[type=="…", value==…]`; real policies use two or three).
+    static let maxPredicates = 64
 
     private var tokens: [Token] = []
     private var index = 0
@@ -122,6 +127,9 @@ struct PolicyParser {
                     }
                 }
                 conditions.append(condition)
+                guard conditions.count < Self.maxConditions || current.kind != .symbol("&&") else {
+                    throw error("a rule has more than \(Self.maxConditions) conditions")
+                }
             } while accept("&&")
         }
         try expect("=>")
@@ -158,6 +166,9 @@ struct PolicyParser {
             }
             index += 1
             predicates.append(.init(property: property, comparison: comparison, operand: try operand(known: known)))
+            guard predicates.count < Self.maxPredicates || current.kind != .symbol(",") else {
+                throw error("a condition has more than \(Self.maxPredicates) predicates")
+            }
         } while accept(",")
         try expect("]")
         return .init(identifier: name, predicates: predicates)
