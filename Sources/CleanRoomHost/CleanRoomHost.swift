@@ -46,6 +46,8 @@ public actor CleanRoomHost {
     private var enclaveRefusal: String?
     /// What the enclave said about each data set it loaded.
     private(set) var loads: [String: CleanRoomLoadReport] = [:]
+    /// The data sets with an upload in flight (one at a time each).
+    private var uploading: Set<String> = []
     /// How data keys are obtained from the key broker (nil: only keys already wrapped to the enclave are loaded).
     let keyRelease: CleanRoomKeyRelease?
 
@@ -188,13 +190,16 @@ public actor CleanRoomHost {
     }
 
     /// Store an encrypted data set streamed in `body`: at most ``Limits/maxDataSetBytes``; its header must name this
-    /// contract and the data set `name`, which the contract must have; `ownerSignature` must be the data set owner's
-    /// `DataSetUploadSigning` signature over the bytes received (`uploadSignature` otherwise, nothing stored).
-    /// Stored as is (ciphertext), replacing an earlier upload of the same data set only once the new one is complete
-    /// and its signature verified.
+    /// contract and the data set `name`, which the contract must have. `sha256` is the digest the upload declares
+    /// (lower-case hex, `X-Upload-SHA256`) and `ownerSignature` must be the data set owner's `DataSetUploadSigning`
+    /// signature over it: checked before a byte of `body` is read or written (`uploadSignature`, nothing read), and
+    /// the body's digest must then be `sha256` (`uploadDigest`, the partial file removed). A data set takes one
+    /// upload at a time (`uploadInProgress`, 409), so unsigned or replayed uploads can't fill the disk. Stored as is
+    /// (ciphertext), replacing an earlier upload of the same data set only once the new one is complete and checked.
     public func storeDataSet(
         name: String,
         ownerSignature: String,
+        sha256 declared: String,
         body: some AsyncSequence<ByteBuffer, any Error>
     ) async throws -> CleanRoomStore.DataSetRecord {
         let contract = try requireContract()
@@ -208,6 +213,27 @@ public actor CleanRoomHost {
         if try await state().phase == .halted {
             throw ServiceError(status: .conflict, code: "halted", message: "the contract was halted")
         }
+        guard Self.isDigest(declared) else {
+            throw ServiceError.badRequest(
+                "uploadDigest",
+                "\(Self.uploadDigestName) must be the upload's SHA-256, 64 lower-case hex digits"
+            )
+        }
+        // The version it names is the enclave's to enforce (it keeps the highest loaded): the host only checks the
+        // owner signed this upload, before it reads or writes a byte of it.
+        _ = try Self.refusing { () throws(CleanRoomError) in
+            try DataSetUploadSigning.verify(ownerSignature, contract: contract, dataSet: name, sha256: declared)
+        }
+        // No await between the check and the insert: two uploads of one data set can't both pass.
+        guard !uploading.contains(name) else {
+            throw ServiceError(
+                status: .conflict,
+                code: "uploadInProgress",
+                message: "data set \(name) is being uploaded already: retry once that upload ended"
+            )
+        }
+        uploading.insert(name)
+        defer { uploading.remove(name) }
         let path = store.dataSetPath(name)
         let temporary = path + ".upload-" + UUID().uuidString
         guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o600]),
@@ -239,10 +265,11 @@ public actor CleanRoomHost {
             throw ServiceError.badRequest("dataTampered", "the upload ends inside the data file's header")
         }
         let sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        // The version it names is the enclave's to enforce (it keeps the highest loaded): the host only checks the owner
-        // signed these bytes.
-        _ = try Self.refusing { () throws(CleanRoomError) in
-            try DataSetUploadSigning.verify(ownerSignature, contract: contract, dataSet: name, sha256: sha256)
+        guard sha256 == declared else {
+            throw ServiceError.badRequest(
+                "uploadDigest",
+                "the upload's SHA-256 is \(sha256), not the \(declared) its owner signed (the bytes changed)"
+            )
         }
         try file.synchronize()
         try file.close()
@@ -339,6 +366,14 @@ public actor CleanRoomHost {
             return Array(try file.read(upToCount: Int(request.length)) ?? Data())
         }
         return table
+    }
+
+    /// The header an upload declares its SHA-256 in (lower-case hex; the owner's signature covers it).
+    public static let uploadDigestName = "X-Upload-SHA256"
+
+    /// Whether `text` is a SHA-256 as uploads declare it: 64 lower-case hex digits.
+    static func isDigest(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     /// Whether `head` holds a whole header naming `contract` and `name`; throws for a header that does not.

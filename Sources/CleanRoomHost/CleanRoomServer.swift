@@ -13,7 +13,8 @@ internal import ServiceLifecycle
 ///
 /// Routes: `GET /` (the status page), `GET /status` (JSON), `PUT /contract` and `GET /contract` (canonical bytes),
 /// `POST /signatures`, `POST /halts` (canonical documents), `PUT /datasets/{name}` (an encrypted data file as
-/// uploaded by its owner, signed by the owner in `X-Owner-Signature`; with `?key=NAME[&version=V]` the key broker
+/// uploaded by its owner, signed by the owner in `X-Owner-Signature` over the SHA-256 declared in
+/// `X-Upload-SHA256`; with `?key=NAME[&version=V]` the key broker
 /// releases that key to the clean room and the data set loads), `POST /datasets/{name}/load` (`?key=NAME`: the same
 /// release; otherwise the body is the key as a JWE to the enclave's key), `POST /queries` (a runner's signed query
 /// request), `GET /results/{id}` and
@@ -79,7 +80,20 @@ public enum CleanRoomServer {
                     "an upload needs the data set owner's signature in \(ownerSignatureHeader)"
                 )
             }
-            let record = try await host.storeDataSet(name: name, ownerSignature: signature, body: request.body)
+            // The declared digest the signature covers: checked before the body is read. A client without it (an
+            // older build) is refused by name.
+            guard let sha256 = request.headers[.init(uploadDigestHeader)!] else {
+                throw ServiceError.badRequest(
+                    "uploadDigest",
+                    "an upload needs the SHA-256 of its body (hex) in \(uploadDigestHeader), the digest its owner signed"
+                )
+            }
+            let record = try await host.storeDataSet(
+                name: name,
+                ownerSignature: signature,
+                sha256: sha256,
+                body: request.body
+            )
             var answer = UploadAnswer(name: record.name, size: String(record.size), sha256: record.sha256, load: nil)
             if let key = request.uri.queryParameters["key"].map(String.init) {
                 let version = request.uri.queryParameters["version"].map(String.init)
@@ -213,6 +227,10 @@ public enum CleanRoomServer {
 
     /// The header carrying a data set owner's upload signature (`DataSetUploadSigning`, base64url).
     public static let ownerSignatureHeader = "X-Owner-Signature"
+
+    /// The header carrying the SHA-256 (lower-case hex) of an upload's body, which the owner's signature covers: the
+    /// host verifies the signature before it reads the body, then compares the body's digest.
+    public static let uploadDigestHeader = CleanRoomHost.uploadDigestName
 
     /// The answer to an upload: the stored file and, when a broker key was named, the enclave's load report.
     struct UploadAnswer: Encodable {

@@ -289,6 +289,7 @@ extension EnclaveCommand.Bench {
                         version: 1,
                         key: owner == 0 ? bankA : bankB
                     ),
+                    sha256: digest,
                     body: Self.pieces(file)
                 )
                 let wrapped = try Self.wrap(dataKey, for: opened)

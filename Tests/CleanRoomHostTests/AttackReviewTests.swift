@@ -118,6 +118,7 @@ struct AttackReviewTests {
         _ = try await first.host.storeDataSet(
             name: "a_tx",
             ownerSignature: try durable.parties.uploadSignature(file, dataSet: "a_tx", contract: contract),
+            sha256: Parties.sha256(file),
             body: DataSetLoadTests.body(file)
         )
         if let refusal = try await releaseAndLoad(first) { return Outcome(refusal: refusal) }
@@ -370,6 +371,7 @@ struct AttackReviewTests {
         _ = try await harness.host.storeDataSet(
             name: "a_tx",
             ownerSignature: try parties.uploadSignature(file, dataSet: "a_tx", contract: contract),
+            sha256: Parties.sha256(file),
             body: DataSetLoadTests.body(file)
         )
         let refused = await #expect(throws: ServiceError.self) {

@@ -163,14 +163,16 @@ struct CleanRoomHostRoutesTests {
         let dataKey = SymmetricKey(size: .bits256)  // the owner's: it never reaches the host
         let file = try DataFileEncryptor.encrypt(csv, dataKey: dataKey, contractID: contract.id, dataSet: "a_tx")
         let signed: HTTPFields = [
-            .init("X-Owner-Signature")!: try parties.uploadSignature(file, dataSet: "a_tx", contract: contract)
+            .init("X-Owner-Signature")!: try parties.uploadSignature(file, dataSet: "a_tx", contract: contract),
+            .init(CleanRoomServer.uploadDigestHeader)!: Parties.sha256(file),
         ]
         let app = Application(router: CleanRoomServer.router(host: harness.host))
         try await app.test(.router) { client in
             // Another data set's file under this name, another contract's file, junk, a truncated header.
+            // (The owner's signature names the data set: checked before the body, so a_tx's under b_tx stops there.)
             let misnamed = try await Self.send(client, .put, "/datasets/b_tx", file, headers: signed)
             #expect(misnamed.status == 400)
-            #expect(Self.code(misnamed.text) == "wrongContract", "\(misnamed.text)")
+            #expect(Self.code(misnamed.text) == "uploadSignature", "\(misnamed.text)")
             let foreign = try DataFileEncryptor.encrypt(
                 csv,
                 dataKey: dataKey,

@@ -142,6 +142,7 @@ struct CounterWiringTests {
         _ = try await room.host.storeDataSet(
             name: "a_tx",
             ownerSignature: try durable.parties.uploadSignature(file, dataSet: "a_tx", contract: contract),
+            sha256: Parties.sha256(file),
             body: DataSetLoadTests.body(file)
         )
         switch counter {

@@ -44,6 +44,7 @@ struct DataSetLoadTests {
         _ = try await harness.host.storeDataSet(
             name: "a_tx",
             ownerSignature: try parties.uploadSignature(file, dataSet: "a_tx", contract: contract),
+            sha256: Parties.sha256(file),
             body: Self.body(file)
         )
 

@@ -89,6 +89,7 @@ struct DurableStateTests {
         _ = try await room.host.storeDataSet(
             name: "a_tx",
             ownerSignature: try parties.uploadSignature(file, dataSet: "a_tx", contract: contract),
+            sha256: Parties.sha256(file),
             body: DataSetLoadTests.body(file)
         )
         _ = try await room.host.loadDataSet(
@@ -145,6 +146,7 @@ struct DurableStateTests {
         _ = try await first.host.storeDataSet(
             name: "a_tx",
             ownerSignature: try parties.uploadSignature(file, dataSet: "a_tx", contract: contract),
+            sha256: Parties.sha256(file),
             body: DataSetLoadTests.body(file)
         )
         try await loadData(first)

@@ -144,7 +144,8 @@ struct KeyReleaseTests {
                 file,
                 dataSet: "a_tx",
                 contract: contract
-            )
+            ),
+            .init(CleanRoomServer.uploadDigestHeader)!: Parties.sha256(file),
         ]
         let app = Application(router: CleanRoomServer.router(host: harness.host))
         try await app.test(.router) { client in
@@ -194,6 +195,7 @@ struct KeyReleaseTests {
         _ = try await harness.host.storeDataSet(
             name: "a_tx",
             ownerSignature: try near.uploadSignature(file, dataSet: "a_tx", contract: other),
+            sha256: Parties.sha256(file),
             body: DataSetLoadTests.body(file)
         )
         let refused = await #expect(throws: ServiceError.self) {

@@ -85,6 +85,11 @@ struct Parties {
         )
     }
 
+    /// SHA-256 of `bytes`, lower-case hex (what an upload declares in `X-Upload-SHA256`).
+    static func sha256(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+
     /// `party`'s halt statement.
     func halt(_ contract: Contract, by party: String, reason: String = "stop") throws -> [UInt8] {
         try HaltStatement(halting: contract, as: party, reason: reason, key: key(party)).canonicalBytes

@@ -85,6 +85,7 @@ struct QueryTests {
         _ = try await harness.host.storeDataSet(
             name: "a_tx",
             ownerSignature: try parties.uploadSignature(file, dataSet: "a_tx", contract: contract),
+            sha256: Parties.sha256(file),
             body: DataSetLoadTests.body(file)
         )
         _ = try await harness.host.loadDataSet(

@@ -40,7 +40,9 @@ struct UploadSigningTests {
                 key: parties.key(party)
             )
         }
-        @Sendable func header(_ value: String) -> HTTPFields { [.init(CleanRoomServer.ownerSignatureHeader)!: value] }
+        @Sendable func header(_ value: String) -> HTTPFields {
+            [.init(CleanRoomServer.ownerSignatureHeader)!: value, .init(CleanRoomServer.uploadDigestHeader)!: digest]
+        }
 
         let app = Application(router: CleanRoomServer.router(host: harness.host))
         try await app.test(.router) { client in
@@ -56,7 +58,7 @@ struct UploadSigningTests {
 
             // Each attempt to replace it without the owner's signature over exactly these bytes is refused.
             let attempts: [(String, [UInt8], HTTPFields)] = [
-                ("no signature", other, [:]),
+                ("no signature", other, [.init(CleanRoomServer.uploadDigestHeader)!: digest]),
                 ("another owner (bank-b) signs a_tx", file, header(try signature("bank-b"))),
                 ("the analyst signs a_tx", file, header(try signature("analyst"))),
                 ("the owner's signature over other bytes", other, header(try signature("bank-a"))),
@@ -79,7 +81,10 @@ struct UploadSigningTests {
                     headers: headers
                 )
                 #expect(refused.status == 400, "\(what): \(refused.text)")
-                #expect(CleanRoomHostRoutesTests.code(refused.text) == "uploadSignature", "\(what): \(refused.text)")
+                // Other bytes under the owner's signature of these: the signature verifies for the declared digest,
+                // the body's digest differs (`uploadDigest`); every other attempt stops at the signature.
+                let expected = body == other && headers.count == 2 ? "uploadDigest" : "uploadSignature"
+                #expect(CleanRoomHostRoutesTests.code(refused.text) == expected, "\(what): \(refused.text)")
             }
         }
         // Nothing lost: the owner's file is still the stored one, no partial upload left behind.
@@ -144,6 +149,7 @@ struct UploadSigningTests {
         _ = try await life1.host.storeDataSet(
             name: "a_tx",
             ownerSignature: firstSignature,
+            sha256: Parties.sha256(first),
             body: DataSetLoadTests.body(first)
         )
         #expect(try await load(life1).rows == 40)
@@ -155,6 +161,7 @@ struct UploadSigningTests {
         _ = try await life2.host.storeDataSet(
             name: "a_tx",
             ownerSignature: secondSignature,
+            sha256: Parties.sha256(second),
             body: DataSetLoadTests.body(second)
         )
         #expect(try await load(life2).rows == 30)
