@@ -117,7 +117,17 @@ extension EnclaveCommand.Serve {
         @Flag(help: "Serve plain HTTP instead of HTTPS (only on a loopback address).")
         var insecureHttp = false
 
+        @Option(help: "Days anonymous release refusals stay counted (1 to 36500; they are not in the audit log).")
+        var refusalRetentionDays = 90
+
+        @Option(help: "The most rows of anonymous release refusal counts kept (the newest; at least 1).")
+        var maxRefusalRecords = 1_000_000
+
         func validate() throws {
+            guard (1...36500).contains(refusalRetentionDays) else {
+                throw ValidationError("--refusal-retention-days is 1 to 36500")
+            }
+            guard maxRefusalRecords >= 1 else { throw ValidationError("--max-refusal-records is at least 1") }
             if insecureHttp, !AttestationServer.isLoopback(host) {
                 throw ValidationError("--insecure-http serves plain HTTP, which is allowed only on loopback")
             }
@@ -182,7 +192,9 @@ extension EnclaveCommand.Serve {
                 tls: tls,
                 logger: logger,
                 store: store,
-                join: joining
+                join: joining,
+                refusalRetentionDays: refusalRetentionDays,
+                maxRefusalRecords: maxRefusalRecords
             )
             do {
                 try await launched.app.runService()
@@ -474,7 +486,9 @@ struct KeyBrokerLaunch {
         tls: TLSIdentity?,
         logger: Logger,
         store existing: (any KeyBrokerStore)? = nil,
-        join: KeyBrokerJoin? = nil
+        join: KeyBrokerJoin? = nil,
+        refusalRetentionDays: Int = 90,
+        maxRefusalRecords: Int = 1_000_000
     ) async throws -> KeyBrokerLaunch {
         let store: any KeyBrokerStore
         do {
@@ -502,7 +516,9 @@ struct KeyBrokerLaunch {
                 logger: logger,
                 opened: store,
                 shared: existing != nil,
-                join: join
+                join: join,
+                refusalRetentionDays: refusalRetentionDays,
+                maxRefusalRecords: maxRefusalRecords
             )
         } catch {
             try? await store.close()
@@ -510,7 +526,7 @@ struct KeyBrokerLaunch {
         }
     }
 
-    /// ``start(dataDirectory:host:port:authorities:enclavePath:debugEnclave:adminTokenFile:tls:logger:store:join:)``
+    /// ``start(dataDirectory:host:port:authorities:enclavePath:debugEnclave:adminTokenFile:tls:logger:store:join:refusalRetentionDays:maxRefusalRecords:)``
     /// on an open store (which the caller closes when this throws); `shared`: a database other instances may use.
     private static func start(
         dataDirectory: String,
@@ -524,7 +540,9 @@ struct KeyBrokerLaunch {
         logger: Logger,
         opened store: any KeyBrokerStore,
         shared: Bool,
-        join: KeyBrokerJoin?
+        join: KeyBrokerJoin?,
+        refusalRetentionDays: Int,
+        maxRefusalRecords: Int
     ) async throws -> KeyBrokerLaunch {
         let path = enclavePath(given)
         let admin: AdminCredential
@@ -593,7 +611,11 @@ struct KeyBrokerLaunch {
                 core = try await KeyBrokerCore(
                     store: store,
                     engine: engine,
-                    configuration: .init(adminCredential: admin),
+                    configuration: .init(
+                        adminCredential: admin,
+                        refusalRetention: Double(refusalRetentionDays) * 86400,
+                        maxRefusalRecords: maxRefusalRecords
+                    ),
                     baseURL: "\(scheme)://\(host):\(port)"
                 )
             } catch let error as ServiceError where error.code == "KeyringMismatch" && !hasKeyring && recorded == nil {

@@ -404,6 +404,8 @@ struct KeyBrokerReplicaTests {
             ),
             (["--database", "postgres://u:secret@127.0.0.1/db"], "--database-password-file"),
             (["--database-password-file", "/dev/null"], "goes with --database"),
+            (["--refusal-retention-days", "0"], "--refusal-retention-days is 1 to 36500"),
+            (["--max-refusal-records", "0"], "--max-refusal-records is at least 1"),
         ]
         for (arguments, message) in cases {
             let (status, output) = try await Self.offPool {

@@ -210,4 +210,46 @@ struct PostgresKeyBrokerStoreTests {
         try await a.close()
         try await b.close()
     }
+
+    /// Finding B on PostgreSQL: anonymous release refusals are counted (per minute, key and code), not appended to
+    /// the audit log; the counts are pruned by age and number, and add up across batches and instances.
+    @Test func anonymousRefusalsAreCountedAndBounded() async throws {
+        let url = try await Self.scratchDatabase()
+        let store = try await PostgresKeyBrokerStore.connect(url: url)
+        let version = String(repeating: "a", count: 32)
+        #expect(try await store.insertVersion(Self.stored("k", version), created: Date()))
+        let core = try await KeyBrokerCore(
+            store: store,
+            engine: FakeBrokerEngine(),
+            configuration: .init(adminCredential: nil)
+        )
+        let junk = String(repeating: "A", count: KeyBrokerCore.maximumTokenSize)
+        let unknown = await ReleaseAuditBoundTests.release(core, name: "nosuch", target: junk, count: 1500)
+        let forged = await ReleaseAuditBoundTests.release(core, name: "k", target: junk, count: 500)
+        #expect(Set(unknown) == ["KeyNotFound"])
+        #expect(Set(forged) == ["InvalidSignature"])
+        #expect(try await store.auditEntries(limit: 10_000).isEmpty)
+        var totals: [String: Int64] = [:]
+        for count in try await store.refusalCounts(limit: 1000) {
+            totals["\(count.key) \(count.code)", default: 0] += count.count
+        }
+        #expect(totals == ["- KeyNotFound": 1500, "k InvalidSignature": 500])
+
+        // A second instance on the same database adds to the same minute's row.
+        let other = try await PostgresKeyBrokerStore.connect(url: url)
+        let minute = Int64(1000)
+        try await store.countRefusals([KeyBrokerRefusalCount(minute: minute, key: "-", code: "KeyNotFound", count: 2)])
+        try await other.countRefusals([KeyBrokerRefusalCount(minute: minute, key: "-", code: "KeyNotFound", count: 3)])
+        let rows = try await other.refusalCounts(limit: 1000).filter { $0.minute == minute }
+        #expect(rows.map(\.count) == [5])
+        try await other.countRefusals(
+            (1..<60).map { KeyBrokerRefusalCount(minute: minute + Int64($0), key: "-", code: "KeyNotFound", count: 1) }
+        )
+        try await other.pruneRefusals(before: minute + 10, keepingAtMost: 1_000_000)
+        #expect(try await other.refusalCounts(limit: 1000).allSatisfy { $0.minute >= minute + 10 })
+        try await other.pruneRefusals(before: 0, keepingAtMost: 5)
+        #expect(try await other.refusalCounts(limit: 1000).count <= 5)
+        try await other.close()
+        try await store.close()
+    }
 }

@@ -229,20 +229,25 @@ public final class SQLiteKeyBrokerStore: KeyBrokerStore {
         }
     }
 
-    /// One multi-row upsert: one statement, one transaction, one sync for the whole batch.
+    /// Multi-row upserts of at most 1,000 rows (within SQLite's bound parameters): one statement, one sync for a
+    /// usual batch.
     public func countRefusals(_ counts: [KeyBrokerRefusalCount]) async throws {
-        guard !counts.isEmpty else { return }
-        var binds: [SQLiteData] = []
-        binds.reserveCapacity(counts.count * 4)
-        for count in counts {
-            binds += [.integer(Int(count.minute)), .text(count.key), .text(count.code), .integer(Int(count.count))]
+        var start = counts.startIndex
+        while start < counts.endIndex {
+            let end = min(start + 1000, counts.endIndex)
+            var binds: [SQLiteData] = []
+            binds.reserveCapacity((end - start) * 4)
+            for count in counts[start..<end] {
+                binds += [.integer(Int(count.minute)), .text(count.key), .text(count.code), .integer(Int(count.count))]
+            }
+            let rows = Array(repeating: "(?, ?, ?, ?)", count: end - start).joined(separator: ", ")
+            _ = try await connection.query(
+                "INSERT INTO kb_refusals (minute, key, code, count) VALUES " + rows
+                    + " ON CONFLICT (minute, key, code) DO UPDATE SET count = count + excluded.count",
+                binds
+            )
+            start = end
         }
-        let rows = Array(repeating: "(?, ?, ?, ?)", count: counts.count).joined(separator: ", ")
-        _ = try await connection.query(
-            "INSERT INTO kb_refusals (minute, key, code, count) VALUES " + rows
-                + " ON CONFLICT (minute, key, code) DO UPDATE SET count = count + excluded.count",
-            binds
-        )
     }
 
     public func pruneRefusals(before minute: Int64, keepingAtMost limit: Int) async throws {
