@@ -23,7 +23,8 @@ extension EnclaveCommand.CleanRoomCLI {
                 data key as 32 raw bytes (`-` reads standard input). The file is bound to the contract ID and the \
                 data set name in its authenticated header; the clean room refuses it under any other contract or \
                 data set. With --sign-upload the owner's signature for the host (PUT /datasets/NAME, header \
-                X-Owner-Signature) is written to OUTPUT.sig. Progress goes to standard error for inputs over 64 MiB.
+                X-Owner-Signature) is written to OUTPUT.sig and the ciphertext's SHA-256 it covers (header \
+                X-Upload-SHA256, checked with the signature before the host reads the body) to OUTPUT.sha256. Progress goes to standard error for inputs over 64 MiB.
                 """
         )
 
@@ -134,9 +135,11 @@ extension EnclaveCommand.CleanRoomCLI {
                     )
                 }
                 try Files.write(Array((signature + "\n").utf8), to: output + ".sig")
+                // What the upload declares (X-Upload-SHA256): the host checks the signature over it first.
+                try Files.write(Array((digest + "\n").utf8), to: output + ".sha256")
                 print(
                     "\(output).sig: \(set.owner)'s upload signature, version \(version) (ciphertext SHA-256 "
-                        + "\(digest.prefix(16))…)"
+                        + "\(digest.prefix(16))…, in \(output).sha256)"
                 )
             }
         }

@@ -24,7 +24,8 @@ extension EnclaveCommand.CleanRoomCLI {
                 clean room enclave loaded from beside this executable (signature IMAGE.sig). \
                 The host stores only what the parties submit: the contract, signatures, halt statements and \
                 ciphertext; it never holds a data key. Parties submit with PUT /contract, POST /signatures, \
-                POST /halts, PUT /datasets/NAME (signed by the data set's owner: X-Owner-Signature; with \
+                POST /halts, PUT /datasets/NAME (signed by the data set's owner: X-Owner-Signature over the SHA-256 declared \
+                in X-Upload-SHA256, checked before the body is read; one upload at a time per data set; with \
                 ?key=NAME the host gets the owner's key released by the key broker to the attested clean room and \
                 loads the data set); GET / is a read-only status page. Key release uses the attestation service \
                 (--attestation) and the key broker (--broker), by default the local ones of `enclave serve`, \
