@@ -52,8 +52,21 @@ public struct ECallTable: Sendable {
             !C.name.hasPrefix(LaunchProtocol.reservedPrefix),
             "call names starting with __enclavekit. are reserved"
         )
-        let inline = CallCodec.syncRawHandler(call, encoder: encoder, decoder: decoder, handler: handler)
-        handlers[C.name] = { bytes in try inline(bytes) }
+        var inline = CallCodec.syncRawHandler(call, encoder: encoder, decoder: decoder, handler: handler)
+        if C.Input.self == Empty.self, C.Output.self == Empty.self, encoder.maxMessageSize >= 2 {
+            // A call that takes and returns nothing: its argument's one encoding (the only one the strict decoder
+            // accepts) is answered without the codec's generic layers; any other bytes take the general path, which
+            // refuses them with its own error.
+            let general = inline
+            inline = { bytes in
+                guard bytes.count == 2, bytes[bytes.startIndex] == 1, bytes[bytes.startIndex + 1] == 0 else {
+                    return try general(bytes)
+                }
+                _ = try handler(unsafeBitCast(Empty(), to: C.Input.self))
+                return BinaryEncoder.emptyEncoding
+            }
+        }
+        handlers[C.name] = { [inline] bytes in try inline(bytes) }
         inlineHandlers[C.name] = inline
     }
 
