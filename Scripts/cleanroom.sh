@@ -138,13 +138,20 @@ serve() {
     grep -q "^Key release: " "$work/$name.log" || fail "the $name host has no key release: $(cat "$work/$name.log")"
     cacert="$work/$name/tls/certificate.pem"
 }
-# call METHOD PATH [FILE [HEADER]]: prints the body, then the status on the last line.
+# call METHOD PATH [FILE [HEADER...]]: prints the body, then the status on the last line.
 call() {
-    local method=$1 path=$2 file=${3:-} header=${4:-}
+    local method=$1 path=$2 file=${3:-}
+    shift $(($# < 3 ? $# : 3))
     local args=(-sS --cacert "$cacert" -X "$method" -w '\n%{http_code}')
     [ -n "$file" ] && args+=(--data-binary "@$file")
-    [ -n "$header" ] && args+=(-H "$header")
+    local header
+    for header in "$@"; do args+=(-H "$header"); done
     curl "${args[@]}" "${url%/}$path"
+}
+# upload PATH FILE SIGNATURE: PUT an encrypted data set with its owner's signature and the SHA-256 it declares
+# (X-Upload-SHA256, the file's own digest: the host checks the signature over it before it reads the body).
+upload() {
+    call PUT "$1" "$2" "X-Owner-Signature: $(cat "$3")" "X-Upload-SHA256: $(sha256sum "$2" | cut -d' ' -f1)"
 }
 expect_status() {
     local answer=$1 want=$2 what=$3
@@ -215,8 +222,9 @@ done_steps+=(keys_imported_into_the_broker)
 
 step="uploading and loading the data"
 for bank in a b; do
-    answer=$(call PUT "/datasets/${bank}_tx?key=bank-$bank-tx" "$work/${bank}_tx.ecr" \
-        "X-Owner-Signature: $(cat "$work/${bank}_tx.ecr.sig")")
+    [ "$(cat "$work/${bank}_tx.ecr.sha256")" = "$(sha256sum "$work/${bank}_tx.ecr" | cut -d' ' -f1)" ] ||
+        fail "${bank}_tx.ecr.sha256 is not the file's SHA-256"
+    answer=$(upload "/datasets/${bank}_tx?key=bank-$bank-tx" "$work/${bank}_tx.ecr" "$work/${bank}_tx.ecr.sig")
     expect_status "$answer" 200 "upload and load of ${bank}_tx"
     rows=$(body "$answer" | json load.rows)
     bad=$(body "$answer" | json load.badRowCount)
@@ -226,18 +234,27 @@ done
 done_steps+=(keys_released_to_the_clean_room_and_data_loaded)
 
 step="refusing a non-owner's and a tampered upload"
-answer=$(call PUT /datasets/a_tx "$work/a_tx.ecr" "X-Owner-Signature: $(cat "$work/b_tx.ecr.sig")")
+answer=$(upload /datasets/a_tx "$work/a_tx.ecr" "$work/b_tx.ecr.sig")
 expect_status "$answer" 400 "a_tx uploaded with bank-b's signature"
 grep -q '"code":"uploadSignature"' <<<"$answer" || fail "a non-owner's upload was not refused by name: $answer"
 cp "$work/a_tx.ecr" "$work/a_tx.tampered.ecr"
 printf '\x00' | dd of="$work/a_tx.tampered.ecr" bs=1 seek=$(($(stat -c %s "$work/a_tx.ecr") - 40)) conv=notrunc 2>/dev/null
-answer=$(call PUT /datasets/a_tx "$work/a_tx.tampered.ecr" "X-Owner-Signature: $(cat "$work/a_tx.ecr.sig")")
+answer=$(upload /datasets/a_tx "$work/a_tx.tampered.ecr" "$work/a_tx.ecr.sig")
 expect_status "$answer" 400 "a tampered a_tx"
 grep -q '"code":"uploadSignature"' <<<"$answer" || fail "a tampered upload was not refused by name: $answer"
-answer=$(call PUT /datasets/b_tx "$work/a_tx.ecr" "X-Owner-Signature: $(cat "$work/a_tx.ecr.sig")")
+# The tampered bytes under the digest the owner signed: the signature verifies, the body's digest does not match.
+answer=$(call PUT /datasets/a_tx "$work/a_tx.tampered.ecr" "X-Owner-Signature: $(cat "$work/a_tx.ecr.sig")" \
+    "X-Upload-SHA256: $(cat "$work/a_tx.ecr.sha256")")
+expect_status "$answer" 400 "a tampered a_tx under the signed digest"
+grep -q '"code":"uploadDigest"' <<<"$answer" || fail "a body other than the signed digest was not refused: $answer"
+# A client older than the declared digest: refused by name before its body is read.
+answer=$(call PUT /datasets/a_tx "$work/a_tx.ecr" "X-Owner-Signature: $(cat "$work/a_tx.ecr.sig")")
+expect_status "$answer" 400 "an upload without X-Upload-SHA256"
+grep -q '"code":"uploadDigest"' <<<"$answer" || fail "an upload without a declared digest was not refused: $answer"
+answer=$(upload /datasets/b_tx "$work/a_tx.ecr" "$work/a_tx.ecr.sig")
 expect_status "$answer" 400 "bank-a's file uploaded as b_tx"
-grep -q '"code":"wrongContract"' <<<"$answer" || fail "a misnamed data set was not refused by name: $answer"
-echo "==> refused, as expected: a_tx signed by bank-b (uploadSignature), a tampered a_tx (uploadSignature), a_tx as b_tx (wrongContract)"
+grep -q '"code":"uploadSignature"' <<<"$answer" || fail "a misnamed data set was not refused by name: $answer"
+echo "==> refused, as expected: a_tx signed by bank-b, a tampered a_tx, a_tx as b_tx (uploadSignature, before the body is read); the tampered a_tx under the signed digest, no declared digest (uploadDigest)"
 done_steps+=(non-owner_and_tampered_uploads_refused)
 
 # The clean room's durable state (privacy budget, receipt chain) is counted by the key broker's rollback counter for
@@ -343,7 +360,7 @@ for party in bank-a bank-b analyst; do call POST /signatures "$work/near-$party.
 head -c 32 /dev/urandom >"$work/near.key"
 "$cli" cleanroom encrypt --key-file "$work/near.key" --contract "$work/near.json" --data-set a_tx \
     --sign-upload "$work/bank-a.pem" "$work/a_tx.csv" "$work/near-a_tx.ecr" >/dev/null
-answer=$(call PUT /datasets/a_tx "$work/near-a_tx.ecr" "X-Owner-Signature: $(cat "$work/near-a_tx.ecr.sig")")
+answer=$(upload /datasets/a_tx "$work/near-a_tx.ecr" "$work/near-a_tx.ecr.sig")
 expect_status "$answer" 200 "the look-alike contract's upload"
 answer=$(call POST "/datasets/a_tx/load?key=bank-a-tx")
 expect_status "$answer" 403 "bank-a's key for a clean room under another contract"
@@ -360,7 +377,7 @@ answer=$(call GET /attestation)
 expect_status "$answer" 409 "the rogue clean room's evidence"
 grep -q "enclaveMismatch" <<<"$answer" || fail "the rogue enclave was not refused for its identity: $answer"
 refusal=$answer
-answer=$(call PUT /datasets/a_tx "$work/a_tx.ecr" "X-Owner-Signature: $(cat "$work/a_tx.ecr.sig")")
+answer=$(upload /datasets/a_tx "$work/a_tx.ecr" "$work/a_tx.ecr.sig")
 expect_status "$answer" 200 "the upload to the rogue host"
 answer=$(call POST "/datasets/a_tx/load?key=bank-a-tx")
 expect_status "$answer" 409 "a key for the rogue enclave"
