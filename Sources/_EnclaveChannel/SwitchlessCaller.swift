@@ -52,7 +52,7 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
         var left: UInt32 = SwitchlessRing.State.free.rawValue
         /// The last request's sequence (each slot counts its own).
         var sequence: UInt64 = 0
-        /// Calls answered through this slot (written under the claim, read relaxed by ``counters``).
+        /// Calls answered through this slot (written under the claim, read relaxed by `counters`).
         var answered: UInt64 = 0
     }
 
