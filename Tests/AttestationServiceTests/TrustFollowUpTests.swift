@@ -118,19 +118,23 @@ struct TrustFollowUpTests {
 
     @Test func aHugeBadDraftPolicyIsNotEchoedIntoTheAudit() async throws {
         try await ServiceFixture.with { fixture in
-            let identifier = String(repeating: "x", count: 200_000)
-            let draft = "version=1.0; authorizationrules { \(identifier) };"
-            let request = AttestationServiceCore.AttestRequest(
-                evidence: try fixture.evidence(binding: []),
-                draftPolicy: draft
-            )
-            let refused = await #expect(throws: ServiceError.self) {
-                try await fixture.core.attest(type: .simulatedEnclave, request: request)
+            // A draft is at most 64 KiB (`maxDraftPolicyLength`): one just under it reaches the parser, one far over
+            // it is refused before; neither is echoed.
+            for (length, code) in [(60_000, "InvalidPolicy"), (200_000, "DraftPolicyTooLarge")] {
+                let identifier = String(repeating: "x", count: length)
+                let draft = "version=1.0; authorizationrules { \(identifier) };"
+                let request = AttestationServiceCore.AttestRequest(
+                    evidence: try fixture.evidence(binding: []),
+                    draftPolicy: draft
+                )
+                let refused = await #expect(throws: ServiceError.self) {
+                    try await fixture.core.attest(type: .simulatedEnclave, request: request)
+                }
+                #expect(refused?.code == code, "\(String(describing: refused?.code))")
+                #expect((refused?.message.utf8.count ?? .max) <= 512, "\(refused?.message.utf8.count ?? -1) bytes")
+                let audit = try #require(try await fixture.core.store.auditRecords(limit: 1).first)
+                #expect(audit.detail.utf8.count <= 1024, "\(audit.detail.utf8.count) bytes")
             }
-            #expect(refused?.code == "InvalidPolicy", "\(String(describing: refused?.code))")
-            #expect((refused?.message.utf8.count ?? .max) <= 512, "\(refused?.message.utf8.count ?? -1) bytes")
-            let audit = try #require(try await fixture.core.store.auditRecords(limit: 1).first)
-            #expect(audit.detail.utf8.count <= 1024, "\(audit.detail.utf8.count) bytes")
         }
     }
 

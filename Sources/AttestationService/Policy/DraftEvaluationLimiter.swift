@@ -10,7 +10,7 @@ final class DraftEvaluationLimiter: Sendable {
 
     init(limit: Int) { self.limit = max(0, limit) }
 
-    /// Take a slot; false when `limit` drafts are already being evaluated. Every `true` needs one ``release()``.
+    /// Take a slot; false when `limit` drafts are already being evaluated. Every `true` needs one `release()`.
     func acquire() -> Bool {
         running.withLock { count in
             guard count < limit else { return false }
@@ -19,7 +19,7 @@ final class DraftEvaluationLimiter: Sendable {
         }
     }
 
-    /// Give back a slot taken with ``acquire()``.
+    /// Give back a slot taken with `acquire()`.
     func release() {
         running.withLock { count in count = max(0, count - 1) }
     }
