@@ -57,8 +57,39 @@ public struct AttestationClient: Sendable {
     private let http: HTTPClient?
     private let trust: ServiceTrust
 
-    /// A client of the service at `endpoint` (`https://host:port`, or `http://` for a loopback service) using
-    /// `httpClient` as it is configured.
+    /// The hosts a plain-HTTP service may be on: this machine's loopback names.
+    public static let loopbackHosts: Set<String> = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+    /// Whether `url` names a host on this machine's loopback (`127.0.0.1`, `localhost`, `::1`).
+    public static func isLoopback(_ url: URL) -> Bool {
+        loopbackHosts.contains(url.host?.lowercased() ?? "")
+    }
+
+    /// Refuses, before any connection, a plain-HTTP `url` to anything but loopback: over the network, an attacker
+    /// could answer `/certs`, the OpenID configuration and `/attest` with keys of its own and vouch for anything.
+    ///
+    /// - Throws: ``Failure`` `InsecureTransport` (status 0) for `http://` to another host; `BadRequest` for a scheme
+    ///   other than `http` or `https`.
+    public static func checkTransport(_ url: URL) throws(Failure) {
+        switch url.scheme?.lowercased() {
+        case "https"?: return
+        case "http"?:
+            guard isLoopback(url) else {
+                throw Failure(
+                    status: 0,
+                    code: "InsecureTransport",
+                    message: "\(url.absoluteString): plain http:// only to a service on this machine's loopback "
+                        + "(127.0.0.1, localhost, ::1); use https://"
+                )
+            }
+        default:
+            throw Failure(status: 0, code: "BadRequest", message: "\(url.absoluteString) is not an http(s) URL")
+        }
+    }
+
+    /// A client of the service at `endpoint` (`https://host:port`, or `http://` for a loopback service: every request
+    /// to another `http://` host fails, `InsecureTransport`, before it connects) using `httpClient` as it is
+    /// configured.
     public init(endpoint: URL, apiVersion: String = "2022-08-01", httpClient: HTTPClient = .shared) {
         self.endpoint = endpoint
         self.apiVersion = apiVersion
@@ -246,6 +277,7 @@ public struct AttestationClient: Sendable {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(data: body))
         }
+        try Self.checkTransport(endpoint)
         let response: HTTPClientResponse
         do {
             let client: HTTPClient

@@ -141,6 +141,9 @@ extension KeyBrokerClient {
     ///   - tags: free-form tags.
     ///   - attestation: the attestation service that checks the broker's evidence.
     ///   - expecting: the broker enclave's identity.
+    ///   - allowAdminUnwrap: with a release policy, whether the key keeps `unwrapKey` and `decrypt`, so that the
+    ///     broker's administrator can unwrap data keys with it inside the broker (`POST …/unwrapkey`). Off by
+    ///     default: the release policy is then the only way to the data keys it protects.
     /// - Throws: ``AttestationClient/Failure`` — an ``ImportRefusal`` code, or the broker's (`ImportRefused`, …).
     public func importKey(
         name: String,
@@ -148,7 +151,8 @@ extension KeyBrokerClient {
         releasePolicy: KeyReleasePolicy? = nil,
         tags: [String: String]? = nil,
         attestation: AttestationClient,
-        expecting: KeyBrokerExpectation
+        expecting: KeyBrokerExpectation,
+        allowAdminUnwrap: Bool = false
     ) async throws -> KeyBundle {
         let broker = try await verifiedBroker(attestation: attestation, expecting: expecting)
         let importKey = broker.importKey
@@ -158,8 +162,14 @@ extension KeyBrokerClient {
         let wrapped: [UInt8]
         do {
             wrapped = try RSAAESKeyWrap.wrap(
-                try Self.importIntent(name: name, material: material, releasePolicy: releasePolicy, broker: broker)
-                    .payload(material.bytes),
+                try Self.importIntent(
+                    name: name,
+                    material: material,
+                    releasePolicy: releasePolicy,
+                    broker: broker,
+                    allowAdminUnwrap: allowAdminUnwrap
+                )
+                .payload(material.bytes),
                 to: try _RSA.Encryption.PublicKey(n: n, e: e)
             )
         } catch {
@@ -168,6 +178,11 @@ extension KeyBrokerClient {
         let key = KeyBrokerWebKey(
             kid: importKey.kid,
             kty: material.kty,
+            keyOps: Self.importOperations(
+                material: material,
+                releasable: releasePolicy != nil,
+                allowAdminUnwrap: allowAdminUnwrap
+            ),
             n: material.modulus.map { Base64URL.encode($0) },
             crv: material.curve,
             keyHSM: Base64URL.encode(wrapped)
@@ -183,15 +198,27 @@ extension KeyBrokerClient {
         )
     }
 
+    /// The operations an import names, explicitly (so that the owner's intent binds them): the type's, without
+    /// `unwrapKey` and `decrypt` under a release policy unless `allowAdminUnwrap`.
+    public static func importOperations(
+        material: KeyImportMaterial,
+        releasable: Bool,
+        allowAdminUnwrap: Bool
+    ) -> [String] {
+        ImportIntent.defaultOperations(type: material.brokerType, releasable: releasable && !allowAdminUnwrap)
+    }
+
     /// The owner's import intent for `material` under `name` and `releasePolicy` (exportable exactly when a policy is
-    /// given, operations the type's defaults), bound to the authority pins `broker`'s evidence showed and this client
-    /// checked: what ``importKey(name:material:releasePolicy:tags:attestation:expecting:)`` wraps with the key.
+    /// given, operations ``importOperations(material:releasable:allowAdminUnwrap:)``), bound to the authority pins
+    /// `broker`'s evidence showed and this client checked: what
+    /// ``importKey(name:material:releasePolicy:tags:attestation:expecting:allowAdminUnwrap:)`` wraps with the key.
     /// - Throws: ``AttestationClient/Failure`` `InvalidReleasePolicy` when the policy's data is not base64url.
     public static func importIntent(
         name: String,
         material: KeyImportMaterial,
         releasePolicy: KeyReleasePolicy?,
-        broker: VerifiedBroker
+        broker: VerifiedBroker,
+        allowAdminUnwrap: Bool = false
     ) throws -> ImportIntent {
         var policyBytes: [UInt8]?
         if let releasePolicy {
@@ -205,7 +232,11 @@ extension KeyBrokerClient {
         return ImportIntent(
             name: name,
             type: material.brokerType,
-            operations: [],
+            operations: importOperations(
+                material: material,
+                releasable: releasePolicy != nil,
+                allowAdminUnwrap: allowAdminUnwrap
+            ),
             exportable: releasePolicy != nil,
             immutable: releasePolicy?.immutable ?? false,
             releasePolicy: policyBytes,

@@ -91,7 +91,10 @@ public struct ServiceTrust: Sendable, Hashable {
     /// The HTTP client to reach `endpoint` with this trust. Over HTTPS, the first use per endpoint makes one TLS
     /// handshake to check the server's certificate, so that an untrusted one fails at once with a clear error
     /// (AsyncHTTPClient's pool would retry it until the connect timeout).
+    ///
+    /// - Throws: ``AttestationClient/Failure`` `InsecureTransport` for `http://` to a host not on loopback.
     func httpClient(for endpoint: URL) async throws -> HTTPClient {
+        try AttestationClient.checkTransport(endpoint)
         let host = endpoint.host ?? ""
         let port = endpoint.port ?? (endpoint.scheme?.lowercased() == "https" ? 443 : 80)
         let https = endpoint.scheme?.lowercased() == "https"

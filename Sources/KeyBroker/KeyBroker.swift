@@ -118,11 +118,16 @@ public struct KeyBroker: Sendable {
                 "the name, type, operations, attributes, release policy or authority pins differ from the owner's"
             )
         }
+        // An owner who set a release policy and named no operations keeps the data keys its key protects out of the
+        // administrator's unwrap: the policy alone hands the key out (it names `unwrapKey` to allow admin unwrap).
+        let operations =
+            request.keyOperations.isEmpty && request.attributes.releasePolicy != nil
+            ? KeyMaterial.defaultOperations(request.type, releasable: true) : request.keyOperations
         return try store(
             KeyMaterial(bytes: material, type: request.type),
             name: request.name,
             version: request.version,
-            operations: request.keyOperations,
+            operations: operations,
             attributes: request.attributes
         )
     }
@@ -173,8 +178,13 @@ public struct KeyBroker: Sendable {
 
     /// Unwraps a data key with a stored key: `RSA-OAEP-256` (RSA keys), `A256KW` (AES keys), `ECDH-ES+A256KW` (a
     /// compact JWE to an EC key).
+    ///
+    /// - Throws: ``KeyBrokerError`` `KeyOperationNotAllowed` unless the key's operations (as its envelope binds them)
+    ///   include `unwrapKey` or `decrypt`: a key its owner imported under a release policy without them is released
+    ///   only under that policy.
     public func unwrap(_ request: BrokerUnwrapRequest) throws(KeyBrokerError) -> [UInt8] {
         let (material, _) = try KeyEnvelope.open(request.key, master: keyring.masterKey)
+        try Self.require(ImportIntent.unwrapOperations, of: request.key, for: "unwrap")
         switch (request.algorithm, material.secret) {
         case ("RSA-OAEP-256", .rsa(let key)):
             guard let decrypting = try? _RSA.Encryption.PrivateKey(derRepresentation: key.derRepresentation),
@@ -207,8 +217,12 @@ public struct KeyBroker: Sendable {
     }
 
     /// Wraps a data key with a stored key: `RSA-OAEP-256` (RSA keys), `A256KW` (AES keys).
+    ///
+    /// - Throws: ``KeyBrokerError`` `KeyOperationNotAllowed` unless the key's operations (as its envelope binds them)
+    ///   include `wrapKey` or `encrypt`.
     public func wrap(_ request: BrokerWrapRequest) throws(KeyBrokerError) -> [UInt8] {
         let (material, _) = try KeyEnvelope.open(request.key, master: keyring.masterKey)
+        try Self.require(ImportIntent.wrapOperations, of: request.key, for: "wrap")
         switch (request.algorithm, material.secret) {
         case ("RSA-OAEP-256", .rsa(let key)):
             guard let encrypting = try? _RSA.Encryption.PublicKey(derRepresentation: key.publicKey.derRepresentation),
@@ -223,6 +237,23 @@ public struct KeyBroker: Sendable {
             throw KeyBrokerError(
                 KeyBrokerError.invalidRequest,
                 "\(request.algorithm) does not apply to a \(request.key.type.rawValue) key"
+            )
+        }
+    }
+
+    /// Refuses `KeyOperationNotAllowed` unless `key`'s operations include one of `operations`. Called after the
+    /// envelope opened, so the operations checked are those it authenticates (a host can't add one to a stored key).
+    static func require(
+        _ operations: Set<String>,
+        of key: StoredKey,
+        for action: String
+    ) throws(KeyBrokerError) {
+        guard key.keyOperations.contains(where: operations.contains) else {
+            throw KeyBrokerError(
+                KeyBrokerError.keyOperationNotAllowed,
+                "key \(key.name) version \(key.version) does not allow \(action) (its operations: "
+                    + "\(key.keyOperations.joined(separator: ", ")); it needs one of "
+                    + "\(operations.sorted().joined(separator: ", "))"
             )
         }
     }

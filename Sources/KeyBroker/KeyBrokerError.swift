@@ -26,6 +26,10 @@ public struct KeyBrokerError: Error, Hashable, Sendable, CustomStringConvertible
     /// pins, differ from what the owner bound into the wrapped payload (a replay or a broker trusting another
     /// certificate).
     public static let importIntentMismatch = "ImportIntentMismatch"
+    /// The key's operations (as its envelope binds them) do not include the one asked for: an unwrap needs
+    /// `unwrapKey` or `decrypt`, a wrap `wrapKey` or `encrypt`. A key imported under a release policy leaves out
+    /// `unwrapKey` and `decrypt` unless its owner named them, so the broker's administrator can't unwrap its data keys.
+    public static let keyOperationNotAllowed = "KeyOperationNotAllowed"
     /// The keyring does not open (another broker's, tampered, or from a newer broker).
     public static let keyringInvalid = "KeyringInvalid"
     /// The keyring was joined under a granter token signed by an authority certificate this broker is not opened

@@ -93,13 +93,18 @@ struct KeyMaterial: @unchecked Sendable {  // swift-crypto keys are immutable va
         return TokenValueLite.json(members)
     }
 
-    /// The default `key_ops` of a type.
-    static func defaultOperations(_ type: BrokerKeyType) -> [String] {
-        switch type {
-        case .aes256: ["encrypt", "decrypt", "wrapKey", "unwrapKey"]
-        case .rsa2048, .rsa3072: ["encrypt", "decrypt", "wrapKey", "unwrapKey", "sign", "verify"]
-        case .ecP256, .ecP384: ["sign", "verify"]
-        }
+    /// The default `key_ops` of a type: every operation of the type for a key the operator creates (or one imported
+    /// without a release policy); without `decrypt` and `unwrapKey` for a key imported under a release policy
+    /// (`releasable`), so that only the policy hands out what it protects unless its owner names those operations.
+    static func defaultOperations(_ type: BrokerKeyType, releasable: Bool = false) -> [String] {
+        let all: [String] =
+            switch type {
+            case .aes256: ["encrypt", "decrypt", "wrapKey", "unwrapKey"]
+            case .rsa2048, .rsa3072: ["encrypt", "decrypt", "wrapKey", "unwrapKey", "sign", "verify"]
+            // `unwrapKey`: an ECDH-ES+A256KW JWE to the key unwraps in the broker (`enclave keys decrypt`).
+            case .ecP256, .ecP384: ["sign", "verify", "unwrapKey"]
+            }
+        return releasable ? all.filter { !ImportIntent.unwrapOperations.contains($0) } : all
     }
 }
 

@@ -156,7 +156,9 @@ extension KeyBrokerCore {
     }
 
     /// The broker enclave's refusal codes a refused call answers by name (400); other refusals are `BadParameter`.
-    static let namedEnclaveRefusals = [KeyBrokerError.importIntentMissing, KeyBrokerError.importIntentMismatch]
+    static let namedEnclaveRefusals = [
+        KeyBrokerError.importIntentMissing, KeyBrokerError.importIntentMismatch, KeyBrokerError.keyOperationNotAllowed,
+    ]
 
     /// Runs an engine call; an engine's `ServiceError` passes, a refused call keeps its message (and, for
     /// `namedEnclaveRefusals`, its code), anything else is a 500.

@@ -17,12 +17,20 @@ struct ServiceOptions: ParsableArguments {
         guard caCert == nil || pinSha256 == nil else {
             throw ValidationError("--ca-cert and --pin-sha256 exclude each other")
         }
+        if let url = URL(string: service), url.scheme?.lowercased() == "http", !AttestationClient.isLoopback(url) {
+            throw ValidationError("--service over http:// only to a loopback service; use https://")
+        }
     }
 
     func client() throws -> AttestationClient {
         guard let url = URL(string: service), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme)
         else {
             throw ValidationError("--service is not an http(s) URL")
+        }
+        // Plain HTTP only to a service on this machine: over the network an attacker could answer /certs and the
+        // OpenID configuration with keys of its own, and its tokens would verify.
+        guard scheme == "https" || AttestationClient.isLoopback(url) else {
+            throw ValidationError("--service over http:// only to a loopback service; use https://")
         }
         do {
             if let caCert { return AttestationClient(endpoint: url, trust: try .certificateFile(caCert)) }

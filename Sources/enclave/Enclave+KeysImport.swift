@@ -40,11 +40,25 @@ struct BrokerTrustOptions: ParsableArguments {
     )
     var brokerAuthority: [String] = []
 
+    /// `--attestation` over plain HTTP only to a loopback service, refused while the options are checked.
+    func validate() throws {
+        if let url = URL(string: attestation), url.scheme == "http", !AttestationClient.isLoopback(url) {
+            throw ValidationError("--attestation over http:// only to a loopback service; use https://")
+        }
+    }
+
     func attestationClient() throws -> AttestationClient {
         guard let url = URL(string: attestation), url.scheme == "https" || url.scheme == "http" else {
             throw ValidationError("--attestation is an https:// URL, not \(attestation)")
         }
-        if url.scheme == "http" { return AttestationClient(endpoint: url) }
+        if url.scheme == "http" {
+            // Plain HTTP only to a service on this machine, as for --broker: over the network an attacker could
+            // answer for the service and vouch for a broker whose evidence binds its own import key.
+            guard AttestationClient.isLoopback(url) else {
+                throw ValidationError("--attestation over http:// only to a loopback service; use https://")
+            }
+            return AttestationClient(endpoint: url)
+        }
         let certificate =
             attestationCert ?? EnclaveCommand.Serve.Attestation.defaultDataDirectory() + "/tls/certificate.pem"
         do {
@@ -161,6 +175,14 @@ extension EnclaveCommand.Keys {
         @Flag(help: "Make the key exportable (requires --policy).") var exportable = false
         @Option(help: "A release policy (JSON file, Key Vault's grammar).") var policy: String?
         @Flag(help: "Make the release policy immutable.") var immutable = false
+        @Flag(
+            help: """
+                With --policy: keep the key's unwrapKey and decrypt operations, so that the broker's administrator \
+                can unwrap data keys with it inside the broker (keys decrypt, POST .../unwrapkey). Without it the \
+                release policy is the only way to the data keys the key protects.
+                """
+        )
+        var allowAdminUnwrap = false
 
         func validate() throws {
             if let kty, !["oct", "rsa", "ec"].contains(kty.lowercased()) {
@@ -170,6 +192,9 @@ extension EnclaveCommand.Keys {
                 throw ValidationError("--exportable and --policy go together: a key is exportable only with a policy")
             }
             if immutable, policy == nil { throw ValidationError("--immutable needs --policy") }
+            if allowAdminUnwrap, policy == nil {
+                throw ValidationError("--allow-admin-unwrap needs --policy (a key without one keeps every operation)")
+            }
         }
 
         func run() async throws {
@@ -191,7 +216,8 @@ extension EnclaveCommand.Keys {
                 material: material,
                 releasePolicy: releasePolicy,
                 attestation: attestation,
-                expecting: expectation
+                expecting: expectation,
+                allowAdminUnwrap: allowAdminUnwrap
             )
             try printJSON(bundle)
         }

@@ -128,10 +128,27 @@ struct KeysCLITests {
         let secret = try services.write("secret.key", [UInt8](repeating: 0x42, count: 32))
         let imported = try services.ok(
             "import",
-            ["byok", "--key-file", secret, "--kty", "oct", "--exportable", "--policy", policy, "--immutable"]
-                + attestationOption
+            [
+                "byok", "--key-file", secret, "--kty", "oct", "--exportable", "--policy", policy, "--immutable",
+                "--allow-admin-unwrap",
+            ] + attestationOption
         )
         #expect(imported.contains("\"exportable\" : true"), "\(imported)")
+        #expect(imported.contains("unwrapKey"), "\(imported)")
+        // Without --allow-admin-unwrap, a key under a release policy leaves out decrypt and unwrapKey: the broker's
+        // administrator (and its host) can encrypt to it but not unwrap its data keys (KeyOperationNotAllowed).
+        let sealedSecret = try services.write("sealed-secret.key", [UInt8](repeating: 0x43, count: 32))
+        let policyOnly = try services.ok(
+            "import",
+            ["byok-policy", "--key-file", sealedSecret, "--kty", "oct", "--exportable", "--policy", policy]
+                + attestationOption
+        )
+        #expect(!policyOnly.contains("unwrapKey") && policyOnly.contains("wrapKey"), "\(policyOnly)")
+        try services.refused(
+            "import",
+            ["byok-flag", "--key-file", sealedSecret, "--allow-admin-unwrap"] + attestationOption,
+            naming: "--allow-admin-unwrap needs --policy"
+        )
         let pem = try services.write("ec.pem", Array(P384.Signing.PrivateKey().pemRepresentation.utf8))
         #expect(try services.ok("import", ["byok-ec", "--key-file", pem] + attestationOption).contains("P-384"))
         let jwk = try services.write(
@@ -197,6 +214,13 @@ struct KeysCLITests {
             try services.refused("decrypt", ["--key", key, tampered, opened + "2"], naming: "authenticate")
             try services.refused("decrypt", ["--key", "byok-jwk", sealed, opened + "3"], naming: "not key byok-jwk")
         }
+        let policySealed = services.work + "/byok-policy.ekev"
+        _ = try services.ok("encrypt", ["--key", "byok-policy", plaintext, policySealed])
+        try services.refused(
+            "decrypt",
+            ["--key", "byok-policy", policySealed, services.work + "/byok-policy.out"],
+            naming: "KeyOperationNotAllowed"
+        )
 
         // Release: the policy's signer gets the broker's JWS, another signer is refused by name.
         let released = try services.ok("release", ["byok", "--token", try services.tokenFile(signer: Self.owner)])

@@ -107,6 +107,8 @@ struct KeyBrokerEnclaveTests {
                 version: "1",
                 type: .aes256,
                 wrappedKey: [],
+                // The owner allows the administrator's unwrap (under a policy, the defaults leave it out).
+                keyOperations: ["unwrapKey", "wrapKey"],
                 attributes: BrokerKeyAttributes(exportable: true, releasePolicy: TestKeys.policy(), immutable: false)
             ).wrapping(secret, to: importKey, trusting: [TestAuthority.shared.brokerAuthority])
         )
