@@ -25,6 +25,15 @@ public enum CleanRoomServer {
     /// The largest request body other than a data set (1 MiB: a contract).
     public static let maxBodySize = 1 << 20
 
+    /// The rate an upload must keep up once the 30 s body deadline passed: 1 MiB/s (8 Mbit/s), so a data set of the
+    /// default 1 GiB limit has about 17 minutes, where the fixed 30 s cut any upload below 35 MB/s. Other bodies are
+    /// at most ``maxBodySize`` and so earn at most a second; a connection held past 30 s costs its client 1 MiB/s
+    /// of sending (and an upload's bytes reach the disk only once its owner's signature verified).
+    public static let minimumUploadRate = 1 << 20
+
+    /// The clean room's default connection limits: the attestation service's, with ``minimumUploadRate``.
+    public static let defaultLimits = AttestationServer.ConnectionLimits(minimumBodyRate: minimumUploadRate)
+
     /// The routes, for an application or in-process tests.
     public static func router(host: CleanRoomHost) -> Router<BasicRequestContext> {
         let router = Router()
@@ -148,7 +157,7 @@ public enum CleanRoomServer {
         address: String = "127.0.0.1",
         port: Int = 8444,
         tls: TLSIdentity?,
-        limits: AttestationServer.ConnectionLimits = .init(),
+        limits: AttestationServer.ConnectionLimits = defaultLimits,
         logger: Logger = Logger(label: "enclavekit.cleanroom"),
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
@@ -185,7 +194,7 @@ public enum CleanRoomServer {
         host: CleanRoomHost,
         address: String = "127.0.0.1",
         tls: TLSIdentity?,
-        limits: AttestationServer.ConnectionLimits = .init(),
+        limits: AttestationServer.ConnectionLimits = defaultLimits,
         logger: Logger = Logger(label: "enclavekit.cleanroom")
     ) async throws -> Running {
         guard tls != nil || AttestationServer.isLoopback(address) else {

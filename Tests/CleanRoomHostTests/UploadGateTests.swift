@@ -234,4 +234,14 @@ struct UploadGateTests {
             #expect(stored.status == 200, "\(stored.text)")
         }
     }
+
+    /// The clean room serves uploads under a minimum rate rather than only the fixed 30 s body deadline (which cut a
+    /// 1 GiB upload below 35 MB/s): at 1 MiB/s the default 1 GiB limit fits.
+    @Test func uploadsGetAMinimumRateThatFitsTheSizeLimit() throws {
+        let limits = CleanRoomServer.defaultLimits
+        #expect(limits.minimumBodyRate == 1 << 20)
+        #expect(limits.bodyTimeout == .seconds(30))
+        let seconds = CleanRoomHost.Limits().maxDataSetBytes / Int64(try #require(limits.minimumBodyRate))
+        #expect(seconds == 1024)
+    }
 }

@@ -59,6 +59,11 @@ public enum AttestationServer {
         public var maxHeaderListSize: Int
         /// The most header fields.
         public var maxHeaderFieldCount: Int
+        /// The rate (bytes per second) a body that takes longer than ``bodyTimeout`` must keep up: each body byte
+        /// received moves the body's deadline 1/rate s later (nil: the body deadline is fixed). So a large body
+        /// (a clean room data set) arriving at this rate is served whatever its size, while a trickle is still cut
+        /// at ``bodyTimeout``; a body of at most `maxBodySize` earns at most `maxBodySize`/rate s.
+        public var minimumBodyRate: Int?
         /// The most connections open at once; more wait in the listen backlog. Nil: half the process's descriptor
         /// limit, at most 1024, so that connections alone cannot exhaust the descriptors the store needs.
         public var maxConnections: Int?
@@ -73,7 +78,8 @@ public enum AttestationServer {
             maxHeaderFieldSize: Int = 16 << 10,
             maxHeaderListSize: Int = 64 << 10,
             maxHeaderFieldCount: Int = 100,
-            maxConnections: Int? = nil
+            maxConnections: Int? = nil,
+            minimumBodyRate: Int? = nil
         ) {
             self.headerTimeout = headerTimeout
             self.bodyTimeout = bodyTimeout
@@ -83,6 +89,7 @@ public enum AttestationServer {
             self.maxHeaderListSize = maxHeaderListSize
             self.maxHeaderFieldCount = maxHeaderFieldCount
             self.maxConnections = maxConnections
+            self.minimumBodyRate = minimumBodyRate.map { max(1, $0) }
         }
 
         /// ``maxConnections``, or its default from the descriptor limit.

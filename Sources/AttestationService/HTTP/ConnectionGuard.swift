@@ -28,6 +28,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var servedRequests = 0
     private var closeAfterResponse = false
     private var deadline: Scheduled<Void>?
+    /// When the current body's deadline falls (``AttestationServer/ConnectionLimits/minimumBodyRate`` moves it).
+    private var bodyDeadline: NIODeadline?
+    /// The current body's deadline without its extension, and the bytes received of it.
+    private var bodyStart = NIODeadline.uptimeNanoseconds(0)
+    private var bodyBytes: Int64 = 0
 
     init(limits: AttestationServer.ConnectionLimits, logger: Logger) {
         self.limits = limits
@@ -54,10 +59,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .head:
             if state != .closing {
                 state = .readingBody
+                bodyStart = context.eventLoop.now
+                bodyBytes = 0
+                bodyDeadline = bodyStart + limits.bodyTimeout
                 arm(context, after: limits.bodyTimeout, reason: "the request body did not arrive in time")
             }
-        case .body:
-            break
+        case .body(let part):
+            extendBodyDeadline(context, by: part.readableBytes)
         case .end:
             if state == .readingBody {
                 state = .processing
@@ -109,6 +117,22 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         guard state != .closing else { return }
         state = .closing
         arm(context, after: limits.lingerTimeout, reason: "closing after a refused or final response")
+    }
+
+    /// With a minimum body rate, `bytes` more of the body move its deadline `bytes`/rate later (re-armed once it
+    /// moved by a second or more, not on every chunk).
+    private func extendBodyDeadline(_ context: ChannelHandlerContext, by bytes: Int) {
+        guard let rate = limits.minimumBodyRate, state == .readingBody, let current = bodyDeadline else { return }
+        bodyBytes += Int64(bytes)
+        let earned = TimeAmount.nanoseconds(Int64(Double(bodyBytes) / Double(rate) * 1e9))
+        let extended = bodyStart + limits.bodyTimeout + earned
+        guard extended - current >= .seconds(1) else { return }
+        bodyDeadline = extended
+        arm(
+            context,
+            after: extended - context.eventLoop.now,
+            reason: "the request body arrived slower than the minimum rate"
+        )
     }
 
     private func arm(_ context: ChannelHandlerContext, after timeout: TimeAmount, reason: String) {
