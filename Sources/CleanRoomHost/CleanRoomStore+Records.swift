@@ -38,7 +38,7 @@ package protocol CleanRoomRecords: Sendable {
     func run(_ id: String) async throws -> CleanRoomStore.RunRecord?
     /// The runs stored, oldest first: those whose sequence is within `limit` of the latest.
     func runs(limit: Int) async throws -> [CleanRoomStore.RunRecord]
-    /// The same runs as ``runs(limit:)`` without their results and receipts (never reads those columns).
+    /// The same runs as `runs(limit:)` without their results and receipts (never reads those columns).
     func runSummaries(limit: Int) async throws -> [CleanRoomStore.RunSummary]
     /// Close the connection.
     func close() async throws
