@@ -79,6 +79,30 @@ struct CallTests {
         await enclave.terminate()
     }
 
+    /// A synchronous handler of `Empty` to `Empty` is answered without the codec's generic layers: only the argument's
+    /// one encoding takes that shortcut (and runs the handler); any other bytes are refused as the general path
+    /// refuses them, without running it.
+    @Test func anEmptyCallAcceptsOnlyTheOneEncodingOfEmpty() async throws {
+        let enclave = try await Self.load()
+        let canonical = try BinaryEncoder().encode(Empty())
+        #expect(try await enclave.call(CountedNothing.self, Empty()) == Empty())
+        #expect(try await enclave.rawCall(name: CountedNothing.name, argument: canonical) == canonical)
+        #expect(try await enclave.call(CountedNothingRuns.self, Empty()) == 2)
+        for garbage: [UInt8] in [[], [1], [0], [0, 0], [1, 1], [1, 0, 0], [2, 0], [1, 0x80, 0]] {
+            let error = await #expect(throws: EnclaveError.self) {
+                try await enclave.rawCall(name: CountedNothing.name, argument: garbage)
+            }
+            #expect(error?.code == .malformedInput, "\(garbage)")
+            // The general path refuses the same bytes the same way.
+            let general = await #expect(throws: EnclaveError.self) {
+                try await enclave.rawCall(name: Identity.name, argument: garbage)
+            }
+            #expect(general?.code == error?.code, "\(garbage)")
+        }
+        #expect(try await enclave.call(CountedNothingRuns.self, Empty()) == 2)
+        await enclave.terminate()
+    }
+
     @Test func hostileOCallAnswersAreRejectedByTheEnclave() async throws {
         // The host answers the OCALL with bytes that do not decode as a String.
         let enclave = try await Self.load { options in

@@ -61,6 +61,14 @@ struct SwitchlessTests {
         await enclave.terminate()
     }
 
+    @Test func anEmptyCallGoesThroughTheRingAndRunsItsHandler() async throws {
+        let enclave = try await Self.load(calls: [CountedNothing.name])
+        for _ in 0..<3 { #expect(try await enclave.call(CountedNothing.self, Empty()) == Empty()) }
+        #expect(enclave.switchlessCounters?.switchless == 3)
+        #expect(try await enclave.call(CountedNothingRuns.self, Empty()) == 3)
+        await enclave.terminate()
+    }
+
     @Test func echoGoesThroughAWorkerUndecoded() async throws {
         let enclave = try await Self.load()
         let payload = (0..<5000).map { UInt8(truncatingIfNeeded: $0) }

@@ -166,6 +166,12 @@ struct TestEnclave: EnclaveApplication {
             ek_atomic_store32((base + offset).assumingMemoryBound(to: UInt32.self), request.value)
             return Empty()
         }
+        let nothingRuns = Mutex(0)
+        calls.register(CountedNothing.self) { (_: Empty) throws -> Empty in
+            nothingRuns.withLock { $0 += 1 }
+            return Empty()
+        }
+        calls.register(CountedNothingRuns.self) { (_: Empty) throws -> Int in nothingRuns.withLock { $0 } }
         calls.register(Crash.self) { how in
             switch how {
             case "trap":

@@ -20,6 +20,21 @@ public enum Attempt: EnclaveCall {
     public static var name: String { "test.attempt" }
 }
 
+/// Takes and returns nothing, served by a synchronous handler that counts its runs (``CountedNothingRuns`` reads the
+/// count): the call the enclave answers without the codec's generic layers.
+public enum CountedNothing: EnclaveCall {
+    public typealias Input = Empty
+    public typealias Output = Empty
+    public static var name: String { "test.countedNothing" }
+}
+
+/// How many times ``CountedNothing``'s handler ran.
+public enum CountedNothingRuns: EnclaveCall {
+    public typealias Input = Empty
+    public typealias Output = Int
+    public static var name: String { "test.countedNothingRuns" }
+}
+
 public enum Crash: EnclaveCall {
     public typealias Input = String
     public typealias Output = Empty
