@@ -219,7 +219,7 @@ struct KeysCLITests {
         try services.refused(
             "decrypt",
             ["--key", "byok-policy", policySealed, services.work + "/byok-policy.out"],
-            naming: "KeyOperationNotAllowed"
+            naming: "400 KeyOperationNotAllowed"
         )
 
         // Release: the policy's signer gets the broker's JWS, another signer is refused by name.
