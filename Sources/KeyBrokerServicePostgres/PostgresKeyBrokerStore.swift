@@ -221,16 +221,14 @@ public final class PostgresKeyBrokerStore: KeyBrokerStore {
     /// Several records in their order, all or none: multi-row `INSERT`s (at most 1,000 rows each, within
     /// PostgreSQL's 65,535 parameters) in one transaction.
     public func appendAudit(batch entries: [KeyBrokerAuditEntry]) async throws {
-        guard !entries.isEmpty else { return }
-        var statements: [PostgresQuery] = []
-        var start = entries.startIndex
-        while start < entries.endIndex {
-            let end = min(start + 1000, entries.endIndex)
-            var binds = PostgresBindings(capacity: (end - start) * 9)
-            var rows: [String] = []
-            for (offset, entry) in entries[start..<end].enumerated() {
-                let first = offset * 9
-                rows.append("(" + (1...9).map { "$\(first + $0)" }.joined(separator: ", ") + ")")
+        try await insertInOneTransaction(
+            entries,
+            columns: 9,
+            sql: { rows in
+                "INSERT INTO kb_audit (time, operation, key, version, result, reason, issuer, jti, claims) VALUES "
+                    + rows
+            },
+            bind: { binds, entry in
                 binds.append(entry.time)
                 binds.append(entry.operation)
                 binds.append(entry.key)
@@ -241,20 +239,7 @@ public final class PostgresKeyBrokerStore: KeyBrokerStore {
                 binds.append(entry.jti)
                 binds.append(entry.claims)
             }
-            statements.append(
-                PostgresQuery(
-                    unsafeSQL: "INSERT INTO kb_audit (time, operation, key, version, result, reason, issuer, jti, "
-                        + "claims) VALUES " + rows.joined(separator: ", "),
-                    binds: binds
-                )
-            )
-            start = end
-        }
-        let logger = self.logger
-        let batch = statements
-        try await client.withTransaction(logger: logger) { connection in
-            for statement in batch { try await connection.query(statement, logger: logger) }
-        }
+        )
     }
 
     public func auditEntries(limit: Int) async throws -> [KeyBrokerAuditEntry] {
@@ -286,29 +271,44 @@ public final class PostgresKeyBrokerStore: KeyBrokerStore {
     /// One multi-row upsert (at most 1,000 rows each) in one transaction. Identifiers a conflicting row would have
     /// taken are skipped (a sequence), so pruning may keep fewer than the limit, never more.
     public func countRefusals(_ counts: [KeyBrokerRefusalCount]) async throws {
-        guard !counts.isEmpty else { return }
-        var statements: [PostgresQuery] = []
-        var start = counts.startIndex
-        while start < counts.endIndex {
-            let end = min(start + 1000, counts.endIndex)
-            var binds = PostgresBindings(capacity: (end - start) * 4)
-            var rows: [String] = []
-            for (offset, count) in counts[start..<end].enumerated() {
-                let first = offset * 4
-                rows.append("(" + (1...4).map { "$\(first + $0)" }.joined(separator: ", ") + ")")
+        try await insertInOneTransaction(
+            counts,
+            columns: 4,
+            sql: { rows in
+                "INSERT INTO kb_refusals (minute, key, code, count) VALUES " + rows
+                    + " ON CONFLICT (minute, key, code) DO UPDATE SET count = kb_refusals.count + EXCLUDED.count"
+            },
+            bind: { binds, count in
                 binds.append(count.minute)
                 binds.append(count.key)
                 binds.append(count.code)
                 binds.append(count.count)
             }
-            statements.append(
-                PostgresQuery(
-                    unsafeSQL: "INSERT INTO kb_refusals (minute, key, code, count) VALUES "
-                        + rows.joined(separator: ", ")
-                        + " ON CONFLICT (minute, key, code) DO UPDATE SET count = kb_refusals.count + EXCLUDED.count",
-                    binds: binds
-                )
-            )
+        )
+    }
+
+    /// `items` as multi-row statements of at most 1,000 rows each (within PostgreSQL's 65,535 parameters), all run in
+    /// one transaction: `sql` makes a statement from its rows' placeholder tuples, `bind` appends one item's
+    /// `columns` values in order.
+    private func insertInOneTransaction<Item>(
+        _ items: [Item],
+        columns: Int,
+        sql: (String) -> String,
+        bind: (inout PostgresBindings, Item) -> Void
+    ) async throws {
+        guard !items.isEmpty else { return }
+        var statements: [PostgresQuery] = []
+        var start = items.startIndex
+        while start < items.endIndex {
+            let end = min(start + 1000, items.endIndex)
+            var binds = PostgresBindings(capacity: (end - start) * columns)
+            var rows: [String] = []
+            for (offset, item) in items[start..<end].enumerated() {
+                let first = offset * columns
+                rows.append("(" + (1...columns).map { "$\(first + $0)" }.joined(separator: ", ") + ")")
+                bind(&binds, item)
+            }
+            statements.append(PostgresQuery(unsafeSQL: sql(rows.joined(separator: ", ")), binds: binds))
             start = end
         }
         let logger = self.logger

@@ -1,6 +1,7 @@
 import AttestationService
 import CleanRoomHost
 import Foundation
+import TestSupport
 import Testing
 
 /// Finding D: the clean room server holds at most `maxConnections` connections at once (the rest wait in the listen
@@ -14,16 +15,16 @@ struct CleanRoomServerConnectionCapTests {
         limits.maxConnections = 5
         limits.headerTimeout = .seconds(120)
         let running = try await CleanRoomServer.start(host: harness.host, tls: nil, limits: limits)
-        let flood = try (0..<15).map { _ in try CleanRoomRawConnection(port: running.port) }
+        let flood = try (0..<15).map { _ in try RawConnection(port: running.port) }
         #expect(
-            await CleanRoomRawConnection.eventually(within: 30) {
-                CleanRoomRawConnection.serverConnections(port: running.port) >= 5
+            await RawConnection.eventually(within: 30) {
+                RawConnection.serverConnections(port: running.port) >= 5
             },
             "the limit is never reached"
         )
         try await Task.sleep(for: .milliseconds(500))
         // The listener stops reading at the limit; NIO accepts in batches of up to 4 per read, hence the slack.
-        let accepted = CleanRoomRawConnection.serverConnections(port: running.port)
+        let accepted = RawConnection.serverConnections(port: running.port)
         #expect((5...9).contains(accepted), "\(accepted) of \(flood.count) accepted")
         withExtendedLifetime(flood) {}
         await running.stop()

@@ -5,11 +5,14 @@ import Testing
 import Glibc
 #endif
 
-/// A TCP connection to loopback that sends nothing (a flood's connection), closed when released.
-final class CleanRoomRawConnection: Sendable {
-    let fd: Int32
+/// A TCP connection to loopback that sends nothing (a flood's connection), closed when released: the connection-cap
+/// tests of the key broker's and the clean room's servers.
+public final class RawConnection: Sendable {
+    /// The socket.
+    public let fd: Int32
 
-    init(port: Int) throws {
+    /// Connect to 127.0.0.1:`port` (the test fails when it can't).
+    public init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         try #require(fd >= 0)
         var address = sockaddr_in()
@@ -28,7 +31,7 @@ final class CleanRoomRawConnection: Sendable {
     deinit { Glibc.close(fd) }
 
     /// Whether `condition` holds within `seconds` (polled every 50 ms).
-    static func eventually(within seconds: Double, _ condition: () -> Bool) async -> Bool {
+    public static func eventually(within seconds: Double, _ condition: () -> Bool) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if condition() { return true }
@@ -39,7 +42,7 @@ final class CleanRoomRawConnection: Sendable {
 
     /// The server's own connections: sockets of this process whose local port is `port` (the listener excluded),
     /// from /proc/self/fd and /proc/net/tcp.
-    static func serverConnections(port: Int) -> Int {
+    public static func serverConnections(port: Int) -> Int {
         var inodes = Set<String>()
         for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
             guard let data = FileHandle(forReadingAtPath: path)?.readDataToEndOfFile() else { continue }
