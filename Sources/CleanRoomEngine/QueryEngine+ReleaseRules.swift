@@ -7,6 +7,39 @@ extension QueryEngine {
     /// The aggregate functions of the authorizer's allow-list (`min` and `max` only with one argument).
     static let aggregateFunctions: Set<String> = ["COUNT", "SUM", "TOTAL", "AVG", "MIN", "MAX"]
 
+    /// `clauses`: the query's own `SELECT` must cut into its clauses one way only, since every rule that reads its
+    /// result columns, `FROM` items, `GROUP BY` terms or `HAVING` works on that cut. Refused: SQLite's
+    /// `IS [NOT] DISTINCT FROM` operator anywhere (it puts a `FROM` word inside an expression, so the result columns
+    /// and the `FROM` clause were cut at the operator: a self-join's raw column, a bare column in `HAVING` and a
+    /// subquery in a result column all passed as a third review showed; write `IS` / `IS NOT`, which mean the same),
+    /// a clause word (`FROM`, `WHERE`, `GROUP`, `HAVING`, `WINDOW`, `ORDER`, `LIMIT`) twice at the top level, and
+    /// `GROUP` or `ORDER` at the top level not followed by `BY` (`WITHIN GROUP`).
+    func checkClauses(_ query: Contract.Query, tokens: Contract.SQLTokens) throws(CleanRoomError) {
+        let list = tokens.tokens
+        func refuse(_ why: String, at index: Int) -> CleanRoomError {
+            CleanRoomError(
+                .outputRule,
+                "clauses: query \(query.id): \(why) (at byte \(list[index].range.lowerBound)), so its clauses cannot be "
+                    + "told apart"
+            )
+        }
+        for index in list.indices.dropLast()
+        where tokens.word(list[index]) == "DISTINCT" && tokens.word(list[index + 1]) == "FROM" {
+            throw refuse("IS [NOT] DISTINCT FROM puts a FROM inside an expression (write IS or IS NOT)", at: index)
+        }
+        guard let select = list.firstIndex(where: { $0.depth == 0 && tokens.word($0) == "SELECT" }) else { return }
+        let clauseWords: Set<String> = ["FROM", "WHERE", "GROUP", "HAVING", "WINDOW", "ORDER", "LIMIT"]
+        var seen: Set<String> = []
+        for index in list.indices where index > select && list[index].depth == 0 {
+            if tokens.isPunctuation(list[index], ";") { break }
+            guard let word = tokens.word(list[index]), clauseWords.contains(word) else { continue }
+            guard seen.insert(word).inserted else { throw refuse("\(word) twice at the top level", at: index) }
+            if word == "GROUP" || word == "ORDER", index + 1 >= list.count || tokens.word(list[index + 1]) != "BY" {
+                throw refuse("\(word) without BY at the top level", at: index)
+            }
+        }
+    }
+
     /// Check the clauses that choose which groups are released and in which order.
     ///
     /// - `limitOffset`: no `LIMIT` (nor `OFFSET`) on the query's own `SELECT`, whatever its form. SQLite applies it

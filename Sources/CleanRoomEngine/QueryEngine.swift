@@ -155,6 +155,8 @@ public final class QueryEngine: Sendable {
         origins: [String?],
         probe: CleanRoomDatabase.Probe
     ) throws(CleanRoomError) -> [Int] {
+        // First: every rule below reads the clauses as `topLevel` cuts them.
+        try checkClauses(query, tokens: tokens)
         var seen: Set<String> = []
         for column in columns where !seen.insert(column.lowercased()).inserted {
             throw CleanRoomError(
@@ -687,7 +689,8 @@ public final class QueryEngine: Sendable {
             switch (left, right) {
             case (.integer(let a), .integer(let b)): return a == b ? nil : a < b
             case (.real(let a), .real(let b)):
-                return a == b ? nil : a.isTotallyOrdered(belowOrEqualTo: b)
+                // By bit pattern: -0.0 == 0.0, and a tie would leave SQLite's order (which ORDER BY steers) to decide.
+                return a.bitPattern == b.bitPattern ? nil : a.isTotallyOrdered(belowOrEqualTo: b)
             case (.text(let a), .text(let b)):
                 return a.utf8.elementsEqual(b.utf8) ? nil : a.utf8.lexicographicallyPrecedes(b.utf8)
             default:

@@ -194,6 +194,28 @@ extension EngineTests {
             sql: "SELECT merchant, \(ids) FROM a_tx WHERE card <> :c GROUP BY merchant ORDER BY 1 DESC",
             expected: m1m3
         ),
+        // IS [NOT] DISTINCT FROM put a FROM inside an expression, and the clauses were cut at it (review 5).
+        SteeringCase(
+            id: "having-bare-behind-distinct-from",
+            sql: "SELECT merchant, \(ids) FROM a_tx GROUP BY merchant HAVING :c IS NOT DISTINCT FROM card",
+            rule: "clauses"
+        ),
+        SteeringCase(
+            // The self-join of review 3 again: the FROM clause was read as "NULL AS z", one table.
+            id: "self-join-behind-distinct-from",
+            sql: "SELECT a2.amount, COUNT(DISTINCT a1.card) AS _ids_a_tx, 1 IS NOT DISTINCT FROM NULL AS z "
+                + "FROM a_tx a1, a_tx a2 WHERE a1.card <> :c GROUP BY a2.amount",
+            computed: ["z"],
+            rule: "clauses"
+        ),
+        SteeringCase(
+            id: "result-subquery-behind-distinct-from",
+            sql: "SELECT COUNT(DISTINCT a.card) AS _ids_a_tx, a.merchant, a.merchant IS NOT DISTINCT FROM "
+                + "(SELECT c.merchant FROM a_tx c WHERE c.card = :c) AS hit FROM a_tx a GROUP BY a.merchant",
+            computed: ["hit"],
+            values: (.text("c11"), .text("c8")),
+            rule: "clauses"
+        ),
         SteeringCase(
             id: "order-collate",
             sql: "SELECT merchant, \(ids) FROM a_tx WHERE card <> :c GROUP BY merchant ORDER BY merchant "
@@ -383,5 +405,17 @@ extension EngineTests {
                 [.text("B"), .null], [.text("a"), .integer(2)], [.text("a"), .integer(3)], [.text("b"), .integer(1)],
             ]
         )
+    }
+
+    @Test("canonicalOrder: -0.0 and 0.0 are told apart, so the input order never decides")
+    func canonicalOrderTellsSignedZerosApart() {
+        let rows: [[SQLValue]] = [[.real(0.0)], [.real(-0.0)]]
+        for input in [rows, Array(rows.reversed())] {
+            let negative = QueryEngine.canonicalOrder(input).map { row -> Bool in
+                if case .real(let value) = row[0] { return value.sign == .minus }
+                return false
+            }
+            #expect(negative == [true, false])
+        }
     }
 }
