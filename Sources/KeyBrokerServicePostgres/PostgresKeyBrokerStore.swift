@@ -320,9 +320,15 @@ public final class PostgresKeyBrokerStore: KeyBrokerStore {
 
     public func pruneRefusals(before minute: Int64, keepingAtMost limit: Int) async throws {
         try await client.query("DELETE FROM kb_refusals WHERE minute < \(minute)", logger: logger)
-        let keep = Int64(max(0, limit))
+        // The newest `limit` rows by id stay. Not MAX(id) - limit: an upsert that meets its row still takes a sequence
+        // value, so ids have gaps, and one refusal repeated anonymously would push every other row out (review 5).
+        guard limit > 0 else {
+            try await client.query("DELETE FROM kb_refusals", logger: logger)
+            return
+        }
+        let skip = Int64(limit - 1)
         try await client.query(
-            "DELETE FROM kb_refusals WHERE id <= (SELECT MAX(id) FROM kb_refusals) - \(keep)",
+            "DELETE FROM kb_refusals WHERE id < (SELECT id FROM kb_refusals ORDER BY id DESC LIMIT 1 OFFSET \(skip))",
             logger: logger
         )
     }

@@ -247,8 +247,9 @@ struct PostgresKeyBrokerStoreTests {
         )
         try await other.pruneRefusals(before: minute + 10, keepingAtMost: 1_000_000)
         #expect(try await other.refusalCounts(limit: 1000).allSatisfy { $0.minute >= minute + 10 })
+        // The minute-1000 row took sequence values for each upsert that met it: pruning keeps exactly five anyway.
         try await other.pruneRefusals(before: 0, keepingAtMost: 5)
-        #expect(try await other.refusalCounts(limit: 1000).count <= 5)
+        #expect(try await other.refusalCounts(limit: 1000).count == 5)
         try await other.close()
         try await store.close()
     }

@@ -130,6 +130,25 @@ struct ReleaseAuditBoundTests {
         try await store.close()
     }
 
+    @Test(
+        "Pruning keeps the newest rows however many ids repeated upserts took (one refusal repeated pushes nothing out)"
+    )
+    func pruningIgnoresGapsInIDs() async throws {
+        let store = try await SQLiteKeyBrokerStore.open(directory: try Fixtures.temporaryDirectory() + "/data")
+        // One refusal counted in six batches (each upsert after the first takes an id it does not keep), then another.
+        for _ in 0..<6 {
+            try await store.countRefusals([
+                KeyBrokerRefusalCount(minute: 1000, key: "-", code: "KeyNotFound", count: 1)
+            ])
+        }
+        try await store.countRefusals([KeyBrokerRefusalCount(minute: 1001, key: "-", code: "BadParameter", count: 1)])
+        try await store.pruneRefusals(before: 0, keepingAtMost: 2)
+        #expect(try await store.refusalCounts(limit: 10).map(\.minute) == [1001, 1000])
+        try await store.pruneRefusals(before: 0, keepingAtMost: 0)
+        #expect(try await store.refusalCounts(limit: 10).isEmpty)
+        try await store.close()
+    }
+
     @Test("A failed refusal count answers 500, as a failed audit write does (fail closed)")
     func failedCountFailsTheRequest() async throws {
         let base = try await SQLiteKeyBrokerStore.open(directory: try Fixtures.temporaryDirectory() + "/data")

@@ -252,9 +252,15 @@ public final class SQLiteKeyBrokerStore: KeyBrokerStore {
 
     public func pruneRefusals(before minute: Int64, keepingAtMost limit: Int) async throws {
         _ = try await connection.query("DELETE FROM kb_refusals WHERE minute < ?", [.integer(Int(minute))])
+        // The newest `limit` rows by id stay. Not MAX(id) - limit: an upsert that meets its row still takes an id, so
+        // ids have gaps, and one refusal repeated anonymously would push every other row out (review 5).
+        guard limit > 0 else {
+            _ = try await connection.query("DELETE FROM kb_refusals", [])
+            return
+        }
         _ = try await connection.query(
-            "DELETE FROM kb_refusals WHERE id <= (SELECT MAX(id) FROM kb_refusals) - ?",
-            [.integer(max(0, limit))]
+            "DELETE FROM kb_refusals WHERE id < (SELECT id FROM kb_refusals ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            [.integer(limit - 1)]
         )
     }
 
