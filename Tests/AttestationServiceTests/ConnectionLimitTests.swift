@@ -1,5 +1,6 @@
 import AttestationService
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -98,46 +99,6 @@ final class LoopbackSocket: @unchecked Sendable {  // one caller at a time; the 
     }
 }
 
-/// The server's own connections: sockets of this process whose local port is `port` (the listener excluded), read
-/// from /proc/self/fd and /proc/net/tcp — the descriptors a client can make the server hold.
-func serverConnections(port: Int) -> Int {
-    var inodes = Set<String>()
-    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        guard let text = readProcFile(path) else { continue }
-        for line in text.split(separator: "\n").dropFirst() {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count > 9 else { continue }
-            let local = fields[1].split(separator: ":")
-            guard local.count == 2, Int(local[1], radix: 16) == port, fields[3] != "0A" else { continue }
-            inodes.insert(String(fields[9]))
-        }
-    }
-    let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-    var count = 0
-    for descriptor in descriptors {
-        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + descriptor),
-            target.hasPrefix("socket:[")
-        else { continue }
-        if inodes.contains(String(target.dropFirst(8).dropLast())) { count += 1 }
-    }
-    return count
-}
-
-/// A /proc file read to its end (they report size 0 and come a page per read).
-func readProcFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 64 << 10)
-    for _ in 0..<1024 {
-        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        guard count > 0 else { break }
-        bytes += buffer[0..<count]
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
-
 /// Wait (bounded) until `condition` holds; returns whether it did.
 func eventually(within seconds: Double, _ condition: () -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
@@ -222,7 +183,10 @@ struct ConnectionLimitTests {
                 closed.values.allSatisfy { $0 >= .milliseconds(2900) },
                 "closed before the 3 s deadline: \(closed.values.sorted().prefix(3))"
             )
-            #expect(await eventually(within: 10) { serverConnections(port: port) == 0 }, "descriptors still held")
+            #expect(
+                await eventually(within: 10) { RawConnection.serverConnections(port: port) == 0 },
+                "descriptors still held"
+            )
         }
     }
 
@@ -243,7 +207,10 @@ struct ConnectionLimitTests {
             #expect(silentClosed.values.allSatisfy { $0 >= .milliseconds(2900) }, "\(silentClosed.values.sorted())")
             let keptAliveClosed = await closeTimes(of: [keptAlive], since: answered, within: 30)
             #expect(keptAliveClosed[0] != nil, "the quiet kept-alive connection is still open after 30 s")
-            #expect(await eventually(within: 10) { serverConnections(port: port) == 0 }, "descriptors still held")
+            #expect(
+                await eventually(within: 10) { RawConnection.serverConnections(port: port) == 0 },
+                "descriptors still held"
+            )
         }
     }
 
@@ -265,7 +232,7 @@ struct ConnectionLimitTests {
             }
             let cut = try #require(closed, "a trickling body kept its connection for 30 s")
             #expect(cut >= .milliseconds(1900), "cut off after \(cut), before the 2 s body deadline")
-            #expect(await eventually(within: 10) { serverConnections(port: port) == 0 })
+            #expect(await eventually(within: 10) { RawConnection.serverConnections(port: port) == 0 })
         }
     }
 
@@ -304,8 +271,8 @@ struct ConnectionLimitTests {
             }
             // Only the 5 s linger can close them (the clients keep their ends open, the other deadlines are 120 s).
             #expect(
-                await eventually(within: 40) { serverConnections(port: port) == 0 },
-                "\(serverConnections(port: port)) refused connections still open on the server"
+                await eventually(within: 40) { RawConnection.serverConnections(port: port) == 0 },
+                "\(RawConnection.serverConnections(port: port)) refused connections still open on the server"
             )
             for client in clients { #expect(client.closedNow()) }
         }
@@ -320,13 +287,19 @@ struct ConnectionLimitTests {
         limits.headerTimeout = .seconds(120)
         try await Self.withServer(limits) { port in
             var flood = try (0..<15).map { _ in try LoopbackSocket(port: port) }
-            #expect(await eventually(within: 30) { serverConnections(port: port) >= 5 }, "the limit is never reached")
+            #expect(
+                await eventually(within: 30) { RawConnection.serverConnections(port: port) >= 5 },
+                "the limit is never reached"
+            )
             try await Task.sleep(for: .milliseconds(500))
             // The listener stops reading at the limit; NIO accepts in batches of up to 4 per read, hence the slack.
-            let accepted = serverConnections(port: port)
+            let accepted = RawConnection.serverConnections(port: port)
             #expect((5...9).contains(accepted), "\(accepted) of 15 accepted")
             flood.removeAll()  // the attacker gives up
-            #expect(await eventually(within: 30) { serverConnections(port: port) == 0 }, "the flood is still held")
+            #expect(
+                await eventually(within: 30) { RawConnection.serverConnections(port: port) == 0 },
+                "the flood is still held"
+            )
             let honest = try LoopbackSocket(port: port)
             #expect(honest.send("GET /challenge HTTP/1.1\r\nHost: x\r\n\r\n"))
             let answer = await honest.read(for: 30, oneResponse: true)  // ends at the answer

@@ -41,12 +41,11 @@ public final class RawConnection: Sendable {
     }
 
     /// The server's own connections: sockets of this process whose local port is `port` (the listener excluded),
-    /// from /proc/self/fd and /proc/net/tcp.
+    /// from /proc/self/fd and /proc/net/tcp: the descriptors a client can make the server hold.
     public static func serverConnections(port: Int) -> Int {
         var inodes = Set<String>()
         for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let data = FileHandle(forReadingAtPath: path)?.readDataToEndOfFile() else { continue }
-            let text = String(decoding: data, as: UTF8.self)
+            guard let text = readProcFile(path) else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ", omittingEmptySubsequences: true)
                 guard fields.count > 9 else { continue }
@@ -65,5 +64,20 @@ public final class RawConnection: Sendable {
             if inodes.contains(String(target.dropFirst(8).dropLast())) { count += 1 }
         }
         return count
+    }
+
+    /// A /proc file read to its end (they report size 0 and come a page per read).
+    static func readProcFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        for _ in 0..<1024 {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            guard count > 0 else { break }
+            bytes += buffer[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
