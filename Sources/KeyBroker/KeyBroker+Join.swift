@@ -118,10 +118,13 @@ extension KeyBroker {
     /// The newcomer's side: the keyring from a grant, with the ephemeral key it offered, only when the granter is
     /// authenticated as a genuine broker enclave. `granterToken` (the attestation token of the evidence the granter
     /// enclave made with the grant) must verify with `authorities` (the ones this broker pins for release tokens),
-    /// name the newcomer's own signer and product, not be debug (unless the newcomer is), and its `x-ms-runtime`
-    /// must bind the grant's purpose, this newcomer's ephemeral key and exactly the public identity
-    /// (``keyringIdentity(_:)``) of the keyring that decrypts. The keyring comes back ``BrokerKeyring/joinedUnder`` the
-    /// authority and certificate that signed `granterToken`: a broker opens it only while trusting that certificate.
+    /// name the newcomer's own signer and product, a security version at least the newcomer's (an older build of the
+    /// same signer may be flawed and grant a keyring its attacker knows; with the check the other way in
+    /// ``grantJoin(_:granter:now:)``, replicas join only at one security version), not be debug (unless the newcomer
+    /// is), and its `x-ms-runtime` must bind the grant's purpose, this newcomer's ephemeral key and exactly the public
+    /// identity (``keyringIdentity(_:)``) of the keyring that decrypts. The keyring comes back
+    /// ``BrokerKeyring/joinedUnder`` the authority and certificate that signed `granterToken`: a broker opens it only
+    /// while trusting that certificate.
     ///
     /// - Throws: ``KeyBrokerError`` `JoinRefused` naming the failed check on the granter, `KeyringInvalid` when the
     ///   grant does not decrypt or is no keyring.
@@ -155,6 +158,18 @@ extension KeyBroker {
         else { throw refuse("another signer than this enclave's") }
         guard case .integer(let product)? = claims["x-ms-sgx-product-id"], product == newcomer.productID else {
             throw refuse("another product ID than this enclave's")
+        }
+        // An older build of this signer and product may be a flawed one whose keyring its attacker knows: owners would
+        // verify this (fixed) enclave and import their keys under that keyring. Upgrades run the new build on a
+        // replica's own sealed keyring (the signer policy opens it at a higher version) and join from there.
+        guard case .integer(let svn)? = claims["x-ms-sgx-svn"] else {
+            throw refuse("its token states no security version (x-ms-sgx-svn)")
+        }
+        guard svn >= newcomer.securityVersion else {
+            throw refuse(
+                "its security version (\(svn)) is lower than this enclave's (\(newcomer.securityVersion)): join from "
+                    + "a replica upgraded to this version (the new build opens the older one's sealed keyring)"
+            )
         }
         guard case .bool(let debug)? = claims["x-ms-sgx-is-debuggable"], !debug || newcomer.debug else {
             throw refuse("a debug enclave (its keyring may be known outside it)")

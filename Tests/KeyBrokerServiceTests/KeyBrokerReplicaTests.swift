@@ -15,9 +15,10 @@ import _CryptoExtras
 /// Replicas (issue 12 item 6): two `enclave serve keybroker` processes with the real broker enclave, each on its own
 /// simulated platform (two platform directories), one PostgreSQL database. Instance A makes the keyring and the keys;
 /// B, whose database already has a keyring, refuses to start without `--join`, and joins only when its enclave
-/// attests with A's signer and product and a security version at least A's; then B releases A's keys with the same
-/// key material. `.ci/run` starts a private PostgreSQL cluster and sets `ENCLAVEKIT_TEST_POSTGRES_URL`
-/// (`Scripts/test-postgres.sh` does the same by hand).
+/// attests with A's signer and product and a security version at least A's, and A's evidence shows a security
+/// version at least B's (both at one version); then B releases A's keys with the same key material. `.ci/run` starts
+/// a private PostgreSQL cluster and sets `ENCLAVEKIT_TEST_POSTGRES_URL` (`Scripts/test-postgres.sh` does the same by
+/// hand).
 @Suite(
     "KeyBrokerReplica: two broker instances, two simulated platforms, one PostgreSQL",
     .serialized,
@@ -126,7 +127,7 @@ struct KeyBrokerReplicaTests {
         let authority = service.authority
         let certificateFile = service.certificateFile
 
-        // The broker enclave, signed by the product's key at security version 2 (A) and 3 (B, an upgrade).
+        // The broker enclave, signed by the product's key at security version 2 (A and B).
         let signer = P256.Signing.PrivateKey()
         let signedA = try Fixtures.sign(
             "KeyBrokerEnclave",
@@ -136,7 +137,7 @@ struct KeyBrokerReplicaTests {
         )
         let signedB = try Fixtures.sign(
             "KeyBrokerEnclave",
-            config: EnclaveConfig(productID: 70, securityVersion: 3),
+            config: EnclaveConfig(productID: 70, securityVersion: 2),
             copyImage: true,
             key: signer
         )
@@ -242,8 +243,25 @@ struct KeyBrokerReplicaTests {
             #expect(output.contains(reason), "\(name): \(output)")
             #expect(!FileManager.default.fileExists(atPath: data + "/keyring.sealed"), "\(name)")
         }
+        // A newcomer above A's security version: A grants (3 ≥ 2), the newcomer's own enclave refuses A's keyring
+        // (review 6, finding B: an old, flawed build must not hand a fixed one a keyring its attacker knows). An
+        // upgrade runs the new build on a replica's own sealed keyring instead, and newcomers join from it.
+        let higherSVN = try Fixtures.sign(
+            "KeyBrokerEnclave",
+            config: EnclaveConfig(productID: 70, securityVersion: 3),
+            copyImage: true,
+            key: signer
+        )
+        let dataHigher = directory + "/broker-higher-svn"
+        let higher = await Self.refusedStart(
+            arguments(dataHigher, higherSVN.image) + join,
+            platform: platformB.directory
+        )
+        #expect(higher.contains("JoinRefused"), "\(higher)")
+        #expect(higher.contains("security version (2) is lower than this enclave's (3)"), "\(higher)")
+        #expect(!FileManager.default.fileExists(atPath: dataHigher + "/keyring.sealed"))
 
-        // B: A's signer and product, security version 3 ≥ 2, on platform B: joins through A and seals the keyring.
+        // B: A's signer, product and security version, on platform B: joins through A and seals the keyring.
         let dataB = directory + "/broker-b"
         var brokerB = try await Self.served(arguments(dataB, signedB.image) + join, platform: platformB.directory)
         defer { brokerB.process.terminate() }
@@ -296,8 +314,9 @@ struct KeyBrokerReplicaTests {
         )
         // One audit log: A's join decisions are visible through B.
         let joins = try await clientB.audit(top: 100).value.filter { $0.operation == "join" }
-        #expect(joins.map(\.result) == ["succeeded", "failed", "failed"], "\(joins)")
-        #expect(joins.count == 3 && joins[1].reason.contains("security version") && joins[2].reason.contains("signer"))
+        // (A granted the higher newcomer, which refused: A's audit shows the grant.)
+        #expect(joins.map(\.result) == ["succeeded", "succeeded", "failed", "failed"], "\(joins)")
+        #expect(joins.count == 4 && joins[2].reason.contains("security version") && joins[3].reason.contains("signer"))
 
         // B restarts without --join: its sealed keyring opens on its own platform.
         try await Self.stop(brokerB)

@@ -201,6 +201,66 @@ struct AttackReviewJoinTests {
         }
     }
 
+    /// Was a HOLE (review 6, finding B: `completeJoin` checked the granter's signer, product and debug flag but not its
+    /// security version). An attacker keeps an old, flawed build of the broker (same signer and product, security
+    /// version 0) running on a keyring whose keys it knows, and has it grant that keyring to a fixed broker (security
+    /// version 5): owners then verify the fixed broker and import their keys under the attacker's keyring. The
+    /// newcomer now takes a keyring only from a granter at a security version at least its own.
+    @Test("A grant from a granter at a lower security version than the newcomer's is refused by the newcomer")
+    func aGrantFromAnOlderGranterIsRefused() throws {
+        let newcomer = try Self.newcomer()
+        let fixed = KeyBroker.ReplicaIdentity(signerID: TestKeys.signer, productID: 1, securityVersion: 5, debug: false)
+        // The flawed build's keyring: the attacker read it out of the old enclave, so it knows every key.
+        let planted = try BrokerKeyring.generate(
+            name: "https://broker.example",
+            authorities: KeyBroker.pins(of: [Self.authority.brokerAuthority])
+        )
+        let old = try KeyBroker(keyring: planted, authorities: [Self.authority.brokerAuthority], name: "https://b")
+        let newcomerClaims = newcomer.claims.merging(["x-ms-sgx-svn": .integer(5)]) { $1 }
+        // The old build grants (5 ≥ 0): the granter's side is satisfied.
+        let granted = try old.grantJoin(
+            BrokerJoinGrantRequest(token: try Self.authority.token(newcomerClaims), key: newcomer.jwk),
+            granter: KeyBroker.ReplicaIdentity(
+                signerID: TestKeys.signer,
+                productID: 1,
+                securityVersion: 0,
+                debug: false
+            ),
+            now: Date()
+        )
+        func complete(_ claims: [String: TokenValue]) throws -> BrokerKeyring {
+            try KeyBroker.completeJoin(
+                grant: granted.grant,
+                granterToken: try Self.authority.token(claims),
+                with: newcomer.key,
+                authorities: [Self.authority.brokerAuthority],
+                newcomer: fixed,
+                now: Date()
+            )
+        }
+        let claims = try Self.granterClaims(granted)
+        let attacks: [(String, [String: TokenValue])] = [
+            ("svn 0", claims.merging(["x-ms-sgx-svn": .integer(0)]) { $1 }),
+            ("svn 4", claims.merging(["x-ms-sgx-svn": .integer(4)]) { $1 }),
+            ("no svn claim", claims.filter { $0.key != "x-ms-sgx-svn" }),
+            ("svn as text", claims.merging(["x-ms-sgx-svn": .string("9")]) { $1 }),
+        ]
+        for (name, attack) in attacks {
+            Self.expectGranterRefused(name, mentioning: "security version") { try complete(attack) }
+        }
+        // The reason names both versions, so an operator sees why (an upgrade joins from an upgraded replica).
+        let refused = #expect(throws: KeyBrokerError.self) { _ = try complete(attacks[0].1) }
+        #expect(
+            refused?.reason.contains("security version (0) is lower than this enclave's (5)") == true,
+            "\(String(describing: refused))"
+        )
+        // A granter at the newcomer's own security version or above is taken (control).
+        for svn in [5, 6] {
+            let keyring = try complete(claims.merging(["x-ms-sgx-svn": .integer(svn)]) { $1 })
+            #expect(keyring.bytes == planted.bytes, "svn \(svn)")
+        }
+    }
+
     /// Was a HOLE (the grant is ECDH-ES to the newcomer's public key, so anyone can make one, and `completeJoin`
     /// checked only that it decrypts and is a keyring: the newcomer's host could answer its join with a keyring it
     /// made, and a genuine broker enclave then attested keys the host knows). Now the newcomer enclave takes a keyring

@@ -12,7 +12,8 @@ import Testing
 
 /// Replicas (issue 12 item 6): a newcomer broker enclave on another simulated platform gets the keyring only by an
 /// attested join — its evidence, attested by a trusted service into a token, must show the granter's signer and
-/// product, a security version at least the granter's, no debug (unless the granter is), and bind the key offered.
+/// product, a security version at least the granter's, no debug (unless the granter is), and bind the key offered;
+/// the granter's, checked by the newcomer, a security version at least the newcomer's (so both are at one version).
 @Suite("KeyBroker: replica join across two simulated platforms", .serialized)
 struct BrokerJoinTests {
     static let issuer = "http://attest.join.test"
@@ -123,7 +124,7 @@ struct BrokerJoinTests {
         }
     }
 
-    @Test func anUpgradedNewcomerOnAnotherPlatformJoinsAndServesTheSameKeys() async throws {
+    @Test func aNewcomerOnAnotherPlatformJoinsAndServesTheSameKeys() async throws {
         try await Self.withSetup { setup, service in
             // A key made on the granter.
             let key = try await setup.granter.call(
@@ -140,8 +141,9 @@ struct BrokerJoinTests {
                 BrokerWrap.self,
                 BrokerWrapRequest(key: key, algorithm: "A256KW", plaintext: dataKey)
             )
+            // The granter's security version (2): a newcomer takes a keyring only from one at least its own.
             let newcomer = try await BrokerEnclaveFixture.load(
-                try BrokerEnclaveFixture.sign(key: setup.granterSigner, securityVersion: 3),
+                try BrokerEnclaveFixture.sign(key: setup.granterSigner, securityVersion: 2),
                 on: setup.newcomerPlatform
             )
             let (offer, token) = try await Self.offer(newcomer, service: service)
@@ -181,6 +183,71 @@ struct BrokerJoinTests {
                 _ = try await newcomer.call(BrokerJoinComplete.self, completion)
             }
             await newcomer.terminate()
+        }
+    }
+
+    /// Review 6, finding B: an upgraded newcomer (security version 3) refuses the keyring of a granter at 2, which
+    /// grants (3 ≥ 2): an old, flawed build of the same signer and product could grant a keyring its attacker knows.
+    /// The upgrade path instead: the new build runs on the granter's own platform, opens the keyring sealed at 2 (the
+    /// signer policy admits a higher version) and grants it to the upgraded newcomer.
+    @Test func anUpgradedNewcomerRefusesAnOlderGranterAndJoinsAnUpgradedOne() async throws {
+        try await Self.withSetup(granterSVN: 2) { setup, service in
+            let signed = try BrokerEnclaveFixture.sign(key: setup.granterSigner, securityVersion: 3)
+            let newcomer = try await BrokerEnclaveFixture.load(signed, on: setup.newcomerPlatform)
+            let upgraded = try await BrokerEnclaveFixture.load(signed, on: setup.granterPlatform)
+            do {
+                let (offer, token) = try await Self.offer(newcomer, service: service)
+                let grant = try await setup.granter.call(
+                    BrokerJoinGrant.self,
+                    BrokerJoinGrantRequest(token: token, key: offer.key)
+                )
+                do {
+                    _ = try await newcomer.call(
+                        BrokerJoinComplete.self,
+                        try await Self.completion(grant, service: service)
+                    )
+                    Issue.record("the upgraded newcomer took the keyring of a granter at a lower security version")
+                } catch let error as EnclaveError {
+                    #expect(error.code == .invalidSignature, "\(error)")
+                    #expect("\(error)".contains(BrokerRefusal.Code.joinRefused + ": granter: "), "\(error)")
+                    #expect("\(error)".contains("security version (2) is lower than this enclave's (3)"), "\(error)")
+                }
+                // The granter's platform upgraded in place: version 3 opens the keyring version 2 sealed, and grants.
+                let authorities = [try BrokerEnclaveFixture.authority(service, url: Self.issuer)]
+                let reopened = try await upgraded.call(
+                    BrokerOpen.self,
+                    BrokerOpenRequest(
+                        sealedKeyring: try #require(setup.granterOpen.newSealedKeyring as [UInt8]?),
+                        authorities: authorities,
+                        brokerName: "https://broker.test"
+                    )
+                )
+                #expect(reopened.signingCertificate == setup.granterOpen.signingCertificate)
+                let (again, againToken) = try await Self.offer(newcomer, service: service)
+                let upgradedGrant = try await upgraded.call(
+                    BrokerJoinGrant.self,
+                    BrokerJoinGrantRequest(token: againToken, key: again.key)
+                )
+                let sealed = try await newcomer.call(
+                    BrokerJoinComplete.self,
+                    try await Self.completion(upgradedGrant, service: service)
+                )
+                let opened = try await newcomer.call(
+                    BrokerOpen.self,
+                    BrokerOpenRequest(
+                        sealedKeyring: sealed,
+                        authorities: authorities,
+                        brokerName: "https://broker.test"
+                    )
+                )
+                #expect(opened.importKey == setup.granterOpen.importKey)
+            } catch {
+                await newcomer.terminate()
+                await upgraded.terminate()
+                throw error
+            }
+            await newcomer.terminate()
+            await upgraded.terminate()
         }
     }
 
