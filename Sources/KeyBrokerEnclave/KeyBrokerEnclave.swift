@@ -8,8 +8,10 @@ import KeyReleaseFormats
 import Synchronization
 
 /// The key broker enclave: every key operation of the broker runs here. Its keyring (master key, import key,
-/// signing key) is sealed under the signer policy: an upgrade (same signer and product, a higher security version)
-/// opens it, a downgrade can't. The host stores only sealed and wrapped blobs.
+/// signing key) is sealed under the signer policy at the security version of the enclave that made or joined it: an
+/// upgrade (same signer and product, a higher security version) opens it, a lower version can't. Opening never
+/// reseals it and its keys never change, so the build that sealed it still opens it after an upgrade (a flawed build
+/// is shut out only by a new keyring: docs/threat-model.md). The host stores only sealed and wrapped blobs.
 @main
 struct KeyBrokerEnclave: EnclaveApplication {
     let context: EnclaveContext
