@@ -2,7 +2,6 @@ public import AttestationService
 internal import EnclaveCore
 public import Foundation
 internal import Logging
-internal import NIOSSL
 package import PostgresNIO
 
 /// The shared store for several instances: one PostgreSQL database. Instances agree on one signing key (the first
@@ -11,26 +10,47 @@ public final class PostgresServiceStore: ServiceStore {
     private let client: PostgresClient
     private let runner: Task<Void, Never>
 
-    /// How the connection uses TLS, as libpq's `sslmode`: `disable`; `allow` and `prefer` (the default) use TLS
-    /// when the server offers it; `require` refuses a server without TLS; `verify-ca` also checks the server's
-    /// certificate against `sslrootcert` (or the system's roots); `verify-full` also checks its name.
+    /// How the connection uses TLS, as libpq's `sslmode`: `disable`; `allow` and `prefer` use TLS when the server
+    /// offers it; `require` refuses a server without TLS; `verify-ca` also checks the server's certificate against
+    /// `sslrootcert` (or the system's roots); `verify-full` also checks its name.
+    ///
+    /// The default depends on the host: `prefer` (libpq's) toward this machine's loopback (`127.0.0.0/8` written
+    /// `a.b.c.d`, `::1`, `localhost`), `verify-full` toward any other host, where the modes that don't verify the
+    /// server are refused (`InsecureDatabaseConnection`) unless the caller passes `allowUnverifiedTLS`.
     public enum SSLMode: String, Sendable, CaseIterable {
         /// `disable`: no TLS. `allow` and `prefer`: TLS when the server offers it, without checking the server, so an
-        /// attacker on the path can downgrade or impersonate. `require`: TLS always, but the server is not checked.
+        /// attacker on the path can downgrade or impersonate (and ask for the password in clear text). `require`:
+        /// TLS always, but the server is not checked. Toward a host other than loopback, all four need
+        /// `allowUnverifiedTLS`.
         case disable, allow, prefer, require
         /// TLS, and the server's certificate must chain to `sslrootcert` (or the system's roots); its name is not
         /// checked.
         case verifyCA = "verify-ca"
-        /// TLS, the server's certificate must chain to `sslrootcert` (or the system's roots) and name the host: the
-        /// only mode that stops an attacker on the path.
+        /// TLS, the server's certificate must chain to `sslrootcert` (or the system's roots) and name the host (an IP
+        /// address: an IP SAN): the only mode that stops an attacker on the path, and the default toward any host
+        /// that is not loopback.
         case verifyFull = "verify-full"
     }
 
-    /// Connect to `url` (`postgres://user[:password]@host[:port]/database[?sslmode=…&sslrootcert=FILE]`);
+    /// Connect to `url` (`postgres://user[:password]@host[:port]/database[?sslmode=…&sslrootcert=FILE|system]`);
     /// `password`, when given, takes precedence over one in the URL. Fails (rather than waiting) when the server
-    /// cannot be reached, refuses TLS that `sslmode` requires, or refuses the credentials.
-    public static func connect(url: String, password: String? = nil) async throws -> PostgresServiceStore {
-        let client = try await makeClient(url: url, password: password)
+    /// cannot be reached, refuses TLS that `sslmode` requires, presents a certificate that does not verify, or
+    /// refuses the credentials.
+    ///
+    /// - Parameters:
+    ///   - url: The database; without `sslmode`, `verify-full` unless the host is this machine's loopback.
+    ///   - password: The password, taken over one in the URL.
+    ///   - allowUnverifiedTLS: Accept `sslmode` `disable`, `allow`, `prefer` or `require` toward a host that is not
+    ///     loopback. Anyone on the path can then pose as the database (which holds the signing key) and, below
+    ///     `require`, read the password: only for a network you trust as much as this machine.
+    /// - Throws: `ServiceError` `InvalidDatabaseURL`, `InsecureDatabaseConnection` (before any connection),
+    ///   `DatabaseTLSUnavailable` (the server refused TLS; nothing else was sent) or `DatabaseUnavailable`.
+    public static func connect(
+        url: String,
+        password: String? = nil,
+        allowUnverifiedTLS: Bool = false
+    ) async throws -> PostgresServiceStore {
+        let client = try await makeClient(url: url, password: password, allowUnverifiedTLS: allowUnverifiedTLS)
         let store = PostgresServiceStore(client: client, runner: Task { await client.run() })
         try await store.migrate()
         return store
@@ -38,9 +58,14 @@ public final class PostgresServiceStore: ServiceStore {
 
     /// A pooled client for `url` (not yet running: the caller runs it), after one probe connection, so that a
     /// refusal (no TLS where `sslmode` requires it, bad password, nobody listening) is an error rather than a wait.
-    /// Shared with the key broker's PostgreSQL store.
-    package static func makeClient(url: String, password: String?) async throws -> PostgresClient {
-        let endpoint = try Endpoint(url: url, password: password)
+    /// Shared with the key broker's and the clean room's PostgreSQL stores; `url` and `allowUnverifiedTLS` as in
+    /// ``connect(url:password:allowUnverifiedTLS:)`` (``Endpoint`` holds the rule).
+    package static func makeClient(
+        url: String,
+        password: String?,
+        allowUnverifiedTLS: Bool
+    ) async throws -> PostgresClient {
+        let endpoint = try Endpoint(url: url, password: password, allowUnverifiedTLS: allowUnverifiedTLS)
         let logger = Logger(label: "enclavekit.postgres")
         // One connection first, so that a refusal (no TLS where required, bad password) is an error, not a wait.
         let probe: PostgresConnection
@@ -62,6 +87,7 @@ public final class PostgresServiceStore: ServiceStore {
                 "DatabaseTLSUnavailable",
                 "the PostgreSQL server at \(endpoint.host):\(endpoint.port) does not offer TLS, which sslmode="
                     + "\(endpoint.sslMode.rawValue) requires"
+                    + (endpoint.isLoopback ? "" : " (the default toward a host other than loopback)")
             )
         } catch let error as ServiceError {
             throw error
@@ -82,87 +108,6 @@ public final class PostgresServiceStore: ServiceStore {
         )
         configuration.options.maximumConnections = 8
         return PostgresClient(configuration: configuration, backgroundLogger: logger)
-    }
-
-    /// A parsed connection URL.
-    struct Endpoint: Sendable {
-        var host: String
-        var port: Int
-        var user: String
-        var password: String?
-        var database: String?
-        var sslMode: SSLMode
-        var rootCertificate: String?
-
-        init(url: String, password: String?) throws {
-            guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme),
-                let host = components.host, let user = components.user
-            else {
-                throw ServiceError.badRequest(
-                    "InvalidDatabaseURL",
-                    "expected postgres://user[:password]@host[:port]/database[?sslmode=MODE]"
-                )
-            }
-            self.host = host
-            self.port = components.port ?? 5432
-            self.user = user
-            self.password = password ?? components.password
-            self.database = components.path.isEmpty ? nil : String(components.path.dropFirst())
-            var mode = SSLMode.prefer
-            for item in components.queryItems ?? [] {
-                switch item.name {
-                case "sslmode":
-                    guard let value = item.value.flatMap(SSLMode.init(rawValue:)) else {
-                        throw ServiceError.badRequest(
-                            "InvalidDatabaseURL",
-                            "sslmode is one of " + SSLMode.allCases.map(\.rawValue).joined(separator: ", ")
-                        )
-                    }
-                    mode = value
-                case "sslrootcert":
-                    rootCertificate = item.value
-                default:
-                    throw ServiceError.badRequest(
-                        "InvalidDatabaseURL",
-                        "unsupported database URL parameter \(item.name) (sslmode and sslrootcert are)"
-                    )
-                }
-            }
-            self.sslMode = mode
-        }
-
-        /// The TLS settings for `sslMode` (libpq's meaning: `prefer`/`require` encrypt without checking the
-        /// certificate; `verify-ca` and `verify-full` check it).
-        func tlsConfiguration() -> TLSConfiguration {
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.minimumTLSVersion = .tlsv12
-            switch sslMode {
-            case .disable, .allow, .prefer, .require:
-                tls.certificateVerification = .none
-            case .verifyCA:
-                tls.certificateVerification = .noHostnameVerification
-            case .verifyFull:
-                tls.certificateVerification = .fullVerification
-            }
-            if let rootCertificate { tls.trustRoots = .file(rootCertificate) }
-            return tls
-        }
-
-        func clientTLS() throws -> PostgresClient.Configuration.TLS {
-            switch sslMode {
-            case .disable: .disable
-            case .allow, .prefer: .prefer(tlsConfiguration())
-            case .require, .verifyCA, .verifyFull: .require(tlsConfiguration())
-            }
-        }
-
-        func connectionTLS() throws -> PostgresConnection.Configuration.TLS {
-            switch sslMode {
-            case .disable: return .disable
-            case .allow, .prefer: return .prefer(try NIOSSLContext(configuration: tlsConfiguration()))
-            case .require, .verifyCA, .verifyFull: return .require(try NIOSSLContext(configuration: tlsConfiguration()))
-            }
-        }
     }
 
     private init(client: PostgresClient, runner: Task<Void, Never>) {

@@ -10,13 +10,31 @@ internal import PostgresNIO
 /// their owners' upload signatures, the sealed durable state) stay in the data directory.
 public enum PostgresCleanRoomStore {
     /// Open a store whose records are in the PostgreSQL database at `url`
-    /// (`postgres://user@host[:port]/database[?sslmode=…&sslrootcert=FILE]`, TLS as the attestation service's
-    /// `--database`: libpq's `sslmode`, `verify-full` the only mode that stops an attacker on the path) and whose
-    /// files are in `directory`; the tables are created when missing. `password`, when given, takes precedence over
-    /// one in the URL. Fails (rather than waiting) when the server can't be reached, refuses the TLS `sslmode`
-    /// requires, or refuses the credentials.
-    public static func open(directory: String, url: String, password: String? = nil) async throws -> CleanRoomStore {
-        let records = try await PostgresCleanRoomRecords.connect(url: url, password: password)
+    /// (`postgres://user@host[:port]/database[?sslmode=…&sslrootcert=FILE|system]`, TLS as the attestation
+    /// service's `--database`: libpq's `sslmode`, `verify-full` the only mode that stops an attacker on the path and
+    /// the default toward any host that is not loopback) and whose files are in `directory`; the tables are created
+    /// when missing. `password`, when given, takes precedence over one in the URL. Fails (rather than waiting) when
+    /// the server can't be reached, refuses the TLS `sslmode` requires, presents a certificate that does not
+    /// verify, or refuses the credentials.
+    ///
+    /// - Parameters:
+    ///   - directory: The data directory: encrypted data sets, their upload signatures, the sealed state.
+    ///   - url: The database; without `sslmode`, `verify-full` unless the host is this machine's loopback.
+    ///   - password: The password, taken over one in the URL.
+    ///   - allowUnverifiedTLS: Accept `sslmode` `disable`, `allow`, `prefer` or `require` toward a host that is not
+    ///     loopback (refused otherwise, `InsecureDatabaseConnection`): anyone on the path could then pose as the
+    ///     database and, below `require`, read the password.
+    public static func open(
+        directory: String,
+        url: String,
+        password: String? = nil,
+        allowUnverifiedTLS: Bool = false
+    ) async throws -> CleanRoomStore {
+        let records = try await PostgresCleanRoomRecords.connect(
+            url: url,
+            password: password,
+            allowUnverifiedTLS: allowUnverifiedTLS
+        )
         do {
             return try CleanRoomStore.open(directory: directory, records: records)
         } catch {
@@ -45,11 +63,16 @@ final class PostgresCleanRoomRecords: CleanRoomRecords {
     static func connect(
         url: String,
         password: String?,
+        allowUnverifiedTLS: Bool = false,
         migrate: Bool = true
     ) async throws
         -> PostgresCleanRoomRecords
     {
-        let client = try await PostgresServiceStore.makeClient(url: url, password: password)
+        let client = try await PostgresServiceStore.makeClient(
+            url: url,
+            password: password,
+            allowUnverifiedTLS: allowUnverifiedTLS
+        )
         let records = PostgresCleanRoomRecords(client: client, runner: Task { await client.run() })
         guard migrate else { return records }
         do {

@@ -17,13 +17,29 @@ public final class PostgresKeyBrokerStore: KeyBrokerStore {
     private let runner: Task<Void, Never>
     private let logger = Logger(label: "enclavekit.keybroker.postgres")
 
-    /// Connect to `url` (`postgres://user@host[:port]/database[?sslmode=…&sslrootcert=FILE]`, TLS as the
+    /// Connect to `url` (`postgres://user@host[:port]/database[?sslmode=…&sslrootcert=FILE|system]`, TLS as the
     /// attestation service's `--database`: libpq's `sslmode`, `verify-full` the only mode that stops an attacker
-    /// on the path) and create the tables when missing. `password`, when given, takes precedence over one in the
-    /// URL. Fails (rather than waiting) when the server can't be reached, refuses the TLS `sslmode` requires, or
+    /// on the path and the default toward any host that is not loopback) and create the tables when missing.
+    /// `password`, when given, takes precedence over one in the URL. Fails (rather than waiting) when the server
+    /// can't be reached, refuses the TLS `sslmode` requires, presents a certificate that does not verify, or
     /// refuses the credentials.
-    public static func connect(url: String, password: String? = nil) async throws -> PostgresKeyBrokerStore {
-        let client = try await PostgresServiceStore.makeClient(url: url, password: password)
+    ///
+    /// - Parameters:
+    ///   - url: The database; without `sslmode`, `verify-full` unless the host is this machine's loopback.
+    ///   - password: The password, taken over one in the URL.
+    ///   - allowUnverifiedTLS: Accept `sslmode` `disable`, `allow`, `prefer` or `require` toward a host that is not
+    ///     loopback (refused otherwise, `InsecureDatabaseConnection`): anyone on the path could then pose as the
+    ///     database and, below `require`, read the password.
+    public static func connect(
+        url: String,
+        password: String? = nil,
+        allowUnverifiedTLS: Bool = false
+    ) async throws -> PostgresKeyBrokerStore {
+        let client = try await PostgresServiceStore.makeClient(
+            url: url,
+            password: password,
+            allowUnverifiedTLS: allowUnverifiedTLS
+        )
         let store = PostgresKeyBrokerStore(client: client, runner: Task { await client.run() })
         do {
             try await store.migrate()

@@ -55,17 +55,22 @@ extension EnclaveCommand.CleanRoomCLI {
 
         @Option(
             help: """
-                PostgreSQL URL (postgres://user@host[:port]/database[?sslmode=disable|prefer|require|verify-ca|\
-                verify-full&sslrootcert=FILE]) for the records (contract, signatures, halts, data set records, \
-                runs) instead of SQLite in the data directory; the data set files, their upload signatures and the \
-                sealed state stay in the data directory. The password comes from --database-password-file or \
-                $PGPASSWORD.
+                PostgreSQL URL (postgres://user@host[:port]/database[?sslmode=disable|allow|prefer|require|\
+                verify-ca|verify-full&sslrootcert=FILE|system]) for the records (contract, signatures, halts, data \
+                set records, runs) instead of SQLite in the data directory; the data set files, their upload \
+                signatures and the sealed state stay in the data directory. The password comes from \
+                --database-password-file or $PGPASSWORD. Without sslmode: verify-full, or prefer when the host is \
+                loopback; toward any other host the modes that don't verify the server are refused (see \
+                --allow-unverified-database-tls).
                 """
         )
         var database: String?
 
         @Option(help: "A file holding the PostgreSQL password (else $PGPASSWORD); a password in --database is refused.")
         var databasePasswordFile: String?
+
+        @Flag(help: EnclaveCommand.Serve.Attestation.allowUnverifiedDatabaseTLSHelp)
+        var allowUnverifiedDatabaseTls = false
 
         @Option(help: "A contract (canonical JSON) to submit at start (it can also be PUT to /contract).")
         var contract: String?
@@ -192,9 +197,17 @@ extension EnclaveCommand.CleanRoomCLI {
         func openStore(directory: String) async throws -> CleanRoomStore {
             guard let database else { return try await CleanRoomStore.open(directory: directory) }
             #if Postgres
-            return try await EnclaveCommand.Serve.Attestation.openPostgres(database, passwordFile: databasePasswordFile)
-            {
-                try await PostgresCleanRoomStore.open(directory: directory, url: $0, password: $1)
+            return try await EnclaveCommand.Serve.Attestation.openPostgres(
+                database,
+                passwordFile: databasePasswordFile,
+                allowUnverifiedTLS: allowUnverifiedDatabaseTls
+            ) {
+                try await PostgresCleanRoomStore.open(
+                    directory: directory,
+                    url: $0,
+                    password: $1,
+                    allowUnverifiedTLS: $2
+                )
             }
             #else
             throw EnclaveCommand.Serve.Attestation.withoutPostgres(database)

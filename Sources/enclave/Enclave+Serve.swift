@@ -95,8 +95,12 @@ extension EnclaveCommand {
 
             @Option(
                 help: """
-                    PostgreSQL URL (postgres://user@host[:port]/database[?sslmode=disable|prefer|require]) instead of \
-                    SQLite; the password comes from --database-password-file or $PGPASSWORD.
+                    PostgreSQL URL (postgres://user@host[:port]/database[?sslmode=disable|allow|prefer|require|\
+                    verify-ca|verify-full&sslrootcert=FILE|system]) instead of SQLite; the password comes from \
+                    --database-password-file or $PGPASSWORD. Without sslmode: verify-full (the system's roots \
+                    without sslrootcert), or prefer when the host is loopback (127.0.0.1, ::1, localhost); toward \
+                    any other host the modes that don't verify the server are refused (see \
+                    --allow-unverified-database-tls).
                     """
             )
             var database: String?
@@ -155,6 +159,16 @@ extension EnclaveCommand {
                 help: "A file holding the PostgreSQL password (else $PGPASSWORD); a password in --database is refused."
             )
             var databasePasswordFile: String?
+
+            @Flag(help: Self.allowUnverifiedDatabaseTLSHelp)
+            var allowUnverifiedDatabaseTls = false
+
+            /// The help of `--allow-unverified-database-tls`, shared by every command with `--database`.
+            static let allowUnverifiedDatabaseTLSHelp: ArgumentHelp = """
+                DANGEROUS: accept sslmode=disable, allow, prefer or require toward a database host that is not \
+                loopback. The server is then not verified: anyone on the path can pose as the database (which this \
+                service trusts with its keys and records) and, below require, read the password.
+                """
 
             @Option(help: "Seconds a connection may take to send a complete request head (TLS handshake included).")
             var headerTimeout = 10
@@ -248,8 +262,12 @@ extension EnclaveCommand {
                 let store: any ServiceStore
                 if let database {
                     #if Postgres
-                    store = try await Self.openPostgres(database, passwordFile: databasePasswordFile) {
-                        try await PostgresServiceStore.connect(url: $0, password: $1)
+                    store = try await Self.openPostgres(
+                        database,
+                        passwordFile: databasePasswordFile,
+                        allowUnverifiedTLS: allowUnverifiedDatabaseTls
+                    ) {
+                        try await PostgresServiceStore.connect(url: $0, password: $1, allowUnverifiedTLS: $2)
                     }
                     #else
                     throw Self.withoutPostgres(database)
@@ -334,19 +352,32 @@ extension EnclaveCommand {
             }
 
             /// The PostgreSQL password: from `file` (first line), else `$PGPASSWORD`, else none.
-            /// Opens what `--database` names with `open(url, password)`, the password from `--database-password-file`
-            /// or `PGPASSWORD`: a URL the store refuses (`InvalidDatabaseURL`) is a usage error, any other
-            /// ``ServiceError`` a runtime failure with its message.
+            /// Opens what `--database` names with `open(url, password, allowUnverifiedTLS)`, the password from
+            /// `--database-password-file` or `PGPASSWORD`: a URL the store refuses (`InvalidDatabaseURL`, or
+            /// `InsecureDatabaseConnection`: a mode that doesn't verify a server off loopback) is a usage error, any
+            /// other ``ServiceError`` a runtime failure with its message. With `allowUnverifiedTLS`
+            /// (`--allow-unverified-database-tls`) it says on standard error what that accepts.
             static func openPostgres<Store>(
                 _ url: String,
                 passwordFile: String?,
-                _ open: (_ url: String, _ password: String?) async throws -> Store
+                allowUnverifiedTLS: Bool,
+                _ open: (_ url: String, _ password: String?, _ allowUnverifiedTLS: Bool) async throws -> Store
             ) async throws -> Store {
                 let password = try databasePassword(file: passwordFile)
+                if allowUnverifiedTLS {
+                    FileHandle.standardError.write(
+                        Data(
+                            ("Warning: --allow-unverified-database-tls: a database connection that does not verify "
+                                + "the server is accepted toward any host\n").utf8
+                        )
+                    )
+                }
                 do {
-                    return try await open(url, password)
+                    return try await open(url, password, allowUnverifiedTLS)
                 } catch let error as ServiceError {
-                    if error.code == "InvalidDatabaseURL" { throw ValidationError(error.message) }
+                    if ["InvalidDatabaseURL", "InsecureDatabaseConnection"].contains(error.code) {
+                        throw ValidationError(error.message)
+                    }
                     throw RuntimeFailure(message: error.message)
                 }
             }

@@ -57,15 +57,20 @@ extension EnclaveCommand.Serve {
 
         @Option(
             help: """
-                PostgreSQL URL (postgres://user@host[:port]/database[?sslmode=disable|prefer|require|verify-ca|\
-                verify-full&sslrootcert=FILE]) instead of SQLite, for replicas sharing one database; the password \
-                comes from --database-password-file or $PGPASSWORD.
+                PostgreSQL URL (postgres://user@host[:port]/database[?sslmode=disable|allow|prefer|require|\
+                verify-ca|verify-full&sslrootcert=FILE|system]) instead of SQLite, for replicas sharing one \
+                database; the password comes from --database-password-file or $PGPASSWORD. Without sslmode: \
+                verify-full, or prefer when the host is loopback; toward any other host the modes that don't \
+                verify the server are refused (see --allow-unverified-database-tls).
                 """
         )
         var database: String?
 
         @Option(help: "A file holding the PostgreSQL password (else $PGPASSWORD); a password in --database is refused.")
         var databasePasswordFile: String?
+
+        @Flag(help: EnclaveCommand.Serve.Attestation.allowUnverifiedDatabaseTLSHelp)
+        var allowUnverifiedDatabaseTls = false
 
         @Option(
             help: """
@@ -215,9 +220,12 @@ extension EnclaveCommand.Serve {
         func openDatabase() async throws -> (any KeyBrokerStore)? {
             guard let database else { return nil }
             #if Postgres
-            return try await EnclaveCommand.Serve.Attestation.openPostgres(database, passwordFile: databasePasswordFile)
-            {
-                try await PostgresKeyBrokerStore.connect(url: $0, password: $1)
+            return try await EnclaveCommand.Serve.Attestation.openPostgres(
+                database,
+                passwordFile: databasePasswordFile,
+                allowUnverifiedTLS: allowUnverifiedDatabaseTls
+            ) {
+                try await PostgresKeyBrokerStore.connect(url: $0, password: $1, allowUnverifiedTLS: $2)
             }
             #else
             throw EnclaveCommand.Serve.Attestation.withoutPostgres(database)

@@ -145,6 +145,20 @@ struct PostgresRealTLSTests {
         }
     }
 
+    /// `verify-ca` with the server's certificate as root succeeds; the system's roots (no `sslrootcert`, or
+    /// `sslrootcert=system`) don't hold that self-signed certificate, so `verify-ca` and `verify-full` are refused.
+    @Test func verifyCAAndTheSystemRoots() async throws {
+        let store = try await PostgresServiceStore.connect(url: Self.url + "?sslmode=verify-ca&sslrootcert=\(Self.ca)")
+        try await store.close()
+        for query in ["?sslmode=verify-ca", "?sslmode=verify-full", "?sslrootcert=system"] {
+            let refused = await #expect(throws: ServiceError.self, "\(query)") {
+                let store = try await PostgresServiceStore.connect(url: Self.url + query)
+                try? await store.close()
+            }
+            #expect(refused?.code == "DatabaseUnavailable", "\(query): \(String(describing: refused))")
+        }
+    }
+
     /// Control: `sslmode=disable` does not use TLS, so the TLS-only user is rejected by the server.
     @Test func withoutTLSTheServerRefusesTheTLSOnlyUser() async throws {
         let refused = await #expect(throws: ServiceError.self) {
