@@ -88,9 +88,14 @@ public struct AttestationClient: Sendable {
     }
 
     /// A client of the service at `endpoint` (`https://host:port`, or `http://` for a loopback service: every request
-    /// to another `http://` host fails, `InsecureTransport`, before it connects) using `httpClient` as it is
-    /// configured.
-    public init(endpoint: URL, apiVersion: String = "2022-08-01", httpClient: HTTPClient = .shared) {
+    /// to another `http://` host fails, `InsecureTransport`, before it connects).
+    ///
+    /// Without `httpClient` it uses a client of its own for the system's trust roots (``ServiceTrust/system``), kept
+    /// for the life of the process, that follows no redirect. A client given here is used as it is configured: give
+    /// one with `redirectConfiguration = .disallow`. A redirect is never accepted as an answer
+    /// (`UnexpectedRedirect`), but a client that follows redirects has already sent the request, its bearer token
+    /// or evidence included, to wherever the redirect pointed.
+    public init(endpoint: URL, apiVersion: String = "2022-08-01", httpClient: HTTPClient? = nil) {
         self.endpoint = endpoint
         self.apiVersion = apiVersion
         self.http = httpClient
@@ -288,6 +293,7 @@ public struct AttestationClient: Sendable {
         } catch {
             throw Failure(status: 0, code: "Unreachable", message: "\(url): \(error)")
         }
+        try Self.refuseRedirect(response, url: url)
         let bytes = Array(buffer: try await response.body.collect(upTo: 4 << 20))
         guard (200..<300).contains(Int(response.status.code)) else {
             let error = (try? WireJSON.decode(ErrorResponse.self, from: bytes))?.error
@@ -298,5 +304,26 @@ public struct AttestationClient: Sendable {
             )
         }
         return (Int(response.status.code), bytes)
+    }
+
+    /// Refuses a redirect as an answer: a client of a trust anchor talks to the service it was given and nowhere
+    /// else (a redirect could send it from https to http, or to another host, with its token or evidence). The
+    /// clients this module makes follow no redirect, so a 3xx arrives here; a client given by the caller may have
+    /// followed one already (its `history` then holds more than one request), which is refused too.
+    ///
+    /// - Throws: ``Failure`` `UnexpectedRedirect` (status 0: this side refused), naming the status and the location.
+    static func refuseRedirect(_ response: HTTPClientResponse, url: String) throws(Failure) {
+        let followed = response.history.count > 1
+        guard followed || (300..<400).contains(Int(response.status.code)) else { return }
+        let status = followed ? response.history[0].responseHead.status : response.status
+        let location = followed ? response.history[1].request.url : response.headers.first(name: "Location") ?? ""
+        let shown = location.isEmpty ? "no location" : String(reflecting: String(location.prefix(256)))
+        throw Failure(
+            status: 0,
+            code: "UnexpectedRedirect",
+            message: "\(url) answered HTTP \(status.code) redirecting to \(shown): redirects are not followed "
+                + "(give the service's own URL)"
+                + (followed ? "; the HTTP client given followed it, so the request went there" : "")
+        )
     }
 }

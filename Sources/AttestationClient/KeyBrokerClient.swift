@@ -29,7 +29,10 @@ public struct KeyBrokerClient: Sendable {
         self.http = nil
     }
 
-    /// A client of the broker at `endpoint` using `httpClient` as it is configured.
+    /// A client of the broker at `endpoint` using `httpClient` as it is configured: give one with
+    /// `redirectConfiguration = .disallow`. A redirect is never accepted as an answer (`UnexpectedRedirect`), but a
+    /// client that follows redirects has already sent the request, the administrator's token included, to wherever
+    /// the redirect pointed.
     public init(endpoint: URL, httpClient: HTTPClient, adminToken: String? = nil, apiVersion: String = "7.4") {
         self.endpoint = endpoint
         self.trust = .system
@@ -239,6 +242,7 @@ public struct KeyBrokerClient: Sendable {
         } catch {
             throw AttestationClient.Failure(status: 0, code: "Unreachable", message: "\(url): \(error)")
         }
+        try AttestationClient.refuseRedirect(response, url: url)
         let bytes = Array(buffer: try await response.body.collect(upTo: 4 << 20))
         guard (200..<300).contains(Int(response.status.code)) else {
             let error = (try? WireJSON.decode(ErrorResponse.self, from: bytes))?.error

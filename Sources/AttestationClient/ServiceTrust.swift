@@ -124,6 +124,9 @@ public struct ServiceTrust: Sendable, Hashable {
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(60))
+        // The service it was given and nowhere else: a redirect could lead from https to http or to another host,
+        // with a bearer token or evidence (the answer is refused by name, `UnexpectedRedirect`).
+        configuration.redirectConfiguration = .disallow
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         let (chosen, spare) = Self.clients.withLock { cache -> (HTTPClient, HTTPClient?) in
             if let existing = cache[key] { return (existing, client) }

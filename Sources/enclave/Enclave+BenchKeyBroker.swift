@@ -306,6 +306,7 @@ extension EnclaveCommand.Bench {
                 )
                 var configuration = HTTPClient.Configuration(tlsConfiguration: tlsConfiguration)
                 configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = clients
+                configuration.redirectConfiguration = .disallow  // as the clients the module makes itself
                 let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
                 let http = HTTPClient(eventLoopGroup: group, configuration: configuration)
                 let brokerClient = KeyBrokerClient(

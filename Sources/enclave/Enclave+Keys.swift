@@ -1,5 +1,4 @@
 import ArgumentParser
-import AsyncHTTPClient
 import AttestationAPI
 import AttestationClient
 import Crypto
@@ -50,7 +49,7 @@ struct BrokerOptions: ParsableArguments {
             guard ["127.0.0.1", "localhost", "::1", "[::1]"].contains(url.host ?? "") else {
                 throw ValidationError("--broker over http:// only to a loopback broker; use https://")
             }
-            return KeyBrokerClient(endpoint: url, httpClient: .shared, adminToken: token)
+            return KeyBrokerClient(endpoint: url, trust: .system, adminToken: token)  // follows no redirect
         }
         let trust: ServiceTrust
         do {

@@ -207,6 +207,7 @@ struct PCCSTests {
             let moved = await Self.refusal(core, quote, at: Self.early.addingTimeInterval(250))
             #expect(moved?.code == "CollateralFetchFailed", "\(String(describing: moved))")
             #expect(moved?.message.contains("answered HTTP 302") == true, "\(String(describing: moved))")
+            #expect(moved?.message.contains("a redirect to \"/") == true, "\(String(describing: moved))")
 
             pccs.setMode(.normal)
             var big = FakePCCS.Answer(body: Array(repeating: UInt8(ascii: " "), count: 16 << 10))

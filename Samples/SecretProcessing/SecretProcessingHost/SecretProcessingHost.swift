@@ -71,7 +71,7 @@ struct SecretProcessingHost: AsyncParsableCommand {
             )
         let broker =
             brokerURL.scheme == "http"
-            ? KeyBrokerClient(endpoint: brokerURL, httpClient: .shared)
+            ? KeyBrokerClient(endpoint: brokerURL, trust: .system)
             : KeyBrokerClient(
                 endpoint: brokerURL,
                 trust: try .certificateFile(brokerCert ?? Self.dataDirectory("keybroker") + "/tls/certificate.pem")

@@ -303,7 +303,14 @@ public final class PCCSCollateralSource: CollateralSource {
             response = try await Self.http.execute(request, timeout: .seconds(max(1, seconds)))
             if response.status.code == 404, case .tcbInfo = resource { return nil }
             guard response.status.code == 200 else {
-                throw Self.fetchFailed("\(url) answered HTTP \(response.status.code) for \(resource)")
+                // Not followed (`http`): name where it pointed, so the operator can give the PCCS's own URL.
+                let location = response.headers.first(name: "Location").map {
+                    ", a redirect to \(String(reflecting: String($0.prefix(256)))) (not followed: name the PCCS's own "
+                        + "URL)"
+                }
+                throw Self.fetchFailed(
+                    "\(url) answered HTTP \(response.status.code) for \(resource)\(location ?? "")"
+                )
             }
             body = Array(buffer: try await response.body.collect(upTo: options.maxResponseSize))
         } catch let error as ServiceError {
