@@ -176,14 +176,19 @@ extension AttestationServiceCore {
         return await Self.evaluate(policy, claims, timeout: configuration.policyEvaluationTimeout)
     }
 
-    /// The parsed policy of `text` (whose hash is `hash`), from the cache or parsed now.
-    func parsedPolicy(_ text: String, hash: String) throws -> AttestationPolicy {
+    /// The parsed policy of `text` (whose hash is `hash`), the policy in force for `type`, from the cache or parsed
+    /// now.
+    ///
+    /// - Throws: ``ServiceError`` 500 `StoredPolicyInvalid` when it does not parse: only a policy stored before this
+    ///   version's limits can fail here (``setPolicy(type:jws:credential:at:)`` parses what it stores), which is the
+    ///   operator's to fix, not the client's.
+    func parsedPolicy(_ text: String, hash: String, type: AttestationType) throws(ServiceError) -> AttestationPolicy {
         if let cached = policyCache.withLock({ $0[hash] }), cached.text == text { return cached }
         let policy: AttestationPolicy
         do {
             policy = try AttestationPolicy(text: text)
         } catch {
-            throw ServiceError.badRequest("InvalidPolicy", error.description)
+            throw storedPolicyInvalid(type: type, hash: hash, error)
         }
         policyCache.withLock { cache in
             if cache.count >= Self.policyCacheSize { cache.removeAll(keepingCapacity: true) }

@@ -132,6 +132,9 @@ public final class AttestationServiceCore: Sendable {
     let verificationCache = VerificationCache()
     /// Parsed policies by hash (bounded), so that a stored policy is parsed once, not on every request.
     let policyCache = Mutex<[String: AttestationPolicy]>([:])
+    /// The hashes of stored policies found not to parse and already logged, so that each is logged once, not on
+    /// every request (see ``checkStoredPolicies()``).
+    let reportedInvalidPolicies = Mutex<Set<String>>([])
     /// When the audit table was last pruned.
     let lastAuditPrune = Mutex<Date?>(nil)
     /// The administrator token digest last read from the store, and when.
@@ -163,6 +166,7 @@ public final class AttestationServiceCore: Sendable {
         )
         let key = try await store.challengeKey(orInsert: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
         self.challengeKey = SymmetricKey(data: key)
+        _ = try await checkStoredPolicies()
     }
 
     /// The `iss` of tokens and the base of `jwks_uri`: ``Configuration/issuer``, or the one given to
@@ -294,7 +298,7 @@ public final class AttestationServiceCore: Sendable {
         if request.draftPolicy != nil {
             decision = try await evaluateDraft(policyText, claims: EvidenceClaims.policyClaims(token))
         } else {
-            let policy = try parsedPolicy(policyText, hash: policyHash)
+            let policy = try parsedPolicy(policyText, hash: policyHash, type: type)
             decision = await Self.evaluate(
                 policy,
                 EvidenceClaims.policyClaims(token),
