@@ -84,6 +84,15 @@ extension EnclaveCommand.CleanRoomCLI {
         @Option(help: "The largest encrypted data set accepted, in MiB.")
         var maxDataSetMib: Int64 = 1024
 
+        @Option(
+            help: """
+                The rate, in KiB/s, an upload (or any request body) must keep up once the 30 s body deadline has \
+                passed: each KiB received moves the deadline 1/rate s later, so a large data set arriving at this \
+                rate is served whatever its size while a trickle is still cut at 30 s. 1 to 1048576.
+                """
+        )
+        var minUploadRateKib = CleanRoomServer.minimumUploadRate >> 10
+
         @Option(help: "The TLS certificate chain (PEM, leaf first). Default: a self-signed one in the data directory.")
         var tlsCert: String?
 
@@ -102,6 +111,9 @@ extension EnclaveCommand.CleanRoomCLI {
             }
             guard (1...(1 << 20)).contains(maxDataSetMib) else {
                 throw ValidationError("--max-data-set-mib must be between 1 and 1048576")
+            }
+            guard (1...(1 << 20)).contains(minUploadRateKib) else {
+                throw ValidationError("--min-upload-rate-kib must be between 1 and 1048576")
             }
             if let database, URLComponents(string: database)?.password != nil {
                 throw ValidationError(
@@ -164,14 +176,22 @@ extension EnclaveCommand.CleanRoomCLI {
                     let id = try await room.submitContract(bytes)
                     FileHandle.standardOutput.write(Data("Clean room contract \(id.hex)\n".utf8))
                 }
+                var limits = CleanRoomServer.defaultLimits
+                limits.minimumBodyRate = minUploadRateKib << 10
                 let app = try CleanRoomServer.application(
                     host: room,
                     address: host,
                     port: port,
                     tls: tls,
+                    limits: limits,
                     logger: logger
-                ) { port in
+                ) { [limits] port in
                     let scheme = tls == nil ? "http" : "https"
+                    let rate = (limits.minimumBodyRate ?? 0) >> 10
+                    let seconds = limits.bodyTimeout.nanoseconds / 1_000_000_000
+                    FileHandle.standardOutput.write(
+                        Data("Uploads: \(seconds) s for a body, then at least \(rate) KiB/s\n".utf8)
+                    )
                     FileHandle.standardOutput.write(Data("Clean room host on \(scheme)://\(host):\(port)/\n".utf8))
                 }
                 try await app.runService()

@@ -182,6 +182,34 @@ extension EnclaveCommand {
             @Option(help: "The most connections served at once (default: half the descriptor limit, at most 1024).")
             var maxConnections: Int?
 
+            @Option(
+                help: """
+                    The most draft policies (draftPolicyForAttestation, which anyone may send) evaluated at once; \
+                    one more is refused at once with 429 TooManyDraftPolicyEvaluations. 0 refuses every draft. \
+                    0 to 64.
+                    """
+            )
+            var maxConcurrentDraftEvaluations = Self.defaults.maxConcurrentDraftEvaluations
+
+            @Option(help: "The longest draft policy accepted, in bytes (DraftPolicyTooLarge beyond). 1 to 262144.")
+            var maxDraftPolicyLength = Self.defaults.maxDraftPolicyLength
+
+            @Option(
+                help: """
+                    Seconds one policy evaluation (stored or draft) may run before it is stopped and refused with \
+                    PolicyEvaluationLimitExceeded, whatever its step count. 0.001 to 600.
+                    """
+            )
+            var policyEvaluationTimeout = Self.defaults.policyEvaluationTimeout
+
+            /// The library's defaults, which the options above start from.
+            static let defaults = AttestationServiceCore.Configuration(issuer: "")
+
+            /// The draft policy limits' ranges: a stored policy is at most 256 KiB, so no draft needs more.
+            static let draftEvaluationsRange = 0...64
+            static let draftPolicyLengthRange = 1...(256 << 10)
+            static let evaluationTimeoutRange: ClosedRange<Double> = 0.001...600
+
             func validate() throws {
                 if insecureHttp {
                     guard AttestationServer.isLoopback(host) else {
@@ -206,6 +234,15 @@ extension EnclaveCommand {
                     guard (1...3600).contains(value) else {
                         throw ValidationError("--\(name)-timeout is 1 to 3600 seconds")
                     }
+                }
+                guard Self.draftEvaluationsRange.contains(maxConcurrentDraftEvaluations) else {
+                    throw ValidationError("--max-concurrent-draft-evaluations is 0 to 64")
+                }
+                guard Self.draftPolicyLengthRange.contains(maxDraftPolicyLength) else {
+                    throw ValidationError("--max-draft-policy-length is 1 to 262144 bytes")
+                }
+                guard Self.evaluationTimeoutRange.contains(policyEvaluationTimeout) else {  // NaN is in no range
+                    throw ValidationError("--policy-evaluation-timeout is 0.001 to 600 seconds")
                 }
             }
 
@@ -292,6 +329,9 @@ extension EnclaveCommand {
                     }
                     configuration.tokenKeyType = keyType
                     configuration.requireVersionedPolicyRequests = requireVersionedPolicyRequests
+                    configuration.maxConcurrentDraftEvaluations = maxConcurrentDraftEvaluations
+                    configuration.maxDraftPolicyLength = maxDraftPolicyLength
+                    configuration.policyEvaluationTimeout = policyEvaluationTimeout
                     if allowSimulated {
                         let platform = try SimulatedPlatform.open()
                         configuration.simulatedAnchor = try Certificate(pemEncoded: platform.rootCertificatePEM())
