@@ -8,6 +8,11 @@ internal import JWTKit
 /// freshness check) or the challenge the evidence binds (freshness). Only attestation
 /// tokens pass: a token with another `typ` (the service's policy tokens are `policy+jwt`) or without
 /// `x-ms-attestation-type` is refused.
+///
+/// The algorithm a key verifies with is fixed when the verifier is made, never by a token: a key's `alg` when the
+/// JWKS states one, otherwise each allowed algorithm that fits the key (`RS*`/`PS*` for an RSA key, the `ES*` of an
+/// EC key's curve). A token's `alg` must be allowed and one of its key's: the signature is checked with exactly that
+/// algorithm. `exp` (required), `nbf` and `iat` must be numbers.
 public struct TokenVerifier: Sendable {
     /// Why a token is refused.
     public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
@@ -32,12 +37,24 @@ public struct TokenVerifier: Sendable {
     public let allowedAlgorithms: Set<String>
     /// How far the verifier's clock may be from the service's.
     public let clockSkew: TimeInterval
-    private let keys: JWTKeyCollection
-    private let keyIDs: Set<String>
+    /// The keys by `kid`, then by the algorithm each verifies with: one collection per pair, holding that key alone
+    /// with its `alg` set, so JWTKit never takes the algorithm from a token (it keeps the first one it is given for a
+    /// key without `alg`).
+    private let keys: [String: [String: JWTKeyCollection]]
+
+    /// The RSA signature algorithms (PKCS #1 v1.5 and PSS).
+    static let rsaAlgorithms: Set<String> = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
+
+    /// The ECDSA algorithm of each curve.
+    static let curveAlgorithms: [String: String] = ["P-256": "ES256", "P-384": "ES384", "P-521": "ES512"]
 
     /// A verifier for tokens of `issuer`, signed by a key of `jwks` (the service's `/certs` document).
-    /// - Throws: ``Failure`` when the JWKS does not parse or has no ECDSA or RSA key with a `kid`; JWTKit's error for a
-    ///   key it cannot load.
+    ///
+    /// Each ECDSA or RSA key with a `kid` verifies with its `alg` when the JWKS states one (and nothing when that is
+    /// not allowed), otherwise with every allowed algorithm that fits it. Other keys are left out.
+    /// - Throws: ``Failure`` when the JWKS does not parse, has a key whose `alg` does not fit its type or curve, two
+    ///   keys with the same `kid` for the same algorithm, or no key that verifies an allowed algorithm; JWTKit's error
+    ///   for a key it cannot load.
     public init(
         jwks json: String,
         issuer: String,
@@ -53,18 +70,56 @@ public struct TokenVerifier: Sendable {
         self.allowedAlgorithms = allowedAlgorithms.subtracting(["none", "HS256", "HS384", "HS512"])
         self.issuer = issuer
         self.clockSkew = min(max(0, clockSkew), 300)
-        let keys = JWTKeyCollection()
-        var ids: Set<String> = []
+        var keys: [String: [String: JWTKeyCollection]] = [:]
         for key in set.keys {
             guard let kid = key.keyIdentifier?.string, key.keyType == .ecdsa || key.keyType == .rsa else {
                 continue
             }
-            try await keys.add(jwk: key)
-            ids.insert(kid)
+            var algorithms = keys[kid] ?? [:]
+            for algorithm in try Self.algorithms(of: key, kid: kid).intersection(self.allowedAlgorithms).sorted() {
+                guard algorithms[algorithm] == nil else {
+                    throw Failure(reason: "the JWKS has two keys with kid \(kid) for \(algorithm)")
+                }
+                var fixed = key
+                fixed.algorithm = JWK.Algorithm(rawValue: algorithm)
+                let collection = JWTKeyCollection()
+                try await collection.add(jwk: fixed)
+                // The signer exists now, fixed to `algorithm`: JWTKit makes one later only for a key without `alg`.
+                guard try await collection.getKey(for: JWKIdentifier(string: kid)).name == algorithm else {
+                    throw Failure(reason: "the key \(kid) does not load for \(algorithm)")
+                }
+                algorithms[algorithm] = collection
+            }
+            keys[kid] = algorithms
         }
-        guard !ids.isEmpty else { throw Failure(reason: "the JWKS has no usable key with a kid") }
+        guard keys.values.contains(where: { !$0.isEmpty }) else {
+            throw Failure(reason: "the JWKS has no usable key with a kid (for the algorithms allowed)")
+        }
         self.keys = keys
-        self.keyIDs = ids
+    }
+
+    /// The algorithms `key` may verify with: its `alg`, which must fit its type (and an EC key's curve), or, without
+    /// one, every algorithm of its type (of its curve).
+    static func algorithms(of key: JWK, kid: String) throws -> Set<String> {
+        let declared = key.algorithm?.rawValue
+        let fitting: Set<String>
+        if key.keyType == .rsa {
+            fitting = rsaAlgorithms
+        } else if let curve = key.curve?.rawValue {
+            guard let algorithm = curveAlgorithms[curve] else {
+                throw Failure(reason: "the key \(kid) is on curve \(curve), not P-256, P-384 or P-521")
+            }
+            fitting = [algorithm]
+        } else if let declared, curveAlgorithms.values.contains(declared) {
+            fitting = [declared]
+        } else {
+            throw Failure(reason: "the EC key \(kid) names neither its curve nor its algorithm")
+        }
+        guard let declared else { return fitting }
+        guard fitting.contains(declared) else {
+            throw Failure(reason: "the key \(kid)'s alg \(declared) does not fit the key")
+        }
+        return [declared]
     }
 
     /// Verify `token` at `time` and return its claims.
@@ -104,26 +159,30 @@ public struct TokenVerifier: Sendable {
                 throw Failure(reason: "not an attestation token (typ \(type.description))")
             }
         }
-        guard let kid = header["kid"]?.stringValue, keyIDs.contains(kid) else {
+        guard let kid = header["kid"]?.stringValue, let algorithms = keys[kid] else {
             throw Failure(
                 reason: "no key with the token's kid \(header["kid"]?.description ?? "(none)")",
                 unknownKey: true
             )
         }
+        // The signature is checked with the header's algorithm, which must be one the key verifies with.
+        guard let key = algorithms[algorithm] else {
+            let known = algorithms.isEmpty ? "none" : algorithms.keys.sorted().joined(separator: ", ")
+            throw Failure(reason: "the key \(kid) does not verify \(algorithm) (allowed for it: \(known))")
+        }
         let claims: AttestationTokenClaims
         do {
-            claims = try await keys.verify(token, as: AttestationTokenClaims.self)
+            claims = try await key.verify(token, as: AttestationTokenClaims.self)
         } catch {
             throw Failure(reason: "the signature does not verify")
         }
         let now = time.timeIntervalSince1970
-        guard let exp = claims["exp"]?.number, now <= exp + clockSkew else {
-            throw Failure(reason: "the token has expired")
-        }
-        if let nbf = claims["nbf"]?.number, now + clockSkew < nbf {
+        guard let exp = try Self.seconds(claims, "exp") else { throw Failure(reason: "the token has no exp") }
+        guard now <= exp + clockSkew else { throw Failure(reason: "the token has expired") }
+        if let nbf = try Self.seconds(claims, "nbf"), now + clockSkew < nbf {
             throw Failure(reason: "the token is not valid yet")
         }
-        if let iat = claims["iat"]?.number, now + clockSkew < iat {
+        if let iat = try Self.seconds(claims, "iat"), now + clockSkew < iat {
             throw Failure(reason: "the token was issued in the future")
         }
         // The claim sets differ too: an attestation token names its attestation type, a policy token does not.
@@ -144,6 +203,17 @@ public struct TokenVerifier: Sendable {
             }
         }
         return claims
+    }
+
+    /// The time claim `name` as seconds, `nil` when the token has none.
+    /// - Throws: ``Failure`` when the claim is there but not a finite number (a string, `null`, …): ignoring it would
+    ///   accept a token outside the window its issuer meant.
+    static func seconds(_ claims: AttestationTokenClaims, _ name: String) throws(Failure) -> Double? {
+        guard let value = claims[name] else { return nil }
+        guard let seconds = value.number, seconds.isFinite else {
+            throw Failure(reason: "the token's \(name) is not a number (\(value.jsonText.prefix(32)))")
+        }
+        return seconds
     }
 }
 
