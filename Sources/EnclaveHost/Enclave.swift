@@ -49,6 +49,16 @@ public final class Enclave: Sendable {
         /// Switchless ECALLs through a call ring shared with the enclave (see ``Switchless``); `nil` (the default):
         /// every call goes over the enclave's channel.
         public var switchless: Switchless?
+        /// Simulation only, insecure: start the enclave even where the kernel offers no Landlock, so that its process
+        /// can read every file of the host's user (the simulated platform's root secret included). Off by default:
+        /// the load then fails with `sandboxFailed`. `ENCLAVEKIT_ALLOW_UNCONFINED=1` in the host's environment does
+        /// the same; each unconfined launch writes a warning to the host's standard error. Where Landlock is
+        /// available the enclave is always confined.
+        public var allowUnconfined = false
+        /// Tests only: rewrites the start-up answer (the identity the loader measured) before it is sent, as a host
+        /// patched to lie would. The enclave takes its identity from the platform and refuses to start when this
+        /// answer disagrees.
+        package var rewriteLaunchInfo: (@Sendable (inout LaunchProtocol.LaunchInfo) -> Void)?
 
         /// Default options: release enclaves only, no OCALLs, `IMAGE.sig` beside the image, 64 MiB messages, a
         /// 30-second start, the default simulated platform and automatic evidence.
@@ -187,7 +197,8 @@ public final class Enclave: Sendable {
             manifest: signature.body.manifest,
             config: config,
             measured: image.trustedFileIdentities,
-            image: try? FileIdentity(fd: imageFD)
+            image: try? FileIdentity(fd: imageFD),
+            rewriteLaunchInfo: options.rewriteLaunchInfo
         )
         let platformPeer = PlatformService.start(
             platform: platform,

@@ -4,7 +4,9 @@ internal import _EnclaveChannel
 
 /// What the runtime gives an enclave application: its identity and a way to call the host.
 public struct EnclaveContext: Sendable {
-    /// The enclave's identity as measured by the loader.
+    /// The enclave's identity as the platform measured it: read from a report the platform made of this enclave
+    /// (its MAC checked with the enclave's own report key) at start-up, never taken from the host. An enclave whose
+    /// host names another identity refuses to start.
     public let identity: EnclaveIdentity
     /// The enclave's process ID.
     public let processID: Int32

@@ -124,8 +124,15 @@ public enum EnclaveRuntime {
             )
             let answer = try await peer.call(name: LaunchProtocol.helloCall, argument: encoder.encode(hello))
             let launch = try decoder.decode(LaunchProtocol.LaunchInfo.self, from: answer)
+            // The identity sealing keys, joins and contract checks use is the platform's, never the host's word.
+            let identity = try await measuredIdentity(
+                claimed: launch.identity,
+                platform: platform,
+                encoder: encoder,
+                decoder: decoder
+            )
             let context = EnclaveContext(
-                identity: launch.identity,
+                identity: identity,
                 processID: pid,
                 peer: peer,
                 platform: platform,

@@ -2,7 +2,9 @@
 ///
 /// The enclave sends ``Hello`` (its pid and every file the dynamic loader mapped into it, read before the sandbox
 /// closed file access); the loader checks those files against the signed manifest and answers with ``LaunchInfo``
-/// (the identity it measured). When the application is constructed the enclave sends ``Ready``.
+/// (the identity it measured). The enclave does not take the host's word for that identity: it asks the platform for
+/// a report of itself, checks its MAC with its own report key, and refuses to start when the two differ. When the
+/// application is constructed the enclave sends ``Ready``.
 package enum LaunchProtocol {
     package static let helloCall = "__enclavekit.hello"
     package static let readyCall = "__enclavekit.ready"

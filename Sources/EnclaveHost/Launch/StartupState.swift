@@ -9,6 +9,8 @@ package final class StartupState: Sendable {
     let config: EnclaveConfig
     let measured: [String: FileIdentity]
     let image: FileIdentity?
+    /// Tests only: see `Enclave.Options.rewriteLaunchInfo`.
+    let rewriteLaunchInfo: (@Sendable (inout LaunchProtocol.LaunchInfo) -> Void)?
     private let state = Mutex<(ready: Bool, failure: EnclaveError?, waiter: CheckedContinuation<Void, any Error>?)>(
         (false, nil, nil)
     )
@@ -20,13 +22,15 @@ package final class StartupState: Sendable {
         manifest: EnclaveManifest,
         config: EnclaveConfig,
         measured: [String: FileIdentity],
-        image: FileIdentity?
+        image: FileIdentity?,
+        rewriteLaunchInfo: (@Sendable (inout LaunchProtocol.LaunchInfo) -> Void)? = nil
     ) {
         self.identity = identity
         self.manifest = manifest
         self.config = config
         self.measured = measured
         self.image = image
+        self.rewriteLaunchInfo = rewriteLaunchInfo
     }
 
     /// Whether the loader has checked the enclave's mappings and found them measured. Until then the platform
@@ -59,7 +63,9 @@ package final class StartupState: Sendable {
             throw failure
         }
         handshake.withLock { $0.mappingsChecked = true }
-        return try BinaryEncoder().encode(LaunchProtocol.LaunchInfo(identity: identity, maxThreads: config.maxThreads))
+        var launch = LaunchProtocol.LaunchInfo(identity: identity, maxThreads: config.maxThreads)
+        rewriteLaunchInfo?(&launch)
+        return try BinaryEncoder().encode(launch)
     }
 
     /// Every file mapped into the enclave must be the sealed image or a trusted file of the signed manifest.
