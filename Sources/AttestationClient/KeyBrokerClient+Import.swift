@@ -252,14 +252,12 @@ extension KeyBrokerClient {
                 "the broker enclave's signer is \(signer ?? "(none)"), expected \(expecting.signerID.hex)"
             )
         }
-        if let product = expecting.productID {
-            guard claims["x-ms-sgx-product-id"]?.integerValue == product else {
-                throw refusal(
-                    ImportRefusal.identityMismatch,
-                    "the broker enclave's product is \(claims["x-ms-sgx-product-id"]?.description ?? "(none)"), "
-                        + "expected \(product)"
-                )
-            }
+        guard claims["x-ms-sgx-product-id"]?.integerValue == expecting.productID else {
+            throw refusal(
+                ImportRefusal.identityMismatch,
+                "the broker enclave's product is \(claims["x-ms-sgx-product-id"]?.description ?? "(none)"), "
+                    + "expected \(expecting.productID)"
+            )
         }
         guard let svn = claims["x-ms-sgx-svn"]?.integerValue, svn >= expecting.minimumSecurityVersion else {
             throw refusal(

@@ -4,6 +4,10 @@ public import EnclaveCore
 /// `importKey(name:material:…)`): the signer, product and minimum security version its attestation token must state,
 /// whether a debuggable enclave is acceptable, and the attestation authorities (with their signing certificates) the
 /// broker enclave must have been opened trusting.
+///
+/// The product is required: one signer may sign other enclaves too (a sample that attests data its host chose, a
+/// test build), and any of them would otherwise pass for the broker, bind the host's own import key and receive the
+/// key. Signer and product together are the broker's identity.
 public struct KeyBrokerExpectation: Hashable, Sendable {
     /// An attestation authority the broker must trust, with exactly these signing certificates.
     public struct Authority: Hashable, Sendable {
@@ -27,8 +31,8 @@ public struct KeyBrokerExpectation: Hashable, Sendable {
 
     /// The broker enclave's signer (`x-ms-sgx-mrsigner`).
     public var signerID: Digest32
-    /// The broker enclave's product (`x-ms-sgx-product-id`); `nil` accepts any.
-    public var productID: Int?
+    /// The broker enclave's product (`x-ms-sgx-product-id`), which the token must state exactly.
+    public var productID: Int
     /// The lowest acceptable security version (`x-ms-sgx-svn`).
     public var minimumSecurityVersion: Int
     /// Whether a debuggable broker enclave is acceptable (`x-ms-sgx-is-debuggable`); never in production.
@@ -41,7 +45,7 @@ public struct KeyBrokerExpectation: Hashable, Sendable {
     /// An expectation with the members given.
     public init(
         signerID: Digest32,
-        productID: Int? = nil,
+        productID: Int,
         minimumSecurityVersion: Int = 0,
         allowDebug: Bool = false,
         authorities: [Authority]? = nil
