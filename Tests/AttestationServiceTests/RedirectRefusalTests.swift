@@ -72,7 +72,9 @@ struct RedirectRefusalTests {
 
     /// A target that answers anything with an empty JSON object (enough for every call to succeed or to fail on
     /// content), and a service that redirects every request there with 302.
-    static func withRedirect(_ body: (_ redirector: LocalServer, _ target: LocalServer) async throws -> Void)
+    static func withRedirect(
+        _ body: (_ redirector: LocalServer, _ target: LocalServer) async throws -> Void
+    )
         async throws
     {
         let target = try await LocalServer { _ in

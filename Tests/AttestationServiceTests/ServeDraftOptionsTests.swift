@@ -48,7 +48,8 @@ struct ServeDraftOptionsTests {
     /// refused naming that length; a draft stopped at `--policy-evaluation-timeout 0.001` that the same service
     /// code permits with time to spare (so its steps are within the budget: the time stopped it).
     @Test func theOptionsReachTheService() async throws {
-        try await ServiceFixture.with(configure: { $0.policyEvaluationTimeout = 600 }) { fixture in
+        let patient: (inout AttestationServiceCore.Configuration) -> Void = { $0.policyEvaluationTimeout = 600 }
+        try await ServiceFixture.with(configure: patient) { fixture in
             let environment = ["ENCLAVEKIT_PLATFORM_DIR": fixture.directory + "/platform"]
             let evidence = try fixture.evidence(binding: [])
             let permitting = "version=1.0; authorizationrules { => permit(); };"
