@@ -104,7 +104,7 @@ extension KeyBrokerCore {
     }
 
     /// The attributes a new version starts with.
-    func newAttributes(_ given: KeyAttributes?, exportable: Bool, now: Int64) -> KeyAttributes {
+    func newAttributes(_ given: KeyAttributes?, exportable: Bool, origin: KeyOrigin, now: Int64) -> KeyAttributes {
         KeyAttributes(
             enabled: given?.enabled ?? true,
             nbf: given?.nbf,
@@ -113,7 +113,8 @@ extension KeyBrokerCore {
             updated: now,
             exportable: exportable,
             recoverableDays: configuration.recoverableDays,
-            recoveryLevel: "Recoverable+Purgeable"
+            recoveryLevel: "Recoverable+Purgeable",
+            origin: origin
         )
     }
 
@@ -185,11 +186,15 @@ extension KeyBrokerCore {
         }
     }
 
-    /// Stores a key the enclave answered as a new version.
+    /// Stores a key the enclave answered as a new version of `origin`. Refused (409) under a deleted name, under a name
+    /// an owner imported a key under (`KeyOwnedByImporter`: the administrator's version would take the owner's place
+    /// as the newest, the one clients encrypt to), and for an owner's import under a name with versions
+    /// (`KeyNameInUse`); the store decides atomically with the insert.
     func insert(
         _ key: StoredKey,
         attributes: KeyAttributes?,
-        tags: [String: String]?
+        tags: [String: String]?,
+        origin: KeyOrigin
     ) async throws
         -> StoredKeyVersion
     {
@@ -199,11 +204,29 @@ extension KeyBrokerCore {
             attributes: newAttributes(
                 attributes,
                 exportable: key.attributes.exportable,
+                origin: origin,
                 now: Int64(now.timeIntervalSince1970)
             ),
             tags: tags
         )
-        guard try await store.insertVersion(stored, created: now) else {
+        let inserted: Bool
+        do {
+            inserted = try await store.insertVersion(stored, created: now)
+        } catch KeyNameRefusal.ownedByImporter {
+            throw ServiceError(
+                status: .conflict,
+                code: "KeyOwnedByImporter",
+                message: "an owner imported a key under the name \(key.name) (under a release policy): it takes no "
+                    + "other version, not even after a purge; use another name"
+            )
+        } catch KeyNameRefusal.inUse {
+            throw ServiceError(
+                status: .conflict,
+                code: "KeyNameInUse",
+                message: "key \(key.name) has versions already: an owner's key is imported under a name of its own"
+            )
+        }
+        guard inserted else {
             throw ServiceError(
                 status: .conflict,
                 code: "Conflict",
@@ -263,7 +286,12 @@ extension KeyBrokerCore {
                 attributes: attributes
             )
             let key = try await engineCall { try await engine.createKey(request) }
-            let stored = try await insert(key, attributes: parameters.attributes, tags: parameters.tags)
+            let stored = try await insert(
+                key,
+                attributes: parameters.attributes,
+                tags: parameters.tags,
+                origin: .administrator
+            )
             return (bundle(stored), stored.version, type.rawValue)
         }
     }
@@ -307,7 +335,14 @@ extension KeyBrokerCore {
                 attributes: attributes
             )
             let key = try await engineCall { try await engine.importKey(request) }
-            let stored = try await insert(key, attributes: parameters.attributes, tags: parameters.tags)
+            // Under a release policy the enclave checked the owner's intent (name, operations, policy, pins): the
+            // owner's key, whose name no other version may take. Without one the key keeps every operation.
+            let stored = try await insert(
+                key,
+                attributes: parameters.attributes,
+                tags: parameters.tags,
+                origin: attributes.releasePolicy == nil ? .administrator : .owner
+            )
             return (bundle(stored), stored.version, type.rawValue)
         }
     }
@@ -364,7 +399,8 @@ extension KeyBrokerCore {
         )
     }
 
-    /// `POST /keys/{name}/rotate`: a new version of the same type, operations and release attributes.
+    /// `POST /keys/{name}/rotate`: a new version of the same type, operations and release attributes (the
+    /// administrator's: refused `KeyOwnedByImporter` under an owner's name).
     public func rotateKey(name: String, credential: String?) async throws -> KeyBundle {
         try await audited("rotate", key: name) {
             try authorize(credential)
@@ -380,7 +416,8 @@ extension KeyBrokerCore {
             let stored = try await insert(
                 key,
                 attributes: KeyAttributes(enabled: latest.attributes.enabled),
-                tags: latest.tags
+                tags: latest.tags,
+                origin: .administrator
             )
             return (bundle(stored), stored.version, latest.key.type.rawValue)
         }

@@ -9,8 +9,9 @@ internal import PostgresNIO
 
 /// The key broker's store for replicas: one PostgreSQL database shared by every broker instance, with the same
 /// semantics as `KeyBrokerService`'s `SQLiteKeyBrokerStore` (versions, soft delete and purge, one keyring
-/// identifier, an append-only audit log). Changes to one key name are serialized across instances (a transaction-scoped
-/// advisory lock per name), so a version can't slip in beside a concurrent delete. The audit table refuses
+/// identifier, an append-only audit log, names an owner imported under kept from other origins). Changes to one key
+/// name are serialized across instances (a transaction-scoped advisory lock per name), so a version can't slip in
+/// beside a concurrent delete, nor another origin's beside an owner's import. The audit table refuses
 /// `UPDATE`, `DELETE` and `TRUNCATE` by trigger: the store has no path that changes or removes a record.
 public final class PostgresKeyBrokerStore: KeyBrokerStore {
     private let client: PostgresClient
@@ -71,6 +72,10 @@ public final class PostgresKeyBrokerStore: KeyBrokerStore {
                 "CREATE TABLE IF NOT EXISTS kb_master (id INTEGER PRIMARY KEY CHECK (id = 1), key_id TEXT NOT NULL)",
                 "CREATE TABLE IF NOT EXISTS kb_refusals (id BIGSERIAL PRIMARY KEY, minute BIGINT NOT NULL, key TEXT NOT NULL, code TEXT NOT NULL, count BIGINT NOT NULL, UNIQUE (minute, key, code))",
                 "CREATE INDEX IF NOT EXISTS kb_refusals_minute ON kb_refusals (minute)",
+                // Each version's origin (KeyOrigin; NULL in versions stored before it), and the names an owner imported
+                // a key under, kept after a purge so that the name never passes to another origin.
+                "ALTER TABLE kb_keys ADD COLUMN IF NOT EXISTS origin TEXT",
+                "CREATE TABLE IF NOT EXISTS kb_owner_names (name TEXT PRIMARY KEY)",
                 """
                 CREATE OR REPLACE FUNCTION kb_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$
@@ -114,25 +119,75 @@ public final class PostgresKeyBrokerStore: KeyBrokerStore {
         }
     }
 
+    /// Checks and inserts under the name's advisory lock (so concurrent inserts on one name, from any instance, are
+    /// decided one after the other): a deleted name, a name an owner holds (or held), and for an owner's version any
+    /// name with versions are refused; an owner's version records its name in the same transaction.
     public func insertVersion(_ version: StoredKeyVersion, created: Date) async throws -> Bool {
         let record = try Self.encode(version)
         let name = version.name
         let id = version.version
         let seconds = created.timeIntervalSince1970
+        let origin = version.attributes.origin?.rawValue
+        let owner = version.attributes.origin == .owner
         let logger = self.logger
-        return try await lockingName(name) { connection in
-            let rows = try await connection.query(
+        do {
+            return try await insert(
+                name: name,
+                id: id,
+                record: record,
+                seconds: seconds,
+                origin: origin,
+                owner: owner,
+                logger: logger
+            )
+        } catch let error as PostgresTransactionError {
+            // The transaction rolled back; the refusal is the closure's.
+            if let refusal = error.closureError as? KeyNameRefusal { throw refusal }
+            throw error
+        }
+    }
+
+    private func insert(
+        name: String,
+        id: String,
+        record: String,
+        seconds: Double,
+        origin: String?,
+        owner: Bool,
+        logger: Logger
+    ) async throws -> Bool {
+        try await lockingName(name) { connection in
+            var owned = false
+            var deleted = false
+            var taken = false
+            for try await (isOwned, isDeleted, isTaken) in try await connection.query(
                 """
-                INSERT INTO kb_keys (name, version, record, created, deleted)
-                SELECT \(name), \(id), \(record), \(seconds), NULL
-                WHERE NOT EXISTS (SELECT 1 FROM kb_keys WHERE name = \(name) AND deleted IS NOT NULL)
-                RETURNING seq
+                SELECT EXISTS (SELECT 1 FROM kb_owner_names WHERE name = \(name)),
+                EXISTS (SELECT 1 FROM kb_keys WHERE name = \(name) AND deleted IS NOT NULL),
+                EXISTS (SELECT 1 FROM kb_keys WHERE name = \(name))
+                """,
+                logger: logger
+            ).decode((Bool, Bool, Bool).self) {
+                (owned, deleted, taken) = (isOwned, isDeleted, isTaken)
+            }
+            // An owner's name first: even deleted or purged, it takes no other version.
+            if owned { throw KeyNameRefusal.ownedByImporter }
+            if deleted { return false }
+            if owner && taken { throw KeyNameRefusal.inUse }
+            try await connection.query(
+                """
+                INSERT INTO kb_keys (name, version, record, created, deleted, origin)
+                VALUES (\(name), \(id), \(record), \(seconds), NULL, \(origin))
                 """,
                 logger: logger
             )
-            var inserted = false
-            for try await _ in rows.decode(Int64.self) { inserted = true }
-            return inserted
+            if owner {
+                try await connection.query(
+                    "INSERT INTO kb_owner_names (name) VALUES (\(name)) ON CONFLICT (name) DO NOTHING",
+                    logger: logger
+                )
+            }
+            return true
         }
     }
 

@@ -253,4 +253,43 @@ struct PostgresKeyBrokerStoreTests {
         try await other.close()
         try await store.close()
     }
+
+    /// Review 5, finding 2 on PostgreSQL: a name an owner imported under takes no other version (after a purge too),
+    /// an owner's import needs a fresh name; two instances racing owners' and administrators' inserts on one name
+    /// leave it one origin's; a database from before origins gains the column.
+    @Test func ownerNamesAcrossInstances() async throws {
+        let url = try await Self.scratchDatabase()
+        let a = try await PostgresKeyBrokerStore.connect(url: url)
+        let b = try await PostgresKeyBrokerStore.connect(url: url)
+        try await OwnerKeyNameTests.storeRules(a)
+        try await OwnerKeyNameTests.race([a, b])
+        // The schema before origins: no column; a version stored then, not an owner's.
+        try await a.execute("ALTER TABLE kb_keys DROP COLUMN origin")
+        try await a.execute(
+            "INSERT INTO kb_keys (name, version, record, created) VALUES ('legacy', '"
+                + String(repeating: "0", count: 32) + "', '{}', 0)"
+        )
+        try await b.close()
+        try await a.close()
+        let migrated = try await PostgresKeyBrokerStore.connect(url: url)
+        await #expect(throws: KeyNameRefusal.inUse) {
+            _ = try await migrated.insertVersion(
+                OwnerKeyNameTests.stored("legacy", version: 1, origin: .owner),
+                created: Date()
+            )
+        }
+        #expect(
+            try await migrated.insertVersion(
+                OwnerKeyNameTests.stored("legacy", version: 2, origin: .administrator),
+                created: Date()
+            )
+        )
+        await #expect(throws: KeyNameRefusal.ownedByImporter) {
+            _ = try await migrated.insertVersion(
+                OwnerKeyNameTests.stored("owners", version: 9, origin: .administrator),
+                created: Date()
+            )
+        }
+        try await migrated.close()
+    }
 }

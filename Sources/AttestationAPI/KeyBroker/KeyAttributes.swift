@@ -1,6 +1,7 @@
 /// A key's attributes, as Key Vault's `KeyAttributes`: whether it may be used, when it was made and changed, whether it
-/// may leave the broker (by release only), and how deletion can be undone. Times are Unix seconds. In a request only
-/// `enabled`, `exportable`, `nbf` and `exp` are read; the broker sets the others.
+/// may leave the broker (by release only), how deletion can be undone, and who brought the version in (``origin``, the
+/// broker's own member). Times are Unix seconds. In a request only `enabled`, `exportable`, `nbf` and `exp` are read;
+/// the broker sets the others.
 public struct KeyAttributes: Codable, Hashable, Sendable {
     /// Whether the key may be used (released, unwrapped with).
     public var enabled: Bool?
@@ -18,9 +19,12 @@ public struct KeyAttributes: Codable, Hashable, Sendable {
     public var recoverableDays: Int?
     /// Key Vault's deletion recovery level: `Recoverable+Purgeable` (soft delete, then purge or recover).
     public var recoveryLevel: String?
+    /// Who brought the version in (the owner's import under a release policy, or the administrator); `nil` in
+    /// versions stored before the broker recorded it.
+    public var origin: KeyOrigin?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case enabled, nbf, exp, created, updated, exportable, recoverableDays, recoveryLevel
+        case enabled, nbf, exp, created, updated, exportable, recoverableDays, recoveryLevel, origin
     }
 
     /// Attributes with the members given (absent ones are left out of the JSON).
@@ -32,7 +36,8 @@ public struct KeyAttributes: Codable, Hashable, Sendable {
         updated: Int64? = nil,
         exportable: Bool? = nil,
         recoverableDays: Int? = nil,
-        recoveryLevel: String? = nil
+        recoveryLevel: String? = nil,
+        origin: KeyOrigin? = nil
     ) {
         self.enabled = enabled
         self.nbf = nbf
@@ -42,6 +47,7 @@ public struct KeyAttributes: Codable, Hashable, Sendable {
         self.exportable = exportable
         self.recoverableDays = recoverableDays
         self.recoveryLevel = recoveryLevel
+        self.origin = origin
     }
 
     /// Reads the attributes, refusing unknown members.
@@ -56,5 +62,6 @@ public struct KeyAttributes: Codable, Hashable, Sendable {
         exportable = try container.decodeIfPresent(Bool.self, forKey: .exportable)
         recoverableDays = try container.decodeIfPresent(Int.self, forKey: .recoverableDays)
         recoveryLevel = try container.decodeIfPresent(String.self, forKey: .recoveryLevel)
+        origin = try container.decodeIfPresent(KeyOrigin.self, forKey: .origin)
     }
 }

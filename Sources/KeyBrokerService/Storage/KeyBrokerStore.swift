@@ -9,7 +9,10 @@ public protocol KeyBrokerStore: Sendable {
     /// Create the tables when missing.
     func migrate() async throws
     /// Add a version. False when the name is soft-deleted (a deleted name cannot get new versions until recovered or
-    /// purged).
+    /// purged). Throws ``KeyNameRefusal`` when the name belongs to another origin (`version.attributes.origin`): an
+    /// owner imported a key under it (kept after a purge), or, for an owner's version, it has versions already. The
+    /// check and the insert are one statement or transaction: of concurrent inserts, no two of different origins (and
+    /// no two of an owner's) both pass.
     func insertVersion(_ version: StoredKeyVersion, created: Date) async throws -> Bool
     /// A version of a key that is not deleted.
     func version(name: String, version: String) async throws -> StoredKeyVersion?

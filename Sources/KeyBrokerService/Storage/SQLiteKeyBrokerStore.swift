@@ -56,9 +56,24 @@ public final class SQLiteKeyBrokerStore: KeyBrokerStore {
             "CREATE TABLE IF NOT EXISTS kb_master (id INTEGER PRIMARY KEY CHECK (id = 1), key_id TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS kb_refusals (id INTEGER PRIMARY KEY AUTOINCREMENT, minute INTEGER NOT NULL, key TEXT NOT NULL, code TEXT NOT NULL, count INTEGER NOT NULL, UNIQUE (minute, key, code))",
             "CREATE INDEX IF NOT EXISTS kb_refusals_minute ON kb_refusals (minute)",
+            // The names an owner imported a key under: kept after a purge, so the name never passes to another origin.
+            "CREATE TABLE IF NOT EXISTS kb_owner_names (name TEXT PRIMARY KEY)",
         ] {
             _ = try await connection.query(statement)
         }
+        // Each version's origin (KeyOrigin): a column, so that the insert checks it in its own statement. Versions
+        // stored before it have none (NULL: not an owner's).
+        let columns = try await connection.query("PRAGMA table_info(kb_keys)")
+        if !columns.contains(where: { $0.column("name")?.string == "origin" }) {
+            _ = try await connection.query("ALTER TABLE kb_keys ADD COLUMN origin TEXT")
+        }
+        // An owner's version records its name in the same statement as the insert.
+        _ = try await connection.query(
+            """
+            CREATE TRIGGER IF NOT EXISTS kb_keys_owner_name AFTER INSERT ON kb_keys WHEN NEW.origin = 'owner'
+            BEGIN INSERT OR IGNORE INTO kb_owner_names (name) VALUES (NEW.name); END
+            """
+        )
     }
 
     /// Run `sql` as is (tests: prove the audit table refuses changes).
@@ -70,20 +85,36 @@ public final class SQLiteKeyBrokerStore: KeyBrokerStore {
         try await keyVersions.change { try await insert(version, created: created) }
     }
 
+    /// One statement checks and inserts (SQLite runs it atomically; a trigger records an owner's name): a deleted
+    /// name, a name an owner holds (or held), and for an owner's version any name with versions are refused. Queries
+    /// from concurrent tasks interleave on the connection, so the check can't be a query of its own.
     private func insert(_ version: StoredKeyVersion, created: Date) async throws -> Bool {
-        let deleted = try await connection.query(
-            "SELECT 1 FROM kb_keys WHERE name = ? AND deleted IS NOT NULL LIMIT 1",
-            [.text(version.name)]
-        )
-        guard deleted.isEmpty else { return false }
-        _ = try await connection.query(
-            "INSERT INTO kb_keys (name, version, record, created, deleted) VALUES (?, ?, ?, ?, NULL)",
+        let origin = version.attributes.origin
+        let inserted = try await connection.query(
+            """
+            INSERT INTO kb_keys (name, version, record, created, deleted, origin) SELECT ?1, ?2, ?3, ?4, NULL, ?5
+            WHERE NOT EXISTS (SELECT 1 FROM kb_keys WHERE name = ?1 AND deleted IS NOT NULL)
+            AND NOT EXISTS (SELECT 1 FROM kb_owner_names WHERE name = ?1)
+            """
+                + (origin == .owner ? " AND NOT EXISTS (SELECT 1 FROM kb_keys WHERE name = ?1)" : "")
+                + " RETURNING seq",
             [
                 .text(version.name), .text(version.version), .text(try Self.encode(version)),
-                .float(created.timeIntervalSince1970),
+                .float(created.timeIntervalSince1970), Self.optional(origin?.rawValue),
             ]
         )
-        return true
+        guard inserted.isEmpty else { return true }
+        // Refused: say why (an owner's name first: even deleted or purged, it takes no other version).
+        let reasons = try await connection.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM kb_owner_names WHERE name = ?1) AS owned,
+            EXISTS (SELECT 1 FROM kb_keys WHERE name = ?1 AND deleted IS NOT NULL) AS deleted
+            """,
+            [.text(version.name)]
+        )
+        if reasons.first?.column("owned")?.integer == 1 { throw KeyNameRefusal.ownedByImporter }
+        if reasons.first?.column("deleted")?.integer == 1 { return false }
+        throw KeyNameRefusal.inUse
     }
 
     public func version(name: String, version: String) async throws -> StoredKeyVersion? {
