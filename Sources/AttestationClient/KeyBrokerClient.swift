@@ -165,6 +165,17 @@ public struct KeyBrokerClient: Sendable {
         try await call(KeyBrokerAuditLog.self, .GET, "audit", query: [URLQueryItem(name: "top", value: String(top))])
     }
 
+    /// `GET /audit/refusals`: the newest `top` counts of anonymous release refusals (per minute, key and code),
+    /// newest first.
+    public func refusals(top: Int = 100) async throws -> KeyBrokerRefusalLog {
+        try await call(
+            KeyBrokerRefusalLog.self,
+            .GET,
+            "audit/refusals",
+            query: [URLQueryItem(name: "top", value: String(top))]
+        )
+    }
+
     /// `POST /replicas/join`: a newcomer's token and key, answered with the keyring wrapped to it.
     public func join(_ request: ReplicaJoinRequest) async throws -> ReplicaJoinGrant {
         try await call(ReplicaJoinGrant.self, .POST, "replicas/join", body: request)

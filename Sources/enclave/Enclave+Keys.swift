@@ -12,7 +12,7 @@ extension EnclaveCommand {
             abstract: "Manage keys in the key broker and encrypt files under them.",
             subcommands: [
                 Create.self, Import.self, List.self, Show.self, Rotate.self, Delete.self, Release.self,
-                Encrypt.self, Decrypt.self, Audit.self, VerifyBroker.self,
+                Encrypt.self, Decrypt.self, Audit.self, Refusals.self, VerifyBroker.self,
             ]
         )
     }
@@ -111,9 +111,25 @@ extension EnclaveCommand.Keys {
         @Argument var name: String
         @Option(help: "A version (default: the newest).") var version: String?
         @Flag(help: "List the versions instead.") var versions = false
+        @Flag(
+            help: """
+                Print only the RFC 7638 thumbprint of the key's public part (RSA, EC): hand it to those who encrypt \
+                to your key (keys encrypt --expect-thumbprint).
+                """
+        )
+        var thumbprint = false
+        func validate() throws {
+            if thumbprint, versions { throw ValidationError("--thumbprint shows one version: leave out --versions") }
+        }
         func run() async throws {
             let client = try options.client()
-            if versions {
+            if thumbprint {
+                let bundle = try await client.key(name: name, version: version)
+                guard let value = KeyBrokerClient.jwkThumbprint(bundle.key) else {
+                    throw RuntimeFailure(message: "\(name) is an \(bundle.key.kty) key: it has no public part")
+                }
+                print(value)
+            } else if versions {
                 try printJSON(try await client.versions(name: name))
             } else {
                 try printJSON(try await client.key(name: name, version: version))
@@ -131,6 +147,53 @@ extension EnclaveCommand.Keys {
             guard (1...1000).contains(top) else { throw ValidationError("--top is 1 to 1000") }
         }
         func run() async throws { try printJSON(try await options.client().audit(top: top)) }
+    }
+
+    struct Refusals: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Print the broker's counts of anonymous release refusals (per minute, key and code), newest first.",
+            discussion: """
+                A release refused before the broker enclave verified its token (an unknown key, a disabled key, a \
+                token that does not verify) is counted, not audited one by one. One row a minute, key and code: \
+                the minute (UTC), the count, the key ("-": a bad or unknown name) and the code.
+                """
+        )
+        @OptionGroup var options: BrokerOptions
+        @Option(help: "How many rows (1-10000).") var top = 100
+        @Flag(help: "Print the broker's JSON answer instead.") var json = false
+        func validate() throws {
+            guard (1...10_000).contains(top) else { throw ValidationError("--top is 1 to 10000") }
+        }
+        func run() async throws {
+            let log = try await options.client().refusals(top: top)
+            if json {
+                try printJSON(log)
+                return
+            }
+            guard !log.value.isEmpty else {
+                print("no refused releases counted")
+                return
+            }
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "UTC")
+            formatter.dateFormat = "yyyy-MM-dd HH:mm"
+            let width = max(5, log.value.map { String($0.count).count }.max() ?? 0)
+            print("minute (UTC)      " + "count".leftPadded(width) + "  key  code")
+            for row in log.value {
+                let minute = formatter.string(from: Date(timeIntervalSince1970: Double(row.minute) * 60))
+                print(
+                    minute + "  " + String(row.count).leftPadded(width) + "  " + Self.printable(row.key) + "  "
+                        + Self.printable(row.code)
+                )
+            }
+        }
+
+        /// `text` with control characters shown as `?` (a key name or code is the broker's, not ours to trust).
+        static func printable(_ text: String) -> String {
+            String(text.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : Character($0) })
+        }
     }
 
     struct Rotate: AsyncParsableCommand {
@@ -191,13 +254,46 @@ extension EnclaveCommand.Keys {
         )
         @OptionGroup var options: BrokerOptions
         @Option(help: "The broker key's name.") var key: String
-        @Option(help: "The version (default: the newest).") var version: String?
+        @Option(
+            help: """
+                The version (default: the newest, refused when the name's versions differ in origin: an owner's \
+                import and the administrator's versions).
+                """
+        )
+        var version: String?
+        @Option(
+            help: """
+                The origin the key must have: owner (imported by its owner under a release policy) or \
+                administrator.
+                """
+        )
+        var expectOrigin: String?
+        @Option(
+            help: """
+                The RFC 7638 thumbprint the key's public part must have (its owner's `keys show --thumbprint`): \
+                checked on the key this command encrypts to, whoever answers for the broker.
+                """
+        )
+        var expectThumbprint: String?
         @Argument var input: String
         @Argument var output: String
 
+        func validate() throws {
+            if let expectOrigin, KeyOrigin(rawValue: expectOrigin) == nil {
+                throw ValidationError("--expect-origin is owner or administrator")
+            }
+        }
+
         func run() async throws {
             let client = try options.client()
-            let bundle = try await client.key(name: key, version: version)
+            let bundle = try await client.encryptionKey(
+                name: key,
+                version: version,
+                expecting: KeyBrokerKeyExpectation(
+                    origin: expectOrigin.flatMap { KeyOrigin(rawValue: $0) },
+                    thumbprint: expectThumbprint
+                )
+            )
             guard let kid = bundle.key.kid, let chosen = kid.split(separator: "/").last.map(String.init) else {
                 throw RuntimeFailure(message: "the broker's answer has no key identifier")
             }

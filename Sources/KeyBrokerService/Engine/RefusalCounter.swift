@@ -1,3 +1,4 @@
+internal import AttestationAPI
 internal import Foundation
 
 /// Group commit for anonymous refusal counts (``KeyBrokerRefusalCount``): counts that arrive while a write is in

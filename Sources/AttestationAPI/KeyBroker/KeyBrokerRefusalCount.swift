@@ -4,7 +4,7 @@ public import Foundation
 ///
 /// A refusal before the broker enclave (a bad or unknown key name, a disabled key, an oversize target) or one for a
 /// token the enclave did not verify comes from a client nobody has authenticated: it is counted here, in a bounded
-/// table (``KeyBrokerCore/Configuration/refusalRetention`` and ``KeyBrokerCore/Configuration/maxRefusalRecords``),
+/// table (`KeyBrokerCore.Configuration`'s `refusalRetention` and `maxRefusalRecords`),
 /// not appended to the audit log one row per request, and nothing of the unverified token is kept. Granted releases,
 /// refusals of verified tokens and administrator actions stay individual, append-only audit records.
 public struct KeyBrokerRefusalCount: Codable, Sendable, Equatable, Hashable {
@@ -32,22 +32,6 @@ public struct KeyBrokerRefusalCount: Codable, Sendable, Equatable, Hashable {
 
     /// The minute of `date`.
     public static func minute(of date: Date) -> Int64 { Int64((date.timeIntervalSince1970 / 60).rounded(.down)) }
-
-    /// `counts` with those of one minute, key and code added up (one row each, in first-seen order).
-    static func aggregated(_ counts: [KeyBrokerRefusalCount]) -> [KeyBrokerRefusalCount] {
-        var index: [KeyBrokerRefusalCount: Int] = [:]
-        var result: [KeyBrokerRefusalCount] = []
-        for count in counts {
-            let slot = KeyBrokerRefusalCount(minute: count.minute, key: count.key, code: count.code, count: 0)
-            if let at = index[slot] {
-                result[at].count += count.count
-            } else {
-                index[slot] = result.count
-                result.append(count)
-            }
-        }
-        return result
-    }
 }
 
 /// Anonymous release refusals, newest first (`GET /audit/refusals`, administrators).
