@@ -14,7 +14,7 @@ extension KeyBrokerCore {
     /// token valid and the policy satisfied. No administrator credential: the token is the credential. A grant, and
     /// a refusal of a token the enclave verified, is audited with the token's issuer, `jti` and measurement claims.
     /// An anonymous refusal — before the enclave (bad or unknown name or version, disabled key, oversize target) or
-    /// of a token the enclave did not verify — is only counted (``KeyBrokerRefusalCount``: the key's name when it
+    /// of a token the enclave did not verify — is only counted (`KeyBrokerRefusalCount`: the key's name when it
     /// exists, the code, the minute), in a bounded table: nobody authenticated can grow the append-only audit log,
     /// and nothing of an unverified token is kept.
     public func release(

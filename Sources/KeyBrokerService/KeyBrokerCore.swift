@@ -10,7 +10,7 @@ internal import Synchronization
 /// has the broker enclave (a ``BrokerEngine``) do every key operation. Errors are AttestationService's
 /// `ServiceError` (Key Vault's `{"error":{"code","message"}}` body). Every management call, every granted release and
 /// every refusal of a verified token is audited one record each; anonymous refusals (no verified token) are counted
-/// per minute, key and code in a bounded table (``KeyBrokerRefusalCount``).
+/// per minute, key and code in a bounded table (`KeyBrokerRefusalCount`).
 public final class KeyBrokerCore: Sendable {
     /// The service's configuration.
     public struct Configuration: Sendable {
@@ -20,7 +20,7 @@ public final class KeyBrokerCore: Sendable {
         public var recoverableDays: Int
         /// The most keys and versions a list answers.
         public var listLimit: Int
-        /// How long anonymous refusal counts (``KeyBrokerRefusalCount``) are kept, in seconds; 90 days by default.
+        /// How long anonymous refusal counts (`KeyBrokerRefusalCount`) are kept, in seconds; 90 days by default.
         public var refusalRetention: Double
         /// The most anonymous refusal counts kept (the newest); 1,000,000 rows (about 100 MB) by default.
         public var maxRefusalRecords: Int
@@ -180,7 +180,7 @@ public final class KeyBrokerCore: Sendable {
         }
     }
 
-    /// Counts an anonymous release refusal (``KeyBrokerRefusalCount``); a failure to count fails the request, as a
+    /// Counts an anonymous release refusal (`KeyBrokerRefusalCount`); a failure to count fails the request, as a
     /// failure to audit does.
     func countRefusal(key: String, code: String) async throws {
         do {

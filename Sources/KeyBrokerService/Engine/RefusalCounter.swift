@@ -1,7 +1,7 @@
 internal import AttestationAPI
 internal import Foundation
 
-/// Group commit for anonymous refusal counts (``KeyBrokerRefusalCount``): counts that arrive while a write is in
+/// Group commit for anonymous refusal counts (`KeyBrokerRefusalCount`): counts that arrive while a write is in
 /// flight are added up and written together in the next one, and each caller returns once its count is stored (a
 /// failed write fails every caller in it). After a write, at most once a minute, counts older than the retention
 /// and beyond the most kept are deleted: the table stays bounded however many requests arrive.

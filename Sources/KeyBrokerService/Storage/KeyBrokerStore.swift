@@ -4,7 +4,7 @@ public import Foundation
 /// Where the broker keeps wrapped keys, policies and its audit log: SQLite (``SQLiteKeyBrokerStore``) for one
 /// instance, PostgreSQL for replicas. The audit log is append-only: the protocol has no way to change or remove a
 /// record, and the stores refuse `UPDATE`/`DELETE` on it at the database level. Anonymous release refusals are not
-/// in it: they are counted per minute, key and code (``KeyBrokerRefusalCount``) in a table kept bounded.
+/// in it: they are counted per minute, key and code (`KeyBrokerRefusalCount`) in a table kept bounded.
 public protocol KeyBrokerStore: Sendable {
     /// Create the tables when missing.
     func migrate() async throws
