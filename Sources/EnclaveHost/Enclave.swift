@@ -266,34 +266,78 @@ public final class Enclave: Sendable {
     /// Make an ECALL.
     ///
     /// Runs on the caller's executor (`nonisolated(nonsending)`): a switchless call whose answer comes within the
-    /// spin never leaves it (no hop to the global executor and back); a regular call's sending and waiting run in the
-    /// channel's own async functions as before.
+    /// spin never leaves it (no hop to the global executor and back, and no async frame beyond the caller's: this
+    /// function is inlined into its caller and only a call that must wait awaits anything); a regular call's sending
+    /// and waiting run in the channel's own async functions as before.
     /// - Throws: `EnclaveError` — `callFailed` with the enclave's message when its handler threw,
     ///   `unknownCall`, `limitExceeded`, `malformedInput`, or `enclaveTerminated` when the process is gone.
+    @inlinable
     public nonisolated(nonsending) func call<C: EnclaveCall>(
         _ call: C.Type,
         _ input: C.Input
     ) async throws
         -> C.Output
     {
-        let switchlessCall = switchless != nil && isSwitchless(C.name)
-        if !switchlessCall, let (id, sent) = try beginByteBlockCall(call, input) {
+        switch try beginCall(call, input) {
+        case .answered(let result): return try decodeResult(call, result)
+        case .pending(let slot, let sequence): return try await waitForSwitchless(call, slot: slot, sequence: sequence)
+        case .regular(let argument): return try await regularCall(call, input, argument: argument)
+        }
+    }
+
+    /// How ``call(_:_:)`` goes on after ``beginCall(_:_:)`` (not generic: a generic enum would cost a metadata
+    /// lookup per call).
+    @usableFromInline
+    enum BegunCall {
+        /// Answered through the switchless ring while the caller spun: the encoded result.
+        case answered([UInt8])
+        /// Posted to the ring, not answered within the spin.
+        case pending(slot: Int, sequence: UInt64)
+        /// A regular call over the channel, with the argument when it is already encoded.
+        case regular([UInt8]?)
+    }
+
+    /// The part of ``call(_:_:)`` that needs no suspension: a switchless call up to the end of its spin.
+    @usableFromInline
+    func beginCall<C: EnclaveCall>(_ call: C.Type, _ input: C.Input) throws -> BegunCall {
+        guard let switchless, isSwitchless(C.name) else { return .regular(nil) }
+        let argument = try encoder.encode(input)
+        switch try switchless.begin(name: C.name, argument: argument) {
+        case .answered(let result): return .answered(result)
+        case .pending(let slot, let sequence): return .pending(slot: slot, sequence: sequence)
+        case .fallback: return .regular(argument)
+        }
+    }
+
+    /// Decode the result of `call`.
+    @usableFromInline
+    func decodeResult<C: EnclaveCall>(_ call: C.Type, _ result: [UInt8]) throws -> C.Output {
+        try CallCodec.decodeResult(call, result, decoder: decoder)
+    }
+
+    /// Wait for the answer to a switchless call ``beginCall(_:_:)`` left pending.
+    @usableFromInline
+    nonisolated(nonsending) func waitForSwitchless<C: EnclaveCall>(
+        _ call: C.Type,
+        slot: Int,
+        sequence: UInt64
+    ) async throws -> C.Output {
+        guard let switchless else { throw EnclaveError.unavailable("switchless calls are not enabled") }
+        let result = try await switchless.wait(slot: slot, sequence: sequence)
+        return try CallCodec.decodeResult(call, result, decoder: decoder)
+    }
+
+    /// A call over the channel; `argument` is the encoded input when the caller has it already.
+    @usableFromInline
+    nonisolated(nonsending) func regularCall<C: EnclaveCall>(
+        _ call: C.Type,
+        _ input: C.Input,
+        argument: [UInt8]?
+    ) async throws -> C.Output {
+        if argument == nil, let (id, sent) = try beginByteBlockCall(call, input) {
             return try CallCodec.decodeResult(call, try await peer.answer(to: id, sentBytes: sent), decoder: decoder)
         }
-        let argument = try encoder.encode(input)
-        if switchlessCall, let switchless {
-            // The spin runs here, with no async frame of its own; only a call left pending suspends.
-            switch try switchless.begin(name: C.name, argument: argument) {
-            case .answered(let result):
-                return try CallCodec.decodeResult(call, result, decoder: decoder)
-            case .pending(let slot, let sequence):
-                let result = try await switchless.wait(slot: slot, sequence: sequence)
-                return try CallCodec.decodeResult(call, result, decoder: decoder)
-            case .fallback:
-                break
-            }
-        }
-        let result = try await peer.call(name: C.name, argument: argument)
+        let result = try await peer.call(name: C.name, argument: try argument ?? encoder.encode(input))
         return try CallCodec.decodeResult(call, result, decoder: decoder)
     }
 

@@ -6,6 +6,9 @@ public struct ECallTable: Sendable {
     var handlers: [String: CallCodec.RawHandler] = [:]
     /// The handlers registered as synchronous, which a switchless server runs on its own thread.
     var inlineHandlers: [String: CallCodec.SyncRawHandler] = [:]
+    /// Of those, the calls that take and return `Empty`: the handler itself, which a switchless server runs without
+    /// decoding or encoding anything when the argument is the one encoding of `Empty`.
+    var emptyHandlers: [String: @Sendable () throws -> Void] = [:]
     /// The application's limit on concurrent calls: `handlers` take their permits themselves, `inlineHandlers`
     /// through `switchlessHandler(_:)`'s caller.
     var limiter: AsyncLimiter?
@@ -36,6 +39,7 @@ public struct ECallTable: Sendable {
         )
         handlers[C.name] = CallCodec.rawHandler(call, encoder: encoder, decoder: decoder, handler: handler)
         inlineHandlers[C.name] = nil
+        emptyHandlers[C.name] = nil
     }
 
     /// Serve `call` with a `handler` that does not suspend: the same as the asynchronous registration for regular
@@ -65,6 +69,9 @@ public struct ECallTable: Sendable {
                 _ = try handler(unsafeBitCast(Empty(), to: C.Input.self))
                 return BinaryEncoder.emptyEncoding
             }
+            emptyHandlers[C.name] = { _ = try handler(unsafeBitCast(Empty(), to: C.Input.self)) }
+        } else {
+            emptyHandlers[C.name] = nil
         }
         handlers[C.name] = { [inline] bytes in try inline(bytes) }
         inlineHandlers[C.name] = inline
@@ -74,7 +81,12 @@ public struct ECallTable: Sendable {
     /// the limit's permits when it was registered so.
     func switchlessHandler(_ name: String) -> SwitchlessServer.Handler? {
         guard let handler = handlers[name] else { return nil }
-        return SwitchlessServer.Handler(handler, inline: inlineHandlers[name], limiter: limiter)
+        return SwitchlessServer.Handler(
+            handler,
+            inline: inlineHandlers[name],
+            empty: emptyHandlers[name],
+            limiter: limiter
+        )
     }
 
     /// The names of the registered calls.

@@ -140,15 +140,10 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
     /// Call through the ring: `prefix` (the call name's prefix) then `argument` form the request. Returns the
     /// encoded result, or `nil` when the call must go over the regular channel (no free slot, or too large).
     package nonisolated(nonsending) func call(prefix: [UInt8], argument: [UInt8]) async throws -> [UInt8]? {
-        guard
-            let posted = try post(
-                .request,
-                count: prefix.count + argument.count,
-                write: { slot in
-                    ring.copyIn(slot, prefix, argument)
-                }
-            )
-        else { return nil }
+        let posted = try prefix.withUnsafeBytes { prefix in
+            try argument.withUnsafeBytes { argument in try post(.request, prefix, argument) }
+        }
+        guard let posted else { return nil }
         if let answer = try spin(posted) { return answer }
         return try await sleep(slot: posted.slot, sequence: posted.sequence)
     }
@@ -177,22 +172,26 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
     /// ``call(name:argument:)`` up to the end of its spin, without an async frame: a caller that gets `.pending`
     /// must then `wait` for that slot and sequence.
     package func begin(name: String, argument: [UInt8]) throws -> Begun {
-        var name = name
-        let posted = try name.withUTF8 { utf8 in
-            var head = (UInt64(0), UInt8(0))  // the name's length as a varint: at most 10 bytes
-            let headCount = withUnsafeMutableBytes(of: &head) { Varint.write(UInt64(utf8.count), into: $0) }
-            let total = headCount + utf8.count + argument.count
-            return try post(.request, count: total) { slot in
-                withUnsafeBytes(of: head) {
-                    ring.copyIn(slot, at: 0, UnsafeRawBufferPointer(rebasing: $0[..<headCount]))
-                }
-                ring.copyIn(slot, at: headCount, UnsafeRawBufferPointer(utf8))
-                argument.withUnsafeBytes { ring.copyIn(slot, at: headCount + utf8.count, $0) }
-            }
-        }
+        // A native string's bytes in place (no copy of the string); any other string through a copy of its bytes.
+        let posted =
+            try name.utf8.withContiguousStorageIfAvailable { utf8 in
+                try post(name: UnsafeRawBufferPointer(utf8), argument: argument)
+            } ?? Array(name.utf8).withUnsafeBytes { utf8 in try post(name: utf8, argument: argument) }
         guard let posted else { return .fallback }
         if let answer = try spin(posted) { return .answered(answer) }
         return .pending(slot: posted.slot, sequence: posted.sequence)
+    }
+
+    /// Post a request for the call named by the UTF-8 bytes `name` with the encoded `argument`.
+    @inline(__always)
+    private func post(name: UnsafeRawBufferPointer, argument: [UInt8]) throws -> Posted? {
+        var head = (UInt64(0), UInt8(0))  // the name's length as a varint: at most 10 bytes
+        let headCount = withUnsafeMutableBytes(of: &head) { Varint.write(UInt64(name.count), into: $0) }
+        return try withUnsafeBytes(of: head) { head in
+            try argument.withUnsafeBytes { argument in
+                try post(.request, UnsafeRawBufferPointer(rebasing: head[..<headCount]), name, argument)
+            }
+        }
     }
 
     /// Suspend until the answer to a call ``begin(name:argument:)`` left pending comes.
@@ -212,20 +211,27 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
 
     /// ``ping(_:)`` up to the end of its spin, without an async frame (as ``begin(name:argument:)``).
     package func beginPing(_ payload: [UInt8]) throws -> Begun {
-        guard let posted = try post(.ping, count: payload.count, write: { slot in ring.copyIn(slot, payload) }) else {
-            return .fallback
-        }
+        guard let posted = try payload.withUnsafeBytes({ try post(.ping, $0) }) else { return .fallback }
         if let answer = try spin(posted) { return .answered(answer) }
         return .pending(slot: posted.slot, sequence: posted.sequence)
     }
 
-    /// Claim a free slot, `write` the request's `count` bytes into it and post it as `kind`; `nil` when the call
-    /// must take the channel.
+    /// A posted request: its slot and sequence, and the CPU the caller ran on when it posted (advice).
+    private struct Posted {
+        var slot: Int
+        var sequence: UInt64
+        var cpu: Int32
+    }
+
+    /// Claim a free slot, write the request (`first`, `second` and `third` one after the other) into it and post it
+    /// as `kind`; `nil` when the call must take the channel.
     private func post(
         _ kind: SwitchlessRing.State,
-        count: Int,
-        write: (Int) -> Void
-    ) throws -> (slot: Int, sequence: UInt64)? {
+        _ first: UnsafeRawBufferPointer,
+        _ second: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
+        _ third: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
+    ) throws -> Posted? {
+        let count = first.count + second.count + third.count
         guard count <= ring.capacity else {
             state.withLock { $0.counters.fallback += 1 }
             return nil
@@ -264,7 +270,9 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
         // µs per call). Hence the CPU is read here, not between the header and the state.
         let cpu = ek_current_cpu()
         let stateWord = ring.slotWord(slot, SwitchlessRing.stateOffset)
-        write(slot)
+        ring.copyIn(slot, at: 0, first)
+        ring.copyIn(slot, at: first.count, second)
+        ring.copyIn(slot, at: first.count + second.count, third)
         ring.storeHeader(slot, length: count, sequence: sequence)
         ring.publishCPU(SwitchlessRing.hostCPUOffset, slot: slot, cpu: cpu)
         // The state publishes the request (release: the data, length and sequence above happen before the server's
@@ -276,17 +284,18 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
         if ek_atomic_load32(ring.slotWord(slot, SwitchlessRing.workerSleepingOffset)) != 0 {
             _ = ek_futex_wake(stateWord, 1)
         }
-        return (slot, sequence)
+        return Posted(slot: slot, sequence: sequence, cpu: cpu)
     }
 
     /// Spin for the answer to `posted` on this thread (no suspension, no async frame when the answer comes within
     /// the spin; callers then sleep) for at most the spin time: busy while the server runs on another CPU,
     /// yielding while it shares this one (or this process may use only one CPU, or has servers of its own awake
     /// that may need this CPU), so that it can run. `nil`: no answer yet (or the ring closed).
-    private func spin(_ posted: (slot: Int, sequence: UInt64)) throws -> [UInt8]? {
-        let (slot, sequence) = posted
+    private func spin(_ posted: Posted) throws -> [UInt8]? {
+        let slot = posted.slot
+        let sequence = posted.sequence
         let stateWord = ring.slotWord(slot, SwitchlessRing.stateOffset)
-        var yielding = mustYield(slot)
+        var yielding = mustYield(slot, cpu: posted.cpu)
         // Counted while spinning (not while asleep): this process's servers yield meanwhile. A caller that yields
         // (a server of this process may need its CPU) says so at once; a busy one only past its first looks.
         var counted = yielding
@@ -338,8 +347,8 @@ package final class SwitchlessCaller: @unchecked Sendable {  // unchecked: mutab
     }
 
     /// Whether a caller waiting on `slot` yields the CPU between looks instead of busy-spinning.
-    private func mustYield(_ slot: Int) -> Bool {
-        !busySpin || ring.sharesCPU(with: SwitchlessRing.workerCPUOffset, slot: slot)
+    private func mustYield(_ slot: Int, cpu: Int32? = nil) -> Bool {
+        !busySpin || ring.sharesCPU(with: SwitchlessRing.workerCPUOffset, slot: slot, cpu: cpu)
             || SwitchlessServer.othersAwake()
     }
 

@@ -396,9 +396,10 @@ package struct SwitchlessRing: @unchecked Sendable {  // unchecked: a raw mappin
     }
 
     /// Whether the other side last ran on this thread's CPU (read from `word`, which it writes): then spinning
-    /// only keeps it from running, and a waiter yields instead. Advice only.
-    package func sharesCPU(with word: Int, slot: Int) -> Bool {
-        let mine = ek_current_cpu()
+    /// only keeps it from running, and a waiter yields instead. Advice only. `cpu`: this thread's CPU when the
+    /// caller has just read it.
+    package func sharesCPU(with word: Int, slot: Int, cpu: Int32? = nil) -> Bool {
+        let mine = cpu ?? ek_current_cpu()
         return mine >= 0 && UInt32(truncatingIfNeeded: mine) == ek_atomic_load32_relaxed(slotWord(slot, word))
     }
 

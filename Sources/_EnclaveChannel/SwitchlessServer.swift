@@ -29,17 +29,80 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
         /// Runs the call on the server's thread without a task, when set and ``limiter`` has a free permit (else
         /// ``run`` runs it).
         package var runInline: CallCodec.SyncRawHandler?
-        /// The limit on concurrent calls ``runInline`` takes a permit of (``run`` takes its own).
+        /// The limit on concurrent calls ``runInline`` and ``runEmpty`` take a permit of (``run`` takes its own).
         package var limiter: AsyncLimiter?
+        /// For a call that takes and returns `Empty` with a synchronous handler: the handler itself, run when the
+        /// argument is the one encoding of `Empty` (any other bytes take ``runInline``, which refuses them). The
+        /// server then answers the one encoding of `Empty` without building an array on either side.
+        package var runEmpty: (@Sendable () throws -> Void)?
 
         package init(
             _ run: @escaping CallCodec.RawHandler,
             inline: CallCodec.SyncRawHandler? = nil,
+            empty: (@Sendable () throws -> Void)? = nil,
             limiter: AsyncLimiter? = nil
         ) {
             self.run = run
             self.runInline = inline
+            self.runEmpty = empty
             self.limiter = limiter
+        }
+    }
+
+    /// A call name the server resolved, and its handler: kept for the server's life (``HandlerCache``).
+    private final class Entry {
+        let name: [UInt8]
+        let handler: Handler
+
+        init(name: [UInt8], handler: Handler) {
+            self.name = name
+            self.handler = handler
+        }
+    }
+
+    /// The names a server resolved, at most ``cacheLimit``. Entries are held unmanaged (retained once, released
+    /// with the cache) so that finding one costs no reference counting on the call's path.
+    private final class HandlerCache {
+        // Unchecked exclusivity: only the server's thread touches its cache, one access at a time.
+        @exclusivity(unchecked) private(set) var entries: [Unmanaged<Entry>] = []
+        /// The entry the last request named: looked at first.
+        @exclusivity(unchecked) var last = 0
+
+        /// Remember `handler` for `name`; a full cache forgets the entry after the last one used. Returns the index.
+        func add(name: [UInt8], handler: Handler) -> Int {
+            let entry = Unmanaged.passRetained(Entry(name: name, handler: handler))
+            guard entries.count >= SwitchlessServer.cacheLimit else {
+                entries.append(entry)
+                last = entries.count - 1
+                return last
+            }
+            let victim = (last + 1) % entries.count
+            entries[victim].release()
+            entries[victim] = entry
+            last = victim
+            return victim
+        }
+
+        /// The index of the entry named by the `count` bytes at `name`.
+        func index(of name: UnsafeRawPointer, count: Int) -> Int? {
+            let entries = self.entries
+            if last < entries.count, Self.matches(entries[last], name, count) { return last }
+            for index in entries.indices where index != last && Self.matches(entries[index], name, count) {
+                last = index
+                return index
+            }
+            return nil
+        }
+
+        private static func matches(_ entry: Unmanaged<Entry>, _ name: UnsafeRawPointer, _ count: Int) -> Bool {
+            entry._withUnsafeGuaranteedRef { entry in
+                entry.name.count == count
+                    && (count == 0 || entry.name.withUnsafeBytes { memcmp($0.baseAddress!, name, count) == 0 })
+            }
+        }
+
+        deinit {
+            for entry in entries { entry.release() }
         }
     }
     /// The handler of a call name, or the error that answers the call (`unknownCall`).
@@ -204,7 +267,7 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
         let sleepingWord = ring.slotWord(slot, SwitchlessRing.workerSleepingOffset)
         let spin = UInt64(ring.workerSpinMicroseconds) * 1000
         let busySpin = ProcessInfo.processInfo.activeProcessorCount > 1
-        var cache: [(name: [UInt8], handler: Handler)] = []
+        let cache = HandlerCache()
         // The copy of each request, reused: a request costs no allocation once the buffer has grown to it.
         var request: [UInt8] = []
         // When the server last served (or woke), read from the clock only once it has spun 64 times without a
@@ -218,7 +281,7 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
             // Relaxed: only a look; `serveInline` takes the snapshot (with acquire) that everything read depends on.
             let observed = ek_atomic_load32_relaxed(stateWord)
             if observed == SwitchlessRing.State.request.rawValue || observed == SwitchlessRing.State.ping.rawValue {
-                if let pending = serveInline(cache: &cache, request: &request) {
+                if let pending = serveInline(cache: cache, request: &request) {
                     await serve(pending)
                 }
                 idleSince = nil
@@ -273,7 +336,7 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
     /// Serve the request in the slot on this thread, without a task: check and copy it (into `request`), find its
     /// handler and, when the handler runs inline and a permit is free, run it and write the answer. Returns the
     /// request when its handler must run in the serving task instead.
-    private func serveInline(cache: inout [(name: [UInt8], handler: Handler)], request: inout [UInt8]) -> Pending? {
+    private func serveInline(cache: HandlerCache, request: inout [UInt8]) -> Pending? {
         let snapshot = ring.snapshot(slot)
         let length: Int
         switch SwitchlessRing.checkRequest(snapshot, capacity: ring.capacity) {
@@ -290,18 +353,39 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
             return nil
         }
         do {
-            let (handler, argument) = try lookUp(request, cache: &cache)
-            if let inline = handler.runInline, handler.limiter?.tryAcquire() ?? true {
-                defer { handler.limiter?.release() }
-                let answer = try inline(request[argument])
-                finish(sequence: snapshot.sequence, answer, .response)
-                return nil
+            let (index, argument) = try lookUp(request, cache: cache)
+            // The entry stays in the cache (retained) for the server's life: borrowed here, not retained.
+            return try cache.entries[index]._withUnsafeGuaranteedRef { entry throws -> Pending? in
+                if entry.handler.runEmpty != nil, Self.isEmptyEncoding(request, argument) {
+                    if entry.handler.limiter?.tryAcquire() ?? true {
+                        defer { entry.handler.limiter?.release() }
+                        try entry.handler.runEmpty!()
+                        publishEmpty(sequence: snapshot.sequence)
+                        return nil
+                    }
+                } else if entry.handler.runInline != nil, entry.handler.limiter?.tryAcquire() ?? true {
+                    defer { entry.handler.limiter?.release() }
+                    let answer = try entry.handler.runInline!(request[argument])
+                    finish(sequence: snapshot.sequence, answer, .response)
+                    return nil
+                }
+                return Pending(
+                    sequence: snapshot.sequence,
+                    run: entry.handler.run,
+                    request: request,
+                    argument: argument
+                )
             }
-            return Pending(sequence: snapshot.sequence, run: handler.run, request: request, argument: argument)
         } catch {
             finish(sequence: snapshot.sequence, RPCPeer.errorPayload(error, name: Self.name(in: request)), .error)
             return nil
         }
+    }
+
+    /// Whether `request[argument]` is the one encoding of `Empty` (`[1, 0]`).
+    @inline(__always)
+    private static func isEmptyEncoding(_ request: [UInt8], _ argument: Range<Int>) -> Bool {
+        argument.count == 2 && request[argument.lowerBound] == 1 && request[argument.lowerBound + 1] == 0
     }
 
     /// Run `pending`'s handler in this task (jobs for this executor run on this thread meanwhile) and write its
@@ -323,18 +407,32 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
     /// Write the answer to request `sequence` into the slot (an error when it does not fit) and wake a waiting
     /// caller.
     private func finish(sequence: UInt64, _ answer: [UInt8], _ state: SwitchlessRing.State) {
-        var answer = answer
-        var state = state
-        if answer.count > ring.capacity {
-            answer = RPCPeer.errorPayload(
+        guard answer.count <= ring.capacity else {
+            let error = RPCPeer.errorPayload(
                 EnclaveError.limitExceeded(
                     "result of \(answer.count) bytes exceeds the \(ring.capacity)-byte switchless slot"
                 )
             )
-            state = .error
+            ring.copyIn(slot, error)
+            publish(sequence: sequence, length: error.count, .error)
+            return
         }
         ring.copyIn(slot, answer)
-        ring.storeHeader(slot, length: answer.count, sequence: sequence)
+        publish(sequence: sequence, length: answer.count, state)
+    }
+
+    /// Answer request `sequence` with the one encoding of `Empty`, written straight into the slot.
+    private func publishEmpty(sequence: UInt64) {
+        let data = ring.data(slot)
+        data.storeBytes(of: 1, as: UInt8.self)
+        data.storeBytes(of: 0, toByteOffset: 1, as: UInt8.self)
+        publish(sequence: sequence, length: 2, .response)
+    }
+
+    /// Publish the answer of `length` bytes already in the slot's data, and wake a waiting caller.
+    @inline(__always)
+    private func publish(sequence: UInt64, length: Int, _ state: SwitchlessRing.State) {
+        ring.storeHeader(slot, length: length, sequence: sequence)
         // Publishes the answer (release: its data, length and sequence happen before the caller's acquire of the
         // state). Sequentially consistent because the load of the caller's waiting flag below must not be ordered
         // before it: a sleeping caller stores that flag, then its collector loads the state (Dekker's store-load on
@@ -347,12 +445,9 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
         }
     }
 
-    /// The handler of the call in `request` (a copy: the name's length and bytes, then the argument) and where its
-    /// argument lies. A name is resolved once, then found by its bytes.
-    private func lookUp(
-        _ request: [UInt8],
-        cache: inout [(name: [UInt8], handler: Handler)]
-    ) throws -> (Handler, Range<Int>) {
+    /// The cache index of the handler of the call in `request` (a copy: the name's length and bytes, then the
+    /// argument) and where its argument lies. A name is resolved once, then found by its bytes.
+    private func lookUp(_ request: [UInt8], cache: HandlerCache) throws -> (Int, Range<Int>) {
         var position = 0
         let length = try Varint.readLength(
             request[...],
@@ -365,16 +460,9 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
         }
         let name = position..<position + length
         let argument = name.upperBound..<request.count
-        let known = request.withUnsafeBytes { bytes -> Handler? in
+        let known = request.withUnsafeBytes { bytes -> Int? in
             guard let base = bytes.baseAddress else { return nil }
-            let candidate = base + name.lowerBound
-            for entry in cache where entry.name.count == length {
-                let same = entry.name.withUnsafeBytes { known in
-                    length == 0 || memcmp(known.baseAddress!, candidate, length) == 0
-                }
-                if same { return entry.handler }
-            }
-            return nil
+            return cache.index(of: base + name.lowerBound, count: length)
         }
         if let known { return (known, argument) }
         guard let text = String(validating: request[name], as: UTF8.self) else {
@@ -383,9 +471,7 @@ package final class SwitchlessServer: TaskExecutor, @unchecked Sendable {  // un
         guard !text.hasPrefix(LaunchProtocol.reservedPrefix) else {
             throw EnclaveError.unknownCall("\(text) is not served switchless")
         }
-        let handler = try resolve(text)
-        if cache.count < Self.cacheLimit { cache.append((Array(request[name]), handler)) }
-        return (handler, argument)
+        return (cache.add(name: Array(request[name]), handler: try resolve(text)), argument)
     }
 
     /// The call name in a request payload, for error messages (`nil` when it does not parse).

@@ -520,7 +520,7 @@ struct Row {
     var median: Double
     var p99: Double
 
-    typealias Operation = (name: String, every: Int, body: () async throws -> Void)
+    typealias Operation = (name: String, every: Int, body: nonisolated(nonsending) () async throws -> Void)
 
     init(name: String, samples: [Double]) {
         let sorted = samples.sorted()

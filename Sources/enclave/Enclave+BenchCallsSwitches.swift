@@ -13,7 +13,7 @@ extension EnclaveCommand.Bench.Calls {
         static func measure(
             _ enclave: Enclave,
             count: Int,
-            _ operation: () async throws -> Void
+            _ operation: nonisolated(nonsending) () async throws -> Void
         ) async throws -> Switches? {
             guard let hostBefore = CallFloor.contextSwitches(),
                 let enclaveBefore = CallFloor.contextSwitches(process: enclave.processID)
@@ -35,7 +35,7 @@ extension EnclaveCommand.Bench.Calls {
     }
 
     /// The call of `--loop KIND`.
-    static func loopOperation(_ enclave: Enclave, kind: String) throws -> () async throws -> Void {
+    static func loopOperation(_ enclave: Enclave, kind: String) throws -> nonisolated(nonsending) () async throws -> Void {
         switch kind {
         case "empty": return { _ = try await enclave.call(BenchCalls.Nothing.self, Empty()) }
         case "ocall": return { _ = try await enclave.call(BenchCalls.WithOCall.self, Empty()) }

@@ -134,6 +134,69 @@ struct SwitchlessInlineTests {
         #expect(log.all == ["inline"])
     }
 
+    /// A call that takes and returns `Empty` is answered without the codec when its argument is `[1, 0]`; any other
+    /// bytes take the general handler (which refuses them), and what the handler throws is answered as an error.
+    @Test func emptyCallsTakeTheEmptyHandlerOnlyForTheOneEncodingOfEmpty() async throws {
+        let log = Log()
+        let fails = Atomic<Bool>(false)
+        let caller = try Self.serve { name in
+            guard name == "empty" else { throw EnclaveError.unknownCall(name) }
+            return SwitchlessServer.Handler(
+                { _ in
+                    log.add("task")
+                    return [9]
+                },
+                inline: { argument in
+                    log.add("general")
+                    throw EnclaveError.malformedInput("not empty: \(Array(argument))")
+                },
+                empty: {
+                    log.add("empty")
+                    if fails.load(ordering: .relaxed) { throw EnclaveError.callFailed("empty handler failed") }
+                },
+                limiter: AsyncLimiter(limit: 1)
+            )
+        }
+        defer { caller.fail(with: .unavailable("test over")) }
+        #expect(try await caller.call(name: "empty", argument: [1, 0]) == [1, 0])
+        for other: [UInt8] in [[], [1], [0, 0], [1, 1], [1, 0, 0], [2, 0]] {
+            let refused = await #expect(throws: EnclaveError.self) {
+                try await caller.call(name: "empty", argument: other)
+            }
+            #expect(refused?.code == .malformedInput)
+        }
+        fails.store(true, ordering: .relaxed)
+        let failed = await #expect(throws: EnclaveError.self) { try await caller.call(name: "empty", argument: [1, 0]) }
+        #expect(failed?.reason.contains("empty handler failed") == true)
+        fails.store(false, ordering: .relaxed)
+        #expect(try await caller.call(name: "empty", argument: [1, 0]) == [1, 0])
+        #expect(log.all == ["empty"] + Array(repeating: "general", count: 6) + ["empty", "empty"])
+        #expect(caller.counters.corrupt == 0)
+    }
+
+    /// More call names than the server remembers: each call still runs its own handler (a forgotten name is resolved
+    /// again), and a name called again and again is resolved once.
+    @Test func namesBeyondTheCacheStillReachTheirOwnHandlers() async throws {
+        let resolved = Mutex<[String: Int]>([:])
+        let caller = try Self.serve { name in
+            resolved.withLock { $0[name, default: 0] += 1 }
+            let tag = Array(name.utf8)
+            return SwitchlessServer.Handler({ _ in tag }, inline: { _ in tag })
+        }
+        defer { caller.fail(with: .unavailable("test over")) }
+        let names = (0..<40).map { "call-\($0)" }
+        for round in 0..<3 {
+            for name in names {
+                #expect(try await caller.call(name: name, argument: [UInt8(round)]) == Array(name.utf8))
+            }
+        }
+        for _ in 0..<50 { #expect(try await caller.call(name: "steady", argument: []) == Array("steady".utf8)) }
+        let counts = resolved.withLock { $0 }
+        #expect(counts["steady"] == 1)
+        #expect(names.allSatisfy { (counts[$0] ?? 0) >= 1 && (counts[$0] ?? 0) <= 3 })
+        #expect(caller.counters.corrupt == 0)
+    }
+
     @Test func twoByteAnswersAreCopiedExactly() throws {
         let (ring, fd) = try SwitchlessRing.create(slots: 1, capacity: 8192, workerSpinMicroseconds: 0)
         close(fd)
