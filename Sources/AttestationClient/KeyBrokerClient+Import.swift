@@ -144,7 +144,9 @@ extension KeyBrokerClient {
     ///   - allowAdminUnwrap: with a release policy, whether the key keeps `unwrapKey` and `decrypt`, so that the
     ///     broker's administrator can unwrap data keys with it inside the broker (`POST …/unwrapkey`). Off by
     ///     default: the release policy is then the only way to the data keys it protects.
-    /// - Throws: ``AttestationClient/Failure`` — an ``ImportRefusal`` code, or the broker's (`ImportRefused`, …).
+    /// - Throws: ``AttestationClient/Failure`` — an ``ImportRefusal`` code, or the broker's (`ImportRefused`, …;
+    ///   with a release policy, `KeyNameInUse` or `KeyOwnedByImporter` for a name that has or had versions: an owner's
+    ///   key goes under a name of its own).
     public func importKey(
         name: String,
         material: KeyImportMaterial,

@@ -52,9 +52,15 @@ public struct TokenVerifier: Sendable {
     ///
     /// Each ECDSA or RSA key with a `kid` verifies with its `alg` when the JWKS states one (and nothing when that is
     /// not allowed), otherwise with every allowed algorithm that fits it. Other keys are left out.
-    /// - Throws: ``Failure`` when the JWKS does not parse, has a key whose `alg` does not fit its type or curve, two
-    ///   keys with the same `kid` for the same algorithm, or no key that verifies an allowed algorithm; JWTKit's error
-    ///   for a key it cannot load.
+    ///
+    /// A key may be given by its members (`n` and `e`; `crv`, `x` and `y`), by a certificate chain (`x5c`, whose
+    /// first certificate holds the key: Microsoft Azure Attestation's `/certs` states only `kid`, `kty` and `x5c`),
+    /// or both, which must then agree. The chain is not validated and adds no trust: the JWKS is trusted because of
+    /// how it was fetched or given.
+    /// - Throws: ``Failure`` when the JWKS does not parse, has a key whose `alg` does not fit its type or curve, a
+    ///   key whose `x5c` is not base64 DER certificates, holds another key than its `kty` or differs from the members
+    ///   it states, two keys with the same `kid` for the same algorithm, or no key that verifies an allowed algorithm;
+    ///   JWTKit's error for a key it cannot load.
     public init(
         jwks json: String,
         issuer: String,
@@ -62,19 +68,24 @@ public struct TokenVerifier: Sendable {
         clockSkew: TimeInterval = 60
     ) async throws {
         let set: JWKS
+        let chains: CertificateChains
         do {
             set = try JSONDecoder().decode(JWKS.self, from: Data(json.utf8))
+            chains = try JSONDecoder().decode(CertificateChains.self, from: Data(json.utf8))
         } catch {
             throw Failure(reason: "the JWKS does not parse: \(error)")
         }
+        guard chains.keys.count == set.keys.count else { throw Failure(reason: "the JWKS does not parse") }
         self.allowedAlgorithms = allowedAlgorithms.subtracting(["none", "HS256", "HS384", "HS512"])
         self.issuer = issuer
         self.clockSkew = min(max(0, clockSkew), 300)
         var keys: [String: [String: JWTKeyCollection]] = [:]
-        for key in set.keys {
-            guard let kid = key.keyIdentifier?.string, key.keyType == .ecdsa || key.keyType == .rsa else {
+        for (index, stated) in set.keys.enumerated() {
+            guard let kid = stated.keyIdentifier?.string, stated.keyType == .ecdsa || stated.keyType == .rsa else {
                 continue
             }
+            // A key with a certificate chain: its public key is the first certificate's (MAA states only `x5c`).
+            let key = try chains.keys[index].x5c.map { try Self.key(stated, certifiedBy: $0, kid: kid) } ?? stated
             var algorithms = keys[kid] ?? [:]
             for algorithm in try Self.algorithms(of: key, kid: kid).intersection(self.allowedAlgorithms).sorted() {
                 guard algorithms[algorithm] == nil else {

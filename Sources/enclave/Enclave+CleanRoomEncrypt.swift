@@ -28,7 +28,13 @@ extension EnclaveCommand.CleanRoomCLI {
                 """
         )
 
-        @Option(help: "Import a fresh data key into the key broker under this name (released only to the clean room).")
+        @Option(
+            help: """
+                Import a fresh data key into the key broker under this name (released only to the clean room). A \
+                new name for each encryption: the name of a key its owner imported holds that one key \
+                (KeyOwnedByImporter).
+                """
+        )
         var key: String?
 
         @Option(help: "Offline: a file holding the data key, exactly 32 raw bytes (`-` for standard input).")
