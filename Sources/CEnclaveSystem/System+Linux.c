@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
+#include <linux/capability.h>
 #include <linux/futex.h>
 #include <time.h>
 #include <stdio.h>
@@ -267,14 +268,121 @@ static const char *step_name(char code) {
     case 'c': return "close fds";
     case 'r': return "setrlimit";
     case 'n': return "no_new_privs";
+    case 'l': return "landlock";
+    case 'p': return "drop capabilities";
     case 'x': return "execveat";
     case 's': return "setsid";
     default: return "spawn";
     }
 }
 
+// MARK: Landlock, without relying on the build machine's <linux/landlock.h> (which may predate the kernel's ABI)
+
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444  // the same number on every architecture
+#endif
+#ifndef SYS_landlock_add_rule
+#define SYS_landlock_add_rule 445
+#endif
+#ifndef SYS_landlock_restrict_self
+#define SYS_landlock_restrict_self 446
+#endif
+#define EK_LANDLOCK_CREATE_RULESET_VERSION (1U << 0)
+#define EK_LANDLOCK_RULE_PATH_BENEATH 1
+#define EK_LANDLOCK_FS_EXECUTE (1ULL << 0)
+#define EK_LANDLOCK_FS_WRITE_FILE (1ULL << 1)
+#define EK_LANDLOCK_FS_READ_FILE (1ULL << 2)
+#define EK_LANDLOCK_FS_V1 ((1ULL << 13) - 1)  // execute … make_sym: every right of ABI 1
+#define EK_LANDLOCK_FS_REFER (1ULL << 13)     // ABI 2
+#define EK_LANDLOCK_FS_TRUNCATE (1ULL << 14)  // ABI 3
+#define EK_LANDLOCK_FS_IOCTL_DEV (1ULL << 15) // ABI 5
+#define EK_LANDLOCK_NET_TCP 3ULL              // ABI 4: bind_tcp | connect_tcp
+#define EK_LANDLOCK_SCOPES 3ULL               // ABI 6: abstract unix sockets | signals
+
+struct ek_landlock_ruleset_attr {
+    uint64_t handled_access_fs;
+    uint64_t handled_access_net;
+    uint64_t scoped;
+};
+
+struct ek_landlock_path_beneath_attr {
+    uint64_t allowed_access;
+    int32_t parent_fd;
+} __attribute__((packed));
+
+int ek_landlock_abi(void) {
+    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, EK_LANDLOCK_CREATE_RULESET_VERSION);
+    return abi < 0 ? -1 : (int)abi;
+}
+
+// Allow `access` on the file at `path` (or beneath it, for a directory). With `optional`, a missing file is no error.
+static int landlock_allow(int ruleset, const char *path, uint64_t access, int optional) {
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0) return optional && errno == ENOENT ? 0 : -1;
+    struct ek_landlock_path_beneath_attr rule = {access, fd};
+    long result = syscall(SYS_landlock_add_rule, ruleset, EK_LANDLOCK_RULE_PATH_BENEATH, &rule, 0);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return result == 0 ? 0 : -1;
+}
+
+// Confine the calling process (the child, just before it executes the image) with Landlock: every file right the
+// kernel knows is handled, and only what an image needs to start is allowed — read and execute its interpreter and
+// libraries; read the loader's cache, /etc/localtime, files under /proc and /sys/devices/system/cpu, /dev/urandom;
+// read and write /dev/null. Nothing else, no directory listing, nothing created. No TCP, no abstract unix sockets or
+// signals outside the domain (ABI 4 and 6). Requires no_new_privs. Raw syscalls only.
+static int landlock_confine(const ek_confinement *confinement) {
+    int abi = confinement->landlock_abi;
+    struct ek_landlock_ruleset_attr attributes = {EK_LANDLOCK_FS_V1, 0, 0};
+    if (abi >= 2) attributes.handled_access_fs |= EK_LANDLOCK_FS_REFER;
+    if (abi >= 3) attributes.handled_access_fs |= EK_LANDLOCK_FS_TRUNCATE;
+    if (abi >= 5) attributes.handled_access_fs |= EK_LANDLOCK_FS_IOCTL_DEV;
+    if (abi >= 4) attributes.handled_access_net = EK_LANDLOCK_NET_TCP;
+    if (abi >= 6) attributes.scoped = EK_LANDLOCK_SCOPES;
+    int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attributes, sizeof(attributes), 0);
+    if (ruleset < 0) return -1;
+    int failed = 0;
+    const uint64_t read_execute = EK_LANDLOCK_FS_READ_FILE | EK_LANDLOCK_FS_EXECUTE;
+    for (int i = 0; i < confinement->trusted_file_count && !failed; i++)
+        failed = landlock_allow(ruleset, confinement->trusted_files[i], read_execute, 0) != 0;
+    if (!failed) failed = landlock_allow(ruleset, "/etc/ld.so.cache", EK_LANDLOCK_FS_READ_FILE, 1) != 0;
+    if (!failed) failed = landlock_allow(ruleset, "/etc/localtime", EK_LANDLOCK_FS_READ_FILE, 1) != 0;
+    // Files under /proc, not directories: the runtime reads /proc/self/maps before its filter is in place (the
+    // mappings it reports to the loader), and libdispatch, when its pool starts before then, /proc/TID/stat of its
+    // workers (and traps when it can't). Another process's private files there (environ, maps, mem, fd/…) need ptrace
+    // access, which Landlock refuses outside the domain; what they link to is checked against these rules.
+    if (!failed) failed = landlock_allow(ruleset, "/proc", EK_LANDLOCK_FS_READ_FILE, 0) != 0;
+    if (!failed) failed = landlock_allow(ruleset, "/sys/devices/system/cpu", EK_LANDLOCK_FS_READ_FILE, 1) != 0;
+    if (!failed) failed = landlock_allow(ruleset, "/dev/urandom", EK_LANDLOCK_FS_READ_FILE, 1) != 0;
+    if (!failed)
+        failed = landlock_allow(ruleset, "/dev/null", EK_LANDLOCK_FS_READ_FILE | EK_LANDLOCK_FS_WRITE_FILE, 1) != 0;
+    if (!failed) failed = syscall(SYS_landlock_restrict_self, ruleset, 0) != 0;
+    int saved = errno;
+    close(ruleset);
+    errno = saved;
+    return failed ? -1 : 0;
+}
+
+// Empty the bounding, inheritable, permitted, effective and ambient capability sets, so that the image runs without
+// a capability even when the host is root (execve as root would otherwise grant the whole bounding set). Without
+// CAP_SETPCAP (a host that is not root) the bounding set stays, and exec grants nothing: no_new_privs ignores file
+// capabilities and the ambient and inheritable sets are empty. Raw syscalls only.
+static int drop_capabilities(void) {
+    for (int capability = 0; capability < 64; capability++) {
+        if (prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) == 0) continue;
+        if (errno == EINVAL) break;  // past the kernel's last capability
+        if (errno != EPERM) return -1;
+    }
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);  // EINVAL before Linux 4.3, where there is none
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    memset(data, 0, sizeof(data));
+    return syscall(SYS_capset, &header, data) == 0 ? 0 : -1;
+}
+
 ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fds, int channel_count,
-                         int stderr_fd, uint64_t address_space_limit) {
+                         int stderr_fd, uint64_t address_space_limit, const ek_confinement *confinement) {
     ek_spawn_result result = {-1, 0, NULL};
     if (channel_count < 0 || channel_count > 8) {
         result.error = EINVAL;
@@ -345,6 +453,12 @@ ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fd
         struct rlimit no_core = {0, 0};
         setrlimit(RLIMIT_CORE, &no_core);
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(report_fd, "n");
+        if (confinement == NULL) {
+            errno = EINVAL;
+            child_fail(report_fd, "l");
+        }
+        if (confinement->landlock_abi > 0 && landlock_confine(confinement) != 0) child_fail(report_fd, "l");
+        if (drop_capabilities() != 0) child_fail(report_fd, "p");
         syscall(SYS_execveat, image, "", argv, empty_environment, AT_EMPTY_PATH);
         child_fail(report_fd, "x");
     }

@@ -49,6 +49,12 @@ public final class Enclave: Sendable {
         /// Switchless ECALLs through a call ring shared with the enclave (see ``Switchless``); `nil` (the default):
         /// every call goes over the enclave's channel.
         public var switchless: Switchless?
+        /// Simulation only, insecure: start the enclave even where the kernel offers no Landlock, so that its process
+        /// can read every file of the host's user (the simulated platform's root secret included). Off by default:
+        /// the load then fails with `sandboxFailed`. `ENCLAVEKIT_ALLOW_UNCONFINED=1` in the host's environment does
+        /// the same; each unconfined launch writes a warning to the host's standard error. Where Landlock is
+        /// available the enclave is always confined.
+        public var allowUnconfined = false
         /// Tests only: rewrites the start-up answer (the identity the loader measured) before it is sent, as a host
         /// patched to lie would. The enclave takes its identity from the platform and refuses to start when this
         /// answer disagrees.
@@ -108,7 +114,8 @@ public final class Enclave: Sendable {
     ///
     /// - Throws: `EnclaveError` — `invalidSignature` (missing, malformed or not verifying), `measurementMismatch`
     ///   (the image or a library differs from what was signed), `debugNotAllowed`, `imageUnreadable`,
-    ///   `launchFailed` or `enclaveTerminated` (it died while starting).
+    ///   `sandboxFailed` (no Landlock to confine it with, see ``Options/allowUnconfined``), `launchFailed` or
+    ///   `enclaveTerminated` (it died while starting).
     public static func load(path: String, options: Options = Options()) async throws -> Enclave {
         let signaturePath = options.signaturePath ?? path + ".sig"
         guard let signatureData = FileManager.default.contents(atPath: signaturePath) else {
@@ -162,7 +169,9 @@ public final class Enclave: Sendable {
                 arguments: [name] + options.arguments,
                 channels: [sockets.enclave, platformSockets.enclave] + (ring.map { [$0.fd] } ?? []),
                 standardError: errorPipe.write,
-                memoryLimit: config.maxMemory
+                memoryLimit: config.maxMemory,
+                trustedFiles: image.trustedFiles.map(\.path),
+                allowUnconfined: options.allowUnconfined
             )
         } catch {
             for fd in [

@@ -13,12 +13,29 @@ typedef struct ek_spawn_result {
     const char *step;
 } ek_spawn_result;
 
+/// How `ek_spawn` confines the enclave's process before it executes the image.
+typedef struct ek_confinement {
+    /// The files the image maps (its interpreter and shared libraries, as measured): readable and executable.
+    const char *const *trusted_files;
+    int trusted_file_count;
+    /// The Landlock ABI version to confine with (``ek_landlock_abi``); 0 runs the image without Landlock, which only
+    /// the host's explicit opt-out asks for.
+    int landlock_abi;
+} ek_confinement;
+
+/// The kernel's Landlock ABI version (1 or more), or -1 with errno (ENOSYS: not built in or blocked; EOPNOTSUPP:
+/// built in but not enabled at boot).
+int ek_landlock_abi(void);
+
 /// Fork a child that becomes the enclave: it keeps only `channel_fds` (renumbered to 3, 4, …) and, as its fd 2,
 /// `stderr_fd` (when >= 0; else the host's stderr), resets its signal mask, starts a new session, sets
-/// `no_new_privs` and the address-space limit, and executes the sealed image behind `image_fd` with an empty
-/// environment. Between fork and exec the child only makes raw syscalls.
+/// `no_new_privs` and the address-space limit, confines itself with Landlock as `confinement` says (it can open the
+/// trusted files, the loader's cache, `/etc/localtime`, files under `/proc` and `/sys/devices/system/cpu`,
+/// `/dev/null` and `/dev/urandom`, nothing else; no TCP, no signals or abstract sockets outside), drops every
+/// capability, and executes the sealed image behind `image_fd`
+/// with an empty environment. Between fork and exec the child only makes raw syscalls. A NULL `confinement` fails.
 ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fds, int channel_count,
-                         int stderr_fd, uint64_t address_space_limit);
+                         int stderr_fd, uint64_t address_space_limit, const ek_confinement *confinement);
 
 /// Create an anonymous, sealable, close-on-exec memory file. Returns the fd or -1 with errno.
 int ek_memfd_create(const char *name);

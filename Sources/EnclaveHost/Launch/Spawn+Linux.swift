@@ -55,26 +55,57 @@ enum Spawn {
     }
 
     /// Start the enclave process from the sealed image with `channels` as its fds 3, 4, … and `standardError` as
-    /// its fd 2.
+    /// its fd 2, confined to `trustedFiles` (the measured interpreter and libraries) as ``Confinement`` says.
+    ///
+    /// - Throws: `EnclaveError` `sandboxFailed` when the kernel has no Landlock and the host did not opt out (or the
+    ///   child could not confine itself), `launchFailed` for any other failed step.
     static func launch(
         imageFD: Int32,
         arguments: [String],
         channels: [Int32],
         standardError: Int32,
-        memoryLimit: UInt64
+        memoryLimit: UInt64,
+        trustedFiles: [String],
+        allowUnconfined: Bool
     ) throws(EnclaveError)
         -> Int32
     {
+        let landlockABI = try Confinement.landlockABI(allowUnconfined: allowUnconfined)
         var cStrings: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
         cStrings.append(nil)
-        defer { for pointer in cStrings { free(pointer) } }
+        let files: [UnsafePointer<CChar>?] = trustedFiles.map { UnsafePointer(strdup($0)) }
+        defer {
+            for pointer in cStrings { free(pointer) }
+            for pointer in files { free(UnsafeMutablePointer(mutating: pointer)) }
+        }
         var descriptors = channels
-        let result = cStrings.withUnsafeMutableBufferPointer { argv in
-            ek_spawn(imageFD, argv.baseAddress, &descriptors, Int32(descriptors.count), standardError, memoryLimit)
+        let result = files.withUnsafeBufferPointer { files in
+            var confinement = ek_confinement(
+                trusted_files: files.baseAddress,
+                trusted_file_count: Int32(files.count),
+                landlock_abi: landlockABI
+            )
+            return cStrings.withUnsafeMutableBufferPointer { argv in
+                ek_spawn(
+                    imageFD,
+                    argv.baseAddress,
+                    &descriptors,
+                    Int32(descriptors.count),
+                    standardError,
+                    memoryLimit,
+                    &confinement
+                )
+            }
         }
         guard result.pid > 0 else {
             let step = result.step.map { String(cString: $0) } ?? "spawn"
-            throw .launchFailed("\(step) failed: \(String(cString: strerror(result.error)))")
+            let reason = "\(step) failed: \(String(cString: strerror(result.error)))"
+            guard step != "landlock" else { throw .sandboxFailed("could not confine the enclave's process: \(reason)") }
+            throw .launchFailed(reason)
+        }
+        if landlockABI == 0 {
+            let warning = Array(Confinement.unconfinedWarning(pid: result.pid, name: arguments.first ?? "?").utf8)
+            _ = warning.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
         }
         return result.pid
     }

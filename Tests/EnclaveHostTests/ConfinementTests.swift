@@ -1,0 +1,145 @@
+import Crypto
+import EnclaveHost
+import Foundation
+import Synchronization
+import TestInterface
+import Testing
+
+/// The loader confines the enclave's process before it executes the image: an image that never calls the runtime
+/// (so never installs the runtime's seccomp filter) can read what it needs to start and nothing else — in particular
+/// not the simulated platform's root secret, from which every sealing key and the quote-signing keys derive.
+@Suite("Loader confinement", .serialized)
+struct ConfinementTests {
+    /// A hostile image: a plain C program, signed by its own key and launched by an honest host, that never speaks
+    /// to the runtime. It tries each path in its arguments (`+PATH` creates the file instead of reading it), prints
+    /// what happened and its effective and bounding capabilities to standard error, and exits.
+    static let hostileSource = #"""
+        #include <errno.h>
+        #include <fcntl.h>
+        #include <stdio.h>
+        #include <string.h>
+        #include <unistd.h>
+
+        int main(int argc, char **argv) {
+            for (int i = 1; i < argc; i++) {
+                const char *path = argv[i][0] == '+' ? argv[i] + 1 : argv[i];
+                int fd = argv[i][0] == '+' ? open(path, O_WRONLY | O_CREAT | O_EXCL, 0600) : open(path, O_RDONLY);
+                if (fd < 0) {
+                    fprintf(stderr, "%s: errno %d\n", argv[i], errno);
+                    continue;
+                }
+                char buffer[4096];
+                ssize_t got = argv[i][0] == '+' ? write(fd, "x", 1) : read(fd, buffer, sizeof buffer);
+                fprintf(stderr, "%s: %zd bytes\n", argv[i], got);
+                close(fd);
+            }
+            char status[8192];
+            int fd = open("/proc/self/status", O_RDONLY);
+            ssize_t got = fd < 0 ? -1 : read(fd, status, sizeof status - 1);
+            status[got < 0 ? 0 : got] = 0;
+            for (char *line = strtok(status, "\n"); line; line = strtok(NULL, "\n"))
+                if (strncmp(line, "CapEff:", 7) == 0 || strncmp(line, "CapBnd:", 7) == 0) fprintf(stderr, "%s\n", line);
+            fprintf(stderr, "done\n");
+            return 0;
+        }
+        """#
+
+    /// Compile ``hostileSource`` with the toolchain's C compiler (the package's C targets need one; `cc` if `clang` is
+    /// not on the path) and sign it with a fresh key of the attacker's.
+    static func hostileImage() throws -> (image: String, signature: String) {
+        let directory = try Fixtures.temporaryDirectory("hostile")
+        let source = directory + "/hostile.c"
+        let image = directory + "/hostile"
+        try Data(hostileSource.utf8).write(to: URL(fileURLWithPath: source))
+        var compiled = try Fixtures.run("/usr/bin/env", ["clang", "-O1", "-o", image, source])
+        if compiled.status != 0 { compiled = try Fixtures.run("/usr/bin/env", ["cc", "-O1", "-o", image, source]) }
+        try #require(compiled.status == 0, "the hostile image did not compile: \(compiled.output)")
+        let config = EnclaveConfig(productID: 66, securityVersion: 1)
+        let measured = try EnclaveImage(path: image)
+        let body = EnclaveSignature.Body(manifest: measured.manifest(config: config), config: config)
+        let signature = try EnclaveSignature(signing: body, with: P256.Signing.PrivateKey())
+        let signaturePath = image + ".sig"
+        try Data(signature.bytes).write(to: URL(fileURLWithPath: signaturePath))
+        return (image, signaturePath)
+    }
+
+    /// Launch the hostile image through the normal loader with `arguments` on a platform of its own; the lines it
+    /// wrote to standard error (it exits, so the load itself fails).
+    static func runHostile(_ arguments: (_ platformDirectory: String) -> [String]) async throws -> [String] {
+        let signed = try hostileImage()
+        let platformDirectory = try Fixtures.temporaryDirectory("platform") + "/platform"
+        let platform = try SimulatedPlatform.open(directory: platformDirectory)
+        #expect(FileManager.default.isReadableFile(atPath: platformDirectory + "/root-secret"))
+        let lines = Mutex<[String]>([])
+        var options = Enclave.Options()
+        options.platform = platform
+        options.evidenceSource = .simulated
+        options.signaturePath = signed.signature
+        options.startTimeout = Fixtures.startTimeout
+        options.arguments = arguments(platformDirectory)
+        options.standardError = { line in lines.withLock { $0.append(line) } }
+        let outcome = await capture { try await Enclave.load(path: signed.image, options: options) }
+        if case .success(let enclave) = outcome { await enclave.terminate() }
+        // The image exits at once; its last line reaches the sink when the forwarder reads the pipe's end. A hang
+        // guard only: the loop ends as soon as the line is there.
+        let deadline = Date().addingTimeInterval(120)
+        while !lines.withLock({ $0.contains("done") }) && Date() < deadline { usleep(10_000) }
+        return lines.withLock { $0 }
+    }
+
+    /// The reviewer's attack (review 6, finding C): the image opens the platform's root secret and the other
+    /// platform files, directly and through the host's `/proc` entries. Refused: it can read what it needs to start
+    /// (its interpreter and libraries, the loader's cache, its own `/proc` files) and can create nothing.
+    @Test func hostileImageCannotReadThePlatformSecrets() async throws {
+        let host = getpid()
+        let lines = try await Self.runHostile { platform in
+            [
+                platform + "/root-secret", platform, "+" + platform + "/planted", "/etc/passwd",
+                "/proc/\(host)/root" + platform + "/root-secret", "/proc/\(host)/environ", "/proc/self/maps",
+            ]
+        }
+        let eaccess = "errno \(EACCES)"
+        #expect(lines.contains { $0.hasSuffix("/root-secret: \(eaccess)") && !$0.hasPrefix("/proc") }, "\(lines)")
+        #expect(lines.contains { $0.hasSuffix("/platform: \(eaccess)") }, "\(lines)")
+        #expect(lines.contains { $0.hasSuffix("/planted: \(eaccess)") }, "\(lines)")
+        #expect(lines.contains("/etc/passwd: \(eaccess)"), "\(lines)")
+        // The host's own view of the file system and its environment: ptrace access, refused outside the domain.
+        let viaHost = lines.filter { $0.hasPrefix("/proc/\(host)/") }
+        #expect(viaHost.count == 2 && viaHost.allSatisfy { $0.contains(": errno ") }, "\(lines)")
+        // What the runtime reads before its filter is in place still works.
+        #expect(lines.contains { $0.hasPrefix("/proc/self/maps: ") && !$0.contains("errno") }, "\(lines)")
+        #expect(!lines.contains { $0.contains("root-secret: 32 bytes") }, "\(lines)")
+    }
+
+    /// The image runs without capabilities even when the host is root: none effective, none it could regain.
+    @Test func hostileImageHasNoCapabilities() async throws {
+        let lines = try await Self.runHostile { _ in [] }
+        // The host escapes the tab in the enclave's standard error.
+        #expect(lines.contains("CapEff:\\u{9}0000000000000000"), "\(lines)")
+        // Only root can empty its bounding set; any other user gains nothing at exec (no_new_privs).
+        if getuid() == 0 { #expect(lines.contains("CapBnd:\\u{9}0000000000000000"), "\(lines)") }
+    }
+
+    /// Without Landlock the load fails closed and names the opt-out; with the opt-out the enclave runs unconfined.
+    @Test(arguments: [ENOSYS, EOPNOTSUPP])
+    func noLandlockFailsClosedUnlessTheHostOptsOut(_ code: Int32) throws {
+        let error = #expect(throws: EnclaveError.self) {
+            try Confinement.landlockABI(kernelABI: -1, errorCode: code, allowUnconfined: false)
+        }
+        #expect(error?.code == .sandboxFailed)
+        #expect(error?.reason.contains("ENCLAVEKIT_ALLOW_UNCONFINED=1") == true, "\(String(describing: error))")
+        #expect(try Confinement.landlockABI(kernelABI: -1, errorCode: code, allowUnconfined: true) == 0)
+        // Where the kernel has Landlock the opt-out changes nothing.
+        #expect(try Confinement.landlockABI(kernelABI: 7, errorCode: 0, allowUnconfined: true) == 7)
+        #expect(try Confinement.landlockABI(kernelABI: 1, errorCode: 0, allowUnconfined: false) == 1)
+    }
+
+    /// An honest enclave starts and serves under the confinement, and its own sandbox still refuses `open`.
+    @Test func honestEnclaveStartsConfined() async throws {
+        let signed = try Fixtures.sign()
+        let enclave = try await Enclave.load(path: signed.image, options: Fixtures.options(signed))
+        #expect(try await enclave.call(Echo.self, [1, 2, 3]) == [1, 2, 3])
+        #expect(try await enclave.call(Attempt.self, "open") == EPERM)
+        await enclave.terminate()
+    }
+}
