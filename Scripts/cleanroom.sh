@@ -48,8 +48,9 @@ start_services
 done_steps+=(attestation_service_and_key_broker_up)
 
 step="signing the clean room enclave"
+# Product 2: one product ID per enclave code under a signer (the key broker is 1, Hello 3, SecretProcessing 4).
 cat >"$work/config.json" <<'JSON'
-{ "productID": 1, "securityVersion": 1, "debug": false, "maxThreads": 4, "maxMemory": "1GiB" }
+{ "productID": 2, "securityVersion": 1, "debug": false, "maxThreads": 4, "maxMemory": "1GiB" }
 JSON
 "$cli" keygen --out "$work/signer.pem" --public-out "$work/signer.pub.pem" >/dev/null
 cp "$bin/CleanRoomEnclave" "$work/CleanRoomEnclave"
@@ -98,7 +99,7 @@ spec() {
     {"owner": "bank-b", "minIdentities": 2, "neverOutput": ["b_tx.card"]}
   ],
   "recipients": [{"party": "analyst", "key": "$(cat "$work/analyst.x25519.pub")"}],
-  "enclave": {"signerID": "$signer", "productID": 1, "minSecurityVersion": 1}
+  "enclave": {"signerID": "$signer", "productID": 2, "minSecurityVersion": 1}
 }
 JSON
 }

@@ -35,8 +35,10 @@ bin=$(swift build "${traits[@]}" --show-bin-path)
 done_steps+=(built)
 
 step="signing"
+# Product 3: one product ID per enclave code under a signer (Hello attests data its host chooses; it must never
+# share signer and product with an enclave that holds secrets).
 cat >"$work/config.json" <<'JSON'
-{ "productID": 1, "securityVersion": 1, "debug": false, "maxThreads": 4, "maxMemory": "1GiB" }
+{ "productID": 3, "securityVersion": 1, "debug": false, "maxThreads": 4, "maxMemory": "1GiB" }
 JSON
 [ -f "$work/signer.pem" ] || "$bin/enclave" keygen --out "$work/signer.pem" --public-out "$work/signer.pub.pem" >/dev/null
 

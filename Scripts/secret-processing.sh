@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Samples/SecretProcessing end to end (issue 12 item 9), in simulation, on embedded defaults: `enclave serve` (the
 # attestation service on :8080 and the key broker on :8443, SQLite) in the background; a data owner creates a key in
-# the broker whose release policy names the enclave's signer and minimum security version and encrypts a CSV file
-# with `enclave keys encrypt`; SecretProcessingHost loads the enclave, which attests, gets the key released, decrypts
-# the file inside, computes count/mean/min/max per column and encrypts them back under the owner's key; the owner
-# decrypts the result. The same enclave signed by another key is refused by the broker by name, and the broker's
-# audit log shows both decisions. The host carries only opaque bytes. Everything lives in .build/secret-processing-demo.
+# the broker whose release policy names the enclave's signer, product, minimum security version and not debug, and
+# encrypts a CSV file with `enclave keys encrypt`; SecretProcessingHost loads the enclave, which attests, gets the key
+# released, decrypts the file inside, computes count/mean/min/max per column and encrypts them back under the owner's
+# key; the owner decrypts the result. The same enclave signed by another key is refused by the broker by name, and
+# the broker's audit log shows both decisions. The host carries only opaque bytes. Everything lives in
+# .build/secret-processing-demo.
 # It exits 0 only when both the release and the refusal happened, and ends with one summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +38,9 @@ start_services
 done_steps+=(attestation_service_and_key_broker_up)
 
 step="signing the enclave twice"
+# Product 4: one product ID per enclave code under a signer; the owner's release policy pins it.
 cat >"$work/config.json" <<'JSON'
-{ "productID": 1, "securityVersion": 2, "debug": false, "maxThreads": 4, "maxMemory": "1GiB" }
+{ "productID": 4, "securityVersion": 2, "debug": false, "maxThreads": 4, "maxMemory": "1GiB" }
 JSON
 sign() { # sign NAME: a copy of the enclave in $work/NAME, signed with a fresh key; prints the signer ID
     mkdir -p "$work/$1"
@@ -57,9 +59,11 @@ step="creating the owner's key with a release policy"
 cat >"$work/policy.json" <<JSON
 {"version":"1.0.0","anyOf":[{"authority":"https://127.0.0.1:8080","allOf":[
   {"claim":"x-ms-sgx-mrsigner","equals":"$signer"},
-  {"claim":"x-ms-sgx-svn","greaterOrEquals":2}]}]}
+  {"claim":"x-ms-sgx-product-id","equals":4},
+  {"claim":"x-ms-sgx-svn","greaterOrEquals":2},
+  {"claim":"x-ms-sgx-is-debuggable","equals":false}]}]}
 JSON
-echo "==> the owner creates key owner-data (EC P-256) in the broker, exportable only to signer ${signer:0:16}… with SVN >= 2"
+echo "==> the owner creates key owner-data (EC P-256) in the broker, exportable only to signer ${signer:0:16}…, product 4, SVN >= 2, not debug"
 "$cli" keys create owner-data --kty EC --curve P-256 --policy "$work/policy.json" --immutable >"$work/key.json"
 grep -q '"exportable" : true' "$work/key.json" || fail "the key is not exportable: $(cat "$work/key.json")"
 done_steps+=(key_created_with_a_release_policy)

@@ -39,6 +39,11 @@ extension EnclaveCommand {
             discussion: """
                 Sign directly with --key, or offline: --digest-out writes the exact bytes to sign (ECDSA P-256 with \
                 SHA-256, e.g. in an HSM); --attach-signature with --public-key then completes IMAGE.sig.
+
+                Give each enclave's code its own productID under a signer: signer and product are the whole \
+                identity that sealing (signer policy), release policies, rollback counters and broker joins check. \
+                Two enclaves of one signer and product unseal each other's data and pass each other's policies. \
+                Every signing prints the product and this reminder (on standard error).
                 """
         )
 
@@ -94,6 +99,8 @@ extension EnclaveCommand {
                 print("wrote the \(body.bytes.count) bytes to sign to \(digestOut)")
                 print("sha256: \(EnclaveImage.sha256Hex(body.bytes))")
                 print("uniqueID: \(body.uniqueID.hex)")
+                print("productID: \(configuration.productID)")
+                Self.remindOfProduct(configuration.productID)
                 return
             }
             let signature: EnclaveSignature
@@ -122,6 +129,20 @@ extension EnclaveCommand {
             print("wrote \(destination)")
             print("uniqueID: \(signature.identity.uniqueID.hex)")
             print("signerID: \(signature.identity.signerID.hex)")
+            print("productID: \(signature.identity.productID)")
+            Self.remindOfProduct(signature.identity.productID)
+        }
+
+        /// Signer and product are the whole identity; nothing here can tell whether this signer already gave the
+        /// product to other code, so every signing says so (on standard error, beside the product on standard output).
+        static func remindOfProduct(_ productID: UInt16) {
+            FileHandle.standardError.write(
+                Data(
+                    ("note: product \(productID): sign no other enclave code with this key and product. Enclaves of "
+                        + "one signer and product are one identity: they unseal each other's data (signer policy) "
+                        + "and pass the same release policies, rollback counters and broker joins.\n").utf8
+                )
+            )
         }
     }
 

@@ -53,6 +53,32 @@ struct SignCLITests {
         #expect(text.output.contains("uniqueID:        \(enclave.identity.uniqueID.hex)\n"))
     }
 
+    /// Signer and product are the whole identity (sealing, release policies, counters, joins): `sign` names the
+    /// product it signed and reminds that no other code may share it, offline too (review 6, E; failed before: no
+    /// product, no reminder).
+    @Test func signNamesTheProductAndRemindsItMustBeUnique() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        let image = directory + "/HelloEnclave"
+        try FileManager.default.copyItem(atPath: Fixtures.product("HelloEnclave"), toPath: image)
+        let key = directory + "/signer.pem"
+        #expect(try Fixtures.run(cli, ["keygen", "--out", key]).status == 0)
+        let configPath = try config(directory, #"{"productID": 9, "securityVersion": 1}"#)
+        let signed = try Fixtures.run(cli, ["sign", "--key", key, "--config", configPath, image])
+        #expect(signed.status == 0, "\(signed.output)")
+        let offline = try Fixtures.run(
+            cli,
+            ["sign", "--config", configPath, "--digest-out", directory + "/tosign.bin", image]
+        )
+        #expect(offline.status == 0, "\(offline.output)")
+        for output in [signed.output, offline.output] {
+            #expect(output.contains("productID: 9\n"), "\(output)")
+            #expect(
+                output.contains("note: product 9: sign no other enclave code with this key and product"),
+                "\(output)"
+            )
+        }
+    }
+
     @Test func offlineSigningRoundTrip() async throws {
         let directory = try Fixtures.temporaryDirectory()
         let image = directory + "/HelloEnclave"
