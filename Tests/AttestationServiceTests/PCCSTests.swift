@@ -219,20 +219,22 @@ struct PCCSTests {
         }
     }
 
-    /// A PCCS that stalls 60 s is cut off at the 2 s timeout: refused by name, having waited for the timeout (a lower
-    /// bound, robust on a loaded machine) but not for the PCCS (a bound far above the timeout: the whole suite runs in
-    /// parallel on two cores).
+    /// A PCCS that stalls (an hour) is cut off by the fetch's 2 s timeout: refused by name, having waited at least the
+    /// timeout. What cut it off is read from the refusal, not from a stopwatch: the fetch's deadline
+    /// (`deadlineExceeded`), not the client's 30 s read timeout, nor the PCCS answering. How long that takes is not
+    /// asserted: under the whole suite on two cores the 2 s deadline was seen to fire after 48 s.
     @Test func aStallingPCCSIsCutOffAtTheTimeout() async throws {
         let quote = try RealQuote.sgx()
         try await Self.withPCCS(settings: Settings(timeout: .seconds(2))) { pccs, core, _ in
-            pccs.setMode(.stall(.seconds(60)))
+            pccs.setMode(.stall(.seconds(3600)))
             let started = ContinuousClock.now
             let stalled = await Self.refusal(core, quote, at: Self.early)
             let waited = ContinuousClock.now - started
             #expect(stalled?.code == "CollateralFetchFailed", "\(String(describing: stalled))")
             #expect(stalled?.message.contains("timeout 2") == true, "\(String(describing: stalled))")
+            #expect(stalled?.message.contains("deadlineExceeded") == true, "\(String(describing: stalled))")
             #expect(waited >= .milliseconds(1900), "refused after \(waited), before the timeout")
-            #expect(waited < .seconds(40), "waited \(waited) for a stalled PCCS")
+            #expect(pccs.total <= 1, "retried a stalled fetch: \(pccs.counts)")
         }
     }
 
