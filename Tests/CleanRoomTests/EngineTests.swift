@@ -198,11 +198,12 @@ struct EngineTests {
         let clock = ContinuousClock()
         let start = clock.now
         expectError(.timeLimit) { _ = try engine.run(request("forever", parameters: [:])) }
-        // Interrupted at its 1 s limit, not before (a loaded machine only makes the watchdog late); the upper bound only
-        // guards against a hang (the whole suite runs in parallel on two cores on CI).
+        // Interrupted at its 1 s limit, not before (a loaded machine only makes the watchdog late). That the watchdog
+        // stopped it is the `timeLimit` error; the upper bound only catches a limit applied grossly late, far above
+        // what a loaded machine adds (the whole suite in parallel on two cores made a 2 s timer fire after 48 s).
         let ran = clock.now - start
         #expect(ran >= .milliseconds(950), "interrupted after \(ran), before its 1 s limit")
-        #expect(ran < .seconds(40), "interrupted only after \(ran)")
+        #expect(ran < .seconds(120), "interrupted only after \(ran)")
         #expect(try engine.run(request()).rows.count == 2)
     }
 
