@@ -270,6 +270,7 @@ static const char *step_name(char code) {
     case 'n': return "no_new_privs";
     case 'l': return "landlock";
     case 'p': return "drop capabilities";
+    case 'f': return "loader seccomp filter";
     case 'x': return "execveat";
     case 's': return "setsid";
     default: return "spawn";
@@ -381,6 +382,8 @@ static int drop_capabilities(void) {
     return syscall(SYS_capset, &header, data) == 0 ? 0 : -1;
 }
 
+static int install_loader_filter(void);
+
 ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fds, int channel_count,
                          int stderr_fd, uint64_t address_space_limit, const ek_confinement *confinement) {
     ek_spawn_result result = {-1, 0, NULL};
@@ -459,6 +462,7 @@ ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fd
         }
         if (confinement->landlock_abi > 0 && landlock_confine(confinement) != 0) child_fail(report_fd, "l");
         if (drop_capabilities() != 0) child_fail(report_fd, "p");
+        if (install_loader_filter() != 0) child_fail(report_fd, "f");
         syscall(SYS_execveat, image, "", argv, empty_environment, AT_EMPTY_PATH);
         child_fail(report_fd, "x");
     }
@@ -545,6 +549,33 @@ static void ek_sigsys_handler(int signal_number, siginfo_t *info, void *context)
     registers[0] = (unsigned long long)result;
 #endif
     errno = saved_errno;
+}
+
+// The loader's own filter, installed in the child before exec (filters stack: the runtime's comes on top). It covers
+// what Landlock leaves open to an image that never installs the runtime's filter: no socket at all (Landlock
+// confines TCP only, not UDP or connecting to a named UNIX socket such as a container daemon's), no io_uring (which
+// could create one). The runtime's filter refuses both as well, so an honest enclave sees no difference.
+static int install_loader_filter(void) {
+#ifndef EK_AUDIT_ARCH
+    errno = ENOSYS;
+    return -1;
+#else
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, EK_AUDIT_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+#if defined(__x86_64__)
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),  // x32 ABI
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+#endif
+        EK_ERRNO(SYS_socket, EPERM),
+        EK_ERRNO(SYS_io_uring_setup, EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog program = {(unsigned short)(sizeof(filter) / sizeof(filter[0])), filter};
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program, 0, 0) == 0 ? 0 : -1;
+#endif
 }
 
 int ek_install_seccomp(void) {
@@ -680,6 +711,11 @@ int ek_install_seccomp(void) {
 }
 
 #else
+
+static int install_loader_filter(void) {
+    errno = ENOSYS;
+    return -1;
+}
 
 int ek_install_seccomp(void) {
     errno = ENOSYS;

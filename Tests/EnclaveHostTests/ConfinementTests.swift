@@ -11,17 +11,26 @@ import Testing
 @Suite("Loader confinement", .serialized)
 struct ConfinementTests {
     /// A hostile image: a plain C program, signed by its own key and launched by an honest host, that never speaks
-    /// to the runtime. It tries each path in its arguments (`+PATH` creates the file instead of reading it), prints
-    /// what happened and its effective and bounding capabilities to standard error, and exits.
+    /// to the runtime. It tries each path in its arguments (`+PATH` creates the file instead of reading it; `@unix`
+    /// and `@udp` create a socket), prints what happened and its effective and bounding capabilities to standard
+    /// error, and exits.
     static let hostileSource = #"""
         #include <errno.h>
         #include <fcntl.h>
         #include <stdio.h>
         #include <string.h>
+        #include <sys/socket.h>
         #include <unistd.h>
 
         int main(int argc, char **argv) {
             for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "@unix") == 0 || strcmp(argv[i], "@udp") == 0) {
+                    int fd = argv[i][1] == 'u' && argv[i][2] == 'n' ? socket(AF_UNIX, SOCK_STREAM, 0)
+                                                                    : socket(AF_INET, SOCK_DGRAM, 0);
+                    if (fd < 0) fprintf(stderr, "%s: errno %d\n", argv[i], errno);
+                    else fprintf(stderr, "%s: socket\n", argv[i]);
+                    continue;
+                }
                 const char *path = argv[i][0] == '+' ? argv[i] + 1 : argv[i];
                 int fd = argv[i][0] == '+' ? open(path, O_WRONLY | O_CREAT | O_EXCL, 0600) : open(path, O_RDONLY);
                 if (fd < 0) {
@@ -109,6 +118,14 @@ struct ConfinementTests {
         // What the runtime reads before its filter is in place still works.
         #expect(lines.contains { $0.hasPrefix("/proc/self/maps: ") && !$0.contains("errno") }, "\(lines)")
         #expect(!lines.contains { $0.contains("root-secret: 32 bytes") }, "\(lines)")
+    }
+
+    /// What Landlock leaves open (UDP, connecting to a named UNIX socket such as a container daemon's) is closed by
+    /// the loader's own seccomp filter: the image can create no socket.
+    @Test func hostileImageCannotCreateSockets() async throws {
+        let lines = try await Self.runHostile { _ in ["@unix", "@udp"] }
+        #expect(lines.contains("@unix: errno \(EPERM)"), "\(lines)")
+        #expect(lines.contains("@udp: errno \(EPERM)"), "\(lines)")
     }
 
     /// The image runs without capabilities even when the host is root: none effective, none it could regain.

@@ -32,8 +32,9 @@ int ek_landlock_abi(void);
 /// `no_new_privs` and the address-space limit, confines itself with Landlock as `confinement` says (it can open the
 /// trusted files, the loader's cache, `/etc/localtime`, files under `/proc` and `/sys/devices/system/cpu`,
 /// `/dev/null` and `/dev/urandom`, nothing else; no TCP, no signals or abstract sockets outside), drops every
-/// capability, and executes the sealed image behind `image_fd`
-/// with an empty environment. Between fork and exec the child only makes raw syscalls. A NULL `confinement` fails.
+/// capability, installs the loader's seccomp filter (no `socket`, no `io_uring_setup`), and executes the sealed
+/// image behind `image_fd` with an empty environment. Between fork and exec the child only makes raw syscalls. A NULL
+/// `confinement` fails.
 ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fds, int channel_count,
                          int stderr_fd, uint64_t address_space_limit, const ek_confinement *confinement);
 
