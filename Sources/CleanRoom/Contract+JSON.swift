@@ -59,11 +59,13 @@ extension Contract {
 
     /// The contract as a JSON value (its ``CanonicalJSON/canonicalBytes`` are the contract's bytes).
     public var json: CanonicalJSON {
-        let enclaveObject: [String: CanonicalJSON] = [
+        var enclaveObject: [String: CanonicalJSON] = [
             "signerID": .string(enclave.signerID.hex),
             "productID": .integer(Int64(enclave.productID)),
             "minSecurityVersion": .integer(Int64(enclave.minSecurityVersion)),
         ]
+        // Absent unless pinned, so that a contract without a pin keeps its bytes (and its ID).
+        if let uniqueID = enclave.uniqueID { enclaveObject["uniqueID"] = .string(uniqueID.hex) }
         return .object([
             "version": .integer(version),
             "name": .string(name),
@@ -258,6 +260,14 @@ extension Contract {
         else { throw CleanRoomError(.malformed, "enclave.signerID is not 64 lower-case hex digits") }
         let productID = UInt16(try enclaveFields.integer("productID", in: 0...Int64(UInt16.max)))
         let minSVN = UInt16(try enclaveFields.integer("minSecurityVersion", in: 0...Int64(UInt16.max)))
+        var uniqueID: Digest32?
+        if enclaveFields.has("uniqueID") {
+            let uniqueHex = try enclaveFields.string("uniqueID", maxLength: 64)
+            guard uniqueHex.utf8.count == 64, uniqueHex == uniqueHex.lowercased(),
+                let digest = try? Digest32(hex: uniqueHex)
+            else { throw CleanRoomError(.malformed, "enclave.uniqueID is not 64 lower-case hex digits") }
+            uniqueID = digest
+        }
         try enclaveFields.finish()
         try fields.finish()
         self.init(
@@ -267,7 +277,12 @@ extension Contract {
             queries: queries,
             outputRules: outputRules,
             recipients: recipients,
-            enclave: EnclaveRequirement(signerID: signerID, productID: productID, minSecurityVersion: minSVN)
+            enclave: EnclaveRequirement(
+                signerID: signerID,
+                productID: productID,
+                minSecurityVersion: minSVN,
+                uniqueID: uniqueID
+            )
         )
         self.version = version
     }

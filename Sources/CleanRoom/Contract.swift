@@ -228,12 +228,17 @@ public struct Contract: Hashable, Sendable {
         public var productID: UInt16
         /// The lowest security version accepted.
         public var minSecurityVersion: UInt16
+        /// Optionally, the one build accepted: its uniqueID (`x-ms-sgx-mrenclave`), on top of signer, product,
+        /// minimum security version and not debug. `nil` (the default, and the JSON without `uniqueID`) accepts any
+        /// build of the signer and product — any enclave code the signer ever gave that product.
+        public var uniqueID: Digest32?
 
         /// Creates one from its members, each as documented on its property.
-        public init(signerID: Digest32, productID: UInt16, minSecurityVersion: UInt16) {
+        public init(signerID: Digest32, productID: UInt16, minSecurityVersion: UInt16, uniqueID: Digest32? = nil) {
             self.signerID = signerID
             self.productID = productID
             self.minSecurityVersion = minSecurityVersion
+            self.uniqueID = uniqueID
         }
     }
 

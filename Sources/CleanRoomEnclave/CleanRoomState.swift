@@ -407,7 +407,8 @@ final class CleanRoomState: Sendable {
     }
 
     /// Refuse to serve a contract that names another enclave: another signer, another product, a lower security
-    /// version, or a debug enclave (whose memory the host can read).
+    /// version, another build when the contract pins one (its uniqueID), or a debug enclave (whose memory the host
+    /// can read).
     static func check(_ identity: EnclaveIdentity, against required: Contract.EnclaveRequirement) throws {
         guard identity.signerID == required.signerID else {
             throw EnclaveError.measurementMismatch(
@@ -424,6 +425,11 @@ final class CleanRoomState: Sendable {
             throw EnclaveError.measurementMismatch(
                 "enclaveMismatch: the contract requires security version \(required.minSecurityVersion), this "
                     + "enclave is \(identity.securityVersion)"
+            )
+        }
+        if let pinned = required.uniqueID, identity.uniqueID != pinned {
+            throw EnclaveError.measurementMismatch(
+                "enclaveMismatch: the contract names build \(pinned), this enclave is \(identity.uniqueID)"
             )
         }
         guard !identity.attributes.contains(.debug) else {

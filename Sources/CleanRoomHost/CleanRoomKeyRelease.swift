@@ -30,8 +30,8 @@ public struct CleanRoomKeyRelease: Sendable {
     }
 
     /// The release policy (Key Vault's grammar) of a data owner's key under `contract`: tokens of `issuer` for an
-    /// enclave of the contract's clean room signer and product, at least its minimum security version, not
-    /// debuggable, whose runtime data names the contract (`x-ms-runtime.contract`: the clean room enclave puts the
+    /// enclave of the contract's clean room signer and product (and build, `x-ms-sgx-mrenclave`, when the contract
+    /// pins one), at least its minimum security version, not debuggable, whose runtime data names the contract (`x-ms-runtime.contract`: the clean room enclave puts the
     /// ID of the contract it opened under there, bound into its evidence). One byte changed in the contract changes
     /// its ID, so no key is released to a clean room opened under it.
     ///
@@ -49,6 +49,9 @@ public struct CleanRoomKeyRelease: Sendable {
             ["claim": "x-ms-sgx-is-debuggable", "equals": false],
             ["claim": "x-ms-runtime.contract", "equals": contract.id.hex],
         ]
+        if let pinned = requirement.uniqueID {
+            conditions.append(["claim": "x-ms-sgx-mrenclave", "equals": pinned.hex])
+        }
         if let counterKey {
             // A key that is not 64 bytes matches no token: nothing is released rather than the check dropped.
             let valid = counterKey.count == 64

@@ -162,17 +162,19 @@ extension KeyBroker {
 
     /// The token's SGX claims against the contract's enclave, compared as the data owners' release policy compares
     /// them (`CleanRoomKeyRelease.releasePolicy`): signer and product equal, security version at least the minimum,
-    /// not debuggable. A missing claim fails its check.
+    /// not debuggable, and the build (`x-ms-sgx-mrenclave`) when the contract pins one. A missing claim fails its
+    /// check.
     static func checkCounterEnclave(
         _ claims: [String: TokenValue],
         _ requirement: Contract.EnclaveRequirement
     ) throws(KeyBrokerError) {
-        let checks: [(claim: String, expected: TokenValue, atLeast: Bool)] = [
+        var checks: [(claim: String, expected: TokenValue, atLeast: Bool)] = [
             ("x-ms-sgx-mrsigner", .string(requirement.signerID.hex), false),
             ("x-ms-sgx-product-id", .integer(Int(requirement.productID)), false),
             ("x-ms-sgx-svn", .integer(Int(requirement.minSecurityVersion)), true),
             ("x-ms-sgx-is-debuggable", .bool(false), false),
         ]
+        if let pinned = requirement.uniqueID { checks.append(("x-ms-sgx-mrenclave", .string(pinned.hex), false)) }
         for check in checks {
             let order = claims[check.claim].flatMap { ReleasePolicy.compare($0, check.expected) }
             let holds =

@@ -121,6 +121,7 @@ extension EnclaveCommand.CleanRoomCLI.Contract {
             print(
                 "enclave: signer \(contract.enclave.signerID.hex), product \(contract.enclave.productID), "
                     + "security version ≥ \(contract.enclave.minSecurityVersion)"
+                    + (contract.enclave.uniqueID.map { ", build \($0.hex) only" } ?? "")
             )
             print("parties:")
             for party in contract.parties {

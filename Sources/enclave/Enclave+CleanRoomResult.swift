@@ -60,7 +60,8 @@ extension EnclaveCommand.CleanRoomCLI {
             }
             guard let sgx = claims.sgx, sgx.mrSigner == required.enclave.signerID,
                 sgx.isvProductID == required.enclave.productID,
-                sgx.isvSVN >= required.enclave.minSecurityVersion, !claims.debug
+                sgx.isvSVN >= required.enclave.minSecurityVersion, !claims.debug,
+                required.enclave.uniqueID.map({ $0 == sgx.mrEnclave }) ?? true
             else {
                 FileHandle.standardError.write(
                     Data("Error: badReceipt: \(what): the evidence is not of the enclave the contract names\n".utf8)

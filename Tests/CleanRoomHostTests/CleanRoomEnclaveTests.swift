@@ -137,6 +137,14 @@ struct CleanRoomEnclaveTests {
             (Contract.EnclaveRequirement(signerID: otherSigner, productID: 1, minSecurityVersion: 1), "signer"),
             (Contract.EnclaveRequirement(signerID: identity.signerID, productID: 2, minSecurityVersion: 1), "product"),
             (Contract.EnclaveRequirement(signerID: identity.signerID, productID: 1, minSecurityVersion: 3), "version"),
+            (
+                Contract.EnclaveRequirement(
+                    signerID: identity.signerID,
+                    productID: 1,
+                    minSecurityVersion: 1,
+                    uniqueID: try Digest32(bytes: [UInt8](repeating: 7, count: 32))
+                ), "build"
+            ),
         ] {
             let contract = parties.contract(enclave: requirement)
             await expectRefused(.measurementMismatch, "enclaveMismatch") {
@@ -147,9 +155,14 @@ struct CleanRoomEnclaveTests {
             }
             _ = what
         }
-        // Its own signer and product at a lower minimum version: accepted.
+        // Its own signer and product at a lower minimum version, pinned to its own build: accepted.
         let contract = parties.contract(
-            enclave: .init(signerID: identity.signerID, productID: 1, minSecurityVersion: 2)
+            enclave: .init(
+                signerID: identity.signerID,
+                productID: 1,
+                minSecurityVersion: 2,
+                uniqueID: identity.uniqueID
+            )
         )
         let opened = try await fixture.enclave.call(
             CleanRoomOpen.self,

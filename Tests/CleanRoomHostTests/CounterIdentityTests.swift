@@ -61,6 +61,7 @@ struct CounterIdentityTests {
         _ services: KeyReleaseTests.Services,
         contract: String,
         signer: UInt8 = 0x22,
+        unique: UInt8 = 0x11,
         product: UInt16 = 3,
         svn: UInt16 = 2,
         debug: Bool = false,
@@ -68,7 +69,7 @@ struct CounterIdentityTests {
     ) async throws -> String {
         let key = Array(services.broker.keyring.signingKey.publicKey.rawRepresentation)
         let identity = EnclaveIdentity(
-            uniqueID: try Digest32(bytes: [UInt8](repeating: 0x11, count: 32)),
+            uniqueID: try Digest32(bytes: [UInt8](repeating: unique, count: 32)),
             signerID: try Digest32(bytes: [UInt8](repeating: signer, count: 32)),
             productID: product,
             securityVersion: svn,
@@ -248,5 +249,23 @@ struct CounterIdentityTests {
         let newer = try await Self.token(services, contract: id, svn: 7)
         let again = try Self.increment(services, token: newer, contract: id, document: bytes)
         #expect(again.record.value == 1)
+    }
+
+    /// A contract that pins its clean room's build (`enclave.uniqueID`) moves only for that build: another build of
+    /// the same signer and product is refused by the `x-ms-sgx-mrenclave` claim (review 6, E).
+    @Test func aContractPinningABuildMovesOnlyForThatBuild() async throws {
+        let services = try await Self.services()
+        defer { Task { await services.close() } }
+        var requirement = Self.requirement
+        requirement.uniqueID = try Digest32(bytes: [UInt8](repeating: 0x44, count: 32))
+        let contract = Parties().contract(enclave: requirement)
+        let id = contract.id.hex
+        let otherBuild = try await Self.token(services, contract: id)
+        Self.refused("x-ms-sgx-mrenclave") { () throws(KeyBrokerError) in
+            try Self.increment(services, token: otherBuild, contract: id, document: contract.canonicalBytes)
+        }
+        let pinnedBuild = try await Self.token(services, contract: id, unique: 0x44)
+        let moved = try Self.increment(services, token: pinnedBuild, contract: id, document: contract.canonicalBytes)
+        #expect(moved.record == BrokerCounterRecord(value: 1, state: Self.state))
     }
 }

@@ -22,6 +22,29 @@ struct ContractTests {
         #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("{\"dataSets\":"))
     }
 
+    /// A contract may pin the one clean room build it accepts (review 6, E): the pin round-trips, a contract without
+    /// it keeps its bytes and ID (no `uniqueID` key), and a pin that is not 64 lower-case hex digits is refused.
+    @Test("an optional uniqueID pin round-trips; without it the bytes are unchanged; a malformed pin is refused")
+    func uniqueIDPin() throws {
+        let plain = fixture.contract
+        #expect(!String(decoding: plain.canonicalBytes, as: UTF8.self).contains("uniqueID"))
+        var pinned = plain
+        let build = try Digest32(bytes: [UInt8](repeating: 0x5C, count: 32))
+        pinned.enclave.uniqueID = build
+        let bytes = pinned.canonicalBytes
+        #expect(String(decoding: bytes, as: UTF8.self).contains(#""uniqueID":"\#(build.hex)""#))
+        let parsed = try Contract(canonicalBytes: bytes)
+        #expect(parsed.enclave.uniqueID == build)
+        #expect(parsed.canonicalBytes == bytes)
+        #expect(parsed.id != plain.id)
+        #expect(try Contract(canonicalBytes: plain.canonicalBytes).enclave.uniqueID == nil)
+        let text = String(decoding: bytes, as: UTF8.self)
+        for bad in [build.hex.uppercased(), String(build.hex.dropLast()), "zz" + build.hex.dropFirst(2)] {
+            let changed = Array(text.replacingOccurrences(of: build.hex, with: bad).utf8)
+            #expect(throws: CleanRoomError.self) { _ = try Contract(canonicalBytes: changed) }
+        }
+    }
+
     @Test("a readable spec (pretty, unsorted, PEM keys) becomes the same canonical contract")
     func specToCanonical() throws {
         let contract = fixture.contract
