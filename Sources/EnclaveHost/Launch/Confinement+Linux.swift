@@ -18,7 +18,7 @@ internal import Glibc
 /// even when the host is root.
 ///
 /// Where the kernel has no Landlock the load fails closed (`sandboxFailed`), unless the host opts out explicitly
-/// (``Enclave/Options/allowUnconfined`` or `ENCLAVEKIT_ALLOW_UNCONFINED=1`): simulation only, and every such launch
+/// (`Enclave.Options.allowUnconfined` or `ENCLAVEKIT_ALLOW_UNCONFINED=1`): simulation only, and every such launch
 /// says so on the host's standard error.
 package enum Confinement {
     /// The environment variable that lets a host start enclaves unconfined where the kernel has no Landlock: `1`.

@@ -55,7 +55,7 @@ enum Spawn {
     }
 
     /// Start the enclave process from the sealed image with `channels` as its fds 3, 4, … and `standardError` as
-    /// its fd 2, confined to `trustedFiles` (the measured interpreter and libraries) as ``Confinement`` says.
+    /// its fd 2, confined to `trustedFiles` (the measured interpreter and libraries) as `Confinement` says.
     ///
     /// - Throws: `EnclaveError` `sandboxFailed` when the kernel has no Landlock and the host did not opt out (or the
     ///   child could not confine itself), `launchFailed` for any other failed step.
