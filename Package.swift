@@ -483,7 +483,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AttestationClientTests",
-            dependencies: ["AttestationClient"],
+            dependencies: ["AttestationClient", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
