@@ -91,7 +91,8 @@ public struct KeyBrokerClient: Sendable {
         try await call(KeyBundle.self, .POST, "deletedkeys/\(name)/recover", body: [String: String]())
     }
 
-    /// `PUT /keys/{name}/{version}/releasepolicy`.
+    /// `PUT /keys/{name}/{version}/releasepolicy`: refused `ReleasePolicyImmutable` (409) for an immutable policy and
+    /// `KeyOwnedByImporter` (409) for an owner's key, whose policy only a new import under a new name changes.
     public func updateReleasePolicy(
         name: String,
         version: String,

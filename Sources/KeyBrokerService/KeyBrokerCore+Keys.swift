@@ -475,7 +475,11 @@ extension KeyBrokerCore {
         }
     }
 
-    /// `PUT /keys/{name}/{version}/releasepolicy`: a new policy, unless the current one is immutable.
+    /// `PUT /keys/{name}/{version}/releasepolicy`: a new policy, unless the current one is immutable or the version is
+    /// an owner's (``KeyOrigin/owner``: refused `KeyOwnedByImporter`, 409, whether or not the owner made its policy
+    /// immutable). The broker can't tell the owner from its administrator, so a replaced policy could hand the owner's
+    /// key to an enclave of the administrator's choosing; an owner who needs another policy imports the key again
+    /// under a new name. The store refuses an owner's version too, atomically with the update.
     public func updatePolicy(
         name: String,
         version: String,
@@ -487,6 +491,7 @@ extension KeyBrokerCore {
         try await audited("updatePolicy", key: name, version: version) {
             try authorize(credential)
             var stored = try await stored(name: name, version: version)
+            guard stored.attributes.origin != .owner else { throw Self.ownersPolicy(name: name, version: version) }
             guard stored.key.attributes.exportable else {
                 throw ServiceError.badRequest("BadParameter", "key \(name) is not exportable: it has no release policy")
             }
@@ -505,11 +510,28 @@ extension KeyBrokerCore {
             let request = BrokerUpdatePolicyRequest(key: stored.key, attributes: attributes)
             stored.key = try await engineCall { try await engine.updatePolicy(request) }
             stored.attributes.updated = Int64(Date().timeIntervalSince1970)
-            guard try await store.replaceVersion(stored) else {
+            let replaced: Bool
+            do {
+                replaced = try await store.replaceVersion(stored)
+            } catch KeyNameRefusal.ownedByImporter {
+                throw Self.ownersPolicy(name: name, version: version)
+            }
+            guard replaced else {
                 throw ServiceError(status: .notFound, code: "KeyNotFound", message: "no key \(name) version \(version)")
             }
             return (bundle(stored), nil, attributes.immutable ? "policy replaced (now immutable)" : "policy replaced")
         }
+    }
+
+    /// The refusal of a policy update on an owner's version.
+    static func ownersPolicy(name: String, version: String) -> ServiceError {
+        ServiceError(
+            status: .conflict,
+            code: "KeyOwnedByImporter",
+            message: "key \(name) version \(version) was imported by its owner under a release policy: only the owner "
+                + "sets it (the broker can't tell the owner from its administrator); import the key again under a new "
+                + "name for another policy"
+        )
     }
 
     /// `POST /keys/{name}/{version}/unwrapkey` (administrators): a data key unwrapped inside the enclave

@@ -216,20 +216,41 @@ public final class PostgresKeyBrokerStore: KeyBrokerStore {
         )
     }
 
+    /// Checks and updates under the name's advisory lock, in one transaction: an owner's version (its origin column)
+    /// is never replaced.
     public func replaceVersion(_ version: StoredKeyVersion) async throws -> Bool {
         let record = try Self.encode(version)
         let name = version.name
         let id = version.version
         let logger = self.logger
-        return try await lockingName(name) { connection in
-            var replaced = false
-            for try await _ in try await connection.query(
-                "UPDATE kb_keys SET record = \(record) WHERE name = \(name) AND version = \(id) AND deleted IS NULL RETURNING seq",
-                logger: logger
-            ).decode(Int64.self) {
-                replaced = true
+        do {
+            return try await lockingName(name) { connection in
+                var origin: String?
+                var found = false
+                for try await stored in try await connection.query(
+                    "SELECT origin FROM kb_keys WHERE name = \(name) AND version = \(id) AND deleted IS NULL FOR UPDATE",
+                    logger: logger
+                ).decode(String?.self) {
+                    (found, origin) = (true, stored)
+                }
+                guard found else { return false }
+                if origin == KeyOrigin.owner.rawValue { throw KeyNameRefusal.ownedByImporter }
+                var replaced = false
+                for try await _ in try await connection.query(
+                    """
+                    UPDATE kb_keys SET record = \(record) WHERE name = \(name) AND version = \(id) AND deleted IS NULL
+                    AND (origin IS NULL OR origin <> 'owner') RETURNING seq
+                    """,
+                    logger: logger
+                ).decode(Int64.self) {
+                    replaced = true
+                }
+                return replaced
             }
-            return replaced
+        } catch let error as PostgresTransactionError {
+            // The transaction rolled back; the refusal is the closure's.
+            if let refusal = error.closureError as? KeyNameRefusal { throw refusal }
+            throw error
         }
     }
 

@@ -135,6 +135,77 @@ struct OwnerKeyNameTests {
         }
     }
 
+    @Test("The administrator can't replace the release policy of an owner's version, immutable or not")
+    func administratorCannotReplaceAnOwnersPolicy() async throws {
+        try await KeyBrokerRoutesTests.with { fixture in
+            let core = fixture.core
+            // An owner's import under a mutable policy, and an administrator's key under one.
+            let owners = try await core.importKey(
+                name: "owners-key",
+                parameters: KeyImportParameters(
+                    key: KeyBrokerWebKey(
+                        kty: "EC",
+                        crv: "P-256",
+                        keyHSM: Base64URL.encode(Array(repeating: 7, count: 16))
+                    ),
+                    attributes: KeyAttributes(exportable: true),
+                    releasePolicy: KeyReleasePolicy(data: KeyBrokerRoutesTests.policy, immutable: false)
+                ),
+                credential: Self.admin
+            )
+            let operators = try await core.createKey(
+                name: "operators-key",
+                parameters: KeyCreateParameters(
+                    kty: "EC",
+                    crv: "P-256",
+                    attributes: KeyAttributes(exportable: true),
+                    releasePolicy: KeyReleasePolicy(data: KeyBrokerRoutesTests.policy, immutable: false)
+                ),
+                credential: Self.admin
+            )
+            let ownersVersion = String(try #require(owners.key.kid?.split(separator: "/").last))
+            let operatorsVersion = String(try #require(operators.key.kid?.split(separator: "/").last))
+            let permissive = KeyReleasePolicy(data: Self.permissivePolicy, immutable: false)
+            for policy in [permissive, KeyReleasePolicy(data: Self.permissivePolicy, immutable: true)] {
+                let refusal = await Self.refusal {
+                    _ = try await core.updatePolicy(
+                        name: "owners-key",
+                        version: ownersVersion,
+                        policy: policy,
+                        credential: Self.admin
+                    )
+                }
+                #expect(
+                    refusal?.status == 409 && refusal?.code == "KeyOwnedByImporter",
+                    "\(String(describing: refusal))"
+                )
+            }
+            let kept = try await core.key(name: "owners-key", version: ownersVersion, credential: Self.admin)
+            #expect(kept.releasePolicy?.data == KeyBrokerRoutesTests.policy)
+            #expect(kept.releasePolicy?.immutable == false)
+            // The administrator's own key keeps a replaceable policy.
+            let replaced = try await core.updatePolicy(
+                name: "operators-key",
+                version: operatorsVersion,
+                policy: permissive,
+                credential: Self.admin
+            )
+            #expect(replaced.releasePolicy?.data == Self.permissivePolicy)
+            let failed = try await core.auditLog(limit: 100, credential: Self.admin).value.filter {
+                $0.operation == "updatePolicy" && $0.result == "failed"
+            }
+            #expect(failed.count == 2 && failed.allSatisfy { $0.reason.hasPrefix("KeyOwnedByImporter") }, "\(failed)")
+        }
+    }
+
+    /// A policy any token of the test authority satisfies (an attacker's).
+    static let permissivePolicy = Base64URL.encode(
+        Array(
+            #"{"version":"1.0.0","anyOf":[{"authority":"https://authority.test","allOf":[{"claim":"x-ms-sgx-svn","greaterOrEquals":0}]}]}"#
+                .utf8
+        )
+    )
+
     @Test("SQLite: owners' and administrators' inserts racing on one name leave it one origin's")
     func sqliteRace() async throws {
         let store = try await SQLiteKeyBrokerStore.open(directory: try Fixtures.temporaryDirectory() + "/data")
@@ -205,6 +276,7 @@ struct OwnerKeyNameTests {
 
     /// The store's refusals one by one (either store).
     static func storeRules(_ store: any KeyBrokerStore) async throws {
+        try await replaceRules(store)
         #expect(try await store.insertVersion(stored("admins", version: 1, origin: .administrator), created: Date()))
         #expect(try await store.insertVersion(stored("admins", version: 2, origin: .administrator), created: Date()))
         await #expect(throws: KeyNameRefusal.inUse) {
@@ -228,6 +300,33 @@ struct OwnerKeyNameTests {
             _ = try await store.insertVersion(stored("owners", version: 4, origin: .administrator), created: Date())
         }
         #expect(try await store.versions(name: "owners").isEmpty)
+    }
+
+    /// An owner's version is not replaced, whatever origin the replacement claims; the administrator's is.
+    static func replaceRules(_ store: any KeyBrokerStore) async throws {
+        let owners = stored("replaced-owners", version: 1, origin: .owner)
+        let admins = stored("replaced-admins", version: 1, origin: .administrator)
+        #expect(try await store.insertVersion(owners, created: Date()))
+        #expect(try await store.insertVersion(admins, created: Date()))
+        for claimed in [KeyOrigin.owner, .administrator, nil] {
+            var replacement = owners
+            replacement.key.attributes = BrokerKeyAttributes(
+                exportable: true,
+                releasePolicy: [0x7B, 0x7D],
+                immutable: false
+            )
+            replacement.attributes.origin = claimed
+            await #expect(throws: KeyNameRefusal.ownedByImporter, "\(String(describing: claimed))") {
+                _ = try await store.replaceVersion(replacement)
+            }
+        }
+        #expect(try await store.version(name: owners.name, version: owners.version) == owners)
+        var replacement = admins
+        replacement.key.attributes.immutable = true
+        #expect(try await store.replaceVersion(replacement))
+        #expect(try await store.version(name: admins.name, version: admins.version) == replacement)
+        // A version that does not exist is not replaced (and not refused as an owner's).
+        #expect(try await store.replaceVersion(stored("replaced-none", version: 1, origin: .administrator)) == false)
     }
 
     /// Owners' and administrators' inserts on fresh names at once, spread over `stores` (instances on one

@@ -23,7 +23,9 @@ public protocol KeyBrokerStore: Sendable {
     /// The newest version of every key that is not deleted, by name.
     func latestVersions(limit: Int) async throws -> [StoredKeyVersion]
     /// Replace a version (after the enclave re-wrapped it for a new policy). False when it does not exist or is
-    /// deleted.
+    /// deleted. Throws ``KeyNameRefusal/ownedByImporter`` when the stored version is an owner's (its recorded origin,
+    /// not the one `version` carries): an owner's release policy is not the administrator's to replace. The check and
+    /// the update are one statement or transaction.
     func replaceVersion(_ version: StoredKeyVersion) async throws -> Bool
     /// Soft-delete (`at` non-nil) or recover (`at` nil) every version of a key. False when nothing changed.
     func setDeleted(name: String, at: Date?) async throws -> Bool

@@ -156,13 +156,24 @@ public final class SQLiteKeyBrokerStore: KeyBrokerStore {
         return try rows.map { try Self.decode($0) }
     }
 
+    /// One statement checks and updates: an owner's version (its origin column) is never replaced. A version's
+    /// origin never changes once stored, so the follow-up query that says why is not a race.
     public func replaceVersion(_ version: StoredKeyVersion) async throws -> Bool {
         try await keyVersions.change {
             let rows = try await connection.query(
-                "UPDATE kb_keys SET record = ? WHERE name = ? AND version = ? AND deleted IS NULL RETURNING seq",
+                """
+                UPDATE kb_keys SET record = ?1 WHERE name = ?2 AND version = ?3 AND deleted IS NULL
+                AND (origin IS NULL OR origin <> 'owner') RETURNING seq
+                """,
                 [.text(try Self.encode(version)), .text(version.name), .text(version.version)]
             )
-            return !rows.isEmpty
+            guard rows.isEmpty else { return true }
+            let owned = try await connection.query(
+                "SELECT 1 FROM kb_keys WHERE name = ?1 AND version = ?2 AND deleted IS NULL AND origin = 'owner'",
+                [.text(version.name), .text(version.version)]
+            )
+            if !owned.isEmpty { throw KeyNameRefusal.ownedByImporter }
+            return false
         }
     }
 
