@@ -34,7 +34,8 @@ extension PostgresServiceStore {
         package var database: String?
         /// The mode in force: the URL's `sslmode`, else the default for the host.
         package var sslMode: SSLMode
-        /// The CA certificates (PEM file) that verify the server, `sslrootcert`; nil: the system's trust roots.
+        /// The CA certificates (PEM file) that verify the server, `sslrootcert`; nil: the system's trust roots (never
+        /// with `verify-ca`, which requires a file).
         package var rootCertificate: String?
         /// Whether ``host`` is this machine's loopback, which relaxes the rule.
         package var isLoopback: Bool
@@ -43,11 +44,13 @@ extension PostgresServiceStore {
         ///
         /// - Parameters:
         ///   - url: `postgres://user[:password]@host[:port]/database[?sslmode=MODE&sslrootcert=FILE]`;
-        ///     `sslrootcert=system` (as libpq 16) names the system's trust roots and makes `verify-full` the only mode.
+        ///     `sslrootcert=system` (as libpq 16) names the system's trust roots and makes `verify-full` the only mode;
+        ///     `verify-ca` requires `sslrootcert=FILE` (as libpq), on every host.
         ///   - password: Taken over one in the URL.
         ///   - allowUnverifiedTLS: Accept `disable`, `allow`, `prefer` and `require` toward a host that is not
         ///     loopback: anyone on the path may then pose as the database and, below `require`, read the password.
-        /// - Throws: `ServiceError` `InvalidDatabaseURL` for a URL that can't be used; `InsecureDatabaseConnection`
+        /// - Throws: `ServiceError` `InvalidDatabaseURL` for a URL that can't be used (`verify-ca` without
+        ///   `sslrootcert=FILE` among them, whatever the host and `allowUnverifiedTLS`); `InsecureDatabaseConnection`
         ///   for a mode that does not verify the server toward a host other than loopback, without
         ///   `allowUnverifiedTLS`.
         package init(url: String, password: String?, allowUnverifiedTLS: Bool = false) throws {
@@ -114,6 +117,18 @@ extension PostgresServiceStore {
                 rootCertificate = nil
                 requested = .verifyFull
             }
+            if requested == .verifyCA, rootCertificate == nil {
+                // libpq too: verify-ca checks no name, so against the system's roots any certificate a public CA
+                // issued, for any name, would pass as the database (and receive the password). Everywhere, loopback
+                // included: the mode means the same whatever the host.
+                throw ServiceError.badRequest(
+                    "InvalidDatabaseURL",
+                    "sslmode=verify-ca needs sslrootcert=FILE (the PEM CA certificates that issue the database's "
+                        + "certificate): it does not check the name, so with the system's roots any publicly trusted "
+                        + "certificate would pass as the database. Add sslrootcert=FILE, or use sslmode=verify-full "
+                        + "(which may use the system's roots)"
+                )
+            }
             self.rootCertificate = rootCertificate
             let mode = requested ?? (isLoopback ? .prefer : .verifyFull)
             self.sslMode = mode
@@ -149,7 +164,8 @@ extension PostgresServiceStore {
         }
 
         /// The TLS settings for `sslMode` (libpq's meaning: `prefer`/`require` encrypt without checking the
-        /// certificate; `verify-ca` and `verify-full` check it, against `sslrootcert` or the system's roots).
+        /// certificate; `verify-ca` checks it against `sslrootcert`, `verify-full` against `sslrootcert` or the
+        /// system's roots).
         func tlsConfiguration() -> TLSConfiguration {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.minimumTLSVersion = .tlsv12

@@ -12,7 +12,8 @@ public final class PostgresServiceStore: ServiceStore {
 
     /// How the connection uses TLS, as libpq's `sslmode`: `disable`; `allow` and `prefer` use TLS when the server
     /// offers it; `require` refuses a server without TLS; `verify-ca` also checks the server's certificate against
-    /// `sslrootcert` (or the system's roots); `verify-full` also checks its name.
+    /// `sslrootcert=FILE` (required: not the system's roots); `verify-full` also checks its name (against
+    /// `sslrootcert` or the system's roots).
     ///
     /// The default depends on the host: `prefer` (libpq's) toward this machine's loopback (`127.0.0.0/8` written
     /// `a.b.c.d`, `::1`, `localhost`), `verify-full` toward any other host, where the modes that don't verify the
@@ -23,8 +24,8 @@ public final class PostgresServiceStore: ServiceStore {
         /// TLS always, but the server is not checked. Toward a host other than loopback, all four need
         /// `allowUnverifiedTLS`.
         case disable, allow, prefer, require
-        /// TLS, and the server's certificate must chain to `sslrootcert` (or the system's roots); its name is not
-        /// checked.
+        /// TLS, and the server's certificate must chain to `sslrootcert=FILE`, which this mode requires (as in
+        /// libpq): its name is not checked, so the system's roots would let any publicly trusted certificate pass.
         case verifyCA = "verify-ca"
         /// TLS, the server's certificate must chain to `sslrootcert` (or the system's roots) and name the host (an IP
         /// address: an IP SAN): the only mode that stops an attacker on the path, and the default toward any host

@@ -61,7 +61,7 @@ extension EnclaveCommand.CleanRoomCLI {
                 signatures and the sealed state stay in the data directory. The password comes from \
                 --database-password-file or $PGPASSWORD. Without sslmode: verify-full, or prefer when the host is \
                 loopback; toward any other host the modes that don't verify the server are refused (see \
-                --allow-unverified-database-tls).
+                --allow-unverified-database-tls); verify-ca needs sslrootcert=FILE.
                 """
         )
         var database: String?

@@ -100,7 +100,7 @@ extension EnclaveCommand {
                     --database-password-file or $PGPASSWORD. Without sslmode: verify-full (the system's roots \
                     without sslrootcert), or prefer when the host is loopback (127.0.0.1, ::1, localhost); toward \
                     any other host the modes that don't verify the server are refused (see \
-                    --allow-unverified-database-tls).
+                    --allow-unverified-database-tls); verify-ca needs sslrootcert=FILE.
                     """
             )
             var database: String?

@@ -61,7 +61,8 @@ extension EnclaveCommand.Serve {
                 verify-ca|verify-full&sslrootcert=FILE|system]) instead of SQLite, for replicas sharing one \
                 database; the password comes from --database-password-file or $PGPASSWORD. Without sslmode: \
                 verify-full, or prefer when the host is loopback; toward any other host the modes that don't \
-                verify the server are refused (see --allow-unverified-database-tls).
+                verify the server are refused (see --allow-unverified-database-tls); verify-ca needs \
+                sslrootcert=FILE.
                 """
         )
         var database: String?

@@ -145,12 +145,18 @@ struct PostgresRealTLSTests {
         }
     }
 
-    /// `verify-ca` with the server's certificate as root succeeds; the system's roots (no `sslrootcert`, or
-    /// `sslrootcert=system`) don't hold that self-signed certificate, so `verify-ca` and `verify-full` are refused.
+    /// `verify-ca` with the server's certificate as root succeeds, and without `sslrootcert` is refused before any
+    /// connection (review 7); the system's roots (no `sslrootcert`, or `sslrootcert=system`) don't hold that
+    /// self-signed certificate, so `verify-full` is refused by the server check.
     @Test func verifyCAAndTheSystemRoots() async throws {
         let store = try await PostgresServiceStore.connect(url: Self.url + "?sslmode=verify-ca&sslrootcert=\(Self.ca)")
         try await store.close()
-        for query in ["?sslmode=verify-ca", "?sslmode=verify-full", "?sslrootcert=system"] {
+        let noRoot = await #expect(throws: ServiceError.self) {
+            let store = try await PostgresServiceStore.connect(url: Self.url + "?sslmode=verify-ca")
+            try? await store.close()
+        }
+        #expect(noRoot?.code == "InvalidDatabaseURL", "\(String(describing: noRoot))")
+        for query in ["?sslmode=verify-full", "?sslrootcert=system"] {
             let refused = await #expect(throws: ServiceError.self, "\(query)") {
                 let store = try await PostgresServiceStore.connect(url: Self.url + query)
                 try? await store.close()

@@ -12,6 +12,11 @@ struct PostgresVerifiedTLSTests {
     typealias Endpoint = PostgresServiceStore.Endpoint
     static let password = "pgtls-secret-7c41e9"
 
+    /// The URL query for `mode`, with the CA file that `verify-ca` requires.
+    static func query(_ mode: PostgresServiceStore.SSLMode) -> String {
+        "?sslmode=\(mode.rawValue)" + (mode == .verifyCA ? "&sslrootcert=/etc/db-ca.pem" : "")
+    }
+
     /// Whether `haystack` holds `needle` anywhere.
     static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
         guard haystack.count >= needle.count else { return false }
@@ -64,7 +69,7 @@ struct PostgresVerifiedTLSTests {
     @Test(arguments: PostgresServiceStore.SSLMode.allCases)
     func loopbackTakesEveryMode(mode: PostgresServiceStore.SSLMode) throws {
         for host in ["127.0.0.1", "localhost", "[::1]"] {
-            let endpoint = try Endpoint(url: "postgres://u@\(host)/db?sslmode=\(mode.rawValue)", password: nil)
+            let endpoint = try Endpoint(url: "postgres://u@\(host)/db" + Self.query(mode), password: nil)
             #expect(endpoint.sslMode == mode)
         }
     }
@@ -74,7 +79,7 @@ struct PostgresVerifiedTLSTests {
     @Test(arguments: PostgresServiceStore.SSLMode.allCases)
     func remoteRefusesUnverifiedModes(mode: PostgresServiceStore.SSLMode) throws {
         for host in ["db.example.com", "10.0.0.5", "[2001:db8::1]", "127.1"] {
-            let url = "postgres://u@\(host)/db?sslmode=\(mode.rawValue)"
+            let url = "postgres://u@\(host)/db" + Self.query(mode)
             if mode.verifiesServer {
                 #expect(try Endpoint(url: url, password: nil).sslMode == mode)
             } else {
@@ -95,7 +100,7 @@ struct PostgresVerifiedTLSTests {
     }
 
     /// `sslrootcert=FILE` is the CA file; `sslrootcert=system` (libpq 16) is the system's roots and `verify-full`
-    /// only; without it `verify-*` uses the system's roots.
+    /// only; without it `verify-full` uses the system's roots, and `verify-ca` is refused (below).
     @Test func rootCertificates() throws {
         let file = try Endpoint(url: "postgres://u@db.example.com/db?sslrootcert=/etc/db-ca.pem", password: nil)
         #expect(file.rootCertificate == "/etc/db-ca.pem")
@@ -104,13 +109,39 @@ struct PostgresVerifiedTLSTests {
         #expect(system.rootCertificate == nil)
         #expect(system.sslMode == .verifyFull, "system forces verify-full, even on loopback")
         #expect(
-            try Endpoint(url: "postgres://u@db.example.com/db?sslmode=verify-ca", password: nil).rootCertificate == nil
+            try Endpoint(url: "postgres://u@db.example.com/db?sslmode=verify-full", password: nil).rootCertificate
+                == nil
         )
+        let verifyCA = try Endpoint(
+            url: "postgres://u@db.example.com/db?sslmode=verify-ca&sslrootcert=/etc/db-ca.pem",
+            password: nil
+        )
+        #expect(verifyCA.sslMode == .verifyCA)
+        #expect(verifyCA.rootCertificate == "/etc/db-ca.pem")
         for mode in ["require", "verify-ca", "disable"] {
             let refused = Self.refusal {
                 _ = try Endpoint(url: "postgres://u@127.0.0.1/db?sslrootcert=system&sslmode=\(mode)", password: nil)
             }
             #expect(refused?.code == "InvalidDatabaseURL", "\(mode)")
+        }
+    }
+
+    /// Review 7: `verify-ca` checks no name, so against the system's roots any publicly trusted certificate would
+    /// pass as the database and receive the password. Like libpq, it requires `sslrootcert=FILE`, on every host
+    /// and with the override too, and the refusal names the fix. Failed before: accepted with the system's roots.
+    @Test(
+        arguments: [
+            "postgres://u@db.example.com/db?sslmode=verify-ca", "postgres://u@10.0.0.5:5432/db?sslmode=verify-ca",
+            "postgres://u@127.0.0.1/db?sslmode=verify-ca", "postgres://u@localhost/db?sslmode=verify-ca",
+            "postgres://u@[::1]/db?sslmode=verify-ca",
+        ]
+    )
+    func verifyCAWithoutRootFileIsRefused(url: String) {
+        for override in [false, true] {
+            let refused = Self.refusal { _ = try Endpoint(url: url, password: nil, allowUnverifiedTLS: override) }
+            #expect(refused?.code == "InvalidDatabaseURL", "\(url): \(String(describing: refused))")
+            #expect(refused?.message.contains("sslrootcert=FILE") == true, "names the fix")
+            #expect(refused?.message.contains("verify-full") == true, "names the other fix")
         }
     }
 
