@@ -120,6 +120,9 @@ public final class PostgresServiceStore: ServiceStore {
         // One migration at a time across instances.
         let logger = Logger(label: "enclavekit.postgres")
         try await client.withTransaction(logger: logger) { connection in
+            // READ COMMITTED whatever the server's default: under REPEATABLE READ the lock's SELECT would take the
+            // snapshot before the wait, and what the previous holder created would stay unseen.
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(727)", logger: logger)
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS signing_keys (id INTEGER PRIMARY KEY CHECK (id = 1), private_key TEXT NOT NULL, certificate TEXT NOT NULL)",
@@ -261,6 +264,11 @@ public final class PostgresServiceStore: ServiceStore {
     }
 
     public func close() async throws { runner.cancel() }
+
+    /// Run `sql` as is (tests: make a scratch database, set its defaults).
+    package func execute(_ sql: String) async throws {
+        try await client.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "enclavekit.postgres"))
+    }
 }
 
 extension PostgresServiceStore {
@@ -457,8 +465,11 @@ extension PostgresServiceStore {
         let seconds = time.timeIntervalSince1970
         let logger = Logger(label: "enclavekit.postgres")
         // A transaction under an advisory lock: two instances removing the last two signers at once would otherwise
-        // both count two (READ COMMITTED) and leave none.
+        // both count two (READ COMMITTED) and leave none. READ COMMITTED explicitly, whatever the server's
+        // default_transaction_isolation: under REPEATABLE READ the lock's SELECT would take the snapshot before the
+        // wait, and both would still count two.
         return try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(728)", logger: logger)
             var present = false
             var count = 0

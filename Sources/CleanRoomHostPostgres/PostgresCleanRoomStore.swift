@@ -92,6 +92,9 @@ final class PostgresCleanRoomRecords: CleanRoomRecords {
     private func migrate() async throws {
         let logger = self.logger
         try await client.withTransaction(logger: logger) { connection in
+            // READ COMMITTED whatever the server's default: under REPEATABLE READ the lock's SELECT would take the
+            // snapshot before the wait, and what the previous holder created would stay unseen.
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
             for statement in [
                 "CREATE TABLE IF NOT EXISTS cr_contract (id INTEGER PRIMARY KEY CHECK (id = 1), contract_id TEXT NOT NULL, bytes BYTEA NOT NULL)",

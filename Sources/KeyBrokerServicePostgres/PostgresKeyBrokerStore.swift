@@ -64,6 +64,9 @@ public final class PostgresKeyBrokerStore: KeyBrokerStore {
         // Two instances starting at once would otherwise race `CREATE TABLE IF NOT EXISTS` (a unique violation in
         // PostgreSQL's catalog) and the trigger's existence check.
         try await client.withTransaction(logger: logger) { connection in
+            // READ COMMITTED whatever the server's default (see lockingName): the trigger checks below must see
+            // what the instance that held the lock before created.
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
             for statement in [
                 "CREATE TABLE IF NOT EXISTS kb_keys (seq BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, record TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, deleted DOUBLE PRECISION, UNIQUE (name, version))",
@@ -107,6 +110,12 @@ public final class PostgresKeyBrokerStore: KeyBrokerStore {
 
     /// Runs `body` in a transaction holding the advisory lock of key `name`: every change to one name (a new
     /// version, delete, recover, purge) is serialized across instances.
+    ///
+    /// The transaction is READ COMMITTED whatever the server's `default_transaction_isolation`: under REPEATABLE
+    /// READ or SERIALIZABLE the snapshot would be taken by the lock's own `SELECT`, before the wait, so a check
+    /// after the lock would not see what the previous holder committed (two inserts on one name, an owner's and
+    /// an administrator's, would both pass). Each statement of a READ COMMITTED transaction sees every commit
+    /// before it.
     private func lockingName<T: Sendable>(
         _ name: String,
         _ body: @Sendable (PostgresConnection) async throws -> T
@@ -114,6 +123,7 @@ public final class PostgresKeyBrokerStore: KeyBrokerStore {
         let logger = self.logger
         let lockKey = "kb:" + name
         return try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(lockKey)))", logger: logger)
             return try await body(connection)
         }
