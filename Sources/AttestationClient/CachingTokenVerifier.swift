@@ -1,4 +1,5 @@
 public import Foundation
+internal import Synchronization
 
 /// A relying party's verifier that fetches the service's JWKS and issuer, keeps them for `maxAge`, and fetches
 /// again — at most once per `minimumRefreshInterval` — when a token names a key it does not know (key rotation).
@@ -12,6 +13,12 @@ public import Foundation
 ///   interval, a caller that would fetch gets the last fetch's outcome: its key set, or its error again (fail closed:
 ///   a key set past `maxAge` is not used after a failed fetch). A token whose `kid` the newest key set does not have
 ///   is refused without a fetch.
+///
+/// - **One deadline over each fetch, `fetchTimeout`:** the JWKS and the issuer, headers and bodies (each at most
+///   4 MiB). A service that answers one byte at a time would otherwise hold the fetch, and every caller waiting on
+///   it, for as long as it likes (the HTTP client's timeout ends with the response headers, and its read timeout
+///   restarts with each byte). Past the deadline the fetch fails (``AttestationClient/Failure`` `Timeout`), like
+///   any failed fetch, for every caller waiting on it.
 ///
 /// Intervals are measured on a monotonic clock (`ContinuousClock`), so a change of the system time neither stops
 /// refreshes nor keeps a key set beyond `maxAge`.
@@ -27,6 +34,7 @@ public actor CachingTokenVerifier {
     private let maxAge: Duration
     private let minimumRefreshInterval: Duration
     private let clockSkew: TimeInterval
+    private let fetchTimeout: Duration
     private let now: @Sendable () -> ContinuousClock.Instant
     private var current: Entry?
     /// When the last fetch started, and its error if it failed.
@@ -42,34 +50,40 @@ public actor CachingTokenVerifier {
     ///   - minimumRefreshInterval: the shortest time between two fetches (seconds), whether the first one succeeded
     ///     or failed.
     ///   - clockSkew: the ``TokenVerifier/clockSkew`` of the verifiers made.
+    ///   - fetchTimeout: the longest a fetch may take, headers and bodies (seconds), after which it fails with
+    ///     ``AttestationClient/Failure`` `Timeout`.
     public init(
         client: AttestationClient,
         maxAge: TimeInterval = 3600,
         minimumRefreshInterval: TimeInterval = 30,
-        clockSkew: TimeInterval = 60
+        clockSkew: TimeInterval = 60,
+        fetchTimeout: TimeInterval = 30
     ) {
         self.init(
             client: client,
             maxAge: maxAge,
             minimumRefreshInterval: minimumRefreshInterval,
             clockSkew: clockSkew,
+            fetchTimeout: fetchTimeout,
             now: { ContinuousClock.now }
         )
     }
 
-    /// As ``init(client:maxAge:minimumRefreshInterval:clockSkew:)``, with the clock the intervals are measured on
-    /// (tests drive it).
+    /// As ``init(client:maxAge:minimumRefreshInterval:clockSkew:fetchTimeout:)``, with the clock the intervals are
+    /// measured on (tests drive it; the fetch's deadline is real time).
     package init(
         client: AttestationClient,
         maxAge: TimeInterval = 3600,
         minimumRefreshInterval: TimeInterval = 30,
         clockSkew: TimeInterval = 60,
+        fetchTimeout: TimeInterval = 30,
         now: @escaping @Sendable () -> ContinuousClock.Instant
     ) {
         self.client = client
         self.maxAge = Self.duration(maxAge)
         self.minimumRefreshInterval = Self.duration(minimumRefreshInterval)
         self.clockSkew = clockSkew
+        self.fetchTimeout = Self.duration(fetchTimeout)
         self.now = now
     }
 
@@ -136,7 +150,10 @@ public actor CachingTokenVerifier {
     private func run(startedAt time: ContinuousClock.Instant) async throws -> Entry {
         defer { inFlight = nil }
         do {
-            let fresh = try await client.verifier(clockSkew: clockSkew)
+            let (client, clockSkew) = (self.client, self.clockSkew)
+            let fresh = try await Deadline.run(within: fetchTimeout, what: "the key set from \(client.endpoint)") {
+                try await client.verifier(clockSkew: clockSkew)
+            }
             fetches += 1
             let entry = Entry(verifier: fresh, fetched: time, generation: fetches)
             current = entry
@@ -144,6 +161,69 @@ public actor CachingTokenVerifier {
         } catch {
             lastAttempt = (time, error)
             throw error
+        }
+    }
+
+    /// One operation against a deadline: its outcome, or `Timeout` once the deadline passes, whichever comes first.
+    /// At the deadline the operation is cancelled but not awaited, so one that does not stop when cancelled (a
+    /// handshake, a body read that ignores it) holds no caller beyond its deadline.
+    private final class Deadline<T: Sendable>: Sendable {
+        private struct State {
+            var waiter: CheckedContinuation<T, any Error>?
+            var finished = false
+            var work: Task<Void, Never>?
+        }
+
+        private let state = Mutex(State())
+
+        /// Resume the waiter with `result` unless it was resumed already; whether this call did. A timeout also
+        /// cancels the work.
+        private func finish(_ result: Result<T, any Error>, cancellingWork: Bool) -> Bool {
+            let (waiter, work) = state.withLock { state -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?) in
+                guard !state.finished else { return (nil, nil) }
+                state.finished = true
+                defer { state.waiter = nil }
+                return (state.waiter, cancellingWork ? state.work : nil)
+            }
+            work?.cancel()
+            waiter?.resume(with: result)
+            return waiter != nil
+        }
+
+        /// Record the work, or cancel it when the deadline has passed already.
+        private func started(_ work: Task<Void, Never>) {
+            let timedOut = state.withLock { state -> Bool in
+                state.work = work
+                return state.finished
+            }
+            if timedOut { work.cancel() }
+        }
+
+        static func run(
+            within limit: Duration,
+            what: String,
+            _ operation: @escaping @Sendable () async throws -> T
+        ) async throws -> T {
+            let deadline = Deadline()
+            return try await withCheckedThrowingContinuation { continuation in
+                deadline.state.withLock { $0.waiter = continuation }
+                let timer = Task {
+                    guard (try? await Task.sleep(for: limit)) != nil else { return }
+                    let timeout = AttestationClient.Failure(
+                        status: 0,
+                        code: "Timeout",
+                        message: "\(what) took longer than \(limit) (headers and body)"
+                    )
+                    _ = deadline.finish(.failure(timeout), cancellingWork: true)
+                }
+                deadline.started(
+                    Task {
+                        let result: Result<T, any Error>
+                        do { result = .success(try await operation()) } catch { result = .failure(error) }
+                        if deadline.finish(result, cancellingWork: false) { timer.cancel() }
+                    }
+                )
+            }
         }
     }
 

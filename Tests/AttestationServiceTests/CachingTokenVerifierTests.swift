@@ -81,6 +81,67 @@ struct CachingTokenVerifierTests {
         }
     }
 
+    /// A key service that answers `/certs` one byte a second, never finishing, until told to stop; and counts the
+    /// requests.
+    final class TricklingService: Sendable {
+        private let state = Mutex((requests: 0, stopped: false))
+
+        var certsRequests: Int { state.withLock { $0.requests } }
+
+        func stop() { state.withLock { $0.stopped = true } }
+
+        var router: Router<BasicRequestContext> {
+            let router = Router()
+            router.get("certs") { _, _ -> Response in
+                self.state.withLock { $0.requests += 1 }
+                let body = ResponseBody(contentLength: 1 << 20) { writer in
+                    while !self.state.withLock({ $0.stopped }) {
+                        try await writer.write(ByteBuffer(string: " "))
+                        try await Task.sleep(for: .seconds(1))
+                    }
+                }
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: body)
+            }
+            return router
+        }
+    }
+
+    /// Review 7: the HTTP client's timeout ended with the response headers and its read timeout restarts with each
+    /// byte, so a service trickling `/certs` held the single fetch, and every caller waiting on it, as long as it
+    /// liked. Now one deadline covers the fetch: a burst of callers all get `Timeout` from the one request, and the
+    /// failure counts toward the interval like any other. Failed before: the fetch never ended (the time limit).
+    @Test(.timeLimit(.minutes(1)))
+    func aTricklingServiceFailsTheFetchAtItsDeadline() async throws {
+        let signer = try await Self.signer()
+        let valid = try await Self.token(signer)
+        let service = TricklingService()
+        let app = Application(router: service.router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            defer { service.stop() }
+            let port = try #require(client.port)
+            let clock = DrivenClock()
+            let verifier = CachingTokenVerifier(
+                client: AttestationClient(endpoint: URL(string: "http://127.0.0.1:\(port)")!),
+                fetchTimeout: 2,
+                now: { clock.now }
+            )
+            let results = await Self.concurrently(verifier, Array(repeating: valid, count: 8))
+            for result in results {
+                guard case .failure(let error) = result, let failure = error as? AttestationClient.Failure else {
+                    Issue.record("expected the deadline's failure, got \(result)")
+                    continue
+                }
+                #expect(failure.code == "Timeout", "\(failure)")
+                #expect(failure.message.contains("took longer than"), "\(failure)")
+            }
+            #expect(service.certsRequests == 1, "one fetch for every caller")
+            // Within the interval the failure is answered again without a request.
+            await #expect(throws: AttestationClient.Failure.self) { try await verifier.verify(valid) }
+            #expect(service.certsRequests == 1)
+            #expect(await verifier.fetches == 0)
+        }
+    }
+
     /// A P-256 token signer (quick to make).
     static func signer() async throws -> TokenSigner {
         try await TokenSigner(try TokenSigner.generate(issuer: issuer, type: .ec))
