@@ -142,18 +142,7 @@ final class FakePCCS: Sendable {
             }
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
         }
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                continuation.yield(channel.localAddress?.port ?? 0)
-                continuation.finish()
-            }
-        )
-        task = Task { try await app.run() }
-        var iterator = ports.makeAsyncIterator()
-        port = try #require(await iterator.next())
+        (task, port) = try await Loopback.serve(router)
     }
 
     /// Stop listening: later fetches are refused connections.

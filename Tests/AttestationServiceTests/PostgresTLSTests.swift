@@ -18,21 +18,7 @@ final class NoTLSPostgres: Sendable {
     private let done = DispatchSemaphore(value: 0)
 
     init() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.listener = listener
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0
-            }
-        }
-        try #require(bound && listen(listener, 4) == 0)
-        port = Int(UInt16(bigEndian: address.sin_port))
-        var timeout = timeval(tv_sec: 60, tv_usec: 0)
-        setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        (listener, port) = try Loopback.listener()
         Thread.detachNewThread { [self] in serve() }
     }
 

@@ -47,18 +47,7 @@ struct RedirectRefusalTests {
             router.get("**", use: handler)
             router.post("**", use: handler)
             router.put("**", use: handler)
-            let (ports, continuation) = AsyncStream<Int>.makeStream()
-            let app = Application(
-                router: router,
-                configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                onServerRunning: { channel in
-                    continuation.yield(channel.localAddress?.port ?? 0)
-                    continuation.finish()
-                }
-            )
-            task = Task { try await app.run() }
-            var iterator = ports.makeAsyncIterator()
-            port = try #require(await iterator.next())
+            (task, port) = try await Loopback.serve(router)
         }
 
         var base: String { "http://127.0.0.1:\(port)" }
