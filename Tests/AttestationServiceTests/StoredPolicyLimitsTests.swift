@@ -46,19 +46,24 @@ struct StoredPolicyLimitsTests {
 
     static let permitting = "version=1.0; authorizationrules { => permit(); };"
 
+    /// Store ``overTheLimit`` for the simulated enclave as an older version did (it parsed then): straight into the
+    /// store, past the parser.
+    static func storeOverTheLimit(in store: any ServiceStore) async throws {
+        try await store.setPolicy(
+            StoredPolicy(
+                text: overTheLimit,
+                jws: AttestationServiceCore.unsignedPolicyJWS(overTheLimit),
+                hash: "older",
+                updated: Date()
+            ),
+            type: AttestationType.simulatedEnclave.rawValue
+        )
+    }
+
     @Test func anOverLimitStoredPolicyIsTheOperatorsToFix() async throws {
         #expect(throws: PolicySyntaxError.self) { try AttestationPolicy(text: Self.overTheLimit) }
         try await ServiceFixture.with { fixture in
-            // Stored as an older version did (it parsed then), straight into the store.
-            try await fixture.core.store.setPolicy(
-                StoredPolicy(
-                    text: Self.overTheLimit,
-                    jws: AttestationServiceCore.unsignedPolicyJWS(Self.overTheLimit),
-                    hash: "older",
-                    updated: Date()
-                ),
-                type: AttestationType.simulatedEnclave.rawValue
-            )
+            try await Self.storeOverTheLimit(in: fixture.core.store)
             // The service starts over that store: one error line names the type.
             let log = CapturedLog()
             let core = try await AttestationServiceCore(
@@ -106,15 +111,7 @@ struct StoredPolicyLimitsTests {
             _ = try await core.attest(type: .simulatedEnclave, request: request)
 
             // The same after a new policy is set over the old one.
-            try await fixture.core.store.setPolicy(
-                StoredPolicy(
-                    text: Self.overTheLimit,
-                    jws: AttestationServiceCore.unsignedPolicyJWS(Self.overTheLimit),
-                    hash: "older",
-                    updated: Date()
-                ),
-                type: AttestationType.simulatedEnclave.rawValue
-            )
+            try await Self.storeOverTheLimit(in: fixture.core.store)
             await #expect(throws: ServiceError.self) {
                 try await core.attest(type: .simulatedEnclave, request: request)
             }
