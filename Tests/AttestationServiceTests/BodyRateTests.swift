@@ -31,20 +31,7 @@ struct BodyRateTests {
     }
 
     static func withServer(rate: Int?, _ body: (Int) async throws -> Void) async throws {
-        try await ServiceFixture.with { fixture in
-            let running = try await AttestationServer.start(
-                core: fixture.core,
-                maxBodySize: 64 << 10,
-                limits: limits(rate: rate)
-            )
-            do {
-                try await body(running.port)
-            } catch {
-                await running.stop()
-                throw error
-            }
-            await running.stop()
-        }
+        try await ConnectionLimitTests.withServer(limits(rate: rate), body)
     }
 
     /// Without a rate the body deadline is fixed: the 4 s upload is cut at 2 s (what a 1 GiB upload below 35 MB/s
@@ -65,19 +52,7 @@ struct BodyRateTests {
     /// A trickle (a byte every 100 ms) earns almost nothing: still cut at the 2 s body deadline, not before it.
     @Test func aTrickleIsStillCutAtTheBodyTimeout() async throws {
         try await Self.withServer(rate: 1 << 10) { port in
-            let client = try LoopbackSocket(port: port)
-            let sent = ContinuousClock.now
-            client.send("POST /attest/SimulatedEnclave HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
-            var closed: Duration?
-            while closed == nil, ContinuousClock.now - sent < .seconds(30) {
-                if !client.send(" ") || client.closedNow() {
-                    closed = ContinuousClock.now - sent
-                } else {
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-            }
-            let cut = try #require(closed, "a trickling body kept its connection for 30 s")
-            #expect(cut >= .milliseconds(1900), "cut off after \(cut), before the 2 s body deadline")
+            try await expectTrickleCutAtTheBodyDeadline(port: port)
         }
     }
 }

@@ -135,6 +135,33 @@ func closeTimes(
     return closed
 }
 
+/// Send a body a byte every 100 ms (its head announces 1000 bytes) and expect the connection cut at the server's 2 s
+/// body deadline although bytes keep arriving: not before it (a lower bound: a loaded machine only sees the close
+/// late), and within 30 s (a hang guard, far above the deadline because CI runs the whole suite in parallel on two
+/// cores).
+func expectTrickleCutAtTheBodyDeadline(
+    port: Int,
+    sourceLocation: SourceLocation = #_sourceLocation
+) async throws {
+    let client = try LoopbackSocket(port: port)
+    let sent = ContinuousClock.now
+    client.send("POST /attest/SimulatedEnclave HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+    var closed: Duration?
+    while closed == nil, ContinuousClock.now - sent < .seconds(30) {
+        if !client.send(" ") || client.closedNow() {
+            closed = ContinuousClock.now - sent
+        } else {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+    let cut = try #require(closed, "a trickling body kept its connection for 30 s", sourceLocation: sourceLocation)
+    #expect(
+        cut >= .milliseconds(1900),
+        "cut off after \(cut), before the 2 s body deadline",
+        sourceLocation: sourceLocation
+    )
+}
+
 /// Attacks on the service's connections: nothing a client sends (or does not send) keeps a descriptor open.
 @Suite("Attestation service: connection deadlines and refused requests", .serialized)
 struct ConnectionLimitTests {
@@ -214,24 +241,11 @@ struct ConnectionLimitTests {
         }
     }
 
-    /// A body that trickles in is cut off at the 2 s body deadline even though bytes keep arriving: not before it (a
-    /// lower bound: a loaded machine only sees the close late), and within 30 s (a hang guard, far above the deadline
-    /// because CI runs the whole suite in parallel on two cores).
+    /// A body that trickles in is cut off at the 2 s body deadline even though bytes keep arriving, and its
+    /// descriptor is freed.
     @Test func slowBodyIsCutOff() async throws {
         try await Self.withServer { port in
-            let client = try LoopbackSocket(port: port)
-            let sent = ContinuousClock.now
-            client.send("POST /attest/SimulatedEnclave HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
-            var closed: Duration?
-            while closed == nil, ContinuousClock.now - sent < .seconds(30) {
-                if !client.send(" ") || client.closedNow() {
-                    closed = ContinuousClock.now - sent
-                } else {
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-            }
-            let cut = try #require(closed, "a trickling body kept its connection for 30 s")
-            #expect(cut >= .milliseconds(1900), "cut off after \(cut), before the 2 s body deadline")
+            try await expectTrickleCutAtTheBodyDeadline(port: port)
             #expect(await eventually(within: 10) { RawConnection.serverConnections(port: port) == 0 })
         }
     }
