@@ -254,13 +254,17 @@ int ek_set_not_dumpable(void) { return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
 int ek_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
 
 // Report a failed step from the child to the parent over the close-on-exec pipe, then exit.
-static void child_fail(int report_fd, const char *step_index) __attribute__((noreturn));
-static void child_fail(int report_fd, const char *step_index) {
-    int payload[2] = {errno, (int)(step_index[0])};
+// `file` is the index of the trusted file the step failed on, or -1.
+static void child_fail_file(int report_fd, const char *step_index, int file) __attribute__((noreturn));
+static void child_fail_file(int report_fd, const char *step_index, int file) {
+    int payload[3] = {errno, (int)(step_index[0]), file};
     ssize_t ignored = write(report_fd, payload, sizeof(payload));
     (void)ignored;
     _exit(127);
 }
+
+static void child_fail(int report_fd, const char *step_index) __attribute__((noreturn));
+static void child_fail(int report_fd, const char *step_index) { child_fail_file(report_fd, step_index, -1); }
 
 static const char *step_name(char code) {
     switch (code) {
@@ -269,6 +273,7 @@ static const char *step_name(char code) {
     case 'r': return "setrlimit";
     case 'n': return "no_new_privs";
     case 'l': return "landlock";
+    case 'm': return "trusted file";
     case 'p': return "drop capabilities";
     case 'f': return "loader seccomp filter";
     case 'x': return "execveat";
@@ -317,6 +322,7 @@ int ek_landlock_abi(void) {
 }
 
 // Allow `access` on the file at `path` (or beneath it, for a directory). With `optional`, a missing file is no error.
+// Follows symbolic links (/etc/localtime is one): for the system's own files only, never a trusted file.
 static int landlock_allow(int ruleset, const char *path, uint64_t access, int optional) {
     int fd = open(path, O_PATH | O_CLOEXEC);
     if (fd < 0) return optional && errno == ENOENT ? 0 : -1;
@@ -328,12 +334,41 @@ static int landlock_allow(int ruleset, const char *path, uint64_t access, int op
     return result == 0 ? 0 : -1;
 }
 
+// Allow `access` on the trusted file at `path` only if it is still the file the loader measured: the final
+// component is not followed (O_NOFOLLOW; an O_PATH descriptor then names the link itself), the descriptor must name
+// a regular file with the measured device and inode, and the rule is made on that descriptor, so it grants the
+// measured inode and nothing a symbolic link swapped in after measurement points to. Directories on the way are
+// followed (the paths are the measured real paths; a directory swapped for a link leads to another inode and fails
+// the comparison). A mismatch fails with ELOOP (a symbolic link) or ESTALE (another file).
+static int landlock_allow_measured(int ruleset, const char *path, ek_file_identity measured, uint64_t access) {
+    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat status;
+    int mismatch = 0;
+    if (fstat(fd, &status) != 0) mismatch = errno;
+    else if (S_ISLNK(status.st_mode)) mismatch = ELOOP;
+    else if (!S_ISREG(status.st_mode) || (uint64_t)status.st_dev != measured.device ||
+             (uint64_t)status.st_ino != measured.inode)
+        mismatch = ESTALE;
+    long result = -1;
+    if (!mismatch) {
+        struct ek_landlock_path_beneath_attr rule = {access, fd};
+        result = syscall(SYS_landlock_add_rule, ruleset, EK_LANDLOCK_RULE_PATH_BENEATH, &rule, 0);
+    }
+    int saved = mismatch ? mismatch : errno;
+    close(fd);
+    errno = saved;
+    return result == 0 ? 0 : -1;
+}
+
 // Confine the calling process (the child, just before it executes the image) with Landlock: every file right the
 // kernel knows is handled, and only what an image needs to start is allowed — read and execute its interpreter and
-// libraries; read the loader's cache, /etc/localtime, files under /proc and /sys/devices/system/cpu, /dev/urandom;
-// read and write /dev/null. Nothing else, no directory listing, nothing created. No TCP, no abstract unix sockets or
-// signals outside the domain (ABI 4 and 6). Requires no_new_privs. Raw syscalls only.
-static int landlock_confine(const ek_confinement *confinement) {
+// libraries (each only while it is the file that was measured, see landlock_allow_measured); read the loader's
+// cache, /etc/localtime, files under /proc and /sys/devices/system/cpu, /dev/urandom; read and write /dev/null.
+// Nothing else, no directory listing, nothing created. No TCP, no abstract unix sockets or signals outside the domain
+// (ABI 4 and 6). Requires no_new_privs. Raw syscalls only. When a trusted file is not the measured one, `*bad_file`
+// is its index.
+static int landlock_confine(const ek_confinement *confinement, int *bad_file) {
     int abi = confinement->landlock_abi;
     struct ek_landlock_ruleset_attr attributes = {EK_LANDLOCK_FS_V1, 0, 0};
     if (abi >= 2) attributes.handled_access_fs |= EK_LANDLOCK_FS_REFER;
@@ -345,8 +380,15 @@ static int landlock_confine(const ek_confinement *confinement) {
     if (ruleset < 0) return -1;
     int failed = 0;
     const uint64_t read_execute = EK_LANDLOCK_FS_READ_FILE | EK_LANDLOCK_FS_EXECUTE;
-    for (int i = 0; i < confinement->trusted_file_count && !failed; i++)
-        failed = landlock_allow(ruleset, confinement->trusted_files[i], read_execute, 0) != 0;
+    if (confinement->trusted_file_count > 0 && confinement->trusted_identities == NULL) {
+        errno = EINVAL;
+        failed = 1;
+    }
+    for (int i = 0; i < confinement->trusted_file_count && !failed; i++) {
+        const char *path = confinement->trusted_files[i];
+        failed = landlock_allow_measured(ruleset, path, confinement->trusted_identities[i], read_execute) != 0;
+        if (failed) *bad_file = i;
+    }
     if (!failed) failed = landlock_allow(ruleset, "/etc/ld.so.cache", EK_LANDLOCK_FS_READ_FILE, 1) != 0;
     if (!failed) failed = landlock_allow(ruleset, "/etc/localtime", EK_LANDLOCK_FS_READ_FILE, 1) != 0;
     // Files under /proc, not directories: the runtime reads /proc/self/maps before its filter is in place (the
@@ -386,7 +428,7 @@ static int install_loader_filter(void);
 
 ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fds, int channel_count,
                          int stderr_fd, uint64_t address_space_limit, const ek_confinement *confinement) {
-    ek_spawn_result result = {-1, 0, NULL};
+    ek_spawn_result result = {-1, 0, NULL, -1};
     if (channel_count < 0 || channel_count > 8) {
         result.error = EINVAL;
         result.step = "arguments";
@@ -460,14 +502,18 @@ ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fd
             errno = EINVAL;
             child_fail(report_fd, "l");
         }
-        if (confinement->landlock_abi > 0 && landlock_confine(confinement) != 0) child_fail(report_fd, "l");
+        if (confinement->landlock_abi > 0) {
+            int bad_file = -1;
+            if (landlock_confine(confinement, &bad_file) != 0)
+                child_fail_file(report_fd, bad_file >= 0 ? "m" : "l", bad_file);
+        }
         if (drop_capabilities() != 0) child_fail(report_fd, "p");
         if (install_loader_filter() != 0) child_fail(report_fd, "f");
         syscall(SYS_execveat, image, "", argv, empty_environment, AT_EMPTY_PATH);
         child_fail(report_fd, "x");
     }
     close(report[1]);
-    int payload[2] = {0, 0};
+    int payload[3] = {0, 0, -1};
     ssize_t got;
     do {
         got = read(report[0], payload, sizeof(payload));
@@ -479,6 +525,7 @@ ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fd
         }
         result.error = payload[0];
         result.step = step_name((char)payload[1]);
+        result.trusted_file = payload[2];
         return result;
     }
     result.pid = pid;

@@ -59,6 +59,9 @@ public final class Enclave: Sendable {
         /// patched to lie would. The enclave takes its identity from the platform and refuses to start when this
         /// answer disagrees.
         package var rewriteLaunchInfo: (@Sendable (inout LaunchProtocol.LaunchInfo) -> Void)?
+        /// Tests only: runs after the image and its libraries are measured and checked, before the enclave's process
+        /// starts — where someone who can write a library directory would swap a trusted file.
+        package var afterMeasurement: (@Sendable () -> Void)?
 
         /// Default options: release enclaves only, no OCALLs, `IMAGE.sig` beside the image, 64 MiB messages, a
         /// 30-second start, the default simulated platform and automatic evidence.
@@ -113,7 +116,8 @@ public final class Enclave: Sendable {
     /// Verify, measure and start the enclave image at `path`.
     ///
     /// - Throws: `EnclaveError` — `invalidSignature` (missing, malformed or not verifying), `measurementMismatch`
-    ///   (the image or a library differs from what was signed), `debugNotAllowed`, `imageUnreadable`,
+    ///   (the image or a library differs from what was signed, or a library path no longer names the file measured
+    ///   when the enclave's process confines itself), `debugNotAllowed`, `imageUnreadable`,
     ///   `sandboxFailed` (no Landlock to confine it with, see ``Options/allowUnconfined``), `launchFailed` or
     ///   `enclaveTerminated` (it died while starting).
     public static func load(path: String, options: Options = Options()) async throws -> Enclave {
@@ -128,6 +132,14 @@ public final class Enclave: Sendable {
         }
         let image = try EnclaveImage(path: path)
         try image.check(against: signature.body.manifest)
+        // The child grants each trusted file only while its path names the file measured here (device and inode).
+        let trustedFiles = try image.trustedFiles.map { file throws(EnclaveError) in
+            guard let identity = image.trustedFileIdentities[file.path] else {
+                throw EnclaveError.measurementMismatch("\(file.path) was measured without its identity")
+            }
+            return (path: file.path, identity: identity)
+        }
+        options.afterMeasurement?()
 
         let imageFD = try Spawn.sealedMemoryFile(image.bytes, name: "enclave-image")
         defer { Spawn.closeFD(imageFD) }
@@ -170,7 +182,7 @@ public final class Enclave: Sendable {
                 channels: [sockets.enclave, platformSockets.enclave] + (ring.map { [$0.fd] } ?? []),
                 standardError: errorPipe.write,
                 memoryLimit: config.maxMemory,
-                trustedFiles: image.trustedFiles.map(\.path),
+                trustedFiles: trustedFiles,
                 allowUnconfined: options.allowUnconfined
             )
         } catch {

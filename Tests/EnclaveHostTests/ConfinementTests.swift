@@ -75,8 +75,19 @@ struct ConfinementTests {
     /// Launch the hostile image through the normal loader with `arguments` on a platform of its own; the lines it
     /// wrote to standard error (it exits, so the load itself fails).
     static func runHostile(_ arguments: (_ platformDirectory: String) -> [String]) async throws -> [String] {
-        let signed = try hostileImage()
         let platformDirectory = try Fixtures.temporaryDirectory("platform") + "/platform"
+        return try await launchHostile(hostileImage(), platformDirectory: platformDirectory, arguments: arguments).lines
+    }
+
+    /// Launch the signed hostile image through the normal loader with `arguments`, on a platform in
+    /// `platformDirectory`, running `afterMeasurement` between measurement and spawn; the load's error (if any: the
+    /// image exits, so a load that started it fails too) and the lines the image wrote to standard error.
+    static func launchHostile(
+        _ signed: (image: String, signature: String),
+        platformDirectory: String,
+        arguments: (_ platformDirectory: String) -> [String],
+        afterMeasurement: (@Sendable () -> Void)? = nil
+    ) async throws -> (error: EnclaveError?, lines: [String]) {
         let platform = try SimulatedPlatform.open(directory: platformDirectory)
         #expect(FileManager.default.isReadableFile(atPath: platformDirectory + "/root-secret"))
         let lines = Mutex<[String]>([])
@@ -87,13 +98,94 @@ struct ConfinementTests {
         options.startTimeout = Fixtures.startTimeout
         options.arguments = arguments(platformDirectory)
         options.standardError = { line in lines.withLock { $0.append(line) } }
+        options.afterMeasurement = afterMeasurement
         let outcome = await capture { try await Enclave.load(path: signed.image, options: options) }
-        if case .success(let enclave) = outcome { await enclave.terminate() }
+        var error: EnclaveError?
+        switch outcome {
+        case .success(let enclave): await enclave.terminate()
+        case .failure(let failure): error = failure as? EnclaveError
+        }
+        // Refused before the process started: there is no image to wait for.
+        if error?.code == .measurementMismatch { return (error, lines.withLock { $0 }) }
         // The image exits at once; its last line reaches the sink when the forwarder reads the pipe's end. A hang
         // guard only: the loop ends as soon as the line is there.
         let deadline = Date().addingTimeInterval(120)
         while !lines.withLock({ $0.contains("done") }) && Date() < deadline { usleep(10_000) }
-        return lines.withLock { $0 }
+        return (error, lines.withLock { $0 })
+    }
+
+    /// The hostile image, linked against two libraries of the attacker's own in a directory it can write:
+    /// `liby.so` and `libx.so`, both measured and trusted. `liby.so` is rebuilt afterwards with the soname
+    /// `libx.so`, so that the dynamic loader takes it for both and never opens `libx.so` at start: the image runs
+    /// whatever `libx.so` has become by then. The signed image, and the path of `libx.so`.
+    static func hostileImageWithLibraries() throws -> (signed: (image: String, signature: String), library: String) {
+        let directory = try Fixtures.temporaryDirectory("libraries")
+        let source = directory + "/y.c"
+        try Data("int enclavekit_test_y(void) { return 1; }\n".utf8).write(to: URL(fileURLWithPath: source))
+        func compile(_ arguments: [String]) throws {
+            var compiled = try Fixtures.run("/usr/bin/env", ["clang"] + arguments)
+            if compiled.status != 0 { compiled = try Fixtures.run("/usr/bin/env", ["cc"] + arguments) }
+            try #require(compiled.status == 0, "did not compile: \(compiled.output)")
+        }
+        func library(_ name: String, soname: String) throws {
+            try compile(["-shared", "-fPIC", "-o", directory + "/" + name, "-Wl,-soname," + soname, source])
+        }
+        try library("liby.so", soname: "liby.so")
+        try library("libx.so", soname: "libx.so")
+        let hostile = directory + "/hostile.c"
+        let image = directory + "/hostile"
+        try Data(hostileSource.utf8).write(to: URL(fileURLWithPath: hostile))
+        try compile([
+            "-O1", "-o", image, hostile, "-L" + directory, "-Wl,--no-as-needed", "-ly", "-lx",
+            "-Wl,-rpath," + directory,
+        ])
+        try library("liby.so", soname: "libx.so")
+        let config = EnclaveConfig(productID: 66, securityVersion: 1)
+        let measured = try EnclaveImage(path: image)
+        let library = URL(fileURLWithPath: directory + "/libx.so").resolvingSymlinksInPath().path
+        try #require(measured.trustedFiles.contains { $0.path == library }, "\(measured.trustedFiles)")
+        let body = EnclaveSignature.Body(manifest: measured.manifest(config: config), config: config)
+        let signature = try EnclaveSignature(signing: body, with: P256.Signing.PrivateKey())
+        try Data(signature.bytes).write(to: URL(fileURLWithPath: image + ".sig"))
+        return ((image, image + ".sig"), library)
+    }
+
+    /// How the attacker swaps a trusted library for the platform's root secret after measurement.
+    enum Swap: String, CaseIterable, Sendable {
+        /// A symbolic link to the secret: the final component is not followed.
+        case symbolicLink
+        /// A hard link to the secret: a regular file, but not the measured device and inode.
+        case hardLink
+    }
+
+    /// Review 7, finding 4: between measurement and spawn, someone who can write a library directory replaces a
+    /// trusted library with a link to the platform's root secret (and could swap it back before the loader's later
+    /// check of the mappings). The loader's child grants a trusted file only while its path still names the
+    /// measured regular file, so the launch fails closed and the secret stays unreadable. Failed before: the rule
+    /// followed the link, and the image read the secret's bytes through the library's path.
+    @Test(arguments: Swap.allCases)
+    func trustedLibrarySwappedAfterMeasurementFailsTheLaunch(_ swap: Swap) async throws {
+        let hostile = try Self.hostileImageWithLibraries()
+        let library = hostile.library
+        let platformDirectory = try Fixtures.temporaryDirectory("platform") + "/platform"
+        let secret = platformDirectory + "/root-secret"
+        let swapped = Mutex(false)
+        let (error, lines) = try await Self.launchHostile(
+            hostile.signed,
+            platformDirectory: platformDirectory,
+            arguments: { platform in [library, platform + "/root-secret"] },
+            afterMeasurement: {
+                guard unlink(library) == 0 else { return }
+                let linked = swap == .symbolicLink ? symlink(secret, library) : link(secret, library)
+                swapped.withLock { $0 = linked == 0 }
+            }
+        )
+        #expect(swapped.withLock { $0 }, "the library was not swapped for the secret")
+        #expect(error?.code == .measurementMismatch, "\(String(describing: error)); image wrote \(lines)")
+        #expect(error?.reason.contains(library) == true, "\(String(describing: error))")
+        let why = swap == .symbolicLink ? "symbolic link" : "another file"
+        #expect(error?.reason.contains(why) == true, "\(String(describing: error))")
+        #expect(!lines.contains { $0.hasSuffix(" bytes") }, "the image read through the swapped path: \(lines)")
     }
 
     /// The reviewer's attack (review 6, finding C): the image opens the platform's root secret and the other

@@ -6,17 +6,30 @@
 #include <sys/types.h>
 
 /// Outcome of `ek_spawn`: on success `pid` is the child; otherwise `error` is the errno of the failed step and
-/// `step` names it (a static string).
+/// `step` names it (a static string). When the step is "trusted file", `trusted_file` is the index of the trusted
+/// file that was no longer the measured one (`error` ELOOP: now a symbolic link; ESTALE: another file; else why it
+/// could not be opened); otherwise -1.
 typedef struct ek_spawn_result {
     pid_t pid;
     int error;
     const char *step;
+    int trusted_file;
 } ek_spawn_result;
+
+/// Which file a trusted path named when the loader measured it: `st_dev` and `st_ino` as `fstat` gave them.
+typedef struct ek_file_identity {
+    uint64_t device;
+    uint64_t inode;
+} ek_file_identity;
 
 /// How `ek_spawn` confines the enclave's process before it executes the image.
 typedef struct ek_confinement {
-    /// The files the image maps (its interpreter and shared libraries, as measured): readable and executable.
+    /// The files the image maps (its interpreter and shared libraries, as measured, symbolic links resolved):
+    /// readable and executable, each only while the path still names the measured file — a regular file, not a
+    /// symbolic link, with the device and inode in `trusted_identities` — or the spawn fails.
     const char *const *trusted_files;
+    /// One identity per trusted file, in the same order.
+    const ek_file_identity *trusted_identities;
     int trusted_file_count;
     /// The Landlock ABI version to confine with (``ek_landlock_abi``); 0 runs the image without Landlock, which only
     /// the host's explicit opt-out asks for.
@@ -30,11 +43,11 @@ int ek_landlock_abi(void);
 /// Fork a child that becomes the enclave: it keeps only `channel_fds` (renumbered to 3, 4, …) and, as its fd 2,
 /// `stderr_fd` (when >= 0; else the host's stderr), resets its signal mask, starts a new session, sets
 /// `no_new_privs` and the address-space limit, confines itself with Landlock as `confinement` says (it can open the
-/// trusted files, the loader's cache, `/etc/localtime`, files under `/proc` and `/sys/devices/system/cpu`,
-/// `/dev/null` and `/dev/urandom`, nothing else; no TCP, no signals or abstract sockets outside), drops every
-/// capability, installs the loader's seccomp filter (no `socket`, no `io_uring_setup`), and executes the sealed
-/// image behind `image_fd` with an empty environment. Between fork and exec the child only makes raw syscalls. A NULL
-/// `confinement` fails.
+/// trusted files — the measured inodes, never what a path swapped for a symbolic link since then points to — the
+/// loader's cache, `/etc/localtime`, files under `/proc` and `/sys/devices/system/cpu`, `/dev/null` and
+/// `/dev/urandom`, nothing else; no TCP, no signals or abstract sockets outside), drops every capability, installs
+/// the loader's seccomp filter (no `socket`, no `io_uring_setup`), and executes the sealed image behind `image_fd`
+/// with an empty environment. Between fork and exec the child only makes raw syscalls. A NULL `confinement` fails.
 ek_spawn_result ek_spawn(int image_fd, char *const argv[], const int *channel_fds, int channel_count,
                          int stderr_fd, uint64_t address_space_limit, const ek_confinement *confinement);
 

@@ -14,10 +14,14 @@ package struct FileIdentity: Hashable, Sendable {
     /// rather than the overlay's (the inode is then compared alone).
     package var device: String?
     package var inode: UInt64
+    /// `st_dev` as `fstat` gave it (the overlay's own on overlayfs, as `fstat` in the loader's child sees it again):
+    /// with ``inode``, what the child compares before it lets the enclave's process open the file.
+    package var statDevice: UInt64
 
-    package init(device: String?, inode: UInt64) {
+    package init(device: String?, inode: UInt64, statDevice: UInt64) {
         self.device = device
         self.inode = inode
+        self.statDevice = statDevice
     }
 
     /// The identity of the open file `fd`.
@@ -25,7 +29,11 @@ package struct FileIdentity: Hashable, Sendable {
         var status = stat()
         guard fstat(fd, &status) == 0 else { throw .imageUnreadable("fstat failed (errno \(errno))") }
         let overlay = ek_is_overlay(fd) != 0
-        self.init(device: overlay ? nil : Self.format(device: UInt64(status.st_dev)), inode: UInt64(status.st_ino))
+        self.init(
+            device: overlay ? nil : Self.format(device: UInt64(status.st_dev)),
+            inode: UInt64(status.st_ino),
+            statDevice: UInt64(status.st_dev)
+        )
     }
 
     /// Whether a mapping the enclave reported is of this file.

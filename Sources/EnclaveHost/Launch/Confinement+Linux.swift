@@ -11,11 +11,12 @@ internal import Glibc
 /// plain C program, signed by anyone's key) would run with every right of the host's user: it could read the
 /// simulated platform's root secret, from which every sealing key and the quote-signing keys derive. The loader's
 /// child therefore confines itself with Landlock just before it executes the image: it can open the image's
-/// measured interpreter and libraries (read and execute), the loader's cache, `/etc/localtime`, files under `/proc`
-/// (another process's private ones need ptrace access, which Landlock refuses) and `/sys/devices/system/cpu`,
-/// `/dev/null` and `/dev/urandom` — nothing else, nothing created or written but `/dev/null`. A seccomp filter of the
-/// loader's own refuses what Landlock leaves open (any socket, io_uring), and the image runs without capabilities,
-/// even when the host is root.
+/// measured interpreter and libraries (read and execute; each only while its path still names the regular file that
+/// was measured, by device and inode and without following a final symbolic link, or the launch fails with
+/// `measurementMismatch`), the loader's cache, `/etc/localtime`, files under `/proc` (another process's private ones
+/// need ptrace access, which Landlock refuses) and `/sys/devices/system/cpu`, `/dev/null` and `/dev/urandom` —
+/// nothing else, nothing created or written but `/dev/null`. A seccomp filter of the loader's own refuses what
+/// Landlock leaves open (any socket, io_uring), and the image runs without capabilities, even when the host is root.
 ///
 /// Where the kernel has no Landlock the load fails closed (`sandboxFailed`), unless the host opts out explicitly
 /// (`Enclave.Options.allowUnconfined` or `ENCLAVEKIT_ALLOW_UNCONFINED=1`): simulation only, and every such launch

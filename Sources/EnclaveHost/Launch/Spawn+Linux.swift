@@ -55,17 +55,20 @@ enum Spawn {
     }
 
     /// Start the enclave process from the sealed image with `channels` as its fds 3, 4, … and `standardError` as
-    /// its fd 2, confined to `trustedFiles` (the measured interpreter and libraries) as `Confinement` says.
+    /// its fd 2, confined to `trustedFiles` (the measured interpreter and libraries, each with the identity it was
+    /// measured with) as `Confinement` says: the child grants each file only while its path still names that
+    /// regular file, not a symbolic link swapped in since.
     ///
-    /// - Throws: `EnclaveError` `sandboxFailed` when the kernel has no Landlock and the host did not opt out (or the
-    ///   child could not confine itself), `launchFailed` for any other failed step.
+    /// - Throws: `EnclaveError` `measurementMismatch` when a trusted file is no longer the file that was measured
+    ///   (replaced, or made a symbolic link), `sandboxFailed` when the kernel has no Landlock and the host did not opt
+    ///   out (or the child could not confine itself), `launchFailed` for any other failed step.
     static func launch(
         imageFD: Int32,
         arguments: [String],
         channels: [Int32],
         standardError: Int32,
         memoryLimit: UInt64,
-        trustedFiles: [String],
+        trustedFiles: [(path: String, identity: FileIdentity)],
         allowUnconfined: Bool
     ) throws(EnclaveError)
         -> Int32
@@ -73,32 +76,52 @@ enum Spawn {
         let landlockABI = try Confinement.landlockABI(allowUnconfined: allowUnconfined)
         var cStrings: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
         cStrings.append(nil)
-        let files: [UnsafePointer<CChar>?] = trustedFiles.map { UnsafePointer(strdup($0)) }
+        let files: [UnsafePointer<CChar>?] = trustedFiles.map { UnsafePointer(strdup($0.path)) }
+        let identities = trustedFiles.map {
+            ek_file_identity(device: $0.identity.statDevice, inode: $0.identity.inode)
+        }
         defer {
             for pointer in cStrings { free(pointer) }
             for pointer in files { free(UnsafeMutablePointer(mutating: pointer)) }
         }
         var descriptors = channels
         let result = files.withUnsafeBufferPointer { files in
-            var confinement = ek_confinement(
-                trusted_files: files.baseAddress,
-                trusted_file_count: Int32(files.count),
-                landlock_abi: landlockABI
-            )
-            return cStrings.withUnsafeMutableBufferPointer { argv in
-                ek_spawn(
-                    imageFD,
-                    argv.baseAddress,
-                    &descriptors,
-                    Int32(descriptors.count),
-                    standardError,
-                    memoryLimit,
-                    &confinement
+            identities.withUnsafeBufferPointer { identities in
+                var confinement = ek_confinement(
+                    trusted_files: files.baseAddress,
+                    trusted_identities: identities.baseAddress,
+                    trusted_file_count: Int32(files.count),
+                    landlock_abi: landlockABI
                 )
+                return cStrings.withUnsafeMutableBufferPointer { argv in
+                    ek_spawn(
+                        imageFD,
+                        argv.baseAddress,
+                        &descriptors,
+                        Int32(descriptors.count),
+                        standardError,
+                        memoryLimit,
+                        &confinement
+                    )
+                }
             }
         }
         guard result.pid > 0 else {
             let step = result.step.map { String(cString: $0) } ?? "spawn"
+            if step == "trusted file" {
+                let index = Int(result.trusted_file)
+                let path = trustedFiles.indices.contains(index) ? trustedFiles[index].path : "a trusted file"
+                let what: String
+                switch result.error {
+                case ELOOP: what = "it is now a symbolic link"
+                case ESTALE: what = "it is now another file (device or inode differs)"
+                default: what = "it cannot be opened: \(String(cString: strerror(result.error)))"
+                }
+                throw .measurementMismatch(
+                    "\(path) is no longer the file the loader measured (\(what)): it changed between measurement and "
+                        + "launch; refusing to start the enclave"
+                )
+            }
             let reason = "\(step) failed: \(String(cString: strerror(result.error)))"
             guard step != "landlock" else { throw .sandboxFailed("could not confine the enclave's process: \(reason)") }
             throw .launchFailed(reason)
