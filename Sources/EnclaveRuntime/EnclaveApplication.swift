@@ -25,7 +25,12 @@ public protocol EnclaveApplication: Sendable {
 
 extension EnclaveApplication {
     /// Run the enclave: sandbox, handshake with the loader, serve ECALLs until the host goes away.
-    public static func main() async {
+    ///
+    /// On the main actor, where the program's entry point starts: so it runs on the main thread, as
+    /// ``EnclaveRuntime/run(_:)`` must. A nonisolated `async` function would be entered by a hop to the global
+    /// executor, which before the runtime installs its own is Dispatch's pool: that started Dispatch's worker threads
+    /// in every enclave on this entry point, and ran the enclave's main-actor queue on one of them.
+    @MainActor public static func main() async {
         await EnclaveRuntime.run(Self.self)
     }
 }

@@ -110,6 +110,23 @@ struct ConcurrencyTests {
         #expect(stderr.all.isEmpty)
     }
 
+    /// The enclaves that use the runtime's entry point (`EnclaveApplication.main()`, which the test enclave replaces
+    /// with its own) start no Dispatch thread either. That `main` was a nonisolated `async` function, entered by a
+    /// hop to Dispatch's pool before the runtime installed its executors: every such enclave started with three of
+    /// Dispatch's threads (`com.apple.root.default-qos`, seen as `oot.default-qos` and `-qos.overcommit`).
+    @Test(arguments: ["HelloEnclave", "VaultEnclave", "CleanRoomEnclave"])
+    func runtimeEntryPointStartsNoDispatchThread(product: String) async throws {
+        let signed = try Fixtures.sign(product)
+        let stderr = Lines()
+        let enclave = try await Enclave.load(path: signed.image, options: Self.options(signed, into: stderr))
+        let names = Self.threads(of: enclave.processID)
+        let foreign = Self.foreignThreads(of: enclave.processID)
+        await enclave.terminate()
+        #expect(names.values.filter { $0 == "enclave-timer" }.count == 1, "threads: \(names.values.sorted())")
+        #expect(foreign.isEmpty, "threads: \(names.values.sorted())")
+        #expect(stderr.all.isEmpty)
+    }
+
     /// `Task.sleep` inside the enclave waits at least as long as asked (the timer thread, not Dispatch's timers),
     /// and many sleepers with different deadlines all wake in time.
     @Test func sleepsWaitTheirTime() async throws {
