@@ -1,6 +1,5 @@
 internal import CCleanRoomSQLite
 public import CleanRoom
-import Dispatch
 import Synchronization
 internal import VaporCSQLite
 
@@ -19,7 +18,8 @@ internal import VaporCSQLite
 ///   column's origin, could be shown one arm while another outputs forbidden values. SQLite refuses them itself
 ///   (`SQLITE_LIMIT_COMPOUND_SELECT` is 1) and the query plan of each query is checked for compound steps (a
 ///   trailing `VALUES` arm is exempt from the limit); `QueryEngine` also refuses the words in the SQL text.
-/// - Each query runs under a time limit (a watchdog calls `sqlite3_interrupt`) and a memory limit
+/// - Each query runs under a time limit (``QueryWatchdog``'s thread calls `sqlite3_interrupt`; never a Dispatch
+///   timer, which would start Dispatch's worker pool inside the enclave) and a memory limit
 ///   (`sqlite3_hard_heap_limit64`, enforced because memory accounting is turned on at load, see
 ///   `CCleanRoomSQLite`); either failure leaves the database usable for the next query.
 ///
@@ -66,7 +66,8 @@ public final class CleanRoomDatabase: @unchecked Sendable {
     private let handle: OpaquePointer
     private let lock = Mutex<Void>(())
     private let authorizer: Authorizer
-    private let watchdog = Mutex<(generation: UInt64, running: Bool)>((0, false))
+    /// The run the watchdog may interrupt: its generation, whether it is running, and its armed deadline.
+    private let watchdog = Mutex<(generation: UInt64, running: Bool, ticket: QueryWatchdog.Ticket?)>((0, false, nil))
     /// Queries whose compiled program passed the `EXPLAIN` scan (``checkTablesOpened(_:)``). The schema never changes
     /// after `init` (the authorizer refuses every statement but `SELECT`), so the tables a query's program opens are
     /// the same every time: the scan runs once per query. The authorizer still runs at every prepare.
@@ -281,6 +282,12 @@ public final class CleanRoomDatabase: @unchecked Sendable {
         watchdog.withLock { state in
             if state.generation == generation, state.running { sqlite_nio_sqlite3_interrupt(handle) }
         }
+    }
+
+    /// Whether a query's deadline is still armed with the watchdog (only while a query runs).
+    package var isWatchdogArmed: Bool {
+        guard let ticket = watchdog.withLock({ $0.ticket }) else { return false }
+        return QueryWatchdog.shared.isArmed(ticket)
     }
 
     private var message: String { String(cString: sqlite_nio_sqlite3_errmsg(handle)) }
@@ -519,17 +526,21 @@ public final class CleanRoomDatabase: @unchecked Sendable {
             sqlite_nio_sqlite3_hard_heap_limit64(used + limits.memoryBytes)
             defer { sqlite_nio_sqlite3_hard_heap_limit64(previous) }
 
-            // Time: a watchdog interrupts this run (and only this one) when the limit passes.
+            // Time: the watchdog interrupts this run (and only this one) when the limit passes; its deadline is
+            // disarmed when the run ends.
             let generation = watchdog.withLock { state in
                 state.generation += 1
                 state.running = true
                 return state.generation
             }
-            let seconds = Double(limits.time.components.seconds) + Double(limits.time.components.attoseconds) / 1e18
-            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { [weak self] in
+            let ticket = QueryWatchdog.shared.arm(after: limits.time) { [weak self] in
                 self?.interrupt(generation: generation)
             }
-            defer { watchdog.withLock { $0.running = false } }
+            watchdog.withLock { $0.ticket = ticket }
+            defer {
+                QueryWatchdog.shared.disarm(ticket)
+                watchdog.withLock { $0.running = false }
+            }
 
             var rows: [[SQLValue]] = []
             while true {
