@@ -26,19 +26,7 @@ struct MAAResetReplayTests {
 
         init() throws {
             key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
-            let name = try DistinguishedName { CommonName("maa policy admin") }
-            certificate = try Certificate(
-                version: .v3,
-                serialNumber: .init(),
-                publicKey: .init(key.publicKey),
-                notValidBefore: Date().addingTimeInterval(-60),
-                notValidAfter: Date().addingTimeInterval(3600),
-                issuer: name,
-                subject: name,
-                signatureAlgorithm: .sha256WithRSAEncryption,
-                extensions: Certificate.Extensions(),
-                issuerPrivateKey: .init(key)
-            )
+            certificate = try .selfSigned(.init(key), .sha256WithRSAEncryption, commonName: "maa policy admin")
         }
 
         /// `AttestationToken(body, signing_key, signing_certificate).to_jwt_string()`: `body` nil for a reset.

@@ -329,19 +329,7 @@ struct ServiceTests {
 
     @Test func withPolicySignersOnlySignedPoliciesAreAccepted() async throws {
         let key = P256.Signing.PrivateKey()
-        let name = try DistinguishedName { CommonName("policy admin") }
-        let certificate = try Certificate(
-            version: .v3,
-            serialNumber: .init(),
-            publicKey: .init(key.publicKey),
-            notValidBefore: Date().addingTimeInterval(-60),
-            notValidAfter: Date().addingTimeInterval(3600),
-            issuer: name,
-            subject: name,
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: Certificate.Extensions(),
-            issuerPrivateKey: .init(key)
-        )
+        let certificate = try Certificate.selfSigned(.init(key), .ecdsaWithSHA256, commonName: "policy admin")
         try await ServiceFixture.with(policySigners: [certificate]) { fixture in
             let text = "version=1.0; authorizationrules { => permit(); };"
             try await fixture.application.test(.router) { client in

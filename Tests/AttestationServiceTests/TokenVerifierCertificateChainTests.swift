@@ -32,19 +32,7 @@ struct TokenVerifierCertificateChainTests {
         _ key: Certificate.PrivateKey,
         _ algorithm: Certificate.SignatureAlgorithm
     ) throws -> [UInt8] {
-        let name = try DistinguishedName { CommonName("x5c test signer") }
-        let certificate = try Certificate(
-            version: .v3,
-            serialNumber: .init(),
-            publicKey: key.publicKey,
-            notValidBefore: Date().addingTimeInterval(-60),
-            notValidAfter: Date().addingTimeInterval(3600),
-            issuer: name,
-            subject: name,
-            signatureAlgorithm: algorithm,
-            extensions: Certificate.Extensions(),
-            issuerPrivateKey: key
-        )
+        let certificate = try Certificate.selfSigned(key, algorithm, commonName: "x5c test signer")
         var serializer = DER.Serializer()
         try serializer.serialize(certificate)
         return serializer.serializedBytes

@@ -21,19 +21,7 @@ struct TrustHardeningTests {
         let certificate: Certificate
 
         init() throws {
-            let name = try DistinguishedName { CommonName("policy admin") }
-            certificate = try Certificate(
-                version: .v3,
-                serialNumber: .init(),
-                publicKey: .init(key.publicKey),
-                notValidBefore: Date().addingTimeInterval(-60),
-                notValidAfter: Date().addingTimeInterval(3600),
-                issuer: name,
-                subject: name,
-                signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: Certificate.Extensions(),
-                issuerPrivateKey: .init(key)
-            )
+            certificate = try .selfSigned(.init(key), .ecdsaWithSHA256, commonName: "policy admin")
         }
 
         /// A JWS (ES256, `x5c`) over exactly `payload`.
