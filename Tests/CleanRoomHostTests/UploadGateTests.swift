@@ -85,153 +85,143 @@ struct UploadGateTests {
 
     static func code(_ error: ServiceError?) -> String? { error?.code }
 
-    @Test func anUploadWhoseSignatureFailsReadsNoByte() async throws {
+    /// A clean room host with `parties`' contract submitted, and an encrypted file of bank-a's `a_tx` under it: what
+    /// every upload here starts from. The harness is closed afterwards.
+    func withContract(
+        _ body: (CleanRoomHostRoutesTests.Harness, Contract, [UInt8]) async throws -> Void
+    ) async throws {
         let harness = try await CleanRoomHostRoutesTests.harness()
         defer { Task { await harness.close() } }
         let contract = parties.contract(enclave: harness.fixture.requirement)
         _ = try await harness.host.submitContract(contract.canonicalBytes)
-        let file = try encrypted(contract)
-        // bank-b signs bank-a's data set: the signature can't verify for a_tx.
-        let signature = try DataSetUploadSigning.sign(
-            contractID: contract.id,
-            dataSet: "a_tx",
-            sha256: Self.hex(file),
-            version: 1,
-            key: parties.key("bank-b")
-        )
-        let (body, pulls) = ProbeBody.of(file)
-        let error = await #expect(throws: ServiceError.self) {
-            try await harness.host.storeDataSet(
-                name: "a_tx",
-                ownerSignature: signature,
+        try await body(harness, contract, try encrypted(contract))
+    }
+
+    /// Upload `body` to `host` as `a_tx`, declaring the digest of `file` signed by `signature`.
+    static func upload(
+        _ file: [UInt8],
+        signature: String,
+        to host: CleanRoomHost,
+        body: some AsyncSequence<ByteBuffer, any Error> & Sendable
+    ) async throws -> CleanRoomStore.DataSetRecord {
+        try await host.storeDataSet(name: "a_tx", ownerSignature: signature, sha256: hex(file), body: body)
+    }
+
+    @Test func anUploadWhoseSignatureFailsReadsNoByte() async throws {
+        try await withContract { harness, contract, file in
+            // bank-b signs bank-a's data set: the signature can't verify for a_tx.
+            let signature = try DataSetUploadSigning.sign(
+                contractID: contract.id,
+                dataSet: "a_tx",
                 sha256: Self.hex(file),
-                body: body
+                version: 1,
+                key: parties.key("bank-b")
             )
+            let (body, pulls) = ProbeBody.of(file)
+            let error = await #expect(throws: ServiceError.self) {
+                try await Self.upload(file, signature: signature, to: harness.host, body: body)
+            }
+            #expect(Self.code(error) == "uploadSignature")
+            #expect(pulls.count == 0, "the body was read before the signature was checked")
+            #expect(try Self.temporaries(harness.directory).isEmpty)
+            #expect(try await harness.store.dataSets().isEmpty)
         }
-        #expect(Self.code(error) == "uploadSignature")
-        #expect(pulls.count == 0, "the body was read before the signature was checked")
-        #expect(try Self.temporaries(harness.directory).isEmpty)
-        #expect(try await harness.store.dataSets().isEmpty)
     }
 
     @Test func oneUploadInFlightPerDataSet() async throws {
-        let harness = try await CleanRoomHostRoutesTests.harness()
-        defer { Task { await harness.close() } }
-        let contract = parties.contract(enclave: harness.fixture.requirement)
-        _ = try await harness.host.submitContract(contract.canonicalBytes)
-        let file = try encrypted(contract)
-        let signature = try parties.uploadSignature(file, dataSet: "a_tx", contract: contract)
-        // The first upload sends its first chunk and then holds.
-        let (chunks, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
-        let pulls = Pulls()
-        continuation.yield(ByteBuffer(bytes: file[..<100]))
-        let host = harness.host
-        let first = Task {
-            try await host.storeDataSet(
-                name: "a_tx",
-                ownerSignature: signature,
-                sha256: Self.hex(file),
-                body: ProbeBody(chunks: chunks, pulls: pulls)
-            )
-        }
-        // Wait until it asked for its second chunk: it is in flight.
-        for await count in pulls.events where count >= 2 { break }
+        try await withContract { harness, contract, file in
+            let signature = try parties.uploadSignature(file, dataSet: "a_tx", contract: contract)
+            // The first upload sends its first chunk and then holds.
+            let (chunks, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
+            let pulls = Pulls()
+            continuation.yield(ByteBuffer(bytes: file[..<100]))
+            let host = harness.host
+            let first = Task {
+                try await Self.upload(
+                    file,
+                    signature: signature,
+                    to: host,
+                    body: ProbeBody(chunks: chunks, pulls: pulls)
+                )
+            }
+            // Wait until it asked for its second chunk: it is in flight.
+            for await count in pulls.events where count >= 2 { break }
 
-        let (second, secondPulls) = ProbeBody.of(file)
-        let error = await #expect(throws: ServiceError.self) {
-            try await host.storeDataSet(name: "a_tx", ownerSignature: signature, sha256: Self.hex(file), body: second)
-        }
-        #expect(Self.code(error) == "uploadInProgress")
-        #expect(error?.statusCode == 409)
-        #expect(secondPulls.count == 0)
+            let (second, secondPulls) = ProbeBody.of(file)
+            let error = await #expect(throws: ServiceError.self) {
+                try await Self.upload(file, signature: signature, to: host, body: second)
+            }
+            #expect(Self.code(error) == "uploadInProgress")
+            #expect(error?.statusCode == 409)
+            #expect(secondPulls.count == 0)
 
-        // The first completes; afterwards the data set takes an upload again.
-        continuation.yield(ByteBuffer(bytes: file[100...]))
-        continuation.finish()
-        let record = try await first.value
-        #expect(record.sha256 == Self.hex(file))
-        let (third, _) = ProbeBody.of(file)
-        let again = try await host.storeDataSet(
-            name: "a_tx",
-            ownerSignature: signature,
-            sha256: Self.hex(file),
-            body: third
-        )
-        #expect(again.sha256 == Self.hex(file))
-        #expect(try Self.temporaries(harness.directory).isEmpty)
+            // The first completes; afterwards the data set takes an upload again.
+            continuation.yield(ByteBuffer(bytes: file[100...]))
+            continuation.finish()
+            let record = try await first.value
+            #expect(record.sha256 == Self.hex(file))
+            let (third, _) = ProbeBody.of(file)
+            let again = try await Self.upload(file, signature: signature, to: host, body: third)
+            #expect(again.sha256 == Self.hex(file))
+            #expect(try Self.temporaries(harness.directory).isEmpty)
+        }
     }
 
     /// The body's digest must be the one declared and signed: other bytes are refused by name once read, the partial
     /// file removed and the stored upload kept.
     @Test func aBodyOtherThanTheSignedDigestIsRefusedAndRemoved() async throws {
-        let harness = try await CleanRoomHostRoutesTests.harness()
-        defer { Task { await harness.close() } }
-        let contract = parties.contract(enclave: harness.fixture.requirement)
-        _ = try await harness.host.submitContract(contract.canonicalBytes)
-        let file = try encrypted(contract)
-        let other = try encrypted(contract, rows: 6)
-        let signature = try parties.uploadSignature(file, dataSet: "a_tx", contract: contract)
-        _ = try await harness.host.storeDataSet(
-            name: "a_tx",
-            ownerSignature: signature,
-            sha256: Self.hex(file),
-            body: DataSetLoadTests.body(file)
-        )
-        let error = await #expect(throws: ServiceError.self) {
-            try await harness.host.storeDataSet(
-                name: "a_tx",
-                ownerSignature: signature,
-                sha256: Self.hex(file),
-                body: DataSetLoadTests.body(other)
-            )
+        try await withContract { harness, contract, file in
+            let other = try encrypted(contract, rows: 6)
+            let signature = try parties.uploadSignature(file, dataSet: "a_tx", contract: contract)
+            _ = try await Self.upload(file, signature: signature, to: harness.host, body: DataSetLoadTests.body(file))
+            let error = await #expect(throws: ServiceError.self) {
+                try await Self.upload(file, signature: signature, to: harness.host, body: DataSetLoadTests.body(other))
+            }
+            #expect(Self.code(error) == "uploadDigest")
+            #expect(try Self.temporaries(harness.directory).isEmpty)
+            #expect(Array(try Data(contentsOf: URL(fileURLWithPath: harness.store.dataSetPath("a_tx")))) == file)
+            #expect(try await harness.store.dataSets().first?.sha256 == Self.hex(file))
         }
-        #expect(Self.code(error) == "uploadDigest")
-        #expect(try Self.temporaries(harness.directory).isEmpty)
-        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: harness.store.dataSetPath("a_tx")))) == file)
-        #expect(try await harness.store.dataSets().first?.sha256 == Self.hex(file))
     }
 
     /// Over HTTP: an upload without `X-Upload-SHA256` (a client older than this check) or with a malformed one is
     /// refused by name before its body is read.
     @Test func anUploadWithoutADeclaredDigestIsRefusedByName() async throws {
-        let harness = try await CleanRoomHostRoutesTests.harness()
-        defer { Task { await harness.close() } }
-        let contract = parties.contract(enclave: harness.fixture.requirement)
-        _ = try await harness.host.submitContract(contract.canonicalBytes)
-        let file = try encrypted(contract)
-        let signature = try parties.uploadSignature(file, dataSet: "a_tx", contract: contract)
-        let app = Application(router: CleanRoomServer.router(host: harness.host))
-        try await app.test(.router) { client in
-            @Sendable func headers(digest: String?) -> HTTPFields {
-                var fields: HTTPFields = [.init(CleanRoomServer.ownerSignatureHeader)!: signature]
-                if let digest { fields[.init(CleanRoomServer.uploadDigestHeader)!] = digest }
-                return fields
-            }
-            for (what, headers) in [
-                ("an old client: no declared digest", headers(digest: nil)),
-                ("an upper-case digest", headers(digest: Self.hex(file).uppercased())),
-                ("a short digest", headers(digest: String(Self.hex(file).dropLast(2)))),
-                ("not hex", headers(digest: String(repeating: "z", count: 64))),
-            ] {
-                let refused = try await CleanRoomHostRoutesTests.send(
+        try await withContract { harness, contract, file in
+            let signature = try parties.uploadSignature(file, dataSet: "a_tx", contract: contract)
+            let app = Application(router: CleanRoomServer.router(host: harness.host))
+            try await app.test(.router) { client in
+                @Sendable func headers(digest: String?) -> HTTPFields {
+                    var fields: HTTPFields = [.init(CleanRoomServer.ownerSignatureHeader)!: signature]
+                    if let digest { fields[.init(CleanRoomServer.uploadDigestHeader)!] = digest }
+                    return fields
+                }
+                for (what, headers) in [
+                    ("an old client: no declared digest", headers(digest: nil)),
+                    ("an upper-case digest", headers(digest: Self.hex(file).uppercased())),
+                    ("a short digest", headers(digest: String(Self.hex(file).dropLast(2)))),
+                    ("not hex", headers(digest: String(repeating: "z", count: 64))),
+                ] {
+                    let refused = try await CleanRoomHostRoutesTests.send(
+                        client,
+                        .put,
+                        "/datasets/a_tx",
+                        file,
+                        headers: headers
+                    )
+                    #expect(refused.status == 400, "\(what): \(refused.text)")
+                    #expect(CleanRoomHostRoutesTests.code(refused.text) == "uploadDigest", "\(what): \(refused.text)")
+                }
+                #expect(try Self.temporaries(harness.directory).isEmpty)
+                let stored = try await CleanRoomHostRoutesTests.send(
                     client,
                     .put,
                     "/datasets/a_tx",
                     file,
-                    headers: headers
+                    headers: headers(digest: Self.hex(file))
                 )
-                #expect(refused.status == 400, "\(what): \(refused.text)")
-                #expect(CleanRoomHostRoutesTests.code(refused.text) == "uploadDigest", "\(what): \(refused.text)")
+                #expect(stored.status == 200, "\(stored.text)")
             }
-            #expect(try Self.temporaries(harness.directory).isEmpty)
-            let stored = try await CleanRoomHostRoutesTests.send(
-                client,
-                .put,
-                "/datasets/a_tx",
-                file,
-                headers: headers(digest: Self.hex(file))
-            )
-            #expect(stored.status == 200, "\(stored.text)")
         }
     }
 
