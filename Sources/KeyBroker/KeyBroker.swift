@@ -100,6 +100,11 @@ public struct KeyBroker: Sendable {
     }
 
     /// Imports a key wrapped to the import key (`RSA_AES_KEY_WRAP_256`).
+    ///
+    /// A key imported under a release policy (its owner's key: the wrapped payload carries the owner's import intent)
+    /// is stored immutable whatever `request.attributes.immutable` says, and the envelope binds it: no
+    /// ``updatePolicy(_:)`` replaces its policy, not even one the broker's host asks the enclave for directly. An owner
+    /// who needs another policy imports the key again under a new name.
     public func importKey(_ request: BrokerImportKeyRequest) throws(KeyBrokerError) -> StoredKey {
         try Self.check(name: request.name, version: request.version, attributes: request.attributes)
         let bytes: [UInt8]
@@ -123,12 +128,16 @@ public struct KeyBroker: Sendable {
         let operations =
             request.keyOperations.isEmpty && request.attributes.releasePolicy != nil
             ? KeyMaterial.defaultOperations(request.type, releasable: true) : request.keyOperations
+        // The owner's policy is the owner's: the broker can't tell an owner from its administrator (the host, which
+        // also calls this enclave directly), so a mutable policy could be replaced by one naming the host's enclave.
+        var attributes = request.attributes
+        if attributes.releasePolicy != nil { attributes.immutable = true }
         return try store(
             KeyMaterial(bytes: material, type: request.type),
             name: request.name,
             version: request.version,
             operations: operations,
-            attributes: request.attributes
+            attributes: attributes
         )
     }
 
@@ -158,9 +167,10 @@ public struct KeyBroker: Sendable {
         )
     }
 
-    /// Changes a key's attributes; refused when its policy is immutable. The key is pinned again, to the signing
-    /// certificates the broker trusts now for the authorities the new policy names (an immutable key's pins never
-    /// change: a new signing certificate of its authority needs a new key version).
+    /// Changes a key's attributes; refused when its policy is immutable, as every key imported under a release policy
+    /// is (``importKey(_:)``; keys imported before that keep the flag they were stored with). The key is pinned again,
+    /// to the signing certificates the broker trusts now for the authorities the new policy names (an immutable key's
+    /// pins never change: a new signing certificate of its authority needs a new key version).
     public func updatePolicy(_ request: BrokerUpdatePolicyRequest) throws(KeyBrokerError) -> StoredKey {
         let (material, _) = try KeyEnvelope.open(request.key, master: keyring.masterKey)
         guard !request.key.attributes.immutable else {

@@ -19,7 +19,7 @@ public enum BrokerCreateKey: EnclaveCall {
 }
 
 /// ECALL: import a key wrapped to the broker's import key (bring your own key); answers it wrapped under the
-/// master key.
+/// master key. A key imported under a release policy (the owner's) is stored immutable, whatever the request says.
 public enum BrokerImportKey: EnclaveCall {
     public typealias Input = BrokerImportKeyRequest
     public typealias Output = StoredKey
@@ -35,7 +35,7 @@ public enum BrokerRelease: EnclaveCall {
 }
 
 /// ECALL: change a key's attributes (release policy, exportable, immutable); answers the key re-wrapped under the
-/// new policy digest. Refused for a key whose policy is immutable.
+/// new policy digest. Refused for a key whose policy is immutable (every key imported under a release policy).
 public enum BrokerUpdatePolicy: EnclaveCall {
     public typealias Input = BrokerUpdatePolicyRequest
     public typealias Output = StoredKey

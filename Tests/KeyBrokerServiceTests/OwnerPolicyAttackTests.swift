@@ -58,7 +58,8 @@ struct OwnerPolicyAttackTests {
             expecting: harness.expectation
         )
         let version = String(try #require(owners.key.kid?.split(separator: "/").last))
-        #expect(owners.attributes.origin == .owner && owners.releasePolicy?.immutable == false)
+        // Asked mutable; the broker enclave stores an owner's import immutable (OwnerPolicyImmutableAttackTests).
+        #expect(owners.attributes.origin == .owner && owners.releasePolicy?.immutable == true)
         let takeover = Self.policy(authority: harness.authority, signer: Self.attacker)
         let replaced = await Self.refusal {
             _ = try await client.updateReleasePolicy(name: "owners-key", version: version, takeover)

@@ -83,8 +83,17 @@ struct AuthorityPinTests {
         #expect(plain.pinnedAuthorities == AuthorityPins.none)
     }
 
+    /// Only the administrator's keys have a mutable policy: an owner's import is stored immutable (it is re-pinned by
+    /// importing it again under a new name; OwnerPolicyImmutableAttackTests).
     @Test func aPolicyUpdateOfAMutableKeyRepinsToTheCurrentCertificates() throws {
-        let key = try AuthorityPinAttackTests.importSecret(into: Self.onlyA, immutable: false)
+        let key = try Self.onlyA.createKey(
+            BrokerCreateKeyRequest(
+                name: "admin-key",
+                version: "v1",
+                type: .aes256,
+                attributes: BrokerKeyAttributes(exportable: true, releasePolicy: TestKeys.policy(), immutable: false)
+            )
+        )
         let onlyB = try Self.broker([Self.certificateB.brokerAuthority])
         #expect(
             try Self.release(key, by: onlyB, signer: Self.certificateB).refusal?.code
@@ -93,10 +102,13 @@ struct AuthorityPinTests {
         let updated = try onlyB.updatePolicy(BrokerUpdatePolicyRequest(key: key, attributes: key.attributes))
         #expect(updated.pinnedAuthorities?.thumbprints(for: TestAuthority.shared.url) == [Self.certificateB.kid])
         #expect(try Self.release(updated, by: onlyB, signer: Self.certificateB).value != nil)
-        // An immutable key's pins never change: its policy can't be updated, so no new pins either.
-        let fixed = try AuthorityPinAttackTests.importSecret(into: Self.onlyA, immutable: true)
-        #expect(throws: KeyBrokerError(KeyBrokerError.policyImmutable, "the key's release policy is immutable")) {
-            _ = try onlyB.updatePolicy(BrokerUpdatePolicyRequest(key: fixed, attributes: fixed.attributes))
+        // An immutable key's pins never change: its policy can't be updated, so no new pins either. An owner's import
+        // is immutable even when it asked for a mutable policy.
+        for asked in [true, false] {
+            let fixed = try AuthorityPinAttackTests.importSecret(into: Self.onlyA, immutable: asked)
+            #expect(throws: KeyBrokerError(KeyBrokerError.policyImmutable, "the key's release policy is immutable")) {
+                _ = try onlyB.updatePolicy(BrokerUpdatePolicyRequest(key: fixed, attributes: fixed.attributes))
+            }
         }
     }
 

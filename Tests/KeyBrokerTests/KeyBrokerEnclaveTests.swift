@@ -144,8 +144,10 @@ struct KeyBrokerEnclaveTests {
         )
         #expect(refused.value == nil && refused.refusal?.code == BrokerRefusal.Code.nonceMismatch)
         // Management errors cross the boundary with the broker's code in the message.
+        // (An owner's import is stored immutable: the host clears the flag.)
+        #expect(key.attributes.immutable)
         var tampered = key
-        tampered.attributes.immutable = true
+        tampered.attributes.immutable = false
         do {
             _ = try await enclave.call(
                 BrokerUpdatePolicy.self,
