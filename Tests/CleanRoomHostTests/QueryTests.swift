@@ -68,6 +68,12 @@ struct QueryTests {
     func loaded() async throws -> (CleanRoomHostRoutesTests.Harness, Contract) {
         let harness = try await CleanRoomHostRoutesTests.harness()
         let contract = contract(harness.fixture.requirement)
+        try await Self.open(harness, contract, parties: parties)
+        return (harness, contract)
+    }
+
+    /// Open the clean room of `harness` under `contract` (every party signs) and load a_tx as ``loaded()`` describes.
+    static func open(_ harness: CleanRoomHostRoutesTests.Harness, _ contract: Contract, parties: Parties) async throws {
         _ = try await harness.host.submitContract(contract.canonicalBytes)
         for signature in try parties.signatures(contract) { _ = try await harness.host.submitSignature(signature) }
         let opened = try await harness.host.attestation()
@@ -92,7 +98,6 @@ struct QueryTests {
             name: "a_tx",
             wrappedKey: try DataSetLoadTests.wrap(dataKey, for: opened)
         )
-        return (harness, contract)
     }
 
     /// The receipt key the receipt's evidence attests: the evidence must be the clean room's (a DCAP quote whose

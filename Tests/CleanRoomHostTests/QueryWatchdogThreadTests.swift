@@ -61,7 +61,7 @@ struct QueryWatchdogThreadTests {
             )
         )
         contract.sortLists()
-        try await Self.open(harness, contract, parties: queries.parties)
+        try await QueryTests.open(harness, contract, parties: queries.parties)
 
         let pid = harness.fixture.enclave.processID
         let processName = ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "")
@@ -110,33 +110,5 @@ struct QueryWatchdogThreadTests {
         #expect(dispatchNamed.isEmpty, "threads: \(names.sorted())")
         // The time limits ran on the watchdog's own thread.
         #expect(names.contains("cleanroom-watch"), "threads: \(names.sorted())")
-    }
-
-    /// Open the clean room of `harness` under `contract` and load a_tx as ``QueryTests/loaded()`` does.
-    static func open(_ harness: CleanRoomHostRoutesTests.Harness, _ contract: Contract, parties: Parties) async throws {
-        _ = try await harness.host.submitContract(contract.canonicalBytes)
-        for signature in try parties.signatures(contract) { _ = try await harness.host.submitSignature(signature) }
-        let opened = try await harness.host.attestation()
-        let dataKey = (0..<32).map { _ in UInt8.random(in: 0...255) }
-        var csv = "card,merchant,amount\n"
-        for index in 0..<40 { csv += "card-\(index % 10),shop-big,\(index)\n" }
-        for index in 0..<6 { csv += "card-\(100 + index % 2),shop-small,\(index)\n" }
-        let file = try DataFileEncryptor.encrypt(
-            Array(csv.utf8),
-            dataKey: SymmetricKey(data: dataKey),
-            contractID: contract.id,
-            dataSet: "a_tx",
-            chunkSize: 4096
-        )
-        _ = try await harness.host.storeDataSet(
-            name: "a_tx",
-            ownerSignature: try parties.uploadSignature(file, dataSet: "a_tx", contract: contract),
-            sha256: Parties.sha256(file),
-            body: DataSetLoadTests.body(file)
-        )
-        _ = try await harness.host.loadDataSet(
-            name: "a_tx",
-            wrappedKey: try DataSetLoadTests.wrap(dataKey, for: opened)
-        )
     }
 }
