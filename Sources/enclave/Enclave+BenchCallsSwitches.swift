@@ -35,7 +35,10 @@ extension EnclaveCommand.Bench.Calls {
     }
 
     /// The call of `--loop KIND`.
-    static func loopOperation(_ enclave: Enclave, kind: String) throws -> nonisolated(nonsending) () async throws -> Void {
+    static func loopOperation(
+        _ enclave: Enclave,
+        kind: String
+    ) throws -> nonisolated(nonsending) () async throws -> Void {
         switch kind {
         case "empty": return { _ = try await enclave.call(BenchCalls.Nothing.self, Empty()) }
         case "ocall": return { _ = try await enclave.call(BenchCalls.WithOCall.self, Empty()) }

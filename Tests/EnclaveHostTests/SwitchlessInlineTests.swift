@@ -166,7 +166,9 @@ struct SwitchlessInlineTests {
             #expect(refused?.code == .malformedInput)
         }
         fails.store(true, ordering: .relaxed)
-        let failed = await #expect(throws: EnclaveError.self) { try await caller.call(name: "empty", argument: [1, 0]) }
+        let failed = await #expect(throws: EnclaveError.self) {
+            try await caller.call(name: "empty", argument: [1, 0])
+        }
         #expect(failed?.reason.contains("empty handler failed") == true)
         fails.store(false, ordering: .relaxed)
         #expect(try await caller.call(name: "empty", argument: [1, 0]) == [1, 0])
