@@ -136,8 +136,8 @@ extension KeyBrokerClient {
     /// - Parameters:
     ///   - name: the key's name in the broker.
     ///   - material: the key (AES bytes, an RSA or EC private key).
-    ///   - releasePolicy: Key Vault's release policy (JSON) and whether it is immutable; `nil` for a key that is never
-    ///     released.
+    ///   - releasePolicy: Key Vault's release policy (JSON); `nil` for a key that is never released. It is sent
+    ///     immutable whatever its `immutable` says (an owner's policy is never the host's to replace).
     ///   - tags: free-form tags.
     ///   - attestation: the attestation service that checks the broker's evidence.
     ///   - expecting: the broker enclave's identity.
@@ -156,6 +156,7 @@ extension KeyBrokerClient {
         expecting: KeyBrokerExpectation,
         allowAdminUnwrap: Bool = false
     ) async throws -> KeyBundle {
+        let releasePolicy = Self.ownerReleasePolicy(releasePolicy)
         let broker = try await verifiedBroker(attestation: attestation, expecting: expecting)
         let importKey = broker.importKey
         guard let n = importKey.n.flatMap({ Base64URL.decode($0) }),
@@ -200,6 +201,16 @@ extension KeyBrokerClient {
         )
     }
 
+    /// An owner's release policy as this client sends it: always immutable, in the request and in the import intent
+    /// the broker enclave checks. A current broker enclave stores every import under a policy immutable anyway; an
+    /// older build of the same signer and product (which the owner's identity check accepts) would keep a mutable one
+    /// replaceable by its host, and the intent binds the flag, so even that build keeps this one.
+    package static func ownerReleasePolicy(_ policy: KeyReleasePolicy?) -> KeyReleasePolicy? {
+        guard var policy else { return nil }
+        policy.immutable = true
+        return policy
+    }
+
     /// The operations an import names, explicitly (so that the owner's intent binds them): the type's, without
     /// `unwrapKey` and `decrypt` under a release policy unless `allowAdminUnwrap`.
     public static func importOperations(
@@ -240,7 +251,7 @@ extension KeyBrokerClient {
                 allowAdminUnwrap: allowAdminUnwrap
             ),
             exportable: releasePolicy != nil,
-            immutable: releasePolicy?.immutable ?? false,
+            immutable: Self.ownerReleasePolicy(releasePolicy)?.immutable ?? false,
             releasePolicy: policyBytes,
             pins: pins
         )

@@ -174,7 +174,7 @@ extension EnclaveCommand.Keys {
         @Option(help: "oct, RSA or EC: refuse a key file that holds another kind.") var kty: String?
         @Flag(help: "Make the key exportable (requires --policy).") var exportable = false
         @Option(help: "A release policy (JSON file, Key Vault's grammar).") var policy: String?
-        @Flag(help: "Make the release policy immutable (a current broker enclave makes every import under one so).")
+        @Flag(help: "Kept for scripts: an owner's release policy is always sent immutable (the intent binds it so).")
         var immutable = false
         @Flag(
             help: """
