@@ -129,6 +129,22 @@ extension PostgresServiceStore {
                         + "(which may use the system's roots)"
                 )
             }
+            if let rootCertificate {
+                // A CA file says the server must be checked: with no mode that is verify-full on every host (loopback
+                // included), `require` checks the chain against it as libpq does (verify-ca), and a mode that would
+                // ignore it is a contradiction, refused rather than silently unverified (review 8).
+                switch requested {
+                case nil: requested = .verifyFull
+                case .require?: requested = .verifyCA
+                case .disable?, .allow?, .prefer?:
+                    throw ServiceError.badRequest(
+                        "InvalidDatabaseURL",
+                        "sslrootcert=\(rootCertificate) with sslmode=\(requested?.rawValue ?? ""): that mode would not "
+                            + "check the server against it. Use sslmode=verify-full (or verify-ca), or drop sslrootcert"
+                    )
+                case .verifyCA?, .verifyFull?: break
+                }
+            }
             self.rootCertificate = rootCertificate
             let mode = requested ?? (isLoopback ? .prefer : .verifyFull)
             self.sslMode = mode

@@ -99,6 +99,34 @@ struct PostgresVerifiedTLSTests {
         #expect(endpoint.sslMode == .verifyFull)
     }
 
+    /// A CA file means the server is checked: without `sslmode` that is `verify-full` on loopback too, `require`
+    /// becomes `verify-ca` (libpq's reading), and `disable`/`allow`/`prefer` beside it are refused. Failed before:
+    /// loopback without a mode took `prefer` and `require` checked nothing, the file silently ignored (review 8).
+    @Test func aRootFileIsNeverIgnored() throws {
+        for host in ["127.0.0.1", "db.example.com"] {
+            let plain = try Endpoint(url: "postgres://u@\(host)/db?sslrootcert=/etc/db-ca.pem", password: nil)
+            #expect(plain.sslMode == .verifyFull, "\(host)")
+            let required = try Endpoint(
+                url: "postgres://u@\(host)/db?sslmode=require&sslrootcert=/etc/db-ca.pem",
+                password: nil
+            )
+            #expect(required.sslMode == .verifyCA, "\(host)")
+            #expect(required.rootCertificate == "/etc/db-ca.pem")
+            for mode in ["disable", "allow", "prefer"] {
+                let refused = Self.refusal {
+                    _ = try Endpoint(
+                        url: "postgres://u@\(host)/db?sslmode=\(mode)&sslrootcert=/etc/db-ca.pem",
+                        password: nil,
+                        allowUnverifiedTLS: true
+                    )
+                }
+                #expect(refused?.code == "InvalidDatabaseURL", "\(host) \(mode)")
+            }
+        }
+        // Without a file, loopback keeps its default.
+        #expect(try Endpoint(url: "postgres://u@127.0.0.1/db", password: nil).sslMode == .prefer)
+    }
+
     /// `sslrootcert=FILE` is the CA file; `sslrootcert=system` (libpq 16) is the system's roots and `verify-full`
     /// only; without it `verify-full` uses the system's roots, and `verify-ca` is refused (below).
     @Test func rootCertificates() throws {
