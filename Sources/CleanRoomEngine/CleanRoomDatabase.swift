@@ -18,7 +18,7 @@ internal import VaporCSQLite
 ///   column's origin, could be shown one arm while another outputs forbidden values. SQLite refuses them itself
 ///   (`SQLITE_LIMIT_COMPOUND_SELECT` is 1) and the query plan of each query is checked for compound steps (a
 ///   trailing `VALUES` arm is exempt from the limit); `QueryEngine` also refuses the words in the SQL text.
-/// - Each query runs under a time limit (``QueryWatchdog``'s thread calls `sqlite3_interrupt`; never a Dispatch
+/// - Each query runs under a time limit (`QueryWatchdog`'s thread calls `sqlite3_interrupt`; never a Dispatch
 ///   timer, which would start Dispatch's worker pool inside the enclave) and a memory limit
 ///   (`sqlite3_hard_heap_limit64`, enforced because memory accounting is turned on at load, see
 ///   `CCleanRoomSQLite`); either failure leaves the database usable for the next query.

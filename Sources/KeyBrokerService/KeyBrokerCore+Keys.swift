@@ -476,7 +476,7 @@ extension KeyBrokerCore {
     }
 
     /// `PUT /keys/{name}/{version}/releasepolicy`: a new policy, unless the current one is immutable or the version is
-    /// an owner's (``KeyOrigin/owner``: refused `KeyOwnedByImporter`, 409, whether or not the owner made its policy
+    /// an owner's (`KeyOrigin.owner`: refused `KeyOwnedByImporter`, 409, whether or not the owner made its policy
     /// immutable). The broker can't tell the owner from its administrator, so a replaced policy could hand the owner's
     /// key to an enclave of the administrator's choosing; an owner who needs another policy imports the key again
     /// under a new name. The store refuses an owner's version too, atomically with the update.
