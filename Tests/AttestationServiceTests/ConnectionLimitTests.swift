@@ -9,27 +9,16 @@ import Glibc
 
 /// A raw TCP client on loopback, for attacks no HTTP client makes: a head sent a byte at a time, a connection kept
 /// open and silent after a refusal.
-final class LoopbackSocket: @unchecked Sendable {  // one caller at a time; the fd is immutable
-    let fd: Int32
+final class LoopbackSocket: Sendable {
+    /// The connection (TestSupport's: it connects and closes the socket).
+    let connection: RawConnection
+    var fd: Int32 { connection.fd }
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        try #require(connected == 0, "connect to 127.0.0.1:\(port): errno \(errno)")
+        connection = try RawConnection(port: port)
         var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(connection.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
-
-    deinit { Glibc.close(fd) }
 
     /// Send `text`; false when the server has closed the connection.
     @discardableResult
@@ -97,16 +86,6 @@ final class LoopbackSocket: @unchecked Sendable {  // one caller at a time; the 
         let length = Int(head[field.upperBound...].prefix { $0.isNumber }) ?? 0
         return text[end.upperBound...].utf8.count >= length
     }
-}
-
-/// Wait (bounded) until `condition` holds; returns whether it did.
-func eventually(within seconds: Double, _ condition: () -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return condition()
 }
 
 /// How long after `start` the server closed each of `clients`, polled every 100 ms for up to `seconds` (a client
@@ -211,7 +190,7 @@ struct ConnectionLimitTests {
                 "closed before the 3 s deadline: \(closed.values.sorted().prefix(3))"
             )
             #expect(
-                await eventually(within: 10) { RawConnection.serverConnections(port: port) == 0 },
+                await RawConnection.eventually(within: 10) { RawConnection.serverConnections(port: port) == 0 },
                 "descriptors still held"
             )
         }
@@ -235,7 +214,7 @@ struct ConnectionLimitTests {
             let keptAliveClosed = await closeTimes(of: [keptAlive], since: answered, within: 30)
             #expect(keptAliveClosed[0] != nil, "the quiet kept-alive connection is still open after 30 s")
             #expect(
-                await eventually(within: 10) { RawConnection.serverConnections(port: port) == 0 },
+                await RawConnection.eventually(within: 10) { RawConnection.serverConnections(port: port) == 0 },
                 "descriptors still held"
             )
         }
@@ -246,7 +225,7 @@ struct ConnectionLimitTests {
     @Test func slowBodyIsCutOff() async throws {
         try await Self.withServer { port in
             try await expectTrickleCutAtTheBodyDeadline(port: port)
-            #expect(await eventually(within: 10) { RawConnection.serverConnections(port: port) == 0 })
+            #expect(await RawConnection.eventually(within: 10) { RawConnection.serverConnections(port: port) == 0 })
         }
     }
 
@@ -285,7 +264,7 @@ struct ConnectionLimitTests {
             }
             // Only the 5 s linger can close them (the clients keep their ends open, the other deadlines are 120 s).
             #expect(
-                await eventually(within: 40) { RawConnection.serverConnections(port: port) == 0 },
+                await RawConnection.eventually(within: 40) { RawConnection.serverConnections(port: port) == 0 },
                 "\(RawConnection.serverConnections(port: port)) refused connections still open on the server"
             )
             for client in clients { #expect(client.closedNow()) }
@@ -302,7 +281,7 @@ struct ConnectionLimitTests {
         try await Self.withServer(limits) { port in
             var flood = try (0..<15).map { _ in try LoopbackSocket(port: port) }
             #expect(
-                await eventually(within: 30) { RawConnection.serverConnections(port: port) >= 5 },
+                await RawConnection.eventually(within: 30) { RawConnection.serverConnections(port: port) >= 5 },
                 "the limit is never reached"
             )
             try await Task.sleep(for: .milliseconds(500))
@@ -311,7 +290,7 @@ struct ConnectionLimitTests {
             #expect((5...9).contains(accepted), "\(accepted) of 15 accepted")
             flood.removeAll()  // the attacker gives up
             #expect(
-                await eventually(within: 30) { RawConnection.serverConnections(port: port) == 0 },
+                await RawConnection.eventually(within: 30) { RawConnection.serverConnections(port: port) == 0 },
                 "the flood is still held"
             )
             let honest = try LoopbackSocket(port: port)
