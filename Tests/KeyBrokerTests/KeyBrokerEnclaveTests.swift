@@ -16,6 +16,16 @@ import _CryptoExtras
 struct KeyBrokerEnclaveTests {
     static let name = "https://broker.test"
 
+    /// The RSA import key `opened` offers (its JWK decoded); records an issue and throws when it is not RSA.
+    static func rsaImportKey(_ opened: BrokerOpenResponse) throws -> _RSA.Encryption.PublicKey {
+        let importJWK = try JSONDecoder().decode(WrapJWK.self, from: Data(opened.importKey.utf8))
+        guard case .rsa(let importKey) = try importJWK.wrapTarget() else {
+            Issue.record("the import key is not RSA")
+            throw EnclaveError.malformedInput("the broker's import key is not RSA")
+        }
+        return importKey
+    }
+
     static func open(_ enclave: Enclave, sealed: [UInt8]?) async throws -> BrokerOpenResponse {
         try await enclave.call(
             BrokerOpen.self,
@@ -94,11 +104,7 @@ struct KeyBrokerEnclaveTests {
         )
         defer { Task { await enclave.terminate() } }
         let opened = try await Self.open(enclave, sealed: nil)
-        let importJWK = try JSONDecoder().decode(WrapJWK.self, from: Data(opened.importKey.utf8))
-        guard case .rsa(let importKey) = try importJWK.wrapTarget() else {
-            Issue.record("the import key is not RSA")
-            return
-        }
+        let importKey = try Self.rsaImportKey(opened)
         let secret = [UInt8](repeating: 0x42, count: 32)
         let key = try await enclave.call(
             BrokerImportKey.self,

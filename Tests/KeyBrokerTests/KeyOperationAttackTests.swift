@@ -240,11 +240,7 @@ struct KeyOperationAttackTests {
         )
         defer { Task { await enclave.terminate() } }
         let opened = try await KeyBrokerEnclaveTests.open(enclave, sealed: nil)
-        let importJWK = try JSONDecoder().decode(WrapJWK.self, from: Data(opened.importKey.utf8))
-        guard case .rsa(let importKey) = try importJWK.wrapTarget() else {
-            Issue.record("the import key is not RSA")
-            return
-        }
+        let importKey = try KeyBrokerEnclaveTests.rsaImportKey(opened)
         let authorities = [TestAuthority.shared.brokerAuthority]
         let rsa = try _RSA.Signing.PrivateKey(keySize: .bits2048)
         let rsaKey = try await enclave.call(

@@ -50,11 +50,7 @@ struct OwnerPolicyImmutableAttackTests {
         )
         defer { Task { await enclave.terminate() } }
         let opened = try await KeyBrokerEnclaveTests.open(enclave, sealed: nil)
-        let importJWK = try JSONDecoder().decode(WrapJWK.self, from: Data(opened.importKey.utf8))
-        guard case .rsa(let importKey) = try importJWK.wrapTarget() else {
-            Issue.record("the import key is not RSA")
-            return
-        }
+        let importKey = try KeyBrokerEnclaveTests.rsaImportKey(opened)
         let owners = try await enclave.call(
             BrokerImportKey.self,
             try Self.ownersRequest("owners-key")
